@@ -1,0 +1,23 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+def create_role_groups(using="default", **kwargs):
+    """One group per role, ensured after every migrate (and after a test database flush)."""
+    from django.contrib.auth.models import Group
+
+    from countersign.roles import Role
+
+    for name in Role.values:
+        Group.objects.using(using).get_or_create(name=name)
+
+
+class CountersignConfig(AppConfig):
+    name = "countersign"
+    verbose_name = _("Countersign")
+
+    def ready(self):
+        from countersign import signals  # noqa: F401  (role/organisation guard)
+
+        post_migrate.connect(create_role_groups, sender=self)

@@ -1,0 +1,58 @@
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from countersign.management.commands.create_demo_users import DEMO_USERS, demo_password
+from roster.samples import write_demo_files
+
+
+class Command(BaseCommand):
+    help = ("Set up and run the whole demo on this machine: migrate, demo users, demo roster "
+            "files, then the mail catcher, the worker and the web server until Ctrl-C.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--setup-only", action="store_true", help="prepare, but start nothing")
+
+    def handle(self, *args, port, setup_only, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("create_demo_users", stdout=self.stdout)
+        demo_dir = settings.BASE_DIR / "var" / "demo"
+        files = write_demo_files(demo_dir)
+        self.stdout.write("Demo rosters to import: " + ", ".join(str(f) for f in files))
+        if setup_only:
+            return
+
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        processes = [
+            subprocess.Popen(manage + ["mailcatcher"]),
+            subprocess.Popen(manage + ["qcluster"]),
+            subprocess.Popen(manage + ["runserver", "--noreload", f"127.0.0.1:{port}"]),
+        ]
+        self.stdout.write(self.style.SUCCESS(f"\nCountersign is running: http://127.0.0.1:{port}/"))
+        self.stdout.write(f"Caught mail is kept in {settings.MAILCATCHER_DIR}")
+        for username, role, *_rest in DEMO_USERS:
+            self.stdout.write(f"  {role:<11} {username:<8} password {demo_password(username)}")
+        self.stdout.write("Press Ctrl-C to stop everything.")
+        try:
+            while all(p.poll() is None for p in processes):
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for p in processes:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
+            for p in processes:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        failed = [p.args[2] for p in processes if p.returncode not in (0, -signal.SIGINT, None)]
+        if failed:
+            self.stderr.write(f"stopped because {', '.join(failed)} exited")

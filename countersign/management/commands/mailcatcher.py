@@ -1,0 +1,25 @@
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from countersign import mailcatcher
+
+
+class Command(BaseCommand):
+    help = "Run a local SMTP server that keeps every message in MAILCATCHER_DIR (demo only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=settings.EMAIL_HOST)
+        parser.add_argument("--port", type=int, default=settings.EMAIL_PORT)
+
+    def handle(self, *args, host, port, **options):
+        controller = mailcatcher.start(settings.MAILCATCHER_DIR, host=host, port=port)
+        self.stdout.write(f"mail catcher on smtp://{host}:{port}, saving to {settings.MAILCATCHER_DIR}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            controller.stop()

@@ -1,0 +1,82 @@
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+class Roster(models.Model):
+    """One imported member list, exactly as it was checked and confirmed."""
+
+    name = models.CharField(_("name"), max_length=200)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("imported by"),
+        null=True,  # None: imported with `manage.py import_roster`
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
+    source_filename = models.CharField(_("source file"), max_length=255)
+    file_sha256 = models.CharField(_("file SHA-256"), max_length=64)
+    file_format = models.CharField(_("file format"), max_length=20)
+    member_count = models.PositiveIntegerField(_("members"))
+    extra_columns = models.JSONField(_("extra columns"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["-imported_at", "-id"]
+        verbose_name = _("roster")
+        verbose_name_plural = _("rosters")
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("roster:detail", args=[self.pk])
+
+
+class Member(models.Model):
+    roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="members")
+    row_number = models.PositiveIntegerField(_("row in file"))
+    member_number = models.CharField(_("member number"), max_length=64)
+    name = models.CharField(_("name"), max_length=200)
+    email = models.CharField(_("e-mail address"), max_length=254)
+    extra = models.JSONField(_("extra columns"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["row_number"]
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["roster", "member_number"], name="member_number_unique_in_roster"
+            ),
+            models.UniqueConstraint(
+                "roster", Lower("email"), name="member_email_unique_in_roster"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.member_number} {self.name}"
+
+
+class RosterUpload(models.Model):
+    """A checked upload waiting for the operator's confirmation (step 1 of 2).
+
+    Kept only until it is confirmed, cancelled or expires, so that what is stored is
+    exactly the file whose preview the operator saw.
+    """
+
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(_("name"), max_length=200)
+    source_filename = models.CharField(max_length=255)
+    file_sha256 = models.CharField(max_length=64)
+    data = models.BinaryField()
+    preview = models.JSONField(default=dict)
+
+    def __str__(self):
+        return f"{self.source_filename} ({self.uploaded_by})"

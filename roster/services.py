@@ -1,0 +1,144 @@
+"""Writes for rosters. Every check, import and refusal leaves an audit entry."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+import audit
+from countersign.roles import Role
+from roster.importer import ParsedRoster, parse_roster
+from roster.models import Member, Roster, RosterUpload
+
+AUDITED_PROBLEMS = 20
+
+
+class UploadExpired(Exception):
+    pass
+
+
+def check_roster_file(data: bytes, filename: str) -> ParsedRoster:
+    return parse_roster(
+        data, filename, max_bytes=settings.ROSTER_MAX_BYTES, max_rows=settings.ROSTER_MAX_ROWS
+    )
+
+
+def _import_payload(parsed: ParsedRoster, name: str, outcome: str) -> dict:
+    # Row, column and error code only: the values themselves are member data, which the
+    # audit log (read by auditors) must not carry.
+    return {
+        "roster_name": name,
+        "file_name": parsed.filename,
+        "sha256": parsed.sha256,
+        "size": parsed.size,
+        "format": parsed.file_format,
+        "rows": parsed.rows_read,
+        "members": len(parsed.members),
+        "outcome": outcome,
+        "error_count": parsed.error_count,
+        "errors": [
+            {"row": p.row, "column": p.column, "code": p.code}
+            for p in parsed.errors[:AUDITED_PROBLEMS]
+        ],
+    }
+
+
+def _actor(actor, system):
+    return {"actor": actor, "role": Role.OPERATOR if actor else "", "system": system}
+
+
+@transaction.atomic
+def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = "") -> Roster:
+    """Store a checked file as a roster: all members or none."""
+    if not parsed.ok:
+        raise ValueError("only a roster without errors can be imported")
+    roster = Roster.objects.create(
+        name=name,
+        imported_by=actor,
+        source_filename=parsed.filename,
+        file_sha256=parsed.sha256,
+        file_format=parsed.file_format,
+        member_count=len(parsed.members),
+        extra_columns=parsed.extra_columns,
+    )
+    Member.objects.bulk_create(
+        (
+            Member(
+                roster=roster,
+                row_number=m.row,
+                member_number=m.member_number,
+                name=m.name,
+                email=m.email,
+                extra=m.extra,
+            )
+            for m in parsed.members
+        ),
+        batch_size=2000,
+    )
+    audit.record("roster.imported", target=roster, payload=_import_payload(parsed, name, "imported"),
+                 **_actor(actor, system))
+    return roster
+
+
+@transaction.atomic
+def roster_import_refused(*, parsed: ParsedRoster, name: str, actor=None, system: str = "") -> None:
+    audit.record("roster.import_refused", payload=_import_payload(parsed, name, "refused"),
+                 **_actor(actor, system))
+
+
+def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
+    """Step 1 of the web import: check the file; keep it for confirmation only if it is clean.
+
+    Returns (upload or None, parsed). Parsing runs outside any transaction, so a big file
+    does not hold the database's write lock.
+    """
+    parsed = check_roster_file(data, filename)
+    if not parsed.ok:
+        roster_import_refused(parsed=parsed, name=name, actor=actor)
+        return None, parsed
+    with transaction.atomic():
+        _purge_expired_uploads()
+        upload = RosterUpload.objects.create(
+            uploaded_by=actor,
+            name=name,
+            source_filename=filename,
+            file_sha256=parsed.sha256,
+            data=data,
+            preview=parsed.preview(),
+        )
+        audit.record("roster.check_passed", target=upload,
+                     payload=_import_payload(parsed, name, "awaiting confirmation"),
+                     **_actor(actor, ""))
+    return upload, parsed
+
+
+def roster_upload_confirm(*, upload: RosterUpload, actor) -> Roster:
+    """Step 2: store exactly the file that was previewed, then forget the upload."""
+    if upload.uploaded_at < _expiry_cutoff():
+        raise UploadExpired
+    parsed = check_roster_file(bytes(upload.data), upload.source_filename)
+    if not parsed.ok or parsed.sha256 != upload.file_sha256:
+        # Only possible if the limits changed in between; refuse rather than guess.
+        roster_import_refused(parsed=parsed, name=upload.name, actor=actor)
+        raise ValueError("the upload no longer passes its checks")
+    with transaction.atomic():
+        roster = roster_import(parsed=parsed, name=upload.name, actor=actor)
+        upload.delete()
+    return roster
+
+
+@transaction.atomic
+def roster_upload_cancel(*, upload: RosterUpload, actor) -> None:
+    audit.record("roster.upload_cancelled", target=upload,
+                 payload={"file_name": upload.source_filename, "sha256": upload.file_sha256},
+                 **_actor(actor, ""))
+    upload.delete()
+
+
+def _expiry_cutoff():
+    return timezone.now() - timedelta(minutes=settings.ROSTER_UPLOAD_TTL_MINUTES)
+
+
+def _purge_expired_uploads() -> None:
+    RosterUpload.objects.filter(uploaded_at__lt=_expiry_cutoff()).delete()

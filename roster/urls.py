@@ -1,0 +1,11 @@
+from django.urls import path
+
+from roster import views
+
+app_name = "roster"
+urlpatterns = [
+    path("", views.roster_list, name="list"),
+    path("import/", views.roster_upload, name="upload"),
+    path("import/<int:pk>/", views.roster_upload_preview, name="upload_preview"),
+    path("<int:pk>/", views.roster_detail, name="detail"),
+]

@@ -1,0 +1,86 @@
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from countersign.roles import Role, has_role, role_required
+from roster import services
+from roster.forms import MemberSearchForm, RosterUploadForm
+from roster.models import Roster, RosterUpload
+
+ROSTER_READERS = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER, Role.AUDITOR)
+# Auditors check the records, not the people in them: roster metadata only.
+MEMBER_READERS = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER)
+
+
+@role_required(*ROSTER_READERS)
+def roster_list(request):
+    rosters = Roster.objects.select_related("imported_by")
+    page = Paginator(rosters, 50).get_page(request.GET.get("page"))
+    return render(request, "roster/list.html", {"page": page})
+
+
+@role_required(*ROSTER_READERS)
+def roster_detail(request, pk):
+    roster = get_object_or_404(Roster.objects.select_related("imported_by"), pk=pk)
+    context = {"roster": roster, "can_see_members": has_role(request.user, *MEMBER_READERS)}
+    if context["can_see_members"]:
+        form = MemberSearchForm(request.GET)
+        members = roster.members.all()
+        if form.is_valid() and (q := form.cleaned_data["q"].strip()):
+            members = members.filter(
+                Q(member_number__icontains=q) | Q(name__icontains=q) | Q(email__icontains=q)
+            )
+        context["form"] = form
+        context["page"] = Paginator(members, 50).get_page(request.GET.get("page"))
+    return render(request, "roster/detail.html", context)
+
+
+@role_required(Role.OPERATOR)
+@require_http_methods(["GET", "POST"])
+def roster_upload(request):
+    form = RosterUploadForm(request.POST or None, request.FILES or None)
+    parsed = None
+    if request.method == "POST" and form.is_valid():
+        upload_file = form.cleaned_data["file"]
+        # Never read more than one byte past the limit: that is enough to refuse it.
+        data = upload_file.read(settings.ROSTER_MAX_BYTES + 1)
+        upload, parsed = services.roster_upload_check(
+            data=data, filename=upload_file.name, name=form.cleaned_data["name"],
+            actor=request.user,
+        )
+        if upload is not None:
+            return redirect("roster:upload_preview", upload.pk)
+    return render(request, "roster/upload.html", {"form": form, "parsed": parsed})
+
+
+@role_required(Role.OPERATOR)
+@require_http_methods(["GET", "POST"])
+def roster_upload_preview(request, pk):
+    # Only the operator who uploaded a file may see or confirm it.
+    upload = get_object_or_404(RosterUpload, pk=pk, uploaded_by=request.user)
+    if request.method == "POST":
+        if "cancel" in request.POST:
+            services.roster_upload_cancel(upload=upload, actor=request.user)
+            messages.info(request, _("The upload was discarded; nothing was stored."))
+            return redirect("roster:list")
+        try:
+            roster = services.roster_upload_confirm(upload=upload, actor=request.user)
+        except services.UploadExpired:
+            messages.error(request, _("This upload waited too long and expired. Upload the "
+                                      "file again."))
+            return redirect("roster:upload")
+        except ValueError:
+            messages.error(request, _("The file no longer passes its checks; nothing was "
+                                      "stored. Upload it again."))
+            return redirect("roster:upload")
+        messages.success(
+            request,
+            _("Imported %(count)s members into “%(name)s”.")
+            % {"count": f"{roster.member_count:,}", "name": roster.name},
+        )
+        return redirect(roster)
+    return render(request, "roster/upload_preview.html", {"upload": upload})

@@ -1,0 +1,17 @@
+from django.db import connection, transaction
+
+import audit
+
+
+def write_entries(count, *, actor=None):
+    entries = []
+    for i in range(count):
+        with transaction.atomic():
+            entries.append(audit.record("test.action", actor=actor, system="" if actor else "test",
+                                        payload={"i": i}))
+    return entries
+
+
+def raw(sql, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

@@ -1,0 +1,23 @@
+"""The README's commands are the contract with a newcomer; CI must run the same one."""
+
+import re
+
+from django.conf import settings
+
+
+def test_ci_runs_the_readme_test_command_word_for_word():
+    ci = (settings.BASE_DIR / ".ci" / "run").read_text()
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    (command,) = re.findall(r"^TEST_COMMAND='(.+)'$", ci, re.MULTILINE)
+    assert f"```sh\n{command}\n```" in readme
+
+
+def test_every_setting_read_from_the_environment_is_documented():
+    source = (settings.BASE_DIR / "countersign" / "settings.py").read_text()
+    names = set(re.findall(r'env(?:bool|int|list)?\("([A-Z_]+)"', source))
+    names |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', source))
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    example = (settings.BASE_DIR / ".env.example").read_text()
+    assert names, "no settings found: the pattern is wrong"
+    assert sorted(n for n in names if f"`{n}`" not in readme) == []
+    assert sorted(n for n in names if f"{n}=" not in example) == []
