@@ -11,6 +11,10 @@ from countersign.management.commands.create_demo_users import DEMO_USERS, demo_p
 from roster.samples import write_demo_files
 
 
+def _stop_like_ctrl_c(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = ("Set up and run the whole demo on this machine: migrate, demo users, demo roster "
             "files, then the mail catcher, the worker and the web server until Ctrl-C.")
@@ -39,6 +43,7 @@ class Command(BaseCommand):
         for username, role, *_rest in DEMO_USERS:
             self.stdout.write(f"  {role:<11} {username:<8} password {demo_password(username)}")
         self.stdout.write("Press Ctrl-C to stop everything.")
+        signal.signal(signal.SIGTERM, _stop_like_ctrl_c)  # a service manager's stop, too
         try:
             while all(p.poll() is None for p in processes):
                 time.sleep(1)
