@@ -9,7 +9,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 from countersign.models import Organisation
@@ -51,19 +51,35 @@ def has_role(user, *roles: str) -> bool:
 
 
 def role_required(*roles: str):
-    """View decorator: login first, then 403 unless the user holds one of `roles`."""
+    """View decorator: login first, then 403 unless the user holds one of `roles`.
+
+    A refused POST (a forged form, a crafted request) is written to the audit log: someone
+    tried to change something they may not.
+    """
 
     def decorator(view):
         @wraps(view)
         @login_required
         def wrapped(request, *args, **kwargs):
             if not has_role(request.user, *roles):
+                if request.method not in ("GET", "HEAD", "OPTIONS"):
+                    record_denied_request(request, required=roles)
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
         return wrapped
 
     return decorator
+
+
+def record_denied_request(request, *, required) -> None:
+    import audit
+
+    with transaction.atomic():
+        audit.record("access.denied", actor=request.user, payload={
+            "method": request.method, "path": request.path[:300],
+            "required_roles": sorted(required), "user_roles": sorted(roles_of(request.user)),
+        })
 
 
 def roles_context(request):

@@ -37,8 +37,9 @@ def envint(name: str, default: str) -> int:
         raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
 
 
-def envlist(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+def envlist(name: str, default: str, separator: str = ",") -> list[str]:
+    items = os.environ.get(name, default).split(separator)
+    return [item.strip() for item in items if item.strip()]
 
 
 DEBUG = envbool("DEBUG", "true")
@@ -184,6 +185,20 @@ ROSTER_UPLOAD_TTL_MINUTES = envint("ROSTER_UPLOAD_TTL_MINUTES", "60")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = ROSTER_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Campaigns ----------------------------------------------------------------------------------
+# The only sender addresses a campaign may use, separated by ";" (a display name may hold
+# commas). The operator picks one; there is no free-text sender.
+CAMPAIGN_SENDERS = envlist(
+    "CAMPAIGN_SENDERS", "会員サポート <members@association.example>", separator=";"
+)
+# A supervisor's approval goes stale after this long: release needs a fresh review.
+APPROVAL_TTL_HOURS = envint("APPROVAL_TTL_HOURS", "72")
+# The observer's release is live: sending must start within this window or be released again.
+RELEASE_WINDOW_MINUTES = envint("RELEASE_WINDOW_MINUTES", "15")
+# Member numbers shorter than this are too ambiguous (years, quantities) for the content
+# guard to flag on their own.
+GUARD_MIN_NUMBER_LENGTH = envint("GUARD_MIN_NUMBER_LENGTH", "4")
 
 # --- Background worker (django-q2) --------------------------------------------------------------
 Q_CLUSTER = {

@@ -48,6 +48,7 @@ class Member(models.Model):
         ordering = ["row_number"]
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        indexes = [models.Index(fields=["roster", "row_number"], name="member_roster_row")]
         constraints = [
             models.UniqueConstraint(
                 fields=["roster", "member_number"], name="member_number_unique_in_roster"

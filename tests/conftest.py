@@ -118,3 +118,80 @@ def smtp_sink(tmp_path):
     controller = mailcatcher.start(directory, port=port)
     yield port, directory
     controller.stop()
+
+
+# --- campaigns ---------------------------------------------------------------------------------
+
+BODY = ("{name} 様\n\n会員番号 {member_number} の皆様へ、感染症見舞金の変更をお知らせします。\n"
+        "所属支部: {支部}\n\n共済会 事務局\n")
+
+
+def make_roster(actor, count=20, *, rows=None, header=None, name="会員名簿"):
+    from roster.samples import HEADER, csv_bytes, sample_rows
+    from roster.services import check_roster_file, roster_import
+
+    data = csv_bytes(rows if rows is not None else sample_rows(count), header=header or HEADER)
+    parsed = check_roster_file(data, "members.csv")
+    assert parsed.ok, parsed.errors
+    return roster_import(parsed=parsed, name=name, actor=actor)
+
+
+def make_campaign(author, roster, **changes):
+    from django.conf import settings
+
+    from campaigns import workflow
+
+    fields = {"name": "June notice", "sender": settings.CAMPAIGN_SENDERS[0],
+              "subject": "【重要】{name} 様: 見舞金のお知らせ", "body_text": BODY, **changes}
+    return workflow.create(user=author, roster=roster, **fields)
+
+
+SUPERVISOR_TICKS = ["recipients", "no_roster_data", "content", "test_read"]
+OBSERVER_TICKS = ["recipients", "content", "witness"]
+
+
+@pytest.fixture
+def roster(olivia):
+    return make_roster(olivia)
+
+
+@pytest.fixture
+def draft(olivia, roster):
+    return make_campaign(olivia, roster)
+
+
+@pytest.fixture
+def submitted(draft, olivia):
+    from campaigns import workflow
+
+    return workflow.submit(campaign=draft, user=olivia)
+
+
+@pytest.fixture
+def tested(submitted, olivia, sam, oscar):
+    """Submitted, and a test message of this version went to sam and oscar."""
+    from campaigns import workflow
+
+    workflow.test_send(campaign=submitted, user=olivia, member=submitted.roster.members.first(),
+                       recipients=[sam, oscar])
+    return submitted
+
+
+@pytest.fixture
+def approved(tested, sam):
+    from campaigns import workflow
+
+    return workflow.approve(campaign=tested, user=sam, checklist=SUPERVISOR_TICKS)
+
+
+@pytest.fixture
+def released(approved, oscar):
+    from campaigns import workflow
+
+    return workflow.release(campaign=approved, user=oscar, checklist=OBSERVER_TICKS)
+
+
+def audit_actions(**filters):
+    from audit.models import AuditEntry
+
+    return list(AuditEntry.objects.filter(**filters).values_list("action", flat=True))

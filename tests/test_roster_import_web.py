@@ -80,7 +80,10 @@ def test_only_operators_may_import(sam, oscar, audrey):
         client = client_for(user)
         assert client.get("/rosters/import/").status_code == 403
         assert upload(client, csv_bytes(sample_rows(2))).status_code == 403
-    assert not RosterUpload.objects.exists() and not AuditEntry.objects.exists()
+    assert not RosterUpload.objects.exists()
+    # The forged POSTs left one denied-attempt entry each, and nothing else.
+    assert list(AuditEntry.objects.values_list("action", "actor_name")) == [
+        ("access.denied", "sam"), ("access.denied", "oscar"), ("access.denied", "audrey")]
 
 
 def test_an_expired_upload_cannot_be_confirmed(olivia, settings):

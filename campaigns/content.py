@@ -1,0 +1,59 @@
+"""Rules on what a campaign's content may be. Forms show them; the workflow enforces them."""
+
+import nh3
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from campaigns import mail
+
+# No images (remote images track readers and can carry data out), no data: URLs (a file
+# smuggled in as a link is an attachment by another name), no scripts or styles.
+HTML_TAGS = {"a", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "hr",
+             "i", "li", "ol", "p", "pre", "span", "strong", "table", "tbody", "td", "th",
+             "thead", "tr", "u", "ul"}
+HTML_ATTRIBUTES = {"a": {"href", "title"}}
+HTML_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def sanitise_html(html: str) -> str:
+    if not html.strip():
+        return ""
+    return nh3.clean(html, tags=HTML_TAGS, attributes=HTML_ATTRIBUTES,
+                     url_schemes=HTML_URL_SCHEMES, link_rel="noopener noreferrer")
+
+
+def allowed_senders() -> list[str]:
+    return list(settings.CAMPAIGN_SENDERS)
+
+
+def content_problems(*, roster, sender: str, subject: str, body_text: str,
+                     body_html: str) -> dict[str, list[str]]:
+    """Field name -> messages. Empty when the content may be saved."""
+    problems: dict[str, list[str]] = {}
+
+    def add(field, message):
+        problems.setdefault(field, []).append(message)
+
+    if sender not in allowed_senders():
+        add("sender", _("Choose one of the configured sender addresses."))
+    if "\n" in subject or "\r" in subject:
+        add("subject", _("The subject must be a single line (no line breaks)."))
+    if not subject.strip():
+        add("subject", _("The subject is empty."))
+    if not body_text.strip():
+        add("body_text", _("The plain-text body is empty."))
+    fields = mail.fields_for(roster.extra_columns) if roster is not None else mail.BUILTIN_FIELDS
+    available = ", ".join("{" + f + "}" for f in fields)
+    for field, template in (("subject", subject), ("body_text", body_text),
+                            ("body_html", body_html)):
+        for problem in mail.template_problems(template, fields):
+            where = {"line": problem.line, "column": problem.column, "text": problem.text}
+            if problem.code == "unknown":
+                add(field, _("Unknown placeholder %(text)s at line %(line)s, column %(column)s. "
+                             "Available: %(available)s.") % {**where, "available": available})
+            elif problem.code == "empty":
+                add(field, _("Empty placeholder {} at line %(line)s, column %(column)s.") % where)
+            else:
+                add(field, _("A lone “%(text)s” at line %(line)s, column %(column)s: write "
+                             "{{ or }} for a literal brace.") % where)
+    return problems

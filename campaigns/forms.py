@@ -1,0 +1,114 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Submit
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from campaigns import content
+from campaigns.models import Campaign
+from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
+from countersign.models import User
+from countersign.roles import Role
+from roster.models import Roster
+
+
+class MessageTextField(forms.CharField):
+    """Message text exactly as typed: no trimming, and browsers' CRLF made LF, so that an
+    unchanged form compares equal (and hashes the same) as what is stored."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strip=False, **kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n").replace("\r", "\n") if value else value
+
+
+class CampaignForm(forms.ModelForm):
+    """Draft content. There is no attachment field, by design (invariant 1)."""
+
+    sender = forms.ChoiceField(label=_("Sender"))
+    body_text = MessageTextField(label=_("Body (plain text)"), widget=forms.Textarea(
+        attrs={"rows": 14}), help_text=_(
+        "Placeholders: {name}, {member_number}, {email} and the roster's extra columns, "
+        "e.g. {支部}. Write {{ and }} for literal braces."))
+    body_html = MessageTextField(label=_("Body (HTML, optional)"), required=False,
+                                 widget=forms.Textarea(attrs={"rows": 8}), help_text=_(
+        "Optional. Sanitised: links and basic formatting only; no images, scripts or "
+        "embedded files."))
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "roster", "sender", "subject", "body_text", "body_html"]
+        widgets = {"subject": forms.TextInput(attrs={"maxlength": 255})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sender"].choices = [(s, s) for s in content.allowed_senders()]
+        self.fields["roster"].queryset = Roster.objects.all()
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("save", _("Save draft")))
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        problems = content.content_problems(
+            roster=cleaned.get("roster"), sender=cleaned.get("sender", ""),
+            subject=cleaned.get("subject", ""), body_text=cleaned.get("body_text", ""),
+            body_html=cleaned.get("body_html", ""),
+        )
+        for field, messages in problems.items():
+            for message in messages:
+                self.add_error(field, message)
+        return cleaned
+
+
+class SignOffForm(forms.Form):
+    checklist = forms.MultipleChoiceField(label=_("Checklist"), required=False,
+                                          widget=forms.CheckboxSelectMultiple)
+    comment = forms.CharField(label=_("Comment"), required=False,
+                              widget=forms.Textarea(attrs={"rows": 3}),
+                              help_text=_("Required when you reject: say what must change."))
+
+    def __init__(self, *args, items, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["checklist"].choices = list(items.items())
+
+
+def supervisor_signoff_form(*args, **kwargs):
+    return SignOffForm(*args, items=SUPERVISOR_CHECKLIST, **kwargs)
+
+
+def observer_signoff_form(*args, **kwargs):
+    return SignOffForm(*args, items=OBSERVER_CHECKLIST, **kwargs)
+
+
+class TestSendForm(forms.Form):
+    __test__ = False
+
+    member_number = forms.CharField(label=_("Render as member (member number)"), max_length=64)
+    recipients = forms.ModelMultipleChoiceField(
+        label=_("Also send to"), required=False, widget=forms.CheckboxSelectMultiple,
+        queryset=User.objects.none(),
+        help_text=_("Supervisors and observers only; you always get a copy. Never members."),
+    )
+
+    def __init__(self, *args, roster, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.roster = roster
+        self.fields["recipients"].queryset = User.objects.filter(
+            is_active=True, groups__name__in=[Role.SUPERVISOR, Role.OBSERVER],
+        ).exclude(email="").distinct().order_by("username")
+
+    def clean_member_number(self):
+        number = self.cleaned_data["member_number"].strip()
+        member = self.roster.members.filter(member_number=number).first()
+        if member is None:
+            raise forms.ValidationError(_("No member with this number in the roster."))
+        self.cleaned_data["member"] = member
+        return number
+
+
+class CommentForm(forms.Form):
+    comment = forms.CharField(label=_("Comment"), required=False,
+                              widget=forms.Textarea(attrs={"rows": 2}))

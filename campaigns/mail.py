@@ -1,0 +1,148 @@
+"""Placeholders, rendering, and the one way to build a campaign e-mail.
+
+A template is plain text with `{field}` placeholders: `{name}`, `{member_number}`, `{email}`
+and the roster's extra columns (`{支部}`). `{{` and `}}` stand for literal braces. The
+message class below has no attachment path at all: `attach()` and `attach_file()` raise.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.utils import make_msgid, parseaddr
+
+from django.core.mail import EmailMultiAlternatives
+from django.utils.html import escape
+
+BUILTIN_FIELDS = ("name", "member_number", "email")
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}|[{}]")
+
+
+class AttachmentsForbidden(RuntimeError):
+    """Countersign messages never carry attachments (the 2022 leak was one)."""
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    code: str  # "unknown" | "lone_brace" | "empty"
+    text: str
+    line: int
+    column: int
+
+
+def fields_for(extra_columns) -> list[str]:
+    return [*BUILTIN_FIELDS, *extra_columns]
+
+
+def segments(template: str):
+    """Yield (kind, text, start): kind "text" for literal text, "field" for a placeholder."""
+    position = 0
+    for match in _TOKEN.finditer(template):
+        if match.start() > position:
+            yield "text", template[position:match.start()], position
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            yield "text", token[0], match.start()
+        elif match.group(1) is not None:
+            yield "field", match.group(1).strip(), match.start()
+        else:
+            yield "lone_brace", token, match.start()
+        position = match.end()
+    if position < len(template):
+        yield "text", template[position:], position
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def template_problems(template: str, fields) -> list[TemplateProblem]:
+    known = set(fields)
+    problems = []
+    for kind, text, start in segments(template):
+        line, column = _line_column(template, start)
+        if kind == "lone_brace":
+            problems.append(TemplateProblem("lone_brace", text, line, column))
+        elif kind == "field" and not text:
+            problems.append(TemplateProblem("empty", "{}", line, column))
+        elif kind == "field" and text not in known:
+            problems.append(TemplateProblem("unknown", "{" + text + "}", line, column))
+    return problems
+
+
+def used_fields(template: str) -> set[str]:
+    return {text for kind, text, _start in segments(template) if kind == "field"}
+
+
+def masked(template: str) -> str:
+    """The template's literal text with every placeholder and brace blanked out by NULs.
+
+    Same length as the template, so positions stay those the operator sees; a NUL joins no
+    word, address or number, so the guard never reads across a placeholder.
+    """
+    return _TOKEN.sub(lambda match: "\x00" * len(match.group(0)), template)
+
+
+def member_values(member) -> dict[str, str]:
+    return {"name": member.name, "member_number": member.member_number,
+            "email": member.email, **member.extra}
+
+
+def render(template: str, values: dict[str, str], *, html: bool = False) -> str:
+    out = []
+    for kind, text, _start in segments(template):
+        if kind == "field":
+            value = values.get(text, "")
+            out.append(escape(value) if html else value)
+        else:
+            out.append(text)
+    return "".join(out)
+
+
+def render_subject(template: str, values: dict[str, str]) -> str:
+    # A value with a line break must not become a second header line.
+    return " ".join(render(template, values).split())
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body_text: str
+    body_html: str
+
+
+def render_for(*, subject: str, body_text: str, body_html: str, values: dict[str, str]) -> Rendered:
+    """What one recipient reads: the same function for previews, test sends and the send."""
+    return Rendered(render_subject(subject, values), render(body_text, values),
+                    render(body_html, values, html=True) if body_html else "")
+
+
+class NoAttachmentMessage(EmailMultiAlternatives):
+    """The only message type Countersign sends: one recipient, text (+ HTML), no files."""
+
+    def attach(self, *args, **kwargs):
+        raise AttachmentsForbidden("Countersign messages cannot carry attachments")
+
+    def attach_file(self, *args, **kwargs):
+        raise AttachmentsForbidden("Countersign messages cannot carry attachments")
+
+
+def build_message(*, sender: str, subject: str, body_text: str, body_html: str,
+                  values: dict[str, str], to: str, subject_prefix: str = "",
+                  headers: dict[str, str] | None = None) -> NoAttachmentMessage:
+    """Render the templates for one recipient and build the message for exactly `to`."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "countersign.invalid"
+    rendered = render_for(subject=subject, body_text=body_text, body_html=body_html,
+                          values=values)
+    message = NoAttachmentMessage(
+        subject=subject_prefix + rendered.subject,
+        body=rendered.body_text,
+        from_email=sender,
+        to=[to],
+        headers={"Message-ID": make_msgid(domain=domain), **(headers or {})},
+    )
+    if rendered.body_html:
+        message.attach_alternative(rendered.body_html, "text/html")
+    return message

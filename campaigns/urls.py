@@ -1,0 +1,18 @@
+from django.urls import path
+
+from campaigns import views
+
+app_name = "campaigns"
+urlpatterns = [
+    path("", views.campaign_list, name="list"),
+    path("new/", views.campaign_create, name="create"),
+    path("witness/", views.observer_dashboard, name="observer_dashboard"),
+    path("<int:pk>/", views.campaign_detail, name="detail"),
+    path("<int:pk>/edit/", views.campaign_edit, name="edit"),
+    path("<int:pk>/preview/", views.campaign_preview, name="preview"),
+    path("<int:pk>/submit/", views.campaign_submit, name="submit"),
+    path("<int:pk>/test-send/", views.campaign_test_send, name="test_send"),
+    path("<int:pk>/review/", views.campaign_review, name="review"),
+    path("<int:pk>/release/", views.campaign_release, name="release"),
+    path("<int:pk>/cancel/", views.campaign_cancel, name="cancel"),
+]

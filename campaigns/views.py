@@ -1,0 +1,204 @@
+"""Thin views: find the campaign, check the role, call one workflow action, redirect."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from campaigns import mail, selectors, workflow
+from campaigns.forms import (
+    CampaignForm,
+    CommentForm,
+    TestSendForm,
+    observer_signoff_form,
+    supervisor_signoff_form,
+)
+from campaigns.guard import GuardReport
+from campaigns.models import Campaign, State
+from countersign.roles import Role, role_required
+
+CAMPAIGN_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER)
+
+
+def _get_campaign_for(request, pk) -> Campaign:
+    return get_object_or_404(Campaign.objects.select_related("roster", "author"), pk=pk)
+
+
+def _attempt(request, action, **kwargs) -> bool:
+    """Run one workflow action; NotAllowed is a 403, any other refusal a message."""
+    try:
+        action(user=request.user, **kwargs)
+    except workflow.NotAllowed:
+        raise PermissionDenied from None
+    except workflow.WorkflowError as error:
+        messages.error(request, error.message)
+        if isinstance(error, workflow.ContentRefused) and error.report is not None:
+            request.session["guard_findings"] = error.report.to_json()
+        return False
+    return True
+
+
+def _checks(campaign, user) -> dict:
+    """Which buttons to show: the same checks the actions run."""
+    return {name: getattr(workflow, f"can_{name}")(campaign, user)
+            for name in ("edit", "submit", "test_send", "approve", "reject", "release", "cancel")}
+
+
+@role_required(*CAMPAIGN_ROLES)
+def campaign_list(request):
+    campaigns = Campaign.objects.select_related("roster", "author")
+    state = request.GET.get("state")
+    if state in State.values:
+        campaigns = campaigns.filter(state=state)
+    return render(request, "campaigns/list.html",
+                  {"campaigns": campaigns[:200], "states": State.choices, "state": state})
+
+
+@role_required(Role.OPERATOR)
+@require_http_methods(["GET", "POST"])
+def campaign_create(request):
+    form = CampaignForm(request.POST or None, initial={"roster": request.GET.get("roster")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        campaign = workflow.create(user=request.user, **data)
+        messages.success(request, _("Draft saved."))
+        return redirect(campaign)
+    return render(request, "campaigns/form.html", {"form": form})
+
+
+@role_required(*CAMPAIGN_ROLES)
+def campaign_detail(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    guard_findings = request.session.pop("guard_findings", None)
+    return render(request, "campaigns/detail.html", {
+        "campaign": campaign,
+        "can": _checks(campaign, request.user),
+        "previews": [selectors.preview(campaign, m)
+                     for m in selectors.sample_members(campaign.roster)],
+        "history": selectors.history(campaign),
+        "versions": campaign.versions.order_by("-number"),
+        "test_form": TestSendForm(roster=campaign.roster),
+        "guard_findings": GuardReport.from_json(guard_findings),
+        "placeholders": ["{" + f + "}" for f in mail.fields_for(campaign.roster.extra_columns)],
+    })
+
+
+@role_required(Role.OPERATOR)
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    allowed = workflow.can_edit(campaign, request.user)
+    if not allowed:
+        if request.method == "POST":  # a forged or stale form: the workflow refuses and audits
+            _attempt(request, workflow.edit, campaign=campaign)
+        elif isinstance(allowed.error, workflow.NotAllowed):
+            raise PermissionDenied
+        else:
+            messages.error(request, allowed.reason)
+        return redirect(campaign)
+    form = CampaignForm(request.POST or None, instance=campaign)
+    if request.method == "POST" and form.is_valid():
+        if form.has_changed() and _attempt(request, workflow.edit, campaign=campaign,
+                                           **form.cleaned_data):
+            messages.success(request, _("Saved. The campaign is a draft again; earlier "
+                                        "sign-offs no longer count."))
+        return redirect(campaign)
+    return render(request, "campaigns/form.html", {"form": form, "campaign": campaign})
+
+
+@role_required(*CAMPAIGN_ROLES)
+def campaign_preview(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    number = request.GET.get("member", "").strip()
+    member = campaign.roster.members.filter(member_number=number).first() if number else None
+    if number and member is None:
+        messages.error(request, _("No member with this number in the roster."))
+    members = [member] if member else selectors.sample_members(campaign.roster)
+    return render(request, "campaigns/preview.html", {
+        "campaign": campaign, "number": number,
+        "previews": [selectors.preview(campaign, m) for m in members],
+    })
+
+
+@role_required(Role.OPERATOR)
+@require_POST
+def campaign_submit(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    if _attempt(request, workflow.submit, campaign=campaign):
+        messages.success(request, _("Submitted for review."))
+    return redirect(campaign)
+
+
+@role_required(Role.OPERATOR)
+@require_POST
+def campaign_test_send(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    form = TestSendForm(request.POST, roster=campaign.roster)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(campaign)
+    if _attempt(request, workflow.test_send, campaign=campaign,
+                member=form.cleaned_data["member"],
+                recipients=list(form.cleaned_data["recipients"])):
+        messages.success(request, _("Test message sent."))
+    return redirect(campaign)
+
+
+def _signoff_page(request, campaign, *, template, form_factory, action, action_name):
+    form = form_factory(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        comment = form.cleaned_data["comment"]
+        if "reject" in request.POST:
+            ok = _attempt(request, workflow.reject, campaign=campaign, comment=comment)
+            if ok:
+                messages.success(request, _("Rejected: the campaign is back with its author."))
+        else:
+            ok = _attempt(request, action, campaign=campaign,
+                          checklist=form.cleaned_data["checklist"], comment=comment)
+            if ok:
+                messages.success(request, action_name)
+        if ok:
+            return redirect(campaign)
+        campaign.refresh_from_db()
+    return render(request, template, {
+        "campaign": campaign, "form": form, "can": _checks(campaign, request.user),
+        "release_window": settings.RELEASE_WINDOW_MINUTES,
+        **selectors.review_material(campaign, page_number=request.GET.get("page")),
+    })
+
+
+@role_required(Role.SUPERVISOR)
+@require_http_methods(["GET", "POST"])
+def campaign_review(request, pk):
+    return _signoff_page(request, _get_campaign_for(request, pk),
+                         template="campaigns/review.html", form_factory=supervisor_signoff_form,
+                         action=workflow.approve, action_name=_("Approved."))
+
+
+@role_required(Role.OBSERVER)
+@require_http_methods(["GET", "POST"])
+def campaign_release(request, pk):
+    return _signoff_page(request, _get_campaign_for(request, pk),
+                         template="campaigns/release.html", form_factory=observer_signoff_form,
+                         action=workflow.release, action_name=_("Released."))
+
+
+@role_required(Role.OPERATOR, Role.SUPERVISOR)
+@require_POST
+def campaign_cancel(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    form = CommentForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    if _attempt(request, workflow.cancel, campaign=campaign, comment=comment):
+        messages.success(request, _("Cancelled."))
+    return redirect(campaign)
+
+
+@role_required(Role.OBSERVER)
+def observer_dashboard(request):
+    campaigns = selectors.awaiting_release(Campaign.objects.select_related("roster", "author"))
+    return render(request, "campaigns/observer_dashboard.html", {"campaigns": campaigns})

@@ -1,0 +1,480 @@
+"""Every change of a campaign's state, and the rules on who may make it.
+
+Each action has its check beside it: `can_<action>(campaign, user)` answers for the buttons
+on a page; the action asks it again, inside the transaction, on the locked row. An action
+that goes through writes exactly one audit entry (with the content hash) in the same
+transaction. One that is refused changes nothing, writes one `campaign.refused` entry
+(who tried what, and why), and raises a named WorkflowError: NotAllowed becomes a 403,
+the others a message on the page.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+import audit
+from campaigns import content, guard, mail
+from campaigns.models import EDITABLE_STATES, Campaign, CampaignVersion, SignOff, State, TestSend
+from countersign.roles import Role, has_role, roles_of
+
+SUPERVISOR_CHECKLIST = {
+    "recipients": gettext_lazy("The recipients are the intended ones: I checked the count and "
+                               "the roster."),
+    "no_roster_data": gettext_lazy("The message carries no attachment and no roster data of "
+                                   "other members."),
+    "content": gettext_lazy("I reviewed the subject and the body."),
+    "test_read": gettext_lazy("I received and read a test message of this exact version."),
+}
+OBSERVER_CHECKLIST = {
+    "recipients": gettext_lazy("These are the members the association asked to reach."),
+    "content": gettext_lazy("This is the notice the association asked for."),
+    "witness": gettext_lazy("I am present and witness the release now."),
+}
+
+
+class WorkflowError(Exception):
+    code = "refused"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.details = details or {}
+
+
+class NotAllowed(WorkflowError):
+    """This user may not do this (role, or separation of duties)."""
+
+
+class WrongState(WorkflowError):
+    """The campaign is not in a state where this action applies."""
+
+
+class ContentRefused(WorkflowError):
+    """The content breaks a rule (template problems, content guard findings)."""
+
+    report = None  # the content guard's GuardReport, when it was the guard that refused
+
+
+class StaleSignOff(WorkflowError):
+    """An approval or release that no longer holds (expired, or for other content)."""
+
+
+class IncompleteSignOff(WorkflowError):
+    """A checklist item not ticked, or a required comment missing."""
+
+
+class TestSendFailed(WorkflowError):
+    """The e-mail server did not take the test message."""
+
+    __test__ = False
+
+
+@dataclass(frozen=True)
+class Check:
+    error: WorkflowError | None = None
+
+    def __bool__(self) -> bool:
+        return self.error is None
+
+    @property
+    def reason(self) -> str:
+        return self.error.message if self.error else ""
+
+
+ALLOWED = Check()
+
+
+def _no(error_class, message, code, *, details=None, report=None) -> Check:
+    error = error_class(message, code=code, details=details)
+    if report is not None:
+        error.report = report
+    return Check(error)
+
+
+def _state_is(campaign, *states) -> Check:
+    if campaign.state in states:
+        return ALLOWED
+    return _no(WrongState, _("Not possible while the campaign is “%(state)s”.")
+               % {"state": campaign.get_state_display()}, "state")
+
+
+def _first(*checks) -> Check:
+    for check in checks:
+        if not check:
+            return check
+    return ALLOWED
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+def _is_author(campaign, user) -> Check:
+    if not has_role(user, Role.OPERATOR):
+        return _no(NotAllowed, _("Only an operator can do this."), "role")
+    if campaign.author_id != user.pk:
+        return _no(NotAllowed, _("Only the campaign's author can do this."), "not_author")
+    return ALLOWED
+
+
+def _is_not_author(campaign, user) -> Check:
+    if campaign.author_id == user.pk:
+        return _no(NotAllowed, _("The author of a campaign can never sign it off."), "author")
+    return ALLOWED
+
+
+def can_edit(campaign, user) -> Check:
+    return _first(_is_author(campaign, user), _state_is(campaign, *EDITABLE_STATES))
+
+
+def can_submit(campaign, user) -> Check:
+    return _first(_is_author(campaign, user), _state_is(campaign, State.DRAFT))
+
+
+def can_test_send(campaign, user) -> Check:
+    return _first(_is_author(campaign, user), _state_is(campaign, State.DRAFT, State.SUBMITTED))
+
+
+def can_approve(campaign, user) -> Check:
+    if not has_role(user, Role.SUPERVISOR):
+        return _no(NotAllowed, _("Only a supervisor can approve."), "role")
+    return _first(_is_not_author(campaign, user), _state_is(campaign, State.SUBMITTED))
+
+
+def can_reject(campaign, user) -> Check:
+    if not has_role(user, Role.SUPERVISOR, Role.OBSERVER):
+        return _no(NotAllowed, _("Only a supervisor or an observer can reject."), "role")
+    return _first(_is_not_author(campaign, user),
+                  _state_is(campaign, State.SUBMITTED, State.APPROVED))
+
+
+def can_release(campaign, user) -> Check:
+    if not has_role(user, Role.OBSERVER):
+        return _no(NotAllowed, _("Only the association's observer can release."), "role")
+    check = _first(_is_not_author(campaign, user),
+                   _state_is(campaign, State.APPROVED, State.RELEASED))
+    if not check:
+        return check
+    if campaign.valid_approvals().filter(user=user).exists():
+        return _no(NotAllowed, _("Whoever approved a campaign cannot also release it."),
+                   "approver")
+    if campaign.state == State.RELEASED and campaign.release_is_live():
+        return _no(WrongState, _("The campaign is already released."), "already_released")
+    return ALLOWED
+
+
+def can_cancel(campaign, user) -> Check:
+    is_author = campaign.author_id == user.pk and has_role(user, Role.OPERATOR)
+    if not (is_author or has_role(user, Role.SUPERVISOR)):
+        return _no(NotAllowed, _("Only the author or a supervisor can cancel."), "role")
+    return _state_is(campaign, *EDITABLE_STATES)
+
+
+# --- the one door -------------------------------------------------------------------------------
+
+def _acting_role(user, *candidates) -> str:
+    held = roles_of(user)
+    return next((role for role in candidates if role in held), "")
+
+
+def _locked(campaign) -> Campaign:
+    return Campaign.objects.select_for_update().select_related("roster").get(pk=campaign.pk)
+
+
+def _record_refusal(action: str, campaign, user, role: str, error: WorkflowError) -> None:
+    audit.record("campaign.refused", actor=user, role=role, target=campaign, payload={
+        "attempted": action, "code": error.code, "reason": str(error.message),
+        "state": campaign.state, "content_hash": campaign.content_hash,
+        "user_roles": sorted(roles_of(user)), **error.details,
+    })
+
+
+def _perform(action: str, campaign: Campaign, user, *, roles, check, apply) -> Campaign:
+    """Lock, check, apply, audit: all in one transaction. Refusals are audited too."""
+    role = _acting_role(user, *roles)
+    with transaction.atomic():
+        campaign = _locked(campaign)
+        verdict = check(campaign)
+        if verdict:
+            payload = apply(campaign)
+            audit.record(f"campaign.{action}", actor=user, role=role, target=campaign,
+                         payload={"state": campaign.state, **payload})
+            return campaign
+        _record_refusal(action, campaign, user, role, verdict.error)
+    raise verdict.error
+
+
+def _void_signoffs(campaign, reason: str) -> list[int]:
+    live = campaign.signoffs.filter(voided_at=None, kind__in=[SignOff.Kind.APPROVAL,
+                                                              SignOff.Kind.RELEASE])
+    ids = list(live.values_list("pk", flat=True))
+    live.update(voided_at=timezone.now(), void_reason=reason)
+    return ids
+
+
+def _checklist(ticked, items) -> Check:
+    missing = [key for key in items if key not in set(ticked)]
+    if missing:
+        return _no(IncompleteSignOff, _("Tick every item of the checklist: %(items)s")
+                   % {"items": "; ".join(str(items[k]) for k in missing)}, "checklist")
+    return ALLOWED
+
+
+def _content_check(roster, fields: dict) -> Check:
+    problems = content.content_problems(roster=roster, **fields)
+    if problems:
+        return _no(ContentRefused, " ".join(m for ms in problems.values() for m in ms),
+                   "content", details={"fields": sorted(problems)})
+    return ALLOWED
+
+
+# --- the actions --------------------------------------------------------------------------------
+
+CONTENT_FIELDS = ("sender", "subject", "body_text", "body_html")
+
+
+def create(*, user, roster, name: str, sender: str, subject: str, body_text: str,
+           body_html: str = "") -> Campaign:
+    fields = {"sender": sender, "subject": subject, "body_text": body_text,
+              "body_html": content.sanitise_html(body_html)}
+    if not has_role(user, Role.OPERATOR):
+        raise NotAllowed(_("Only an operator can create a campaign."), code="role")
+    check = _content_check(roster, fields)
+    if not check:
+        raise check.error
+    with transaction.atomic():
+        campaign = Campaign.objects.create(name=name, roster=roster, author=user, **fields)
+        audit.record("campaign.created", actor=user, role=Role.OPERATOR, target=campaign,
+                     payload={"state": campaign.state, "roster": roster.pk,
+                              "content_hash": campaign.compute_content_hash(),
+                              "recipient_count": roster.member_count})
+    return campaign
+
+
+def edit(*, campaign, user, roster=None, name: str | None = None, **changes) -> Campaign:
+    """Change the content. After submit this returns the campaign to draft and voids every
+    approval and release: they were given for other content."""
+    if "body_html" in changes:
+        changes["body_html"] = content.sanitise_html(changes["body_html"])
+
+    def check(c):
+        fields = {f: changes.get(f, getattr(c, f)) for f in CONTENT_FIELDS}
+        return _first(can_edit(c, user), _content_check(roster or c.roster, fields))
+
+    def apply(c):
+        old_hash, old_state = c.content_hash or c.compute_content_hash(), c.state
+        if roster is not None:
+            c.roster = roster
+        if name is not None:
+            c.name = name
+        for field in CONTENT_FIELDS:
+            if field in changes:
+                setattr(c, field, changes[field])
+        voided = _void_signoffs(c, "edited") if old_state != State.DRAFT else []
+        c.state, c.content_hash = State.DRAFT, ""
+        c.save()
+        return {"from_state": old_state, "old_content_hash": old_hash,
+                "content_hash": c.compute_content_hash(), "voided_signoffs": voided}
+
+    return _perform("edited", campaign, user, roles=[Role.OPERATOR], check=check, apply=apply)
+
+
+def submit(*, campaign, user) -> Campaign:
+    """Freeze this version for review: content hash, snapshot, and the content guard."""
+    findings: dict = {}
+
+    def check(c):
+        allowed = _first(can_submit(c, user), _content_check(c.roster, {
+            f: getattr(c, f) for f in CONTENT_FIELDS}))
+        if not allowed:
+            return allowed
+        if not c.roster.member_count:
+            return _no(ContentRefused, _("The roster has no members."), "no_recipients")
+        report = guard.check_campaign_content(roster=c.roster, subject=c.subject,
+                                              body_text=c.body_text, body_html=c.body_html)
+        findings["report"] = report
+        if not report.ok:
+            return _no(ContentRefused, _("The content guard found roster data of other "
+                                         "members in the message."), "guard",
+                       details={"guard": report.audit_summary()}, report=report)
+        return ALLOWED
+
+    def apply(c):
+        c.content_hash = c.compute_content_hash()
+        c.state = State.SUBMITTED
+        c.save()
+        previous = c.versions.order_by("-number").values_list("number", flat=True).first() or 0
+        version = CampaignVersion.objects.create(
+            campaign=c, number=previous + 1, content_hash=c.content_hash, sender=c.sender,
+            subject=c.subject, body_text=c.body_text, body_html=c.body_html,
+            recipient_count=c.roster.member_count, submitted_by=user,
+            guard_report=findings["report"].to_json(),
+        )
+        return {"content_hash": c.content_hash, "version": version.number,
+                "recipient_count": version.recipient_count,
+                "guard": findings["report"].audit_summary()}
+
+    return _perform("submitted", campaign, user, roles=[Role.OPERATOR], check=check, apply=apply)
+
+
+def approve(*, campaign, user, checklist, comment: str = "") -> Campaign:
+    def check(c):
+        allowed = _first(can_approve(c, user), _checklist(checklist, SUPERVISOR_CHECKLIST))
+        if allowed and not c.test_sends.filter(content_hash=c.content_hash,
+                                               recipients=user).exists():
+            return _no(IncompleteSignOff, _("No test message of this version was sent to you. "
+                                            "Ask the operator for one first."), "no_test_send")
+        return allowed
+
+    def apply(c):
+        signoff = SignOff.objects.create(
+            campaign=c, kind=SignOff.Kind.APPROVAL, user=user, role=Role.SUPERVISOR,
+            content_hash=c.content_hash, recipient_count=c.roster.member_count,
+            checklist=sorted(checklist), comment=comment)
+        c.state = State.APPROVED
+        c.save()
+        return {"content_hash": c.content_hash, "checklist": signoff.checklist,
+                "comment": comment, "recipient_count": signoff.recipient_count,
+                "signoff": signoff.pk}
+
+    return _perform("approved", campaign, user, roles=[Role.SUPERVISOR], check=check,
+                    apply=apply)
+
+
+def reject(*, campaign, user, comment: str) -> Campaign:
+    def check(c):
+        allowed = can_reject(c, user)
+        if allowed and not comment.strip():
+            return _no(IncompleteSignOff, _("Say what must change: a comment is required to "
+                                            "reject."), "comment")
+        return allowed
+
+    def apply(c):
+        role = _acting_role(user, Role.SUPERVISOR, Role.OBSERVER)
+        SignOff.objects.create(campaign=c, kind=SignOff.Kind.REJECTION, user=user, role=role,
+                               content_hash=c.content_hash, recipient_count=c.roster.member_count,
+                               comment=comment)
+        voided = _void_signoffs(c, "rejected")
+        from_state, c.state = c.state, State.DRAFT
+        c.save()
+        return {"content_hash": c.content_hash, "comment": comment, "from_state": from_state,
+                "voided_signoffs": voided}
+
+    return _perform("rejected", campaign, user, roles=[Role.SUPERVISOR, Role.OBSERVER],
+                    check=check, apply=apply)
+
+
+def release(*, campaign, user, checklist, comment: str = "") -> Campaign:
+    """The association's live go: valid for RELEASE_WINDOW_MINUTES."""
+
+    def check(c):
+        allowed = _first(can_release(c, user), _checklist(checklist, OBSERVER_CHECKLIST))
+        if not allowed:
+            return allowed
+        approval = c.valid_approvals().order_by("-created_at").first()
+        if approval is None:
+            return _no(StaleSignOff, _("There is no valid approval for this content."),
+                       "no_approval")
+        if approval.is_expired():
+            return _no(StaleSignOff, _("The approval is older than %(hours)s hours: a supervisor "
+                                       "must review the campaign again.")
+                       % {"hours": settings.APPROVAL_TTL_HOURS}, "approval_expired")
+        if c.compute_content_hash() != approval.content_hash:
+            return _no(StaleSignOff, _("What would be sent is no longer what was approved (the "
+                                       "content or the roster changed)."), "hash_mismatch")
+        return ALLOWED
+
+    def apply(c):
+        now = timezone.now()
+        approval = c.valid_approvals().order_by("-created_at").first()
+        signoff = SignOff.objects.create(
+            campaign=c, kind=SignOff.Kind.RELEASE, user=user, role=Role.OBSERVER,
+            content_hash=c.content_hash, recipient_count=c.roster.member_count,
+            checklist=sorted(checklist), comment=comment)
+        c.state = State.RELEASED
+        c.released_at = now
+        c.release_expires_at = now + timedelta(minutes=settings.RELEASE_WINDOW_MINUTES)
+        c.save()
+        return {"content_hash": c.content_hash, "checklist": signoff.checklist,
+                "comment": comment, "recipient_count": signoff.recipient_count,
+                "approval": approval.pk, "approved_by": approval.user.get_username(),
+                "release_expires_at": c.release_expires_at.isoformat(), "signoff": signoff.pk}
+
+    return _perform("released", campaign, user, roles=[Role.OBSERVER], check=check, apply=apply)
+
+
+def cancel(*, campaign, user, comment: str = "") -> Campaign:
+    def apply(c):
+        voided = _void_signoffs(c, "cancelled")
+        from_state, c.state = c.state, State.CANCELLED
+        c.save()
+        return {"content_hash": c.content_hash, "comment": comment, "from_state": from_state,
+                "voided_signoffs": voided}
+
+    return _perform("cancelled", campaign, user, roles=[Role.OPERATOR, Role.SUPERVISOR],
+                    check=lambda c: can_cancel(c, user), apply=apply)
+
+
+def test_send(*, campaign, user, member, recipients) -> TestSend:
+    """Send the message as `member` would get it, to staff only (the author and the chosen
+    supervisors and observers), so that reviewers read the real thing before approving.
+
+    Checked and audited in one transaction, sent outside any (a slow e-mail server must not
+    hold the database), recorded in another.
+    """
+    recipients = [r for r in recipients if r.pk != user.pk]
+    to = [user, *recipients]
+    staff_ok = all(has_role(r, Role.SUPERVISOR, Role.OBSERVER) and r.email for r in recipients)
+
+    def check(c):
+        allowed = can_test_send(c, user)
+        if allowed and member.roster_id != c.roster_id:
+            return _no(ContentRefused, _("That member is not in this campaign's roster."),
+                       "member")
+        if allowed and not (staff_ok and user.email):
+            return _no(NotAllowed, _("Test messages go only to the author, supervisors and "
+                                     "observers, each with an e-mail address."), "recipients")
+        return allowed
+
+    with transaction.atomic():
+        campaign = _locked(campaign)
+        verdict = check(campaign)
+        if not verdict:
+            _record_refusal("test_sent", campaign, user, Role.OPERATOR, verdict.error)
+    if not verdict:
+        raise verdict.error
+
+    tested_hash = campaign.content_hash or campaign.compute_content_hash()
+    payload = {"content_hash": tested_hash, "member": member.member_number,
+               "to": sorted(p.get_username() for p in to)}
+    messages = [
+        mail.build_message(sender=campaign.sender, subject=campaign.subject,
+                           body_text=campaign.body_text, body_html=campaign.body_html,
+                           values=mail.member_values(member), to=person.email,
+                           subject_prefix=_("[TEST] "), headers={"X-Countersign-Test": "yes"})
+        for person in to
+    ]
+    try:
+        get_connection(fail_silently=False).send_messages(messages)
+    except (smtplib.SMTPException, OSError) as error:
+        with transaction.atomic():
+            audit.record("campaign.test_send_failed", actor=user, role=Role.OPERATOR,
+                         target=campaign, payload={**payload, "error": str(error)[:500]})
+        raise TestSendFailed(_("The e-mail server did not accept the test message: %(error)s")
+                             % {"error": error}, code="smtp") from error
+
+    with transaction.atomic():
+        record = TestSend.objects.create(campaign=campaign, content_hash=tested_hash,
+                                         member_number=member.member_number, sent_by=user)
+        record.recipients.set(to)
+        audit.record("campaign.test_sent", actor=user, role=Role.OPERATOR, target=campaign,
+                     payload={"state": campaign.state, **payload})
+    return record

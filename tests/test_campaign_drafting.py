@@ -1,0 +1,115 @@
+"""The operator drafts a campaign: allowed senders, known placeholders, one-line subject,
+sanitised HTML, and no attachment anywhere."""
+
+import pytest
+from django.conf import settings
+
+from audit.models import AuditEntry
+from campaigns import workflow
+from campaigns.forms import CampaignForm
+from campaigns.models import Campaign, State
+from tests.conftest import BODY, client_for, make_campaign
+
+
+def post_campaign(client, roster, **changes):
+    data = {"name": "June notice", "roster": roster.pk, "sender": settings.CAMPAIGN_SENDERS[0],
+            "subject": "{name} 様へ", "body_text": BODY, "body_html": "", **changes}
+    return client.post("/campaigns/new/", data, HTTP_ACCEPT_LANGUAGE="en")
+
+
+def test_operator_creates_a_draft_and_it_is_audited(olivia, roster):
+    response = post_campaign(client_for(olivia), roster)
+    campaign = Campaign.objects.get()
+    assert response.status_code == 302 and response.url == f"/campaigns/{campaign.pk}/"
+    assert (campaign.state, campaign.author) == (State.DRAFT, olivia)
+    entry = AuditEntry.objects.get(action="campaign.created")
+    assert entry.payload["content_hash"] == campaign.compute_content_hash()
+    assert entry.payload["recipient_count"] == 20
+
+
+def test_the_form_has_no_attachment_field_and_refuses_uploaded_files(olivia, roster):
+    assert not any("attach" in name or "file" in name for name in CampaignForm.base_fields)
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    post_campaign(client_for(olivia), roster,
+                  attachment=SimpleUploadedFile("roster.xlsx", b"PK\x03\x04..."))
+    assert Campaign.objects.count() == 1  # saved as if no file had been sent
+    page = client_for(olivia).get(f"/campaigns/{Campaign.objects.get().pk}/").content.decode()
+    assert 'type="file"' not in page
+
+
+@pytest.mark.parametrize("field, text", [("subject", "{nmae} 様"), ("body_text", "Dear {fullname}"),
+                                         ("body_text", "{name} {unknown_col}")])
+def test_unknown_placeholders_are_refused_at_save_with_what_is_available(olivia, roster, field,
+                                                                           text):
+    response = post_campaign(client_for(olivia), roster, **{field: text})
+    page = response.content.decode()
+    assert response.status_code == 200 and "Unknown placeholder" in page
+    assert "{member_number}" in page and "{支部}" in page  # the available ones are listed
+    assert not Campaign.objects.exists() and not AuditEntry.objects.filter(
+        action="campaign.created").exists()
+
+
+def test_extra_columns_are_known_placeholders(olivia, roster):
+    post_campaign(client_for(olivia), roster, body_text="{支部} 支部の {name} 様")
+    assert Campaign.objects.count() == 1
+
+
+def test_a_lone_brace_is_refused_and_doubled_braces_are_literal(olivia, roster):
+    assert "lone" in post_campaign(client_for(olivia), roster,
+                                   body_text="{name} {").content.decode()
+    post_campaign(client_for(olivia), roster, body_text="{{literal}} {name}")
+    assert Campaign.objects.count() == 1
+
+
+@pytest.mark.parametrize("subject", ["line one\nBcc: everyone@example.jp", "a\r\nb"])
+def test_a_subject_with_a_line_break_is_refused(olivia, roster, subject):
+    response = post_campaign(client_for(olivia), roster, subject=subject)
+    assert "single line" in response.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_a_sender_outside_the_configured_list_is_refused_even_by_a_forged_post(olivia, roster):
+    response = post_campaign(client_for(olivia), roster, sender="attacker@evil.example")
+    assert response.status_code == 200 and not Campaign.objects.exists()
+    with pytest.raises(workflow.ContentRefused):
+        make_campaign(olivia, roster, sender="attacker@evil.example")
+
+
+def test_html_body_is_sanitised(olivia, roster):
+    html = ('<p onclick="x()">Hi {name}</p><script>alert(1)</script><img src="https://t.example/x">'
+            '<a href="javascript:alert(1)">a</a><a href="data:text/csv;base64,AAAA">roster</a>'
+            '<a href="https://association.example/">site</a>')
+    post_campaign(client_for(olivia), roster, body_html=html)
+    stored = Campaign.objects.get().body_html
+    assert "<script" not in stored and "onclick" not in stored and "<img" not in stored
+    assert "javascript:" not in stored and "data:" not in stored
+    assert 'href="https://association.example/"' in stored and "{name}" in stored
+
+
+def test_only_operators_may_create(sam, oscar, roster):
+    for user in (sam, oscar):
+        assert post_campaign(client_for(user), roster).status_code == 403
+    assert not Campaign.objects.exists()
+    assert set(AuditEntry.objects.values_list("action", flat=True)) >= {"access.denied"}
+
+
+def test_preview_renders_the_message_for_a_chosen_member(olivia, draft):
+    page = client_for(olivia).get(f"/campaigns/{draft.pk}/preview/", {"member": "W000007"}).content
+    page = page.decode()
+    member = draft.roster.members.get(member_number="W000007")
+    assert f"【重要】{member.name} 様" in page and "会員番号 W000007" in page
+
+
+def test_preview_defaults_to_first_last_and_a_random_member(olivia, draft):
+    page = client_for(olivia).get(f"/campaigns/{draft.pk}/preview/").content.decode()
+    assert "W000001" in page and "W000020" in page
+
+
+def test_html_in_member_data_is_escaped_in_previews(olivia):
+    from tests.conftest import make_roster
+
+    roster = make_roster(olivia, rows=[["1001", "<script>alert(1)</script>", "x@example.jp", "東京"]])
+    campaign = make_campaign(olivia, roster, body_html="<p>{name}</p>")
+    page = client_for(olivia).get(f"/campaigns/{campaign.pk}/preview/").content.decode()
+    assert "<script>alert(1)</script>" not in page

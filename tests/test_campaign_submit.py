@@ -1,0 +1,41 @@
+from audit.models import AuditEntry
+from campaigns.models import State
+from tests.conftest import client_for
+
+
+def test_author_submits_freezing_hash_and_version(olivia, draft):
+    response = client_for(olivia).post(f"/campaigns/{draft.pk}/submit/")
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert draft.state == State.SUBMITTED
+    assert draft.content_hash == draft.compute_content_hash()
+    version = draft.versions.get()
+    assert (version.number, version.content_hash, version.recipient_count) == (
+        1, draft.content_hash, 20)
+    (entry,) = AuditEntry.objects.filter(action="campaign.submitted")
+    assert entry.payload["content_hash"] == draft.content_hash
+    assert entry.payload["recipient_count"] == 20 and entry.role == "operator"
+
+
+def test_another_operator_cannot_submit_my_draft(otto, draft):
+    assert client_for(otto).post(f"/campaigns/{draft.pk}/submit/").status_code == 403
+    draft.refresh_from_db()
+    assert draft.state == State.DRAFT
+    refused = AuditEntry.objects.get(action="campaign.refused")
+    assert (refused.actor_name, refused.payload["attempted"], refused.payload["code"]) == (
+        "otto", "submitted", "not_author")
+
+
+def test_submitting_twice_is_a_wrong_state_message_not_an_error(olivia, submitted):
+    response = client_for(olivia).post(f"/campaigns/{submitted.pk}/submit/", follow=True,
+                                       HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200 and "Not possible while" in response.content.decode()
+    assert AuditEntry.objects.filter(action="campaign.refused").get().payload["code"] == "state"
+
+
+def test_submit_is_post_only(olivia, draft):
+    assert client_for(olivia).get(f"/campaigns/{draft.pk}/submit/").status_code == 405
+
+
+def test_an_unknown_campaign_is_404(olivia):
+    assert client_for(olivia).post("/campaigns/999/submit/").status_code == 404
