@@ -67,7 +67,7 @@ class SignOffForm(forms.Form):
     checklist = forms.MultipleChoiceField(label=_("Checklist"), required=False,
                                           widget=forms.CheckboxSelectMultiple)
     comment = forms.CharField(label=_("Comment"), required=False,
-                              widget=forms.Textarea(attrs={"rows": 3}),
+                              widget=forms.Textarea(attrs={"rows": 3, "class": "form-control"}),
                               help_text=_("Required when you reject: say what must change."))
 
     def __init__(self, *args, items, **kwargs):

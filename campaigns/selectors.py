@@ -4,7 +4,6 @@ import difflib
 import random
 
 from django.core.paginator import Paginator
-from django.db.models import Max, Min
 
 from campaigns import mail
 from campaigns.models import State
@@ -21,20 +20,27 @@ def preview(campaign, member) -> dict:
 
 
 def sample_members(roster) -> list:
-    """First, last and one random member, found through indexes (fast at any roster size)."""
-    members = roster.members.all()
-    first = members.order_by("row_number").first()
+    """First, last and one random member, each found through the (roster, row) index, so
+    the cost does not grow with the roster."""
+    members = roster.members.order_by("row_number")
+    first, last = members.first(), members.reverse().first()
     if first is None:
         return []
-    last = members.order_by("-row_number").first()
-    bounds = members.aggregate(low=Min("pk"), high=Max("pk"))
-    pick = random.randint(bounds["low"], bounds["high"])
-    middle = members.filter(pk__gte=pick).order_by("pk").first()
+    pick = random.randint(first.row_number, last.row_number)
+    middle = members.filter(row_number__gte=pick).first()
     chosen = []
     for member in (first, middle, last):
-        if member is not None and member.pk not in {m.pk for m in chosen}:
+        if member.pk not in {m.pk for m in chosen}:
             chosen.append(member)
     return chosen
+
+
+class KnownCountPaginator(Paginator):
+    """A roster's size is stored at import and never changes: no COUNT(*) per page view."""
+
+    def __init__(self, object_list, per_page, *, count: int):
+        super().__init__(object_list, per_page)
+        self.__dict__["count"] = count  # fills Paginator.count (a cached_property)
 
 
 def content_diff(old, new) -> list[dict]:
@@ -53,7 +59,8 @@ def review_material(campaign, *, page_number=None) -> dict:
     version = campaign.current_version()
     previous = (campaign.versions.filter(number=version.number - 1).first()
                 if version and version.number > 1 else None)
-    recipients = Paginator(campaign.roster.members.order_by("row_number"), 50)
+    recipients = KnownCountPaginator(campaign.roster.members.order_by("row_number"), 50,
+                                     count=campaign.roster.member_count)
     return {
         "version": version,
         "previous": previous,

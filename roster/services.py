@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 import audit
@@ -76,6 +76,7 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
         ),
         batch_size=2000,
     )
+    _refresh_planner_statistics()
     audit.record("roster.imported", target=roster, payload=_import_payload(parsed, name, "imported"),
                  **_actor(actor, system))
     return roster
@@ -134,6 +135,15 @@ def roster_upload_cancel(*, upload: RosterUpload, actor) -> None:
                  payload={"file_name": upload.source_filename, "sha256": upload.file_sha256},
                  **_actor(actor, ""))
     upload.delete()
+
+
+def _refresh_planner_statistics() -> None:
+    """After a bulk load PostgreSQL's planner still believes the table is small and picks
+    sequential scans until autovacuum gets round to it; analyse now (PostgreSQL's own advice
+    for bulk loads). SQLite plans by index without statistics."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE roster_member")
 
 
 def _expiry_cutoff():
