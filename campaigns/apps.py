@@ -1,7 +1,23 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+WATCHDOG = "countersign-watchdog"
+
+
+def schedule_watchdog(using="default", **kwargs):
+    """The worker's watchdog runs every minute (see campaigns.tasks.watchdog)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.using(using).get_or_create(name=WATCHDOG, defaults={
+        "func": "campaigns.tasks.watchdog", "schedule_type": Schedule.MINUTES, "minutes": 1,
+        "repeats": -1,
+    })
 
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self):
+        post_migrate.connect(schedule_watchdog, sender=self)

@@ -38,7 +38,8 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ["name", "roster", "sender", "subject", "body_text", "body_html"]
+        fields = ["name", "roster", "sender", "subject", "body_text", "body_html",
+                  "canary_enabled", "canary_size", "rate_limit", "rate_unit"]
         widgets = {"subject": forms.TextInput(attrs={"maxlength": 255})}
 
     def __init__(self, *args, **kwargs):

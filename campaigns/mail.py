@@ -122,6 +122,19 @@ def render_for(*, subject: str, body_text: str, body_html: str, values: dict[str
 class NoAttachmentMessage(EmailMultiAlternatives):
     """The only message type Countersign sends: one recipient, text (+ HTML), no files."""
 
+    _built = None
+
+    def message(self):
+        # Built once, so the bytes hashed for the ledger are exactly the bytes the backend
+        # sends (the Date header and the MIME boundary are fixed at the first build).
+        if self._built is None:
+            self._built = super().message()
+        return self._built
+
+    def wire_bytes(self) -> bytes:
+        """The message as Django's SMTP backend puts it on the wire."""
+        return self.message().as_bytes(linesep="\r\n")
+
     def attach(self, *args, **kwargs):
         raise AttachmentsForbidden("Countersign messages cannot carry attachments")
 

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -71,6 +72,33 @@ class Campaign(models.Model):
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
     release_expires_at = models.DateTimeField(_("release valid until"), null=True, blank=True)
 
+    # How it is sent (set with the content; any edit voids the sign-offs anyway).
+    canary_enabled = models.BooleanField(
+        _("hold after the first messages"), default=True,
+        help_text=_("Send the first messages, then wait until a supervisor or observer "
+                    "confirms a received copy looked right."))
+    canary_size = models.PositiveIntegerField(
+        _("first messages to hold after"), null=True, blank=True,
+        help_text=_("Empty: 10, or 1% of the recipients if that is more."))
+    rate_limit = models.PositiveIntegerField(_("at most"), null=True, blank=True,
+                                             help_text=_("Empty: as fast as the server takes."))
+    rate_unit = models.CharField(_("messages per"), max_length=10, default="minute",
+                                 choices=[("second", _("second")), ("minute", _("minute"))])
+
+    # Sending (written by the workflow and the sender only).
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
+    canary_confirmed_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.CharField(max_length=500, blank=True)
+    stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    ledger_sha256 = models.CharField(_("ledger SHA-256"), max_length=64, blank=True)
+    # Shared by every worker on this campaign, updated with each claim under the row lock.
+    claimed_total = models.PositiveIntegerField(default=0)
+    next_send_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_worker_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("campaign")
@@ -97,6 +125,18 @@ class Campaign(models.Model):
         """Approvals not voided and given for the hash now under review."""
         return self.signoffs.filter(kind=SignOff.Kind.APPROVAL, voided_at=None,
                                     content_hash=self.content_hash)
+
+    def canary_limit(self) -> int | None:
+        """How many messages go before the hold; None when there is no hold."""
+        if not self.canary_enabled or self.canary_confirmed_at is not None:
+            return None
+        return self.canary_size or max(10, math.ceil(self.roster.member_count / 100))
+
+    def send_interval(self) -> float:
+        """Seconds between two messages of this campaign (0: no limit)."""
+        if not self.rate_limit:
+            return 0.0
+        return (1.0 if self.rate_unit == "second" else 60.0) / self.rate_limit
 
     def release_is_live(self, now=None) -> bool:
         now = now or timezone.now()
@@ -184,3 +224,45 @@ class TestSend(models.Model):
 
     def __str__(self):
         return f"test of {self.campaign} for {self.member_number}"
+
+
+class Delivery(models.Model):
+    """The ledger: one row per recipient, the truth about who got what and when."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Being handed to the mail server")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        IN_DOUBT = "in_doubt", _("In doubt: a person must decide")
+        SKIPPED = "skipped", _("Skipped")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="deliveries")
+    member = models.ForeignKey("roster.Member", on_delete=models.PROTECT, related_name="+")
+    member_number = models.CharField(_("member number"), max_length=64)
+    email = models.CharField(_("e-mail address"), max_length=254)
+    state = models.CharField(_("state"), max_length=20, choices=State.choices,
+                             default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=100, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    message_sha256 = models.CharField(_("SHA-256 of the message"), max_length=64, blank=True)
+    smtp_reply = models.TextField(_("server reply or error"), blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        constraints = [models.UniqueConstraint(fields=["campaign", "member"],
+                                               name="one_delivery_per_member")]
+        indexes = [models.Index(fields=["campaign", "state", "id"], name="delivery_claim")]
+
+    def __str__(self):
+        return f"{self.member_number} ({self.get_state_display()})"

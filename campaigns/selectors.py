@@ -26,13 +26,12 @@ def sample_members(roster) -> list:
     first, last = members.first(), members.reverse().first()
     if first is None:
         return []
-    pick = random.randint(first.row_number, last.row_number)
-    middle = members.filter(row_number__gte=pick).first()
-    chosen = []
-    for member in (first, middle, last):
-        if member.pk not in {m.pk for m in chosen}:
-            chosen.append(member)
-    return chosen
+    if first.pk == last.pk:
+        return [first]
+    # Strictly between first and last, so that three members show whenever there are three.
+    pick = random.randint(first.row_number + 1, max(first.row_number + 1, last.row_number - 1))
+    middle = members.filter(row_number__gte=pick, row_number__lt=last.row_number).first()
+    return [m for m in (first, middle, last) if m is not None]
 
 
 class KnownCountPaginator(Paginator):

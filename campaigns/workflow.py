@@ -16,14 +16,22 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 import audit
 from campaigns import content, guard, mail
-from campaigns.models import EDITABLE_STATES, Campaign, CampaignVersion, SignOff, State, TestSend
+from campaigns.models import (
+    EDITABLE_STATES,
+    Campaign,
+    CampaignVersion,
+    Delivery,
+    SignOff,
+    State,
+    TestSend,
+)
 from countersign.roles import Role, has_role, roles_of
 
 SUPERVISOR_CHECKLIST = {
@@ -160,7 +168,7 @@ def can_release(campaign, user) -> Check:
     if not has_role(user, Role.OBSERVER):
         return _no(NotAllowed, _("Only the association's observer can release."), "role")
     check = _first(_is_not_author(campaign, user),
-                   _state_is(campaign, State.APPROVED, State.RELEASED))
+                   _state_is(campaign, State.APPROVED, State.RELEASED, State.PAUSED))
     if not check:
         return check
     if campaign.valid_approvals().filter(user=user).exists():
@@ -181,6 +189,8 @@ def can_cancel(campaign, user) -> Check:
 # --- the one door -------------------------------------------------------------------------------
 
 def _acting_role(user, *candidates) -> str:
+    if user is None:
+        return ""
     held = roles_of(user)
     return next((role for role in candidates if role in held), "")
 
@@ -189,11 +199,16 @@ def _locked(campaign) -> Campaign:
     return Campaign.objects.select_for_update().select_related("roster").get(pk=campaign.pk)
 
 
+def _who(user) -> dict:
+    """audit.record() arguments for a person, or for the worker when user is None."""
+    return {"actor": user} if user is not None else {"system": "worker"}
+
+
 def _record_refusal(action: str, campaign, user, role: str, error: WorkflowError) -> None:
-    audit.record("campaign.refused", actor=user, role=role, target=campaign, payload={
+    audit.record("campaign.refused", role=role, target=campaign, **_who(user), payload={
         "attempted": action, "code": error.code, "reason": str(error.message),
         "state": campaign.state, "content_hash": campaign.content_hash,
-        "user_roles": sorted(roles_of(user)), **error.details,
+        "user_roles": sorted(roles_of(user)) if user is not None else [], **error.details,
     })
 
 
@@ -205,7 +220,7 @@ def _perform(action: str, campaign: Campaign, user, *, roles, check, apply) -> C
         verdict = check(campaign)
         if verdict:
             payload = apply(campaign)
-            audit.record(f"campaign.{action}", actor=user, role=role, target=campaign,
+            audit.record(f"campaign.{action}", role=role, target=campaign, **_who(user),
                          payload={"state": campaign.state, **payload})
             return campaign
         _record_refusal(action, campaign, user, role, verdict.error)
@@ -239,10 +254,13 @@ def _content_check(roster, fields: dict) -> Check:
 # --- the actions --------------------------------------------------------------------------------
 
 CONTENT_FIELDS = ("sender", "subject", "body_text", "body_html")
+# How the campaign is sent. Not part of the content hash, but set only while the content may
+# change, so any change still voids the sign-offs.
+SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit")
 
 
 def create(*, user, roster, name: str, sender: str, subject: str, body_text: str,
-           body_html: str = "") -> Campaign:
+           body_html: str = "", **sending) -> Campaign:
     fields = {"sender": sender, "subject": subject, "body_text": body_text,
               "body_html": content.sanitise_html(body_html)}
     if not has_role(user, Role.OPERATOR):
@@ -251,7 +269,9 @@ def create(*, user, roster, name: str, sender: str, subject: str, body_text: str
     if not check:
         raise check.error
     with transaction.atomic():
-        campaign = Campaign.objects.create(name=name, roster=roster, author=user, **fields)
+        sending = {k: v for k, v in sending.items() if k in SENDING_FIELDS}
+        campaign = Campaign.objects.create(name=name, roster=roster, author=user, **fields,
+                                           **sending)
         audit.record("campaign.created", actor=user, role=Role.OPERATOR, target=campaign,
                      payload={"state": campaign.state, "roster": roster.pk,
                               "content_hash": campaign.compute_content_hash(),
@@ -275,7 +295,7 @@ def edit(*, campaign, user, roster=None, name: str | None = None, **changes) -> 
             c.roster = roster
         if name is not None:
             c.name = name
-        for field in CONTENT_FIELDS:
+        for field in CONTENT_FIELDS + SENDING_FIELDS:
             if field in changes:
                 setattr(c, field, changes[field])
         voided = _void_signoffs(c, "edited") if old_state != State.DRAFT else []
@@ -399,14 +419,17 @@ def release(*, campaign, user, checklist, comment: str = "") -> Campaign:
             campaign=c, kind=SignOff.Kind.RELEASE, user=user, role=Role.OBSERVER,
             content_hash=c.content_hash, recipient_count=c.roster.member_count,
             checklist=sorted(checklist), comment=comment)
-        c.state = State.RELEASED
+        resumed, c.state = c.state == State.PAUSED, State.RELEASED
         c.released_at = now
         c.release_expires_at = now + timedelta(minutes=settings.RELEASE_WINDOW_MINUTES)
+        c.paused_reason = ""
         c.save()
+        _ring_worker(c)
         return {"content_hash": c.content_hash, "checklist": signoff.checklist,
                 "comment": comment, "recipient_count": signoff.recipient_count,
                 "approval": approval.pk, "approved_by": approval.user.get_username(),
-                "release_expires_at": c.release_expires_at.isoformat(), "signoff": signoff.pk}
+                "release_expires_at": c.release_expires_at.isoformat(), "signoff": signoff.pk,
+                "resumed": resumed}
 
     return _perform("released", campaign, user, roles=[Role.OBSERVER], check=check, apply=apply)
 
@@ -478,3 +501,226 @@ def test_send(*, campaign, user, member, recipients) -> TestSend:
         audit.record("campaign.test_sent", actor=user, role=Role.OPERATOR, target=campaign,
                      payload={"state": campaign.state, **payload})
     return record
+
+
+# --- sending --------------------------------------------------------------------------------------
+
+LIVE_STATES = (State.RELEASED, State.SENDING, State.HELD, State.PAUSED)
+
+
+def _ring_worker(campaign) -> None:
+    """Queue a send task once this transaction commits (a rolled-back release rings nothing)."""
+    from campaigns import tasks
+
+    transaction.on_commit(lambda: tasks.queue_send(campaign.pk))
+
+
+def _is_on_campaign(user) -> Check:
+    if not has_role(user, Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER):
+        return _no(NotAllowed, _("Only the operator, supervisor or observer can do this."), "role")
+    return ALLOWED
+
+
+def _sent_count(campaign) -> int:
+    return campaign.deliveries.filter(state=Delivery.State.SENT).count()
+
+
+def can_stop(campaign, user) -> Check:
+    return _first(_is_on_campaign(user), _state_is(campaign, *LIVE_STATES))
+
+
+def can_pause(campaign, user) -> Check:
+    return _first(_is_on_campaign(user), _state_is(campaign, State.SENDING, State.HELD))
+
+
+def can_confirm_canary(campaign, user) -> Check:
+    if not has_role(user, Role.SUPERVISOR, Role.OBSERVER):
+        return _no(NotAllowed, _("Only a supervisor or an observer can confirm the first "
+                                 "messages."), "role")
+    return _first(_is_not_author(campaign, user), _state_is(campaign, State.HELD))
+
+
+def can_decide(campaign, user) -> Check:
+    if not has_role(user, Role.SUPERVISOR, Role.OBSERVER):
+        return _no(NotAllowed, _("Only a supervisor or an observer can decide about a message "
+                                 "in doubt."), "role")
+    return _state_is(campaign, State.SENDING, State.HELD, State.PAUSED, State.STOPPED)
+
+
+def stop(*, campaign, user) -> Campaign:
+    """Anyone on the campaign stops it at once. Committed before this returns, and every
+    claim checks the state under the same row lock: no message is claimed after this."""
+
+    def apply(c):
+        from_state, c.state, c.stopped_at = c.state, State.STOPPED, timezone.now()
+        c.release_expires_at = None
+        c.save()
+        return {"from_state": from_state, "content_hash": c.content_hash,
+                "sent_so_far": _sent_count(c),
+                "in_flight": c.deliveries.filter(state=Delivery.State.SENDING).count()}
+
+    return _perform("stopped", campaign, user,
+                    roles=[Role.OBSERVER, Role.SUPERVISOR, Role.OPERATOR],
+                    check=lambda c: can_stop(c, user), apply=apply)
+
+
+def pause(*, campaign, user=None, reason: str = "") -> Campaign:
+    """A person pauses, or the worker does (user None) with a reason. Resuming needs the
+    observer's live release again."""
+
+    def check(c):
+        if user is None:
+            return _state_is(c, State.SENDING, State.HELD)
+        return can_pause(c, user)
+
+    def apply(c):
+        from_state, c.state = c.state, State.PAUSED
+        c.paused_reason = reason or _("Paused by %(user)s.") % {"user": user}
+        c.release_expires_at = None
+        c.save()
+        return {"from_state": from_state, "reason": c.paused_reason,
+                "content_hash": c.content_hash, "sent_so_far": _sent_count(c)}
+
+    return _perform("paused", campaign, user, roles=[Role.OBSERVER, Role.SUPERVISOR,
+                                                     Role.OPERATOR], check=check, apply=apply)
+
+
+def start(*, campaign) -> Campaign:
+    """The worker's start, only inside the observer's release window, and only if what would
+    be sent is still exactly what was approved and passes the content guard again. If not,
+    nothing is sent: the campaign goes back to draft and its sign-offs are void."""
+    with transaction.atomic():
+        c = _locked(campaign)
+        verdict = _state_is(c, State.RELEASED)
+        if verdict and not c.release_is_live():
+            verdict = _no(StaleSignOff, _("The release window passed before sending started: "
+                                          "the observer must release again."), "release_expired")
+        if not verdict:
+            _record_refusal("started", c, None, "", verdict.error)
+            error = verdict.error
+        else:
+            problem = _send_time_problem(c)
+            if problem is None:
+                resumed = c.deliveries.exists()
+                if not resumed:
+                    _create_ledger(c)
+                c.state = State.SENDING
+                c.started_at = c.started_at or timezone.now()
+                c.release_expires_at = None  # the release is used up
+                c.save()
+                audit.record("campaign.started", system="worker", target=c, payload={
+                    "state": c.state, "content_hash": c.content_hash, "resumed": resumed,
+                    "recipient_count": c.roster.member_count, "canary": c.canary_limit(),
+                    "rate": f"{c.rate_limit}/{c.rate_unit}" if c.rate_limit else "none",
+                    "release_to_start_seconds": int((timezone.now() - c.released_at)
+                                                    .total_seconds()),
+                })
+                return c
+            c.state = State.DRAFT
+            c.save()
+            audit.record("campaign.start_refused", system="worker", target=c, payload={
+                "state": c.state, **problem, "voided_signoffs": _void_signoffs(c, "refused at start"),
+            })
+            error = ContentRefused(_("Sending did not start: what would be sent is no longer "
+                                     "what was approved, or the content guard refused it."),
+                                   code=problem["code"])
+    raise error
+
+
+def _send_time_problem(c) -> dict | None:
+    approval = c.valid_approvals().order_by("-created_at").first()
+    current_hash = c.compute_content_hash()
+    if approval is None or current_hash != approval.content_hash:
+        return {"code": "hash_mismatch", "content_hash": current_hash,
+                "approved_hash": approval.content_hash if approval else ""}
+    report = guard.check_campaign_content(roster=c.roster, subject=c.subject,
+                                          body_text=c.body_text, body_html=c.body_html)
+    if not report.ok:
+        return {"code": "guard", "content_hash": current_hash, "guard": report.audit_summary()}
+    return None
+
+
+def _create_ledger(campaign) -> None:
+    """One pending row per recipient, in roster order, in one statement."""
+    from django.db import connection
+
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (campaign_id, member_id, member_number, email, state, "
+            "attempts, worker, message_id, message_sha256, smtp_reply, decision) "
+            "SELECT %s, id, member_number, email, %s, 0, '', '', '', '', '' "
+            "FROM roster_member WHERE roster_id = %s ORDER BY row_number",
+            [campaign.pk, Delivery.State.PENDING, campaign.roster_id],
+        )
+
+
+def hold(*, campaign) -> Campaign:
+    def apply(c):
+        c.state, c.held_at = State.HELD, timezone.now()
+        c.save()
+        return {"content_hash": c.content_hash, "sent_so_far": _sent_count(c),
+                "canary": c.canary_limit()}
+
+    return _perform("held", campaign, None, roles=[],
+                    check=lambda c: _state_is(c, State.SENDING), apply=apply)
+
+
+def confirm_canary(*, campaign, user, comment: str = "") -> Campaign:
+    def apply(c):
+        c.state, c.canary_confirmed_at = State.SENDING, timezone.now()
+        c.save()
+        _ring_worker(c)
+        return {"content_hash": c.content_hash, "sent_so_far": _sent_count(c),
+                "comment": comment}
+
+    return _perform("canary_confirmed", campaign, user, roles=[Role.SUPERVISOR, Role.OBSERVER],
+                    check=lambda c: can_confirm_canary(c, user), apply=apply)
+
+
+def complete(*, campaign) -> Campaign:
+    from campaigns.ledger import ledger_digest
+
+    def check(c):
+        allowed = _state_is(c, State.SENDING)
+        open_rows = c.deliveries.filter(state__in=[Delivery.State.PENDING, Delivery.State.SENDING,
+                                                   Delivery.State.IN_DOUBT])
+        if allowed and open_rows.exists():
+            return _no(WrongState, _("Some messages are not settled yet."), "open_deliveries")
+        return allowed
+
+    def apply(c):
+        c.state, c.completed_at = State.COMPLETED, timezone.now()
+        c.ledger_sha256 = ledger_digest(c)
+        c.save()
+        counts = dict(c.deliveries.values_list("state").annotate(n=models.Count("id")))
+        return {"content_hash": c.content_hash, "ledger_sha256": c.ledger_sha256,
+                "counts": counts}
+
+    return _perform("completed", campaign, None, roles=[], check=check, apply=apply)
+
+
+def decide(*, delivery, user, decision: str) -> Delivery:
+    """A person settles a message in doubt: resend it, or skip it. Never automatic."""
+    if decision not in ("resend", "skip"):
+        raise IncompleteSignOff(_("Choose resend or skip."), code="decision")
+
+    def check(c):
+        allowed = can_decide(c, user)
+        current = Delivery.objects.get(pk=delivery.pk)
+        if allowed and current.state != Delivery.State.IN_DOUBT:
+            return _no(WrongState, _("This message is not in doubt (any more)."), "not_in_doubt")
+        return allowed
+
+    def apply(c):
+        new_state = Delivery.State.PENDING if decision == "resend" else Delivery.State.SKIPPED
+        Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.IN_DOUBT).update(
+            state=new_state, decided_by=user, decided_at=timezone.now(), decision=decision,
+            next_attempt_at=None)
+        return {"delivery": delivery.pk, "member": delivery.member_number,
+                "decision": decision, "content_hash": c.content_hash,
+                "previous_reply": delivery.smtp_reply[:300]}
+
+    _perform("delivery_decided", delivery.campaign, user,
+             roles=[Role.SUPERVISOR, Role.OBSERVER], check=check, apply=apply)
+    return Delivery.objects.get(pk=delivery.pk)

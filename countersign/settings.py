@@ -200,7 +200,27 @@ RELEASE_WINDOW_MINUTES = envint("RELEASE_WINDOW_MINUTES", "15")
 # guard to flag on their own.
 GUARD_MIN_NUMBER_LENGTH = envint("GUARD_MIN_NUMBER_LENGTH", "4")
 
+# --- Sending ------------------------------------------------------------------------------------
+# A send task works this long, then queues its own continuation (no task outlives timeout).
+SEND_SLICE_SECONDS = envint("SEND_SLICE_SECONDS", "30")
+# Temporary errors (4xx, a lost connection before hand-over) are retried this often, waiting
+# SEND_RETRY_SECONDS x 2^(attempt-1) between tries; then the recipient is marked failed.
+SEND_MAX_ATTEMPTS = envint("SEND_MAX_ATTEMPTS", "5")
+SEND_RETRY_SECONDS = envint("SEND_RETRY_SECONDS", "30")
+# This many failures in a row pause the whole campaign instead of failing every recipient.
+SEND_PAUSE_AFTER_FAILURES = envint("SEND_PAUSE_AFTER_FAILURES", "20")
+# A message claimed longer ago than EMAIL_TIMEOUT + this margin has lost its worker: it is
+# flagged in doubt for a person, never resent automatically.
+SEND_STALE_MARGIN_SECONDS = envint("SEND_STALE_MARGIN_SECONDS", "30")
+
 # --- Background worker (django-q2) --------------------------------------------------------------
+# django-q2 delivers a task at least once: after a crash, or when a task outlives `retry`, it
+# runs again, and it cannot cancel a running task. So the queue is only a doorbell: tasks carry
+# a campaign id and the delivery ledger is the truth (claims are guarded updates).
+#   timeout 120 s  > SEND_SLICE_SECONDS + EMAIL_TIMEOUT: a slice always ends before it is killed.
+#   retry 180 s    > timeout + margin: a task is only re-delivered when its worker really died.
+#   max_attempts 1 and ack_failures: a failed task is acknowledged, not retried by the queue;
+#                  the watchdog (campaigns.tasks.watchdog, every minute) re-rings the bell.
 Q_CLUSTER = {
     "name": "countersign",
     "workers": envint("Q_WORKERS", "2"),
@@ -210,7 +230,10 @@ Q_CLUSTER = {
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,
+    "save_limit": 1000,
 }
+if EMAIL_TIMEOUT + SEND_SLICE_SECONDS >= Q_CLUSTER["timeout"]:
+    raise ImproperlyConfigured("EMAIL_TIMEOUT + SEND_SLICE_SECONDS must stay below 120 seconds")
 if os.environ.get("Q_REDIS_URL"):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = os.environ["Q_REDIS_URL"]

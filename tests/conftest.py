@@ -195,3 +195,30 @@ def audit_actions(**filters):
     from audit.models import AuditEntry
 
     return list(AuditEntry.objects.filter(**filters).values_list("action", flat=True))
+
+
+@pytest.fixture
+def sink(settings):
+    """A real SMTP server on loopback, and Django's SMTP backend pointed at it."""
+    from tests.sending_helpers import SinkServer
+
+    server = SinkServer()
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 5
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield server
+    server.stop()
+
+
+def run_until_done(campaign, *, rounds=5):
+    """Run send slices the way the task chain would, until the campaign leaves `sending`."""
+    from campaigns import sender
+
+    for _ in range(rounds):
+        outcome = sender.run(campaign.pk, worker="test", budget=3, sleep=lambda s: None)
+        if outcome is not sender.Outcome.CONTINUE:
+            campaign.refresh_from_db()
+            return outcome
+    raise AssertionError(f"campaign {campaign.pk} still sending after {rounds} slices")

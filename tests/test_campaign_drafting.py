@@ -13,7 +13,8 @@ from tests.conftest import BODY, client_for, make_campaign
 
 def post_campaign(client, roster, **changes):
     data = {"name": "June notice", "roster": roster.pk, "sender": settings.CAMPAIGN_SENDERS[0],
-            "subject": "{name} 様へ", "body_text": BODY, "body_html": "", **changes}
+            "subject": "{name} 様へ", "body_text": BODY, "body_html": "",
+            "canary_enabled": "on", "rate_unit": "minute", **changes}
     return client.post("/campaigns/new/", data, HTTP_ACCEPT_LANGUAGE="en")
 
 

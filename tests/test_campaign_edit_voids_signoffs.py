@@ -9,7 +9,10 @@ from tests.conftest import SUPERVISOR_TICKS, client_for
 def edit(client, campaign, **changes):
     data = {"name": campaign.name, "roster": campaign.roster_id, "sender": campaign.sender,
             "subject": campaign.subject, "body_text": campaign.body_text,
-            "body_html": campaign.body_html, **changes}
+            "body_html": campaign.body_html,
+            "canary_enabled": "on" if campaign.canary_enabled else "",
+            "canary_size": campaign.canary_size or "", "rate_limit": campaign.rate_limit or "",
+            "rate_unit": campaign.rate_unit, **changes}
     return client.post(f"/campaigns/{campaign.pk}/edit/", data, HTTP_ACCEPT_LANGUAGE="en")
 
 

@@ -1,0 +1,33 @@
+"""django-q2 entry points: thin, by id. The queue is a doorbell; the ledger is the truth."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from campaigns import sender
+from campaigns.models import Campaign, State
+
+
+def queue_send(campaign_id: int) -> None:
+    async_task("campaigns.tasks.send_campaign", campaign_id, group=f"campaign-{campaign_id}")
+
+
+def send_campaign(campaign_id: int) -> str:
+    outcome = sender.run(campaign_id)
+    if outcome is sender.Outcome.CONTINUE:
+        queue_send(campaign_id)
+    return outcome.value
+
+
+def watchdog() -> list[int]:
+    """Every minute: ring again for campaigns whose worker went quiet (a killed worker, a
+    lost task) and for released campaigns no worker has picked up yet."""
+    quiet = timezone.now() - timedelta(seconds=3 * settings.SEND_SLICE_SECONDS)
+    sending = Campaign.objects.filter(state=State.SENDING).exclude(last_worker_at__gte=quiet)
+    released = Campaign.objects.filter(state=State.RELEASED, release_expires_at__gt=timezone.now())
+    ids = sorted({*sending.values_list("pk", flat=True), *released.values_list("pk", flat=True)})
+    for campaign_id in ids:
+        queue_send(campaign_id)
+    return ids

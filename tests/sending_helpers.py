@@ -1,0 +1,63 @@
+"""A scripted loopback SMTP server for the sending tests, and helpers to read what it got."""
+
+import threading
+import time
+from email import message_from_bytes, policy
+
+from aiosmtpd.controller import Controller
+
+from tests.conftest import free_port
+
+
+class ScriptedSink:
+    """Accepts mail over real SMTP and keeps it in memory; can refuse, defer or call back."""
+
+    def __init__(self):
+        self.received = []  # (time.time_ns(), recipient, raw bytes)
+        self.refuse = {}  # address -> "550 ..." reply to RCPT
+        self.defer = {}  # address -> how many times to answer 451 first
+        self.after_message = None  # called (in a plain thread) with the count so far
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        if self.defer.get(address, 0) > 0:
+            self.defer[address] -= 1
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            for recipient in envelope.rcpt_tos:
+                self.received.append((time.time_ns(), recipient, envelope.original_content))
+            count = len(self.received)
+        if self.after_message is not None:
+            # Django's ORM refuses to run inside an event loop: call back from a plain thread.
+            thread = threading.Thread(target=self.after_message, args=(count,))
+            thread.start()
+            thread.join()
+        return "250 2.0.0 Ok: queued"
+
+    def recipients(self):
+        return [recipient for _t, recipient, _raw in self.received]
+
+    def messages(self):
+        return [message_from_bytes(raw, policy=policy.default) for _t, _r, raw in self.received]
+
+
+class SinkServer:
+    def __init__(self):
+        self.handler = ScriptedSink()
+        self.port = free_port()
+        self.controller = None
+
+    def start(self):
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None

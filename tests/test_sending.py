@@ -1,0 +1,214 @@
+"""Sending through a real SMTP server on loopback: one message per recipient, their own data
+only, no attachment, exactly once, recorded in the ledger."""
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+from django.db.models import Count
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from campaigns import sender, workflow
+from campaigns.models import Delivery, State
+from tests.conftest import make_campaign, make_roster, run_until_done
+
+pytestmark = pytest.mark.usefixtures("sink")
+
+
+def released_campaign(author, supervisor, observer, roster, **settings_):
+    from tests.conftest import OBSERVER_TICKS, SUPERVISOR_TICKS
+
+    campaign = make_campaign(author, roster, **settings_)
+    workflow.submit(campaign=campaign, user=author)
+    workflow.test_send(campaign=campaign, user=author, member=roster.members.first(),
+                       recipients=[supervisor])
+    workflow.approve(campaign=campaign, user=supervisor, checklist=SUPERVISOR_TICKS)
+    return workflow.release(campaign=campaign, user=observer, checklist=OBSERVER_TICKS)
+
+
+@pytest.fixture
+def live(olivia, sam, oscar, roster, sink):
+    """Released, no canary hold; the sink forgets the test message."""
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    sink.handler.received.clear()
+    return campaign
+
+
+def test_every_recipient_gets_exactly_one_message_with_only_their_own_data(live, sink, roster):
+    run_until_done(live)
+    assert live.state == State.COMPLETED
+    members = {m.email: m for m in roster.members.all()}
+    assert sorted(sink.handler.recipients()) == sorted(members)  # each once, nobody else
+    for message in sink.handler.messages():
+        (to,) = message["To"].addresses
+        member = members[to.addr_spec]
+        assert member.name in message["Subject"]
+        body = message.get_body(("plain",)).get_content()
+        assert member.member_number in body and member.extra["支部"] in body
+        others = [m for m in members.values() if m.pk != member.pk]
+        assert not any(o.member_number in body or o.email in body for o in others)
+        assert not any(part.is_attachment() for part in message.walk())
+        assert message["Cc"] is None and message["Bcc"] is None
+
+
+def test_the_ledger_records_message_id_and_the_hash_of_the_exact_bytes(live, sink):
+    run_until_done(live)
+    received = {to: raw for _t, to, raw in sink.handler.received}
+    for delivery in live.deliveries.all():
+        assert delivery.state == Delivery.State.SENT and delivery.attempts == 1
+        raw = received[delivery.email]
+        assert hashlib.sha256(raw).hexdigest() == delivery.message_sha256
+        assert delivery.message_id.encode() in raw
+        assert delivery.smtp_reply.startswith("250")
+
+
+def test_start_completion_and_ledger_digest_are_audited(live):
+    from campaigns.ledger import ledger_digest
+
+    run_until_done(live)
+    started = AuditEntry.objects.get(action="campaign.started")
+    assert started.actor_name == "system:worker"
+    assert started.payload["content_hash"] == live.content_hash
+    completed = AuditEntry.objects.get(action="campaign.completed")
+    assert completed.payload["ledger_sha256"] == live.ledger_sha256 == ledger_digest(live)
+    assert completed.payload["counts"] == {"sent": 20}
+
+
+def test_a_permanent_refusal_fails_only_that_recipient(live, sink, roster):
+    refused = roster.members.get(member_number="W000004").email
+    sink.handler.refuse[refused] = "550 5.1.1 No such user"
+    run_until_done(live)
+    failed = live.deliveries.get(email=refused)
+    assert failed.state == Delivery.State.FAILED and failed.smtp_reply.startswith("550")
+    assert live.deliveries.filter(state=Delivery.State.SENT).count() == 19
+    assert live.state == State.COMPLETED
+    assert refused not in sink.handler.recipients()
+
+
+def test_a_temporary_refusal_is_retried_with_backoff_then_sent(live, sink, roster, settings):
+    settings.SEND_RETRY_SECONDS = 0
+    deferred = roster.members.get(member_number="W000002").email
+    sink.handler.defer[deferred] = 2
+    run_until_done(live)
+    delivery = live.deliveries.get(email=deferred)
+    assert delivery.state == Delivery.State.SENT and delivery.attempts == 3
+    assert sink.handler.recipients().count(deferred) == 1
+
+
+def test_a_temporary_refusal_waits_for_its_backoff(live, sink, roster, settings):
+    settings.SEND_RETRY_SECONDS = 3600
+    deferred = roster.members.get(member_number="W000002").email
+    sink.handler.defer[deferred] = 1
+    assert sender.run(live.pk, worker="t", budget=2, sleep=lambda s: None) is sender.Outcome.CONTINUE
+    delivery = live.deliveries.get(email=deferred)
+    assert delivery.state == Delivery.State.PENDING and delivery.next_attempt_at is not None
+    assert live.deliveries.filter(state=Delivery.State.SENT).count() == 19
+
+
+def test_a_run_of_failures_pauses_the_campaign_instead_of_failing_everyone(live, sink, roster,
+                                                                        settings):
+    settings.SEND_PAUSE_AFTER_FAILURES = 3
+    for member in roster.members.all():
+        sink.handler.refuse[member.email] = "550 5.7.1 Rejected"
+    run_until_done(live)
+    assert live.state == State.PAUSED and "3 failures in a row" in live.paused_reason
+    assert live.deliveries.filter(state=Delivery.State.FAILED).count() == 3
+    assert live.deliveries.filter(state=Delivery.State.PENDING).count() == 17
+    assert AuditEntry.objects.filter(action="campaign.paused", actor_name="system:worker").exists()
+
+
+def test_a_mail_server_that_goes_away_pauses_the_campaign_without_duplicates(
+        live, sink, oscar, settings, monkeypatch):
+    from tests.conftest import OBSERVER_TICKS
+
+    settings.SEND_RETRY_SECONDS = 0
+    real_record = sender._record_sent
+
+    def server_goes_away_after_fifth(delivery, *args):
+        real_record(delivery, *args)
+        if len(sink.handler.received) == 5:
+            sink.stop()  # the open connection breaks; reconnecting is refused
+
+    monkeypatch.setattr(sender, "_record_sent", server_goes_away_after_fifth)
+    run_until_done(live)
+    monkeypatch.setattr(sender, "_record_sent", real_record)
+    assert live.state == State.PAUSED and "could not be reached" in live.paused_reason
+    assert live.deliveries.filter(state=Delivery.State.SENT).count() == 5
+    assert not live.deliveries.filter(state__in=[Delivery.State.SENDING,
+                                                 Delivery.State.IN_DOUBT]).exists()
+    # The server comes back; the observer releases again; the rest goes, nobody twice.
+    sink.start()
+    workflow.release(campaign=live, user=oscar, checklist=OBSERVER_TICKS)
+    run_until_done(live)
+    assert live.state == State.COMPLETED
+    recipients = sink.handler.recipients()
+    assert len(recipients) == len(set(recipients)) == 20
+
+
+def test_a_worker_killed_between_sending_and_sent_leaves_that_one_in_doubt(
+        live, sink, monkeypatch):
+    real_record = sender._record_sent
+
+    def die_on_third(delivery, *args):
+        if len(sink.handler.received) == 3:
+            raise SystemExit("worker killed")
+        return real_record(delivery, *args)
+
+    monkeypatch.setattr(sender, "_record_sent", die_on_third)
+    with pytest.raises(SystemExit):
+        sender.run(live.pk, worker="doomed", budget=5, sleep=lambda s: None)
+    monkeypatch.setattr(sender, "_record_sent", real_record)
+    (stuck,) = live.deliveries.filter(state=Delivery.State.SENDING)
+    # Restarted long enough later for the claim to be stale (EMAIL_TIMEOUT + margin):
+    Delivery.objects.filter(pk=stuck.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
+    run_until_done(live)
+    stuck.refresh_from_db()
+    assert stuck.state == Delivery.State.IN_DOUBT
+    assert live.state == State.PAUSED and "in doubt" in live.paused_reason
+    recipients = sink.handler.recipients()
+    assert len(recipients) == len(set(recipients)) == 20  # nobody twice, the doubtful one once
+    assert AuditEntry.objects.get(action="campaign.in_doubt_flagged").payload["count"] == 1
+
+
+def test_a_person_decides_a_message_in_doubt_and_the_campaign_completes(live, sink, sam, oscar,
+                                                                        settings):
+    from tests.conftest import OBSERVER_TICKS
+
+    run_until_done(live)
+    delivery = live.deliveries.first()
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT)
+    live.state = State.PAUSED  # as the worker leaves it
+    live.save()
+    with pytest.raises(workflow.NotAllowed):
+        workflow.decide(delivery=delivery, user=live.author, decision="skip")
+    workflow.decide(delivery=delivery, user=sam, decision="skip")
+    assert AuditEntry.objects.get(action="campaign.delivery_decided").payload["decision"] == "skip"
+    workflow.release(campaign=live, user=oscar, checklist=OBSERVER_TICKS)
+    run_until_done(live)
+    assert live.state == State.COMPLETED
+    assert dict(live.deliveries.values_list("state").annotate(n=Count("id"))) == {
+        "sent": 19, "skipped": 1}
+
+
+def test_rosters_of_japanese_names_are_mime_encoded_on_the_wire(live, sink):
+    run_until_done(live)
+    raw = sink.handler.received[0][2]
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    assert headers.isascii() and b"=?utf-8?" in headers.lower()
+
+
+def test_nothing_is_sent_for_a_campaign_that_was_not_released(olivia, sink, roster):
+    campaign = make_campaign(olivia, roster)
+    assert sender.run(campaign.pk, worker="t", budget=1) is sender.Outcome.FINISHED
+    assert sink.handler.received == [] and not campaign.deliveries.exists()
+
+
+def test_a_second_roster_member_list_is_not_mixed_in(olivia, sam, oscar, sink):
+    first = make_roster(olivia, count=3, name="A")
+    make_roster(olivia, rows=[["X1", "他 人", "other@example.jp", ""]], name="B")
+    campaign = released_campaign(olivia, sam, oscar, first, canary_enabled=False)
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    assert "other@example.jp" not in sink.handler.recipients()
+    assert len(sink.handler.recipients()) == 3
