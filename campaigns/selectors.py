@@ -6,7 +6,6 @@ import random
 from django.core.paginator import Paginator
 
 from campaigns import mail
-from campaigns.models import State
 
 PREVIEW_FIELDS = (("sender", "From"), ("subject", "Subject"), ("body_text", "Body"),
                   ("body_html", "HTML body"))
@@ -76,8 +75,4 @@ def review_material(campaign, *, page_number=None) -> dict:
 
 def history(campaign):
     return campaign.signoffs.select_related("user").order_by("created_at")
-
-
-def awaiting_release(queryset):
-    return queryset.filter(state__in=[State.APPROVED, State.RELEASED])
 

@@ -15,4 +15,11 @@ urlpatterns = [
     path("<int:pk>/review/", views.campaign_review, name="review"),
     path("<int:pk>/release/", views.campaign_release, name="release"),
     path("<int:pk>/cancel/", views.campaign_cancel, name="cancel"),
+    path("<int:pk>/progress/", views.campaign_progress, name="progress"),
+    path("<int:pk>/stop/", views.campaign_stop, name="stop"),
+    path("<int:pk>/pause/", views.campaign_pause, name="pause"),
+    path("<int:pk>/confirm-canary/", views.campaign_confirm_canary, name="confirm_canary"),
+    path("<int:pk>/ledger/", views.campaign_ledger, name="ledger"),
+    path("<int:pk>/deliveries/<int:delivery_pk>/decide/", views.delivery_decide,
+         name="decide"),
 ]

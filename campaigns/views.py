@@ -3,11 +3,13 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from campaigns import mail, selectors, workflow
+from campaigns import ledger, mail, selectors, workflow
 from campaigns.forms import (
     CampaignForm,
     CommentForm,
@@ -16,10 +18,12 @@ from campaigns.forms import (
     supervisor_signoff_form,
 )
 from campaigns.guard import GuardReport
-from campaigns.models import Campaign, State
+from campaigns.models import Campaign, Delivery, State
 from countersign.roles import Role, role_required
 
 CAMPAIGN_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER)
+LIVE_OR_DONE = (State.RELEASED, State.SENDING, State.HELD, State.PAUSED, State.STOPPED,
+                State.COMPLETED)
 
 
 def _get_campaign_for(request, pk) -> Campaign:
@@ -40,10 +44,13 @@ def _attempt(request, action, **kwargs) -> bool:
     return True
 
 
+ACTIONS = ("edit", "submit", "test_send", "approve", "reject", "release", "cancel", "stop",
+           "pause", "confirm_canary", "decide")
+
+
 def _checks(campaign, user) -> dict:
     """Which buttons to show: the same checks the actions run."""
-    return {name: getattr(workflow, f"can_{name}")(campaign, user)
-            for name in ("edit", "submit", "test_send", "approve", "reject", "release", "cancel")}
+    return {name: getattr(workflow, f"can_{name}")(campaign, user) for name in ACTIONS}
 
 
 @role_required(*CAMPAIGN_ROLES)
@@ -81,6 +88,8 @@ def campaign_detail(request, pk):
         "versions": campaign.versions.order_by("-number"),
         "test_form": TestSendForm(roster=campaign.roster),
         "guard_findings": GuardReport.from_json(guard_findings),
+        "progress": ledger.progress(campaign) if campaign.state in LIVE_OR_DONE else None,
+        "in_doubt": campaign.deliveries.filter(state=Delivery.State.IN_DOUBT)[:100],
         "placeholders": ["{" + f + "}" for f in mail.fields_for(campaign.roster.extra_columns)],
     })
 
@@ -200,5 +209,70 @@ def campaign_cancel(request, pk):
 
 @role_required(Role.OBSERVER)
 def observer_dashboard(request):
-    campaigns = selectors.awaiting_release(Campaign.objects.select_related("roster", "author"))
-    return render(request, "campaigns/observer_dashboard.html", {"campaigns": campaigns})
+    campaigns = Campaign.objects.select_related("roster", "author")
+    running = campaigns.filter(state__in=[State.RELEASED, State.SENDING, State.HELD, State.PAUSED])
+    return render(request, "campaigns/observer_dashboard.html", {
+        "awaiting": campaigns.filter(state=State.APPROVED),
+        "running": [(c, ledger.progress(c)) for c in running],
+    })
+
+
+@role_required(*CAMPAIGN_ROLES)
+def campaign_progress(request, pk):
+    """The live numbers, polled by the campaign page every few seconds."""
+    return JsonResponse(ledger.progress(_get_campaign_for(request, pk)))
+
+
+@role_required(*CAMPAIGN_ROLES)
+@require_POST
+def campaign_stop(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    if _attempt(request, workflow.stop, campaign=campaign):
+        messages.warning(request, _("STOPPED. No further message will be handed to the mail "
+                                    "server."))
+    return redirect(campaign)
+
+
+@role_required(*CAMPAIGN_ROLES)
+@require_POST
+def campaign_pause(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    if _attempt(request, workflow.pause, campaign=campaign):
+        messages.info(request, _("Paused. The observer's release is needed to go on."))
+    return redirect(campaign)
+
+
+@role_required(Role.SUPERVISOR, Role.OBSERVER)
+@require_POST
+def campaign_confirm_canary(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    form = CommentForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    if _attempt(request, workflow.confirm_canary, campaign=campaign, comment=comment):
+        messages.success(request, _("Confirmed: the rest is being sent."))
+    return redirect(campaign)
+
+
+@role_required(Role.SUPERVISOR, Role.OBSERVER)
+@require_POST
+def delivery_decide(request, pk, delivery_pk):
+    campaign = _get_campaign_for(request, pk)
+    delivery = get_object_or_404(Delivery, pk=delivery_pk, campaign=campaign)
+    if _attempt(request, workflow.decide, delivery=delivery,
+                decision=request.POST.get("decision", "")):
+        messages.success(request, _("Decision recorded for %(member)s.")
+                         % {"member": delivery.member_number})
+    return redirect(campaign)
+
+
+@role_required(*CAMPAIGN_ROLES)
+def campaign_ledger(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    state = request.GET.get("state")
+    deliveries = campaign.deliveries.order_by("id")
+    if state in Delivery.State.values:
+        deliveries = deliveries.filter(state=state)
+    page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
+    return render(request, "campaigns/ledger.html", {
+        "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,
+        "progress": ledger.progress(campaign)})

@@ -36,5 +36,15 @@ def start(directory: Path, host: str = "127.0.0.1", port: int = 1025) -> Control
 
 def caught(directory: Path) -> list:
     """The caught messages, oldest first, as email.message.EmailMessage objects."""
-    files = sorted(Path(directory).glob("*.eml")) if Path(directory).exists() else []
-    return [message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
+    return [read(path) for path in reversed(caught_files(directory))]
+
+
+def caught_files(directory: Path) -> list[Path]:
+    """Newest first."""
+    if not Path(directory).exists():
+        return []
+    return sorted(Path(directory).glob("*.eml"), reverse=True)
+
+
+def read(path: Path):
+    return message_from_bytes(path.read_bytes(), policy=policy.default)

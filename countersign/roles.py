@@ -83,5 +83,8 @@ def record_denied_request(request, *, required) -> None:
 
 
 def roles_context(request):
+    from django.conf import settings
+
     user = getattr(request, "user", None)
-    return {"user_roles": roles_of(user) if user is not None else frozenset()}
+    return {"user_roles": roles_of(user) if user is not None else frozenset(),
+            "mailcatcher_inbox": settings.MAILCATCHER_INBOX}

@@ -174,8 +174,10 @@ EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", "false")
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", "30")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "countersign@localhost")
 
-# Where the demo mail catcher keeps what it caught (one .eml file per message).
+# Where the demo mail catcher keeps what it caught (one .eml file per message), and whether
+# the app shows that inbox (/mailbox/): on for the demo, never on a real installation.
 MAILCATCHER_DIR = Path(os.environ.get("MAILCATCHER_DIR", str(BASE_DIR / "var" / "mail")))
+MAILCATCHER_INBOX = envbool("MAILCATCHER_INBOX", "true" if DEBUG else "false")
 
 # --- Roster import ----------------------------------------------------------------------------
 ROSTER_MAX_BYTES = envint("ROSTER_MAX_BYTES", str(20 * 1024 * 1024))

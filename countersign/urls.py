@@ -10,6 +10,8 @@ urlpatterns = [
          name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("mailbox/", views.mailbox, name="mailbox"),
+    path("mailbox/<str:name>/", views.mailbox_message, name="mailbox_message"),
     path("rosters/", include("roster.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("admin/", admin.site.urls),

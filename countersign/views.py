@@ -1,8 +1,17 @@
+import re
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import render
 
 from campaigns.models import Campaign, State
-from countersign.roles import Role, roles_of
+from countersign import mailcatcher
+from countersign.roles import Role, role_required, roles_of
+
+STAFF_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER, Role.AUDITOR)
+_EML_NAME = re.compile(r"\d+-\d+\.eml")
 
 
 @login_required
@@ -15,6 +24,40 @@ def home(request):
     if Role.SUPERVISOR in roles:
         waiting["review"] = (Campaign.objects.filter(state=State.SUBMITTED)
                              .exclude(author=request.user).count())
+        waiting["held"] = Campaign.objects.filter(state=State.HELD).count()
     if Role.OBSERVER in roles:
         waiting["release"] = Campaign.objects.filter(state=State.APPROVED).count()
-    return render(request, "home.html", {"roles": sorted(roles), "waiting": waiting})
+        waiting["held"] = Campaign.objects.filter(state=State.HELD).count()
+    return render(request, "home.html", {
+        "roles": sorted(roles), "waiting": waiting, "mailbox": settings.MAILCATCHER_INBOX})
+
+
+def _require_inbox():
+    if not settings.MAILCATCHER_INBOX:
+        raise Http404("the demo inbox is off")
+
+
+@role_required(*STAFF_ROLES)
+def mailbox(request):
+    """The demo mail catcher's inbox: what members would have received."""
+    _require_inbox()
+    page = Paginator(mailcatcher.caught_files(settings.MAILCATCHER_DIR), 50).get_page(
+        request.GET.get("page"))
+    rows = [(path.name, mailcatcher.read(path)) for path in page.object_list]
+    return render(request, "mailbox/list.html", {"page": page, "rows": rows})
+
+
+@role_required(*STAFF_ROLES)
+def mailbox_message(request, name):
+    _require_inbox()
+    path = settings.MAILCATCHER_DIR / name
+    if not _EML_NAME.fullmatch(name) or not path.is_file():
+        raise Http404
+    message = mailcatcher.read(path)
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    return render(request, "mailbox/message.html", {
+        "name": name, "message": message,
+        "text": text.get_content() if text else "", "html": html.get_content() if html else "",
+        "attachments": [part.get_filename() for part in message.iter_attachments()],
+    })
