@@ -53,6 +53,13 @@ def content_hash(*, sender: str, subject: str, body_text: str, body_html: str, r
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def canary_limit(*, enabled: bool, size: int | None, confirmed: bool, recipients: int):
+    """The first N messages before the hold: the campaign's own N, else 10 or 1% if more."""
+    if not enabled or confirmed:
+        return None
+    return size or max(10, math.ceil(recipients / 100))
+
+
 class Campaign(models.Model):
     name = models.CharField(_("internal name"), max_length=200)
     roster = models.ForeignKey("roster.Roster", verbose_name=_("roster"), on_delete=models.PROTECT,
@@ -128,9 +135,9 @@ class Campaign(models.Model):
 
     def canary_limit(self) -> int | None:
         """How many messages go before the hold; None when there is no hold."""
-        if not self.canary_enabled or self.canary_confirmed_at is not None:
-            return None
-        return self.canary_size or max(10, math.ceil(self.roster.member_count / 100))
+        return canary_limit(enabled=self.canary_enabled, size=self.canary_size,
+                            confirmed=self.canary_confirmed_at is not None,
+                            recipients=self.roster.member_count)
 
     def send_interval(self) -> float:
         """Seconds between two messages of this campaign (0: no limit)."""

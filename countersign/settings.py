@@ -245,4 +245,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # aiosmtpd (the demo catcher, the test sinks) logs every SMTP command at INFO.
+    "loggers": {"mail.log": {"level": "WARNING"}},
 }

@@ -125,8 +125,8 @@ def test_a_mail_server_that_goes_away_pauses_the_campaign_without_duplicates(
     settings.SEND_RETRY_SECONDS = 0
     real_record = sender._record_sent
 
-    def server_goes_away_after_fifth(delivery, *args):
-        real_record(delivery, *args)
+    def server_goes_away_after_fifth(*args, **kwargs):
+        real_record(*args, **kwargs)
         if len(sink.handler.received) == 5:
             sink.stop()  # the open connection breaks; reconnecting is refused
 
@@ -150,10 +150,10 @@ def test_a_worker_killed_between_sending_and_sent_leaves_that_one_in_doubt(
         live, sink, monkeypatch):
     real_record = sender._record_sent
 
-    def die_on_third(delivery, *args):
+    def die_on_third(*args, **kwargs):
         if len(sink.handler.received) == 3:
             raise SystemExit("worker killed")
-        return real_record(delivery, *args)
+        return real_record(*args, **kwargs)
 
     monkeypatch.setattr(sender, "_record_sent", die_on_third)
     with pytest.raises(SystemExit):

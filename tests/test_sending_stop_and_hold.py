@@ -108,9 +108,9 @@ def test_the_rate_limit_spaces_claims_for_every_worker(olivia, sam, oscar, sink)
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
                                  rate_limit=1, rate_unit="second")
     workflow.start(campaign=campaign)
-    first = sender.claim_next(campaign.pk, worker="a")
-    assert isinstance(first, Delivery)
-    second = sender.claim_next(campaign.pk, worker="b")  # another worker, same campaign
+    first = sender.claim_next(campaign.pk, worker="a", recipients=5)
+    assert isinstance(first, sender.Claim)
+    second = sender.claim_next(campaign.pk, worker="b", recipients=5)  # another worker
     assert isinstance(second, sender.Wait) and 0 < second.seconds <= 1.0
 
 

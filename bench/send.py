@@ -1,0 +1,218 @@
+"""Sending 5,212 messages (the 2022 size) through the worker path, beside a bare smtplib loop.
+
+    python bench/send.py [--members 5212] [--repeat 2] [--stop-workers 2]
+
+Both send to the same loopback SMTP sink, in its own process as a mail server would be. The
+bare loop is what a plain script would do: for each member, render the same message with the
+same code (campaigns.mail) and smtplib.sendmail it over one connection; no ledger, no claims,
+no stop. The worker path is what the django-q2 task runs (campaigns.sender.run): claim under
+the campaign lock, render, re-check the state, hand over, record in the ledger, one message
+at a time. Target: worker rate >= 0.5 x bare rate. For reference the script also times the
+bare loop with messages rendered before the clock starts (transport alone).
+
+Then a stop drill: workers send a fresh campaign, STOP is pressed mid-run, and the script
+counts messages claimed after the stop returned (target 0) and messages that reached the
+sink after it (target: at most one in flight per worker).
+"""
+
+import argparse
+import os
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--members", type=int, default=5212)
+parser.add_argument("--repeat", type=int, default=2)
+parser.add_argument("--stop-workers", type=int, default=2)
+args = parser.parse_args()
+
+if "DATABASE_URL" not in os.environ:
+    os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
+# As in production: with DEBUG on, Django would also keep a copy of every SQL statement.
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+
+from _setup import django_setup
+
+django_setup()
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import setup_test_environment
+from django.utils import timezone
+
+setup_test_environment()  # locmem for the staff test message; the send itself uses SMTP below
+call_command("migrate", verbosity=0)
+
+from campaigns import mail, sender, workflow
+from campaigns.models import Delivery
+from countersign.models import User
+from roster.samples import csv_bytes, sample_rows
+from roster.services import check_roster_file, roster_import
+
+
+class SinkProcess:
+    """bench/_sink.py in its own process, its arrivals read back from a log file."""
+
+    def __init__(self, port):
+        self.log = Path(tempfile.mkdtemp()) / "arrivals.log"
+        self.log.touch()
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_sink.py")), str(port), str(self.log)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+        self.offset = 0
+
+    def clear(self):
+        self.offset = self.log.stat().st_size
+
+    def received(self):
+        with open(self.log, encoding="utf-8") as handle:
+            handle.seek(self.offset)
+            return [(int(t), r) for t, r in (line.split() for line in handle if line.strip())]
+
+    def count(self):
+        return len(self.received())
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def user(name, organisation, role):
+    person, _ = User.objects.get_or_create(username=name, defaults={
+        "organisation": organisation, "email": f"{name}@{organisation}.example"})
+    person.groups.add(Group.objects.get(name=role))
+    return User.objects.get(pk=person.pk)
+
+
+OLIVIA = user("olivia", "contractor", "operator")
+SAM = user("sam", "contractor", "supervisor")
+OSCAR = user("oscar", "association", "observer")
+ROSTER = roster_import(parsed=check_roster_file(csv_bytes(sample_rows(args.members)), "m.csv"),
+                       name="bench", actor=OLIVIA)
+
+
+def released_campaign(n):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    campaign = workflow.create(user=OLIVIA, roster=ROSTER, name=f"bench {n}",
+                               sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
+                               subject="【重要】{name} 様: 感染症見舞金の変更",
+                               body_text="{name} 様\n\n会員番号 {member_number}\n所属支部: {支部}\n\n"
+                                         "感染症見舞金の給付内容が変更になりました。\n" * 3)
+    workflow.submit(campaign=campaign, user=OLIVIA)
+    workflow.test_send(campaign=campaign, user=OLIVIA, member=ROSTER.members.first(),
+                       recipients=[SAM])
+    workflow.approve(campaign=campaign, user=SAM,
+                     checklist=["recipients", "no_roster_data", "content", "test_read"])
+    workflow.release(campaign=campaign, user=OSCAR, checklist=["recipients", "content", "witness"])
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    return campaign
+
+
+def bare_loop(campaign, port, *, prebuilt: bool) -> float:
+    """A plain script: for each member, render the message and sendmail it, one connection.
+    With prebuilt=True the messages are rendered before the clock starts (transport only)."""
+    members = list(ROSTER.members.all())
+
+    def build(member):
+        return mail.build_message(sender=campaign.sender, subject=campaign.subject,
+                                  body_text=campaign.body_text, body_html="",
+                                  values=mail.member_values(member), to=member.email).wire_bytes()
+
+    ready = [build(m) for m in members] if prebuilt else None
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        for i, member in enumerate(members):
+            raw = ready[i] if prebuilt else build(member)
+            smtp.sendmail("members@association.example", [member.email], raw)
+    return time.perf_counter() - started
+
+
+def worker_path(campaign) -> float:
+    started = time.perf_counter()
+    outcome = sender.run(campaign.pk, worker="bench", budget=3600)
+    elapsed = time.perf_counter() - started
+    assert outcome is sender.Outcome.FINISHED, outcome
+    campaign.refresh_from_db()
+    assert campaign.state == "completed", campaign.state
+    return elapsed
+
+
+def main():
+    port = free_port()
+    sink = SinkProcess(port)
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    timings = {"bare smtplib loop": [], "worker path": [], "bare, prebuilt (transport)": []}
+    try:
+        for n in range(args.repeat):
+            campaign = released_campaign(n)
+            for label, prebuilt in (("bare smtplib loop", False),
+                                    ("bare, prebuilt (transport)", True)):
+                sink.clear()
+                timings[label].append(bare_loop(campaign, port, prebuilt=prebuilt))
+                assert sink.count() == args.members
+            sink.clear()
+            timings["worker path"].append(worker_path(campaign))
+            recipients = [r for _t, r in sink.received()]
+            assert len(recipients) == len(set(recipients)) == args.members, "duplicate or loss"
+
+        print(f"{args.members:,} messages per run, {args.repeat} runs, "
+              f"database {connection.vendor}, SMTP sink in its own process")
+        print(f"{'path':<28}{'best s':>9}{'msg/s':>10}")
+        for label, values in timings.items():
+            print(f"{label:<28}{min(values):>9.2f}{args.members / min(values):>10,.0f}")
+        ratio = min(timings["bare smtplib loop"]) / min(timings["worker path"])
+        print(f"worker/bare rate: {ratio:.2f} (target >= 0.50): {'PASS' if ratio >= 0.5 else 'FAIL'}")
+
+        stop_drill(sink)
+    finally:
+        sink.close()
+
+
+def stop_drill(sink):
+    campaign = released_campaign("stop")
+    workflow.start(campaign=campaign)
+    sink.clear()
+
+    def work(n):
+        try:
+            sender.run(campaign.pk, worker=f"w{n}", budget=600)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(args.stop_workers)]
+    for thread in workers:
+        thread.start()
+    while sink.count() < args.members // 3:
+        time.sleep(0.005)
+    workflow.stop(campaign=campaign, user=OSCAR)
+    returned_ns, returned_at = time.time_ns(), timezone.now()
+    for thread in workers:
+        thread.join()
+    claimed_after = campaign.deliveries.filter(claimed_at__gt=returned_at).count()
+    arrivals = sink.received()
+    reached_after = sum(1 for t, _r in arrivals if t > returned_ns)
+    sent = campaign.deliveries.filter(state=Delivery.State.SENT).count()
+    print(f"stop drill, {args.stop_workers} workers: stopped after {sent:,} sent of "
+          f"{args.members:,}; claimed after the stop returned: {claimed_after} (target 0); "
+          f"reached the sink after it: {reached_after} (target <= {args.stop_workers}); "
+          f"ledger sent {sent:,} = sink {len(arrivals):,}: {sent == len(arrivals)}")
+
+
+main()
