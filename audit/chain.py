@@ -86,14 +86,24 @@ class Verdict:
     anchor_found: bool | None = None  # None: no anchor asked for
 
 
-def verify(entries: Iterable[dict], *, anchor: str | None = None) -> Verdict:
-    """Walk entries in sequence order. Each entry is a dict of CSV_COLUMNS."""
+def verify(entries: Iterable[dict], *, anchor: str | None = None,
+           partial: bool = False) -> Verdict:
+    """Walk entries in sequence order. Each entry is a dict of CSV_COLUMNS.
+
+    partial=True is for a filtered export: every entry must still hash to its own hash, and
+    consecutive entries must link, but gaps in the sequence (entries filtered out) are
+    allowed. Without it the chain must be whole, from entry 1.
+    """
     expected, prev, count, anchor_found = 1, GENESIS, 0, None if anchor is None else False
 
     def bad(entry, reason):
         return Verdict(False, count, prev, entry["sequence"], reason, anchor_found)
 
     for entry in entries:
+        if partial and entry["sequence"] != expected:
+            if entry["sequence"] < expected:
+                return bad(entry, "entries are out of order or repeated")
+            expected, prev = entry["sequence"], entry["prev_hash"]  # entries filtered out
         if entry["sequence"] != expected:
             return bad(entry, f"expected sequence {expected}: an entry is missing or out of order")
         if entry["prev_hash"] != prev:
@@ -116,6 +126,14 @@ def csv_uncell(value: str) -> str:
     return value.removeprefix("'")
 
 
+def csv_row(entry: dict) -> list[str]:
+    """One entry as the export writes it: payload as canonical JSON, every cell made safe."""
+    values = dict(entry)
+    values["payload"] = json.dumps(entry["payload"], sort_keys=True, separators=(",", ":"),
+                                   ensure_ascii=False)
+    return [csv_cell(str(values[name])) for name in CSV_COLUMNS]
+
+
 def entry_from_csv_row(row: dict) -> dict:
     entry = {name: csv_uncell(row[name]) for name in CSV_COLUMNS}
     entry["sequence"] = int(entry["sequence"])
@@ -131,12 +149,15 @@ def read_csv(path: str) -> Iterator[dict]:
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python chain.py EXPORT.csv [--anchor HASH]")
+        print("usage: python chain.py EXPORT.csv [--anchor HASH] [--partial]\n"
+              "  --partial  the export was filtered: check each entry and each link, allow gaps")
         return 2
     anchor = argv[argv.index("--anchor") + 1] if "--anchor" in argv else None
-    verdict = verify(read_csv(argv[0]), anchor=anchor)
+    partial = "--partial" in argv
+    verdict = verify(read_csv(argv[0]), anchor=anchor, partial=partial)
     if verdict.ok:
-        print(f"OK: {verdict.count} entries verified; head {verdict.head}")
+        kind = "entries verified (filtered export: gaps allowed)" if partial else "entries verified"
+        print(f"OK: {verdict.count} {kind}; head {verdict.head}")
         if anchor is not None:
             print(f"anchor {anchor} found in the chain")
         return 0

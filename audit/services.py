@@ -67,3 +67,19 @@ def _serialise_appends(connection) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_APPEND_LOCK_KEY])
+
+
+def verify_and_record(*, actor=None, system: str = "", anchor: str | None = None):
+    """Verify the whole chain, then append the outcome to it (a check is an audit entry)."""
+    from audit.selectors import VERIFIED
+    from audit.verification import verify_database
+
+    verdict = verify_database(anchor=anchor)
+    with transaction.atomic():
+        record(VERIFIED, actor=actor, role="auditor" if actor is not None else "",
+               system=system, payload={
+                   "ok": verdict.ok, "verified": verdict.count, "head": verdict.head,
+                   "bad_sequence": verdict.bad_sequence, "reason": verdict.reason,
+                   "anchor": anchor or "", "anchor_found": verdict.anchor_found,
+               })
+    return verdict

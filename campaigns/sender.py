@@ -43,7 +43,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import mail, workflow
+from campaigns import mail, notices, workflow
 from campaigns.models import Campaign, Delivery, State, canary_limit
 
 log = logging.getLogger(__name__)
@@ -395,9 +395,10 @@ def _settle(campaign_id: int) -> Wait | None:
                               "resend or skip, then release again.") % {"count": in_doubt})
         return None
     try:
-        workflow.complete(campaign=campaign)
+        campaign = workflow.complete(campaign=campaign)
     except workflow.WorkflowError:
         return Wait(1.0)
+    notices.send_completion_notice(campaign)
     return None
 
 

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.selectors import chain_head
 from campaigns import ledger, mail, selectors, workflow
 from campaigns.forms import (
     CampaignForm,
@@ -169,7 +170,12 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
             ok = _attempt(request, action, campaign=campaign,
                           checklist=form.cleaned_data["checklist"], comment=comment)
             if ok:
-                messages.success(request, action_name)
+                head = chain_head()
+                messages.success(request, _("%(done)s Audit chain head: entry %(sequence)s, "
+                                            "%(hash)s. Keep it: it proves later that this "
+                                            "record was not rewritten.")
+                                 % {"done": action_name, "sequence": head.sequence,
+                                    "hash": head.hash})
         if ok:
             return redirect(campaign)
         campaign.refresh_from_db()

@@ -14,5 +14,6 @@ urlpatterns = [
     path("mailbox/<str:name>/", views.mailbox_message, name="mailbox_message"),
     path("rosters/", include("roster.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]

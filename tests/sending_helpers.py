@@ -40,11 +40,20 @@ class ScriptedSink:
             thread.join()
         return "250 2.0.0 Ok: queued"
 
+    def campaign_mail(self):
+        """What went to members (the completion notice to observers is not counted)."""
+        return [(t, r, raw) for t, r, raw in self.received if b"X-Countersign-Campaign:" in raw]
+
     def recipients(self):
-        return [recipient for _t, recipient, _raw in self.received]
+        return [recipient for _t, recipient, _raw in self.campaign_mail()]
 
     def messages(self):
-        return [message_from_bytes(raw, policy=policy.default) for _t, _r, raw in self.received]
+        return [message_from_bytes(raw, policy=policy.default)
+                for _t, _r, raw in self.campaign_mail()]
+
+    def notices(self):
+        return [message_from_bytes(raw, policy=policy.default)
+                for _t, _r, raw in self.received if b"X-Countersign-Campaign:" not in raw]
 
 
 class SinkServer:

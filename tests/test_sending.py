@@ -212,3 +212,15 @@ def test_a_second_roster_member_list_is_not_mixed_in(olivia, sam, oscar, sink):
     run_until_done(campaign)
     assert "other@example.jp" not in sink.handler.recipients()
     assert len(sink.handler.recipients()) == 3
+
+
+def test_the_association_gets_a_completion_notice_with_the_chain_head(live, sink, oscar):
+    run_until_done(live)
+    (notice,) = sink.handler.notices()
+    completed = AuditEntry.objects.get(action="campaign.completed")
+    assert notice["To"].addresses[0].addr_spec == oscar.email
+    body = notice.get_content()
+    assert completed.hash in body and live.ledger_sha256 in body
+    assert f"verify_audit --anchor {completed.hash}" in body
+    record = AuditEntry.objects.get(action="campaign.completion_notice")
+    assert record.payload["chain_head"] == completed.hash and record.payload["to"] == ["oscar"]

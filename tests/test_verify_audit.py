@@ -74,4 +74,4 @@ def test_missing_triggers_fail_verification_even_when_the_chain_is_intact(db):
     with pytest.raises(CommandError, match="triggers are missing") as failure:
         verify()
     assert failure.value.returncode == 3
-    assert "2 entries verified" in verify("--reinstall-triggers")
+    assert "3 entries verified" in verify("--reinstall-triggers")  # 2 + the failed check

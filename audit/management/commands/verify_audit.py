@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from audit import triggers
-from audit.verification import verify_database
+from audit.services import verify_and_record
 
 
 class Command(BaseCommand):
@@ -16,7 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args, anchor=None, reinstall_triggers=False, **options):
         if reinstall_triggers:
             triggers.install(connection)
-        verdict = verify_database(anchor=anchor)
+        verdict = verify_and_record(system="cli", anchor=anchor)
         if not verdict.ok:
             where = f"entry {verdict.bad_sequence}" if verdict.bad_sequence else "the chain"
             raise CommandError(

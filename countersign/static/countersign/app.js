@@ -31,3 +31,7 @@ document.addEventListener("submit", function (event) {
     window.setInterval(refresh, 2000);
   }
 })();
+
+document.addEventListener("click", function (event) {
+  if (event.target.closest("[data-print]")) { window.print(); }
+});

@@ -1,0 +1,107 @@
+"""The auditor's pages: the log, its export, the chain's verification, the reports."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+import audit
+from audit import selectors
+from audit.chain import CSV_COLUMNS, csv_row
+from audit.forms import AuditFilterForm
+from audit.services import verify_and_record
+from campaigns import reports
+from campaigns.models import Campaign
+from countersign import exports
+from countersign.roles import Role, has_role, role_required
+
+
+def _filter_form(request):
+    return AuditFilterForm(request.GET or None, actions=selectors.known_actions())
+
+
+def _audit_filters(form) -> dict:
+    """JSON-safe description of the filters, for the audit entry of an export."""
+    return {k: (str(v.pk) if hasattr(v, "pk") else str(v)) for k, v in form.filters().items()}
+
+
+@role_required(Role.AUDITOR)
+def log(request):
+    form = _filter_form(request)
+    entries = selectors.filtered_entries(**form.filters()) if not form.errors else None
+    page = Paginator(entries, 50).get_page(request.GET.get("page")) if entries is not None else None
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "audit/log.html", {
+        "form": form, "page": page, "query": query.urlencode(),
+        "head": selectors.chain_head(), "verification": selectors.last_verification(),
+    })
+
+
+@role_required(Role.AUDITOR)
+def export(request):
+    form = _filter_form(request)
+    if form.errors:
+        return HttpResponseBadRequest(_("The filters are not valid; nothing was exported."))
+    with transaction.atomic():
+        audit.record("audit.exported", actor=request.user, role=Role.AUDITOR,
+                     payload={"filters": _audit_filters(form), "format": "csv"})
+    entries = selectors.filtered_entries(**form.filters()).iterator(chunk_size=2000)
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    return exports.csv_response(f"audit-{stamp}.csv", list(CSV_COLUMNS),
+                                (csv_row(e.chain_fields()) for e in entries), already_safe=True)
+
+
+@role_required(Role.AUDITOR)
+@require_http_methods(["GET", "POST"])
+def verify(request):
+    if request.method == "POST":
+        verdict = verify_and_record(actor=request.user)
+        if verdict.ok:
+            messages.success(request, _("The chain verifies: %(count)s entries.")
+                             % {"count": verdict.count})
+        else:
+            messages.error(request, _("The chain does NOT verify: entry %(seq)s: %(reason)s")
+                           % {"seq": verdict.bad_sequence, "reason": verdict.reason})
+        return redirect("audit:verify")
+    return render(request, "audit/verify.html", {
+        "verification": selectors.last_verification(), "head": selectors.chain_head()})
+
+
+@role_required(Role.AUDITOR)
+def compliance(request):
+    rows = list(reports.compliance_rows())
+    if request.GET.get("format") == "csv":
+        with transaction.atomic():
+            audit.record("audit.compliance_exported", actor=request.user, role=Role.AUDITOR,
+                         payload={"campaigns": len(rows)})
+        return exports.csv_response("two-person-compliance.csv", reports.COMPLIANCE_HEADER,
+                                    reports.compliance_csv_rows(rows))
+    return render(request, "audit/compliance.html", {"rows": rows})
+
+
+@role_required(Role.AUDITOR, Role.OBSERVER, Role.SUPERVISOR)
+def incident(request, pk):
+    campaign = get_object_or_404(Campaign.objects.select_related("roster"), pk=pk)
+    fmt = request.GET.get("format")
+    if fmt in ("csv", "xlsx"):
+        with transaction.atomic():
+            audit.record("campaign.incident_report_exported", actor=request.user,
+                         role=next(r for r in (Role.AUDITOR, Role.OBSERVER, Role.SUPERVISOR)
+                                   if has_role(request.user, r)),
+                         target=campaign, payload={"format": fmt,
+                                                   "ledger_sha256": campaign.ledger_sha256})
+        name = f"incident-campaign-{campaign.pk}.{fmt}"
+        rows = reports.incident_rows(campaign)
+        if fmt == "csv":
+            return exports.csv_response(name, reports.INCIDENT_HEADER, rows)
+        return exports.xlsx_response(name, reports.INCIDENT_HEADER, rows)
+    from campaigns.ledger import progress
+
+    return render(request, "audit/incident.html", {
+        "campaign": campaign, "progress": progress(campaign),
+        "rows": list(reports.incident_rows(campaign))[:200]})

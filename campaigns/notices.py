@@ -1,0 +1,60 @@
+"""The completion notice to the association: what was sent, sealed with hashes it keeps.
+
+A hash chain proves nothing if the contractor's database operator could rewrite all of it;
+the association keeps the chain head it receives here, and `verify_audit --anchor HASH`
+later proves the chain still contains it.
+"""
+
+import logging
+
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+import audit
+from audit.models import AuditEntry
+from campaigns.ledger import progress
+from countersign.models import User
+from countersign.roles import Role, has_role
+
+log = logging.getLogger(__name__)
+
+
+def association_observers():
+    return [user for user in User.objects.filter(is_active=True, groups__name=Role.OBSERVER)
+            .exclude(email="").distinct() if has_role(user, Role.OBSERVER)]
+
+
+def send_completion_notice(campaign) -> None:
+    completed = (AuditEntry.objects.filter(action="campaign.completed",
+                                           object_type="campaigns.campaign",
+                                           object_id=str(campaign.pk)).order_by("-sequence").first())
+    if completed is None:
+        return
+    numbers = progress(campaign)
+    body = _(
+        "Campaign “%(name)s” is complete.\n\n"
+        "Sent: %(sent)s  Failed: %(failed)s  Skipped: %(skipped)s\n"
+        "Content hash: %(content)s\n"
+        "Delivery ledger SHA-256: %(ledger)s\n\n"
+        "Audit chain head at completion: entry %(sequence)s\n%(head)s\n\n"
+        "Keep this message. With the chain head above, anyone can later prove that the audit "
+        "log still contains this record:\n    python manage.py verify_audit --anchor %(head)s\n"
+    ) % {"name": campaign.name, "sent": numbers["sent"], "failed": numbers["failed"],
+         "skipped": numbers["skipped"], "content": campaign.content_hash,
+         "ledger": campaign.ledger_sha256, "sequence": completed.sequence,
+         "head": completed.hash}
+    recipients = association_observers()
+    messages = [EmailMessage(_("[Countersign] Complete: %(name)s") % {"name": campaign.name},
+                             body, to=[person.email]) for person in recipients]
+    try:
+        get_connection(fail_silently=False).send_messages(messages)
+        outcome = "sent"
+    except Exception as error:  # noqa: BLE001 - the notice must not undo the completion
+        log.warning("completion notice for campaign %s not sent: %s", campaign.pk, error)
+        outcome = f"failed: {error}"[:300]
+    with transaction.atomic():
+        audit.record("campaign.completion_notice", system="worker", target=campaign, payload={
+            "to": sorted(p.get_username() for p in recipients), "outcome": outcome,
+            "chain_head_sequence": completed.sequence, "chain_head": completed.hash,
+            "ledger_sha256": campaign.ledger_sha256})

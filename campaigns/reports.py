@@ -1,0 +1,114 @@
+"""Reports an auditor (and the association) needs: two-person compliance, and who got what.
+
+The compliance report is read from the audit log itself, not from the campaign tables: it
+is the tamper-evident record of who did what that countermeasure 3 asks to be audited.
+"""
+
+from audit.models import AuditEntry
+from campaigns.models import Campaign, Delivery
+from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
+
+COMPLIANCE_HEADER = [
+    "campaign", "name", "state", "author", "supervisor", "observer", "three_distinct_people",
+    "approved_hash", "released_hash", "sent_hash", "hashes_match", "supervisor_checklist_complete",
+    "observer_checklist_complete", "test_send_of_sent_hash", "canary", "release_to_start_seconds",
+    "flags",
+]
+
+
+def _entries(campaign):
+    return list(AuditEntry.objects.filter(object_type="campaigns.campaign",
+                                          object_id=str(campaign.pk)).order_by("sequence"))
+
+
+def compliance_row(campaign) -> dict:
+    """One line for a campaign that started sending, with a flag for each missing step."""
+    entries = _entries(campaign)
+    started = next((e for e in entries if e.action == "campaign.started"), None)
+    before_start = [e for e in entries if started is None or e.sequence < started.sequence]
+    sent_hash = started.payload.get("content_hash", "") if started else ""
+
+    def last(action):
+        matching = [e for e in before_start if e.action == action
+                    and e.payload.get("content_hash") == sent_hash]
+        return matching[-1] if matching else None
+
+    created = next((e for e in entries if e.action == "campaign.created"), None)
+    approved, released = last("campaign.approved"), last("campaign.released")
+    tested = [e for e in before_start if e.action == "campaign.test_sent"
+              and e.payload.get("content_hash") == sent_hash]
+    held = any(e.action == "campaign.held" for e in entries)
+    confirmed = any(e.action == "campaign.canary_confirmed" for e in entries)
+    author = created.actor_name if created else ""
+    supervisor = approved.actor_name if approved else ""
+    observer = released.actor_name if released else ""
+    people = [p for p in (author, supervisor, observer) if p]
+
+    row = {
+        "campaign": campaign.pk, "name": campaign.name, "state": campaign.state,
+        "author": author, "supervisor": supervisor, "observer": observer,
+        "three_distinct_people": len(people) == 3 and len(set(people)) == 3,
+        "approved_hash": approved.payload["content_hash"] if approved else "",
+        "released_hash": released.payload["content_hash"] if released else "",
+        "sent_hash": sent_hash,
+        "supervisor_checklist_complete": bool(approved) and set(SUPERVISOR_CHECKLIST) <= set(
+            approved.payload.get("checklist", [])),
+        "observer_checklist_complete": bool(released) and set(OBSERVER_CHECKLIST) <= set(
+            released.payload.get("checklist", [])),
+        "test_send_of_sent_hash": bool(tested),
+        "canary": ("off" if started and not started.payload.get("canary") else
+                   "confirmed" if confirmed else "held, not confirmed" if held else "not reached"),
+        "release_to_start_seconds": started.payload.get("release_to_start_seconds")
+        if started else None,
+    }
+    row["hashes_match"] = bool(sent_hash) and row["approved_hash"] == row["released_hash"] == sent_hash
+    flags = [name for name in ("three_distinct_people", "hashes_match",
+                               "supervisor_checklist_complete", "observer_checklist_complete",
+                               "test_send_of_sent_hash") if not row[name]]
+    if not started:
+        flags.insert(0, "never_started")
+    canary = started.payload.get("canary") if started else None
+    if canary and not confirmed and campaign.deliveries.filter(
+            state=Delivery.State.SENT).count() > canary:
+        flags.append("sent_past_canary_without_confirmation")
+    row["flags"] = flags
+    return row
+
+
+def compliance_rows():
+    for campaign in Campaign.objects.filter(started_at__isnull=False).order_by("started_at"):
+        yield compliance_row(campaign)
+
+
+def compliance_csv_rows(rows):
+    for row in rows:
+        yield [row[name] if name != "flags" else " ".join(row["flags"]) or "OK"
+               for name in COMPLIANCE_HEADER]
+
+
+INCIDENT_HEADER = ["member_number", "name", "email", "outcome", "sent_at", "message_id",
+                   "message_sha256", "content_hash", "attempts", "server_reply", "decision"]
+OUTCOME = {
+    Delivery.State.SENT: "received",
+    Delivery.State.IN_DOUBT: "in doubt",
+    Delivery.State.FAILED: "not received (failed)",
+    Delivery.State.SKIPPED: "not received (skipped)",
+    Delivery.State.PENDING: "not sent",
+    Delivery.State.SENDING: "in doubt",
+}
+
+
+def incident_rows(campaign):
+    """Who received exactly which content (content hash + message hash) and when, who did
+    not, who is in doubt: one row per recipient of the roster, from the delivery ledger."""
+    deliveries = {d.member_id: d for d in campaign.deliveries.all().iterator(chunk_size=2000)}
+    for member in campaign.roster.members.order_by("row_number").iterator(chunk_size=2000):
+        d = deliveries.get(member.pk)
+        if d is None:
+            yield [member.member_number, member.name, member.email, "not sent", "", "", "",
+                   campaign.content_hash, 0, "", ""]
+            continue
+        yield [member.member_number, member.name, d.email, OUTCOME[d.state],
+               d.sent_at.isoformat() if d.sent_at else "", d.message_id, d.message_sha256,
+               campaign.content_hash if d.state == Delivery.State.SENT else "",
+               d.attempts, d.smtp_reply, d.decision]

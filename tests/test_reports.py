@@ -1,0 +1,97 @@
+"""The two-person compliance report and the incident report for one campaign."""
+
+import io
+
+import openpyxl
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+import audit
+from audit.models import AuditEntry
+from campaigns.models import Delivery
+from campaigns.reports import compliance_row
+from tests.conftest import client_for, make_campaign, make_roster, run_until_done
+from tests.test_sending import released_campaign
+
+
+@pytest.fixture
+def sent(olivia, sam, oscar, sink):
+    roster = make_roster(olivia, rows=[
+        ["W1", "=HYPERLINK(\"http://evil.example\",\"x\")", "a@example.jp", ""],
+        ["W2", "鈴木 花子", "b@example.jp", ""],
+        ["W3", "佐藤 太郎", "c@example.jp", ""],
+        ["W4", "田中 一郎", "d@example.jp", ""],
+    ])
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    sink.handler.refuse["c@example.jp"] = "550 5.1.1 unknown user"
+    run_until_done(campaign)
+    return campaign
+
+
+def test_a_properly_countersigned_campaign_is_compliant(sent):
+    row = compliance_row(sent)
+    assert row["flags"] == []
+    assert (row["author"], row["supervisor"], row["observer"]) == ("olivia", "sam", "oscar")
+    assert row["approved_hash"] == row["released_hash"] == row["sent_hash"] == sent.content_hash
+    assert row["test_send_of_sent_hash"] and row["canary"] == "off"
+    assert row["release_to_start_seconds"] is not None
+
+
+def test_a_campaign_started_without_its_countersignatures_is_flagged(olivia, roster, audrey):
+    # As if someone with database rights had started it behind the workflow's back.
+    campaign = make_campaign(olivia, roster, name="bypassed")
+    with transaction.atomic():
+        audit.record("campaign.started", system="worker", target=campaign,
+                     payload={"content_hash": campaign.compute_content_hash(), "canary": 10})
+    campaign.started_at = timezone.now()
+    campaign.save()
+    row = compliance_row(campaign)
+    assert {"three_distinct_people", "hashes_match", "supervisor_checklist_complete",
+            "observer_checklist_complete", "test_send_of_sent_hash"} <= set(row["flags"])
+    page = client_for(audrey).get("/audit/compliance/", HTTP_ACCEPT_LANGUAGE="en").content
+    assert b"MISSING" in page and b"bypassed" in page
+
+
+def test_the_compliance_csv_is_excel_safe_and_audited(sent, audrey):
+    sent.name = "=cmd|' /C calc'!A0"
+    sent.save()
+    response = client_for(audrey).get("/audit/compliance/", {"format": "csv"})
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert "'=cmd|" in text and ",OK\r\n" in text
+    assert AuditEntry.objects.filter(action="audit.compliance_exported").exists()
+
+
+def test_the_incident_report_says_who_got_what_and_who_did_not(sent, oscar):
+    response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/", {"format": "csv"})
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = {line.split(",")[0]: line for line in text.split("\r\n")[1:] if line}
+    assert "received" in rows["W2"] and sent.content_hash in rows["W2"]
+    assert "not received (failed)" in rows["W3"]
+    w2 = sent.deliveries.get(member_number="W2")
+    assert w2.message_id in rows["W2"] and w2.message_sha256 in rows["W2"]
+    assert text.count("'=HYPERLINK") == 1 and ',"=HYPERLINK' not in text
+    entry = AuditEntry.objects.get(action="campaign.incident_report_exported")
+    assert entry.actor_name == "oscar" and entry.payload["format"] == "csv"
+
+
+def test_the_incident_report_in_excel_keeps_names_as_text(sent, audrey):
+    response = client_for(audrey).get(f"/audit/campaigns/{sent.pk}/incident/",
+                                      {"format": "xlsx"})
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    names = [row[1].value for row in sheet.iter_rows(min_row=2)]
+    cell = sheet["B2"]
+    assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
+    assert "鈴木 花子" in names
+
+
+def test_in_doubt_and_unsent_recipients_are_listed(sent, audrey):
+    Delivery.objects.filter(campaign=sent, member_number="W4").update(
+        state=Delivery.State.IN_DOUBT)
+    page = client_for(audrey).get(f"/audit/campaigns/{sent.pk}/incident/",
+                                  HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "in doubt" in page and "not received (failed)" in page
+
+
+def test_operators_cannot_export_the_incident_report(sent, olivia):
+    assert client_for(olivia).get(f"/audit/campaigns/{sent.pk}/incident/").status_code == 403
