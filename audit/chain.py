@@ -84,6 +84,7 @@ class Verdict:
     bad_sequence: int | None = None
     reason: str = ""
     anchor_found: bool | None = None  # None: no anchor asked for
+    code: str = ""  # "gap", "order", "link", "altered", "anchor": for translated messages
 
 
 def verify(entries: Iterable[dict], *, anchor: str | None = None,
@@ -96,25 +97,27 @@ def verify(entries: Iterable[dict], *, anchor: str | None = None,
     """
     expected, prev, count, anchor_found = 1, GENESIS, 0, None if anchor is None else False
 
-    def bad(entry, reason):
-        return Verdict(False, count, prev, entry["sequence"], reason, anchor_found)
+    def bad(entry, code, reason):
+        return Verdict(False, count, prev, entry["sequence"], reason, anchor_found, code)
 
     for entry in entries:
         if partial and entry["sequence"] != expected:
             if entry["sequence"] < expected:
-                return bad(entry, "entries are out of order or repeated")
+                return bad(entry, "order", "entries are out of order or repeated")
             expected, prev = entry["sequence"], entry["prev_hash"]  # entries filtered out
         if entry["sequence"] != expected:
-            return bad(entry, f"expected sequence {expected}: an entry is missing or out of order")
+            return bad(entry, "gap",
+                       f"expected sequence {expected}: an entry is missing or out of order")
         if entry["prev_hash"] != prev:
-            return bad(entry, "prev_hash does not match the hash of the entry before it")
+            return bad(entry, "link", "prev_hash does not match the hash of the entry before it")
         if entry_hash(prev, entry) != entry["hash"]:
-            return bad(entry, "content does not match its hash: the entry was altered")
+            return bad(entry, "altered", "content does not match its hash: the entry was altered")
         prev, expected, count = entry["hash"], expected + 1, count + 1
         if anchor is not None and prev == anchor:
             anchor_found = True
     if anchor is not None and not anchor_found:
-        return Verdict(False, count, prev, None, "the anchor hash is not in the chain", False)
+        return Verdict(False, count, prev, None, "the anchor hash is not in the chain", False,
+                       "anchor")
     return Verdict(True, count, prev, anchor_found=anchor_found)
 
 

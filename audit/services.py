@@ -80,6 +80,7 @@ def verify_and_record(*, actor=None, system: str = "", anchor: str | None = None
                system=system, payload={
                    "ok": verdict.ok, "verified": verdict.count, "head": verdict.head,
                    "bad_sequence": verdict.bad_sequence, "reason": verdict.reason,
+                   "code": verdict.code,
                    "anchor": anchor or "", "anchor_found": verdict.anchor_found,
                })
     return verdict

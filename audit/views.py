@@ -13,6 +13,7 @@ import audit
 from audit import selectors
 from audit.chain import CSV_COLUMNS, csv_row
 from audit.forms import AuditFilterForm
+from audit.models import AuditEntry
 from audit.services import verify_and_record
 from campaigns import reports
 from campaigns.models import Campaign
@@ -50,10 +51,10 @@ def export(request):
     with transaction.atomic():
         audit.record("audit.exported", actor=request.user, role=Role.AUDITOR,
                      payload={"filters": _audit_filters(form), "format": "csv"})
-    entries = selectors.filtered_entries(**form.filters()).iterator(chunk_size=2000)
+    entries = AuditEntry.chain_rows(selectors.filtered_entries(**form.filters()))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     return exports.csv_response(f"audit-{stamp}.csv", list(CSV_COLUMNS),
-                                (csv_row(e.chain_fields()) for e in entries), already_safe=True)
+                                map(csv_row, entries), already_safe=True)
 
 
 @role_required(Role.AUDITOR)
@@ -96,10 +97,10 @@ def incident(request, pk):
                          target=campaign, payload={"format": fmt,
                                                    "ledger_sha256": campaign.ledger_sha256})
         name = f"incident-campaign-{campaign.pk}.{fmt}"
-        rows = reports.incident_rows(campaign)
+        rows = reports.incident_export_rows(campaign)
         if fmt == "csv":
-            return exports.csv_response(name, reports.INCIDENT_HEADER, rows)
-        return exports.xlsx_response(name, reports.INCIDENT_HEADER, rows)
+            return exports.csv_response(name, reports.incident_header(), rows)
+        return exports.xlsx_response(name, reports.incident_header(), rows)
     from campaigns.ledger import progress
 
     return render(request, "audit/incident.html", {
