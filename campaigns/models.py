@@ -86,7 +86,7 @@ class Campaign(models.Model):
                     "confirms a received copy looked right."))
     canary_size = models.PositiveIntegerField(
         _("first messages to hold after"), null=True, blank=True,
-        help_text=_("Empty: 10, or 1% of the recipients if that is more."))
+        help_text=_("Empty: 10, or one per cent of the recipients if that is more."))
     rate_limit = models.PositiveIntegerField(_("at most"), null=True, blank=True,
                                              help_text=_("Empty: as fast as the server takes."))
     rate_unit = models.CharField(_("messages per"), max_length=10, default="minute",

@@ -4,9 +4,12 @@ The compliance report is read from the audit log itself, not from the campaign t
 is the tamper-evident record of who did what that countermeasure 3 asks to be audited.
 """
 
+from django.utils.translation import gettext_lazy as _
+
 from audit.models import AuditEntry
 from campaigns.models import Campaign, Delivery
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
+from countersign.labels import OUTCOMES as OUTCOMES_LABELS
 
 COMPLIANCE_HEADER = [
     "campaign", "name", "state", "author", "supervisor", "observer", "three_distinct_people",
@@ -46,6 +49,7 @@ def compliance_row(campaign) -> dict:
 
     row = {
         "campaign": campaign.pk, "name": campaign.name, "state": campaign.state,
+        "state_label": campaign.get_state_display(),
         "author": author, "supervisor": supervisor, "observer": observer,
         "three_distinct_people": len(people) == 3 and len(set(people)) == 3,
         "approved_hash": approved.payload["content_hash"] if approved else "",
@@ -88,6 +92,19 @@ def compliance_csv_rows(rows):
 
 INCIDENT_HEADER = ["member_number", "name", "email", "outcome", "sent_at", "message_id",
                    "message_sha256", "content_hash", "attempts", "server_reply", "decision"]
+
+
+def incident_header() -> list[str]:
+    """Column titles for people (the association writes to members from this file)."""
+    return [str(t) for t in (_("Member number"), _("Name"), _("E-mail address"), _("Outcome"),
+                             _("Sent at"), "Message-ID", _("SHA-256 of the message"),
+                             _("Content hash"), _("Attempts"), _("Server reply"), _("Decision"))]
+
+
+def incident_export_rows(campaign):
+    """incident_rows with the outcome in the reader's language."""
+    for row in incident_rows(campaign):
+        yield [*row[:3], str(OUTCOMES_LABELS.get(row[3], row[3])), *row[4:]]
 OUTCOME = {
     Delivery.State.SENT: "received",
     Delivery.State.IN_DOUBT: "in doubt",

@@ -1,4 +1,5 @@
 import re
+from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -32,6 +33,13 @@ def home(request):
         "roles": sorted(roles), "waiting": waiting, "mailbox": settings.MAILCATCHER_INBOX})
 
 
+def _received(message):
+    try:
+        return parsedate_to_datetime(message["Date"])
+    except (TypeError, ValueError):
+        return None
+
+
 def _require_inbox():
     if not settings.MAILCATCHER_INBOX:
         raise Http404("the demo inbox is off")
@@ -43,7 +51,8 @@ def mailbox(request):
     _require_inbox()
     page = Paginator(mailcatcher.caught_files(settings.MAILCATCHER_DIR), 50).get_page(
         request.GET.get("page"))
-    rows = [(path.name, mailcatcher.read(path)) for path in page.object_list]
+    rows = [(path.name, message, _received(message))
+            for path, message in ((p, mailcatcher.read(p)) for p in page.object_list)]
     return render(request, "mailbox/list.html", {"page": page, "rows": rows})
 
 
@@ -57,7 +66,7 @@ def mailbox_message(request, name):
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     return render(request, "mailbox/message.html", {
-        "name": name, "message": message,
+        "name": name, "message": message, "received": _received(message),
         "text": text.get_content() if text else "", "html": html.get_content() if html else "",
         "attachments": [part.get_filename() for part in message.iter_attachments()],
     })

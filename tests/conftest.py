@@ -141,7 +141,7 @@ def make_campaign(author, roster, **changes):
 
     from campaigns import workflow
 
-    fields = {"name": "June notice", "sender": settings.CAMPAIGN_SENDERS[0],
+    fields = {"name": "見舞金変更のお知らせ", "sender": settings.CAMPAIGN_SENDERS[0],
               "subject": "【重要】{name} 様: 見舞金のお知らせ", "body_text": BODY, **changes}
     return workflow.create(user=author, roster=roster, **fields)
 
@@ -222,3 +222,13 @@ def run_until_done(campaign, *, rounds=5):
             campaign.refresh_from_db()
             return outcome
     raise AssertionError(f"campaign {campaign.pk} still sending after {rounds} slices")
+
+
+@pytest.fixture(autouse=True)
+def _english_outside_requests():
+    """Code run outside a request (the worker, the workflow) speaks the site language, ja.
+    Tests read their messages in English; each request still follows its Accept-Language."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield

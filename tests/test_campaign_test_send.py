@@ -9,13 +9,13 @@ from tests.conftest import client_for, make_user
 
 def test_operator_sends_a_test_to_self_and_chosen_reviewers(olivia, sam, oscar, submitted):
     response = client_for(olivia).post(f"/campaigns/{submitted.pk}/test-send/", {
-        "member_number": "W000005", "recipients": [sam.pk, oscar.pk]})
+        "member_number": "W000005", "recipients": [sam.pk, oscar.pk]}, HTTP_ACCEPT_LANGUAGE="ja")
     assert response.status_code == 302
     assert sorted(m.to[0] for m in outbox.outbox) == sorted([olivia.email, sam.email, oscar.email])
     member = submitted.roster.members.get(member_number="W000005")
     for message in outbox.outbox:
         assert len(message.to) == 1 and not message.cc and not message.bcc
-        assert message.subject.startswith("[TEST]") and member.name in message.subject
+        assert message.subject.startswith("[テスト]") and member.name in message.subject
         assert "W000005" in message.body and message.attachments == []
     record = TestSend.objects.get()
     assert record.content_hash == submitted.content_hash

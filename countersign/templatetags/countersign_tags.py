@@ -7,3 +7,18 @@ register = template.Library()
 def get_item(mapping, key):
     """{{ member.extra|get_item:column }}: dictionary lookup by a variable key."""
     return mapping.get(key, "") if hasattr(mapping, "get") else ""
+
+
+@register.filter
+def label(code, table_name):
+    """The translated label of a stored code: {{ signoff.void_reason|label:"VOID_REASONS" }}."""
+    from countersign.labels import label as lookup
+
+    return lookup(table_name, code)
+
+
+@register.filter
+def labels(codes, table_name):
+    from countersign.labels import label as lookup
+
+    return [lookup(table_name, code) for code in codes]

@@ -1,0 +1,132 @@
+"""Every page speaks Japanese: no English left in a page rendered in ja, apart from data."""
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from campaigns import workflow
+from roster.samples import csv_bytes, sample_rows
+from tests.conftest import client_for, make_campaign, run_until_done
+from tests.test_sending import released_campaign
+
+# Words that are the same in both languages: the product's name, formats, standards.
+ALLOWED = ["Countersign", "English", "SHA-256", "Message-ID", "CSV", "Excel", "HTML", "UTF-8",
+           "Shift_JIS", "Python", "ID", "OK"]
+ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?:[ ]+[A-Za-z]{2,})+\b")
+DATA_TOKEN = re.compile(r"\S*[@./_:<>=\d]\S*")  # addresses, file names, codes, hashes
+CHECKED_ATTRIBUTES = ("placeholder", "aria-label", "title", "alt", "data-confirm", "value")
+SKIPPED_TAGS = {"script", "style", "code", "pre", "textarea"}  # data and templates
+
+
+class VisibleText(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.chunks, self.skipping = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in SKIPPED_TAGS:
+            self.skipping += 1
+        attributes = dict(attrs)
+        for name in CHECKED_ATTRIBUTES:
+            if attributes.get(name) and not (name == "value" and attributes.get("type") not in (
+                    "submit", "button")):
+                self.chunks.append(attributes[name])
+
+    def handle_endtag(self, tag):
+        if tag in SKIPPED_TAGS and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data):
+        if not self.skipping and data.strip():
+            self.chunks.append(data)
+
+
+def english_left(html: str) -> list[str]:
+    parser = VisibleText()
+    parser.feed(html)
+    found = []
+    for chunk in parser.chunks:
+        text = DATA_TOKEN.sub(" ", chunk)
+        for word in ALLOWED:
+            text = text.replace(word, " ")
+        found += [m.group(0) for m in ENGLISH_RUN.finditer(text)]
+    return found
+
+
+@pytest.fixture
+def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
+    """A roster, a draft, a campaign under review, one sent and one held, a pending upload,
+    a caught message: something on every page."""
+    from countersign import mailcatcher
+    from tests.conftest import make_roster
+
+    settings.MAILCATCHER_INBOX, settings.MAILCATCHER_DIR = True, tmp_path
+    roster = make_roster(olivia, count=30)
+    draft = make_campaign(olivia, roster, name="下書きの案内")
+    review = make_campaign(olivia, roster, name="確認中の案内")
+    workflow.submit(campaign=review, user=olivia)
+    sent = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    run_until_done(sent)
+    held = released_campaign(olivia, sam, oscar, roster, canary_size=3)
+    run_until_done(held)
+    client_for(olivia).post("/rosters/import/", {"name": "追加名簿", "file": SimpleUploadedFile(
+        "m.csv", csv_bytes(sample_rows(3)))})
+    controller = mailcatcher.start(tmp_path, port=sink.port + 1)
+    settings.EMAIL_PORT = sink.port + 1
+    workflow.test_send(campaign=draft, user=olivia, member=roster.members.first(),
+                       recipients=[sam])
+    controller.stop()
+    from roster.models import RosterUpload
+
+    return {"roster": roster, "draft": draft, "review": review, "sent": sent, "held": held,
+            "upload": RosterUpload.objects.get(), "mail": mailcatcher.caught_files(tmp_path)[0]}
+
+
+def pages(story):
+    r, d, v, s, h = (story[k].pk for k in ("roster", "draft", "review", "sent", "held"))
+    return [
+        ("olivia", "/"), ("sam", "/"), ("oscar", "/"), ("audrey", "/"),
+        ("olivia", "/rosters/"), ("olivia", f"/rosters/{r}/"), ("audrey", f"/rosters/{r}/"),
+        ("olivia", "/rosters/import/"), ("olivia", f"/rosters/import/{story['upload'].pk}/"),
+        ("olivia", "/campaigns/"), ("olivia", "/campaigns/new/"), ("olivia", f"/campaigns/{d}/"),
+        ("olivia", f"/campaigns/{d}/edit/"), ("olivia", f"/campaigns/{d}/preview/"),
+        ("sam", f"/campaigns/{v}/"), ("sam", f"/campaigns/{v}/review/"),
+        ("oscar", f"/campaigns/{s}/"), ("oscar", f"/campaigns/{s}/release/"),
+        ("sam", f"/campaigns/{h}/"), ("oscar", "/campaigns/witness/"),
+        ("oscar", f"/campaigns/{s}/ledger/"), ("audrey", "/audit/"), ("audrey", "/audit/verify/"),
+        ("audrey", "/audit/compliance/"), ("audrey", f"/audit/campaigns/{s}/incident/"),
+        ("oscar", "/mailbox/"), ("oscar", f"/mailbox/{story['mail'].name}/"),
+    ]
+
+
+def test_every_page_in_japanese_has_no_english_left(story, everyone):
+    problems = {}
+    for user, url in pages(story):
+        response = client_for(everyone[user]).get(url, HTTP_ACCEPT_LANGUAGE="ja")
+        assert response.status_code == 200, (user, url, response.status_code)
+        left = english_left(response.content.decode())
+        if left:
+            problems[f"{user} {url}"] = sorted(set(left))
+    assert problems == {}
+
+
+def test_the_login_page_is_japanese_too(client):
+    response = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="ja")
+    assert english_left(response.content.decode()) == []
+    assert "ログイン" in response.content.decode()
+
+
+def test_the_detector_finds_english(client):
+    assert english_left("<p>Log out now</p><input placeholder='Search here'>") == [
+        "Log out now", "Search here"]
+    assert english_left("<p>olivia@example.jp W000001 campaign.approved</p>") == []
+
+
+def test_the_language_follows_the_browser_and_can_be_switched(olivia):
+    client = client_for(olivia)
+    assert "名簿" in client.get("/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "Rosters" in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert "Rosters" in client.get("/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
