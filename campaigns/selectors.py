@@ -4,11 +4,12 @@ import difflib
 import random
 
 from django.core.paginator import Paginator
+from django.utils.translation import gettext_lazy as _
 
 from campaigns import mail
 
-PREVIEW_FIELDS = (("sender", "From"), ("subject", "Subject"), ("body_text", "Body"),
-                  ("body_html", "HTML body"))
+PREVIEW_FIELDS = (("sender", _("From")), ("subject", _("Subject")), ("body_text", _("Body")),
+                  ("body_html", _("HTML body")))
 
 
 def preview(campaign, member) -> dict:

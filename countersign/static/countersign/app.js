@@ -22,7 +22,7 @@ document.addEventListener("submit", function (event) {
       if (!p) { return; }
       if (p.state !== shownState) { window.location.reload(); return; }
       ["sent", "failed", "in_doubt", "remaining", "per_minute", "state_label"].forEach(function (k) { set(k, p[k]); });
-      set("eta", p.eta_seconds ? p.eta_seconds + " s" : "—");
+      set("eta", p.eta_seconds ? p.eta_seconds + " " + panel.getAttribute("data-seconds") : "—");
       var bar = panel.querySelector('[data-field="percent_bar"]');
       if (bar) { bar.style.width = p.percent + "%"; bar.textContent = p.percent + "%"; bar.parentNode.setAttribute("aria-valuenow", p.percent); }
     }).catch(function () {});
