@@ -89,8 +89,10 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
     run_until_done(held)
     client_for(olivia).post("/rosters/import/", {"name": "追加名簿", "file": SimpleUploadedFile(
         "m.csv", csv_bytes(sample_rows(3)))})
-    controller = mailcatcher.start(tmp_path, port=sink.port + 1)
-    settings.EMAIL_PORT = sink.port + 1
+    from tests.conftest import free_port
+
+    settings.EMAIL_PORT = free_port()
+    controller = mailcatcher.start(tmp_path, port=settings.EMAIL_PORT)
     workflow.test_send(campaign=draft, user=olivia, member=roster.members.first(),
                        recipients=[sam])
     controller.stop()
