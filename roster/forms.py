@@ -21,6 +21,7 @@ class RosterUploadForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
+        self.helper.attrs = {"data-upload-progress": ""}
         self.helper.add_input(Submit("submit", _("Check the file")))
 
 

@@ -35,3 +35,35 @@ document.addEventListener("submit", function (event) {
 document.addEventListener("click", function (event) {
   if (event.target.closest("[data-print]")) { window.print(); }
 });
+
+/* Upload progress for big roster files: the bar shows the upload, then that the file is
+   being checked; the server's answer (preview or problems) replaces the page. */
+(function () {
+  var form = document.querySelector("form[data-upload-progress]");
+  if (!form || !window.FormData || !window.XMLHttpRequest) { return; }
+  var box = document.getElementById("upload-progress");
+  var bar = box.querySelector(".progress-bar");
+  var label = box.querySelector("[data-phase]");
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var request = new XMLHttpRequest();
+    request.open("POST", form.action || window.location.href);
+    request.upload.onprogress = function (e) {
+      if (!e.lengthComputable) { return; }
+      var percent = Math.round(100 * e.loaded / e.total);
+      bar.style.width = percent + "%";
+      bar.parentNode.setAttribute("aria-valuenow", percent);
+      if (percent >= 100) { label.textContent = box.getAttribute("data-checking"); bar.classList.add("progress-bar-striped", "progress-bar-animated"); }
+    };
+    request.onload = function () {
+      if (request.responseURL && request.responseURL !== window.location.href) {
+        window.location.href = request.responseURL;
+      } else {
+        document.open(); document.write(request.responseText); document.close();
+      }
+    };
+    request.onerror = function () { form.submit(); };
+    box.hidden = false;
+    request.send(new FormData(form));
+  });
+})();
