@@ -4,8 +4,9 @@ from email.utils import parsedate_to_datetime
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from campaigns.models import Campaign, State
 from countersign import mailcatcher
@@ -13,6 +14,37 @@ from countersign.roles import Role, role_required, roles_of
 
 STAFF_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER, Role.AUDITOR)
 _EML_NAME = re.compile(r"\d+-\d+\.eml")
+
+
+def health(request):
+    """For the load balancer: the database answers and the audit log is still append-only."""
+    from django.db import connection
+
+    from audit import triggers
+
+    try:
+        missing = triggers.missing(connection)
+    except Exception as error:  # noqa: BLE001 - any database failure means unhealthy
+        return JsonResponse({"database": f"error: {type(error).__name__}"}, status=503)
+    status = {"database": "ok", "audit_triggers": "ok" if not missing else "missing"}
+    return JsonResponse(status, status=200 if not missing else 503)
+
+
+def health_worker(request):
+    """For monitoring: a worker (qcluster) is running its scheduler, i.e. the watchdog's next
+    run is not overdue."""
+    from django_q.models import Schedule
+
+    from campaigns.apps import WATCHDOG
+
+    schedule = Schedule.objects.filter(name=WATCHDOG).first()
+    if schedule is None or schedule.next_run is None:
+        return JsonResponse({"worker": "no watchdog schedule"}, status=503)
+    overdue = (timezone.now() - schedule.next_run).total_seconds()
+    healthy = overdue < 180
+    return JsonResponse({"worker": "ok" if healthy else "not running",
+                         "watchdog_next_run": schedule.next_run.isoformat()},
+                        status=200 if healthy else 503)
 
 
 @login_required

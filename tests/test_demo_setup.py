@@ -4,6 +4,7 @@ from io import StringIO
 
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from countersign import mailcatcher
 from countersign.roles import roles_of
@@ -16,7 +17,8 @@ def test_demo_users_get_one_role_each_and_can_log_in(db, settings):
     call_command("create_demo_users", stdout=out)  # running it twice is harmless
     for username, role in [("olivia", "operator"), ("sam", "supervisor"), ("oscar", "observer"),
                            ("audrey", "auditor")]:
-        user = authenticate(username=username, password=f"{username}-demo-pass")
+        user = authenticate(RequestFactory().post("/accounts/login/"), username=username,
+                            password=f"{username}-demo-pass")
         assert user is not None and roles_of(user) == {role}
         assert f"{username}-demo-pass" in out.getvalue()
 

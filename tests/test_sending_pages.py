@@ -105,7 +105,6 @@ def test_the_observer_dashboard_shows_running_campaigns(sending, oscar):
 
 def test_the_demo_inbox_shows_what_members_would_get(sending, oscar, settings, tmp_path):
     from countersign import mailcatcher
-
     from tests.conftest import free_port
 
     settings.MAILCATCHER_INBOX, settings.MAILCATCHER_DIR = True, tmp_path

@@ -67,3 +67,7 @@ document.addEventListener("click", function (event) {
     request.send(new FormData(form));
   });
 })();
+
+document.addEventListener("change", function (event) {
+  if (event.target.hasAttribute("data-autosubmit")) { event.target.form.submit(); }
+});

@@ -1,0 +1,147 @@
+"""Every URL x every role (and anonymous), GET and POST, checked against one table; forged
+object ids refused; CSRF enforced on every POST."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.test import Client
+
+from campaigns import workflow
+from campaigns.models import Delivery
+from roster.models import RosterUpload
+from roster.samples import csv_bytes, sample_rows
+from tests.conftest import OBSERVER_TICKS, SUPERVISOR_TICKS, make_campaign, make_roster
+
+OP, SUP, OBS, AUD = "olivia", "sam", "oscar", "audrey"
+STAFF = {OP, SUP, OBS}
+EVERYONE = {OP, SUP, OBS, AUD}
+LOGGED_IN = EVERYONE | {"mallory"}
+PUBLIC = LOGGED_IN | {"anonymous"}
+
+# (method, path, who gets through). Anyone else logged in gets 403, anonymous a login
+# redirect. {placeholders} are filled from the world below.
+TABLE = [
+    ("GET", "/", LOGGED_IN),
+    ("GET", "/health/", PUBLIC),
+    ("GET", "/rosters/", EVERYONE),
+    ("GET", "/rosters/{roster}/", EVERYONE),
+    ("GET", "/rosters/import/", {OP}),
+    ("POST", "/rosters/import/", {OP}),
+    ("GET", "/rosters/import/{upload}/", {OP}),
+    ("POST", "/rosters/import/{upload}/", {OP}),
+    ("GET", "/campaigns/", STAFF),
+    ("GET", "/campaigns/new/", {OP}),
+    ("POST", "/campaigns/new/", {OP}),
+    ("GET", "/campaigns/witness/", {OBS}),
+    ("GET", "/campaigns/{draft}/", STAFF),
+    ("GET", "/campaigns/{draft}/edit/", {OP}),
+    ("POST", "/campaigns/{draft}/edit/", {OP}),
+    ("GET", "/campaigns/{draft}/preview/", STAFF),
+    ("POST", "/campaigns/{draft}/submit/", {OP}),
+    ("POST", "/campaigns/{draft}/test-send/", {OP}),
+    ("POST", "/campaigns/{draft}/cancel/", {OP, SUP}),
+    ("GET", "/campaigns/{submitted}/review/", {SUP}),
+    ("POST", "/campaigns/{submitted}/review/", {SUP}),
+    ("GET", "/campaigns/{approved}/release/", {OBS}),
+    ("POST", "/campaigns/{approved}/release/", {OBS}),
+    ("GET", "/campaigns/{sending}/progress/", STAFF),
+    ("POST", "/campaigns/{sending}/stop/", STAFF),
+    ("POST", "/campaigns/{sending}/pause/", STAFF),
+    ("POST", "/campaigns/{sending}/confirm-canary/", {SUP, OBS}),
+    ("GET", "/campaigns/{sending}/ledger/", STAFF),
+    ("POST", "/campaigns/{sending}/deliveries/{delivery}/decide/", {SUP, OBS}),
+    ("GET", "/audit/", {AUD}),
+    ("GET", "/audit/export.csv", {AUD}),
+    ("GET", "/audit/verify/", {AUD}),
+    ("POST", "/audit/verify/", {AUD}),
+    ("GET", "/audit/compliance/", {AUD}),
+    ("GET", "/audit/campaigns/{sending}/incident/", {AUD, OBS, SUP}),
+    ("GET", "/mailbox/", EVERYONE),
+]
+FORGED = [path for method, path, _who in TABLE if "{" in path and method == "GET"]
+
+
+@pytest.fixture
+def world(everyone, settings):
+    settings.MAILCATCHER_INBOX = True
+    olivia, sam, oscar = everyone[OP], everyone[SUP], everyone[OBS]
+    roster = make_roster(olivia)
+    draft = make_campaign(olivia, roster, name="下書き")
+    submitted = make_campaign(olivia, roster, name="確認待ち")
+    workflow.submit(campaign=submitted, user=olivia)
+    workflow.test_send(campaign=submitted, user=olivia, member=roster.members.first(),
+                       recipients=[sam])
+    approved = make_campaign(olivia, roster, name="承認済み")
+    workflow.submit(campaign=approved, user=olivia)
+    workflow.test_send(campaign=approved, user=olivia, member=roster.members.first(),
+                       recipients=[sam])
+    workflow.approve(campaign=approved, user=sam, checklist=SUPERVISOR_TICKS)
+    sending = make_campaign(olivia, roster, name="送信中")
+    workflow.submit(campaign=sending, user=olivia)
+    workflow.test_send(campaign=sending, user=olivia, member=roster.members.first(),
+                       recipients=[sam])
+    workflow.approve(campaign=sending, user=sam, checklist=SUPERVISOR_TICKS)
+    workflow.release(campaign=sending, user=oscar, checklist=OBSERVER_TICKS)
+    workflow.start(campaign=sending)
+    delivery = sending.deliveries.first()
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT)
+    client = Client()
+    client.force_login(olivia)
+    client.post("/rosters/import/", {"name": "追加", "file": SimpleUploadedFile(
+        "m.csv", csv_bytes(sample_rows(3)))})
+    return {"roster": roster.pk, "draft": draft.pk, "submitted": submitted.pk,
+            "approved": approved.pk, "sending": sending.pk, "delivery": delivery.pk,
+            "upload": RosterUpload.objects.get().pk, "users": everyone}
+
+
+def client_as(world, who, **kwargs):
+    client = Client(**kwargs)
+    if who != "anonymous":
+        client.force_login(world["users"][who])
+    return client
+
+
+def request(client, method, path):
+    """One request whose effects are rolled back, so every cell starts from the same world."""
+    with transaction.atomic():
+        response = client.post(path, {}) if method == "POST" else client.get(path)
+        transaction.set_rollback(True)
+    return response
+
+
+@pytest.mark.parametrize("who", ["anonymous", OP, SUP, OBS, AUD, "mallory"])
+def test_every_url_answers_every_role_as_the_table_says(world, who):
+    client, wrong = client_as(world, who), []
+    for method, template, allowed in TABLE:
+        path = template.format(**world)
+        response = request(client, method, path)
+        status = response.status_code
+        to_login = status == 302 and response.url.startswith("/accounts/login/")
+        if who in allowed:
+            ok = status not in (403, 404, 500) and not to_login
+        elif who == "anonymous":
+            ok = to_login
+        else:
+            ok = status == 403
+        if not ok:
+            wrong.append((method, path, status))
+    assert wrong == []
+    print(f"{who}: {len(TABLE)} cells checked")
+
+
+@pytest.mark.parametrize("who", [OP, SUP, OBS, AUD])
+def test_forged_object_ids_are_refused(world, who):
+    client, leaked = client_as(world, who), []
+    for template in FORGED:
+        path = template.format(**{k: 999999 for k in ("roster", "upload", "draft", "submitted",
+                                                       "approved", "sending", "delivery")})
+        if request(client, "GET", path).status_code not in (403, 404):
+            leaked.append(path)
+    assert leaked == []
+
+
+@pytest.mark.parametrize("method, template, allowed", [row for row in TABLE if row[0] == "POST"])
+def test_every_post_needs_its_csrf_token(world, method, template, allowed):
+    who = min(allowed - {"anonymous"})
+    client = client_as(world, who, enforce_csrf_checks=True)
+    assert request(client, "POST", template.format(**world)).status_code == 403
