@@ -36,7 +36,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.core.mail.message import sanitize_address
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -433,6 +433,26 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
 
     courier = _Courier()
     Campaign.objects.filter(pk=campaign_id).update(last_worker_at=timezone.now())
+    try:
+        return _loop(campaign, worker, deadline, courier, sleep)
+    except DatabaseError as error:
+        # The database went away or refused a write (connection lost, disk full). Nothing
+        # more is claimed. A message handed over but not recorded stays `sending` and is
+        # flagged in doubt by the next run: never resent without a person.
+        log.warning("campaign %s: database error, pausing: %s", campaign_id, error)
+        connection.close()
+        try:
+            _pause(campaign_id, _("The database refused a write while sending: %(error)s")
+                   % {"error": error})
+        except DatabaseError:
+            log.error("campaign %s: could not even pause; the watchdog will retry", campaign_id)
+        return Outcome.FINISHED
+    finally:
+        courier.close()
+
+
+def _loop(campaign, worker, deadline, courier, sleep) -> Outcome:
+    campaign_id = campaign.pk
     last_beat = time.monotonic()
     unrecorded = None
     try:
@@ -458,5 +478,4 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
             sleep(max(0.0, min(wait.seconds, MAX_NAP, deadline - time.monotonic())))
     finally:
         _flush(unrecorded)
-        courier.close()
     return Outcome.CONTINUE

@@ -232,3 +232,30 @@ def _english_outside_requests():
 
     with translation.override("en"):
         yield
+
+
+def test_database_url() -> str:
+    """DATABASE_URL of the test database, for the worker or server processes a test starts."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return (f"postgres://{db['USER']}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
+            f"/{db['NAME']}")
+
+
+test_database_url.__test__ = False
+
+
+def wait_until(condition, *, timeout=60.0, what="condition"):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

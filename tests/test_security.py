@@ -128,11 +128,10 @@ def test_html_in_member_names_and_campaign_text_is_escaped_everywhere(olivia, sa
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_serves_the_app_and_its_static_files_in_production_mode(tmp_path):
     """The README's deployment, for real: collectstatic, gunicorn, DEBUG off."""
-    from tests.conftest import free_port
-    from tests.e2e.conftest import _database_url, wait_until
+    from tests.conftest import free_port, test_database_url, wait_until
 
     env = {**os.environ, **PRODUCTION_ENV, "ALLOWED_HOSTS": "127.0.0.1",
-           "STATIC_ROOT": str(tmp_path / "static"), "DATABASE_URL": _database_url(),
+           "STATIC_ROOT": str(tmp_path / "static"), "DATABASE_URL": test_database_url(),
            "SECURE_SSL_REDIRECT": "true"}
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     subprocess.run([*manage, "collectstatic", "--no-input", "-v0"], env=env, check=True)

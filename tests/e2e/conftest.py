@@ -5,12 +5,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
+
+from tests.conftest import test_database_url
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "e2e-screenshots"
@@ -77,19 +77,11 @@ def catcher(tmp_path, settings):
     controller.stop()
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return (f"postgres://{db['USER']}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
-            f"/{db['NAME']}")
-
-
 @pytest.fixture
 def worker(live_server, catcher, tmp_path):
     """A real `manage.py qcluster` on the test database, sending to the catcher."""
     port, directory = catcher
-    env = {**os.environ, "DATABASE_URL": _database_url(), "EMAIL_HOST": "127.0.0.1",
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "EMAIL_HOST": "127.0.0.1",
            "EMAIL_PORT": str(port), "EMAIL_TIMEOUT": "10", "Q_WORKERS": "1", "DEBUG": "true",
            "MAILCATCHER_DIR": str(directory), "SEND_SLICE_SECONDS": "10"}
     log = open(tmp_path / "qcluster.log", "w")  # noqa: SIM115 - closed below
@@ -102,14 +94,3 @@ def worker(live_server, catcher, tmp_path):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
-
-
-def wait_until(condition, *, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)

@@ -1,0 +1,288 @@
+"""Fault drills with real processes: a worker killed at random points, the mail server
+restarted, the database connection cut, the disk full, two workers at once. Every
+recipient gets at most one message; every message is sent or in doubt; ledger and server
+agree. Marked `drill` (about two minutes): `-m "not drill"` skips them."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from email import message_from_bytes, policy
+
+import pytest
+from django.conf import settings
+from django.db import OperationalError, connection
+
+from campaigns import sender, tasks, workflow
+from campaigns.models import Delivery, State
+from countersign.models import Organisation
+from countersign.roles import Role
+from tests.conftest import (
+    OBSERVER_TICKS,
+    SUPERVISOR_TICKS,
+    free_port,
+    make_campaign,
+    make_roster,
+    make_user,
+    test_database_url,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]
+MANAGE = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+
+
+class MailServer:
+    """`manage.py mailcatcher` in its own process: a real SMTP server that can be killed."""
+
+    def __init__(self, directory):
+        self.directory, self.port, self.process = directory, free_port(), None
+
+    def start(self):
+        env = {**os.environ, "MAILCATCHER_DIR": str(self.directory)}
+        self.process = subprocess.Popen([*MANAGE, "mailcatcher", "--port", str(self.port)],
+                                        env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        wait_until(self._listening, timeout=20, what="the mail server")
+
+    def _listening(self):
+        import socket
+
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self):
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(10)
+            self.process = None
+
+    def count(self) -> int:
+        """Messages received so far (cheap: no parsing), the staff test message included."""
+        return len(list(self.directory.glob("*.eml"))) if self.directory.exists() else 0
+
+    def recipients(self) -> list[str]:
+        files = sorted(self.directory.glob("*.eml")) if self.directory.exists() else []
+        messages = [message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
+        return [m["To"].addresses[0].addr_spec for m in messages if m["X-Countersign-Campaign"]]
+
+
+@pytest.fixture
+def mail_server(tmp_path):
+    server = MailServer(tmp_path / "mail")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def people(db):
+    return {"olivia": make_user("olivia", Organisation.CONTRACTOR, Role.OPERATOR),
+            "sam": make_user("sam", Organisation.CONTRACTOR, Role.SUPERVISOR),
+            "oscar": make_user("oscar", Organisation.ASSOCIATION, Role.OBSERVER)}
+
+
+def released(people, count, **options):
+    roster = make_roster(people["olivia"], count=count)
+    campaign = make_campaign(people["olivia"], roster, canary_enabled=False, **options)
+    workflow.submit(campaign=campaign, user=people["olivia"])
+    workflow.test_send(campaign=campaign, user=people["olivia"], member=roster.members.first(),
+                       recipients=[people["sam"]])
+    workflow.approve(campaign=campaign, user=people["sam"], checklist=SUPERVISOR_TICKS)
+    return workflow.release(campaign=campaign, user=people["oscar"], checklist=OBSERVER_TICKS)
+
+
+def worker_env(mail_server, **extra):
+    return {**os.environ, "DATABASE_URL": test_database_url(), "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(mail_server.port), "EMAIL_TIMEOUT": "2",
+            "SEND_STALE_MARGIN_SECONDS": "0", "SEND_RETRY_SECONDS": "0", "Q_WORKERS": "1",
+            **extra}
+
+
+def start_worker(campaign, mail_server, **extra):
+    return subprocess.Popen([*MANAGE, "send_campaign", str(campaign.pk)],
+                            env=worker_env(mail_server, **extra), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def ledger(campaign):
+    return dict(campaign.deliveries.values_list("email", "state"))
+
+
+def assert_no_duplicates_and_agreement(campaign, mail_server):
+    received = mail_server.recipients()
+    assert len(received) == len(set(received)), "a recipient got two messages"
+    states = ledger(campaign)
+    sent = {email for email, state in states.items() if state == Delivery.State.SENT}
+    doubtful = {email for email, state in states.items() if state == Delivery.State.IN_DOUBT}
+    assert sent <= set(received), "the ledger says sent, the server never got it"
+    assert set(received) <= sent | doubtful, "the server got a message the ledger cannot explain"
+    return sent, doubtful
+
+
+def test_a_worker_killed_ten_times_at_random_points_never_sends_twice(people, mail_server):
+    campaign = released(people, 1000)
+    rng, kills = random.Random(2022), []
+    for _ in range(10):
+        worker = start_worker(campaign, mail_server)
+        target = mail_server.count() + rng.randint(5, 80)
+        deadline = time.monotonic() + 30
+        while mail_server.count() < target and worker.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.001, 0.01))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        kills.append(mail_server.count())
+        time.sleep(2.1)  # longer than EMAIL_TIMEOUT + margin: its claim is stale now
+    finisher = start_worker(campaign, mail_server)
+    assert finisher.wait(120) == 0
+    campaign.refresh_from_db()
+    sent, doubtful = assert_no_duplicates_and_agreement(campaign, mail_server)
+    assert len(sent) + len(doubtful) == 1000, "every message is sent or in doubt"
+    assert len(doubtful) <= len(kills)
+    assert campaign.state in (State.COMPLETED, State.PAUSED)  # paused: doubts to decide
+    print(f"\nkill drill: 10 SIGKILLs after {kills} messages; sent {len(sent)}, in doubt "
+          f"{len(doubtful)}, duplicates 0")
+
+
+def test_the_mail_server_restarted_mid_send_pauses_and_resumes_without_duplicates(
+        people, mail_server):
+    campaign = released(people, 300)
+    worker = start_worker(campaign, mail_server)
+    wait_until(lambda: mail_server.count() >= 60, timeout=60, what="sending")
+    mail_server.stop()
+    assert worker.wait(60) == 0
+    campaign.refresh_from_db()
+    # The worker writes in the site language (Japanese): "could not be reached".
+    assert campaign.state == State.PAUSED and "接続できませんでした" in campaign.paused_reason
+    mail_server.start()
+    workflow.release(campaign=campaign, user=people["oscar"], checklist=OBSERVER_TICKS)
+    assert start_worker(campaign, mail_server).wait(120) == 0
+    campaign.refresh_from_db()
+    for delivery in campaign.deliveries.filter(state=Delivery.State.IN_DOUBT):
+        workflow.decide(delivery=delivery, user=people["sam"], decision="skip")
+    sent, doubtful = assert_no_duplicates_and_agreement(campaign, mail_server)
+    assert not doubtful  # each was decided
+    assert len(sent) + campaign.deliveries.filter(state=Delivery.State.SKIPPED).count() == 300
+    print(f"\nmail server restart: sent {len(sent)}, in doubt then skipped "
+          f"{300 - len(sent)}, duplicates 0")
+
+
+@pytest.mark.postgres_only
+def test_the_database_connection_cut_mid_send_pauses_and_resumes_without_duplicates(
+        people, mail_server):
+    campaign = released(people, 400)
+    worker = start_worker(campaign, mail_server, DATABASE_URL=test_database_url()
+                          + "?application_name=countersign-drill-worker")
+    wait_until(lambda: mail_server.count() >= 80, timeout=60, what="sending")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE application_name = 'countersign-drill-worker'")
+    assert worker.wait(60) == 0
+    campaign.refresh_from_db()
+    assert campaign.state == State.PAUSED and "データベース" in campaign.paused_reason
+    time.sleep(2.1)  # the claim that was in flight is stale now
+    workflow.release(campaign=campaign, user=people["oscar"], checklist=OBSERVER_TICKS)
+    assert start_worker(campaign, mail_server).wait(120) == 0
+    campaign.refresh_from_db()
+    sent, doubtful = assert_no_duplicates_and_agreement(campaign, mail_server)
+    assert len(sent) + len(doubtful) == 400 and len(doubtful) <= 1
+    print(f"\ndatabase cut: sent {len(sent)}, in doubt {len(doubtful)}, duplicates 0")
+
+
+def test_a_full_disk_while_writing_the_ledger_pauses_with_the_reason(people, mail_server,
+                                                                     settings, monkeypatch):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mail_server.port
+    campaign = released(people, 100)
+    real_record = sender._record_sent
+    written = {"n": 0}
+
+    def disk_fills_up(*args, **kwargs):
+        written["n"] += 1
+        if written["n"] >= 30:  # from the 30th record on, the ledger cannot be written
+            raise OperationalError("database or disk is full")
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(sender, "_record_sent", disk_fills_up)
+    assert sender.run(campaign.pk, worker="drill", budget=60) is sender.Outcome.FINISHED
+    campaign.refresh_from_db()
+    assert campaign.state == State.PAUSED and "disk is full" in campaign.paused_reason
+    monkeypatch.setattr(sender, "_record_sent", real_record)
+    Delivery.objects.filter(campaign=campaign, state=Delivery.State.SENDING).update(
+        claimed_at=campaign.started_at)  # the stuck claim is old by the time space is freed
+    workflow.release(campaign=campaign, user=people["oscar"], checklist=OBSERVER_TICKS)
+    while sender.run(campaign.pk, worker="drill", budget=60) is sender.Outcome.CONTINUE:
+        pass
+    campaign.refresh_from_db()
+    sent, doubtful = assert_no_duplicates_and_agreement(campaign, mail_server)
+    assert len(sent) + len(doubtful) == 100 and len(doubtful) == 1
+
+
+def _stop_midway_and_check(campaign, people, mail_server, processes, stop_processes):
+    wait_until(lambda: mail_server.count() >= 250, timeout=90, what="sending")
+    workers = set(campaign.deliveries.exclude(worker="").values_list("worker", flat=True))
+    workflow.stop(campaign=campaign, user=people["oscar"])
+    time.sleep(3)
+    after_stop = mail_server.count()
+    time.sleep(2)
+    assert mail_server.count() == after_stop, "a worker went on after the stop"
+    stop_processes()
+    campaign.refresh_from_db()
+    assert campaign.state == State.STOPPED
+    sent, _doubtful = assert_no_duplicates_and_agreement(campaign, mail_server)
+    times = sorted(campaign.deliveries.filter(state=Delivery.State.SENT).values_list(
+        "claimed_at", flat=True))
+    window = max(sum(1 for t in times if start <= t < start + _second) for start in times)
+    span = (times[-1] - times[0]).total_seconds()
+    assert window <= 41 and span >= (len(times) - 1) / 40 - 0.5, (window, span)
+    assert not campaign.deliveries.filter(claimed_at__gt=campaign.stopped_at).exists()
+    return workers, sent, window
+
+
+def test_two_worker_processes_share_the_rate_and_both_stop(people, mail_server):
+    campaign = released(people, 400, rate_limit=40, rate_unit="second")
+    workers = [start_worker(campaign, mail_server) for _ in range(2)]
+
+    def stop_processes():
+        for worker in workers:
+            assert worker.wait(30) == 0  # each one saw the stop and finished by itself
+
+    names, sent, window = _stop_midway_and_check(campaign, people, mail_server, workers,
+                                                 stop_processes)
+    assert len(names) == 2, names
+    print(f"\ntwo worker processes {sorted(names)}: {len(sent)} sent, at most {window} in any "
+          f"second (limit 40), both stopped, duplicates 0")
+
+
+def test_two_qcluster_processes_on_one_campaign(people, mail_server):
+    """The real deployment shape: two `manage.py qcluster` on the same queue and campaign."""
+    campaign = released(people, 400, rate_limit=40, rate_unit="second")
+    env = worker_env(mail_server)
+    clusters = [subprocess.Popen([*MANAGE, "qcluster"], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL) for _ in range(2)]
+    tasks.queue_send(campaign.pk)  # a second task chain beside the one the release queued
+
+    def stop_processes():
+        for cluster in clusters:
+            cluster.send_signal(signal.SIGTERM)
+        for cluster in clusters:
+            try:
+                cluster.wait(20)
+            except subprocess.TimeoutExpired:
+                cluster.kill()
+
+    try:
+        names, sent, window = _stop_midway_and_check(campaign, people, mail_server, clusters,
+                                                     stop_processes)
+    finally:
+        stop_processes()
+    print(f"\ntwo qclusters (workers seen: {len(names)}): {len(sent)} sent, at most {window} "
+          f"in any second (limit 40), stopped, duplicates 0")
+
+
+from datetime import timedelta
+
+_second = timedelta(seconds=1)
