@@ -11,7 +11,6 @@ BENCH_QUERIES=1 also prints the slowest SQL statements of one request of each.
 import argparse
 import os
 import statistics
-import tempfile
 import time
 
 parser = argparse.ArgumentParser()
@@ -20,13 +19,9 @@ parser.add_argument("--large", type=int, default=100_000)
 parser.add_argument("--requests", type=int, default=20)
 args = parser.parse_args()
 
-if "DATABASE_URL" not in os.environ:
-    os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
-os.environ.setdefault("DEBUG", "true")
+from _setup import django_setup, user
 
-from _setup import django_setup
-
-django_setup()
+django_setup(debug=True)
 
 from django.core.management import call_command
 from django.test import Client
@@ -36,19 +31,10 @@ setup_test_environment()  # locmem e-mail, so the test sends go nowhere
 call_command("migrate", verbosity=0)
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 
 from campaigns import workflow
-from countersign.models import User
 from roster.samples import csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
-
-
-def user(name, organisation, role):
-    person, _ = User.objects.get_or_create(username=name, defaults={
-        "organisation": organisation, "email": f"{name}@{organisation}.example"})
-    person.groups.add(Group.objects.get(name=role))
-    return User.objects.get(pk=person.pk)
 
 
 def campaign_for(count, olivia, sam):

@@ -17,7 +17,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -26,16 +25,10 @@ parser.add_argument("--entries", type=int, default=1_000_000)
 parser.add_argument("--export-only", type=int, help=argparse.SUPPRESS)
 args = parser.parse_args()
 
-if "DATABASE_URL" not in os.environ:
-    os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
-os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
-
-from _setup import django_setup
+from _setup import django_setup, user
 
 django_setup()
 
-from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -43,7 +36,6 @@ from django.test.utils import setup_test_environment
 
 from audit.chain import GENESIS, entry_hash
 from audit.verification import verify_database
-from countersign.models import User
 
 setup_test_environment()
 
@@ -78,11 +70,8 @@ def build_chain(count: int) -> None:
 
 
 def auditor_client() -> Client:
-    user, _ = User.objects.get_or_create(username="audrey", defaults={
-        "organisation": "association"})
-    user.groups.add(Group.objects.get(name="auditor"))
     client = Client()
-    client.force_login(user)
+    client.force_login(user("audrey", "association", "auditor"))
     return client
 
 
@@ -133,7 +122,9 @@ def main():
     results = []
     for count in (args.entries // 10, args.entries):
         out = subprocess.run([sys.executable, __file__, "--export-only", str(count)],
-                             capture_output=True, text=True, check=True, env=os.environ)
+                             capture_output=True, text=True, check=False, env=os.environ)
+        if out.returncode:
+            raise SystemExit(out.stderr)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
 
     print(f"{'what':<38}{'seconds':>9}{'entries/s':>12}")

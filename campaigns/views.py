@@ -49,6 +49,11 @@ ACTIONS = ("edit", "submit", "test_send", "approve", "reject", "release", "cance
            "pause", "confirm_canary", "decide")
 
 
+def _comment(request) -> str:
+    form = CommentForm(request.POST)
+    return form.cleaned_data["comment"] if form.is_valid() else ""
+
+
 def _checks(campaign, user) -> dict:
     """Which buttons to show: the same checks the actions run."""
     return {name: getattr(workflow, f"can_{name}")(campaign, user) for name in ACTIONS}
@@ -206,9 +211,7 @@ def campaign_release(request, pk):
 @require_POST
 def campaign_cancel(request, pk):
     campaign = _get_campaign_for(request, pk)
-    form = CommentForm(request.POST)
-    comment = form.cleaned_data["comment"] if form.is_valid() else ""
-    if _attempt(request, workflow.cancel, campaign=campaign, comment=comment):
+    if _attempt(request, workflow.cancel, campaign=campaign, comment=_comment(request)):
         messages.success(request, _("Cancelled."))
     return redirect(campaign)
 
@@ -252,9 +255,7 @@ def campaign_pause(request, pk):
 @require_POST
 def campaign_confirm_canary(request, pk):
     campaign = _get_campaign_for(request, pk)
-    form = CommentForm(request.POST)
-    comment = form.cleaned_data["comment"] if form.is_valid() else ""
-    if _attempt(request, workflow.confirm_canary, campaign=campaign, comment=comment):
+    if _attempt(request, workflow.confirm_canary, campaign=campaign, comment=_comment(request)):
         messages.success(request, _("Confirmed: the rest is being sent."))
     return redirect(campaign)
 
