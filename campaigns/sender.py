@@ -425,8 +425,10 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
         try:
             campaign = workflow.start(campaign=campaign)
         except workflow.WorkflowError as error:
-            log.info("campaign %s not started: %s", campaign_id, error.message)
-            return Outcome.NOT_STARTED
+            campaign.refresh_from_db()
+            if campaign.state != State.SENDING:  # else another worker started it just now
+                log.info("campaign %s not started: %s", campaign_id, error.message)
+                return Outcome.NOT_STARTED
     if campaign.state != State.SENDING:
         return Outcome.FINISHED
     flag_stale_claims(campaign_id)

@@ -166,3 +166,19 @@ def test_pause_needs_the_observers_live_release_to_resume(olivia, sam, oscar, si
     run_until_done(campaign)
     assert campaign.state == State.COMPLETED
     assert AuditEntry.objects.filter(action="campaign.started").last().payload["resumed"]
+
+
+def test_a_worker_that_loses_the_race_to_start_joins_the_sending(olivia, sam, oscar, sink,
+                                                                  monkeypatch):
+    roster = make_roster(olivia, count=4)
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    real_start = workflow.start
+
+    def another_worker_started_first(*, campaign):
+        real_start(campaign=campaign)
+        raise workflow.WrongState("already sending", code="state")
+
+    monkeypatch.setattr(workflow, "start", another_worker_started_first)
+    assert sender.run(campaign.pk, worker="late", budget=3, sleep=lambda s: None) is not (
+        sender.Outcome.NOT_STARTED)
+    assert campaign.deliveries.filter(worker="late").exists()
