@@ -49,6 +49,14 @@ ACTIONS = ("edit", "submit", "test_send", "approve", "reject", "release", "cance
            "pause", "confirm_canary", "decide")
 
 
+def _act(request, pk, action, done: str, *, level=messages.SUCCESS, **kwargs):
+    """The POST-only buttons: one workflow action on one campaign, a message, back to it."""
+    campaign = _get_campaign_for(request, pk)
+    if _attempt(request, action, campaign=campaign, **kwargs):
+        messages.add_message(request, level, done)
+    return redirect(campaign)
+
+
 def _comment(request) -> str:
     form = CommentForm(request.POST)
     return form.cleaned_data["comment"] if form.is_valid() else ""
@@ -140,10 +148,7 @@ def campaign_preview(request, pk):
 @role_required(Role.OPERATOR)
 @require_POST
 def campaign_submit(request, pk):
-    campaign = _get_campaign_for(request, pk)
-    if _attempt(request, workflow.submit, campaign=campaign):
-        messages.success(request, _("Submitted for review."))
-    return redirect(campaign)
+    return _act(request, pk, workflow.submit, _("Submitted for review."))
 
 
 @role_required(Role.OPERATOR)
@@ -210,10 +215,7 @@ def campaign_release(request, pk):
 @role_required(Role.OPERATOR, Role.SUPERVISOR)
 @require_POST
 def campaign_cancel(request, pk):
-    campaign = _get_campaign_for(request, pk)
-    if _attempt(request, workflow.cancel, campaign=campaign, comment=_comment(request)):
-        messages.success(request, _("Cancelled."))
-    return redirect(campaign)
+    return _act(request, pk, workflow.cancel, _("Cancelled."), comment=_comment(request))
 
 
 @role_required(Role.OBSERVER)
@@ -235,29 +237,23 @@ def campaign_progress(request, pk):
 @role_required(*CAMPAIGN_ROLES)
 @require_POST
 def campaign_stop(request, pk):
-    campaign = _get_campaign_for(request, pk)
-    if _attempt(request, workflow.stop, campaign=campaign):
-        messages.warning(request, _("STOPPED. No further message will be handed to the mail "
-                                    "server."))
-    return redirect(campaign)
+    return _act(request, pk, workflow.stop,
+                _("STOPPED. No further message will be handed to the mail server."),
+                level=messages.WARNING)
 
 
 @role_required(*CAMPAIGN_ROLES)
 @require_POST
 def campaign_pause(request, pk):
-    campaign = _get_campaign_for(request, pk)
-    if _attempt(request, workflow.pause, campaign=campaign):
-        messages.info(request, _("Paused. The observer's release is needed to go on."))
-    return redirect(campaign)
+    return _act(request, pk, workflow.pause,
+                _("Paused. The observer's release is needed to go on."), level=messages.INFO)
 
 
 @role_required(Role.SUPERVISOR, Role.OBSERVER)
 @require_POST
 def campaign_confirm_canary(request, pk):
-    campaign = _get_campaign_for(request, pk)
-    if _attempt(request, workflow.confirm_canary, campaign=campaign, comment=_comment(request)):
-        messages.success(request, _("Confirmed: the rest is being sent."))
-    return redirect(campaign)
+    return _act(request, pk, workflow.confirm_canary, _("Confirmed: the rest is being sent."),
+                comment=_comment(request))
 
 
 @role_required(Role.SUPERVISOR, Role.OBSERVER)
