@@ -86,13 +86,13 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
 
     def submit_and_test_send():
         olivia.goto(detail)
-        olivia.get_by_role("button", name="確認に回す").click()
-        olivia.wait_for_load_state()
+        with olivia.expect_navigation():
+            olivia.get_by_role("button", name="確認に回す").click()
         olivia.fill("#id_member_number", "W000001")
         olivia.check(f"input[name=recipients][value='{people['sam'].pk}']")
         olivia.check(f"input[name=recipients][value='{people['oscar'].pk}']")
-        olivia.get_by_role("button", name="テスト送信").click()
-        olivia.wait_for_load_state()
+        with olivia.expect_navigation():
+            olivia.get_by_role("button", name="テスト送信").click()
         assert "テストメールを送りました" in olivia.content()
 
     submit_and_test_send()
@@ -138,18 +138,21 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
     # 8. The worker sends the first five, then holds; the observer confirms a copy.
     wait_until(lambda: campaign_state() == State.HELD, timeout=90, what="the canary hold")
     assert Delivery.objects.filter(state=Delivery.State.SENT).count() == 5
-    oscar.goto(detail)
+    # The observer's open page follows the campaign by itself (it reloads when the state
+    # changes), so she waits for the hold to appear instead of navigating over that reload.
+    confirm = oscar.get_by_role("button", name="内容に問題なし：残りを送信")
+    confirm.wait_for(timeout=15_000)
     screenshots(oscar, "observer-held-phone")
-    oscar.get_by_role("button", name="内容に問題なし：残りを送信").click()
-    oscar.wait_for_url(detail)
+    with oscar.expect_navigation():
+        confirm.click()
 
     # 9. Midway, the supervisor presses STOP (one confirmation).
     wait_until(lambda: Delivery.objects.filter(state=Delivery.State.SENT).count() >= 9,
                timeout=90, what="sending after the confirmation")
     sam.goto(detail)
     sam.once("dialog", lambda dialog: dialog.accept())
-    sam.click(".btn-stop")
-    sam.wait_for_url(detail)
+    with sam.expect_navigation():
+        sam.click(".btn-stop")
     stopped_at = timezone.now()
     assert campaign_state() == State.STOPPED
     screenshots(sam, "supervisor-stopped")
