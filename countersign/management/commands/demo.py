@@ -1,7 +1,9 @@
+import io
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from django.conf import settings
 from django.core.management import call_command
@@ -15,6 +17,16 @@ def _stop_like_ctrl_c(signum, frame):
     raise KeyboardInterrupt
 
 
+def _wait_until_up(url, processes, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(p.poll() is None for p in processes):
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+
+
 class Command(BaseCommand):
     help = ("Set up and run the whole demo on this machine: migrate, demo users, demo roster "
             "files, then the mail catcher, the worker and the web server until Ctrl-C.")
@@ -25,7 +37,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, port, setup_only, **options):
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("create_demo_users", stdout=self.stdout)
+        call_command("create_demo_users", stdout=io.StringIO())  # listed once, below
         demo_dir = settings.BASE_DIR / "var" / "demo"
         files = write_demo_files(demo_dir)
         self.stdout.write("Demo rosters to import: " + ", ".join(str(f) for f in files))
@@ -38,8 +50,11 @@ class Command(BaseCommand):
             subprocess.Popen(manage + ["qcluster"]),
             subprocess.Popen(manage + ["runserver", "--noreload", f"127.0.0.1:{port}"]),
         ]
-        self.stdout.write(self.style.SUCCESS(f"\nCountersign is running: http://127.0.0.1:{port}/"))
-        self.stdout.write(f"Caught mail is kept in {settings.MAILCATCHER_DIR}")
+        url = f"http://127.0.0.1:{port}/"
+        _wait_until_up(url + "health/", processes)  # so the logins come after the start-up noise
+        self.stdout.write(self.style.SUCCESS(f"\nCountersign is running: {url}"))
+        self.stdout.write(f"Caught mail: {url}mailbox/ (kept in {settings.MAILCATCHER_DIR})")
+        self.stdout.write("Demo logins:")
         for username, role, *_rest in DEMO_USERS:
             self.stdout.write(f"  {role:<11} {username:<8} password {demo_password(username)}")
         self.stdout.write("Press Ctrl-C to stop everything.")
