@@ -1,6 +1,6 @@
 """Sending 5,212 messages (the 2022 size) through the worker path, beside a bare smtplib loop.
 
-    python bench/send.py [--members 5212] [--repeat 2] [--stop-workers 2]
+    python bench/send.py [--members 5212] [--repeat 2] [--stop-workers 2] [--relay-ms 0]
 
 Both send to the same loopback SMTP sink, in its own process as a mail server would be. The
 bare loop is what a plain script would do: for each member, render the same message with the
@@ -13,6 +13,9 @@ bare loop with messages rendered before the clock starts (transport alone).
 Then a stop drill: workers send a fresh campaign, STOP is pressed mid-run, and the script
 counts messages claimed after the stop returned (target 0) and messages that reached the
 sink after it (target: at most one in flight per worker).
+
+--relay-ms makes the sink wait that long before answering DATA, as a real relay does while
+it queues the message durably; the target is judged on the default, an instant sink.
 """
 
 import argparse
@@ -28,6 +31,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--members", type=int, default=5212)
 parser.add_argument("--repeat", type=int, default=2)
 parser.add_argument("--stop-workers", type=int, default=2)
+parser.add_argument("--relay-ms", type=float, default=0.0,
+                    help="the sink's delay before answering DATA (default: answer at once)")
 args = parser.parse_args()
 
 from _setup import django_setup, user
@@ -52,11 +57,12 @@ from roster.services import check_roster_file, roster_import
 class SinkProcess:
     """bench/_sink.py in its own process, its arrivals read back from a log file."""
 
-    def __init__(self, port):
+    def __init__(self, port, data_ms=0.0):
         self.log = Path(tempfile.mkdtemp()) / "arrivals.log"
         self.log.touch()
         self.process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("_sink.py")), str(port), str(self.log)],
+            [sys.executable, str(Path(__file__).with_name("_sink.py")), str(port), str(self.log),
+             str(data_ms)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout.readline().strip() == "ready"
         self.offset = 0
@@ -140,7 +146,7 @@ def worker_path(campaign) -> float:
 
 def main():
     port = free_port()
-    sink = SinkProcess(port)
+    sink = SinkProcess(port, args.relay_ms)
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     timings = {"bare smtplib loop": [], "worker path": [], "bare, prebuilt (transport)": []}
     try:
@@ -158,7 +164,8 @@ def main():
             assert len(recipients) == len(set(recipients)) == args.members, "duplicate or loss"
 
         print(f"{args.members:,} messages per run, {args.repeat} runs, "
-              f"database {connection.vendor}, SMTP sink in its own process")
+              f"database {connection.vendor}, SMTP sink in its own process"
+              + (f", answering DATA after {args.relay_ms:g} ms" if args.relay_ms else ""))
         print(f"{'path':<28}{'best s':>9}{'msg/s':>10}")
         for label, values in timings.items():
             print(f"{label:<28}{min(values):>9.2f}{args.members / min(values):>10,.0f}")
