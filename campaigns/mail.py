@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from email.header import Header
 from email.utils import make_msgid, parseaddr
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils.html import escape
 
@@ -129,6 +131,15 @@ class NoAttachmentMessage(EmailMultiAlternatives):
         # sends (the Date header and the MIME boundary are fixed at the first build).
         if self._built is None:
             self._built = super().message()
+            if not self.subject.isascii():
+                # Django hands the header over as pre-encoded text, which the generator then
+                # folds without room for "Subject: ": the first line comes out empty and
+                # readers show the subject with a leading space. A Header that knows its
+                # name folds the encoded words to fit. (The text was already checked for
+                # line breaks by Django on the way in.)
+                self._built.replace_header("Subject", Header(
+                    self.subject, self.encoding or settings.DEFAULT_CHARSET,
+                    header_name="Subject"))
         return self._built
 
     def wire_bytes(self) -> bytes:

@@ -7,13 +7,14 @@ later proves the chain still contains it.
 
 import logging
 
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import get_connection
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 import audit
 from audit.models import AuditEntry
 from campaigns.ledger import progress
+from campaigns.mail import NoAttachmentMessage
 from countersign.models import User
 from countersign.roles import Role, has_role
 
@@ -45,8 +46,8 @@ def send_completion_notice(campaign) -> None:
          "ledger": campaign.ledger_sha256, "sequence": completed.sequence,
          "head": completed.hash}
     recipients = association_observers()
-    messages = [EmailMessage(_("[Countersign] Complete: %(name)s") % {"name": campaign.name},
-                             body, to=[person.email]) for person in recipients]
+    messages = [NoAttachmentMessage(_("[Countersign] Complete: %(name)s") % {
+        "name": campaign.name}, body, to=[person.email]) for person in recipients]
     try:
         get_connection(fail_silently=False).send_messages(messages)
         outcome = "sent"

@@ -49,6 +49,21 @@ def test_japanese_subject_and_sender_are_mime_encoded():
     assert "山田".encode() not in raw.split(b"\n\n", 1)[0]  # headers are ASCII on the wire
 
 
+@pytest.mark.parametrize("subject", ["【重要】{name} 様：感染症見舞金の改定について",
+                                     "{name} 様へ" * 12, "{name}", "Notice for {name}"])
+def test_a_japanese_subject_reads_back_exactly_and_folds_within_78_characters(subject):
+    import email
+    import email.policy
+
+    message = build(subject=subject)
+    wire = message.wire_bytes()
+    headers = wire.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert all(len(line) <= 78 for line in headers)
+    assert not any(line == b"Subject: " or line == b"Subject:" for line in headers)
+    received = email.message_from_bytes(wire, policy=email.policy.default)
+    assert received["Subject"] == message.subject  # no leading space, nothing lost
+
+
 def test_each_message_gets_its_own_message_id():
     ids = {build().extra_headers["Message-ID"] for _ in range(3)}
     assert len(ids) == 3 and all(i.endswith("@association.example>") for i in ids)

@@ -219,6 +219,8 @@ def test_the_association_gets_a_completion_notice_with_the_chain_head(live, sink
     (notice,) = sink.handler.notices()
     completed = AuditEntry.objects.get(action="campaign.completed")
     assert notice["To"].addresses[0].addr_spec == oscar.email
+    assert notice["Subject"] == f"[Countersign] Complete: {live.name}"  # read back exactly
+    assert not any(part.is_attachment() for part in notice.walk())
     body = notice.get_content()
     assert completed.hash in body and live.ledger_sha256 in body
     assert f"verify_audit --anchor {completed.hash}" in body

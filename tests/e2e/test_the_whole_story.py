@@ -169,7 +169,7 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
     recipients = [m["To"] for m in member_mail]
     assert len(recipients) == len(set(recipients))
     first = next(m for m in member_mail if "member000001" in m["To"])
-    assert first["Subject"].strip().startswith("【重要】") and "改定" in first["Subject"]
+    assert first["Subject"].startswith("【重要】") and "改定" in first["Subject"]
     assert "W000001" in first.get_body(("plain",)).get_content()
     assert not any(part.is_attachment() for m in member_mail for part in m.walk())
 
