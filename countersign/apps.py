@@ -18,6 +18,9 @@ class CountersignConfig(AppConfig):
     verbose_name = _("Countersign")
 
     def ready(self):
-        from countersign import signals  # noqa: F401  (role/organisation guard)
+        from countersign import (
+            signals,  # noqa: F401  (role/organisation guard)
+            two_factor,  # noqa: F401  (its system check)
+        )
 
         post_migrate.connect(create_role_groups, sender=self)

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_q",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
 ]
 
 MIDDLEWARE = [
@@ -82,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "countersign.two_factor.SecondFactorGate",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -150,6 +154,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Two-step sign-in (TOTP, countersign/two_factor.py). Anyone may turn it on for their own
+# account; users holding one of these roles must, before they can open any other page.
+# Example for production: "supervisor,observer" (the two countersignatures).
+TOTP_REQUIRED_ROLES = envlist("TOTP_REQUIRED_ROLES", "")
+OTP_TOTP_ISSUER = "Countersign"
+
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(8 * 3600))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 

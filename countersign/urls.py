@@ -11,6 +11,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True),
          name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-step/", views.two_factor_settings, name="two_factor"),
+    path("accounts/two-step/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("mailbox/", views.mailbox, name="mailbox"),
     path("mailbox/<str:name>/", views.mailbox_message, name="mailbox_message"),

@@ -116,6 +116,7 @@ def pages(story):
         ("oscar", f"/campaigns/{s}/ledger/"), ("audrey", "/audit/"), ("audrey", "/audit/verify/"),
         ("audrey", "/audit/compliance/"), ("audrey", f"/audit/campaigns/{s}/incident/"),
         ("oscar", "/mailbox/"), ("oscar", f"/mailbox/{story['mail'].name}/"),
+        ("sam", "/accounts/two-step/"),
     ]
 
 
@@ -128,6 +129,21 @@ def test_every_page_in_japanese_has_no_english_left(story, everyone):
         if left:
             problems[f"{user} {url}"] = sorted(set(left))
     assert problems == {}
+
+
+def test_the_two_step_pages_are_japanese_too(oscar, settings):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    settings.TOTP_REQUIRED_ROLES = ["observer"]
+    client = client_for(oscar)
+    setup = client.get("/accounts/two-step/", HTTP_ACCEPT_LANGUAGE="ja")
+    wrong = client.post("/accounts/two-step/", {"code": "12"}, HTTP_ACCEPT_LANGUAGE="ja")
+    TOTPDevice.objects.filter(user=oscar).update(confirmed=True)
+    verify = client.post("/accounts/two-step/verify/", {"code": "000000"},
+                         HTTP_ACCEPT_LANGUAGE="ja")
+    for response in (setup, wrong, verify):
+        assert response.status_code == 200
+        assert english_left(response.content.decode()) == []
 
 
 def test_the_login_page_is_japanese_too(client):

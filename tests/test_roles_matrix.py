@@ -23,6 +23,10 @@ PUBLIC = LOGGED_IN | {"anonymous"}
 TABLE = [
     ("GET", "/", LOGGED_IN),
     ("GET", "/health/", PUBLIC),
+    ("GET", "/accounts/two-step/", LOGGED_IN),
+    ("POST", "/accounts/two-step/", LOGGED_IN),
+    ("GET", "/accounts/two-step/verify/", LOGGED_IN),
+    ("POST", "/accounts/two-step/verify/", LOGGED_IN),
     ("GET", "/rosters/", EVERYONE),
     ("GET", "/rosters/{roster}/", EVERYONE),
     ("GET", "/rosters/import/", {OP}),

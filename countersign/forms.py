@@ -1,0 +1,15 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code from your authenticator app"), max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                      "autofocus": True}))
+
+    def clean_code(self):
+        code = self.cleaned_data["code"].replace(" ", "")
+        if not code.isdigit() or len(code) != 6:
+            raise forms.ValidationError(_("Enter the six digits your app shows."))
+        return code

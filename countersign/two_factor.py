@@ -1,0 +1,140 @@
+"""Two-step sign-in: a time-based one-time code (TOTP, RFC 6238) after the password.
+
+Anyone may turn it on for their own account; the roles in settings.TOTP_REQUIRED_ROLES
+(for example the supervisor and the observer, whose approval and release are the two
+countersignatures) must. django-otp keeps the device and checks the code (with its own
+throttling of wrong codes); this module holds the rule of who must, and the gate: a signed-in
+user who has a device, or must have one, reaches nothing but these pages until the code is
+given in this session.
+"""
+
+from base64 import b32encode
+from urllib.parse import urlencode
+
+import qrcode
+import qrcode.image.svg
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve, reverse
+from django_otp import login as otp_login
+from django_otp import user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+import audit
+from countersign.roles import roles_of
+
+DEVICE_NAME = "authenticator"
+# What a signed-in user may still reach before giving the code.
+OPEN_PAGES = {"login", "logout", "two_factor", "two_factor_verify", "set_language", "health",
+              "health_worker"}
+
+
+@register(Tags.security)
+def check_required_roles(app_configs, **kwargs):
+    from countersign.roles import Role
+
+    unknown = sorted(set(settings.TOTP_REQUIRED_ROLES) - set(Role.values))
+    return [Error(f"TOTP_REQUIRED_ROLES names unknown roles: {', '.join(unknown)}",
+                  hint=f"Use any of: {', '.join(Role.values)}", id="countersign.E001")
+            ] if unknown else []
+
+
+def required_for(user) -> bool:
+    return bool(roles_of(user) & set(settings.TOTP_REQUIRED_ROLES))
+
+
+def confirmed_device(user) -> TOTPDevice | None:
+    return TOTPDevice.objects.devices_for_user(user, confirmed=True).first()
+
+
+def pending_device(user) -> TOTPDevice:
+    """The device being set up: made once and kept until confirmed, so reloading the set-up
+    page does not change the secret the person has just scanned."""
+    device = TOTPDevice.objects.devices_for_user(user, confirmed=False).first()
+    return device or TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
+
+
+def secret_text(device: TOTPDevice) -> str:
+    """The secret as authenticator apps accept it typed in: base32, in groups of four."""
+    secret = b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+def qr_svg(device: TOTPDevice) -> str:
+    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage,
+                        box_size=8)
+    return image.to_string(encoding="unicode")
+
+
+class SecondFactorGate:
+    """Until the code is given, a user with a device is sent to enter it, and a user whose
+    role requires one is sent to set it up."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and not user.is_verified() and not self._open(request):
+            if user_has_device(user, confirmed=True):
+                return self._to("two_factor_verify", request)
+            if required_for(user):
+                return self._to("two_factor", request)
+        return self.get_response(request)
+
+    @staticmethod
+    def _open(request) -> bool:
+        if request.path_info.startswith(settings.STATIC_URL):
+            return True
+        try:
+            return resolve(request.path_info).url_name in OPEN_PAGES
+        except Resolver404:
+            return True  # a 404 is a 404 for everyone
+
+    @staticmethod
+    def _to(name, request):
+        return redirect(f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}")
+
+
+# --- the three checks, each audited in its own transaction ----------------------------------
+
+def turn_on(request, device: TOTPDevice, code: str) -> bool:
+    """Confirm the device being set up with a code from it; this session counts as verified."""
+    if not device.verify_token(code):
+        return False
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.devices_for_user(request.user, confirmed=False).delete()
+        audit.record("account.two_factor_on", actor=request.user,
+                     payload={"device": device.persistent_id})
+    otp_login(request, device)
+    return True
+
+
+def turn_off(request, device: TOTPDevice, code: str) -> bool:
+    if required_for(request.user) or not device.verify_token(code):
+        return False
+    with transaction.atomic():
+        TOTPDevice.objects.devices_for_user(request.user).delete()
+        audit.record("account.two_factor_off", actor=request.user,
+                     payload={"device": device.persistent_id})
+    return True
+
+
+def verify(request, device: TOTPDevice, code: str) -> tuple[bool, str]:
+    """The sign-in check. Every attempt is audited: a run of wrong codes is someone who has
+    the password and not the phone. Returns (passed, why not)."""
+    allowed, details = device.verify_is_allowed()
+    passed = allowed and device.verify_token(code)
+    why = "" if passed else ("throttled" if not allowed else "wrong code")
+    with transaction.atomic():
+        audit.record("account.second_factor", actor=request.user, payload={
+            "device": device.persistent_id, "outcome": "ok" if passed else why,
+            **({"locked_until": str(details.get("locked_until"))}
+               if details and details.get("locked_until") else {})})
+    if passed:
+        otp_login(request, device)
+    return passed, why

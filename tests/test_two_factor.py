@@ -1,0 +1,159 @@
+"""Two-step sign-in (TOTP): optional for everyone, required for the roles configured; until
+the code is given, nothing but the code page opens; every sign-in check is audited."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from audit.models import AuditEntry
+from campaigns.models import State
+from tests.conftest import client_for, make_campaign, make_roster
+
+
+def code(device, steps_ahead=0):
+    """The code the person's app shows now (or `steps_ahead` 30-second steps later: a code
+    already used is refused, so a second sign-in in the same test uses the next one)."""
+    device.refresh_from_db()
+    return f"{totp(device.bin_key, device.step, device.t0 - steps_ahead * device.step, device.digits):06d}"
+
+
+def with_device(user):
+    return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+
+
+def sign_in(user) -> Client:
+    """The login form, as a person uses it (django-axes in the path), in English."""
+    client = Client(headers={"accept-language": "en"})
+    response = client.post("/accounts/login/", {"username": user.username,
+                                                "password": f"{user.username}-test-pass"})
+    assert response.status_code == 302
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _no_wait_between_wrong_codes(settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # the throttling test turns it back on
+
+
+def test_without_a_device_or_a_rule_signing_in_is_unchanged(olivia):
+    assert sign_in(olivia).get("/campaigns/").status_code == 200
+
+
+def test_turning_it_on_takes_a_code_from_the_scanned_key(olivia):
+    client = client_for(olivia)
+    page = client.get("/accounts/two-step/")
+    assert page.status_code == 200 and b"<svg" in page.content
+    pending = TOTPDevice.objects.get(user=olivia, confirmed=False)
+    assert client.get("/accounts/two-step/").context["secret"] == page.context["secret"]
+
+    wrong = client.post("/accounts/two-step/", {"code": "000000" if code(pending) != "000000"
+                                                 else "111111"})
+    assert wrong.status_code == 200 and wrong.context["form"].errors["code"]
+    assert not TOTPDevice.objects.filter(user=olivia, confirmed=True).exists()
+
+    assert client.post("/accounts/two-step/", {"code": code(pending)}).status_code == 302
+    assert TOTPDevice.objects.get(user=olivia).confirmed
+    entry = AuditEntry.objects.get(action="account.two_factor_on")
+    assert entry.actor == olivia and entry.payload["device"] == pending.persistent_id
+    assert client.get("/campaigns/").status_code == 200  # this session counts as verified
+
+
+def test_with_a_device_no_page_opens_before_the_code(olivia):
+    device = with_device(olivia)
+    client = sign_in(olivia)
+    response = client.get("/campaigns/?page=2")
+    assert response.status_code == 302
+    assert response.url == "/accounts/two-step/verify/?next=%2Fcampaigns%2F%3Fpage%3D2"
+    assert client.get("/rosters/").status_code == 302
+    assert client.post("/campaigns/new/", {"name": "x"}).status_code == 302
+
+    response = client.post("/accounts/two-step/verify/",
+                           {"code": code(device), "next": "/campaigns/?page=2"})
+    assert response.status_code == 302 and response.url == "/campaigns/?page=2"
+    assert client.get("/rosters/").status_code == 200
+    (entry,) = AuditEntry.objects.filter(action="account.second_factor")
+    assert entry.payload["outcome"] == "ok" and entry.actor == olivia
+
+
+def test_a_used_code_cannot_be_used_again(olivia):
+    device = with_device(olivia)
+    first = sign_in(olivia)
+    used = code(device)
+    assert first.post("/accounts/two-step/verify/", {"code": used}).status_code == 302
+    second = sign_in(olivia)
+    assert second.post("/accounts/two-step/verify/", {"code": used}).status_code == 200
+    assert second.get("/rosters/").status_code == 302
+
+
+def test_wrong_codes_are_refused_audited_and_slowed_down(olivia, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 60
+    device = with_device(olivia)
+    client = sign_in(olivia)
+    wrong = "000000" if code(device) != "000000" else "111111"
+    response = client.post("/accounts/two-step/verify/", {"code": wrong})
+    assert "That code is not valid now." in response.content.decode()
+    response = client.post("/accounts/two-step/verify/", {"code": code(device)})
+    assert "Too many wrong codes" in response.content.decode()  # even the right one, for now
+    assert client.get("/rosters/").status_code == 302
+    outcomes = list(AuditEntry.objects.filter(action="account.second_factor")
+                    .order_by("sequence").values_list("payload__outcome", flat=True))
+    assert outcomes == ["wrong code", "throttled"]
+
+
+def test_a_required_role_must_set_it_up_before_approving_anything(olivia, sam, settings):
+    settings.TOTP_REQUIRED_ROLES = ["supervisor", "observer"]
+    campaign = make_campaign(olivia, make_roster(olivia))
+    assert sign_in(olivia).get("/campaigns/").status_code == 200  # operators: not required
+
+    client = sign_in(sam)
+    response = client.get(f"/campaigns/{campaign.pk}/")
+    assert response.status_code == 302 and response.url.startswith("/accounts/two-step/?next=")
+    client.post(f"/campaigns/{campaign.pk}/review/", {"approve": "1"})
+    campaign.refresh_from_db()
+    assert campaign.state == State.DRAFT  # the gate stood before the view
+
+    setup = client.get("/accounts/two-step/")
+    assert "Your role requires two-step sign-in" in setup.content.decode()
+    pending = TOTPDevice.objects.get(user=sam)
+    client.post("/accounts/two-step/", {"code": code(pending)})
+    assert client.get(f"/campaigns/{campaign.pk}/").status_code == 200
+
+
+def test_a_required_role_cannot_turn_it_off(sam, settings):
+    settings.TOTP_REQUIRED_ROLES = ["supervisor"]
+    device = with_device(sam)
+    client = sign_in(sam)
+    client.post("/accounts/two-step/verify/", {"code": code(device)})
+    response = client.post("/accounts/two-step/", {"code": code(device, steps_ahead=1)})
+    assert response.status_code == 200
+    assert TOTPDevice.objects.filter(user=sam, confirmed=True).exists()
+    assert not AuditEntry.objects.filter(action="account.two_factor_off").exists()
+
+
+def test_turning_it_off_takes_a_current_code_and_is_audited(olivia):
+    device = with_device(olivia)
+    client = sign_in(olivia)
+    client.post("/accounts/two-step/verify/", {"code": code(device)})
+    assert client.post("/accounts/two-step/", {"code": "12"}).status_code == 200
+    assert client.post("/accounts/two-step/",
+                       {"code": code(device, steps_ahead=1)}).status_code == 302
+    assert not TOTPDevice.objects.filter(user=olivia).exists()
+    assert AuditEntry.objects.filter(action="account.two_factor_off", actor=olivia).exists()
+    assert sign_in(olivia).get("/rosters/").status_code == 200
+
+
+def test_the_next_page_never_leaves_the_site(olivia):
+    device = with_device(olivia)
+    client = sign_in(olivia)
+    response = client.post("/accounts/two-step/verify/",
+                           {"code": code(device), "next": "https://evil.example/"})
+    assert response.url == "/"
+
+
+def test_an_unknown_role_in_the_setting_stops_the_start(settings):
+    settings.TOTP_REQUIRED_ROLES = ["supervisors"]
+    with pytest.raises(SystemCheckError, match="countersign.E001"):
+        call_command("check")
