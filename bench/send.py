@@ -73,7 +73,9 @@ class SinkProcess:
     def received(self):
         with open(self.log, encoding="utf-8") as handle:
             handle.seek(self.offset)
-            return [(int(t), r) for t, r in (line.split() for line in handle if line.strip())]
+            # a line the sink is still writing has no newline yet: not arrived
+            return [(int(t), r) for t, r in (line.split() for line in handle
+                                             if line.endswith("\n") and line.strip())]
 
     def count(self):
         return len(self.received())

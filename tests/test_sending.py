@@ -123,16 +123,17 @@ def test_a_mail_server_that_goes_away_pauses_the_campaign_without_duplicates(
     from tests.conftest import OBSERVER_TICKS
 
     settings.SEND_RETRY_SECONDS = 0
-    real_record = sender._record_sent
+    real_deliver = sender.deliver
 
     def server_goes_away_after_fifth(*args, **kwargs):
-        real_record(*args, **kwargs)
+        handed_over = real_deliver(*args, **kwargs)
         if len(sink.handler.received) == 5:
             sink.stop()  # the open connection breaks; reconnecting is refused
+        return handed_over
 
-    monkeypatch.setattr(sender, "_record_sent", server_goes_away_after_fifth)
+    monkeypatch.setattr(sender, "deliver", server_goes_away_after_fifth)
     run_until_done(live)
-    monkeypatch.setattr(sender, "_record_sent", real_record)
+    monkeypatch.setattr(sender, "deliver", real_deliver)
     assert live.state == State.PAUSED and "could not be reached" in live.paused_reason
     assert live.deliveries.filter(state=Delivery.State.SENT).count() == 5
     assert not live.deliveries.filter(state__in=[Delivery.State.SENDING,
@@ -148,17 +149,18 @@ def test_a_mail_server_that_goes_away_pauses_the_campaign_without_duplicates(
 
 def test_a_worker_killed_between_sending_and_sent_leaves_that_one_in_doubt(
         live, sink, monkeypatch):
-    real_record = sender._record_sent
+    real_deliver = sender.deliver
 
-    def die_on_third(*args, **kwargs):
+    def die_after_the_third_hand_over(*args, **kwargs):
+        handed_over = real_deliver(*args, **kwargs)
         if len(sink.handler.received) == 3:
-            raise SystemExit("worker killed")
-        return real_record(*args, **kwargs)
+            raise SystemExit("worker killed")  # handed over, not yet recorded as sent
+        return handed_over
 
-    monkeypatch.setattr(sender, "_record_sent", die_on_third)
+    monkeypatch.setattr(sender, "deliver", die_after_the_third_hand_over)
     with pytest.raises(SystemExit):
         sender.run(live.pk, worker="doomed", budget=5, sleep=lambda s: None)
-    monkeypatch.setattr(sender, "_record_sent", real_record)
+    monkeypatch.setattr(sender, "deliver", real_deliver)
     (stuck,) = live.deliveries.filter(state=Delivery.State.SENDING)
     # Restarted long enough later for the claim to be stale (EMAIL_TIMEOUT + margin):
     Delivery.objects.filter(pk=stuck.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
@@ -226,3 +228,65 @@ def test_the_association_gets_a_completion_notice_with_the_chain_head(live, sink
     assert f"verify_audit --anchor {completed.hash}" in body
     record = AuditEntry.objects.get(action="campaign.completion_notice")
     assert record.payload["chain_head"] == completed.hash and record.payload["to"] == ["oscar"]
+
+
+# --- PostgreSQL, at full speed: each claim is one statement (campaigns/sender.py) -----------
+
+def _sent(claim):
+    return sender.Sent(claim, message_id=f"<{claim.delivery_id}@test>", sha256="0" * 64,
+                       reply="250 ok")
+
+
+@pytest.mark.postgres_only
+def test_at_full_speed_every_message_is_claimed_by_the_one_statement(live, sink, monkeypatch):
+    assert sender.at_full_speed(live)
+    slow_claims = []
+    real_claim_next = sender.claim_next
+
+    def counted(*args, **kwargs):
+        result = real_claim_next(*args, **kwargs)
+        if isinstance(result, sender.Claim):
+            slow_claims.append(result)
+        return result
+
+    monkeypatch.setattr(sender, "claim_next", counted)
+    run_until_done(live)
+    assert live.state == State.COMPLETED and slow_claims == []
+    recipients = sink.handler.recipients()
+    assert len(recipients) == len(set(recipients)) == 20
+    assert live.deliveries.filter(state=Delivery.State.SENT).count() == 20
+
+
+@pytest.mark.postgres_only
+def test_at_full_speed_a_stop_still_wins_and_the_last_success_is_still_recorded(live, oscar):
+    workflow.start(campaign=live)
+    first = sender.claim_at_full_speed(live.pk, worker="w", sent=None)
+    workflow.stop(campaign=live, user=oscar)
+    assert sender.claim_at_full_speed(live.pk, worker="w", sent=_sent(first)) is None
+    assert live.deliveries.filter(state=Delivery.State.SENDING).count() == 1  # not recorded
+    assert sender.claim_next(live.pk, worker="w", recipients=20,
+                             sent=_sent(first)) is sender.NoClaim.NOT_SENDING
+    recorded = Delivery.objects.get(pk=first.delivery_id)
+    assert recorded.state == Delivery.State.SENT and recorded.message_id == f"<{first.delivery_id}@test>"
+    assert not live.deliveries.filter(state=Delivery.State.SENDING).exists()
+
+
+@pytest.mark.postgres_only
+def test_at_full_speed_a_run_of_failures_is_left_to_the_full_claim_to_reset(live):
+    from campaigns.models import Campaign
+
+    workflow.start(campaign=live)
+    first = sender.claim_at_full_speed(live.pk, worker="w", sent=None)
+    Campaign.objects.filter(pk=live.pk).update(consecutive_failures=2)
+    assert sender.claim_at_full_speed(live.pk, worker="w", sent=_sent(first)) is None
+    second = sender.claim_next(live.pk, worker="w", recipients=20, sent=_sent(first))
+    assert isinstance(second, sender.Claim) and second.delivery_id != first.delivery_id
+    live.refresh_from_db()
+    assert live.consecutive_failures == 0
+    assert Delivery.objects.get(pk=first.delivery_id).state == Delivery.State.SENT
+
+
+def test_a_held_canary_or_a_rate_limit_takes_the_full_claim(olivia, sam, oscar, roster):
+    held = released_campaign(olivia, sam, oscar, roster, canary_size=5)
+    paced = released_campaign(olivia, sam, oscar, roster, canary_enabled=False, rate_limit=10)
+    assert not sender.at_full_speed(held) and not sender.at_full_speed(paced)

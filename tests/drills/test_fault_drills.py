@@ -14,6 +14,7 @@ from email import message_from_bytes, policy
 import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
+from django.db.backends.utils import CursorWrapper
 
 from campaigns import sender, tasks, workflow
 from campaigns.models import Delivery, State
@@ -197,20 +198,21 @@ def test_a_full_disk_while_writing_the_ledger_pauses_with_the_reason(people, mai
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mail_server.port
     campaign = released(people, 100)
-    real_record = sender._record_sent
+    real_execute = CursorWrapper.execute
     written = {"n": 0}
 
-    def disk_fills_up(*args, **kwargs):
-        written["n"] += 1
-        if written["n"] >= 30:  # from the 30th record on, the ledger cannot be written
-            raise OperationalError("database or disk is full")
-        return real_record(*args, **kwargs)
+    def disk_fills_up(cursor, sql, params=None):
+        if "sent_at =" in sql:  # a statement that records a success, on either claim path
+            written["n"] += 1
+            if written["n"] >= 30:  # from the 30th on, the ledger cannot be written
+                raise OperationalError("database or disk is full")
+        return real_execute(cursor, sql, params)
 
-    monkeypatch.setattr(sender, "_record_sent", disk_fills_up)
+    monkeypatch.setattr(CursorWrapper, "execute", disk_fills_up)
     assert sender.run(campaign.pk, worker="drill", budget=60) is sender.Outcome.FINISHED
+    monkeypatch.setattr(CursorWrapper, "execute", real_execute)
     campaign.refresh_from_db()
     assert campaign.state == State.PAUSED and "disk is full" in campaign.paused_reason
-    monkeypatch.setattr(sender, "_record_sent", real_record)
     Delivery.objects.filter(campaign=campaign, state=Delivery.State.SENDING).update(
         claimed_at=campaign.started_at)  # the stuck claim is old by the time space is freed
     workflow.release(campaign=campaign, user=people["oscar"], checklist=OBSERVER_TICKS)
