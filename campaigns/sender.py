@@ -15,7 +15,10 @@ Duplicate-free by construction:
 
 The claim and the record run once per message, so they are plain SQL on one cursor rather
 than ORM queries (whose compilation cost several times the database work): the same
-statements on SQLite and PostgreSQL, with row locks where PostgreSQL has them.
+statements on SQLite and PostgreSQL, with row locks where PostgreSQL has them. On
+PostgreSQL, a campaign sending at full speed (no canary hold pending, no rate limit) claims
+with one prepared statement instead (claim_at_full_speed), which decides nothing and falls
+back to claim_next whenever it does not claim.
 """
 
 from __future__ import annotations
