@@ -123,8 +123,10 @@ def two_factor_settings(request):
         if device and two_factor.turn_off(request, device, code):
             messages.success(request, _("Two-step sign-in is off."))
             return redirect("two_factor")
-        form.add_error("code", _("That code is not valid now. Check the clock of your phone "
-                                 "and enter the newest code."))
+        throttled = not (pending or device).verify_is_allowed()[0]
+        form.add_error("code", _("Too many wrong codes. Wait a little and try again.")
+                       if throttled else _("That code is not valid now. Check the clock of "
+                                           "your phone and enter the newest code."))
     return render(request, "registration/two_factor.html", {
         "form": form, "device": device, "required": two_factor.required_for(user),
         "secret": pending and two_factor.secret_text(pending),

@@ -157,3 +157,16 @@ def test_an_unknown_role_in_the_setting_stops_the_start(settings):
     settings.TOTP_REQUIRED_ROLES = ["supervisors"]
     with pytest.raises(SystemCheckError, match="countersign.E001"):
         call_command("check")
+
+
+def test_setting_it_up_is_slowed_down_after_a_wrong_code_too(olivia, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 60
+    client = Client(headers={"accept-language": "en"})
+    client.force_login(olivia)
+    client.get("/accounts/two-step/")
+    pending = TOTPDevice.objects.get(user=olivia)
+    client.post("/accounts/two-step/", {"code": "000000" if code(pending) != "000000"
+                                        else "111111"})
+    response = client.post("/accounts/two-step/", {"code": code(pending)})
+    assert "Too many wrong codes" in response.content.decode()
+    assert not TOTPDevice.objects.get(user=olivia).confirmed
