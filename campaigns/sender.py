@@ -155,10 +155,10 @@ def claim_next(campaign_id: int, *, worker: str, recipients: int,
 
 
 # The same claim as one statement, for PostgreSQL and a campaign sending at full speed (no
-# canary hold pending, no rate limit: nothing to count). Each statement of claim_next costs
-# about as much as a loopback round trip and the commit's WAL flush together; one statement
-# in its own transaction is a third of the time (bench/RESULTS.md). It decides nothing
-# itself: it only claims when the campaign is sending (under the same row lock, so a stop
+# canary hold pending, no rate limit: nothing to count). claim_next's statements are each a
+# round trip and are planned anew every time (Django turns statement preparation off); this
+# one is prepared once per connection and, commit included, costs about a third as much
+# (bench/RESULTS.md). It decides nothing itself: it only claims when the campaign is sending (under the same row lock, so a stop
 # still cannot interleave) and its failure count is 0, and records the previous success
 # only then; anything else (a stop, the end, a retry due later, failures to reset) is left
 # to claim_next, which records the success if this did not.
@@ -216,7 +216,6 @@ def _prepared_cursor() -> CursorWrapper:
     (prepare_threshold None); it is turned back on for this connection, where only cursors
     like this one use it. (Behind PgBouncer in transaction mode this needs PgBouncer 1.21+
     with max_prepared_statements, as the README says.)"""
-
     connection.ensure_connection()
     if connection.connection.prepare_threshold is None:
         connection.connection.prepare_threshold = 5
