@@ -60,6 +60,13 @@ def canary_limit(*, enabled: bool, size: int | None, confirmed: bool, recipients
     return size or max(10, math.ceil(recipients / 100))
 
 
+def send_interval(*, rate_limit: int | None, rate_unit: str) -> float:
+    """Seconds between two messages at `rate_limit` per `rate_unit` (0: no limit)."""
+    if not rate_limit:
+        return 0.0
+    return (1.0 if rate_unit == "second" else 60.0) / rate_limit
+
+
 class Campaign(models.Model):
     name = models.CharField(_("internal name"), max_length=200)
     roster = models.ForeignKey("roster.Roster", verbose_name=_("roster"), on_delete=models.PROTECT,
@@ -141,9 +148,7 @@ class Campaign(models.Model):
 
     def send_interval(self) -> float:
         """Seconds between two messages of this campaign (0: no limit)."""
-        if not self.rate_limit:
-            return 0.0
-        return (1.0 if self.rate_unit == "second" else 60.0) / self.rate_limit
+        return send_interval(rate_limit=self.rate_limit, rate_unit=self.rate_unit)
 
     def release_is_live(self, now=None) -> bool:
         now = now or timezone.now()

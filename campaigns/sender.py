@@ -49,7 +49,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from campaigns import mail, notices, workflow
-from campaigns.models import Campaign, Delivery, State, canary_limit
+from campaigns.models import Campaign, Delivery, State, canary_limit, send_interval
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def claim_next(campaign_id: int, *, worker: str, recipients: int,
             [Delivery.State.SENDING, _db(now), worker, delivery_id, Delivery.State.PENDING])
         if cursor.rowcount != 1:  # cannot happen under the row lock; never send what we lost
             return NoClaim.NOTHING_DUE
-        interval = (1.0 if unit == "second" else 60.0) / rate if rate else 0.0
+        interval = send_interval(rate_limit=rate, rate_unit=unit)
         if limit is not None or interval:  # the canary count and the rate slot are shared
             next_send_at = (max(next_send_at or now, now) + timedelta(seconds=interval)
                             if interval else None)
