@@ -23,8 +23,7 @@ from campaigns.models import Campaign, Delivery, State
 from countersign.roles import Role, role_required
 
 CAMPAIGN_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER)
-LIVE_OR_DONE = (State.RELEASED, State.SENDING, State.HELD, State.PAUSED, State.STOPPED,
-                State.COMPLETED)
+LIVE_OR_DONE = (*workflow.LIVE_STATES, State.STOPPED, State.COMPLETED)
 
 
 def _get_campaign_for(request, pk) -> Campaign:
@@ -221,7 +220,7 @@ def campaign_cancel(request, pk):
 @role_required(Role.OBSERVER)
 def observer_dashboard(request):
     campaigns = Campaign.objects.select_related("roster", "author")
-    running = campaigns.filter(state__in=[State.RELEASED, State.SENDING, State.HELD, State.PAUSED])
+    running = campaigns.filter(state__in=workflow.LIVE_STATES)
     return render(request, "campaigns/observer_dashboard.html", {
         "awaiting": campaigns.filter(state=State.APPROVED),
         "running": [(c, ledger.progress(c)) for c in running],
