@@ -23,7 +23,7 @@ from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
-from countersign.roles import roles_of
+from countersign.roles import Role, roles_of
 
 DEVICE_NAME = "authenticator"
 # What a signed-in user may still reach before giving the code.
@@ -33,8 +33,6 @@ OPEN_PAGES = {"login", "logout", "two_factor", "two_factor_verify", "set_languag
 
 @register(Tags.security)
 def check_required_roles(app_configs, **kwargs):
-    from countersign.roles import Role
-
     unknown = sorted(set(settings.TOTP_REQUIRED_ROLES) - set(Role.values))
     return [Error(f"TOTP_REQUIRED_ROLES names unknown roles: {', '.join(unknown)}",
                   hint=f"Use any of: {', '.join(Role.values)}", id="countersign.E001")
