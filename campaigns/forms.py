@@ -1,6 +1,8 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import content
@@ -44,6 +46,13 @@ class CampaignForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Over a limit is an error on the form before anything reads the text.
+        for field, limit in (("subject", settings.CAMPAIGN_MAX_SUBJECT_CHARS),
+                             ("body_text", settings.CAMPAIGN_MAX_BODY_CHARS),
+                             ("body_html", settings.CAMPAIGN_MAX_HTML_CHARS)):
+            self.fields[field].max_length = limit
+            self.fields[field].validators.append(MaxLengthValidator(limit))
+            self.fields[field].widget.attrs["maxlength"] = limit
         self.fields["sender"].choices = [(s, s) for s in content.allowed_senders()]
         self.fields["roster"].queryset = Roster.objects.all()
         self.helper = FormHelper()

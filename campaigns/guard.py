@@ -1,52 +1,260 @@
 """The content guard: no message may carry roster data of members other than its recipient.
 
-A rendered message is the template's literal text plus the recipient's own values. So:
+The guarantee is `check_message`: the worker calls it on every rendered message (subject,
+plain body, HTML) just before the hand-over, and a message with a finding is not sent.
+`check_campaign_content` is the early warning at submit: the template with placeholders
+masked and removed, the rendered messages of a few members (the previews, the one whose
+placeholder values are shortest, one with an empty value), and every member's values of
+the columns the template uses.
 
-* the literal text of subject and bodies reaches every recipient, and any roster member's
-  e-mail address or member number found there is a leak (several members' full names too,
-  one name alone may be a signature); lines that look like delimited rows with an address
-  are pasted data whoever they belong to;
-* a roster column used as a placeholder is scanned member by member for *other* members'
-  data (a "referred by" column holding someone else's address would leak it).
+Both look for other members' e-mail addresses, member numbers and names with one
+Aho-Corasick automaton per roster, in several views of the text, each normalised the same
+way as the roster's keys (NFKC, format characters dropped, look-alike letters folded,
+case folded):
 
-Together that is the same as scanning every rendered message, at the cost of one scan of
-the template plus one look at each used column value. The roster's look-up sets are built
-once per roster (rosters never change after import).
+* the text itself, and with HTML tags stripped and entities decoded;
+* with the usual disguises of an address undone (spaces around "@", "(at)", "★");
+* percent-, quoted-printable- and base64-decoded runs, scanned the same way in turn.
+
+Addresses are found as the roster's own strings (so every local part the importer accepts
+is found, and IDN domains in both forms), bounded by characters an address cannot
+continue with; member numbers at letter/digit boundaries whatever follows them (3510件 is
+member 3510); names with everything but letters and digits removed, in either order of
+their parts. Names count across all fields of one message: one name alone may be a
+signature, two or more members' names are a list.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import html
+import quopri
 import re
+import sys
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
+from urllib.parse import unquote
 
+import ahocorasick
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from campaigns import mail
+from campaigns import links, mail
+from campaigns.selectors import sample_members
 
 MAX_FINDINGS = 200
-MIN_NAME_LENGTH = 2  # names with non-ASCII characters, spaces removed
+MIN_NAME_LENGTH = 2  # names with non-ASCII characters, after compaction
 MIN_ASCII_NAME_LENGTH = 5  # "Li Na" -> "lina" would match ordinary words
+MAX_DECODE_DEPTH = 2  # base64 of percent-encoded text is found; deeper nesting is not
+PLACES = ("subject", "body_text", "body_html")
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*")
-# Dates and quantities are not member numbers: 2026/06/30, 2026年6月, 3,510件.
-_NOT_A_NUMBER = re.compile(r"\d{4}[-/.年]\d{1,2}(?:[-/.月]\d{1,2}日?)?|\d+(?=[年月日時分秒円件名人%])")
-_ROW_DELIMITERS = re.compile(r"[,;，、；]")
 
+# --- normalisation: the same for the roster's keys and for the text --------------------------
+
+# Letters that look like Latin ones (Cyrillic, Greek): an address typed with them reads
+# the same to a member.
+_LOOKALIKES = str.maketrans(
+    "аеорсухіјѕԁԛԝһӏАВЕКМНОРСТХУІЈЅοαιϲκνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijsdqwhlABEKMHOPCTXYIJSoaickvptuxABEZHIKMNOPTYX")
+_LOOKALIKE_RANGE = re.compile("[\u0370-\u04ff\u0500-\u052f]")
+
+
+# Invisible although Unicode calls them printable: fillers, selectors, the blank braille cell.
+_INVISIBLE = ("\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u2800\u3164\ufe00-\ufe0f\uffa0"
+              "\U000e0100-\U000e01ef")
+_INVISIBLE_PRINTABLE = re.compile(f"[{_INVISIBLE}]")
+
+
+@cache
+def _ignorable() -> re.Pattern:
+    """Characters that show nothing: Unicode format characters (zero-width space, soft
+    hyphen, joiners, bidi controls, tags), other non-printing ones, and the above."""
+    format_chars = "".join(re.escape(chr(c)) for c in range(sys.maxunicode + 1)
+                           if unicodedata.category(chr(c)) in ("Cf", "Cc", "Zl", "Zp")
+                           and chr(c) not in "\t\n\r")
+    return re.compile(f"[{format_chars}{_INVISIBLE}]")
+
+
+def clean(text: str) -> str:
+    """NFKC, nothing invisible, no look-alike letters. Case is kept (base64 needs it)."""
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text)
+    # Format characters are never printable: the common case needs no scan for them.
+    if not text.replace("\n", "").replace("\t", "").isprintable():
+        text = _ignorable().sub("", text)
+    elif _INVISIBLE_PRINTABLE.search(text):
+        text = _INVISIBLE_PRINTABLE.sub("", text)
+    if _LOOKALIKE_RANGE.search(text):
+        text = text.translate(_LOOKALIKES)
+    return text
+
+
+_TAG = re.compile(r"<!--.*?(?:-->|\Z)|<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*>", re.DOTALL)
+_INLINE_TAGS = {"a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "font", "i", "kbd",
+                "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup",
+                "tt", "u", "var", "wbr"}
+
+
+def _tag_gap(match: re.Match) -> str:
+    """An inline tag joins what it splits (mem<b></b>ber); a cell ends a field, a block a
+    line, as the reader sees them."""
+    name = (match.group(2) or "").lower()
+    if not name or name in _INLINE_TAGS:
+        return ""
+    return "\t" if name in ("td", "th") and match.group(1) else "\n"
+
+
+def strip_markup(text: str) -> str:
+    return clean(html.unescape(_TAG.sub(_tag_gap, text)))
+
+
+_AT_DISGUISE = re.compile(
+    r"\s*(?:[(\[{<]\s*(?:at|アット(?:マーク)?)\s*[)\]}>]|\s(?:at)\s|[★☆]|@)\s*", re.IGNORECASE)
+_DOT_DISGUISE = re.compile(r"\s*(?:[(\[{<]\s*(?:dot|ドット)\s*[)\]}>]|\s(?:dot)\s)\s*", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+
+
+_AT_MARKS = ("@", "★", "☆", "アット", "at)", "at]", "at}", "at>", " at ", " AT ", " At ")
+_DOT_SPACES = re.compile(r"(?<=[A-Za-z0-9])\s*\.\s*(?=[A-Za-z0-9])")
+_SPREAD_AT = re.compile(r"\s.{0,2}@|@.{0,2}\s")
+
+
+def _undisguised(text: str) -> list[tuple[str, bool]]:
+    """Views in which a spread-out address is whole again: (text, keeps its spaces)."""
+    if not any(mark in text for mark in _AT_MARKS):
+        return []
+    joined = _DOT_SPACES.sub(".", _DOT_DISGUISE.sub(".", _AT_DISGUISE.sub("@", text)))
+    found = [(joined, True)] if joined != text else []
+    if _SPREAD_AT.search(text):  # m e m b e r @ ...: only without any space
+        found.append((_WHITESPACE.sub("", joined), False))
+    return found
+
+
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_QP = re.compile(r"=[0-9A-Fa-f]{2}|=\r?\n")
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,})*={0,2}")
+
+
+def _as_text(data: bytes) -> str | None:
+    for encoding in ("utf-8", "cp932"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        printable = sum(1 for c in text if c.isprintable() or c in "\t\r\n")
+        if text and printable >= 0.9 * len(text):
+            return text
+    return None
+
+
+def _base64_texts(run: str) -> Iterator[str]:
+    run = _WHITESPACE.sub("", run).rstrip("=")
+    for skip in range(4):  # the run may start with a character that is not part of the data
+        part = run[skip:]
+        if len(part) % 4 == 1:  # one character too many for any padding
+            part = part[:-1]
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                data = decode(part + "=" * (-len(part) % 4))
+            except (binascii.Error, ValueError):
+                continue
+            text = _as_text(data)
+            if text is not None:
+                yield text
+                return
+
+
+def _decodings(text: str) -> Iterator[str]:
+    if _PERCENT.search(text):
+        for encoding in ("utf-8", "cp932"):
+            decoded = unquote(text, encoding=encoding, errors="replace")
+            if decoded != text and "\ufffd" not in decoded:
+                yield decoded
+                break
+    if _QP.search(text):
+        decoded = _as_text(quopri.decodestring(text.encode("utf-8", "replace")))
+        if decoded is not None and decoded != text:
+            yield decoded
+    for match in _BASE64_RUN.finditer(text):
+        yield from _base64_texts(match.group(0))
+
+
+def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
+    """Every way a reader (or a program the reader runs) may read `text`, normalised:
+    (view, whether it keeps the text's spaces, so that word boundaries mean something)."""
+    if not text:
+        return
+    base = clean(text)
+    yield base, True
+    stripped = base
+    if "<" in base or "&" in base:
+        stripped = strip_markup(base)
+        if stripped != base:
+            yield stripped, True
+    yield from _undisguised(stripped)
+    if depth < MAX_DECODE_DEPTH:
+        for decoded in _decodings(stripped):
+            yield from views(decoded, depth + 1)
+
+
+_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
+
+
+def compact(text: str) -> str:
+    """Letters and digits only: how names are compared."""
+    return _NOT_LETTER_OR_DIGIT.sub("", text)
+
+
+def name_keys(name: str) -> set[str]:
+    """A name's parts in order and reversed, without spaces or punctuation, case folded."""
+    parts = [p for p in _NOT_LETTER_OR_DIGIT.split(clean(name).casefold()) if p]
+    if not parts:
+        return set()
+    keys = {"".join(parts), "".join(reversed(parts)), "".join(parts[-1:] + parts[:-1])}
+    return {k for k in keys if len(k) >= (MIN_ASCII_NAME_LENGTH if k.isascii()
+                                          else MIN_NAME_LENGTH)}
+
+
+def email_keys(email: str) -> set[str]:
+    """The address as the importer stored it, and with its domain in the other IDN form."""
+    address = clean(email).casefold()
+    keys = {address}
+    local, _at, domain = address.rpartition("@")
+    try:
+        if not domain.isascii():
+            keys.add(f"{local}@{domain.encode('idna').decode('ascii')}")
+        elif "xn--" in domain:
+            keys.add(f"{local}@{domain.encode('ascii').decode('idna')}")
+    except UnicodeError:
+        pass
+    return keys
+
+
+def number_keys(number: str) -> set[str]:
+    key = clean(number).casefold()
+    keys = {key}
+    if re.search(r"[-_\s]", key):  # W-0001 is often written W0001
+        keys.add(re.sub(r"[-_\s]", "", key))
+    return keys
+
+
+# --- findings ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # "email" | "member_number" | "names" | "pasted_row"
+    kind: str  # "email" | "member_number" | "names" | "pasted_row" | "link"
     where: str  # "subject" | "body_text" | "body_html" | "column"
-    line: int
+    line: int  # 0: found only in a decoded or disguised form of the text
     column: int
     text: str
     member: str = ""  # whose data it is (member number), if known
     column_name: str = ""  # where == "column": the roster column ...
-    recipient: str = ""  # ... in the row of this member
+    recipient: str = ""  # ... in the row of this member; or the message's recipient
+    detail: str = ""  # kind == "link": why it may not be sent
 
     @property
     def message(self) -> str:
@@ -57,6 +265,8 @@ class Finding:
         if self.kind == "names":
             return _("Name of member %(member)s (several members' names are present)") % {
                 "member": self.member}
+        if self.kind == "link":
+            return _("A link that may not be sent: %(reason)s") % {"reason": self.detail}
         return _("A line that looks like a pasted roster row (delimited, with an e-mail address)")
 
     @property
@@ -65,8 +275,26 @@ class Finding:
         if self.where == "column":
             return _("column “%(column)s” of member %(member)s") % {
                 "column": self.column_name, "member": self.recipient}
+        if not self.line:
+            return _("%(part)s, disguised or encoded") % {"part": labels[self.where]}
         return _("%(part)s, line %(line)s, column %(column)s") % {
             "part": labels[self.where], "line": self.line, "column": self.column}
+
+    def summary(self) -> dict:
+        """For the audit log and the ledger: what kind, where, and whose; not the text."""
+        return {"kind": self.kind, "where": self.where, "line": self.line,
+                "column": self.column, "member": self.member}
+
+
+def labelled(summary: dict) -> dict:
+    """A finding's summary (as stored in the ledger and the audit log) with words."""
+    kinds = {"email": _("an e-mail address"), "member_number": _("a member number"),
+             "names": _("several members' names"), "pasted_row": _("a pasted roster row"),
+             "link": _("a link that may not be sent")}
+    places = {"subject": _("Subject"), "body_text": _("Body"), "body_html": _("HTML body"),
+              "column": _("a roster column")}
+    return {**summary, "kind_label": kinds.get(summary.get("kind"), summary.get("kind")),
+            "where_label": places.get(summary.get("where"), summary.get("where"))}
 
 
 @dataclass
@@ -74,6 +302,9 @@ class GuardReport:
     findings: list[Finding] = field(default_factory=list)
     truncated: bool = False
     members_scanned: int = 0
+    rendered_for: list[str] = field(default_factory=list)  # member numbers checked rendered
+    links: list[dict] = field(default_factory=list)
+    _seen: set = field(default_factory=set, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -84,146 +315,344 @@ class GuardReport:
             if len(self.findings) >= MAX_FINDINGS:
                 self.truncated = True
                 return
-            self.findings.append(finding)
+            # The same data found in the template and again in a rendered message is one
+            # finding (the template's, whose position the operator can find).
+            key = (finding.kind, finding.where, finding.member, finding.column_name,
+                   finding.text.casefold())
+            if key not in self._seen:
+                self._seen.add(key)
+                self.findings.append(finding)
 
     def to_json(self) -> dict:
         return {"findings": [asdict(f) for f in self.findings], "truncated": self.truncated,
-                "members_scanned": self.members_scanned}
+                "members_scanned": self.members_scanned, "rendered_for": self.rendered_for,
+                "links": self.links}
 
     @classmethod
     def from_json(cls, data: dict | None) -> GuardReport | None:
         if not data:
             return None
         return cls([Finding(**f) for f in data["findings"]], data["truncated"],
-                   data.get("members_scanned", 0))
+                   data.get("members_scanned", 0), data.get("rendered_for", []),
+                   data.get("links", []))
 
     def audit_summary(self) -> dict:
-        """For the audit log: what kind, where, and whose (member numbers), not the text."""
-        return {
-            "ok": self.ok,
-            "finding_count": len(self.findings),
-            "truncated": self.truncated,
-            "findings": [{"kind": f.kind, "where": f.where, "line": f.line, "column": f.column,
-                          "member": f.member} for f in self.findings[:20]],
-        }
+        return {"ok": self.ok, "finding_count": len(self.findings), "truncated": self.truncated,
+                "findings": [f.summary() for f in self.findings[:20]]}
 
+
+# --- the roster's index -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class RosterIndex:
-    emails: dict[str, str]  # casefolded address -> member number
-    numbers: dict[str, str]  # member number -> member number (only the unambiguous ones)
-    names: dict[str, str]  # name without spaces, casefolded -> member number
-    name_lengths: tuple[int, ...]
+    automaton: ahocorasick.Automaton  # key -> tuple of (kind, member number, key length)
     only_member: str  # the member number when the roster has exactly one member
 
 
-def _name_key(name: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+def build_index(rows, *, min_number_length: int) -> RosterIndex:
+    """`rows`: (member number, name, e-mail) of every member."""
+    entries: dict[str, set] = {}
+    count, last = 0, ""
+    for number, name, email in rows:
+        count, last = count + 1, number
+        for key in email_keys(email):
+            entries.setdefault(key, set()).add(("email", number, len(key)))
+        if len(number) >= min_number_length:
+            for key in number_keys(number):
+                entries.setdefault(key, set()).add(("member_number", number, len(key)))
+        for key in name_keys(name):
+            # Many members share a name; the name itself is the finding.
+            entries.setdefault(key, set()).add(("names", number, len(key)))
+    automaton = ahocorasick.Automaton()
+    for key, found in entries.items():
+        if any(kind == "names" for kind, _n, _l in found):  # one member per name is enough
+            first = min((e for e in found if e[0] == "names"), key=lambda e: e[1])
+            found = {e for e in found if e[0] != "names"} | {first}
+        automaton.add_word(key, tuple(sorted(found)))
+    if entries:
+        automaton.make_automaton()
+    return RosterIndex(automaton, last if count == 1 else "")
 
 
 @lru_cache(maxsize=8)
-def _index(roster_pk: int, file_sha256: str, min_number_length: int) -> RosterIndex:
+def _index(roster_pk: int, file_sha256: str, member_count: int,
+           min_number_length: int) -> RosterIndex:
     from roster.models import Member
 
-    emails, numbers, names = {}, {}, {}
-    rows = Member.objects.filter(roster_id=roster_pk).values_list("member_number", "name", "email")
-    for number, name, email in rows.iterator(chunk_size=5000):
-        emails[email.casefold()] = number
-        if len(number) >= min_number_length:
-            numbers[number] = number
-        key = _name_key(name)
-        if len(key) >= (MIN_ASCII_NAME_LENGTH if key.isascii() else MIN_NAME_LENGTH):
-            names[key] = number
-    only = next(iter(emails.values())) if len(emails) == 1 else ""
-    return RosterIndex(emails, numbers, names, tuple(sorted({len(k) for k in names})), only)
+    rows = Member.objects.filter(roster_id=roster_pk).values_list("member_number", "name",
+                                                                   "email")
+    return build_index(rows.iterator(chunk_size=5000), min_number_length=min_number_length)
 
 
 def roster_index(roster) -> RosterIndex:
-    return _index(roster.pk, roster.file_sha256, settings.GUARD_MIN_NUMBER_LENGTH)
+    """Built once per roster and process (a roster never changes after import)."""
+    return _index(roster.pk, roster.file_sha256, roster.member_count,
+                  settings.GUARD_MIN_NUMBER_LENGTH)
 
 
-def _normalised(text: str) -> tuple[str, list[int]]:
-    """NFKC text, and for each of its characters the index of the original character."""
-    out, origin = [], []
-    for index, char in enumerate(text):
-        norm = char if char.isascii() else unicodedata.normalize("NFKC", char)
-        out.append(norm)
-        origin.extend([index] * len(norm))
-    return "".join(out), origin
+# --- scanning ---------------------------------------------------------------------------------
+
+_ADDRESS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-")
+_DOMAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+\.[^\s@<>()\[\],;:\"]+")
+_ROW_DELIMITERS = ("\t", ",", ";", "，", "、", "；", "|")
+_IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_-]{2,}", re.IGNORECASE)
 
 
-def scan(text: str, index: RosterIndex, *, where: str, exclude: str = "",
-         column_name: str = "") -> list[Finding]:
-    """Every piece of other members' data in `text` (positions are those of `text`)."""
-    if not text:
-        return []
-    recipient, exclude = exclude, exclude or index.only_member
-    norm, origin = _normalised(text)
-    findings = []
+def _email_ends_here(view: str, end: int) -> bool:
+    if end >= len(view):
+        return True
+    char = view[end]
+    if char == ".":  # the end of a sentence, or a longer domain?
+        return end + 1 >= len(view) or view[end + 1] not in _DOMAIN_CHARS
+    return char not in _DOMAIN_CHARS
 
-    def found(kind, start, end, member=""):
-        line, column = mail._line_column(text, origin[start])
-        original = text[origin[start]:origin[end - 1] + 1]
-        findings.append(Finding(kind, where, line, column, original, member, column_name,
-                                recipient))
 
-    email_spans = []
-    for match in _EMAIL.finditer(norm):
-        email_spans.append(match.span())
-        member = index.emails.get(match.group(0).casefold())
-        if member and member != exclude:
-            found("email", match.start(), match.end(), member)
+@dataclass(frozen=True)
+class _Hit:
+    kind: str
+    member: str
+    text: str  # as found in the view (normalised)
+    key: str = ""  # names: the name key, to tell the recipient's own name apart
 
-    blanked = _NOT_A_NUMBER.sub(lambda m: " " * len(m.group(0)), norm)
-    for start, end in email_spans:
-        blanked = blanked[:start] + " " * (end - start) + blanked[end:]
-    for match in _TOKEN.finditer(blanked):
-        candidates = {match.group(0), *re.split(r"[-_]", match.group(0))}
-        for token in candidates:
-            member = index.numbers.get(token)
-            if member and member != exclude:
-                found("member_number", match.start(), match.end(), member)
+
+def _hits(view: str, index: RosterIndex, *, spaced: bool) -> list[_Hit]:
+    """Addresses and numbers in a view that keeps its spaces; addresses only in one without
+    (where word boundaries are gone); names always in the compacted text."""
+    hits, emails_by_end = [], {}
+    if spaced or "@" in view:
+        for end, found in index.automaton.iter(view):
+            for kind, member, length in found:
+                start = end - length + 1
+                if kind == "email":
+                    if (spaced and start and view[start - 1] in _ADDRESS_CHARS) or not \
+                            _email_ends_here(view, end + 1):
+                        continue
+                    if length > emails_by_end.get(end, ("", 0))[1]:
+                        emails_by_end[end] = (member, length)
+                elif kind == "member_number" and spaced:
+                    if (start and view[start - 1] in _ALNUM) or (
+                            end + 1 < len(view) and view[end + 1] in _ALNUM):
+                        continue
+                    hits.append(_Hit(kind, member, view[start:end + 1]))
+    for end, (member, length) in emails_by_end.items():
+        hits.append(_Hit("email", member, view[end - length + 1:end + 1]))
+    if spaced:
+        squeezed = compact(view)
+        for end, found in index.automaton.iter(squeezed):
+            for kind, member, length in found:
+                if kind == "names":
+                    key = squeezed[end - length + 1:end + 1]
+                    hits.append(_Hit(kind, member, key, key))
+    return hits
+
+
+def _pasted_rows(view: str, own_email: str) -> list[str]:
+    """Lines that read like a roster row: split by one delimiter into three or more fields,
+    one of them an address (not the recipient's own), one an identifier."""
+    rows = []
+    for line in view.split("\n"):
+        if "@" not in line:
+            continue
+        for delimiter in _ROW_DELIMITERS:
+            fields = [f.strip() for f in line.split(delimiter)]
+            if len([f for f in fields if f]) < 3:
+                continue
+            addresses = [f for f in fields if _ADDRESS.fullmatch(f) and f != own_email]
+            others = [f for f in fields if f and not _ADDRESS.fullmatch(f)]
+            if addresses and any(_IDENTIFIER.fullmatch(f) and any(c.isdigit() for c in f)
+                                 or not any(c.isdigit() for c in f) for f in others):
+                rows.append(line)
                 break
+    return rows
 
-    # Names: compare with spaces removed, keeping where each remaining character came from.
-    compact = [(i, c) for i, c in enumerate(norm.casefold()) if not c.isspace()]
-    squeezed = "".join(c for _i, c in compact)
-    name_hits, members_named = [], set()
-    for start in range(len(squeezed)):
-        for length in index.name_lengths:
-            if start + length > len(squeezed):
-                break
-            member = index.names.get(squeezed[start:start + length])
-            if member and member != exclude:
-                name_hits.append((compact[start][0], compact[start + length - 1][0] + 1, member))
-                members_named.add(member)
-    if len(members_named) >= 2:
-        for start, end, member in name_hits:
-            found("names", start, end, member)
 
-    offset = 0
-    for line in norm.split("\n"):
-        if _EMAIL.search(line) and ("\t" in line or len(_ROW_DELIMITERS.findall(line)) >= 2):
-            found("pasted_row", offset, offset + max(len(line), 1))
-        offset += len(line) + 1
+@dataclass(frozen=True)
+class Recipient:
+    """Whose message it is: their own data is no finding."""
+
+    member_number: str = ""
+    email: str = ""
+    name: str = ""
+
+    @classmethod
+    def of(cls, values: dict) -> Recipient:
+        return cls(values.get("member_number", ""), values.get("email", ""),
+                   values.get("name", ""))
+
+
+def _locate(original: str, found: str) -> tuple[int, int, str]:
+    """(line, column, original text) of a normalised match, or (0, 0, match) when it only
+    exists in a decoded or disguised view."""
+    folded = original.casefold()
+    if len(folded) == len(original):
+        position = folded.find(found)
+        if position >= 0:
+            line, column = mail.line_column(original, position)
+            return line, column, original[position:position + len(found)]
+    # Normalised character by character, keeping where each character came from; then the
+    # same with only letters and digits (how names are compared).
+    pieces = [(i, clean(char).casefold()) for i, char in enumerate(original)]
+    for keep in (lambda piece: True, str.isalnum):
+        origin, text = [], []
+        for i, piece in pieces:
+            if piece and keep(piece):
+                origin.extend([i] * len(piece))
+                text.append(piece)
+        position = "".join(text).find(found)
+        if position >= 0:
+            start, end = origin[position], origin[position + len(found) - 1] + 1
+            line, column = mail.line_column(original, start)
+            return line, column, original[start:end]
+    return 0, 0, found
+
+
+def scan_texts(texts: dict[str, str], index: RosterIndex, *,
+               recipient: Recipient | None = None, column_name: str = "") -> list[Finding]:
+    """Other members' data in one message (`texts`: place -> text), or in one roster
+    value (place "column"). Names count across all places together."""
+    recipient = recipient or Recipient(index.only_member)
+    own_email = clean(recipient.email).casefold()
+    own_names = name_keys(recipient.name)
+    findings, names = [], {}
+
+    def add(kind, where, found, member=""):
+        if where == "column":
+            line, column, text = 0, 0, found
+        else:
+            line, column, text = _locate(texts[where], found)
+        findings.append(Finding(kind, where, line, column, text, member, column_name,
+                                recipient.member_number))
+
+    for where, text in texts.items():
+        seen = set()
+        for view, spaced in views(text):
+            folded = view.casefold()
+            for hit in _hits(folded, index, spaced=spaced):
+                if hit.kind == "names":
+                    if hit.key not in own_names:
+                        names.setdefault(hit.member, (where, hit.text))
+                elif hit.member != recipient.member_number and (hit.kind, hit.member) not in seen:
+                    seen.add((hit.kind, hit.member))
+                    add(hit.kind, where, hit.text, hit.member)
+            for row in _pasted_rows(folded, own_email) if spaced else ():
+                if ("pasted_row", row) not in seen:
+                    seen.add(("pasted_row", row))
+                    add("pasted_row", where, row)
+    if len(names) >= 2:
+        for member, (where, text) in sorted(names.items()):
+            add("names", where, text, member)
     return findings
 
 
-def check_campaign_content(*, roster, subject: str, body_text: str, body_html: str) -> GuardReport:
+def _link_finding(link: links.Link, where: str, *, recipient: str = "",
+                  column_name: str = "") -> Finding | None:
+    problem = links.problem(link)
+    if not problem:
+        return None
+    reason = (_("only http, https and mailto links may be sent") if problem == "scheme"
+              else _("%(host)s is not one of the allowed link domains") % {"host": link.host})
+    return Finding("link", where, 0, 0, link.url, column_name=column_name,
+                   recipient=recipient, detail=reason)
+
+
+def scan_links(texts: dict[str, str], *, recipient: Recipient | None = None) -> list[Finding]:
+    """Links that may not be sent (CAMPAIGN_LINK_DOMAINS, schemes), per place."""
+    found = []
+    for where, text in texts.items():
+        for link in links.links_in(**{where: text}):
+            finding = _link_finding(link, where,
+                                    recipient=recipient.member_number if recipient else "")
+            if finding is not None:
+                found.append(finding)
+    return found
+
+
+def check_message(*, roster, subject: str, body_text: str, body_html: str,
+                  recipient: dict, unsanitised_html: str = "") -> list[Finding]:
+    """The check of one rendered message, just before it is handed over: [] to send it.
+    `unsanitised_html`: the HTML before the allow-list removed what may not be sent; a
+    data: or javascript: link there is refused, not silently dropped."""
+    texts = {"subject": subject, "body_text": body_text, "body_html": body_html}
+    who = Recipient.of(recipient)
+    return (scan_texts(texts, roster_index(roster), recipient=who)
+            + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who))
+
+
+# --- the early warning at submit ----------------------------------------------------------------
+
+MAX_LISTED_LINKS = 100
+
+
+def _template_texts(templates: dict[str, str], replace) -> dict[str, str]:
+    return {where: mail.TEMPLATE_TOKEN.sub(replace, t) for where, t in templates.items()}
+
+
+def _column_findings(extra: dict, columns: list[str], index: RosterIndex, who: Recipient,
+                     found_links: dict) -> list[Finding]:
+    """One member's values of the used columns: other members' data, and links (a column
+    may hold a URL, or be the href of a link)."""
+    findings = []
+    for column in columns:
+        value = extra.get(column, "")
+        if not value:
+            continue
+        findings += scan_texts({"column": value}, index, recipient=who, column_name=column)
+        for link in links.links_in(body_text=value):
+            if len(found_links) < MAX_LISTED_LINKS:
+                found_links.setdefault(link.url, link.to_json())
+            finding = _link_finding(link, "column", recipient=who.member_number,
+                                    column_name=column)
+            if finding is not None:
+                findings.append(finding)
+    return findings
+
+
+def check_campaign_content(*, roster, subject: str, body_text: str,
+                           body_html: str) -> GuardReport:
+    """Everything that can be checked before sending; slow for big rosters, so callers
+    run it outside any lock (the campaign row is locked only to store the outcome)."""
     index = roster_index(roster)
     report = GuardReport()
-    for where, template in (("subject", subject), ("body_text", body_text), ("body_html", body_html)):
-        report.add(scan(mail.masked(template), index, where=where))
+    templates = {"subject": subject, "body_text": body_text, "body_html": body_html}
+    # The template's own text: placeholders as breaks, and placeholders as nothing (an
+    # empty column inside a pasted row must not hide the row).
+    report.add(scan_texts(_template_texts(templates, lambda m: "\x00" * len(m.group(0))),
+                          index))
+    report.add(scan_texts(_template_texts(templates, ""), index))
 
-    used = set().union(*(mail.used_fields(t) for t in (subject, body_text, body_html)))
+    used = set().union(*(mail.used_fields(t) for t in templates.values()))
     columns = [c for c in roster.extra_columns if c in used]
-    if columns:
-        for number, extra in roster.members.values_list("member_number", "extra").iterator(
-                chunk_size=5000):
-            report.members_scanned += 1
-            for column in columns:
-                report.add(scan(extra.get(column, ""), index, where="column", exclude=number,
-                                column_name=column))
-            if report.truncated:
-                break
+    found_links: dict[str, dict] = {}
+    shortest, shortest_length, with_empty = None, None, None
+    members = roster.members.values_list("member_number", "name", "email", "extra")
+    for number, name, email, extra in members.iterator(chunk_size=5000):
+        report.members_scanned += 1
+        values = {"member_number": number, "name": name, "email": email, **extra}
+        report.add(_column_findings(extra, columns, index, Recipient(number, email, name),
+                                    found_links))
+        length = sum(len(values.get(f, "")) for f in used)
+        if shortest_length is None or length < shortest_length:
+            shortest, shortest_length = values, length
+        if with_empty is None and any(not values.get(f) for f in used):
+            with_empty = values
+        if report.truncated:
+            break
+
+    sample = [mail.member_values(m) for m in sample_members(roster)]
+    for values in [*sample, shortest, with_empty]:
+        if values is None or values["member_number"] in report.rendered_for:
+            continue
+        report.rendered_for.append(values["member_number"])
+        rendered = mail.render_for(subject=subject, body_text=body_text, body_html=body_html,
+                                   values=values)
+        texts = {"subject": rendered.subject, "body_text": rendered.body_text,
+                 "body_html": rendered.body_html}
+        report.add(scan_texts(texts, index, recipient=Recipient.of(values)))
+        report.add(scan_links({**texts, "body_html": rendered.unsanitised_html},
+                              recipient=Recipient.of(values)))
+        for link in links.links_in(**texts):
+            found_links.setdefault(link.url, link.to_json())
+    report.links = sorted(found_links.values(), key=lambda link: link["url"])
     return report

@@ -40,7 +40,8 @@ def progress(campaign) -> dict:
     last_minute = campaign.deliveries.filter(state=Delivery.State.SENT,
                                              sent_at__gte=now - timedelta(seconds=60)).count()
     eta = round(remaining / last_minute * 60) if last_minute and remaining else None
-    done = get(Delivery.State.SENT) + get(Delivery.State.FAILED) + get(Delivery.State.SKIPPED)
+    done = (get(Delivery.State.SENT) + get(Delivery.State.FAILED) + get(Delivery.State.SKIPPED)
+            + get(Delivery.State.REFUSED))
     return {
         "state": campaign.state,
         "state_label": str(campaign.get_state_display()),
@@ -49,6 +50,7 @@ def progress(campaign) -> dict:
         "failed": get(Delivery.State.FAILED),
         "in_doubt": get(Delivery.State.IN_DOUBT),
         "skipped": get(Delivery.State.SKIPPED),
+        "refused": get(Delivery.State.REFUSED),
         "in_flight": get(Delivery.State.SENDING),
         "remaining": remaining if campaign.deliveries.exists() else total,
         "percent": round(100 * done / total, 1) if total else 0,

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from email.header import Header
 from email.utils import make_msgid, parseaddr
 
+import nh3
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils.html import escape
 
 BUILTIN_FIELDS = ("name", "member_number", "email")
 
-_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}|[{}]")
+TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}|[{}]")
 
 
 class AttachmentsForbidden(RuntimeError):
@@ -40,7 +41,7 @@ def fields_for(extra_columns) -> list[str]:
 def segments(template: str):
     """Yield (kind, text, start): kind "text" for literal text, "field" for a placeholder."""
     position = 0
-    for match in _TOKEN.finditer(template):
+    for match in TEMPLATE_TOKEN.finditer(template):
         if match.start() > position:
             yield "text", template[position:match.start()], position
         token = match.group(0)
@@ -55,7 +56,7 @@ def segments(template: str):
         yield "text", template[position:], position
 
 
-def _line_column(text: str, index: int) -> tuple[int, int]:
+def line_column(text: str, index: int) -> tuple[int, int]:
     line_start = text.rfind("\n", 0, index) + 1
     return text.count("\n", 0, index) + 1, index - line_start + 1
 
@@ -64,7 +65,7 @@ def template_problems(template: str, fields) -> list[TemplateProblem]:
     known = set(fields)
     problems = []
     for kind, text, start in segments(template):
-        line, column = _line_column(template, start)
+        line, column = line_column(template, start)
         if kind == "lone_brace":
             problems.append(TemplateProblem("lone_brace", text, line, column))
         elif kind == "field" and not text:
@@ -84,7 +85,7 @@ def masked(template: str) -> str:
     Same length as the template, so positions stay those the operator sees; a NUL joins no
     word, address or number, so the guard never reads across a placeholder.
     """
-    return _TOKEN.sub(lambda match: "\x00" * len(match.group(0)), template)
+    return TEMPLATE_TOKEN.sub(lambda match: "\x00" * len(match.group(0)), template)
 
 
 def member_values(member) -> dict[str, str]:
@@ -103,6 +104,24 @@ def render(template: str, values: dict[str, str], *, html: bool = False) -> str:
     return "".join(out)
 
 
+# No images (remote images track readers and can carry data out), no data: URLs (a file
+# smuggled in as a link is an attachment by another name), no scripts or styles.
+HTML_TAGS = {"a", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "hr",
+             "i", "li", "ol", "p", "pre", "span", "strong", "table", "tbody", "td", "th",
+             "thead", "tr", "u", "ul"}
+HTML_ATTRIBUTES = {"a": {"href", "title"}}
+HTML_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def sanitise_html(html: str) -> str:
+    """The allow-list above. Run on the template when it is saved, and again on every
+    rendered message: a placeholder inside href="{...}" is only known after rendering."""
+    if not html.strip():
+        return ""
+    return nh3.clean(html, tags=HTML_TAGS, attributes=HTML_ATTRIBUTES,
+                     url_schemes=HTML_URL_SCHEMES, link_rel="noopener noreferrer")
+
+
 def render_subject(template: str, values: dict[str, str]) -> str:
     # A value with a line break must not become a second header line.
     return " ".join(render(template, values).split())
@@ -113,18 +132,21 @@ class Rendered:
     subject: str
     body_text: str
     body_html: str
+    unsanitised_html: str = ""  # before the allow-list: the guard refuses what it removed
 
 
 def render_for(*, subject: str, body_text: str, body_html: str, values: dict[str, str]) -> Rendered:
     """What one recipient reads: the same function for previews, test sends and the send."""
+    html = render(body_html, values, html=True) if body_html else ""
     return Rendered(render_subject(subject, values), render(body_text, values),
-                    render(body_html, values, html=True) if body_html else "")
+                    sanitise_html(html), html)
 
 
 class NoAttachmentMessage(EmailMultiAlternatives):
     """The only message type Countersign sends: one recipient, text (+ HTML), no files."""
 
     _built = None
+    unsanitised_html = ""  # the rendered HTML before sanitising (not sent)
 
     def message(self):
         # Built once, so the bytes hashed for the ledger are exactly the bytes the backend
@@ -153,6 +175,13 @@ class NoAttachmentMessage(EmailMultiAlternatives):
         raise AttachmentsForbidden("Countersign messages cannot carry attachments")
 
 
+def texts_of(message: NoAttachmentMessage) -> dict[str, str]:
+    """What a member reads in a built message: subject, plain body, HTML body."""
+    html = next((content for content, mimetype in message.alternatives
+                 if mimetype == "text/html"), "")
+    return {"subject": message.subject, "body_text": message.body, "body_html": html}
+
+
 def build_message(*, sender: str, subject: str, body_text: str, body_html: str,
                   values: dict[str, str], to: str, subject_prefix: str = "",
                   headers: dict[str, str] | None = None) -> NoAttachmentMessage:
@@ -169,4 +198,5 @@ def build_message(*, sender: str, subject: str, body_text: str, body_html: str,
     )
     if rendered.body_html:
         message.attach_alternative(rendered.body_html, "text/html")
+    message.unsanitised_html = rendered.unsanitised_html
     return message

@@ -25,12 +25,18 @@ class State(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+# How a campaign is sent: signed with the content (part of the content hash).
+SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit")
+
 # States in which the content may still change (and any change voids the sign-offs).
 EDITABLE_STATES = (State.DRAFT, State.SUBMITTED, State.APPROVED)
 
 
-def content_hash(*, sender: str, subject: str, body_text: str, body_html: str, roster) -> str:
-    """SHA-256 over exactly what will be sent: sender, subject, bodies and recipient list.
+def content_hash(*, sender: str, subject: str, body_text: str, body_html: str, roster,
+                 sending: dict) -> str:
+    """SHA-256 over exactly what will be sent and how: sender, subject, bodies, recipient
+    list, and the sending terms the signers saw (the hold after the first messages, the
+    rate limit), so that switching off the hold after the sign-offs voids them.
 
     The recipient list is read from the database every time (sorted in Python, so the
     database's collation cannot change the order): a roster altered behind the app's back
@@ -48,6 +54,7 @@ def content_hash(*, sender: str, subject: str, body_text: str, body_html: str, r
         "body_html": body_html,
         "recipient_count": len(recipients),
         "recipients_sha256": digest.hexdigest(),
+        "sending": {key: sending[key] for key in SENDING_FIELDS},
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -65,6 +72,22 @@ def send_interval(*, rate_limit: int | None, rate_unit: str) -> float:
     if not rate_limit:
         return 0.0
     return (1.0 if rate_unit == "second" else 60.0) / rate_limit
+
+
+def sending_terms(obj) -> str:
+    """The hold and the rate in words, as the signers read them (campaign or version)."""
+    if not obj.canary_enabled:
+        hold = _("no hold after the first messages")
+    elif obj.canary_size:
+        hold = _("hold after the first %(count)s messages") % {"count": obj.canary_size}
+    else:
+        hold = _("hold after the first 10 messages (or 1 per cent of the recipients if more)")
+    if obj.rate_limit:
+        unit = _("second") if obj.rate_unit == "second" else _("minute")
+        rate = _("at most %(count)s per %(unit)s") % {"count": obj.rate_limit, "unit": unit}
+    else:
+        rate = _("as fast as the mail server takes")
+    return f"{hold}; {rate}"
 
 
 class Campaign(models.Model):
@@ -126,7 +149,11 @@ class Campaign(models.Model):
 
     def compute_content_hash(self) -> str:
         return content_hash(sender=self.sender, subject=self.subject, body_text=self.body_text,
-                            body_html=self.body_html, roster=self.roster)
+                            body_html=self.body_html, roster=self.roster,
+                            sending={f: getattr(self, f) for f in SENDING_FIELDS})
+
+    def sending_terms(self) -> str:
+        return sending_terms(self)
 
     @property
     def is_editable(self) -> bool:
@@ -167,6 +194,10 @@ class CampaignVersion(models.Model):
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
     recipient_count = models.PositiveIntegerField()
+    canary_enabled = models.BooleanField(default=True)
+    canary_size = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit = models.PositiveIntegerField(null=True, blank=True)
+    rate_unit = models.CharField(max_length=10, default="minute")
     guard_report = models.JSONField(default=dict)
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                      related_name="+")
@@ -183,6 +214,9 @@ class CampaignVersion(models.Model):
     @property
     def guard(self) -> GuardReport | None:
         return GuardReport.from_json(self.guard_report)
+
+    def sending_terms(self) -> str:
+        return sending_terms(self)
 
 
 class SignOff(models.Model):
@@ -248,6 +282,7 @@ class Delivery(models.Model):
         FAILED = "failed", _("Failed")
         IN_DOUBT = "in_doubt", _("In doubt: a person must decide")
         SKIPPED = "skipped", _("Skipped")
+        REFUSED = "refused", _("Refused by the content guard (not sent)")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="deliveries")
     member = models.ForeignKey("roster.Member", on_delete=models.PROTECT, related_name="+")
@@ -267,6 +302,9 @@ class Delivery(models.Model):
                                    on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     decision = models.CharField(max_length=20, blank=True)
+    # state == refused: what the content guard found in the rendered message (kind, where,
+    # whose data; never the data itself).
+    findings = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["id"]

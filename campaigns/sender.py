@@ -48,7 +48,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import mail, notices, workflow
+from campaigns import guard, mail, notices, workflow
 from campaigns.models import Campaign, Delivery, State, canary_limit, send_interval
 
 log = logging.getLogger(__name__)
@@ -447,6 +447,13 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
         sender=campaign.sender, subject=campaign.subject, body_text=campaign.body_text,
         body_html=campaign.body_html, values=claim.values, to=claim.email,
         headers={"X-Countersign-Campaign": str(campaign.pk)})
+    findings = guard.check_message(roster=campaign.roster, recipient=claim.values,
+                                   unsanitised_html=message.unsanitised_html,
+                                   **mail.texts_of(message))
+    if findings:  # the guarantee: this exact text carries another member's data
+        workflow.refuse_message(campaign=campaign, delivery_id=claim.delivery_id,
+                                findings=findings)
+        return None
     wire = message.wire_bytes()
     if not _still_sending(campaign.pk):  # a stop or pause that landed after our claim wins
         _give_back(claim)

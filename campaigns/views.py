@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.selectors import chain_head
-from campaigns import ledger, mail, selectors, workflow
+from campaigns import guard, ledger, mail, selectors, workflow
 from campaigns.forms import (
     CampaignForm,
     CommentForm,
@@ -103,6 +103,10 @@ def campaign_detail(request, pk):
         "guard_findings": GuardReport.from_json(guard_findings),
         "progress": ledger.progress(campaign) if campaign.state in LIVE_OR_DONE else None,
         "in_doubt": campaign.deliveries.filter(state=Delivery.State.IN_DOUBT)[:100],
+        "refused": [{"member_number": d.member_number,
+                     "findings": [guard.labelled(f) for f in d.findings]}
+                    for d in campaign.deliveries.filter(state=Delivery.State.REFUSED)[:100]],
+        "current_version": campaign.current_version(),
         "placeholders": ["{" + f + "}" for f in mail.fields_for(campaign.roster.extra_columns)],
     })
 

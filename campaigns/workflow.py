@@ -25,6 +25,7 @@ import audit
 from campaigns import content, guard, mail
 from campaigns.models import (
     EDITABLE_STATES,
+    SENDING_FIELDS,
     Campaign,
     CampaignVersion,
     Delivery,
@@ -254,15 +255,12 @@ def _content_check(roster, fields: dict) -> Check:
 # --- the actions --------------------------------------------------------------------------------
 
 CONTENT_FIELDS = ("sender", "subject", "body_text", "body_html")
-# How the campaign is sent. Not part of the content hash, but set only while the content may
-# change, so any change still voids the sign-offs.
-SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit")
 
 
 def create(*, user, roster, name: str, sender: str, subject: str, body_text: str,
            body_html: str = "", **sending) -> Campaign:
     fields = {"sender": sender, "subject": subject, "body_text": body_text,
-              "body_html": content.sanitise_html(body_html)}
+              "body_html": mail.sanitise_html(body_html)}
     if not has_role(user, Role.OPERATOR):
         raise NotAllowed(_("Only an operator can create a campaign."), code="role")
     check = _content_check(roster, fields)
@@ -283,7 +281,7 @@ def edit(*, campaign, user, roster=None, name: str | None = None, **changes) -> 
     """Change the content. After submit this returns the campaign to draft and voids every
     approval and release: they were given for other content."""
     if "body_html" in changes:
-        changes["body_html"] = content.sanitise_html(changes["body_html"])
+        changes["body_html"] = mail.sanitise_html(changes["body_html"])
 
     def check(c):
         fields = {f: changes.get(f, getattr(c, f)) for f in CONTENT_FIELDS}
@@ -307,20 +305,38 @@ def edit(*, campaign, user, roster=None, name: str | None = None, **changes) -> 
     return _perform("edited", campaign, user, roles=[Role.OPERATOR], check=check, apply=apply)
 
 
+def _guard_outside_the_lock(campaign) -> tuple[dict, guard.GuardReport, str]:
+    """Run the content guard (seconds for a big roster) with no lock held. Returns what was
+    checked, so that the locked step can refuse if the campaign changed meanwhile."""
+    fresh = Campaign.objects.select_related("roster").get(pk=campaign.pk)
+    checked = {f: getattr(fresh, f) for f in (*CONTENT_FIELDS, *SENDING_FIELDS, "roster_id")}
+    report = guard.check_campaign_content(roster=fresh.roster, subject=fresh.subject,
+                                          body_text=fresh.body_text, body_html=fresh.body_html)
+    return checked, report, fresh.compute_content_hash()
+
+
+def _unchanged_since(c, checked: dict) -> Check:
+    if any(getattr(c, f) != value for f, value in checked.items()):
+        return _no(WrongState, _("The campaign changed while it was being checked. Try again."),
+                   "changed")
+    return ALLOWED
+
+
 def submit(*, campaign, user) -> Campaign:
-    """Freeze this version for review: content hash, snapshot, and the content guard."""
-    findings: dict = {}
+    """Freeze this version for review: content hash, snapshot, and the content guard. The
+    guard runs before the campaign row is locked; the lock only stores its verdict."""
+    early = _first(can_submit(campaign, user), _content_check(campaign.roster, {
+        f: getattr(campaign, f) for f in CONTENT_FIELDS}))
+    checked, report, checked_hash = ({}, None, "") if not early else _guard_outside_the_lock(
+        campaign)
 
     def check(c):
         allowed = _first(can_submit(c, user), _content_check(c.roster, {
-            f: getattr(c, f) for f in CONTENT_FIELDS}))
+            f: getattr(c, f) for f in CONTENT_FIELDS}), _unchanged_since(c, checked))
         if not allowed:
             return allowed
         if not c.roster.member_count:
             return _no(ContentRefused, _("The roster has no members."), "no_recipients")
-        report = guard.check_campaign_content(roster=c.roster, subject=c.subject,
-                                              body_text=c.body_text, body_html=c.body_html)
-        findings["report"] = report
         if not report.ok:
             return _no(ContentRefused, _("The content guard found roster data of other "
                                          "members in the message."), "guard",
@@ -328,7 +344,7 @@ def submit(*, campaign, user) -> Campaign:
         return ALLOWED
 
     def apply(c):
-        c.content_hash = c.compute_content_hash()
+        c.content_hash = checked_hash
         c.state = State.SUBMITTED
         c.save()
         previous = c.versions.order_by("-number").values_list("number", flat=True).first() or 0
@@ -336,11 +352,12 @@ def submit(*, campaign, user) -> Campaign:
             campaign=c, number=previous + 1, content_hash=c.content_hash, sender=c.sender,
             subject=c.subject, body_text=c.body_text, body_html=c.body_html,
             recipient_count=c.roster.member_count, submitted_by=user,
-            guard_report=findings["report"].to_json(),
+            guard_report=report.to_json(), **{f: getattr(c, f) for f in SENDING_FIELDS},
         )
         return {"content_hash": c.content_hash, "version": version.number,
-                "recipient_count": version.recipient_count,
-                "guard": findings["report"].audit_summary()}
+                "recipient_count": version.recipient_count, "sending": c.sending_terms(),
+                "links": [link["url"] for link in report.links[:50]],
+                "guard": report.audit_summary()}
 
     return _perform("submitted", campaign, user, roles=[Role.OPERATOR], check=check, apply=apply)
 
@@ -587,11 +604,13 @@ def pause(*, campaign, user=None, reason: str = "") -> Campaign:
 
 def start(*, campaign) -> Campaign:
     """The worker's start, only inside the observer's release window, and only if what would
-    be sent is still exactly what was approved and passes the content guard again. If not,
-    nothing is sent: the campaign goes back to draft and its sign-offs are void."""
+    be sent is still exactly what was approved and passes the content guard again (run
+    before the row is locked). If not, nothing is sent: the campaign goes back to draft and
+    its sign-offs are void. Every message is checked again just before it is handed over."""
+    checked, report, checked_hash = _guard_outside_the_lock(campaign)
     with transaction.atomic():
         c = _locked(campaign)
-        verdict = _state_is(c, State.RELEASED)
+        verdict = _first(_state_is(c, State.RELEASED), _unchanged_since(c, checked))
         if verdict and not c.release_is_live():
             verdict = _no(StaleSignOff, _("The release window passed before sending started: "
                                           "the observer must release again."), "release_expired")
@@ -599,7 +618,7 @@ def start(*, campaign) -> Campaign:
             _record_refusal("started", c, None, "", verdict.error)
             error = verdict.error
         else:
-            problem = _send_time_problem(c)
+            problem = _send_time_problem(c, report, checked_hash)
             if problem is None:
                 resumed = c.deliveries.exists()
                 if not resumed:
@@ -627,14 +646,11 @@ def start(*, campaign) -> Campaign:
     raise error
 
 
-def _send_time_problem(c) -> dict | None:
+def _send_time_problem(c, report, current_hash) -> dict | None:
     approval = c.valid_approvals().order_by("-created_at").first()
-    current_hash = c.compute_content_hash()
     if approval is None or current_hash != approval.content_hash:
         return {"code": "hash_mismatch", "content_hash": current_hash,
                 "approved_hash": approval.content_hash if approval else ""}
-    report = guard.check_campaign_content(roster=c.roster, subject=c.subject,
-                                          body_text=c.body_text, body_html=c.body_html)
     if not report.ok:
         return {"code": "guard", "content_hash": current_hash, "guard": report.audit_summary()}
     return None
@@ -648,11 +664,43 @@ def _create_ledger(campaign) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (campaign_id, member_id, member_number, email, state, "
-            "attempts, worker, message_id, message_sha256, smtp_reply, decision) "
-            "SELECT %s, id, member_number, email, %s, 0, '', '', '', '', '' "
+            "attempts, worker, message_id, message_sha256, smtp_reply, decision, findings) "
+            "SELECT %s, id, member_number, email, %s, 0, '', '', '', '', '', '[]' "
             "FROM roster_member WHERE roster_id = %s ORDER BY row_number",
             [campaign.pk, Delivery.State.PENDING, campaign.roster_id],
         )
+
+
+def refuse_message(*, campaign, delivery_id: int, findings: list) -> Campaign:
+    """The content guard found other members' data in one rendered message, just before its
+    hand-over: that message is not sent (ledger state `refused`, with the findings) and the
+    campaign pauses, for the signers to see what was found. Never resent automatically."""
+
+    def check(c):
+        return _state_is(c, State.SENDING, State.HELD, State.PAUSED, State.STOPPED)
+
+    def apply(c):
+        delivery = Delivery.objects.get(pk=delivery_id, campaign=c)
+        summary = [f.summary() for f in findings[:20]]
+        Delivery.objects.filter(pk=delivery_id, state=Delivery.State.SENDING).update(
+            state=Delivery.State.REFUSED, findings=summary,
+            smtp_reply=_("Not sent: the content guard found other members' data."))
+        from_state = c.state
+        if c.state in (State.SENDING, State.HELD):
+            c.state = State.PAUSED
+            c.paused_reason = _("The content guard refused the message to member %(member)s: "
+                                "%(found)s. Nothing more is sent; stop the campaign and "
+                                "correct it.") % {"member": delivery.member_number,
+                                                  "found": "; ".join(
+                                                      f"{f.message} ({f.place})"
+                                                      for f in findings[:5])}
+            c.release_expires_at = None
+            c.save()
+        return {"from_state": from_state, "delivery": delivery_id,
+                "member": delivery.member_number, "content_hash": c.content_hash,
+                "findings": summary, "sent_so_far": _sent_count(c)}
+
+    return _perform("message_refused", campaign, None, roles=[], check=check, apply=apply)
 
 
 def hold(*, campaign) -> Campaign:

@@ -254,6 +254,17 @@ RELEASE_WINDOW_MINUTES = envint("RELEASE_WINDOW_MINUTES", "15")
 # guard to flag on their own.
 GUARD_MIN_NUMBER_LENGTH = envint("GUARD_MIN_NUMBER_LENGTH", "4")
 
+# Links a campaign may carry, by domain (a subdomain counts), separated by ",". Empty: any
+# domain; the signers still see every link. A link elsewhere is refused at submit and send.
+CAMPAIGN_LINK_DOMAINS = envlist("CAMPAIGN_LINK_DOMAINS", "")
+# Size limits: over one is an error on the form (and the workflow refuses it too).
+CAMPAIGN_MAX_SUBJECT_CHARS = envint("CAMPAIGN_MAX_SUBJECT_CHARS", "200")
+CAMPAIGN_MAX_BODY_CHARS = envint("CAMPAIGN_MAX_BODY_CHARS", "50000")
+CAMPAIGN_MAX_HTML_CHARS = envint("CAMPAIGN_MAX_HTML_CHARS", "100000")
+# Extra roster columns (for placeholders): how many, and how much text per member in all.
+ROSTER_MAX_EXTRA_COLUMNS = envint("ROSTER_MAX_EXTRA_COLUMNS", "30")
+ROSTER_MAX_EXTRA_CHARS = envint("ROSTER_MAX_EXTRA_CHARS", "4000")
+
 # --- Sending ------------------------------------------------------------------------------------
 # A send task works this long, then queues its own continuation (no task outlives timeout).
 SEND_SLICE_SECONDS = envint("SEND_SLICE_SECONDS", "30")

@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
@@ -333,6 +334,12 @@ def _check_rows(rows, parsed: ParsedRoster, *, max_rows: int) -> None:
             continue
         extras.append((key, index))
     parsed.extra_columns = [key for key, _index in extras]
+    if len(extras) > settings.ROSTER_MAX_EXTRA_COLUMNS:
+        parsed.error(header_row, None, "too_many_columns",
+                     _("The file has %(count)s extra columns besides member number, name and "
+                       "e-mail; the limit is %(limit)s. Remove the columns the message does "
+                       "not need.") % {"count": len(extras),
+                                       "limit": settings.ROSTER_MAX_EXTRA_COLUMNS})
     if parsed.error_count:
         return
 
@@ -393,6 +400,13 @@ def _check_rows(rows, parsed: ParsedRoster, *, max_rows: int) -> None:
                              _("%(column)s is longer than %(limit)s characters.")
                              % {"column": key, "limit": MAX_EXTRA_LENGTH})
             extra[key] = value
+        extra_chars = sum(len(value) for value in extra.values())
+        if extra_chars > settings.ROSTER_MAX_EXTRA_CHARS:
+            parsed.error(row, None, "too_much_extra",
+                         _("The extra columns of this row hold %(count)s characters; the limit "
+                           "is %(limit)s per member.")
+                         % {"count": f"{extra_chars:,}",
+                            "limit": f"{settings.ROSTER_MAX_EXTRA_CHARS:,}"})
         if parsed.error_count == errors_before == 0:
             parsed.members.append(MemberRow(row, member_number, name, email, extra))
 

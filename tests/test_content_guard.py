@@ -61,11 +61,16 @@ def test_several_members_names_are_refused_but_one_name_alone_is_allowed(roster)
     assert {f.member for f in result.findings} == {first.member_number, second.member_number}
 
 
-def test_dates_and_quantities_are_not_member_numbers(olivia):
+def test_a_member_number_is_found_whatever_follows_it(olivia):
     roster = make_roster(olivia, rows=[["2026", "A B", "a@example.jp", ""],
                                        ["3510", "C D", "c@example.jp", ""]])
-    assert report(roster, "{name} 様 2026年6月30日 3510件 2026/06/30").ok
-    assert kinds(report(roster, "{name} 様 会員 2026 の件")) == ["member_number"]
+    for text in ("3510件", "3510人", "3510名", "3510円", "3510%", "2026/3510", "会員 2026 の件"):
+        assert "member_number" in kinds(report(roster, "{name} 様 " + text)), text
+
+
+def test_dates_amounts_and_phone_numbers_that_are_no_member_number_pass(roster):
+    assert report(roster, "{name} 様 2026年6月30日 3,510件 2026/06/30 30,000円 "
+                          "03-1234-5678 0120-123-456 〒100-0001").ok
 
 
 def test_placeholders_are_not_scanned_as_text(roster):
@@ -76,9 +81,11 @@ def test_a_roster_column_holding_another_members_address_is_refused(olivia):
     rows = [["W1", "A B", "a@example.jp", "b@example.jp"], ["W2", "C D", "b@example.jp", ""]]
     roster = make_roster(olivia, rows=rows, header=["会員番号", "氏名", "メールアドレス", "紹介者"])
     result = report(roster, "{name} 様 紹介者: {紹介者}")
-    (finding,) = result.findings
-    assert (finding.where, finding.column_name, finding.recipient, finding.member) == (
+    in_column, in_message = result.findings  # the value, and W1's rendered message
+    assert (in_column.where, in_column.column_name, in_column.recipient, in_column.member) == (
         "column", "紹介者", "W1", "W2")
+    assert (in_message.where, in_message.recipient, in_message.member) == (
+        "body_text", "W1", "W2")
     assert report(roster, "{name} 様").ok  # the column is only scanned when used
 
 
@@ -123,3 +130,65 @@ def test_guard_index_is_built_once_per_roster(olivia, count):
     report(roster, "{name}")
     report(roster, "{name} 様")
     assert guard._index.cache_info().hits == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_guard_runs_while_no_transaction_holds_the_campaign_row(olivia, monkeypatch):
+    from django.db import connection
+
+    roster = make_roster(olivia)
+    campaign = make_campaign(olivia, roster)
+    seen = []
+    real = guard.check_campaign_content
+
+    def spy(**kwargs):
+        seen.append(connection.in_atomic_block)
+        return real(**kwargs)
+
+    monkeypatch.setattr(guard, "check_campaign_content", spy)
+    workflow.submit(campaign=campaign, user=olivia)
+    assert seen == [False]  # no lock, no transaction: the row lock is taken after the guard
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_changed_while_the_guard_ran_is_not_submitted(olivia, monkeypatch):
+    from campaigns.models import Campaign
+
+    roster = make_roster(olivia)
+    campaign = make_campaign(olivia, roster)
+    real = guard.check_campaign_content
+
+    def meanwhile(**kwargs):
+        Campaign.objects.filter(pk=campaign.pk).update(body_text="{name} 様 別の内容")
+        return real(**kwargs)
+
+    monkeypatch.setattr(guard, "check_campaign_content", meanwhile)
+    with pytest.raises(workflow.WrongState):
+        workflow.submit(campaign=campaign, user=olivia)
+    campaign.refresh_from_db()
+    assert campaign.state == State.DRAFT
+    assert AuditEntry.objects.get(action="campaign.refused").payload["code"] == "changed"
+
+
+def test_a_refused_message_is_shown_to_the_signers_with_what_was_found(
+        olivia, sam, oscar, sink, monkeypatch):
+    from campaigns.models import Delivery
+    from tests.conftest import client_for, run_until_done
+    from tests.test_content_guard_corpus import through_the_countersign
+
+    roster = make_roster(olivia)
+    campaign = make_campaign(olivia, roster, canary_enabled=False,
+                             body_text="{name} 様 member000003\u200b@members.example")
+    monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: guard.GuardReport())
+    through_the_countersign(campaign, olivia, sam, oscar)
+    run_until_done(campaign)
+    delivery = campaign.deliveries.get(state=Delivery.State.REFUSED)
+    assert delivery.findings == [{"kind": "email", "where": "body_text", "line": 1,
+                                  "column": 9, "member": "W000003"}]  # in 鈴木 陽菜 様 …
+    for user in (sam, oscar, olivia):
+        page = client_for(user).get(f"/campaigns/{campaign.pk}/",
+                                    HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert "Messages refused by the content guard" in page
+        assert "an e-mail address · Body · data of member W000003" in page
+        assert "content guard refused the message to member W000001" in page
+    assert "member000003" not in str(delivery.findings)  # whose, not what
