@@ -136,6 +136,23 @@ def bare_loop(campaign, port, *, prebuilt: bool) -> float:
     return time.perf_counter() - started
 
 
+def guard_cost(campaign) -> float:
+    """Seconds per message for the content guard's check of the rendered message (what the
+    worker runs before each hand-over), measured alone over every member's message."""
+    from campaigns import guard
+
+    messages = [mail.build_message(sender=campaign.sender, subject=campaign.subject,
+                                   body_text=campaign.body_text, body_html="",
+                                   values=mail.member_values(m), to=m.email)
+                for m in ROSTER.members.all()]
+    guard.roster_index(campaign.roster)  # built once per worker process, not per message
+    started = time.perf_counter()
+    for message, member in zip(messages, ROSTER.members.all(), strict=True):
+        assert not guard.check_message(roster=campaign.roster, recipient=mail.member_values(member),
+                                       **mail.texts_of(message))
+    return (time.perf_counter() - started) / len(messages)
+
+
 def worker_path(campaign) -> float:
     started = time.perf_counter()
     outcome = sender.run(campaign.pk, worker="bench", budget=3600)
@@ -173,6 +190,10 @@ def main():
             print(f"{label:<28}{min(values):>9.2f}{args.members / min(values):>10,.0f}")
         ratio = min(timings["bare smtplib loop"]) / min(timings["worker path"])
         print(f"worker/bare rate: {ratio:.2f} (target >= 0.50): {'PASS' if ratio >= 0.5 else 'FAIL'}")
+        per_message = guard_cost(campaign)
+        worker_per_message = min(timings["worker path"]) / args.members
+        print(f"content guard per message: {per_message * 1e6:.0f} us "
+              f"({per_message / worker_per_message:.0%} of the worker's time per message)")
 
         stop_drill(sink)
     finally:

@@ -25,6 +25,8 @@ _TEXT_URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.|mailto:)[^\s<>\"'）」
 _RISKY = re.compile(r"\b(?:data|javascript|vbscript|file|blob):[^\s<>\"']+", re.IGNORECASE)
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _TRAILING = ".,;:!?)]、。"
+# Every link above has a colon, "www" or "href" (also in full width, before NFKC).
+_MAYBE_LINK = re.compile(r"[:：]|[wｗ]{3}|[hｈ][rｒ][eｅ][fｆ]", re.IGNORECASE)
 
 
 @dataclass(frozen=True, order=True)
@@ -57,13 +59,16 @@ def parse(url: str) -> Link:
 def links_in(*, subject: str = "", body_text: str = "", body_html: str = "") -> list[Link]:
     """Every link in the message, once each, in a stable order."""
     found = set()
-    for text in (subject, body_text, body_html):
-        text = unicodedata.normalize("NFKC", text)
+    for text, is_html in ((subject, False), (body_text, False), (body_html, True)):
+        if not text or not _MAYBE_LINK.search(text):  # the common case of a plain subject
+            continue
+        text = text if text.isascii() else unicodedata.normalize("NFKC", text)
         for pattern in (_TEXT_URL, _RISKY):
             for match in pattern.finditer(text):
                 found.add(match.group(0).rstrip(_TRAILING))
-    for match in _HREF.finditer(unicodedata.normalize("NFKC", body_html)):
-        found.add(next(g for g in match.groups() if g is not None))
+        if is_html:
+            for match in _HREF.finditer(text):
+                found.add(next(g for g in match.groups() if g is not None))
     return sorted(parse(url) for url in found if url)
 
 

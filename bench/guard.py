@@ -1,0 +1,102 @@
+"""The content guard at 100,000 members: submit-time check, and the check of each message.
+
+    python bench/guard.py [--members 100000] [--messages 5000]
+
+Baseline: building each member's message (campaigns.mail.build_message, what the worker
+does for every member anyway). Then:
+
+* the roster's index (built once per roster and process);
+* the submit-time guard (campaigns.guard.check_campaign_content: template masked and
+  emptied, rendered samples, every member's placeholder columns), which runs before the
+  campaign row is locked;
+* the whole submit (guard, content hash, version), and how long the row was locked in it;
+* the per-message check beside building the message.
+"""
+
+import argparse
+import time
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--members", type=int, default=100_000)
+parser.add_argument("--messages", type=int, default=5_000)
+args = parser.parse_args()
+
+from _setup import django_setup, user
+
+django_setup()
+
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+call_command("migrate", verbosity=0)
+
+from campaigns import guard, mail, workflow
+from roster.samples import csv_bytes, sample_rows
+from roster.services import check_roster_file, roster_import
+
+OLIVIA = user("olivia", "contractor", "operator")
+BODY = ("{name} 様\n\n会員番号 {member_number}（{支部}支部）\n"
+        "2026年7月1日から、感染症見舞金の給付額を30,000円から20,000円に変更します。\n"
+        "詳しくは https://association.example/benefit をご覧ください。\n"
+        "お問い合わせ: support@association.example / 03-1234-5678\n\n共済会 事務局\n")
+
+
+def timed(function):
+    started = time.perf_counter()
+    value = function()
+    return time.perf_counter() - started, value
+
+
+def main():
+    started = time.perf_counter()
+    roster = roster_import(parsed=check_roster_file(csv_bytes(sample_rows(args.members)),
+                                                    "m.csv"), name="bench", actor=OLIVIA)
+    print(f"{args.members:,} members imported in {time.perf_counter() - started:.1f} s "
+          f"({connection.vendor})")
+    campaign = workflow.create(user=OLIVIA, roster=roster, name="bench",
+                               sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
+                               subject="【重要】{name} 様: 見舞金の変更", body_text=BODY)
+
+    index_s, _index = timed(lambda: guard.roster_index(roster))
+    guard_s, report = timed(lambda: guard.check_campaign_content(
+        roster=roster, subject=campaign.subject, body_text=campaign.body_text, body_html=""))
+    assert report.ok, report.findings[:3]
+
+    locked = []
+    real_locked = workflow._locked
+
+    def timing_the_lock(c):
+        locked.append(time.perf_counter())
+        return real_locked(c)
+
+    workflow._locked = timing_the_lock
+    submit_s, _c = timed(lambda: workflow.submit(campaign=campaign, user=OLIVIA))
+    workflow._locked = real_locked
+    lock_s = time.perf_counter() - locked[0]  # submit's last step is the locked one
+
+    members = list(roster.members.all()[:args.messages])
+    values = [mail.member_values(m) for m in members]
+    build_s, messages = timed(lambda: [
+        mail.build_message(sender=campaign.sender, subject=campaign.subject,
+                           body_text=campaign.body_text, body_html="", values=v, to=v["email"])
+        for v in values])
+    check_s, found = timed(lambda: [
+        guard.check_message(roster=roster, recipient=v, **mail.texts_of(m))
+        for m, v in zip(messages, values, strict=True)])
+    assert not any(found)
+    wire_s, _w = timed(lambda: [m.wire_bytes() for m in messages])
+
+    per = 1e6 / len(messages)
+    print(f"{'what':<52}{'seconds':>9}")
+    print(f"{'roster index (once per roster and worker)':<52}{index_s:>9.2f}")
+    print(f"{'submit-time guard, before the row lock':<52}{guard_s:>9.2f}")
+    print(f"{'whole submit (guard, hash, version)':<52}{submit_s:>9.2f}")
+    print(f"{'  of which the campaign row was locked':<52}{lock_s:>9.3f}")
+    print(f"per message, over {len(messages):,} messages:")
+    print(f"  baseline: build the message (render + MIME + bytes) {(build_s + wire_s) * per:>7.0f} us")
+    print(f"  the guard's check of the rendered message           {check_s * per:>7.0f} us "
+          f"({check_s / (build_s + wire_s):.2f} x the baseline)")
+
+
+main()
