@@ -1,6 +1,7 @@
 """Shared start of the benchmark scripts (run as `python bench/x.py` from the repo root)."""
 
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,3 +33,42 @@ def user(username: str, organisation: str, role: str):
         "organisation": organisation, "email": f"{username}@{organisation}.example"})
     person.groups.add(Group.objects.get(name=role))
     return User.objects.get(pk=person.pk)
+
+
+class SinkProcess:
+    """bench/_sink.py in its own process, its arrivals read back from a log file."""
+
+    def __init__(self, port, data_ms=0.0, rcpt_ms=0.0):
+        self.log = Path(tempfile.mkdtemp()) / "arrivals.log"
+        self.log.touch()
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_sink.py")), str(port), str(self.log),
+             str(data_ms), str(rcpt_ms)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+        self.offset = 0
+
+    def clear(self):
+        self.offset = self.log.stat().st_size
+
+    def received(self):
+        with open(self.log, encoding="utf-8") as handle:
+            handle.seek(self.offset)
+            # a line the sink is still writing has no newline yet: not arrived
+            return [(int(t), r) for t, r in (line.split() for line in handle
+                                             if line.endswith("\n") and line.strip())]
+
+    def count(self):
+        return len(self.received())
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -20,12 +20,8 @@ it queues the message durably; the target is judged on the default, an instant s
 
 import argparse
 import smtplib
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--members", type=int, default=5212)
@@ -35,7 +31,7 @@ parser.add_argument("--relay-ms", type=float, default=0.0,
                     help="the sink's delay before answering DATA (default: answer at once)")
 args = parser.parse_args()
 
-from _setup import django_setup, user
+from _setup import SinkProcess, django_setup, free_port, user
 
 django_setup()
 
@@ -52,46 +48,6 @@ from campaigns import mail, sender, workflow
 from campaigns.models import Delivery
 from roster.samples import csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
-
-
-class SinkProcess:
-    """bench/_sink.py in its own process, its arrivals read back from a log file."""
-
-    def __init__(self, port, data_ms=0.0):
-        self.log = Path(tempfile.mkdtemp()) / "arrivals.log"
-        self.log.touch()
-        self.process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("_sink.py")), str(port), str(self.log),
-             str(data_ms)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout.readline().strip() == "ready"
-        self.offset = 0
-
-    def clear(self):
-        self.offset = self.log.stat().st_size
-
-    def received(self):
-        with open(self.log, encoding="utf-8") as handle:
-            handle.seek(self.offset)
-            # a line the sink is still writing has no newline yet: not arrived
-            return [(int(t), r) for t, r in (line.split() for line in handle
-                                             if line.endswith("\n") and line.strip())]
-
-    def count(self):
-        return len(self.received())
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait(10)
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 OLIVIA = user("olivia", "contractor", "operator")
 SAM = user("sam", "contractor", "supervisor")

@@ -8,6 +8,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from campaigns.models import Delivery
+from campaigns.workflow import handing_over
 
 LEDGER_FIELDS = ("member_number", "email", "state", "attempts", "message_id", "message_sha256",
                  "sent_at")
@@ -52,6 +53,7 @@ def progress(campaign) -> dict:
         "skipped": get(Delivery.State.SKIPPED),
         "refused": get(Delivery.State.REFUSED),
         "in_flight": get(Delivery.State.SENDING),
+        "handing_over": handing_over(campaign) if campaign.state == "stopped" else 0,
         "remaining": remaining if campaign.deliveries.exists() else total,
         "percent": round(100 * done / total, 1) if total else 0,
         "per_minute": last_minute,

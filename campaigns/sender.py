@@ -88,6 +88,7 @@ class Claim:
     attempts: int
     member_number: str
     values: dict
+    deadline: float = 0.0  # time.monotonic() by which the hand-over must be over
 
 
 def _when(value):
@@ -106,7 +107,7 @@ def claim_next(campaign_id: int, *, worker: str, recipients: int,
                sent: Sent | None = None) -> Claim | NoClaim | Wait:
     """Claim the next message. `sent`, the previous message's outcome, is written in the same
     transaction: one commit per message instead of two."""
-    now = timezone.now()
+    started, now = time.monotonic(), timezone.now()
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -151,7 +152,7 @@ def claim_next(campaign_id: int, *, worker: str, recipients: int,
             cursor.execute(
                 "UPDATE campaigns_campaign SET claimed_total = claimed_total + 1, "
                 "next_send_at = %s WHERE id = %s", [_db(next_send_at), campaign_id])
-    return _claim_from_row(campaign_id, row)
+    return _claim_from_row(campaign_id, row, claimed=started)
 
 
 # The same claim as one statement, for PostgreSQL and a campaign sending at full speed (no
@@ -196,7 +197,7 @@ def at_full_speed(campaign: Campaign) -> bool:
 
 def claim_at_full_speed(campaign_id: int, *, worker: str, sent: Sent | None) -> Claim | None:
     """A claim in one statement, or None: ask claim_next (see _CLAIM_AT_FULL_SPEED)."""
-    now = _db(timezone.now())
+    started, now = time.monotonic(), _db(timezone.now())
     with _prepared_cursor() as cursor:
         cursor.execute(_CLAIM_AT_FULL_SPEED, {
             "campaign": campaign_id, "sending": State.SENDING, "now": now, "worker": worker,
@@ -206,7 +207,7 @@ def claim_at_full_speed(campaign_id: int, *, worker: str, sent: Sent | None) -> 
             "message_id": sent.message_id if sent else "", "sha256": sent.sha256 if sent else "",
             "reply": sent.reply[:2000] if sent else ""})
         row = cursor.fetchone()
-    return _claim_from_row(campaign_id, row) if row else None
+    return _claim_from_row(campaign_id, row, claimed=started) if row else None
 
 
 def _prepared_cursor() -> CursorWrapper:
@@ -233,13 +234,14 @@ def _server_bound_cursor_class():
     return Prepared
 
 
-def _claim_from_row(campaign_id: int, row) -> Claim:
+def _claim_from_row(campaign_id: int, row, *, claimed: float) -> Claim:
     """A Claim from (delivery id, e-mail, attempts before, member number, name, member e-mail,
-    extra columns)."""
+    extra columns). `claimed`: time.monotonic() when claimed_at was taken."""
     delivery_id, email, attempts, number, name, member_email, extra = row
     extra = json.loads(extra) if isinstance(extra, str) else (extra or {})
     values = {"name": name, "member_number": number, "email": member_email, **extra}
-    return Claim(delivery_id, campaign_id, email, attempts + 1, number, values)
+    return Claim(delivery_id, campaign_id, email, attempts + 1, number, values,
+                 claimed + settings.EMAIL_TIMEOUT)
 
 
 def flag_stale_claims(campaign_id: int) -> int:
@@ -258,14 +260,6 @@ def flag_stale_claims(campaign_id: int) -> int:
                          target=Campaign(pk=campaign_id), payload={
                              "count": count, "members": numbers})
     return count
-
-
-def _still_sending(campaign_id: int) -> bool:
-    cursor = _prepared_cursor() if connection.vendor == "postgresql" else connection.cursor()
-    with cursor:
-        cursor.execute("SELECT state FROM campaigns_campaign WHERE id = %s", [campaign_id])
-        row = cursor.fetchone()
-    return row is not None and row[0] == State.SENDING
 
 
 def _give_back(claim: Claim) -> None:
@@ -367,6 +361,14 @@ def _pause(campaign_id: int, reason: str) -> None:
         pass  # stopped or paused meanwhile: nothing left to pause
 
 
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise NotHandedOver("the hand-over's time (EMAIL_TIMEOUT from the claim) ran out "
+                            "before the message data was sent")
+    return left
+
+
 class _Courier:
     """One backend connection, opened when needed and closed when idle or broken.
 
@@ -392,8 +394,12 @@ class _Courier:
             self.connection.open()
             self.is_open = True
 
-    def send(self, message: mail.NoAttachmentMessage, wire: bytes) -> str:
+    def send(self, message: mail.NoAttachmentMessage, wire: bytes, *, deadline: float) -> str:
+        """Hand the message over, all of it before `deadline` (time.monotonic()): a stop
+        waits for claims younger than EMAIL_TIMEOUT, so no hand-over may outlive that. Each
+        SMTP command gets the time that is left; none starts once it has run out."""
         if not isinstance(self.connection, SMTPBackend):
+            _time_left(deadline)
             self.connection.send_messages([message])
             return "accepted"
         smtp = self.connection.connection
@@ -404,9 +410,11 @@ class _Courier:
         sender = self._envelope_senders[message.from_email]
         (recipient,) = [self._envelope(a, encoding) for a in message.recipients()]
         try:
+            smtp.sock.settimeout(_time_left(deadline))
             smtp.ehlo_or_helo_if_needed()
             code, reply = smtp.mail(sender)
             if code == 250:
+                smtp.sock.settimeout(_time_left(deadline))
                 rcpt_code, rcpt_reply = smtp.rcpt(recipient)
         except smtplib.SMTPResponseException:
             raise  # a definite answer from the server, classified by its code
@@ -418,6 +426,11 @@ class _Courier:
         if rcpt_code not in (250, 251):
             smtp.rset()
             raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+        try:
+            smtp.sock.settimeout(_time_left(deadline))
+        except NotHandedOver:
+            smtp.rset()
+            raise
         code, reply = smtp.data(wire)  # from here on, a broken connection leaves it in doubt
         if code != 250:
             smtp.rset()
@@ -455,11 +468,8 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
                                 findings=findings)
         return None
     wire = message.wire_bytes()
-    if not _still_sending(campaign.pk):  # a stop or pause that landed after our claim wins
-        _give_back(claim)
-        return None
     try:
-        reply = courier.send(message, wire)
+        reply = courier.send(message, wire, deadline=claim.deadline)
     except Exception as error:  # noqa: BLE001 - classified below; the ledger must record it
         failure = classify(error)
         courier.close()

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.selectors import chain_head
@@ -23,6 +24,9 @@ from campaigns.models import Campaign, Delivery, State
 from countersign.roles import Role, role_required
 
 CAMPAIGN_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER)
+# How long the STOP button's request waits for a hand-over in progress before it answers
+# "stopping" (the page then watches): a slow mail server must not freeze the page.
+STOP_PAGE_WAIT_SECONDS = 2.0
 LIVE_OR_DONE = (*workflow.LIVE_STATES, State.STOPPED, State.COMPLETED)
 
 
@@ -30,18 +34,18 @@ def _get_campaign_for(request, pk) -> Campaign:
     return get_object_or_404(Campaign.objects.select_related("roster", "author"), pk=pk)
 
 
-def _attempt(request, action, **kwargs) -> bool:
-    """Run one workflow action; NotAllowed is a 403, any other refusal a message."""
+def _attempt(request, action, **kwargs):
+    """Run one workflow action and return what it returns; NotAllowed is a 403, any other
+    refusal a message (and None)."""
     try:
-        action(user=request.user, **kwargs)
+        return action(user=request.user, **kwargs)
     except workflow.NotAllowed:
         raise PermissionDenied from None
     except workflow.WorkflowError as error:
         messages.error(request, error.message)
         if isinstance(error, workflow.ContentRefused) and error.report is not None:
             request.session["guard_findings"] = error.report.to_json()
-        return False
-    return True
+        return None
 
 
 ACTIONS = ("edit", "submit", "test_send", "approve", "reject", "release", "cancel", "stop",
@@ -240,9 +244,24 @@ def campaign_progress(request, pk):
 @role_required(*CAMPAIGN_ROLES)
 @require_POST
 def campaign_stop(request, pk):
-    return _act(request, pk, workflow.stop,
-                _("STOPPED. No further message will be handed to the mail server."),
-                level=messages.WARNING)
+    """The stop is committed at once; the page waits a moment for a message that was being
+    handed over, and otherwise says so and keeps watching (the campaign page polls)."""
+    campaign = _get_campaign_for(request, pk)
+    stopped = _attempt(request, workflow.stop, campaign=campaign, wait=STOP_PAGE_WAIT_SECONDS)
+    if stopped:
+        left = stopped.handing_over
+        if left:
+            messages.warning(request, ngettext(
+                "Stopping: %(count)s message was being handed over to the mail server when "
+                "you pressed STOP. Nothing else will be sent; this page shows when the stop "
+                "is final.",
+                "Stopping: %(count)s messages were being handed over to the mail server when "
+                "you pressed STOP. Nothing else will be sent; this page shows when the stop "
+                "is final.", left) % {"count": left})
+        else:
+            messages.warning(request, _("STOPPED. No further message will be handed to the "
+                                        "mail server."))
+    return redirect(campaign)
 
 
 @role_required(*CAMPAIGN_ROLES)

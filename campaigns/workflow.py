@@ -11,6 +11,7 @@ the others a message on the page.
 from __future__ import annotations
 
 import smtplib
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -564,21 +565,49 @@ def can_decide(campaign, user) -> Check:
     return _state_is(campaign, State.SENDING, State.HELD, State.PAUSED, State.STOPPED)
 
 
-def stop(*, campaign, user) -> Campaign:
-    """Anyone on the campaign stops it at once. Committed before this returns, and every
-    claim checks the state under the same row lock: no message is claimed after this."""
+# A worker may hand a claimed message over until EMAIL_TIMEOUT after its claim (the
+# courier gives each SMTP command only the time left); allow for clocks a little apart.
+CLOCK_SKEW_SECONDS = 1.0
+STOP_POLL_SECONDS = 0.05
+
+
+def handing_over(campaign) -> int:
+    """Messages a worker may be handing to the mail server right now."""
+    since = timezone.now() - timedelta(seconds=settings.EMAIL_TIMEOUT + CLOCK_SKEW_SECONDS)
+    return Delivery.objects.filter(campaign_id=campaign.pk, state=Delivery.State.SENDING,
+                                   claimed_at__gt=since).count()
+
+
+def wait_for_hand_overs(campaign, *, timeout: float) -> int:
+    """After a stop: wait until no message is being handed over (at most `timeout` seconds);
+    the number still in flight when the wait ended."""
+    deadline = time.monotonic() + timeout
+    while (left := handing_over(campaign)) and time.monotonic() < deadline:
+        time.sleep(STOP_POLL_SECONDS)
+    return left
+
+
+def stop(*, campaign, user, wait: float | None = None) -> Campaign:
+    """Anyone on the campaign stops it at once. The stop is committed first: every claim
+    checks the state under the campaign's row lock, so no message is claimed after it. A
+    message claimed just before may be in the middle of its hand-over; stop then waits
+    until none is (at most `wait` seconds, by default as long as a hand-over can last), so
+    that once it has returned nothing more reaches the mail server. The campaign returned
+    carries `handing_over`: how many were still in flight when the wait ended (0: final)."""
 
     def apply(c):
         from_state, c.state, c.stopped_at = c.state, State.STOPPED, timezone.now()
         c.release_expires_at = None
         c.save()
         return {"from_state": from_state, "content_hash": c.content_hash,
-                "sent_so_far": _sent_count(c),
-                "in_flight": c.deliveries.filter(state=Delivery.State.SENDING).count()}
+                "sent_so_far": _sent_count(c), "in_flight": handing_over(c)}
 
-    return _perform("stopped", campaign, user,
-                    roles=[Role.OBSERVER, Role.SUPERVISOR, Role.OPERATOR],
-                    check=lambda c: can_stop(c, user), apply=apply)
+    campaign = _perform("stopped", campaign, user,
+                        roles=[Role.OBSERVER, Role.SUPERVISOR, Role.OPERATOR],
+                        check=lambda c: can_stop(c, user), apply=apply)
+    budget = settings.EMAIL_TIMEOUT + CLOCK_SKEW_SECONDS if wait is None else wait
+    campaign.handing_over = wait_for_hand_overs(campaign, timeout=budget)
+    return campaign
 
 
 def pause(*, campaign, user=None, reason: str = "") -> Campaign:

@@ -1,5 +1,6 @@
 """A scripted loopback SMTP server for the sending tests, and helpers to read what it got."""
 
+import asyncio
 import threading
 import time
 from email import message_from_bytes, policy
@@ -17,9 +18,14 @@ class ScriptedSink:
         self.refuse = {}  # address -> "550 ..." reply to RCPT
         self.defer = {}  # address -> how many times to answer 451 first
         self.after_message = None  # called (in a plain thread) with the count so far
+        self.rcpt_delay = self.data_delay = 0.0  # seconds before answering, like a slow relay
+        self.in_rcpt = threading.Event()  # set from a RCPT until its message is taken
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_delay:
+            self.in_rcpt.set()
+            await asyncio.sleep(self.rcpt_delay)
         if address in self.refuse:
             return self.refuse[address]
         if self.defer.get(address, 0) > 0:
@@ -29,10 +35,13 @@ class ScriptedSink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         with self.lock:
             for recipient in envelope.rcpt_tos:
                 self.received.append((time.time_ns(), recipient, envelope.original_content))
             count = len(self.received)
+            self.in_rcpt.clear()
         if self.after_message is not None:
             # Django's ORM refuses to run inside an event loop: call back from a plain thread.
             thread = threading.Thread(target=self.after_message, args=(count,))

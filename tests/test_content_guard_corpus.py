@@ -264,7 +264,7 @@ def test_a_legitimate_notice_passes_and_reaches_every_member(
     assert campaign.versions.get().guard.ok
     sink.handler.received.clear()
     run_until_done(campaign)
-    assert campaign.state == State.COMPLETED
+    assert campaign.state == State.COMPLETED, campaign.paused_reason
     assert len(sink.handler.recipients()) == roster.member_count
     assert leaked_to_the_server(sink, roster) == []
 

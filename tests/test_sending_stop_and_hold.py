@@ -50,12 +50,79 @@ def test_no_message_is_claimed_or_handed_over_after_the_stop_returned(olivia, sa
     claimed_after = campaign.deliveries.filter(claimed_at__gt=stop_returned_at).count()
     reached_after = sum(1 for t, _r, _raw in sink.handler.received if t > stop_returned_ns)
     assert claimed_after == 0
-    assert reached_after <= 1  # at most the one hand-over already in flight
+    assert reached_after == 0  # stop waited for the hand-over that was in flight
     sent = campaign.deliveries.filter(state=Delivery.State.SENT).count()
     assert sent == len(sink.handler.received) < 300  # the ledger and the server agree
     assert not campaign.deliveries.filter(state=Delivery.State.SENDING).exists()
     entry = AuditEntry.objects.get(action="campaign.stopped")
     assert entry.actor_name == "oscar" and entry.payload["sent_so_far"] <= sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stop_waits_for_a_slow_hand_over_and_nothing_reaches_the_server_after_it(
+        olivia, sam, oscar, sink):
+    roster = make_roster(olivia, count=10)
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    sink.handler.received.clear()
+    sink.handler.rcpt_delay, sink.handler.data_delay = 1.0, 0.05
+    worker = in_thread(lambda: sender.run(campaign.pk, worker="w1", budget=30))
+    wait_for(lambda: len(sink.handler.received) >= 1)
+    assert sink.handler.in_rcpt.wait(5)  # a message is mid-RCPT: in the gap after its claim
+    before = len(sink.handler.received)
+
+    started = time.monotonic()
+    stopped = workflow.stop(campaign=campaign, user=oscar)
+    took, returned_ns = time.monotonic() - started, time.time_ns()
+    worker.join(30)
+
+    assert stopped.handing_over == 0 and 0.3 < took < 5  # it waited for that one message
+    assert sum(1 for t, _r, _raw in sink.handler.received if t > returned_ns) == 0
+    assert len(sink.handler.received) == before + 1  # the one in flight, before stop returned
+    assert campaign.deliveries.filter(state=Delivery.State.SENT).count() == before + 1
+    assert not campaign.deliveries.filter(state=Delivery.State.SENDING).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_stop_button_answers_at_once_and_the_page_says_stopping_until_final(
+        olivia, sam, oscar, sink, monkeypatch):
+    from campaigns import views
+    from tests.conftest import client_for
+
+    monkeypatch.setattr(views, "STOP_PAGE_WAIT_SECONDS", 0.2)
+    roster = make_roster(olivia, count=5)
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    sink.handler.received.clear()
+    sink.handler.rcpt_delay = 2.0
+    worker = in_thread(lambda: sender.run(campaign.pk, worker="w1", budget=30))
+    assert sink.handler.in_rcpt.wait(10)
+
+    client = client_for(oscar)
+    started = time.monotonic()
+    response = client.post(f"/campaigns/{campaign.pk}/stop/", follow=True,
+                           HTTP_ACCEPT_LANGUAGE="en")
+    assert time.monotonic() - started < 1.5  # the page does not wait for the slow server
+    page = response.content.decode()
+    assert "Stopping: 1 message was being handed over" in page and 'data-stopping="1"' in page
+    assert client.get(f"/campaigns/{campaign.pk}/progress/").json()["handing_over"] == 1
+    worker.join(30)
+    assert client.get(f"/campaigns/{campaign.pk}/progress/").json()["handing_over"] == 0
+    page = client.get(f"/campaigns/{campaign.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "STOPPED. No further message" in page and "data-stopping" not in page
+    assert len(sink.handler.received) == 1
+
+
+def test_a_hand_over_that_runs_out_of_time_before_its_data_is_not_sent(
+        olivia, sam, oscar, sink, settings):
+    roster = make_roster(olivia, count=2)
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    sink.handler.received.clear()
+    settings.EMAIL_TIMEOUT = 0.5
+    sink.handler.rcpt_delay = 1.0  # longer than the whole hand-over may take
+    sender.run(campaign.pk, worker="t", budget=1.5, sleep=lambda s: None)
+    assert sink.handler.campaign_mail() == []
+    first = campaign.deliveries.order_by("id").first()
+    assert first.state == Delivery.State.PENDING and first.attempts == 1  # retried later
+    assert "not handed over" in first.smtp_reply
 
 
 @pytest.mark.django_db(transaction=True)

@@ -20,14 +20,15 @@ document.addEventListener("submit", function (event) {
       return response.ok ? response.json() : null;
     }).then(function (p) {
       if (!p) { return; }
-      if (p.state !== shownState) { window.location.reload(); return; }
+      if (p.state !== shownState || (stopping && !p.handing_over)) { window.location.reload(); return; }
       ["sent", "failed", "in_doubt", "remaining", "per_minute", "state_label"].forEach(function (k) { set(k, p[k]); });
       set("eta", p.eta_seconds ? p.eta_seconds + " " + panel.getAttribute("data-seconds") : "—");
       var bar = panel.querySelector('[data-field="percent_bar"]');
       if (bar) { bar.style.width = p.percent + "%"; bar.textContent = p.percent + "%"; bar.parentNode.setAttribute("aria-valuenow", p.percent); }
     }).catch(function () {});
   }
-  if (["released", "sending", "held", "paused"].indexOf(shownState) >= 0) {
+  var stopping = !!panel.querySelector("[data-stopping]");
+  if (stopping || ["released", "sending", "held", "paused"].indexOf(shownState) >= 0) {
     window.setInterval(refresh, 2000);
   }
 })();
