@@ -69,8 +69,10 @@ def _serialise_appends(connection) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_APPEND_LOCK_KEY])
 
 
-def verify_and_record(*, actor=None, system: str = "", anchor: str | None = None):
-    """Verify the whole chain, then append the outcome to it (a check is an audit entry)."""
+def verify_and_record(*, actor=None, system: str = "", anchor: str | None = None,
+                      anchors=()):
+    """Verify the whole chain, then append the outcome to it (a check is an audit entry).
+    `anchors`: the outcome of audit.anchors.check(), recorded with it."""
     from audit.selectors import VERIFIED
     from audit.verification import verify_database
 
@@ -82,5 +84,7 @@ def verify_and_record(*, actor=None, system: str = "", anchor: str | None = None
                    "bad_sequence": verdict.bad_sequence, "reason": verdict.reason,
                    "code": verdict.code,
                    "anchor": anchor or "", "anchor_found": verdict.anchor_found,
+                   "anchors": [{"sequence": c.anchor.sequence, "hash": c.anchor.hash,
+                                "holds": c.ok, "reason": c.reason} for c in anchors][:50],
                })
     return verdict

@@ -3,6 +3,7 @@ from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 WATCHDOG = "countersign-watchdog"
+ANCHOR = "countersign-audit-anchor"
 
 
 def schedule_watchdog(using="default", **kwargs):
@@ -15,9 +16,21 @@ def schedule_watchdog(using="default", **kwargs):
     })
 
 
+def schedule_audit_anchor(using="default", **kwargs):
+    """The audit chain's head is mailed to the association every AUDIT_ANCHOR_HOURS."""
+    from django.conf import settings
+    from django_q.models import Schedule
+
+    Schedule.objects.using(using).update_or_create(name=ANCHOR, defaults={
+        "func": "campaigns.tasks.mail_audit_anchor", "schedule_type": Schedule.MINUTES,
+        "minutes": settings.AUDIT_ANCHOR_HOURS * 60, "repeats": -1,
+    })
+
+
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
 
     def ready(self):
         post_migrate.connect(schedule_watchdog, sender=self)
+        post_migrate.connect(schedule_audit_anchor, sender=self)

@@ -12,7 +12,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 import audit
-from audit.models import AuditEntry
+from audit.anchors import Anchor, current
+from audit.models import AuditEntry, time_text
 from campaigns.ledger import progress
 from campaigns.mail import NoAttachmentMessage
 from countersign.models import User
@@ -38,13 +39,14 @@ def send_completion_notice(campaign) -> None:
         "Sent: %(sent)s  Failed: %(failed)s  Skipped: %(skipped)s\n"
         "Content hash: %(content)s\n"
         "Delivery ledger SHA-256: %(ledger)s\n\n"
-        "Audit chain head at completion: entry %(sequence)s\n%(head)s\n\n"
+        "Audit chain head at completion: entry %(sequence)s\n%(head)s\n%(anchor)s\n\n"
         "Keep this message. With the chain head above, anyone can later prove that the audit "
         "log still contains this record:\n    python manage.py verify_audit --anchor %(head)s\n"
     ) % {"name": campaign.name, "sent": numbers["sent"], "failed": numbers["failed"],
          "skipped": numbers["skipped"], "content": campaign.content_hash,
          "ledger": campaign.ledger_sha256, "sequence": completed.sequence,
-         "head": completed.hash}
+         "head": completed.hash, "anchor": Anchor(completed.sequence, completed.hash,
+                                                 time_text(completed.created_at)).line()}
     recipients = association_observers()
     messages = [NoAttachmentMessage(_("[Countersign] Complete: %(name)s") % {
         "name": campaign.name}, body, to=[person.email]) for person in recipients]
@@ -59,3 +61,35 @@ def send_completion_notice(campaign) -> None:
             "to": sorted(p.get_username() for p in recipients), "outcome": outcome,
             "chain_head_sequence": completed.sequence, "chain_head": completed.hash,
             "ledger_sha256": campaign.ledger_sha256})
+
+
+def send_anchor(reason: str) -> dict:
+    """Mail the audit chain's head (an anchor) to the association's observers, so that a
+    tail deleted later is caught by `verify_audit --anchor`. `reason`: "schedule", or the
+    event ("campaign 12 stopped"). Audited (the entry comes after the anchor it mails)."""
+    anchor = current()
+    if anchor is None:
+        return {"outcome": "empty log"}
+    body = _(
+        "Audit chain anchor (%(reason)s)\n\n%(line)s\n\n"
+        "Keep this message in the association's mail archive; do not edit it. It records "
+        "the newest entry of Countersign's audit log at this moment. If entries were deleted "
+        "or rewritten later, verification against the anchors you kept fails:\n"
+        "    python manage.py verify_audit --anchor saved-anchor-mails.txt\n"
+        "(every line starting with countersign-anchor in that file is checked).\n"
+    ) % {"reason": reason, "line": anchor.line()}
+    recipients = association_observers()
+    messages = [NoAttachmentMessage(_("[Countersign] Audit anchor: entry %(sequence)s") % {
+        "sequence": anchor.sequence}, body, to=[person.email]) for person in recipients]
+    try:
+        get_connection(fail_silently=False).send_messages(messages)
+        outcome = "sent" if recipients else "no observer with an e-mail address"
+    except Exception as error:  # noqa: BLE001 - a failed anchor mail is recorded, then retried
+        log.warning("audit anchor not mailed: %s", error)
+        outcome = f"failed: {error}"[:300]
+    payload = {"reason": reason, "sequence": anchor.sequence, "hash": anchor.hash,
+               "time": anchor.time, "to": sorted(p.get_username() for p in recipients),
+               "outcome": outcome}
+    with transaction.atomic():
+        audit.record("audit.anchor_mailed", system="worker", payload=payload)
+    return payload

@@ -10,6 +10,16 @@ from campaigns import sender
 from campaigns.models import Campaign, State
 
 
+def mail_audit_anchor(reason: str = "schedule") -> str:
+    from campaigns import notices
+
+    return notices.send_anchor(reason)["outcome"]
+
+
+def queue_audit_anchor(reason: str) -> None:
+    async_task("campaigns.tasks.mail_audit_anchor", reason)
+
+
 def queue_send(campaign_id: int) -> None:
     async_task("campaigns.tasks.send_campaign", campaign_id, group=f"campaign-{campaign_id}")
 

@@ -526,6 +526,13 @@ def test_send(*, campaign, user, member, recipients) -> TestSend:
 LIVE_STATES = (State.RELEASED, State.SENDING, State.HELD, State.PAUSED)
 
 
+def _mail_anchor_after_commit(reason: str) -> None:
+    """The audit chain's head goes to the association once this commits (audit anchors)."""
+    from campaigns import tasks
+
+    transaction.on_commit(lambda: tasks.queue_audit_anchor(reason))
+
+
 def _ring_worker(campaign) -> None:
     """Queue a send task once this transaction commits (a rolled-back release rings nothing)."""
     from campaigns import tasks
@@ -599,6 +606,7 @@ def stop(*, campaign, user, wait: float | None = None) -> Campaign:
         from_state, c.state, c.stopped_at = c.state, State.STOPPED, timezone.now()
         c.release_expires_at = None
         c.save()
+        _mail_anchor_after_commit(f"campaign {c.pk} stopped")
         return {"from_state": from_state, "content_hash": c.content_hash,
                 "sent_so_far": _sent_count(c), "in_flight": handing_over(c)}
 

@@ -265,6 +265,10 @@ CAMPAIGN_MAX_HTML_CHARS = envint("CAMPAIGN_MAX_HTML_CHARS", "100000")
 ROSTER_MAX_EXTRA_COLUMNS = envint("ROSTER_MAX_EXTRA_COLUMNS", "30")
 ROSTER_MAX_EXTRA_CHARS = envint("ROSTER_MAX_EXTRA_CHARS", "4000")
 
+# The audit chain's head (an anchor) is mailed to the association's observers this often,
+# and after every completed or stopped campaign.
+AUDIT_ANCHOR_HOURS = envint("AUDIT_ANCHOR_HOURS", "24")
+
 # --- Sending ------------------------------------------------------------------------------------
 # A send task works this long, then queues its own continuation (no task outlives timeout).
 SEND_SLICE_SECONDS = envint("SEND_SLICE_SECONDS", "30")

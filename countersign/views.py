@@ -27,11 +27,11 @@ def health(request):
     from audit import triggers
 
     try:
-        missing = triggers.missing(connection)
+        wrong = triggers.problems(connection)
     except Exception as error:  # noqa: BLE001 - any database failure means unhealthy
         return JsonResponse({"database": f"error: {type(error).__name__}"}, status=503)
-    status = {"database": "ok", "audit_triggers": "ok" if not missing else "missing"}
-    return JsonResponse(status, status=200 if not missing else 503)
+    status = {"database": "ok", "audit_triggers": "ok" if not wrong else ", ".join(wrong)}
+    return JsonResponse(status, status=200 if not wrong else 503)
 
 
 def health_worker(request):
