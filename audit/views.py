@@ -1,9 +1,11 @@
 """The auditor's pages: the log, its export, the chain's verification, the reports."""
 
+from itertools import islice
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,7 +19,7 @@ from audit.models import AuditEntry
 from audit.services import verify_and_record
 from campaigns import reports
 from campaigns.models import Campaign
-from countersign import exports
+from countersign import access, exports
 from countersign.roles import Role, has_role, role_required
 
 
@@ -85,24 +87,32 @@ def compliance(request):
     return render(request, "audit/compliance.html", {"rows": rows})
 
 
-@role_required(Role.AUDITOR, Role.OBSERVER, Role.SUPERVISOR)
+@role_required(*access.roles_for(access.Data.INCIDENT_SUMMARY))
 def incident(request, pk):
+    """Who got what. With names and addresses for the supervisor and the observer; for an
+    auditor the same report keyed by member number only (access.POLICY). There is no report
+    for a campaign that never started sending. Every download is audited."""
     campaign = get_object_or_404(Campaign.objects.select_related("roster"), pk=pk)
+    if campaign.started_at is None:
+        raise Http404("this campaign never started sending")
+    member_data = access.may_see(request.user, access.Data.INCIDENT_REPORT)
     fmt = request.GET.get("format")
     if fmt in ("csv", "xlsx"):
+        rows = list(reports.incident_export_rows(campaign, member_data=member_data))
         with transaction.atomic():
             audit.record("campaign.incident_report_exported", actor=request.user,
-                         role=next(r for r in (Role.AUDITOR, Role.OBSERVER, Role.SUPERVISOR)
+                         role=next(r for r in (Role.OBSERVER, Role.SUPERVISOR, Role.AUDITOR)
                                    if has_role(request.user, r)),
-                         target=campaign, payload={"format": fmt,
-                                                   "ledger_sha256": campaign.ledger_sha256})
+                         target=campaign, payload={
+                             "format": fmt, "rows": len(rows), "member_data": member_data,
+                             "ledger_sha256": campaign.ledger_sha256})
         name = f"incident-campaign-{campaign.pk}.{fmt}"
-        rows = reports.incident_export_rows(campaign)
+        header = reports.incident_header(member_data=member_data)
         if fmt == "csv":
-            return exports.csv_response(name, reports.incident_header(), rows)
-        return exports.xlsx_response(name, reports.incident_header(), rows)
+            return exports.csv_response(name, header, rows)
+        return exports.xlsx_response(name, header, rows)
     from campaigns.ledger import progress
 
     return render(request, "audit/incident.html", {
-        "campaign": campaign, "progress": progress(campaign),
-        "rows": list(reports.incident_rows(campaign))[:200]})
+        "campaign": campaign, "progress": progress(campaign), "member_data": member_data,
+        "rows": list(islice(reports.incident_rows(campaign, member_data=member_data), 200))})

@@ -27,10 +27,21 @@ def schedule_audit_anchor(using="default", **kwargs):
     })
 
 
+def lapse_signoffs_of_the_person(sender, user, actor, **kwargs):
+    """Someone else set this person's password: their sign-offs that still count lapse
+    (whoever knows the password could have given them)."""
+    from campaigns import workflow
+
+    workflow.lapse_signoffs_of(user=user, reason="password_set_by_other")
+
+
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
 
     def ready(self):
+        from countersign.accounts import password_set_by_other
+
         post_migrate.connect(schedule_watchdog, sender=self)
+        password_set_by_other.connect(lapse_signoffs_of_the_person, dispatch_uid="lapse")
         post_migrate.connect(schedule_audit_anchor, sender=self)

@@ -439,13 +439,21 @@ def _hits(view: str, index: RosterIndex, *, spaced: bool) -> list[_Hit]:
     for end, (member, length) in emails_by_end.items():
         hits.append(_Hit("email", member, view[end - length + 1:end + 1]))
     if spaced:
-        squeezed = compact(view)
-        for end, found in index.automaton.iter(squeezed):
-            for kind, member, length in found:
-                if kind == "names":
-                    key = squeezed[end - length + 1:end + 1]
-                    hits.append(_Hit(kind, member, key, key))
+        hits += _name_hits(compact(view), index)
     return hits
+
+
+def _name_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
+    """Names in the compacted text; a name inside a longer one (林 陽菜 in 小林 陽菜) is
+    part of that one, not a second name."""
+    spans = [(end - length + 1, end + 1, member)
+             for end, found in index.automaton.iter(squeezed)
+             for kind, member, length in found if kind == "names"]
+    kept = [(start, end, member) for start, end, member in spans
+            if not any(s <= start and end <= e and (s, e) != (start, end)
+                       for s, e, _m in spans)]
+    return [_Hit("names", member, squeezed[start:end], squeezed[start:end])
+            for start, end, member in kept]
 
 
 def _pasted_rows(view: str, own_email: str) -> list[str]:

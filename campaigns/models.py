@@ -231,6 +231,8 @@ class SignOff(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     role = models.CharField(max_length=20)
+    # The signer's organisation when they signed: a sign-off lapses if they move.
+    organisation = models.CharField(max_length=20, blank=True)
     content_hash = models.CharField(max_length=64)
     recipient_count = models.PositiveIntegerField()
     checklist = models.JSONField(default=list, blank=True)
@@ -250,6 +252,20 @@ class SignOff(models.Model):
 
     def is_expired(self, now=None) -> bool:
         return (now or timezone.now()) >= self.expires_at()
+
+    def standing_problem(self) -> str:
+        """Why the signer no longer stands behind this sign-off ("" if they do): no longer
+        active, no longer holding the role they signed in, or moved organisation."""
+        from countersign.roles import has_role
+
+        signer = type(self.user).objects.get(pk=self.user_id)  # as stored now
+        if not signer.is_active:
+            return "signer_inactive"
+        if self.organisation and signer.organisation != self.organisation:
+            return "signer_moved_organisation"
+        if not has_role(signer, self.role):
+            return "signer_lost_role"
+        return ""
 
 
 class TestSend(models.Model):

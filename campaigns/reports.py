@@ -90,21 +90,23 @@ def compliance_csv_rows(rows):
                for name in COMPLIANCE_HEADER]
 
 
-INCIDENT_HEADER = ["member_number", "name", "email", "outcome", "sent_at", "message_id",
-                   "message_sha256", "content_hash", "attempts", "server_reply", "decision"]
+def incident_header(*, member_data: bool) -> list[str]:
+    """Column titles for people (the association writes to members from this file); without
+    member data (for auditors) there are no name and address columns."""
+    people = (_("Name"), _("E-mail address")) if member_data else ()
+    return [str(t) for t in (_("Member number"), *people, _("Outcome"), _("Sent at"),
+                             "Message-ID", _("SHA-256 of the message"), _("Content hash"),
+                             _("Attempts"), _("Server reply"), _("Decision"))]
 
 
-def incident_header() -> list[str]:
-    """Column titles for people (the association writes to members from this file)."""
-    return [str(t) for t in (_("Member number"), _("Name"), _("E-mail address"), _("Outcome"),
-                             _("Sent at"), "Message-ID", _("SHA-256 of the message"),
-                             _("Content hash"), _("Attempts"), _("Server reply"), _("Decision"))]
-
-
-def incident_export_rows(campaign):
+def incident_export_rows(campaign, *, member_data: bool):
     """incident_rows with the outcome in the reader's language."""
-    for row in incident_rows(campaign):
-        yield [*row[:3], str(OUTCOMES_LABELS.get(row[3], row[3])), *row[4:]]
+    outcome = 3 if member_data else 1
+    for row in incident_rows(campaign, member_data=member_data):
+        yield [*row[:outcome], str(OUTCOMES_LABELS.get(row[outcome], row[outcome])),
+               *row[outcome + 1:]]
+
+
 OUTCOME = {
     Delivery.State.SENT: "received",
     Delivery.State.IN_DOUBT: "in doubt",
@@ -112,20 +114,23 @@ OUTCOME = {
     Delivery.State.SKIPPED: "not received (skipped)",
     Delivery.State.PENDING: "not sent",
     Delivery.State.SENDING: "in doubt",
+    Delivery.State.REFUSED: "not sent (refused by the content guard)",
 }
 
 
-def incident_rows(campaign):
+def incident_rows(campaign, *, member_data: bool):
     """Who received exactly which content (content hash + message hash) and when, who did
-    not, who is in doubt: one row per recipient of the roster, from the delivery ledger."""
+    not, who is in doubt: one row per recipient of the roster, from the delivery ledger.
+    Without member data: the member number stands for the person (no name, no address)."""
     deliveries = {d.member_id: d for d in campaign.deliveries.all().iterator(chunk_size=2000)}
     for member in campaign.roster.members.order_by("row_number").iterator(chunk_size=2000):
         d = deliveries.get(member.pk)
+        person = [member.name, d.email if d else member.email] if member_data else []
         if d is None:
-            yield [member.member_number, member.name, member.email, "not sent", "", "", "",
+            yield [member.member_number, *person, "not sent", "", "", "",
                    campaign.content_hash, 0, "", ""]
             continue
-        yield [member.member_number, member.name, d.email, OUTCOME[d.state],
+        yield [member.member_number, *person, OUTCOME[d.state],
                d.sent_at.isoformat() if d.sent_at else "", d.message_id, d.message_sha256,
                campaign.content_hash if d.state == Delivery.State.SENT else "",
                d.attempts, d.smtp_reply, d.decision]

@@ -21,9 +21,12 @@ from campaigns.forms import (
 )
 from campaigns.guard import GuardReport
 from campaigns.models import Campaign, Delivery, State
+from countersign import access
 from countersign.roles import Role, role_required
 
-CAMPAIGN_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER)
+# The campaign pages show rendered messages, and the ledger addresses: countersign.access.
+CAMPAIGN_ROLES = access.roles_for(access.Data.RENDERED_MESSAGES)
+LEDGER_ROLES = access.roles_for(access.Data.LEDGER_ADDRESSES)
 # How long the STOP button's request waits for a hand-over in progress before it answers
 # "stopping" (the page then watches): a slow mail server must not freeze the page.
 STOP_PAGE_WAIT_SECONDS = 2.0
@@ -290,7 +293,7 @@ def delivery_decide(request, pk, delivery_pk):
     return redirect(campaign)
 
 
-@role_required(*CAMPAIGN_ROLES)
+@role_required(*LEDGER_ROLES)
 def campaign_ledger(request, pk):
     campaign = _get_campaign_for(request, pk)
     state = request.GET.get("state")

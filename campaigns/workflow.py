@@ -375,6 +375,7 @@ def approve(*, campaign, user, checklist, comment: str = "") -> Campaign:
     def apply(c):
         signoff = SignOff.objects.create(
             campaign=c, kind=SignOff.Kind.APPROVAL, user=user, role=Role.SUPERVISOR,
+            organisation=user.organisation,
             content_hash=c.content_hash, recipient_count=c.roster.member_count,
             checklist=sorted(checklist), comment=comment)
         c.state = State.APPROVED
@@ -398,6 +399,7 @@ def reject(*, campaign, user, comment: str) -> Campaign:
     def apply(c):
         role = _acting_role(user, Role.SUPERVISOR, Role.OBSERVER)
         SignOff.objects.create(campaign=c, kind=SignOff.Kind.REJECTION, user=user, role=role,
+                               organisation=user.organisation,
                                content_hash=c.content_hash, recipient_count=c.roster.member_count,
                                comment=comment)
         voided = _void_signoffs(c, "rejected")
@@ -410,8 +412,97 @@ def reject(*, campaign, user, comment: str) -> Campaign:
                     check=check, apply=apply)
 
 
+# --- sign-offs lapse with their signer's standing ---------------------------------------------
+
+STANDING_STATES = (State.APPROVED, State.RELEASED)  # where a sign-off still has to count
+
+
+def lapse_signoffs(*, campaign, reason_for) -> Campaign | None:
+    """Void the approvals and releases of `campaign` for which `reason_for(signoff)` gives a
+    reason ("" keeps it). A lapsed approval sends the campaign back to review (its release
+    goes with it); a lapsed release alone back to the observer. One audited step, by the
+    system; None when nothing lapsed."""
+
+    def lapsed(c):
+        live = c.signoffs.filter(voided_at=None, kind__in=[SignOff.Kind.APPROVAL,
+                                                           SignOff.Kind.RELEASE])
+        return [(s, r) for s in live.select_related("user") if (r := reason_for(s))]
+
+    def check(c):
+        allowed = _state_is(c, *STANDING_STATES)
+        if allowed and not lapsed(c):
+            return _no(WrongState, _("No sign-off lapsed."), "none_lapsed")
+        return allowed
+
+    def apply(c):
+        found = lapsed(c)
+        approval_lapsed = any(s.kind == SignOff.Kind.APPROVAL for s, _r in found)
+        voided = []
+        for signoff, reason in found:
+            SignOff.objects.filter(pk=signoff.pk).update(voided_at=timezone.now(),
+                                                         void_reason=reason)
+            voided.append({"signoff": signoff.pk, "kind": signoff.kind,
+                           "user": signoff.user.get_username(), "reason": reason})
+        if approval_lapsed:
+            voided += [{"signoff": pk, "kind": "release", "reason": "approval_lapsed"}
+                       for pk in _void_signoffs(c, "approval_lapsed")]
+        from_state = c.state
+        c.state = State.SUBMITTED if approval_lapsed else State.APPROVED
+        c.release_expires_at = None
+        c.save()
+        return {"from_state": from_state, "content_hash": c.content_hash, "lapsed": voided}
+
+    with transaction.atomic():
+        c = _locked(campaign)
+        if c.state not in STANDING_STATES or not lapsed(c):
+            return None
+        return _perform("signoff_lapsed", c, None, roles=[], check=check, apply=apply)
+
+
+def lapse_reasons(campaign) -> str:
+    """The newest lapse of `campaign` in words: whose sign-off, and why."""
+    from countersign.labels import VOID_REASONS
+
+    lapsed = campaign.signoffs.filter(voided_at__isnull=False).exclude(
+        void_reason="approval_lapsed").order_by("-voided_at").select_related("user")
+    newest = lapsed.first()
+    if newest is None:
+        return ""
+    return "; ".join(f"{s.get_kind_display()} ({s.user}): "
+                     f"{VOID_REASONS.get(s.void_reason, s.void_reason)}"
+                     for s in lapsed.filter(voided_at=newest.voided_at))
+
+
+def lapse_signoffs_of_unstanding_signers(campaign) -> Campaign | None:
+    """At release and at start: sign-offs whose signer is no longer active, no longer holds
+    the role, or moved organisation no longer count."""
+    return lapse_signoffs(campaign=campaign, reason_for=SignOff.standing_problem)
+
+
+def lapse_signoffs_of(*, user, reason: str) -> list[int]:
+    """All of `user`'s sign-offs that still count lapse (their password was set by someone
+    else, for example). Returns the campaigns sent back."""
+    campaigns = Campaign.objects.filter(
+        state__in=STANDING_STATES, signoffs__user=user, signoffs__voided_at=None,
+        signoffs__kind__in=[SignOff.Kind.APPROVAL, SignOff.Kind.RELEASE]).distinct()
+    sent_back = []
+    for campaign in campaigns:
+        if lapse_signoffs(campaign=campaign,
+                          reason_for=lambda s: reason if s.user_id == user.pk else ""):
+            sent_back.append(campaign.pk)
+    return sent_back
+
+
 def release(*, campaign, user, checklist, comment: str = "") -> Campaign:
-    """The association's live go: valid for RELEASE_WINDOW_MINUTES."""
+    """The association's live go: valid for RELEASE_WINDOW_MINUTES. An approval whose signer
+    lost their standing lapses first, and the release is refused, saying why."""
+    if (sent_back := lapse_signoffs_of_unstanding_signers(campaign)) is not None:
+        error = StaleSignOff(_("A sign-off no longer counts, so the campaign went back a "
+                               "step: %(why)s.") % {"why": lapse_reasons(sent_back)},
+                             code="signoff_lapsed")
+        with transaction.atomic():
+            _record_refusal("released", sent_back, user, Role.OBSERVER, error)
+        raise error
 
     def check(c):
         allowed = _first(can_release(c, user), _checklist(checklist, OBSERVER_CHECKLIST))
@@ -435,6 +526,7 @@ def release(*, campaign, user, checklist, comment: str = "") -> Campaign:
         approval = c.valid_approvals().order_by("-created_at").first()
         signoff = SignOff.objects.create(
             campaign=c, kind=SignOff.Kind.RELEASE, user=user, role=Role.OBSERVER,
+            organisation=user.organisation,
             content_hash=c.content_hash, recipient_count=c.roster.member_count,
             checklist=sorted(checklist), comment=comment)
         resumed, c.state = c.state == State.PAUSED, State.RELEASED
@@ -644,6 +736,7 @@ def start(*, campaign) -> Campaign:
     be sent is still exactly what was approved and passes the content guard again (run
     before the row is locked). If not, nothing is sent: the campaign goes back to draft and
     its sign-offs are void. Every message is checked again just before it is handed over."""
+    lapse_signoffs_of_unstanding_signers(campaign)
     checked, report, checked_hash = _guard_outside_the_lock(campaign)
     with transaction.atomic():
         c = _locked(campaign)

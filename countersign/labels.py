@@ -11,6 +11,11 @@ VOID_REASONS = {
     "rejected": _("rejected"),
     "cancelled": _("cancelled"),
     "refused at start": _("refused when sending was to start"),
+    "signer_inactive": _("the signer's account is no longer active"),
+    "signer_lost_role": _("the signer no longer holds the role they signed in"),
+    "signer_moved_organisation": _("the signer moved to another organisation"),
+    "password_set_by_other": _("someone else set the signer's password"),
+    "approval_lapsed": _("the approval it was given on no longer counts"),
 }
 VERIFY_FAILURES = {
     "gap": _("an entry is missing or out of order"),
@@ -41,6 +46,7 @@ OUTCOMES = {
     "not received (failed)": _("not received (failed)"),
     "not received (skipped)": _("not received (skipped)"),
     "not sent": _("not sent"),
+    "not sent (refused by the content guard)": _("not sent (refused by the content guard)"),
 }
 
 

@@ -85,6 +85,9 @@ def record_denied_request(request, *, required) -> None:
 def roles_context(request):
     from django.conf import settings
 
+    from countersign import access
+
     user = getattr(request, "user", None)
     return {"user_roles": roles_of(user) if user is not None else frozenset(),
-            "mailcatcher_inbox": settings.MAILCATCHER_INBOX}
+            "mailcatcher_inbox": settings.MAILCATCHER_INBOX and user is not None
+            and access.may_see(user, access.Data.MEMBER_MAIL)}

@@ -86,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "countersign.two_factor.SecondFactorGate",
+    "countersign.accounts.ActorMiddleware",
+    "countersign.accounts.NewPasswordGate",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -159,6 +161,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Example for production: "supervisor,observer" (the two countersignatures).
 TOTP_REQUIRED_ROLES = envlist("TOTP_REQUIRED_ROLES", "")
 OTP_TOTP_ISSUER = "Countersign"
+# The admin never shows a two-step secret or its QR code (whoever sees it can give codes).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(8 * 3600))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
@@ -174,7 +178,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", "60"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
-AXES_IPWARE_PROXY_COUNT = envint("PROXY_COUNT", "0")
+# Behind PROXY_COUNT reverse proxies, the client is the address the outermost of them saw
+# (countersign.security.client_address), so a lockout keys on the real client and user.
+PROXY_COUNT = envint("PROXY_COUNT", "0")
+AXES_CLIENT_IP_CALLABLE = "countersign.security.client_address"
 
 # --- Security headers (production: DEBUG off, behind a TLS-terminating proxy) ---------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, State
-from countersign import mailcatcher, two_factor
+from countersign import access, mailcatcher, two_factor
 from countersign.forms import CodeForm
 from countersign.roles import Role, role_required, roles_of
 
@@ -66,7 +66,9 @@ def home(request):
         waiting["release"] = Campaign.objects.filter(state=State.APPROVED).count()
         waiting["held"] = Campaign.objects.filter(state=State.HELD).count()
     return render(request, "home.html", {
-        "roles": sorted(roles), "waiting": waiting, "mailbox": settings.MAILCATCHER_INBOX})
+        "roles": sorted(roles), "waiting": waiting,
+        "mailbox": settings.MAILCATCHER_INBOX and access.may_see(request.user,
+                                                                 access.Data.MEMBER_MAIL)})
 
 
 def _received(message):
@@ -81,7 +83,7 @@ def _require_inbox():
         raise Http404("the demo inbox is off")
 
 
-@role_required(*STAFF_ROLES)
+@role_required(*access.roles_for(access.Data.MEMBER_MAIL))
 def mailbox(request):
     """The demo mail catcher's inbox: what members would have received."""
     _require_inbox()
@@ -92,7 +94,7 @@ def mailbox(request):
     return render(request, "mailbox/list.html", {"page": page, "rows": rows})
 
 
-@role_required(*STAFF_ROLES)
+@role_required(*access.roles_for(access.Data.MEMBER_MAIL))
 def mailbox_message(request, name):
     _require_inbox()
     path = settings.MAILCATCHER_DIR / name

@@ -6,14 +6,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from countersign.roles import Role, has_role, role_required
+from countersign import access
+from countersign.roles import Role, role_required
 from roster import services
 from roster.forms import MemberSearchForm, RosterUploadForm
 from roster.models import Roster, RosterUpload
 
-ROSTER_READERS = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER, Role.AUDITOR)
-# Auditors check the records, not the people in them: roster metadata only.
-MEMBER_READERS = (Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER)
+# Who sees what: countersign.access (auditors see a roster's metadata, not its members).
+ROSTER_READERS = access.roles_for(access.Data.ROSTER_METADATA)
 
 
 @role_required(*ROSTER_READERS)
@@ -26,7 +26,8 @@ def roster_list(request):
 @role_required(*ROSTER_READERS)
 def roster_detail(request, pk):
     roster = get_object_or_404(Roster.objects.select_related("imported_by"), pk=pk)
-    context = {"roster": roster, "can_see_members": has_role(request.user, *MEMBER_READERS)}
+    context = {"roster": roster,
+               "can_see_members": access.may_see(request.user, access.Data.MEMBER_ROWS)}
     if context["can_see_members"]:
         form = MemberSearchForm(request.GET)
         members = roster.members.all()

@@ -27,15 +27,14 @@ def mailed_anchor(reason="schedule"):
 
 
 def test_the_head_is_mailed_to_the_associations_observers_and_audited(oscar, sam):
-    write_entries(3)
+    head = write_entries(3)[-1]
     body = mailed_anchor()
     (message,) = mail.outbox
     assert message.to == [oscar.email]  # observers only, not the contractor's supervisor
-    head = AuditEntry.objects.get(sequence=3)
-    assert f"countersign-anchor sequence=3 hash={head.hash} time=" in body
+    assert f"countersign-anchor sequence={head.sequence} hash={head.hash} time=" in body
     assert not message.attachments
     entry = AuditEntry.objects.get(action="audit.anchor_mailed")
-    assert entry.sequence == 4 and entry.payload["hash"] == head.hash
+    assert entry.sequence == head.sequence + 1 and entry.payload["hash"] == head.hash
     assert entry.payload["to"] == ["oscar"] and entry.payload["outcome"] == "sent"
 
 
@@ -64,37 +63,40 @@ def test_a_stop_mails_an_anchor_once_it_has_committed(released, oscar, monkeypat
 
 @pytest.mark.django_db(transaction=True)
 def test_a_tail_deleted_behind_dropped_triggers_is_caught_by_the_anchor(oscar, tmp_path):
-    write_entries(5)
-    (tmp_path / "anchors.txt").write_text(mailed_anchor(), encoding="utf-8")  # entry 5, kept
+    kept = write_entries(5)[-1]
+    (tmp_path / "anchors.txt").write_text(mailed_anchor(), encoding="utf-8")  # kept, mailed
     write_entries(2)
+    cut = kept.sequence - 2
 
     triggers.uninstall(connection)  # the attacker: drop, delete the tail, put the triggers back
-    raw("DELETE FROM audit_auditentry WHERE sequence >= 4")
+    raw("DELETE FROM audit_auditentry WHERE sequence > %s", [cut])
     triggers.install(connection)
 
-    assert "3 entries verified" in verify()  # what is left is a valid chain ...
-    with pytest.raises(CommandError, match="anchor of entry 5 .* the log was cut"):
+    assert f"{cut} entries verified" in verify()  # what is left is a valid chain ...
+    with pytest.raises(CommandError, match=f"anchor of entry {kept.sequence} .* the log was cut"):
         verify("--anchor", str(tmp_path / "anchors.txt"))  # ... but the anchor says otherwise
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_rewritten_tail_is_caught_and_the_newest_anchor_that_holds_is_named(oscar, tmp_path):
-    write_entries(2)
-    first = mailed_anchor()  # entry 2
-    write_entries(2)
-    second = mailed_anchor()  # entry 5
+    first = write_entries(2)[-1]
+    first_mail = mailed_anchor()
+    write_entries(1)
+    second = write_entries(1)[-1]
+    second_mail = mailed_anchor()
     kept = tmp_path / "anchors.txt"
-    kept.write_text(first + "\n" + second, encoding="utf-8")
-    assert "newest anchor that holds: entry 5" in verify("--anchor", str(kept))
+    kept.write_text(first_mail + "\n" + second_mail, encoding="utf-8")
+    assert f"newest anchor that holds: entry {second.sequence}" in verify("--anchor", str(kept))
 
     triggers.uninstall(connection)
-    raw("DELETE FROM audit_auditentry WHERE sequence >= 4")
+    raw("DELETE FROM audit_auditentry WHERE sequence > %s", [first.sequence + 1])
     triggers.install(connection)
-    write_entries(3)  # entries 4-6 again, written anew: entry 5 has another hash now
-    with pytest.raises(CommandError, match="anchor of entry 5 .* cut or rewritten"):
+    write_entries(4)  # written anew: the second anchor's entry has another hash now
+    with pytest.raises(CommandError, match=f"anchor of entry {second.sequence} .* cut or "
+                                           "rewritten"):
         verify("--anchor", str(kept))
-    kept.write_text(first, encoding="utf-8")
-    assert "newest anchor that holds: entry 2" in verify("--anchor", str(kept))
+    kept.write_text(first_mail, encoding="utf-8")
+    assert f"newest anchor that holds: entry {first.sequence}" in verify("--anchor", str(kept))
 
 
 def test_anchors_are_read_from_a_saved_mail_or_a_bare_hash(db):

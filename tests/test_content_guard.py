@@ -192,3 +192,16 @@ def test_a_refused_message_is_shown_to_the_signers_with_what_was_found(
         assert "an e-mail address · Body · data of member W000003" in page
         assert "content guard refused the message to member W000001" in page
     assert "member000003" not in str(delivery.findings)  # whose, not what
+
+
+def test_a_name_inside_the_recipients_own_name_is_not_a_second_name(olivia):
+    rows = [["W1", "小林 陽菜", "a@example.jp", ""], ["W2", "林 陽菜", "b@example.jp", ""],
+            ["W3", "鈴木 一郎", "c@example.jp", ""]]
+    roster = make_roster(olivia, rows=rows)
+    index = guard.roster_index(roster)
+    text = {"body_text": "小林 陽菜 様\n担当: 鈴木 一郎"}  # W1's own name, and one signature
+    assert guard.scan_texts(text, index, recipient=guard.Recipient("W1", "a@example.jp",
+                                                                   "小林 陽菜")) == []
+    both = {"body_text": "林 陽菜 様、鈴木 一郎 様"}  # two other members, really
+    assert {f.member for f in guard.scan_texts(both, index, recipient=guard.Recipient(
+        "W1", "a@example.jp", "小林 陽菜"))} == {"W2", "W3"}

@@ -76,14 +76,43 @@ def test_the_incident_report_says_who_got_what_and_who_did_not(sent, oscar):
     assert entry.actor_name == "oscar" and entry.payload["format"] == "csv"
 
 
-def test_the_incident_report_in_excel_keeps_names_as_text(sent, audrey):
-    response = client_for(audrey).get(f"/audit/campaigns/{sent.pk}/incident/",
-                                      {"format": "xlsx"})
+def test_the_incident_report_in_excel_keeps_names_as_text(sent, oscar):
+    response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/",
+                                     {"format": "xlsx"})
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     names = [row[1].value for row in sheet.iter_rows(min_row=2)]
     cell = sheet["B2"]
     assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
     assert "鈴木 花子" in names
+    entry = AuditEntry.objects.get(action="campaign.incident_report_exported")
+    assert entry.payload == {"format": "xlsx", "rows": 4, "member_data": True,
+                             "ledger_sha256": sent.ledger_sha256}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_an_auditor_gets_the_incident_report_without_names_or_addresses(sent, audrey, fmt):
+    response = client_for(audrey).get(f"/audit/campaigns/{sent.pk}/incident/",
+                                      {"format": fmt}, HTTP_ACCEPT_LANGUAGE="en")
+    if fmt == "xlsx":
+        sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+        text = "\n".join(str(v) for row in sheet.iter_rows(values_only=True) for v in row)
+    else:
+        text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert "W2" in text and sent.deliveries.get(member_number="W2").message_id in text
+    for person in ("鈴木 花子", "b@example.jp", "佐藤 太郎", "c@example.jp", "HYPERLINK"):
+        assert person not in text
+    entry = AuditEntry.objects.get(action="campaign.incident_report_exported")
+    assert entry.actor_name == "audrey" and entry.payload["member_data"] is False
+    assert entry.payload["rows"] == 4
+
+
+def test_there_is_no_incident_report_for_a_campaign_that_never_started(roster, olivia, oscar,
+                                                                      audrey):
+    draft = make_campaign(olivia, roster)
+    for user in (oscar, audrey):
+        for query in ({}, {"format": "csv"}, {"format": "xlsx"}):
+            assert client_for(user).get(f"/audit/campaigns/{draft.pk}/incident/",
+                                        query).status_code == 404
 
 
 def test_in_doubt_and_unsent_recipients_are_listed(sent, audrey):

@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 
-from campaigns import workflow
+from campaigns import mail, workflow
 from campaigns.models import Delivery
 from roster.models import RosterUpload
 from roster.samples import csv_bytes, sample_rows
@@ -60,14 +60,32 @@ TABLE = [
     ("POST", "/audit/verify/", {AUD}),
     ("GET", "/audit/compliance/", {AUD}),
     ("GET", "/audit/campaigns/{sending}/incident/", {AUD, OBS, SUP}),
-    ("GET", "/mailbox/", EVERYONE),
+    ("GET", "/audit/campaigns/{sending}/incident/?format=csv", {AUD, OBS, SUP}),
+    ("GET", "/audit/campaigns/{sending}/incident/?format=xlsx", {AUD, OBS, SUP}),
+    ("GET", "/mailbox/", STAFF),
 ]
+# Cells that show member data (names, addresses) to those the policy lets see it
+# (countersign.access): for everyone else the response body must hold none of it.
+MEMBER_DATA = {  # path -> who may see member data there
+    "/rosters/{roster}/": STAFF,
+    "/rosters/import/{upload}/": {OP},
+    "/campaigns/{draft}/": STAFF,
+    "/campaigns/{draft}/preview/": STAFF,
+    "/campaigns/{submitted}/review/": {SUP},
+    "/campaigns/{approved}/release/": {OBS},
+    "/campaigns/{sending}/ledger/": STAFF,
+    "/audit/campaigns/{sending}/incident/": {OBS, SUP},
+    "/audit/campaigns/{sending}/incident/?format=csv": {OBS, SUP},
+    "/audit/campaigns/{sending}/incident/?format=xlsx": {OBS, SUP},
+    "/mailbox/": STAFF,
+}
 FORGED = [path for method, path, _who in TABLE if "{" in path and method == "GET"]
 
 
 @pytest.fixture
-def world(everyone, settings):
+def world(everyone, settings, tmp_path):
     settings.MAILCATCHER_INBOX = True
+    settings.MAILCATCHER_DIR = tmp_path / "caught"
     olivia, sam, oscar = everyone[OP], everyone[SUP], everyone[OBS]
     roster = make_roster(olivia)
     draft = make_campaign(olivia, roster, name="下書き")
@@ -88,6 +106,11 @@ def world(everyone, settings):
     workflow.release(campaign=sending, user=oscar, checklist=OBSERVER_TICKS)
     workflow.start(campaign=sending)
     delivery = sending.deliveries.first()
+    member = roster.members.first()  # a member's message, as the demo catcher keeps it
+    settings.MAILCATCHER_DIR.mkdir()
+    (settings.MAILCATCHER_DIR / "1-1.eml").write_bytes(mail.build_message(
+        sender=sending.sender, subject=sending.subject, body_text=sending.body_text,
+        body_html="", values=mail.member_values(member), to=member.email).wire_bytes())
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT)
     client = Client()
     client.force_login(olivia)
@@ -149,3 +172,52 @@ def test_every_post_needs_its_csrf_token(world, method, template, allowed):
     who = min(allowed - {"anonymous"})
     client = client_as(world, who, enforce_csrf_checks=True)
     assert request(client, "POST", template.format(**world)).status_code == 403
+
+
+def body_text(response) -> str:
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    if content.startswith(b"PK"):  # an xlsx download: every cell's text
+        import io
+
+        import openpyxl
+
+        sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True).active
+        return "\n".join(str(v) for row in sheet.iter_rows(values_only=True) for v in row)
+    return content.decode("utf-8", "replace")
+
+
+def member_data_in(text, members) -> list[str]:
+    return [value for m in members for value in (m.name, m.name.replace(" ", ""), m.email)
+            if value in text]
+
+
+@pytest.mark.parametrize("who", [OP, SUP, OBS, AUD, "mallory", "anonymous"])
+def test_member_data_shows_only_to_the_roles_the_policy_names(world, who):
+    from roster.models import Member
+
+    members = list(Member.objects.filter(roster_id=world["roster"]))
+    client, leaked, shown = client_as(world, who), [], []
+    for method, template, allowed in TABLE:
+        if method != "GET":
+            continue
+        path = template.format(**world)
+        response = request(client, method, path)
+        found = member_data_in(body_text(response), members)
+        if found and who not in MEMBER_DATA.get(template, set()):
+            leaked.append((path, found[:2]))
+        if who in MEMBER_DATA.get(template, set()) and response.status_code == 200:
+            shown.append(path)
+    assert leaked == []
+    print(f"{who}: {len(TABLE)} cells checked for member data; shown where allowed: "
+          f"{len(shown)}")
+
+
+def test_the_audit_log_and_its_export_carry_no_member_data_after_a_whole_campaign(world):
+    from audit.models import AuditEntry
+    from roster.models import Member
+
+    members = list(Member.objects.all())
+    payloads = "\n".join(str(e.payload) for e in AuditEntry.objects.all())
+    assert member_data_in(payloads, members) == []
+    export = client_as(world, AUD).get("/audit/export.csv")
+    assert member_data_in(body_text(export), members) == []

@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from audit.models import AuditEntry
 from roster.models import Member, Roster, RosterUpload
 from roster.samples import csv_bytes, sample_rows, xlsx_bytes
+from tests.audit_helpers import business_entries
 from tests.conftest import client_for
 
 
@@ -31,7 +32,7 @@ def test_a_clean_file_is_previewed_then_stored_on_confirm(olivia):
     assert (roster.imported_by, roster.source_filename) == (olivia, "members.xlsx")
     assert roster.extra_columns == ["支部"]
     assert not RosterUpload.objects.exists()
-    assert list(AuditEntry.objects.values_list("action", flat=True)) == [
+    assert list(business_entries().values_list("action", flat=True)) == [
         "roster.check_passed", "roster.imported"]
     entry = AuditEntry.objects.get(action="roster.imported")
     assert entry.payload["sha256"] == roster.file_sha256 and entry.payload["members"] == 12
@@ -47,7 +48,7 @@ def test_a_broken_file_shows_every_problem_and_stores_nothing(olivia):
     assert "B (氏名)" in page and "“bad” is not a valid e-mail address." in page
     assert "is already on row 2" in page
     assert not Roster.objects.exists() and not RosterUpload.objects.exists()
-    refused = AuditEntry.objects.get()
+    refused = business_entries().get()
     assert refused.action == "roster.import_refused"
     assert refused.payload["outcome"] == "refused" and refused.payload["error_count"] == 3
     assert "bad" not in str(refused.payload)  # the log names rows and columns, not member data
@@ -56,7 +57,7 @@ def test_a_broken_file_shows_every_problem_and_stores_nothing(olivia):
 def test_the_form_requires_a_file_and_a_name(olivia):
     response = client_for(olivia).post("/rosters/import/", {"name": ""})
     assert response.status_code == 200
-    assert not AuditEntry.objects.exists() and not Roster.objects.exists()
+    assert not business_entries().exists() and not Roster.objects.exists()
 
 
 def test_discarding_a_preview_stores_nothing(olivia):
@@ -82,7 +83,7 @@ def test_only_operators_may_import(sam, oscar, audrey):
         assert upload(client, csv_bytes(sample_rows(2))).status_code == 403
     assert not RosterUpload.objects.exists()
     # The forged POSTs left one denied-attempt entry each, and nothing else.
-    assert list(AuditEntry.objects.values_list("action", "actor_name")) == [
+    assert list(business_entries().values_list("action", "actor_name")) == [
         ("access.denied", "sam"), ("access.denied", "oscar"), ("access.denied", "audrey")]
 
 

@@ -3,6 +3,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from countersign import accounts
 from countersign.models import Organisation, User
 from countersign.roles import Role
 
@@ -28,6 +29,10 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, allow_production=False, **options):
+        with accounts.acting_as("cli"):
+            self._create(allow_production)
+
+    def _create(self, allow_production):
         if not settings.DEBUG and not allow_production:
             raise CommandError("refusing to create demo users with DEBUG off")
         rows = []
@@ -40,6 +45,10 @@ class Command(BaseCommand):
             user.email = f"{username}@{organisation}.example"
             user.set_password(demo_password(username))
             user.save()
+            # A demo login is meant to be shared: unlike a password an administrator sets,
+            # it need not be replaced at the first sign-in (the change is still audited).
+            user.must_change_password = False
+            user.save(update_fields=["must_change_password"])
             user.groups.set([Group.objects.get(name=role)])
             rows.append((username, demo_password(username), role, organisation))
         self.stdout.write("Demo logins (username / password / role / organisation):")
