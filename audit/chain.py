@@ -48,9 +48,17 @@ HASHED_FIELDS = (
 CSV_COLUMNS = HASHED_FIELDS + ("prev_hash", "hash")
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV
-# injection). The export prefixes such a cell with an apostrophe; "'" itself is escaped the
-# same way, so the verifier can undo it exactly by removing one leading apostrophe.
-CSV_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+# injection), also after spaces or a double quote, and also in a full-width or other
+# compatibility form ("＝", "＋"), which Japanese Excel takes as the ASCII one: the check is
+# made on the NFKC form. The export puts an apostrophe before such text; "'" itself is
+# escaped the same way, so the verifier can undo it exactly by removing one apostrophe.
+CSV_FORMULA_TRIGGERS = ("=", "+", "-", "@", "'")
+# Excel splits a line on its locale's list separator, not only on ",": on ";" in much of
+# Europe, on "؛" in some Arabic locales, on a tab or a line break when text is pasted (OWASP
+# lists tab and carriage return as triggers for this reason). The text after each of these
+# starts a cell there, so it is neutralised like the start of the cell. Quoting the cell
+# would not help: a reader that splits on ";" does not honour quotes that open mid-field.
+CSV_SEPARATORS = re.compile("([;\t\r\n\u061b])")
 
 # Characters a person cannot see, or that change how the text around them is displayed
 # (bidirectional overrides and isolates, zero-width characters, the byte-order mark): listed
@@ -159,12 +167,30 @@ def verify(entries: Iterable[dict], *, anchor: str | None = None,
 # --- the CSV form ------------------------------------------------------------------------
 
 
+def _runs_as_formula(text: str) -> bool:
+    for char in text:
+        char = unicodedata.normalize("NFKC", char)
+        if char.startswith(CSV_FORMULA_TRIGGERS):
+            return True
+        if not (char.isspace() or char == '"'):
+            return False
+    return False
+
+
 def csv_cell(value: str) -> str:
-    return "'" + value if value.startswith(CSV_FORMULA_TRIGGERS) else value
+    """A cell no spreadsheet runs as a formula, in any locale: an apostrophe goes before the
+    cell's text, and before the text after each separator, when that text would run."""
+    pieces = CSV_SEPARATORS.split(value)
+    for i in range(0, len(pieces), 2):  # even: text between separators; odd: a separator
+        if _runs_as_formula(pieces[i]):
+            pieces[i] = "'" + pieces[i]
+    return "".join(pieces)
 
 
 def csv_uncell(value: str) -> str:
-    return value.removeprefix("'")
+    pieces = CSV_SEPARATORS.split(value)
+    return "".join(piece.removeprefix("'") if i % 2 == 0 else piece
+                   for i, piece in enumerate(pieces))
 
 
 def _escape_invisible(match: re.Match) -> str:
