@@ -20,7 +20,8 @@ class UploadExpired(Exception):
 
 def check_roster_file(data: bytes, filename: str) -> ParsedRoster:
     return parse_roster(
-        data, filename, max_bytes=settings.ROSTER_MAX_BYTES, max_rows=settings.ROSTER_MAX_ROWS
+        data, filename, max_bytes=settings.ROSTER_MAX_BYTES, max_rows=settings.ROSTER_MAX_ROWS,
+        max_columns=settings.ROSTER_MAX_COLUMNS,
     )
 
 
