@@ -125,6 +125,28 @@ class ParsedRoster:
             "warnings": [p.message for p in self.warnings],
         }
 
+    def checked(self) -> dict:
+        """A clean result as JSON, kept with the upload until the operator confirms it, so
+        that confirming stores these rows without parsing the file a second time."""
+        if not self.ok:
+            raise ValueError("only a roster without errors is kept for confirmation")
+        return {
+            "file_format": self.file_format,
+            "size": self.size,
+            "rows_read": self.rows_read,
+            "extra_columns": self.extra_columns,
+            "members": [[m.row, m.member_number, m.name, m.email, m.extra] for m in self.members],
+        }
+
+    @classmethod
+    def from_checked(cls, checked: dict, *, filename: str, sha256: str) -> ParsedRoster:
+        return cls(
+            filename=filename, sha256=sha256, size=checked["size"],
+            file_format=checked["file_format"], extra_columns=checked["extra_columns"],
+            members=[MemberRow(*member) for member in checked["members"]],
+            rows_read=checked["rows_read"],
+        )
+
 
 class _Refused(Exception):
     """The file as a whole cannot be read; carries the one error that says why."""
