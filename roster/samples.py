@@ -200,6 +200,9 @@ def hostile_rosters() -> list[tuple[str, str, bytes, str]]:
         ("240,000 empty cells in 3 KB", "dense.xlsx",
          raw_xlsx(ROSTER_ROWS + b"".join(b'<row r="%d">' % r + b"<c/>" * 100 + b"</row>"
                                          for r in range(3, 2_403))), "too_dense"),
+        ("200,000 cell formats in 2 KB", "styles.xlsx", raw_xlsx(extra_parts=(
+            ("xl/styles.xml", b'<styleSheet xmlns="' + _MAIN.encode() + b'"><cellXfs>'
+             + b"<xf/>" * 200_000 + b"</cellXfs></styleSheet>"),)), "too_dense"),
         ("zip bomb, 1 GB of zeros", "bomb.xlsx", raw_xlsx(ROSTER_ROWS, extra_parts=(
             ("xl/media/padding.xml", repeated(b"\0" * 1024, 1_000_000_000)),)),
          "too_large_unzipped"),

@@ -22,7 +22,6 @@ Plain: no request, no database.
 
 from __future__ import annotations
 
-import re
 import zipfile
 from dataclasses import dataclass
 from xml.parsers import expat
@@ -33,6 +32,9 @@ MAX_PARTS = 500
 MAX_SHEETS = 100
 MAX_DEPTH = 100  # a chart's XML nests about 12 deep, a worksheet 7
 MAX_CELL_CHARS = 32_767  # Excel's own limit for the text of one cell
+# A cell's XML, measured in bytes: no character takes more than 10 ("&#1114111;"), so a
+# cell longer than this holds more than MAX_CELL_CHARS characters.
+MAX_ITEM_BYTES = 10 * MAX_CELL_CHARS
 # Legitimate parts inflate 3 to 15 times (a blank formatted template: 14); zip bombs a
 # thousand times. Below a mebibyte any ratio costs nothing.
 MAX_RATIO = 50
@@ -46,7 +48,6 @@ RATIO_FREE_BYTES = 1 << 20
 SHEET_ELEMENTS = (200_000, 3)  # (floor, per packed byte): worksheets and shared strings
 OTHER_ELEMENTS = (20_000, 1)
 _CHUNK = 1 << 16
-_CELL_REFERENCE = re.compile(r"\$?([A-Za-z]{1,3})")
 
 
 class WorkbookRefused(Exception):
@@ -75,6 +76,9 @@ def _letters(index: int) -> str:
 
 
 def _column_number(letters: str) -> int:
+    """"AB" -> 28; 0 for anything that is not one to three letters (openpyxl refuses it)."""
+    if not (letters.isascii() and letters.isalpha() and len(letters) <= 3):
+        return 0
     number = 0
     for letter in letters.upper():
         number = number * 26 + ord(letter) - 64
@@ -118,14 +122,8 @@ def _check_directory_entry(part: zipfile.ZipInfo, limits: WorkbookLimits) -> Non
 
 
 def _scan(archive: zipfile.ZipFile, part: zipfile.ZipInfo, limits: WorkbookLimits) -> None:
-    scanner = _PartScanner(part, limits)
     parser = expat.ParserCreate(namespace_separator="}")
-    parser.StartDoctypeDeclHandler = scanner.doctype
-    parser.EntityDeclHandler = scanner.entity
-    parser.StartElementHandler = scanner.start
-    parser.EndElementHandler = scanner.end
-    parser.CharacterDataHandler = scanner.text
-    parser.buffer_text = True
+    _PartScanner(parser, part, limits)
     with archive.open(part) as source:
         try:
             while chunk := source.read(_CHUNK):
@@ -140,91 +138,123 @@ def _scan(archive: zipfile.ZipFile, part: zipfile.ZipInfo, limits: WorkbookLimit
 
 
 class _PartScanner:
-    """expat handlers for one part; raise WorkbookRefused to stop the parse at once."""
+    """expat handlers for one part; they raise WorkbookRefused to stop the parse at once.
 
-    def __init__(self, part: zipfile.ZipInfo, limits: WorkbookLimits):
-        self.part, self.limits, self.packed = part.filename, limits, part.compress_size
+    Kept lean, as they run for every element of every part: the root element picks the
+    handlers for its kind of part, and a cell's or a string's size is read from expat's byte
+    position when it ends, not counted from its text."""
+
+    def __init__(self, parser, part: zipfile.ZipInfo, limits: WorkbookLimits):
+        self.parser, self.part, self.limits, self.packed = (
+            parser, part.filename, limits, part.compress_size)
         self.max_elements = self._element_budget(OTHER_ELEMENTS)
-        self.kind = None  # the root element's local name: worksheet, sst, workbook, ...
+        self.kind = ""  # the root element's local name: worksheet, sst, workbook, ...
         self.depth = self.elements = self.count = 0
         self.row = self.column = 0
-        self.text_chars = None  # characters of the current cell's (or string's) text
+        self.item_depth, self.item_start = 0, 0  # the open cell (or shared string), if any
+        self.names: dict[str, str] = {}  # qualified name -> local name
+        self.columns: dict[str, int] = {}  # "AB" -> 28
+        parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = self.doctype
+        parser.StartElementHandler = self.root
+        parser.EndElementHandler = self.end
 
     def _element_budget(self, budget: tuple[int, int]) -> int:
         floor, per_packed_byte = budget
         return floor + per_packed_byte * self.packed
 
-    def _refuse(self, code, message, **where):
-        raise WorkbookRefused(code, message, **where)
+    def _local(self, name: str) -> str:
+        local = self.names.get(name)
+        if local is None:
+            local = self.names[name] = name.rpartition("}")[2]
+        return local
 
     def doctype(self, *args):
-        self._refuse("xml_doctype", _("A part of the workbook (%(part)s) declares a document "
-                                      "type, which spreadsheet programs never do.")
-                     % {"part": self.part})
+        raise WorkbookRefused(
+            "xml_doctype", _("A part of the workbook (%(part)s) declares a document type, "
+                             "which spreadsheet programs never do.") % {"part": self.part})
 
-    entity = doctype
+    def root(self, name, attributes):
+        self.kind = kind = self._local(name)
+        self.depth = self.elements = 1
+        handlers = {"worksheet": (self.worksheet_start, self.item_end),
+                    "sst": (self.strings_start, self.item_end),
+                    "workbook": (self.workbook_start, self.end)}
+        self.parser.StartElementHandler, self.parser.EndElementHandler = handlers.get(
+            kind, (self.start, self.end))
+        if kind in handlers and kind != "workbook":
+            self.max_elements = self._element_budget(SHEET_ELEMENTS)
 
     def start(self, name, attributes):
-        local = name.rpartition("}")[2]
         self.depth += 1
         self.elements += 1
-        if self.depth > MAX_DEPTH:
-            self._refuse("too_deep", _("A part of the workbook (%(part)s) nests deeper than "
-                                       "%(limit)s levels.")
-                         % {"part": self.part, "limit": MAX_DEPTH})
-        if self.elements > self.max_elements:
-            self._refuse("too_dense",
-                         _("A part of the workbook (%(part)s) holds more XML elements than a "
-                           "spreadsheet program writes in its size: it looks built to "
-                           "overload the import.") % {"part": self.part})
-        if self.kind is None:
-            self.kind = local
-            if local in ("worksheet", "sst"):
-                self.max_elements = self._element_budget(SHEET_ELEMENTS)
-        elif self.kind == "worksheet":
-            self._worksheet(local, attributes)
-        elif self.kind == "sst" and local == "si":
-            self._shared_string()
-        elif self.kind == "workbook" and local == "sheet":
-            self.count += 1
-            if self.count > MAX_SHEETS:
-                self._refuse("too_many_sheets",
-                             _("The workbook has more than %(limit)s sheets. Save the member "
-                               "list on its own and upload it again.") % {"limit": MAX_SHEETS})
+        if self.depth > MAX_DEPTH or self.elements > self.max_elements:
+            self._too_big()
 
     def end(self, name):
         self.depth -= 1
-        if self.text_chars is not None and name.rpartition("}")[2] in ("c", "si"):
-            self.text_chars = None
 
-    def text(self, data):
-        if self.text_chars is not None:
-            self.text_chars += len(data)
-            if self.text_chars > MAX_CELL_CHARS:
-                self._too_long()
-
-    def _worksheet(self, local, attributes):
-        if local == "row":
-            self.row = self._row_number(attributes.get("r"))
-            self.column = 0
+    def workbook_start(self, name, attributes):
+        self.start(name, attributes)
+        if self._local(name) == "sheet":
             self.count += 1
-            if self.row > self.limits.max_rows or self.count > self.limits.max_rows:
-                self._refuse("too_many_rows",
-                             _("The file has more than %(limit)s rows (blank rows count too).")
-                             % {"limit": f"{self.limits.max_rows:,}"}, row=self.row)
-        elif local == "c":
-            reference = _CELL_REFERENCE.match(attributes.get("r", ""))
-            self.column = _column_number(reference.group(1)) if reference else self.column + 1
-            self.text_chars = 0
+            if self.count > MAX_SHEETS:
+                raise WorkbookRefused(
+                    "too_many_sheets",
+                    _("The workbook has more than %(limit)s sheets. Save the member list on "
+                      "its own and upload it again.") % {"limit": MAX_SHEETS})
+
+    def worksheet_start(self, name, attributes):
+        self.depth += 1
+        self.elements += 1
+        if self.depth > MAX_DEPTH or self.elements > self.max_elements:
+            self._too_big()
+        local = self._local(name)
+        if local == "c":
+            letters = attributes.get("r", "").rstrip("0123456789")
+            column = self.columns.get(letters)
+            if column is None:
+                column = self.columns[letters] = _column_number(letters)
+            self.column = column or self.column + 1  # no reference: the next column
+            self.item_depth, self.item_start = self.depth, self.parser.CurrentByteIndex
             if self.column > self.limits.max_columns:
                 letter = _letters(self.column)
-                self._refuse(
+                raise WorkbookRefused(
                     "too_many_columns",
                     _("Row %(row)s has a cell in column %(column)s; at most %(limit)s columns "
                       "are read. Delete the columns to the right of the data (empty formatted "
                       "cells count too) and save again.")
                     % {"row": self.row, "column": letter, "limit": self.limits.max_columns},
                     row=self.row, column=letter)
+        elif local == "row":
+            self.row = self._row_number(attributes.get("r"))
+            self.column = 0
+            self.count += 1
+            if self.row > self.limits.max_rows or self.count > self.limits.max_rows:
+                raise WorkbookRefused(
+                    "too_many_rows",
+                    _("The file has more than %(limit)s rows (blank rows count too).")
+                    % {"limit": f"{self.limits.max_rows:,}"}, row=self.row)
+
+    def strings_start(self, name, attributes):
+        self.depth += 1
+        self.elements += 1
+        if self.depth > MAX_DEPTH or self.elements > self.max_elements:
+            self._too_big()
+        if self.depth == 2:  # an entry of the table, <si>, or something openpyxl skips
+            self.count += 1
+            self.item_depth, self.item_start = self.depth, self.parser.CurrentByteIndex
+            if self.count > self.limits.max_shared_strings:
+                raise WorkbookRefused(
+                    "too_many_strings",
+                    _("The workbook's table of texts holds more than %(limit)s entries.")
+                    % {"limit": f"{self.limits.max_shared_strings:,}"})
+
+    def item_end(self, name):
+        if self.depth == self.item_depth:  # a cell or a shared string ends
+            self.item_depth = 0
+            if self.parser.CurrentByteIndex - self.item_start > MAX_ITEM_BYTES:
+                self._too_long()
+        self.depth -= 1
 
     def _row_number(self, value: str | None) -> int:
         if value is None:
@@ -235,21 +265,23 @@ class _PartScanner:
             return self.row + 1  # openpyxl refuses it later; nothing large is read before
         return int(number) if number.is_integer() and number > 0 else self.row + 1
 
-    def _shared_string(self):
-        self.count += 1
-        self.text_chars = 0
-        if self.count > self.limits.max_shared_strings:
-            self._refuse("too_many_strings",
-                         _("The workbook's table of texts holds more than %(limit)s entries.")
-                         % {"limit": f"{self.limits.max_shared_strings:,}"})
+    def _too_big(self):
+        if self.depth > MAX_DEPTH:
+            raise WorkbookRefused(
+                "too_deep", _("A part of the workbook (%(part)s) nests deeper than %(limit)s "
+                              "levels.") % {"part": self.part, "limit": MAX_DEPTH})
+        raise WorkbookRefused(
+            "too_dense", _("A part of the workbook (%(part)s) holds more XML elements than a "
+                           "spreadsheet program writes in its size: it looks built to overload "
+                           "the import.") % {"part": self.part})
 
     def _too_long(self):
         if self.kind == "worksheet":
             letter = _letters(self.column)
-            self._refuse("too_long",
-                         _("Row %(row)s, column %(column)s holds more than %(limit)s "
-                           "characters.")
-                         % {"row": self.row, "column": letter, "limit": f"{MAX_CELL_CHARS:,}"},
-                         row=self.row, column=letter)
-        self._refuse("too_long", _("A text in the workbook is longer than %(limit)s "
-                                   "characters.") % {"limit": f"{MAX_CELL_CHARS:,}"})
+            raise WorkbookRefused(
+                "too_long", _("Row %(row)s, column %(column)s holds more than %(limit)s "
+                              "characters.")
+                % {"row": self.row, "column": letter, "limit": f"{MAX_CELL_CHARS:,}"},
+                row=self.row, column=letter)
+        raise WorkbookRefused("too_long", _("A text in the workbook is longer than %(limit)s "
+                                            "characters.") % {"limit": f"{MAX_CELL_CHARS:,}"})

@@ -79,9 +79,15 @@ def test_a_row_of_sixteen_thousand_cells_is_refused():
 
 
 def test_a_cell_longer_than_excel_allows_is_refused():
-    cell = b'<c r="D3" t="inlineStr"><is><t>' + b"x" * 40_000 + b"</t></is></c>"
+    cell = b'<c r="D3" t="inlineStr"><is><t>' + b"x" * 400_000 + b"</t></is></c>"
     problem = refusal(parse(raw_xlsx(ROSTER_ROWS + rows(3, cell=cell))))
     assert (problem.code, problem.row, problem.column) == ("too_long", 3, "D")
+
+
+def test_a_shared_string_longer_than_excel_allows_is_refused():
+    data = raw_xlsx(shared_strings=b"<si><t>" + b"x" * 400_000 + b"</t></si>")
+    problem = refusal(parse(data))
+    assert problem.code == "too_long" and "32,767" in problem.message
 
 
 def test_shared_strings_larger_than_the_file_limit_are_refused_before_unpacking():
