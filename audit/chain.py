@@ -177,9 +177,16 @@ def _runs_as_formula(text: str) -> bool:
     return False
 
 
+# Most cells (hashes, numbers, times, action names, the payload's "{") start with one of
+# these and hold no separator: nothing to escape, and no need to look further.
+_PLAIN_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789{")
+
+
 def csv_cell(value: str) -> str:
     """A cell no spreadsheet runs as a formula, in any locale: an apostrophe goes before the
     cell's text, and before the text after each separator, when that text would run."""
+    if value[:1] in _PLAIN_START and not CSV_SEPARATORS.search(value):
+        return value
     pieces = CSV_SEPARATORS.split(value)
     for i in range(0, len(pieces), 2):  # even: text between separators; odd: a separator
         if _runs_as_formula(pieces[i]):
@@ -188,6 +195,8 @@ def csv_cell(value: str) -> str:
 
 
 def csv_uncell(value: str) -> str:
+    if "'" not in value:
+        return value
     pieces = CSV_SEPARATORS.split(value)
     return "".join(piece.removeprefix("'") if i % 2 == 0 else piece
                    for i, piece in enumerate(pieces))
