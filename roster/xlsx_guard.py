@@ -39,13 +39,16 @@ MAX_ITEM_BYTES = 10 * MAX_CELL_CHARS
 # thousand times. Below a mebibyte any ratio costs nothing.
 MAX_RATIO = 50
 RATIO_FREE_BYTES = 1 << 20
-# XML elements a part may hold, per packed byte plus a floor. Legitimate worksheets and
-# shared strings hold at most about 1.2 per packed byte (a table of short, similar
-# addresses), styles about 0.3; a part of empty cells "<c/>" packed at the ratio limit would
-# hold about 12. openpyxl spends 3-7 microseconds on an element of a worksheet or of the
-# shared strings, and about 30 on one of the other parts it reads (styles, properties, the
-# workbook), which it turns into objects: those get a tighter budget.
-SHEET_ELEMENTS = (200_000, 3)  # (floor, per packed byte): worksheets and shared strings
+# XML elements a part may hold, per packed byte plus a floor. openpyxl spends 3-8
+# microseconds on an element of a worksheet's <sheetData> or of a shared string (<si>),
+# which it reads row by row and string by string, and about 30 on any other element it
+# reads (styles, properties, the workbook, a worksheet's other parts), which it turns into
+# objects. So elements inside <sheetData> and <si> ("bulk") get a budget fit for a large
+# roster, and all others, in every part, a tight one: the root element does not decide it,
+# since openpyxl reads xl/styles.xml as styles whatever its root says. Legitimate parts hold
+# at most about 1.2 bulk elements per packed byte (a table of short, similar addresses) and
+# 0.3 others (styles); empty cells "<c/>" packed at the ratio limit would be 12.
+BULK_ELEMENTS = (200_000, 3)  # (floor, per packed byte)
 OTHER_ELEMENTS = (20_000, 1)
 _CHUNK = 1 << 16
 
@@ -148,8 +151,10 @@ class _PartScanner:
         self.parser, self.part, self.limits, self.packed = (
             parser, part.filename, limits, part.compress_size)
         self.max_elements = self._element_budget(OTHER_ELEMENTS)
+        self.max_bulk = self._element_budget(BULK_ELEMENTS)
         self.kind = ""  # the root element's local name: worksheet, sst, workbook, ...
-        self.depth = self.elements = self.count = 0
+        self.depth = self.elements = self.bulk = self.count = 0
+        self.bulk_depth = 0  # depth of the open <sheetData> or <si>, if any
         self.row = self.column = 0
         self.item_depth, self.item_start = 0, 0  # the open cell (or shared string), if any
         self.names: dict[str, str] = {}  # qualified name -> local name
@@ -181,8 +186,6 @@ class _PartScanner:
                     "workbook": (self.workbook_start, self.end)}
         self.parser.StartElementHandler, self.parser.EndElementHandler = handlers.get(
             kind, (self.start, self.end))
-        if kind in handlers and kind != "workbook":
-            self.max_elements = self._element_budget(SHEET_ELEMENTS)
 
     def start(self, name, attributes):
         self.depth += 1
@@ -192,6 +195,12 @@ class _PartScanner:
 
     def end(self, name):
         self.depth -= 1
+
+    def _enter_bulk(self):
+        self.depth += 1
+        self.bulk += 1
+        if self.depth > MAX_DEPTH or self.bulk > self.max_bulk:
+            self._too_big()
 
     def workbook_start(self, name, attributes):
         self.start(name, attributes)
@@ -204,11 +213,16 @@ class _PartScanner:
                       "its own and upload it again.") % {"limit": MAX_SHEETS})
 
     def worksheet_start(self, name, attributes):
-        self.depth += 1
-        self.elements += 1
-        if self.depth > MAX_DEPTH or self.elements > self.max_elements:
-            self._too_big()
-        local = self._local(name)
+        self.depth += 1  # (start() and _enter_bulk() inlined: this runs for every cell)
+        if self.bulk_depth:
+            self.bulk += 1
+            if self.bulk > self.max_bulk or self.depth > MAX_DEPTH:
+                self._too_big()
+        else:
+            self.elements += 1
+            if self.elements > self.max_elements or self.depth > MAX_DEPTH:
+                self._too_big()
+        local = self.names.get(name) or self._local(name)
         if local == "c":
             letters = attributes.get("r", "").rstrip("0123456789")
             column = self.columns.get(letters)
@@ -225,7 +239,7 @@ class _PartScanner:
                       "cells count too) and save again.")
                     % {"row": self.row, "column": letter, "limit": self.limits.max_columns},
                     row=self.row, column=letter)
-        elif local == "row":
+        elif local == "row":  # openpyxl reads a <row> wherever it is, so this counts them all
             self.row = self._row_number(attributes.get("r"))
             self.column = 0
             self.count += 1
@@ -234,15 +248,20 @@ class _PartScanner:
                     "too_many_rows",
                     _("The file has more than %(limit)s rows (blank rows count too).")
                     % {"limit": f"{self.limits.max_rows:,}"}, row=self.row)
+        elif local == "sheetData" and not self.bulk_depth:
+            self.bulk_depth = self.depth
 
     def strings_start(self, name, attributes):
-        self.depth += 1
-        self.elements += 1
-        if self.depth > MAX_DEPTH or self.elements > self.max_elements:
-            self._too_big()
-        if self.depth == 2:  # an entry of the table, <si>, or something openpyxl skips
+        local = self._local(name)
+        if self.bulk_depth or local == "si":
+            self._enter_bulk()
+        else:
+            self.start(name, attributes)
+        if local == "si":  # openpyxl reads an <si> wherever it is: count them all
             self.count += 1
-            self.item_depth, self.item_start = self.depth, self.parser.CurrentByteIndex
+            if not self.bulk_depth:
+                self.bulk_depth = self.item_depth = self.depth
+                self.item_start = self.parser.CurrentByteIndex
             if self.count > self.limits.max_shared_strings:
                 raise WorkbookRefused(
                     "too_many_strings",
@@ -254,6 +273,8 @@ class _PartScanner:
             self.item_depth = 0
             if self.parser.CurrentByteIndex - self.item_start > MAX_ITEM_BYTES:
                 self._too_long()
+        if self.depth == self.bulk_depth:
+            self.bulk_depth = 0
         self.depth -= 1
 
     def _row_number(self, value: str | None) -> int:

@@ -141,6 +141,13 @@ def test_styles_bloated_past_what_excel_writes_are_refused():
     assert problem.code == "too_dense" and "xl/styles.xml" in problem.message
 
 
+def test_styles_dressed_as_a_worksheet_get_no_larger_budget():
+    # openpyxl reads xl/styles.xml as styles whatever its root element says.
+    styles = b"<worksheet><cellXfs>" + b"<xf/>" * 30_000 + b"</cellXfs></worksheet>"
+    problem = refusal(parse(raw_xlsx(extra_parts=(("xl/styles.xml", styles),))))
+    assert problem.code == "too_dense" and "xl/styles.xml" in problem.message
+
+
 def test_a_zip_bomb_part_is_refused_from_the_zip_directory():
     data = raw_xlsx(extra_parts=(("xl/media/padding.xml", repeated(b"\0" * 1024, 3_000_000)),))
     assert len(data) < 10_000
