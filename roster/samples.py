@@ -78,10 +78,12 @@ ROSTER_ROWS = ('<row r="1">' + _inline("A1", "会員番号") + _inline("B1", "�
 
 def raw_xlsx(sheet_data=ROSTER_ROWS, *, shared_strings=None, sheets: int = 1,
              sheet_parts: int = 1, dimension: str = "", workbook_xml: str = "",
-             extra_parts: tuple = ()) -> bytes:
+             extra_parts: tuple = (), strings_part: str = "xl/sharedStrings.xml",
+             strings_root: str = "sst") -> bytes:
     """A minimal workbook written part by part, as no spreadsheet program would. Any part
     may be bytes or an iterable of byte chunks (streamed: a gigabyte never sits in memory).
-    `sheets` sheets are declared; `sheet_parts` of them have a part of their own."""
+    `sheets` sheets are declared; `sheet_parts` of them have a part of their own. The shared
+    strings go where `strings_part` says, which [Content_Types].xml tells openpyxl."""
     workbook = workbook_xml or (
         f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{_MAIN}" '
         f'xmlns:r="{_DOC_RELS}"><sheets>'
@@ -93,7 +95,7 @@ def raw_xlsx(sheet_data=ROSTER_ROWS, *, shared_strings=None, sheets: int = 1,
         for i in range(1, sheet_parts + 1))
     if shared_strings is not None:
         relationships += (f'<Relationship Id="rIdS" Type="{_DOC_RELS}/sharedStrings" '
-                          'Target="sharedStrings.xml"/>')
+                          f'Target="/{strings_part}"/>')
     parts = [
         ("[Content_Types].xml",
          '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
@@ -104,7 +106,7 @@ def raw_xlsx(sheet_data=ROSTER_ROWS, *, shared_strings=None, sheets: int = 1,
          + "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
                    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
                    for i in range(1, sheet_parts + 1))
-         + ('<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.'
+         + (f'<Override PartName="/{strings_part}" ContentType="application/vnd.'
             'openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
             if shared_strings is not None else "")
          + "</Types>"),
@@ -121,8 +123,8 @@ def raw_xlsx(sheet_data=ROSTER_ROWS, *, shared_strings=None, sheets: int = 1,
                       _chunks(head + "<sheetData>", sheet_data if i == 1 else ROSTER_ROWS,
                               "</sheetData></worksheet>")))
     if shared_strings is not None:
-        parts.append(("xl/sharedStrings.xml",
-                      _chunks(f'<sst xmlns="{_MAIN}">', shared_strings, "</sst>")))
+        parts.append((strings_part, _chunks(f'<{strings_root} xmlns="{_MAIN}">', shared_strings,
+                                            f"</{strings_root}>")))
     parts.extend(extra_parts)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -162,6 +164,9 @@ def hostile_rosters() -> list[tuple[str, str, bytes, str]]:
                                         for i in range(1, 16_385)) + "</row>").encode()
     # Unique short texts: shared strings compress about as well as real ones.
     many_strings = "".join(f"<si><t>{i:07d}</t></si>" for i in range(700_000)).encode()
+    # Each part alone within its element budget; the guard's own pass over all of them
+    # would cost forty million elements.
+    crowded = b"<x><sheetData>" + b"<y/>" * 199_000 + b"</sheetData></x>"
     return [
         ("declared A1:XFD1048576, a row at 200,000", "padded.xlsx",
          raw_xlsx(ROSTER_ROWS + b'<row r="200000"><c r="A200000" s="1"/></row>',
@@ -174,6 +179,9 @@ def hostile_rosters() -> list[tuple[str, str, bytes, str]]:
          "compression_ratio"),
         ("shared strings, 700,000 unique", "strings-many.xlsx",
          raw_xlsx(shared_strings=many_strings), "too_many_strings"),
+        ("the same, another name and root", "strings-hidden.xlsx",
+         raw_xlsx(shared_strings=many_strings, strings_part="xl/texts.xml",
+                  strings_root="worksheet"), "too_many_strings"),
         ("XML nested 100,000 deep", "deep.xlsx",
          raw_xlsx(ROSTER_ROWS + b"<x>" * 100_000 + b"</x>" * 100_000), "too_deep"),
         ("entity expansion (DTD)", "laughs.xlsx", raw_xlsx(workbook_xml=(
@@ -203,6 +211,9 @@ def hostile_rosters() -> list[tuple[str, str, bytes, str]]:
         ("200,000 cell formats in 2 KB", "styles.xlsx", raw_xlsx(extra_parts=(
             ("xl/styles.xml", b'<styleSheet xmlns="' + _MAIN.encode() + b'"><cellXfs>'
              + b"<xf/>" * 200_000 + b"</cellXfs></styleSheet>"),)), "too_dense"),
+        ("200 parts of 199,000 elements, packed tight", "parts-packed.xlsx",
+         raw_xlsx(extra_parts=tuple((f"customXml/item{i}.xml", crowded) for i in range(200))),
+         "compression_ratio"),
         ("zip bomb, 1 GB of zeros", "bomb.xlsx", raw_xlsx(ROSTER_ROWS, extra_parts=(
             ("xl/media/padding.xml", repeated(b"\0" * 1024, 1_000_000_000)),)),
          "too_large_unzipped"),

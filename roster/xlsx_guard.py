@@ -9,12 +9,14 @@ A 381 KB workbook with 150 MB of shared strings took a minute and 920 MB that wa
 So, before openpyxl sees the file, two cheap steps:
 
 1. the zip directory, nothing inflated: how many parts; each part's inflated size, and its
-   ratio to the packed size; the shared strings' size; the total;
-2. one streaming pass of expat over each XML part, stopping at the first excess: no document
-   type declaration (so no entities to expand), nesting depth, XML elements per packed byte
-   (what a legitimate part holds is measured in bench/RESULTS.md); the workbook's sheet
-   count; the shared-strings count; in every worksheet the row numbers, the columns and the
-   length of each cell's text.
+   ratio to the packed size; the same for the whole workbook;
+2. one streaming pass of expat over every part, whatever its name or root element (openpyxl
+   finds parts through relationships and content types the file itself declares, and reads
+   a part as styles, strings or a sheet whatever its root says), stopping at the first
+   excess: no document type declaration (so no entities to expand); nesting depth; XML
+   elements per packed byte; sheets declared; shared strings (<si>), their number and size;
+   rows (<row>), their numbers; cells (any child of a row, as openpyxl takes them), their
+   columns and size.
 
 Only a workbook that passes reaches openpyxl, whose work is then bounded by these limits.
 Plain: no request, no database.
@@ -32,8 +34,8 @@ MAX_PARTS = 500
 MAX_SHEETS = 100
 MAX_DEPTH = 100  # a chart's XML nests about 12 deep, a worksheet 7
 MAX_CELL_CHARS = 32_767  # Excel's own limit for the text of one cell
-# A cell's XML, measured in bytes: no character takes more than 10 ("&#1114111;"), so a
-# cell longer than this holds more than MAX_CELL_CHARS characters.
+# A cell's or a string's XML, measured in bytes: no character takes more than 10
+# ("&#1114111;"), so one longer than this holds more than MAX_CELL_CHARS characters.
 MAX_ITEM_BYTES = 10 * MAX_CELL_CHARS
 # Legitimate parts inflate 3 to 15 times (a blank formatted template: 14); zip bombs a
 # thousand times. Below a mebibyte any ratio costs nothing.
@@ -44,10 +46,10 @@ RATIO_FREE_BYTES = 1 << 20
 # which it reads row by row and string by string, and about 30 on any other element it
 # reads (styles, properties, the workbook, a worksheet's other parts), which it turns into
 # objects. So elements inside <sheetData> and <si> ("bulk") get a budget fit for a large
-# roster, and all others, in every part, a tight one: the root element does not decide it,
-# since openpyxl reads xl/styles.xml as styles whatever its root says. Legitimate parts hold
-# at most about 1.2 bulk elements per packed byte (a table of short, similar addresses) and
-# 0.3 others (styles); empty cells "<c/>" packed at the ratio limit would be 12.
+# roster, and all others a tight one. Legitimate parts hold at most about 1.2 bulk elements
+# per packed byte (a table of short, similar addresses) and 0.3 others (styles); empty cells
+# "<c/>" packed at the ratio limit would be 12. The floors count once per workbook, not per
+# part: five hundred parts may not each bring their own.
 BULK_ELEMENTS = (200_000, 3)  # (floor, per packed byte)
 OTHER_ELEMENTS = (20_000, 1)
 _CHUNK = 1 << 16
@@ -65,7 +67,7 @@ class WorkbookLimits:
     max_columns: int
     max_part_bytes: int  # inflated, each part
     max_total_bytes: int  # inflated, all parts together
-    max_shared_strings_bytes: int  # inflated
+    max_shared_strings_bytes: int  # the shared strings' XML, all of it
     max_shared_strings: int
 
 
@@ -102,11 +104,21 @@ def inspect_workbook(archive: zipfile.ZipFile, limits: WorkbookLimits) -> None:
             % {"size": f"{total:,}", "limit": f"{limits.max_total_bytes:,}"})
     for part in parts:
         _check_directory_entry(part, limits)
+    packed = sum(part.compress_size for part in parts)
+    if total > RATIO_FREE_BYTES and total > MAX_RATIO * packed:  # many parts, each under 1 MiB
+        raise WorkbookRefused(
+            "compression_ratio",
+            _("The workbook unpacks to %(ratio)s times its packed size, which no spreadsheet "
+              "program writes: it looks built to overload the import.")
+            % {"ratio": f"{total // max(packed, 1):,}"})
+    tally = _Tally(limits, packed)
     for part in parts:
-        _scan(archive, part, limits)
+        _scan(archive, part, tally)
 
 
 def _check_directory_entry(part: zipfile.ZipInfo, limits: WorkbookLimits) -> None:
+    # The usual name of the shared strings gets their smaller cap at once; under another
+    # name, the scan below adds up every <si> against the same cap.
     shared_strings = part.filename.lower().endswith("sharedstrings.xml")
     limit = limits.max_shared_strings_bytes if shared_strings else limits.max_part_bytes
     if part.file_size > limit:
@@ -124,9 +136,20 @@ def _check_directory_entry(part: zipfile.ZipInfo, limits: WorkbookLimits) -> Non
                "ratio": f"{part.file_size // max(part.compress_size, 1):,}"})
 
 
-def _scan(archive: zipfile.ZipFile, part: zipfile.ZipInfo, limits: WorkbookLimits) -> None:
+class _Tally:
+    """What the whole workbook may hold, counted across its parts."""
+
+    def __init__(self, limits: WorkbookLimits, packed: int):
+        self.limits = limits
+        self.bulk = BULK_ELEMENTS[0] + BULK_ELEMENTS[1] * packed
+        self.other = OTHER_ELEMENTS[0] + OTHER_ELEMENTS[1] * packed
+        self.strings = limits.max_shared_strings
+        self.string_bytes = limits.max_shared_strings_bytes
+
+
+def _scan(archive: zipfile.ZipFile, part: zipfile.ZipInfo, tally: _Tally) -> None:
     parser = expat.ParserCreate(namespace_separator="}")
-    _PartScanner(parser, part, limits)
+    scanner = _PartScanner(parser, part, tally)
     with archive.open(part) as source:
         try:
             while chunk := source.read(_CHUNK):
@@ -137,83 +160,42 @@ def _scan(archive: zipfile.ZipFile, part: zipfile.ZipInfo, limits: WorkbookLimit
             # expat as well, would stop at the same place, and all before it passed the
             # checks. Every part is tried, whatever its name: a part named .png can still be
             # what a relationship points openpyxl to.
-            return
+            pass
+    tally.bulk -= scanner.bulk
+    tally.other -= scanner.elements
 
 
 class _PartScanner:
     """expat handlers for one part; they raise WorkbookRefused to stop the parse at once.
 
-    Kept lean, as they run for every element of every part: the root element picks the
-    handlers for its kind of part, and a cell's or a string's size is read from expat's byte
-    position when it ends, not counted from its text."""
+    Kept lean, as they run for every element of every part. A cell's or a string's size is
+    read from expat's byte position when it ends, not counted from its text."""
 
-    def __init__(self, parser, part: zipfile.ZipInfo, limits: WorkbookLimits):
-        self.parser, self.part, self.limits, self.packed = (
-            parser, part.filename, limits, part.compress_size)
-        self.max_elements = self._element_budget(OTHER_ELEMENTS)
-        self.max_bulk = self._element_budget(BULK_ELEMENTS)
-        self.kind = ""  # the root element's local name: worksheet, sst, workbook, ...
-        self.depth = self.elements = self.bulk = self.count = 0
+    def __init__(self, parser, part: zipfile.ZipInfo, tally: _Tally):
+        self.parser, self.part, self.tally = parser, part.filename, tally
+        self.limits = tally.limits
+        packed = part.compress_size
+        # This part's own budgets, and what is left of the workbook's: whichever is smaller.
+        self.max_bulk = min(BULK_ELEMENTS[0] + BULK_ELEMENTS[1] * packed, tally.bulk)
+        self.max_elements = min(OTHER_ELEMENTS[0] + OTHER_ELEMENTS[1] * packed, tally.other)
+        self.depth = self.elements = self.bulk = self.sheets = self.rows = 0
         self.bulk_depth = 0  # depth of the open <sheetData> or <si>, if any
-        self.row = self.column = 0
-        self.item_depth, self.item_start = 0, 0  # the open cell (or shared string), if any
+        self.row_depth = self.row = self.column = 0  # the open <row>, if any
+        self.item_depth = self.item_start = 0  # the open cell or string, if any
+        self.item_is_cell = False
         self.names: dict[str, str] = {}  # qualified name -> local name
         self.columns: dict[str, int] = {}  # "AB" -> 28
         parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = self.doctype
-        parser.StartElementHandler = self.root
+        parser.StartElementHandler = self.start
         parser.EndElementHandler = self.end
-
-    def _element_budget(self, budget: tuple[int, int]) -> int:
-        floor, per_packed_byte = budget
-        return floor + per_packed_byte * self.packed
-
-    def _local(self, name: str) -> str:
-        local = self.names.get(name)
-        if local is None:
-            local = self.names[name] = name.rpartition("}")[2]
-        return local
 
     def doctype(self, *args):
         raise WorkbookRefused(
             "xml_doctype", _("A part of the workbook (%(part)s) declares a document type, "
                              "which spreadsheet programs never do.") % {"part": self.part})
 
-    def root(self, name, attributes):
-        self.kind = kind = self._local(name)
-        self.depth = self.elements = 1
-        handlers = {"worksheet": (self.worksheet_start, self.item_end),
-                    "sst": (self.strings_start, self.item_end),
-                    "workbook": (self.workbook_start, self.end)}
-        self.parser.StartElementHandler, self.parser.EndElementHandler = handlers.get(
-            kind, (self.start, self.end))
-
     def start(self, name, attributes):
         self.depth += 1
-        self.elements += 1
-        if self.depth > MAX_DEPTH or self.elements > self.max_elements:
-            self._too_big()
-
-    def end(self, name):
-        self.depth -= 1
-
-    def _enter_bulk(self):
-        self.depth += 1
-        self.bulk += 1
-        if self.depth > MAX_DEPTH or self.bulk > self.max_bulk:
-            self._too_big()
-
-    def workbook_start(self, name, attributes):
-        self.start(name, attributes)
-        if self._local(name) == "sheet":
-            self.count += 1
-            if self.count > MAX_SHEETS:
-                raise WorkbookRefused(
-                    "too_many_sheets",
-                    _("The workbook has more than %(limit)s sheets. Save the member list on "
-                      "its own and upload it again.") % {"limit": MAX_SHEETS})
-
-    def worksheet_start(self, name, attributes):
-        self.depth += 1  # (start() and _enter_bulk() inlined: this runs for every cell)
         if self.bulk_depth:
             self.bulk += 1
             if self.bulk > self.max_bulk or self.depth > MAX_DEPTH:
@@ -222,60 +204,74 @@ class _PartScanner:
             self.elements += 1
             if self.elements > self.max_elements or self.depth > MAX_DEPTH:
                 self._too_big()
-        local = self.names.get(name) or self._local(name)
-        if local == "c":
-            letters = attributes.get("r", "").rstrip("0123456789")
-            column = self.columns.get(letters)
-            if column is None:
-                column = self.columns[letters] = _column_number(letters)
-            self.column = column or self.column + 1  # no reference: the next column
-            self.item_depth, self.item_start = self.depth, self.parser.CurrentByteIndex
-            if self.column > self.limits.max_columns:
-                letter = _letters(self.column)
+        if self.row_depth and self.depth == self.row_depth + 1:
+            self._cell(attributes)  # openpyxl takes any child of a row for a cell
+            return
+        local = self.names.get(name)
+        if local is None:
+            local = self.names[name] = name.rpartition("}")[2]
+        if local == "row":
+            self._row(attributes)
+        elif local == "si":
+            self._string()
+        elif local == "sheetData":
+            self.bulk_depth = self.bulk_depth or self.depth
+        elif local == "sheet":
+            self.sheets += 1
+            if self.sheets > MAX_SHEETS:
                 raise WorkbookRefused(
-                    "too_many_columns",
-                    _("Row %(row)s has a cell in column %(column)s; at most %(limit)s columns "
-                      "are read. Delete the columns to the right of the data (empty formatted "
-                      "cells count too) and save again.")
-                    % {"row": self.row, "column": letter, "limit": self.limits.max_columns},
-                    row=self.row, column=letter)
-        elif local == "row":  # openpyxl reads a <row> wherever it is, so this counts them all
-            self.row = self._row_number(attributes.get("r"))
-            self.column = 0
-            self.count += 1
-            if self.row > self.limits.max_rows or self.count > self.limits.max_rows:
-                raise WorkbookRefused(
-                    "too_many_rows",
-                    _("The file has more than %(limit)s rows (blank rows count too).")
-                    % {"limit": f"{self.limits.max_rows:,}"}, row=self.row)
-        elif local == "sheetData" and not self.bulk_depth:
-            self.bulk_depth = self.depth
+                    "too_many_sheets",
+                    _("The workbook has more than %(limit)s sheets. Save the member list on "
+                      "its own and upload it again.") % {"limit": MAX_SHEETS})
 
-    def strings_start(self, name, attributes):
-        local = self._local(name)
-        if self.bulk_depth or local == "si":
-            self._enter_bulk()
-        else:
-            self.start(name, attributes)
-        if local == "si":  # openpyxl reads an <si> wherever it is: count them all
-            self.count += 1
-            if not self.bulk_depth:
-                self.bulk_depth = self.item_depth = self.depth
-                self.item_start = self.parser.CurrentByteIndex
-            if self.count > self.limits.max_shared_strings:
-                raise WorkbookRefused(
-                    "too_many_strings",
-                    _("The workbook's table of texts holds more than %(limit)s entries.")
-                    % {"limit": f"{self.limits.max_shared_strings:,}"})
-
-    def item_end(self, name):
-        if self.depth == self.item_depth:  # a cell or a shared string ends
+    def end(self, name):
+        depth = self.depth
+        if depth == self.item_depth:  # a cell or a shared string ends
             self.item_depth = 0
-            if self.parser.CurrentByteIndex - self.item_start > MAX_ITEM_BYTES:
+            size = self.parser.CurrentByteIndex - self.item_start
+            if not self.item_is_cell:
+                self.tally.string_bytes -= size
+                if self.tally.string_bytes < 0:
+                    raise WorkbookRefused(
+                        "too_large_unzipped",
+                        _("The workbook's table of texts is larger than %(limit)s bytes.")
+                        % {"limit": f"{self.limits.max_shared_strings_bytes:,}"})
+            if size > MAX_ITEM_BYTES:
                 self._too_long()
-        if self.depth == self.bulk_depth:
+        if depth == self.bulk_depth:
             self.bulk_depth = 0
-        self.depth -= 1
+        if depth == self.row_depth:
+            self.row_depth = 0
+        self.depth = depth - 1
+
+    def _cell(self, attributes):
+        letters = attributes.get("r", "").rstrip("0123456789")
+        column = self.columns.get(letters)
+        if column is None:
+            column = self.columns[letters] = _column_number(letters)
+        self.column = column or self.column + 1  # no reference: the next column
+        if not self.item_depth:
+            self.item_depth, self.item_start = self.depth, self.parser.CurrentByteIndex
+            self.item_is_cell = True
+        if self.column > self.limits.max_columns:
+            letter = _letters(self.column)
+            raise WorkbookRefused(
+                "too_many_columns",
+                _("Row %(row)s has a cell in column %(column)s; at most %(limit)s columns are "
+                  "read. Delete the columns to the right of the data (empty formatted cells "
+                  "count too) and save again.")
+                % {"row": self.row, "column": letter, "limit": self.limits.max_columns},
+                row=self.row, column=letter)
+
+    def _row(self, attributes):
+        self.row = self._row_number(attributes.get("r"))
+        self.row_depth, self.column = self.depth, 0
+        self.rows += 1
+        if self.row > self.limits.max_rows or self.rows > self.limits.max_rows:
+            raise WorkbookRefused(
+                "too_many_rows",
+                _("The file has more than %(limit)s rows (blank rows count too).")
+                % {"limit": f"{self.limits.max_rows:,}"}, row=self.row)
 
     def _row_number(self, value: str | None) -> int:
         if value is None:
@@ -285,6 +281,22 @@ class _PartScanner:
         except ValueError:
             return self.row + 1  # openpyxl refuses it later; nothing large is read before
         return int(number) if number.is_integer() and number > 0 else self.row + 1
+
+    def _string(self):
+        # openpyxl loads every <si> of the shared-strings part, wherever it sits in it.
+        if not self.bulk_depth:  # what is inside counts as bulk, and this one too
+            self.bulk_depth = self.depth
+            self.elements -= 1
+            self.bulk += 1
+        if not self.item_depth:
+            self.item_depth, self.item_start = self.depth, self.parser.CurrentByteIndex
+            self.item_is_cell = False
+        self.tally.strings -= 1
+        if self.tally.strings < 0:
+            raise WorkbookRefused(
+                "too_many_strings",
+                _("The workbook's table of texts holds more than %(limit)s entries.")
+                % {"limit": f"{self.limits.max_shared_strings:,}"})
 
     def _too_big(self):
         if self.depth > MAX_DEPTH:
@@ -297,7 +309,7 @@ class _PartScanner:
                            "the import.") % {"part": self.part})
 
     def _too_long(self):
-        if self.kind == "worksheet":
+        if self.item_is_cell:
             letter = _letters(self.column)
             raise WorkbookRefused(
                 "too_long", _("Row %(row)s, column %(column)s holds more than %(limit)s "

@@ -1,6 +1,8 @@
 """Roster files built to stall the app are refused, by a named rule, before they cost much.
 (How fast, and in how much memory: bench/hostile_rosters.py; these tests time nothing.)"""
 
+import os
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -146,6 +148,38 @@ def test_styles_dressed_as_a_worksheet_get_no_larger_budget():
     styles = b"<worksheet><cellXfs>" + b"<xf/>" * 30_000 + b"</cellXfs></worksheet>"
     problem = refusal(parse(raw_xlsx(extra_parts=(("xl/styles.xml", styles),))))
     assert problem.code == "too_dense" and "xl/styles.xml" in problem.message
+
+
+def test_many_parts_each_small_but_packed_tight_are_refused_together():
+    parts = tuple((f"customXml/item{i}.xml", repeated(b"\0" * 1024, 900_000)) for i in range(5))
+    problem = refusal(parse(raw_xlsx(extra_parts=parts)))
+    assert problem.code == "compression_ratio" and "The workbook unpacks to" in problem.message
+
+
+def test_the_element_floor_is_counted_once_per_workbook_not_per_part():
+    parts = tuple((f"customXml/item{i}.xml", b"<x>" + b"<y/>" * 15_000 + b"</x>")
+                  for i in range(5))
+    assert parse(raw_xlsx(extra_parts=parts[:1])).ok  # one alone passes
+    assert refusal(parse(raw_xlsx(extra_parts=parts))).code == "too_dense"
+
+
+def test_shared_strings_under_another_name_and_root_are_counted():
+    # openpyxl finds the shared strings through [Content_Types].xml and reads every <si>,
+    # whatever the part's name and root element.
+    hidden = {"strings_part": "xl/texts.xml", "strings_root": "worksheet"}
+    strings = b"<sheetData>" + b"<si><t>x</t></si>" * 11_000 + b"</sheetData>"
+    assert refusal(parse(raw_xlsx(shared_strings=strings, **hidden))).code == "too_many_strings"
+    texts = b"".join(b"<si><t>" + os.urandom(250).hex().encode() + b"</t></si>"
+                     for _i in range(2_500))  # 1.3 MB of text in 2,500 strings
+    problem = refusal(parse(raw_xlsx(shared_strings=texts, **hidden)))
+    assert problem.code == "too_large_unzipped" and "table of texts" in problem.message
+
+
+def test_rows_and_cells_are_checked_in_a_part_whatever_its_root():
+    far_row = b'<foo><row r="1048576"/></foo>'
+    assert refusal(parse(raw_xlsx(extra_parts=(("xl/x.xml", far_row),)))).code == "too_many_rows"
+    wide = b'<foo><row r="3"><bar r="XFD3"/></row></foo>'  # any child of a row is a cell
+    assert refusal(parse(raw_xlsx(extra_parts=(("xl/x.xml", wide),)))).code == "too_many_columns"
 
 
 def test_a_zip_bomb_part_is_refused_from_the_zip_directory():
