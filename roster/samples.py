@@ -79,20 +79,21 @@ ROSTER_ROWS = ('<row r="1">' + _inline("A1", "会員番号") + _inline("B1", "�
 def raw_xlsx(sheet_data=ROSTER_ROWS, *, shared_strings=None, sheets: int = 1,
              sheet_parts: int = 1, dimension: str = "", workbook_xml: str = "",
              extra_parts: tuple = (), strings_part: str = "xl/sharedStrings.xml",
-             strings_root: str = "sst") -> bytes:
+             strings_root: str = "sst", same_part: bool = False) -> bytes:
     """A minimal workbook written part by part, as no spreadsheet program would. Any part
     may be bytes or an iterable of byte chunks (streamed: a gigabyte never sits in memory).
-    `sheets` sheets are declared; `sheet_parts` of them have a part of their own. The shared
+    `sheets` sheets are declared; `sheet_parts` of them have a part of their own, the others
+    point to a part that is missing or, with `same_part`, all to the first one. The shared
     strings go where `strings_part` says, which [Content_Types].xml tells openpyxl."""
     workbook = workbook_xml or (
         f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{_MAIN}" '
         f'xmlns:r="{_DOC_RELS}"><sheets>'
-        + "".join(f'<sheet name="S{i}" sheetId="{i}" r:id="rId{min(i, sheet_parts)}"/>'
+        + "".join(f'<sheet name="S{i}" sheetId="{i}" r:id="rId{1 if same_part else i}"/>'
                   for i in range(1, sheets + 1))
         + "</sheets></workbook>")
     relationships = "".join(
-        f'<Relationship Id="rId{i}" Type="{_DOC_RELS}/worksheet" Target="worksheets/sheet{i}.xml"/>'
-        for i in range(1, sheet_parts + 1))
+        f'<Relationship Id="rId{i}" Type="{_DOC_RELS}/worksheet" Target="worksheets/'
+        f'{"sheet" if i <= sheet_parts else "missing"}{i}.xml"/>' for i in range(1, sheets + 1))
     if shared_strings is not None:
         relationships += (f'<Relationship Id="rIdS" Type="{_DOC_RELS}/sharedStrings" '
                           f'Target="/{strings_part}"/>')
@@ -160,6 +161,7 @@ def hostile_rosters() -> list[tuple[str, str, bytes, str]]:
     """(name, file name, bytes, the refusal code expected or "ok") for each attack, sized for
     the default limits (20 MB files, 200,000 rows, 100 columns)."""
     many_rows = "".join(f'<row r="{i}"/>' for i in range(3, 1_048_577)).encode()
+    blank_rows = "".join(f'<row r="{i}"/>' for i in range(3, 200_000)).encode()
     wide_row = ('<row r="3">' + "".join(f'<c r="{_letters(i)}3"><v>{i}</v></c>'
                                         for i in range(1, 16_385)) + "</row>").encode()
     # Unique short texts: shared strings compress about as well as real ones.
@@ -190,6 +192,8 @@ def hostile_rosters() -> list[tuple[str, str, bytes, str]]:
                       for p, c in zip("abcdefgh", "bcdefghi"))
             + f']><workbook xmlns="{_MAIN}"><sheets>&i;</sheets></workbook>')), "xml_doctype"),
         ("5,000 sheets declared", "sheets.xlsx", raw_xlsx(sheets=5_000), "too_many_sheets"),
+        ("one sheet of 200,000 rows listed 100 times", "listed.xlsx",
+         raw_xlsx(ROSTER_ROWS + blank_rows, sheets=100, same_part=True), "sheet_twice"),
         ("1,000 sheet parts", "parts.xlsx", raw_xlsx(sheets=1_000, sheet_parts=1_000),
          "too_many_parts"),
         ("a cell of 900,000 characters", "long-cell.xlsx", raw_xlsx(

@@ -14,9 +14,9 @@ So, before openpyxl sees the file, two cheap steps:
    finds parts through relationships and content types the file itself declares, and reads
    a part as styles, strings or a sheet whatever its root says), stopping at the first
    excess: no document type declaration (so no entities to expand); nesting depth; XML
-   elements per packed byte; sheets declared; shared strings (<si>), their number and size;
-   rows (<row>), their numbers; cells (any child of a row, as openpyxl takes them), their
-   columns and size.
+   elements per packed byte; sheets declared, none twice; shared strings (<si>), their
+   number and size; rows (<row>), their numbers; cells (any child of a row, as openpyxl
+   takes them), their columns and size.
 
 Only a workbook that passes reaches openpyxl, whose work is then bounded by these limits.
 Plain: no request, no database.
@@ -24,6 +24,7 @@ Plain: no request, no database.
 
 from __future__ import annotations
 
+import posixpath
 import zipfile
 from dataclasses import dataclass
 from xml.parsers import expat
@@ -185,6 +186,7 @@ class _PartScanner:
         self.item_is_cell = False
         self.names: dict[str, str] = {}  # qualified name -> local name
         self.columns: dict[str, int] = {}  # "AB" -> 28
+        self.seen: set[tuple[str, str]] = set()  # sheets listed, sheet parts related
         parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = self.doctype
         parser.StartElementHandler = self.start
         parser.EndElementHandler = self.end
@@ -217,12 +219,9 @@ class _PartScanner:
         elif local == "sheetData":
             self.bulk_depth = self.bulk_depth or self.depth
         elif local == "sheet":
-            self.sheets += 1
-            if self.sheets > MAX_SHEETS:
-                raise WorkbookRefused(
-                    "too_many_sheets",
-                    _("The workbook has more than %(limit)s sheets. Save the member list on "
-                      "its own and upload it again.") % {"limit": MAX_SHEETS})
+            self._sheet(attributes)
+        elif local == "Relationship":
+            self._relationship(attributes)
 
     def end(self, name):
         depth = self.depth
@@ -262,6 +261,39 @@ class _PartScanner:
                   "count too) and save again.")
                 % {"row": self.row, "column": letter, "limit": self.limits.max_columns},
                 row=self.row, column=letter)
+
+    def _sheet(self, attributes):
+        self.sheets += 1
+        if self.sheets > MAX_SHEETS:
+            raise WorkbookRefused(
+                "too_many_sheets",
+                _("The workbook has more than %(limit)s sheets. Save the member list on its "
+                  "own and upload it again.") % {"limit": MAX_SHEETS})
+        # openpyxl reads a sheet once for each time the workbook lists it: a hundred
+        # listings of one large sheet cost a hundred reads of it.
+        for key, value in attributes.items():
+            if key.endswith("}id"):
+                self._once(("sheet", value), value)
+
+    def _relationship(self, attributes):
+        if attributes.get("TargetMode") == "External" or not attributes.get("Type", "").endswith(
+                ("/worksheet", "/chartsheet", "/dialogsheet", "/macrosheet")):
+            return
+        target = attributes.get("Target", "")
+        if target.startswith("/"):  # resolved as openpyxl resolves it (get_dependents)
+            target = target[1:]
+        else:
+            folder = posixpath.split(posixpath.dirname(self.part))[0]
+            target = posixpath.normpath(posixpath.join(folder, target))
+        self._once(("target", target), target)
+
+    def _once(self, key, shown: str):
+        if key in self.seen:
+            raise WorkbookRefused(
+                "sheet_twice",
+                _("Two sheets of the workbook are one and the same (%(part)s), which "
+                  "spreadsheet programs never write.") % {"part": shown})
+        self.seen.add(key)
 
     def _row(self, attributes):
         self.row = self._row_number(attributes.get("r"))

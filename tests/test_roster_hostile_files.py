@@ -125,6 +125,19 @@ def test_a_workbook_declaring_too_many_sheets_is_refused():
     assert refusal(parse(raw_xlsx(sheets=150))).code == "too_many_sheets"
 
 
+def test_one_sheet_listed_many_times_is_refused():
+    # openpyxl reads a sheet once per listing: 100 listings of one large sheet, 100 reads.
+    problem = refusal(parse(raw_xlsx(sheets=3, same_part=True)))  # all three say rId1
+    assert (problem.code, problem.message.count("rId1")) == ("sheet_twice", 1)
+    relationships = "".join(
+        f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/'
+        f'2006/relationships/worksheet" Target="{target}"/>'
+        for i, target in ((1, "worksheets/sheet1.xml"), (2, "/xl/worksheets/sheet1.xml")))
+    rels = f'<Relationships xmlns="x">{relationships}</Relationships>'
+    problem = refusal(parse(raw_xlsx(extra_parts=(("xl/_rels/other.xml.rels", rels),))))
+    assert problem.code == "sheet_twice" and "xl/worksheets/sheet1.xml" in problem.message
+
+
 def test_a_workbook_of_too_many_parts_is_refused():
     extra = tuple((f"customXml/item{i}.xml", "<x/>") for i in range(600))
     assert refusal(parse(raw_xlsx(extra_parts=extra))).code == "too_many_parts"
