@@ -2,8 +2,11 @@
 
 CSV: UTF-8 with a byte-order mark (Excel otherwise reads Shift_JIS), CRLF line ends, and
 every cell that a spreadsheet would run as a formula neutralised (OWASP CSV injection), by
-audit.chain.csv_cell, the one rule the audit verifier also undoes. Streamed: rows are
-written as they are read, so an export of a million rows does not sit in memory.
+audit.chain.csv_cell, the one rule the audit verifier also undoes: an apostrophe before text
+that starts with = + - @ ' (also full-width, also after spaces or a quote), and before such
+text after a ";", tab, line break or "؛", where Excel in some locales starts a new cell.
+Streamed: rows are written as they are read, so an export of a million rows does not sit in
+memory.
 """
 
 import csv

@@ -241,6 +241,7 @@ MAILCATCHER_INBOX = envbool("MAILCATCHER_INBOX", "true" if DEBUG else "false")
 # --- Roster import ----------------------------------------------------------------------------
 ROSTER_MAX_BYTES = envint("ROSTER_MAX_BYTES", str(20 * 1024 * 1024))
 ROSTER_MAX_ROWS = envint("ROSTER_MAX_ROWS", "200000")
+ROSTER_MAX_COLUMNS = envint("ROSTER_MAX_COLUMNS", "100")
 # How long a checked upload waits for the operator's confirmation before it is thrown away.
 ROSTER_UPLOAD_TTL_MINUTES = envint("ROSTER_UPLOAD_TTL_MINUTES", "60")
 

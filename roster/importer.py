@@ -18,13 +18,16 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
+
+from roster.xlsx_guard import WorkbookLimits, WorkbookRefused, inspect_workbook
 
 REQUIRED = ("member_number", "name", "email")
 
@@ -44,9 +47,15 @@ MAX_EXTRA_LENGTH = 1000
 MAX_REPORTED_ERRORS = 500
 HEADER_SEARCH_ROWS = 10  # a title line or two above the header is common in Japanese Excel
 PREVIEW_ROWS = 5
+# Rows beyond the member limit that a file may have: the header, title lines above it and
+# blank lines. Every row counts, blank or not: a sheet padded with a million empty rows is
+# refused when it passes the limit, not read to its end.
+SPARE_ROWS = 100
+MAX_COLUMNS = 100  # the default of the ROSTER_MAX_COLUMNS setting
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _WHITESPACE = re.compile(r"\s+")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _HEADER_NOISE = re.compile(r"[\s\-_・]")
 # A strict subset of what Django's EmailValidator accepts (dot-atom local part, LDH
 # labels, alphabetic TLD): addresses that match need no further check, the rest go through
@@ -117,12 +126,35 @@ class ParsedRoster:
             "warnings": [p.message for p in self.warnings],
         }
 
+    def checked(self) -> dict:
+        """A clean result as JSON, kept with the upload until the operator confirms it, so
+        that confirming stores these rows without parsing the file a second time."""
+        if not self.ok:
+            raise ValueError("only a roster without errors is kept for confirmation")
+        return {
+            "file_format": self.file_format,
+            "size": self.size,
+            "rows_read": self.rows_read,
+            "extra_columns": self.extra_columns,
+            "members": [[m.row, m.member_number, m.name, m.email, m.extra] for m in self.members],
+        }
+
+    @classmethod
+    def from_checked(cls, checked: dict, *, filename: str, sha256: str) -> ParsedRoster:
+        return cls(
+            filename=filename, sha256=sha256, size=checked["size"],
+            file_format=checked["file_format"], extra_columns=checked["extra_columns"],
+            members=[MemberRow(*member) for member in checked["members"]],
+            rows_read=checked["rows_read"],
+        )
+
 
 class _Refused(Exception):
     """The file as a whole cannot be read; carries the one error that says why."""
 
-    def __init__(self, code: str, message: str):
-        self.code, self.message = code, message
+    def __init__(self, code: str, message: str, *, row: int | None = None,
+                 column: str | None = None):
+        self.code, self.message, self.row, self.column = code, message, row, column
 
 
 def clean_text(value) -> str:
@@ -157,7 +189,8 @@ def column_letter(index: int) -> str:
     return letters
 
 
-def parse_roster(data: bytes, filename: str, *, max_bytes: int, max_rows: int) -> ParsedRoster:
+def parse_roster(data: bytes, filename: str, *, max_bytes: int, max_rows: int,
+                 max_columns: int = MAX_COLUMNS) -> ParsedRoster:
     parsed = ParsedRoster(filename=filename, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     try:
         if not data:
@@ -168,20 +201,29 @@ def parse_roster(data: bytes, filename: str, *, max_bytes: int, max_rows: int) -
                 _("The file is larger than the limit of %(limit)s bytes.")
                 % {"limit": f"{max_bytes:,}"},
             )
-        rows = _rows(data, filename, parsed, max_bytes=max_bytes)
-        _check_rows(rows, parsed, max_rows=max_rows)
+        limits = WorkbookLimits(
+            max_rows=max_rows + SPARE_ROWS,
+            max_columns=max_columns,
+            max_part_bytes=4 * max_bytes,
+            max_total_bytes=10 * max_bytes,
+            max_shared_strings_bytes=max_bytes,
+            # member number, name and address of every member, plus some
+            max_shared_strings=3 * max_rows + 10_000,
+        )
+        rows = _rows(data, filename, parsed, limits)
+        _check_rows(_bounded(rows, limits), parsed, max_rows=max_rows)
     except _Refused as refused:
         parsed.members.clear()
-        parsed.error(None, None, refused.code, refused.message)
+        parsed.error(refused.row, refused.column, refused.code, refused.message)
     if parsed.error_count:
         parsed.members.clear()  # nothing half-checked may be stored or shown as importable
     return parsed
 
 
-def _rows(data: bytes, filename: str, parsed: ParsedRoster, *, max_bytes: int):
+def _rows(data: bytes, filename: str, parsed: ParsedRoster, limits: WorkbookLimits):
     if data.startswith(b"PK\x03\x04"):
         parsed.file_format = "xlsx"
-        return _xlsx_rows(data, parsed, max_unzipped=10 * max_bytes)
+        return _xlsx_rows(data, parsed, limits)
     if data.startswith(_OLE_MAGIC):
         raise _Refused(
             "old_or_encrypted",
@@ -191,7 +233,8 @@ def _rows(data: bytes, filename: str, parsed: ParsedRoster, *, max_bytes: int):
     if filename.lower().endswith((".xlsx", ".xlsm")):
         raise _Refused("not_spreadsheet", _("The file is named .xlsx but is not a spreadsheet."))
     text, parsed.file_format = _decode_csv(data)
-    return _csv_rows(text)
+    # Longest line a member row can need: every column at its longest, quoted.
+    return _csv_rows(text, max_line=limits.max_columns * (MAX_EXTRA_LENGTH + 3))
 
 
 def _decode_csv(data: bytes) -> tuple[str, str]:
@@ -216,10 +259,11 @@ def _decode_csv(data: bytes) -> tuple[str, str]:
     )
 
 
-def _csv_rows(text: str) -> Iterator[list]:
-    first_line = text.split("\n", 1)[0]
+def _csv_rows(text: str, *, max_line: int) -> Iterator[list]:
+    end = text.find("\n")
+    first_line = text if end < 0 else text[:end]
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(_lines(text, max_line), delimiter=delimiter)
     try:
         yield from reader
     except csv.Error as error:
@@ -230,32 +274,48 @@ def _csv_rows(text: str) -> Iterator[list]:
         ) from None
 
 
-def _xlsx_rows(data: bytes, parsed: ParsedRoster, *, max_unzipped: int) -> Iterator[tuple]:
+def _lines(text: str, max_line: int) -> Iterator[str]:
+    """The text's lines, one at a time (no copy of the whole text), none absurdly long: the
+    csv module builds a whole row before anyone can look at it, so a line of twenty million
+    commas would be a list of twenty million cells."""
+    start, number = 0, 0
+    while start < len(text):
+        line_end = _LINE_END.search(text, start)  # as io.StringIO(newline="") splits them
+        end = line_end.end() if line_end else len(text)
+        number += 1
+        if end - start > max_line:
+            raise _Refused("row_too_long",
+                           _("Line %(line)s of the file is longer than %(limit)s characters.")
+                           % {"line": number, "limit": f"{max_line:,}"}, row=number)
+        yield text[start:end]
+        start = end
+
+
+def _xlsx_rows(data: bytes, parsed: ParsedRoster, limits: WorkbookLimits) -> Iterator[tuple]:
     import openpyxl
 
     not_xlsx = _Refused("not_spreadsheet", _("The file is not a readable .xlsx workbook."))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
-            unzipped = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, ValueError, OSError):
+            if "xl/workbook.xml" not in names:
+                raise not_xlsx
+            if any(name.lower().endswith("vbaproject.bin") for name in names):
+                raise _Refused(
+                    "macros",
+                    _("The workbook contains macros. Save it as a plain .xlsx workbook and "
+                      "upload again."),
+                )
+            inspect_workbook(archive, limits)
+    except WorkbookRefused as refused:
+        raise _Refused(refused.code, refused.message, row=refused.row,
+                       column=refused.column) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError,
+            NotImplementedError):  # broken, encrypted or oddly compressed members
         raise not_xlsx from None
-    if "xl/workbook.xml" not in names:
-        raise not_xlsx
-    if any(name.lower().endswith("vbaproject.bin") for name in names):
-        raise _Refused(
-            "macros",
-            _("The workbook contains macros. Save it as a plain .xlsx workbook and upload again."),
-        )
-    if unzipped > max_unzipped:
-        # zipfile never inflates a member past its declared size, so this bounds the work.
-        raise _Refused(
-            "too_large_unzipped",
-            _("The workbook unpacks to %(size)s bytes; the limit is %(limit)s bytes.")
-            % {"size": f"{unzipped:,}", "limit": f"{max_unzipped:,}"},
-        )
     try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True,
+                                          keep_links=False)
     except Exception:  # noqa: BLE001 - openpyxl raises many kinds (KeyError, XML...) on a bad file
         raise not_xlsx from None
     try:
@@ -265,12 +325,39 @@ def _xlsx_rows(data: bytes, parsed: ParsedRoster, *, max_unzipped: int) -> Itera
         if len(sheets) > 1:
             parsed.warn(None, None, "other_sheets",
                         _("Only the first sheet, “%(sheet)s”, was read.") % {"sheet": sheets[0].title})
+        # The <dimension> a file declares is not trusted: "A1:XFD1048576" would make openpyxl
+        # pad every row to 16,384 cells and the sheet to a million rows. Without it, a row is
+        # as wide as its last cell and the sheet ends with its last row.
+        sheets[0].reset_dimensions()
         try:
             yield from sheets[0].iter_rows(values_only=True)
         except Exception:  # noqa: BLE001 - as above, while reading the sheet
             raise not_xlsx from None
     finally:
         workbook.close()
+
+
+def _bounded(rows: Iterable, limits: WorkbookLimits) -> Iterator:
+    """Every row, counted whether blank or not, refused past the limit; none wider than the
+    column limit (a CSV line may end in empty cells beyond it, which are dropped)."""
+    for number, row in enumerate(rows, start=1):
+        if number > limits.max_rows:
+            raise _Refused("too_many_rows",
+                           _("The file has more than %(limit)s rows (blank rows count too).")
+                           % {"limit": f"{limits.max_rows:,}"}, row=number)
+        if len(row) > limits.max_columns:
+            beyond = [i for i in range(limits.max_columns, len(row)) if row[i] not in (None, "")]
+            if beyond:
+                letter = column_letter(beyond[0])
+                raise _Refused(
+                    "too_many_columns",
+                    _("Row %(row)s has a cell in column %(column)s; at most %(limit)s columns "
+                      "are read. Delete the columns to the right of the data (empty formatted "
+                      "cells count too) and save again.")
+                    % {"row": number, "column": letter, "limit": limits.max_columns},
+                    row=number, column=letter)
+            row = row[:limits.max_columns]
+        yield row
 
 
 def _find_header(rows: Iterator, parsed: ParsedRoster):

@@ -65,8 +65,9 @@ class Member(models.Model):
 class RosterUpload(models.Model):
     """A checked upload waiting for the operator's confirmation (step 1 of 2).
 
-    Kept only until it is confirmed, cancelled or expires, so that what is stored is
-    exactly the file whose preview the operator saw.
+    Kept only until it is confirmed, cancelled or expires. It holds the rows as checked, not
+    the file, so that what is stored is exactly what the preview showed and the file is
+    parsed once.
     """
 
     uploaded_by = models.ForeignKey(
@@ -76,7 +77,7 @@ class RosterUpload(models.Model):
     name = models.CharField(_("name"), max_length=200)
     source_filename = models.CharField(max_length=255)
     file_sha256 = models.CharField(max_length=64)
-    data = models.BinaryField()
+    checked = models.JSONField(default=dict)  # ParsedRoster.checked()
     preview = models.JSONField(default=dict)
 
     def __str__(self):

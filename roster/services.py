@@ -20,7 +20,8 @@ class UploadExpired(Exception):
 
 def check_roster_file(data: bytes, filename: str) -> ParsedRoster:
     return parse_roster(
-        data, filename, max_bytes=settings.ROSTER_MAX_BYTES, max_rows=settings.ROSTER_MAX_ROWS
+        data, filename, max_bytes=settings.ROSTER_MAX_BYTES, max_rows=settings.ROSTER_MAX_ROWS,
+        max_columns=settings.ROSTER_MAX_COLUMNS,
     )
 
 
@@ -89,7 +90,8 @@ def roster_import_refused(*, parsed: ParsedRoster, name: str, actor=None, system
 
 
 def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
-    """Step 1 of the web import: check the file; keep it for confirmation only if it is clean.
+    """Step 1 of the web import: check the file; keep the checked rows for confirmation only
+    if it is clean. This is the only parse of an upload: step 2 stores the rows kept here.
 
     Returns (upload or None, parsed). Parsing runs outside any transaction, so a big file
     does not hold the database's write lock.
@@ -105,7 +107,7 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
             name=name,
             source_filename=filename,
             file_sha256=parsed.sha256,
-            data=data,
+            checked=parsed.checked(),
             preview=parsed.preview(),
         )
         audit.record("roster.check_passed", target=upload,
@@ -115,14 +117,12 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
 
 
 def roster_upload_confirm(*, upload: RosterUpload, actor) -> Roster:
-    """Step 2: store exactly the file that was previewed, then forget the upload."""
-    if upload.uploaded_at < _expiry_cutoff():
-        raise UploadExpired
-    parsed = check_roster_file(bytes(upload.data), upload.source_filename)
-    if not parsed.ok or parsed.sha256 != upload.file_sha256:
-        # Only possible if the limits changed in between; refuse rather than guess.
-        roster_import_refused(parsed=parsed, name=upload.name, actor=actor)
-        raise ValueError("the upload no longer passes its checks")
+    """Step 2: store exactly the rows that were checked and previewed, then forget the upload.
+    The file is not parsed again: one upload costs one parse, however it is built."""
+    if upload.uploaded_at < _expiry_cutoff() or not upload.checked:
+        raise UploadExpired  # (an upload kept before checked rows were, too: upload again)
+    parsed = ParsedRoster.from_checked(upload.checked, filename=upload.source_filename,
+                                       sha256=upload.file_sha256)
     with transaction.atomic():
         roster = roster_import(parsed=parsed, name=upload.name, actor=actor)
         upload.delete()

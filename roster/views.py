@@ -74,10 +74,6 @@ def roster_upload_preview(request, pk):
             messages.error(request, _("This upload waited too long and expired. Upload the "
                                       "file again."))
             return redirect("roster:upload")
-        except ValueError:
-            messages.error(request, _("The file no longer passes its checks; nothing was "
-                                      "stored. Upload it again."))
-            return redirect("roster:upload")
         messages.success(
             request,
             _("Imported %(count)s members into “%(name)s”.")

@@ -1,18 +1,25 @@
 """The CSV export: every field and both hashes, Excel-safe, streamed, audited, and verifiable
 by an outsider with the shipped script."""
 
+import re
 import subprocess
 import sys
+import unicodedata
 from io import StringIO
 
+import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import transaction
+from hypothesis import given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 
 import audit
-from audit.chain import CSV_COLUMNS
+from audit.chain import CSV_COLUMNS, csv_cell, csv_uncell
 from audit.models import AuditEntry
+from countersign.exports import csv_lines
 from tests.conftest import client_for, make_user
 
 SCRIPT = str(settings.BASE_DIR / "audit" / "chain.py")
@@ -102,3 +109,52 @@ def test_an_anchor_the_association_kept_is_found_in_the_export(released, audrey,
     path.write_bytes(download(client_for(audrey)))
     assert verify_file(path, "--anchor", anchor).returncode == 0
     assert verify_file(path, "--anchor", "0" * 63 + "1").returncode == 1
+
+
+HOSTILE_CELLS = [
+    "＝HYPERLINK(\"http://evil\")", "＋1+1", "－1", "＠SUM(A1)", "=1+1", "+1", "-1", "@SUM(A1)",
+    "\t=1+1", "\r=1+1", "x;=1+1", "x; =1+1", 'x;"=1+1"', "x\t+1", "x\n-1", "x؛=1", "x;y;@z",
+    "'quoted", "''twice", "x;'y", "  =1", "　＝1", "plain", "", ";", "'", "2026-06-01",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_CELLS)
+def test_a_hostile_cell_is_neutralised_and_undone_exactly(value):
+    cell = csv_cell(value)
+    assert csv_uncell(cell) == value
+    for piece in re.split("[;\t\r\n\u061b]", cell):
+        first = unicodedata.normalize("NFKC", piece).lstrip(' "')
+        assert not first.startswith(("=", "+", "-", "@")), (value, cell)
+
+
+@given(st.text(alphabet=st.sampled_from(list("=+-@'\";\t\r\n؛ 　＝＋－＠＂x1")), max_size=12))
+@fuzz_settings(max_examples=500, deadline=None, derandomize=True)
+def test_any_cell_survives_the_escape_and_its_undo(value):
+    cell = csv_cell(value)
+    assert csv_uncell(cell) == value
+    assert csv_cell(csv_uncell(cell)) == cell  # what the strict reader demands
+
+
+def test_a_spreadsheet_export_neutralises_full_width_and_semicolon_formulas():
+    text = "".join(csv_lines(["campaign", "subject"],
+                             [["＝HYPERLINK(\"http://evil\")", "x;=1+1"]]))
+    assert "'＝HYPERLINK(" in text and "x;'=1+1" in text
+    assert ",＝HYPERLINK" not in text and "x;=1+1" not in text
+
+
+def test_hostile_cells_round_trip_through_the_audit_export(db, tmp_path):
+    with transaction.atomic():
+        for value in HOSTILE_CELLS:
+            if "\t" in value or "\r" in value or "\n" in value:
+                # Only the payload may hold control characters; JSON writes them as escapes.
+                audit.record("test.comment", system="test", payload={"comment": value})
+            else:
+                audit.record(value or "test.empty", system="test", payload={"comment": value})
+    path = tmp_path / "audit.csv"
+    call_command("export_audit", "--out", str(path), stdout=StringIO())
+    text = path.read_bytes().decode("utf-8-sig")
+    assert "\"'＝HYPERLINK(" in text and ",'－1," in text and ",x;'=1+1," in text
+    assert ",'@SUM(A1)," in text and ",'＠SUM(A1)," in text and ",'''twice," in text
+    result = verify_file(path)
+    assert result.returncode == 0, result.stdout
+    assert f"OK: {len(HOSTILE_CELLS)} entries verified" in result.stdout

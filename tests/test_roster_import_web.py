@@ -101,3 +101,35 @@ def test_an_oversized_upload_is_refused_without_reading_it_all(olivia, settings)
     response = upload(client_for(olivia), csv_bytes(sample_rows(100)))
     assert "larger than the limit" in response.content.decode()
     assert not RosterUpload.objects.exists()
+
+
+def test_a_file_is_parsed_once_from_upload_to_confirmation(olivia, monkeypatch):
+    from roster import services
+
+    calls = []
+    parse = services.parse_roster
+    monkeypatch.setattr(services, "parse_roster", lambda *a, **k: calls.append(a) or parse(*a, **k))
+    client = client_for(olivia)
+    response = upload(client, xlsx_bytes(sample_rows(12)), "members.xlsx")
+    client.post(response.url, {"confirm": ""})
+    assert Roster.objects.get().member_count == 12
+    assert len(calls) == 1
+
+
+def test_confirming_stores_exactly_the_rows_previewed(olivia, settings):
+    client = client_for(olivia)
+    response = upload(client, csv_bytes(sample_rows(3)))
+    settings.ROSTER_MAX_ROWS = 1  # a change of limits after the check does not matter now
+    client.post(response.url, {"confirm": ""})
+    members = Member.objects.filter(roster=Roster.objects.get()).order_by("row_number")
+    assert [(m.row_number, m.member_number, m.email, m.extra) for m in members] == [
+        (row + 2, number, email, {"支部": branch})
+        for row, (number, _name, email, branch) in enumerate(sample_rows(3))]
+
+
+def test_an_upload_kept_without_checked_rows_must_be_uploaded_again(olivia):
+    client = client_for(olivia)
+    response = upload(client, csv_bytes(sample_rows(3)))
+    RosterUpload.objects.update(checked={})  # as an upload left from before this change
+    confirmed = client.post(response.url, {"confirm": ""}, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    assert "expired" in confirmed.content.decode() and not Roster.objects.exists()

@@ -169,7 +169,7 @@ def test_control_characters_are_removed():
 
 
 def test_broken_csv_quoting_is_reported():
-    parsed = parse(b'member_number,name,email\n1,"A,a@example.jp\n' + b"x" * 200_000)
+    parsed = parse(b'member_number,name,email\n1,"A,a@example.jp\n' + (b"x" * 1000 + b"\n") * 200)
     assert not parsed.ok and parsed.errors[0].code == "bad_csv"
 
 
@@ -228,3 +228,11 @@ def test_sha256_is_of_the_exact_bytes():
 
     data = csv_bytes(sample_rows(2))
     assert parse(data).sha256 == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("line_end", ["\r\n", "\n", "\r"])
+def test_csv_lines_may_end_in_any_of_the_three_ways(line_end):
+    data = line_end.join(["member_number,name,email", "1,A,a@example.jp",
+                          '2,"B\r\nC",b@example.jp', ""]).encode()
+    parsed = parse(data)
+    assert parsed.ok and [m.name for m in parsed.members] == ["A", "B\nC"]
