@@ -21,3 +21,16 @@ def test_every_setting_read_from_the_environment_is_documented():
     assert names, "no settings found: the pattern is wrong"
     assert sorted(n for n in names if f"`{n}`" not in readme) == []
     assert sorted(n for n in names if f"{n}=" not in example) == []
+
+
+def test_the_readme_states_the_data_access_policy_the_code_enforces():
+    from countersign import access
+    from countersign.roles import Role
+
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    block = readme.split("<!-- access-policy -->")[1].split("<!-- /access-policy -->")[0]
+    rows = [line.strip("|").split("|") for line in block.strip().splitlines()[2:]]
+    stated = {cells[0].strip(): [c.strip() == "yes" for c in cells[1:]] for cells in rows}
+    roles = [Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER, Role.AUDITOR]
+    code = {label: [allowed[r] for r in roles] for label, allowed in access.table()}
+    assert stated == code

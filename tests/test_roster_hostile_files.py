@@ -6,12 +6,12 @@ import os
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from audit.models import AuditEntry
 from roster import importer
 from roster.importer import parse_roster
 from roster.models import Roster, RosterUpload
 from roster.samples import ROSTER_ROWS, raw_xlsx, repeated
 from roster.xlsx_guard import WorkbookLimits
+from tests.audit_helpers import business_entries
 from tests.conftest import client_for
 
 SMALL = {"max_bytes": 1_000_000, "max_rows": 100, "max_columns": 10}
@@ -259,6 +259,6 @@ def test_a_hostile_upload_is_refused_and_nothing_is_stored(olivia, filename, dat
         HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200 and "Nothing was stored" in response.content.decode()
     assert not RosterUpload.objects.exists() and not Roster.objects.exists()
-    refused = AuditEntry.objects.get()
+    refused = business_entries().get()
     assert refused.action == "roster.import_refused"
     assert [error["code"] for error in refused.payload["errors"]] == [code]
