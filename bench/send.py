@@ -158,7 +158,7 @@ def main():
 
 def stop_drill(sink):
     campaign = released_campaign("stop")
-    workflow.start(campaign=campaign)
+    workflow.start(campaign_id=campaign.pk)
     sink.clear()
 
     def work(n):

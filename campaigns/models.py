@@ -10,26 +10,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.guard import GuardReport
-
-
-class State(models.TextChoices):
-    DRAFT = "draft", _("Draft")
-    SUBMITTED = "submitted", _("Submitted for review")
-    APPROVED = "approved", _("Approved by the supervisor")
-    RELEASED = "released", _("Released by the observer")
-    SENDING = "sending", _("Sending")
-    HELD = "held", _("Held for a look at the first messages")
-    PAUSED = "paused", _("Paused")
-    STOPPED = "stopped", _("Stopped")
-    COMPLETED = "completed", _("Completed")
-    CANCELLED = "cancelled", _("Cancelled")
-
+from campaigns.states import State
 
 # How a campaign is sent: signed with the content (part of the content hash).
 SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit")
 
-# States in which the content may still change (and any change voids the sign-offs).
-EDITABLE_STATES = (State.DRAFT, State.SUBMITTED, State.APPROVED)
 
 
 def content_hash(*, sender: str, subject: str, body_text: str, body_html: str, roster,
@@ -154,10 +139,6 @@ class Campaign(models.Model):
 
     def sending_terms(self) -> str:
         return sending_terms(self)
-
-    @property
-    def is_editable(self) -> bool:
-        return self.state in EDITABLE_STATES
 
     def current_version(self):
         return self.versions.order_by("-number").first()

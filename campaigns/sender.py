@@ -1,24 +1,26 @@
 """The send loop: claim one message, hand it to the e-mail backend, record what happened.
+All the SQL of sending is here (the ledger's creation included).
 
 Duplicate-free by construction:
 * claim: in one transaction, lock the campaign row, check it is still sending (a stop or
   pause that committed first wins), check the canary limit and the rate, then move one
   pending delivery to `sending` with a guarded update. Every worker on the campaign queues
   on the same row lock, so a stop and a claim can never interleave.
-* hand-over: no transaction is open while the backend talks to the server; just before it,
-  the campaign state is read once more, so a stop that landed after the claim still wins
-  (the claim is given back).
+* hand-over: the claim is a lease. The message may be handed over only until EMAIL_TIMEOUT
+  after its claim (each SMTP command gets the time left, none starts after), and a STOP
+  waits until no claim that young is still `sending`: once stop() has returned, nothing
+  more reaches the mail server.
 * record: `sent` with the Message-ID and the SHA-256 of the exact bytes, `failed`, back to
   `pending` for a temporary error, or `in_doubt` when the server may or may not have taken
   it. A claim left `sending` by a dead worker becomes `in_doubt` after EMAIL_TIMEOUT plus a
   margin, never resent without a person's decision.
 
-The claim and the record run once per message, so they are plain SQL on one cursor rather
-than ORM queries (whose compilation cost several times the database work): the same
+The claim and the record run once per message, so they are plain SQL rather than ORM
+queries (whose compilation cost several times the database work): one path, the same
 statements on SQLite and PostgreSQL, with row locks where PostgreSQL has them. On
-PostgreSQL, a campaign sending at full speed (no canary hold pending, no rate limit) claims
-with one prepared statement instead (claim_at_full_speed), which decides nothing and falls
-back to claim_next whenever it does not claim.
+PostgreSQL they are prepared once per connection (planning them costs about as much as
+running them); behind PgBouncer in transaction mode that needs PgBouncer 1.21+ with
+max_prepared_statements (README).
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ from django.utils.translation import gettext as _
 
 import audit
 from campaigns import guard, mail, notices, workflow
+from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery, State, canary_limit, send_interval
+from roster.models import Member
 
 log = logging.getLogger(__name__)
 
@@ -103,120 +107,100 @@ def _db(value):
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def claim_next(campaign_id: int, *, worker: str, recipients: int,
-               sent: Sent | None = None) -> Claim | NoClaim | Wait:
-    """Claim the next message. `sent`, the previous message's outcome, is written in the same
-    transaction: one commit per message instead of two."""
-    started, now = time.monotonic(), timezone.now()
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
+def _tables() -> dict[str, str]:
+    return {"campaign": Campaign._meta.db_table, "delivery": Delivery._meta.db_table,
+            "member": Member._meta.db_table}
+
+
+@cache
+def _claim_sql(vendor: str) -> dict[str, str]:
+    """The claim's statements, for this database (row locks where it has them)."""
+    lock, skip = (" FOR UPDATE", " FOR UPDATE OF d SKIP LOCKED") if vendor == "postgresql" else (
+        "", "")
+    t = _tables()
+    return {
+        "campaign": (
             "SELECT state, claimed_total, canary_enabled, canary_size, canary_confirmed_at, "
             "next_send_at, rate_limit, rate_unit, consecutive_failures "
-            f"FROM campaigns_campaign WHERE id = %s{lock}", [campaign_id])
-        row = cursor.fetchone()
-        if sent is not None:
-            _record_sent(cursor, sent, failures_in_a_row=row[8] if row else None)
-        if row is None or row[0] != State.SENDING:
-            return NoClaim.NOT_SENDING
-        _state, claimed, canary_on, canary_size, confirmed, next_send_at, rate, unit, _f = row
-        limit = canary_limit(enabled=bool(canary_on), size=canary_size,
-                             confirmed=confirmed is not None, recipients=recipients)
-        if limit is not None and claimed >= limit:
-            return NoClaim.CANARY_LIMIT
-        next_send_at = _when(next_send_at)
-        if next_send_at and next_send_at > now:
-            return Wait((next_send_at - now).total_seconds())
-        skip = (" FOR UPDATE OF d SKIP LOCKED"
-                if connection.features.has_select_for_update_skip_locked else "")
-        cursor.execute(
-            "SELECT d.id, d.email, d.attempts, m.member_number, m.name, m.email, m.extra "
-            "FROM campaigns_delivery d JOIN roster_member m ON m.id = d.member_id "
+            f"FROM {t['campaign']} WHERE id = %s{lock}"),
+        "next": (
+            "SELECT d.id AS delivery_id, d.email AS address, d.attempts, m.member_number, "
+            "m.name, m.email AS member_email, m.extra "
+            f"FROM {t['delivery']} d JOIN {t['member']} m ON m.id = d.member_id "
             "WHERE d.campaign_id = %s AND d.state = %s "
             "AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= %s) "
-            f"ORDER BY d.id LIMIT 1{skip}", [campaign_id, Delivery.State.PENDING, _db(now)])
-        row = cursor.fetchone()
+            f"ORDER BY d.id LIMIT 1{skip}"),
+        "claim": (
+            f"UPDATE {t['delivery']} SET state = %s, claimed_at = %s, worker = %s, "
+            "attempts = attempts + 1 WHERE id = %s AND state = %s"),
+        "count": (
+            f"UPDATE {t['campaign']} SET claimed_total = claimed_total + 1, "
+            "next_send_at = %s WHERE id = %s"),
+        "sent": (
+            f"UPDATE {t['delivery']} SET state = %s, sent_at = %s, message_id = %s, "
+            "message_sha256 = %s, smtp_reply = %s, next_attempt_at = NULL "
+            "WHERE id = %s AND state IN (%s, %s) AND decided_at IS NULL"),
+        "reset_failures": (
+            f"UPDATE {t['campaign']} SET consecutive_failures = 0 "
+            "WHERE id = %s AND consecutive_failures <> 0"),
+    }
+
+
+def _named_row(cursor) -> dict | None:
+    row = cursor.fetchone()
+    return None if row is None else dict(zip([c[0] for c in cursor.description], row,
+                                             strict=True))
+
+
+def claim_next(campaign_id: int, *, worker: str, recipients: int,
+               sent: Sent | None = None) -> Claim | NoClaim | Wait:
+    """Claim the next message: the only claim there is (full speed, rate limit, canary
+    hold). `sent`, the previous message's outcome, is written in the same transaction: one
+    commit per message instead of two."""
+    started, now = time.monotonic(), timezone.now()
+    sql = _claim_sql(connection.vendor)
+    with transaction.atomic(), _cursor() as cursor:
+        cursor.execute(sql["campaign"], [campaign_id])
+        campaign = _named_row(cursor)
+        if sent is not None:
+            _record_sent(cursor, sent, failures_in_a_row=campaign and campaign[
+                "consecutive_failures"])
+        if campaign is None or campaign["state"] != State.SENDING:
+            return NoClaim.NOT_SENDING
+        limit = canary_limit(enabled=bool(campaign["canary_enabled"]),
+                             size=campaign["canary_size"],
+                             confirmed=campaign["canary_confirmed_at"] is not None,
+                             recipients=recipients)
+        if limit is not None and campaign["claimed_total"] >= limit:
+            return NoClaim.CANARY_LIMIT
+        next_send_at = _when(campaign["next_send_at"])
+        if next_send_at and next_send_at > now:
+            return Wait((next_send_at - now).total_seconds())
+        cursor.execute(sql["next"], [campaign_id, Delivery.State.PENDING, _db(now)])
+        row = _named_row(cursor)
         if row is None:
             return NoClaim.NOTHING_DUE
-        delivery_id = row[0]
-        cursor.execute(
-            "UPDATE campaigns_delivery SET state = %s, claimed_at = %s, worker = %s, "
-            "attempts = attempts + 1 WHERE id = %s AND state = %s",
-            [Delivery.State.SENDING, _db(now), worker, delivery_id, Delivery.State.PENDING])
+        cursor.execute(sql["claim"], [Delivery.State.SENDING, _db(now), worker,
+                                      row["delivery_id"], Delivery.State.PENDING])
         if cursor.rowcount != 1:  # cannot happen under the row lock; never send what we lost
             return NoClaim.NOTHING_DUE
-        interval = send_interval(rate_limit=rate, rate_unit=unit)
+        interval = send_interval(rate_limit=campaign["rate_limit"],
+                                 rate_unit=campaign["rate_unit"])
         if limit is not None or interval:  # the canary count and the rate slot are shared
             next_send_at = (max(next_send_at or now, now) + timedelta(seconds=interval)
                             if interval else None)
-            cursor.execute(
-                "UPDATE campaigns_campaign SET claimed_total = claimed_total + 1, "
-                "next_send_at = %s WHERE id = %s", [_db(next_send_at), campaign_id])
+            cursor.execute(sql["count"], [_db(next_send_at), campaign_id])
     return _claim_from_row(campaign_id, row, claimed=started)
 
 
-# The same claim as one statement, for PostgreSQL and a campaign sending at full speed (no
-# canary hold pending, no rate limit: nothing to count). claim_next's statements are each a
-# round trip and are planned anew every time (Django turns statement preparation off); this
-# one is prepared once per connection and, commit included, costs about a third as much
-# (bench/RESULTS.md). It decides nothing itself: it only claims when the campaign is sending (under the same row lock, so a stop
-# still cannot interleave) and its failure count is 0, and records the previous success
-# only then; anything else (a stop, the end, a retry due later, failures to reset) is left
-# to claim_next, which records the success if this did not.
-_CLAIM_AT_FULL_SPEED = """
-WITH campaign AS (
-    SELECT id FROM campaigns_campaign
-    WHERE id = %(campaign)s AND state = %(sending)s AND consecutive_failures = 0
-    FOR UPDATE),
-recorded AS (
-    UPDATE campaigns_delivery SET state = %(sent)s, sent_at = %(now)s, message_id = %(message_id)s,
-        message_sha256 = %(sha256)s, smtp_reply = %(reply)s, next_attempt_at = NULL
-    WHERE id = %(previous)s AND state IN (%(claimed)s, %(in_doubt)s) AND decided_at IS NULL
-      AND EXISTS (SELECT 1 FROM campaign)),
-picked AS (
-    SELECT d.id FROM campaigns_delivery d, campaign
-    WHERE d.campaign_id = %(campaign)s AND d.state = %(pending)s
-      AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= %(now)s)
-    ORDER BY d.id LIMIT 1 FOR UPDATE OF d SKIP LOCKED),
-claimed AS (
-    UPDATE campaigns_delivery d SET state = %(claimed)s, claimed_at = %(now)s,
-        worker = %(worker)s, attempts = d.attempts + 1
-    FROM picked, roster_member m
-    WHERE d.id = picked.id AND d.state = %(pending)s AND m.id = d.member_id
-    RETURNING d.id, d.email, d.attempts, m.member_number, m.name, m.email, m.extra)
-SELECT * FROM claimed
-"""
-
-
-def at_full_speed(campaign: Campaign) -> bool:
-    """Whether claims of this run may take the one-statement path. The sending terms are
-    fixed once a campaign is submitted, and a canary hold only ever lifts."""
-    return (connection.vendor == "postgresql" and campaign.canary_limit() is None
-            and not campaign.send_interval())
-
-
-def claim_at_full_speed(campaign_id: int, *, worker: str, sent: Sent | None) -> Claim | None:
-    """A claim in one statement, or None: ask claim_next (see _CLAIM_AT_FULL_SPEED)."""
-    started, now = time.monotonic(), _db(timezone.now())
-    with _prepared_cursor() as cursor:
-        cursor.execute(_CLAIM_AT_FULL_SPEED, {
-            "campaign": campaign_id, "sending": State.SENDING, "now": now, "worker": worker,
-            "pending": Delivery.State.PENDING, "claimed": Delivery.State.SENDING,
-            "sent": Delivery.State.SENT, "in_doubt": Delivery.State.IN_DOUBT,
-            "previous": sent.claim.delivery_id if sent else None,
-            "message_id": sent.message_id if sent else "", "sha256": sent.sha256 if sent else "",
-            "reply": sent.reply[:2000] if sent else ""})
-        row = cursor.fetchone()
-    return _claim_from_row(campaign_id, row, claimed=started) if row else None
-
-
-def _prepared_cursor() -> CursorWrapper:
+def _cursor():
     """A cursor whose statements PostgreSQL plans once per connection instead of on every
     message: planning the claim costs about as much as running it. Django's cursors bind
     parameters on the client and never prepare, and Django turns psycopg's preparation off
     (prepare_threshold None); it is turned back on for this connection, where only cursors
-    like this one use it. (Behind PgBouncer in transaction mode this needs PgBouncer 1.21+
-    with max_prepared_statements, as the README says.)"""
+    like this one use it. SQLite: a plain cursor."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
     connection.ensure_connection()
     if connection.connection.prepare_threshold is None:
         connection.connection.prepare_threshold = 5
@@ -234,14 +218,28 @@ def _server_bound_cursor_class():
     return Prepared
 
 
-def _claim_from_row(campaign_id: int, row, *, claimed: float) -> Claim:
-    """A Claim from (delivery id, e-mail, attempts before, member number, name, member e-mail,
-    extra columns). `claimed`: time.monotonic() when claimed_at was taken."""
-    delivery_id, email, attempts, number, name, member_email, extra = row
+def create_ledger(campaign) -> None:
+    """One pending row per recipient, in roster order, in one statement (at start)."""
+    t = _tables()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {t['delivery']} (campaign_id, member_id, member_number, email, "
+            "state, attempts, worker, message_id, message_sha256, smtp_reply, decision, "
+            "findings) SELECT %s, id, member_number, email, %s, 0, '', '', '', '', '', '[]' "
+            f"FROM {t['member']} WHERE roster_id = %s ORDER BY row_number",
+            [campaign.pk, Delivery.State.PENDING, campaign.roster_id],
+        )
+
+
+def _claim_from_row(campaign_id: int, row: dict, *, claimed: float) -> Claim:
+    """A Claim from the `next` statement's row. `claimed`: time.monotonic() when claimed_at
+    was taken."""
+    extra = row["extra"]
     extra = json.loads(extra) if isinstance(extra, str) else (extra or {})
-    values = {"name": name, "member_number": number, "email": member_email, **extra}
-    return Claim(delivery_id, campaign_id, email, attempts + 1, number, values,
-                 claimed + settings.EMAIL_TIMEOUT)
+    values = {"name": row["name"], "member_number": row["member_number"],
+              "email": row["member_email"], **extra}
+    return Claim(row["delivery_id"], campaign_id, row["address"], row["attempts"] + 1,
+                 row["member_number"], values, claimed + settings.EMAIL_TIMEOUT)
 
 
 def flag_stale_claims(campaign_id: int) -> int:
@@ -256,8 +254,8 @@ def flag_stale_claims(campaign_id: int) -> int:
                              smtp_reply=_("The worker stopped while handing this message over; "
                                           "it may or may not have been delivered."))
         if count:
-            audit.record("campaign.in_doubt_flagged", system="worker",
-                         target=Campaign(pk=campaign_id), payload={
+            audit.record(Action.IN_DOUBT_FLAGGED, system="worker",
+                         target=Campaign.objects.only("pk").get(pk=campaign_id), payload={
                              "count": count, "members": numbers})
     return count
 
@@ -315,21 +313,18 @@ class Sent:
 def _record_sent(cursor, sent: Sent, *, failures_in_a_row: int | None = None) -> None:
     """Write a success; `failures_in_a_row`, when the caller has just read it under the
     campaign lock, saves a statement in the common case (nothing to reset)."""
-    cursor.execute(
-        "UPDATE campaigns_delivery SET state = %s, sent_at = %s, message_id = %s, "
-        "message_sha256 = %s, smtp_reply = %s, next_attempt_at = NULL "
-        "WHERE id = %s AND state IN (%s, %s) AND decided_at IS NULL",
-        [Delivery.State.SENT, _db(timezone.now()), sent.message_id, sent.sha256,
-         sent.reply[:2000], sent.claim.delivery_id, Delivery.State.SENDING,
-         Delivery.State.IN_DOUBT])
+    sql = _claim_sql(connection.vendor)
+    cursor.execute(sql["sent"], [
+        Delivery.State.SENT, _db(timezone.now()), sent.message_id, sent.sha256,
+        sent.reply[:2000], sent.claim.delivery_id, Delivery.State.SENDING,
+        Delivery.State.IN_DOUBT])
     if failures_in_a_row != 0:
-        cursor.execute("UPDATE campaigns_campaign SET consecutive_failures = 0 "
-                       "WHERE id = %s AND consecutive_failures <> 0", [sent.claim.campaign_id])
+        cursor.execute(sql["reset_failures"], [sent.claim.campaign_id])
 
 
 def _flush(sent: Sent | None) -> None:
     if sent is not None:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(), _cursor() as cursor:
             _record_sent(cursor, sent)
 
 
@@ -356,7 +351,7 @@ def _record_failure(claim: Claim, failure: Failure) -> int:
 
 def _pause(campaign_id: int, reason: str) -> None:
     try:
-        workflow.pause(campaign=Campaign(pk=campaign_id), reason=reason)
+        workflow.pause(campaign_id=campaign_id, reason=reason)
     except workflow.WrongState:
         pass  # stopped or paused meanwhile: nothing left to pause
 
@@ -464,7 +459,7 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
                                    unsanitised_html=message.unsanitised_html,
                                    **mail.texts_of(message))
     if findings:  # the guarantee: this exact text carries another member's data
-        workflow.refuse_message(campaign=campaign, delivery_id=claim.delivery_id,
+        workflow.refuse_message(campaign_id=campaign.pk, delivery_id=claim.delivery_id,
                                 findings=findings)
         return None
     wire = message.wire_bytes()
@@ -504,7 +499,7 @@ def _settle(campaign_id: int) -> Wait | None:
                               "resend or skip, then release again.") % {"count": in_doubt})
         return None
     try:
-        campaign = workflow.complete(campaign=campaign)
+        campaign = workflow.complete(campaign_id=campaign_id)
     except workflow.WorkflowError:
         return Wait(1.0)
     notices.send_completion_notice(campaign)
@@ -518,7 +513,7 @@ def _hold_when_settled(campaign_id: int) -> Wait | None:
                                    state=Delivery.State.PENDING).exists():
         return _settle(campaign_id)  # everyone was in the canary: nothing to hold for
     try:
-        workflow.hold(campaign=Campaign(pk=campaign_id))
+        workflow.hold(campaign_id=campaign_id)
     except workflow.WrongState:
         pass
     return None
@@ -532,7 +527,7 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
     campaign = Campaign.objects.select_related("roster").get(pk=campaign_id)
     if campaign.state == State.RELEASED:
         try:
-            campaign = workflow.start(campaign=campaign)
+            campaign = workflow.start(campaign_id=campaign_id)
         except workflow.WorkflowError as error:
             campaign.refresh_from_db()
             if campaign.state != State.SENDING:  # else another worker started it just now
@@ -566,14 +561,10 @@ def _loop(campaign, worker, deadline, courier, sleep) -> Outcome:
     campaign_id = campaign.pk
     last_beat = time.monotonic()
     unrecorded = None
-    full_speed = at_full_speed(campaign)
     try:
         while time.monotonic() < deadline:
-            claim = full_speed and claim_at_full_speed(campaign_id, worker=worker,
-                                                       sent=unrecorded)
-            claim = claim or claim_next(campaign_id, worker=worker,
-                                        recipients=campaign.roster.member_count,
-                                        sent=unrecorded)
+            claim = claim_next(campaign_id, worker=worker,
+                               recipients=campaign.roster.member_count, sent=unrecorded)
             unrecorded = None
             if time.monotonic() - last_beat > HEARTBEAT_SECONDS:  # for the watchdog
                 Campaign.objects.filter(pk=campaign_id).update(last_worker_at=timezone.now())

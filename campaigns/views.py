@@ -22,7 +22,7 @@ from campaigns.forms import (
 from campaigns.guard import GuardReport
 from campaigns.models import Campaign, Delivery, State
 from countersign import access
-from countersign.roles import Role, role_required
+from countersign.roles import Role, has_role, role_required
 
 # The campaign pages show rendered messages, and the ledger addresses: countersign.access.
 CAMPAIGN_ROLES = access.roles_for(access.Data.RENDERED_MESSAGES)
@@ -51,8 +51,6 @@ def _attempt(request, action, **kwargs):
         return None
 
 
-ACTIONS = ("edit", "submit", "test_send", "approve", "reject", "release", "cancel", "stop",
-           "pause", "confirm_canary", "decide")
 
 
 def _act(request, pk, action, done: str, *, level=messages.SUCCESS, **kwargs):
@@ -69,8 +67,15 @@ def _comment(request) -> str:
 
 
 def _checks(campaign, user) -> dict:
-    """Which buttons to show: the same checks the actions run."""
-    return {name: getattr(workflow, f"can_{name}")(campaign, user) for name in ACTIONS}
+    """Which buttons to show: the same checks the actions run (from the workflow's table).
+    Rejecting happens on the reviewer's page or on the witness's page, by role."""
+    can = workflow.checks_for(campaign, user)
+    return {**can,
+            "review_page": bool(can["approve"]) or (can["reject"] and has_role(
+                user, Role.SUPERVISOR)),
+            "witness_page": bool(can["release"]) or (can["reject"] and has_role(
+                user, Role.OBSERVER)),
+            "incident_report": access.may_see(user, access.Data.INCIDENT_SUMMARY)}
 
 
 @role_required(*CAMPAIGN_ROLES)
@@ -122,7 +127,7 @@ def campaign_detail(request, pk):
 @require_http_methods(["GET", "POST"])
 def campaign_edit(request, pk):
     campaign = _get_campaign_for(request, pk)
-    allowed = workflow.can_edit(campaign, request.user)
+    allowed = workflow.can("edit", campaign, request.user)
     if not allowed:
         if request.method == "POST":  # a forged or stale form: the workflow refuses and audits
             _attempt(request, workflow.edit, campaign=campaign)

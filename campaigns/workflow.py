@@ -1,11 +1,15 @@
-"""Every change of a campaign's state, and the rules on who may make it.
+"""Every change of a campaign's state, and the rules on who may make it: the one door.
 
-Each action has its check beside it: `can_<action>(campaign, user)` answers for the buttons
-on a page; the action asks it again, inside the transaction, on the locked row. An action
-that goes through writes exactly one audit entry (with the content hash) in the same
-transaction. One that is refused changes nothing, writes one `campaign.refused` entry
-(who tried what, and why), and raises a named WorkflowError: NotAllowed becomes a 403,
-the others a message on the page.
+The moves are the table in campaigns.states (`TRANSITIONS`). `can(action, campaign, user)`
+answers from it (role, separation of duties, source state) plus the action's own conditions
+(`_conditions_of_<action>`); the pages ask it for their buttons, and `_perform` asks it again
+inside the transaction, on the locked row, then applies the action's change
+(`_apply_<action>`) and writes its audit entry in the same transaction. A refused action
+changes nothing, writes one `campaign.refused` entry (who tried what, and why), and raises a
+named WorkflowError: NotAllowed becomes a 403, the others a message on the page.
+
+The worker's moves (start, hold, pause, refuse a message, complete) go through the same door
+with no person, by campaign id.
 """
 
 from __future__ import annotations
@@ -24,17 +28,19 @@ from django.utils.translation import gettext_lazy
 
 import audit
 from campaigns import content, guard, mail
+from campaigns.actions import Action
 from campaigns.models import (
-    EDITABLE_STATES,
     SENDING_FIELDS,
     Campaign,
     CampaignVersion,
     Delivery,
     SignOff,
-    State,
     TestSend,
 )
+from campaigns.states import EDITABLE_STATES, LIVE_STATES, TRANSITIONS, Rule, State, Transition
 from countersign.roles import Role, has_role, roles_of
+
+__all__ = ["EDITABLE_STATES", "LIVE_STATES"]  # re-exported for the views
 
 SUPERVISOR_CHECKLIST = {
     "recipients": gettext_lazy("The recipients are the intended ones: I checked the count and "
@@ -49,6 +55,7 @@ OBSERVER_CHECKLIST = {
     "content": gettext_lazy("This is the notice the association asked for."),
     "witness": gettext_lazy("I am present and witness the release now."),
 }
+CONTENT_FIELDS = ("sender", "subject", "body_text", "body_html")
 
 
 class WorkflowError(Exception):
@@ -111,94 +118,89 @@ def _no(error_class, message, code, *, details=None, report=None) -> Check:
     return Check(error)
 
 
-def _state_is(campaign, *states) -> Check:
-    if campaign.state in states:
+def _first(*checks) -> Check:
+    """The first refusal among checks (callables, evaluated in order until one refuses)."""
+    for check in checks:
+        verdict = check() if callable(check) else check
+        if not verdict:
+            return verdict
+    return ALLOWED
+
+
+# --- the table's answer ---------------------------------------------------------------------------
+
+def _role_check(t: Transition, user) -> Check:
+    if user is None:
+        return ALLOWED if t.worker else _no(NotAllowed, _("A person must do this."), "role")
+    if not has_role(user, *t.roles):
+        names = _(" or ").join(str(Role(r).label) for r in t.roles) or _("the worker")
+        return _no(NotAllowed, _("Only %(roles)s can do this.") % {"roles": names}, "role")
+    return ALLOWED
+
+
+def _rule_check(t: Transition, campaign, user) -> Check:
+    if user is None:
+        return ALLOWED
+    is_author = campaign.author_id == user.pk
+    if t.rule == Rule.AUTHOR and not is_author:
+        return _no(NotAllowed, _("Only the campaign's author can do this."), "not_author")
+    if t.rule in (Rule.NOT_AUTHOR, Rule.NOT_AUTHOR_OR_APPROVER) and is_author:
+        return _no(NotAllowed, _("The author of a campaign can never sign it off."), "author")
+    if t.rule == Rule.NOT_AUTHOR_OR_APPROVER and campaign.valid_approvals().filter(
+            user=user).exists():
+        return _no(NotAllowed, _("Whoever approved a campaign cannot also release it."),
+                   "approver")
+    if t.rule == Rule.AUTHOR_OR_SUPERVISOR and not (
+            (is_author and has_role(user, Role.OPERATOR)) or has_role(user, Role.SUPERVISOR)):
+        return _no(NotAllowed, _("Only the author or a supervisor can do this."), "role")
+    return ALLOWED
+
+
+def _state_check(t: Transition, campaign) -> Check:
+    if campaign.state in t.applies_in:
         return ALLOWED
     return _no(WrongState, _("Not possible while the campaign is “%(state)s”.")
                % {"state": campaign.get_state_display()}, "state")
 
 
-def _first(*checks) -> Check:
-    for check in checks:
-        if not check:
-            return check
-    return ALLOWED
-
-
-# --- the checks ---------------------------------------------------------------------------------
-
-def _is_author(campaign, user) -> Check:
-    if not has_role(user, Role.OPERATOR):
-        return _no(NotAllowed, _("Only an operator can do this."), "role")
-    if campaign.author_id != user.pk:
-        return _no(NotAllowed, _("Only the campaign's author can do this."), "not_author")
-    return ALLOWED
-
-
-def _is_not_author(campaign, user) -> Check:
-    if campaign.author_id == user.pk:
-        return _no(NotAllowed, _("The author of a campaign can never sign it off."), "author")
-    return ALLOWED
-
-
-def can_edit(campaign, user) -> Check:
-    return _first(_is_author(campaign, user), _state_is(campaign, *EDITABLE_STATES))
-
-
-def can_submit(campaign, user) -> Check:
-    return _first(_is_author(campaign, user), _state_is(campaign, State.DRAFT))
-
-
-def can_test_send(campaign, user) -> Check:
-    return _first(_is_author(campaign, user), _state_is(campaign, State.DRAFT, State.SUBMITTED))
-
-
-def can_approve(campaign, user) -> Check:
-    if not has_role(user, Role.SUPERVISOR):
-        return _no(NotAllowed, _("Only a supervisor can approve."), "role")
-    return _first(_is_not_author(campaign, user), _state_is(campaign, State.SUBMITTED))
-
-
-def can_reject(campaign, user) -> Check:
-    if not has_role(user, Role.SUPERVISOR, Role.OBSERVER):
-        return _no(NotAllowed, _("Only a supervisor or an observer can reject."), "role")
-    return _first(_is_not_author(campaign, user),
-                  _state_is(campaign, State.SUBMITTED, State.APPROVED))
-
-
-def can_release(campaign, user) -> Check:
-    if not has_role(user, Role.OBSERVER):
-        return _no(NotAllowed, _("Only the association's observer can release."), "role")
-    check = _first(_is_not_author(campaign, user),
-                   _state_is(campaign, State.APPROVED, State.RELEASED, State.PAUSED))
-    if not check:
-        return check
-    if campaign.valid_approvals().filter(user=user).exists():
-        return _no(NotAllowed, _("Whoever approved a campaign cannot also release it."),
-                   "approver")
+def _conditions_of_release(campaign, user) -> Check:
     if campaign.state == State.RELEASED and campaign.release_is_live():
         return _no(WrongState, _("The campaign is already released."), "already_released")
     return ALLOWED
 
 
-def can_cancel(campaign, user) -> Check:
-    is_author = campaign.author_id == user.pk and has_role(user, Role.OPERATOR)
-    if not (is_author or has_role(user, Role.SUPERVISOR)):
-        return _no(NotAllowed, _("Only the author or a supervisor can cancel."), "role")
-    return _state_is(campaign, *EDITABLE_STATES)
+# Conditions of an action beyond the table (a page may ask them before the person acts).
+_CONDITIONS = {"release": _conditions_of_release}
 
 
-# --- the one door -------------------------------------------------------------------------------
+def can(action: str, campaign, user) -> Check:
+    """May `user` (None: the worker) take `action` on `campaign` now? The table's answer
+    (role, separation of duties, state) and the action's own conditions."""
+    t = TRANSITIONS[action]
+    return _first(lambda: _role_check(t, user), lambda: _rule_check(t, campaign, user),
+                  lambda: _state_check(t, campaign),
+                  lambda: _CONDITIONS.get(action, lambda c, u: ALLOWED)(campaign, user))
 
-def _acting_role(user, *candidates) -> str:
+
+def checks_for(campaign, user) -> dict[str, Check]:
+    """Which buttons a page shows: every person's action, asked the same way the action is."""
+    return {action: can(action, campaign, user) for action in TRANSITIONS
+            if TRANSITIONS[action].roles}
+
+
+# --- the one door -----------------------------------------------------------------------------------
+
+def _acting_role(user, t: Transition) -> str:
     if user is None:
         return ""
     held = roles_of(user)
-    return next((role for role in candidates if role in held), "")
+    return next((role for role in t.roles if role in held), "")
 
 
 def _locked(campaign) -> Campaign:
-    return Campaign.objects.select_for_update().select_related("roster").get(pk=campaign.pk)
+    """The campaign's row, locked for this transaction (`campaign`: an instance or an id)."""
+    pk = campaign.pk if isinstance(campaign, Campaign) else campaign
+    return Campaign.objects.select_for_update().select_related("roster").get(pk=pk)
 
 
 def _who(user) -> dict:
@@ -206,26 +208,51 @@ def _who(user) -> dict:
     return {"actor": user} if user is not None else {"system": "worker"}
 
 
-def _record_refusal(action: str, campaign, user, role: str, error: WorkflowError) -> None:
-    audit.record("campaign.refused", role=role, target=campaign, **_who(user), payload={
-        "attempted": action, "code": error.code, "reason": str(error.message),
-        "state": campaign.state, "content_hash": campaign.content_hash,
-        "user_roles": sorted(roles_of(user)) if user is not None else [], **error.details,
-    })
+def _record_refusal(t: Transition, campaign, user, error: WorkflowError) -> None:
+    audit.record(Action.REFUSED, role=_acting_role(user, t), target=campaign, **_who(user),
+                 payload={"attempted": str(t.audit).removeprefix("campaign."),
+                          "code": error.code, "reason": str(error.message),
+                          "state": campaign.state, "content_hash": campaign.content_hash,
+                          "user_roles": sorted(roles_of(user)) if user is not None else [],
+                          **error.details})
 
 
-def _perform(action: str, campaign: Campaign, user, *, roles, check, apply) -> Campaign:
-    """Lock, check, apply, audit: all in one transaction. Refusals are audited too."""
-    role = _acting_role(user, *roles)
+def _verdict(t: Transition, campaign, user, check, args) -> Check:
+    """Inside the caller's transaction, on the locked row: may it go on? A refusal is
+    recorded here (it commits with the caller's transaction)."""
+    verdict = _first(lambda: can(t.action, campaign, user),
+                     lambda: check(campaign, user, **args) if check else ALLOWED)
+    if not verdict:
+        _record_refusal(t, campaign, user, verdict.error)
+    return verdict
+
+
+def _record(t: Transition, campaign, user, from_state: str, payload: dict) -> None:
+    """The move itself: the table's target state, the row saved, the audit entry."""
+    if from_state in t.stays_in or t.target is None:
+        campaign.state = from_state
+    elif not isinstance(t.target, tuple):
+        campaign.state = t.target
+    assert campaign.state == from_state or campaign.state in t.targets, (
+        t.action, from_state, campaign.state)
+    campaign.save()
+    audit.record(t.audit, role=_acting_role(user, t), target=campaign, **_who(user),
+                 payload={"state": campaign.state, "from_state": from_state, **payload})
+
+
+def _perform(action: str, campaign, user, *, check=None, apply=None, **args) -> Campaign:
+    """Lock, check, apply, audit: all in one transaction. Refusals are audited too.
+    `check(c, user, **args)` adds the action's conditions that need its arguments;
+    `apply(c, user, **args)` makes the change and returns the audit payload."""
+    t = TRANSITIONS[action]
     with transaction.atomic():
-        campaign = _locked(campaign)
-        verdict = check(campaign)
+        c = _locked(campaign)
+        verdict = _verdict(t, c, user, check, args)
         if verdict:
-            payload = apply(campaign)
-            audit.record(f"campaign.{action}", role=role, target=campaign, **_who(user),
-                         payload={"state": campaign.state, **payload})
-            return campaign
-        _record_refusal(action, campaign, user, role, verdict.error)
+            from_state = c.state
+            payload = apply(c, user, **args) if apply else {}
+            _record(t, c, user, from_state, payload)
+            return c
     raise verdict.error
 
 
@@ -253,13 +280,15 @@ def _content_check(roster, fields: dict) -> Check:
     return ALLOWED
 
 
-# --- the actions --------------------------------------------------------------------------------
+def _sent_count(campaign) -> int:
+    return campaign.deliveries.filter(state=Delivery.State.SENT).count()
 
-CONTENT_FIELDS = ("sender", "subject", "body_text", "body_html")
 
+# --- drafting ---------------------------------------------------------------------------------------
 
 def create(*, user, roster, name: str, sender: str, subject: str, body_text: str,
            body_html: str = "", **sending) -> Campaign:
+    """A new draft (not a move between states: the diagram's entry)."""
     fields = {"sender": sender, "subject": subject, "body_text": body_text,
               "body_html": mail.sanitise_html(body_html)}
     if not has_role(user, Role.OPERATOR):
@@ -271,7 +300,7 @@ def create(*, user, roster, name: str, sender: str, subject: str, body_text: str
         sending = {k: v for k, v in sending.items() if k in SENDING_FIELDS}
         campaign = Campaign.objects.create(name=name, roster=roster, author=user, **fields,
                                            **sending)
-        audit.record("campaign.created", actor=user, role=Role.OPERATOR, target=campaign,
+        audit.record(Action.CREATED, actor=user, role=Role.OPERATOR, target=campaign,
                      payload={"state": campaign.state, "roster": roster.pk,
                               "content_hash": campaign.compute_content_hash(),
                               "recipient_count": roster.member_count})
@@ -283,33 +312,35 @@ def edit(*, campaign, user, roster=None, name: str | None = None, **changes) -> 
     approval and release: they were given for other content."""
     if "body_html" in changes:
         changes["body_html"] = mail.sanitise_html(changes["body_html"])
+    return _perform("edit", campaign, user, check=_conditions_of_edit, apply=_apply_edit,
+                    roster=roster, name=name, changes=changes)
 
-    def check(c):
-        fields = {f: changes.get(f, getattr(c, f)) for f in CONTENT_FIELDS}
-        return _first(can_edit(c, user), _content_check(roster or c.roster, fields))
 
-    def apply(c):
-        old_hash, old_state = c.content_hash or c.compute_content_hash(), c.state
-        if roster is not None:
-            c.roster = roster
-        if name is not None:
-            c.name = name
-        for field in CONTENT_FIELDS + SENDING_FIELDS:
-            if field in changes:
-                setattr(c, field, changes[field])
-        voided = _void_signoffs(c, "edited") if old_state != State.DRAFT else []
-        c.state, c.content_hash = State.DRAFT, ""
-        c.save()
-        return {"from_state": old_state, "old_content_hash": old_hash,
-                "content_hash": c.compute_content_hash(), "voided_signoffs": voided}
+def _conditions_of_edit(c, user, *, roster, name, changes) -> Check:
+    fields = {f: changes.get(f, getattr(c, f)) for f in CONTENT_FIELDS}
+    return _content_check(roster or c.roster, fields)
 
-    return _perform("edited", campaign, user, roles=[Role.OPERATOR], check=check, apply=apply)
+
+def _apply_edit(c, user, *, roster, name, changes) -> dict:
+    old_hash = c.content_hash or c.compute_content_hash()
+    if roster is not None:
+        c.roster = roster
+    if name is not None:
+        c.name = name
+    for field in CONTENT_FIELDS + SENDING_FIELDS:
+        if field in changes:
+            setattr(c, field, changes[field])
+    voided = _void_signoffs(c, "edited") if c.state != State.DRAFT else []
+    c.content_hash = ""
+    return {"old_content_hash": old_hash, "content_hash": c.compute_content_hash(),
+            "voided_signoffs": voided}
 
 
 def _guard_outside_the_lock(campaign) -> tuple[dict, guard.GuardReport, str]:
     """Run the content guard (seconds for a big roster) with no lock held. Returns what was
     checked, so that the locked step can refuse if the campaign changed meanwhile."""
-    fresh = Campaign.objects.select_related("roster").get(pk=campaign.pk)
+    pk = campaign.pk if isinstance(campaign, Campaign) else campaign
+    fresh = Campaign.objects.select_related("roster").get(pk=pk)
     checked = {f: getattr(fresh, f) for f in (*CONTENT_FIELDS, *SENDING_FIELDS, "roster_id")}
     report = guard.check_campaign_content(roster=fresh.roster, subject=fresh.subject,
                                           body_text=fresh.body_text, body_html=fresh.body_html)
@@ -326,137 +357,232 @@ def _unchanged_since(c, checked: dict) -> Check:
 def submit(*, campaign, user) -> Campaign:
     """Freeze this version for review: content hash, snapshot, and the content guard. The
     guard runs before the campaign row is locked; the lock only stores its verdict."""
-    early = _first(can_submit(campaign, user), _content_check(campaign.roster, {
+    early = _first(can("submit", campaign, user), _content_check(campaign.roster, {
         f: getattr(campaign, f) for f in CONTENT_FIELDS}))
     checked, report, checked_hash = ({}, None, "") if not early else _guard_outside_the_lock(
         campaign)
+    return _perform("submit", campaign, user, check=_conditions_of_submit,
+                    apply=_apply_submit, checked=checked, report=report,
+                    checked_hash=checked_hash)
 
-    def check(c):
-        allowed = _first(can_submit(c, user), _content_check(c.roster, {
-            f: getattr(c, f) for f in CONTENT_FIELDS}), _unchanged_since(c, checked))
-        if not allowed:
-            return allowed
-        if not c.roster.member_count:
-            return _no(ContentRefused, _("The roster has no members."), "no_recipients")
-        if not report.ok:
-            return _no(ContentRefused, _("The content guard found roster data of other "
-                                         "members in the message."), "guard",
-                       details={"guard": report.audit_summary()}, report=report)
-        return ALLOWED
 
-    def apply(c):
-        c.content_hash = checked_hash
-        c.state = State.SUBMITTED
-        c.save()
-        previous = c.versions.order_by("-number").values_list("number", flat=True).first() or 0
-        version = CampaignVersion.objects.create(
-            campaign=c, number=previous + 1, content_hash=c.content_hash, sender=c.sender,
-            subject=c.subject, body_text=c.body_text, body_html=c.body_html,
-            recipient_count=c.roster.member_count, submitted_by=user,
-            guard_report=report.to_json(), **{f: getattr(c, f) for f in SENDING_FIELDS},
-        )
-        return {"content_hash": c.content_hash, "version": version.number,
-                "recipient_count": version.recipient_count, "sending": c.sending_terms(),
-                "links": [link["url"] for link in report.links[:50]],
-                "guard": report.audit_summary()}
+def _conditions_of_submit(c, user, *, checked, report, checked_hash) -> Check:
+    return _first(
+        lambda: _content_check(c.roster, {f: getattr(c, f) for f in CONTENT_FIELDS}),
+        lambda: _unchanged_since(c, checked),
+        lambda: ALLOWED if c.roster.member_count else _no(
+            ContentRefused, _("The roster has no members."), "no_recipients"),
+        lambda: ALLOWED if report.ok else _no(
+            ContentRefused, _("The content guard found roster data of other members in the "
+                              "message."), "guard",
+            details={"guard": report.audit_summary()}, report=report))
 
-    return _perform("submitted", campaign, user, roles=[Role.OPERATOR], check=check, apply=apply)
 
+def _apply_submit(c, user, *, checked, report, checked_hash) -> dict:
+    c.content_hash = checked_hash
+    previous = c.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    version = CampaignVersion.objects.create(
+        campaign=c, number=previous + 1, content_hash=c.content_hash, sender=c.sender,
+        subject=c.subject, body_text=c.body_text, body_html=c.body_html,
+        recipient_count=c.roster.member_count, submitted_by=user,
+        guard_report=report.to_json(), **{f: getattr(c, f) for f in SENDING_FIELDS},
+    )
+    return {"content_hash": c.content_hash, "version": version.number,
+            "recipient_count": version.recipient_count, "sending": c.sending_terms(),
+            "links": [link["url"] for link in report.links[:50]],
+            "guard": report.audit_summary()}
+
+
+def test_send(*, campaign, user, member, recipients) -> TestSend:
+    """Send the message as `member` would get it, to staff only (the author and the chosen
+    supervisors and observers), so that reviewers read the real thing before approving.
+
+    Checked (refusals audited) in one transaction, sent outside any (a slow e-mail server
+    must not hold the database), recorded in another.
+    """
+    t = TRANSITIONS["test_send"]
+    to = [user, *(r for r in recipients if r.pk != user.pk)]
+    with transaction.atomic():
+        c = _locked(campaign)
+        verdict = _verdict(t, c, user, _conditions_of_test_send, {"member": member, "to": to})
+    if not verdict:
+        raise verdict.error
+
+    tested_hash = c.content_hash or c.compute_content_hash()
+    payload = {"content_hash": tested_hash, "member": member.member_number,
+               "to": sorted(p.get_username() for p in to)}
+    messages = [
+        mail.build_message(sender=c.sender, subject=c.subject, body_text=c.body_text,
+                           body_html=c.body_html, values=mail.member_values(member),
+                           to=person.email, subject_prefix=_("[TEST] "),
+                           headers={"X-Countersign-Test": "yes"})
+        for person in to
+    ]
+    try:
+        get_connection(fail_silently=False).send_messages(messages)
+    except (smtplib.SMTPException, OSError) as error:
+        with transaction.atomic():
+            audit.record(Action.TEST_SEND_FAILED, actor=user, role=Role.OPERATOR, target=c,
+                         payload={**payload, "error": str(error)[:500]})
+        raise TestSendFailed(_("The e-mail server did not accept the test message: %(error)s")
+                             % {"error": error}, code="smtp") from error
+
+    with transaction.atomic():
+        c = _locked(c)
+        record = TestSend.objects.create(campaign=c, content_hash=tested_hash,
+                                         member_number=member.member_number, sent_by=user)
+        record.recipients.set(to)
+        _record(t, c, user, c.state, payload)
+    return record
+
+
+def _conditions_of_test_send(c, user, *, member, to) -> Check:
+    if member.roster_id != c.roster_id:
+        return _no(ContentRefused, _("That member is not in this campaign's roster."), "member")
+    staff_ok = all(has_role(r, Role.SUPERVISOR, Role.OBSERVER) and r.email for r in to[1:])
+    if not (staff_ok and user.email):
+        return _no(NotAllowed, _("Test messages go only to the author, supervisors and "
+                                 "observers, each with an e-mail address."), "recipients")
+    return ALLOWED
+
+
+def cancel(*, campaign, user, comment: str = "") -> Campaign:
+    return _perform("cancel", campaign, user, apply=_apply_cancel, comment=comment)
+
+
+def _apply_cancel(c, user, *, comment) -> dict:
+    return {"content_hash": c.content_hash, "comment": comment,
+            "voided_signoffs": _void_signoffs(c, "cancelled")}
+
+
+# --- the countersignatures ----------------------------------------------------------------------
 
 def approve(*, campaign, user, checklist, comment: str = "") -> Campaign:
-    def check(c):
-        allowed = _first(can_approve(c, user), _checklist(checklist, SUPERVISOR_CHECKLIST))
-        if allowed and not c.test_sends.filter(content_hash=c.content_hash,
-                                               recipients=user).exists():
-            return _no(IncompleteSignOff, _("No test message of this version was sent to you. "
-                                            "Ask the operator for one first."), "no_test_send")
-        return allowed
+    return _perform("approve", campaign, user, check=_conditions_of_approve,
+                    apply=_apply_approve, checklist=checklist, comment=comment)
 
-    def apply(c):
-        signoff = SignOff.objects.create(
-            campaign=c, kind=SignOff.Kind.APPROVAL, user=user, role=Role.SUPERVISOR,
-            organisation=user.organisation,
-            content_hash=c.content_hash, recipient_count=c.roster.member_count,
-            checklist=sorted(checklist), comment=comment)
-        c.state = State.APPROVED
-        c.save()
-        return {"content_hash": c.content_hash, "checklist": signoff.checklist,
-                "comment": comment, "recipient_count": signoff.recipient_count,
-                "signoff": signoff.pk}
 
-    return _perform("approved", campaign, user, roles=[Role.SUPERVISOR], check=check,
-                    apply=apply)
+def _conditions_of_approve(c, user, *, checklist, comment) -> Check:
+    if not c.test_sends.filter(content_hash=c.content_hash, recipients=user).exists():
+        return _no(IncompleteSignOff, _("No test message of this version was sent to you. "
+                                        "Ask the operator for one first."), "no_test_send")
+    return _checklist(checklist, SUPERVISOR_CHECKLIST)
+
+
+def _apply_approve(c, user, *, checklist, comment) -> dict:
+    signoff = SignOff.objects.create(
+        campaign=c, kind=SignOff.Kind.APPROVAL, user=user, role=Role.SUPERVISOR,
+        organisation=user.organisation, content_hash=c.content_hash,
+        recipient_count=c.roster.member_count, checklist=sorted(checklist), comment=comment)
+    return {"content_hash": c.content_hash, "checklist": signoff.checklist,
+            "comment": comment, "recipient_count": signoff.recipient_count,
+            "signoff": signoff.pk}
 
 
 def reject(*, campaign, user, comment: str) -> Campaign:
-    def check(c):
-        allowed = can_reject(c, user)
-        if allowed and not comment.strip():
-            return _no(IncompleteSignOff, _("Say what must change: a comment is required to "
-                                            "reject."), "comment")
-        return allowed
+    return _perform("reject", campaign, user, check=_conditions_of_reject,
+                    apply=_apply_reject, comment=comment)
 
-    def apply(c):
-        role = _acting_role(user, Role.SUPERVISOR, Role.OBSERVER)
-        SignOff.objects.create(campaign=c, kind=SignOff.Kind.REJECTION, user=user, role=role,
-                               organisation=user.organisation,
-                               content_hash=c.content_hash, recipient_count=c.roster.member_count,
-                               comment=comment)
-        voided = _void_signoffs(c, "rejected")
-        from_state, c.state = c.state, State.DRAFT
-        c.save()
-        return {"content_hash": c.content_hash, "comment": comment, "from_state": from_state,
-                "voided_signoffs": voided}
 
-    return _perform("rejected", campaign, user, roles=[Role.SUPERVISOR, Role.OBSERVER],
-                    check=check, apply=apply)
+def _conditions_of_reject(c, user, *, comment) -> Check:
+    if not comment.strip():
+        return _no(IncompleteSignOff, _("Say what must change: a comment is required to "
+                                        "reject."), "comment")
+    return ALLOWED
+
+
+def _apply_reject(c, user, *, comment) -> dict:
+    role = _acting_role(user, TRANSITIONS["reject"])
+    SignOff.objects.create(campaign=c, kind=SignOff.Kind.REJECTION, user=user, role=role,
+                           organisation=user.organisation, content_hash=c.content_hash,
+                           recipient_count=c.roster.member_count, comment=comment)
+    return {"content_hash": c.content_hash, "comment": comment,
+            "voided_signoffs": _void_signoffs(c, "rejected")}
+
+
+def release(*, campaign, user, checklist, comment: str = "") -> Campaign:
+    """The association's live go: valid for RELEASE_WINDOW_MINUTES. An approval whose signer
+    lost their standing lapses first, and the release is refused, saying why."""
+    if (sent_back := lapse_signoffs_of_unstanding_signers(campaign)) is not None:
+        error = StaleSignOff(_("A sign-off no longer counts, so the campaign went back a "
+                               "step: %(why)s.") % {"why": lapse_reasons(sent_back)},
+                             code="signoff_lapsed")
+        with transaction.atomic():
+            _record_refusal(TRANSITIONS["release"], sent_back, user, error)
+        raise error
+    return _perform("release", campaign, user, check=_conditions_of_release_now,
+                    apply=_apply_release, checklist=checklist, comment=comment)
+
+
+def _conditions_of_release_now(c, user, *, checklist, comment) -> Check:
+    approval = c.valid_approvals().order_by("-created_at").first()
+    if approval is None:
+        return _no(StaleSignOff, _("There is no valid approval for this content."),
+                   "no_approval")
+    if approval.is_expired():
+        return _no(StaleSignOff, _("The approval is older than %(hours)s hours: a supervisor "
+                                   "must review the campaign again.")
+                   % {"hours": settings.APPROVAL_TTL_HOURS}, "approval_expired")
+    if c.compute_content_hash() != approval.content_hash:
+        return _no(StaleSignOff, _("What would be sent is no longer what was approved (the "
+                                   "content or the roster changed)."), "hash_mismatch")
+    return _checklist(checklist, OBSERVER_CHECKLIST)
+
+
+def _apply_release(c, user, *, checklist, comment) -> dict:
+    now = timezone.now()
+    approval = c.valid_approvals().order_by("-created_at").first()
+    signoff = SignOff.objects.create(
+        campaign=c, kind=SignOff.Kind.RELEASE, user=user, role=Role.OBSERVER,
+        organisation=user.organisation, content_hash=c.content_hash,
+        recipient_count=c.roster.member_count, checklist=sorted(checklist), comment=comment)
+    resumed = c.state == State.PAUSED
+    c.released_at = now
+    c.release_expires_at = now + timedelta(minutes=settings.RELEASE_WINDOW_MINUTES)
+    c.paused_reason = ""
+    _ring_worker(c)
+    return {"content_hash": c.content_hash, "checklist": signoff.checklist,
+            "comment": comment, "recipient_count": signoff.recipient_count,
+            "approval": approval.pk, "approved_by": approval.user.get_username(),
+            "release_expires_at": c.release_expires_at.isoformat(), "signoff": signoff.pk,
+            "resumed": resumed}
 
 
 # --- sign-offs lapse with their signer's standing ---------------------------------------------
-
-STANDING_STATES = (State.APPROVED, State.RELEASED)  # where a sign-off still has to count
-
 
 def lapse_signoffs(*, campaign, reason_for) -> Campaign | None:
     """Void the approvals and releases of `campaign` for which `reason_for(signoff)` gives a
     reason ("" keeps it). A lapsed approval sends the campaign back to review (its release
     goes with it); a lapsed release alone back to the observer. One audited step, by the
     system; None when nothing lapsed."""
-
-    def lapsed(c):
-        live = c.signoffs.filter(voided_at=None, kind__in=[SignOff.Kind.APPROVAL,
-                                                           SignOff.Kind.RELEASE])
-        return [(s, r) for s in live.select_related("user") if (r := reason_for(s))]
-
-    def check(c):
-        allowed = _state_is(c, *STANDING_STATES)
-        if allowed and not lapsed(c):
-            return _no(WrongState, _("No sign-off lapsed."), "none_lapsed")
-        return allowed
-
-    def apply(c):
-        found = lapsed(c)
-        approval_lapsed = any(s.kind == SignOff.Kind.APPROVAL for s, _r in found)
-        voided = []
-        for signoff, reason in found:
-            SignOff.objects.filter(pk=signoff.pk).update(voided_at=timezone.now(),
-                                                         void_reason=reason)
-            voided.append({"signoff": signoff.pk, "kind": signoff.kind,
-                           "user": signoff.user.get_username(), "reason": reason})
-        if approval_lapsed:
-            voided += [{"signoff": pk, "kind": "release", "reason": "approval_lapsed"}
-                       for pk in _void_signoffs(c, "approval_lapsed")]
-        from_state = c.state
-        c.state = State.SUBMITTED if approval_lapsed else State.APPROVED
-        c.release_expires_at = None
-        c.save()
-        return {"from_state": from_state, "content_hash": c.content_hash, "lapsed": voided}
-
     with transaction.atomic():
         c = _locked(campaign)
-        if c.state not in STANDING_STATES or not lapsed(c):
+        if c.state not in TRANSITIONS["lapse"].applies_in or not _lapsed(c, reason_for):
             return None
-        return _perform("signoff_lapsed", c, None, roles=[], check=check, apply=apply)
+        return _perform("lapse", c, None, apply=_apply_lapse, reason_for=reason_for)
+
+
+def _lapsed(c, reason_for) -> list[tuple[SignOff, str]]:
+    live = c.signoffs.filter(voided_at=None, kind__in=[SignOff.Kind.APPROVAL,
+                                                       SignOff.Kind.RELEASE])
+    return [(s, r) for s in live.select_related("user") if (r := reason_for(s))]
+
+
+def _apply_lapse(c, user, *, reason_for) -> dict:
+    found = _lapsed(c, reason_for)
+    approval_lapsed = any(s.kind == SignOff.Kind.APPROVAL for s, _r in found)
+    voided = []
+    for signoff, reason in found:
+        SignOff.objects.filter(pk=signoff.pk).update(voided_at=timezone.now(),
+                                                     void_reason=reason)
+        voided.append({"signoff": signoff.pk, "kind": signoff.kind,
+                       "user": signoff.user.get_username(), "reason": reason})
+    if approval_lapsed:
+        voided += [{"signoff": pk, "kind": "release", "reason": "approval_lapsed"}
+                   for pk in _void_signoffs(c, "approval_lapsed")]
+    c.state = State.SUBMITTED if approval_lapsed else State.APPROVED
+    c.release_expires_at = None
+    return {"content_hash": c.content_hash, "lapsed": voided}
 
 
 def lapse_reasons(campaign) -> str:
@@ -483,7 +609,7 @@ def lapse_signoffs_of(*, user, reason: str) -> list[int]:
     """All of `user`'s sign-offs that still count lapse (their password was set by someone
     else, for example). Returns the campaigns sent back."""
     campaigns = Campaign.objects.filter(
-        state__in=STANDING_STATES, signoffs__user=user, signoffs__voided_at=None,
+        state__in=TRANSITIONS["lapse"].sources, signoffs__user=user, signoffs__voided_at=None,
         signoffs__kind__in=[SignOff.Kind.APPROVAL, SignOff.Kind.RELEASE]).distinct()
     sent_back = []
     for campaign in campaigns:
@@ -493,130 +619,7 @@ def lapse_signoffs_of(*, user, reason: str) -> list[int]:
     return sent_back
 
 
-def release(*, campaign, user, checklist, comment: str = "") -> Campaign:
-    """The association's live go: valid for RELEASE_WINDOW_MINUTES. An approval whose signer
-    lost their standing lapses first, and the release is refused, saying why."""
-    if (sent_back := lapse_signoffs_of_unstanding_signers(campaign)) is not None:
-        error = StaleSignOff(_("A sign-off no longer counts, so the campaign went back a "
-                               "step: %(why)s.") % {"why": lapse_reasons(sent_back)},
-                             code="signoff_lapsed")
-        with transaction.atomic():
-            _record_refusal("released", sent_back, user, Role.OBSERVER, error)
-        raise error
-
-    def check(c):
-        allowed = _first(can_release(c, user), _checklist(checklist, OBSERVER_CHECKLIST))
-        if not allowed:
-            return allowed
-        approval = c.valid_approvals().order_by("-created_at").first()
-        if approval is None:
-            return _no(StaleSignOff, _("There is no valid approval for this content."),
-                       "no_approval")
-        if approval.is_expired():
-            return _no(StaleSignOff, _("The approval is older than %(hours)s hours: a supervisor "
-                                       "must review the campaign again.")
-                       % {"hours": settings.APPROVAL_TTL_HOURS}, "approval_expired")
-        if c.compute_content_hash() != approval.content_hash:
-            return _no(StaleSignOff, _("What would be sent is no longer what was approved (the "
-                                       "content or the roster changed)."), "hash_mismatch")
-        return ALLOWED
-
-    def apply(c):
-        now = timezone.now()
-        approval = c.valid_approvals().order_by("-created_at").first()
-        signoff = SignOff.objects.create(
-            campaign=c, kind=SignOff.Kind.RELEASE, user=user, role=Role.OBSERVER,
-            organisation=user.organisation,
-            content_hash=c.content_hash, recipient_count=c.roster.member_count,
-            checklist=sorted(checklist), comment=comment)
-        resumed, c.state = c.state == State.PAUSED, State.RELEASED
-        c.released_at = now
-        c.release_expires_at = now + timedelta(minutes=settings.RELEASE_WINDOW_MINUTES)
-        c.paused_reason = ""
-        c.save()
-        _ring_worker(c)
-        return {"content_hash": c.content_hash, "checklist": signoff.checklist,
-                "comment": comment, "recipient_count": signoff.recipient_count,
-                "approval": approval.pk, "approved_by": approval.user.get_username(),
-                "release_expires_at": c.release_expires_at.isoformat(), "signoff": signoff.pk,
-                "resumed": resumed}
-
-    return _perform("released", campaign, user, roles=[Role.OBSERVER], check=check, apply=apply)
-
-
-def cancel(*, campaign, user, comment: str = "") -> Campaign:
-    def apply(c):
-        voided = _void_signoffs(c, "cancelled")
-        from_state, c.state = c.state, State.CANCELLED
-        c.save()
-        return {"content_hash": c.content_hash, "comment": comment, "from_state": from_state,
-                "voided_signoffs": voided}
-
-    return _perform("cancelled", campaign, user, roles=[Role.OPERATOR, Role.SUPERVISOR],
-                    check=lambda c: can_cancel(c, user), apply=apply)
-
-
-def test_send(*, campaign, user, member, recipients) -> TestSend:
-    """Send the message as `member` would get it, to staff only (the author and the chosen
-    supervisors and observers), so that reviewers read the real thing before approving.
-
-    Checked and audited in one transaction, sent outside any (a slow e-mail server must not
-    hold the database), recorded in another.
-    """
-    recipients = [r for r in recipients if r.pk != user.pk]
-    to = [user, *recipients]
-    staff_ok = all(has_role(r, Role.SUPERVISOR, Role.OBSERVER) and r.email for r in recipients)
-
-    def check(c):
-        allowed = can_test_send(c, user)
-        if allowed and member.roster_id != c.roster_id:
-            return _no(ContentRefused, _("That member is not in this campaign's roster."),
-                       "member")
-        if allowed and not (staff_ok and user.email):
-            return _no(NotAllowed, _("Test messages go only to the author, supervisors and "
-                                     "observers, each with an e-mail address."), "recipients")
-        return allowed
-
-    with transaction.atomic():
-        campaign = _locked(campaign)
-        verdict = check(campaign)
-        if not verdict:
-            _record_refusal("test_sent", campaign, user, Role.OPERATOR, verdict.error)
-    if not verdict:
-        raise verdict.error
-
-    tested_hash = campaign.content_hash or campaign.compute_content_hash()
-    payload = {"content_hash": tested_hash, "member": member.member_number,
-               "to": sorted(p.get_username() for p in to)}
-    messages = [
-        mail.build_message(sender=campaign.sender, subject=campaign.subject,
-                           body_text=campaign.body_text, body_html=campaign.body_html,
-                           values=mail.member_values(member), to=person.email,
-                           subject_prefix=_("[TEST] "), headers={"X-Countersign-Test": "yes"})
-        for person in to
-    ]
-    try:
-        get_connection(fail_silently=False).send_messages(messages)
-    except (smtplib.SMTPException, OSError) as error:
-        with transaction.atomic():
-            audit.record("campaign.test_send_failed", actor=user, role=Role.OPERATOR,
-                         target=campaign, payload={**payload, "error": str(error)[:500]})
-        raise TestSendFailed(_("The e-mail server did not accept the test message: %(error)s")
-                             % {"error": error}, code="smtp") from error
-
-    with transaction.atomic():
-        record = TestSend.objects.create(campaign=campaign, content_hash=tested_hash,
-                                         member_number=member.member_number, sent_by=user)
-        record.recipients.set(to)
-        audit.record("campaign.test_sent", actor=user, role=Role.OPERATOR, target=campaign,
-                     payload={"state": campaign.state, **payload})
-    return record
-
-
 # --- sending --------------------------------------------------------------------------------------
-
-LIVE_STATES = (State.RELEASED, State.SENDING, State.HELD, State.PAUSED)
-
 
 def _mail_anchor_after_commit(reason: str) -> None:
     """The audit chain's head goes to the association once this commits (audit anchors)."""
@@ -626,43 +629,175 @@ def _mail_anchor_after_commit(reason: str) -> None:
 
 
 def _ring_worker(campaign) -> None:
-    """Queue a send task once this transaction commits (a rolled-back release rings nothing)."""
+    """Queue send tasks once this transaction commits (a rolled-back release rings nothing)."""
     from campaigns import tasks
 
     transaction.on_commit(lambda: tasks.queue_send(campaign.pk))
 
 
-def _is_on_campaign(user) -> Check:
-    if not has_role(user, Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER):
-        return _no(NotAllowed, _("Only the operator, supervisor or observer can do this."), "role")
+def start(*, campaign_id: int) -> Campaign:
+    """The worker's start, only inside the observer's release window, and only if what would
+    be sent is still exactly what was approved and passes the content guard again (run
+    before the row is locked). If not, nothing is sent: the campaign goes back to draft and
+    its sign-offs are void (`refuse_start`). Every message is checked again just before it
+    is handed over."""
+    from campaigns import sender
+
+    lapse_signoffs_of_unstanding_signers(campaign_id)
+    checked, report, checked_hash = _guard_outside_the_lock(campaign_id)
+    t = TRANSITIONS["start"]
+    with transaction.atomic():
+        c = _locked(campaign_id)
+        verdict = _verdict(t, c, None, _conditions_of_start, {"checked": checked})
+        if verdict:
+            problem = _send_time_problem(c, report, checked_hash)
+            from_state = c.state
+            if problem is None:
+                resumed = c.deliveries.exists()
+                if not resumed:
+                    sender.create_ledger(c)
+                c.started_at = c.started_at or timezone.now()
+                c.release_expires_at = None  # the release is used up
+                _record(t, c, None, from_state, {
+                    "content_hash": c.content_hash, "resumed": resumed,
+                    "recipient_count": c.roster.member_count, "canary": c.canary_limit(),
+                    "rate": f"{c.rate_limit}/{c.rate_unit}" if c.rate_limit else "none",
+                    "release_to_start_seconds": int((timezone.now() - c.released_at)
+                                                    .total_seconds())})
+                return c
+            _record(TRANSITIONS["refuse_start"], c, None, from_state, {
+                **problem, "voided_signoffs": _void_signoffs(c, "refused at start")})
+            verdict = _no(ContentRefused, _("Sending did not start: what would be sent is no "
+                                            "longer what was approved, or the content guard "
+                                            "refused it."), problem["code"])
+    raise verdict.error
+
+
+def _conditions_of_start(c, user, *, checked) -> Check:
+    return _first(lambda: _unchanged_since(c, checked),
+                  lambda: ALLOWED if c.release_is_live() else _no(
+                      StaleSignOff, _("The release window passed before sending started: the "
+                                      "observer must release again."), "release_expired"))
+
+
+def _send_time_problem(c, report, current_hash) -> dict | None:
+    approval = c.valid_approvals().order_by("-created_at").first()
+    if approval is None or current_hash != approval.content_hash:
+        return {"code": "hash_mismatch", "content_hash": current_hash,
+                "approved_hash": approval.content_hash if approval else ""}
+    if not report.ok:
+        return {"code": "guard", "content_hash": current_hash, "guard": report.audit_summary()}
+    return None
+
+
+def hold(*, campaign_id: int) -> Campaign:
+    return _perform("hold", campaign_id, None, apply=_apply_hold)
+
+
+def _apply_hold(c, user) -> dict:
+    c.held_at = timezone.now()
+    return {"content_hash": c.content_hash, "sent_so_far": _sent_count(c),
+            "canary": c.canary_limit()}
+
+
+def confirm_canary(*, campaign, user, comment: str = "") -> Campaign:
+    return _perform("confirm_canary", campaign, user, apply=_apply_confirm_canary,
+                    comment=comment)
+
+
+def _apply_confirm_canary(c, user, *, comment) -> dict:
+    c.canary_confirmed_at = timezone.now()
+    _ring_worker(c)
+    return {"content_hash": c.content_hash, "sent_so_far": _sent_count(c), "comment": comment}
+
+
+def pause(*, campaign=None, campaign_id: int | None = None, user=None,
+          reason: str = "") -> Campaign:
+    """A person pauses (`campaign`, `user`), or the worker does (`campaign_id`, a reason).
+    Resuming needs the observer's live release again."""
+    return _perform("pause", campaign if campaign is not None else campaign_id, user,
+                    apply=_apply_pause, reason=reason)
+
+
+def _apply_pause(c, user, *, reason) -> dict:
+    c.paused_reason = reason or _("Paused by %(user)s.") % {"user": user}
+    c.release_expires_at = None
+    return {"reason": c.paused_reason, "content_hash": c.content_hash,
+            "sent_so_far": _sent_count(c)}
+
+
+def refuse_message(*, campaign_id: int, delivery_id: int, findings: list) -> Campaign:
+    """The content guard found other members' data in one rendered message, just before its
+    hand-over: that message is not sent (ledger state `refused`, with the findings) and the
+    campaign pauses, for the signers to see what was found. Never resent automatically."""
+    return _perform("refuse_message", campaign_id, None, apply=_apply_refuse_message,
+                    delivery_id=delivery_id, findings=findings)
+
+
+def _apply_refuse_message(c, user, *, delivery_id, findings) -> dict:
+    delivery = Delivery.objects.get(pk=delivery_id, campaign=c)
+    summary = [f.summary() for f in findings[:20]]
+    Delivery.objects.filter(pk=delivery_id, state=Delivery.State.SENDING).update(
+        state=Delivery.State.REFUSED, findings=summary,
+        smtp_reply=_("Not sent: the content guard found other members' data."))
+    if c.state in TRANSITIONS["refuse_message"].sources:  # else it stays paused or stopped
+        c.paused_reason = _("The content guard refused the message to member %(member)s: "
+                            "%(found)s. Nothing more is sent; stop the campaign and correct "
+                            "it.") % {"member": delivery.member_number, "found": "; ".join(
+                                f"{f.message} ({f.place})" for f in findings[:5])}
+        c.release_expires_at = None
+    return {"delivery": delivery_id, "member": delivery.member_number,
+            "content_hash": c.content_hash, "findings": summary, "sent_so_far": _sent_count(c)}
+
+
+def complete(*, campaign_id: int) -> Campaign:
+    return _perform("complete", campaign_id, None, check=_conditions_of_complete,
+                    apply=_apply_complete)
+
+
+def _conditions_of_complete(c, user) -> Check:
+    open_rows = c.deliveries.filter(state__in=[Delivery.State.PENDING, Delivery.State.SENDING,
+                                               Delivery.State.IN_DOUBT])
+    if open_rows.exists():
+        return _no(WrongState, _("Some messages are not settled yet."), "open_deliveries")
     return ALLOWED
 
 
-def _sent_count(campaign) -> int:
-    return campaign.deliveries.filter(state=Delivery.State.SENT).count()
+def _apply_complete(c, user) -> dict:
+    from campaigns.ledger import ledger_digest
+
+    c.completed_at = timezone.now()
+    c.ledger_sha256 = ledger_digest(c)
+    counts = dict(c.deliveries.values_list("state").annotate(n=models.Count("id")))
+    return {"content_hash": c.content_hash, "ledger_sha256": c.ledger_sha256,
+            "counts": counts}
 
 
-def can_stop(campaign, user) -> Check:
-    return _first(_is_on_campaign(user), _state_is(campaign, *LIVE_STATES))
+def decide(*, delivery, user, decision: str) -> Delivery:
+    """A person settles a message in doubt: resend it, or skip it. Never automatic."""
+    if decision not in ("resend", "skip"):
+        raise IncompleteSignOff(_("Choose resend or skip."), code="decision")
+    _perform("decide", delivery.campaign_id, user, check=_conditions_of_decide,
+             apply=_apply_decide, delivery=delivery, decision=decision)
+    return Delivery.objects.get(pk=delivery.pk)
 
 
-def can_pause(campaign, user) -> Check:
-    return _first(_is_on_campaign(user), _state_is(campaign, State.SENDING, State.HELD))
+def _conditions_of_decide(c, user, *, delivery, decision) -> Check:
+    if Delivery.objects.get(pk=delivery.pk).state != Delivery.State.IN_DOUBT:
+        return _no(WrongState, _("This message is not in doubt (any more)."), "not_in_doubt")
+    return ALLOWED
 
 
-def can_confirm_canary(campaign, user) -> Check:
-    if not has_role(user, Role.SUPERVISOR, Role.OBSERVER):
-        return _no(NotAllowed, _("Only a supervisor or an observer can confirm the first "
-                                 "messages."), "role")
-    return _first(_is_not_author(campaign, user), _state_is(campaign, State.HELD))
+def _apply_decide(c, user, *, delivery, decision) -> dict:
+    new_state = Delivery.State.PENDING if decision == "resend" else Delivery.State.SKIPPED
+    Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.IN_DOUBT).update(
+        state=new_state, decided_by=user, decided_at=timezone.now(), decision=decision,
+        next_attempt_at=None)
+    return {"delivery": delivery.pk, "member": delivery.member_number, "decision": decision,
+            "content_hash": c.content_hash, "previous_reply": delivery.smtp_reply[:300]}
 
 
-def can_decide(campaign, user) -> Check:
-    if not has_role(user, Role.SUPERVISOR, Role.OBSERVER):
-        return _no(NotAllowed, _("Only a supervisor or an observer can decide about a message "
-                                 "in doubt."), "role")
-    return _state_is(campaign, State.SENDING, State.HELD, State.PAUSED, State.STOPPED)
-
+# --- stop: final once it returns ------------------------------------------------------------------
 
 # A worker may hand a claimed message over until EMAIL_TIMEOUT after its claim (the
 # courier gives each SMTP command only the time left); allow for clocks a little apart.
@@ -693,212 +828,15 @@ def stop(*, campaign, user, wait: float | None = None) -> Campaign:
     until none is (at most `wait` seconds, by default as long as a hand-over can last), so
     that once it has returned nothing more reaches the mail server. The campaign returned
     carries `handing_over`: how many were still in flight when the wait ended (0: final)."""
-
-    def apply(c):
-        from_state, c.state, c.stopped_at = c.state, State.STOPPED, timezone.now()
-        c.release_expires_at = None
-        c.save()
-        _mail_anchor_after_commit(f"campaign {c.pk} stopped")
-        return {"from_state": from_state, "content_hash": c.content_hash,
-                "sent_so_far": _sent_count(c), "in_flight": handing_over(c)}
-
-    campaign = _perform("stopped", campaign, user,
-                        roles=[Role.OBSERVER, Role.SUPERVISOR, Role.OPERATOR],
-                        check=lambda c: can_stop(c, user), apply=apply)
+    campaign = _perform("stop", campaign, user, apply=_apply_stop)
     budget = settings.EMAIL_TIMEOUT + CLOCK_SKEW_SECONDS if wait is None else wait
     campaign.handing_over = wait_for_hand_overs(campaign, timeout=budget)
     return campaign
 
 
-def pause(*, campaign, user=None, reason: str = "") -> Campaign:
-    """A person pauses, or the worker does (user None) with a reason. Resuming needs the
-    observer's live release again."""
-
-    def check(c):
-        if user is None:
-            return _state_is(c, State.SENDING, State.HELD)
-        return can_pause(c, user)
-
-    def apply(c):
-        from_state, c.state = c.state, State.PAUSED
-        c.paused_reason = reason or _("Paused by %(user)s.") % {"user": user}
-        c.release_expires_at = None
-        c.save()
-        return {"from_state": from_state, "reason": c.paused_reason,
-                "content_hash": c.content_hash, "sent_so_far": _sent_count(c)}
-
-    return _perform("paused", campaign, user, roles=[Role.OBSERVER, Role.SUPERVISOR,
-                                                     Role.OPERATOR], check=check, apply=apply)
-
-
-def start(*, campaign) -> Campaign:
-    """The worker's start, only inside the observer's release window, and only if what would
-    be sent is still exactly what was approved and passes the content guard again (run
-    before the row is locked). If not, nothing is sent: the campaign goes back to draft and
-    its sign-offs are void. Every message is checked again just before it is handed over."""
-    lapse_signoffs_of_unstanding_signers(campaign)
-    checked, report, checked_hash = _guard_outside_the_lock(campaign)
-    with transaction.atomic():
-        c = _locked(campaign)
-        verdict = _first(_state_is(c, State.RELEASED), _unchanged_since(c, checked))
-        if verdict and not c.release_is_live():
-            verdict = _no(StaleSignOff, _("The release window passed before sending started: "
-                                          "the observer must release again."), "release_expired")
-        if not verdict:
-            _record_refusal("started", c, None, "", verdict.error)
-            error = verdict.error
-        else:
-            problem = _send_time_problem(c, report, checked_hash)
-            if problem is None:
-                resumed = c.deliveries.exists()
-                if not resumed:
-                    _create_ledger(c)
-                c.state = State.SENDING
-                c.started_at = c.started_at or timezone.now()
-                c.release_expires_at = None  # the release is used up
-                c.save()
-                audit.record("campaign.started", system="worker", target=c, payload={
-                    "state": c.state, "content_hash": c.content_hash, "resumed": resumed,
-                    "recipient_count": c.roster.member_count, "canary": c.canary_limit(),
-                    "rate": f"{c.rate_limit}/{c.rate_unit}" if c.rate_limit else "none",
-                    "release_to_start_seconds": int((timezone.now() - c.released_at)
-                                                    .total_seconds()),
-                })
-                return c
-            c.state = State.DRAFT
-            c.save()
-            audit.record("campaign.start_refused", system="worker", target=c, payload={
-                "state": c.state, **problem, "voided_signoffs": _void_signoffs(c, "refused at start"),
-            })
-            error = ContentRefused(_("Sending did not start: what would be sent is no longer "
-                                     "what was approved, or the content guard refused it."),
-                                   code=problem["code"])
-    raise error
-
-
-def _send_time_problem(c, report, current_hash) -> dict | None:
-    approval = c.valid_approvals().order_by("-created_at").first()
-    if approval is None or current_hash != approval.content_hash:
-        return {"code": "hash_mismatch", "content_hash": current_hash,
-                "approved_hash": approval.content_hash if approval else ""}
-    if not report.ok:
-        return {"code": "guard", "content_hash": current_hash, "guard": report.audit_summary()}
-    return None
-
-
-def _create_ledger(campaign) -> None:
-    """One pending row per recipient, in roster order, in one statement."""
-    from django.db import connection
-
-    table = Delivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (campaign_id, member_id, member_number, email, state, "
-            "attempts, worker, message_id, message_sha256, smtp_reply, decision, findings) "
-            "SELECT %s, id, member_number, email, %s, 0, '', '', '', '', '', '[]' "
-            "FROM roster_member WHERE roster_id = %s ORDER BY row_number",
-            [campaign.pk, Delivery.State.PENDING, campaign.roster_id],
-        )
-
-
-def refuse_message(*, campaign, delivery_id: int, findings: list) -> Campaign:
-    """The content guard found other members' data in one rendered message, just before its
-    hand-over: that message is not sent (ledger state `refused`, with the findings) and the
-    campaign pauses, for the signers to see what was found. Never resent automatically."""
-
-    def check(c):
-        return _state_is(c, State.SENDING, State.HELD, State.PAUSED, State.STOPPED)
-
-    def apply(c):
-        delivery = Delivery.objects.get(pk=delivery_id, campaign=c)
-        summary = [f.summary() for f in findings[:20]]
-        Delivery.objects.filter(pk=delivery_id, state=Delivery.State.SENDING).update(
-            state=Delivery.State.REFUSED, findings=summary,
-            smtp_reply=_("Not sent: the content guard found other members' data."))
-        from_state = c.state
-        if c.state in (State.SENDING, State.HELD):
-            c.state = State.PAUSED
-            c.paused_reason = _("The content guard refused the message to member %(member)s: "
-                                "%(found)s. Nothing more is sent; stop the campaign and "
-                                "correct it.") % {"member": delivery.member_number,
-                                                  "found": "; ".join(
-                                                      f"{f.message} ({f.place})"
-                                                      for f in findings[:5])}
-            c.release_expires_at = None
-            c.save()
-        return {"from_state": from_state, "delivery": delivery_id,
-                "member": delivery.member_number, "content_hash": c.content_hash,
-                "findings": summary, "sent_so_far": _sent_count(c)}
-
-    return _perform("message_refused", campaign, None, roles=[], check=check, apply=apply)
-
-
-def hold(*, campaign) -> Campaign:
-    def apply(c):
-        c.state, c.held_at = State.HELD, timezone.now()
-        c.save()
-        return {"content_hash": c.content_hash, "sent_so_far": _sent_count(c),
-                "canary": c.canary_limit()}
-
-    return _perform("held", campaign, None, roles=[],
-                    check=lambda c: _state_is(c, State.SENDING), apply=apply)
-
-
-def confirm_canary(*, campaign, user, comment: str = "") -> Campaign:
-    def apply(c):
-        c.state, c.canary_confirmed_at = State.SENDING, timezone.now()
-        c.save()
-        _ring_worker(c)
-        return {"content_hash": c.content_hash, "sent_so_far": _sent_count(c),
-                "comment": comment}
-
-    return _perform("canary_confirmed", campaign, user, roles=[Role.SUPERVISOR, Role.OBSERVER],
-                    check=lambda c: can_confirm_canary(c, user), apply=apply)
-
-
-def complete(*, campaign) -> Campaign:
-    from campaigns.ledger import ledger_digest
-
-    def check(c):
-        allowed = _state_is(c, State.SENDING)
-        open_rows = c.deliveries.filter(state__in=[Delivery.State.PENDING, Delivery.State.SENDING,
-                                                   Delivery.State.IN_DOUBT])
-        if allowed and open_rows.exists():
-            return _no(WrongState, _("Some messages are not settled yet."), "open_deliveries")
-        return allowed
-
-    def apply(c):
-        c.state, c.completed_at = State.COMPLETED, timezone.now()
-        c.ledger_sha256 = ledger_digest(c)
-        c.save()
-        counts = dict(c.deliveries.values_list("state").annotate(n=models.Count("id")))
-        return {"content_hash": c.content_hash, "ledger_sha256": c.ledger_sha256,
-                "counts": counts}
-
-    return _perform("completed", campaign, None, roles=[], check=check, apply=apply)
-
-
-def decide(*, delivery, user, decision: str) -> Delivery:
-    """A person settles a message in doubt: resend it, or skip it. Never automatic."""
-    if decision not in ("resend", "skip"):
-        raise IncompleteSignOff(_("Choose resend or skip."), code="decision")
-
-    def check(c):
-        allowed = can_decide(c, user)
-        current = Delivery.objects.get(pk=delivery.pk)
-        if allowed and current.state != Delivery.State.IN_DOUBT:
-            return _no(WrongState, _("This message is not in doubt (any more)."), "not_in_doubt")
-        return allowed
-
-    def apply(c):
-        new_state = Delivery.State.PENDING if decision == "resend" else Delivery.State.SKIPPED
-        Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.IN_DOUBT).update(
-            state=new_state, decided_by=user, decided_at=timezone.now(), decision=decision,
-            next_attempt_at=None)
-        return {"delivery": delivery.pk, "member": delivery.member_number,
-                "decision": decision, "content_hash": c.content_hash,
-                "previous_reply": delivery.smtp_reply[:300]}
-
-    _perform("delivery_decided", delivery.campaign, user,
-             roles=[Role.SUPERVISOR, Role.OBSERVER], check=check, apply=apply)
-    return Delivery.objects.get(pk=delivery.pk)
+def _apply_stop(c, user) -> dict:
+    c.stopped_at = timezone.now()
+    c.release_expires_at = None
+    _mail_anchor_after_commit(f"campaign {c.pk} stopped")
+    return {"content_hash": c.content_hash, "sent_so_far": _sent_count(c),
+            "in_flight": handing_over(c)}

@@ -23,7 +23,7 @@ def test_switching_off_the_hold_after_both_signatures_sends_nothing(released, si
     sink.handler.received.clear()
     Campaign.objects.filter(pk=released.pk).update(canary_enabled=False)  # behind the app
     with pytest.raises(workflow.ContentRefused):
-        workflow.start(campaign=released)
+        workflow.start(campaign_id=released.pk)
     released.refresh_from_db()
     assert released.state == State.DRAFT and not released.valid_approvals().exists()
     assert not Delivery.objects.filter(campaign=released).exists()

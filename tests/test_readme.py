@@ -34,3 +34,12 @@ def test_the_readme_states_the_data_access_policy_the_code_enforces():
     roles = [Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER, Role.AUDITOR]
     code = {label: [allowed[r] for r in roles] for label, allowed in access.table()}
     assert stated == code
+
+
+def test_the_readme_state_diagram_is_the_workflow_table():
+    from campaigns.states import state_diagram
+
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    block = readme.split("<!-- state-diagram -->")[1].split("<!-- /state-diagram -->")[0]
+    stated = block.strip().removeprefix("```mermaid").removesuffix("```").strip()
+    assert stated == state_diagram(), "run `manage.py state_diagram` and paste it in README.md"

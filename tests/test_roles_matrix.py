@@ -104,7 +104,7 @@ def world(everyone, settings, tmp_path):
                        recipients=[sam])
     workflow.approve(campaign=sending, user=sam, checklist=SUPERVISOR_TICKS)
     workflow.release(campaign=sending, user=oscar, checklist=OBSERVER_TICKS)
-    workflow.start(campaign=sending)
+    workflow.start(campaign_id=sending.pk)
     delivery = sending.deliveries.first()
     member = roster.members.first()  # a member's message, as the demo catcher keeps it
     settings.MAILCATCHER_DIR.mkdir()

@@ -230,55 +230,31 @@ def test_the_association_gets_a_completion_notice_with_the_chain_head(live, sink
     assert record.payload["chain_head"] == completed.hash and record.payload["to"] == ["oscar"]
 
 
-# --- PostgreSQL, at full speed: each claim is one statement (campaigns/sender.py) -----------
+# --- the one claim: full speed, rate limit and canary hold alike (campaigns/sender.py) ---------
 
 def _sent(claim):
     return sender.Sent(claim, message_id=f"<{claim.delivery_id}@test>", sha256="0" * 64,
                        reply="250 ok")
 
 
-@pytest.mark.postgres_only
-def test_at_full_speed_every_message_is_claimed_by_the_one_statement(live, sink, monkeypatch):
-    assert sender.at_full_speed(live)
-    slow_claims = []
-    real_claim_next = sender.claim_next
-
-    def counted(*args, **kwargs):
-        result = real_claim_next(*args, **kwargs)
-        if isinstance(result, sender.Claim):
-            slow_claims.append(result)
-        return result
-
-    monkeypatch.setattr(sender, "claim_next", counted)
-    run_until_done(live)
-    assert live.state == State.COMPLETED and slow_claims == []
-    recipients = sink.handler.recipients()
-    assert len(recipients) == len(set(recipients)) == 20
-    assert live.deliveries.filter(state=Delivery.State.SENT).count() == 20
-
-
-@pytest.mark.postgres_only
-def test_at_full_speed_a_stop_still_wins_and_the_last_success_is_still_recorded(live, oscar):
-    workflow.start(campaign=live)
-    first = sender.claim_at_full_speed(live.pk, worker="w", sent=None)
-    workflow.stop(campaign=live, user=oscar)
-    assert sender.claim_at_full_speed(live.pk, worker="w", sent=_sent(first)) is None
-    assert live.deliveries.filter(state=Delivery.State.SENDING).count() == 1  # not recorded
+def test_a_stop_wins_over_the_next_claim_and_the_last_success_is_still_recorded(live, oscar):
+    workflow.start(campaign_id=live.pk)
+    first = sender.claim_next(live.pk, worker="w", recipients=20)
+    workflow.stop(campaign=live, user=oscar, wait=0)  # `first` is not being handed over
     assert sender.claim_next(live.pk, worker="w", recipients=20,
                              sent=_sent(first)) is sender.NoClaim.NOT_SENDING
     recorded = Delivery.objects.get(pk=first.delivery_id)
-    assert recorded.state == Delivery.State.SENT and recorded.message_id == f"<{first.delivery_id}@test>"
+    assert recorded.state == Delivery.State.SENT
+    assert recorded.message_id == f"<{first.delivery_id}@test>"
     assert not live.deliveries.filter(state=Delivery.State.SENDING).exists()
 
 
-@pytest.mark.postgres_only
-def test_at_full_speed_a_run_of_failures_is_left_to_the_full_claim_to_reset(live):
+def test_a_success_resets_a_run_of_failures_in_the_same_claim(live):
     from campaigns.models import Campaign
 
-    workflow.start(campaign=live)
-    first = sender.claim_at_full_speed(live.pk, worker="w", sent=None)
+    workflow.start(campaign_id=live.pk)
+    first = sender.claim_next(live.pk, worker="w", recipients=20)
     Campaign.objects.filter(pk=live.pk).update(consecutive_failures=2)
-    assert sender.claim_at_full_speed(live.pk, worker="w", sent=_sent(first)) is None
     second = sender.claim_next(live.pk, worker="w", recipients=20, sent=_sent(first))
     assert isinstance(second, sender.Claim) and second.delivery_id != first.delivery_id
     live.refresh_from_db()
@@ -286,7 +262,18 @@ def test_at_full_speed_a_run_of_failures_is_left_to_the_full_claim_to_reset(live
     assert Delivery.objects.get(pk=first.delivery_id).state == Delivery.State.SENT
 
 
-def test_a_held_canary_or_a_rate_limit_takes_the_full_claim(olivia, sam, oscar, roster):
-    held = released_campaign(olivia, sam, oscar, roster, canary_size=5)
-    paced = released_campaign(olivia, sam, oscar, roster, canary_enabled=False, rate_limit=10)
-    assert not sender.at_full_speed(held) and not sender.at_full_speed(paced)
+@pytest.mark.postgres_only
+def test_on_postgresql_the_claim_is_planned_once_per_connection(live):
+    from django.db import connection
+
+    workflow.start(campaign_id=live.pk)
+    previous = None
+    for _ in range(8):  # psycopg prepares a statement from its fifth run on
+        previous = sender.claim_next(live.pk, worker="w", recipients=20,
+                                     sent=previous and _sent(previous))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    table = Delivery._meta.db_table
+    assert any(f"FROM {table} d JOIN" in sql for sql in prepared)  # the claim's statements
+    assert any(sql.startswith(f"UPDATE {table} SET state") for sql in prepared)

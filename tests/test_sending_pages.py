@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("sink")
 def sending(olivia, sam, oscar, sink):
     roster = make_roster(olivia, count=30)
     campaign = released_campaign(olivia, sam, oscar, roster, canary_size=5)
-    workflow.start(campaign=campaign)
+    workflow.start(campaign_id=campaign.pk)
     return campaign
 
 
@@ -82,7 +82,7 @@ def test_a_message_in_doubt_is_decided_from_the_page(sending, sam, olivia):
 
 def test_a_forged_decision_on_another_campaigns_delivery_is_404(sending, sam, olivia, oscar):
     other = released_campaign(olivia, sam, oscar, make_roster(olivia, count=2, name="x"))
-    workflow.start(campaign=other)
+    workflow.start(campaign_id=other.pk)
     delivery = other.deliveries.first()
     url = f"/campaigns/{sending.pk}/deliveries/{delivery.pk}/decide/"
     assert client_for(sam).post(url, {"decision": "skip"}).status_code == 404

@@ -130,7 +130,7 @@ def test_two_workers_on_one_campaign_never_send_to_anyone_twice(olivia, sam, osc
     roster = make_roster(olivia, count=120)
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
     sink.handler.received.clear()
-    workflow.start(campaign=campaign)
+    workflow.start(campaign_id=campaign.pk)
     workers = [in_thread(lambda n=n: sender.run(campaign.pk, worker=f"w{n}", budget=30))
                for n in range(2)]
     for thread in workers:
@@ -174,7 +174,7 @@ def test_the_rate_limit_spaces_claims_for_every_worker(olivia, sam, oscar, sink)
     roster = make_roster(olivia, count=5)
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
                                  rate_limit=1, rate_unit="second")
-    workflow.start(campaign=campaign)
+    workflow.start(campaign_id=campaign.pk)
     first = sender.claim_next(campaign.pk, worker="a", recipients=5)
     assert isinstance(first, sender.Claim)
     second = sender.claim_next(campaign.pk, worker="b", recipients=5)  # another worker
@@ -224,7 +224,7 @@ def test_pause_needs_the_observers_live_release_to_resume(olivia, sam, oscar, si
 
     roster = make_roster(olivia, count=12)
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
-    workflow.start(campaign=campaign)
+    workflow.start(campaign_id=campaign.pk)
     workflow.pause(campaign=campaign, user=sam)
     assert sender.run(campaign.pk, worker="t", budget=1) is sender.Outcome.FINISHED
     with pytest.raises(workflow.NotAllowed):
@@ -241,8 +241,8 @@ def test_a_worker_that_loses_the_race_to_start_joins_the_sending(olivia, sam, os
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
     real_start = workflow.start
 
-    def another_worker_started_first(*, campaign):
-        real_start(campaign=campaign)
+    def another_worker_started_first(*, campaign_id):
+        real_start(campaign_id=campaign_id)
         raise workflow.WrongState("already sending", code="state")
 
     monkeypatch.setattr(workflow, "start", another_worker_started_first)

@@ -1,0 +1,31 @@
+"""The audit log's actions about campaigns: every writer and every reader uses these names."""
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    CREATED = "campaign.created"
+    EDITED = "campaign.edited"
+    SUBMITTED = "campaign.submitted"
+    TEST_SENT = "campaign.test_sent"
+    TEST_SEND_FAILED = "campaign.test_send_failed"
+    APPROVED = "campaign.approved"
+    REJECTED = "campaign.rejected"
+    RELEASED = "campaign.released"
+    CANCELLED = "campaign.cancelled"
+    SIGNOFF_LAPSED = "campaign.signoff_lapsed"
+    STARTED = "campaign.started"
+    START_REFUSED = "campaign.start_refused"
+    HELD = "campaign.held"
+    CANARY_CONFIRMED = "campaign.canary_confirmed"
+    PAUSED = "campaign.paused"
+    MESSAGE_REFUSED = "campaign.message_refused"
+    STOPPED = "campaign.stopped"
+    COMPLETED = "campaign.completed"
+    DELIVERY_DECIDED = "campaign.delivery_decided"
+    IN_DOUBT_FLAGGED = "campaign.in_doubt_flagged"
+    REFUSED = "campaign.refused"  # an attempt the workflow refused: who tried what, and why
+    COMPLETION_NOTICE = "campaign.completion_notice"
+    INCIDENT_REPORT_EXPORTED = "campaign.incident_report_exported"
+    COMPLIANCE_EXPORTED = "audit.compliance_exported"
+    ANCHOR_MAILED = "audit.anchor_mailed"
