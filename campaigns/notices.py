@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 import audit
 from audit.anchors import Anchor, current
 from audit.models import AuditEntry, time_text
+from campaigns.actions import Action
 from campaigns.ledger import progress
 from campaigns.mail import NoAttachmentMessage
 from countersign.models import User
@@ -28,7 +29,7 @@ def association_observers():
 
 
 def send_completion_notice(campaign) -> None:
-    completed = (AuditEntry.objects.filter(action="campaign.completed",
+    completed = (AuditEntry.objects.filter(action=Action.COMPLETED,
                                            object_type="campaigns.campaign",
                                            object_id=str(campaign.pk)).order_by("-sequence").first())
     if completed is None:
@@ -57,7 +58,7 @@ def send_completion_notice(campaign) -> None:
         log.warning("completion notice for campaign %s not sent: %s", campaign.pk, error)
         outcome = f"failed: {error}"[:300]
     with transaction.atomic():
-        audit.record("campaign.completion_notice", system="worker", target=campaign, payload={
+        audit.record(Action.COMPLETION_NOTICE, system="worker", target=campaign, payload={
             "to": sorted(p.get_username() for p in recipients), "outcome": outcome,
             "chain_head_sequence": completed.sequence, "chain_head": completed.hash,
             "ledger_sha256": campaign.ledger_sha256})
@@ -91,5 +92,5 @@ def send_anchor(reason: str) -> dict:
                "time": anchor.time, "to": sorted(p.get_username() for p in recipients),
                "outcome": outcome}
     with transaction.atomic():
-        audit.record("audit.anchor_mailed", system="worker", payload=payload)
+        audit.record(Action.ANCHOR_MAILED, system="worker", payload=payload)
     return payload

@@ -7,6 +7,7 @@ is the tamper-evident record of who did what that countermeasure 3 asks to be au
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEntry
+from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
 from countersign.labels import OUTCOMES as OUTCOMES_LABELS
@@ -27,7 +28,7 @@ def _entries(campaign):
 def compliance_row(campaign) -> dict:
     """One line for a campaign that started sending, with a flag for each missing step."""
     entries = _entries(campaign)
-    started = next((e for e in entries if e.action == "campaign.started"), None)
+    started = next((e for e in entries if e.action == Action.STARTED), None)
     before_start = [e for e in entries if started is None or e.sequence < started.sequence]
     sent_hash = started.payload.get("content_hash", "") if started else ""
 
@@ -36,12 +37,12 @@ def compliance_row(campaign) -> dict:
                     and e.payload.get("content_hash") == sent_hash]
         return matching[-1] if matching else None
 
-    created = next((e for e in entries if e.action == "campaign.created"), None)
-    approved, released = last("campaign.approved"), last("campaign.released")
-    tested = [e for e in before_start if e.action == "campaign.test_sent"
+    created = next((e for e in entries if e.action == Action.CREATED), None)
+    approved, released = last(Action.APPROVED), last(Action.RELEASED)
+    tested = [e for e in before_start if e.action == Action.TEST_SENT
               and e.payload.get("content_hash") == sent_hash]
-    held = any(e.action == "campaign.held" for e in entries)
-    confirmed = any(e.action == "campaign.canary_confirmed" for e in entries)
+    held = any(e.action == Action.HELD for e in entries)
+    confirmed = any(e.action == Action.CANARY_CONFIRMED for e in entries)
     author = created.actor_name if created else ""
     supervisor = approved.actor_name if approved else ""
     observer = released.actor_name if released else ""

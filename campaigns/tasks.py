@@ -24,6 +24,14 @@ def queue_send(campaign_id: int) -> None:
     async_task("campaigns.tasks.send_campaign", campaign_id, group=f"campaign-{campaign_id}")
 
 
+def queue_sending(campaign_id: int) -> None:
+    """At release and after the first messages were confirmed: SEND_PARALLEL task chains,
+    so that as many workers send the campaign side by side (each claim is its own; the rate
+    limit and the hold are shared through the campaign row)."""
+    for _ in range(settings.SEND_PARALLEL):
+        queue_send(campaign_id)
+
+
 def send_campaign(campaign_id: int) -> str:
     outcome = sender.run(campaign_id)
     if outcome is sender.Outcome.CONTINUE:

@@ -632,7 +632,7 @@ def _ring_worker(campaign) -> None:
     """Queue send tasks once this transaction commits (a rolled-back release rings nothing)."""
     from campaigns import tasks
 
-    transaction.on_commit(lambda: tasks.queue_send(campaign.pk))
+    transaction.on_commit(lambda: tasks.queue_sending(campaign.pk))
 
 
 def start(*, campaign_id: int) -> Campaign:

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.dispatch import Signal
 
 import audit
+from countersign.actions import Action
 
 TRACKED_FIELDS = ("username", "email", "first_name", "last_name", "organisation",
                   "is_active", "is_staff", "is_superuser")
@@ -88,7 +89,7 @@ def record_saved(user, before: dict | None, *, password_given: bool) -> None:
     payload = {"user": user.get_username(), "organisation": user.organisation,
                "changes": changes if before is not None else after,
                **({"password": "set", "by_owner": own} if password_set else {})}
-    audit.record("account.created" if before is None else "account.changed", target=user,
+    audit.record(Action.ACCOUNT_CREATED if before is None else Action.ACCOUNT_CHANGED, target=user,
                  payload=payload, **who)
     if password_set and before is not None and not own:
         password_set_by_other.send(sender=type(user), user=user, actor=who.get("actor"))
@@ -98,7 +99,7 @@ def record_roles(user, *, added: list[str], removed: list[str]) -> None:
     if not (added or removed):
         return
     with transaction.atomic():
-        audit.record("account.roles_changed", target=user, payload={
+        audit.record(Action.ROLES_CHANGED, target=user, payload={
             "user": user.get_username(), "organisation": user.organisation,
             "roles_added": sorted(added), "roles_removed": sorted(removed),
             "roles": sorted(user.groups.values_list("name", flat=True))}, **_who())
@@ -111,7 +112,7 @@ def record_device(device, *, added: bool) -> None:
     if who.get("actor") is not None and who["actor"].pk == device.user_id:
         return
     with transaction.atomic():
-        audit.record("account.two_factor_added" if added else "account.two_factor_removed",
+        audit.record(Action.TWO_FACTOR_ADDED if added else Action.TWO_FACTOR_REMOVED,
                      target=device.user, payload={"user": device.user.get_username(),
                                                   "device": device.persistent_id}, **who)
 

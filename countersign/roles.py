@@ -73,10 +73,11 @@ def role_required(*roles: str):
 
 
 def record_denied_request(request, *, required) -> None:
-    import audit
+    import audit  # here, not at the top: roles is imported while the models load
+    from countersign.actions import Action
 
     with transaction.atomic():
-        audit.record("access.denied", actor=request.user, payload={
+        audit.record(Action.ACCESS_DENIED, actor=request.user, payload={
             "method": request.method, "path": request.path[:300],
             "required_roles": sorted(required), "user_roles": sorted(roles_of(request.user)),
         })

@@ -278,6 +278,9 @@ ROSTER_MAX_EXTRA_CHARS = envint("ROSTER_MAX_EXTRA_CHARS", "4000")
 AUDIT_ANCHOR_HOURS = envint("AUDIT_ANCHOR_HOURS", "24")
 
 # --- Sending ------------------------------------------------------------------------------------
+# Workers sending one campaign side by side: a release queues this many task chains. A relay
+# takes milliseconds per message, so a campaign's speed comes from several workers.
+SEND_PARALLEL = envint("SEND_PARALLEL", "2")
 # A send task works this long, then queues its own continuation (no task outlives timeout).
 SEND_SLICE_SECONDS = envint("SEND_SLICE_SECONDS", "30")
 # Temporary errors (4xx, a lost connection before hand-over) are retried this often, waiting

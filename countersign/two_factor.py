@@ -23,6 +23,7 @@ from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
+from countersign.actions import Action
 from countersign.roles import Role, roles_of
 
 DEVICE_NAME = "authenticator"
@@ -106,7 +107,7 @@ def turn_on(request, device: TOTPDevice, code: str) -> bool:
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         TOTPDevice.objects.devices_for_user(request.user, confirmed=False).delete()
-        audit.record("account.two_factor_on", actor=request.user,
+        audit.record(Action.TWO_FACTOR_ON, actor=request.user,
                      payload={"device": device.persistent_id})
     otp_login(request, device)
     return True
@@ -117,7 +118,7 @@ def turn_off(request, device: TOTPDevice, code: str) -> bool:
         return False
     with transaction.atomic():
         TOTPDevice.objects.devices_for_user(request.user).delete()
-        audit.record("account.two_factor_off", actor=request.user,
+        audit.record(Action.TWO_FACTOR_OFF, actor=request.user,
                      payload={"device": device.persistent_id})
     return True
 
@@ -129,7 +130,7 @@ def verify(request, device: TOTPDevice, code: str) -> tuple[bool, str]:
     passed = allowed and device.verify_token(code)
     why = "" if passed else ("throttled" if not allowed else "wrong code")
     with transaction.atomic():
-        audit.record("account.second_factor", actor=request.user, payload={
+        audit.record(Action.SECOND_FACTOR, actor=request.user, payload={
             "device": device.persistent_id, "outcome": "ok" if passed else why,
             **({"locked_until": str(details.get("locked_until"))}
                if details and details.get("locked_until") else {})})

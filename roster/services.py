@@ -8,6 +8,7 @@ from django.utils import timezone
 
 import audit
 from countersign.roles import Role
+from roster.actions import Action
 from roster.importer import ParsedRoster, parse_roster
 from roster.models import Member, Roster, RosterUpload
 
@@ -78,14 +79,14 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
         batch_size=2000,
     )
     _refresh_planner_statistics()
-    audit.record("roster.imported", target=roster, payload=_import_payload(parsed, name, "imported"),
+    audit.record(Action.IMPORTED, target=roster, payload=_import_payload(parsed, name, "imported"),
                  **_actor(actor, system))
     return roster
 
 
 @transaction.atomic
 def roster_import_refused(*, parsed: ParsedRoster, name: str, actor=None, system: str = "") -> None:
-    audit.record("roster.import_refused", payload=_import_payload(parsed, name, "refused"),
+    audit.record(Action.IMPORT_REFUSED, payload=_import_payload(parsed, name, "refused"),
                  **_actor(actor, system))
 
 
@@ -110,7 +111,7 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
             checked=parsed.checked(),
             preview=parsed.preview(),
         )
-        audit.record("roster.check_passed", target=upload,
+        audit.record(Action.CHECK_PASSED, target=upload,
                      payload=_import_payload(parsed, name, "awaiting confirmation"),
                      **_actor(actor, ""))
     return upload, parsed
@@ -131,7 +132,7 @@ def roster_upload_confirm(*, upload: RosterUpload, actor) -> Roster:
 
 @transaction.atomic
 def roster_upload_cancel(*, upload: RosterUpload, actor) -> None:
-    audit.record("roster.upload_cancelled", target=upload,
+    audit.record(Action.UPLOAD_CANCELLED, target=upload,
                  payload={"file_name": upload.source_filename, "sha256": upload.file_sha256},
                  **_actor(actor, ""))
     upload.delete()

@@ -1,0 +1,15 @@
+"""The audit log's actions about people and access: every writer and reader uses these."""
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    ACCOUNT_CREATED = "account.created"
+    ACCOUNT_CHANGED = "account.changed"
+    ROLES_CHANGED = "account.roles_changed"
+    TWO_FACTOR_ADDED = "account.two_factor_added"
+    TWO_FACTOR_REMOVED = "account.two_factor_removed"
+    TWO_FACTOR_ON = "account.two_factor_on"
+    TWO_FACTOR_OFF = "account.two_factor_off"
+    SECOND_FACTOR = "account.second_factor"
+    ACCESS_DENIED = "access.denied"

@@ -1,0 +1,10 @@
+"""The audit log's actions about rosters: every writer and every reader uses these names."""
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    CHECK_PASSED = "roster.check_passed"
+    IMPORTED = "roster.imported"
+    IMPORT_REFUSED = "roster.import_refused"
+    UPLOAD_CANCELLED = "roster.upload_cancelled"
