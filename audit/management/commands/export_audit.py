@@ -4,10 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 import audit
-from audit.chain import CSV_COLUMNS, csv_row
+from audit.chain import CSV_COLUMNS, csv_lines, csv_row
 from audit.models import AuditEntry
 from audit.selectors import filtered_entries
-from countersign.exports import csv_lines
 
 
 class Command(BaseCommand):
@@ -37,8 +36,7 @@ class Command(BaseCommand):
         entries = AuditEntry.chain_rows(filtered_entries(**filters))
         rows = 0
         with open(out, "w", encoding="utf-8", newline="") as handle:
-            for line in csv_lines(list(CSV_COLUMNS), map(csv_row, entries),
-                                  already_safe=True):
+            for line in csv_lines(list(CSV_COLUMNS), map(csv_row, entries)):
                 handle.write(line)
                 rows += 1
         with transaction.atomic():
