@@ -20,8 +20,7 @@ COMPLIANCE_HEADER = [
 
 
 def _entries(campaign):
-    return list(AuditEntry.objects.filter(object_type="campaigns.campaign",
-                                          object_id=str(campaign.pk)).order_by("sequence"))
+    return list(AuditEntry.objects.about(campaign).order_by("sequence"))
 
 
 def compliance_row(campaign) -> dict:
