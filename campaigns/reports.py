@@ -7,9 +7,9 @@ is the tamper-evident record of who did what that countermeasure 3 asks to be au
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEntry
+from campaigns.labels import OUTCOMES as OUTCOMES_LABELS
 from campaigns.models import Campaign, Delivery
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
-from countersign.labels import OUTCOMES as OUTCOMES_LABELS
 
 COMPLIANCE_HEADER = [
     "campaign", "name", "state", "author", "supervisor", "observer", "three_distinct_people",

@@ -9,3 +9,6 @@ class WebConfig(AppConfig):
 
     name = "web"
     verbose_name = _("Web pages")
+
+    def ready(self):
+        from web import labels  # noqa: F401  (registers the labels its pages show)
