@@ -34,3 +34,11 @@ def test_the_readme_states_the_data_access_policy_the_code_enforces():
     roles = [Role.OPERATOR, Role.SUPERVISOR, Role.OBSERVER, Role.AUDITOR]
     code = {label: [allowed[r] for r in roles] for label, allowed in access.table()}
     assert stated == code
+
+
+def test_ci_lints_with_ruff_before_it_runs_the_tests():
+    ci = (settings.BASE_DIR / ".ci" / "run").read_text()
+    lint = ci.index("\n.venv/bin/ruff check .\n")
+    first_tests = ci.index('bash -c "$TEST_COMMAND"')
+    assert lint < first_tests
+    assert "set -euo pipefail" in ci  # so a lint failure stops CI
