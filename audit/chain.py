@@ -225,6 +225,25 @@ def csv_row(entry: dict) -> list[str]:
     return [csv_cell(str(values[name])) for name in CSV_COLUMNS]
 
 
+def csv_lines(header: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
+    """The file the export writes and read_csv() reads, line by line: a byte-order mark
+    first (Japanese Excel reads UTF-8 only with it), CRLF line ends. The cells are written
+    as given: make them safe first (csv_row, csv_cell). Streamed, one line at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def line(cells):
+        writer.writerow(cells)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield "\ufeff" + line(header)
+    for row in rows:
+        yield line(row)
+
+
 class CsvRefused(ValueError):
     """The file is not what the export writes; names where (row 1 is the header)."""
 

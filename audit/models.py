@@ -9,7 +9,19 @@ class AuditLogIsAppendOnly(Exception):
     """An attempt to change or remove an audit entry, or to add one outside audit.record()."""
 
 
+def object_key(target) -> tuple[str, str]:
+    """How an entry names the object it is about: its model's label ("app_label.model", as
+    a content type names it) and its primary key as text. Any model, no app named here:
+    like the admin's LogEntry, the log knows objects by type and id."""
+    return target._meta.label_lower, str(target.pk)
+
+
 class AuditEntryQuerySet(models.QuerySet):
+    def about(self, target):
+        """The entries about one object (written with audit.record(..., target=it))."""
+        object_type, object_id = object_key(target)
+        return self.filter(object_type=object_type, object_id=object_id)
+
     def update(self, **kwargs):
         raise AuditLogIsAppendOnly("audit entries cannot be updated")
 

@@ -4,22 +4,29 @@ from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.models import AuditEntry
 
-VERIFIED = "audit.verified"
+VERIFIED = Action.VERIFIED
 
 
-def filtered_entries(*, date_from=None, date_to=None, campaign=None, actor: str = "",
-                     role: str = "", organisation: str = "", action: str = ""):
+def filtered_entries(*, date_from=None, date_to=None, object_type: str = "",
+                     object_id: str = "", actor: str = "", role: str = "",
+                     organisation: str = "", action: str = ""):
     """Entries matching every given filter, in chain order. Dates are whole days in the
-    current time zone, both ends included."""
+    current time zone, both ends included. An object is named as entries store it: its
+    type ("app_label.model", see audit.models.object_key) and, optionally, its id."""
+    if object_id and not object_type:
+        raise ValueError("an object id needs its object type: ids repeat across models")
     entries = AuditEntry.objects.order_by("sequence")
     if date_from:
         entries = entries.filter(created_at__gte=_start_of(date_from))
     if date_to:
         entries = entries.filter(created_at__lt=_start_of(date_to) + timedelta(days=1))
-    if campaign is not None:
-        entries = entries.filter(object_type="campaigns.campaign", object_id=str(campaign.pk))
+    if object_type:
+        entries = entries.filter(object_type=object_type)
+    if object_id:
+        entries = entries.filter(object_id=object_id)
     if actor:
         entries = entries.filter(actor_name=actor)
     if role:

@@ -2,7 +2,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.chain import GENESIS, check_payload, entry_hash
-from audit.models import AuditEntry
+from audit.models import AuditEntry, object_key
 
 # Key of the PostgreSQL advisory lock that serialises appends (any constant will do).
 _APPEND_LOCK_KEY = 7_402_118_551
@@ -38,6 +38,7 @@ def record(
     last = AuditEntry.objects.order_by("-sequence").values_list("sequence", "hash").first()
     sequence, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
 
+    object_type, object_id = object_key(target) if target is not None else ("", "")
     entry = AuditEntry(
         sequence=sequence,
         created_at=timezone.now(),
@@ -46,8 +47,8 @@ def record(
         role=role,
         organisation=actor.organisation if actor is not None else "",
         action=action,
-        object_type=target._meta.label_lower if target is not None else "",
-        object_id=str(target.pk) if target is not None else "",
+        object_type=object_type,
+        object_id=object_id,
         payload=payload,
         prev_hash=prev_hash,
     )

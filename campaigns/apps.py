@@ -40,6 +40,7 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self):
+        from campaigns import labels  # noqa: F401  (registers the labels of campaigns' codes)
         from countersign.accounts import password_set_by_other
 
         post_migrate.connect(schedule_watchdog, sender=self)

@@ -29,9 +29,8 @@ def association_observers():
 
 
 def send_completion_notice(campaign) -> None:
-    completed = (AuditEntry.objects.filter(action=Action.COMPLETED,
-                                           object_type="campaigns.campaign",
-                                           object_id=str(campaign.pk)).order_by("-sequence").first())
+    completed = AuditEntry.objects.about(campaign).filter(action=Action.COMPLETED).order_by(
+        "-sequence").first()
     if completed is None:
         return
     numbers = progress(campaign)

@@ -8,9 +8,9 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEntry
 from campaigns.actions import Action
+from campaigns.labels import OUTCOMES as OUTCOMES_LABELS
 from campaigns.models import Campaign, Delivery
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
-from countersign.labels import OUTCOMES as OUTCOMES_LABELS
 
 COMPLIANCE_HEADER = [
     "campaign", "name", "state", "author", "supervisor", "observer", "three_distinct_people",
@@ -21,8 +21,7 @@ COMPLIANCE_HEADER = [
 
 
 def _entries(campaign):
-    return list(AuditEntry.objects.filter(object_type="campaigns.campaign",
-                                          object_id=str(campaign.pk)).order_by("sequence"))
+    return list(AuditEntry.objects.about(campaign).order_by("sequence"))
 
 
 def compliance_row(campaign) -> dict:

@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy
 import audit
 from campaigns import content, guard, mail
 from campaigns.actions import Action
+from campaigns.labels import VOID_REASONS
 from campaigns.models import (
     SENDING_FIELDS,
     Campaign,
@@ -587,8 +588,6 @@ def _apply_lapse(c, user, *, reason_for) -> dict:
 
 def lapse_reasons(campaign) -> str:
     """The newest lapse of `campaign` in words: whose sign-off, and why."""
-    from countersign.labels import VOID_REASONS
-
     lapsed = campaign.signoffs.filter(voided_at__isnull=False).exclude(
         void_reason="approval_lapsed").order_by("-voided_at").select_related("user")
     newest = lapsed.first()

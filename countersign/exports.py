@@ -9,37 +9,24 @@ Streamed: rows are written as they are read, so an export of a million rows does
 memory.
 """
 
-import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from django.http import HttpResponse, StreamingHttpResponse
 
-from audit.chain import csv_cell
-
-BOM = "\ufeff"
+from audit import chain
 
 
-def _lines(header: list[str], rows: Iterable[list], *, safe: bool) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-
-    def line(values):
-        writer.writerow(values if safe else [csv_cell("" if v is None else str(v))
-                                             for v in values])
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    yield BOM + line(header)
-    for row in rows:
-        yield line(row)
+def _safe(values) -> list[str]:
+    return [chain.csv_cell("" if v is None else str(v)) for v in values]
 
 
 def csv_lines(header: list[str], rows: Iterable[list], *, already_safe: bool = False):
-    """Text lines (BOM first). `already_safe`: the rows were made safe by the caller."""
-    return _lines(header, rows, safe=already_safe)
+    """Text lines (BOM first), written as the audit export writes its file.
+    `already_safe`: the rows were made safe by the caller."""
+    if already_safe:
+        return chain.csv_lines(header, rows)
+    return chain.csv_lines(_safe(header), map(_safe, rows))
 
 
 def csv_response(filename: str, header: list[str], rows: Iterable[list], *,

@@ -1,59 +1,44 @@
 """Translated labels for codes that are stored as plain text (in the audit log, the ledger,
-reports): the data keeps the stable code, the page shows the label in the reader's language."""
+reports): the data keeps the stable code, the page shows the label in the reader's language.
 
-from django.utils.translation import gettext_lazy as _
+Each app owns the codes it writes and registers their labels here, from its AppConfig.ready:
+
+    OUTCOMES = labels.register("OUTCOMES", {"received": _("received"), ...})
+
+and templates ask for them by table name: {{ code|label:"OUTCOMES" }}. The kernel registers
+its own (roles, organisations) and knows no other app's codes.
+"""
+
+from collections.abc import Mapping
+
+from django.core.exceptions import ImproperlyConfigured
 
 from countersign.models import Organisation
 from countersign.roles import Role
 
-VOID_REASONS = {
-    "edited": _("the content was edited"),
-    "rejected": _("rejected"),
-    "cancelled": _("cancelled"),
-    "refused at start": _("refused when sending was to start"),
-    "signer_inactive": _("the signer's account is no longer active"),
-    "signer_lost_role": _("the signer no longer holds the role they signed in"),
-    "signer_moved_organisation": _("the signer moved to another organisation"),
-    "password_set_by_other": _("someone else set the signer's password"),
-    "approval_lapsed": _("the approval it was given on no longer counts"),
-}
-VERIFY_FAILURES = {
-    "gap": _("an entry is missing or out of order"),
-    "order": _("entries are out of order or repeated"),
-    "link": _("the link to the entry before it is broken"),
-    "altered": _("the content does not match its hash: the entry was altered"),
-    "anchor": _("the kept chain head is not in the chain"),
-}
-CANARY = {
-    "off": _("off"),
-    "confirmed": _("confirmed"),
-    "held, not confirmed": _("held, not confirmed"),
-    "not reached": _("not reached"),
-}
-COMPLIANCE_FLAGS = {
-    "never_started": _("never started"),
-    "three_distinct_people": _("author, supervisor and observer are not three people"),
-    "hashes_match": _("approved, released and sent hashes differ"),
-    "supervisor_checklist_complete": _("supervisor's checklist incomplete"),
-    "observer_checklist_complete": _("observer's checklist incomplete"),
-    "test_send_of_sent_hash": _("no test message of the sent version"),
-    "sent_past_canary_without_confirmation": _("sent past the first messages without "
-                                                "confirmation"),
-}
-OUTCOMES = {
-    "received": _("received"),
-    "in doubt": _("in doubt"),
-    "not received (failed)": _("not received (failed)"),
-    "not received (skipped)": _("not received (skipped)"),
-    "not sent": _("not sent"),
-    "not sent (refused by the content guard)": _("not sent (refused by the content guard)"),
-}
+_TABLES: dict[str, Mapping] = {}
+
+
+def register(table_name: str, table: Mapping) -> Mapping:
+    """Make `table` (code -> translated label) known as `table_name`; returns it. A second,
+    different table under a name already taken is refused: two apps would fight over it."""
+    known = _TABLES.get(table_name)
+    if known is not None and known is not table:
+        raise ImproperlyConfigured(f"the label table {table_name!r} is already registered")
+    _TABLES[table_name] = table
+    return table
 
 
 def label(table_name: str, code):
-    """{{ code|label:"VOID_REASONS" }}; roles and organisations too."""
-    if table_name == "ROLE":
-        return Role(code).label if code in Role.values else code
-    if table_name == "ORGANISATION":
-        return Organisation(code).label if code in Organisation.values else code
-    return globals()[table_name].get(code, code)
+    """The label of `code` in the table `table_name`; the code itself if it has none. An
+    unknown table fails loudly: a misspelt name in a template would otherwise show codes."""
+    try:
+        table = _TABLES[table_name]
+    except KeyError:
+        raise LookupError(f"no label table {table_name!r} is registered (known: "
+                          f"{', '.join(sorted(_TABLES))})") from None
+    return table.get(code, code)
+
+
+register("ROLE", dict(Role.choices))
+register("ORGANISATION", dict(Organisation.choices))

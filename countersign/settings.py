@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "audit",
     "roster",
     "campaigns",
+    "web",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -93,7 +94,7 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "countersign.urls"
+ROOT_URLCONF = "web.urls"
 WSGI_APPLICATION = "countersign.wsgi.application"
 AUTH_USER_MODEL = "countersign.User"
 LOGIN_URL = "login"

@@ -97,10 +97,39 @@ def test_the_export_command_writes_the_same_verifiable_file(released, tmp_path):
     call_command("export_audit", "--out", str(path), stdout=StringIO())
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     assert verify_file(path).returncode == 0
-    call_command("export_audit", "--out", str(tmp_path / "c.csv"), "--campaign",
-                 str(released.pk), stdout=StringIO())
+    call_command("export_audit", "--out", str(tmp_path / "c.csv"), "--object-type",
+                 "campaigns.campaign", "--object-id", str(released.pk), stdout=StringIO())
     assert verify_file(tmp_path / "c.csv", "--partial").returncode == 0
     assert AuditEntry.objects.filter(action="audit.exported", actor_name="system:cli").count() == 2
+
+
+def test_the_export_command_exports_the_entries_about_one_object(released, olivia, tmp_path):
+    from tests.conftest import make_campaign
+
+    other = make_campaign(olivia, released.roster, name="other")
+    path = tmp_path / "other.csv"
+    call_command("export_audit", "--out", str(path), "--object-type", "campaigns.campaign",
+                 "--object-id", str(other.pk), stdout=StringIO())
+    rows = path.read_bytes().decode("utf-8-sig").split("\r\n")[1:-1]
+    assert [row.split(",")[5] for row in rows] == ["campaign.created"]
+    entry = AuditEntry.objects.filter(action="audit.exported").last()
+    assert entry.payload["filters"] == {"object_type": "campaigns.campaign",
+                                        "object_id": str(other.pk)}
+
+
+@pytest.mark.parametrize("arguments, refusal", [
+    (["--object-type", "campaigns.campain"], "no model 'campaigns.campain'"),
+    (["--object-type", "campaign"], "no model 'campaign'"),
+    (["--object-id", "3"], "--object-id needs --object-type"),
+])
+def test_the_export_command_refuses_an_object_it_cannot_name(db, tmp_path, arguments, refusal):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=re.escape(refusal)):
+        call_command("export_audit", "--out", str(tmp_path / "x.csv"), *arguments,
+                     stdout=StringIO())
+    assert not (tmp_path / "x.csv").exists()
+    assert not AuditEntry.objects.filter(action="audit.exported").exists()
 
 
 def test_an_anchor_the_association_kept_is_found_in_the_export(released, audrey, tmp_path):

@@ -33,6 +33,26 @@ def test_record_names_the_target_object(olivia):
     assert (entry.object_type, entry.object_id) == ("countersign.user", str(olivia.pk))
 
 
+def test_the_entries_about_an_object_are_found_by_its_type_and_id(olivia, sam):
+    from audit.selectors import filtered_entries
+
+    about_olivia = _record("test.about", actor=sam, role="supervisor", target=olivia)
+    _record("test.about", actor=olivia, role="operator", target=sam)
+    _record("test.about", system="test")
+    assert list(AuditEntry.objects.about(olivia).filter(action="test.about")) == [about_olivia]
+    assert list(filtered_entries(object_type="countersign.user", object_id=str(olivia.pk),
+                                 action="test.about")) == [about_olivia]
+    assert filtered_entries(object_type="countersign.user", action="test.about").count() == 2
+    assert not filtered_entries(object_type="roster.roster", object_id=str(olivia.pk)).exists()
+
+
+def test_an_object_id_without_its_type_is_refused(db):
+    from audit.selectors import filtered_entries
+
+    with pytest.raises(ValueError, match="needs its object type"):
+        filtered_entries(object_id="1")
+
+
 def test_stored_entry_still_hashes_the_same_after_a_database_round_trip(olivia):
     payload = {"z": 1, "a": [True, None, "ｶﾅ"], "nested": {"b": "x", "a": "y"}}
     entry = _record(actor=olivia, role="operator", payload=payload)

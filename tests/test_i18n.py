@@ -177,7 +177,7 @@ def test_every_source_string_has_a_japanese_translation(tmp_path):
 
     if shutil.which("xgettext") is None:
         pytest.skip("gettext tools are not installed")
-    for name in ("countersign", "audit", "roster", "campaigns", "templates", "locale"):
+    for name in ("countersign", "audit", "roster", "campaigns", "web", "templates", "locale"):
         shutil.copytree(settings.BASE_DIR / name, tmp_path / name)
     shutil.copy(settings.BASE_DIR / "manage.py", tmp_path)
     subprocess.run([sys.executable, "manage.py", "makemessages", "-l", "ja", "--no-obsolete"],

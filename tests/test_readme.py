@@ -43,3 +43,11 @@ def test_the_readme_state_diagram_is_the_workflow_table():
     block = readme.split("<!-- state-diagram -->")[1].split("<!-- /state-diagram -->")[0]
     stated = block.strip().removeprefix("```mermaid").removesuffix("```").strip()
     assert stated == state_diagram(), "run `manage.py state_diagram` and paste it in README.md"
+
+
+def test_ci_lints_with_ruff_before_it_runs_the_tests():
+    ci = (settings.BASE_DIR / ".ci" / "run").read_text()
+    lint = ci.index("\n.venv/bin/ruff check .\n")
+    first_tests = ci.index('bash -c "$TEST_COMMAND"')
+    assert lint < first_tests
+    assert "set -euo pipefail" in ci  # so a lint failure stops CI

@@ -17,11 +17,12 @@ def rung(monkeypatch):
     return calls
 
 
-def test_release_queues_the_send_task_only_once_committed(approved, oscar, rung,
-                                                          django_capture_on_commit_callbacks):
+def test_release_queues_one_send_chain_per_parallel_worker_once_committed(
+        approved, oscar, rung, settings, django_capture_on_commit_callbacks):
+    settings.SEND_PARALLEL = 3
     with django_capture_on_commit_callbacks(execute=True):
         workflow.release(campaign=approved, user=oscar, checklist=OBSERVER_TICKS)
-    assert rung == [("campaigns.tasks.send_campaign", (approved.pk,))]
+    assert rung == [("campaigns.tasks.send_campaign", (approved.pk,))] * 3
 
 
 def test_a_refused_release_rings_nothing(approved, sam, rung, django_capture_on_commit_callbacks):

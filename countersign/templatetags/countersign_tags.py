@@ -1,5 +1,7 @@
 from django import template
 
+from countersign.labels import label as lookup
+
 register = template.Library()
 
 
@@ -11,14 +13,11 @@ def get_item(mapping, key):
 
 @register.filter
 def label(code, table_name):
-    """The translated label of a stored code: {{ signoff.void_reason|label:"VOID_REASONS" }}."""
-    from countersign.labels import label as lookup
-
+    """The translated label of a stored code: {{ signoff.void_reason|label:"VOID_REASONS" }}
+    (the tables are registered by the apps that own the codes, see countersign.labels)."""
     return lookup(table_name, code)
 
 
 @register.filter
 def labels(codes, table_name):
-    from countersign.labels import label as lookup
-
     return [lookup(table_name, code) for code in codes]

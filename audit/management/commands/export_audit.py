@@ -1,13 +1,14 @@
 from datetime import date
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 import audit
-from audit.chain import CSV_COLUMNS, csv_row
+from audit.actions import Action
+from audit.chain import CSV_COLUMNS, csv_lines, csv_row
 from audit.models import AuditEntry
 from audit.selectors import filtered_entries
-from countersign.exports import csv_lines
 
 
 class Command(BaseCommand):
@@ -18,31 +19,35 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="file to write")
         parser.add_argument("--from", dest="date_from", type=date.fromisoformat)
         parser.add_argument("--to", dest="date_to", type=date.fromisoformat)
-        parser.add_argument("--campaign", type=int, help="campaign id")
+        parser.add_argument("--object-type", default="",
+                            help="what the entries are about, as the log's object_type column names "
+                                 "it: app_label.model")
+        parser.add_argument("--object-id", default="", help="its id (needs --object-type)")
         parser.add_argument("--actor")
         parser.add_argument("--role")
         parser.add_argument("--organisation")
         parser.add_argument("--action")
 
-    def handle(self, *args, out, campaign=None, **options):
+    def handle(self, *args, out, object_type, object_id, **options):
         filters = {k: options[k] for k in ("date_from", "date_to", "actor", "role",
                                             "organisation", "action") if options.get(k)}
-        if campaign is not None:
-            from campaigns.models import Campaign
-
+        if object_id and not object_type:
+            raise CommandError("--object-id needs --object-type: ids repeat across models")
+        if object_type:
             try:
-                filters["campaign"] = Campaign.objects.get(pk=campaign)
-            except Campaign.DoesNotExist:
-                raise CommandError(f"no campaign {campaign}") from None
+                apps.get_model(object_type)  # a typo would export nothing, silently
+            except (LookupError, ValueError):
+                raise CommandError(f"no model {object_type!r} (write app_label.model, as "
+                                   "the log's object_type column does)") from None
+            filters.update(object_type=object_type.lower(), object_id=object_id)
         entries = AuditEntry.chain_rows(filtered_entries(**filters))
         rows = 0
         with open(out, "w", encoding="utf-8", newline="") as handle:
-            for line in csv_lines(list(CSV_COLUMNS), map(csv_row, entries),
-                                  already_safe=True):
+            for line in csv_lines(list(CSV_COLUMNS), map(csv_row, entries)):
                 handle.write(line)
                 rows += 1
         with transaction.atomic():
-            audit.record("audit.exported", system="cli", payload={
-                "filters": {k: str(getattr(v, "pk", v)) for k, v in filters.items()},
+            audit.record(Action.EXPORTED, system="cli", payload={
+                "filters": {k: str(v) for k, v in filters.items() if v},
                 "format": "csv", "entries": rows - 1, "file": str(out)})
         self.stdout.write(f"exported {rows - 1} entries to {out}")

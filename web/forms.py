@@ -1,26 +1,29 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import object_key
+from campaigns.models import Campaign
 from countersign.models import Organisation
 from countersign.roles import Role
 
 
 class AuditFilterForm(forms.Form):
+    """The audit log's filters. The log itself knows objects only by type and id; the
+    choice of campaign is this page's, which turns it into that type and id."""
+
     date_from = forms.DateField(label=_("From"), required=False,
                                 widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label=_("To"), required=False,
                               widget=forms.DateInput(attrs={"type": "date"}))
-    campaign = forms.ModelChoiceField(label=_("Campaign"), required=False, queryset=None)
+    campaign = forms.ModelChoiceField(label=_("Campaign"), required=False,
+                                      queryset=Campaign.objects.order_by("-created_at"))
     actor = forms.CharField(label=_("Actor (login name)"), required=False, max_length=150)
     role = forms.ChoiceField(label=_("Role"), required=False)
     organisation = forms.ChoiceField(label=_("Organisation"), required=False)
     action = forms.ChoiceField(label=_("Action"), required=False)
 
     def __init__(self, *args, actions=(), **kwargs):
-        from campaigns.models import Campaign
-
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].queryset = Campaign.objects.order_by("-created_at")
         self.fields["role"].choices = [("", "—"), *Role.choices]
         self.fields["organisation"].choices = [("", "—"), *Organisation.choices]
         self.fields["action"].choices = [("", "—"), *((a, a) for a in actions)]
@@ -30,7 +33,16 @@ class AuditFilterForm(forms.Form):
             field.widget.attrs.setdefault("class", css)
 
     def filters(self) -> dict:
-        """The cleaned filters (only valid ones); empty when the form is invalid."""
+        """The cleaned filters as the page names them (only valid ones); empty when the form
+        is invalid."""
         if not self.is_valid():
             return {}
         return {name: value for name, value in self.cleaned_data.items() if value}
+
+    def selector_filters(self) -> dict:
+        """The filters as audit.selectors.filtered_entries() takes them."""
+        filters = self.filters()
+        campaign = filters.pop("campaign", None)
+        if campaign is not None:
+            filters["object_type"], filters["object_id"] = object_key(campaign)
+        return filters

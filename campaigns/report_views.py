@@ -1,0 +1,58 @@
+"""The reports over campaigns that an auditor (and the association) reads beside the audit
+log: two-person compliance, and the incident report of one campaign. web.urls mounts them
+under /audit/, in the audit namespace, next to the log."""
+
+from itertools import islice
+
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+
+import audit
+from campaigns import reports
+from campaigns.actions import Action
+from campaigns.ledger import progress
+from campaigns.models import Campaign
+from countersign import access, exports
+from countersign.roles import Role, has_role, role_required
+
+
+@role_required(Role.AUDITOR)
+def compliance(request):
+    rows = list(reports.compliance_rows())
+    if request.GET.get("format") == "csv":
+        with transaction.atomic():
+            audit.record(Action.COMPLIANCE_EXPORTED, actor=request.user, role=Role.AUDITOR,
+                         payload={"campaigns": len(rows)})
+        return exports.csv_response("two-person-compliance.csv", reports.COMPLIANCE_HEADER,
+                                    reports.compliance_csv_rows(rows))
+    return render(request, "campaigns/compliance.html", {"rows": rows})
+
+
+@role_required(*access.roles_for(access.Data.INCIDENT_SUMMARY))
+def incident(request, pk):
+    """Who got what. With names and addresses for the supervisor and the observer; for an
+    auditor the same report keyed by member number only (access.POLICY). There is no report
+    for a campaign that never started sending. Every download is audited."""
+    campaign = get_object_or_404(Campaign.objects.select_related("roster"), pk=pk)
+    if campaign.started_at is None:
+        raise Http404("this campaign never started sending")
+    member_data = access.may_see(request.user, access.Data.INCIDENT_REPORT)
+    fmt = request.GET.get("format")
+    if fmt in ("csv", "xlsx"):
+        rows = list(reports.incident_export_rows(campaign, member_data=member_data))
+        with transaction.atomic():
+            audit.record(Action.INCIDENT_REPORT_EXPORTED, actor=request.user,
+                         role=next(r for r in (Role.OBSERVER, Role.SUPERVISOR, Role.AUDITOR)
+                                   if has_role(request.user, r)),
+                         target=campaign, payload={
+                             "format": fmt, "rows": len(rows), "member_data": member_data,
+                             "ledger_sha256": campaign.ledger_sha256})
+        name = f"incident-campaign-{campaign.pk}.{fmt}"
+        header = reports.incident_header(member_data=member_data)
+        if fmt == "csv":
+            return exports.csv_response(name, header, rows)
+        return exports.xlsx_response(name, header, rows)
+    return render(request, "campaigns/incident.html", {
+        "campaign": campaign, "progress": progress(campaign), "member_data": member_data,
+        "rows": list(islice(reports.incident_rows(campaign, member_data=member_data), 200))})

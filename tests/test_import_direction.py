@@ -1,0 +1,91 @@
+"""The import arrows point one way:
+
+    web -> campaigns -> roster -> countersign -> audit
+
+An app may import the apps to its right, never one to its left: audit imports no app of
+ours; countersign (users, roles, access, settings) imports only audit; roster imports
+countersign and audit; campaigns imports roster and below; web, the site on top, imports
+them all. Every .py file is read with `ast`, so an import inside a function counts as much
+as one at the top, and so does a module named in include("...") or import_module("...").
+Migrations are checked too. INSTALLED_APPS's strings are settings, not imports.
+"""
+
+import ast
+import textwrap
+from pathlib import Path
+
+from django.conf import settings
+
+LAYERS = ("web", "campaigns", "roster", "countersign", "audit")  # each imports only rightward
+IMPORTS_BY_NAME = {"include", "import_module", "__import__"}  # calls that import a string
+
+
+def _imports(tree: ast.AST):
+    """(line, text, module) for each import in the tree, at any depth."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module  # `from . import x` stays in its own package
+        elif (isinstance(node, ast.Call) and node.args
+              and getattr(node.func, "id", getattr(node.func, "attr", "")) in IMPORTS_BY_NAME
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            yield node.lineno, node.args[0].value
+
+
+def wrong_way(app: str, source: str, filename: str) -> list[str]:
+    """The imports in `source` (a file of `app`) that point at an app `app` may not import."""
+    may_import = set(LAYERS[LAYERS.index(app):])
+    tree = ast.parse(source, filename)
+    lines = source.splitlines()
+    found = []
+    for line, module in _imports(tree):
+        target = module.split(".")[0]
+        if target in LAYERS and target not in may_import:
+            found.append(f"{filename}:{line}: {lines[line - 1].strip()}  "
+                         f"({app} may not import {target})")
+    return found
+
+
+def test_no_import_points_the_wrong_way():
+    root = Path(settings.BASE_DIR)
+    found = []
+    for app in LAYERS:
+        for path in sorted((root / app).rglob("*.py")):
+            name = str(path.relative_to(root))
+            found += wrong_way(app, path.read_text(encoding="utf-8"), name)
+    assert found == [], "imports that point the wrong way:\n" + "\n".join(found)
+
+
+def test_every_app_of_ours_has_its_place_in_the_layers():
+    ours = {app.split(".")[0] for app in settings.INSTALLED_APPS
+            if (Path(settings.BASE_DIR) / app.split(".")[0]).is_dir()}
+    assert ours == set(LAYERS)
+
+
+def test_the_check_finds_a_wrong_import_at_any_depth():
+    source = textwrap.dedent("""\
+        import django.db
+        from audit.chain import csv_cell
+        from . import selectors
+        from countersign.roles import Role
+        def view(request):
+            import campaigns.models as models
+            return include('web.urls')
+        class Page:
+            def get(self):
+                from roster import importer
+                return import_module('audit.chain')
+        """)
+    assert wrong_way("audit", source, "audit/x.py") == [
+        "audit/x.py:4: from countersign.roles import Role  (audit may not import countersign)",
+        "audit/x.py:6: import campaigns.models as models  (audit may not import campaigns)",
+        "audit/x.py:7: return include('web.urls')  (audit may not import web)",
+        "audit/x.py:10: from roster import importer  (audit may not import roster)",
+    ]
+    assert wrong_way("web", source, "web/x.py") == []
+    assert wrong_way("roster", source, "roster/x.py") == [
+        "roster/x.py:6: import campaigns.models as models  (roster may not import campaigns)",
+        "roster/x.py:7: return include('web.urls')  (roster may not import web)",
+    ]

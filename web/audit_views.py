@@ -1,0 +1,73 @@
+"""The auditor's pages over the audit log: browse and filter it, export it, verify it."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+import audit
+from audit import selectors
+from audit.actions import Action
+from audit.chain import CSV_COLUMNS, csv_row
+from audit.models import AuditEntry
+from audit.services import verify_and_record
+from countersign import exports
+from countersign.roles import Role, role_required
+from web.forms import AuditFilterForm
+
+
+def _filter_form(request):
+    return AuditFilterForm(request.GET or None, actions=selectors.known_actions())
+
+
+def _audit_filters(form) -> dict:
+    """JSON-safe description of the filters, for the audit entry of an export."""
+    return {k: (str(v.pk) if hasattr(v, "pk") else str(v)) for k, v in form.filters().items()}
+
+
+@role_required(Role.AUDITOR)
+def log(request):
+    form = _filter_form(request)
+    entries = (selectors.filtered_entries(**form.selector_filters()) if not form.errors
+               else None)
+    page = Paginator(entries, 50).get_page(request.GET.get("page")) if entries is not None else None
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "audit/log.html", {
+        "form": form, "page": page, "query": query.urlencode(),
+        "head": selectors.chain_head(), "verification": selectors.last_verification(),
+    })
+
+
+@role_required(Role.AUDITOR)
+def export(request):
+    form = _filter_form(request)
+    if form.errors:
+        return HttpResponseBadRequest(_("The filters are not valid; nothing was exported."))
+    with transaction.atomic():
+        audit.record(Action.EXPORTED, actor=request.user, role=Role.AUDITOR,
+                     payload={"filters": _audit_filters(form), "format": "csv"})
+    entries = AuditEntry.chain_rows(selectors.filtered_entries(**form.selector_filters()))
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    return exports.csv_response(f"audit-{stamp}.csv", list(CSV_COLUMNS),
+                                map(csv_row, entries), already_safe=True)
+
+
+@role_required(Role.AUDITOR)
+@require_http_methods(["GET", "POST"])
+def verify(request):
+    if request.method == "POST":
+        verdict = verify_and_record(actor=request.user)
+        if verdict.ok:
+            messages.success(request, _("The chain verifies: %(count)s entries.")
+                             % {"count": verdict.count})
+        else:
+            messages.error(request, _("The chain does NOT verify: entry %(seq)s: %(reason)s")
+                           % {"seq": verdict.bad_sequence, "reason": verdict.reason})
+        return redirect("audit:verify")
+    return render(request, "audit/verify.html", {
+        "verification": selectors.last_verification(), "head": selectors.chain_head()})
