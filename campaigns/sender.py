@@ -52,7 +52,7 @@ from django.utils.translation import gettext as _
 import audit
 from campaigns import guard, mail, notices, workflow
 from campaigns.actions import Action
-from campaigns.models import Campaign, Delivery, State, canary_limit, send_interval
+from campaigns.models import Campaign, Delivery, State, canary_limit
 from roster.models import Member
 
 log = logging.getLogger(__name__)
@@ -112,85 +112,148 @@ def _tables() -> dict[str, str]:
             "member": Member._meta.db_table}
 
 
+@dataclass(frozen=True)
+class Terms:
+    """How a campaign is sent, fixed once it is submitted (they are in its content hash)."""
+
+    hold_after: int  # messages before the hold, while it is not confirmed (no hold: huge)
+    interval: float  # seconds between two messages (0: no rate limit)
+
+
+def terms_of(campaign: Campaign) -> Terms:
+    limit = canary_limit(enabled=campaign.canary_enabled, size=campaign.canary_size,
+                         confirmed=False, recipients=campaign.roster.member_count)
+    return Terms(limit if limit is not None else 2**31 - 1, campaign.send_interval())
+
+
 @cache
 def _claim_sql(vendor: str) -> dict[str, str]:
-    """The claim's statements, for this database (row locks where it has them)."""
-    lock, skip = (" FOR UPDATE", " FOR UPDATE OF d SKIP LOCKED") if vendor == "postgresql" else (
-        "", "")
-    t = _tables()
-    return {
-        "campaign": (
-            "SELECT state, claimed_total, canary_enabled, canary_size, canary_confirmed_at, "
-            "next_send_at, rate_limit, rate_unit, consecutive_failures "
-            f"FROM {t['campaign']} WHERE id = %s{lock}"),
-        "next": (
-            "SELECT d.id AS delivery_id, d.email AS address, d.attempts, m.member_number, "
-            "m.name, m.email AS member_email, m.extra "
-            f"FROM {t['delivery']} d JOIN {t['member']} m ON m.id = d.member_id "
-            "WHERE d.campaign_id = %s AND d.state = %s "
-            "AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= %s) "
-            f"ORDER BY d.id LIMIT 1{skip}"),
-        "claim": (
-            f"UPDATE {t['delivery']} SET state = %s, claimed_at = %s, worker = %s, "
-            "attempts = attempts + 1 WHERE id = %s AND state = %s"),
-        "count": (
-            f"UPDATE {t['campaign']} SET claimed_total = claimed_total + 1, "
-            "next_send_at = %s WHERE id = %s"),
+    """The claim, written once as three statements; SQLite runs them one after the other in
+    a transaction, PostgreSQL as one statement (each a part of a WITH), prepared once per
+    connection: one round trip and one commit per message. States are written into the
+    text, not passed as parameters: a prepared statement is planned for any parameter value
+    after a few runs, and a plan that does not know the state is 'pending' walks the
+    campaign's sent rows on every claim.
+
+    * sent: the previous message's success (recorded in the claim's transaction);
+    * claim: the first pending, due delivery moves to `sending`, returning what its
+      message needs (the member's values from the roster);
+    * guard: the campaign row (its lock: a stop that committed first wins, one that comes
+      later waits) is still sending, the hold and the rate slot allow one more, and the
+      claim above happened; it counts the message and takes the next rate slot.
+    If the guard updates nothing, the claim is given back and `why` says what stopped it.
+    All parameters are named (%(name)s), the same for both ways of running them.
+    """
+    postgres = vendor == "postgresql"
+    t, d = _tables(), Delivery.State
+    member = f"(SELECT {{}} FROM {t['member']} m WHERE m.id = {t['delivery']}.member_id)"
+    # The guard counts only a message the claim took: inside the one statement, the claim's
+    # output; run one after the other, the guard runs only when the claim returned a row.
+    claimed_here = "SELECT 1 FROM claim" if postgres else "SELECT 1"
+    parts = {
         "sent": (
-            f"UPDATE {t['delivery']} SET state = %s, sent_at = %s, message_id = %s, "
-            "message_sha256 = %s, smtp_reply = %s, next_attempt_at = NULL "
-            "WHERE id = %s AND state IN (%s, %s) AND decided_at IS NULL"),
+            f"UPDATE {t['delivery']} SET state = '{d.SENT}', sent_at = %(now)s, "
+            "message_id = %(message_id)s, message_sha256 = %(sha256)s, smtp_reply = %(reply)s, "
+            f"next_attempt_at = NULL WHERE id = %(previous)s "
+            f"AND state IN ('{d.SENDING}', '{d.IN_DOUBT}') AND decided_at IS NULL"),
+        "claim": (
+            f"UPDATE {t['delivery']} SET state = '{d.SENDING}', claimed_at = %(now)s, "
+            "worker = %(worker)s, attempts = attempts + 1 "
+            f"WHERE id = (SELECT id FROM {t['delivery']} WHERE campaign_id = %(campaign)s "
+            f"AND state = '{d.PENDING}' "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s) ORDER BY id LIMIT 1"
+            f"{' FOR UPDATE SKIP LOCKED' if postgres else ''}) AND state = '{d.PENDING}' "
+            "RETURNING id AS delivery_id, email AS address, attempts, "
+            f"{member.format('member_number')} AS member_number, "
+            f"{member.format('name')} AS name, {member.format('email')} AS member_email, "
+            f"{member.format('extra')} AS extra"),
+        "guard": (
+            f"UPDATE {t['campaign']} SET claimed_total = claimed_total + 1, "
+            "next_send_at = %(slot)s, consecutive_failures = CASE WHEN %(success)s THEN 0 "
+            "ELSE consecutive_failures END "
+            "WHERE id = %(campaign)s AND state = 'sending' "
+            "AND (canary_enabled = FALSE OR canary_confirmed_at IS NOT NULL "
+            "OR claimed_total < %(hold_after)s) "
+            f"AND (next_send_at IS NULL OR next_send_at <= %(now)s) AND EXISTS ({claimed_here}) "
+            "RETURNING id AS guard_id"),
+    }
+    statements = {
+        "why": (
+            "SELECT state, claimed_total, canary_enabled, canary_confirmed_at, next_send_at "
+            f"FROM {t['campaign']} WHERE id = %(campaign)s"),
         "reset_failures": (
             f"UPDATE {t['campaign']} SET consecutive_failures = 0 "
-            "WHERE id = %s AND consecutive_failures <> 0"),
+            "WHERE id = %(campaign)s AND consecutive_failures <> 0"),
+        **parts,
     }
+    if postgres:
+        statements["one"] = (
+            f"WITH sent AS ({parts['sent']}), claim AS ({parts['claim']}), "
+            f"guard AS ({parts['guard']}) "
+            "SELECT claim.*, (SELECT count(*) FROM guard) AS guarded FROM claim")
+    return statements
 
 
-def _named_row(cursor) -> dict | None:
-    row = cursor.fetchone()
-    return None if row is None else dict(zip([c[0] for c in cursor.description], row,
-                                             strict=True))
+def _named_rows(cursor) -> list[dict]:
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def claim_next(campaign_id: int, *, worker: str, recipients: int,
+def claim_next(campaign_id: int, *, worker: str, terms: Terms,
                sent: Sent | None = None) -> Claim | NoClaim | Wait:
     """Claim the next message: the only claim there is (full speed, rate limit, canary
     hold). `sent`, the previous message's outcome, is written in the same transaction: one
-    commit per message instead of two."""
+    commit per message."""
     started, now = time.monotonic(), timezone.now()
     sql = _claim_sql(connection.vendor)
+    params = {
+        "campaign": campaign_id, "worker": worker, "now": _db(now),
+        "slot": _db(now + timedelta(seconds=terms.interval)) if terms.interval else None,
+        "success": sent is not None, "hold_after": terms.hold_after,
+        "previous": sent.claim.delivery_id if sent else None,
+        "message_id": sent.message_id if sent else "", "sha256": sent.sha256 if sent else "",
+        "reply": sent.reply[:2000] if sent else ""}
+    if "one" in sql:  # one statement is its own transaction: no BEGIN, no COMMIT to wait for
+        with _cursor() as cursor:
+            cursor.execute(sql["one"], params)
+            rows = _named_rows(cursor)
+        claimed, guarded = (rows[0], rows[0]["guarded"]) if rows else (None, 0)
+    else:
+        with transaction.atomic(), _cursor() as cursor:
+            if sent is not None:
+                cursor.execute(sql["sent"], params)
+            cursor.execute(sql["claim"], params)
+            rows = _named_rows(cursor)
+            claimed, guarded = (rows[0] if rows else None), 0
+            if claimed:
+                cursor.execute(sql["guard"], params)
+                guarded = len(_named_rows(cursor))
+    if claimed and guarded:
+        return _claim_from_row(campaign_id, claimed, claimed=started)
+    if claimed:  # claimed, then the campaign said no: never sent, back in the queue
+        Delivery.objects.filter(pk=claimed["delivery_id"], state=Delivery.State.SENDING).update(
+            state=Delivery.State.PENDING, claimed_at=None, worker="",
+            attempts=F("attempts") - 1)
+    return _why_no_claim(sql, campaign_id, terms, reset=sent is not None, found=bool(claimed))
+
+
+def _why_no_claim(sql, campaign_id: int, terms: Terms, *, reset: bool,
+                  found: bool) -> NoClaim | Wait:
     with transaction.atomic(), _cursor() as cursor:
-        cursor.execute(sql["campaign"], [campaign_id])
-        campaign = _named_row(cursor)
-        if sent is not None:
-            _record_sent(cursor, sent, failures_in_a_row=campaign and campaign[
-                "consecutive_failures"])
-        if campaign is None or campaign["state"] != State.SENDING:
-            return NoClaim.NOT_SENDING
-        limit = canary_limit(enabled=bool(campaign["canary_enabled"]),
-                             size=campaign["canary_size"],
-                             confirmed=campaign["canary_confirmed_at"] is not None,
-                             recipients=recipients)
-        if limit is not None and campaign["claimed_total"] >= limit:
-            return NoClaim.CANARY_LIMIT
-        next_send_at = _when(campaign["next_send_at"])
-        if next_send_at and next_send_at > now:
-            return Wait((next_send_at - now).total_seconds())
-        cursor.execute(sql["next"], [campaign_id, Delivery.State.PENDING, _db(now)])
-        row = _named_row(cursor)
-        if row is None:
-            return NoClaim.NOTHING_DUE
-        cursor.execute(sql["claim"], [Delivery.State.SENDING, _db(now), worker,
-                                      row["delivery_id"], Delivery.State.PENDING])
-        if cursor.rowcount != 1:  # cannot happen under the row lock; never send what we lost
-            return NoClaim.NOTHING_DUE
-        interval = send_interval(rate_limit=campaign["rate_limit"],
-                                 rate_unit=campaign["rate_unit"])
-        if limit is not None or interval:  # the canary count and the rate slot are shared
-            next_send_at = (max(next_send_at or now, now) + timedelta(seconds=interval)
-                            if interval else None)
-            cursor.execute(sql["count"], [_db(next_send_at), campaign_id])
-    return _claim_from_row(campaign_id, row, claimed=started)
+        if reset:
+            cursor.execute(sql["reset_failures"], {"campaign": campaign_id})
+        cursor.execute(sql["why"], {"campaign": campaign_id})
+        rows = _named_rows(cursor)
+    if not rows or rows[0]["state"] != State.SENDING:
+        return NoClaim.NOT_SENDING
+    campaign = rows[0]
+    if (campaign["canary_enabled"] and campaign["canary_confirmed_at"] is None
+            and campaign["claimed_total"] >= terms.hold_after):
+        return NoClaim.CANARY_LIMIT
+    next_send_at, now = _when(campaign["next_send_at"]), timezone.now()
+    if next_send_at and next_send_at > now:
+        return Wait((next_send_at - now).total_seconds())
+    return NoClaim.NOTHING_DUE if not found else Wait(0.0)
 
 
 def _cursor():
@@ -310,22 +373,16 @@ class Sent:
     reply: str
 
 
-def _record_sent(cursor, sent: Sent, *, failures_in_a_row: int | None = None) -> None:
-    """Write a success; `failures_in_a_row`, when the caller has just read it under the
-    campaign lock, saves a statement in the common case (nothing to reset)."""
-    sql = _claim_sql(connection.vendor)
-    cursor.execute(sql["sent"], [
-        Delivery.State.SENT, _db(timezone.now()), sent.message_id, sent.sha256,
-        sent.reply[:2000], sent.claim.delivery_id, Delivery.State.SENDING,
-        Delivery.State.IN_DOUBT])
-    if failures_in_a_row != 0:
-        cursor.execute(sql["reset_failures"], [sent.claim.campaign_id])
-
-
 def _flush(sent: Sent | None) -> None:
+    """A success not yet written by a next claim (the run ends): written on its own."""
     if sent is not None:
+        sql = _claim_sql(connection.vendor)
         with transaction.atomic(), _cursor() as cursor:
-            _record_sent(cursor, sent)
+            cursor.execute(sql["sent"], {
+                "now": _db(timezone.now()), "message_id": sent.message_id,
+                "sha256": sent.sha256, "reply": sent.reply[:2000],
+                "previous": sent.claim.delivery_id})
+            cursor.execute(sql["reset_failures"], {"campaign": sent.claim.campaign_id})
 
 
 def _record_failure(claim: Claim, failure: Failure) -> int:
@@ -561,10 +618,10 @@ def _loop(campaign, worker, deadline, courier, sleep) -> Outcome:
     campaign_id = campaign.pk
     last_beat = time.monotonic()
     unrecorded = None
+    terms = terms_of(campaign)
     try:
         while time.monotonic() < deadline:
-            claim = claim_next(campaign_id, worker=worker,
-                               recipients=campaign.roster.member_count, sent=unrecorded)
+            claim = claim_next(campaign_id, worker=worker, terms=terms, sent=unrecorded)
             unrecorded = None
             if time.monotonic() - last_beat > HEARTBEAT_SECONDS:  # for the watchdog
                 Campaign.objects.filter(pk=campaign_id).update(last_worker_at=timezone.now())

@@ -239,9 +239,9 @@ def _sent(claim):
 
 def test_a_stop_wins_over_the_next_claim_and_the_last_success_is_still_recorded(live, oscar):
     workflow.start(campaign_id=live.pk)
-    first = sender.claim_next(live.pk, worker="w", recipients=20)
+    first = sender.claim_next(live.pk, worker="w", terms=sender.terms_of(live))
     workflow.stop(campaign=live, user=oscar, wait=0)  # `first` is not being handed over
-    assert sender.claim_next(live.pk, worker="w", recipients=20,
+    assert sender.claim_next(live.pk, worker="w", terms=sender.terms_of(live),
                              sent=_sent(first)) is sender.NoClaim.NOT_SENDING
     recorded = Delivery.objects.get(pk=first.delivery_id)
     assert recorded.state == Delivery.State.SENT
@@ -253,9 +253,9 @@ def test_a_success_resets_a_run_of_failures_in_the_same_claim(live):
     from campaigns.models import Campaign
 
     workflow.start(campaign_id=live.pk)
-    first = sender.claim_next(live.pk, worker="w", recipients=20)
+    first = sender.claim_next(live.pk, worker="w", terms=sender.terms_of(live))
     Campaign.objects.filter(pk=live.pk).update(consecutive_failures=2)
-    second = sender.claim_next(live.pk, worker="w", recipients=20, sent=_sent(first))
+    second = sender.claim_next(live.pk, worker="w", terms=sender.terms_of(live), sent=_sent(first))
     assert isinstance(second, sender.Claim) and second.delivery_id != first.delivery_id
     live.refresh_from_db()
     assert live.consecutive_failures == 0
@@ -263,17 +263,26 @@ def test_a_success_resets_a_run_of_failures_in_the_same_claim(live):
 
 
 @pytest.mark.postgres_only
-def test_on_postgresql_the_claim_is_planned_once_per_connection(live):
+def test_on_postgresql_the_claim_is_one_statement_planned_once_per_connection(live):
     from django.db import connection
 
     workflow.start(campaign_id=live.pk)
-    previous = None
+    previous, terms = None, sender.terms_of(live)
     for _ in range(8):  # psycopg prepares a statement from its fifth run on
-        previous = sender.claim_next(live.pk, worker="w", recipients=20,
+        previous = sender.claim_next(live.pk, worker="w", terms=terms,
                                      sent=previous and _sent(previous))
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
-    table = Delivery._meta.db_table
-    assert any(f"FROM {table} d JOIN" in sql for sql in prepared)  # the claim's statements
-    assert any(sql.startswith(f"UPDATE {table} SET state") for sql in prepared)
+    assert any(sql.startswith("WITH sent AS (UPDATE") and "guard AS (UPDATE" in sql
+               for sql in prepared)
+    assert live.deliveries.filter(state=Delivery.State.SENT).count() == 7
+
+
+def test_a_claim_the_campaign_refuses_is_given_back_untouched(live, oscar):
+    workflow.start(campaign_id=live.pk)
+    workflow.pause(campaign=live, user=oscar)
+    assert sender.claim_next(live.pk, worker="w",
+                             terms=sender.terms_of(live)) is sender.NoClaim.NOT_SENDING
+    assert set(live.deliveries.values_list("state", "attempts", "worker")) == {
+        (Delivery.State.PENDING, 0, "")}

@@ -175,9 +175,9 @@ def test_the_rate_limit_spaces_claims_for_every_worker(olivia, sam, oscar, sink)
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
                                  rate_limit=1, rate_unit="second")
     workflow.start(campaign_id=campaign.pk)
-    first = sender.claim_next(campaign.pk, worker="a", recipients=5)
+    first = sender.claim_next(campaign.pk, worker="a", terms=sender.terms_of(campaign))
     assert isinstance(first, sender.Claim)
-    second = sender.claim_next(campaign.pk, worker="b", recipients=5)  # another worker
+    second = sender.claim_next(campaign.pk, worker="b", terms=sender.terms_of(campaign))  # another worker
     assert isinstance(second, sender.Wait) and 0 < second.seconds <= 1.0
 
 
