@@ -15,6 +15,13 @@ A CSV is read strictly: it must be exactly what the export writes, byte for byte
 or it is refused with the row and column at fault. Anything looser lets a file show a person
 one thing while the hashes check another (a second "payload" column, a duplicated JSON key,
 a cell a spreadsheet runs as a formula, an invisible character that reorders text).
+
+The file: row 1 names the columns by key (CSV_COLUMNS), row 2 names them for people in one
+of the languages of CSV_LABELS (exactly as written there), then one entry per row. The
+"time" column is the hashed UTC time; "local_time" is the same instant in the installation's
+time zone, with its offset, for people to read: it must be that same instant, so it cannot
+tell a reader another time than the one verified. Files written before local_time and the
+label row existed (LEGACY_COLUMNS, no label row) are read as they were written.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 
 GENESIS = "0" * 64
 
@@ -45,7 +53,19 @@ HASHED_FIELDS = (
     "object_id",
     "payload",
 )
-CSV_COLUMNS = HASHED_FIELDS + ("prev_hash", "hash")
+# The export's columns: the hashed fields, the local time beside the hashed UTC time (not
+# hashed, checked to be the same instant), the two hashes.
+CSV_COLUMNS = ("sequence", "time", "local_time", *HASHED_FIELDS[2:], "prev_hash", "hash")
+# Exports written before the local time and the label row: still verified as written.
+LEGACY_COLUMNS = HASHED_FIELDS + ("prev_hash", "hash")
+# Row 2 of an export: the columns named for people. Exactly one of these rows, as written
+# here; the verifier cannot check translations it does not know.
+CSV_LABELS = {
+    "en": ("Sequence", "Time (UTC)", "Local time", "Actor", "Role", "Organisation", "Action",
+           "Object type", "Object ID", "Payload (JSON)", "Previous hash", "Hash"),
+    "ja": ("連番", "日時（UTC）", "日時（現地時刻）", "実行者", "役割", "組織", "操作",
+           "対象の種類", "対象ID", "内容（JSON）", "直前のハッシュ", "ハッシュ"),
+}
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV
 # injection), also after spaces or a double quote, and also in a full-width or other
@@ -73,6 +93,8 @@ INVISIBLE = re.compile(
 _SEQUENCE = re.compile(r"[1-9][0-9]*")
 _HASH = re.compile(r"[0-9a-f]{64}")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_LOCAL_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}[+-][0-9]{2}:[0-9]{2}")
 
 
 def check_payload(value, path: str = "payload"):
@@ -218,17 +240,32 @@ def payload_text(payload) -> str:
     return INVISIBLE.sub(_escape_invisible, text)
 
 
-def csv_row(entry: dict) -> list[str]:
-    """One entry as the export writes it: payload as canonical JSON, every cell made safe."""
+def local_time_text(time: str, zone: tzinfo) -> str:
+    """The hashed UTC time ("...Z") as the same instant in `zone`, with its offset."""
+    moment = datetime.fromisoformat(time).astimezone(zone)
+    return moment.isoformat(timespec="microseconds")
+
+
+def csv_header(language: str = "en") -> list[list[str]]:
+    """The export's two header rows: the column keys, then their names in `language`
+    (English if there is no row for it)."""
+    return [list(CSV_COLUMNS), list(CSV_LABELS.get(language, CSV_LABELS["en"]))]
+
+
+def csv_row(entry: dict, zone: tzinfo = UTC) -> list[str]:
+    """One entry as the export writes it: payload as canonical JSON, the local time in
+    `zone`, every cell made safe."""
     values = dict(entry)
     values["payload"] = payload_text(entry["payload"])
+    values["local_time"] = local_time_text(entry["time"], zone)
     return [csv_cell(str(values[name])) for name in CSV_COLUMNS]
 
 
-def csv_lines(header: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
+def csv_lines(header: list[str] | list[list[str]], rows: Iterable[list[str]]) -> Iterator[str]:
     """The file the export writes and read_csv() reads, line by line: a byte-order mark
-    first (Japanese Excel reads UTF-8 only with it), CRLF line ends. The cells are written
-    as given: make them safe first (csv_row, csv_cell). Streamed, one line at a time."""
+    first (Japanese Excel reads UTF-8 only with it), CRLF line ends. `header`: one row, or
+    a list of rows (keys, then names for people). The cells are written as given: make them
+    safe first (csv_row, csv_cell). Streamed, one line at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 
@@ -239,7 +276,10 @@ def csv_lines(header: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
         buffer.truncate()
         return text
 
-    yield "\ufeff" + line(header)
+    headers = header if header and isinstance(header[0], list) else [header]
+    yield "\ufeff" + line(headers[0])
+    for extra in headers[1:]:
+        yield line(extra)
     for row in rows:
         yield line(row)
 
@@ -288,9 +328,12 @@ def _plain_cell(row: int, column: str, cell: str) -> str:
     raise CsvRefused(row, column, reason)
 
 
-def _header(row: int, cells: list[str]) -> None:
-    if cells == list(CSV_COLUMNS):
-        return
+def _header(row: int, cells: list[str]) -> tuple[str, ...]:
+    """The columns the file declares: the export's, or those of an export written before
+    the local time and the label row."""
+    for columns in (CSV_COLUMNS, LEGACY_COLUMNS):
+        if cells == list(columns):
+            return columns
     for name in cells:
         if cells.count(name) > 1:
             places = ", ".join(str(i + 1) for i, cell in enumerate(cells) if cell == name)
@@ -306,11 +349,22 @@ def _header(row: int, cells: list[str]) -> None:
                                 + ", ".join(CSV_COLUMNS))
 
 
-def entry_from_csv_row(row: int, cells: list[str]) -> dict:
-    if len(cells) != len(CSV_COLUMNS):
-        raise CsvRefused(row, None, f"{len(cells)} cells where the header has {len(CSV_COLUMNS)}")
+def _labels(row: int, cells: list[str]) -> None:
+    """Row 2 names the columns for people, exactly as one of CSV_LABELS: names a reader
+    trusts must not be free to say that a column is another one."""
+    if any(cells == list(labels) for labels in CSV_LABELS.values()):
+        return
+    raise CsvRefused(row, None, "not the row of column names the export writes (one of: "
+                                + "; ".join(", ".join(labels) for labels in CSV_LABELS.values())
+                                + ")")
+
+
+def entry_from_csv_row(row: int, cells: list[str],
+                       columns: tuple[str, ...] = CSV_COLUMNS) -> dict:
+    if len(cells) != len(columns):
+        raise CsvRefused(row, None, f"{len(cells)} cells where the header has {len(columns)}")
     entry: dict = {"row": row}
-    for name, cell in zip(CSV_COLUMNS, cells):
+    for name, cell in zip(columns, cells):
         if found := INVISIBLE.search(cell):
             raise CsvRefused(row, name, f"contains {_describe(found.group())}, which is invisible "
                                         "or changes how the text around it is shown")
@@ -321,6 +375,17 @@ def entry_from_csv_row(row: int, cells: list[str]) -> dict:
                                 ("hash", _HASH, "64 lower-case hexadecimal digits")):
         if not pattern.fullmatch(entry[name]):
             raise CsvRefused(row, name, f"not {form}, as the export writes it")
+    if "local_time" in entry:
+        if not _LOCAL_TIME.fullmatch(entry["local_time"]):
+            raise CsvRefused(row, "local_time", "not a time with its offset like "
+                                                "2026-06-01T18:30:00.000000+09:00, as the "
+                                                "export writes it")
+        if (datetime.fromisoformat(entry["local_time"])
+                != datetime.fromisoformat(entry["time"])):
+            raise CsvRefused(row, "local_time", "not the same moment as the hashed time "
+                                                f"{entry['time']}: a reader would see a "
+                                                "time that is not the one verified")
+        del entry["local_time"]
     entry["sequence"] = int(entry["sequence"])
     try:
         payload = json.loads(entry["payload"], object_pairs_hook=_refuse_duplicate_keys,
@@ -370,6 +435,7 @@ def _lines(handle) -> Iterator[tuple[int, str]]:
 
 def read_csv(path: str) -> Iterator[dict]:
     """The export's entries, checked cell by cell; raises CsvRefused at the first fault."""
+    columns = CSV_COLUMNS
     with open(path, "rb") as handle:
         for number, text in _lines(handle):
             try:
@@ -380,11 +446,13 @@ def read_csv(path: str) -> Iterator[dict]:
                 raise CsvRefused(number, None, "the cells are not quoted as the export quotes "
                                                "them, and spreadsheets may read them differently")
             if number == 1:
-                _header(number, cells)
+                columns = _header(number, cells)
             elif not cells:
                 raise CsvRefused(number, None, "an empty line, which the export never writes")
+            elif number == 2 and columns == CSV_COLUMNS:
+                _labels(number, cells)
             else:
-                yield entry_from_csv_row(number, cells)
+                yield entry_from_csv_row(number, cells, columns)
 
 
 def main(argv: list[str]) -> int:

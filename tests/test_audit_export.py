@@ -17,7 +17,7 @@ from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
 import audit
-from audit.chain import CSV_COLUMNS, csv_cell, csv_uncell
+from audit.chain import CSV_COLUMNS, CSV_LABELS, csv_cell, csv_uncell
 from audit.models import AuditEntry
 from countersign.exports import csv_lines
 from tests.conftest import client_for, make_user
@@ -43,8 +43,15 @@ def test_the_export_is_utf8_with_bom_and_crlf_for_japanese_excel(released, audre
     text = data.decode("utf-8-sig")
     lines = text.split("\r\n")
     assert lines[0] == ",".join(CSV_COLUMNS)
+    assert lines[1] == ",".join(CSV_LABELS["ja"])  # the reader's language (ja by default)
     assert "\n" not in text.replace("\r\n", "")  # no bare LF between records
     assert "会員名簿" in text  # Japanese survives
+
+
+def test_the_column_names_follow_the_readers_language(released, audrey):
+    response = client_for(audrey).get("/audit/export.csv", HTTP_ACCEPT_LANGUAGE="en")
+    lines = b"".join(response.streaming_content).decode("utf-8-sig").split("\r\n")
+    assert lines[0] == ",".join(CSV_COLUMNS) and lines[1] == ",".join(CSV_LABELS["en"])
 
 
 def test_the_full_export_verifies_with_the_shipped_script(released, audrey, tmp_path):
@@ -110,8 +117,8 @@ def test_the_export_command_exports_the_entries_about_one_object(released, olivi
     path = tmp_path / "other.csv"
     call_command("export_audit", "--out", str(path), "--object-type", "campaigns.campaign",
                  "--object-id", str(other.pk), stdout=StringIO())
-    rows = path.read_bytes().decode("utf-8-sig").split("\r\n")[1:-1]
-    assert [row.split(",")[5] for row in rows] == ["campaign.created"]
+    rows = path.read_bytes().decode("utf-8-sig").split("\r\n")[2:-1]
+    assert [row.split(",")[CSV_COLUMNS.index("action")] for row in rows] == ["campaign.created"]
     entry = AuditEntry.objects.filter(action="audit.exported").last()
     assert entry.payload["filters"] == {"object_type": "campaigns.campaign",
                                         "object_id": str(other.pk)}

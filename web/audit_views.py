@@ -6,13 +6,14 @@ from django.db import transaction
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 import audit
 from audit import selectors
 from audit.actions import Action
-from audit.chain import CSV_COLUMNS, csv_row
+from audit.chain import csv_header, csv_row
 from audit.models import AuditEntry
 from audit.services import verify_and_record
 from countersign import exports
@@ -53,8 +54,9 @@ def export(request):
                      payload={"filters": _audit_filters(form), "format": "csv"})
     entries = AuditEntry.chain_rows(selectors.filtered_entries(**form.selector_filters()))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    return exports.csv_response(f"audit-{stamp}.csv", list(CSV_COLUMNS),
-                                map(csv_row, entries), already_safe=True)
+    zone = timezone.get_current_timezone()
+    return exports.csv_response(f"audit-{stamp}.csv", csv_header(get_language()),
+                                (csv_row(entry, zone) for entry in entries), already_safe=True)
 
 
 @role_required(Role.AUDITOR)

@@ -1,12 +1,14 @@
 from datetime import date
 
 from django.apps import apps
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 import audit
 from audit.actions import Action
-from audit.chain import CSV_COLUMNS, csv_lines, csv_row
+from audit.chain import CSV_LABELS, csv_header, csv_lines, csv_row
 from audit.models import AuditEntry
 from audit.selectors import filtered_entries
 
@@ -27,8 +29,11 @@ class Command(BaseCommand):
         parser.add_argument("--role")
         parser.add_argument("--organisation")
         parser.add_argument("--action")
+        parser.add_argument("--language", choices=sorted(CSV_LABELS), default=None,
+                            help="language of the column names in row 2 (default: the "
+                                 "site's, LANGUAGE_CODE)")
 
-    def handle(self, *args, out, object_type, object_id, **options):
+    def handle(self, *args, out, object_type, object_id, language, **options):
         filters = {k: options[k] for k in ("date_from", "date_to", "actor", "role",
                                             "organisation", "action") if options.get(k)}
         if object_id and not object_type:
@@ -41,13 +46,16 @@ class Command(BaseCommand):
                                    "the log's object_type column does)") from None
             filters.update(object_type=object_type.lower(), object_id=object_id)
         entries = AuditEntry.chain_rows(filtered_entries(**filters))
-        rows = 0
+        zone, header = timezone.get_default_timezone(), csv_header(
+            language or settings.LANGUAGE_CODE)
+        lines = 0
         with open(out, "w", encoding="utf-8", newline="") as handle:
-            for line in csv_lines(list(CSV_COLUMNS), map(csv_row, entries)):
+            for line in csv_lines(header, (csv_row(entry, zone) for entry in entries)):
                 handle.write(line)
-                rows += 1
+                lines += 1
+        written = lines - len(header)
         with transaction.atomic():
             audit.record(Action.EXPORTED, system="cli", payload={
                 "filters": {k: str(v) for k, v in filters.items() if v},
-                "format": "csv", "entries": rows - 1, "file": str(out)})
-        self.stdout.write(f"exported {rows - 1} entries to {out}")
+                "format": "csv", "entries": written, "file": str(out)})
+        self.stdout.write(f"exported {written} entries to {out}")
