@@ -33,11 +33,13 @@ COMPLIANCE_FLAGS = labels.register("COMPLIANCE_FLAGS", {
     "sent_past_canary_without_confirmation": _("sent past the first messages without "
                                                 "confirmation"),
 })
+# The incident report's outcomes. The app knows that the mail server accepted a message,
+# never that the member received it: "accepted" says exactly that.
 OUTCOMES = labels.register("OUTCOMES", {
-    "received": _("received"),
-    "in doubt": _("in doubt"),
-    "not received (failed)": _("not received (failed)"),
-    "not received (skipped)": _("not received (skipped)"),
-    "not sent": _("not sent"),
-    "not sent (refused by the content guard)": _("not sent (refused by the content guard)"),
+    "accepted": _("sent (accepted by the mail server)"),
+    "in_doubt": _("in doubt"),
+    "failed": _("not sent (failed)"),
+    "skipped": _("not sent (skipped)"),
+    "not_sent": _("not sent"),
+    "refused": _("not sent (refused by the content guard)"),
 })

@@ -6,6 +6,7 @@ later proves the chain still contains it.
 """
 
 import logging
+from datetime import datetime
 
 from django.core.mail import get_connection
 from django.db import transaction
@@ -17,6 +18,7 @@ from audit.models import AuditEntry, time_text
 from campaigns.actions import Action
 from campaigns.ledger import progress
 from campaigns.mail import NoAttachmentMessage
+from countersign import clock
 from countersign.models import User
 from countersign.roles import Role, has_role
 
@@ -26,6 +28,13 @@ log = logging.getLogger(__name__)
 def association_observers():
     return [user for user in User.objects.filter(is_active=True, groups__name=Role.OBSERVER)
             .exclude(email="").distinct() if has_role(user, Role.OBSERVER)]
+
+
+def anchor_text(anchor: Anchor) -> str:
+    """The anchor line as verify_audit reads it (the hashed UTC time), and below it the same
+    moment in the site's time zone for the people who keep the mail."""
+    moment = datetime.fromisoformat(anchor.time)
+    return anchor.line() + "\n" + _("(entry written %(time)s)") % {"time": clock.text(moment)}
 
 
 def send_completion_notice(campaign) -> None:
@@ -45,8 +54,8 @@ def send_completion_notice(campaign) -> None:
     ) % {"name": campaign.name, "sent": numbers["sent"], "failed": numbers["failed"],
          "skipped": numbers["skipped"], "content": campaign.content_hash,
          "ledger": campaign.ledger_sha256, "sequence": completed.sequence,
-         "head": completed.hash, "anchor": Anchor(completed.sequence, completed.hash,
-                                                 time_text(completed.created_at)).line()}
+         "head": completed.hash, "anchor": anchor_text(Anchor(
+             completed.sequence, completed.hash, time_text(completed.created_at)))}
     recipients = association_observers()
     messages = [NoAttachmentMessage(_("[Countersign] Complete: %(name)s") % {
         "name": campaign.name}, body, to=[person.email]) for person in recipients]
@@ -77,7 +86,7 @@ def send_anchor(reason: str) -> dict:
         "or rewritten later, verification against the anchors you kept fails:\n"
         "    python manage.py verify_audit --anchor saved-anchor-mails.txt\n"
         "(every line starting with countersign-anchor in that file is checked).\n"
-    ) % {"reason": reason, "line": anchor.line()}
+    ) % {"reason": reason, "line": anchor_text(anchor)}
     recipients = association_observers()
     messages = [NoAttachmentMessage(_("[Countersign] Audit anchor: entry %(sequence)s") % {
         "sequence": anchor.sequence}, body, to=[person.email]) for person in recipients]

@@ -24,7 +24,8 @@ def compliance(request):
         with transaction.atomic():
             audit.record(Action.COMPLIANCE_EXPORTED, actor=request.user, role=Role.AUDITOR,
                          payload={"campaigns": len(rows)})
-        return exports.csv_response("two-person-compliance.csv", reports.COMPLIANCE_HEADER,
+        return exports.csv_response("two-person-compliance.csv",
+                                    reports.header_rows(reports.COMPLIANCE_COLUMNS),
                                     reports.compliance_csv_rows(rows))
     return render(request, "campaigns/compliance.html", {"rows": rows})
 
@@ -40,7 +41,8 @@ def incident(request, pk):
     member_data = access.may_see(request.user, access.Data.INCIDENT_REPORT)
     fmt = request.GET.get("format")
     if fmt in ("csv", "xlsx"):
-        rows = list(reports.incident_export_rows(campaign, member_data=member_data))
+        rows = list(reports.incident_export_rows(campaign, member_data=member_data,
+                                                 spreadsheet=fmt == "xlsx"))
         with transaction.atomic():
             audit.record(Action.INCIDENT_REPORT_EXPORTED, actor=request.user,
                          role=next(r for r in (Role.OBSERVER, Role.SUPERVISOR, Role.AUDITOR)
@@ -49,7 +51,7 @@ def incident(request, pk):
                              "format": fmt, "rows": len(rows), "member_data": member_data,
                              "ledger_sha256": campaign.ledger_sha256})
         name = f"incident-campaign-{campaign.pk}.{fmt}"
-        header = reports.incident_header(member_data=member_data)
+        header = reports.header_rows(reports.incident_columns(member_data=member_data))
         if fmt == "csv":
             return exports.csv_response(name, header, rows)
         return exports.xlsx_response(name, header, rows)

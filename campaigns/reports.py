@@ -2,22 +2,22 @@
 
 The compliance report is read from the audit log itself, not from the campaign tables: it
 is the tamper-evident record of who did what that countermeasure 3 asks to be audited.
+
+Both exports carry two header rows: the column keys (stable, for programs) and the column
+names in the reader's language. Cells hold what a person reads (states, outcomes and
+findings in the reader's language, yes/no as 1/0, times in TIME_ZONE with the offset);
+where a value is a code a program would match on, a `*_code` column beside it keeps the
+stable code (README, "Exports").
 """
 
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEntry
 from campaigns.actions import Action
-from campaigns.labels import OUTCOMES as OUTCOMES_LABELS
+from campaigns.labels import CANARY, COMPLIANCE_FLAGS, OUTCOMES
 from campaigns.models import Campaign, Delivery
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
-
-COMPLIANCE_HEADER = [
-    "campaign", "name", "state", "author", "supervisor", "observer", "three_distinct_people",
-    "approved_hash", "released_hash", "sent_hash", "hashes_match", "supervisor_checklist_complete",
-    "observer_checklist_complete", "test_send_of_sent_hash", "canary", "release_to_start_seconds",
-    "flags",
-]
+from countersign import clock
 
 
 def _entries(campaign):
@@ -84,37 +84,74 @@ def compliance_rows():
         yield compliance_row(campaign)
 
 
+# (key, name for people) of the compliance export's columns.
+COMPLIANCE_COLUMNS = [
+    ("campaign", _("Campaign number")), ("name", _("Campaign")), ("state", _("State")),
+    ("state_code", _("State (code)")), ("author", _("Author")),
+    ("supervisor", _("Supervisor")), ("observer", _("Observer")),
+    ("three_distinct_people", _("Three different people (1/0)")),
+    ("approved_hash", _("Approved hash")), ("released_hash", _("Released hash")),
+    ("sent_hash", _("Sent hash")), ("hashes_match", _("Hashes match (1/0)")),
+    ("supervisor_checklist_complete", _("Supervisor's checklist complete (1/0)")),
+    ("observer_checklist_complete", _("Observer's checklist complete (1/0)")),
+    ("test_send_of_sent_hash", _("Test message of the sent version (1/0)")),
+    ("canary", _("First messages")), ("canary_code", _("First messages (code)")),
+    ("release_to_start_seconds", _("Release to start (seconds)")),
+    ("result", _("Result")), ("flags", _("Findings (codes)")),
+]
+COMPLIANCE_HEADER = [key for key, _name in COMPLIANCE_COLUMNS]
+
+
+def header_rows(columns) -> list[list[str]]:
+    """The two header rows of an export: keys, then names in the active language."""
+    return [[key for key, _name in columns], [str(name) for _key, name in columns]]
+
+
 def compliance_csv_rows(rows):
+    """The compliance rows as cells: labels in the reader's language, yes/no as 1/0."""
     for row in rows:
-        yield [row[name] if name != "flags" else " ".join(row["flags"]) or "OK"
-               for name in COMPLIANCE_HEADER]
+        cells = {**row, "state": row["state_label"], "state_code": row["state"],
+                 "canary": CANARY.get(row["canary"], row["canary"]),
+                 "canary_code": row["canary"], "flags": " ".join(row["flags"]),
+                 "result": "、".join(str(COMPLIANCE_FLAGS.get(flag, flag))
+                                    for flag in row["flags"]) or "OK"}
+        yield [int(value) if isinstance(value, bool) else value
+               for value in (cells[key] for key in COMPLIANCE_HEADER)]
 
 
-def incident_header(*, member_data: bool) -> list[str]:
-    """Column titles for people (the association writes to members from this file); without
-    member data (for auditors) there are no name and address columns."""
-    people = (_("Name"), _("E-mail address")) if member_data else ()
-    return [str(t) for t in (_("Member number"), *people, _("Outcome"), _("Sent at"),
-                             "Message-ID", _("SHA-256 of the message"), _("Content hash"),
-                             _("Attempts"), _("Server reply"), _("Decision"))]
+def incident_columns(*, member_data: bool) -> list[tuple[str, str]]:
+    """The incident export's columns (key, name for people): the association writes to
+    members from this file. Without member data (for auditors) no name and address."""
+    people = [("name", _("Name")), ("email", _("E-mail address"))] if member_data else []
+    return [("member_number", _("Member number")), *people, ("outcome", _("Outcome")),
+            ("outcome_code", _("Outcome (code)")),
+            ("sent_at", _("Sent at, %(zone)s") % {"zone": clock.zone_name()}),
+            ("message_id", "Message-ID"), ("message_sha256", _("SHA-256 of the message")),
+            ("content_hash", _("Content hash")), ("attempts", _("Attempts")),
+            ("server_reply", _("Server reply")), ("decision", _("Decision"))]
 
 
-def incident_export_rows(campaign, *, member_data: bool):
-    """incident_rows with the outcome in the reader's language."""
+def incident_export_rows(campaign, *, member_data: bool, spreadsheet: bool = False):
+    """incident_rows as cells: the outcome in the reader's language beside its code, the
+    time as ISO 8601 with the offset (CSV) or as a date cell in local time (xlsx)."""
     outcome = 3 if member_data else 1
     for row in incident_rows(campaign, member_data=member_data):
-        yield [*row[:outcome], str(OUTCOMES_LABELS.get(row[outcome], row[outcome])),
-               *row[outcome + 1:]]
+        sent_at = row[outcome + 1]
+        yield [*row[:outcome], str(OUTCOMES.get(row[outcome], row[outcome])), row[outcome],
+               clock.spreadsheet(sent_at) if spreadsheet else clock.iso(sent_at),
+               *row[outcome + 2:]]
 
 
+# What the app knows of each recipient: the relay accepted the message (not that the member
+# received it), it may or may not have (in doubt), or it was not sent and why.
 OUTCOME = {
-    Delivery.State.SENT: "received",
-    Delivery.State.IN_DOUBT: "in doubt",
-    Delivery.State.FAILED: "not received (failed)",
-    Delivery.State.SKIPPED: "not received (skipped)",
-    Delivery.State.PENDING: "not sent",
-    Delivery.State.SENDING: "in doubt",
-    Delivery.State.REFUSED: "not sent (refused by the content guard)",
+    Delivery.State.SENT: "accepted",
+    Delivery.State.IN_DOUBT: "in_doubt",
+    Delivery.State.FAILED: "failed",
+    Delivery.State.SKIPPED: "skipped",
+    Delivery.State.PENDING: "not_sent",
+    Delivery.State.SENDING: "in_doubt",
+    Delivery.State.REFUSED: "refused",
 }
 
 
@@ -127,10 +164,10 @@ def incident_rows(campaign, *, member_data: bool):
         d = deliveries.get(member.pk)
         person = [member.name, d.email if d else member.email] if member_data else []
         if d is None:
-            yield [member.member_number, *person, "not sent", "", "", "",
+            yield [member.member_number, *person, "not_sent", None, "", "",
                    campaign.content_hash, 0, "", ""]
             continue
-        yield [member.member_number, *person, OUTCOME[d.state],
-               d.sent_at.isoformat() if d.sent_at else "", d.message_id, d.message_sha256,
+        yield [member.member_number, *person, OUTCOME[d.state], d.sent_at, d.message_id,
+               d.message_sha256,
                campaign.content_hash if d.state == Delivery.State.SENT else "",
                d.attempts, d.smtp_reply, d.decision]

@@ -7,29 +7,39 @@ that starts with = + - @ ' (also full-width, also after spaces or a quote), and 
 text after a ";", tab, line break or "؛", where Excel in some locales starts a new cell.
 Streamed: rows are written as they are read, so an export of a million rows does not sit in
 memory.
+
+Headers: one row, or several (the column keys for programs, then the names in the reader's
+language). xlsx: times are date cells (a zone-less local time: the header names the zone),
+numbers are numbers, everything else is text.
 """
 
 import io
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.http import HttpResponse, StreamingHttpResponse
 
 from audit import chain
+from countersign import clock
 
 
 def _safe(values) -> list[str]:
     return [chain.csv_cell("" if v is None else str(v)) for v in values]
 
 
-def csv_lines(header: list[str], rows: Iterable[list], *, already_safe: bool = False):
-    """Text lines (BOM first), written as the audit export writes its file.
-    `already_safe`: the rows were made safe by the caller."""
+def _header_rows(header: list) -> list[list]:
+    return header if header and isinstance(header[0], list) else [header]
+
+
+def csv_lines(header: list, rows: Iterable[list], *, already_safe: bool = False):
+    """Text lines (BOM first), written as the audit export writes its file. `header`: one
+    row or a list of rows. `already_safe`: the rows were made safe by the caller."""
     if already_safe:
         return chain.csv_lines(header, rows)
-    return chain.csv_lines(_safe(header), map(_safe, rows))
+    return chain.csv_lines([_safe(row) for row in _header_rows(header)], map(_safe, rows))
 
 
-def csv_response(filename: str, header: list[str], rows: Iterable[list], *,
+def csv_response(filename: str, header: list, rows: Iterable[list], *,
                  already_safe: bool = False) -> StreamingHttpResponse:
     lines = (line.encode("utf-8") for line in csv_lines(header, rows, already_safe=already_safe))
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
@@ -37,21 +47,28 @@ def csv_response(filename: str, header: list[str], rows: Iterable[list], *,
     return response
 
 
-def xlsx_response(filename: str, header: list[str], rows: Iterable[list]) -> HttpResponse:
-    """A workbook where every cell is text or a number: nothing runs as a formula."""
+def xlsx_response(filename: str, header: list, rows: Iterable[list]) -> HttpResponse:
+    """A workbook where every cell is text, a number or a date: nothing runs as a formula.
+    The header rows stay in view when scrolling."""
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet()
-    sheet.append(header)
+    headers = _header_rows(header)
+    sheet.freeze_panes = f"A{len(headers) + 1}"
+    for row in headers:
+        sheet.append([_text_cell(sheet, value) for value in row])
     for row in rows:
         cells = []
         for value in row:
-            cell = WriteOnlyCell(sheet, value=value if isinstance(value, int) else
-                                 ("" if value is None else str(value)))
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # a leading "=" stays text, never a formula
+            if isinstance(value, datetime):
+                cell = WriteOnlyCell(sheet, value=clock.spreadsheet(value) if value.tzinfo else value)
+                cell.number_format = "yyyy-mm-dd hh:mm:ss"
+            elif isinstance(value, int):
+                cell = WriteOnlyCell(sheet, value=value)
+            else:
+                cell = _text_cell(sheet, value)
             cells.append(cell)
         sheet.append(cells)
     out = io.BytesIO()
@@ -60,3 +77,11 @@ def xlsx_response(filename: str, header: list[str], rows: Iterable[list]) -> Htt
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _text_cell(sheet, value):
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value="" if value is None else str(value))
+    cell.data_type = "s"  # a leading "=" stays text, never a formula
+    return cell

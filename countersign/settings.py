@@ -113,6 +113,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "countersign.roles.roles_context",
+                "countersign.clock.context",
             ],
         },
     },
@@ -233,6 +234,8 @@ EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
 EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", "false")
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", "30")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "countersign@localhost")
+# Mails' Date header in TIME_ZONE (+0900), as every page shows time, not in UTC (-0000).
+EMAIL_USE_LOCALTIME = True
 
 # Where the demo mail catcher keeps what it caught (one .eml file per message), and whether
 # the app shows that inbox (/mailbox/): on for the demo, never on a real installation.

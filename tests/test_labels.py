@@ -14,7 +14,7 @@ from countersign import labels
     ("VOID_REASONS", "edited", "the content was edited"),
     ("CANARY", "not reached", "not reached"),
     ("COMPLIANCE_FLAGS", "hashes_match", "approved, released and sent hashes differ"),
-    ("OUTCOMES", "in doubt", "in doubt"),
+    ("OUTCOMES", "accepted", "sent (accepted by the mail server)"),
     ("VERIFY_FAILURES", "altered", "the content does not match its hash: the entry was altered"),
 ])
 def test_each_app_registers_the_labels_of_its_own_codes(table, code, english):
@@ -29,7 +29,7 @@ def test_the_template_filters_read_the_registry():
     template = Template('{% load countersign_tags %}{{ code|label:"OUTCOMES" }} / '
                         '{{ flags|labels:"COMPLIANCE_FLAGS"|join:", " }}')
     with translation.override("en"):
-        text = template.render(Context({"code": "not sent", "flags": ["never_started"]}))
+        text = template.render(Context({"code": "not_sent", "flags": ["never_started"]}))
     assert text == "not sent / never started"
 
 
@@ -40,7 +40,7 @@ def test_a_code_without_a_label_shows_as_itself():
 
 def test_an_unknown_table_fails_loudly():
     with pytest.raises(LookupError, match="no label table 'OUTCOME'"):
-        labels.label("OUTCOME", "received")
+        labels.label("OUTCOME", "accepted")
 
 
 def test_a_second_table_under_a_taken_name_is_refused():
@@ -48,6 +48,6 @@ def test_a_second_table_under_a_taken_name_is_refused():
 
     assert labels.register("OUTCOMES", OUTCOMES) is OUTCOMES  # the same table again: fine
     with pytest.raises(ImproperlyConfigured, match="'OUTCOMES' is already registered"):
-        labels.register("OUTCOMES", {"received": "got it"})
-    assert labels.label("OUTCOMES", "received") == OUTCOMES["received"]
+        labels.register("OUTCOMES", {"accepted": "got it"})
+    assert labels.label("OUTCOMES", "accepted") == OUTCOMES["accepted"]
 

@@ -1,5 +1,6 @@
 """The two-person compliance report and the incident report for one campaign."""
 
+import csv
 import io
 
 import openpyxl
@@ -58,17 +59,34 @@ def test_the_compliance_csv_is_excel_safe_and_audited(sent, audrey):
     sent.save()
     response = client_for(audrey).get("/audit/compliance/", {"format": "csv"})
     text = b"".join(response.streaming_content).decode("utf-8-sig")
-    assert "'=cmd|" in text and ",OK\r\n" in text
+    assert "'=cmd|" in text and ",OK,\r\n" in text
     assert AuditEntry.objects.filter(action="audit.compliance_exported").exists()
+
+
+def test_the_compliance_csv_has_column_keys_names_in_the_readers_language_and_1_or_0(sent,
+                                                                                    audrey):
+    response = client_for(audrey).get("/audit/compliance/", {"format": "csv"},
+                                      HTTP_ACCEPT_LANGUAGE="ja")
+    keys, names, row = list(csv.reader(io.StringIO(
+        b"".join(response.streaming_content).decode("utf-8-sig"))))[:3]
+    assert keys[:3] == ["campaign", "name", "state"] and names[:3] == [
+        "キャンペーン番号", "キャンペーン", "状態"]
+    cells = dict(zip(keys, row))
+    assert cells["state"] == "完了" and cells["state_code"] == "completed"
+    assert {cells[k] for k in ("three_distinct_people", "hashes_match",
+                               "test_send_of_sent_hash")} == {"1"}
+    assert cells["canary"] == "なし" and cells["canary_code"] == "off"
+    assert "True" not in row and "False" not in row
 
 
 def test_the_incident_report_says_who_got_what_and_who_did_not(sent, oscar):
     response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/", {"format": "csv"},
                                      HTTP_ACCEPT_LANGUAGE="en")
     text = b"".join(response.streaming_content).decode("utf-8-sig")
-    rows = {line.split(",")[0]: line for line in text.split("\r\n")[1:] if line}
-    assert "received" in rows["W2"] and sent.content_hash in rows["W2"]
-    assert "not received (failed)" in rows["W3"]
+    rows = {line.split(",")[0]: line for line in text.split("\r\n")[2:] if line}
+    assert "sent (accepted by the mail server),accepted," in rows["W2"]
+    assert sent.content_hash in rows["W2"]
+    assert "not sent (failed),failed," in rows["W3"]
     w2 = sent.deliveries.get(member_number="W2")
     assert w2.message_id in rows["W2"] and w2.message_sha256 in rows["W2"]
     assert text.count("'=HYPERLINK") == 1 and ',"=HYPERLINK' not in text
@@ -80,8 +98,8 @@ def test_the_incident_report_in_excel_keeps_names_as_text(sent, oscar):
     response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/",
                                      {"format": "xlsx"})
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
-    names = [row[1].value for row in sheet.iter_rows(min_row=2)]
-    cell = sheet["B2"]
+    names = [row[1].value for row in sheet.iter_rows(min_row=3)]
+    cell = sheet["B3"]
     assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
     assert "鈴木 花子" in names
     entry = AuditEntry.objects.get(action="campaign.incident_report_exported")
@@ -120,8 +138,38 @@ def test_in_doubt_and_unsent_recipients_are_listed(sent, audrey):
         state=Delivery.State.IN_DOUBT)
     page = client_for(audrey).get(f"/audit/campaigns/{sent.pk}/incident/",
                                   HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "in doubt" in page and "not received (failed)" in page
+    assert "in doubt" in page and "not sent (failed)" in page
 
 
 def test_operators_cannot_export_the_incident_report(sent, olivia):
     assert client_for(olivia).get(f"/audit/campaigns/{sent.pk}/incident/").status_code == 403
+
+
+def test_the_incident_csv_names_its_columns_twice_and_keeps_the_offset(sent, oscar):
+    response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/",
+                                     {"format": "csv"}, HTTP_ACCEPT_LANGUAGE="ja")
+    keys, names, *rows = list(csv.reader(io.StringIO(
+        b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert keys[:6] == ["member_number", "name", "email", "outcome", "outcome_code", "sent_at"]
+    assert names[:6] == ["会員番号", "氏名", "メールアドレス", "結果", "結果（コード）",
+                         "送信日時・JST（UTC+9）"]
+    w2 = dict(zip(keys, next(row for row in rows if row[0] == "W2")))
+    assert w2["outcome"] == "送信済み（メールサーバーが受け付け）"
+    assert w2["outcome_code"] == "accepted"
+    sent_at = sent.deliveries.get(member_number="W2").sent_at
+    assert w2["sent_at"] == timezone.localtime(sent_at).isoformat(timespec="seconds")
+    assert w2["sent_at"].endswith("+09:00")
+
+
+def test_the_incident_xlsx_has_real_date_cells_in_local_time(sent, oscar):
+    response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/",
+                                     {"format": "xlsx"}, HTTP_ACCEPT_LANGUAGE="en")
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    keys = [c.value for c in sheet[1]]
+    assert [c.value for c in sheet[2]][keys.index("sent_at")] == "Sent at, JST (UTC+9)"
+    row = next(r for r in sheet.iter_rows(min_row=3) if r[0].value == "W2")
+    cell = row[keys.index("sent_at")]
+    sent_at = sent.deliveries.get(member_number="W2").sent_at
+    assert cell.is_date and cell.value == timezone.localtime(sent_at).replace(
+        tzinfo=None, microsecond=cell.value.microsecond)
+    assert sheet.freeze_panes == "A3"

@@ -15,7 +15,7 @@ from django_q.models import Schedule
 from audit import triggers
 from campaigns.apps import WATCHDOG
 from campaigns.models import Campaign, State
-from countersign import access, mailcatcher
+from countersign import access, clock, mailcatcher
 from countersign.roles import Role, role_required, roles_of
 
 _EML_NAME = re.compile(r"\d+-\d+\.eml")
@@ -65,8 +65,11 @@ def home(request):
 
 
 def _received(message):
+    """The Date header as a time in the site's zone. A "-0000" header (no zone given, as
+    Django writes it unless EMAIL_USE_LOCALTIME) parses naive and means UTC: shown as it
+    was, it put the demo inbox nine hours behind every other page."""
     try:
-        return parsedate_to_datetime(message["Date"])
+        return clock.local(parsedate_to_datetime(message["Date"]))
     except (TypeError, ValueError):
         return None
 

@@ -1,5 +1,8 @@
 from django import template
+from django.utils import formats
+from django.utils.html import format_html
 
+from countersign import clock
 from countersign.labels import label as lookup
 
 register = template.Library()
@@ -21,3 +24,14 @@ def label(code, table_name):
 @register.filter
 def labels(codes, table_name):
     return [lookup(table_name, code) for code in codes]
+
+
+@register.filter
+def when(moment, format_name="SHORT_DATETIME_FORMAT"):
+    """{{ entry.created_at|when }}: the time in the site's zone (one clock for every page),
+    as a <time> element that carries the offset and names the zone when pointed at."""
+    if not moment:
+        return ""
+    local = clock.local(moment)
+    return format_html('<time datetime="{}" title="{}">{}</time>', clock.iso(local),
+                       clock.zone_name(local), formats.date_format(local, format_name))

@@ -190,16 +190,19 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
         audrey.get_by_role("link", name="エクスポート（CSV）").click()
     with open(download.value.path(), encoding="utf-8-sig", newline="") as incident:
         rows = list(csv.reader(incident))
-    assert rows[0][0] == "会員番号" and len(rows) == 41
+    # Column keys, then their names in the reader's language, then one row per member.
+    assert rows[0][:2] == ["member_number", "outcome"] and rows[1][0] == "会員番号"
+    assert len(rows) == 42
     # The auditor's report holds no member data: member numbers, outcomes, hashes only.
-    assert sum(1 for row in rows[1:] if row[1] == "受信済み") == sent
+    assert sum(1 for row in rows[2:] if row[1] == "送信済み（メールサーバーが受け付け）") == sent
+    assert all(row[3].endswith("+09:00") for row in rows[2:] if row[3])
     assert not any("@members.example" in cell or "陽菜" in cell for row in rows for cell in row)
     with audrey.expect_download() as download:
         audrey.get_by_role("link", name="エクスポート（Excel）").click()
     xlsx_path = tmp_path / "incident.xlsx"
     download.value.save_as(xlsx_path)
     sheet = openpyxl.load_workbook(xlsx_path).active
-    assert sheet.max_row == 41
+    assert sheet.max_row == 42
     audrey.goto(f"{url}/audit/compliance/")
     screenshots(audrey, "auditor-compliance")
 
