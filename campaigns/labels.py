@@ -4,6 +4,9 @@ CampaignsConfig.ready, so the tables are known before any page renders."""
 
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.actions import Action
+from campaigns.models import SignOff
+from campaigns.states import State
 from countersign import labels
 
 VOID_REASONS = labels.register("VOID_REASONS", {
@@ -43,3 +46,69 @@ OUTCOMES = labels.register("OUTCOMES", {
     "not_sent": _("not sent"),
     "refused": _("not sent (refused by the content guard)"),
 })
+
+# The audit log: campaigns' entries and the payload keys they write. The campaign states
+# and sign-off kinds stored in payloads are shown by their labels.
+labels.contribute("ACTIONS", {
+    Action.CREATED: _("campaign created"),
+    Action.EDITED: _("campaign edited"),
+    Action.SUBMITTED: _("submitted for review"),
+    Action.TEST_SENT: _("test message sent"),
+    Action.TEST_SEND_FAILED: _("test message not accepted by the mail server"),
+    Action.APPROVED: _("campaign approved"),
+    Action.REJECTED: _("sent back with a comment"),
+    Action.RELEASED: _("released for sending"),
+    Action.CANCELLED: _("campaign cancelled"),
+    Action.SIGNOFF_LAPSED: _("sign-off no longer counts"),
+    Action.STARTED: _("sending started"),
+    Action.START_REFUSED: _("sending not started"),
+    Action.HELD: _("held after the first messages"),
+    Action.CANARY_CONFIRMED: _("first messages confirmed"),
+    Action.PAUSED: _("sending paused"),
+    Action.MESSAGE_REFUSED: _("message refused by the content guard"),
+    Action.STOPPED: _("sending stopped"),
+    Action.COMPLETED: _("sending completed"),
+    Action.DELIVERY_DECIDED: _("decision on a message in doubt"),
+    Action.IN_DOUBT_FLAGGED: _("messages found in doubt"),
+    Action.REFUSED: _("attempt refused"),
+    Action.COMPLETION_NOTICE: _("completion notice mailed"),
+    Action.INCIDENT_REPORT_EXPORTED: _("incident report downloaded"),
+    Action.COMPLIANCE_EXPORTED: _("compliance report downloaded"),
+    Action.ANCHOR_MAILED: _("audit anchor mailed"),
+})
+labels.contribute("PAYLOAD_KEYS", {
+    "attempted": _("attempted"), "code": _("code"), "reason": _("reason"),
+    "state": _("state"), "from_state": _("previous state"), "content_hash": _("content hash"),
+    "old_content_hash": _("previous content hash"), "roster": _("roster"),
+    "recipient_count": _("recipients"), "version": _("version"),
+    "sending": _("how it is sent"), "links": _("links"), "guard": _("content guard"),
+    "member": _("member number"), "to": _("sent to"), "error": _("error"),
+    "comment": _("comment"), "voided_signoffs": _("sign-offs voided"),
+    "checklist": _("checklist"), "signoff": _("sign-off"), "approval": _("approval"),
+    "approved_by": _("approved by"), "release_expires_at": _("release valid until"),
+    "resumed": _("resumed after a pause"), "lapsed": _("sign-offs that lapsed"),
+    "kind": _("kind"), "approved_hash": _("approved hash"), "sent_so_far": _("sent so far"),
+    "canary": _("first messages before the hold"), "delivery": _("delivery"),
+    "findings": _("findings"), "ledger_sha256": _("ledger SHA-256"), "counts": _("counts"),
+    "decision": _("decision"), "previous_reply": _("previous server reply"),
+    "in_flight": _("being handed over"), "count": _("count"), "members": _("members"),
+    "fields": _("fields"), "outcome": _("outcome"), "chain_head": _("chain head"),
+    "chain_head_sequence": _("chain head entry"), "format": _("format"),
+    "rows": _("rows"), "member_data": _("with member data"), "campaigns": _("campaigns"),
+    "sequence": _("entry"), "hash": _("hash"), "time": _("time"),
+    "release_to_start_seconds": _("release to start (seconds)"),
+    "ok": _("passed"), "finding_count": _("findings found"), "truncated": _("list cut short"),
+    "members_scanned": _("members checked"), "sent": _("sent"), "failed": _("failed"),
+    "skipped": _("skipped"), "in_doubt": _("in doubt"), "refused": _("refused"),
+    "pending": _("not sent yet"),
+})
+CAMPAIGN_STATES = labels.register("CAMPAIGN_STATES", dict(State.choices))
+SIGNOFF_KINDS = labels.register("SIGNOFF_KINDS", dict(SignOff.Kind.choices))
+labels.contribute("PAYLOAD_VALUES", {"state": "CAMPAIGN_STATES", "from_state": "CAMPAIGN_STATES",
+                                     "kind": "SIGNOFF_KINDS", "reason": "VOID_REASONS"})
+# Outcomes of the mails campaigns send (the completion notice, the audit anchor).
+labels.contribute("PAYLOAD_OUTCOMES", {
+    "sent": _("sent"), "no observer with an e-mail address": _(
+        "not sent: no observer has an e-mail address"), "empty log": _("the log is empty"),
+})
+labels.contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})

@@ -7,16 +7,27 @@ Each app owns the codes it writes and registers their labels here, from its AppC
 
 and templates ask for them by table name: {{ code|label:"OUTCOMES" }}. The kernel registers
 its own (roles, organisations) and knows no other app's codes.
+
+Some tables are shared: the audit log's action names and payload keys come from every app.
+Each app contributes the codes it writes ("campaign.approved", "content_hash"):
+
+    labels.contribute("ACTIONS", {Action.APPROVED: _("campaign approved"), ...})
 """
 
 from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
 
+from countersign.actions import Action as AccountAction
 from countersign.models import Organisation
 from countersign.roles import Role
 
 _TABLES: dict[str, Mapping] = {}
+
+
+class _SharedTable(dict):
+    """A table that several apps add codes to (see contribute)."""
 
 
 def register(table_name: str, table: Mapping) -> Mapping:
@@ -29,16 +40,68 @@ def register(table_name: str, table: Mapping) -> Mapping:
     return table
 
 
-def label(table_name: str, code):
-    """The label of `code` in the table `table_name`; the code itself if it has none. An
-    unknown table fails loudly: a misspelt name in a template would otherwise show codes."""
+def contribute(table_name: str, table: Mapping) -> Mapping:
+    """Add `table`'s codes to the shared table `table_name` (created on first use). A code
+    another app already labelled differently is refused: one code, one meaning."""
+    shared = _TABLES.setdefault(table_name, _SharedTable())
+    if not isinstance(shared, _SharedTable):
+        raise ImproperlyConfigured(f"the label table {table_name!r} belongs to one app; "
+                                   "only shared tables take contributions")
+    for code, text in table.items():
+        if code in shared and str(shared[code]) != str(text):
+            raise ImproperlyConfigured(f"{code!r} in {table_name!r} is already labelled "
+                                       f"{str(shared[code])!r}")
+        shared[str(code)] = text
+    return shared
+
+
+def table(table_name: str) -> Mapping:
+    """The whole table `table_name` (code -> label); an unknown name fails loudly."""
     try:
-        table = _TABLES[table_name]
+        return _TABLES[table_name]
     except KeyError:
         raise LookupError(f"no label table {table_name!r} is registered (known: "
                           f"{', '.join(sorted(_TABLES))})") from None
-    return table.get(code, code)
+
+
+def label(table_name: str, code):
+    """The label of `code` in the table `table_name`; the code itself if it has none. An
+    unknown table fails loudly: a misspelt name in a template would otherwise show codes."""
+    return table(table_name).get(code, code)
 
 
 register("ROLE", dict(Role.choices))
 register("ORGANISATION", dict(Organisation.choices))
+
+# The kernel's own entries in the audit log: accounts and access.
+contribute("ACTIONS", {
+    AccountAction.ACCOUNT_CREATED: _("account created"),
+    AccountAction.ACCOUNT_CHANGED: _("account changed"),
+    AccountAction.ROLES_CHANGED: _("roles changed"),
+    AccountAction.TWO_FACTOR_ADDED: _("two-step device added by an administrator"),
+    AccountAction.TWO_FACTOR_REMOVED: _("two-step device removed by an administrator"),
+    AccountAction.TWO_FACTOR_ON: _("two-step sign-in turned on"),
+    AccountAction.TWO_FACTOR_OFF: _("two-step sign-in turned off"),
+    AccountAction.SECOND_FACTOR: _("two-step code entered"),
+    AccountAction.ACCESS_DENIED: _("access refused"),
+})
+contribute("PAYLOAD_KEYS", {
+    "user": _("user"), "organisation": _("organisation"), "changes": _("changes"),
+    "password": _("password"), "by_owner": _("by the account's owner"),
+    "roles": _("roles"), "roles_added": _("roles added"), "roles_removed": _("roles removed"),
+    "device": _("device"), "outcome": _("outcome"), "locked_until": _("locked until"),
+    "method": _("request method"), "path": _("page"), "required_roles": _("roles required"),
+    "user_roles": _("the user's roles"), "username": _("login name"),
+    "email": _("e-mail address"), "first_name": _("given name"),
+    "last_name": _("family name"), "is_active": _("active"), "is_staff": _("staff"),
+    "is_superuser": _("superuser"),
+})
+# Payload keys whose values are codes of a label table.
+contribute("PAYLOAD_VALUES", {"organisation": "ORGANISATION", "roles": "ROLE",
+                              "roles_added": "ROLE", "roles_removed": "ROLE",
+                              "required_roles": "ROLE", "user_roles": "ROLE", "role": "ROLE"})
+# Outcomes of a two-step code as the payload's "outcome" stores them.
+contribute("PAYLOAD_OUTCOMES", {"ok": _("code accepted"),
+                                "throttled": _("too many attempts, refused"),
+                                "wrong code": _("wrong code")})
+contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})

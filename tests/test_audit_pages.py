@@ -25,7 +25,34 @@ def test_the_log_shows_entries_with_payload_and_chain_position(released, audrey)
     approved = AuditEntry.objects.get(action="campaign.approved")
     assert "campaign.approved" in page and approved.payload["content_hash"] in page
     assert "test_read" in page  # the ticked checklist
-    assert f"<td>{approved.sequence}</td>" in page
+    assert f'<td class="nowrap">{approved.sequence}</td>' in page
+
+
+def test_payloads_are_a_table_with_translated_labels_and_action_names(released, audrey):
+    page = client_for(audrey).get("/audit/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    approved = AuditEntry.objects.get(action="campaign.approved")
+    assert "{'content_hash'" not in page  # no Python code
+    assert '<th scope="row" class="fw-normal text-muted" data-key="content_hash">内容ハッシュ</th>' in page
+    assert "承認" in page and "<code class=\"text-muted\">campaign.approved</code>" in page
+    assert approved.payload["content_hash"] in page
+    released_entry = AuditEntry.objects.get(action="campaign.released")
+    utc = released_entry.payload["release_expires_at"]
+    assert utc.endswith("+00:00") and utc not in page  # shown in local time instead
+    assert "立会人" in page and "委託先" in page  # roles and organisations by their labels
+
+
+def test_every_action_and_payload_key_has_a_label():
+    """An action or payload key added without its label shows as a bare code to auditors."""
+    from audit.actions import Action as AuditAction
+    from campaigns.actions import Action as CampaignAction
+    from countersign import labels
+    from countersign.actions import Action as AccountAction
+    from roster.actions import Action as RosterAction
+
+    actions = labels.table("ACTIONS")
+    codes = [a for enum in (AuditAction, CampaignAction, AccountAction, RosterAction)
+             for a in enum]
+    assert [code for code in codes if code not in actions] == []
 
 
 @pytest.mark.parametrize("filters, expected", [

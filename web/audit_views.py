@@ -18,6 +18,7 @@ from audit.models import AuditEntry
 from audit.services import verify_and_record
 from countersign import exports
 from countersign.roles import Role, role_required
+from web import payloads
 from web.forms import AuditFilterForm
 
 
@@ -40,6 +41,7 @@ def log(request):
     query.pop("page", None)
     return render(request, "audit/log.html", {
         "form": form, "page": page, "query": query.urlencode(),
+        "entries": [(e, payloads.rows(e.payload)) for e in page.object_list] if page else [],
         "head": selectors.chain_head(), "verification": selectors.last_verification(),
     })
 

@@ -1,8 +1,10 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from audit.models import object_key
 from campaigns.models import Campaign
+from countersign import labels
 from countersign.models import Organisation
 from countersign.roles import Role
 
@@ -11,9 +13,9 @@ class AuditFilterForm(forms.Form):
     """The audit log's filters. The log itself knows objects only by type and id; the
     choice of campaign is this page's, which turns it into that type and id."""
 
-    date_from = forms.DateField(label=_("From"), required=False,
+    date_from = forms.DateField(label=pgettext_lazy("start of a date range", "From"), required=False,
                                 widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), required=False,
+    date_to = forms.DateField(label=pgettext_lazy("end of a date range", "To"), required=False,
                               widget=forms.DateInput(attrs={"type": "date"}))
     campaign = forms.ModelChoiceField(label=_("Campaign"), required=False,
                                       queryset=Campaign.objects.order_by("-created_at"))
@@ -26,7 +28,8 @@ class AuditFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["role"].choices = [("", "—"), *Role.choices]
         self.fields["organisation"].choices = [("", "—"), *Organisation.choices]
-        self.fields["action"].choices = [("", "—"), *((a, a) for a in actions)]
+        self.fields["action"].choices = [("", "—"), *((a, labels.label("ACTIONS", a))
+                                                      for a in actions)]
         for field in self.fields.values():
             css = "form-select form-select-sm" if isinstance(field, forms.ChoiceField) else (
                 "form-control form-control-sm")

@@ -1,0 +1,27 @@
+"""Labels of the codes rosters write to the audit log (actions and payload keys),
+registered with countersign.labels. Imported by RosterConfig.ready."""
+
+from django.utils.translation import gettext_lazy as _
+
+from countersign import labels
+from roster.actions import Action
+
+labels.contribute("ACTIONS", {
+    Action.CHECK_PASSED: _("roster file checked, awaiting confirmation"),
+    Action.IMPORTED: _("roster imported"),
+    Action.IMPORT_REFUSED: _("roster file refused"),
+    Action.UPLOAD_CANCELLED: _("roster upload discarded"),
+})
+labels.contribute("PAYLOAD_KEYS", {
+    "roster_name": _("roster name"), "file_name": _("file name"),
+    "sha256": _("file SHA-256"), "size": _("size (bytes)"), "format": _("format"),
+    "rows": _("rows"), "members": _("members"), "outcome": _("outcome"),
+    "error_count": _("problems"), "errors": _("problems found"), "row": _("row"),
+    "column": _("column"), "code": _("code"),
+})
+# Outcomes of an import as the payload's "outcome" stores them.
+labels.contribute("PAYLOAD_OUTCOMES", {
+    "imported": _("imported"), "refused": _("refused"),
+    "awaiting confirmation": _("awaiting confirmation"),
+})
+labels.contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})
