@@ -1,5 +1,5 @@
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Submit
+from crispy_forms.layout import HTML, Layout, Submit
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
@@ -55,7 +55,16 @@ class CampaignForm(forms.ModelForm):
             self.fields[field].widget.attrs["maxlength"] = limit
         self.fields["sender"].choices = [(s, s) for s in content.allowed_senders()]
         self.fields["roster"].queryset = Roster.objects.all()
+        # The rate limit reads as one sentence, "at most [N] per [minute]": two fields
+        # (the model keeps both), one control (campaigns/_rate_field.html).
+        self.fields["rate_limit"].widget.attrs.update(
+            {"class": "form-control rate-number", "min": 1, "aria-label": _("Most messages")})
+        self.fields["rate_unit"].widget.attrs.update(
+            {"class": "form-select w-auto", "aria-label": _("Time unit")})
         self.helper = FormHelper()
+        self.helper.layout = Layout(
+            "name", "roster", "sender", "subject", "body_text", "body_html", "canary_enabled",
+            "canary_size", HTML('{% include "campaigns/_rate_field.html" %}'))
         self.helper.add_input(Submit("save", _("Save draft")))
 
     def clean(self):

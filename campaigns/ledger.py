@@ -2,12 +2,14 @@
 
 import hashlib
 import json
+import math
 from datetime import timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from campaigns.models import Delivery
+from campaigns.states import State
 from campaigns.workflow import handing_over
 
 LEDGER_FIELDS = ("member_number", "email", "state", "attempts", "message_id", "message_sha256",
@@ -32,6 +34,34 @@ def ledger_digest(campaign) -> str:
     return digest.hexdigest()
 
 
+# The pace is measured over the last minute, and only once it has run this long: a few
+# messages sent in the first second say nothing about the next hour.
+PACE_WINDOW = timedelta(seconds=60)
+PACE_MIN_SPAN = timedelta(seconds=5)
+
+
+def pace(campaign, now) -> float | None:
+    """Messages per second lately: the messages sent in the last minute over the time since
+    the first of them (not over a whole minute, which undercounts a start), never above
+    the campaign's rate limit. None when there is too little to go on."""
+    recent = campaign.deliveries.filter(state=Delivery.State.SENT,
+                                        sent_at__gte=now - PACE_WINDOW)
+    numbers = recent.aggregate(n=Count("id"), first=Min("sent_at"))
+    limit = 1 / campaign.send_interval() if campaign.rate_limit else None
+    if numbers["n"] >= 2 and now - numbers["first"] >= PACE_MIN_SPAN:
+        measured = numbers["n"] / (now - numbers["first"]).total_seconds()
+        return min(measured, limit) if limit else measured
+    return limit
+
+
+def duration_text(seconds: int | None) -> str:
+    """h:mm, minutes rounded up ("0:09" for 490 s): never 0:00 while something is left."""
+    if seconds is None:
+        return ""
+    hours, minutes = divmod(math.ceil(seconds / 60), 60)
+    return f"{hours}:{minutes:02d}"
+
+
 def progress(campaign) -> dict:
     counts = dict(campaign.deliveries.values_list("state").annotate(n=Count("id")))
     total = sum(counts.values()) or campaign.roster.member_count
@@ -39,8 +69,10 @@ def progress(campaign) -> dict:
     remaining = get(Delivery.State.PENDING) + get(Delivery.State.SENDING)
     now = timezone.now()
     last_minute = campaign.deliveries.filter(state=Delivery.State.SENT,
-                                             sent_at__gte=now - timedelta(seconds=60)).count()
-    eta = round(remaining / last_minute * 60) if last_minute and remaining else None
+                                             sent_at__gte=now - PACE_WINDOW).count()
+    # Time left only while messages are going out: held, paused or stopped, nothing moves.
+    rate = pace(campaign, now) if campaign.state == State.SENDING and remaining else None
+    eta = round(remaining / rate) if rate else None
     done = (get(Delivery.State.SENT) + get(Delivery.State.FAILED) + get(Delivery.State.SKIPPED)
             + get(Delivery.State.REFUSED))
     return {
@@ -58,5 +90,6 @@ def progress(campaign) -> dict:
         "percent": round(100 * done / total, 1) if total else 0,
         "per_minute": last_minute,
         "eta_seconds": eta,
+        "eta": duration_text(eta),
         "paused_reason": campaign.paused_reason,
     }

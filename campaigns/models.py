@@ -4,10 +4,12 @@ import math
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from campaigns.guard import GuardReport
 from campaigns.states import State
@@ -52,11 +54,18 @@ def canary_limit(*, enabled: bool, size: int | None, confirmed: bool, recipients
     return size or max(10, math.ceil(recipients / 100))
 
 
+# The units a rate limit may be given in, and their length in seconds.
+RATE_UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+RATE_UNITS = [("second", pgettext_lazy("rate limit unit", "second")),
+              ("minute", pgettext_lazy("rate limit unit", "minute")),
+              ("hour", pgettext_lazy("rate limit unit", "hour"))]
+
+
 def send_interval(*, rate_limit: int | None, rate_unit: str) -> float:
     """Seconds between two messages at `rate_limit` per `rate_unit` (0: no limit)."""
     if not rate_limit:
         return 0.0
-    return (1.0 if rate_unit == "second" else 60.0) / rate_limit
+    return RATE_UNIT_SECONDS[rate_unit] / rate_limit
 
 
 def sending_terms(obj) -> str:
@@ -68,11 +77,13 @@ def sending_terms(obj) -> str:
     else:
         hold = _("hold after the first 10 messages (or 1 per cent of the recipients if more)")
     if obj.rate_limit:
-        unit = _("second") if obj.rate_unit == "second" else _("minute")
-        rate = _("at most %(count)s per %(unit)s") % {"count": obj.rate_limit, "unit": unit}
+        rate = {"second": _("at most %(count)s per second"),
+                "minute": _("at most %(count)s per minute"),
+                "hour": _("at most %(count)s per hour")}[obj.rate_unit] % {
+            "count": intcomma(obj.rate_limit)}
     else:
         rate = _("as fast as the mail server takes")
-    return f"{hold}; {rate}"
+    return _("%(hold)s; %(rate)s") % {"hold": hold, "rate": rate}
 
 
 class Campaign(models.Model):
@@ -105,7 +116,7 @@ class Campaign(models.Model):
     rate_limit = models.PositiveIntegerField(_("at most"), null=True, blank=True,
                                              help_text=_("Empty: as fast as the server takes."))
     rate_unit = models.CharField(_("messages per"), max_length=10, default="minute",
-                                 choices=[("second", _("second")), ("minute", _("minute"))])
+                                 choices=RATE_UNITS)
 
     # Sending (written by the workflow and the sender only).
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
@@ -147,6 +158,12 @@ class Campaign(models.Model):
         """Approvals not voided and given for the hash now under review."""
         return self.signoffs.filter(kind=SignOff.Kind.APPROVAL, voided_at=None,
                                     content_hash=self.content_hash)
+
+    def last_rejection(self):
+        """The latest sign-off that sent this campaign back, with its comment (or None):
+        the author's page and the next reviewer's show it first."""
+        return (self.signoffs.filter(kind=SignOff.Kind.REJECTION).select_related("user")
+                .order_by("-created_at", "-id").first())
 
     def canary_limit(self) -> int | None:
         """How many messages go before the hold; None when there is no hold."""

@@ -2,14 +2,16 @@
 
 import difflib
 import random
+import re
 
 from django.core.paginator import Paginator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from campaigns import mail
 
-PREVIEW_FIELDS = (("sender", _("From")), ("subject", _("Subject")), ("body_text", _("Body")),
-                  ("body_html", _("HTML body")))
+PREVIEW_FIELDS = (("sender", pgettext_lazy("mail sender", "From")), ("subject", _("Subject")),
+                  ("body_text", _("Body")), ("body_html", _("HTML body")))
 
 
 def preview(campaign, member) -> dict:
@@ -42,15 +44,73 @@ class KnownCountPaginator(Paginator):
         self.__dict__["count"] = count  # fills Paginator.count (a cached_property)
 
 
+# Words in Latin script (and addresses, numbers) are compared whole; any other character
+# on its own, since Japanese has no spaces between words.
+_TOKEN = re.compile(r"[A-Za-z0-9_@.+'-]+(?:,[0-9]{3})*|\s+|.", re.DOTALL)
+DIFF_CONTEXT = 2  # unchanged lines shown around a change
+
+
+def _pieces(before: str, after: str) -> list[tuple[str, str]]:
+    """One line's change as (kind, text) pieces: "same", "del", "ins"."""
+    a, b = _TOKEN.findall(before), _TOKEN.findall(after)
+    pieces: list[tuple[str, str]] = []
+
+    def add(kind, tokens):
+        if tokens:
+            if pieces and pieces[-1][0] == kind:
+                pieces[-1] = (kind, pieces[-1][1] + "".join(tokens))
+            else:
+                pieces.append((kind, "".join(tokens)))
+
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            add("same", a[i1:i2])
+        else:
+            add("del", a[i1:i2])
+            add("ins", b[j1:j2])
+    return pieces
+
+
+def word_diff(before: str, after: str) -> list[dict]:
+    """An inline word diff: lines of pieces ({"pieces": [(kind, text)]}), a changed line
+    showing what went (del) and what came (ins) within it; unchanged lines further than
+    DIFF_CONTEXT from a change fold into one {"skipped": n} line."""
+    a, b = before.splitlines(), after.splitlines()
+    opcodes = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    lines: list[dict] = []
+    for n, (op, i1, i2, j1, j2) in enumerate(opcodes):
+        if op == "equal":
+            same = [{"pieces": [("same", line)]} for line in a[i1:i2]]
+            head = same[:DIFF_CONTEXT] if n > 0 else []
+            tail = same[-DIFF_CONTEXT:] if n < len(opcodes) - 1 else []
+            if len(same) > len(head) + len(tail):
+                lines += [*head, {"skipped": len(same) - len(head) - len(tail)}, *tail]
+            else:
+                lines += same
+            continue
+        old, new = a[i1:i2], b[j1:j2]
+        for k in range(max(len(old), len(new))):
+            if k < len(old) and k < len(new):
+                lines.append({"pieces": _pieces(old[k], new[k])})
+            elif k < len(old):
+                lines.append({"pieces": [("del", old[k])]})
+            else:
+                lines.append({"pieces": [("ins", new[k])]})
+    return lines
+
+
 def content_diff(old, new) -> list[dict]:
-    """Unified diff per field between two versions (anything with the content fields)."""
+    """What changed between two versions (anything with the content fields and the sending
+    terms), field by field, as an inline word diff."""
     changes = []
     for field, label in PREVIEW_FIELDS:
         before, after = getattr(old, field), getattr(new, field)
         if before != after:
-            lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(),
-                                              lineterm="", n=2))[2:]
-            changes.append({"field": field, "label": label, "lines": lines})
+            changes.append({"field": field, "label": label, "lines": word_diff(before, after)})
+    before, after = old.sending_terms(), new.sending_terms()
+    if before != after:
+        changes.append({"field": "sending", "label": _("How it is sent"),
+                        "lines": word_diff(before, after)})
     return changes
 
 

@@ -6,6 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,9 +22,10 @@ from campaigns.forms import (
     supervisor_signoff_form,
 )
 from campaigns.guard import GuardReport
-from campaigns.models import Campaign, Delivery, State
+from campaigns.models import Campaign, Delivery, SignOff, State
 from countersign import access
 from countersign.roles import Role, has_role, role_required
+from countersign.templatetags.countersign_tags import copyable
 
 # The campaign pages show rendered messages, and the ledger addresses: countersign.access.
 CAMPAIGN_ROLES = access.roles_for(access.Data.RENDERED_MESSAGES)
@@ -37,14 +40,21 @@ def _get_campaign_for(request, pk) -> Campaign:
     return get_object_or_404(Campaign.objects.select_related("roster", "author"), pk=pk)
 
 
-def _attempt(request, action, **kwargs):
+def _attempt(request, action, *, form=None, **kwargs):
     """Run one workflow action and return what it returns; NotAllowed is a 403, any other
-    refusal a message (and None)."""
+    refusal a message (and None). With a sign-off `form`, each checklist item not ticked is
+    its own error beside the checklist."""
     try:
         return action(user=request.user, **kwargs)
     except workflow.NotAllowed:
         raise PermissionDenied from None
     except workflow.WorkflowError as error:
+        missing = error.details.get("missing") if form is not None else None
+        if missing:
+            items = dict(form.fields["checklist"].choices)
+            for key in missing:
+                form.add_error("checklist", _("Not ticked: %(item)s") % {"item": items[key]})
+            return None
         messages.error(request, error.message)
         if isinstance(error, workflow.ContentRefused) and error.report is not None:
             request.session["guard_findings"] = error.report.to_json()
@@ -138,12 +148,26 @@ def campaign_edit(request, pk):
         return redirect(campaign)
     form = CampaignForm(request.POST or None, instance=campaign)
     if request.method == "POST" and form.is_valid():
-        if form.has_changed() and _attempt(request, workflow.edit, campaign=campaign,
-                                           **form.cleaned_data):
-            messages.success(request, _("Saved. The campaign is a draft again; earlier "
-                                        "sign-offs no longer count."))
+        if not form.has_changed():
+            messages.info(request, _("Nothing was changed."))
+        else:
+            was, signed = campaign.state, campaign.signoffs.filter(
+                voided_at=None, kind__in=[SignOff.Kind.APPROVAL, SignOff.Kind.RELEASE]).exists()
+            if _attempt(request, workflow.edit, campaign=campaign, **form.cleaned_data):
+                messages.success(request, _saved_message(was, signed))
         return redirect(campaign)
     return render(request, "campaigns/form.html", {"form": form, "campaign": campaign})
+
+
+def _saved_message(state: str, signed: bool) -> str:
+    """What saving did, exactly: a draft stays a draft; a campaign under review goes back
+    to draft, and only sign-offs that were given are said to be void."""
+    if state == State.DRAFT:
+        return _("Draft saved.")
+    if signed:
+        return _("Saved. The campaign is a draft again, and the sign-offs given to the "
+                 "earlier version no longer count: submit it for review again.")
+    return _("Saved. The campaign is a draft again: submit it for review again.")
 
 
 @role_required(*CAMPAIGN_ROLES)
@@ -192,15 +216,17 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
             if ok:
                 messages.success(request, _("Rejected: the campaign is back with its author."))
         else:
-            ok = _attempt(request, action, campaign=campaign,
+            ok = _attempt(request, action, form=form, campaign=campaign,
                           checklist=form.cleaned_data["checklist"], comment=comment)
             if ok:
                 head = chain_head()
-                messages.success(request, _("%(done)s Audit chain head: entry %(sequence)s, "
+                # The head with a copy button, whole and wrapping on a phone: people keep it.
+                text = conditional_escape(_("%(done)s Audit chain head: entry %(sequence)s, "
                                             "%(hash)s. Keep it: it proves later that this "
-                                            "record was not rewritten.")
-                                 % {"done": action_name, "sequence": head.sequence,
-                                    "hash": head.hash})
+                                            "record was not rewritten."))
+                messages.success(request, mark_safe(text % {  # every piece escaped
+                    "done": conditional_escape(action_name), "sequence": head.sequence,
+                    "hash": copyable(head.hash)}))
         if ok:
             return redirect(campaign)
         campaign.refresh_from_db()

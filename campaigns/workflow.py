@@ -269,7 +269,8 @@ def _checklist(ticked, items) -> Check:
     missing = [key for key in items if key not in set(ticked)]
     if missing:
         return _no(IncompleteSignOff, _("Tick every item of the checklist: %(items)s")
-                   % {"items": "; ".join(str(items[k]) for k in missing)}, "checklist")
+                   % {"items": "; ".join(str(items[k]) for k in missing)}, "checklist",
+                   details={"missing": missing})
     return ALLOWED
 
 

@@ -10,10 +10,10 @@ from countersign.roles import Role
 from tests.conftest import SUPERVISOR_TICKS, client_for
 
 
-def approve(client, campaign, ticks=SUPERVISOR_TICKS, comment=""):
+def approve(client, campaign, ticks=SUPERVISOR_TICKS, comment="", lang="en"):
     return client.post(f"/campaigns/{campaign.pk}/review/",
                        {"checklist": ticks, "comment": comment, "approve": ""},
-                       HTTP_ACCEPT_LANGUAGE="en")
+                       HTTP_ACCEPT_LANGUAGE=lang)
 
 
 def test_supervisor_approves_with_the_full_checklist(sam, tested):
@@ -52,10 +52,21 @@ def test_an_observer_cannot_approve(oscar, tested):
 
 def test_an_incomplete_checklist_is_refused(sam, tested):
     response = approve(client_for(sam), tested, ticks=SUPERVISOR_TICKS[:3])
-    assert response.status_code == 200 and "Tick every item" in response.content.decode()
+    assert response.status_code == 200 and "Not ticked: I received and read a test" in (
+        response.content.decode())
     tested.refresh_from_db()
     assert tested.state == State.SUBMITTED
-    assert AuditEntry.objects.get(action="campaign.refused").payload["code"] == "checklist"
+    refused = AuditEntry.objects.get(action="campaign.refused")
+    assert refused.payload["code"] == "checklist" and refused.payload["missing"] == ["test_read"]
+
+
+def test_each_item_not_ticked_is_its_own_error(sam, tested):
+    """Not four items run together in one sentence: one error each, beside the checklist."""
+    response = approve(client_for(sam), tested, ticks=[], lang="ja")
+    page = response.content.decode()
+    errors = page.split('role="alert">')[1].split("</ul>")[0].split("<li>")[1:]
+    assert len(errors) == 4 and all(error.startswith("未チェック：") for error in errors)
+    assert page.count("form-check-input is-invalid") == 4
 
 
 def test_approval_needs_a_test_message_of_this_version_sent_to_the_approver(sam, submitted):

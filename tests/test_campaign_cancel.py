@@ -31,3 +31,12 @@ def test_a_released_campaign_cannot_be_cancelled(olivia, released):
     client_for(olivia).post(f"/campaigns/{released.pk}/cancel/")
     released.refresh_from_db()
     assert released.state == State.RELEASED
+
+
+def test_cancelling_asks_for_a_confirmation_first(olivia, draft):
+    """Like STOP: the browser asks before the form is sent (countersign/app.js)."""
+    page = client_for(olivia).get(f"/campaigns/{draft.pk}/",
+                                  HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    form = page[page.index(f'action="/campaigns/{draft.pk}/cancel/"'):]
+    form = form[:form.index(">")]
+    assert 'data-confirm="このキャンペーンを取り消しますか？' in form

@@ -114,3 +114,63 @@ def test_html_in_member_data_is_escaped_in_previews(olivia):
     campaign = make_campaign(olivia, roster, body_html="<p>{name}</p>")
     page = client_for(olivia).get(f"/campaigns/{campaign.pk}/preview/").content.decode()
     assert "<script>alert(1)</script>" not in page
+
+
+def test_the_rate_limit_reads_as_one_sentence(olivia, roster):
+    page = client_for(olivia).get("/campaigns/new/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    control = page[page.index('id="rate-limit"'):]
+    control = control[:control.index("</fieldset>")]
+    assert "送信速度の上限" in control
+    assert control.index('name="rate_unit"') < control.index("あたり最大") < control.index(
+        'name="rate_limit"') < control.index("通")
+    assert '<option value="hour">1時間</option>' in control
+
+
+def test_a_limit_per_hour_is_kept_signed_and_paced(olivia, roster):
+    from campaigns.models import send_interval
+
+    post_campaign(client_for(olivia), roster, rate_limit="120", rate_unit="hour")
+    campaign = Campaign.objects.get()
+    assert (campaign.rate_limit, campaign.rate_unit) == (120, "hour")
+    assert campaign.send_interval() == 30.0
+    assert "at most 120 per hour" in campaign.sending_terms()
+    assert send_interval(rate_limit=10, rate_unit="second") == 0.1
+    assert send_interval(rate_limit=None, rate_unit="hour") == 0.0
+
+
+@pytest.mark.parametrize("state, expected", [
+    ("draft", "Draft saved."),
+    ("submitted", "Saved. The campaign is a draft again: submit it for review again."),
+    ("approved", "Saved. The campaign is a draft again, and the sign-offs given to the "
+                 "earlier version no longer count: submit it for review again."),
+])
+def test_saving_says_exactly_what_happened(olivia, sam, oscar, roster, state, expected):
+    """A draft never submitted has no approvals to void, and must not say it has."""
+    from tests.conftest import SUPERVISOR_TICKS
+
+    campaign = make_campaign(olivia, roster)
+    if state != "draft":
+        workflow.submit(campaign=campaign, user=olivia)
+    if state == "approved":
+        workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
+                           recipients=[sam])
+        workflow.approve(campaign=campaign, user=sam, checklist=SUPERVISOR_TICKS)
+    client = client_for(olivia)
+    data = {"name": campaign.name, "roster": roster.pk, "sender": campaign.sender,
+            "subject": "新しい件名 {name} 様", "body_text": campaign.body_text, "body_html": "",
+            "canary_enabled": "on", "rate_unit": "minute"}
+    response = client.post(f"/campaigns/{campaign.pk}/edit/", data, follow=True,
+                           HTTP_ACCEPT_LANGUAGE="en")
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown == [expected]
+    if state == "draft":
+        assert "sign-offs" not in shown[0] and "approv" not in shown[0]
+
+
+def test_saving_an_unchanged_form_says_nothing_changed(olivia, draft):
+    data = {"name": draft.name, "roster": draft.roster.pk, "sender": draft.sender,
+            "subject": draft.subject, "body_text": draft.body_text, "body_html": "",
+            "canary_enabled": "on", "rate_unit": "minute"}
+    response = client_for(olivia).post(f"/campaigns/{draft.pk}/edit/", data, follow=True,
+                                       HTTP_ACCEPT_LANGUAGE="en")
+    assert [str(m) for m in response.context["messages"]] == ["Nothing was changed."]

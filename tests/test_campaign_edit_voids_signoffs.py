@@ -75,3 +75,30 @@ def test_a_browsers_crlf_line_endings_are_not_a_change(olivia, submitted):
     edit(client_for(olivia), submitted, body_text=submitted.body_text.replace("\n", "\r\n"))
     submitted.refresh_from_db()
     assert submitted.state == State.SUBMITTED
+
+
+def test_the_diff_marks_the_words_that_changed_not_whole_lines(olivia, sam, approved):
+    """Inline: what went struck through, what came underlined; Japanese compared character
+    by character (it has no spaces); unchanged lines far from a change folded away."""
+    body = approved.body_text.replace("変更", "改定") + "\n".join(f"行{n}" for n in range(8))
+    edit(client_for(olivia), approved, body_text=body, rate_limit="100", rate_unit="hour")
+    approved.refresh_from_db()
+    workflow.submit(campaign=approved, user=olivia)
+    page = client_for(sam).get(f"/campaigns/{approved.pk}/review/",
+                               HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "<del>変更</del><ins>改定</ins>" in page
+    assert "@@" not in page
+    assert "1時間あたり最大 100 通" in page  # a change of the sending terms is shown too
+
+
+def test_the_word_diff_folds_unchanged_lines_and_keeps_numbers_whole():
+    from campaigns.selectors import word_diff
+
+    before = "\n".join(["見出し", *[f"行{n}" for n in range(10)], "会費は 3,000円 です。"])
+    after = before.replace("3,000円 です", "5,000円 になります")
+    lines = word_diff(before, after)
+    assert lines[0] == {"skipped": 9}
+    assert lines[-1]["pieces"] == [("same", "会費は "), ("del", "3,000"), ("ins", "5,000"),
+                                   ("same", "円 "), ("del", "で"), ("ins", "になりま"),
+                                   ("same", "す。")]
+    assert word_diff("a\nb", "a\nb\nc")[-1] == {"pieces": [("ins", "c")]}

@@ -40,3 +40,33 @@ def test_an_operator_cannot_reject(otto, tested):
     assert reject(client_for(otto), tested, "x").status_code == 403
     tested.refresh_from_db()
     assert tested.state == State.SUBMITTED
+
+
+def test_the_last_rejection_is_at_the_top_of_the_authors_page(sam, olivia, tested):
+    reject(client_for(sam), tested, "件名に支部名を入れてください")
+    page = client_for(olivia).get(f"/campaigns/{tested.pk}/",
+                                  HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    top = page.index('id="last-rejection"')
+    assert top < page.index("<dl") and "差し戻し：佐藤" not in page  # sam has no name
+    assert "差し戻し：sam" in page[top:top + 400]
+    assert "件名に支部名を入れてください" in page[top:top + 600]
+
+
+def test_the_next_review_shows_the_last_rejection_first(sam, olivia, tested):
+    from campaigns import workflow
+
+    reject(client_for(sam), tested, "件名に支部名を入れてください")
+    tested.refresh_from_db()
+    workflow.edit(campaign=tested, user=olivia, subject="【北支部】{name} 様")
+    workflow.submit(campaign=tested, user=olivia)
+    page = client_for(sam).get(f"/campaigns/{tested.pk}/review/",
+                               HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    top = page.index('id="last-rejection"')
+    assert top < page.index("Approve this version")
+    assert "件名に支部名を入れてください" in page[top:top + 600]
+    assert "about an earlier version" in page[top:top + 800]
+
+
+def test_a_campaign_never_rejected_shows_no_rejection(olivia, tested):
+    page = client_for(olivia).get(f"/campaigns/{tested.pk}/").content.decode()
+    assert 'id="last-rejection"' not in page

@@ -126,3 +126,65 @@ def test_the_demo_inbox_shows_what_members_would_get(sending, oscar, settings, t
 def test_the_demo_inbox_is_off_on_a_real_installation(oscar, settings):
     settings.MAILCATCHER_INBOX = False
     assert client_for(oscar).get("/mailbox/").status_code == 404
+
+
+def sent_over(campaign, seconds: float, count: int):
+    """Mark `count` deliveries sent, evenly over the last `seconds` (as a worker would)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    for n, delivery in enumerate(campaign.deliveries.order_by("id")[:count]):
+        Delivery.objects.filter(pk=delivery.pk).update(
+            state=Delivery.State.SENT,
+            sent_at=now - timedelta(seconds=seconds * (count - n) / count))
+
+
+def test_the_time_left_is_h_mm_from_the_recent_pace(sending, oscar):
+    """20 sent over the last 10 s: 2 a second, 10 left, so about 5 s: shown as 0:01, never
+    as raw seconds, and not stretched by dividing by a whole minute."""
+    from campaigns import ledger
+
+    sent_over(sending, 10, 20)
+    sending.refresh_from_db()
+    numbers = ledger.progress(sending)
+    assert numbers["remaining"] == 10 and numbers["eta_seconds"] == 5
+    assert numbers["eta"] == "0:01"
+    page = client_for(oscar).get(f"/campaigns/{sending.pk}/", HTTP_ACCEPT_LANGUAGE="ja")
+    assert 'data-field="eta">0:01</dd>' in page.content.decode()
+    assert "残り時間（時間:分）" in page.content.decode()
+
+
+def test_the_rate_limit_caps_the_estimate(sending):
+    from campaigns import ledger
+
+    Delivery.objects.filter(campaign=sending).update(state=Delivery.State.PENDING)
+    sending.refresh_from_db()
+    sending.rate_limit, sending.rate_unit = 6, "minute"  # one every 10 s
+    sent_over(sending, 6, 3)  # a burst, faster than the limit allows from now on
+    assert ledger.progress(sending)["eta_seconds"] == 270  # 27 left at 10 s each
+    assert ledger.duration_text(270) == "0:05" and ledger.duration_text(3600) == "1:00"
+
+
+@pytest.mark.parametrize("state", [State.HELD, State.PAUSED, State.STOPPED])
+def test_no_time_left_is_shown_unless_sending(sending, oscar, state):
+    from campaigns import ledger
+    from campaigns.models import Campaign
+
+    sent_over(sending, 10, 20)
+    Campaign.objects.filter(pk=sending.pk).update(state=state)
+    sending.refresh_from_db()
+    assert ledger.progress(sending)["eta"] == ""
+    page = client_for(oscar).get(f"/campaigns/{sending.pk}/").content.decode()
+    assert 'data-field="eta">—</dd>' in page
+
+
+def test_counts_have_thousands_separators(olivia, sam, oscar, sink):
+    roster = make_roster(olivia, count=1200)
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_size=5)
+    workflow.start(campaign_id=campaign.pk)
+    page = client_for(oscar).get(f"/campaigns/{campaign.pk}/",
+                                 HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert 'data-field="remaining">1,200</dd>' in page
+    assert "受信者 1,200 人" in page

@@ -1,6 +1,7 @@
 from django import template
 from django.utils import formats
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from countersign import clock
 from countersign.labels import label as lookup
@@ -35,3 +36,15 @@ def when(moment, format_name="SHORT_DATETIME_FORMAT"):
     local = clock.local(moment)
     return format_html('<time datetime="{}" title="{}">{}</time>', clock.iso(local),
                        clock.zone_name(local), formats.date_format(local, format_name))
+
+
+@register.simple_tag
+def copyable(value):
+    """A value people are asked to keep (a hash): shown whole, wrapping on a phone rather than
+    cut off, with a button that copies it (countersign/app.js)."""
+    if not value:
+        return ""
+    return format_html(
+        '<span class="copyable"><code class="text-break">{}</code> <button type="button" '
+        'class="btn btn-sm btn-outline-secondary py-0 px-1 d-print-none" data-copy="{}" '
+        'data-copied="{}">{}</button></span>', value, value, _("Copied"), _("Copy"))

@@ -11,6 +11,9 @@ document.addEventListener("submit", function (event) {
   if (!panel) { return; }
   var url = panel.getAttribute("data-progress-url");
   var shownState = panel.getAttribute("data-state");
+  function number(n) {  /* 5,000 with the page's thousands separator */
+    return typeof n === "number" ? n.toLocaleString(document.documentElement.lang || undefined) : n;
+  }
   function set(name, value) {
     var node = panel.querySelector('[data-field="' + name + '"]');
     if (node) { node.textContent = value; }
@@ -21,8 +24,8 @@ document.addEventListener("submit", function (event) {
     }).then(function (p) {
       if (!p) { return; }
       if (p.state !== shownState || (stopping && !p.handing_over)) { window.location.reload(); return; }
-      ["sent", "failed", "in_doubt", "remaining", "per_minute", "state_label"].forEach(function (k) { set(k, p[k]); });
-      set("eta", p.eta_seconds ? p.eta_seconds + " " + panel.getAttribute("data-seconds") : "—");
+      ["sent", "failed", "in_doubt", "remaining", "per_minute"].forEach(function (k) { set(k, number(p[k])); });
+      set("eta", p.eta || "—");  /* h:mm, and only while sending */
       var bar = panel.querySelector('[data-field="percent_bar"]');
       if (bar) { bar.style.width = p.percent + "%"; bar.textContent = p.percent + "%"; bar.parentNode.setAttribute("aria-valuenow", p.percent); }
     }).catch(function () {});
@@ -35,6 +38,34 @@ document.addEventListener("submit", function (event) {
 
 document.addEventListener("click", function (event) {
   if (event.target.closest("[data-print]")) { window.print(); }
+});
+
+/* Copy buttons beside the hashes people are asked to keep. The clipboard API needs a secure
+   context (https, or this machine); elsewhere a hidden text area and the copy command. */
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-copy]");
+  if (!button) { return; }
+  var text = button.getAttribute("data-copy");
+  function done() {
+    if (!button.hasAttribute("data-label")) { button.setAttribute("data-label", button.textContent); }
+    button.textContent = button.getAttribute("data-copied");
+    window.setTimeout(function () { button.textContent = button.getAttribute("data-label"); }, 2000);
+  }
+  function fallback() {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "position-fixed opacity-0";
+    document.body.appendChild(area);
+    area.select();
+    try { if (document.execCommand("copy")) { done(); } } catch (e) { /* nothing to copy with */ }
+    document.body.removeChild(area);
+  }
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done, fallback);
+  } else {
+    fallback();
+  }
 });
 
 /* Upload progress for big roster files: the bar shows the upload, then that the file is
@@ -72,3 +103,11 @@ document.addEventListener("click", function (event) {
 document.addEventListener("change", function (event) {
   if (event.target.hasAttribute("data-autosubmit")) { event.target.form.submit(); }
 });
+
+/* Error pages: a way back to the page before, when there is one. */
+(function () {
+  var back = document.querySelector("[data-back]");
+  if (!back || window.history.length < 2) { return; }
+  back.hidden = false;
+  back.addEventListener("click", function () { window.history.back(); });
+})();
