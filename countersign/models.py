@@ -1,6 +1,21 @@
+import re
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
+
+# Kana and kanji (with the half-width katakana): a name written with them is a Japanese name.
+_JAPANESE_SCRIPT = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+                              "\uff66-\uff9f]")
+
+
+def person_name(first_name: str, last_name: str) -> str:
+    """A person's name as people write it: family name first for a Japanese name (「小野
+    里美」), given name first otherwise ("Olivia Smith"). Either part may be missing."""
+    first, last = first_name.strip(), last_name.strip()
+    if _JAPANESE_SCRIPT.search(first + last):
+        return f"{last} {first}".strip()
+    return f"{first} {last}".strip()
 
 
 class Organisation(models.TextChoices):
@@ -20,6 +35,10 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.get_full_name() or self.username
+
+    def get_full_name(self):
+        """Family name first for Japanese staff: Django's own puts the given name first."""
+        return person_name(self.first_name, self.last_name)
 
     def save(self, *args, **kwargs):
         """Saved and audited in one transaction (countersign.accounts)."""
