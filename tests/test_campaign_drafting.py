@@ -141,8 +141,8 @@ def test_a_limit_per_hour_is_kept_signed_and_paced(olivia, roster):
 @pytest.mark.parametrize("state, expected", [
     ("draft", "Draft saved."),
     ("submitted", "Saved. The campaign is a draft again: submit it for review again."),
-    ("approved", "Saved. The campaign is a draft again, and the sign-offs given to the "
-                 "earlier version no longer count: submit it for review again."),
+    ("approved", ("Saved. The campaign is a draft again, and the sign-offs given to the "
+                  "earlier version no longer count: submit it for review again.")),
 ])
 def test_saving_says_exactly_what_happened(olivia, sam, oscar, roster, state, expected):
     """A draft never submitted has no approvals to void, and must not say it has."""
