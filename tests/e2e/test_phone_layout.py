@@ -45,6 +45,10 @@ def test_every_page_keeps_every_value_on_a_phone(browser, live_server, story):  
         if result["pageWidth"] > result["width"] or result["found"]:
             problems[f"{user} {url}"] = result
     assert problems == {}
+    # The check itself: a value that cannot wrap is found.
+    phone.evaluate("""document.querySelector("main").insertAdjacentHTML("beforeend",
+        '<span class="text-nowrap">' + "0123456789abcdef".repeat(8) + "</span>")""")
+    assert phone.evaluate(OVERFLOWING)["found"]
 
 
 def test_the_copy_button_copies_the_content_hash(browser, live_server, story):  # noqa: F811
@@ -55,5 +59,5 @@ def test_the_copy_button_copies_the_content_hash(browser, live_server, story):  
     phone.goto(f"{live_server.url}/campaigns/{review.pk}/")
     button = phone.locator(f'[data-copy="{review.content_hash}"]')
     button.click()
-    assert button.inner_text() == "コピーしました"
+    phone.wait_for_function("b => b.textContent === 'コピーしました'", arg=button.element_handle())
     assert phone.evaluate("navigator.clipboard.readText()") == review.content_hash
