@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 WATCHDOG = "countersign-watchdog"
 ANCHOR = "countersign-audit-anchor"
+EXPIRING = "countersign-expiring-approvals"
 
 
 def schedule_watchdog(using="default", **kwargs):
@@ -35,6 +36,16 @@ def lapse_signoffs_of_the_person(sender, user, actor, **kwargs):
     workflow.lapse_signoffs_of(user=user, reason="password_set_by_other")
 
 
+def schedule_expiry_warnings(using="default", **kwargs):
+    """Every hour: approvals that expire within a day tell their author and the observers."""
+    from django_q.models import Schedule
+
+    Schedule.objects.using(using).get_or_create(name=EXPIRING, defaults={
+        "func": "campaigns.tasks.warn_of_expiring_approvals", "schedule_type": Schedule.HOURLY,
+        "repeats": -1,
+    })
+
+
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
@@ -46,3 +57,4 @@ class CampaignsConfig(AppConfig):
         post_migrate.connect(schedule_watchdog, sender=self)
         password_set_by_other.connect(lapse_signoffs_of_the_person, dispatch_uid="lapse")
         post_migrate.connect(schedule_audit_anchor, sender=self)
+        post_migrate.connect(schedule_expiry_warnings, sender=self)

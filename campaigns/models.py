@@ -313,3 +313,38 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.member_number} ({self.get_state_display()})"
+
+
+class Notification(models.Model):
+    """A step someone should know about: shown in the app and mailed (never member data)."""
+
+    class Event(models.TextChoices):
+        SUBMIT = "submit", _("Submitted for your review")
+        APPROVE = "approve", _("Approved: waiting for the association's release")
+        REJECT = "reject", _("Sent back to the author")
+        LAPSE = "lapse", _("A sign-off no longer counts")
+        REFUSE_START = "refuse_start", _("Sending did not start")
+        HOLD = "hold", _("Held after the first messages: confirm a received copy")
+        PAUSE = "pause", _("Paused")
+        REFUSE_MESSAGE = "refuse_message", _("A message was refused by the content guard")
+        STOP = "stop", _("Stopped")
+        COMPLETE = "complete", _("Completed")
+        APPROVAL_EXPIRING = "approval_expiring", _("The approval expires within a day")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="notifications")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(_("event"), max_length=30, choices=Event.choices)
+    # What the person needs to act: a rejection's reason, counts at a stop. No member data.
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    mailed_at = models.DateTimeField(null=True, blank=True)
+    mail_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_unread")]
+
+    def __str__(self):
+        return f"{self.get_event_display()}: {self.campaign} → {self.user}"

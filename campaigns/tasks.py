@@ -20,6 +20,22 @@ def queue_audit_anchor(reason: str) -> None:
     async_task("campaigns.tasks.mail_audit_anchor", reason)
 
 
+def mail_notifications(ids: list[int]) -> int:
+    from campaigns import notifications
+
+    return notifications.send_mail_for(ids)
+
+
+def queue_notification_mail(ids: list[int]) -> None:
+    async_task("campaigns.tasks.mail_notifications", ids)
+
+
+def warn_of_expiring_approvals() -> int:
+    from campaigns import notifications
+
+    return notifications.warn_of_expiring_approvals()
+
+
 def queue_send(campaign_id: int) -> None:
     async_task("campaigns.tasks.send_campaign", campaign_id, group=f"campaign-{campaign_id}")
 

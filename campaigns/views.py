@@ -2,10 +2,12 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,7 +22,7 @@ from campaigns.forms import (
     supervisor_signoff_form,
 )
 from campaigns.guard import GuardReport
-from campaigns.models import Campaign, Delivery, State
+from campaigns.models import Campaign, Delivery, Notification, State
 from countersign import access
 from countersign.roles import Role, has_role, role_required
 
@@ -309,3 +311,16 @@ def campaign_ledger(request, pk):
     return render(request, "campaigns/ledger.html", {
         "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,
         "progress": ledger.progress(campaign)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notification_list(request):
+    """A person's notifications, newest first; opening the page marks them read."""
+    mine = Notification.objects.filter(user=request.user).select_related("campaign")
+    page = Paginator(mine, 50).get_page(request.GET.get("page"))
+    unread = [n.pk for n in page.object_list if n.read_at is None]
+    response = render(request, "campaigns/notifications.html", {"page": page,
+                                                                "unread": set(unread)})
+    Notification.objects.filter(pk__in=unread).update(read_at=timezone.now())
+    return response

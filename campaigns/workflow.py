@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 import audit
-from campaigns import content, guard, mail
+from campaigns import content, guard, mail, notifications
 from campaigns.actions import Action
 from campaigns.labels import VOID_REASONS
 from campaigns.models import (
@@ -239,6 +239,7 @@ def _record(t: Transition, campaign, user, from_state: str, payload: dict) -> No
     campaign.save()
     audit.record(t.audit, role=_acting_role(user, t), target=campaign, **_who(user),
                  payload={"state": campaign.state, "from_state": from_state, **payload})
+    notifications.on_transition(t, campaign, user, payload)
 
 
 def _perform(action: str, campaign, user, *, check=None, apply=None, **args) -> Campaign:
