@@ -40,6 +40,7 @@ from campaigns.models import (
 )
 from campaigns.states import EDITABLE_STATES, LIVE_STATES, TRANSITIONS, Rule, State, Transition
 from countersign.roles import Role, has_role, roles_of
+from roster.services import roster_subset
 
 __all__ = ["EDITABLE_STATES", "LIVE_STATES"]  # re-exported for the views
 
@@ -307,6 +308,55 @@ def create(*, user, roster, name: str, sender: str, subject: str, body_text: str
                               "content_hash": campaign.compute_content_hash(),
                               "recipient_count": roster.member_count})
     return campaign
+
+
+# States after which "send to the rest" makes sense: the campaign will send no more.
+ENDED_STATES = (State.STOPPED, State.COMPLETED)
+NOT_REACHED = (Delivery.State.PENDING, Delivery.State.FAILED, Delivery.State.SKIPPED,
+               Delivery.State.REFUSED)
+
+
+def can_duplicate(campaign, user) -> Check:
+    if not has_role(user, Role.OPERATOR):
+        return _no(NotAllowed, _("Only an operator can create a campaign."), "role")
+    return ALLOWED
+
+
+def can_send_to_the_rest(campaign, user) -> Check:
+    return _first(lambda: can_duplicate(campaign, user),
+                  lambda: ALLOWED if campaign.state in ENDED_STATES else _no(
+                      WrongState, _("Only a stopped or completed campaign has a rest."),
+                      "state"),
+                  lambda: ALLOWED if campaign.deliveries.filter(
+                      state__in=NOT_REACHED).exists() else _no(
+                      WrongState, _("Every member was sent the message (or is in doubt)."),
+                      "nobody_left"))
+
+
+def duplicate(*, campaign, user, rest_only: bool = False) -> Campaign:
+    """A new draft with the same content and sending terms, by `user`: to the same roster,
+    or (rest_only) to exactly the members this stopped campaign did not reach (not sent,
+    failed, skipped or refused; never a member in doubt). Either way it goes through the
+    whole countersign again."""
+    check = (can_send_to_the_rest if rest_only else can_duplicate)(campaign, user)
+    if not check:
+        raise check.error
+    with transaction.atomic():
+        roster, name = campaign.roster, _("%(name)s (copy)") % {"name": campaign.name}
+        if rest_only:
+            name = _("%(name)s (the rest)") % {"name": campaign.name}
+            ids = campaign.deliveries.filter(state__in=NOT_REACHED).values_list("member_id",
+                                                                               flat=True)
+            roster = roster_subset(roster=roster, member_ids=list(ids), name=name,
+                                   reason=f"rest of campaign {campaign.pk}", actor=user)
+        copy = create(user=user, roster=roster, name=name, sender=campaign.sender,
+                      subject=campaign.subject, body_text=campaign.body_text,
+                      body_html=campaign.body_html,
+                      **{f: getattr(campaign, f) for f in SENDING_FIELDS})
+        audit.record(Action.DUPLICATED, actor=user, role=Role.OPERATOR, target=copy, payload={
+            "from_campaign": campaign.pk, "rest_only": rest_only, "roster": roster.pk,
+            "recipient_count": roster.member_count})
+    return copy
 
 
 def edit(*, campaign, user, roster=None, name: str | None = None, **changes) -> Campaign:

@@ -78,7 +78,7 @@ def test_a_stop_tells_everyone_on_the_campaign_and_the_association_with_counts(
     workflow.stop(campaign=released, user=cast["sam"])
     assert told("stop") == ["olivia", "oscar"]  # not sam: he pressed it
     body = mailed(sink)[cast["oscar"].email][1]
-    assert "Sent: 10  Not sent: 10  In doubt: 0" in body
+    assert "送信済み：10\u3000未送信：10\u3000不確定：0" in body  # mails speak the site's language
     assert f"/audit/campaigns/{released.pk}/incident/" in body
 
 

@@ -17,6 +17,7 @@ audit_pages = ([
     path("", audit_views.log, name="log"),
     path("export.csv", audit_views.export, name="export"),
     path("verify/", audit_views.verify, name="verify"),
+    path("chain.py", audit_views.chain_script, name="chain_script"),
     path("compliance/", report_views.compliance, name="compliance"),
     path("campaigns/<int:pk>/incident/", report_views.incident, name="incident"),
 ], "audit")
