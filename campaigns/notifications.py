@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -202,8 +202,9 @@ def waiting_for(user) -> list[tuple[Campaign, list[str]]]:
              "decide": _("decide about messages in doubt")}
     waiting = []
     live = Campaign.objects.exclude(state__in=[State.COMPLETED, State.CANCELLED,
-                                               State.STOPPED]).select_related("roster")
-    for campaign in live.order_by("-updated_at")[:200]:
+                                               State.RELEASED])  # stopped: may hold doubts
+    live = live.exclude(Q(state=State.DRAFT) & ~Q(author=user))  # a draft waits for its author
+    for campaign in live.select_related("roster").order_by("-updated_at")[:100]:
         can = workflow.checks_for(campaign, user)
         todo = [label for action, label in steps.items() if can.get(action)]
         if can.get("decide") and not campaign.deliveries.filter(
