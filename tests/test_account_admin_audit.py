@@ -9,7 +9,7 @@ from audit.models import AuditEntry
 from countersign import accounts
 from countersign.models import Organisation
 from countersign.roles import Role
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def change_form(user, *roles, **extra):

@@ -20,7 +20,7 @@ import audit
 from audit.chain import CSV_COLUMNS, csv_cell, csv_uncell
 from audit.models import AuditEntry
 from countersign.exports import csv_lines
-from tests.conftest import client_for, make_user
+from tests.factories import client_for, make_campaign, make_user
 
 SCRIPT = str(settings.BASE_DIR / "audit" / "chain.py")
 
@@ -104,8 +104,6 @@ def test_the_export_command_writes_the_same_verifiable_file(released, tmp_path):
 
 
 def test_the_export_command_exports_the_entries_about_one_object(released, olivia, tmp_path):
-    from tests.conftest import make_campaign
-
     other = make_campaign(olivia, released.roster, name="other")
     path = tmp_path / "other.csv"
     call_command("export_audit", "--out", str(path), "--object-type", "campaigns.campaign",

@@ -9,7 +9,7 @@ from django.utils import timezone
 from audit import triggers
 from audit.models import AuditEntry
 from tests.audit_helpers import raw
-from tests.conftest import client_for
+from tests.factories import client_for, make_campaign
 
 
 @pytest.mark.parametrize("url", ["/audit/", "/audit/export.csv", "/audit/verify/",
@@ -40,8 +40,6 @@ def test_filters_narrow_the_log(released, audrey, filters, expected):
 
 
 def test_filter_by_campaign_and_date_range(released, olivia, audrey):
-    from tests.conftest import make_campaign
-
     other = make_campaign(olivia, released.roster, name="other")
     client = client_for(audrey)
     shown = client.get("/audit/", {"campaign": other.pk}).context["page"].object_list

@@ -7,7 +7,7 @@ from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import SignOff, State
 from countersign.roles import Role
-from tests.conftest import SUPERVISOR_TICKS, client_for
+from tests.factories import SUPERVISOR_TICKS, client_for
 
 
 def approve(client, campaign, ticks=SUPERVISOR_TICKS, comment=""):

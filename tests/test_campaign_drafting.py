@@ -8,7 +8,7 @@ from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.forms import CampaignForm
 from campaigns.models import Campaign, State
-from tests.conftest import BODY, client_for, make_campaign
+from tests.factories import BODY, client_for, make_campaign, make_roster
 
 
 def post_campaign(client, roster, **changes):
@@ -108,8 +108,6 @@ def test_preview_defaults_to_first_last_and_a_random_member(olivia, draft):
 
 
 def test_html_in_member_data_is_escaped_in_previews(olivia):
-    from tests.conftest import make_roster
-
     roster = make_roster(olivia, rows=[["1001", "<script>alert(1)</script>", "x@example.jp", "東京"]])
     campaign = make_campaign(olivia, roster, body_html="<p>{name}</p>")
     page = client_for(olivia).get(f"/campaigns/{campaign.pk}/preview/").content.decode()

@@ -5,7 +5,7 @@ import pytest
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import Delivery, State
-from tests.conftest import client_for, run_until_done
+from tests.factories import client_for, run_until_done
 
 
 def test_an_operator_duplicates_a_campaign_as_a_new_draft(released, olivia):

@@ -3,7 +3,7 @@
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import SignOff, State
-from tests.conftest import SUPERVISOR_TICKS, client_for
+from tests.factories import SUPERVISOR_TICKS, client_for
 
 
 def edit(client, campaign, **changes):

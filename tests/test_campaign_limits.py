@@ -6,7 +6,7 @@ from campaigns import workflow
 from campaigns.models import Campaign
 from roster.samples import HEADER, csv_bytes, sample_rows
 from roster.services import check_roster_file
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def form_data(roster, **changes):

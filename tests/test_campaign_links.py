@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns import links, workflow
-from tests.conftest import client_for, make_campaign, make_roster
+from tests.factories import client_for, make_campaign, make_roster
 
 
 def test_every_distinct_link_and_its_domain_is_listed_on_review_and_release(

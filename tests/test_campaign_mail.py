@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns import mail
-from tests.conftest import BODY
+from tests.factories import BODY
 
 
 def build(**changes):

@@ -1,6 +1,6 @@
 from audit.models import AuditEntry
 from campaigns.models import SignOff, State
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def reject(client, campaign, comment, page="review"):

@@ -12,7 +12,7 @@ from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import SignOff, State
 from countersign.roles import Role
-from tests.conftest import OBSERVER_TICKS, client_for, make_user
+from tests.factories import OBSERVER_TICKS, client_for, make_user
 
 
 def release(client, campaign, ticks=OBSERVER_TICKS):

@@ -5,7 +5,7 @@ import pytest
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import Campaign, Delivery, State
-from tests.conftest import client_for, run_until_done
+from tests.factories import client_for, make_campaign, run_until_done
 
 
 def test_the_hold_and_the_rate_are_part_of_the_content_hash(draft):
@@ -33,8 +33,6 @@ def test_switching_off_the_hold_after_both_signatures_sends_nothing(released, si
 
 
 def test_the_signers_see_the_hold_and_the_rate(olivia, sam, oscar, roster):
-    from tests.conftest import make_campaign
-
     campaign = make_campaign(olivia, roster, canary_size=5, rate_limit=30, rate_unit="minute")
     workflow.submit(campaign=campaign, user=olivia)
     for user, url in ((sam, f"/campaigns/{campaign.pk}/review/"),
@@ -48,8 +46,6 @@ def test_the_signers_see_the_hold_and_the_rate(olivia, sam, oscar, roster):
 
 
 def test_the_submitted_version_keeps_the_terms_it_was_signed_with(olivia, roster):
-    from tests.conftest import make_campaign
-
     campaign = make_campaign(olivia, roster, canary_enabled=False, rate_limit=2,
                              rate_unit="second")
     workflow.submit(campaign=campaign, user=olivia)

@@ -1,6 +1,6 @@
 from audit.models import AuditEntry
 from campaigns.models import State
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def test_author_submits_freezing_hash_and_version(olivia, draft):

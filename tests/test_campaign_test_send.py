@@ -4,7 +4,7 @@ from django.core import mail as outbox
 
 from audit.models import AuditEntry
 from campaigns.models import TestSend
-from tests.conftest import client_for, make_user
+from tests.factories import client_for, make_user
 
 
 def test_operator_sends_a_test_to_self_and_chosen_reviewers(olivia, sam, oscar, submitted):

@@ -6,7 +6,14 @@ from audit.models import AuditEntry
 from campaigns import guard, workflow
 from campaigns.models import State
 from roster.samples import sample_rows
-from tests.conftest import audit_actions, client_for, make_campaign, make_roster
+from tests.factories import (
+    audit_actions,
+    client_for,
+    make_campaign,
+    make_roster,
+    run_until_done,
+    through_the_countersign,
+)
 
 
 def report(roster, body, subject="お知らせ", html=""):
@@ -173,8 +180,6 @@ def test_a_campaign_changed_while_the_guard_ran_is_not_submitted(olivia, monkeyp
 def test_a_refused_message_is_shown_to_the_signers_with_what_was_found(
         olivia, sam, oscar, sink, monkeypatch):
     from campaigns.models import Delivery
-    from tests.conftest import client_for, run_until_done
-    from tests.test_content_guard_corpus import through_the_countersign
 
     roster = make_roster(olivia)
     campaign = make_campaign(olivia, roster, canary_enabled=False,

@@ -15,7 +15,7 @@ import pytest
 from campaigns import guard, workflow
 from campaigns.models import Delivery, State
 from roster.samples import sample_rows
-from tests.conftest import OBSERVER_TICKS, SUPERVISOR_TICKS, make_roster, run_until_done
+from tests.factories import make_campaign, make_roster, run_until_done, through_the_countersign
 
 HEADER = ["会員番号", "氏名", "メールアドレス", "支部", "memo", "紹介者", "リンク"]
 SPECIAL = [  # addresses the importer accepts that a narrow pattern would miss; Latin names
@@ -178,18 +178,8 @@ def hostile_roster(olivia, settings):
 
 
 def draft_with(author, roster, fields):
-    from tests.conftest import make_campaign
-
     return make_campaign(author, roster, canary_enabled=False,
                          **{"subject": "{name} 様へのお知らせ", "body_text": "{name} 様", **fields})
-
-
-def through_the_countersign(campaign, olivia, sam, oscar):
-    workflow.submit(campaign=campaign, user=olivia)
-    workflow.test_send(campaign=campaign, user=olivia, member=campaign.roster.members.first(),
-                       recipients=[sam])
-    workflow.approve(campaign=campaign, user=sam, checklist=SUPERVISOR_TICKS)
-    return workflow.release(campaign=campaign, user=oscar, checklist=OBSERVER_TICKS)
 
 
 def leaked_to_the_server(sink, roster) -> list[str]:

@@ -9,6 +9,7 @@ from django.test import RequestFactory
 
 from countersign import mailcatcher
 from countersign.roles import roles_of
+from tests.factories import free_port, wait_until
 
 
 def test_demo_users_get_one_role_each_and_can_log_in(db, settings):
@@ -58,8 +59,6 @@ def test_the_readme_run_command_starts_web_worker_and_catcher_and_stops_them(tmp
     import urllib.request
 
     from django.conf import settings
-
-    from tests.conftest import free_port, wait_until
 
     web_port, smtp_port = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",

@@ -2,7 +2,7 @@
 the test send's member picker; each shows member data only to those the policy allows."""
 
 from campaigns import workflow
-from tests.conftest import client_for, make_campaign, run_until_done
+from tests.factories import client_for, make_campaign, run_until_done
 
 
 def test_campaigns_are_found_by_name_or_subject_and_paged(olivia, roster):

@@ -8,8 +8,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from campaigns import workflow
 from roster.samples import csv_bytes, sample_rows
-from tests.conftest import client_for, make_campaign, run_until_done
-from tests.test_sending import released_campaign
+from tests.factories import (
+    client_for,
+    free_port,
+    make_campaign,
+    make_roster,
+    released_campaign,
+    run_until_done,
+)
 
 # Words that are the same in both languages: the product's name, formats, standards.
 ALLOWED = ["Countersign", "English", "SHA-256", "Message-ID", "CSV", "Excel", "HTML", "UTF-8",
@@ -73,7 +79,6 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
     """A roster, a draft, a campaign under review, one sent and one held, a pending upload,
     a caught message: something on every page."""
     from countersign import mailcatcher
-    from tests.conftest import make_roster
 
     settings.MAILCATCHER_INBOX, settings.MAILCATCHER_DIR = True, tmp_path
     roster = make_roster(olivia, count=30)
@@ -89,8 +94,6 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
     run_until_done(held)
     client_for(olivia).post("/rosters/import/", {"name": "追加名簿", "file": SimpleUploadedFile(
         "m.csv", csv_bytes(sample_rows(3)))})
-    from tests.conftest import free_port
-
     settings.EMAIL_PORT = free_port()
     controller = mailcatcher.start(tmp_path, port=settings.EMAIL_PORT)
     workflow.test_send(campaign=draft, user=olivia, member=roster.members.first(),

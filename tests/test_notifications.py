@@ -9,7 +9,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from campaigns import notifications, workflow
 from campaigns.models import Notification, SignOff
-from tests.conftest import SUPERVISOR_TICKS, client_for, make_campaign
+from tests.factories import SUPERVISOR_TICKS, client_for, make_campaign, run_until_done
 
 
 @pytest.fixture
@@ -70,8 +70,6 @@ def test_a_rejection_tells_the_author_with_the_reason(cast, roster):
 
 def test_a_stop_tells_everyone_on_the_campaign_and_the_association_with_counts(
         cast, released, sink):
-    from tests.conftest import run_until_done
-
     run_until_done(released)  # held after the first 10
     assert told("hold") == ["olivia", "oscar", "sam"]
     mailed(sink)  # the earlier ones
@@ -93,7 +91,6 @@ def test_an_approval_about_to_expire_warns_its_author_once(cast, approved, setti
 
 def test_notifications_carry_no_member_data(cast, released, sink):
     from roster.models import Member
-    from tests.conftest import run_until_done
 
     run_until_done(released)
     workflow.stop(campaign=released, user=cast["oscar"])

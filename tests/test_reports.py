@@ -11,8 +11,13 @@ import audit
 from audit.models import AuditEntry
 from campaigns.models import Delivery
 from campaigns.reports import compliance_row
-from tests.conftest import client_for, make_campaign, make_roster, run_until_done
-from tests.test_sending import released_campaign
+from tests.factories import (
+    client_for,
+    make_campaign,
+    make_roster,
+    released_campaign,
+    run_until_done,
+)
 
 
 @pytest.fixture

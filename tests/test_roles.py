@@ -5,7 +5,7 @@ from django.db import transaction
 
 from countersign.models import Organisation
 from countersign.roles import Role, has_role, roles_of
-from tests.conftest import client_for, make_user
+from tests.factories import client_for, make_user
 
 
 def test_observer_role_is_refused_for_a_contractor_user(sam):

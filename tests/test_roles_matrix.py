@@ -10,7 +10,7 @@ from campaigns import mail, workflow
 from campaigns.models import Delivery
 from roster.models import RosterUpload
 from roster.samples import csv_bytes, sample_rows
-from tests.conftest import OBSERVER_TICKS, SUPERVISOR_TICKS, make_campaign, make_roster
+from tests.factories import OBSERVER_TICKS, SUPERVISOR_TICKS, make_campaign, make_roster
 
 OP, SUP, OBS, AUD = "olivia", "sam", "oscar", "audrey"
 STAFF = {OP, SUP, OBS}

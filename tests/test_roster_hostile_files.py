@@ -12,7 +12,7 @@ from roster.models import Roster, RosterUpload
 from roster.samples import ROSTER_ROWS, raw_xlsx, repeated
 from roster.xlsx_guard import WorkbookLimits
 from tests.audit_helpers import business_entries
-from tests.conftest import client_for
+from tests.factories import client_for
 
 SMALL = {"max_bytes": 1_000_000, "max_rows": 100, "max_columns": 10}
 

@@ -6,7 +6,7 @@ from audit.models import AuditEntry
 from roster.models import Member, Roster, RosterUpload
 from roster.samples import csv_bytes, sample_rows, xlsx_bytes
 from tests.audit_helpers import business_entries
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def upload(client, data, filename="members.csv", name="June notice"):

@@ -1,6 +1,6 @@
 from roster.samples import csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def make_roster(actor, count=60, name="June notice"):

@@ -13,7 +13,14 @@ from django.test import Client
 from django.utils import timezone
 
 from audit import triggers
-from tests.conftest import client_for, make_campaign, make_roster
+from tests.factories import (
+    client_for,
+    free_port,
+    make_campaign,
+    make_roster,
+    test_database_url,
+    wait_until,
+)
 
 PRODUCTION_ENV = {"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
                   "ALLOWED_HOSTS": "countersign.example.org"}
@@ -129,8 +136,6 @@ def test_html_in_member_names_and_campaign_text_is_escaped_everywhere(olivia, sa
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_serves_the_app_and_its_static_files_in_production_mode(tmp_path):
     """The README's deployment, for real: collectstatic, gunicorn, DEBUG off."""
-    from tests.conftest import free_port, test_database_url, wait_until
-
     env = {**os.environ, **PRODUCTION_ENV, "ALLOWED_HOSTS": "127.0.0.1",
            "STATIC_ROOT": str(tmp_path / "static"), "DATABASE_URL": test_database_url(),
            "SECURE_SSL_REDIRECT": "true"}

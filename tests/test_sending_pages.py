@@ -6,8 +6,7 @@ import pytest
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import Delivery, State
-from tests.conftest import client_for, make_roster, run_until_done
-from tests.test_sending import released_campaign
+from tests.factories import client_for, free_port, make_roster, released_campaign, run_until_done
 
 pytestmark = pytest.mark.usefixtures("sink")
 
@@ -105,7 +104,6 @@ def test_the_observer_dashboard_shows_running_campaigns(sending, oscar):
 
 def test_the_demo_inbox_shows_what_members_would_get(sending, oscar, settings, tmp_path):
     from countersign import mailcatcher
-    from tests.conftest import free_port
 
     settings.MAILCATCHER_INBOX, settings.MAILCATCHER_DIR = True, tmp_path
     settings.EMAIL_PORT = free_port()

@@ -10,8 +10,14 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from campaigns import sender, workflow
 from campaigns.models import Delivery, State
-from tests.conftest import make_roster, run_until_done
-from tests.test_sending import released_campaign
+from tests.factories import (
+    OBSERVER_TICKS,
+    client_for,
+    make_campaign,
+    make_roster,
+    released_campaign,
+    run_until_done,
+)
 
 
 def wait_for(condition, timeout=20.0):
@@ -86,7 +92,6 @@ def test_stop_waits_for_a_slow_hand_over_and_nothing_reaches_the_server_after_it
 def test_the_stop_button_answers_at_once_and_the_page_says_stopping_until_final(
         olivia, sam, oscar, sink, monkeypatch):
     from campaigns import views
-    from tests.conftest import client_for
 
     monkeypatch.setattr(views, "STOP_PAGE_WAIT_SECONDS", 0.2)
     roster = make_roster(olivia, count=5)
@@ -162,8 +167,6 @@ def test_the_canary_holds_after_the_first_messages_until_confirmed(olivia, sam, 
 
 
 def test_the_default_canary_is_ten_or_one_percent(olivia, roster):
-    from tests.conftest import make_campaign
-
     assert make_campaign(olivia, roster).canary_limit() == 10
     big = make_roster(olivia, count=1500, name="big")
     assert make_campaign(olivia, big).canary_limit() == 15
@@ -182,8 +185,6 @@ def test_the_rate_limit_spaces_claims_for_every_worker(olivia, sam, oscar, sink)
 
 
 def test_a_stopped_campaign_cannot_be_resumed_or_released(olivia, sam, oscar, sink):
-    from tests.conftest import OBSERVER_TICKS
-
     roster = make_roster(olivia, count=3)
     campaign = released_campaign(olivia, sam, oscar, roster)
     workflow.stop(campaign=campaign, user=olivia)
@@ -220,8 +221,6 @@ def test_content_changed_behind_the_apps_back_is_not_sent(olivia, sam, oscar, si
 
 
 def test_pause_needs_the_observers_live_release_to_resume(olivia, sam, oscar, sink):
-    from tests.conftest import OBSERVER_TICKS
-
     roster = make_roster(olivia, count=12)
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
     workflow.start(campaign_id=campaign.pk)

@@ -8,7 +8,7 @@ from audit.models import AuditEntry
 from campaigns import sender, workflow
 from campaigns.models import SignOff, State
 from countersign.models import Organisation
-from tests.conftest import OBSERVER_TICKS, client_for
+from tests.factories import OBSERVER_TICKS, client_for
 
 
 def lose_role(user, role):

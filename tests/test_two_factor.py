@@ -10,7 +10,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from campaigns.models import State
-from tests.conftest import client_for, make_campaign, make_roster
+from tests.factories import client_for, make_campaign, make_roster
 
 
 def code(device, steps_ahead=0):

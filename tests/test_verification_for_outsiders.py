@@ -8,7 +8,7 @@ import sys
 from django.conf import settings
 
 from tests.audit_helpers import write_entries
-from tests.conftest import client_for
+from tests.factories import client_for, run_until_done
 
 
 def test_the_verify_page_offers_the_script_and_its_hash(audrey, oscar, tmp_path):
@@ -33,7 +33,6 @@ def test_the_downloaded_script_verifies_an_export_on_its_own(audrey, tmp_path):
 
 def test_the_completion_notice_tells_an_outsider_what_to_run(released, sink):
     from campaigns import workflow
-    from tests.conftest import run_until_done
 
     run_until_done(released)
     workflow.confirm_canary(campaign=released, user=released.signoffs.first().user)

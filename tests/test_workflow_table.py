@@ -4,7 +4,7 @@ import pytest
 
 from campaigns import workflow
 from campaigns.states import LIVE_STATES, TRANSITIONS, Rule, State
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def test_every_transition_names_its_audit_action_and_moves_only_between_known_states():

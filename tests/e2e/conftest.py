@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from tests.conftest import test_database_url
+from tests.factories import free_port, test_database_url
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "e2e-screenshots"
@@ -66,7 +66,6 @@ def screenshots():
 def catcher(tmp_path, settings):
     """The demo mail catcher on a free loopback port; the live server sends to it."""
     from countersign import mailcatcher
-    from tests.conftest import free_port
 
     port, directory = free_port(), tmp_path / "mail"
     controller = mailcatcher.start(directory, port=port)

@@ -16,7 +16,7 @@ from countersign import mailcatcher
 from countersign.models import Organisation
 from countersign.roles import Role
 from roster.samples import sample_rows, xlsx_bytes
-from tests.conftest import make_user, wait_until
+from tests.factories import make_user, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
