@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import transaction
+from django.urls import reverse
 from hypothesis import given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
@@ -26,7 +27,7 @@ SCRIPT = str(settings.BASE_DIR / "audit" / "chain.py")
 
 
 def download(client, **filters) -> bytes:
-    response = client.get("/audit/export.csv", filters)
+    response = client.get(reverse("audit:export"), filters)
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"].startswith("text/csv")
     return b"".join(response.streaming_content)

@@ -2,6 +2,7 @@
 received, bound to the content hash."""
 
 from django.contrib.auth.models import Group
+from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns import workflow
@@ -11,7 +12,7 @@ from tests.factories import SUPERVISOR_TICKS, client_for
 
 
 def approve(client, campaign, ticks=SUPERVISOR_TICKS, comment=""):
-    return client.post(f"/campaigns/{campaign.pk}/review/",
+    return client.post(reverse("campaigns:review", args=[campaign.pk]),
                        {"checklist": ticks, "comment": comment, "approve": ""},
                        HTTP_ACCEPT_LANGUAGE="en")
 
@@ -40,7 +41,7 @@ def test_the_author_can_never_approve_even_holding_the_supervisor_role(olivia, t
 
 def test_an_operator_cannot_approve(olivia, otto, tested):
     assert approve(client_for(otto), tested).status_code == 403
-    assert client_for(olivia).get(f"/campaigns/{tested.pk}/review/").status_code == 403
+    assert client_for(olivia).get(reverse("campaigns:review", args=[tested.pk])).status_code == 403
     tested.refresh_from_db()
     assert tested.state == State.SUBMITTED
 
@@ -71,7 +72,7 @@ def test_a_draft_cannot_be_approved(sam, draft):
 
 
 def test_the_review_page_shows_what_a_careful_reviewer_needs(sam, tested):
-    page = client_for(sam).get(f"/campaigns/{tested.pk}/review/",
+    page = client_for(sam).get(reverse("campaigns:review", args=[tested.pk]),
                                HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert tested.roster.file_sha256 in page and tested.content_hash in page
     assert "Content guard: no roster data" in page

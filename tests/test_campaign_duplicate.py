@@ -1,6 +1,7 @@
 """Reuse: duplicate a campaign, or send to exactly the members a stopped one did not reach."""
 
 import pytest
+from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns import workflow
@@ -9,9 +10,9 @@ from tests.factories import client_for, run_until_done
 
 
 def test_an_operator_duplicates_a_campaign_as_a_new_draft(released, olivia):
-    response = client_for(olivia).post(f"/campaigns/{released.pk}/duplicate/")
+    response = client_for(olivia).post(reverse("campaigns:duplicate", args=[released.pk]))
     copy = type(released).objects.exclude(pk=released.pk).get()
-    assert response.url == f"/campaigns/{copy.pk}/"
+    assert response.url == reverse("campaigns:detail", args=[copy.pk])
     assert (copy.state, copy.author, copy.roster) == (State.DRAFT, olivia, released.roster)
     assert (copy.subject, copy.body_text, copy.canary_enabled) == (
         released.subject, released.body_text, released.canary_enabled)
@@ -20,8 +21,9 @@ def test_an_operator_duplicates_a_campaign_as_a_new_draft(released, olivia):
 
 
 def test_only_an_operator_duplicates(released, sam, audrey):
-    assert client_for(sam).post(f"/campaigns/{released.pk}/duplicate/").status_code == 403
-    assert client_for(audrey).post(f"/campaigns/{released.pk}/duplicate/").status_code == 403
+    duplicate = reverse("campaigns:duplicate", args=[released.pk])
+    assert client_for(sam).post(duplicate).status_code == 403
+    assert client_for(audrey).post(duplicate).status_code == 403
 
 
 def test_the_rest_of_a_stopped_campaign_is_exactly_who_it_did_not_reach(released, olivia,
@@ -32,7 +34,7 @@ def test_the_rest_of_a_stopped_campaign_is_exactly_who_it_did_not_reach(released
     Delivery.objects.filter(campaign=released, member_number="W000012").update(
         state=Delivery.State.FAILED)
     workflow.stop(campaign=released, user=oscar, wait=0)
-    client_for(olivia).post(f"/campaigns/{released.pk}/duplicate/", {"rest": "1"})
+    client_for(olivia).post(reverse("campaigns:duplicate", args=[released.pk]), {"rest": "1"})
     rest = type(released).objects.exclude(pk=released.pk).get()
     numbers = set(rest.roster.members.values_list("member_number", flat=True))
     sent = set(released.deliveries.filter(state=Delivery.State.SENT)

@@ -1,5 +1,7 @@
 """Any change after submit returns the campaign to draft and voids every sign-off."""
 
+from django.urls import reverse
+
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import SignOff, State
@@ -13,7 +15,8 @@ def edit(client, campaign, **changes):
             "canary_enabled": "on" if campaign.canary_enabled else "",
             "canary_size": campaign.canary_size or "", "rate_limit": campaign.rate_limit or "",
             "rate_unit": campaign.rate_unit, **changes}
-    return client.post(f"/campaigns/{campaign.pk}/edit/", data, HTTP_ACCEPT_LANGUAGE="en")
+    return client.post(reverse("campaigns:edit", args=[campaign.pk]), data,
+                       HTTP_ACCEPT_LANGUAGE="en")
 
 
 def test_an_edit_after_approval_voids_it_and_returns_to_draft(olivia, approved):
@@ -42,7 +45,7 @@ def test_resubmitted_content_needs_a_new_approval_and_shows_the_diff(olivia, sam
     workflow.submit(campaign=approved, user=olivia)
     approved.refresh_from_db()
     assert approved.state == State.SUBMITTED and not approved.valid_approvals().exists()
-    page = client_for(sam).get(f"/campaigns/{approved.pk}/review/",
+    page = client_for(sam).get(reverse("campaigns:review", args=[approved.pk]),
                                HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "v1 → v2" in page and "【訂正】" in page
     assert "No test message of this version" in page  # the old test was for the old hash

@@ -1,6 +1,7 @@
 """Size limits: a clear error on the form, never a slow page; the workflow refuses too."""
 
 import pytest
+from django.urls import reverse
 
 from campaigns import workflow
 from campaigns.models import Campaign
@@ -22,7 +23,7 @@ def test_a_text_over_its_limit_is_an_error_on_the_form(field, limit_setting, oli
                                                        settings):
     limit = getattr(settings, limit_setting)
     data = form_data(roster, **{field: "あ" * (limit + 1)})
-    response = client_for(olivia).post("/campaigns/new/", data, HTTP_ACCEPT_LANGUAGE="en")
+    response = client_for(olivia).post(reverse("campaigns:create"), data, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     assert f"at most {limit:,}".replace(",", "") in response.content.decode().replace(",", "")
     assert not Campaign.objects.exists()

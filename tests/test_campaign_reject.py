@@ -1,10 +1,12 @@
+from django.urls import reverse
+
 from audit.models import AuditEntry
 from campaigns.models import SignOff, State
 from tests.factories import client_for
 
 
-def reject(client, campaign, comment, page="review"):
-    return client.post(f"/campaigns/{campaign.pk}/{page}/", {"comment": comment, "reject": ""},
+def reject(client, campaign, comment, page="campaigns:review"):
+    return client.post(reverse(page, args=[campaign.pk]), {"comment": comment, "reject": ""},
                        HTTP_ACCEPT_LANGUAGE="en")
 
 
@@ -16,7 +18,7 @@ def test_supervisor_rejects_with_a_comment_and_it_goes_back_to_the_author(sam, o
     assert rejection.comment == "件名に支部名を入れてください"
     entry = AuditEntry.objects.get(action="campaign.rejected")
     assert entry.payload["comment"] == rejection.comment and entry.payload["from_state"] == "submitted"
-    page = client_for(olivia).get(f"/campaigns/{tested.pk}/").content.decode()
+    page = client_for(olivia).get(reverse("campaigns:detail", args=[tested.pk])).content.decode()
     assert "件名に支部名を入れてください" in page
 
 
@@ -28,7 +30,8 @@ def test_a_rejection_needs_a_comment(sam, tested):
 
 
 def test_the_observer_can_reject_an_approved_campaign_voiding_the_approval(oscar, approved):
-    assert reject(client_for(oscar), approved, "今回は送らない", page="release").status_code == 302
+    response = reject(client_for(oscar), approved, "今回は送らない", page="campaigns:release")
+    assert response.status_code == 302
     approved.refresh_from_db()
     assert approved.state == State.DRAFT
     approval = SignOff.objects.get(kind=SignOff.Kind.APPROVAL)

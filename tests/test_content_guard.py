@@ -1,6 +1,7 @@
 """The content guard refuses other members' data in a message, and says what and where."""
 
 import pytest
+from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns import guard, workflow
@@ -109,7 +110,7 @@ def test_a_one_member_roster_may_carry_its_own_data(olivia):
 def test_submit_is_refused_with_the_findings_shown_and_audited(olivia, roster):
     campaign = make_campaign(olivia, roster, body_text="{name} 様\nmember000003@members.example")
     client = client_for(olivia)
-    response = client.post(f"/campaigns/{campaign.pk}/submit/", follow=True,
+    response = client.post(reverse("campaigns:submit", args=[campaign.pk]), follow=True,
                            HTTP_ACCEPT_LANGUAGE="en")
     page = response.content.decode()
     assert "content guard" in page.lower() and "member000003@members.example" in page
@@ -191,7 +192,7 @@ def test_a_refused_message_is_shown_to_the_signers_with_what_was_found(
     assert delivery.findings == [{"kind": "email", "where": "body_text", "line": 1,
                                   "column": 9, "member": "W000003"}]  # in 鈴木 陽菜 様 …
     for user in (sam, oscar, olivia):
-        page = client_for(user).get(f"/campaigns/{campaign.pk}/",
+        page = client_for(user).get(reverse("campaigns:detail", args=[campaign.pk]),
                                     HTTP_ACCEPT_LANGUAGE="en").content.decode()
         assert "Messages refused by the content guard" in page
         assert "an e-mail address · Body · data of member W000003" in page

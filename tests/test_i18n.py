@@ -5,6 +5,7 @@ from html.parser import HTMLParser
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from campaigns import workflow
 from roster.samples import csv_bytes, sample_rows
@@ -92,8 +93,8 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
     run_until_done(sent)
     held = released_campaign(olivia, sam, oscar, roster, canary_size=3)
     run_until_done(held)
-    client_for(olivia).post("/rosters/import/", {"name": "追加名簿", "file": SimpleUploadedFile(
-        "m.csv", csv_bytes(sample_rows(3)))})
+    client_for(olivia).post(reverse("roster:upload"), {
+        "name": "追加名簿", "file": SimpleUploadedFile("m.csv", csv_bytes(sample_rows(3)))})
     settings.EMAIL_PORT = free_port()
     controller = mailcatcher.start(tmp_path, port=settings.EMAIL_PORT)
     workflow.test_send(campaign=draft, user=olivia, member=roster.members.first(),
@@ -107,20 +108,23 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
 
 def pages(story):
     r, d, v, s, h = (story[k].pk for k in ("roster", "draft", "review", "sent", "held"))
-    return [
-        ("olivia", "/"), ("sam", "/"), ("oscar", "/"), ("audrey", "/"),
-        ("olivia", "/rosters/"), ("olivia", f"/rosters/{r}/"), ("audrey", f"/rosters/{r}/"),
-        ("olivia", "/rosters/import/"), ("olivia", f"/rosters/import/{story['upload'].pk}/"),
-        ("olivia", "/campaigns/"), ("olivia", "/campaigns/new/"), ("olivia", f"/campaigns/{d}/"),
-        ("olivia", f"/campaigns/{d}/edit/"), ("olivia", f"/campaigns/{d}/preview/"),
-        ("sam", f"/campaigns/{v}/"), ("sam", f"/campaigns/{v}/review/"),
-        ("oscar", f"/campaigns/{s}/"), ("oscar", f"/campaigns/{s}/release/"),
-        ("sam", f"/campaigns/{h}/"), ("oscar", "/campaigns/witness/"),
-        ("oscar", f"/campaigns/{s}/ledger/"), ("audrey", "/audit/"), ("audrey", "/audit/verify/"),
-        ("audrey", "/audit/compliance/"), ("audrey", f"/audit/campaigns/{s}/incident/"),
-        ("oscar", "/mailbox/"), ("oscar", f"/mailbox/{story['mail'].name}/"),
-        ("sam", "/accounts/two-step/"),
+    upload, mail = story["upload"].pk, story["mail"].name
+    table = [  # (user, URL name, *args)
+        ("olivia", "home"), ("sam", "home"), ("oscar", "home"), ("audrey", "home"),
+        ("olivia", "roster:list"), ("olivia", "roster:detail", r), ("audrey", "roster:detail", r),
+        ("olivia", "roster:upload"), ("olivia", "roster:upload_preview", upload),
+        ("olivia", "campaigns:list"), ("olivia", "campaigns:create"),
+        ("olivia", "campaigns:detail", d), ("olivia", "campaigns:edit", d),
+        ("olivia", "campaigns:preview", d),
+        ("sam", "campaigns:detail", v), ("sam", "campaigns:review", v),
+        ("oscar", "campaigns:detail", s), ("oscar", "campaigns:release", s),
+        ("sam", "campaigns:detail", h), ("oscar", "campaigns:observer_dashboard"),
+        ("oscar", "campaigns:ledger", s), ("audrey", "audit:log"), ("audrey", "audit:verify"),
+        ("audrey", "audit:compliance"), ("audrey", "audit:incident", s),
+        ("oscar", "mailbox"), ("oscar", "mailbox_message", mail),
+        ("sam", "two_factor"),
     ]
+    return [(user, reverse(name, args=args)) for user, name, *args in table]
 
 
 def test_every_page_in_japanese_has_no_english_left(story, everyone):
@@ -139,10 +143,10 @@ def test_the_two_step_pages_are_japanese_too(oscar, settings):
 
     settings.TOTP_REQUIRED_ROLES = ["observer"]
     client = client_for(oscar)
-    setup = client.get("/accounts/two-step/", HTTP_ACCEPT_LANGUAGE="ja")
-    wrong = client.post("/accounts/two-step/", {"code": "12"}, HTTP_ACCEPT_LANGUAGE="ja")
+    setup = client.get(reverse("two_factor"), HTTP_ACCEPT_LANGUAGE="ja")
+    wrong = client.post(reverse("two_factor"), {"code": "12"}, HTTP_ACCEPT_LANGUAGE="ja")
     TOTPDevice.objects.filter(user=oscar).update(confirmed=True)
-    verify = client.post("/accounts/two-step/verify/", {"code": "000000"},
+    verify = client.post(reverse("two_factor_verify"), {"code": "000000"},
                          HTTP_ACCEPT_LANGUAGE="ja")
     for response in (setup, wrong, verify):
         assert response.status_code == 200
@@ -150,7 +154,7 @@ def test_the_two_step_pages_are_japanese_too(oscar, settings):
 
 
 def test_the_login_page_is_japanese_too(client):
-    response = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="ja")
+    response = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="ja")
     assert english_left(response.content.decode()) == []
     assert "ログイン" in response.content.decode()
 
@@ -163,10 +167,10 @@ def test_the_detector_finds_english(client):
 
 def test_the_language_follows_the_browser_and_can_be_switched(olivia):
     client = client_for(olivia)
-    assert "名簿" in client.get("/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
-    assert "Rosters" in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
-    assert "Rosters" in client.get("/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "名簿" in client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "Rosters" in client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    client.post(reverse("set_language"), {"language": "en", "next": reverse("home")})
+    assert "Rosters" in client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
 
 
 def test_every_source_string_has_a_japanese_translation(tmp_path):

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -50,7 +51,8 @@ def test_a_submit_tells_the_supervisors_and_an_approval_tells_the_observers(cast
     letters = mailed()
     assert set(letters) == {sam.email, oscar.email}
     _subject, body, attached = letters[oscar.email]
-    assert campaign.name in body and f"/campaigns/{campaign.pk}/" in body and not attached
+    assert campaign.name in body and not attached
+    assert reverse("campaigns:detail", args=[campaign.pk]) in body
     entries = AuditEntry.objects.about(campaign).filter(action="campaign.notified")
     assert [(e.payload["event"], e.payload["to"]) for e in entries] == [
         ("submit", ["sam"]), ("approve", ["oscar"])]
@@ -77,7 +79,7 @@ def test_a_stop_tells_everyone_on_the_campaign_and_the_association_with_counts(
     assert told("stop") == ["olivia", "oscar"]  # not sam: he pressed it
     body = mailed(sink)[cast["oscar"].email][1]
     assert "送信済み：10\u3000未送信：10\u3000不確定：0" in body  # mails speak the site's language
-    assert f"/audit/campaigns/{released.pk}/incident/" in body
+    assert reverse("audit:incident", args=[released.pk]) in body
 
 
 def test_an_approval_about_to_expire_warns_its_author_once(cast, approved, settings):
@@ -102,9 +104,10 @@ def test_notifications_carry_no_member_data(cast, released, sink):
 
 
 def test_the_home_page_lists_what_waits_for_each_person(cast, approved):
-    page = client_for(cast["oscar"]).get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    home = reverse("home")
+    page = client_for(cast["oscar"]).get(home, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Waiting for you" in page and approved.name in page and "release it" in page
-    page = client_for(cast["sam"]).get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client_for(cast["sam"]).get(home, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Nothing is waiting for you" in page  # approved: nothing left for the supervisor
 
 
@@ -113,8 +116,8 @@ def test_the_notifications_page_shows_unread_ones_and_marks_them_read(cast, rost
     campaign = make_campaign(olivia, roster)
     workflow.submit(campaign=campaign, user=olivia)
     client = client_for(sam)
-    assert ">1</span>" in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    page = client.get("/notifications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert ">1</span>" in client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client.get(reverse("notifications"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert campaign.name in page and "Submitted for your review" in page and "new" in page
     assert not Notification.objects.filter(user=sam, read_at=None).exists()
-    assert client_for(cast["audrey"]).get("/notifications/").status_code == 200  # own list
+    assert client_for(cast["audrey"]).get(reverse("notifications")).status_code == 200  # own

@@ -5,6 +5,7 @@ import io
 import openpyxl
 import pytest
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 import audit
@@ -54,21 +55,21 @@ def test_a_campaign_started_without_its_countersignatures_is_flagged(olivia, ros
     row = compliance_row(campaign)
     assert {"three_distinct_people", "hashes_match", "supervisor_checklist_complete",
             "observer_checklist_complete", "test_send_of_sent_hash"} <= set(row["flags"])
-    page = client_for(audrey).get("/audit/compliance/", HTTP_ACCEPT_LANGUAGE="en").content
+    page = client_for(audrey).get(reverse("audit:compliance"), HTTP_ACCEPT_LANGUAGE="en").content
     assert b"MISSING" in page and b"bypassed" in page
 
 
 def test_the_compliance_csv_is_excel_safe_and_audited(sent, audrey):
     sent.name = "=cmd|' /C calc'!A0"
     sent.save()
-    response = client_for(audrey).get("/audit/compliance/", {"format": "csv"})
+    response = client_for(audrey).get(reverse("audit:compliance"), {"format": "csv"})
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     assert "'=cmd|" in text and ",OK\r\n" in text
     assert AuditEntry.objects.filter(action="audit.compliance_exported").exists()
 
 
 def test_the_incident_report_says_who_got_what_and_who_did_not(sent, oscar):
-    response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/", {"format": "csv"},
+    response = client_for(oscar).get(reverse("audit:incident", args=[sent.pk]), {"format": "csv"},
                                      HTTP_ACCEPT_LANGUAGE="en")
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = {line.split(",")[0]: line for line in text.split("\r\n")[1:] if line}
@@ -82,7 +83,7 @@ def test_the_incident_report_says_who_got_what_and_who_did_not(sent, oscar):
 
 
 def test_the_incident_report_in_excel_keeps_names_as_text(sent, oscar):
-    response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/",
+    response = client_for(oscar).get(reverse("audit:incident", args=[sent.pk]),
                                      {"format": "xlsx"})
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     names = [row[1].value for row in sheet.iter_rows(min_row=2)]
@@ -96,7 +97,7 @@ def test_the_incident_report_in_excel_keeps_names_as_text(sent, oscar):
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_an_auditor_gets_the_incident_report_without_names_or_addresses(sent, audrey, fmt):
-    response = client_for(audrey).get(f"/audit/campaigns/{sent.pk}/incident/",
+    response = client_for(audrey).get(reverse("audit:incident", args=[sent.pk]),
                                       {"format": fmt}, HTTP_ACCEPT_LANGUAGE="en")
     if fmt == "xlsx":
         sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
@@ -116,17 +117,17 @@ def test_there_is_no_incident_report_for_a_campaign_that_never_started(roster, o
     draft = make_campaign(olivia, roster)
     for user in (oscar, audrey):
         for query in ({}, {"format": "csv"}, {"format": "xlsx"}):
-            assert client_for(user).get(f"/audit/campaigns/{draft.pk}/incident/",
+            assert client_for(user).get(reverse("audit:incident", args=[draft.pk]),
                                         query).status_code == 404
 
 
 def test_in_doubt_and_unsent_recipients_are_listed(sent, audrey):
     Delivery.objects.filter(campaign=sent, member_number="W4").update(
         state=Delivery.State.IN_DOUBT)
-    page = client_for(audrey).get(f"/audit/campaigns/{sent.pk}/incident/",
+    page = client_for(audrey).get(reverse("audit:incident", args=[sent.pk]),
                                   HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "in doubt" in page and "not received (failed)" in page
 
 
 def test_operators_cannot_export_the_incident_report(sent, olivia):
-    assert client_for(olivia).get(f"/audit/campaigns/{sent.pk}/incident/").status_code == 403
+    assert client_for(olivia).get(reverse("audit:incident", args=[sent.pk])).status_code == 403

@@ -5,6 +5,7 @@ import os
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from roster import importer
 from roster.importer import parse_roster
@@ -255,7 +256,7 @@ HOSTILE_UPLOADS = [
                          ids=[name for name, _data, _code in HOSTILE_UPLOADS])
 def test_a_hostile_upload_is_refused_and_nothing_is_stored(olivia, filename, data, code):
     response = client_for(olivia).post(
-        "/rosters/import/", {"name": "June", "file": SimpleUploadedFile(filename, data)},
+        reverse("roster:upload"), {"name": "June", "file": SimpleUploadedFile(filename, data)},
         HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200 and "Nothing was stored" in response.content.decode()
     assert not RosterUpload.objects.exists() and not Roster.objects.exists()

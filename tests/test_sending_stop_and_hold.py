@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -103,15 +104,16 @@ def test_the_stop_button_answers_at_once_and_the_page_says_stopping_until_final(
 
     client = client_for(oscar)
     started = time.monotonic()
-    response = client.post(f"/campaigns/{campaign.pk}/stop/", follow=True,
+    response = client.post(reverse("campaigns:stop", args=[campaign.pk]), follow=True,
                            HTTP_ACCEPT_LANGUAGE="en")
     assert time.monotonic() - started < 1.5  # the page does not wait for the slow server
     page = response.content.decode()
     assert "Stopping: 1 message was being handed over" in page and 'data-stopping="1"' in page
-    assert client.get(f"/campaigns/{campaign.pk}/progress/").json()["handing_over"] == 1
+    assert client.get(reverse("campaigns:progress", args=[campaign.pk])).json()["handing_over"] == 1
     worker.join(30)
-    assert client.get(f"/campaigns/{campaign.pk}/progress/").json()["handing_over"] == 0
-    page = client.get(f"/campaigns/{campaign.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert client.get(reverse("campaigns:progress", args=[campaign.pk])).json()["handing_over"] == 0
+    page = client.get(reverse("campaigns:detail", args=[campaign.pk]),
+                      HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "STOPPED. No further message" in page and "data-stopping" not in page
     assert len(sink.handler.received) == 1
 
