@@ -114,7 +114,8 @@ def strip_markup(text: str) -> str:
 
 _AT_DISGUISE = re.compile(
     r"\s*(?:[(\[{<]\s*(?:at|アット(?:マーク)?)\s*[)\]}>]|\s(?:at)\s|[★☆]|@)\s*", re.IGNORECASE)
-_DOT_DISGUISE = re.compile(r"\s*(?:[(\[{<]\s*(?:dot|ドット)\s*[)\]}>]|\s(?:dot)\s)\s*", re.IGNORECASE)
+_DOT_DISGUISE = re.compile(
+    r"\s*(?:[(\[{<]\s*(?:dot|ドット)\s*[)\]}>]|\s(?:dot)\s)\s*", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
 

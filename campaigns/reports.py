@@ -65,7 +65,8 @@ def compliance_row(campaign) -> dict:
         "release_to_start_seconds": started.payload.get("release_to_start_seconds")
         if started else None,
     }
-    row["hashes_match"] = bool(sent_hash) and row["approved_hash"] == row["released_hash"] == sent_hash
+    row["hashes_match"] = (bool(sent_hash)
+                           and row["approved_hash"] == row["released_hash"] == sent_hash)
     flags = [name for name in ("three_distinct_people", "hashes_match",
                                "supervisor_checklist_complete", "observer_checklist_complete",
                                "test_send_of_sent_hash") if not row[name]]

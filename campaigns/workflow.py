@@ -190,7 +190,7 @@ def checks_for(campaign, user) -> dict[str, Check]:
             if TRANSITIONS[action].roles}
 
 
-# --- the one door -----------------------------------------------------------------------------------
+# --- the one door ---------------------------------------------------------------------------------
 
 def _acting_role(user, t: Transition) -> str:
     if user is None:
@@ -287,7 +287,7 @@ def _sent_count(campaign) -> int:
     return campaign.deliveries.filter(state=Delivery.State.SENT).count()
 
 
-# --- drafting ---------------------------------------------------------------------------------------
+# --- drafting -------------------------------------------------------------------------------------
 
 def create(*, user, roster, name: str, sender: str, subject: str, body_text: str,
            body_html: str = "", **sending) -> Campaign:

@@ -191,7 +191,8 @@ def column_letter(index: int) -> str:
 
 def parse_roster(data: bytes, filename: str, *, max_bytes: int, max_rows: int,
                  max_columns: int = MAX_COLUMNS) -> ParsedRoster:
-    parsed = ParsedRoster(filename=filename, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    parsed = ParsedRoster(filename=filename, sha256=hashlib.sha256(data).hexdigest(),
+                          size=len(data))
     try:
         if not data:
             raise _Refused("empty", _("The file is empty."))
@@ -324,7 +325,8 @@ def _xlsx_rows(data: bytes, parsed: ParsedRoster, limits: WorkbookLimits) -> Ite
             raise not_xlsx
         if len(sheets) > 1:
             parsed.warn(None, None, "other_sheets",
-                        _("Only the first sheet, “%(sheet)s”, was read.") % {"sheet": sheets[0].title})
+                        _("Only the first sheet, “%(sheet)s”, was read.")
+                        % {"sheet": sheets[0].title})
         # The <dimension> a file declares is not trusted: "A1:XFD1048576" would make openpyxl
         # pad every row to 16,384 cells and the sheet to a million rows. Without it, a row is
         # as wide as its last cell and the sheet ends with its last row.
@@ -374,7 +376,8 @@ def _find_header(rows: Iterator, parsed: ParsedRoster):
         if all(name in mapping for name in REQUIRED):
             if number > first_nonblank[0]:
                 parsed.warn(None, None, "rows_above_header",
-                            _("Rows above the header (row %(row)s) were ignored.") % {"row": number})
+                            _("Rows above the header (row %(row)s) were ignored.")
+                            % {"row": number})
             return number, cells, mapping
         if nonblank_rows >= HEADER_SEARCH_ROWS:
             break
@@ -442,7 +445,8 @@ def _check_rows(rows, parsed: ParsedRoster, *, max_rows: int) -> None:
         parsed.rows_read += 1
         if parsed.rows_read > max_rows:
             parsed.error(row, None, "too_many_rows",
-                         _("The file has more than %(limit)s member rows.") % {"limit": f"{max_rows:,}"})
+                         _("The file has more than %(limit)s member rows.")
+                         % {"limit": f"{max_rows:,}"})
             return
         width = len(cells)
         member_number = cells[number_index] if number_index < width else ""
@@ -450,7 +454,8 @@ def _check_rows(rows, parsed: ParsedRoster, *, max_rows: int) -> None:
         email = cells[email_index] if email_index < width else ""
         errors_before = parsed.error_count
 
-        for field_name, value in (("member_number", member_number), ("name", name), ("email", email)):
+        fields = (("member_number", member_number), ("name", name), ("email", email))
+        for field_name, value in fields:
             if not value:
                 parsed.error(row, labels[field_name], "blank",
                              _("%(column)s is empty.") % {"column": labels[field_name]})

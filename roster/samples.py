@@ -137,7 +137,8 @@ def raw_xlsx(sheet_data=ROSTER_ROWS, *, shared_strings=None, sheets: int = 1,
 
 
 def _relationships(body: str) -> str:
-    return f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{_RELS}">{body}</Relationships>'
+    return (f'<?xml version="1.0" encoding="UTF-8"?>'
+            f'<Relationships xmlns="{_RELS}">{body}</Relationships>')
 
 
 def _chunks(*pieces):

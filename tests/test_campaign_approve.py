@@ -23,7 +23,8 @@ def test_supervisor_approves_with_the_full_checklist(sam, tested):
     tested.refresh_from_db()
     assert tested.state == State.APPROVED
     signoff = SignOff.objects.get(kind=SignOff.Kind.APPROVAL)
-    assert (signoff.user, signoff.content_hash, signoff.recipient_count) == (sam, tested.content_hash, 20)
+    assert (signoff.user, signoff.content_hash, signoff.recipient_count) == (
+        sam, tested.content_hash, 20)
     (entry,) = AuditEntry.objects.filter(action="campaign.approved")
     assert entry.payload["checklist"] == sorted(SUPERVISOR_TICKS)
     assert entry.payload["content_hash"] == tested.content_hash and entry.role == "supervisor"

@@ -111,7 +111,8 @@ def test_preview_defaults_to_first_last_and_a_random_member(olivia, draft):
 
 
 def test_html_in_member_data_is_escaped_in_previews(olivia):
-    roster = make_roster(olivia, rows=[["1001", "<script>alert(1)</script>", "x@example.jp", "東京"]])
+    roster = make_roster(olivia,
+                         rows=[["1001", "<script>alert(1)</script>", "x@example.jp", "東京"]])
     campaign = make_campaign(olivia, roster, body_html="<p>{name}</p>")
     page = client_for(olivia).get(reverse("campaigns:preview", args=[campaign.pk])).content.decode()
     assert "<script>alert(1)</script>" not in page

@@ -21,7 +21,8 @@ def edit(client, campaign, **changes):
 
 def test_an_edit_after_approval_voids_it_and_returns_to_draft(olivia, approved):
     old_hash = approved.content_hash
-    assert edit(client_for(olivia), approved, body_text=approved.body_text + "追記\n").status_code == 302
+    response = edit(client_for(olivia), approved, body_text=approved.body_text + "追記\n")
+    assert response.status_code == 302
     approved.refresh_from_db()
     assert approved.state == State.DRAFT and approved.content_hash == ""
     approval = SignOff.objects.get(kind=SignOff.Kind.APPROVAL)

@@ -11,7 +11,8 @@ from tests.factories import client_for
 
 
 def form_data(roster, **changes):
-    return {"name": "x", "roster": roster.pk, "sender": "会員サポート <members@association.example>",
+    return {"name": "x", "roster": roster.pk,
+            "sender": "会員サポート <members@association.example>",
             "subject": "{name} 様", "body_text": "{name} 様", "body_html": "",
             "canary_enabled": "on", "rate_unit": "minute", **changes}
 

@@ -17,7 +17,8 @@ def test_supervisor_rejects_with_a_comment_and_it_goes_back_to_the_author(sam, o
     rejection = SignOff.objects.get(kind=SignOff.Kind.REJECTION)
     assert rejection.comment == "件名に支部名を入れてください"
     entry = AuditEntry.objects.get(action="campaign.rejected")
-    assert entry.payload["comment"] == rejection.comment and entry.payload["from_state"] == "submitted"
+    assert entry.payload["comment"] == rejection.comment
+    assert entry.payload["from_state"] == "submitted"
     page = client_for(olivia).get(reverse("campaigns:detail", args=[tested.pk])).content.decode()
     assert "件名に支部名を入れてください" in page
 

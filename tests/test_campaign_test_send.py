@@ -22,7 +22,8 @@ def test_operator_sends_a_test_to_self_and_chosen_reviewers(olivia, sam, oscar, 
     assert record.content_hash == submitted.content_hash
     assert set(record.recipients.all()) == {olivia, sam, oscar}
     entry = AuditEntry.objects.get(action="campaign.test_sent")
-    assert entry.payload["member"] == "W000005" and entry.payload["to"] == ["olivia", "oscar", "sam"]
+    assert entry.payload["member"] == "W000005"
+    assert entry.payload["to"] == ["olivia", "oscar", "sam"]
 
 
 def test_a_test_send_never_goes_to_members(olivia, submitted, roster):

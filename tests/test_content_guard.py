@@ -51,7 +51,8 @@ def test_another_members_email_in_the_body_is_found_with_its_position(roster):
 
 
 def test_full_width_addresses_and_numbers_are_found(roster):
-    result = report(roster, "{name} 様 ｍｅｍｂｅｒ０００００４＠ｍｅｍｂｅｒｓ．ｅｘａｍｐｌｅ Ｗ０００００５")
+    result = report(roster, "{name} 様 ｍｅｍｂｅｒ０００００４＠ｍｅｍｂｅｒｓ．ｅｘａｍｐｌｅ "
+                            "Ｗ０００００５")
     assert kinds(result) == ["email", "member_number"]
     assert {f.member for f in result.findings} == {"W000004", "W000005"}
 

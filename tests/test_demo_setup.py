@@ -93,7 +93,8 @@ def test_the_readme_run_command_starts_web_worker_and_catcher_and_stops_them(tmp
                    timeout=60, what="the worker's health check")
 
         message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = "a@x.example", "b@y.example", "届いた件名"
+        message["From"], message["To"] = "a@x.example", "b@y.example"
+        message["Subject"] = "届いた件名"
         message.set_content("本文")
         with smtplib.SMTP("127.0.0.1", smtp_port) as smtp:
             smtp.send_message(message)

@@ -44,7 +44,8 @@ def test_a_clean_file_is_previewed_then_stored_on_confirm(olivia):
 
 def test_a_broken_file_shows_every_problem_and_stores_nothing(olivia):
     rows = [["1", "A", "a@example.jp"], ["2", "", "bad"], ["1", "C", "c@example.jp"]]
-    response = upload(client_for(olivia), csv_bytes(rows, header=["会員番号", "氏名", "メールアドレス"]))
+    data = csv_bytes(rows, header=["会員番号", "氏名", "メールアドレス"])
+    response = upload(client_for(olivia), data)
     page = response.content.decode()
     assert response.status_code == 200
     assert "Nothing was stored" in page

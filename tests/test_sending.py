@@ -95,7 +95,8 @@ def test_a_temporary_refusal_waits_for_its_backoff(live, sink, roster, settings)
     settings.SEND_RETRY_SECONDS = 3600
     deferred = roster.members.get(member_number="W000002").email
     sink.handler.defer[deferred] = 1
-    assert sender.run(live.pk, worker="t", budget=2, sleep=lambda s: None) is sender.Outcome.CONTINUE
+    outcome = sender.run(live.pk, worker="t", budget=2, sleep=lambda s: None)
+    assert outcome is sender.Outcome.CONTINUE
     delivery = live.deliveries.get(email=deferred)
     assert delivery.state == Delivery.State.PENDING and delivery.next_attempt_at is not None
     assert live.deliveries.filter(state=Delivery.State.SENT).count() == 19

@@ -182,7 +182,8 @@ def test_the_rate_limit_spaces_claims_for_every_worker(olivia, sam, oscar, sink)
     workflow.start(campaign_id=campaign.pk)
     first = sender.claim_next(campaign.pk, worker="a", terms=sender.terms_of(campaign))
     assert isinstance(first, sender.Claim)
-    second = sender.claim_next(campaign.pk, worker="b", terms=sender.terms_of(campaign))  # another worker
+    # Another worker, at once:
+    second = sender.claim_next(campaign.pk, worker="b", terms=sender.terms_of(campaign))
     assert isinstance(second, sender.Wait) and 0 < second.seconds <= 1.0
 
 
@@ -218,7 +219,8 @@ def test_content_changed_behind_the_apps_back_is_not_sent(olivia, sam, oscar, si
     assert sender.run(campaign.pk, worker="t", budget=1) is sender.Outcome.NOT_STARTED
     campaign.refresh_from_db()
     assert campaign.state == State.DRAFT and sink.handler.received == []
-    assert AuditEntry.objects.get(action="campaign.start_refused").payload["code"] == "hash_mismatch"
+    refusal = AuditEntry.objects.get(action="campaign.start_refused")
+    assert refusal.payload["code"] == "hash_mismatch"
     assert not campaign.valid_approvals().exists()
 
 

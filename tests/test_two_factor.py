@@ -20,7 +20,8 @@ def code(device, steps_ahead=0):
     """The code the person's app shows now (or `steps_ahead` 30-second steps later: a code
     already used is refused, so a second sign-in in the same test uses the next one)."""
     device.refresh_from_db()
-    return f"{totp(device.bin_key, device.step, device.t0 - steps_ahead * device.step, device.digits):06d}"
+    t0 = device.t0 - steps_ahead * device.step
+    return f"{totp(device.bin_key, device.step, t0, device.digits):06d}"
 
 
 def with_device(user):
