@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.guard import GuardReport
 from campaigns.states import State
+from countersign.roles import has_role
 
 # How a campaign is sent: signed with the content (part of the content hash).
 SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit")
@@ -237,8 +238,6 @@ class SignOff(models.Model):
     def standing_problem(self) -> str:
         """Why the signer no longer stands behind this sign-off ("" if they do): no longer
         active, no longer holding the role they signed in, or moved organisation."""
-        from countersign.roles import has_role
-
         signer = type(self.user).objects.get(pk=self.user_id)  # as stored now
         if not signer.is_active:
             return "signer_inactive"

@@ -100,7 +100,7 @@ def on_transition(transition, campaign, actor, payload: dict) -> None:
 
 
 def _queue_mail(ids: list[int]) -> None:
-    from campaigns import tasks
+    from campaigns import tasks  # tasks -> sender -> workflow import this module
 
     tasks.queue_notification_mail(ids)
 

@@ -6,13 +6,11 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from campaigns import sender
+from campaigns import notices, notifications, sender
 from campaigns.models import Campaign, State
 
 
 def mail_audit_anchor(reason: str = "schedule") -> str:
-    from campaigns import notices
-
     return notices.send_anchor(reason)["outcome"]
 
 
@@ -21,8 +19,6 @@ def queue_audit_anchor(reason: str) -> None:
 
 
 def mail_notifications(ids: list[int]) -> int:
-    from campaigns import notifications
-
     return notifications.send_mail_for(ids)
 
 
@@ -31,8 +27,6 @@ def queue_notification_mail(ids: list[int]) -> None:
 
 
 def warn_of_expiring_approvals() -> int:
-    from campaigns import notifications
-
     return notifications.warn_of_expiring_approvals()
 
 

@@ -673,14 +673,14 @@ def lapse_signoffs_of(*, user, reason: str) -> list[int]:
 
 def _mail_anchor_after_commit(reason: str) -> None:
     """The audit chain's head goes to the association once this commits (audit anchors)."""
-    from campaigns import tasks
+    from campaigns import tasks  # tasks -> sender -> ledger import this module
 
     transaction.on_commit(lambda: tasks.queue_audit_anchor(reason))
 
 
 def _ring_worker(campaign) -> None:
     """Queue send tasks once this transaction commits (a rolled-back release rings nothing)."""
-    from campaigns import tasks
+    from campaigns import tasks  # tasks -> sender -> ledger import this module
 
     transaction.on_commit(lambda: tasks.queue_sending(campaign.pk))
 
@@ -691,7 +691,7 @@ def start(*, campaign_id: int) -> Campaign:
     before the row is locked). If not, nothing is sent: the campaign goes back to draft and
     its sign-offs are void (`refuse_start`). Every message is checked again just before it
     is handed over."""
-    from campaigns import sender
+    from campaigns import sender  # sender and ledger import this module
 
     lapse_signoffs_of_unstanding_signers(campaign_id)
     checked, report, checked_hash = _guard_outside_the_lock(campaign_id)
@@ -814,7 +814,7 @@ def _conditions_of_complete(c, user) -> Check:
 
 
 def _apply_complete(c, user) -> dict:
-    from campaigns.ledger import ledger_digest
+    from campaigns.ledger import ledger_digest  # ledger imports this module (handing_over)
 
     c.completed_at = timezone.now()
     c.ledger_sha256 = ledger_digest(c)

@@ -12,7 +12,9 @@ memory.
 import io
 from collections.abc import Iterable
 
+import openpyxl
 from django.http import HttpResponse, StreamingHttpResponse
+from openpyxl.cell import WriteOnlyCell
 
 from audit import chain
 
@@ -39,9 +41,6 @@ def csv_response(filename: str, header: list[str], rows: Iterable[list], *,
 
 def xlsx_response(filename: str, header: list[str], rows: Iterable[list]) -> HttpResponse:
     """A workbook where every cell is text or a number: nothing runs as a formula."""
-    import openpyxl
-    from openpyxl.cell import WriteOnlyCell
-
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet()
     sheet.append(header)

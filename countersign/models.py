@@ -2,6 +2,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
+from countersign import accounts
+
 
 class Organisation(models.TextChoices):
     CONTRACTOR = "contractor", _("Contractor")
@@ -23,8 +25,6 @@ class User(AbstractUser):
 
     def save(self, *args, **kwargs):
         """Saved and audited in one transaction (countersign.accounts)."""
-        from countersign import accounts
-
         with transaction.atomic():
             before = accounts.snapshot(self)
             password_given = self._password is not None

@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import openpyxl
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -293,8 +294,6 @@ def _lines(text: str, max_line: int) -> Iterator[str]:
 
 
 def _xlsx_rows(data: bytes, parsed: ParsedRoster, limits: WorkbookLimits) -> Iterator[tuple]:
-    import openpyxl
-
     not_xlsx = _Refused("not_spreadsheet", _("The file is not a readable .xlsx workbook."))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
