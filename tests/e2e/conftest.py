@@ -47,13 +47,15 @@ def _launch(playwright_api):
 
 
 @pytest.fixture
-def screenshots():
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
+def screenshots(request):
+    """Screenshots of this test, in var/e2e-screenshots/<test>/ (kept from the last run)."""
+    directory = SCREENSHOTS / request.node.name.removeprefix("test_")[:60]
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
     taken = []
 
     def shoot(page, name):
-        path = SCREENSHOTS / f"{len(taken) + 1:02d}-{name}.png"
+        path = directory / f"{len(taken) + 1:02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
         taken.append(path)
         return path
