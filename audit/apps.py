@@ -4,6 +4,9 @@ from django.db import connections
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
+from audit import triggers
+from audit.checks import check_audit_triggers
+
 
 def ensure_triggers(using="default", **kwargs):
     """Put the append-only triggers back after every migrate.
@@ -12,8 +15,6 @@ def ensure_triggers(using="default", **kwargs):
     re-installing here means no future migration can leave the log unprotected. The install
     is idempotent.
     """
-    from audit import triggers
-
     connection = connections[using]
     if triggers.TABLE in connection.introspection.table_names():
         triggers.install(connection)
@@ -24,7 +25,5 @@ class AuditConfig(AppConfig):
     verbose_name = _("Audit log")
 
     def ready(self):
-        from audit.checks import check_audit_triggers
-
         checks.register(check_audit_triggers, checks.Tags.database)
         post_migrate.connect(ensure_triggers, sender=self)

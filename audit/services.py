@@ -3,6 +3,8 @@ from django.utils import timezone
 
 from audit.chain import GENESIS, check_payload, entry_hash
 from audit.models import AuditEntry, object_key
+from audit.selectors import VERIFIED
+from audit.verification import verify_database
 
 # Key of the PostgreSQL advisory lock that serialises appends (any constant will do).
 _APPEND_LOCK_KEY = 7_402_118_551
@@ -74,9 +76,6 @@ def verify_and_record(*, actor=None, system: str = "", anchor: str | None = None
                       anchors=()):
     """Verify the whole chain, then append the outcome to it (a check is an audit entry).
     `anchors`: the outcome of audit.anchors.check(), recorded with it."""
-    from audit.selectors import VERIFIED
-    from audit.verification import verify_database
-
     verdict = verify_database(anchor=anchor)
     with transaction.atomic():
         record(VERIFIED, actor=actor, role="auditor" if actor is not None else "",

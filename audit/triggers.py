@@ -198,7 +198,8 @@ def _on(present) -> str:
 def _pg_options(definition: str) -> bool:
     """Options that change how our body runs: SECURITY DEFINER, a SET of some setting."""
     head = definition.split("$", 1)[0]
-    return "SECURITY DEFINER" in head.upper() or bool(re.search(r"^\s*SET\s", head, re.MULTILINE | re.IGNORECASE))
+    sets_a_setting = re.search(r"^\s*SET\s", head, re.MULTILINE | re.IGNORECASE)
+    return "SECURITY DEFINER" in head.upper() or bool(sets_a_setting)
 
 
 def missing(connection) -> list[str]:

@@ -60,8 +60,9 @@ def released_campaign(label, parallel, **sending):
     settings.SEND_PARALLEL = parallel
     campaign = workflow.create(user=OLIVIA, roster=ROSTER, name=f"scale {label}",
                                sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
-                               subject="{name} 様", body_text="{name} 様\n会員番号 {member_number}\n"
-                                                               "支部 {支部}\n", **sending)
+                               subject="{name} 様",
+                               body_text="{name} 様\n会員番号 {member_number}\n支部 {支部}\n",
+                               **sending)
     workflow.submit(campaign=campaign, user=OLIVIA)
     workflow.test_send(campaign=campaign, user=OLIVIA, member=ROSTER.members.first(),
                        recipients=[SAM])
@@ -157,8 +158,8 @@ def main():
             ok = base / seconds >= goals[workers]
             print(f"{workers} workers: {base / seconds:.2f}x (goal >= {goals[workers]}x): "
                   f"{'PASS' if ok else 'FAIL'}")
-    print(f"rate limit 600/min with {args.rate_check} workers ({seen} worker processes took part): at most "
-          f"{worst} accepted in any second over {accepted} messages (limit 10): "
+    print(f"rate limit 600/min with {args.rate_check} workers ({seen} worker processes took "
+          f"part): at most {worst} accepted in any second over {accepted} messages (limit 10): "
           f"{'PASS' if worst <= 11 else 'FAIL'}")
 
 

@@ -61,7 +61,8 @@ def released_campaign(n):
     campaign = workflow.create(user=OLIVIA, roster=ROSTER, name=f"bench {n}",
                                sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
                                subject="【重要】{name} 様: 感染症見舞金の変更",
-                               body_text="{name} 様\n\n会員番号 {member_number}\n所属支部: {支部}\n\n"
+                               body_text="{name} 様\n\n会員番号 {member_number}\n"
+                                         "所属支部: {支部}\n\n"
                                          "感染症見舞金の給付内容が変更になりました。\n" * 3)
     workflow.submit(campaign=campaign, user=OLIVIA)
     workflow.test_send(campaign=campaign, user=OLIVIA, member=ROSTER.members.first(),
@@ -145,7 +146,8 @@ def main():
         for label, values in timings.items():
             print(f"{label:<28}{min(values):>9.2f}{args.members / min(values):>10,.0f}")
         ratio = min(timings["bare smtplib loop"]) / min(timings["worker path"])
-        print(f"worker/bare rate: {ratio:.2f} (target >= 0.50): {'PASS' if ratio >= 0.5 else 'FAIL'}")
+        print(f"worker/bare rate: {ratio:.2f} (target >= 0.50): "
+              f"{'PASS' if ratio >= 0.5 else 'FAIL'}")
         per_message = guard_cost(campaign)
         worker_per_message = min(timings["worker path"]) / args.members
         print(f"content guard per message: {per_message * 1e6:.0f} us "

@@ -60,7 +60,8 @@ EMAIL_TIMEOUT = 10
 def released_campaign(n):
     campaign = workflow.create(user=OLIVIA, roster=ROSTER, name=f"drill {n}",
                                sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
-                               subject="{name} 様", body_text="{name} 様\n会員番号 {member_number}\n")
+                               subject="{name} 様",
+                               body_text="{name} 様\n会員番号 {member_number}\n")
     workflow.submit(campaign=campaign, user=OLIVIA)
     workflow.test_send(campaign=campaign, user=OLIVIA, member=ROSTER.members.first(),
                        recipients=[SAM])
@@ -101,9 +102,10 @@ def one_round(n, sink, *, wait=None):
     workers = set(campaign.deliveries.exclude(worker="").values_list("worker", flat=True))
     sent = campaign.deliveries.filter(state=Delivery.State.SENT).count()
     agree = sent == len(arrivals) == len({r for _t, r in arrivals})
-    print(f"{'baseline ' if wait == 0 else ''}round {n + 1:>2}: sent {sent:>2}, workers {len(workers)}, stop took "
-          f"{stop_seconds:5.2f} s (still handing over: {stopped.handing_over}), accepted after "
-          f"it returned: {after}, ledger = server: {agree}", flush=True)
+    print(f"{'baseline ' if wait == 0 else ''}round {n + 1:>2}: sent {sent:>2}, "
+          f"workers {len(workers)}, stop took {stop_seconds:5.2f} s "
+          f"(still handing over: {stopped.handing_over}), "
+          f"accepted after it returned: {after}, ledger = server: {agree}", flush=True)
     return after, stop_seconds, agree, len(workers)
 
 

@@ -112,9 +112,12 @@ class TestSendForm(forms.Form):
         help_text=_("Supervisors and observers only; you always get a copy. Never members."),
     )
 
-    def __init__(self, *args, roster, **kwargs):
+    def __init__(self, *args, roster, search_url="", **kwargs):
         super().__init__(*args, **kwargs)
         self.roster = roster
+        # Type a number or a name: the page offers matching members (app.js).
+        self.fields["member_number"].widget.attrs.update(
+            {"list": "member-options", "data-member-search": search_url, "autocomplete": "off"})
         self.fields["recipients"].queryset = User.objects.filter(
             is_active=True, groups__name__in=[Role.SUPERVISOR, Role.OBSERVER],
         ).exclude(email="").distinct().order_by("username")

@@ -44,6 +44,7 @@ from django.utils.translation import gettext as _
 
 from campaigns import links, mail
 from campaigns.selectors import sample_members
+from roster.models import Member
 
 MAX_FINDINGS = 200
 MIN_NAME_LENGTH = 2  # names with non-ASCII characters, after compaction
@@ -114,7 +115,8 @@ def strip_markup(text: str) -> str:
 
 _AT_DISGUISE = re.compile(
     r"\s*(?:[(\[{<]\s*(?:at|アット(?:マーク)?)\s*[)\]}>]|\s(?:at)\s|[★☆]|@)\s*", re.IGNORECASE)
-_DOT_DISGUISE = re.compile(r"\s*(?:[(\[{<]\s*(?:dot|ドット)\s*[)\]}>]|\s(?:dot)\s)\s*", re.IGNORECASE)
+_DOT_DISGUISE = re.compile(
+    r"\s*(?:[(\[{<]\s*(?:dot|ドット)\s*[)\]}>]|\s(?:dot)\s)\s*", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -377,8 +379,6 @@ def build_index(rows, *, min_number_length: int) -> RosterIndex:
 @lru_cache(maxsize=8)
 def _index(roster_pk: int, file_sha256: str, member_count: int,
            min_number_length: int) -> RosterIndex:
-    from roster.models import Member
-
     rows = Member.objects.filter(roster_id=roster_pk).values_list("member_number", "name",
                                                                    "email")
     return build_index(rows.iterator(chunk_size=5000), min_number_length=min_number_length)

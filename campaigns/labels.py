@@ -5,7 +5,7 @@ CampaignsConfig.ready, so the tables are known before any page renders."""
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.actions import Action
-from campaigns.models import SignOff
+from campaigns.models import Notification, SignOff
 from campaigns.states import State
 from countersign import labels
 
@@ -75,6 +75,9 @@ labels.contribute("ACTIONS", {
     Action.INCIDENT_REPORT_EXPORTED: _("incident report downloaded"),
     Action.COMPLIANCE_EXPORTED: _("compliance report downloaded"),
     Action.ANCHOR_MAILED: _("audit anchor mailed"),
+    Action.NOTIFIED: _("people notified"),
+    Action.NOTICE_MAILED: _("notification mailed"),
+    Action.DUPLICATED: _("campaign duplicated"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "attempted": _("attempted"), "code": _("code"), "reason": _("reason"),
@@ -100,12 +103,15 @@ labels.contribute("PAYLOAD_KEYS", {
     "ok": _("passed"), "finding_count": _("findings found"), "truncated": _("list cut short"),
     "members_scanned": _("members checked"), "sent": _("sent"), "failed": _("failed"),
     "skipped": _("skipped"), "in_doubt": _("in doubt"), "refused": _("refused"),
-    "pending": _("not sent yet"),
+    "pending": _("not sent yet"), "event": _("event"), "from_campaign": _("copied from campaign"),
+    "rest_only": _("only the members not reached"), "not_sent": _("not sent"),
 })
 CAMPAIGN_STATES = labels.register("CAMPAIGN_STATES", dict(State.choices))
 SIGNOFF_KINDS = labels.register("SIGNOFF_KINDS", dict(SignOff.Kind.choices))
+NOTIFICATION_EVENTS = labels.register("NOTIFICATION_EVENTS", dict(Notification.Event.choices))
 labels.contribute("PAYLOAD_VALUES", {"state": "CAMPAIGN_STATES", "from_state": "CAMPAIGN_STATES",
-                                     "kind": "SIGNOFF_KINDS", "reason": "VOID_REASONS"})
+                                     "kind": "SIGNOFF_KINDS", "reason": "VOID_REASONS",
+                                     "event": "NOTIFICATION_EVENTS"})
 # Outcomes of the mails campaigns send (the completion notice, the audit anchor).
 labels.contribute("PAYLOAD_OUTCOMES", {
     "sent": _("sent"), "no observer with an e-mail address": _(

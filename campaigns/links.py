@@ -20,7 +20,8 @@ SCHEMES = ("http", "https", "mailto")
 
 # What a mail reader turns into a link in plain text. The URL ends at whitespace, quotes,
 # angle brackets and Japanese closing brackets; trailing sentence punctuation is dropped.
-_TEXT_URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.|mailto:)[^\s<>\"'）」』】〕］}]+", re.IGNORECASE)
+_TEXT_URL = re.compile(
+    r"\b(?:[a-z][a-z0-9+.-]*://|www\.|mailto:)[^\s<>\"'）」』】〕］}]+", re.IGNORECASE)
 # Schemes that carry data or code themselves: never a link to send, clickable or not.
 _RISKY = re.compile(r"\b(?:data|javascript|vbscript|file|blob):[^\s<>\"']+", re.IGNORECASE)
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)

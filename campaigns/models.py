@@ -13,6 +13,7 @@ from django.utils.translation import pgettext_lazy
 
 from campaigns.guard import GuardReport
 from campaigns.states import State
+from countersign.roles import has_role
 
 # How a campaign is sent: signed with the content (part of the content hash).
 SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit")
@@ -254,8 +255,6 @@ class SignOff(models.Model):
     def standing_problem(self) -> str:
         """Why the signer no longer stands behind this sign-off ("" if they do): no longer
         active, no longer holding the role they signed in, or moved organisation."""
-        from countersign.roles import has_role
-
         signer = type(self.user).objects.get(pk=self.user_id)  # as stored now
         if not signer.is_active:
             return "signer_inactive"
@@ -330,3 +329,46 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.member_number} ({self.get_state_display()})"
+
+
+class Notification(models.Model):
+    """A step someone should know about: shown in the app and mailed (never member data)."""
+
+    class Event(models.TextChoices):
+        SUBMIT = "submit", _("Submitted for your review")
+        APPROVE = "approve", _("Approved: waiting for the association's release")
+        REJECT = "reject", _("Sent back to the author")
+        LAPSE = "lapse", _("A sign-off no longer counts")
+        REFUSE_START = "refuse_start", _("Sending did not start")
+        HOLD = "hold", _("Held after the first messages: confirm a received copy")
+        PAUSE = "pause", _("Paused")
+        REFUSE_MESSAGE = "refuse_message", _("A message was refused by the content guard")
+        STOP = "stop", _("Stopped")
+        COMPLETE = "complete", _("Completed")
+        APPROVAL_EXPIRING = "approval_expiring", _("The approval expires within a day")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="notifications")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(_("event"), max_length=30, choices=Event.choices)
+    # What the person needs to act: a rejection's reason, counts at a stop. No member data.
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    mailed_at = models.DateTimeField(null=True, blank=True)
+    mail_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_unread")]
+
+    def __str__(self):
+        return f"{self.get_event_display()}: {self.campaign} → {self.user}"
+
+    @property
+    def expires_at(self):
+        """When the approval an "approval expiring" notice is about expires (or None)."""
+        from datetime import datetime
+
+        value = self.detail.get("expires_at")
+        return datetime.fromisoformat(value) if value else None

@@ -5,14 +5,19 @@ the association keeps the chain head it receives here, and `verify_audit --ancho
 later proves the chain still contains it.
 """
 
+import hashlib
 import logging
 from datetime import datetime
+from pathlib import Path
 
+from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 import audit
+from audit import chain
 from audit.anchors import Anchor, current
 from audit.models import AuditEntry, time_text
 from campaigns.actions import Action
@@ -51,11 +56,20 @@ def send_completion_notice(campaign) -> None:
         "Audit chain head at completion: entry %(sequence)s\n%(head)s\n%(anchor)s\n\n"
         "Keep this message. With the chain head above, anyone can later prove that the audit "
         "log still contains this record:\n    python manage.py verify_audit --anchor %(head)s\n"
+        "\nWithout access to the server, with Python 3 alone:\n"
+        "1. Download chain.py from %(chain_url)s (or ask the auditor for it) and check that "
+        "its SHA-256 is %(chain_sha256)s.\n"
+        "2. Ask the auditor for an unfiltered export of the audit log (CSV).\n"
+        "3. Run: python chain.py audit-export.csv --anchor %(head)s\n"
+        "   It prints OK and the number of entries, or names the first entry that does not "
+        "verify.\n"
     ) % {"name": campaign.name, "sent": numbers["sent"], "failed": numbers["failed"],
          "skipped": numbers["skipped"], "content": campaign.content_hash,
          "ledger": campaign.ledger_sha256, "sequence": completed.sequence,
          "head": completed.hash, "anchor": anchor_text(Anchor(
-             completed.sequence, completed.hash, time_text(completed.created_at)))}
+             completed.sequence, completed.hash, time_text(completed.created_at))),
+         "chain_url": settings.SITE_URL.rstrip("/") + reverse("audit:chain_script"),
+         "chain_sha256": hashlib.sha256(Path(chain.__file__).read_bytes()).hexdigest()}
     recipients = association_observers()
     messages = [NoAttachmentMessage(_("[Countersign] Complete: %(name)s") % {
         "name": campaign.name}, body, to=[person.email]) for person in recipients]

@@ -2,9 +2,9 @@
 log: two-person compliance, and the incident report of one campaign. web.urls mounts them
 under /audit/, in the audit namespace, next to the log."""
 
-from itertools import islice
-
+from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
@@ -55,6 +55,16 @@ def incident(request, pk):
         if fmt == "csv":
             return exports.csv_response(name, header, rows)
         return exports.xlsx_response(name, header, rows)
+    q = request.GET.get("q", "").strip()
+    members = campaign.roster.members.order_by("row_number")
+    if q:  # by member number; by name and address only for those who may see them
+        found = Q(member_number__icontains=q)
+        if member_data:
+            found |= Q(name__icontains=q) | Q(email__icontains=q)
+        members = members.filter(found)
+    page = Paginator(members, 100).get_page(request.GET.get("page"))
     return render(request, "campaigns/incident.html", {
         "campaign": campaign, "progress": progress(campaign), "member_data": member_data,
-        "rows": list(islice(reports.incident_rows(campaign, member_data=member_data), 200))})
+        "page": page, "q": q,
+        "rows": list(reports.incident_rows(campaign, member_data=member_data,
+                                           members=page.object_list))})

@@ -65,7 +65,8 @@ def compliance_row(campaign) -> dict:
         "release_to_start_seconds": started.payload.get("release_to_start_seconds")
         if started else None,
     }
-    row["hashes_match"] = bool(sent_hash) and row["approved_hash"] == row["released_hash"] == sent_hash
+    row["hashes_match"] = (bool(sent_hash)
+                           and row["approved_hash"] == row["released_hash"] == sent_hash)
     flags = [name for name in ("three_distinct_people", "hashes_match",
                                "supervisor_checklist_complete", "observer_checklist_complete",
                                "test_send_of_sent_hash") if not row[name]]
@@ -155,12 +156,19 @@ OUTCOME = {
 }
 
 
-def incident_rows(campaign, *, member_data: bool):
+def incident_rows(campaign, *, member_data: bool, members=None):
     """Who received exactly which content (content hash + message hash) and when, who did
-    not, who is in doubt: one row per recipient of the roster, from the delivery ledger.
-    Without member data: the member number stands for the person (no name, no address)."""
-    deliveries = {d.member_id: d for d in campaign.deliveries.all().iterator(chunk_size=2000)}
-    for member in campaign.roster.members.order_by("row_number").iterator(chunk_size=2000):
+    not, who is in doubt: one row per recipient of the roster (or of `members`, a page of
+    them), from the delivery ledger. Without member data: the member number stands for the
+    person (no name, no address)."""
+    if members is None:
+        members = campaign.roster.members.order_by("row_number").iterator(chunk_size=2000)
+        ledger = campaign.deliveries.all()
+    else:
+        members = list(members)
+        ledger = campaign.deliveries.filter(member_id__in=[m.pk for m in members])
+    deliveries = {d.member_id: d for d in ledger.iterator(chunk_size=2000)}
+    for member in members:
         d = deliveries.get(member.pk)
         person = [member.name, d.email if d else member.email] if member_data else []
         if d is None:

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from functools import cache
 
+import psycopg
 from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
@@ -267,18 +268,12 @@ def _cursor():
     connection.ensure_connection()
     if connection.connection.prepare_threshold is None:
         connection.connection.prepare_threshold = 5
-    return CursorWrapper(_server_bound_cursor_class()(connection.connection), connection)
+    return CursorWrapper(_PreparedCursor(connection.connection), connection)
 
 
-@cache
-def _server_bound_cursor_class():
-    import psycopg
-
-    class Prepared(psycopg.Cursor):
-        def execute(self, query, params=None, **kwargs):
-            return super().execute(query, params, prepare=True, **kwargs)
-
-    return Prepared
+class _PreparedCursor(psycopg.Cursor):
+    def execute(self, query, params=None, **kwargs):
+        return super().execute(query, params, prepare=True, **kwargs)
 
 
 def create_ledger(campaign) -> None:

@@ -52,6 +52,7 @@ class Transition:
     worker: bool = False  # the worker (no person) may take it too
     audit: Action | None = None  # the audit entry it writes
     stays_in: tuple[State, ...] = ()  # states where it applies too, leaving the state as is
+    notify: tuple[str, ...] = ()  # who is told (campaigns.notifications.AUDIENCES)
 
     @property
     def applies_in(self) -> tuple[State, ...]:
@@ -72,33 +73,36 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     Transition("edit", (S.DRAFT, S.SUBMITTED, S.APPROVED), S.DRAFT, (Role.OPERATOR,),
                Rule.AUTHOR, audit=Action.EDITED),
     Transition("submit", (S.DRAFT,), S.SUBMITTED, (Role.OPERATOR,), Rule.AUTHOR,
-               audit=Action.SUBMITTED),
+               audit=Action.SUBMITTED, notify=("supervisors",)),
     Transition("test_send", (S.DRAFT, S.SUBMITTED), None, (Role.OPERATOR,), Rule.AUTHOR,
                audit=Action.TEST_SENT),
     Transition("approve", (S.SUBMITTED,), S.APPROVED, (Role.SUPERVISOR,), Rule.NOT_AUTHOR,
-               audit=Action.APPROVED),
+               audit=Action.APPROVED, notify=("observers",)),
     Transition("reject", (S.SUBMITTED, S.APPROVED), S.DRAFT, _SIGNERS, Rule.NOT_AUTHOR,
-               audit=Action.REJECTED),
+               audit=Action.REJECTED, notify=("author",)),
     Transition("release", (S.APPROVED, S.RELEASED, S.PAUSED), S.RELEASED, (Role.OBSERVER,),
                Rule.NOT_AUTHOR_OR_APPROVER, audit=Action.RELEASED),
     Transition("cancel", (S.DRAFT, S.SUBMITTED, S.APPROVED), S.CANCELLED,
                (Role.OPERATOR, Role.SUPERVISOR), Rule.AUTHOR_OR_SUPERVISOR,
                audit=Action.CANCELLED),
     Transition("lapse", (S.APPROVED, S.RELEASED), (S.SUBMITTED, S.APPROVED), (), worker=True,
-               audit=Action.SIGNOFF_LAPSED),
+               audit=Action.SIGNOFF_LAPSED, notify=("people",)),
     Transition("start", (S.RELEASED,), S.SENDING, (), worker=True, audit=Action.STARTED),
     Transition("refuse_start", (S.RELEASED,), S.DRAFT, (), worker=True,
-               audit=Action.START_REFUSED),
-    Transition("hold", (S.SENDING,), S.HELD, (), worker=True, audit=Action.HELD),
+               audit=Action.START_REFUSED, notify=("people",)),
+    Transition("hold", (S.SENDING,), S.HELD, (), worker=True, audit=Action.HELD,
+               notify=("people", "observers")),
     Transition("confirm_canary", (S.HELD,), S.SENDING, _SIGNERS, Rule.NOT_AUTHOR,
                audit=Action.CANARY_CONFIRMED),
     Transition("pause", (S.SENDING, S.HELD), S.PAUSED, _PEOPLE, worker=True,
-               audit=Action.PAUSED),
+               audit=Action.PAUSED, notify=("people", "observers")),
     Transition("refuse_message", (S.SENDING, S.HELD), S.PAUSED, (), worker=True,
-               audit=Action.MESSAGE_REFUSED, stays_in=(S.PAUSED, S.STOPPED)),
+               audit=Action.MESSAGE_REFUSED, stays_in=(S.PAUSED, S.STOPPED),
+               notify=("people", "observers")),
     Transition("stop", (S.RELEASED, S.SENDING, S.HELD, S.PAUSED), S.STOPPED, _PEOPLE,
-               audit=Action.STOPPED),
-    Transition("complete", (S.SENDING,), S.COMPLETED, (), worker=True, audit=Action.COMPLETED),
+               audit=Action.STOPPED, notify=("people", "observers")),
+    Transition("complete", (S.SENDING,), S.COMPLETED, (), worker=True, audit=Action.COMPLETED,
+               notify=("people",)),  # the association's observers get the completion notice
     Transition("decide", (S.SENDING, S.HELD, S.PAUSED, S.STOPPED), None, _SIGNERS,
                audit=Action.DELIVERY_DECIDED),
 )}

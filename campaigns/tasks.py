@@ -6,18 +6,28 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from campaigns import sender
+from campaigns import notices, notifications, sender
 from campaigns.models import Campaign, State
 
 
 def mail_audit_anchor(reason: str = "schedule") -> str:
-    from campaigns import notices
-
     return notices.send_anchor(reason)["outcome"]
 
 
 def queue_audit_anchor(reason: str) -> None:
     async_task("campaigns.tasks.mail_audit_anchor", reason)
+
+
+def mail_notifications(ids: list[int]) -> int:
+    return notifications.send_mail_for(ids)
+
+
+def queue_notification_mail(ids: list[int]) -> None:
+    async_task("campaigns.tasks.mail_notifications", ids)
+
+
+def warn_of_expiring_approvals() -> int:
+    return notifications.warn_of_expiring_approvals()
 
 
 def queue_send(campaign_id: int) -> None:

@@ -2,10 +2,14 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -22,7 +26,7 @@ from campaigns.forms import (
     supervisor_signoff_form,
 )
 from campaigns.guard import GuardReport
-from campaigns.models import Campaign, Delivery, SignOff, State
+from campaigns.models import Campaign, Delivery, Notification, SignOff, State
 from countersign import access
 from countersign.roles import Role, has_role, role_required
 from countersign.templatetags.countersign_tags import copyable
@@ -85,17 +89,23 @@ def _checks(campaign, user) -> dict:
                 user, Role.SUPERVISOR)),
             "witness_page": bool(can["release"]) or (can["reject"] and has_role(
                 user, Role.OBSERVER)),
-            "incident_report": access.may_see(user, access.Data.INCIDENT_SUMMARY)}
+            "incident_report": access.may_see(user, access.Data.INCIDENT_SUMMARY),
+            "duplicate": workflow.can_duplicate(campaign, user),
+            "send_to_the_rest": workflow.can_send_to_the_rest(campaign, user)}
 
 
 @role_required(*CAMPAIGN_ROLES)
 def campaign_list(request):
     campaigns = Campaign.objects.select_related("roster", "author")
-    state = request.GET.get("state")
+    state, q = request.GET.get("state"), request.GET.get("q", "").strip()
     if state in State.values:
         campaigns = campaigns.filter(state=state)
-    return render(request, "campaigns/list.html",
-                  {"campaigns": campaigns[:200], "states": State.choices, "state": state})
+    if q:
+        campaigns = campaigns.filter(Q(name__icontains=q) | Q(subject__icontains=q))
+    page = Paginator(campaigns, 50).get_page(request.GET.get("page"))
+    return render(request, "campaigns/list.html", {
+        "campaigns": page.object_list, "page": page, "states": State.choices, "state": state,
+        "q": q})
 
 
 @role_required(Role.OPERATOR)
@@ -121,7 +131,8 @@ def campaign_detail(request, pk):
                      for m in selectors.sample_members(campaign.roster)],
         "history": selectors.history(campaign),
         "versions": campaign.versions.order_by("-number"),
-        "test_form": TestSendForm(roster=campaign.roster),
+        "test_form": TestSendForm(roster=campaign.roster, search_url=reverse(
+            "campaigns:member_search", args=[campaign.pk])),
         "guard_findings": GuardReport.from_json(guard_findings),
         "progress": ledger.progress(campaign) if campaign.state in LIVE_OR_DONE else None,
         "in_doubt": campaign.deliveries.filter(state=Delivery.State.IN_DOUBT)[:100],
@@ -327,11 +338,58 @@ def delivery_decide(request, pk, delivery_pk):
 @role_required(*LEDGER_ROLES)
 def campaign_ledger(request, pk):
     campaign = _get_campaign_for(request, pk)
-    state = request.GET.get("state")
+    state, q = request.GET.get("state"), request.GET.get("q", "").strip()
     deliveries = campaign.deliveries.order_by("id")
     if state in Delivery.State.values:
         deliveries = deliveries.filter(state=state)
+    if q:  # the ledger is member data (access policy): search by number, name or address
+        deliveries = deliveries.filter(Q(member_number__icontains=q) | Q(email__icontains=q)
+                                       | Q(member__name__icontains=q))
     page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
     return render(request, "campaigns/ledger.html", {
         "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,
-        "progress": ledger.progress(campaign)})
+        "progress": ledger.progress(campaign), "q": q})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notification_list(request):
+    """A person's notifications, newest first; opening the page marks them read."""
+    mine = Notification.objects.filter(user=request.user).select_related("campaign")
+    page = Paginator(mine, 50).get_page(request.GET.get("page"))
+    unread = [n.pk for n in page.object_list if n.read_at is None]
+    response = render(request, "campaigns/notifications.html", {"page": page,
+                                                                "unread": set(unread)})
+    Notification.objects.filter(pk__in=unread).update(read_at=timezone.now())
+    return response
+
+
+@role_required(Role.OPERATOR)
+@require_POST
+def campaign_duplicate(request, pk):
+    campaign = _get_campaign_for(request, pk)
+    rest_only = request.POST.get("rest") == "1"
+    copy = _attempt(request, workflow.duplicate, campaign=campaign, rest_only=rest_only)
+    if copy is None:
+        return redirect(campaign)
+    messages.success(request, ngettext(
+        "A new draft for the %(count)s member this campaign did not reach: check it, then "
+        "submit it for the whole countersign.",
+        "A new draft for the %(count)s members this campaign did not reach: check it, then "
+        "submit it for the whole countersign.", copy.roster.member_count)
+        % {"count": f"{copy.roster.member_count:,}"} if rest_only else
+        _("A copy of the campaign, as a new draft: check it, then submit it."))
+    return redirect(copy)
+
+
+@role_required(*access.roles_for(access.Data.MEMBER_ROWS))
+def member_search(request, pk):
+    """For the test send's member picker: up to 20 members of the campaign's roster whose
+    number or name starts with / contains what was typed (member data: the policy's roles)."""
+    campaign = _get_campaign_for(request, pk)
+    q = request.GET.get("q", "").strip()
+    members = campaign.roster.members.order_by("row_number")
+    if q:
+        members = members.filter(Q(member_number__icontains=q) | Q(name__icontains=q))
+    return JsonResponse({"members": [{"number": m.member_number, "name": m.name}
+                                     for m in members[:20]]})

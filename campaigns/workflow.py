@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 import audit
-from campaigns import content, guard, mail
+from campaigns import content, guard, mail, notifications
 from campaigns.actions import Action
 from campaigns.labels import VOID_REASONS
 from campaigns.models import (
@@ -40,6 +40,7 @@ from campaigns.models import (
 )
 from campaigns.states import EDITABLE_STATES, LIVE_STATES, TRANSITIONS, Rule, State, Transition
 from countersign.roles import Role, has_role, roles_of
+from roster.services import roster_subset
 
 __all__ = ["EDITABLE_STATES", "LIVE_STATES"]  # re-exported for the views
 
@@ -189,7 +190,7 @@ def checks_for(campaign, user) -> dict[str, Check]:
             if TRANSITIONS[action].roles}
 
 
-# --- the one door -----------------------------------------------------------------------------------
+# --- the one door ---------------------------------------------------------------------------------
 
 def _acting_role(user, t: Transition) -> str:
     if user is None:
@@ -239,6 +240,7 @@ def _record(t: Transition, campaign, user, from_state: str, payload: dict) -> No
     campaign.save()
     audit.record(t.audit, role=_acting_role(user, t), target=campaign, **_who(user),
                  payload={"state": campaign.state, "from_state": from_state, **payload})
+    notifications.on_transition(t, campaign, user, payload)
 
 
 def _perform(action: str, campaign, user, *, check=None, apply=None, **args) -> Campaign:
@@ -286,7 +288,7 @@ def _sent_count(campaign) -> int:
     return campaign.deliveries.filter(state=Delivery.State.SENT).count()
 
 
-# --- drafting ---------------------------------------------------------------------------------------
+# --- drafting -------------------------------------------------------------------------------------
 
 def create(*, user, roster, name: str, sender: str, subject: str, body_text: str,
            body_html: str = "", **sending) -> Campaign:
@@ -307,6 +309,55 @@ def create(*, user, roster, name: str, sender: str, subject: str, body_text: str
                               "content_hash": campaign.compute_content_hash(),
                               "recipient_count": roster.member_count})
     return campaign
+
+
+# States after which "send to the rest" makes sense: the campaign will send no more.
+ENDED_STATES = (State.STOPPED, State.COMPLETED)
+NOT_REACHED = (Delivery.State.PENDING, Delivery.State.FAILED, Delivery.State.SKIPPED,
+               Delivery.State.REFUSED)
+
+
+def can_duplicate(campaign, user) -> Check:
+    if not has_role(user, Role.OPERATOR):
+        return _no(NotAllowed, _("Only an operator can create a campaign."), "role")
+    return ALLOWED
+
+
+def can_send_to_the_rest(campaign, user) -> Check:
+    return _first(lambda: can_duplicate(campaign, user),
+                  lambda: ALLOWED if campaign.state in ENDED_STATES else _no(
+                      WrongState, _("Only a stopped or completed campaign has a rest."),
+                      "state"),
+                  lambda: ALLOWED if campaign.deliveries.filter(
+                      state__in=NOT_REACHED).exists() else _no(
+                      WrongState, _("Every member was sent the message (or is in doubt)."),
+                      "nobody_left"))
+
+
+def duplicate(*, campaign, user, rest_only: bool = False) -> Campaign:
+    """A new draft with the same content and sending terms, by `user`: to the same roster,
+    or (rest_only) to exactly the members this stopped campaign did not reach (not sent,
+    failed, skipped or refused; never a member in doubt). Either way it goes through the
+    whole countersign again."""
+    check = (can_send_to_the_rest if rest_only else can_duplicate)(campaign, user)
+    if not check:
+        raise check.error
+    with transaction.atomic():
+        roster, name = campaign.roster, _("%(name)s (copy)") % {"name": campaign.name}
+        if rest_only:
+            name = _("%(name)s (the rest)") % {"name": campaign.name}
+            ids = campaign.deliveries.filter(state__in=NOT_REACHED).values_list("member_id",
+                                                                               flat=True)
+            roster = roster_subset(roster=roster, member_ids=list(ids), name=name,
+                                   reason=f"rest of campaign {campaign.pk}", actor=user)
+        copy = create(user=user, roster=roster, name=name, sender=campaign.sender,
+                      subject=campaign.subject, body_text=campaign.body_text,
+                      body_html=campaign.body_html,
+                      **{f: getattr(campaign, f) for f in SENDING_FIELDS})
+        audit.record(Action.DUPLICATED, actor=user, role=Role.OPERATOR, target=copy, payload={
+            "from_campaign": campaign.pk, "rest_only": rest_only, "roster": roster.pk,
+            "recipient_count": roster.member_count})
+    return copy
 
 
 def edit(*, campaign, user, roster=None, name: str | None = None, **changes) -> Campaign:
@@ -623,14 +674,14 @@ def lapse_signoffs_of(*, user, reason: str) -> list[int]:
 
 def _mail_anchor_after_commit(reason: str) -> None:
     """The audit chain's head goes to the association once this commits (audit anchors)."""
-    from campaigns import tasks
+    from campaigns import tasks  # tasks -> sender -> ledger import this module
 
     transaction.on_commit(lambda: tasks.queue_audit_anchor(reason))
 
 
 def _ring_worker(campaign) -> None:
     """Queue send tasks once this transaction commits (a rolled-back release rings nothing)."""
-    from campaigns import tasks
+    from campaigns import tasks  # tasks -> sender -> ledger import this module
 
     transaction.on_commit(lambda: tasks.queue_sending(campaign.pk))
 
@@ -641,7 +692,7 @@ def start(*, campaign_id: int) -> Campaign:
     before the row is locked). If not, nothing is sent: the campaign goes back to draft and
     its sign-offs are void (`refuse_start`). Every message is checked again just before it
     is handed over."""
-    from campaigns import sender
+    from campaigns import sender  # sender and ledger import this module
 
     lapse_signoffs_of_unstanding_signers(campaign_id)
     checked, report, checked_hash = _guard_outside_the_lock(campaign_id)
@@ -764,7 +815,7 @@ def _conditions_of_complete(c, user) -> Check:
 
 
 def _apply_complete(c, user) -> dict:
-    from campaigns.ledger import ledger_digest
+    from campaigns.ledger import ledger_digest  # ledger imports this module (handing_over)
 
     c.completed_at = timezone.now()
     c.ledger_sha256 = ledger_digest(c)

@@ -14,8 +14,11 @@ from __future__ import annotations
 import contextvars
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import transaction
 from django.dispatch import Signal
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
 
 import audit
 from countersign.actions import Action
@@ -129,10 +132,6 @@ class NewPasswordGate:
         self.get_response = get_response
 
     def __call__(self, request):
-        from django.conf import settings
-        from django.shortcuts import redirect
-        from django.urls import Resolver404, resolve
-
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.must_change_password:
             try:

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 def create_role_groups(using="default", **kwargs):
     """One group per role, ensured after every migrate (and after a test database flush)."""
+    # Both are or import models: apps.py is imported before the models load.
     from django.contrib.auth.models import Group
 
     from countersign.roles import Role
@@ -18,6 +19,7 @@ class CountersignConfig(AppConfig):
     verbose_name = _("Countersign")
 
     def ready(self):
+        # Both import models (User, TOTPDevice), so not before the models load.
         from countersign import (
             signals,  # noqa: F401  (role/organisation guard)
             two_factor,  # noqa: F401  (its system check)

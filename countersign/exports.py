@@ -17,7 +17,9 @@ import io
 from collections.abc import Iterable
 from datetime import datetime
 
+import openpyxl
 from django.http import HttpResponse, StreamingHttpResponse
+from openpyxl.cell import WriteOnlyCell
 
 from audit import chain
 from countersign import clock
@@ -50,9 +52,6 @@ def csv_response(filename: str, header: list, rows: Iterable[list], *,
 def xlsx_response(filename: str, header: list, rows: Iterable[list]) -> HttpResponse:
     """A workbook where every cell is text, a number or a date: nothing runs as a formula.
     The header rows stay in view when scrolling."""
-    import openpyxl
-    from openpyxl.cell import WriteOnlyCell
-
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet()
     headers = _header_rows(header)
@@ -63,7 +62,8 @@ def xlsx_response(filename: str, header: list, rows: Iterable[list]) -> HttpResp
         cells = []
         for value in row:
             if isinstance(value, datetime):
-                cell = WriteOnlyCell(sheet, value=clock.spreadsheet(value) if value.tzinfo else value)
+                local = clock.spreadsheet(value) if value.tzinfo else value
+                cell = WriteOnlyCell(sheet, value=local)
                 cell.number_format = "yyyy-mm-dd hh:mm:ss"
             elif isinstance(value, int):
                 cell = WriteOnlyCell(sheet, value=value)
@@ -80,8 +80,6 @@ def xlsx_response(filename: str, header: list, rows: Iterable[list]) -> HttpResp
 
 
 def _text_cell(sheet, value):
-    from openpyxl.cell import WriteOnlyCell
-
     cell = WriteOnlyCell(sheet, value="" if value is None else str(value))
     cell.data_type = "s"  # a leading "=" stays text, never a formula
     return cell

@@ -4,6 +4,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
+from countersign import accounts
+
 # Kana and kanji (with the half-width katakana): a name written with them is a Japanese name.
 _JAPANESE_SCRIPT = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
                               "\uff66-\uff9f]")
@@ -42,8 +44,6 @@ class User(AbstractUser):
 
     def save(self, *args, **kwargs):
         """Saved and audited in one transaction (countersign.accounts)."""
-        from countersign import accounts
-
         with transaction.atomic():
             before = accounts.snapshot(self)
             password_given = self._password is not None

@@ -7,11 +7,14 @@ owner, so a contractor account can never act as one even if someone adds it to t
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
+import audit
+from countersign.actions import Action
 from countersign.models import Organisation
 
 
@@ -73,9 +76,6 @@ def role_required(*roles: str):
 
 
 def record_denied_request(request, *, required) -> None:
-    import audit  # here, not at the top: roles is imported while the models load
-    from countersign.actions import Action
-
     with transaction.atomic():
         audit.record(Action.ACCESS_DENIED, actor=request.user, payload={
             "method": request.method, "path": request.path[:300],
@@ -84,9 +84,7 @@ def record_denied_request(request, *, required) -> None:
 
 
 def roles_context(request):
-    from django.conf import settings
-
-    from countersign import access
+    from countersign import access  # access imports this module (Role, roles_of)
 
     user = getattr(request, "user", None)
     return {"user_roles": roles_of(user) if user is not None else frozenset(),

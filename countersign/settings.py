@@ -114,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "countersign.roles.roles_context",
                 "countersign.clock.context",
+                "campaigns.context_processors.notifications",
             ],
         },
     },
@@ -280,6 +281,9 @@ ROSTER_MAX_EXTRA_CHARS = envint("ROSTER_MAX_EXTRA_CHARS", "4000")
 # The audit chain's head (an anchor) is mailed to the association's observers this often,
 # and after every completed or stopped campaign.
 AUDIT_ANCHOR_HOURS = envint("AUDIT_ANCHOR_HOURS", "24")
+
+# Where people reach the app: links in notification mails start with it.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 
 # --- Sending ------------------------------------------------------------------------------------
 # Workers sending one campaign side by side: a release queues this many task chains. A relay

@@ -10,6 +10,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from countersign import accounts
 from countersign.models import User
 from countersign.roles import Role, role_fits_organisation
 
@@ -42,8 +43,6 @@ def refuse_misfit_role(sender, instance, action, reverse, pk_set, **kwargs):
 @receiver(m2m_changed, sender=User.groups.through)
 def audit_role_change(sender, instance, action, reverse, pk_set, **kwargs):
     """Roles given or taken, through the admin, the shell or a command (audited)."""
-    from countersign import accounts
-
     if action == "pre_clear":  # the groups are gone by post_clear: remember them now
         if reverse:
             instance._countersign_clearing = list(instance.user_set.all())
@@ -71,14 +70,10 @@ def audit_role_change(sender, instance, action, reverse, pk_set, **kwargs):
 
 @receiver(post_save, sender=TOTPDevice)
 def audit_device_added(sender, instance, created, update_fields=None, **kwargs):
-    from countersign import accounts
-
     if instance.confirmed and (created or (update_fields and "confirmed" in update_fields)):
         accounts.record_device(instance, added=True)
 
 
 @receiver(post_delete, sender=TOTPDevice)
 def audit_device_removed(sender, instance, **kwargs):
-    from countersign import accounts
-
     accounts.record_device(instance, added=False)

@@ -8,3 +8,4 @@ class Action(StrEnum):
     IMPORTED = "roster.imported"
     IMPORT_REFUSED = "roster.import_refused"
     UPLOAD_CANCELLED = "roster.upload_cancelled"
+    DERIVED = "roster.derived"  # a part of a roster, for a follow-up campaign

@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import openpyxl
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -191,7 +192,8 @@ def column_letter(index: int) -> str:
 
 def parse_roster(data: bytes, filename: str, *, max_bytes: int, max_rows: int,
                  max_columns: int = MAX_COLUMNS) -> ParsedRoster:
-    parsed = ParsedRoster(filename=filename, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    parsed = ParsedRoster(filename=filename, sha256=hashlib.sha256(data).hexdigest(),
+                          size=len(data))
     try:
         if not data:
             raise _Refused("empty", _("The file is empty."))
@@ -292,8 +294,6 @@ def _lines(text: str, max_line: int) -> Iterator[str]:
 
 
 def _xlsx_rows(data: bytes, parsed: ParsedRoster, limits: WorkbookLimits) -> Iterator[tuple]:
-    import openpyxl
-
     not_xlsx = _Refused("not_spreadsheet", _("The file is not a readable .xlsx workbook."))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -324,7 +324,8 @@ def _xlsx_rows(data: bytes, parsed: ParsedRoster, limits: WorkbookLimits) -> Ite
             raise not_xlsx
         if len(sheets) > 1:
             parsed.warn(None, None, "other_sheets",
-                        _("Only the first sheet, “%(sheet)s”, was read.") % {"sheet": sheets[0].title})
+                        _("Only the first sheet, “%(sheet)s”, was read.")
+                        % {"sheet": sheets[0].title})
         # The <dimension> a file declares is not trusted: "A1:XFD1048576" would make openpyxl
         # pad every row to 16,384 cells and the sheet to a million rows. Without it, a row is
         # as wide as its last cell and the sheet ends with its last row.
@@ -374,7 +375,8 @@ def _find_header(rows: Iterator, parsed: ParsedRoster):
         if all(name in mapping for name in REQUIRED):
             if number > first_nonblank[0]:
                 parsed.warn(None, None, "rows_above_header",
-                            _("Rows above the header (row %(row)s) were ignored.") % {"row": number})
+                            _("Rows above the header (row %(row)s) were ignored.")
+                            % {"row": number})
             return number, cells, mapping
         if nonblank_rows >= HEADER_SEARCH_ROWS:
             break
@@ -442,7 +444,8 @@ def _check_rows(rows, parsed: ParsedRoster, *, max_rows: int) -> None:
         parsed.rows_read += 1
         if parsed.rows_read > max_rows:
             parsed.error(row, None, "too_many_rows",
-                         _("The file has more than %(limit)s member rows.") % {"limit": f"{max_rows:,}"})
+                         _("The file has more than %(limit)s member rows.")
+                         % {"limit": f"{max_rows:,}"})
             return
         width = len(cells)
         member_number = cells[number_index] if number_index < width else ""
@@ -450,7 +453,8 @@ def _check_rows(rows, parsed: ParsedRoster, *, max_rows: int) -> None:
         email = cells[email_index] if email_index < width else ""
         errors_before = parsed.error_count
 
-        for field_name, value in (("member_number", member_number), ("name", name), ("email", email)):
+        fields = (("member_number", member_number), ("name", name), ("email", email))
+        for field_name, value in fields:
             if not value:
                 parsed.error(row, labels[field_name], "blank",
                              _("%(column)s is empty.") % {"column": labels[field_name]})

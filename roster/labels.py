@@ -11,13 +11,15 @@ labels.contribute("ACTIONS", {
     Action.IMPORTED: _("roster imported"),
     Action.IMPORT_REFUSED: _("roster file refused"),
     Action.UPLOAD_CANCELLED: _("roster upload discarded"),
+    Action.DERIVED: _("roster made from part of another"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "roster_name": _("roster name"), "file_name": _("file name"),
     "sha256": _("file SHA-256"), "size": _("size (bytes)"), "format": _("format"),
     "rows": _("rows"), "members": _("members"), "outcome": _("outcome"),
     "error_count": _("problems"), "errors": _("problems found"), "row": _("row"),
-    "column": _("column"), "code": _("code"),
+    "column": _("column"), "code": _("code"), "from_roster": _("made from roster"),
+    "from_sha256": _("SHA-256 of that roster's file"),
 })
 # Outcomes of an import as the payload's "outcome" stores them.
 labels.contribute("PAYLOAD_OUTCOMES", {

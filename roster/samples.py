@@ -5,6 +5,8 @@ import io
 import zipfile
 from pathlib import Path
 
+import openpyxl
+
 FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",
           "吉田", "山田", "佐々木", "山口", "松本", "井上", "木村", "林", "斎藤", "清水"]
 GIVEN = ["陽菜", "結衣", "さくら", "美咲", "葵", "翔太", "蓮", "大翔", "悠真", "湊",
@@ -23,8 +25,6 @@ def sample_rows(count: int, *, start: int = 1) -> list[list[str]]:
 
 
 def xlsx_bytes(rows: list[list], header: list = HEADER) -> bytes:
-    import openpyxl
-
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet("名簿")
     sheet.append(header)
@@ -137,7 +137,8 @@ def raw_xlsx(sheet_data=ROSTER_ROWS, *, shared_strings=None, sheets: int = 1,
 
 
 def _relationships(body: str) -> str:
-    return f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{_RELS}">{body}</Relationships>'
+    return (f'<?xml version="1.0" encoding="UTF-8"?>'
+            f'<Relationships xmlns="{_RELS}">{body}</Relationships>')
 
 
 def _chunks(*pieces):

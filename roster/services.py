@@ -1,5 +1,6 @@
 """Writes for rosters. Every check, import and refusal leaves an audit entry."""
 
+import hashlib
 from datetime import timedelta
 
 from django.conf import settings
@@ -82,6 +83,29 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
     audit.record(Action.IMPORTED, target=roster, payload=_import_payload(parsed, name, "imported"),
                  **_actor(actor, system))
     return roster
+
+
+@transaction.atomic
+def roster_subset(*, roster: Roster, member_ids, name: str, reason: str, actor) -> Roster:
+    """A new roster holding exactly some members of `roster` (the rest of a stopped
+    campaign, say): the same rows and columns, recorded as derived from it. Its "file" hash
+    is over the source roster's hash and the member numbers kept, so two identical subsets
+    hash the same."""
+    members = list(roster.members.filter(pk__in=member_ids).order_by("row_number"))
+    digest = hashlib.sha256(roster.file_sha256.encode())
+    for member in members:
+        digest.update(b"\n" + member.member_number.encode())
+    subset = Roster.objects.create(
+        name=name, imported_by=actor, source_filename=roster.source_filename,
+        file_sha256=digest.hexdigest(), file_format="subset", member_count=len(members),
+        extra_columns=roster.extra_columns, derived_from=roster)
+    Member.objects.bulk_create(
+        (Member(roster=subset, row_number=m.row_number, member_number=m.member_number,
+                name=m.name, email=m.email, extra=m.extra) for m in members), batch_size=2000)
+    audit.record(Action.DERIVED, target=subset, actor=actor, payload={
+        "from_roster": roster.pk, "from_sha256": roster.file_sha256, "reason": reason,
+        "members": len(members), "sha256": subset.file_sha256})
+    return subset
 
 
 @transaction.atomic

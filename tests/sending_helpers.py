@@ -7,7 +7,7 @@ from email import message_from_bytes, policy
 
 from aiosmtpd.controller import Controller
 
-from tests.conftest import free_port
+from tests.factories import free_port
 
 
 class ScriptedSink:

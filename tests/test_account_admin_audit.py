@@ -3,13 +3,14 @@ administrator), in the shell or a command (the system), never with the password 
 
 import pytest
 from django.contrib.auth.models import Group
+from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from countersign import accounts
 from countersign.models import Organisation
 from countersign.roles import Role
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def change_form(user, *roles, **extra):
@@ -83,14 +84,14 @@ def test_someone_whose_password_another_set_must_choose_their_own_first(sam):
     sam.refresh_from_db()
     assert sam.must_change_password
     client = client_for(sam)
-    response = client.get("/campaigns/")
-    assert response.status_code == 302 and response.url == "/accounts/password/"
-    response = client.post("/accounts/password/", {
+    response = client.get(reverse("campaigns:list"))
+    assert response.status_code == 302 and response.url == reverse("password_change")
+    response = client.post(reverse("password_change"), {
         "old_password": "set-by-someone-else-1", "new_password1": "sams-own-secret-99",
         "new_password2": "sams-own-secret-99"})
     assert response.status_code == 302
     sam.refresh_from_db()
-    assert not sam.must_change_password and client.get("/campaigns/").status_code == 200
+    assert not sam.must_change_password and client.get(reverse("campaigns:list")).status_code == 200
     own = changed()[-1]
     assert own.actor == sam and own.payload["by_owner"] is True
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import transaction
+from django.urls import reverse
 from hypothesis import given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
@@ -20,13 +21,13 @@ import audit
 from audit.chain import CSV_COLUMNS, CSV_LABELS, csv_cell, csv_uncell
 from audit.models import AuditEntry
 from countersign.exports import csv_lines
-from tests.conftest import client_for, make_user
+from tests.factories import client_for, make_campaign, make_user
 
 SCRIPT = str(settings.BASE_DIR / "audit" / "chain.py")
 
 
 def download(client, **filters) -> bytes:
-    response = client.get("/audit/export.csv", filters)
+    response = client.get(reverse("audit:export"), filters)
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"].startswith("text/csv")
     return b"".join(response.streaming_content)
@@ -49,7 +50,7 @@ def test_the_export_is_utf8_with_bom_and_crlf_for_japanese_excel(released, audre
 
 
 def test_the_column_names_follow_the_readers_language(released, audrey):
-    response = client_for(audrey).get("/audit/export.csv", HTTP_ACCEPT_LANGUAGE="en")
+    response = client_for(audrey).get(reverse("audit:export"), HTTP_ACCEPT_LANGUAGE="en")
     lines = b"".join(response.streaming_content).decode("utf-8-sig").split("\r\n")
     assert lines[0] == ",".join(CSV_COLUMNS) and lines[1] == ",".join(CSV_LABELS["en"])
 
@@ -111,8 +112,6 @@ def test_the_export_command_writes_the_same_verifiable_file(released, tmp_path):
 
 
 def test_the_export_command_exports_the_entries_about_one_object(released, olivia, tmp_path):
-    from tests.conftest import make_campaign
-
     other = make_campaign(olivia, released.roster, name="other")
     path = tmp_path / "other.csv"
     call_command("export_audit", "--out", str(path), "--object-type", "campaigns.campaign",

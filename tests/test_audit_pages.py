@@ -4,24 +4,25 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from audit import triggers
 from audit.models import AuditEntry
 from tests.audit_helpers import raw
-from tests.conftest import client_for
+from tests.factories import client_for, make_campaign
 
 
-@pytest.mark.parametrize("url", ["/audit/", "/audit/export.csv", "/audit/verify/",
-                                 "/audit/compliance/"])
-def test_only_auditors_see_the_audit_pages(url, everyone):
+@pytest.mark.parametrize("page", ["audit:log", "audit:export", "audit:verify", "audit:compliance"])
+def test_only_auditors_see_the_audit_pages(page, everyone):
+    url = reverse(page)
     for name in ("olivia", "sam", "oscar", "mallory"):
         assert client_for(everyone[name]).get(url).status_code == 403, name
     assert client_for(everyone["audrey"]).get(url).status_code == 200
 
 
 def test_the_log_shows_entries_with_payload_and_chain_position(released, audrey):
-    page = client_for(audrey).get("/audit/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client_for(audrey).get(reverse("audit:log"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     approved = AuditEntry.objects.get(action="campaign.approved")
     assert "campaign.approved" in page and approved.payload["content_hash"] in page
     assert "test_read" in page  # the ticked checklist
@@ -29,10 +30,11 @@ def test_the_log_shows_entries_with_payload_and_chain_position(released, audrey)
 
 
 def test_payloads_are_a_table_with_translated_labels_and_action_names(released, audrey):
-    page = client_for(audrey).get("/audit/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    page = client_for(audrey).get(reverse("audit:log"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     approved = AuditEntry.objects.get(action="campaign.approved")
     assert "{'content_hash'" not in page  # no Python code
-    assert '<th scope="row" class="fw-normal text-muted" data-key="content_hash">内容ハッシュ</th>' in page
+    assert ('<th scope="row" class="fw-normal text-muted" data-key="content_hash">'
+            "内容ハッシュ</th>") in page
     assert "承認" in page and "<code class=\"text-muted\">campaign.approved</code>" in page
     assert approved.payload["content_hash"] in page
     released_entry = AuditEntry.objects.get(action="campaign.released")
@@ -62,36 +64,34 @@ def test_every_action_and_payload_key_has_a_label():
     ({"action": "campaign.submitted"}, {"campaign.submitted"}),
 ])
 def test_filters_narrow_the_log(released, audrey, filters, expected):
-    page = client_for(audrey).get("/audit/", filters)
+    page = client_for(audrey).get(reverse("audit:log"), filters)
     assert {e.action for e in page.context["page"].object_list} == expected
 
 
 def test_filter_by_campaign_and_date_range(released, olivia, audrey):
-    from tests.conftest import make_campaign
-
     other = make_campaign(olivia, released.roster, name="other")
-    client = client_for(audrey)
-    shown = client.get("/audit/", {"campaign": other.pk}).context["page"].object_list
+    client, log = client_for(audrey), reverse("audit:log")
+    shown = client.get(log, {"campaign": other.pk}).context["page"].object_list
     assert [e.action for e in shown] == ["campaign.created"]
     today = timezone.localdate()
-    assert client.get("/audit/", {"date_from": today, "date_to": today}).context[
+    assert client.get(log, {"date_from": today, "date_to": today}).context[
         "page"].paginator.count == AuditEntry.objects.count()
     tomorrow = today + timedelta(days=1)
-    assert client.get("/audit/", {"date_from": tomorrow}).context["page"].paginator.count == 0
+    assert client.get(log, {"date_from": tomorrow}).context["page"].paginator.count == 0
 
 
 def test_an_invalid_filter_shows_nothing_and_exports_nothing(released, audrey):
     client = client_for(audrey)
-    assert client.get("/audit/", {"action": "forged"}).context["page"] is None
-    assert client.get("/audit/export.csv", {"action": "forged"}).status_code == 400
+    assert client.get(reverse("audit:log"), {"action": "forged"}).context["page"] is None
+    assert client.get(reverse("audit:export"), {"action": "forged"}).status_code == 400
 
 
 def test_verifying_in_the_ui_records_the_result(released, audrey):
     client = client_for(audrey)
-    client.post("/audit/verify/")
+    client.post(reverse("audit:verify"))
     entry = AuditEntry.objects.get(action="audit.verified")
     assert entry.payload["ok"] and entry.actor_name == "audrey"
-    page = client.get("/audit/verify/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client.get(reverse("audit:verify"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "chain verified" in page and f"{entry.payload['verified']} entries verified" in page
 
 
@@ -99,6 +99,6 @@ def test_a_broken_chain_is_shown_with_its_first_bad_entry(released, audrey):
     triggers.uninstall(connection)
     raw("UPDATE audit_auditentry SET actor_name = 'nobody' WHERE sequence = 3")
     client = client_for(audrey)
-    response = client.post("/audit/verify/", follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    response = client.post(reverse("audit:verify"), follow=True, HTTP_ACCEPT_LANGUAGE="en")
     page = response.content.decode()
     assert "does NOT verify" in page and "chain BROKEN" in page and "#3" in page

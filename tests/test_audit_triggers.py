@@ -47,7 +47,8 @@ def test_all_triggers_are_present_after_migrate(db):
 
 
 def test_system_check_fails_when_a_trigger_is_missing(db):
-    raw("DROP TRIGGER audit_refuse_delete" + (" ON audit_auditentry" if connection.vendor == "postgresql" else ""))
+    on_table = " ON audit_auditentry" if connection.vendor == "postgresql" else ""
+    raw("DROP TRIGGER audit_refuse_delete" + on_table)
     errors = check_audit_triggers(databases=["default"])
     assert [e.id for e in errors] == ["audit.E001"]
     assert "audit_refuse_delete" in errors[0].msg

@@ -2,16 +2,17 @@
 received, bound to the content hash."""
 
 from django.contrib.auth.models import Group
+from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import SignOff, State
 from countersign.roles import Role
-from tests.conftest import SUPERVISOR_TICKS, client_for
+from tests.factories import SUPERVISOR_TICKS, client_for
 
 
 def approve(client, campaign, ticks=SUPERVISOR_TICKS, comment="", lang="en"):
-    return client.post(f"/campaigns/{campaign.pk}/review/",
+    return client.post(reverse("campaigns:review", args=[campaign.pk]),
                        {"checklist": ticks, "comment": comment, "approve": ""},
                        HTTP_ACCEPT_LANGUAGE=lang)
 
@@ -22,7 +23,8 @@ def test_supervisor_approves_with_the_full_checklist(sam, tested):
     tested.refresh_from_db()
     assert tested.state == State.APPROVED
     signoff = SignOff.objects.get(kind=SignOff.Kind.APPROVAL)
-    assert (signoff.user, signoff.content_hash, signoff.recipient_count) == (sam, tested.content_hash, 20)
+    assert (signoff.user, signoff.content_hash, signoff.recipient_count) == (
+        sam, tested.content_hash, 20)
     (entry,) = AuditEntry.objects.filter(action="campaign.approved")
     assert entry.payload["checklist"] == sorted(SUPERVISOR_TICKS)
     assert entry.payload["content_hash"] == tested.content_hash and entry.role == "supervisor"
@@ -40,7 +42,7 @@ def test_the_author_can_never_approve_even_holding_the_supervisor_role(olivia, t
 
 def test_an_operator_cannot_approve(olivia, otto, tested):
     assert approve(client_for(otto), tested).status_code == 403
-    assert client_for(olivia).get(f"/campaigns/{tested.pk}/review/").status_code == 403
+    assert client_for(olivia).get(reverse("campaigns:review", args=[tested.pk])).status_code == 403
     tested.refresh_from_db()
     assert tested.state == State.SUBMITTED
 
@@ -82,7 +84,7 @@ def test_a_draft_cannot_be_approved(sam, draft):
 
 
 def test_the_review_page_shows_what_a_careful_reviewer_needs(sam, tested):
-    page = client_for(sam).get(f"/campaigns/{tested.pk}/review/",
+    page = client_for(sam).get(reverse("campaigns:review", args=[tested.pk]),
                                HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert tested.roster.file_sha256 in page and tested.content_hash in page
     assert "Content guard: no roster data" in page

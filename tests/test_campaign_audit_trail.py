@@ -5,11 +5,12 @@ from audit.verification import verify_database
 
 
 def test_each_transition_writes_exactly_one_entry_with_the_content_hash(released):
-    campaign_entries = AuditEntry.objects.filter(object_type="campaigns.campaign",
-                                                 object_id=str(released.pk))
+    campaign_entries = AuditEntry.objects.about(released).exclude(action="campaign.notified")
     actions = list(campaign_entries.values_list("action", flat=True))
     assert actions == ["campaign.created", "campaign.submitted", "campaign.test_sent",
                        "campaign.approved", "campaign.released"]
+    told = AuditEntry.objects.about(released).filter(action="campaign.notified")
+    assert [(e.payload["event"], e.payload["to"]) for e in told][-1] == ("approve", ["oscar"])
     for entry in campaign_entries:
         assert len(entry.payload["content_hash"]) == 64, entry.action
     hashes = {e.payload["content_hash"] for e in campaign_entries}

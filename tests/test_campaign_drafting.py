@@ -3,25 +3,27 @@ sanitised HTML, and no attachment anywhere."""
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.forms import CampaignForm
 from campaigns.models import Campaign, State
-from tests.conftest import BODY, client_for, make_campaign
+from tests.factories import BODY, client_for, make_campaign, make_roster
 
 
 def post_campaign(client, roster, **changes):
     data = {"name": "June notice", "roster": roster.pk, "sender": settings.CAMPAIGN_SENDERS[0],
             "subject": "{name} 様へ", "body_text": BODY, "body_html": "",
             "canary_enabled": "on", "rate_unit": "minute", **changes}
-    return client.post("/campaigns/new/", data, HTTP_ACCEPT_LANGUAGE="en")
+    return client.post(reverse("campaigns:create"), data, HTTP_ACCEPT_LANGUAGE="en")
 
 
 def test_operator_creates_a_draft_and_it_is_audited(olivia, roster):
     response = post_campaign(client_for(olivia), roster)
     campaign = Campaign.objects.get()
-    assert response.status_code == 302 and response.url == f"/campaigns/{campaign.pk}/"
+    assert response.status_code == 302
+    assert response.url == reverse("campaigns:detail", args=[campaign.pk])
     assert (campaign.state, campaign.author) == (State.DRAFT, olivia)
     entry = AuditEntry.objects.get(action="campaign.created")
     assert entry.payload["content_hash"] == campaign.compute_content_hash()
@@ -35,7 +37,8 @@ def test_the_form_has_no_attachment_field_and_refuses_uploaded_files(olivia, ros
     post_campaign(client_for(olivia), roster,
                   attachment=SimpleUploadedFile("roster.xlsx", b"PK\x03\x04..."))
     assert Campaign.objects.count() == 1  # saved as if no file had been sent
-    page = client_for(olivia).get(f"/campaigns/{Campaign.objects.get().pk}/").content.decode()
+    detail = reverse("campaigns:detail", args=[Campaign.objects.get().pk])
+    page = client_for(olivia).get(detail).content.decode()
     assert 'type="file"' not in page
 
 
@@ -96,28 +99,28 @@ def test_only_operators_may_create(sam, oscar, roster):
 
 
 def test_preview_renders_the_message_for_a_chosen_member(olivia, draft):
-    page = client_for(olivia).get(f"/campaigns/{draft.pk}/preview/", {"member": "W000007"}).content
-    page = page.decode()
+    preview = reverse("campaigns:preview", args=[draft.pk])
+    page = client_for(olivia).get(preview, {"member": "W000007"}).content.decode()
     member = draft.roster.members.get(member_number="W000007")
     assert f"【重要】{member.name} 様" in page and "会員番号 W000007" in page
 
 
 def test_preview_defaults_to_first_last_and_a_random_member(olivia, draft):
-    page = client_for(olivia).get(f"/campaigns/{draft.pk}/preview/").content.decode()
+    page = client_for(olivia).get(reverse("campaigns:preview", args=[draft.pk])).content.decode()
     assert "W000001" in page and "W000020" in page
 
 
 def test_html_in_member_data_is_escaped_in_previews(olivia):
-    from tests.conftest import make_roster
-
-    roster = make_roster(olivia, rows=[["1001", "<script>alert(1)</script>", "x@example.jp", "東京"]])
+    roster = make_roster(olivia,
+                         rows=[["1001", "<script>alert(1)</script>", "x@example.jp", "東京"]])
     campaign = make_campaign(olivia, roster, body_html="<p>{name}</p>")
-    page = client_for(olivia).get(f"/campaigns/{campaign.pk}/preview/").content.decode()
+    page = client_for(olivia).get(reverse("campaigns:preview", args=[campaign.pk])).content.decode()
     assert "<script>alert(1)</script>" not in page
 
 
 def test_the_rate_limit_reads_as_one_sentence(olivia, roster):
-    page = client_for(olivia).get("/campaigns/new/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    page = client_for(olivia).get(reverse("campaigns:create"),
+                                  HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     control = page[page.index('id="rate-limit"'):]
     control = control[:control.index("</fieldset>")]
     assert "送信速度の上限" in control
@@ -146,7 +149,7 @@ def test_a_limit_per_hour_is_kept_signed_and_paced(olivia, roster):
 ])
 def test_saving_says_exactly_what_happened(olivia, sam, oscar, roster, state, expected):
     """A draft never submitted has no approvals to void, and must not say it has."""
-    from tests.conftest import SUPERVISOR_TICKS
+    from tests.factories import SUPERVISOR_TICKS
 
     campaign = make_campaign(olivia, roster)
     if state != "draft":
@@ -159,7 +162,7 @@ def test_saving_says_exactly_what_happened(olivia, sam, oscar, roster, state, ex
     data = {"name": campaign.name, "roster": roster.pk, "sender": campaign.sender,
             "subject": "新しい件名 {name} 様", "body_text": campaign.body_text, "body_html": "",
             "canary_enabled": "on", "rate_unit": "minute"}
-    response = client.post(f"/campaigns/{campaign.pk}/edit/", data, follow=True,
+    response = client.post(reverse("campaigns:edit", args=[campaign.pk]), data, follow=True,
                            HTTP_ACCEPT_LANGUAGE="en")
     shown = [str(m) for m in response.context["messages"]]
     assert shown == [expected]
@@ -171,6 +174,6 @@ def test_saving_an_unchanged_form_says_nothing_changed(olivia, draft):
     data = {"name": draft.name, "roster": draft.roster.pk, "sender": draft.sender,
             "subject": draft.subject, "body_text": draft.body_text, "body_html": "",
             "canary_enabled": "on", "rate_unit": "minute"}
-    response = client_for(olivia).post(f"/campaigns/{draft.pk}/edit/", data, follow=True,
-                                       HTTP_ACCEPT_LANGUAGE="en")
+    response = client_for(olivia).post(reverse("campaigns:edit", args=[draft.pk]), data,
+                                       follow=True, HTTP_ACCEPT_LANGUAGE="en")
     assert [str(m) for m in response.context["messages"]] == ["Nothing was changed."]

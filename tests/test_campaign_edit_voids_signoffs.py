@@ -1,9 +1,11 @@
 """Any change after submit returns the campaign to draft and voids every sign-off."""
 
+from django.urls import reverse
+
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import SignOff, State
-from tests.conftest import SUPERVISOR_TICKS, client_for
+from tests.factories import SUPERVISOR_TICKS, client_for
 
 
 def edit(client, campaign, **changes):
@@ -13,12 +15,14 @@ def edit(client, campaign, **changes):
             "canary_enabled": "on" if campaign.canary_enabled else "",
             "canary_size": campaign.canary_size or "", "rate_limit": campaign.rate_limit or "",
             "rate_unit": campaign.rate_unit, **changes}
-    return client.post(f"/campaigns/{campaign.pk}/edit/", data, HTTP_ACCEPT_LANGUAGE="en")
+    return client.post(reverse("campaigns:edit", args=[campaign.pk]), data,
+                       HTTP_ACCEPT_LANGUAGE="en")
 
 
 def test_an_edit_after_approval_voids_it_and_returns_to_draft(olivia, approved):
     old_hash = approved.content_hash
-    assert edit(client_for(olivia), approved, body_text=approved.body_text + "追記\n").status_code == 302
+    response = edit(client_for(olivia), approved, body_text=approved.body_text + "追記\n")
+    assert response.status_code == 302
     approved.refresh_from_db()
     assert approved.state == State.DRAFT and approved.content_hash == ""
     approval = SignOff.objects.get(kind=SignOff.Kind.APPROVAL)
@@ -42,7 +46,7 @@ def test_resubmitted_content_needs_a_new_approval_and_shows_the_diff(olivia, sam
     workflow.submit(campaign=approved, user=olivia)
     approved.refresh_from_db()
     assert approved.state == State.SUBMITTED and not approved.valid_approvals().exists()
-    page = client_for(sam).get(f"/campaigns/{approved.pk}/review/",
+    page = client_for(sam).get(reverse("campaigns:review", args=[approved.pk]),
                                HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "v1 → v2" in page and "【訂正】" in page
     assert "No test message of this version" in page  # the old test was for the old hash
@@ -84,7 +88,7 @@ def test_the_diff_marks_the_words_that_changed_not_whole_lines(olivia, sam, appr
     edit(client_for(olivia), approved, body_text=body, rate_limit="100", rate_unit="hour")
     approved.refresh_from_db()
     workflow.submit(campaign=approved, user=olivia)
-    page = client_for(sam).get(f"/campaigns/{approved.pk}/review/",
+    page = client_for(sam).get(reverse("campaigns:review", args=[approved.pk]),
                                HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     assert "<del>変更</del><ins>改定</ins>" in page
     assert "@@" not in page

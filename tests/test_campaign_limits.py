@@ -1,16 +1,18 @@
 """Size limits: a clear error on the form, never a slow page; the workflow refuses too."""
 
 import pytest
+from django.urls import reverse
 
 from campaigns import workflow
 from campaigns.models import Campaign
 from roster.samples import HEADER, csv_bytes, sample_rows
 from roster.services import check_roster_file
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def form_data(roster, **changes):
-    return {"name": "x", "roster": roster.pk, "sender": "会員サポート <members@association.example>",
+    return {"name": "x", "roster": roster.pk,
+            "sender": "会員サポート <members@association.example>",
             "subject": "{name} 様", "body_text": "{name} 様", "body_html": "",
             "canary_enabled": "on", "rate_unit": "minute", **changes}
 
@@ -22,7 +24,7 @@ def test_a_text_over_its_limit_is_an_error_on_the_form(field, limit_setting, oli
                                                        settings):
     limit = getattr(settings, limit_setting)
     data = form_data(roster, **{field: "あ" * (limit + 1)})
-    response = client_for(olivia).post("/campaigns/new/", data, HTTP_ACCEPT_LANGUAGE="en")
+    response = client_for(olivia).post(reverse("campaigns:create"), data, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     assert f"at most {limit:,}".replace(",", "") in response.content.decode().replace(",", "")
     assert not Campaign.objects.exists()

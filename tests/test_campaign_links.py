@@ -1,9 +1,10 @@
 """Every link of a campaign is shown to the signers; links elsewhere can be refused."""
 
 import pytest
+from django.urls import reverse
 
 from campaigns import links, workflow
-from tests.conftest import client_for, make_campaign, make_roster
+from tests.factories import client_for, make_campaign, make_roster
 
 
 def test_every_distinct_link_and_its_domain_is_listed_on_review_and_release(
@@ -13,11 +14,11 @@ def test_every_distinct_link_and_its_domain_is_listed_on_review_and_release(
         body_html='<p><a href="https://files.example.net/x">x</a> '
                   '<a href="mailto:help@association.example">y</a></p>')
     workflow.submit(campaign=campaign, user=olivia)
-    for user, url in ((sam, "review"), (oscar, "release")):
-        page = client_for(user).get(f"/campaigns/{campaign.pk}/{url}/",
+    for user, page_name in ((sam, "campaigns:review"), (oscar, "campaigns:release")):
+        page = client_for(user).get(reverse(page_name, args=[campaign.pk]),
                                     HTTP_ACCEPT_LANGUAGE="en").content.decode()
         for host in ("association.example", "files.example.net", "www.example.org"):
-            assert f"<strong>{host}</strong>" in page, (url, host)
+            assert f"<strong>{host}</strong>" in page, (page_name, host)
         assert "mailto:help@association.example" in page
 
 

@@ -3,11 +3,12 @@
 import pytest
 
 from campaigns import mail
-from tests.conftest import BODY
+from tests.factories import BODY
 
 
 def build(**changes):
-    values = {"name": "山田 太郎", "member_number": "W1", "email": "taro@example.jp", "支部": "東京"}
+    values = {"name": "山田 太郎", "member_number": "W1", "email": "taro@example.jp",
+              "支部": "東京"}
     fields = {"sender": "会員サポート <members@association.example>", "subject": "{name} 様へ",
               "body_text": BODY, "body_html": "<p>{name}</p>", "values": values,
               "to": "taro@example.jp", **changes}

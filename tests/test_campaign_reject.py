@@ -1,10 +1,12 @@
+from django.urls import reverse
+
 from audit.models import AuditEntry
 from campaigns.models import SignOff, State
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
-def reject(client, campaign, comment, page="review"):
-    return client.post(f"/campaigns/{campaign.pk}/{page}/", {"comment": comment, "reject": ""},
+def reject(client, campaign, comment, page="campaigns:review"):
+    return client.post(reverse(page, args=[campaign.pk]), {"comment": comment, "reject": ""},
                        HTTP_ACCEPT_LANGUAGE="en")
 
 
@@ -15,8 +17,9 @@ def test_supervisor_rejects_with_a_comment_and_it_goes_back_to_the_author(sam, o
     rejection = SignOff.objects.get(kind=SignOff.Kind.REJECTION)
     assert rejection.comment == "件名に支部名を入れてください"
     entry = AuditEntry.objects.get(action="campaign.rejected")
-    assert entry.payload["comment"] == rejection.comment and entry.payload["from_state"] == "submitted"
-    page = client_for(olivia).get(f"/campaigns/{tested.pk}/").content.decode()
+    assert entry.payload["comment"] == rejection.comment
+    assert entry.payload["from_state"] == "submitted"
+    page = client_for(olivia).get(reverse("campaigns:detail", args=[tested.pk])).content.decode()
     assert "件名に支部名を入れてください" in page
 
 
@@ -28,7 +31,8 @@ def test_a_rejection_needs_a_comment(sam, tested):
 
 
 def test_the_observer_can_reject_an_approved_campaign_voiding_the_approval(oscar, approved):
-    assert reject(client_for(oscar), approved, "今回は送らない", page="release").status_code == 302
+    response = reject(client_for(oscar), approved, "今回は送らない", page="campaigns:release")
+    assert response.status_code == 302
     approved.refresh_from_db()
     assert approved.state == State.DRAFT
     approval = SignOff.objects.get(kind=SignOff.Kind.APPROVAL)
@@ -44,7 +48,7 @@ def test_an_operator_cannot_reject(otto, tested):
 
 def test_the_last_rejection_is_at_the_top_of_the_authors_page(sam, olivia, tested):
     reject(client_for(sam), tested, "件名に支部名を入れてください")
-    page = client_for(olivia).get(f"/campaigns/{tested.pk}/",
+    page = client_for(olivia).get(reverse("campaigns:detail", args=[tested.pk]),
                                   HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     top = page.index('id="last-rejection"')
     assert top < page.index("<dl") and "差し戻し：佐藤" not in page  # sam has no name
@@ -59,7 +63,7 @@ def test_the_next_review_shows_the_last_rejection_first(sam, olivia, tested):
     tested.refresh_from_db()
     workflow.edit(campaign=tested, user=olivia, subject="【北支部】{name} 様")
     workflow.submit(campaign=tested, user=olivia)
-    page = client_for(sam).get(f"/campaigns/{tested.pk}/review/",
+    page = client_for(sam).get(reverse("campaigns:review", args=[tested.pk]),
                                HTTP_ACCEPT_LANGUAGE="en").content.decode()
     top = page.index('id="last-rejection"')
     assert top < page.index("Approve this version")
@@ -68,5 +72,5 @@ def test_the_next_review_shows_the_last_rejection_first(sam, olivia, tested):
 
 
 def test_a_campaign_never_rejected_shows_no_rejection(olivia, tested):
-    page = client_for(olivia).get(f"/campaigns/{tested.pk}/").content.decode()
+    page = client_for(olivia).get(reverse("campaigns:detail", args=[tested.pk])).content.decode()
     assert 'id="last-rejection"' not in page

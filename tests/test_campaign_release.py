@@ -6,18 +6,19 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import SignOff, State
 from countersign.roles import Role
-from tests.conftest import OBSERVER_TICKS, client_for, make_user
+from tests.factories import OBSERVER_TICKS, client_for, make_user
 
 
 def release(client, campaign, ticks=OBSERVER_TICKS):
-    return client.post(f"/campaigns/{campaign.pk}/release/", {"checklist": ticks, "release": ""},
-                       HTTP_ACCEPT_LANGUAGE="en")
+    return client.post(reverse("campaigns:release", args=[campaign.pk]),
+                       {"checklist": ticks, "release": ""}, HTTP_ACCEPT_LANGUAGE="en")
 
 
 def test_observer_releases_for_a_limited_window(oscar, approved, settings):
@@ -97,13 +98,13 @@ def test_a_live_release_is_not_given_twice(oscar, released):
 
 
 def test_observer_dashboard_lists_campaigns_awaiting_release(oscar, approved, sam):
-    page = client_for(oscar).get("/campaigns/witness/").content.decode()
+    page = client_for(oscar).get(reverse("campaigns:observer_dashboard")).content.decode()
     assert approved.name in page
-    assert client_for(sam).get("/campaigns/witness/").status_code == 403
+    assert client_for(sam).get(reverse("campaigns:observer_dashboard")).status_code == 403
 
 
 def test_release_page_shows_the_review_material_and_recipient_count(oscar, approved):
-    page = client_for(oscar).get(f"/campaigns/{approved.pk}/release/",
+    page = client_for(oscar).get(reverse("campaigns:release", args=[approved.pk]),
                                  HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "20" in page and approved.content_hash in page and "sam" in page
     for item in workflow.OBSERVER_CHECKLIST.values():

@@ -1,11 +1,12 @@
 """The hold after the first messages and the rate limit are signed with the content."""
 
 import pytest
+from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import Campaign, Delivery, State
-from tests.conftest import client_for, run_until_done
+from tests.factories import client_for, make_campaign, run_until_done
 
 
 def test_the_hold_and_the_rate_are_part_of_the_content_hash(draft):
@@ -33,23 +34,19 @@ def test_switching_off_the_hold_after_both_signatures_sends_nothing(released, si
 
 
 def test_the_signers_see_the_hold_and_the_rate(olivia, sam, oscar, roster):
-    from tests.conftest import make_campaign
-
     campaign = make_campaign(olivia, roster, canary_size=5, rate_limit=30, rate_unit="minute")
     workflow.submit(campaign=campaign, user=olivia)
-    for user, url in ((sam, f"/campaigns/{campaign.pk}/review/"),
-                      (oscar, f"/campaigns/{campaign.pk}/release/"),
-                      (olivia, f"/campaigns/{campaign.pk}/")):
+    for user, url in ((sam, reverse("campaigns:review", args=[campaign.pk])),
+                      (oscar, reverse("campaigns:release", args=[campaign.pk])),
+                      (olivia, reverse("campaigns:detail", args=[campaign.pk]))):
         page = client_for(user).get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
         assert "hold after the first 5 messages; at most 30 per minute" in page, url
-    page = client_for(sam).get(f"/campaigns/{campaign.pk}/review/",
+    page = client_for(sam).get(reverse("campaigns:review", args=[campaign.pk]),
                                HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     assert "最初の 5 通のあとで保留" in page and "1分あたり最大 30 通" in page
 
 
 def test_the_submitted_version_keeps_the_terms_it_was_signed_with(olivia, roster):
-    from tests.conftest import make_campaign
-
     campaign = make_campaign(olivia, roster, canary_enabled=False, rate_limit=2,
                              rate_unit="second")
     workflow.submit(campaign=campaign, user=olivia)

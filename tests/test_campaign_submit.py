@@ -1,10 +1,12 @@
+from django.urls import reverse
+
 from audit.models import AuditEntry
 from campaigns.models import State
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def test_author_submits_freezing_hash_and_version(olivia, draft):
-    response = client_for(olivia).post(f"/campaigns/{draft.pk}/submit/")
+    response = client_for(olivia).post(reverse("campaigns:submit", args=[draft.pk]))
     assert response.status_code == 302
     draft.refresh_from_db()
     assert draft.state == State.SUBMITTED
@@ -18,7 +20,7 @@ def test_author_submits_freezing_hash_and_version(olivia, draft):
 
 
 def test_another_operator_cannot_submit_my_draft(otto, draft):
-    assert client_for(otto).post(f"/campaigns/{draft.pk}/submit/").status_code == 403
+    assert client_for(otto).post(reverse("campaigns:submit", args=[draft.pk])).status_code == 403
     draft.refresh_from_db()
     assert draft.state == State.DRAFT
     refused = AuditEntry.objects.get(action="campaign.refused")
@@ -27,15 +29,15 @@ def test_another_operator_cannot_submit_my_draft(otto, draft):
 
 
 def test_submitting_twice_is_a_wrong_state_message_not_an_error(olivia, submitted):
-    response = client_for(olivia).post(f"/campaigns/{submitted.pk}/submit/", follow=True,
-                                       HTTP_ACCEPT_LANGUAGE="en")
+    response = client_for(olivia).post(reverse("campaigns:submit", args=[submitted.pk]),
+                                       follow=True, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200 and "Not possible while" in response.content.decode()
     assert AuditEntry.objects.filter(action="campaign.refused").get().payload["code"] == "state"
 
 
 def test_submit_is_post_only(olivia, draft):
-    assert client_for(olivia).get(f"/campaigns/{draft.pk}/submit/").status_code == 405
+    assert client_for(olivia).get(reverse("campaigns:submit", args=[draft.pk])).status_code == 405
 
 
 def test_an_unknown_campaign_is_404(olivia):
-    assert client_for(olivia).post("/campaigns/999/submit/").status_code == 404
+    assert client_for(olivia).post(reverse("campaigns:submit", args=[999])).status_code == 404

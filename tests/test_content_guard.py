@@ -1,12 +1,20 @@
 """The content guard refuses other members' data in a message, and says what and where."""
 
 import pytest
+from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns import guard, workflow
 from campaigns.models import State
 from roster.samples import sample_rows
-from tests.conftest import audit_actions, client_for, make_campaign, make_roster
+from tests.factories import (
+    audit_actions,
+    client_for,
+    make_campaign,
+    make_roster,
+    run_until_done,
+    through_the_countersign,
+)
 
 
 def report(roster, body, subject="お知らせ", html=""):
@@ -43,7 +51,8 @@ def test_another_members_email_in_the_body_is_found_with_its_position(roster):
 
 
 def test_full_width_addresses_and_numbers_are_found(roster):
-    result = report(roster, "{name} 様 ｍｅｍｂｅｒ０００００４＠ｍｅｍｂｅｒｓ．ｅｘａｍｐｌｅ Ｗ０００００５")
+    result = report(roster, "{name} 様 ｍｅｍｂｅｒ０００００４＠ｍｅｍｂｅｒｓ．ｅｘａｍｐｌｅ "
+                            "Ｗ０００００５")
     assert kinds(result) == ["email", "member_number"]
     assert {f.member for f in result.findings} == {"W000004", "W000005"}
 
@@ -102,7 +111,7 @@ def test_a_one_member_roster_may_carry_its_own_data(olivia):
 def test_submit_is_refused_with_the_findings_shown_and_audited(olivia, roster):
     campaign = make_campaign(olivia, roster, body_text="{name} 様\nmember000003@members.example")
     client = client_for(olivia)
-    response = client.post(f"/campaigns/{campaign.pk}/submit/", follow=True,
+    response = client.post(reverse("campaigns:submit", args=[campaign.pk]), follow=True,
                            HTTP_ACCEPT_LANGUAGE="en")
     page = response.content.decode()
     assert "content guard" in page.lower() and "member000003@members.example" in page
@@ -173,8 +182,6 @@ def test_a_campaign_changed_while_the_guard_ran_is_not_submitted(olivia, monkeyp
 def test_a_refused_message_is_shown_to_the_signers_with_what_was_found(
         olivia, sam, oscar, sink, monkeypatch):
     from campaigns.models import Delivery
-    from tests.conftest import client_for, run_until_done
-    from tests.test_content_guard_corpus import through_the_countersign
 
     roster = make_roster(olivia)
     campaign = make_campaign(olivia, roster, canary_enabled=False,
@@ -186,7 +193,7 @@ def test_a_refused_message_is_shown_to_the_signers_with_what_was_found(
     assert delivery.findings == [{"kind": "email", "where": "body_text", "line": 1,
                                   "column": 9, "member": "W000003"}]  # in 鈴木 陽菜 様 …
     for user in (sam, oscar, olivia):
-        page = client_for(user).get(f"/campaigns/{campaign.pk}/",
+        page = client_for(user).get(reverse("campaigns:detail", args=[campaign.pk]),
                                     HTTP_ACCEPT_LANGUAGE="en").content.decode()
         assert "Messages refused by the content guard" in page
         assert "an e-mail address · Body · data of member W000003" in page

@@ -15,7 +15,7 @@ import pytest
 from campaigns import guard, workflow
 from campaigns.models import Delivery, State
 from roster.samples import sample_rows
-from tests.conftest import OBSERVER_TICKS, SUPERVISOR_TICKS, make_roster, run_until_done
+from tests.factories import make_campaign, make_roster, run_until_done, through_the_countersign
 
 HEADER = ["会員番号", "氏名", "メールアドレス", "支部", "memo", "紹介者", "リンク"]
 SPECIAL = [  # addresses the importer accepts that a narrow pattern would miss; Latin names
@@ -110,7 +110,8 @@ LEAKS = {
     "an address with &, = and /": {"body_text": "{name} 様 x&y=z/w@members.example"},
     "an internationalised domain": {"body_text": "{name} 様 ichiro@例え.jp"},
     "the same domain in punycode": {"body_text": "{name} 様 ichiro@xn--r8jz45g.jp"},
-    "a full-width address": {"body_text": "{name} 様 ｍｅｍｂｅｒ０００００７＠ｍｅｍｂｅｒｓ．ｅｘａｍｐｌｅ"},
+    "a full-width address": {
+        "body_text": "{name} 様 ｍｅｍｂｅｒ０００００７＠ｍｅｍｂｅｒｓ．ｅｘａｍｐｌｅ"},
     "a Cyrillic е in an address": {"body_text": "{name} 様 m\u0435mber000007@members.example"},
     "spaces around the @": {"body_text": "{name} 様 member000007 @ members . example"},
     "(at) for the @": {"body_text": "{name} 様 member000007(at)members.example"},
@@ -130,7 +131,8 @@ LEGITIMATE = {
     "benefit change (the 2022 notice)": (
         "【重要】感染症見舞金の変更について", ("{name} 様\n\n会員番号 {member_number}\n"
         "2026年7月1日から、感染症見舞金の給付額を30,000円から20,000円に変更します。\n"
-        "詳しくは https://association.example/benefit をご覧ください。\n\n共済会 事務局 小野 里美")),
+        "詳しくは https://association.example/benefit をご覧ください。\n\n"
+        "共済会 事務局 小野 里美")),
     "annual fee": ("年会費のお知らせ（2026年度）", ("{name} 様\n年会費 12,000円を2026/06/30までに"
                    "お振り込みください。\n振込先: みずほ銀行 本店 普通 1234567\n"
                    "お問い合わせ: 03-1234-5678（平日 9:00〜17:00）")),
@@ -145,7 +147,8 @@ LEGITIMATE = {
                "\n前年比 +12.5%")),
     "phone numbers": ("窓口時間の変更", ("{name} 様\n電話: 0120-123-456 / FAX: 03-1234-5679\n"
                       "受付: 平日 9時〜17時")),
-    "contact address": ("お問い合わせ先の変更", ("{name} 様\n新しい窓口: support@association.example"
+    "contact address": ("お問い合わせ先の変更", ("{name} 様\n新しい窓口: "
+                        "support@association.example"
                         "\n旧窓口 info@association.example は6月末で廃止します。")),
     "signature with a staff name": ("事務局からのお知らせ", ("{name} 様\n\n担当: 事務局 佐伯 恵美"
                                     "\n共済会 事務局長 高田 誠一")),
@@ -178,18 +181,8 @@ def hostile_roster(olivia, settings):
 
 
 def draft_with(author, roster, fields):
-    from tests.conftest import make_campaign
-
     return make_campaign(author, roster, canary_enabled=False,
                          **{"subject": "{name} 様へのお知らせ", "body_text": "{name} 様", **fields})
-
-
-def through_the_countersign(campaign, olivia, sam, oscar):
-    workflow.submit(campaign=campaign, user=olivia)
-    workflow.test_send(campaign=campaign, user=olivia, member=campaign.roster.members.first(),
-                       recipients=[sam])
-    workflow.approve(campaign=campaign, user=sam, checklist=SUPERVISOR_TICKS)
-    return workflow.release(campaign=campaign, user=oscar, checklist=OBSERVER_TICKS)
 
 
 def leaked_to_the_server(sink, roster) -> list[str]:

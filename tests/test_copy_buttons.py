@@ -1,8 +1,10 @@
 """The hashes people are told to keep are shown whole (wrapping on a phone) with a copy
 button: the content hash, the chain head after a sign-off, the chain head for the auditor."""
 
+from django.urls import reverse
+
 from audit.models import AuditEntry
-from tests.conftest import OBSERVER_TICKS, client_for
+from tests.factories import OBSERVER_TICKS, client_for
 
 
 def copy_button(value: str) -> str:
@@ -10,14 +12,14 @@ def copy_button(value: str) -> str:
 
 
 def test_the_content_hash_has_a_copy_button(olivia, submitted):
-    page = client_for(olivia).get(f"/campaigns/{submitted.pk}/",
+    page = client_for(olivia).get(reverse("campaigns:detail", args=[submitted.pk]),
                                   HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     assert copy_button(submitted.content_hash) in page and ">コピー</button>" in page
     assert f'<code class="text-break">{submitted.content_hash}</code>' in page
 
 
 def test_the_chain_head_the_observer_must_keep_is_whole_with_a_copy_button(oscar, approved):
-    response = client_for(oscar).post(f"/campaigns/{approved.pk}/release/",
+    response = client_for(oscar).post(reverse("campaigns:release", args=[approved.pk]),
                                       {"checklist": OBSERVER_TICKS, "release": ""},
                                       follow=True, HTTP_ACCEPT_LANGUAGE="ja")
     head = AuditEntry.objects.order_by("-sequence").first()
@@ -30,7 +32,7 @@ def test_the_chain_head_the_observer_must_keep_is_whole_with_a_copy_button(oscar
 
 def test_the_auditor_can_copy_the_chain_head(audrey, released):
     head = AuditEntry.objects.order_by("-sequence").first()
-    page = client_for(audrey).get("/audit/verify/").content.decode()
+    page = client_for(audrey).get(reverse("audit:verify")).content.decode()
     assert copy_button(head.hash) in page
 
 

@@ -6,9 +6,11 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.test import RequestFactory
+from django.urls import reverse
 
 from countersign import mailcatcher
 from countersign.roles import roles_of
+from tests.factories import free_port, wait_until
 
 
 def test_demo_users_get_one_role_each_and_can_log_in(db, settings):
@@ -18,7 +20,7 @@ def test_demo_users_get_one_role_each_and_can_log_in(db, settings):
     call_command("create_demo_users", stdout=out)  # running it twice is harmless
     for username, role in [("olivia", "operator"), ("sam", "supervisor"), ("oscar", "observer"),
                            ("audrey", "auditor")]:
-        user = authenticate(RequestFactory().post("/accounts/login/"), username=username,
+        user = authenticate(RequestFactory().post(reverse("login")), username=username,
                             password=f"{username}-demo-pass")
         assert user is not None and roles_of(user) == {role}
         assert f"{username}-demo-pass" in out.getvalue()
@@ -59,8 +61,6 @@ def test_the_readme_run_command_starts_web_worker_and_catcher_and_stops_them(tmp
 
     from django.conf import settings
 
-    from tests.conftest import free_port, wait_until
-
     web_port, smtp_port = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
            "DEBUG": "true", "EMAIL_PORT": str(smtp_port), "MAILCATCHER_DIR": str(tmp_path / "mail")}
@@ -80,22 +80,25 @@ def test_the_readme_run_command_starts_web_worker_and_catcher_and_stops_them(tmp
 
         browser = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        login_page = browser.open(f"{url}/accounts/login/").read().decode()
+        login = f"{url}{reverse('login')}"
+        login_page = browser.open(login).read().decode()
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page).group(1)
-        home = browser.open(f"{url}/accounts/login/", urllib.parse.urlencode({
+        home = browser.open(login, urllib.parse.urlencode({
             "csrfmiddlewaretoken": token, "username": "olivia",
             "password": "olivia-demo-pass"}).encode())
-        assert home.url == f"{url}/" and 'action="/accounts/logout/"' in home.read().decode()
+        assert home.url == f"{url}{reverse('home')}"
+        assert f'action="{reverse("logout")}"' in home.read().decode()
 
         wait_until(lambda: b'"ok"' in urllib.request.urlopen(f"{url}/health/worker/").read(),
                    timeout=60, what="the worker's health check")
 
         message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = "a@x.example", "b@y.example", "届いた件名"
+        message["From"], message["To"] = "a@x.example", "b@y.example"
+        message["Subject"] = "届いた件名"
         message.set_content("本文")
         with smtplib.SMTP("127.0.0.1", smtp_port) as smtp:
             smtp.send_message(message)
-        assert "届いた件名" in browser.open(f"{url}/mailbox/").read().decode()
+        assert "届いた件名" in browser.open(f"{url}{reverse('mailbox')}").read().decode()
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=30)

@@ -2,13 +2,14 @@
 
 import pytest
 from django.test import Client, RequestFactory
+from django.urls import reverse
 from django.utils import translation
 
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def test_a_refused_page_says_why_in_japanese_and_leads_home(olivia):
-    response = client_for(olivia).get("/audit/", HTTP_ACCEPT_LANGUAGE="ja")
+    response = client_for(olivia).get(reverse("audit:log"), HTTP_ACCEPT_LANGUAGE="ja")
     page = response.content.decode()
     assert response.status_code == 403
     assert "このページを開く権限がありません" in page and "403 Forbidden" not in page
@@ -17,12 +18,13 @@ def test_a_refused_page_says_why_in_japanese_and_leads_home(olivia):
 
 
 def test_a_refused_page_speaks_english_to_an_english_reader(olivia):
-    page = client_for(olivia).get("/audit/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client_for(olivia).get(reverse("audit:log"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "This page is not open to you" in page and "Go to the home page" in page
 
 
 def test_a_missing_page_says_so_and_leads_home(olivia):
-    response = client_for(olivia).get("/campaigns/999999/", HTTP_ACCEPT_LANGUAGE="ja")
+    response = client_for(olivia).get(reverse("campaigns:detail", args=[999999]),
+                                      HTTP_ACCEPT_LANGUAGE="ja")
     assert response.status_code == 404
     page = response.content.decode()
     assert "ページが見つかりません" in page and 'href="/">ホームへ</a>' in page
@@ -31,7 +33,7 @@ def test_a_missing_page_says_so_and_leads_home(olivia):
 def test_a_form_sent_without_its_token_is_explained(olivia):
     client = Client(enforce_csrf_checks=True)
     client.force_login(olivia)
-    response = client.post("/campaigns/new/", {}, HTTP_ACCEPT_LANGUAGE="ja")
+    response = client.post(reverse("campaigns:create"), {}, HTTP_ACCEPT_LANGUAGE="ja")
     assert response.status_code == 403
     page = response.content.decode()
     assert "フォームの有効期限が切れました" in page and 'href="/"' in page

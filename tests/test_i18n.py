@@ -6,12 +6,20 @@ from html.parser import HTMLParser
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from django.utils import translation
 
 from campaigns import workflow
 from roster.samples import csv_bytes, sample_rows
-from tests.conftest import BODY, client_for, make_campaign, run_until_done
-from tests.test_sending import released_campaign
+from tests.factories import (
+    BODY,
+    client_for,
+    free_port,
+    make_campaign,
+    make_roster,
+    released_campaign,
+    run_until_done,
+)
 
 # Words that are the same in both languages: the product's name, formats, standards, the
 # time zone's name.
@@ -77,7 +85,6 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
     stopped, a pending upload, a caught message: something on every page. Built in Japanese,
     as the office's worker and pages would build it, by people with Japanese names."""
     from countersign import mailcatcher
-    from tests.conftest import make_roster
 
     for user, family, given in ((olivia, "小野", "里美"), (sam, "佐藤", "誠"),
                                 (oscar, "大石", "修"), (audrey, "青木", "綾")):
@@ -103,11 +110,9 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
         sending = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
                                     rate_limit=10, rate_unit="second")
         workflow.start(campaign_id=sending.pk)
-        client_for(olivia).post("/rosters/import/", {"name": "追加名簿", "file":
-                                                     SimpleUploadedFile(
-            "m.csv", csv_bytes(sample_rows(3)))}, HTTP_ACCEPT_LANGUAGE="ja")
-        from tests.conftest import free_port
-
+        client_for(olivia).post(reverse("roster:upload"), {
+            "name": "追加名簿", "file": SimpleUploadedFile("m.csv", csv_bytes(sample_rows(3)))},
+            HTTP_ACCEPT_LANGUAGE="ja")
         settings.EMAIL_PORT = free_port()
         controller = mailcatcher.start(tmp_path, port=settings.EMAIL_PORT)
         workflow.test_send(campaign=draft, user=olivia, member=roster.members.first(),
@@ -123,25 +128,29 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
 def pages(story):
     r, d, v, s, h, x, g = (story[k].pk for k in ("roster", "draft", "review", "sent", "held",
                                                   "stopped", "sending"))
-    return [
-        ("olivia", "/"), ("sam", "/"), ("oscar", "/"), ("audrey", "/"),
-        ("olivia", "/rosters/"), ("olivia", f"/rosters/{r}/"), ("audrey", f"/rosters/{r}/"),
-        ("olivia", "/rosters/import/"), ("olivia", f"/rosters/import/{story['upload'].pk}/"),
-        ("olivia", "/campaigns/"), ("olivia", "/campaigns/new/"), ("olivia", f"/campaigns/{d}/"),
-        ("olivia", f"/campaigns/{d}/edit/"), ("olivia", f"/campaigns/{d}/preview/"),
-        ("olivia", f"/campaigns/{v}/edit/"),
-        ("sam", f"/campaigns/{v}/"), ("sam", f"/campaigns/{v}/review/"),
-        ("oscar", f"/campaigns/{s}/"), ("oscar", f"/campaigns/{s}/release/"),
-        ("sam", f"/campaigns/{h}/"), ("oscar", "/campaigns/witness/"),
-        ("sam", f"/campaigns/{x}/"), ("oscar", f"/campaigns/{g}/"),
-        ("oscar", f"/campaigns/{s}/ledger/"), ("sam", f"/campaigns/{x}/ledger/"),
-        ("audrey", "/audit/"), ("audrey", "/audit/verify/"), ("audrey", "/audit/compliance/"),
-        ("audrey", f"/audit/campaigns/{s}/incident/"), ("sam", f"/audit/campaigns/{x}/incident/"),
-        ("oscar", "/mailbox/"), ("oscar", f"/mailbox/{story['mail'].name}/"),
-        ("sam", "/accounts/two-step/"),
-        ("olivia", "/audit/"),  # 403, in Japanese with a way back
-        ("sam", "/campaigns/999999/"),  # 404
+    upload, mail = story["upload"].pk, story["mail"].name
+    table = [  # (user, URL name, *args)
+        ("olivia", "home"), ("sam", "home"), ("oscar", "home"), ("audrey", "home"),
+        ("olivia", "roster:list"), ("olivia", "roster:detail", r), ("audrey", "roster:detail", r),
+        ("olivia", "roster:upload"), ("olivia", "roster:upload_preview", upload),
+        ("olivia", "campaigns:list"), ("olivia", "campaigns:create"),
+        ("olivia", "campaigns:detail", d), ("olivia", "campaigns:edit", d),
+        ("olivia", "campaigns:preview", d), ("olivia", "campaigns:edit", v),
+        ("sam", "campaigns:detail", v), ("sam", "campaigns:review", v),
+        ("oscar", "campaigns:detail", s), ("oscar", "campaigns:release", s),
+        ("sam", "campaigns:detail", h), ("oscar", "campaigns:observer_dashboard"),
+        ("sam", "campaigns:detail", x), ("oscar", "campaigns:detail", g),
+        ("oscar", "campaigns:ledger", s), ("sam", "campaigns:ledger", x),
+        ("audrey", "audit:log"), ("audrey", "audit:verify"),
+        ("audrey", "audit:compliance"), ("audrey", "audit:incident", s),
+        ("sam", "audit:incident", x),
+        ("oscar", "mailbox"), ("oscar", "mailbox_message", mail),
+        ("sam", "two_factor"),
+        ("olivia", "notifications"), ("sam", "notifications"), ("oscar", "notifications"),
+        ("olivia", "audit:log"),  # 403, in Japanese with a way back
+        ("sam", "campaigns:detail", 999999),  # 404
     ]
+    return [(user, reverse(name, args=args)) for user, name, *args in table]
 
 
 # Times: a UTC time shown without conversion (an ISO time in UTC, or "UTC" with no offset).
@@ -208,10 +217,10 @@ def test_the_two_step_pages_are_japanese_too(oscar, settings):
 
     settings.TOTP_REQUIRED_ROLES = ["observer"]
     client = client_for(oscar)
-    setup = client.get("/accounts/two-step/", HTTP_ACCEPT_LANGUAGE="ja")
-    wrong = client.post("/accounts/two-step/", {"code": "12"}, HTTP_ACCEPT_LANGUAGE="ja")
+    setup = client.get(reverse("two_factor"), HTTP_ACCEPT_LANGUAGE="ja")
+    wrong = client.post(reverse("two_factor"), {"code": "12"}, HTTP_ACCEPT_LANGUAGE="ja")
     TOTPDevice.objects.filter(user=oscar).update(confirmed=True)
-    verify = client.post("/accounts/two-step/verify/", {"code": "000000"},
+    verify = client.post(reverse("two_factor_verify"), {"code": "000000"},
                          HTTP_ACCEPT_LANGUAGE="ja")
     for response in (setup, wrong, verify):
         assert response.status_code == 200
@@ -219,7 +228,7 @@ def test_the_two_step_pages_are_japanese_too(oscar, settings):
 
 
 def test_the_login_page_is_japanese_too(client):
-    response = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="ja")
+    response = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="ja")
     assert english_left(response.content.decode()) == []
     assert "ログイン" in response.content.decode()
 
@@ -232,10 +241,10 @@ def test_the_detector_finds_english(client):
 
 def test_the_language_follows_the_browser_and_can_be_switched(olivia):
     client = client_for(olivia)
-    assert "名簿" in client.get("/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
-    assert "Rosters" in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
-    assert "Rosters" in client.get("/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "名簿" in client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "Rosters" in client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    client.post(reverse("set_language"), {"language": "en", "next": reverse("home")})
+    assert "Rosters" in client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
 
 
 def test_every_source_string_has_a_japanese_translation(tmp_path):

@@ -3,6 +3,7 @@ outsider cannot lock the supervisor or the observer out of every machine."""
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from countersign.security import client_address
 
@@ -12,7 +13,7 @@ PROXY = "10.0.0.5"  # what REMOTE_ADDR says for every request that came through 
 def login_via_proxy(client, username, password, forwarded_for):
     """As nginx forwards it: the client's own X-Forwarded-For (if any) with the address nginx
     saw appended, and the proxy as REMOTE_ADDR."""
-    return client.post("/accounts/login/", {"username": username, "password": password},
+    return client.post(reverse("login"), {"username": username, "password": password},
                        HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR=PROXY,
                        HTTP_X_FORWARDED_FOR=forwarded_for)
 

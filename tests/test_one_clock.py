@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core import mail as outbox
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from countersign import clock
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 @pytest.mark.parametrize("zone, expected", [
@@ -32,14 +33,15 @@ def test_a_naive_time_is_taken_as_utc_and_shown_in_the_sites_zone():
 
 
 def test_every_page_says_which_zone_its_times_are_in(olivia):
-    page = client_for(olivia).get("/rosters/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    client = client_for(olivia)
+    page = client.get(reverse("roster:list"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     assert "表示している時刻はすべてJST（UTC+9）です。" in page
-    page = client_for(olivia).get("/rosters/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client.get(reverse("roster:list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "All times are in JST (UTC+9)." in page
 
 
 def test_a_time_on_a_page_carries_its_offset(olivia, roster):
-    page = client_for(olivia).get("/rosters/").content.decode()
+    page = client_for(olivia).get(reverse("roster:list")).content.decode()
     local = timezone.localtime(roster.imported_at)
     assert f'<time datetime="{local.isoformat(timespec="seconds")}" title="JST（UTC+9）">' in page
     assert local.isoformat(timespec="seconds").endswith("+09:00")
@@ -53,8 +55,9 @@ def test_the_demo_inbox_shows_the_same_hour_as_the_other_pages(olivia, settings,
         b"From: a@example.jp\r\nTo: b@example.jp\r\nSubject: x\r\n"
         b"Date: Thu, 26 Nov 2026 10:44:00 -0000\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n")
     client = client_for(olivia)
-    listing = client.get("/mailbox/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
-    message = client.get("/mailbox/1-1.eml/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    listing = client.get(reverse("mailbox"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    message = client.get(reverse("mailbox_message", args=["1-1.eml"]),
+                         HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     for page in (listing, message):
         assert '<time datetime="2026-11-26T19:44:00+09:00"' in page
         assert "19:44" in page and "10:44" not in page
@@ -81,3 +84,25 @@ def test_the_anchor_mail_gives_the_time_in_the_sites_zone_beside_the_utc_line(os
     with translation.override("ja"):
         assert f"（このエントリの記録日時：{clock.text(utc)}）" in body
     assert "JST（UTC+9）" in body
+
+
+def test_the_approval_expiry_notice_gives_the_time_in_the_sites_zone(olivia, sam, approved,
+                                                                     settings):
+    from datetime import timedelta
+
+    from campaigns import notifications
+    from campaigns.models import Notification, SignOff
+
+    settings.APPROVAL_TTL_HOURS = 72
+    SignOff.objects.filter(kind=SignOff.Kind.APPROVAL).update(
+        created_at=timezone.now() - timedelta(hours=50))
+    notifications.warn_of_expiring_approvals()
+    notice = Notification.objects.get(user=olivia, event="approval_expiring")
+    expires = SignOff.objects.get(kind=SignOff.Kind.APPROVAL).expires_at()
+    with translation.override("ja"):
+        _subject, body = notifications.mail_text(notice)
+        assert f"承認の有効期限は {clock.text(expires)} です。" in body
+    assert "JST（UTC+9）" in body
+    page = client_for(olivia).get(reverse("notifications"),
+                                  HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "承認の有効期限は <time datetime=" in page and "+09:00" in page

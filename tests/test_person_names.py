@@ -1,9 +1,10 @@
 """Staff names as people write them: family name first for a Japanese name."""
 
 import pytest
+from django.urls import reverse
 
 from countersign.models import person_name
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 @pytest.mark.parametrize("given, family, shown", [
@@ -21,7 +22,7 @@ def test_pages_show_japanese_staff_family_name_first(olivia):
     olivia.first_name, olivia.last_name = "里美", "小野"
     olivia.save()
     assert str(olivia) == "小野 里美" == olivia.get_full_name()
-    page = client_for(olivia).get("/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    page = client_for(olivia).get(reverse("home"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     assert "ようこそ、小野 里美さん" in page and "里美 小野" not in page
 
 

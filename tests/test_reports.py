@@ -6,14 +6,20 @@ import io
 import openpyxl
 import pytest
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 import audit
 from audit.models import AuditEntry
 from campaigns.models import Delivery
 from campaigns.reports import compliance_row
-from tests.conftest import client_for, make_campaign, make_roster, run_until_done
-from tests.test_sending import released_campaign
+from tests.factories import (
+    client_for,
+    make_campaign,
+    make_roster,
+    released_campaign,
+    run_until_done,
+)
 
 
 @pytest.fixture
@@ -50,14 +56,14 @@ def test_a_campaign_started_without_its_countersignatures_is_flagged(olivia, ros
     row = compliance_row(campaign)
     assert {"three_distinct_people", "hashes_match", "supervisor_checklist_complete",
             "observer_checklist_complete", "test_send_of_sent_hash"} <= set(row["flags"])
-    page = client_for(audrey).get("/audit/compliance/", HTTP_ACCEPT_LANGUAGE="en").content
+    page = client_for(audrey).get(reverse("audit:compliance"), HTTP_ACCEPT_LANGUAGE="en").content
     assert b"MISSING" in page and b"bypassed" in page
 
 
 def test_the_compliance_csv_is_excel_safe_and_audited(sent, audrey):
     sent.name = "=cmd|' /C calc'!A0"
     sent.save()
-    response = client_for(audrey).get("/audit/compliance/", {"format": "csv"})
+    response = client_for(audrey).get(reverse("audit:compliance"), {"format": "csv"})
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     assert "'=cmd|" in text and ",OK,\r\n" in text
     assert AuditEntry.objects.filter(action="audit.compliance_exported").exists()
@@ -65,7 +71,7 @@ def test_the_compliance_csv_is_excel_safe_and_audited(sent, audrey):
 
 def test_the_compliance_csv_has_column_keys_names_in_the_readers_language_and_1_or_0(sent,
                                                                                     audrey):
-    response = client_for(audrey).get("/audit/compliance/", {"format": "csv"},
+    response = client_for(audrey).get(reverse("audit:compliance"), {"format": "csv"},
                                       HTTP_ACCEPT_LANGUAGE="ja")
     keys, names, row = list(csv.reader(io.StringIO(
         b"".join(response.streaming_content).decode("utf-8-sig"))))[:3]
@@ -80,7 +86,7 @@ def test_the_compliance_csv_has_column_keys_names_in_the_readers_language_and_1_
 
 
 def test_the_incident_report_says_who_got_what_and_who_did_not(sent, oscar):
-    response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/", {"format": "csv"},
+    response = client_for(oscar).get(reverse("audit:incident", args=[sent.pk]), {"format": "csv"},
                                      HTTP_ACCEPT_LANGUAGE="en")
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = {line.split(",")[0]: line for line in text.split("\r\n")[2:] if line}
@@ -95,7 +101,7 @@ def test_the_incident_report_says_who_got_what_and_who_did_not(sent, oscar):
 
 
 def test_the_incident_report_in_excel_keeps_names_as_text(sent, oscar):
-    response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/",
+    response = client_for(oscar).get(reverse("audit:incident", args=[sent.pk]),
                                      {"format": "xlsx"})
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     names = [row[1].value for row in sheet.iter_rows(min_row=3)]
@@ -109,7 +115,7 @@ def test_the_incident_report_in_excel_keeps_names_as_text(sent, oscar):
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_an_auditor_gets_the_incident_report_without_names_or_addresses(sent, audrey, fmt):
-    response = client_for(audrey).get(f"/audit/campaigns/{sent.pk}/incident/",
+    response = client_for(audrey).get(reverse("audit:incident", args=[sent.pk]),
                                       {"format": fmt}, HTTP_ACCEPT_LANGUAGE="en")
     if fmt == "xlsx":
         sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
@@ -129,24 +135,24 @@ def test_there_is_no_incident_report_for_a_campaign_that_never_started(roster, o
     draft = make_campaign(olivia, roster)
     for user in (oscar, audrey):
         for query in ({}, {"format": "csv"}, {"format": "xlsx"}):
-            assert client_for(user).get(f"/audit/campaigns/{draft.pk}/incident/",
+            assert client_for(user).get(reverse("audit:incident", args=[draft.pk]),
                                         query).status_code == 404
 
 
 def test_in_doubt_and_unsent_recipients_are_listed(sent, audrey):
     Delivery.objects.filter(campaign=sent, member_number="W4").update(
         state=Delivery.State.IN_DOUBT)
-    page = client_for(audrey).get(f"/audit/campaigns/{sent.pk}/incident/",
+    page = client_for(audrey).get(reverse("audit:incident", args=[sent.pk]),
                                   HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "in doubt" in page and "not sent (failed)" in page
 
 
 def test_operators_cannot_export_the_incident_report(sent, olivia):
-    assert client_for(olivia).get(f"/audit/campaigns/{sent.pk}/incident/").status_code == 403
+    assert client_for(olivia).get(reverse("audit:incident", args=[sent.pk])).status_code == 403
 
 
 def test_the_incident_csv_names_its_columns_twice_and_keeps_the_offset(sent, oscar):
-    response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/",
+    response = client_for(oscar).get(reverse("audit:incident", args=[sent.pk]),
                                      {"format": "csv"}, HTTP_ACCEPT_LANGUAGE="ja")
     keys, names, *rows = list(csv.reader(io.StringIO(
         b"".join(response.streaming_content).decode("utf-8-sig"))))
@@ -162,7 +168,7 @@ def test_the_incident_csv_names_its_columns_twice_and_keeps_the_offset(sent, osc
 
 
 def test_the_incident_xlsx_has_real_date_cells_in_local_time(sent, oscar):
-    response = client_for(oscar).get(f"/audit/campaigns/{sent.pk}/incident/",
+    response = client_for(oscar).get(reverse("audit:incident", args=[sent.pk]),
                                      {"format": "xlsx"}, HTTP_ACCEPT_LANGUAGE="en")
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     keys = [c.value for c in sheet[1]]

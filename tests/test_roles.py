@@ -2,10 +2,11 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 
 from countersign.models import Organisation
 from countersign.roles import Role, has_role, roles_of
-from tests.conftest import client_for, make_user
+from tests.factories import client_for, make_user
 
 
 def test_observer_role_is_refused_for_a_contractor_user(sam):
@@ -45,33 +46,33 @@ def test_inactive_user_holds_no_role(olivia):
 
 
 def test_anonymous_visitor_is_sent_to_login(client):
-    response = client.get("/rosters/")
+    response = client.get(reverse("roster:list"))
     assert response.status_code == 302
-    assert response.url.startswith("/accounts/login/")
+    assert response.url.startswith(reverse("login"))
 
 
 def test_user_without_role_gets_403_on_role_pages(mallory):
     client = client_for(mallory)
-    assert client.get("/rosters/").status_code == 403
-    assert client.get("/rosters/import/").status_code == 403
+    assert client.get(reverse("roster:list")).status_code == 403
+    assert client.get(reverse("roster:upload")).status_code == 403
 
 
 def test_user_without_role_sees_home_telling_them_so(mallory):
-    response = client_for(mallory).get("/", HTTP_ACCEPT_LANGUAGE="en")
+    response = client_for(mallory).get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     assert "no role yet" in response.content.decode()
 
 
 def test_login_page_logs_a_user_in(olivia, client):
-    response = client.post("/accounts/login/", {"username": "olivia", "password": "olivia-test-pass"})
+    response = client.post(reverse("login"), {"username": "olivia", "password": "olivia-test-pass"})
     assert response.status_code == 302
-    assert client.get("/").status_code == 200
+    assert client.get(reverse("home")).status_code == 200
 
 
 def test_logout_is_a_post(olivia):
     client = client_for(olivia)
-    assert client.post("/accounts/logout/").status_code == 302
-    assert client.get("/").status_code == 302
+    assert client.post(reverse("logout")).status_code == 302
+    assert client.get(reverse("home")).status_code == 302
 
 
 def test_admin_refuses_observer_group_for_contractor_user(db, sam, admin_client):

@@ -5,6 +5,7 @@ import os
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from roster import importer
 from roster.importer import parse_roster
@@ -12,7 +13,7 @@ from roster.models import Roster, RosterUpload
 from roster.samples import ROSTER_ROWS, raw_xlsx, repeated
 from roster.xlsx_guard import WorkbookLimits
 from tests.audit_helpers import business_entries
-from tests.conftest import client_for
+from tests.factories import client_for
 
 SMALL = {"max_bytes": 1_000_000, "max_rows": 100, "max_columns": 10}
 
@@ -255,7 +256,7 @@ HOSTILE_UPLOADS = [
                          ids=[name for name, _data, _code in HOSTILE_UPLOADS])
 def test_a_hostile_upload_is_refused_and_nothing_is_stored(olivia, filename, data, code):
     response = client_for(olivia).post(
-        "/rosters/import/", {"name": "June", "file": SimpleUploadedFile(filename, data)},
+        reverse("roster:upload"), {"name": "June", "file": SimpleUploadedFile(filename, data)},
         HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200 and "Nothing was stored" in response.content.decode()
     assert not RosterUpload.objects.exists() and not Roster.objects.exists()

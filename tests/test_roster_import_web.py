@@ -1,16 +1,18 @@
 """The operator's two-step import: check and preview, then confirm. All or nothing."""
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from audit.models import AuditEntry
 from roster.models import Member, Roster, RosterUpload
 from roster.samples import csv_bytes, sample_rows, xlsx_bytes
 from tests.audit_helpers import business_entries
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def upload(client, data, filename="members.csv", name="June notice"):
-    return client.post("/rosters/import/", {"name": name, "file": SimpleUploadedFile(filename, data)},
+    return client.post(reverse("roster:upload"),
+                       {"name": name, "file": SimpleUploadedFile(filename, data)},
                        HTTP_ACCEPT_LANGUAGE="en")
 
 
@@ -18,7 +20,8 @@ def test_a_clean_file_is_previewed_then_stored_on_confirm(olivia):
     client = client_for(olivia)
     response = upload(client, xlsx_bytes(sample_rows(12)), "members.xlsx")
     pending = RosterUpload.objects.get()
-    assert response.status_code == 302 and response.url == f"/rosters/import/{pending.pk}/"
+    assert response.status_code == 302
+    assert response.url == reverse("roster:upload_preview", args=[pending.pk])
     assert Roster.objects.count() == 0  # nothing stored before the confirmation
 
     preview = client.get(response.url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
@@ -27,7 +30,7 @@ def test_a_clean_file_is_previewed_then_stored_on_confirm(olivia):
 
     confirmed = client.post(response.url, {"confirm": ""})
     roster = Roster.objects.get()
-    assert confirmed.url == f"/rosters/{roster.pk}/"
+    assert confirmed.url == reverse("roster:detail", args=[roster.pk])
     assert roster.member_count == 12 == Member.objects.filter(roster=roster).count()
     assert (roster.imported_by, roster.source_filename) == (olivia, "members.xlsx")
     assert roster.extra_columns == ["支部"]
@@ -41,7 +44,8 @@ def test_a_clean_file_is_previewed_then_stored_on_confirm(olivia):
 
 def test_a_broken_file_shows_every_problem_and_stores_nothing(olivia):
     rows = [["1", "A", "a@example.jp"], ["2", "", "bad"], ["1", "C", "c@example.jp"]]
-    response = upload(client_for(olivia), csv_bytes(rows, header=["会員番号", "氏名", "メールアドレス"]))
+    data = csv_bytes(rows, header=["会員番号", "氏名", "メールアドレス"])
+    response = upload(client_for(olivia), data)
     page = response.content.decode()
     assert response.status_code == 200
     assert "Nothing was stored" in page
@@ -55,7 +59,7 @@ def test_a_broken_file_shows_every_problem_and_stores_nothing(olivia):
 
 
 def test_the_form_requires_a_file_and_a_name(olivia):
-    response = client_for(olivia).post("/rosters/import/", {"name": ""})
+    response = client_for(olivia).post(reverse("roster:upload"), {"name": ""})
     assert response.status_code == 200
     assert not business_entries().exists() and not Roster.objects.exists()
 
@@ -79,7 +83,7 @@ def test_another_operator_cannot_see_or_confirm_my_upload(olivia, otto):
 def test_only_operators_may_import(sam, oscar, audrey):
     for user in (sam, oscar, audrey):
         client = client_for(user)
-        assert client.get("/rosters/import/").status_code == 403
+        assert client.get(reverse("roster:upload")).status_code == 403
         assert upload(client, csv_bytes(sample_rows(2))).status_code == 403
     assert not RosterUpload.objects.exists()
     # The forged POSTs left one denied-attempt entry each, and nothing else.

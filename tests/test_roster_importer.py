@@ -25,7 +25,8 @@ def test_cp932_csv_with_japanese_headers_and_full_width_digits_imports():
     assert parsed.ok, parsed.errors
     assert parsed.file_format == "csv-cp932"
     first, second = parsed.members
-    assert (first.member_number, first.name, first.email) == ("000123", "山田 太郎", "TARO@example.jp")
+    assert (first.member_number, first.name, first.email) == (
+        "000123", "山田 太郎", "TARO@example.jp")
     assert second.name == "サトウ ハナコ"  # half-width kana made full-width by NFKC
     assert first.extra == {"支部": "東京"} and parsed.extra_columns == ["支部"]
     assert (first.row, second.row) == (2, 3)
@@ -63,7 +64,8 @@ def test_english_and_japanese_headers_are_recognised(header):
 
 
 def test_title_rows_above_the_header_are_skipped_with_a_warning():
-    data = ("2026年6月 会員名簿,,\r\n,,\r\n" + "会員番号,氏名,メールアドレス\r\n1,A,a@example.jp\r\n")
+    data = ("2026年6月 会員名簿,,\r\n,,\r\n"
+            "会員番号,氏名,メールアドレス\r\n1,A,a@example.jp\r\n")
     parsed = parse(data.encode("cp932"))
     assert parsed.ok
     assert parsed.members[0].row == 4
@@ -139,7 +141,8 @@ def test_duplicate_email_ignores_case():
 
 
 def test_two_columns_for_one_field_are_refused():
-    data = csv_bytes([["1", "A", "B", "a@example.jp"]], header=["会員番号", "氏名", "name", "email"])
+    data = csv_bytes([["1", "A", "B", "a@example.jp"]],
+                     header=["会員番号", "氏名", "name", "email"])
     assert codes(parse(data)) == [(1, "duplicate_column")]
 
 

@@ -10,17 +10,25 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from audit import triggers
-from tests.conftest import client_for, make_campaign, make_roster
+from tests.factories import (
+    client_for,
+    free_port,
+    make_campaign,
+    make_roster,
+    test_database_url,
+    wait_until,
+)
 
 PRODUCTION_ENV = {"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
                   "ALLOWED_HOSTS": "countersign.example.org"}
 
 
 def login(client, password, username="olivia"):
-    return client.post("/accounts/login/", {"username": username, "password": password},
+    return client.post(reverse("login"), {"username": username, "password": password},
                        HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="203.0.113.7")
 
 
@@ -59,7 +67,7 @@ def test_sessions_expire(client):
 
 
 def test_security_headers_are_sent(olivia):
-    response = client_for(olivia).get("/")
+    response = client_for(olivia).get(reverse("home"))
     assert "script-src 'self'" in response["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
     assert response["X-Frame-Options"] == "DENY"
@@ -68,7 +76,7 @@ def test_security_headers_are_sent(olivia):
 
 
 def test_no_page_carries_inline_script(olivia):
-    page = client_for(olivia).get("/").content.decode()
+    page = client_for(olivia).get(reverse("home")).content.decode()
     assert "<script>" not in page and "onclick=" not in page and "onchange=" not in page
 
 
@@ -117,9 +125,11 @@ def test_html_in_member_names_and_campaign_text_is_escaped_everywhere(olivia, sa
     campaign = make_campaign(olivia, roster, name=XSS, subject="{name} " + XSS[:30],
                              body_text="{name}\n" + XSS)
     workflow.submit(campaign=campaign, user=olivia)
-    pages = [(olivia, "/rosters/"), (olivia, f"/rosters/{roster.pk}/"),
-             (olivia, "/campaigns/"), (olivia, f"/campaigns/{campaign.pk}/"),
-             (olivia, f"/campaigns/{campaign.pk}/preview/"), (sam, f"/campaigns/{campaign.pk}/review/")]
+    pages = [(olivia, reverse("roster:list")), (olivia, reverse("roster:detail", args=[roster.pk])),
+             (olivia, reverse("campaigns:list")),
+             (olivia, reverse("campaigns:detail", args=[campaign.pk])),
+             (olivia, reverse("campaigns:preview", args=[campaign.pk])),
+             (sam, reverse("campaigns:review", args=[campaign.pk]))]
     for user, url in pages:
         page = client_for(user).get(url).content.decode()
         assert "<script>alert" not in page and "<img src=x" not in page, url
@@ -129,8 +139,6 @@ def test_html_in_member_names_and_campaign_text_is_escaped_everywhere(olivia, sa
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_serves_the_app_and_its_static_files_in_production_mode(tmp_path):
     """The README's deployment, for real: collectstatic, gunicorn, DEBUG off."""
-    from tests.conftest import free_port, test_database_url, wait_until
-
     env = {**os.environ, **PRODUCTION_ENV, "ALLOWED_HOSTS": "127.0.0.1",
            "STATIC_ROOT": str(tmp_path / "static"), "DATABASE_URL": test_database_url(),
            "SECURE_SSL_REDIRECT": "true"}
@@ -157,9 +165,9 @@ def test_gunicorn_serves_the_app_and_its_static_files_in_production_mode(tmp_pat
         assert get("/health/").status == 200
         css = get("/static/vendor/bootstrap/bootstrap.min.css")
         assert css.status == 200 and "max-age" in css.headers.get("Cache-Control", "")
-        insecure = get("/accounts/login/", https=False)
+        insecure = get(reverse("login"), https=False)
         assert insecure.status == 301 and insecure.headers["Location"].startswith("https://")
-        login = get("/accounts/login/")
+        login = get(reverse("login"))
         assert login.status == 200 and "Strict-Transport-Security" in login.headers
     finally:
         server.terminate()

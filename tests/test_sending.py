@@ -11,20 +11,15 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from campaigns import sender, workflow
 from campaigns.models import Delivery, State
-from tests.conftest import make_campaign, make_roster, run_until_done
+from tests.factories import (
+    OBSERVER_TICKS,
+    make_campaign,
+    make_roster,
+    released_campaign,
+    run_until_done,
+)
 
 pytestmark = pytest.mark.usefixtures("sink")
-
-
-def released_campaign(author, supervisor, observer, roster, **settings_):
-    from tests.conftest import OBSERVER_TICKS, SUPERVISOR_TICKS
-
-    campaign = make_campaign(author, roster, **settings_)
-    workflow.submit(campaign=campaign, user=author)
-    workflow.test_send(campaign=campaign, user=author, member=roster.members.first(),
-                       recipients=[supervisor])
-    workflow.approve(campaign=campaign, user=supervisor, checklist=SUPERVISOR_TICKS)
-    return workflow.release(campaign=campaign, user=observer, checklist=OBSERVER_TICKS)
 
 
 @pytest.fixture
@@ -100,7 +95,8 @@ def test_a_temporary_refusal_waits_for_its_backoff(live, sink, roster, settings)
     settings.SEND_RETRY_SECONDS = 3600
     deferred = roster.members.get(member_number="W000002").email
     sink.handler.defer[deferred] = 1
-    assert sender.run(live.pk, worker="t", budget=2, sleep=lambda s: None) is sender.Outcome.CONTINUE
+    outcome = sender.run(live.pk, worker="t", budget=2, sleep=lambda s: None)
+    assert outcome is sender.Outcome.CONTINUE
     delivery = live.deliveries.get(email=deferred)
     assert delivery.state == Delivery.State.PENDING and delivery.next_attempt_at is not None
     assert live.deliveries.filter(state=Delivery.State.SENT).count() == 19
@@ -120,8 +116,6 @@ def test_a_run_of_failures_pauses_the_campaign_instead_of_failing_everyone(live,
 
 def test_a_mail_server_that_goes_away_pauses_the_campaign_without_duplicates(
         live, sink, oscar, settings, monkeypatch):
-    from tests.conftest import OBSERVER_TICKS
-
     settings.SEND_RETRY_SECONDS = 0
     real_deliver = sender.deliver
 
@@ -175,8 +169,6 @@ def test_a_worker_killed_between_sending_and_sent_leaves_that_one_in_doubt(
 
 def test_a_person_decides_a_message_in_doubt_and_the_campaign_completes(live, sink, sam, oscar,
                                                                         settings):
-    from tests.conftest import OBSERVER_TICKS
-
     run_until_done(live)
     delivery = live.deliveries.first()
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT)

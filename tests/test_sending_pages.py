@@ -2,12 +2,12 @@
 decisions on messages in doubt, progress numbers, the ledger, the observer's dashboard."""
 
 import pytest
+from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import Delivery, State
-from tests.conftest import client_for, make_roster, run_until_done
-from tests.test_sending import released_campaign
+from tests.factories import client_for, free_port, make_roster, released_campaign, run_until_done
 
 pytestmark = pytest.mark.usefixtures("sink")
 
@@ -22,9 +22,10 @@ def sending(olivia, sam, oscar, sink):
 
 @pytest.mark.parametrize("who", ["olivia", "sam", "oscar"])
 def test_everyone_on_the_campaign_can_stop_it(sending, who, everyone):
-    page = client_for(everyone[who]).get(f"/campaigns/{sending.pk}/").content.decode()
+    client = client_for(everyone[who])
+    page = client.get(reverse("campaigns:detail", args=[sending.pk])).content.decode()
     assert "btn-stop" in page
-    response = client_for(everyone[who]).post(f"/campaigns/{sending.pk}/stop/")
+    response = client.post(reverse("campaigns:stop", args=[sending.pk]))
     assert response.status_code == 302
     sending.refresh_from_db()
     assert sending.state == State.STOPPED
@@ -32,18 +33,19 @@ def test_everyone_on_the_campaign_can_stop_it(sending, who, everyone):
 
 
 def test_an_auditor_cannot_stop(sending, audrey):
-    assert client_for(audrey).post(f"/campaigns/{sending.pk}/stop/").status_code == 403
+    assert client_for(audrey).post(reverse("campaigns:stop", args=[sending.pk])).status_code == 403
     sending.refresh_from_db()
     assert sending.state == State.SENDING
 
 
 def test_the_stop_button_asks_for_one_confirmation(sending, oscar):
-    page = client_for(oscar).get(f"/campaigns/{sending.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+    page = client_for(oscar).get(reverse("campaigns:detail", args=[sending.pk]),
+                                 HTTP_ACCEPT_LANGUAGE="en")
     assert 'data-confirm="Stop this campaign now?' in page.content.decode()
 
 
 def test_pause_from_the_page(sending, olivia):
-    client_for(olivia).post(f"/campaigns/{sending.pk}/pause/")
+    client_for(olivia).post(reverse("campaigns:pause", args=[sending.pk]))
     sending.refresh_from_db()
     assert sending.state == State.PAUSED and "olivia" in sending.paused_reason
 
@@ -51,10 +53,12 @@ def test_pause_from_the_page(sending, olivia):
 def test_the_held_campaign_is_confirmed_from_the_page(sending, sam, olivia):
     run_until_done(sending)
     assert sending.state == State.HELD
-    page = client_for(sam).get(f"/campaigns/{sending.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+    page = client_for(sam).get(reverse("campaigns:detail", args=[sending.pk]),
+                               HTTP_ACCEPT_LANGUAGE="en")
     assert "send the rest" in page.content.decode()
-    assert client_for(olivia).post(f"/campaigns/{sending.pk}/confirm-canary/").status_code == 403
-    client_for(sam).post(f"/campaigns/{sending.pk}/confirm-canary/", {"comment": "OK"})
+    confirm = reverse("campaigns:confirm_canary", args=[sending.pk])
+    assert client_for(olivia).post(confirm).status_code == 403
+    client_for(sam).post(confirm, {"comment": "OK"})
     sending.refresh_from_db()
     assert sending.state == State.SENDING and sending.canary_confirmed_at is not None
     assert AuditEntry.objects.get(action="campaign.canary_confirmed").payload["comment"] == "OK"
@@ -62,7 +66,7 @@ def test_the_held_campaign_is_confirmed_from_the_page(sending, sam, olivia):
 
 def test_progress_numbers_for_the_page_to_poll(sending, oscar):
     run_until_done(sending)
-    numbers = client_for(oscar).get(f"/campaigns/{sending.pk}/progress/").json()
+    numbers = client_for(oscar).get(reverse("campaigns:progress", args=[sending.pk])).json()
     assert (numbers["state"], numbers["sent"], numbers["remaining"], numbers["total"]) == (
         "held", 5, 25, 30)
     assert numbers["per_minute"] == 5 and numbers["percent"] == pytest.approx(16.7)
@@ -71,9 +75,10 @@ def test_progress_numbers_for_the_page_to_poll(sending, oscar):
 def test_a_message_in_doubt_is_decided_from_the_page(sending, sam, olivia):
     delivery = sending.deliveries.first()
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT)
-    page = client_for(sam).get(f"/campaigns/{sending.pk}/", HTTP_ACCEPT_LANGUAGE="en").content
+    page = client_for(sam).get(reverse("campaigns:detail", args=[sending.pk]),
+                               HTTP_ACCEPT_LANGUAGE="en").content
     assert b"Messages in doubt" in page and delivery.member_number.encode() in page
-    url = f"/campaigns/{sending.pk}/deliveries/{delivery.pk}/decide/"
+    url = reverse("campaigns:decide", args=[sending.pk, delivery.pk])
     assert client_for(olivia).post(url, {"decision": "resend"}).status_code == 403
     client_for(sam).post(url, {"decision": "resend"})
     delivery.refresh_from_db()
@@ -84,13 +89,13 @@ def test_a_forged_decision_on_another_campaigns_delivery_is_404(sending, sam, ol
     other = released_campaign(olivia, sam, oscar, make_roster(olivia, count=2, name="x"))
     workflow.start(campaign_id=other.pk)
     delivery = other.deliveries.first()
-    url = f"/campaigns/{sending.pk}/deliveries/{delivery.pk}/decide/"
+    url = reverse("campaigns:decide", args=[sending.pk, delivery.pk])
     assert client_for(sam).post(url, {"decision": "skip"}).status_code == 404
 
 
 def test_the_ledger_page_lists_who_got_what(sending, oscar):
     run_until_done(sending)
-    page = client_for(oscar).get(f"/campaigns/{sending.pk}/ledger/", {"state": "sent"},
+    page = client_for(oscar).get(reverse("campaigns:ledger", args=[sending.pk]), {"state": "sent"},
                                  HTTP_ACCEPT_LANGUAGE="en").content.decode()
     sent = sending.deliveries.filter(state=Delivery.State.SENT)
     assert all(d.member_number in page and d.message_id[1:30] in page for d in sent)
@@ -99,13 +104,13 @@ def test_the_ledger_page_lists_who_got_what(sending, oscar):
 
 def test_the_observer_dashboard_shows_running_campaigns(sending, oscar):
     run_until_done(sending)
-    page = client_for(oscar).get("/campaigns/witness/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client_for(oscar).get(reverse("campaigns:observer_dashboard"),
+                                 HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert sending.name in page and "5 sent" in page
 
 
 def test_the_demo_inbox_shows_what_members_would_get(sending, oscar, settings, tmp_path):
     from countersign import mailcatcher
-    from tests.conftest import free_port
 
     settings.MAILCATCHER_INBOX, settings.MAILCATCHER_DIR = True, tmp_path
     settings.EMAIL_PORT = free_port()
@@ -115,17 +120,19 @@ def test_the_demo_inbox_shows_what_members_would_get(sending, oscar, settings, t
     finally:
         controller.stop()
     client = client_for(oscar)
-    page = client.get("/mailbox/").content.decode()
+    page = client.get(reverse("mailbox")).content.decode()
     (first, *_rest) = mailcatcher.caught_files(tmp_path)
-    assert page.count("/mailbox/") >= 5 and first.name in page
-    message = client.get(f"/mailbox/{first.name}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert page.count(reverse("mailbox")) >= 5 and first.name in page
+    message = client.get(reverse("mailbox_message", args=[first.name]),
+                         HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Attachments" in message and "none" in message
+    # A literal path: reverse() cannot build this traversal, which is what is being tried.
     assert client.get("/mailbox/../../etc/passwd/").status_code == 404
 
 
 def test_the_demo_inbox_is_off_on_a_real_installation(oscar, settings):
     settings.MAILCATCHER_INBOX = False
-    assert client_for(oscar).get("/mailbox/").status_code == 404
+    assert client_for(oscar).get(reverse("mailbox")).status_code == 404
 
 
 def sent_over(campaign, seconds: float, count: int):
@@ -151,7 +158,8 @@ def test_the_time_left_is_h_mm_from_the_recent_pace(sending, oscar):
     numbers = ledger.progress(sending)
     assert numbers["remaining"] == 10 and numbers["eta_seconds"] == 5
     assert numbers["eta"] == "0:01"
-    page = client_for(oscar).get(f"/campaigns/{sending.pk}/", HTTP_ACCEPT_LANGUAGE="ja")
+    page = client_for(oscar).get(reverse("campaigns:detail", args=[sending.pk]),
+                                 HTTP_ACCEPT_LANGUAGE="ja")
     assert 'data-field="eta">0:01</dd>' in page.content.decode()
     assert "残り時間（時間:分）" in page.content.decode()
 
@@ -176,7 +184,7 @@ def test_no_time_left_is_shown_unless_sending(sending, oscar, state):
     Campaign.objects.filter(pk=sending.pk).update(state=state)
     sending.refresh_from_db()
     assert ledger.progress(sending)["eta"] == ""
-    page = client_for(oscar).get(f"/campaigns/{sending.pk}/").content.decode()
+    page = client_for(oscar).get(reverse("campaigns:detail", args=[sending.pk])).content.decode()
     assert 'data-field="eta">—</dd>' in page
 
 
@@ -184,7 +192,7 @@ def test_counts_have_thousands_separators(olivia, sam, oscar, sink):
     roster = make_roster(olivia, count=1200)
     campaign = released_campaign(olivia, sam, oscar, roster, canary_size=5)
     workflow.start(campaign_id=campaign.pk)
-    page = client_for(oscar).get(f"/campaigns/{campaign.pk}/",
+    page = client_for(oscar).get(reverse("campaigns:detail", args=[campaign.pk]),
                                  HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     assert 'data-field="remaining">1,200</dd>' in page
     assert "受信者 1,200 人" in page

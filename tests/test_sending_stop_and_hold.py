@@ -5,13 +5,20 @@ import time
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
 from campaigns import sender, workflow
 from campaigns.models import Delivery, State
-from tests.conftest import make_roster, run_until_done
-from tests.test_sending import released_campaign
+from tests.factories import (
+    OBSERVER_TICKS,
+    client_for,
+    make_campaign,
+    make_roster,
+    released_campaign,
+    run_until_done,
+)
 
 
 def wait_for(condition, timeout=20.0):
@@ -86,7 +93,6 @@ def test_stop_waits_for_a_slow_hand_over_and_nothing_reaches_the_server_after_it
 def test_the_stop_button_answers_at_once_and_the_page_says_stopping_until_final(
         olivia, sam, oscar, sink, monkeypatch):
     from campaigns import views
-    from tests.conftest import client_for
 
     monkeypatch.setattr(views, "STOP_PAGE_WAIT_SECONDS", 0.2)
     roster = make_roster(olivia, count=5)
@@ -98,15 +104,16 @@ def test_the_stop_button_answers_at_once_and_the_page_says_stopping_until_final(
 
     client = client_for(oscar)
     started = time.monotonic()
-    response = client.post(f"/campaigns/{campaign.pk}/stop/", follow=True,
+    response = client.post(reverse("campaigns:stop", args=[campaign.pk]), follow=True,
                            HTTP_ACCEPT_LANGUAGE="en")
     assert time.monotonic() - started < 1.5  # the page does not wait for the slow server
     page = response.content.decode()
     assert "Stopping: 1 message was being handed over" in page and 'data-stopping="1"' in page
-    assert client.get(f"/campaigns/{campaign.pk}/progress/").json()["handing_over"] == 1
+    assert client.get(reverse("campaigns:progress", args=[campaign.pk])).json()["handing_over"] == 1
     worker.join(30)
-    assert client.get(f"/campaigns/{campaign.pk}/progress/").json()["handing_over"] == 0
-    page = client.get(f"/campaigns/{campaign.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert client.get(reverse("campaigns:progress", args=[campaign.pk])).json()["handing_over"] == 0
+    page = client.get(reverse("campaigns:detail", args=[campaign.pk]),
+                      HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "STOPPED. No further message" in page and "data-stopping" not in page
     assert len(sink.handler.received) == 1
 
@@ -162,8 +169,6 @@ def test_the_canary_holds_after_the_first_messages_until_confirmed(olivia, sam, 
 
 
 def test_the_default_canary_is_ten_or_one_percent(olivia, roster):
-    from tests.conftest import make_campaign
-
     assert make_campaign(olivia, roster).canary_limit() == 10
     big = make_roster(olivia, count=1500, name="big")
     assert make_campaign(olivia, big).canary_limit() == 15
@@ -177,13 +182,12 @@ def test_the_rate_limit_spaces_claims_for_every_worker(olivia, sam, oscar, sink)
     workflow.start(campaign_id=campaign.pk)
     first = sender.claim_next(campaign.pk, worker="a", terms=sender.terms_of(campaign))
     assert isinstance(first, sender.Claim)
-    second = sender.claim_next(campaign.pk, worker="b", terms=sender.terms_of(campaign))  # another worker
+    # Another worker, at once:
+    second = sender.claim_next(campaign.pk, worker="b", terms=sender.terms_of(campaign))
     assert isinstance(second, sender.Wait) and 0 < second.seconds <= 1.0
 
 
 def test_a_stopped_campaign_cannot_be_resumed_or_released(olivia, sam, oscar, sink):
-    from tests.conftest import OBSERVER_TICKS
-
     roster = make_roster(olivia, count=3)
     campaign = released_campaign(olivia, sam, oscar, roster)
     workflow.stop(campaign=campaign, user=olivia)
@@ -215,13 +219,12 @@ def test_content_changed_behind_the_apps_back_is_not_sent(olivia, sam, oscar, si
     assert sender.run(campaign.pk, worker="t", budget=1) is sender.Outcome.NOT_STARTED
     campaign.refresh_from_db()
     assert campaign.state == State.DRAFT and sink.handler.received == []
-    assert AuditEntry.objects.get(action="campaign.start_refused").payload["code"] == "hash_mismatch"
+    refusal = AuditEntry.objects.get(action="campaign.start_refused")
+    assert refusal.payload["code"] == "hash_mismatch"
     assert not campaign.valid_approvals().exists()
 
 
 def test_pause_needs_the_observers_live_release_to_resume(olivia, sam, oscar, sink):
-    from tests.conftest import OBSERVER_TICKS
-
     roster = make_roster(olivia, count=12)
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
     workflow.start(campaign_id=campaign.pk)

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from campaigns import sender, tasks, workflow
 from campaigns.models import State
-from tests.conftest import OBSERVER_TICKS
+from tests.factories import OBSERVER_TICKS
 
 
 @pytest.fixture

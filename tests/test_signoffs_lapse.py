@@ -3,12 +3,13 @@ role they signed in, in the same organisation, and the only one who knows their 
 
 import pytest
 from django.contrib.auth.models import Group
+from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns import sender, workflow
 from campaigns.models import SignOff, State
 from countersign.models import Organisation
-from tests.conftest import OBSERVER_TICKS, client_for
+from tests.factories import OBSERVER_TICKS, client_for
 
 
 def lose_role(user, role):
@@ -49,7 +50,7 @@ def test_the_campaign_page_says_why_a_sign_off_lapsed(approved, sam, oscar, oliv
     deactivate(sam, "supervisor")
     with pytest.raises(workflow.StaleSignOff):
         workflow.release(campaign=approved, user=oscar, checklist=OBSERVER_TICKS)
-    page = client_for(olivia).get(f"/campaigns/{approved.pk}/",
+    page = client_for(olivia).get(reverse("campaigns:detail", args=[approved.pk]),
                                   HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "the signer&#x27;s account is no longer active" in page
 
@@ -78,7 +79,7 @@ def test_a_password_set_by_someone_else_voids_the_owners_sign_offs(released, sam
 
 def test_a_signer_who_changes_their_own_password_keeps_their_sign_offs(approved, sam):
     client = client_for(sam)
-    client.post("/accounts/password/", {"old_password": "sam-test-pass",
+    client.post(reverse("password_change"), {"old_password": "sam-test-pass",
                                         "new_password1": "sams-new-secret-42",
                                         "new_password2": "sams-new-secret-42"})
     approved.refresh_from_db()

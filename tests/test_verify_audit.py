@@ -71,7 +71,8 @@ def test_a_rewritten_chain_is_caught_by_the_anchor_kept_elsewhere(db):
 def test_missing_triggers_fail_verification_even_when_the_chain_is_intact(db):
     write_entries(2)
     triggers.uninstall(connection)
-    with pytest.raises(CommandError, match=r"triggers are not as defined: .*\(missing\)") as failure:
+    missing = r"triggers are not as defined: .*\(missing\)"
+    with pytest.raises(CommandError, match=missing) as failure:
         verify()
     assert failure.value.returncode == 3
     assert "3 entries verified" in verify("--reinstall-triggers")  # 2 + the failed check

@@ -1,10 +1,11 @@
 """The state machine is one table: the checks, the buttons and the diagram come from it."""
 
 import pytest
+from django.urls import reverse
 
 from campaigns import workflow
 from campaigns.states import LIVE_STATES, TRANSITIONS, Rule, State
-from tests.conftest import client_for
+from tests.factories import client_for
 
 
 def test_every_transition_names_its_audit_action_and_moves_only_between_known_states():
@@ -40,9 +41,10 @@ def test_the_rules_of_separation_of_duties_are_in_the_table():
 def test_the_page_shows_exactly_the_buttons_the_table_allows(approved, olivia, sam, oscar):
     for user in (olivia, sam, oscar):
         can = workflow.checks_for(approved, user)
-        page = client_for(user).get(f"/campaigns/{approved.pk}/",
+        page = client_for(user).get(reverse("campaigns:detail", args=[approved.pk]),
                                     HTTP_ACCEPT_LANGUAGE="en").content.decode()
-        assert ("/cancel/" in page) == bool(can["cancel"]), user
-        assert ("/edit/" in page) == bool(can["edit"]), user
-        assert (f"/campaigns/{approved.pk}/release/" in page) == bool(
+        for action in ("cancel", "edit"):
+            button = reverse(f"campaigns:{action}", args=[approved.pk])
+            assert (button in page) == bool(can[action]), (user, action)
+        assert (reverse("campaigns:release", args=[approved.pk]) in page) == bool(
             can["release"] or can["reject"] and user == oscar), user

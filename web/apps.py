@@ -11,4 +11,6 @@ class WebConfig(AppConfig):
     verbose_name = _("Web pages")
 
     def ready(self):
-        from web import labels  # noqa: F401  (registers the labels its pages show)
+        # Registers the labels its pages show; labels name the kernel's models, so not
+        # before the models load.
+        from web import labels  # noqa: F401

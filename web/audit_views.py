@@ -1,9 +1,12 @@
 """The auditor's pages over the audit log: browse and filter it, export it, verify it."""
 
+import hashlib
+from pathlib import Path
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -11,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 import audit
-from audit import selectors
+from audit import chain, selectors
 from audit.actions import Action
 from audit.chain import csv_header, csv_row
 from audit.models import AuditEntry
@@ -74,4 +77,19 @@ def verify(request):
                            % {"seq": verdict.bad_sequence, "reason": verdict.reason})
         return redirect("audit:verify")
     return render(request, "audit/verify.html", {
-        "verification": selectors.last_verification(), "head": selectors.chain_head()})
+        "verification": selectors.last_verification(), "head": selectors.chain_head(),
+        "chain_py_sha256": hashlib.sha256(_chain_py()).hexdigest()})
+
+
+def _chain_py() -> bytes:
+    """audit/chain.py as shipped: the standalone verifier an outsider runs."""
+    return Path(chain.__file__).read_bytes()
+
+
+@role_required(Role.AUDITOR, Role.OBSERVER)
+def chain_script(request):
+    """The verifier for outsiders (standard-library Python only), with its SHA-256 on the
+    verify page and in the completion notice, so the copy can be checked."""
+    response = HttpResponse(_chain_py(), content_type="text/x-python; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="chain.py"'
+    return response

@@ -13,10 +13,10 @@ class AuditFilterForm(forms.Form):
     """The audit log's filters. The log itself knows objects only by type and id; the
     choice of campaign is this page's, which turns it into that type and id."""
 
-    date_from = forms.DateField(label=pgettext_lazy("start of a date range", "From"), required=False,
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=pgettext_lazy("end of a date range", "To"), required=False,
-                              widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(label=pgettext_lazy("start of a date range", "From"),
+                                required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=pgettext_lazy("end of a date range", "To"),
+                              required=False, widget=forms.DateInput(attrs={"type": "date"}))
     campaign = forms.ModelChoiceField(label=_("Campaign"), required=False,
                                       queryset=Campaign.objects.order_by("-created_at"))
     actor = forms.CharField(label=_("Actor (login name)"), required=False, max_length=150)

@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from campaigns import report_views
+from campaigns import views as campaign_views
 from web import audit_views, views
 
 # The auditor's pages: the log's own (web) and the reports over campaigns (campaigns), in
@@ -16,6 +17,7 @@ audit_pages = ([
     path("", audit_views.log, name="log"),
     path("export.csv", audit_views.export, name="export"),
     path("verify/", audit_views.verify, name="verify"),
+    path("chain.py", audit_views.chain_script, name="chain_script"),
     path("compliance/", report_views.compliance, name="compliance"),
     path("campaigns/<int:pk>/incident/", report_views.incident, name="incident"),
 ], "audit")
@@ -28,6 +30,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("mailbox/", views.mailbox, name="mailbox"),
     path("mailbox/<str:name>/", views.mailbox_message, name="mailbox_message"),
+    path("notifications/", campaign_views.notification_list, name="notifications"),
     path("rosters/", include("roster.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("audit/", include(audit_pages)),

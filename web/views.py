@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from audit import triggers
+from campaigns import notifications
 from campaigns.apps import WATCHDOG
 from campaigns.models import Campaign, State
 from countersign import access, clock, mailcatcher
@@ -59,6 +60,7 @@ def home(request):
         waiting["release"] = Campaign.objects.filter(state=State.APPROVED).count()
         waiting["held"] = Campaign.objects.filter(state=State.HELD).count()
     return render(request, "home.html", {
+        "waiting_for_you": notifications.waiting_for(request.user),
         "roles": sorted(roles), "waiting": waiting,
         "mailbox": settings.MAILCATCHER_INBOX and access.may_see(request.user,
                                                                  access.Data.MEMBER_MAIL)})

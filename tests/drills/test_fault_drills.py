@@ -20,16 +20,6 @@ from campaigns import sender, tasks, workflow
 from campaigns.models import Delivery, State
 from countersign.models import Organisation
 from countersign.roles import Role
-from tests.conftest import (
-    OBSERVER_TICKS,
-    SUPERVISOR_TICKS,
-    free_port,
-    make_campaign,
-    make_roster,
-    make_user,
-    test_database_url,
-    wait_until,
-)
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]
 MANAGE = [sys.executable, str(settings.BASE_DIR / "manage.py")]
@@ -286,5 +276,16 @@ def test_two_qcluster_processes_on_one_campaign(people, mail_server):
 
 
 from datetime import timedelta
+
+from tests.factories import (
+    OBSERVER_TICKS,
+    SUPERVISOR_TICKS,
+    free_port,
+    make_campaign,
+    make_roster,
+    make_user,
+    test_database_url,
+    wait_until,
+)
 
 _second = timedelta(seconds=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from tests.conftest import test_database_url
+from tests.factories import free_port, test_database_url
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "e2e-screenshots"
@@ -47,13 +47,15 @@ def _launch(playwright_api):
 
 
 @pytest.fixture
-def screenshots():
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
+def screenshots(request):
+    """Screenshots of this test, in var/e2e-screenshots/<test>/ (kept from the last run)."""
+    directory = SCREENSHOTS / request.node.name.removeprefix("test_")[:60]
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
     taken = []
 
     def shoot(page, name):
-        path = SCREENSHOTS / f"{len(taken) + 1:02d}-{name}.png"
+        path = directory / f"{len(taken) + 1:02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
         taken.append(path)
         return path
@@ -66,7 +68,6 @@ def screenshots():
 def catcher(tmp_path, settings):
     """The demo mail catcher on a free loopback port; the live server sends to it."""
     from countersign import mailcatcher
-    from tests.conftest import free_port
 
     port, directory = free_port(), tmp_path / "mail"
     controller = mailcatcher.start(directory, port=port)

@@ -18,7 +18,8 @@ OVERFLOWING = """() => {
   const width = document.documentElement.clientWidth;
   const found = [];
   for (const el of document.querySelectorAll("main *, footer *, nav *")) {
-    if (el.closest(".table-responsive, .navbar-collapse:not(.show), [hidden], details:not([open])")) continue;
+    const away = ".table-responsive, .navbar-collapse:not(.show), [hidden], details:not([open])";
+    if (el.closest(away)) continue;
     const box = el.getBoundingClientRect();
     if (box.width && (box.right > width + 1 || box.left < -1)) {
       found.push(el.tagName.toLowerCase() + (el.className ? "." + el.className : "") + " "

@@ -8,6 +8,7 @@ import sys
 import openpyxl
 import pytest
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -16,9 +17,13 @@ from countersign import mailcatcher
 from countersign.models import Organisation
 from countersign.roles import Role
 from roster.samples import sample_rows, xlsx_bytes
-from tests.conftest import make_user, wait_until
+from tests.factories import make_user, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def address(live_server, name, *args):
+    return live_server.url + reverse(name, args=args)
 
 
 def open_as(browser, live_server, username, *, phone=False):
@@ -26,11 +31,11 @@ def open_as(browser, live_server, username, *, phone=False):
         locale="ja-JP", accept_downloads=True,
         viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900})
     page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
+    page.goto(address(live_server, "login"))
     page.fill("#id_username", username)
     page.fill("#id_password", f"{username}-test-pass")
     page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(address(live_server, "home"))
     return page
 
 
@@ -46,14 +51,13 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
         "oscar": make_user("oscar", Organisation.ASSOCIATION, Role.OBSERVER),
         "audrey": make_user("audrey", Organisation.ASSOCIATION, Role.AUDITOR),
     }
-    url = live_server.url
     roster_file = tmp_path / "会員名簿.xlsx"
     roster_file.write_bytes(xlsx_bytes(sample_rows(40)))
 
     # 1. The operator imports the Japanese roster (check, preview, confirm).
     olivia = open_as(browser, live_server, "olivia")
     screenshots(olivia, "operator-home")
-    olivia.goto(f"{url}/rosters/import/")
+    olivia.goto(address(live_server, "roster:upload"))
     olivia.fill("#id_name", "2026年6月 会員名簿")
     olivia.set_input_files("#id_file", str(roster_file))
     olivia.get_by_role("button", name="ファイルを確認").click()
@@ -64,7 +68,7 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
     assert "40 人の会員を" in olivia.content()
 
     # 2. ... drafts the campaign.
-    olivia.goto(f"{url}/campaigns/new/")
+    olivia.goto(address(live_server, "campaigns:create"))
     olivia.fill("#id_name", "感染症見舞金の変更のお知らせ")
     olivia.select_option("#id_roster", label="2026年6月 会員名簿")
     olivia.fill("#id_subject", "【重要】{name} 様：感染症見舞金の変更")
@@ -77,10 +81,10 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
     olivia.get_by_role("button", name="下書きを保存").click()
     olivia.wait_for_url("**/campaigns/*/")
     campaign = Campaign.objects.get()
-    detail = f"{url}/campaigns/{campaign.pk}/"
+    detail = address(live_server, "campaigns:detail", campaign.pk)
 
     # 3. ... cannot approve her own campaign.
-    response = olivia.goto(f"{detail}review/")
+    response = olivia.goto(address(live_server, "campaigns:review", campaign.pk))
     assert response.status == 403
     screenshots(olivia, "operator-cannot-approve")
 
@@ -100,7 +104,7 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
 
     # 4. The supervisor rejects with a comment.
     sam = open_as(browser, live_server, "sam")
-    sam.goto(f"{detail}review/")
+    sam.goto(address(live_server, "campaigns:review", campaign.pk))
     screenshots(sam, "supervisor-review")
     sam.fill("#id_comment", "件名に「変更」ではなく「改定」と書いてください。")
     sam.click("button[name=reject]")
@@ -108,14 +112,14 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
     assert campaign_state() == State.DRAFT
 
     # 5. The operator fixes it and submits again, with a fresh test message.
-    olivia.goto(f"{detail}edit/")
+    olivia.goto(address(live_server, "campaigns:edit", campaign.pk))
     olivia.fill("#id_subject", "【重要】{name} 様：感染症見舞金の改定")
     olivia.get_by_role("button", name="下書きを保存").click()
     olivia.wait_for_url(detail)
     submit_and_test_send()
 
     # 6. The supervisor approves with the checklist (the diff shows the change).
-    sam.goto(f"{detail}review/")
+    sam.goto(address(live_server, "campaigns:review", campaign.pk))
     assert "v1 → v2" in sam.content() and "改定" in sam.content()
     for box in sam.locator("input[name=checklist]").all():
         box.check()
@@ -126,9 +130,9 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
 
     # 7. The association's observer witnesses and releases, on a phone.
     oscar = open_as(browser, live_server, "oscar", phone=True)
-    oscar.goto(f"{url}/campaigns/witness/")
+    oscar.goto(address(live_server, "campaigns:observer_dashboard"))
     screenshots(oscar, "observer-dashboard-phone")
-    oscar.goto(f"{detail}release/")
+    oscar.goto(address(live_server, "campaigns:release", campaign.pk))
     for box in oscar.locator("input[name=checklist]").all():
         box.check()
     screenshots(oscar, "observer-release-phone")
@@ -175,7 +179,7 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
 
     # 10. The auditor exports the log (it verifies) and the incident report.
     audrey = open_as(browser, live_server, "audrey")
-    audrey.goto(f"{url}/audit/")
+    audrey.goto(address(live_server, "audit:log"))
     screenshots(audrey, "auditor-log")
     with audrey.expect_download() as download:
         audrey.get_by_role("link", name="表示中のエントリをエクスポート（CSV）").click()
@@ -184,7 +188,7 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
     verified = subprocess.run([sys.executable, str(settings.BASE_DIR / "audit" / "chain.py"),
                                str(log_path)], capture_output=True, text=True, check=False)
     assert verified.returncode == 0, verified.stdout
-    audrey.goto(f"{url}/audit/campaigns/{campaign.pk}/incident/")
+    audrey.goto(address(live_server, "audit:incident", campaign.pk))
     screenshots(audrey, "auditor-incident-report")
     with audrey.expect_download() as download:
         audrey.get_by_role("link", name="エクスポート（CSV）").click()
@@ -203,7 +207,7 @@ def test_operator_supervisor_observer_and_auditor_play_the_whole_story(
     download.value.save_as(xlsx_path)
     sheet = openpyxl.load_workbook(xlsx_path).active
     assert sheet.max_row == 42
-    audrey.goto(f"{url}/audit/compliance/")
+    audrey.goto(address(live_server, "audit:compliance"))
     screenshots(audrey, "auditor-compliance")
 
     actions = set(AuditEntry.objects.values_list("action", flat=True))

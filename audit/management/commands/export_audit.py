@@ -22,8 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="date_from", type=date.fromisoformat)
         parser.add_argument("--to", dest="date_to", type=date.fromisoformat)
         parser.add_argument("--object-type", default="",
-                            help="what the entries are about, as the log's object_type column names "
-                                 "it: app_label.model")
+                            help="what the entries are about, as the log's object_type "
+                                 "column names it: app_label.model")
         parser.add_argument("--object-id", default="", help="its id (needs --object-type)")
         parser.add_argument("--actor")
         parser.add_argument("--role")

@@ -15,7 +15,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, **options):
         controller = mailcatcher.start(settings.MAILCATCHER_DIR, host=host, port=port)
-        self.stdout.write(f"mail catcher on smtp://{host}:{port}, saving to {settings.MAILCATCHER_DIR}")
+        self.stdout.write(f"mail catcher on smtp://{host}:{port}, "
+                          f"saving to {settings.MAILCATCHER_DIR}")
         try:
             while True:
                 time.sleep(3600)

@@ -111,3 +111,29 @@ document.addEventListener("change", function (event) {
   back.hidden = false;
   back.addEventListener("click", function () { window.history.back(); });
 })();
+
+/* The test send's member picker: as the operator types a number or a name, the datalist
+   offers the matching members of the campaign's roster. */
+(function () {
+  var input = document.querySelector("[data-member-search]");
+  var list = document.getElementById("member-options");
+  if (!input || !list) { return; }
+  var timer = null;
+  input.addEventListener("input", function () {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(function () {
+      var url = input.getAttribute("data-member-search") + "?q=" + encodeURIComponent(input.value);
+      fetch(url, {credentials: "same-origin"}).then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data) { return; }
+          list.innerHTML = "";
+          data.members.forEach(function (m) {
+            var option = document.createElement("option");
+            option.value = m.number;
+            option.label = m.number + " " + m.name;
+            list.appendChild(option);
+          });
+        }).catch(function () {});
+    }, 200);
+  });
+})();

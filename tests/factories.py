@@ -1,0 +1,126 @@
+"""Plain helpers for the tests: objects built through the same services the app uses, a
+logged-in client, the sending loop run by hand, and the small utilities the process tests need.
+
+Fixtures live in tests/conftest.py and are built from these; tests import from here, never
+from conftest (pytest loads conftest itself, and importing it twice is a trap).
+"""
+
+import socket
+import time
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test import Client
+
+from audit.models import AuditEntry
+from campaigns import sender, workflow
+from countersign.models import User
+from roster.samples import HEADER, csv_bytes, sample_rows
+from roster.services import check_roster_file, roster_import
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+def make_user(username, organisation, *roles):
+    user = User.objects.create_user(
+        username=username,
+        password=f"{username}-test-pass",
+        email=f"{username}@{organisation}.example",
+        organisation=organisation,
+    )
+    for role in roles:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# --- rosters and campaigns ---------------------------------------------------------------------
+
+BODY = ("{name} 様\n\n会員番号 {member_number} の皆様へ、感染症見舞金の変更をお知らせします。\n"
+        "所属支部: {支部}\n\n共済会 事務局\n")
+
+SUPERVISOR_TICKS = ["recipients", "no_roster_data", "content", "test_read"]
+OBSERVER_TICKS = ["recipients", "content", "witness"]
+
+
+def make_roster(actor, count=20, *, rows=None, header=None, name="会員名簿"):
+    data = csv_bytes(rows if rows is not None else sample_rows(count), header=header or HEADER)
+    parsed = check_roster_file(data, "members.csv")
+    assert parsed.ok, parsed.errors
+    return roster_import(parsed=parsed, name=name, actor=actor)
+
+
+def make_campaign(author, roster, **changes):
+    fields = {"name": "見舞金変更のお知らせ", "sender": settings.CAMPAIGN_SENDERS[0],
+              "subject": "【重要】{name} 様: 見舞金のお知らせ", "body_text": BODY, **changes}
+    return workflow.create(user=author, roster=roster, **fields)
+
+
+def through_the_countersign(campaign, author, supervisor, observer):
+    """Submit, test-send to the supervisor, approve and release: the draft becomes `sending`."""
+    workflow.submit(campaign=campaign, user=author)
+    workflow.test_send(campaign=campaign, user=author, member=campaign.roster.members.first(),
+                       recipients=[supervisor])
+    workflow.approve(campaign=campaign, user=supervisor, checklist=SUPERVISOR_TICKS)
+    return workflow.release(campaign=campaign, user=observer, checklist=OBSERVER_TICKS)
+
+
+def released_campaign(author, supervisor, observer, roster, **changes):
+    campaign = make_campaign(author, roster, **changes)
+    return through_the_countersign(campaign, author, supervisor, observer)
+
+
+def run_until_done(campaign, *, rounds=5):
+    """Run send slices the way the task chain would, until the campaign leaves `sending`."""
+    for _ in range(rounds):
+        outcome = sender.run(campaign.pk, worker="test", budget=3, sleep=lambda s: None)
+        if outcome is not sender.Outcome.CONTINUE:
+            campaign.refresh_from_db()
+            return outcome
+    raise AssertionError(f"campaign {campaign.pk} still sending after {rounds} slices")
+
+
+# --- the audit log -----------------------------------------------------------------------------
+
+
+def audit_actions(**filters):
+    return list(AuditEntry.objects.filter(**filters).values_list("action", flat=True))
+
+
+# --- processes and ports -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """DATABASE_URL of the test database, for the worker or server processes a test starts."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return (f"postgres://{db['USER']}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
+            f"/{db['NAME']}")
+
+
+# Imported into test modules, its name would make pytest collect it as a test.
+test_database_url.__test__ = False
+
+
+def wait_until(condition, *, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

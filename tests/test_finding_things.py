@@ -1,0 +1,53 @@
+"""Finding things: search and pages in the campaign list, the ledger, the incident report and
+the test send's member picker; each shows member data only to those the policy allows."""
+
+from django.urls import reverse
+
+from campaigns import workflow
+from tests.factories import client_for, make_campaign, run_until_done
+
+
+def test_campaigns_are_found_by_name_or_subject_and_paged(olivia, roster):
+    for n in range(55):
+        make_campaign(olivia, roster, name=f"お知らせ {n:02d}")
+    make_campaign(olivia, roster, name="総会のご案内")
+    client, campaigns = client_for(olivia), reverse("campaigns:list")
+    page = client.get(campaigns, {"q": "総会"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "総会のご案内" in page and "お知らせ 01" not in page
+    first = client.get(campaigns, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Page 1 of 2" in first and "page=2" in first
+
+
+def test_the_ledger_is_searched_by_number_name_or_address(released, oscar, sink):
+    run_until_done(released)
+    client, ledger = client_for(oscar), reverse("campaigns:ledger", args=[released.pk])
+    for query in ("W000003", "member000003", "田中"):
+        page = client.get(ledger, {"q": query}).content.decode()
+        assert "W000003" in page and "W000004" not in page, query
+
+
+def test_an_auditor_searches_the_incident_report_by_member_number_only(released, audrey,
+                                                                      oscar, sink):
+    run_until_done(released)
+    url = reverse("audit:incident", args=[released.pk])
+    assert "W000003" in client_for(audrey).get(url + "?q=W000003").content.decode()
+    by_name = client_for(audrey).get(url + "?q=田中").content.decode()
+    assert "W000003" not in by_name  # a name finds nothing for someone who may not see names
+    assert "W000003" in client_for(oscar).get(url + "?q=田中").content.decode()
+
+
+def test_the_test_send_picker_offers_matching_members(draft, olivia, audrey):
+    url = reverse("campaigns:member_search", args=[draft.pk])
+    found = client_for(olivia).get(url, {"q": "田中"}).json()["members"]
+    assert {"number": "W000003", "name": "田中 陽菜"} in found and len(found) <= 20
+    assert client_for(audrey).get(url, {"q": "田中"}).status_code == 403
+    page = client_for(olivia).get(reverse("campaigns:detail", args=[draft.pk])).content.decode()
+    assert 'list="member-options"' in page and f'data-member-search="{url}"' in page
+
+
+def test_a_stopped_campaign_offers_send_to_the_rest(released, olivia, oscar, sink):
+    run_until_done(released)
+    workflow.stop(campaign=released, user=oscar, wait=0)
+    page = client_for(olivia).get(reverse("campaigns:detail", args=[released.pk]),
+                                  HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Send to the rest" in page and "Duplicate" in page
