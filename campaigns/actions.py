@@ -32,3 +32,4 @@ class Action(StrEnum):
     NOTIFIED = "campaign.notified"  # people told of a step (in the app and by mail)
     NOTICE_MAILED = "campaign.notice_mailed"  # the mail of a notification went out (or not)
     DUPLICATED = "campaign.duplicated"
+    ADDRESS_SUPPRESSED = "member.suppressed"  # put on the suppression list (never the address)

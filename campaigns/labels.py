@@ -78,6 +78,7 @@ labels.contribute("ACTIONS", {
     Action.NOTIFIED: _("people notified"),
     Action.NOTICE_MAILED: _("notification mailed"),
     Action.DUPLICATED: _("campaign duplicated"),
+    Action.ADDRESS_SUPPRESSED: _("address put on the suppression list"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "attempted": _("attempted"), "code": _("code"), "reason": _("reason"),
@@ -105,6 +106,8 @@ labels.contribute("PAYLOAD_KEYS", {
     "skipped": _("skipped"), "in_doubt": _("in doubt"), "refused": _("refused"),
     "pending": _("not sent yet"), "event": _("event"), "from_campaign": _("copied from campaign"),
     "rest_only": _("only the members not reached"), "not_sent": _("not sent"),
+    "source": _("source"), "pending_skipped": _("pending messages skipped"),
+    "suppressed": _("suppressed"),
 })
 CAMPAIGN_STATES = labels.register("CAMPAIGN_STATES", dict(State.choices))
 SIGNOFF_KINDS = labels.register("SIGNOFF_KINDS", dict(SignOff.Kind.choices))

@@ -21,10 +21,13 @@ SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit")
 
 
 def content_hash(*, sender: str, subject: str, body_text: str, body_html: str, roster,
-                 sending: dict) -> str:
+                 sending: dict, kind: str = "notice", suppressed=()) -> str:
     """SHA-256 over exactly what will be sent and how: sender, subject, bodies, recipient
     list, and the sending terms the signers saw (the hold after the first messages, the
-    rate limit), so that switching off the hold after the sign-offs voids them.
+    rate limit), so that switching off the hold after the sign-offs voids them. Also the
+    kind (a newsletter skips those who unsubscribed) and the member numbers the suppression
+    list will skip: an address suppressed after the sign-offs voids them, and the signers
+    see the new count.
 
     The recipient list is read from the database every time (sorted in Python, so the
     database's collation cannot change the order): a roster altered behind the app's back
@@ -43,6 +46,9 @@ def content_hash(*, sender: str, subject: str, body_text: str, body_html: str, r
         "recipient_count": len(recipients),
         "recipients_sha256": digest.hexdigest(),
         "sending": {key: sending[key] for key in SENDING_FIELDS},
+        "kind": kind,
+        "suppressed_count": len(suppressed),
+        "suppressed_sha256": hashlib.sha256("\n".join(sorted(suppressed)).encode()).hexdigest(),
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -87,8 +93,18 @@ def sending_terms(obj) -> str:
     return _("%(hold)s; %(rate)s") % {"hold": hold, "rate": rate}
 
 
+class Kind(models.TextChoices):
+    """A notice is service mail members need (dues, meetings, a data incident); a newsletter
+    is mail they may refuse: it carries the unsubscribe footer and headers, and skips those
+    who unsubscribed."""
+
+    NOTICE = "notice", _("Notice to members")
+    NEWSLETTER = "newsletter", _("Newsletter")
+
+
 class Campaign(models.Model):
     name = models.CharField(_("internal name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.NOTICE)
     roster = models.ForeignKey("roster.Roster", verbose_name=_("roster"), on_delete=models.PROTECT,
                                related_name="campaigns")
     sender = models.CharField(_("sender"), max_length=254)
@@ -147,7 +163,15 @@ class Campaign(models.Model):
     def compute_content_hash(self) -> str:
         return content_hash(sender=self.sender, subject=self.subject, body_text=self.body_text,
                             body_html=self.body_html, roster=self.roster,
-                            sending={f: getattr(self, f) for f in SENDING_FIELDS})
+                            sending={f: getattr(self, f) for f in SENDING_FIELDS},
+                            kind=self.kind, suppressed=self.suppressed_numbers())
+
+    def suppressed_numbers(self) -> list[str]:
+        """Member numbers of the roster that the suppression list keeps this campaign from."""
+        from campaigns.suppression import suppressed_members
+
+        return list(suppressed_members(self.roster, self.kind).values_list("member_number",
+                                                                          flat=True))
 
     def sending_terms(self) -> str:
         return sending_terms(self)
@@ -296,13 +320,20 @@ class Delivery(models.Model):
         IN_DOUBT = "in_doubt", _("In doubt: a person must decide")
         SKIPPED = "skipped", _("Skipped")
         REFUSED = "refused", _("Refused by the content guard (not sent)")
+        BOUNCED = "bounced", _("Accepted, then bounced: the address does not exist")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="deliveries")
-    member = models.ForeignKey("roster.Member", on_delete=models.PROTECT, related_name="+")
+    # None once the roster's member data is erased; the row stays, with the pseudonym.
+    member = models.ForeignKey("roster.Member", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
     member_number = models.CharField(_("member number"), max_length=64)
-    email = models.CharField(_("e-mail address"), max_length=254)
+    email = models.CharField(_("e-mail address"), max_length=254)  # "" once erased
+    # countersign.pseudonyms.pseudonym(email): what the ledger keeps after erasure.
+    address_pseudonym = models.CharField(max_length=64, blank=True, db_index=True)
     state = models.CharField(_("state"), max_length=20, choices=State.choices,
                              default=State.PENDING)
+    # state == skipped: why ("suppressed:<reason>", "erased", "decided").
+    skip_reason = models.CharField(max_length=40, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=100, blank=True)
@@ -318,6 +349,13 @@ class Delivery(models.Model):
     # state == refused: what the content guard found in the rendered message (kind, where,
     # whose data; never the data itself).
     findings = models.JSONField(default=list, blank=True)
+    # After the hand-over: what came back later (a DSN to the VERP address, an ESP event).
+    bounced_at = models.DateTimeField(_("bounced at"), null=True, blank=True)
+    bounce_status = models.CharField(_("bounce status"), max_length=20, blank=True)  # 5.1.1
+    soft_bounces = models.PositiveSmallIntegerField(default=0)
+    complained_at = models.DateTimeField(_("reported as spam at"), null=True, blank=True)
+    # In doubt: what the relay's own records say of this message (reconcile_in_doubt).
+    relay_evidence = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -51,10 +51,10 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import guard, mail, notices, workflow
+from campaigns import guard, mail, notices, suppression, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery, State, canary_limit
-from roster.models import Member
+from roster.models import Member, Suppression
 
 log = logging.getLogger(__name__)
 
@@ -277,15 +277,27 @@ class _PreparedCursor(psycopg.Cursor):
 
 
 def create_ledger(campaign) -> None:
-    """One pending row per recipient, in roster order, in one statement (at start)."""
+    """One row per recipient, in roster order, in one statement (at start): pending, or
+    skipped at once when the suppression list keeps this kind of campaign from the address.
+    Each row keeps the address's pseudonym, which outlives the address (retention)."""
     t = _tables()
+    reasons = suppression.reasons_for(campaign.kind)
+    suppressed = (f"SELECT 1 FROM {Suppression._meta.db_table} s WHERE s.pseudonym = "
+                  f"m.email_pseudonym AND s.reason IN ({', '.join(['%s'] * len(reasons))})")
+    reason = (f"(SELECT MIN(s.reason) FROM {Suppression._meta.db_table} s WHERE s.pseudonym = "
+              f"m.email_pseudonym AND s.reason IN ({', '.join(['%s'] * len(reasons))}))")
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {t['delivery']} (campaign_id, member_id, member_number, email, "
-            "state, attempts, worker, message_id, message_sha256, smtp_reply, decision, "
-            "findings) SELECT %s, id, member_number, email, %s, 0, '', '', '', '', '', '[]' "
-            f"FROM {t['member']} WHERE roster_id = %s ORDER BY row_number",
-            [campaign.pk, Delivery.State.PENDING, campaign.roster_id],
+            "address_pseudonym, state, skip_reason, attempts, worker, message_id, "
+            "message_sha256, smtp_reply, decision, findings, soft_bounces, bounce_status, "
+            "relay_evidence) "
+            f"SELECT %s, m.id, m.member_number, m.email, m.email_pseudonym, "
+            f"CASE WHEN EXISTS ({suppressed}) THEN %s ELSE %s END, "
+            f"COALESCE(%s || {reason}, ''), 0, '', '', '', '', '', '[]', 0, '', '{{}}' "
+            f"FROM {t['member']} m WHERE m.roster_id = %s ORDER BY m.row_number",
+            [campaign.pk, *reasons, Delivery.State.SKIPPED, Delivery.State.PENDING,
+             suppression.skip_reason(""), *reasons, campaign.roster_id],
         )
 
 

@@ -282,6 +282,12 @@ ROSTER_MAX_EXTRA_CHARS = envint("ROSTER_MAX_EXTRA_CHARS", "4000")
 # and after every completed or stopped campaign.
 AUDIT_ANCHOR_HOURS = envint("AUDIT_ANCHOR_HOURS", "24")
 
+# The key of the pseudonyms kept instead of member addresses (suppression list, the ledger
+# after a purge): HMAC-SHA256 of the normalised address. Set it on its own and never change
+# it: a new key makes every suppression unrecognisable. Unset: derived from SECRET_KEY.
+MEMBER_PSEUDONYM_KEY = os.environ.get("MEMBER_PSEUDONYM_KEY", "") or hashlib.sha256(
+    f"countersign-pseudonym:{SECRET_KEY}".encode()).hexdigest()
+
 # Where people reach the app: links in notification mails start with it.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 

@@ -26,6 +26,8 @@ class Roster(models.Model):
     # A part of another roster (the members a stopped campaign did not reach), not a file.
     derived_from = models.ForeignKey("self", verbose_name=_("part of"), null=True, blank=True,
                                      on_delete=models.PROTECT, related_name="+")
+    # Set when its members' names, addresses and extra columns were erased (retention).
+    purged_at = models.DateTimeField(_("member data erased at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-imported_at", "-id"]
@@ -46,6 +48,8 @@ class Member(models.Model):
     name = models.CharField(_("name"), max_length=200)
     email = models.CharField(_("e-mail address"), max_length=254)
     extra = models.JSONField(_("extra columns"), default=dict, blank=True)
+    # countersign.pseudonyms.pseudonym(email): matched against the suppression list.
+    email_pseudonym = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         ordering = ["row_number"]
@@ -85,3 +89,39 @@ class RosterUpload(models.Model):
 
     def __str__(self):
         return f"{self.source_filename} ({self.uploaded_by})"
+
+
+class Suppression(models.Model):
+    """An address the association's mail must no longer go to, kept as its pseudonym only, so
+    that it survives re-imports of the roster and the purge of the member data.
+
+    An unsubscribe stops newsletters only (service notices to members still go); a hard
+    bounce, a complaint, an erasure request or a manual entry stops every campaign.
+    """
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed from newsletters")
+        HARD_BOUNCE = "hard_bounce", _("The address does not exist (hard bounce)")
+        COMPLAINT = "complaint", _("Reported a message as spam")
+        ERASED = "erased", _("Member data erased on request")
+        MANUAL = "manual", _("Added by hand")
+
+    pseudonym = models.CharField(max_length=64, db_index=True)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    # Where it came from: "unsubscribe", "bounce", "esp", "erase_member", "admin"; and the
+    # campaign whose message led to it, if one did.
+    source = models.CharField(_("source"), max_length=40)
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(_("since"), auto_now_add=True)
+
+    NEWSLETTER_ONLY = (Reason.UNSUBSCRIBED,)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppressed addresses")
+        constraints = [models.UniqueConstraint(fields=["pseudonym", "reason"],
+                                               name="one_suppression_per_reason")]
+
+    def __str__(self):
+        return f"{self.pseudonym[:12]}… ({self.reason})"

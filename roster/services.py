@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import audit
+from countersign.pseudonyms import pseudonym
 from countersign.roles import Role
 from roster.actions import Action
 from roster.importer import ParsedRoster, parse_roster
@@ -74,6 +75,7 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
                 name=m.name,
                 email=m.email,
                 extra=m.extra,
+                email_pseudonym=pseudonym(m.email),
             )
             for m in parsed.members
         ),
@@ -101,7 +103,8 @@ def roster_subset(*, roster: Roster, member_ids, name: str, reason: str, actor) 
         extra_columns=roster.extra_columns, derived_from=roster)
     Member.objects.bulk_create(
         (Member(roster=subset, row_number=m.row_number, member_number=m.member_number,
-                name=m.name, email=m.email, extra=m.extra) for m in members), batch_size=2000)
+                name=m.name, email=m.email, extra=m.extra, email_pseudonym=m.email_pseudonym)
+         for m in members), batch_size=2000)
     audit.record(Action.DERIVED, target=subset, actor=actor, payload={
         "from_roster": roster.pk, "from_sha256": roster.file_sha256, "reason": reason,
         "members": len(members), "sha256": subset.file_sha256})
