@@ -4,6 +4,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from campaigns import mail
+from campaigns.models import Kind
 
 
 def allowed_senders() -> list[str]:
@@ -11,7 +12,7 @@ def allowed_senders() -> list[str]:
 
 
 def content_problems(*, roster, sender: str, subject: str, body_text: str,
-                     body_html: str) -> dict[str, list[str]]:
+                     body_html: str, kind: str = Kind.NOTICE) -> dict[str, list[str]]:
     """Field name -> messages. Empty when the content may be saved."""
     problems: dict[str, list[str]] = {}
 
@@ -35,7 +36,7 @@ def content_problems(*, roster, sender: str, subject: str, body_text: str,
         add("subject", _("The subject is empty."))
     if not body_text.strip():
         add("body_text", _("The plain-text body is empty."))
-    fields = mail.fields_for(roster.extra_columns) if roster is not None else mail.BUILTIN_FIELDS
+    fields = mail.fields_for(roster.extra_columns if roster is not None else (), kind)
     available = ", ".join("{" + f + "}" for f in fields)
     for field, template in (("subject", subject), ("body_text", body_text),
                             ("body_html", body_html)):

@@ -5,8 +5,8 @@ from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import content
-from campaigns.models import Campaign
+from campaigns import content, unsubscribe
+from campaigns.models import Campaign, Kind
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
 from countersign.models import User
 from countersign.roles import Role
@@ -29,6 +29,9 @@ class CampaignForm(forms.ModelForm):
     """Draft content. There is no attachment field, by design (invariant 1)."""
 
     sender = forms.ChoiceField(label=_("Sender"))
+    # Not sent (an older form, a script): a notice, and no change to an existing one.
+    kind = forms.TypedChoiceField(label=_("Kind"), choices=Kind.choices, required=False,
+                                  empty_value=Kind.NOTICE)
     body_text = MessageTextField(label=_("Body (plain text)"), widget=forms.Textarea(
         attrs={"rows": 14}), help_text=_(
         "Placeholders: {name}, {member_number}, {email} and the roster's extra columns, "
@@ -40,7 +43,7 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ["name", "roster", "sender", "subject", "body_text", "body_html",
+        fields = ["name", "kind", "roster", "sender", "subject", "body_text", "body_html",
                   "canary_enabled", "canary_size", "rate_limit", "rate_unit"]
         widgets = {"subject": forms.TextInput(attrs={"maxlength": 255})}
 
@@ -54,6 +57,12 @@ class CampaignForm(forms.ModelForm):
             self.fields[field].validators.append(MaxLengthValidator(limit))
             self.fields[field].widget.attrs["maxlength"] = limit
         self.fields["sender"].choices = [(s, s) for s in content.allowed_senders()]
+        # A newsletter must end with the footer (checked at submit): the form shows it.
+        self.fields["kind"].help_text = _(
+            "A notice is service mail every member gets. A newsletter skips those who "
+            "unsubscribed, and must end with this footer (with {unsubscribe_url}, each "
+            "member's own unsubscribe link):\n%(footer)s") % {
+            "footer": unsubscribe.footer_example()}
         self.fields["roster"].queryset = Roster.objects.all()
         # The rate limit reads as one sentence, "at most [N] per [minute]": two fields
         # (the model keeps both), one control (campaigns/_rate_field.html).
@@ -63,7 +72,8 @@ class CampaignForm(forms.ModelForm):
             {"class": "form-select w-auto", "aria-label": _("Time unit")})
         self.helper = FormHelper()
         self.helper.layout = Layout(
-            "name", "roster", "sender", "subject", "body_text", "body_html", "canary_enabled",
+            "name", "kind", "roster", "sender", "subject", "body_text", "body_html",
+            "canary_enabled",
             "canary_size", HTML('{% include "campaigns/_rate_field.html" %}'))
         self.helper.add_input(Submit("save", _("Save draft")))
 
@@ -74,7 +84,7 @@ class CampaignForm(forms.ModelForm):
         problems = content.content_problems(
             roster=cleaned.get("roster"), sender=cleaned.get("sender", ""),
             subject=cleaned.get("subject", ""), body_text=cleaned.get("body_text", ""),
-            body_html=cleaned.get("body_html", ""),
+            body_html=cleaned.get("body_html", ""), kind=cleaned.get("kind", Kind.NOTICE),
         )
         for field, messages in problems.items():
             for message in messages:

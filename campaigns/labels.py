@@ -8,6 +8,7 @@ from campaigns.actions import Action
 from campaigns.models import Notification, SignOff
 from campaigns.states import State
 from countersign import labels
+from roster.models import Suppression
 
 VOID_REASONS = labels.register("VOID_REASONS", {
     "edited": _("the content was edited"),
@@ -109,6 +110,8 @@ labels.contribute("PAYLOAD_KEYS", {
     "source": _("source"), "pending_skipped": _("pending messages skipped"),
     "suppressed": _("suppressed"),
 })
+SKIP_REASONS = labels.register("SKIP_REASONS", {
+    f"suppressed:{reason}": label for reason, label in Suppression.Reason.choices})
 CAMPAIGN_STATES = labels.register("CAMPAIGN_STATES", dict(State.choices))
 SIGNOFF_KINDS = labels.register("SIGNOFF_KINDS", dict(SignOff.Kind.choices))
 NOTIFICATION_EVENTS = labels.register("NOTIFICATION_EVENTS", dict(Notification.Event.choices))

@@ -74,7 +74,11 @@ def links_in(*, subject: str = "", body_text: str = "", body_html: str = "") -> 
 
 
 def allowed_domains() -> list[str]:
-    return [d.lower().strip().lstrip(".") for d in settings.CAMPAIGN_LINK_DOMAINS if d.strip()]
+    """CAMPAIGN_LINK_DOMAINS, and the app's own (a newsletter's unsubscribe link) when set."""
+    domains = [d.lower().strip().lstrip(".") for d in settings.CAMPAIGN_LINK_DOMAINS if d.strip()]
+    if domains:
+        domains.append((urlsplit(settings.SITE_URL).hostname or "").lower())
+    return domains
 
 
 def problem(link: Link, domains: list[str] | None = None) -> str:

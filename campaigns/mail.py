@@ -15,6 +15,7 @@ from email.utils import make_msgid, parseaddr
 import nh3
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.urls import reverse
 from django.utils.html import escape
 
 BUILTIN_FIELDS = ("name", "member_number", "email")
@@ -34,8 +35,13 @@ class TemplateProblem:
     column: int
 
 
-def fields_for(extra_columns) -> list[str]:
-    return [*BUILTIN_FIELDS, *extra_columns]
+# A newsletter's own placeholder: the recipient's unsubscribe link (campaigns.unsubscribe).
+NEWSLETTER_FIELDS = ("unsubscribe_url",)
+
+
+def fields_for(extra_columns, kind: str = "notice") -> list[str]:
+    return [*BUILTIN_FIELDS, *(NEWSLETTER_FIELDS if kind == "newsletter" else ()),
+            *extra_columns]
 
 
 def segments(template: str):
@@ -88,9 +94,21 @@ def masked(template: str) -> str:
     return TEMPLATE_TOKEN.sub(lambda match: "\x00" * len(match.group(0)), template)
 
 
-def member_values(member) -> dict[str, str]:
-    return {"name": member.name, "member_number": member.member_number,
-            "email": member.email, **member.extra}
+# Previews and test messages carry this example link, which unsubscribes nobody.
+PREVIEW_UNSUBSCRIBE_TOKEN = "preview"
+
+
+def unsubscribe_url(token: str) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("unsubscribe", args=[token])
+
+
+def member_values(member, kind: str = "notice") -> dict[str, str]:
+    """A member's placeholder values for a preview or a test message."""
+    values = {"name": member.name, "member_number": member.member_number,
+              "email": member.email, **member.extra}
+    if kind == "newsletter":
+        values["unsubscribe_url"] = unsubscribe_url(PREVIEW_UNSUBSCRIBE_TOKEN)
+    return values
 
 
 def render(template: str, values: dict[str, str], *, html: bool = False) -> str:

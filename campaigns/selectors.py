@@ -16,7 +16,8 @@ PREVIEW_FIELDS = (("sender", pgettext_lazy("mail sender", "From")), ("subject", 
 
 def preview(campaign, member) -> dict:
     rendered = mail.render_for(subject=campaign.subject, body_text=campaign.body_text,
-                               body_html=campaign.body_html, values=mail.member_values(member))
+                               body_html=campaign.body_html,
+                               values=mail.member_values(member, campaign.kind))
     return {"member": member, "subject": rendered.subject, "body_text": rendered.body_text,
             "body_html": rendered.body_html}
 
@@ -131,6 +132,7 @@ def review_material(campaign, *, page_number=None) -> dict:
                       .select_related("sent_by").prefetch_related("recipients")
                       if campaign.content_hash else [],
         "approvals": campaign.valid_approvals().select_related("user"),
+        "suppressed": len(campaign.suppressed_numbers()),
     }
 
 

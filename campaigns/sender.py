@@ -51,7 +51,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import guard, mail, notices, suppression, workflow
+from campaigns import guard, mail, notices, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery, State, canary_limit
 from roster.models import Member, Suppression
@@ -515,10 +515,14 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
         _pause(campaign.pk, _("The mail server could not be reached: %(error)s")
                % {"error": error})
         return None
+    newsletter = {"kind": campaign.kind, "delivery_id": claim.delivery_id}
     message = mail.build_message(
         sender=campaign.sender, subject=campaign.subject, body_text=campaign.body_text,
-        body_html=campaign.body_html, values=claim.values, to=claim.email,
-        headers={"X-Countersign-Campaign": str(campaign.pk)})
+        body_html=campaign.body_html, values={**claim.values,
+                                              **unsubscribe.values_for(**newsletter)},
+        to=claim.email, headers={"X-Countersign-Campaign": str(campaign.pk),
+                                 **unsubscribe.headers_for(sender=campaign.sender,
+                                                           **newsletter)})
     findings = guard.check_message(roster=campaign.roster, recipient=claim.values,
                                    unsanitised_html=message.unsanitised_html,
                                    **mail.texts_of(message))

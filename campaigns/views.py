@@ -14,10 +14,11 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.selectors import chain_head
-from campaigns import guard, ledger, mail, selectors, workflow
+from campaigns import guard, ledger, mail, selectors, unsubscribe, workflow
 from campaigns.forms import (
     CampaignForm,
     CommentForm,
@@ -393,3 +394,22 @@ def member_search(request, pk):
         members = members.filter(Q(member_number__icontains=q) | Q(name__icontains=q))
     return JsonResponse({"members": [{"number": m.member_number, "name": m.name}
                                      for m in members[:20]]})
+
+
+# --- unsubscribe (members, no login) --------------------------------------------------------------
+
+@csrf_exempt  # RFC 8058: a mail reader's one-click POST carries no CSRF token
+@require_http_methods(["GET", "POST"])
+def unsubscribe_page(request, token):
+    """GET shows a confirm button only (link scanners must unsubscribe nobody); POST, from
+    that button or a mail reader's one-click, suppresses the address at once."""
+    if token == unsubscribe.PREVIEW_TOKEN:
+        return render(request, "campaigns/unsubscribe.html", {"outcome": "example"})
+    if unsubscribe.delivery_id_of(token) is None:
+        return render(request, "campaigns/unsubscribe.html", {"outcome": "invalid"}, status=404)
+    if request.method == "GET":
+        return render(request, "campaigns/unsubscribe.html", {"outcome": "confirm"})
+    one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+    done = unsubscribe.unsubscribe(token, via="one-click" if one_click else "page")
+    return render(request, "campaigns/unsubscribe.html",
+                  {"outcome": "done" if done else "invalid"}, status=200 if done else 404)

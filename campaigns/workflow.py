@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 import audit
-from campaigns import content, guard, mail, notifications
+from campaigns import content, guard, mail, notifications, unsubscribe
 from campaigns.actions import Action
 from campaigns.labels import VOID_REASONS
 from campaigns.models import (
@@ -35,6 +35,7 @@ from campaigns.models import (
     Campaign,
     CampaignVersion,
     Delivery,
+    Kind,
     SignOff,
     TestSend,
 )
@@ -57,7 +58,7 @@ OBSERVER_CHECKLIST = {
     "content": gettext_lazy("This is the notice the association asked for."),
     "witness": gettext_lazy("I am present and witness the release now."),
 }
-CONTENT_FIELDS = ("sender", "subject", "body_text", "body_html")
+CONTENT_FIELDS = ("kind", "sender", "subject", "body_text", "body_html")
 
 
 class WorkflowError(Exception):
@@ -291,9 +292,9 @@ def _sent_count(campaign) -> int:
 # --- drafting -------------------------------------------------------------------------------------
 
 def create(*, user, roster, name: str, sender: str, subject: str, body_text: str,
-           body_html: str = "", **sending) -> Campaign:
+           body_html: str = "", kind: str = Kind.NOTICE, **sending) -> Campaign:
     """A new draft (not a move between states: the diagram's entry)."""
-    fields = {"sender": sender, "subject": subject, "body_text": body_text,
+    fields = {"kind": kind, "sender": sender, "subject": subject, "body_text": body_text,
               "body_html": mail.sanitise_html(body_html)}
     if not has_role(user, Role.OPERATOR):
         raise NotAllowed(_("Only an operator can create a campaign."), code="role")
@@ -352,7 +353,7 @@ def duplicate(*, campaign, user, rest_only: bool = False) -> Campaign:
                                    reason=f"rest of campaign {campaign.pk}", actor=user)
         copy = create(user=user, roster=roster, name=name, sender=campaign.sender,
                       subject=campaign.subject, body_text=campaign.body_text,
-                      body_html=campaign.body_html,
+                      body_html=campaign.body_html, kind=campaign.kind,
                       **{f: getattr(campaign, f) for f in SENDING_FIELDS})
         audit.record(Action.DUPLICATED, actor=user, role=Role.OPERATOR, target=copy, payload={
             "from_campaign": campaign.pk, "rest_only": rest_only, "roster": roster.pk,
@@ -400,6 +401,17 @@ def _guard_outside_the_lock(campaign) -> tuple[dict, guard.GuardReport, str]:
     return checked, report, fresh.compute_content_hash()
 
 
+def _footer_check(c) -> Check:
+    """A newsletter is submitted only with its footer (a draft may be saved without)."""
+    if c.kind != Kind.NEWSLETTER:
+        return ALLOWED
+    problems = unsubscribe.footer_problems(body_text=c.body_text, body_html=c.body_html)
+    if problems:
+        return _no(ContentRefused, " ".join(m for ms in problems.values() for m in ms),
+                   "newsletter_footer", details={"fields": sorted(problems)})
+    return ALLOWED
+
+
 def _unchanged_since(c, checked: dict) -> Check:
     if any(getattr(c, f) != value for f, value in checked.items()):
         return _no(WrongState, _("The campaign changed while it was being checked. Try again."),
@@ -425,6 +437,7 @@ def _conditions_of_submit(c, user, *, checked, report, checked_hash) -> Check:
         lambda: _unchanged_since(c, checked),
         lambda: ALLOWED if c.roster.member_count else _no(
             ContentRefused, _("The roster has no members."), "no_recipients"),
+        lambda: _footer_check(c),
         lambda: ALLOWED if report.ok else _no(
             ContentRefused, _("The content guard found roster data of other members in the "
                               "message."), "guard",
@@ -466,7 +479,7 @@ def test_send(*, campaign, user, member, recipients) -> TestSend:
                "to": sorted(p.get_username() for p in to)}
     messages = [
         mail.build_message(sender=c.sender, subject=c.subject, body_text=c.body_text,
-                           body_html=c.body_html, values=mail.member_values(member),
+                           body_html=c.body_html, values=mail.member_values(member, c.kind),
                            to=person.email, subject_prefix=_("[TEST] "),
                            headers={"X-Countersign-Test": "yes"})
         for person in to

@@ -288,6 +288,15 @@ AUDIT_ANCHOR_HOURS = envint("AUDIT_ANCHOR_HOURS", "24")
 MEMBER_PSEUDONYM_KEY = os.environ.get("MEMBER_PSEUDONYM_KEY", "") or hashlib.sha256(
     f"countersign-pseudonym:{SECRET_KEY}".encode()).hexdigest()
 
+# Newsletters must say who sends them, from where, and how to reach them (a footer the
+# workflow checks at submit), and carry an unsubscribe link. The mailto: of the
+# List-Unsubscribe header goes to UNSUBSCRIBE_MAILTO (empty: unsubscribe@ the sender's domain).
+ASSOCIATION_NAME = os.environ.get("ASSOCIATION_NAME", "一般社団法人 サンプル会員協会")
+ASSOCIATION_POSTAL_ADDRESS = os.environ.get("ASSOCIATION_POSTAL_ADDRESS",
+                                            "〒100-0001 東京都千代田区千代田1-1")
+ASSOCIATION_CONTACT = os.environ.get("ASSOCIATION_CONTACT", "members@association.example")
+UNSUBSCRIBE_MAILTO = os.environ.get("UNSUBSCRIBE_MAILTO", "")
+
 # Where people reach the app: links in notification mails start with it.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 

@@ -35,4 +35,6 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("audit/", include(audit_pages)),
     path("admin/", admin.site.urls),
+    # A newsletter's unsubscribe link (members, no login): short, it is read in mail footers.
+    path("u/<str:token>/", campaign_views.unsubscribe_page, name="unsubscribe"),
 ]

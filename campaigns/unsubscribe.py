@@ -1,0 +1,124 @@
+"""Newsletters: the footer they must carry, the per-recipient unsubscribe link and headers
+(RFC 2369 List-Unsubscribe, RFC 8058 one-click), and what an unsubscribe does.
+
+The token in a link names one delivery and is signed (HMAC over the delivery id with a key
+derived from SECRET_KEY). It is written in letters only: the content guard reads digits
+as member numbers, and a token is no member's data. An unsubscribe puts the address's
+pseudonym on the suppression list (campaigns.suppression), so it holds after the roster is
+re-imported and after the member data is purged.
+"""
+
+from django.conf import settings
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext as _
+
+from campaigns import mail, suppression
+from campaigns.models import Delivery, Kind
+from roster.models import Suppression
+
+_SALT = "countersign.unsubscribe"
+_LETTERS = str.maketrans("0123456789abcdef", "ghjkmnpqrstuvwxy")
+_HEX = str.maketrans("ghjkmnpqrstuvwxy", "0123456789abcdef")
+PREVIEW_TOKEN = mail.PREVIEW_UNSUBSCRIBE_TOKEN
+PLACEHOLDER = "unsubscribe_url"
+
+
+def token_for(delivery_id: int) -> str:
+    signature = salted_hmac(_SALT, str(delivery_id)).hexdigest()[:32]
+    return f"{delivery_id:x}".translate(_LETTERS) + "z" + signature.translate(_LETTERS)
+
+
+def delivery_id_of(token: str) -> int | None:
+    """The delivery a token names, or None if it is not one of ours (forged, cut short)."""
+    head, z, signature = token.partition("z")
+    if not z or not head or len(signature) != 32 or not (head + signature).isalpha():
+        return None
+    try:
+        delivery_id = int(head.translate(_HEX), 16)
+    except ValueError:
+        return None
+    if not constant_time_compare(token, token_for(delivery_id)):
+        return None
+    return delivery_id
+
+
+def mailto_address(sender: str) -> str:
+    """Where a mail reader's "unsubscribe" mail goes: UNSUBSCRIBE_MAILTO, else the sender's
+    domain's unsubscribe@ mailbox."""
+    if settings.UNSUBSCRIBE_MAILTO:
+        return settings.UNSUBSCRIBE_MAILTO
+    domain = sender.rpartition("@")[2].rstrip(">").strip() or "localhost"
+    return f"unsubscribe@{domain}"
+
+
+def headers_for(*, kind: str, sender: str, delivery_id: int) -> dict[str, str]:
+    """The unsubscribe headers a newsletter's message carries (none for a notice)."""
+    if kind != Kind.NEWSLETTER:
+        return {}
+    token = token_for(delivery_id)
+    return {"List-Unsubscribe": f"<{mail.unsubscribe_url(token)}>, "
+                                f"<mailto:{mailto_address(sender)}?subject=unsubscribe%20{token}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def values_for(*, kind: str, delivery_id: int) -> dict[str, str]:
+    """The {unsubscribe_url} placeholder's value in the message to one recipient."""
+    if kind != Kind.NEWSLETTER:
+        return {}
+    return {PLACEHOLDER: mail.unsubscribe_url(token_for(delivery_id))}
+
+
+def footer_lines() -> list[str]:
+    """What a newsletter's footer must hold: who sends it, their postal address, how to
+    reach them (settings), and the unsubscribe link."""
+    return [settings.ASSOCIATION_NAME, settings.ASSOCIATION_POSTAL_ADDRESS,
+            settings.ASSOCIATION_CONTACT]
+
+
+def footer_example() -> str:
+    return "\n".join(["--", *footer_lines(),
+                      _("To stop receiving this newsletter: %(link)s")
+                      % {"link": "{" + PLACEHOLDER + "}"}])
+
+
+def _compact(text: str) -> str:
+    return "".join(text.split())
+
+
+def footer_problems(*, body_text: str, body_html: str) -> dict[str, list[str]]:
+    """Why a newsletter's bodies lack the footer (field -> messages); empty when they hold
+    it. The plain body must hold all of it; an HTML body, the unsubscribe link too."""
+    problems: dict[str, list[str]] = {}
+    if not all(line.strip() for line in footer_lines()):
+        problems["body_text"] = [_(
+            "Newsletters need the association's name, postal address and contact in the "
+            "settings (ASSOCIATION_NAME, ASSOCIATION_POSTAL_ADDRESS, ASSOCIATION_CONTACT).")]
+        return problems
+    placeholder = "{" + PLACEHOLDER + "}"
+    missing = [line for line in footer_lines() if _compact(line) not in _compact(body_text)]
+    if placeholder not in body_text:
+        missing.append(placeholder)
+    if missing:
+        problems["body_text"] = [_(
+            "A newsletter must end with a footer giving the sender's name, postal address, "
+            "contact and an unsubscribe link. Missing: %(missing)s. For example:\n%(footer)s")
+            % {"missing": "; ".join(missing), "footer": footer_example()}]
+    if body_html.strip() and placeholder not in body_html:
+        problems["body_html"] = [_("The HTML body of a newsletter must carry the unsubscribe "
+                                   "link too: %(placeholder)s.") % {"placeholder": placeholder}]
+    return problems
+
+
+def unsubscribe(token: str, *, via: str) -> Delivery | None:
+    """Suppress the address a token names, for newsletters, at once (audited). `via`:
+    "one-click" (a mail reader's POST) or "page" (the confirm button). None for a token
+    that is not one of ours or the preview example: nothing happens then."""
+    delivery_id = delivery_id_of(token)
+    delivery = Delivery.objects.filter(pk=delivery_id).only(
+        "pk", "campaign_id", "address_pseudonym").first() if delivery_id else None
+    if delivery is None or not delivery.address_pseudonym:
+        return None
+    suppression.suppress(reason=Suppression.Reason.UNSUBSCRIBED, source=f"unsubscribe:{via}",
+                         pseudonym=delivery.address_pseudonym,
+                         campaign_id=delivery.campaign_id, system="unsubscribe")
+    return delivery
