@@ -33,3 +33,6 @@ class Action(StrEnum):
     NOTICE_MAILED = "campaign.notice_mailed"  # the mail of a notification went out (or not)
     DUPLICATED = "campaign.duplicated"
     ADDRESS_SUPPRESSED = "member.suppressed"  # put on the suppression list (never the address)
+    MEMBER_DATA_ERASED = "member_data.erased"  # a purge or an erasure: the certificate's hash
+    CERTIFICATE_COUNTERSIGNED = "member_data.certificate_countersigned"
+    CERTIFICATE_MAILED = "member_data.certificate_mailed"

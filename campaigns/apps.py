@@ -8,6 +8,7 @@ from countersign.accounts import password_set_by_other
 WATCHDOG = "countersign-watchdog"
 ANCHOR = "countersign-audit-anchor"
 EXPIRING = "countersign-expiring-approvals"
+PURGE = "countersign-purge-rosters"
 
 
 def schedule_watchdog(using="default", **kwargs):
@@ -48,6 +49,16 @@ def schedule_expiry_warnings(using="default", **kwargs):
     })
 
 
+def schedule_purge(using="default", **kwargs):
+    """Every day: member data past ROSTER_RETENTION_DAYS is erased (campaigns.retention)."""
+    from django_q.models import Schedule  # a model: apps.py is imported before models load
+
+    Schedule.objects.using(using).get_or_create(name=PURGE, defaults={
+        "func": "campaigns.tasks.purge_rosters", "schedule_type": Schedule.DAILY,
+        "repeats": -1,
+    })
+
+
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
@@ -61,3 +72,4 @@ class CampaignsConfig(AppConfig):
         password_set_by_other.connect(lapse_signoffs_of_the_person, dispatch_uid="lapse")
         post_migrate.connect(schedule_audit_anchor, sender=self)
         post_migrate.connect(schedule_expiry_warnings, sender=self)
+        post_migrate.connect(schedule_purge, sender=self)

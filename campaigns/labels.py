@@ -80,6 +80,9 @@ labels.contribute("ACTIONS", {
     Action.NOTICE_MAILED: _("notification mailed"),
     Action.DUPLICATED: _("campaign duplicated"),
     Action.ADDRESS_SUPPRESSED: _("address put on the suppression list"),
+    Action.MEMBER_DATA_ERASED: _("member data erased"),
+    Action.CERTIFICATE_COUNTERSIGNED: _("deletion certificate countersigned"),
+    Action.CERTIFICATE_MAILED: _("deletion certificate mailed"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "attempted": _("attempted"), "code": _("code"), "reason": _("reason"),
@@ -108,7 +111,8 @@ labels.contribute("PAYLOAD_KEYS", {
     "pending": _("not sent yet"), "event": _("event"), "from_campaign": _("copied from campaign"),
     "rest_only": _("only the members not reached"), "not_sent": _("not sent"),
     "source": _("source"), "pending_skipped": _("pending messages skipped"),
-    "suppressed": _("suppressed"),
+    "suppressed": _("suppressed"), "certificate_sha256": _("certificate SHA-256"),
+    "rosters": _("rosters"),
 })
 SKIP_REASONS = labels.register("SKIP_REASONS", {
     f"suppressed:{reason}": label for reason, label in Suppression.Reason.choices})

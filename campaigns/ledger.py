@@ -12,8 +12,9 @@ from campaigns.models import Delivery
 from campaigns.states import State
 from campaigns.workflow import handing_over
 
-LEDGER_FIELDS = ("member_number", "email", "state", "attempts", "message_id", "message_sha256",
-                 "sent_at")
+# The address's pseudonym, not the address: the digest still verifies after a purge.
+LEDGER_FIELDS = ("member_number", "address_pseudonym", "state", "attempts", "message_id",
+                 "message_sha256", "sent_at")
 
 
 def ledger_lines(campaign):

@@ -410,3 +410,35 @@ class Notification(models.Model):
 
         value = self.detail.get("expires_at")
         return datetime.fromisoformat(value) if value else None
+
+
+class DeletionCertificate(models.Model):
+    """What a purge or an erasure removed: counts and hashes, never the data. The document
+    is fixed when the data is erased (its SHA-256 is in the audit log); the association's
+    observer countersigns it in the app, and it is mailed to the association's observers."""
+
+    class Kind(models.TextChoices):
+        RETENTION = "retention", _("Retention period over")
+        ERASURE = "erasure", _("Erasure request for one person")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    created_at = models.DateTimeField(_("erased at"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    document = models.JSONField(_("certificate"))
+    sha256 = models.CharField(_("SHA-256 of the certificate"), max_length=64)
+    countersigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                         on_delete=models.PROTECT, related_name="+")
+    countersigned_at = models.DateTimeField(_("countersigned at"), null=True, blank=True)
+    mailed_at = models.DateTimeField(_("mailed at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("deletion certificate")
+        verbose_name_plural = _("deletion certificates")
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d} ({self.sha256[:12]})"
+
+    def get_absolute_url(self):
+        return reverse("retention:certificate", args=[self.pk])

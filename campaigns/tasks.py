@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from campaigns import notices, notifications, sender
+from campaigns import notices, notifications, retention, sender
 from campaigns.models import Campaign, State
 
 
@@ -24,6 +24,11 @@ def mail_notifications(ids: list[int]) -> int:
 
 def queue_notification_mail(ids: list[int]) -> None:
     async_task("campaigns.tasks.mail_notifications", ids)
+
+
+def purge_rosters() -> int:
+    """Daily: erase member data past its retention (campaigns.retention)."""
+    return len(retention.purge_rosters())
 
 
 def warn_of_expiring_approvals() -> int:

@@ -481,7 +481,7 @@ def test_send(*, campaign, user, member, recipients) -> TestSend:
         mail.build_message(sender=c.sender, subject=c.subject, body_text=c.body_text,
                            body_html=c.body_html, values=mail.member_values(member, c.kind),
                            to=person.email, subject_prefix=_("[TEST] "),
-                           headers={"X-Countersign-Test": "yes"})
+                           headers={"X-Countersign-Test": str(c.pk)})
         for person in to
     ]
     try:

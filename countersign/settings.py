@@ -270,6 +270,10 @@ GUARD_MIN_NUMBER_LENGTH = envint("GUARD_MIN_NUMBER_LENGTH", "4")
 # Links a campaign may carry, by domain (a subdomain counts), separated by ",". Empty: any
 # domain; the signers still see every link. A link elsewhere is refused at submit and send.
 CAMPAIGN_LINK_DOMAINS = envlist("CAMPAIGN_LINK_DOMAINS", "")
+# Member data (names, addresses, extra columns) is erased this many days after the last
+# campaign using a roster completed, stopped or was cancelled, or after the import for a
+# roster no campaign uses (purge_rosters, daily). Pseudonyms, counts and hashes stay.
+ROSTER_RETENTION_DAYS = envint("ROSTER_RETENTION_DAYS", "30")
 # Size limits: over one is an error on the form (and the workflow refuses it too).
 CAMPAIGN_MAX_SUBJECT_CHARS = envint("CAMPAIGN_MAX_SUBJECT_CHARS", "200")
 CAMPAIGN_MAX_BODY_CHARS = envint("CAMPAIGN_MAX_BODY_CHARS", "50000")

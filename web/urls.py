@@ -7,7 +7,7 @@ It lives in web, the top layer, because it wires every app together; in the kern
 from django.contrib import admin
 from django.urls import include, path
 
-from campaigns import report_views
+from campaigns import report_views, retention_views
 from campaigns import views as campaign_views
 from web import audit_views, views
 
@@ -22,6 +22,13 @@ audit_pages = ([
     path("campaigns/<int:pk>/incident/", report_views.incident, name="incident"),
 ], "audit")
 
+# The end of member data: deletion certificates and the erasure of one person.
+retention_pages = ([
+    path("certificates/", retention_views.certificate_list, name="certificates"),
+    path("certificates/<int:pk>/", retention_views.certificate_detail, name="certificate"),
+    path("erase/", retention_views.erase, name="erase"),
+], "retention")
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
@@ -34,6 +41,7 @@ urlpatterns = [
     path("rosters/", include("roster.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("audit/", include(audit_pages)),
+    path("data/", include(retention_pages)),
     path("admin/", admin.site.urls),
     # A newsletter's unsubscribe link (members, no login): short, it is read in mail footers.
     path("u/<str:token>/", campaign_views.unsubscribe_page, name="unsubscribe"),

@@ -1,0 +1,323 @@
+"""Retention and erasure: member data is kept only while a campaign needs it.
+
+`purge_rosters` (a daily django-q2 schedule) erases the names, addresses and extra columns
+of every roster whose campaigns all ended ROSTER_RETENTION_DAYS ago (or that no campaign
+used since its import that long ago): the member rows go, the ledger keeps each row with the
+address's pseudonym instead of the address (countersign.pseudonyms), and pending uploads past
+their time and the demo inbox's copies go too. `erase_member` does the same for one person
+everywhere, on an erasure request (APPI), and keeps their pseudonym on the suppression list
+so a re-imported roster does not bring the address back.
+
+Each run writes a deletion certificate (counts and hashes, never the data), an audit entry
+with the certificate's hash in the same transaction, and asks the association's observers to
+countersign it; the countersigned certificate is mailed to them. The audit log itself never
+held member data, so the chain verifies as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email import policy
+from email.parser import BytesParser
+
+import ahocorasick
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+import audit
+from campaigns import suppression
+from campaigns.actions import Action
+from campaigns.mail import NoAttachmentMessage
+from campaigns.models import Campaign, DeletionCertificate, Delivery
+from campaigns.notices import association_observers
+from campaigns.states import State
+from countersign import clock, mailcatcher
+from countersign.pseudonyms import pseudonym as pseudonym_of
+from countersign.roles import Role, has_role
+from roster.models import Member, Roster, RosterUpload, Suppression
+
+log = logging.getLogger(__name__)
+
+ENDED_STATES = (State.COMPLETED, State.STOPPED, State.CANCELLED)
+ERASED_REPLY = "[erased]"
+# What stays after a purge, as the certificate says it.
+KEPT = ("member numbers; address pseudonyms (HMAC-SHA256 with the installation's key); "
+        "delivery states, times, Message-IDs and message SHA-256s; counts and file hashes")
+
+
+@dataclass
+class _Found:
+    """The member data one erasure covers, read before anything is deleted."""
+
+    addresses: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    pseudonyms: set[str] = field(default_factory=set)
+
+
+# --- which rosters are due ------------------------------------------------------------------------
+
+def rosters_due(now=None):
+    """Rosters not yet purged, used by no unfinished campaign, whose last campaign ended (or,
+    unused, which were imported) more than ROSTER_RETENTION_DAYS ago."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.ROSTER_RETENTION_DAYS)
+    in_use = Campaign.objects.exclude(state__in=ENDED_STATES).values("roster_id")
+    return (Roster.objects.filter(purged_at=None).exclude(pk__in=in_use)
+            .annotate(last_end=Max(Coalesce("campaigns__completed_at", "campaigns__stopped_at",
+                                            "campaigns__updated_at")))
+            .filter(Q(last_end__lt=cutoff) | Q(last_end=None, imported_at__lt=cutoff))
+            .order_by("pk"))
+
+
+def purge_rosters(now=None) -> list[DeletionCertificate]:
+    """The schedule's task: purge every roster that is due, one certificate for the run
+    (nothing due: no certificate). Expired uploads go in any case."""
+    rosters = list(rosters_due(now))
+    expired = _expired_uploads(now)
+    if not rosters and not expired.exists():
+        return []
+    certificate = _erase(
+        kind=DeletionCertificate.Kind.RETENTION, actor=None,
+        members=Member.objects.filter(roster__in=rosters),
+        deliveries=Delivery.objects.filter(campaign__roster__in=rosters),
+        uploads=expired, rosters=rosters,
+        campaigns=list(Campaign.objects.filter(roster__in=rosters).values_list("pk", flat=True)))
+    return [certificate]
+
+
+def _expired_uploads(now=None):
+    cutoff = (now or timezone.now()) - timedelta(minutes=settings.ROSTER_UPLOAD_TTL_MINUTES)
+    return RosterUpload.objects.filter(uploaded_at__lt=cutoff)
+
+
+# --- one person -----------------------------------------------------------------------------------
+
+def erase_member(*, address: str, actor=None, system: str = "") -> DeletionCertificate:
+    """Erase one person's data everywhere (an erasure request): their member rows in every
+    roster, the address in every ledger row, uploads and caught mail that hold it. Their
+    pending messages are skipped and their pseudonym is suppressed (reason "erased"), so a
+    later import does not bring the address back. Rosters under review lose the member, so
+    the content hash changes and the sign-offs given for it no longer count."""
+    key = pseudonym_of(address)
+    members = Member.objects.filter(email_pseudonym=key)
+    rosters = list(Roster.objects.filter(pk__in=members.values("roster_id")))
+    deliveries = Delivery.objects.filter(address_pseudonym=key)
+    campaigns = sorted(set(deliveries.values_list("campaign_id", flat=True)))
+    uploads = [u.pk for u in RosterUpload.objects.only("pk", "checked")
+               if _holds(json.dumps(u.checked, ensure_ascii=False), address)]
+    with transaction.atomic():
+        suppression.suppress(reason=Suppression.Reason.ERASED, source="erase_member",
+                             pseudonym=key, actor=actor, system=system)
+        certificate = _erase(
+            kind=DeletionCertificate.Kind.ERASURE, actor=actor, system=system,
+            members=members, deliveries=deliveries,
+            uploads=RosterUpload.objects.filter(pk__in=uploads), rosters=rosters,
+            campaigns=campaigns, also=_Found({address}, set(), {key}))
+        for roster in rosters:  # the roster has fewer members now
+            Roster.objects.filter(pk=roster.pk).update(
+                member_count=Member.objects.filter(roster=roster).count())
+    return certificate
+
+
+def _holds(text: str, address: str) -> bool:
+    return address.casefold() in text.casefold()
+
+
+# --- the erasure itself ---------------------------------------------------------------------------
+
+def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, system="purge",
+           also: _Found | None = None) -> DeletionCertificate:
+    found = also or _Found()
+    for email, name, key in members.values_list("email", "name", "email_pseudonym").iterator(
+            chunk_size=5000):
+        found.addresses.add(email)
+        found.names.add(name)
+        found.pseudonyms.add(key)
+    with transaction.atomic():
+        counts = {"members": 0, "deliveries": 0, "uploads": 0, "caught_messages": 0}
+        counts["deliveries"] = _erase_ledger(deliveries, found)
+        counts["members"] = _delete_members(members)
+        counts["uploads"] = uploads.count()
+        uploads.delete()
+        now = timezone.now()
+        if kind == DeletionCertificate.Kind.RETENTION:
+            Roster.objects.filter(pk__in=[r.pk for r in rosters]).update(purged_at=now)
+        counts["caught_messages"] = _erase_caught_mail(found, campaigns)
+        document = {
+            "kind": str(kind), "erased_at": now.isoformat(),
+            "rosters": [{"id": r.pk, "name": r.name, "file_sha256": r.file_sha256,
+                         "imported_at": r.imported_at.isoformat(), "members": r.member_count}
+                        for r in rosters],
+            "campaigns": sorted(campaigns), "counts": counts,
+            "pseudonyms": len(found.pseudonyms),
+            "pseudonyms_sha256": hashlib.sha256(
+                "\n".join(sorted(found.pseudonyms)).encode()).hexdigest(),
+            "kept": KEPT,
+        }
+        if kind == DeletionCertificate.Kind.RETENTION:
+            document["retention_days"] = settings.ROSTER_RETENTION_DAYS
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False)
+        certificate = DeletionCertificate.objects.create(
+            kind=kind, created_by=actor, document=document,
+            sha256=hashlib.sha256(canonical.encode()).hexdigest())
+        audit.record(Action.MEMBER_DATA_ERASED, actor=actor,
+                     role=Role.OBSERVER if actor else "", system="" if actor else system,
+                     target=certificate, payload={
+                         "kind": str(kind), "certificate_sha256": certificate.sha256,
+                         "rosters": [r.pk for r in rosters], "campaigns": sorted(campaigns),
+                         "counts": counts})
+    return certificate
+
+
+def _erase_ledger(deliveries, found: _Found) -> int:
+    """Addresses out of the ledger: the pseudonym stays; a server reply that quoted the
+    address keeps everything but the address."""
+    quoting = deliveries.filter(smtp_reply__contains="@")
+    for pk, reply in quoting.values_list("pk", "smtp_reply").iterator(chunk_size=2000):
+        cleaned = _redact(reply, found.addresses)
+        if cleaned != reply:
+            Delivery.objects.filter(pk=pk).update(smtp_reply=cleaned)
+    return deliveries.exclude(email="", member=None).update(email="", member=None)
+
+
+def _redact(text: str, addresses: set[str]) -> str:
+    lowered = text.casefold()
+    for address in addresses:
+        position = lowered.find(address.casefold())
+        while address and position >= 0:
+            text = text[:position] + ERASED_REPLY + text[position + len(address):]
+            lowered = text.casefold()
+            position = lowered.find(address.casefold())
+    return text
+
+
+def _delete_members(members) -> int:
+    """Member rows go in one statement per roster (the ledger no longer points at them)."""
+    table, total = Member._meta.db_table, 0
+    for roster_id in set(members.values_list("roster_id", flat=True)):
+        ids = list(members.filter(roster_id=roster_id).values_list("pk", flat=True))
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start:start + 5000]
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {table} WHERE id IN "
+                               f"({', '.join(['%s'] * len(chunk))})", chunk)
+                total += cursor.rowcount
+    return total
+
+
+def _erase_caught_mail(found: _Found, campaigns) -> int:
+    """The demo inbox keeps copies of what it caught: a message to an erased address, of an
+    erased campaign (member mail and test messages), or mentioning an erased address or name
+    goes."""
+    directory = settings.MAILCATCHER_DIR
+    files = mailcatcher.caught_files(directory)
+    if not files:
+        return 0
+    automaton = ahocorasick.Automaton()
+    for needle in {*(a.casefold() for a in found.addresses),
+                   *(n.casefold() for n in found.names if len(n) >= 2)}:
+        automaton.add_word(needle, needle)
+    automaton.make_automaton() if len(automaton) else None
+    ids = {str(pk) for pk in campaigns}
+    removed = 0
+    for path in files:
+        message = BytesParser(policy=policy.default).parse(path.open("rb"))
+        about = {message.get("X-Countersign-Campaign", ""), message.get("X-Countersign-Test", "")}
+        text = _readable(message).casefold()
+        if (about & ids) or (len(automaton) and next(automaton.iter(text), None) is not None):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _readable(message) -> str:
+    parts = [str(message.get(h, "")) for h in ("To", "Subject")]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            try:
+                parts.append(part.get_content())
+            except (LookupError, UnicodeError):
+                parts.append(part.get_payload(decode=True).decode("utf-8", "replace"))
+    return "\n".join(parts)
+
+
+# --- the certificate ------------------------------------------------------------------------------
+
+class CertificateError(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def certificate_text(certificate: DeletionCertificate) -> str:
+    d = certificate.document
+    lines = [
+        _("Deletion certificate %(sha)s") % {"sha": certificate.sha256},
+        _("Kind: %(kind)s") % {"kind": certificate.get_kind_display()},
+        _("Erased at: %(time)s") % {"time": clock.text(certificate.created_at)},
+        _("Rosters: %(rosters)s") % {"rosters": ", ".join(
+            f"{r['name']} ({r['file_sha256'][:12]}…, {r['members']:,})" for r in d["rosters"])
+            or "—"},
+        _("Member rows erased: %(n)s") % {"n": f"{d['counts']['members']:,}"},
+        _("Ledger rows whose address was erased: %(n)s") % {"n": f"{d['counts']['deliveries']:,}"},
+        _("Pending uploads deleted: %(n)s") % {"n": f"{d['counts']['uploads']:,}"},
+        _("Demo inbox messages deleted: %(n)s") % {"n": f"{d['counts']['caught_messages']:,}"},
+        _("SHA-256 over the erased addresses' pseudonyms: %(sha)s") % {
+            "sha": d["pseudonyms_sha256"]},
+        _("Kept: %(kept)s") % {"kept": d["kept"]},
+    ]
+    if certificate.countersigned_by_id:
+        lines.append(_("Countersigned by %(person)s at %(time)s") % {
+            "person": certificate.countersigned_by, "time": clock.text(
+                certificate.countersigned_at)})
+    return "\n".join(lines)
+
+
+def countersign(*, certificate: DeletionCertificate, user) -> DeletionCertificate:
+    """The association's observer confirms the certificate; it is then mailed to the
+    association's observers. Both audited."""
+    if not has_role(user, Role.OBSERVER):
+        raise CertificateError(_("Only the association's observer countersigns a deletion "
+                                 "certificate."))
+    with transaction.atomic():
+        locked = DeletionCertificate.objects.select_for_update().get(pk=certificate.pk)
+        if locked.countersigned_at is not None:
+            raise CertificateError(_("This certificate is already countersigned."))
+        locked.countersigned_by, locked.countersigned_at = user, timezone.now()
+        locked.save(update_fields=["countersigned_by", "countersigned_at"])
+        audit.record(Action.CERTIFICATE_COUNTERSIGNED, actor=user, role=Role.OBSERVER,
+                     target=locked, payload={"certificate_sha256": locked.sha256})
+    mail_certificate(locked)
+    return locked
+
+
+def mail_certificate(certificate: DeletionCertificate) -> str:
+    recipients = association_observers()
+    subject = _("[Countersign] Deletion certificate %(sha)s") % {"sha": certificate.sha256[:12]}
+    body = certificate_text(certificate) + "\n\n" + _(
+        "Keep this message: it records what Countersign erased and the hashes that identify "
+        "it. It holds no member data.") + "\n" + settings.SITE_URL.rstrip("/") + \
+        certificate.get_absolute_url() + "\n"
+    messages = [NoAttachmentMessage(subject, body, to=[p.email]) for p in recipients]
+    try:
+        get_connection(fail_silently=False).send_messages(messages)
+        outcome = "sent" if recipients else "no observer with an e-mail address"
+    except Exception as error:  # noqa: BLE001 - recorded; the page offers to mail it again
+        log.warning("deletion certificate %s not mailed: %s", certificate.pk, error)
+        outcome = f"failed: {error}"[:300]
+    with transaction.atomic():
+        if outcome == "sent":
+            DeletionCertificate.objects.filter(pk=certificate.pk).update(mailed_at=timezone.now())
+        audit.record(Action.CERTIFICATE_MAILED, system="worker", target=certificate, payload={
+            "certificate_sha256": certificate.sha256,
+            "to": sorted(p.get_username() for p in recipients), "outcome": outcome})
+    return outcome
