@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email import policy
@@ -181,23 +182,24 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
 def _erase_ledger(deliveries, found: _Found) -> int:
     """Addresses out of the ledger: the pseudonym stays; a server reply that quoted the
     address keeps everything but the address."""
+    erased = {address.casefold() for address in found.addresses}
     quoting = deliveries.filter(smtp_reply__contains="@")
     for pk, reply in quoting.values_list("pk", "smtp_reply").iterator(chunk_size=2000):
-        cleaned = _redact(reply, found.addresses)
+        cleaned = _redact(reply, erased)
         if cleaned != reply:
             Delivery.objects.filter(pk=pk).update(smtp_reply=cleaned)
     return deliveries.exclude(email="", member=None).update(email="", member=None)
 
 
-def _redact(text: str, addresses: set[str]) -> str:
-    lowered = text.casefold()
-    for address in addresses:
-        position = lowered.find(address.casefold())
-        while address and position >= 0:
-            text = text[:position] + ERASED_REPLY + text[position + len(address):]
-            lowered = text.casefold()
-            position = lowered.find(address.casefold())
-    return text
+# Anything shaped like an address in a server's reply ("550 5.1.1 <a@b>: unknown user").
+_QUOTED_ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
+
+
+def _redact(text: str, erased: set[str]) -> str:
+    """`text` with each of the erased addresses (case-folded) it quotes replaced."""
+    return _QUOTED_ADDRESS.sub(
+        lambda m: ERASED_REPLY if m.group(0).rstrip(".").casefold() in erased else m.group(0),
+        text)
 
 
 def _delete_members(members) -> int:

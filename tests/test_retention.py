@@ -253,3 +253,16 @@ def test_the_observer_erases_a_person_from_a_page_and_nobody_else_can(olivia, sa
 def test_an_address_nobody_has_still_gets_a_certificate_saying_nothing_was_found(oscar, db):
     certificate = retention.erase_member(address="nobody@example.org", actor=oscar)
     assert certificate.document["counts"]["members"] == 0
+
+
+def test_a_server_reply_quoting_the_address_keeps_everything_but_the_address(
+        olivia, sam, oscar, roster, sink):
+    address = roster.members.order_by("row_number")[2].email
+    sink.handler.refuse[address] = f"550 5.1.1 <{address.upper()}>: Recipient address rejected"
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    run_until_done(campaign)
+    failed = campaign.deliveries.get(state=Delivery.State.FAILED)
+    assert address.upper() in failed.smtp_reply
+    retention.erase_member(address=address, actor=oscar)
+    failed.refresh_from_db()
+    assert failed.smtp_reply == "550 5.1.1 <[erased]>: Recipient address rejected"
