@@ -33,6 +33,7 @@ from django.db.models import Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 import audit
 from campaigns import suppression
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 ENDED_STATES = (State.COMPLETED, State.STOPPED, State.CANCELLED)
 ERASED_REPLY = "[erased]"
 # What stays after a purge, as the certificate says it.
-KEPT = ("member numbers; address pseudonyms (HMAC-SHA256 with the installation's key); "
+KEPT = gettext_noop("member numbers; address pseudonyms (HMAC-SHA256 with the installation's key); "
         "delivery states, times, Message-IDs and message SHA-256s; counts and file hashes")
 
 
@@ -275,7 +276,7 @@ def certificate_text(certificate: DeletionCertificate) -> str:
         _("Demo inbox messages deleted: %(n)s") % {"n": f"{d['counts']['caught_messages']:,}"},
         _("SHA-256 over the erased addresses' pseudonyms: %(sha)s") % {
             "sha": d["pseudonyms_sha256"]},
-        _("Kept: %(kept)s") % {"kept": d["kept"]},
+        _("Kept: %(kept)s") % {"kept": _(d["kept"])},
     ]
     if certificate.countersigned_by_id:
         lines.append(_("Countersigned by %(person)s at %(time)s") % {

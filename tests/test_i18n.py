@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import translation
 
-from campaigns import workflow
+from campaigns import retention, unsubscribe, workflow
 from roster.samples import csv_bytes, sample_rows
 from tests.factories import (
     BODY,
@@ -118,17 +118,21 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
         workflow.test_send(campaign=draft, user=olivia, member=roster.members.first(),
                            recipients=[sam])
         controller.stop()
+        other = make_roster(olivia, rows=sample_rows(2, start=900), name="別名簿")
+        certificate = retention.erase_member(address=other.members.first().email, actor=oscar)
     from roster.models import RosterUpload
 
     return {"roster": roster, "draft": draft, "review": review, "sent": sent, "held": held,
             "stopped": stopped, "sending": sending, "upload": RosterUpload.objects.get(),
-            "mail": mailcatcher.caught_files(tmp_path)[0]}
+            "mail": mailcatcher.caught_files(tmp_path)[0], "certificate": certificate}
 
 
 def pages(story):
     r, d, v, s, h, x, g = (story[k].pk for k in ("roster", "draft", "review", "sent", "held",
                                                   "stopped", "sending"))
     upload, mail = story["upload"].pk, story["mail"].name
+    certificate, token = story["certificate"].pk, unsubscribe.token_for(
+        story["sent"].deliveries.first().pk)
     table = [  # (user, URL name, *args)
         ("olivia", "home"), ("sam", "home"), ("oscar", "home"), ("audrey", "home"),
         ("olivia", "roster:list"), ("olivia", "roster:detail", r), ("audrey", "roster:detail", r),
@@ -149,6 +153,9 @@ def pages(story):
         ("olivia", "notifications"), ("sam", "notifications"), ("oscar", "notifications"),
         ("olivia", "audit:log"),  # 403, in Japanese with a way back
         ("sam", "campaigns:detail", 999999),  # 404
+        ("oscar", "retention:certificates"), ("audrey", "retention:certificates"),
+        ("oscar", "retention:certificate", certificate), ("oscar", "retention:erase"),
+        ("audrey", "unsubscribe", token), ("audrey", "unsubscribe", "preview"),
     ]
     return [(user, reverse(name, args=args)) for user, name, *args in table]
 
