@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import sender, suppression, workflow
+from campaigns import sender, suppression, unsubscribe, workflow
 from campaigns.models import Delivery, Kind, State
 from roster.models import Suppression
 from tests.factories import (
@@ -204,3 +204,20 @@ def test_an_unsubscribe_during_sending_skips_the_pending_message(olivia, sam, os
     sink.handler.received.clear()
     run_until_done(second)
     assert address not in sink.handler.recipients()
+
+
+def test_an_unsubscribe_token_that_happens_to_spell_two_members_names_is_still_sent(
+        olivia, sam, oscar, sink, monkeypatch):
+    """The token is random letters; the guard reads names in letter runs. The app's own
+    link is not member data: its text is not scanned (its domain still is)."""
+    rows = [["W000001", "Ichiro Suzuki", "ichiro@members.example", "東京"],
+            ["W000002", "Shun Ryu", "shun@members.example", "東京"],
+            ["W000003", "Jun Tsuyu", "jun@members.example", "東京"]]
+    roster = make_roster(olivia, rows=rows)
+    monkeypatch.setattr(unsubscribe, "token_for",
+                        lambda delivery_id: f"{'g' * delivery_id}zshunryujuntsuyu")
+    campaign = newsletter(olivia, roster, canary_enabled=False)
+    through_the_countersign(campaign, olivia, sam, oscar)
+    run_until_done(campaign)
+    assert sorted(sink.handler.recipients()) == sorted(r[2] for r in rows)
+    assert not campaign.deliveries.filter(state=Delivery.State.REFUSED).exists()
