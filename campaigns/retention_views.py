@@ -1,17 +1,20 @@
-"""Member data's end: deletion certificates (observers countersign; auditors read) and the
-observer's erasure page for one person. Thin: campaigns.retention does the work."""
+"""Member data's end: deletion certificates (observers countersign; auditors read), the
+observer's erasure page for one person, and the suppression list. Thin: campaigns.retention
+and campaigns.suppression do the work."""
 
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from campaigns import retention
+from campaigns import retention, suppression
 from campaigns.models import DeletionCertificate
 from countersign.roles import Role, has_role, role_required
+from roster.models import Suppression
 
 CERTIFICATE_READERS = (Role.OBSERVER, Role.AUDITOR)
 
@@ -60,3 +63,33 @@ def erase(request):
         messages.success(request, _("Erased. Countersign the certificate below."))
         return redirect(certificate)
     return render(request, "campaigns/erase.html", {"form": form})
+
+
+class SuppressionForm(forms.Form):
+    email = forms.EmailField(label=gettext_lazy("E-mail address"))
+
+
+@role_required(*CERTIFICATE_READERS)
+@require_http_methods(["GET", "POST"])
+def suppression_list(request):
+    """Counts by reason and the latest entries (pseudonyms only); the observer checks an
+    address or adds one by hand (a member who asked by phone, say)."""
+    manages = has_role(request.user, Role.OBSERVER)
+    form = SuppressionForm(request.POST or None) if manages else None
+    checked = None
+    if form is not None and request.method == "POST" and form.is_valid():
+        address = form.cleaned_data["email"]
+        if "add" in request.POST:
+            added = suppression.suppress(reason=Suppression.Reason.MANUAL, source="page",
+                                         address=address, actor=request.user)
+            messages.success(request, _("Added to the suppression list.") if added else
+                             _("This address was already on the list (added by hand)."))
+            return redirect("retention:suppressions")
+        checked = list(Suppression.objects.filter(
+            pseudonym=suppression.pseudonym_of(address)).order_by("created_at"))
+    by_reason = dict(Suppression.objects.values_list("reason").annotate(n=Count("id")))
+    return render(request, "campaigns/suppressions.html", {
+        "form": form, "checked": checked,
+        "counts": [(label, by_reason.get(value, 0)) for value, label in
+                   Suppression.Reason.choices],
+        "page": Paginator(Suppression.objects.all(), 50).get_page(request.GET.get("page"))})

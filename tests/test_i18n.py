@@ -155,6 +155,7 @@ def pages(story):
         ("sam", "campaigns:detail", 999999),  # 404
         ("oscar", "retention:certificates"), ("audrey", "retention:certificates"),
         ("oscar", "retention:certificate", certificate), ("oscar", "retention:erase"),
+        ("oscar", "retention:suppressions"), ("audrey", "retention:suppressions"),
         ("audrey", "unsubscribe", token), ("audrey", "unsubscribe", "preview"),
     ]
     return [(user, reverse(name, args=args)) for user, name, *args in table]

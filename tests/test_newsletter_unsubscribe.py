@@ -221,3 +221,23 @@ def test_an_unsubscribe_token_that_happens_to_spell_two_members_names_is_still_s
     run_until_done(campaign)
     assert sorted(sink.handler.recipients()) == sorted(r[2] for r in rows)
     assert not campaign.deliveries.filter(state=Delivery.State.REFUSED).exists()
+
+
+def test_the_observer_checks_and_adds_an_address_on_the_suppression_page(oscar, audrey, sam,
+                                                                         roster):
+    url = reverse("retention:suppressions")
+    address = roster.members.first().email
+    assert client_for(sam).get(url).status_code == 403
+    assert client_for(audrey).get(url).status_code == 200
+    assert client_for(audrey).post(url, {"email": address, "add": "1"}).status_code == 200
+    assert not Suppression.objects.exists()  # the auditor reads counts only
+    page = client_for(oscar).post(url, {"email": address, "check": "1"},
+                                  HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "not on the suppression list" in page
+    client_for(oscar).post(url, {"email": address.upper(), "add": "1"})
+    assert suppression.is_suppressed(address, Kind.NOTICE)
+    page = client_for(oscar).post(url, {"email": address, "check": "1"},
+                                  HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "This address is suppressed" in page and page.count(address) == 1  # the form
+    entry = AuditEntry.objects.get(action="member.suppressed")
+    assert entry.actor == oscar and entry.payload["reason"] == "manual"

@@ -27,6 +27,7 @@ retention_pages = ([
     path("certificates/", retention_views.certificate_list, name="certificates"),
     path("certificates/<int:pk>/", retention_views.certificate_detail, name="certificate"),
     path("erase/", retention_views.erase, name="erase"),
+    path("suppressions/", retention_views.suppression_list, name="suppressions"),
 ], "retention")
 
 urlpatterns = [
