@@ -266,3 +266,11 @@ def test_a_server_reply_quoting_the_address_keeps_everything_but_the_address(
     retention.erase_member(address=address, actor=oscar)
     failed.refresh_from_db()
     assert failed.smtp_reply == "550 5.1.1 <[erased]>: Recipient address rejected"
+
+
+def test_the_observers_home_page_says_a_certificate_awaits_countersignature(settings, olivia,
+                                                                           oscar):
+    make_roster(olivia)
+    retention.purge_rosters(now=past_retention(settings))
+    page = client_for(oscar).get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "1 deletion certificate awaits your countersignature" in page

@@ -15,7 +15,7 @@ from django_q.models import Schedule
 from audit import triggers
 from campaigns import notifications
 from campaigns.apps import WATCHDOG
-from campaigns.models import Campaign, State
+from campaigns.models import Campaign, DeletionCertificate, State
 from countersign import access, clock, mailcatcher
 from countersign.roles import Role, role_required, roles_of
 
@@ -59,6 +59,8 @@ def home(request):
     if Role.OBSERVER in roles:
         waiting["release"] = Campaign.objects.filter(state=State.APPROVED).count()
         waiting["held"] = Campaign.objects.filter(state=State.HELD).count()
+        waiting["certificates"] = DeletionCertificate.objects.filter(
+            countersigned_at=None).count()
     return render(request, "home.html", {
         "waiting_for_you": notifications.waiting_for(request.user),
         "roles": sorted(roles), "waiting": waiting,
