@@ -274,3 +274,21 @@ def test_the_observers_home_page_says_a_certificate_awaits_countersignature(sett
     retention.purge_rosters(now=past_retention(settings))
     page = client_for(oscar).get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "1 deletion certificate awaits your countersignature" in page
+
+
+def test_the_pages_of_a_purged_campaign_still_open_and_say_the_data_was_erased(
+        settings, olivia, sam, oscar, audrey, roster, sink):
+    done, stopped = a_finished_story(olivia, sam, oscar, roster)
+    retention.purge_rosters(now=past_retention(settings))
+    pages = [(olivia, reverse("roster:detail", args=[roster.pk])),
+             (sam, reverse("campaigns:detail", args=[done.pk])),
+             (sam, reverse("campaigns:ledger", args=[done.pk])),
+             (oscar, reverse("campaigns:detail", args=[stopped.pk])),
+             (sam, reverse("audit:incident", args=[done.pk])),
+             (sam, reverse("audit:incident", args=[done.pk]) + "?format=csv"),
+             (audrey, reverse("audit:compliance")), (olivia, reverse("campaigns:list"))]
+    for person, url in pages:
+        response = client_for(person).get(url, HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 200, url
+    roster_page = client_for(olivia).get(pages[0][1], HTTP_ACCEPT_LANGUAGE="en")
+    assert "Member data erased" in roster_page.content.decode()
