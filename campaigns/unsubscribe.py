@@ -8,6 +8,8 @@ pseudonym on the suppression list (campaigns.suppression), so it holds after the
 re-imported and after the member data is purged.
 """
 
+import re
+
 from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
@@ -23,13 +25,15 @@ PREVIEW_TOKEN = mail.PREVIEW_UNSUBSCRIBE_TOKEN
 PLACEHOLDER = "unsubscribe_url"
 
 
-def token_for(delivery_id: int) -> str:
-    signature = salted_hmac(_SALT, str(delivery_id)).hexdigest()[:32]
+def token_for(delivery_id: int, secret: str | None = None) -> str:
+    signature = salted_hmac(_SALT, str(delivery_id), secret=secret).hexdigest()[:32]
     return f"{delivery_id:x}".translate(_LETTERS) + "z" + signature.translate(_LETTERS)
 
 
 def delivery_id_of(token: str) -> int | None:
-    """The delivery a token names, or None if it is not one of ours (forged, cut short)."""
+    """The delivery a token names, or None if it is not one of ours (forged, cut short).
+    Links in mail already sent keep working after SECRET_KEY is rotated the Django way (the
+    old key in SECRET_KEY_FALLBACKS)."""
     head, z, signature = token.partition("z")
     if not z or not head or len(signature) != 32 or not (head + signature).isalpha():
         return None
@@ -37,9 +41,10 @@ def delivery_id_of(token: str) -> int | None:
         delivery_id = int(head.translate(_HEX), 16)
     except ValueError:
         return None
-    if not constant_time_compare(token, token_for(delivery_id)):
-        return None
-    return delivery_id
+    for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+        if constant_time_compare(token, token_for(delivery_id, secret)):
+            return delivery_id
+    return None
 
 
 def mailto_address(sender: str) -> str:
@@ -85,6 +90,19 @@ def _compact(text: str) -> str:
     return "".join(text.split())
 
 
+_TAG = re.compile(r"<!--.*?(?:-->|\Z)|<[^<>]*>", re.DOTALL)
+_HREF = re.compile(r"""<a\b[^<>]*\bhref\s*=\s*["']?\s*\{\s*unsubscribe_url\s*\}""",
+                   re.IGNORECASE)
+
+
+def _link_in_html(body_html: str) -> bool:
+    """The link is a link's target or readable text; not a tooltip, not in a comment."""
+    if _HREF.search(_TAG.sub(lambda m: m.group(0) if m.group(0).startswith("<a") else " ",
+                             body_html)):
+        return True
+    return PLACEHOLDER in mail.used_fields(_TAG.sub(" ", body_html))
+
+
 def footer_problems(*, body_text: str, body_html: str) -> dict[str, list[str]]:
     """Why a newsletter's bodies lack the footer (field -> messages); empty when they hold
     it. The plain body must hold all of it; an HTML body, the unsubscribe link too."""
@@ -96,14 +114,14 @@ def footer_problems(*, body_text: str, body_html: str) -> dict[str, list[str]]:
         return problems
     placeholder = "{" + PLACEHOLDER + "}"
     missing = [line for line in footer_lines() if _compact(line) not in _compact(body_text)]
-    if placeholder not in body_text:
+    if PLACEHOLDER not in mail.used_fields(body_text):  # "{{unsubscribe_url}}" is text
         missing.append(placeholder)
     if missing:
         problems["body_text"] = [_(
             "A newsletter must end with a footer giving the sender's name, postal address, "
             "contact and an unsubscribe link. Missing: %(missing)s. For example:\n%(footer)s")
             % {"missing": "; ".join(missing), "footer": footer_example()}]
-    if body_html.strip() and placeholder not in body_html:
+    if body_html.strip() and not _link_in_html(body_html):
         problems["body_html"] = [_("The HTML body of a newsletter must carry the unsubscribe "
                                    "link too: %(placeholder)s.") % {"placeholder": placeholder}]
     return problems
@@ -114,7 +132,7 @@ def unsubscribe(token: str, *, via: str) -> Delivery | None:
     "one-click" (a mail reader's POST) or "page" (the confirm button). None for a token
     that is not one of ours or the preview example: nothing happens then."""
     delivery_id = delivery_id_of(token)
-    delivery = Delivery.objects.filter(pk=delivery_id).only(
+    delivery = Delivery.objects.filter(pk=delivery_id, campaign__kind=Kind.NEWSLETTER).only(
         "pk", "campaign_id", "address_pseudonym").first() if delivery_id else None
     if delivery is None or not delivery.address_pseudonym:
         return None

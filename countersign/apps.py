@@ -21,6 +21,7 @@ class CountersignConfig(AppConfig):
     def ready(self):
         # Both import models (User, TOTPDevice), so not before the models load.
         from countersign import (
+            pseudonyms,  # noqa: F401  (its deploy check)
             signals,  # noqa: F401  (role/organisation guard)
             two_factor,  # noqa: F401  (its system check)
         )

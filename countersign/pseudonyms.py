@@ -13,6 +13,7 @@ import hmac
 import unicodedata
 
 from django.conf import settings
+from django.core.checks import Tags, Warning, register
 
 
 def normalise_address(address: str) -> str:
@@ -34,3 +35,20 @@ def pseudonym(address: str) -> str:
     """The address's keyed pseudonym (64 hex characters)."""
     return hmac.new(settings.MEMBER_PSEUDONYM_KEY.encode(),
                     normalise_address(address).encode(), hashlib.sha256).hexdigest()
+
+
+def derived_key(secret_key: str) -> str:
+    """The key used when MEMBER_PSEUDONYM_KEY is not set (settings.py computes the same)."""
+    return hashlib.sha256(f"countersign-pseudonym:{secret_key}".encode()).hexdigest()
+
+
+@register(Tags.security, deploy=True)
+def check_pseudonym_key(app_configs, **kwargs):
+    """Derived from SECRET_KEY, the key changes with it: one rotation and every suppressed
+    (unsubscribed, bounced, erased) address would be mailed again."""
+    if settings.MEMBER_PSEUDONYM_KEY != derived_key(settings.SECRET_KEY):
+        return []
+    return [Warning("MEMBER_PSEUDONYM_KEY is not set: it is derived from SECRET_KEY",
+                    hint="Set MEMBER_PSEUDONYM_KEY to a random value of its own and never "
+                         "change it; rotating SECRET_KEY would otherwise forget every "
+                         "suppressed address.", id="countersign.W001")]

@@ -24,6 +24,7 @@ from tests.factories import (
 )
 
 PRODUCTION_ENV = {"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
+                  "MEMBER_PSEUDONYM_KEY": secrets.token_hex(32),
                   "ALLOWED_HOSTS": "countersign.example.org"}
 
 
