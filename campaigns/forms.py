@@ -63,7 +63,7 @@ class CampaignForm(forms.ModelForm):
             "unsubscribed, and must end with this footer (with {unsubscribe_url}, each "
             "member's own unsubscribe link):\n%(footer)s") % {
             "footer": unsubscribe.footer_example()}
-        self.fields["roster"].queryset = Roster.objects.all()
+        self.fields["roster"].queryset = Roster.objects.filter(purged_at=None)
         # The rate limit reads as one sentence, "at most [N] per [minute]": two fields
         # (the model keeps both), one control (campaigns/_rate_field.html).
         self.fields["rate_limit"].widget.attrs.update(

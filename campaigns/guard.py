@@ -554,6 +554,19 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
     return findings
 
 
+def members_named_in(text: str, roster) -> list[str]:
+    """Member numbers whose address or name a reviewer's free text carries. Stricter than
+    a message (where one name may be a signature): a comment goes to the audit log, which
+    auditors read, and must name members by number only."""
+    if not text.strip() or roster.purged_at is not None:
+        return []
+    index, found = roster_index(roster), set()
+    for view, spaced in views(text):
+        found.update(hit.member for hit in _hits(view.casefold(), index, spaced=spaced)
+                     if hit.kind in ("email", "names"))
+    return sorted(found)
+
+
 def _link_finding(link: links.Link, where: str, *, recipient: str = "",
                   column_name: str = "") -> Finding | None:
     problem = links.problem(link)

@@ -167,11 +167,14 @@ class Campaign(models.Model):
                             kind=self.kind, suppressed=self.suppressed_numbers())
 
     def suppressed_numbers(self) -> list[str]:
-        """Member numbers of the roster that the suppression list keeps this campaign from."""
+        """Member numbers of the roster that the suppression list keeps this campaign from:
+        as the signers saw them, so once sending started, those suppressed before the start
+        (later ones only skip messages, which the ledger does; they do not void the
+        sign-offs a paused campaign needs to resume)."""
         from campaigns.suppression import suppressed_members
 
-        return list(suppressed_members(self.roster, self.kind).values_list("member_number",
-                                                                          flat=True))
+        return list(suppressed_members(self.roster, self.kind, before=self.started_at)
+                    .values_list("member_number", flat=True))
 
     def sending_terms(self) -> str:
         return sending_terms(self)

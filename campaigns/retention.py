@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email import policy
@@ -43,6 +42,7 @@ from campaigns.models import Campaign, DeletionCertificate, Delivery
 from campaigns.notices import association_observers
 from campaigns.states import State
 from countersign import clock, mailcatcher
+from countersign.pseudonyms import normalise_address
 from countersign.pseudonyms import pseudonym as pseudonym_of
 from countersign.roles import Role, has_role
 from roster.models import Member, Roster, RosterUpload, Suppression
@@ -82,17 +82,26 @@ def rosters_due(now=None):
 def purge_rosters(now=None) -> list[DeletionCertificate]:
     """The schedule's task: purge every roster that is due, one certificate for the run
     (nothing due: no certificate). Expired uploads go in any case."""
-    rosters = list(rosters_due(now))
+    due = list(rosters_due(now).values_list("pk", flat=True))
     expired = _expired_uploads(now)
-    if not rosters and not expired.exists():
-        return []
-    certificate = _erase(
-        kind=DeletionCertificate.Kind.RETENTION, actor=None,
-        members=Member.objects.filter(roster__in=rosters),
-        deliveries=Delivery.objects.filter(campaign__roster__in=rosters),
-        uploads=expired, rosters=rosters,
-        campaigns=list(Campaign.objects.filter(roster__in=rosters).values_list("pk", flat=True)))
+    with transaction.atomic():
+        # Locked, then checked again: a campaign created on a roster since it was found due
+        # keeps it (on PostgreSQL, creating one waits for this lock, then sees the purge).
+        rosters = [r for r in Roster.objects.select_for_update().filter(pk__in=due).order_by("pk")
+                   if r.purged_at is None and not _in_use(r)]
+        if not rosters and not expired.exists():
+            return []
+        certificate = _erase(
+            kind=DeletionCertificate.Kind.RETENTION, actor=None,
+            members=Member.objects.filter(roster__in=rosters),
+            deliveries=Delivery.objects.filter(campaign__roster__in=rosters),
+            uploads=expired, rosters=rosters, campaigns=list(
+                Campaign.objects.filter(roster__in=rosters).values_list("pk", flat=True)))
     return [certificate]
+
+
+def _in_use(roster) -> bool:
+    return Campaign.objects.filter(roster=roster).exclude(state__in=ENDED_STATES).exists()
 
 
 def _expired_uploads(now=None):
@@ -108,13 +117,14 @@ def erase_member(*, address: str, actor=None, system: str = "") -> DeletionCerti
     pending messages are skipped and their pseudonym is suppressed (reason "erased"), so a
     later import does not bring the address back. Rosters under review lose the member, so
     the content hash changes and the sign-offs given for it no longer count."""
-    key = pseudonym_of(address)
+    key = pseudonym_of(address)  # however it was typed: case, width, IDN form
     members = Member.objects.filter(email_pseudonym=key)
     rosters = list(Roster.objects.filter(pk__in=members.values("roster_id")))
     deliveries = Delivery.objects.filter(address_pseudonym=key)
     campaigns = sorted(set(deliveries.values_list("campaign_id", flat=True)))
-    uploads = [u.pk for u in RosterUpload.objects.only("pk", "checked")
-               if _holds(json.dumps(u.checked, ensure_ascii=False), address)]
+    uploads = [u.pk for u in RosterUpload.objects.only("pk", "checked") if _holds(u, key)]
+    spellings = {address, normalise_address(address),
+                 *deliveries.exclude(email="").values_list("email", flat=True)}
     with transaction.atomic():
         suppression.suppress(reason=Suppression.Reason.ERASED, source="erase_member",
                              pseudonym=key, actor=actor, system=system)
@@ -122,15 +132,17 @@ def erase_member(*, address: str, actor=None, system: str = "") -> DeletionCerti
             kind=DeletionCertificate.Kind.ERASURE, actor=actor, system=system,
             members=members, deliveries=deliveries,
             uploads=RosterUpload.objects.filter(pk__in=uploads), rosters=rosters,
-            campaigns=campaigns, also=_Found({address}, set(), {key}))
+            campaigns=campaigns, also=_Found(spellings, set(), {key}))
         for roster in rosters:  # the roster has fewer members now
             Roster.objects.filter(pk=roster.pk).update(
                 member_count=Member.objects.filter(roster=roster).count())
     return certificate
 
 
-def _holds(text: str, address: str) -> bool:
-    return address.casefold() in text.casefold()
+def _holds(upload: RosterUpload, key: str) -> bool:
+    """Whether a pending upload's checked rows hold the address with this pseudonym."""
+    return any(pseudonym_of(row[3]) == key for row in upload.checked.get("members", [])
+               if len(row) > 3 and isinstance(row[3], str))
 
 
 # --- the erasure itself ---------------------------------------------------------------------------
@@ -152,7 +164,8 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
         now = timezone.now()
         if kind == DeletionCertificate.Kind.RETENTION:
             Roster.objects.filter(pk__in=[r.pk for r in rosters]).update(purged_at=now)
-        counts["caught_messages"] = _erase_caught_mail(found, campaigns)
+        counts["caught_messages"] = _erase_caught_mail(
+            found, campaigns if kind == DeletionCertificate.Kind.RETENTION else [])
         document = {
             "kind": str(kind), "erased_at": now.isoformat(),
             "rosters": [{"id": r.pk, "name": r.name, "file_sha256": r.file_sha256,
@@ -182,25 +195,57 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
 
 def _erase_ledger(deliveries, found: _Found) -> int:
     """Addresses out of the ledger: the pseudonym stays; a server reply that quoted the
-    address keeps everything but the address."""
-    erased = {address.casefold() for address in found.addresses}
+    address (in any case, or its domain in the other IDN form) keeps everything else."""
+    automaton = _automaton(_spellings(found.addresses))
     quoting = deliveries.filter(smtp_reply__contains="@")
     for pk, reply in quoting.values_list("pk", "smtp_reply").iterator(chunk_size=2000):
-        cleaned = _redact(reply, erased)
+        cleaned = _redact(reply, automaton)
         if cleaned != reply:
             Delivery.objects.filter(pk=pk).update(smtp_reply=cleaned)
     return deliveries.exclude(email="", member=None).update(email="", member=None)
 
 
-# Anything shaped like an address in a server's reply ("550 5.1.1 <a@b>: unknown user").
-_QUOTED_ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
+def _spellings(addresses) -> set[str]:
+    """Each address case-folded, with its domain in both IDN forms."""
+    forms = set()
+    for address in addresses:
+        if not address:
+            continue
+        forms.add(address.casefold())
+        ascii_form = normalise_address(address)
+        forms.add(ascii_form)
+        local, _at, domain = ascii_form.rpartition("@")
+        try:
+            forms.add(f"{local}@{domain.encode('ascii').decode('idna')}".casefold())
+        except UnicodeError:
+            pass
+    return forms
 
 
-def _redact(text: str, erased: set[str]) -> str:
-    """`text` with each of the erased addresses (case-folded) it quotes replaced."""
-    return _QUOTED_ADDRESS.sub(
-        lambda m: ERASED_REPLY if m.group(0).rstrip(".").casefold() in erased else m.group(0),
-        text)
+def _automaton(needles):
+    automaton = ahocorasick.Automaton()
+    for needle in needles:
+        automaton.add_word(needle, len(needle))
+    if len(automaton):
+        automaton.make_automaton()
+    return automaton
+
+
+def _redact(text: str, automaton) -> str:
+    """`text` with every occurrence of the automaton's words (case-folded) replaced."""
+    if not len(automaton):
+        return text
+    folded = text.casefold()
+    if len(folded) != len(text):  # case-folding changed lengths (ß): positions need the fold
+        text = folded
+    spans = sorted((end - length + 1, end + 1) for end, length in automaton.iter(folded))
+    out, position = [], 0
+    for start, end in spans:
+        if start < position:
+            continue
+        out += [text[position:start], ERASED_REPLY]
+        position = end
+    return "".join(out) + text[position:]
 
 
 def _delete_members(members) -> int:
@@ -218,18 +263,13 @@ def _delete_members(members) -> int:
 
 
 def _erase_caught_mail(found: _Found, campaigns) -> int:
-    """The demo inbox keeps copies of what it caught: a message to an erased address, of an
-    erased campaign (member mail and test messages), or mentioning an erased address or name
-    goes."""
-    directory = settings.MAILCATCHER_DIR
-    files = mailcatcher.caught_files(directory)
+    """The demo inbox keeps copies of what it caught: a message of a purged campaign (member
+    mail and test messages), or one to or mentioning an erased address or name, goes."""
+    files = mailcatcher.caught_files(settings.MAILCATCHER_DIR)
     if not files:
         return 0
-    automaton = ahocorasick.Automaton()
-    for needle in {*(a.casefold() for a in found.addresses),
-                   *(n.casefold() for n in found.names if len(n) >= 2)}:
-        automaton.add_word(needle, needle)
-    automaton.make_automaton() if len(automaton) else None
+    automaton = _automaton({*_spellings(found.addresses),
+                            *(n.casefold() for n in found.names if len(n) >= 2)})
     ids = {str(pk) for pk in campaigns}
     removed = 0
     for path in files:

@@ -156,7 +156,8 @@ def _claim_sql(vendor: str) -> dict[str, str]:
             f"UPDATE {t['delivery']} SET state = '{d.SENT}', sent_at = %(now)s, "
             "message_id = %(message_id)s, message_sha256 = %(sha256)s, smtp_reply = %(reply)s, "
             f"next_attempt_at = NULL WHERE id = %(previous)s "
-            f"AND state IN ('{d.SENDING}', '{d.IN_DOUBT}') AND decided_at IS NULL"),
+            f"AND state IN ('{d.SENDING}', '{d.IN_DOUBT}') "
+            "AND (decided_at IS NULL OR decision = 'resend')"),
         "claim": (
             f"UPDATE {t['delivery']} SET state = '{d.SENDING}', claimed_at = %(now)s, "
             "worker = %(worker)s, attempts = attempts + 1 "

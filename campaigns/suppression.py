@@ -31,13 +31,16 @@ def reasons_for(kind: str) -> list[str]:
     return [r for r in Reason.values if r not in Suppression.NEWSLETTER_ONLY]
 
 
-def active_pseudonyms(kind: str) -> QuerySet:
-    return Suppression.objects.filter(reason__in=reasons_for(kind)).values("pseudonym")
+def active_pseudonyms(kind: str, before=None) -> QuerySet:
+    entries = Suppression.objects.filter(reason__in=reasons_for(kind))
+    if before is not None:
+        entries = entries.filter(created_at__lt=before)
+    return entries.values("pseudonym")
 
 
-def suppressed_members(roster, kind: str) -> QuerySet:
-    """The roster's members a campaign of `kind` skips."""
-    return roster.members.filter(email_pseudonym__in=active_pseudonyms(kind))
+def suppressed_members(roster, kind: str, before=None) -> QuerySet:
+    """The roster's members a campaign of `kind` skips (suppressed before `before`)."""
+    return roster.members.filter(email_pseudonym__in=active_pseudonyms(kind, before))
 
 
 def is_suppressed(address: str, kind: str) -> bool:

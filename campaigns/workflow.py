@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 import audit
-from campaigns import content, guard, mail, notifications, unsubscribe
+from campaigns import content, guard, mail, notifications, suppression, unsubscribe
 from campaigns.actions import Action
 from campaigns.labels import VOID_REASONS
 from campaigns.models import (
@@ -40,7 +40,9 @@ from campaigns.models import (
     TestSend,
 )
 from campaigns.states import EDITABLE_STATES, LIVE_STATES, TRANSITIONS, Rule, State, Transition
+from countersign.pseudonyms import mask_addresses
 from countersign.roles import Role, has_role, roles_of
+from roster.models import Suppression
 from roster.services import roster_subset
 
 __all__ = ["EDITABLE_STATES", "LIVE_STATES"]  # re-exported for the views
@@ -224,10 +226,21 @@ def _verdict(t: Transition, campaign, user, check, args) -> Check:
     """Inside the caller's transaction, on the locked row: may it go on? A refusal is
     recorded here (it commits with the caller's transaction)."""
     verdict = _first(lambda: can(t.action, campaign, user),
+                     lambda: _comment_check(campaign, args.get("comment", "")),
                      lambda: check(campaign, user, **args) if check else ALLOWED)
     if not verdict:
         _record_refusal(t, campaign, user, verdict.error)
     return verdict
+
+
+def _comment_check(campaign, comment: str) -> Check:
+    """A comment is kept in the sign-off, the audit log and notifications: never a
+    member's address or name (the member number says who)."""
+    if guard.members_named_in(comment, campaign.roster):
+        return _no(IncompleteSignOff, _("The comment names a member by address or name. "
+                                        "Refer to members by their member number only: "
+                                        "comments are kept in the audit log."), "comment_data")
+    return ALLOWED
 
 
 def _record(t: Transition, campaign, user, from_state: str, payload: dict) -> None:
@@ -278,6 +291,9 @@ def _checklist(ticked, items) -> Check:
 
 
 def _content_check(roster, fields: dict) -> Check:
+    if roster is not None and roster.purged_at is not None:
+        return _no(ContentRefused, _("This roster's member data was erased (retention); "
+                                     "import the roster again."), "roster_purged")
     problems = content.content_problems(roster=roster, **fields)
     if problems:
         return _no(ContentRefused, " ".join(m for ms in problems.values() for m in ms),
@@ -784,7 +800,8 @@ def pause(*, campaign=None, campaign_id: int | None = None, user=None,
 
 
 def _apply_pause(c, user, *, reason) -> dict:
-    c.paused_reason = reason or _("Paused by %(user)s.") % {"user": user}
+    # A server's reply may quote a member's address; the reason goes to the audit log.
+    c.paused_reason = mask_addresses(reason)[:500] or _("Paused by %(user)s.") % {"user": user}
     c.release_expires_at = None
     return {"reason": c.paused_reason, "content_hash": c.content_hash,
             "sent_so_far": _sent_count(c)}
@@ -847,8 +864,14 @@ def decide(*, delivery, user, decision: str) -> Delivery:
 
 
 def _conditions_of_decide(c, user, *, delivery, decision) -> Check:
-    if Delivery.objects.get(pk=delivery.pk).state != Delivery.State.IN_DOUBT:
+    current = Delivery.objects.get(pk=delivery.pk)
+    if current.state != Delivery.State.IN_DOUBT:
         return _no(WrongState, _("This message is not in doubt (any more)."), "not_in_doubt")
+    if decision == "resend" and (not current.email or Suppression.objects.filter(
+            pseudonym=current.address_pseudonym,
+            reason__in=suppression.reasons_for(c.kind)).exists()):
+        return _no(WrongState, _("This address was erased or is on the suppression list: "
+                                 "it cannot be sent again. Skip it."), "suppressed")
     return ALLOWED
 
 
@@ -858,7 +881,8 @@ def _apply_decide(c, user, *, delivery, decision) -> dict:
         state=new_state, decided_by=user, decided_at=timezone.now(), decision=decision,
         next_attempt_at=None)
     return {"delivery": delivery.pk, "member": delivery.member_number, "decision": decision,
-            "content_hash": c.content_hash, "previous_reply": delivery.smtp_reply[:300]}
+            "content_hash": c.content_hash,
+            "previous_reply": mask_addresses(delivery.smtp_reply)[:300]}
 
 
 # --- stop: final once it returns ------------------------------------------------------------------

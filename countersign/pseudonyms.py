@@ -10,6 +10,7 @@ the sealed ledger digest.
 
 import hashlib
 import hmac
+import re
 import unicodedata
 
 from django.conf import settings
@@ -35,6 +36,17 @@ def pseudonym(address: str) -> str:
     """The address's keyed pseudonym (64 hex characters)."""
     return hmac.new(settings.MEMBER_PSEUDONYM_KEY.encode(),
                     normalise_address(address).encode(), hashlib.sha256).hexdigest()
+
+
+# Anything shaped like an e-mail address: a server's reply quoting the recipient
+# ("550 5.1.1 <a@b>: unknown user", "recipient=a@b rejected").
+_ADDRESS_SHAPED = re.compile(r"[^\s<>\"'(),;:\[\]]*@[^\s<>\"'(),;:\[\]]+")
+
+
+def mask_addresses(text: str) -> str:
+    """`text` with every address-shaped word replaced: for what goes where member data may
+    not (the audit log, notifications), when the text came from outside (a server's reply)."""
+    return _ADDRESS_SHAPED.sub("<address>", text) if "@" in text else text
 
 
 def derived_key(secret_key: str) -> str:

@@ -377,16 +377,26 @@ def test_the_auditor_reads_no_members_address_in_the_audit_log_after_a_refused_r
     assert address not in log.content.decode() and address.encode() not in body
 
 
-def test_a_rejection_comment_quoting_a_member_is_erased_with_the_member(olivia, sam, oscar,
-                                                                       roster):
+@pytest.mark.parametrize("quote", ["{email} の支部が違います", "{name} 様の支部が違います",
+                                   "{upper} の支部が違います"])
+def test_a_comment_naming_a_member_by_address_or_name_is_refused_and_nothing_is_kept(
+        olivia, sam, roster, quote):
+    """A comment is kept in the sign-off, the append-only audit log (read by auditors) and
+    notifications, where no erasure can reach: it must name members by number only."""
     member = roster.members.order_by("row_number")[5]
     campaign = make_campaign(olivia, roster)
     workflow.submit(campaign=campaign, user=olivia)
+    comment = quote.format(email=member.email, name=member.name, upper=member.email.upper())
+    with pytest.raises(workflow.IncompleteSignOff):
+        workflow.reject(campaign=campaign, user=sam, comment=comment)
+    campaign.refresh_from_db()
+    assert campaign.state == State.SUBMITTED and not campaign.signoffs.exists()
+    stored = str(list(AuditEntry.objects.values_list("payload", flat=True)))
+    assert member.email not in stored and member.name not in stored
     workflow.reject(campaign=campaign, user=sam,
-                    comment=f"{member.email} ({member.name}) の支部がプレビューで違います")
-    retention.erase_member(address=member.email, actor=oscar)
-    dump = database_dump()
-    assert member.email not in dump and member.name not in dump
+                    comment=f"会員番号 {member.member_number} の支部が違います")
+    campaign.refresh_from_db()
+    assert campaign.state == State.DRAFT
 
 
 def test_a_server_reply_quoting_an_idn_address_in_ascii_form_is_redacted(olivia, sam, oscar,
