@@ -371,8 +371,9 @@ def build_index(rows, *, min_number_length: int) -> RosterIndex:
             first = min((e for e in found if e[0] == "names"), key=lambda e: e[1])
             found = {e for e in found if e[0] != "names"} | {first}
         automaton.add_word(key, tuple(sorted(found)))
-    if entries:
-        automaton.make_automaton()
+    # Never empty (a roster whose member data was erased): a key no text holds, finding nothing.
+    automaton.add_word("\U0010fffe\U0010ffff", ())
+    automaton.make_automaton()
     return RosterIndex(automaton, last if count == 1 else "")
 
 
