@@ -33,3 +33,5 @@ class Action(StrEnum):
     NOTICE_MAILED = "campaign.notice_mailed"  # the mail of a notification went out (or not)
     DUPLICATED = "campaign.duplicated"
     ADDRESS_SUPPRESSED = "member.suppressed"  # put on the suppression list (never the address)
+    BOUNCE_RECORDED = "campaign.bounce_recorded"  # a DSN or an ESP event about one delivery
+    IN_DOUBT_RECONCILED = "campaign.in_doubt_reconciled"  # relay evidence for messages in doubt

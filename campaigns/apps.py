@@ -61,3 +61,9 @@ class CampaignsConfig(AppConfig):
         password_set_by_other.connect(lapse_signoffs_of_the_person, dispatch_uid="lapse")
         post_migrate.connect(schedule_audit_anchor, sender=self)
         post_migrate.connect(schedule_expiry_warnings, sender=self)
+        # Bounces and complaints from an e-mail provider's webhook (django-anymail's views).
+        from anymail.signals import tracking
+
+        from campaigns.bounces import on_tracking_event
+
+        tracking.connect(on_tracking_event, dispatch_uid="countersign-bounces")

@@ -45,6 +45,7 @@ OUTCOMES = labels.register("OUTCOMES", {
     "skipped": _("not sent (skipped)"),
     "not_sent": _("not sent"),
     "refused": _("not sent (refused by the content guard)"),
+    "bounced": _("accepted by the mail server, then bounced"),
 })
 
 # The audit log: campaigns' entries and the payload keys they write. The campaign states
@@ -79,6 +80,8 @@ labels.contribute("ACTIONS", {
     Action.NOTICE_MAILED: _("notification mailed"),
     Action.DUPLICATED: _("campaign duplicated"),
     Action.ADDRESS_SUPPRESSED: _("address put on the suppression list"),
+    Action.BOUNCE_RECORDED: _("bounce or complaint recorded"),
+    Action.IN_DOUBT_RECONCILED: _("messages in doubt checked against the relay's records"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "attempted": _("attempted"), "code": _("code"), "reason": _("reason"),
@@ -108,6 +111,9 @@ labels.contribute("PAYLOAD_KEYS", {
     "rest_only": _("only the members not reached"), "not_sent": _("not sent"),
     "source": _("source"), "pending_skipped": _("pending messages skipped"),
     "suppressed": _("suppressed"),
+    "bounce": _("bounce"), "status": _("status"), "delivery_state": _("delivery state"),
+    "relay_evidence": _("relay's evidence"), "accepted": _("accepted by the relay"),
+    "no_trace": _("no trace at the relay"), "checked": _("checked"),
 })
 CAMPAIGN_STATES = labels.register("CAMPAIGN_STATES", dict(State.choices))
 SIGNOFF_KINDS = labels.register("SIGNOFF_KINDS", dict(SignOff.Kind.choices))
