@@ -114,6 +114,7 @@ labels.contribute("PAYLOAD_KEYS", {
     "bounce": _("bounce"), "status": _("status"), "delivery_state": _("delivery state"),
     "relay_evidence": _("relay's evidence"), "accepted": _("accepted by the relay"),
     "no_trace": _("no trace at the relay"), "checked": _("checked"),
+    "not_covered": _("not covered by the relay's log"),
 })
 CAMPAIGN_STATES = labels.register("CAMPAIGN_STATES", dict(State.choices))
 SIGNOFF_KINDS = labels.register("SIGNOFF_KINDS", dict(SignOff.Kind.choices))
