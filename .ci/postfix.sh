@@ -73,6 +73,9 @@ recipient_delimiter = +
 maillog_file = $root/log/maillog
 smtputf8_enable = no
 biff = no
+# Nothing leaves this machine: mail for any other domain (the staff's notices) is dropped.
+default_transport = discard
+relay_transport = discard
 EOF
 
 # Debian's services, without chroot (the queue is not in /var/spool/postfix), and smtpd on

@@ -115,7 +115,9 @@ def _evidence(delivery, accepted: dict, first: datetime | None, source: str) -> 
         queue_id, at = found
         return {"accepted": True, "at": at.isoformat() if at else None, "queue_id": queue_id,
                 "source": source}
-    if not delivery.message_id or first is None or (
+    if not delivery.message_id:  # noted before every hand-over: this one never began
+        return {"accepted": False, "source": source}
+    if first is None or (
             delivery.claimed_at and delivery.claimed_at < first - COVERAGE_MARGIN):
         return {"accepted": None, "source": source}  # the log cannot say
     return {"accepted": False, "source": source}
