@@ -380,3 +380,50 @@ def test_an_esp_delivered_event_is_evidence_for_a_message_in_doubt(sent):
     assert delivery.state == Delivery.State.IN_DOUBT
     assert delivery.relay_evidence["accepted"] is True
     assert delivery.relay_evidence["source"] == "esp:testesp"
+
+
+# --- what the pages and the report say -----------------------------------------------------
+
+def test_progress_tells_accepted_by_the_mail_server_from_bounced_later(sent):
+    from campaigns.ledger import progress
+
+    first, second = sent.deliveries.all()[:2]
+    bounces.process_dsn(dsn_for(first))
+    _event("complained", second.message_id)
+    numbers = progress(sent)
+    assert (numbers["accepted"], numbers["sent"], numbers["bounced"]) == (20, 19, 1)
+    assert numbers["bounce_rate"] == 5.0 and numbers["complaint_rate"] == 5.0
+    assert numbers["percent"] == 100.0
+
+
+def test_the_ledger_and_the_campaign_page_show_bounces_and_rates(sent, oscar):
+    from django.urls import reverse
+
+    from tests.factories import client_for
+
+    delivery = sent.deliveries.first()
+    bounces.process_dsn(dsn_for(delivery))
+    client = client_for(oscar)
+    for name in ("campaigns:ledger", "campaigns:detail"):
+        page = client.get(reverse(name, args=[sent.pk]), HTTP_ACCEPT_LANGUAGE="en").content
+        assert b"Accepted by the mail server: 20" in page
+        assert b"bounced later: 1 (5.0%)" in page
+    ledger_page = client.get(reverse("campaigns:ledger", args=[sent.pk]),
+                             HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "bounced (5.1.1)" in ledger_page
+
+
+def test_the_incident_report_says_accepted_then_bounced(sent):
+    from campaigns import reports
+
+    delivery = sent.deliveries.first()
+    bounces.process_dsn(dsn_for(delivery))
+    columns = [key for key, _name in reports.incident_columns(member_data=False)]
+    rows = {r[0]: dict(zip(columns, r, strict=True))
+            for r in reports.incident_export_rows(sent, member_data=False)}
+    row = rows[delivery.member_number]
+    assert row["outcome_code"] == "bounced" and row["bounce_status"] == "5.1.1"
+    assert row["outcome"] == "accepted by the mail server, then bounced"
+    assert row["bounced_at"] and row["sent_at"] and row["content_hash"] == sent.content_hash
+    others = [r for number, r in rows.items() if number != delivery.member_number]
+    assert {r["outcome_code"] for r in others} == {"accepted"}
