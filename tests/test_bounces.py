@@ -427,3 +427,65 @@ def test_the_incident_report_says_accepted_then_bounced(sent):
     assert row["bounced_at"] and row["sent_at"] and row["content_hash"] == sent.content_hash
     others = [r for number, r in rows.items() if number != delivery.member_number]
     assert {r["outcome_code"] for r in others} == {"accepted"}
+
+
+def test_a_bounce_that_beats_the_sent_record_waits_in_new_for_the_next_run(sent, tmp_path):
+    """The success is written with the next claim: a fast bounce may arrive first."""
+    delivery = sent.deliveries.first()
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SENDING)
+    box = maildir(tmp_path, [dsn_for(delivery)])
+    call_command("process_bounces", maildir=str(box), stdout=io.StringIO())
+    assert len(list((box / "new").iterdir())) == 1
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SENT)
+    call_command("process_bounces", maildir=str(box), stdout=io.StringIO())
+    assert not list((box / "new").iterdir())
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.BOUNCED
+
+
+class FakeMailbox:
+    """Stands in for the IMAP server behind imapclient.IMAPClient: unseen mails by uid."""
+
+    def __init__(self, mails):
+        self.mails, self.seen, self.calls = dict(enumerate(mails, start=1)), set(), []
+
+    def __call__(self, host, ssl, timeout):
+        self.calls.append(("connect", host, ssl))
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def login(self, user, password):
+        self.calls.append(("login", user))
+
+    def select_folder(self, folder):
+        self.calls.append(("select", folder))
+
+    def search(self, criteria):
+        return [uid for uid in self.mails if uid not in self.seen]
+
+    def fetch(self, uids, parts):
+        return {uid: {b"BODY[]": self.mails[uid]} for uid in uids}
+
+    def add_flags(self, uids, flags):
+        self.seen.update(uids)
+
+
+def test_process_bounces_reads_the_imap_mailbox_and_marks_what_it_read(sent, settings,
+                                                                     monkeypatch):
+    settings.BOUNCE_IMAP_HOST, settings.BOUNCE_IMAP_USER = "imap.example", "bounces"
+    settings.BOUNCE_IMAP_FOLDER = "Bounces"
+    first, second = sent.deliveries.all()[:2]
+    Delivery.objects.filter(pk=second.pk).update(state=Delivery.State.SENDING)
+    mailbox = FakeMailbox([dsn_for(first), dsn_for(second), b"Subject: spam\r\n\r\nhi"])
+    monkeypatch.setattr("imapclient.IMAPClient", mailbox)
+    out = io.StringIO()
+    call_command("process_bounces", imap=True, stdout=out)
+    assert "1 hard" in out.getvalue() and "1 left for later" in out.getvalue()
+    assert mailbox.seen == {1, 3}  # the early bounce stays unseen for the next run
+    assert ("connect", "imap.example", True) in mailbox.calls and ("select", "Bounces") in (
+        mailbox.calls)
