@@ -153,3 +153,15 @@ def test_reconcile_refuses_a_missing_log(db, tmp_path):
 
     with pytest.raises(CommandError, match="no such file"):
         call_command("reconcile_in_doubt", maillog=[str(tmp_path / "nope")])
+
+
+def test_a_resent_message_does_not_keep_the_old_messages_evidence(three_in_doubt, tmp_path,
+                                                                   sam):
+    taken = three_in_doubt[0]
+    reconcile(postfix_log(tmp_path, accepted=[taken]))
+    taken.refresh_from_db()
+    workflow.decide(delivery=taken, user=sam, decision="resend")
+    taken.refresh_from_db()
+    assert taken.state == Delivery.State.PENDING and taken.relay_evidence == {}
+    entry = AuditEntry.objects.filter(action="campaign.delivery_decided").get()
+    assert entry.payload["relay_evidence"]["accepted"] is True  # what the person saw
