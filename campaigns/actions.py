@@ -36,3 +36,5 @@ class Action(StrEnum):
     MEMBER_DATA_ERASED = "member_data.erased"  # a purge or an erasure: the certificate's hash
     CERTIFICATE_COUNTERSIGNED = "member_data.certificate_countersigned"
     CERTIFICATE_MAILED = "member_data.certificate_mailed"
+    BOUNCE_RECORDED = "campaign.bounce_recorded"  # a DSN or an ESP event about one delivery
+    IN_DOUBT_RECONCILED = "campaign.in_doubt_reconciled"  # relay evidence for messages in doubt

@@ -73,3 +73,9 @@ class CampaignsConfig(AppConfig):
         post_migrate.connect(schedule_audit_anchor, sender=self)
         post_migrate.connect(schedule_expiry_warnings, sender=self)
         post_migrate.connect(schedule_purge, sender=self)
+        # Bounces and complaints from an e-mail provider's webhook (django-anymail's views).
+        from anymail.signals import tracking
+
+        from campaigns.bounces import on_tracking_event
+
+        tracking.connect(on_tracking_event, dispatch_uid="countersign-bounces")

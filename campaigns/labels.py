@@ -46,6 +46,7 @@ OUTCOMES = labels.register("OUTCOMES", {
     "skipped": _("not sent (skipped)"),
     "not_sent": _("not sent"),
     "refused": _("not sent (refused by the content guard)"),
+    "bounced": _("accepted by the mail server, then bounced"),
 })
 
 # The audit log: campaigns' entries and the payload keys they write. The campaign states
@@ -83,6 +84,8 @@ labels.contribute("ACTIONS", {
     Action.MEMBER_DATA_ERASED: _("member data erased"),
     Action.CERTIFICATE_COUNTERSIGNED: _("deletion certificate countersigned"),
     Action.CERTIFICATE_MAILED: _("deletion certificate mailed"),
+    Action.BOUNCE_RECORDED: _("bounce or complaint recorded"),
+    Action.IN_DOUBT_RECONCILED: _("messages in doubt checked against the relay's records"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "attempted": _("attempted"), "code": _("code"), "reason": _("reason"),
@@ -113,6 +116,10 @@ labels.contribute("PAYLOAD_KEYS", {
     "source": _("source"), "pending_skipped": _("pending messages skipped"),
     "suppressed": _("suppressed"), "certificate_sha256": _("certificate SHA-256"),
     "rosters": _("rosters"),
+    "bounce": _("bounce"), "status": _("status"), "delivery_state": _("delivery state"),
+    "relay_evidence": _("relay's evidence"), "accepted": _("accepted by the relay"),
+    "no_trace": _("no trace at the relay"), "checked": _("checked"),
+    "not_covered": _("not covered by the relay's log"),
 })
 SKIP_REASONS = labels.register("SKIP_REASONS", {
     f"suppressed:{reason}": label for reason, label in Suppression.Reason.choices})

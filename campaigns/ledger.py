@@ -5,7 +5,7 @@ import json
 import math
 from datetime import timedelta
 
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from campaigns.models import Delivery
@@ -75,7 +75,13 @@ def progress(campaign) -> dict:
     rate = pace(campaign, now) if campaign.state == State.SENDING and remaining else None
     eta = round(remaining / rate) if rate else None
     done = (get(Delivery.State.SENT) + get(Delivery.State.FAILED) + get(Delivery.State.SKIPPED)
-            + get(Delivery.State.REFUSED))
+            + get(Delivery.State.REFUSED) + get(Delivery.State.BOUNCED))
+    # "Sent" is what the mail server accepted and nothing came back about; "bounced" was
+    # accepted too, then bounced. Rates are shares of the accepted (both).
+    returned = campaign.deliveries.aggregate(
+        complained=Count("id", filter=Q(complained_at__isnull=False)),
+        soft=Count("id", filter=Q(soft_bounces__gt=0)))
+    accepted = get(Delivery.State.SENT) + get(Delivery.State.BOUNCED)
     return {
         "state": campaign.state,
         "state_label": str(campaign.get_state_display()),
@@ -93,4 +99,14 @@ def progress(campaign) -> dict:
         "eta_seconds": eta,
         "eta": duration_text(eta),
         "paused_reason": campaign.paused_reason,
+        "accepted": accepted,
+        "bounced": get(Delivery.State.BOUNCED),
+        "complained": returned["complained"],
+        "soft_bounced": returned["soft"],
+        "bounce_rate": _percent(get(Delivery.State.BOUNCED), accepted),
+        "complaint_rate": _percent(returned["complained"], accepted),
     }
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0.0

@@ -371,6 +371,14 @@ class Delivery(models.Model):
     def __str__(self):
         return f"{self.member_number} ({self.get_state_display()})"
 
+    @property
+    def relay_accepted_at(self):
+        """When the relay's records say it accepted this message (relay_evidence), or None."""
+        from datetime import datetime
+
+        at = (self.relay_evidence or {}).get("at")
+        return datetime.fromisoformat(at) if at else None
+
 
 class Notification(models.Model):
     """A step someone should know about: shown in the app and mailed (never member data)."""

@@ -129,18 +129,21 @@ def incident_columns(*, member_data: bool) -> list[tuple[str, str]]:
             ("sent_at", _("Sent at, %(zone)s") % {"zone": clock.zone_name()}),
             ("message_id", "Message-ID"), ("message_sha256", _("SHA-256 of the message")),
             ("content_hash", _("Content hash")), ("attempts", _("Attempts")),
-            ("server_reply", _("Server reply")), ("decision", _("Decision"))]
+            ("server_reply", _("Server reply")), ("decision", _("Decision")),
+            ("bounce_status", _("Bounce status")),
+            ("bounced_at", _("Bounced at, %(zone)s") % {"zone": clock.zone_name()}),
+            ("complained_at", _("Reported as spam at, %(zone)s") % {"zone": clock.zone_name()})]
 
 
 def incident_export_rows(campaign, *, member_data: bool, spreadsheet: bool = False):
     """incident_rows as cells: the outcome in the reader's language beside its code, the
     time as ISO 8601 with the offset (CSV) or as a date cell in local time (xlsx)."""
     outcome = 3 if member_data else 1
+    moment = clock.spreadsheet if spreadsheet else clock.iso
     for row in incident_rows(campaign, member_data=member_data):
         sent_at = row[outcome + 1]
         yield [*row[:outcome], str(OUTCOMES.get(row[outcome], row[outcome])), row[outcome],
-               clock.spreadsheet(sent_at) if spreadsheet else clock.iso(sent_at),
-               *row[outcome + 2:]]
+               moment(sent_at), *row[outcome + 2:-2], moment(row[-2]), moment(row[-1])]
 
 
 # What the app knows of each recipient: the relay accepted the message (not that the member
@@ -153,7 +156,9 @@ OUTCOME = {
     Delivery.State.PENDING: "not_sent",
     Delivery.State.SENDING: "in_doubt",
     Delivery.State.REFUSED: "refused",
+    Delivery.State.BOUNCED: "bounced",  # accepted, then a bounce came back
 }
+_ACCEPTED = (Delivery.State.SENT, Delivery.State.BOUNCED)
 
 
 def incident_rows(campaign, *, member_data: bool, members=None):
@@ -173,9 +178,10 @@ def incident_rows(campaign, *, member_data: bool, members=None):
         person = [member.name, d.email if d else member.email] if member_data else []
         if d is None:
             yield [member.member_number, *person, "not_sent", None, "", "",
-                   campaign.content_hash, 0, "", ""]
+                   campaign.content_hash, 0, "", "", "", None, None]
             continue
         yield [member.member_number, *person, OUTCOME[d.state], d.sent_at, d.message_id,
                d.message_sha256,
-               campaign.content_hash if d.state == Delivery.State.SENT else "",
-               d.attempts, d.smtp_reply, d.decision]
+               campaign.content_hash if d.state in _ACCEPTED else "",
+               d.attempts, d.smtp_reply, d.decision, d.bounce_status, d.bounced_at,
+               d.complained_at]

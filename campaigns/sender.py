@@ -51,7 +51,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import guard, mail, notices, suppression, unsubscribe, workflow
+from campaigns import bounces, guard, mail, notices, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery, State, canary_limit
 from roster.models import Member, Suppression
@@ -183,6 +183,9 @@ def _claim_sql(vendor: str) -> dict[str, str]:
         "why": (
             "SELECT state, claimed_total, canary_enabled, canary_confirmed_at, next_send_at "
             f"FROM {t['campaign']} WHERE id = %(campaign)s"),
+        "note": (
+            f"UPDATE {t['delivery']} SET message_id = %(message_id)s, "
+            f"message_sha256 = %(sha256)s WHERE id = %(delivery)s AND state = '{d.SENDING}'"),
         "reset_failures": (
             f"UPDATE {t['campaign']} SET consecutive_failures = 0 "
             "WHERE id = %(campaign)s AND consecutive_failures <> 0"),
@@ -405,6 +408,8 @@ def _record_failure(claim: Claim, failure: Failure) -> int:
         fields.update(state=Delivery.State.FAILED)
     else:
         fields.update(state=Delivery.State.IN_DOUBT)
+    if fields["state"] != Delivery.State.IN_DOUBT:  # certainly not taken: no Message-ID
+        fields.update(message_id="", message_sha256="")
     with transaction.atomic():
         Delivery.objects.filter(pk=claim.delivery_id, state=Delivery.State.SENDING).update(
             **fields)
@@ -454,12 +459,17 @@ class _Courier:
             self.connection.open()
             self.is_open = True
 
-    def send(self, message: mail.NoAttachmentMessage, wire: bytes, *, deadline: float) -> str:
+    def send(self, message: mail.NoAttachmentMessage, wire: bytes, *, deadline: float,
+             envelope_sender: str = "") -> str:
         """Hand the message over, all of it before `deadline` (time.monotonic()): a stop
         waits for claims younger than EMAIL_TIMEOUT, so no hand-over may outlive that. Each
-        SMTP command gets the time that is left; none starts once it has run out."""
+        SMTP command gets the time that is left; none starts once it has run out.
+        `envelope_sender`: the SMTP MAIL FROM (the delivery's VERP address); empty: the
+        From address."""
         if not isinstance(self.connection, SMTPBackend):
             _time_left(deadline)
+            if envelope_sender:  # honoured by django-anymail's backends
+                message.envelope_sender = envelope_sender
             self.connection.send_messages([message])
             return "accepted"
         smtp = self.connection.connection
@@ -467,7 +477,7 @@ class _Courier:
         if message.from_email not in self._envelope_senders:  # the same for every message
             self._envelope_senders[message.from_email] = self._envelope(message.from_email,
                                                                         encoding)
-        sender = self._envelope_senders[message.from_email]
+        sender = envelope_sender or self._envelope_senders[message.from_email]
         (recipient,) = [self._envelope(a, encoding) for a in message.recipients()]
         try:
             smtp.sock.settimeout(_time_left(deadline))
@@ -533,8 +543,13 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
                                 findings=findings)
         return None
     wire = message.wire_bytes()
+    message_id, sha256 = message.extra_headers["Message-ID"], hashlib.sha256(wire).hexdigest()
+    # Before the hand-over, so that a message left in doubt can be matched against the
+    # relay's records (reconcile_in_doubt). One autocommitted statement.
+    _note_message(claim.delivery_id, message_id, sha256)
     try:
-        reply = courier.send(message, wire, deadline=claim.deadline)
+        reply = courier.send(message, wire, deadline=claim.deadline,
+                             envelope_sender=bounces.verp_address(claim.delivery_id))
     except Exception as error:  # noqa: BLE001 - classified below; the ledger must record it
         failure = classify(error)
         courier.close()
@@ -546,8 +561,13 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
             _pause(campaign.pk, _("%(count)s failures in a row; the last: %(reply)s")
                    % {"count": in_a_row, "reply": failure.reply})
         return None
-    return Sent(claim, message.extra_headers["Message-ID"], hashlib.sha256(wire).hexdigest(),
-                reply)
+    return Sent(claim, message_id, sha256, reply)
+
+
+def _note_message(delivery_id: int, message_id: str, sha256: str) -> None:
+    with _cursor() as cursor:
+        cursor.execute(_claim_sql(connection.vendor)["note"], {
+            "message_id": message_id, "sha256": sha256, "delivery": delivery_id})
 
 
 def _settle(campaign_id: int) -> Wait | None:

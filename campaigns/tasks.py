@@ -64,3 +64,14 @@ def watchdog() -> list[int]:
     for campaign_id in ids:
         queue_send(campaign_id)
     return ids
+
+
+def poll_bounce_mailbox() -> str:
+    """A django-q2 schedule's entry point (README, "Bounces"): read the IMAP bounce mailbox."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("process_bounces", imap=True, stdout=out)
+    return out.getvalue().strip()

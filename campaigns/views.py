@@ -347,9 +347,12 @@ def campaign_ledger(request, pk):
         deliveries = deliveries.filter(Q(member_number__icontains=q) | Q(email__icontains=q)
                                        | Q(member__name__icontains=q))
     page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
+    numbers = ledger.progress(campaign)
     return render(request, "campaigns/ledger.html", {
         "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,
-        "progress": ledger.progress(campaign), "q": q})
+        "progress": numbers, "q": q,
+        # Bounces, complaints or delays came back: the ledger shows what and when.
+        "returned": numbers["bounced"] or numbers["complained"] or numbers["soft_bounced"]})
 
 
 @login_required

@@ -877,12 +877,17 @@ def _conditions_of_decide(c, user, *, delivery, decision) -> Check:
 
 def _apply_decide(c, user, *, delivery, decision) -> dict:
     new_state = Delivery.State.PENDING if decision == "resend" else Delivery.State.SKIPPED
+    # The relay's evidence the person saw beside the buttons (reconcile_in_doubt), as it
+    # stood when they decided: the audit entry keeps what the decision was based on.
+    evidence = Delivery.objects.values_list("relay_evidence", flat=True).get(pk=delivery.pk)
+    # A resent message is a new message (a new Message-ID): the old evidence is not about it.
     Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.IN_DOUBT).update(
         state=new_state, decided_by=user, decided_at=timezone.now(), decision=decision,
-        next_attempt_at=None)
+        next_attempt_at=None, **({"relay_evidence": {}} if decision == "resend" else {}))
     return {"delivery": delivery.pk, "member": delivery.member_number, "decision": decision,
             "content_hash": c.content_hash,
-            "previous_reply": mask_addresses(delivery.smtp_reply)[:300]}
+            "previous_reply": mask_addresses(delivery.smtp_reply)[:300],
+            "relay_evidence": evidence or {}}
 
 
 # --- stop: final once it returns ------------------------------------------------------------------

@@ -301,6 +301,21 @@ ASSOCIATION_POSTAL_ADDRESS = os.environ.get("ASSOCIATION_POSTAL_ADDRESS",
 ASSOCIATION_CONTACT = os.environ.get("ASSOCIATION_CONTACT", "members@association.example")
 UNSUBSCRIBE_MAILTO = os.environ.get("UNSUBSCRIBE_MAILTO", "")
 
+# --- Bounces ---------------------------------------------------------------------------------
+# Campaign messages leave with the envelope sender bounce+<delivery>-<hmac>@BOUNCE_DOMAIN
+# (VERP), so that a bounce names the delivery it is about and cannot be forged without the key
+# (derived from SECRET_KEY). Empty: the envelope sender is the From address, as before.
+BOUNCE_DOMAIN = os.environ.get("BOUNCE_DOMAIN", "").strip().lower()
+# A campaign pauses once this share of its accepted messages bounced (hard), counted only
+# from BOUNCE_PAUSE_MIN_SENT accepted messages on (a few early bounces say little).
+BOUNCE_PAUSE_RATE = float(os.environ.get("BOUNCE_PAUSE_RATE", "0.05"))
+BOUNCE_PAUSE_MIN_SENT = envint("BOUNCE_PAUSE_MIN_SENT", "20")
+# process_bounces --imap: the mailbox the bounces land in (polled, e.g. by a schedule).
+BOUNCE_IMAP_HOST = os.environ.get("BOUNCE_IMAP_HOST", "")
+BOUNCE_IMAP_USER = os.environ.get("BOUNCE_IMAP_USER", "")
+BOUNCE_IMAP_PASSWORD = os.environ.get("BOUNCE_IMAP_PASSWORD", "")
+BOUNCE_IMAP_FOLDER = os.environ.get("BOUNCE_IMAP_FOLDER", "INBOX")
+
 # Where people reach the app: links in notification mails start with it.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 

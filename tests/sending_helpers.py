@@ -15,6 +15,7 @@ class ScriptedSink:
 
     def __init__(self):
         self.received = []  # (time.time_ns(), recipient, raw bytes)
+        self.envelope_senders = {}  # recipient -> the SMTP MAIL FROM of its last message
         self.refuse = {}  # address -> "550 ..." reply to RCPT
         self.defer = {}  # address -> how many times to answer 451 first
         self.after_message = None  # called (in a plain thread) with the count so far
@@ -40,6 +41,7 @@ class ScriptedSink:
         with self.lock:
             for recipient in envelope.rcpt_tos:
                 self.received.append((time.time_ns(), recipient, envelope.original_content))
+                self.envelope_senders[recipient] = envelope.mail_from
             count = len(self.received)
             self.in_rcpt.clear()
         if self.after_message is not None:

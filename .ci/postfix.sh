@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# A Postfix of its own for the bounce tests (pytest marker `mta`): loopback only, its own
+# configuration, queue, Maildirs and mail log under one directory, so it is the same on
+# every machine and touches nothing of a system Postfix.
+#
+#   .ci/postfix.sh start [DIR] [PORT]   # default /var/tmp/countersign-postfix, 2525
+#   .ci/postfix.sh stop  [DIR]
+#
+# What it does with mail (the domain countersign.test, never a real one):
+# * member<N>@countersign.test: accepted and delivered to DIR/mail/members/ (a Maildir);
+# * any other user @countersign.test: accepted at SMTP (smtpd_reject_unlisted_recipient=no),
+#   then refused by the virtual delivery agent, so Postfix writes a real DSN (5.1.1) to the
+#   envelope sender: the campaign message's VERP address;
+# * bounce+<anything>@bounces.countersign.test (the BOUNCE_DOMAIN): DIR/mail/bounces/, the
+#   Maildir that `manage.py process_bounces --maildir` reads.
+# The log goes to DIR/log/maillog (maillog_file, no syslog needed): reconcile_in_doubt reads it.
+set -euo pipefail
+
+action="${1:-start}"
+root="${2:-/var/tmp/countersign-postfix}"
+port="${3:-2525}"
+conf="$root/etc"
+
+if ! command -v postfix >/dev/null && [ ! -x /usr/sbin/postfix ]; then
+  echo "Postfix is not installed (apt-get install -y postfix)" >&2; exit 2
+fi
+PATH="$PATH:/usr/sbin"
+
+if [ "$action" = stop ]; then
+  [ -f "$conf/main.cf" ] && postfix -c "$conf" stop 2>/dev/null || true
+  exit 0
+fi
+
+if [ -f "$root/spool/pid/master.pid" ] && postfix -c "$conf" status >/dev/null 2>&1; then
+  exit 0  # already running with this configuration
+fi
+
+mkdir -p "$conf" "$root/spool" "$root/data" "$root/log" "$root/mail"
+chmod 755 "$root" "$root/log"
+chown postfix "$root/data"
+chown nobody:nogroup "$root/mail"
+
+cat > "$conf/vmailbox" <<'EOF'
+/^member[0-9]+@countersign\.test$/ members/
+/^bounce(\+.*)?@bounces\.countersign\.test$/ bounces/
+EOF
+
+cat > "$conf/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $root/spool
+data_directory = $root/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = relay.countersign.test
+mydomain = countersign.test
+myorigin = \$myhostname
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mydestination =
+mynetworks = 127.0.0.0/8
+relayhost =
+relay_domains =
+alias_maps =
+alias_database =
+local_recipient_maps =
+virtual_mailbox_domains = countersign.test, bounces.countersign.test
+virtual_mailbox_base = $root/mail
+virtual_mailbox_maps = regexp:$conf/vmailbox
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+smtpd_reject_unlisted_recipient = no
+recipient_delimiter = +
+maillog_file = $root/log/maillog
+smtputf8_enable = no
+biff = no
+# Nothing leaves this machine: mail for any other domain (the staff's notices) is dropped.
+default_transport = discard
+relay_transport = discard
+EOF
+
+# Debian's services, without chroot (the queue is not in /var/spool/postfix), and smtpd on
+# the loopback port only.
+sed -E -e 's/^smtp( +)inet .*/127.0.0.1:'"$port"' inet n - n - - smtpd/' \
+       -e 's/^([a-z][a-z0-9-]* +(unix|unix-dgram|inet|fifo|pass) +[-yn] +[-yn]) +y /\1 n /' \
+       /etc/postfix/master.cf > "$conf/master.cf"
+
+postfix -c "$conf" check
+postfix -c "$conf" start
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && exit 0
+  sleep 0.2
+done
+echo "Postfix did not open 127.0.0.1:$port" >&2; exit 1

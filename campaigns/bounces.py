@@ -1,0 +1,391 @@
+"""Bounces: what comes back after the mail server accepted a message.
+
+Each campaign message leaves with its own envelope sender (VERP),
+`bounce+<delivery id>-<hmac>@BOUNCE_DOMAIN`, so a bounce names the delivery it is about. The
+hmac (16 hex characters of HMAC-SHA256 over the delivery id, keyed from SECRET_KEY) makes the
+address unguessable: a bounce to an address that does not verify, or that names no delivery,
+changes nothing (it is counted and logged). What a bounce may do:
+
+* a permanent failure (status 5.x.x, action failed) of a message that was accepted: the
+  delivery becomes `bounced` and its address is suppressed (reason hard_bounce);
+* a temporary one (4.x.x, or action delayed): `soft_bounces` + 1, nothing else;
+* a spam complaint (an ESP's event): `complained_at`, the address suppressed (complaint).
+
+Only the delivery the verified address names is touched, and only with its own address (a
+DSN's recipient lines are checked against it, never used to suppress someone else). Each
+recorded bounce is an audit entry in its transaction (delivery, campaign, status: never the
+address). A campaign whose hard-bounce rate passes BOUNCE_PAUSE_RATE is paused through the
+workflow. DSNs come from process_bounces (Maildir, IMAP, stdin); ESP events from
+django-anymail's tracking signal (`on_tracking_event`), through the same `record_bounce`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import logging
+import re
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import Message
+from email.utils import getaddresses
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
+
+import audit
+from campaigns import suppression, workflow
+from campaigns.actions import Action
+from campaigns.models import Campaign, Delivery
+from countersign.pseudonyms import normalise_address
+from roster.models import Suppression
+
+log = logging.getLogger(__name__)
+
+TAG_LENGTH = 16
+_VERP = re.compile(r"^bounce\+(?P<id>[0-9]{1,18})-(?P<tag>[0-9a-f]{16})@(?P<domain>[^@\s]+)$",
+                   re.IGNORECASE)
+
+
+def _tag(delivery_id: int) -> str:
+    return salted_hmac("countersign.bounces.verp", str(delivery_id),
+                       algorithm="sha256").hexdigest()[:TAG_LENGTH]
+
+
+def verp_address(delivery_id: int) -> str:
+    """The envelope sender of one delivery's message ("" when BOUNCE_DOMAIN is not set)."""
+    if not settings.BOUNCE_DOMAIN:
+        return ""
+    return f"bounce+{delivery_id}-{_tag(delivery_id)}@{settings.BOUNCE_DOMAIN}"
+
+
+def delivery_id_of(address: str) -> int | None:
+    """The delivery a VERP address names, if its hmac and domain verify; else None."""
+    found = _VERP.match(address.strip().strip("<>"))
+    if not found or not settings.BOUNCE_DOMAIN:
+        return None
+    if found["domain"].lower() != settings.BOUNCE_DOMAIN:
+        return None
+    delivery_id = int(found["id"])
+    if not hmac.compare_digest(found["tag"].lower(), _tag(delivery_id)):
+        return None
+    return delivery_id
+
+
+class Kind(enum.StrEnum):
+    HARD = "hard"
+    SOFT = "soft"
+    COMPLAINT = "complaint"
+
+
+class Result(enum.StrEnum):
+    """What became of one report (process_bounces counts these)."""
+
+    HARD = "hard bounce"
+    SOFT = "soft bounce"
+    COMPLAINT = "complaint"
+    DUPLICATE = "already recorded"
+    FORGED = "ignored: forged or unknown address"
+    MISMATCH = "ignored: does not match the delivery"
+    NEVER_SENT = "ignored: that message was never handed over"
+    NOT_A_BOUNCE = "ignored: not a delivery status notification"
+    NOT_YET = "deferred: the message is still being recorded as sent"
+
+
+# --- reading a DSN (RFC 3464) ----------------------------------------------------------------
+
+@dataclass
+class Report:
+    """What one DSN says: the addresses it was sent to, one (status, action, recipients) per
+    recipient block, and the headers of the original message if it returned them."""
+
+    addressed_to: list[str] = field(default_factory=list)
+    recipients: list[dict] = field(default_factory=list)
+    original: Message | None = None
+
+
+_STATUS = re.compile(r"^([245])\.\d{1,3}\.\d{1,3}$")
+
+
+def _fields(text: str) -> list[dict]:
+    """The blocks of a message/delivery-status part, as lower-cased header dicts."""
+    blocks, current = [], {}
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            if current:
+                blocks.append(current)
+            current = {}
+            continue
+        if line[:1] in " \t" and current:  # a folded line
+            last = next(reversed(current))
+            current[last] += " " + line.strip()
+            continue
+        name, colon, value = line.partition(":")
+        if colon:
+            current[name.strip().lower()] = value.strip()
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _address_of(value: str) -> str:
+    """`rfc822; someone@example.org` -> the address."""
+    _type, _semi, address = value.partition(";")
+    return (address or _type).strip().strip("<>")
+
+
+def _status_text(part) -> str:
+    payload = part.get_payload()
+    if isinstance(payload, list):  # parsed as message/* (a list of header blocks)
+        return "\n\n".join(block.as_string() for block in payload)
+    data = part.get_payload(decode=True)
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(payload or "")
+
+
+def read_dsn(raw: bytes, *, envelope_recipient: str = "") -> Report | None:
+    """Parse one mail; None when it is not a delivery status notification."""
+    message = message_from_bytes(raw, policy=policy.compat32)
+    report = Report()
+    # Where it was delivered: the envelope (a pipe's argument, the MTA's own headers on top)
+    # before the To header, which the sender of the DSN wrote.
+    if envelope_recipient:
+        report.addressed_to.append(envelope_recipient)
+    for header in ("Delivered-To", "X-Original-To", "To"):
+        values = message.get_all(header) or []
+        report.addressed_to += [address for _name, address in getaddresses(values[:1])]
+    if message.get_content_type() != "multipart/report":
+        return None
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind in ("message/delivery-status", "message/global-delivery-status"):
+            blocks = _fields(_status_text(part))
+            for block in blocks[1:]:  # the first block is about the message, not a recipient
+                report.recipients.append({
+                    "action": block.get("action", "").lower(),
+                    "status": block.get("status", "").split()[0] if block.get("status") else "",
+                    "final": _address_of(block.get("final-recipient", "")),
+                    "original": _address_of(block.get("original-recipient", ""))})
+        elif kind in ("text/rfc822-headers", "message/rfc822", "message/global-headers"):
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload:
+                report.original = payload[0]
+            else:
+                text = part.get_payload(decode=True) or b""
+                report.original = message_from_bytes(text, policy=policy.compat32)
+    return report if report.recipients else None
+
+
+def kind_of(action: str, status: str) -> Kind | None:
+    status_ok = _STATUS.match(status or "")
+    if not status_ok:
+        return None
+    if action == "failed" and status.startswith("5."):
+        return Kind.HARD
+    if action in ("failed", "delayed") and status.startswith("4."):
+        return Kind.SOFT
+    return None  # delivered, relayed, expanded: nothing to record
+
+
+def process_dsn(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn") -> Result:
+    """One mail from the bounce mailbox: find the delivery, check, record."""
+    report = read_dsn(raw, envelope_recipient=envelope_recipient)
+    if report is None:
+        return Result.NOT_A_BOUNCE
+    candidates = [a for a in report.addressed_to if _VERP.match(a.strip().strip("<>"))]
+    if not candidates:
+        return Result.FORGED
+    # The first VERP address is the envelope's (or the MTA's Delivered-To): it must verify.
+    delivery_id = delivery_id_of(candidates[0])
+    if delivery_id is None:
+        return Result.FORGED
+    delivery = Delivery.objects.filter(pk=delivery_id).first()
+    if delivery is None:
+        return Result.FORGED
+    if not _matches(delivery, report):
+        return Result.MISMATCH
+    kinds = [(kind_of(r["action"], r["status"]), r["status"]) for r in report.recipients]
+    kinds = [(k, s) for k, s in kinds if k is not None]
+    if not kinds:
+        return Result.NOT_A_BOUNCE
+    kind, status = next(((k, s) for k, s in kinds if k == Kind.HARD), kinds[0])
+    return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source)
+
+
+def _matches(delivery: Delivery, report: Report) -> bool:
+    """The DSN is about this delivery: a recipient it reports on is the delivery's address,
+    and the original headers, when returned, carry its Message-ID and campaign. A VERP
+    address taken from one message and pasted on another's bounce fails here."""
+    address = normalise_address(delivery.email) if delivery.email else ""
+    named = {normalise_address(r[key]) for r in report.recipients
+             for key in ("final", "original") if r[key]}
+    if address and address not in named:
+        return False
+    if report.original is not None:
+        message_id = (report.original.get("Message-ID") or "").strip()
+        campaign = (report.original.get("X-Countersign-Campaign") or "").strip()
+        if message_id and delivery.message_id and message_id != delivery.message_id:
+            return False
+        if campaign and campaign != str(delivery.campaign_id):
+            return False
+    return True
+
+
+# --- recording -------------------------------------------------------------------------------
+
+# States in which the message was handed over: a bounce about it can be true. In doubt: the
+# bounce proves the relay took it (kept as evidence; a person still decides).
+_HANDED_OVER = (Delivery.State.SENT, Delivery.State.BOUNCED, Delivery.State.IN_DOUBT)
+
+
+def record_bounce(*, delivery_id: int, kind: Kind, status: str = "", source: str) -> Result:
+    """Record one bounce or complaint for a verified delivery. The one way in, for DSNs and
+    ESP events alike. Audited in the same transaction; then the pause rule is checked."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if delivery is None:
+            return Result.FORGED
+        if delivery.state == Delivery.State.SENDING and delivery.message_id:
+            return Result.NOT_YET
+        if delivery.state not in _HANDED_OVER:
+            return Result.NEVER_SENT
+        result, payload = _apply(delivery, kind, status, source)
+        if result == Result.DUPLICATE:
+            return result
+        audit.record(Action.BOUNCE_RECORDED, system=source, target=delivery.campaign,
+                     payload={"delivery": delivery.pk, "member": delivery.member_number,
+                              "bounce": str(kind), "status": status, "source": source,
+                              **payload})
+    if result == Result.HARD:
+        pause_if_bouncing(delivery.campaign_id)
+    return result
+
+
+def _apply(delivery: Delivery, kind: Kind, status: str, source: str) -> tuple[Result, dict]:
+    now = timezone.now()
+    rows = Delivery.objects.filter(pk=delivery.pk)
+    if kind == Kind.SOFT:
+        rows.update(soft_bounces=delivery.soft_bounces + 1, bounce_status=status[:20]
+                    if delivery.state != Delivery.State.BOUNCED else delivery.bounce_status)
+        return Result.SOFT, {}
+    if kind == Kind.COMPLAINT:
+        if delivery.complained_at is not None:
+            return Result.DUPLICATE, {}
+        rows.update(complained_at=now)
+        _suppress(delivery, Suppression.Reason.COMPLAINT, source)
+        return Result.COMPLAINT, {}
+    if delivery.bounced_at is not None:
+        return Result.DUPLICATE, {}
+    changes = {"bounced_at": now, "bounce_status": status[:20]}
+    if delivery.state == Delivery.State.SENT:
+        changes["state"] = Delivery.State.BOUNCED
+    else:  # in doubt: the relay took it after all; the state is a person's to settle
+        changes["relay_evidence"] = {"accepted": True, "at": now.isoformat(),
+                                     "source": f"bounce ({source})"}
+    rows.update(**changes)
+    _suppress(delivery, Suppression.Reason.HARD_BOUNCE, source)
+    return Result.HARD, {"delivery_state": changes.get("state", delivery.state)}
+
+
+def _suppress(delivery: Delivery, reason: str, source: str) -> None:
+    suppression.suppress(reason=reason, source=source, campaign_id=delivery.campaign_id,
+                         address=delivery.email if not delivery.address_pseudonym else "",
+                         pseudonym=delivery.address_pseudonym, system=source)
+
+
+# --- rates and the pause ---------------------------------------------------------------------
+
+def rates(campaign) -> dict:
+    """Accepted by the mail server (sent, and sent then bounced), bounced, complained, as
+    counts and shares of the accepted."""
+    numbers = campaign.deliveries.aggregate(
+        sent=Count("id", filter=Q(state=Delivery.State.SENT)),
+        bounced=Count("id", filter=Q(state=Delivery.State.BOUNCED)),
+        complained=Count("id", filter=Q(complained_at__isnull=False)),
+        soft=Count("id", filter=Q(soft_bounces__gt=0)))
+    accepted = numbers["sent"] + numbers["bounced"]
+    share = (lambda n: round(n / accepted, 4) if accepted else 0.0)
+    return {"accepted": accepted, "bounced": numbers["bounced"],
+            "complained": numbers["complained"], "soft_bounced": numbers["soft"],
+            "bounce_rate": share(numbers["bounced"]),
+            "complaint_rate": share(numbers["complained"])}
+
+
+def pause_if_bouncing(campaign_id: int) -> bool:
+    """Pause a sending campaign whose hard-bounce rate passed BOUNCE_PAUSE_RATE (once it has
+    BOUNCE_PAUSE_MIN_SENT accepted messages): carriers block senders that keep hitting
+    unknown addresses. Through the workflow, like every state change."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if campaign.state not in workflow.TRANSITIONS["pause"].sources:
+        return False
+    numbers = rates(campaign)
+    if numbers["accepted"] < settings.BOUNCE_PAUSE_MIN_SENT:
+        return False
+    if numbers["bounce_rate"] <= settings.BOUNCE_PAUSE_RATE:
+        return False
+    try:
+        workflow.pause(campaign_id=campaign_id, reason=_(
+            "%(bounced)s of %(accepted)s accepted messages bounced (%(rate)s%%), more than "
+            "the %(limit)s%% allowed: check the roster's addresses before resuming.") % {
+                "bounced": numbers["bounced"], "accepted": numbers["accepted"],
+                "rate": f"{100 * numbers['bounce_rate']:.1f}",
+                "limit": f"{100 * settings.BOUNCE_PAUSE_RATE:g}"})
+    except workflow.WrongState:
+        return False
+    return True
+
+
+# --- ESP events through django-anymail -------------------------------------------------------
+
+_ANYMAIL_KINDS = {"bounced": Kind.HARD, "complained": Kind.COMPLAINT, "deferred": Kind.SOFT,
+                  "autoresponded": None}
+_ACCEPTED_EVENTS = {"queued", "sent", "delivered", "deferred", "bounced", "complained",
+                    "opened", "clicked"}
+
+
+def _bare_id(message_id: str) -> str:
+    return (message_id or "").strip().strip("<>")
+
+
+def delivery_for_message_id(message_id: str) -> Delivery | None:
+    bare = _bare_id(message_id)
+    if not bare:
+        return None
+    return Delivery.objects.filter(message_id__in=[f"<{bare}>", bare]).first()
+
+
+def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
+    """django-anymail's tracking signal: bounced (hard), complained, deferred (soft); any
+    event that shows the ESP took the message is relay evidence for a delivery in doubt.
+    Matched by the event's message_id against the ledger's Message-ID."""
+    delivery = delivery_for_message_id(getattr(event, "message_id", "") or "")
+    if delivery is None:
+        return None
+    source = f"esp:{esp_name}".lower()[:40]
+    event_type = getattr(event, "event_type", "")
+    if event_type in _ACCEPTED_EVENTS and delivery.state == Delivery.State.IN_DOUBT:
+        store_relay_evidence(delivery.pk, accepted=True, source=source,
+                             at=getattr(event, "timestamp", None))
+    kind = _ANYMAIL_KINDS.get(event_type)
+    if kind is None:
+        return None
+    status = ""
+    if getattr(event, "mta_response", None):
+        found = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b", event.mta_response)
+        status = found[1] if found else ""
+    return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source)
+
+
+def store_relay_evidence(delivery_id: int, *, accepted: bool, source: str, at=None,
+                         queue_id: str = "") -> bool:
+    """What the relay's records say of a message in doubt (never changes its state)."""
+    evidence = {"accepted": accepted, "source": source}
+    if accepted:
+        evidence["at"] = at.isoformat() if at else None
+        if queue_id:
+            evidence["queue_id"] = queue_id
+    return bool(Delivery.objects.filter(pk=delivery_id, state=Delivery.State.IN_DOUBT).update(
+        relay_evidence=evidence))

@@ -1,0 +1,38 @@
+"""Match every message in doubt against the relay's mail log (Postfix or Exim).
+
+    manage.py reconcile_in_doubt --maillog /var/log/mail.log [--maillog /var/log/mail.log.1]
+                                 [--log-zone Asia/Tokyo]
+
+The evidence is shown beside the "resend"/"skip" buttons; the decision stays a person's.
+"""
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from campaigns import reconcile
+
+
+class Command(BaseCommand):
+    help = "Store the relay's evidence (accepted, or no trace) for every message in doubt."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--maillog", action="append", required=True,
+                            help="the relay's mail log (repeat for rotated files)")
+        parser.add_argument("--log-zone", default="",
+                            help="time zone of the log's times (default: this machine's)")
+        parser.add_argument("--source", default="postfix log",
+                            help="what the evidence is called on the page")
+
+    def handle(self, *args, maillog, log_zone, source, **options):
+        paths = [Path(p) for p in maillog]
+        for path in paths:
+            if not path.is_file():
+                raise CommandError(f"no such file: {path}")
+        zone = ZoneInfo(log_zone) if log_zone else timezone.now().astimezone().tzinfo
+        counts = reconcile.reconcile(paths, zone=zone, source=source)
+        self.stdout.write(
+            f"in doubt: {sum(counts.values())}; accepted by the relay: {counts['accepted']}; "
+            f"no trace: {counts['no_trace']}; not covered by the log: {counts['not_covered']}")

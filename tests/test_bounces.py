@@ -1,0 +1,491 @@
+"""Bounces: the VERP envelope sender, DSNs that may and may not change the ledger, the
+suppression a hard bounce causes, and the pause when too many bounce. The attacker's cases
+first: a bounce is mail from anyone, so only a verified VERP address about a message that
+was handed over, reporting that message's own recipient, may change anything."""
+
+import io
+from email.message import EmailMessage
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from audit.models import AuditEntry
+from campaigns import bounces
+from campaigns.bounces import Result
+from campaigns.models import Delivery, State
+from countersign.pseudonyms import pseudonym
+from roster.models import Suppression
+from tests.factories import make_roster, released_campaign, run_until_done
+
+pytestmark = pytest.mark.usefixtures("sink")
+
+DOMAIN = "bounces.association.example"
+
+
+@pytest.fixture(autouse=True)
+def _bounce_domain(settings):
+    settings.BOUNCE_DOMAIN = DOMAIN
+
+
+@pytest.fixture
+def sent(olivia, sam, oscar, roster, sink):
+    """A campaign of 20, all accepted by the mail server."""
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    run_until_done(campaign)
+    assert campaign.state == State.COMPLETED
+    return campaign
+
+
+def dsn(*, to: str, recipient: str, status="5.1.1", action="failed", message_id=None,
+        campaign=None, original_recipient=None) -> bytes:
+    """A DSN the way Postfix writes one (multipart/report, the original's headers)."""
+    original = "".join([f"Message-ID: {message_id}\n" if message_id else "",
+                        f"X-Countersign-Campaign: {campaign}\n" if campaign else "",
+                        "Subject: x\n"])
+    orcpt = f"Original-Recipient: rfc822; {original_recipient}\n" if original_recipient else ""
+    text = f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
+To: {to}
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
+
+--B1
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+--B1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example
+
+Final-Recipient: rfc822; {recipient}
+{orcpt}Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: User unknown
+
+--B1
+Content-Type: text/rfc822-headers
+
+{original}
+--B1--
+"""
+    return text.encode()
+
+
+def dsn_for(delivery, **changes) -> bytes:
+    fields = {"to": bounces.verp_address(delivery.pk), "recipient": delivery.email,
+              "message_id": delivery.message_id, "campaign": delivery.campaign_id, **changes}
+    return dsn(**fields)
+
+
+def snapshot():
+    """Everything a bounce could change."""
+    return (list(Delivery.objects.values_list("id", "state", "bounced_at", "soft_bounces",
+                                              "bounce_status", "complained_at")),
+            list(Suppression.objects.values_list("pseudonym", "reason")),
+            AuditEntry.objects.count())
+
+
+# --- the envelope ----------------------------------------------------------------------------
+
+def test_each_message_leaves_with_its_deliverys_own_verp_address(sent, sink):
+    for delivery in sent.deliveries.all():
+        envelope = sink.handler.envelope_senders[delivery.email]
+        assert envelope == bounces.verp_address(delivery.pk)
+        assert envelope.startswith(f"bounce+{delivery.pk}-") and envelope.endswith(f"@{DOMAIN}")
+        assert bounces.delivery_id_of(envelope) == delivery.pk
+
+
+def test_without_a_bounce_domain_the_envelope_sender_stays_the_from_address(
+        settings, olivia, sam, oscar, roster, sink):
+    settings.BOUNCE_DOMAIN = ""
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    run_until_done(campaign)
+    members = set(campaign.deliveries.values_list("email", flat=True))
+    assert {sink.handler.envelope_senders[m] for m in members} == {
+        "members@association.example"}
+
+
+def test_a_verp_address_does_not_verify_with_another_id_domain_or_tag():
+    good = bounces.verp_address(41)
+    assert bounces.delivery_id_of(good) == 41
+    tag = good.split("-")[1].split("@")[0]
+    assert bounces.delivery_id_of(f"bounce+42-{tag}@{DOMAIN}") is None
+    assert bounces.delivery_id_of(good.replace(DOMAIN, "attacker.example")) is None
+    assert bounces.delivery_id_of(f"bounce+41-{'0' * 16}@{DOMAIN}") is None
+    assert bounces.delivery_id_of("members@association.example") is None
+
+
+def test_the_message_id_and_hash_are_stored_before_the_hand_over(olivia, sam, oscar, roster,
+                                                                 sink, monkeypatch):
+    """When the relay is handed a message, its Message-ID and SHA-256 are in the ledger."""
+    import hashlib
+
+    from campaigns import sender
+
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    seen, send = [], sender._Courier.send
+
+    def look_then_send(self, message, wire, **kwargs):
+        row = Delivery.objects.get(campaign=campaign, state=Delivery.State.SENDING)
+        seen.append(row.message_id == message.extra_headers["Message-ID"]
+                    and row.message_sha256 == hashlib.sha256(wire).hexdigest())
+        return send(self, message, wire, **kwargs)
+
+    monkeypatch.setattr(sender._Courier, "send", look_then_send)
+    run_until_done(campaign)
+    assert seen == [True] * 20
+
+
+# --- the attacker's bounces ------------------------------------------------------------------
+
+def test_a_bounce_with_a_wrong_hmac_changes_nothing(sent):
+    delivery = sent.deliveries.first()
+    before = snapshot()
+    forged = dsn_for(delivery, to=f"bounce+{delivery.pk}-{'a' * 16}@{DOMAIN}")
+    assert bounces.process_dsn(forged) == Result.FORGED
+    assert snapshot() == before
+
+
+def test_a_bounce_for_a_delivery_that_does_not_exist_changes_nothing(sent):
+    before = snapshot()
+    assert bounces.process_dsn(dsn(to=bounces.verp_address(10**9),
+                                   recipient="m1@example.org")) == Result.FORGED
+    assert snapshot() == before
+
+
+def test_a_bounce_to_a_plain_address_changes_nothing(sent):
+    delivery = sent.deliveries.first()
+    before = snapshot()
+    assert bounces.process_dsn(dsn_for(delivery, to="members@association.example")) == (
+        Result.FORGED)
+    assert snapshot() == before
+
+
+def test_a_verp_address_pasted_on_another_campaigns_bounce_changes_nothing(
+        sent, olivia, sam, oscar, sink):
+    other = released_campaign(olivia, sam, oscar, make_roster(olivia, 5, name="other"),
+                              canary_enabled=False)
+    run_until_done(other)
+    mine, theirs = sent.deliveries.first(), other.deliveries.first()
+    before = snapshot()
+    # A bounce of the other campaign's message, sent to this delivery's VERP address.
+    pasted = dsn_for(mine, recipient=mine.email, message_id=theirs.message_id,
+                     campaign=other.pk)
+    assert bounces.process_dsn(pasted) == Result.MISMATCH
+    assert snapshot() == before
+
+
+def test_a_dsn_reporting_another_members_address_suppresses_nobody(sent):
+    """Someone who holds one VERP address (their own Return-Path) cannot use it to have
+    another member's address suppressed: the DSN must report the delivery's own address."""
+    mine, victim = sent.deliveries.all()[:2]
+    before = snapshot()
+    spoofed = dsn_for(mine, recipient=victim.email)
+    assert bounces.process_dsn(spoofed) == Result.MISMATCH
+    assert snapshot() == before
+    assert not Suppression.objects.filter(pseudonym=pseudonym(victim.email)).exists()
+
+
+def test_a_bounce_for_a_message_never_handed_over_changes_nothing(olivia, sam, oscar, roster):
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    from campaigns import sender
+
+    sender.create_ledger(campaign)
+    pending = campaign.deliveries.first()
+    assert pending.state == Delivery.State.PENDING
+    before = snapshot()
+    assert bounces.process_dsn(dsn_for(pending)) == Result.NEVER_SENT
+    assert snapshot() == before
+
+
+def test_mail_that_is_not_a_dsn_changes_nothing(sent):
+    delivery = sent.deliveries.first()
+    reply = EmailMessage()
+    reply["To"] = bounces.verp_address(delivery.pk)
+    reply["Subject"] = "Out of office"
+    reply.set_content("I am away. Status: 5.1.1 Action: failed")
+    before = snapshot()
+    assert bounces.process_dsn(reply.as_bytes()) == Result.NOT_A_BOUNCE
+    assert snapshot() == before
+
+
+# --- real bounces ----------------------------------------------------------------------------
+
+def test_a_hard_bounce_marks_the_delivery_bounced_and_suppresses_its_address(sent):
+    delivery = sent.deliveries.first()
+    assert bounces.process_dsn(dsn_for(delivery)) == Result.HARD
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.BOUNCED
+    assert delivery.bounced_at is not None and delivery.bounce_status == "5.1.1"
+    assert delivery.sent_at is not None  # it was accepted; it bounced later
+    entry = Suppression.objects.get(pseudonym=pseudonym(delivery.email))
+    assert entry.reason == Suppression.Reason.HARD_BOUNCE and entry.campaign_id == sent.pk
+    recorded = AuditEntry.objects.filter(action="campaign.bounce_recorded").get()
+    assert recorded.payload["delivery"] == delivery.pk
+    assert recorded.payload["status"] == "5.1.1" and recorded.object_id == str(sent.pk)
+    for entry in AuditEntry.objects.all():  # no address in the log
+        assert delivery.email not in str(entry.payload)
+
+
+def test_the_same_bounce_twice_is_recorded_once(sent):
+    delivery = sent.deliveries.first()
+    assert bounces.process_dsn(dsn_for(delivery)) == Result.HARD
+    before = snapshot()
+    assert bounces.process_dsn(dsn_for(delivery)) == Result.DUPLICATE
+    assert snapshot() == before
+
+
+def test_a_delayed_dsn_counts_a_soft_bounce_and_suppresses_nobody(sent):
+    delivery = sent.deliveries.first()
+    assert bounces.process_dsn(dsn_for(delivery, status="4.4.1", action="delayed")) == (
+        Result.SOFT)
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.SENT and delivery.soft_bounces == 1
+    assert not Suppression.objects.exists()
+
+
+def test_a_bounce_naming_the_original_recipient_after_forwarding_is_accepted(sent):
+    delivery = sent.deliveries.first()
+    forwarded = dsn_for(delivery, recipient="real-box@forwarded.example",
+                        original_recipient=delivery.email)
+    assert bounces.process_dsn(forwarded) == Result.HARD
+
+
+def test_a_bounce_for_a_message_in_doubt_is_evidence_but_not_a_decision(sent):
+    delivery = sent.deliveries.first()
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT)
+    assert bounces.process_dsn(dsn_for(delivery)) == Result.HARD
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.IN_DOUBT  # a person still decides
+    assert delivery.relay_evidence["accepted"] is True
+    assert Suppression.objects.filter(reason="hard_bounce").count() == 1
+
+
+# --- rates and the pause ---------------------------------------------------------------------
+
+@pytest.fixture
+def held(olivia, sam, oscar, roster, sink):
+    """The first 10 of 20 went out; the campaign is held (a state the pause applies in)."""
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=True,
+                                 canary_size=10)
+    run_until_done(campaign)
+    assert campaign.state == State.HELD
+    return campaign
+
+
+def test_a_campaign_pauses_when_its_hard_bounce_rate_passes_the_limit(held, settings):
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 10
+    delivery = held.deliveries.filter(state=Delivery.State.SENT).first()
+    bounces.process_dsn(dsn_for(delivery))
+    held.refresh_from_db()
+    assert held.state == State.PAUSED
+    assert "1 of 10" in held.paused_reason
+    assert AuditEntry.objects.filter(action="campaign.paused").exists()
+
+
+def test_a_campaign_does_not_pause_before_enough_messages_were_accepted(held, settings):
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 20
+    bounces.process_dsn(dsn_for(held.deliveries.filter(state=Delivery.State.SENT).first()))
+    held.refresh_from_db()
+    assert held.state == State.HELD
+
+
+def test_rates_tell_accepted_from_bounced_later(sent):
+    first, second = sent.deliveries.all()[:2]
+    bounces.process_dsn(dsn_for(first))
+    bounces.record_bounce(delivery_id=second.pk, kind=bounces.Kind.COMPLAINT, source="test")
+    numbers = bounces.rates(sent)
+    assert numbers["accepted"] == 20 and numbers["bounced"] == 1
+    assert numbers["bounce_rate"] == 0.05 and numbers["complaint_rate"] == 0.05
+
+
+# --- the command -----------------------------------------------------------------------------
+
+def maildir(tmp_path, mails):
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / sub).mkdir()
+    for n, raw in enumerate(mails):
+        (tmp_path / "new" / f"{n}.mail").write_bytes(raw)
+    return tmp_path
+
+
+def test_process_bounces_reads_a_maildir_and_files_what_it_read(sent, tmp_path):
+    first, second = sent.deliveries.all()[:2]
+    forged = dsn_for(second, to=f"bounce+{second.pk}-{'b' * 16}@{DOMAIN}")
+    box = maildir(tmp_path, [dsn_for(first), forged])
+    out = io.StringIO()
+    call_command("process_bounces", maildir=str(box), stdout=out)
+    assert "1 hard" in out.getvalue() and "forged or unknown 1" in out.getvalue()
+    assert not list((box / "new").iterdir()) and len(list((box / "cur").iterdir())) == 2
+    second.refresh_from_db()
+    assert second.state == Delivery.State.SENT
+    call_command("process_bounces", maildir=str(box), stdout=out)  # nothing read twice
+    assert AuditEntry.objects.filter(action="campaign.bounce_recorded").count() == 1
+
+
+def test_process_bounces_reads_one_mail_from_stdin(sent, monkeypatch):
+    delivery = sent.deliveries.first()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(dsn_for(delivery))))
+    call_command("process_bounces", stdin=True, stdout=io.StringIO())
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.BOUNCED
+
+
+def test_process_bounces_refuses_to_run_without_a_bounce_domain(settings, tmp_path):
+    settings.BOUNCE_DOMAIN = ""
+    with pytest.raises(CommandError, match="BOUNCE_DOMAIN"):
+        call_command("process_bounces", maildir=str(tmp_path))
+
+
+# --- ESP events through django-anymail ------------------------------------------------------
+
+def _event(event_type, message_id, **fields):
+    from anymail.signals import AnymailTrackingEvent, tracking
+
+    event = AnymailTrackingEvent(event_type=event_type, message_id=message_id, **fields)
+    tracking.send(sender=object, event=event, esp_name="TestESP")
+
+
+def test_an_esp_bounce_event_marks_the_delivery_bounced(sent):
+    delivery = sent.deliveries.first()
+    _event("bounced", delivery.message_id, mta_response="550 5.1.1 No such user")
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.BOUNCED and delivery.bounce_status == "5.1.1"
+    assert Suppression.objects.get().reason == Suppression.Reason.HARD_BOUNCE
+
+
+def test_an_esp_complaint_suppresses_the_address_for_every_kind_of_campaign(sent):
+    delivery = sent.deliveries.first()
+    _event("complained", delivery.message_id.strip("<>"))
+    delivery.refresh_from_db()
+    assert delivery.complained_at is not None and delivery.state == Delivery.State.SENT
+    assert Suppression.objects.get(pseudonym=pseudonym(delivery.email)).reason == "complaint"
+
+
+def test_an_esp_event_for_an_unknown_message_changes_nothing(sent):
+    before = snapshot()
+    _event("bounced", "<not-ours@example.org>")
+    _event("complained", "")
+    assert snapshot() == before
+
+
+def test_an_esp_delivered_event_is_evidence_for_a_message_in_doubt(sent):
+    delivery = sent.deliveries.first()
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT)
+    _event("delivered", delivery.message_id)
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.IN_DOUBT
+    assert delivery.relay_evidence["accepted"] is True
+    assert delivery.relay_evidence["source"] == "esp:testesp"
+
+
+# --- what the pages and the report say -----------------------------------------------------
+
+def test_progress_tells_accepted_by_the_mail_server_from_bounced_later(sent):
+    from campaigns.ledger import progress
+
+    first, second = sent.deliveries.all()[:2]
+    bounces.process_dsn(dsn_for(first))
+    _event("complained", second.message_id)
+    numbers = progress(sent)
+    assert (numbers["accepted"], numbers["sent"], numbers["bounced"]) == (20, 19, 1)
+    assert numbers["bounce_rate"] == 5.0 and numbers["complaint_rate"] == 5.0
+    assert numbers["percent"] == 100.0
+
+
+def test_the_ledger_and_the_campaign_page_show_bounces_and_rates(sent, oscar):
+    from django.urls import reverse
+
+    from tests.factories import client_for
+
+    delivery = sent.deliveries.first()
+    bounces.process_dsn(dsn_for(delivery))
+    client = client_for(oscar)
+    for name in ("campaigns:ledger", "campaigns:detail"):
+        page = client.get(reverse(name, args=[sent.pk]), HTTP_ACCEPT_LANGUAGE="en").content
+        assert b"Accepted by the mail server: 20" in page
+        assert b"bounced later: 1 (5.0%)" in page
+    ledger_page = client.get(reverse("campaigns:ledger", args=[sent.pk]),
+                             HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "bounced (5.1.1)" in ledger_page
+
+
+def test_the_incident_report_says_accepted_then_bounced(sent):
+    from campaigns import reports
+
+    delivery = sent.deliveries.first()
+    bounces.process_dsn(dsn_for(delivery))
+    columns = [key for key, _name in reports.incident_columns(member_data=False)]
+    rows = {r[0]: dict(zip(columns, r, strict=True))
+            for r in reports.incident_export_rows(sent, member_data=False)}
+    row = rows[delivery.member_number]
+    assert row["outcome_code"] == "bounced" and row["bounce_status"] == "5.1.1"
+    assert row["outcome"] == "accepted by the mail server, then bounced"
+    assert row["bounced_at"] and row["sent_at"] and row["content_hash"] == sent.content_hash
+    others = [r for number, r in rows.items() if number != delivery.member_number]
+    assert {r["outcome_code"] for r in others} == {"accepted"}
+
+
+def test_a_bounce_that_beats_the_sent_record_waits_in_new_for_the_next_run(sent, tmp_path):
+    """The success is written with the next claim: a fast bounce may arrive first."""
+    delivery = sent.deliveries.first()
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SENDING)
+    box = maildir(tmp_path, [dsn_for(delivery)])
+    call_command("process_bounces", maildir=str(box), stdout=io.StringIO())
+    assert len(list((box / "new").iterdir())) == 1
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SENT)
+    call_command("process_bounces", maildir=str(box), stdout=io.StringIO())
+    assert not list((box / "new").iterdir())
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.BOUNCED
+
+
+class FakeMailbox:
+    """Stands in for the IMAP server behind imapclient.IMAPClient: unseen mails by uid."""
+
+    def __init__(self, mails):
+        self.mails, self.seen, self.calls = dict(enumerate(mails, start=1)), set(), []
+
+    def __call__(self, host, ssl, timeout):
+        self.calls.append(("connect", host, ssl))
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def login(self, user, password):
+        self.calls.append(("login", user))
+
+    def select_folder(self, folder):
+        self.calls.append(("select", folder))
+
+    def search(self, criteria):
+        return [uid for uid in self.mails if uid not in self.seen]
+
+    def fetch(self, uids, parts):
+        return {uid: {b"BODY[]": self.mails[uid]} for uid in uids}
+
+    def add_flags(self, uids, flags):
+        self.seen.update(uids)
+
+
+def test_process_bounces_reads_the_imap_mailbox_and_marks_what_it_read(sent, settings,
+                                                                     monkeypatch):
+    settings.BOUNCE_IMAP_HOST, settings.BOUNCE_IMAP_USER = "imap.example", "bounces"
+    settings.BOUNCE_IMAP_FOLDER = "Bounces"
+    first, second = sent.deliveries.all()[:2]
+    Delivery.objects.filter(pk=second.pk).update(state=Delivery.State.SENDING)
+    mailbox = FakeMailbox([dsn_for(first), dsn_for(second), b"Subject: spam\r\n\r\nhi"])
+    monkeypatch.setattr("imapclient.IMAPClient", mailbox)
+    out = io.StringIO()
+    call_command("process_bounces", imap=True, stdout=out)
+    assert "1 hard" in out.getvalue() and "1 left for later" in out.getvalue()
+    assert mailbox.seen == {1, 3}  # the early bounce stays unseen for the next run
+    assert ("connect", "imap.example", True) in mailbox.calls and ("select", "Bounces") in (
+        mailbox.calls)

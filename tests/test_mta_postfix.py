@@ -1,0 +1,179 @@
+"""Against a real Postfix on loopback (.ci/postfix.sh; `.ci/run` installs and starts it):
+unknown users are accepted at SMTP and bounced by Postfix's delivery agent, which writes real
+DSNs to the campaign messages' VERP addresses; they land in a Maildir that process_bounces
+reads. And a worker killed mid-send: what Postfix's log says it accepted is what
+reconcile_in_doubt shows, message by message. Marked `mta`; skipped when Postfix is not
+installed."""
+
+import io
+import os
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from campaigns import sender
+from campaigns.models import Delivery, State
+from countersign.pseudonyms import pseudonym
+from roster.models import Suppression
+from roster.samples import HEADER
+from tests.factories import (
+    make_roster,
+    released_campaign,
+    run_until_done,
+    test_database_url,
+    wait_until,
+)
+
+pytestmark = pytest.mark.mta
+ROOT = Path(os.environ.get("COUNTERSIGN_POSTFIX_DIR", "/var/tmp/countersign-postfix"))
+PORT = int(os.environ.get("COUNTERSIGN_POSTFIX_PORT", "2525"))
+BOUNCE_DOMAIN = "bounces.countersign.test"
+SCRIPT = settings.BASE_DIR / ".ci" / "postfix.sh"
+
+
+class Postfix:
+    def __init__(self, root: Path):
+        self.root = root
+        self.log = root / "log" / "maillog"
+
+    def maildir(self, name: str) -> Path:
+        return self.root / "mail" / name
+
+    def mails(self, name: str) -> list[Path]:
+        box = self.maildir(name)
+        return [p for sub in ("new", "cur") if (box / sub).is_dir()
+                for p in sorted((box / sub).iterdir())]
+
+    def empty(self) -> None:
+        for name in ("members", "bounces"):
+            for path in self.mails(name):
+                path.unlink()
+
+    def delivered_message_ids(self) -> list[str]:
+        return [message_from_bytes(p.read_bytes(), policy=policy.compat32)["Message-ID"]
+                for p in self.mails("members")]
+
+
+@pytest.fixture(scope="session")
+def _postfix_running():
+    if not (shutil.which("postfix") or Path("/usr/sbin/postfix").exists()):
+        pytest.skip("Postfix is not installed (apt-get install -y postfix; .ci/run does it)")
+    subprocess.run(["bash", str(SCRIPT), "start", str(ROOT), str(PORT)], check=True)
+    return Postfix(ROOT)
+
+
+@pytest.fixture
+def postfix(_postfix_running, settings):
+    _postfix_running.empty()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", PORT, 5
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.BOUNCE_DOMAIN = BOUNCE_DOMAIN
+    return _postfix_running
+
+
+def rows(count: int, unknown: set[int] = frozenset()) -> list[list[str]]:
+    return [[f"W{i:06d}", f"会員 {i}", (f"ghost{i}" if i in unknown else f"member{i}")
+             + "@countersign.test", "本部"] for i in range(1, count + 1)]
+
+
+def test_three_unknown_addresses_of_fifty_bounce_through_postfix_and_are_suppressed(
+        postfix, olivia, sam, oscar):
+    roster = make_roster(olivia, rows=rows(50, unknown={7, 23, 41}), header=HEADER)
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    run_until_done(campaign)
+    assert campaign.state == State.COMPLETED
+    assert campaign.deliveries.filter(state=Delivery.State.SENT).count() == 50  # all accepted
+    wait_until(lambda: len(postfix.mails("bounces")) >= 3, timeout=60, what="three DSNs")
+    wait_until(lambda: len(postfix.mails("members")) >= 47, timeout=60, what="47 deliveries")
+
+    out = io.StringIO()
+    call_command("process_bounces", maildir=str(postfix.maildir("bounces")), stdout=out)
+    assert "3 hard" in out.getvalue(), out.getvalue()
+    bounced = campaign.deliveries.filter(state=Delivery.State.BOUNCED)
+    assert sorted(d.email for d in bounced) == [
+        "ghost23@countersign.test", "ghost41@countersign.test", "ghost7@countersign.test"]
+    assert all(d.bounce_status == "5.1.1" and d.bounced_at for d in bounced)
+    assert campaign.deliveries.filter(state=Delivery.State.SENT).count() == 47
+    suppressed = set(Suppression.objects.filter(reason="hard_bounce").values_list(
+        "pseudonym", flat=True))
+    assert suppressed == {pseudonym(d.email) for d in bounced}
+
+    # A forged DSN through the same relay to the same mailbox: a bad hmac changes nothing.
+    victim = campaign.deliveries.get(email="member1@countersign.test")
+    forged_to = f"bounce+{victim.pk}-{'0' * 16}@{BOUNCE_DOMAIN}"
+    forged = (f"From: MAILER-DAEMON@attacker.example\r\nTo: {forged_to}\r\nSubject: bounce\r\n"
+              "MIME-Version: 1.0\r\nContent-Type: multipart/report; "
+              'report-type=delivery-status; boundary="b"\r\n\r\n--b\r\n'
+              "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\n"
+              "Final-Recipient: rfc822; member1@countersign.test\r\nAction: failed\r\n"
+              "Status: 5.1.1\r\n\r\n--b--\r\n")
+    with smtplib.SMTP("127.0.0.1", PORT) as relay:
+        relay.sendmail("", [forged_to], forged.encode())
+    wait_until(lambda: len([p for p in postfix.mails("bounces") if "/new/" in str(p)]) >= 1,
+               timeout=30, what="the forged DSN")
+    out = io.StringIO()
+    call_command("process_bounces", maildir=str(postfix.maildir("bounces")), stdout=out)
+    assert "0 hard" in out.getvalue() and "forged or unknown 1" in out.getvalue()
+    victim.refresh_from_db()
+    assert victim.state == Delivery.State.SENT and victim.bounced_at is None
+    assert Suppression.objects.count() == 3
+    print("\npostfix bounces: 50 sent, 3 DSNs -> 3 bounced, 3 suppressed; forged DSN ignored")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_doubt_messages_are_shown_accepted_exactly_when_postfix_logged_them(
+        postfix, olivia, sam, oscar, settings):
+    settings.EMAIL_TIMEOUT, settings.SEND_STALE_MARGIN_SECONDS = 2, 0
+    roster = make_roster(olivia, rows=rows(400), header=HEADER)
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "EMAIL_HOST": "127.0.0.1",
+           "EMAIL_PORT": str(PORT), "EMAIL_TIMEOUT": "2", "SEND_STALE_MARGIN_SECONDS": "0",
+           "SEND_RETRY_SECONDS": "0", "BOUNCE_DOMAIN": BOUNCE_DOMAIN}
+    manage = [sys.executable, str(settings.BASE_DIR / "manage.py"), "send_campaign",
+              str(campaign.pk)]
+    kills, in_doubt = 0, 0
+    while kills < 8 or (in_doubt < 3 and kills < 30):
+        worker = subprocess.Popen(manage, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        start = len(postfix.mails("members"))
+        deadline = time.monotonic() + 20
+        target = start + 5 + (kills * 7) % 23
+        while (len(postfix.mails("members")) < target and worker.poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.002)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        kills += 1
+        time.sleep(2.1)  # EMAIL_TIMEOUT + margin: the killed worker's claim is stale
+        sender.flag_stale_claims(campaign.pk)
+        in_doubt = campaign.deliveries.filter(state=Delivery.State.IN_DOUBT).count()
+        campaign.refresh_from_db()
+        if campaign.state != State.SENDING:
+            break
+    time.sleep(1.5)  # Postfix has logged and delivered what it took
+    call_command("reconcile_in_doubt", maillog=[str(postfix.log)], stdout=io.StringIO())
+
+    delivered = postfix.delivered_message_ids()
+    assert len(delivered) == len(set(delivered)), "a message reached Postfix twice"
+    doubtful = list(campaign.deliveries.filter(state=Delivery.State.IN_DOUBT))
+    assert doubtful, "the drill produced no message in doubt"
+    shown = {d.message_id: d.relay_evidence.get("accepted") for d in doubtful}
+    truth = {d.message_id: bool(d.message_id) and d.message_id in delivered for d in doubtful}
+    assert shown == truth, (shown, truth)
+    accepted = sum(1 for v in shown.values() if v)
+    for delivery in campaign.deliveries.filter(state=Delivery.State.SENT):
+        assert delivery.message_id in delivered
+    print(f"\npostfix kill drill: {kills} SIGKILLs, {len(doubtful)} in doubt, {accepted} of "
+          f"them accepted by Postfix (shown as such), {len(doubtful) - accepted} not (shown "
+          "as no trace); duplicates 0")
