@@ -51,8 +51,8 @@ _VERP = re.compile(r"^bounce\+(?P<id>[0-9]{1,18})-(?P<tag>[0-9a-f]{16})@(?P<doma
                    re.IGNORECASE)
 
 
-def _tag(delivery_id: int) -> str:
-    return salted_hmac("countersign.bounces.verp", str(delivery_id),
+def _tag(delivery_id: int, secret: str | None = None) -> str:
+    return salted_hmac("countersign.bounces.verp", str(delivery_id), secret=secret,
                        algorithm="sha256").hexdigest()[:TAG_LENGTH]
 
 
@@ -71,9 +71,11 @@ def delivery_id_of(address: str) -> int | None:
     if found["domain"].lower() != settings.BOUNCE_DOMAIN:
         return None
     delivery_id = int(found["id"])
-    if not hmac.compare_digest(found["tag"].lower(), _tag(delivery_id)):
-        return None
-    return delivery_id
+    # Bounces of mail sent before a SECRET_KEY rotation (old key in SECRET_KEY_FALLBACKS).
+    for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+        if hmac.compare_digest(found["tag"].lower(), _tag(delivery_id, secret)):
+            return delivery_id
+    return None
 
 
 class Kind(enum.StrEnum):

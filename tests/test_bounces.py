@@ -489,3 +489,13 @@ def test_process_bounces_reads_the_imap_mailbox_and_marks_what_it_read(sent, set
     assert mailbox.seen == {1, 3}  # the early bounce stays unseen for the next run
     assert ("connect", "imap.example", True) in mailbox.calls and ("select", "Bounces") in (
         mailbox.calls)
+
+
+def test_a_bounce_of_mail_sent_before_a_key_rotation_still_verifies(settings):
+    settings.BOUNCE_DOMAIN = "bounces.example"
+    address = bounces.verp_address(4711)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "rotated-" + settings.SECRET_KEY
+    assert bounces.delivery_id_of(address) == 4711
+    settings.SECRET_KEY_FALLBACKS = []
+    assert bounces.delivery_id_of(address) is None
