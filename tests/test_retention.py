@@ -14,14 +14,16 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.verification import verify_database
-from campaigns import ledger, retention, suppression, workflow
-from campaigns.models import DeletionCertificate, Delivery, Kind
+from campaigns import ledger, retention, sender, suppression, workflow
+from campaigns.models import Campaign, DeletionCertificate, Delivery, Kind
 from countersign import mailcatcher
 from countersign.pseudonyms import pseudonym
 from roster.models import Member, Roster, RosterUpload, Suppression
 from roster.samples import csv_bytes, sample_rows
 from roster.services import roster_upload_check
 from tests.factories import (
+    OBSERVER_TICKS,
+    SUPERVISOR_TICKS,
     client_for,
     make_campaign,
     make_roster,
@@ -211,7 +213,6 @@ def test_erasing_a_member_of_a_roster_under_review_voids_the_approval(olivia, sa
     workflow.submit(campaign=campaign, user=olivia)
     workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
                        recipients=[sam])
-    from tests.factories import OBSERVER_TICKS, SUPERVISOR_TICKS
     workflow.approve(campaign=campaign, user=sam, checklist=SUPERVISOR_TICKS)
     retention.erase_member(address=roster.members.last().email, actor=oscar)
     with pytest.raises(workflow.WorkflowError):
@@ -220,7 +221,6 @@ def test_erasing_a_member_of_a_roster_under_review_voids_the_approval(olivia, sa
 
 def test_an_erased_members_pending_message_is_skipped_mid_send(olivia, sam, oscar, roster,
                                                                sink):
-    from campaigns import sender
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
     sender.run(campaign.pk, worker="t", budget=0, sleep=lambda s: None)
     address = roster.members.last().email
@@ -292,3 +292,20 @@ def test_the_pages_of_a_purged_campaign_still_open_and_say_the_data_was_erased(
         assert response.status_code == 200, url
     roster_page = client_for(olivia).get(pages[0][1], HTTP_ACCEPT_LANGUAGE="en")
     assert "Member data erased" in roster_page.content.decode()
+
+
+def test_a_campaign_paused_after_an_erasure_is_stopped_and_sent_to_the_rest(
+        olivia, sam, oscar, roster, sink):
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    sender.run(campaign.pk, worker="t", budget=0, sleep=lambda s: None)  # started
+    address = roster.members.order_by("row_number").last().email
+    retention.erase_member(address=address, actor=oscar)
+    workflow.pause(campaign=campaign, user=sam)
+    with pytest.raises(workflow.WorkflowError):
+        workflow.release(campaign=Campaign.objects.get(pk=campaign.pk), user=oscar,
+                         checklist=OBSERVER_TICKS)
+    workflow.stop(campaign=Campaign.objects.get(pk=campaign.pk), user=sam, wait=0)
+    rest = workflow.duplicate(campaign=Campaign.objects.get(pk=campaign.pk), user=olivia,
+                              rest_only=True)
+    assert rest.roster.member_count == 19
+    assert not rest.roster.members.filter(email=address).exists()
