@@ -22,6 +22,7 @@ django-anymail's tracking signal (`on_tracking_event`), through the same `record
 from __future__ import annotations
 
 import enum
+import hashlib
 import hmac
 import logging
 import re
@@ -38,6 +39,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 import audit
+from audit.models import AuditEntry
 from campaigns import suppression, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery
@@ -148,15 +150,32 @@ def _status_text(part) -> str:
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(payload or "")
 
 
+# A DSN is a few kilobytes; anyone can mail the bounce domain, so a mail far bigger or
+# nested deeper than any DSN is not read at all (it must not stall the mailbox).
+MAX_REPORT_BYTES = 1024 * 1024
+MAX_NESTING = 20
+_BOUNDARY_LINE = re.compile(rb"^--", re.MULTILINE)
+
+
 def read_dsn(raw: bytes, *, envelope_recipient: str = "") -> Report | None:
-    """Parse one mail; None when it is not a delivery status notification."""
+    """Parse one mail; None when it is not a delivery status notification (or cannot be
+    one: too big, too deeply nested, unparseable)."""
+    if len(raw) > MAX_REPORT_BYTES or raw.count(b"multipart/") > MAX_NESTING:
+        return None
+    try:
+        return _read_dsn(raw, envelope_recipient)
+    except (RecursionError, ValueError, LookupError, TypeError, AttributeError, IndexError):
+        return None
+
+
+def _read_dsn(raw: bytes, envelope_recipient: str) -> Report | None:
     message = message_from_bytes(raw, policy=policy.compat32)
     report = Report()
-    # Where it was delivered: the envelope (a pipe's argument, the MTA's own headers on top)
-    # before the To header, which the sender of the DSN wrote.
+    # Where it was delivered: the envelope (a pipe's argument) is the truth when given; else
+    # the MTA's own headers on top, before the To header, which the DSN's sender wrote.
     if envelope_recipient:
         report.addressed_to.append(envelope_recipient)
-    for header in ("Delivered-To", "X-Original-To", "To"):
+    for header in () if envelope_recipient else ("Delivered-To", "X-Original-To", "To"):
         values = message.get_all(header) or []
         report.addressed_to += [address for _name, address in getaddresses(values[:1])]
     if message.get_content_type() != "multipart/report":
@@ -209,12 +228,24 @@ def process_dsn(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn"
         return Result.FORGED
     if not _matches(delivery, report):
         return Result.MISMATCH
-    kinds = [(kind_of(r["action"], r["status"]), r["status"]) for r in report.recipients]
+    # Only the blocks about this delivery's own address say what happened to it.
+    own = _own_blocks(delivery, report)
+    kinds = [(kind_of(r["action"], r["status"]), r["status"]) for r in own]
     kinds = [(k, s) for k, s in kinds if k is not None]
     if not kinds:
         return Result.NOT_A_BOUNCE
     kind, status = next(((k, s) for k, s in kinds if k == Kind.HARD), kinds[0])
-    return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source)
+    return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source,
+                         report_id="dsn:" + hashlib.sha256(raw).hexdigest())
+
+
+def _own_blocks(delivery: Delivery, report: Report) -> list[dict]:
+    if not delivery.email:  # erased: the blocks cannot be told apart; the DSN is all of it
+        return report.recipients
+    address = normalise_address(delivery.email)
+    return [r for r in report.recipients
+            if address in {normalise_address(r[key]) for key in ("final", "original")
+                           if r[key]}]
 
 
 def _matches(delivery: Delivery, report: Report) -> bool:
@@ -243,9 +274,11 @@ def _matches(delivery: Delivery, report: Report) -> bool:
 _HANDED_OVER = (Delivery.State.SENT, Delivery.State.BOUNCED, Delivery.State.IN_DOUBT)
 
 
-def record_bounce(*, delivery_id: int, kind: Kind, status: str = "", source: str) -> Result:
+def record_bounce(*, delivery_id: int, kind: Kind, status: str = "", source: str,
+                  report_id: str = "") -> Result:
     """Record one bounce or complaint for a verified delivery. The one way in, for DSNs and
-    ESP events alike. Audited in the same transaction; then the pause rule is checked."""
+    ESP events alike. Audited in the same transaction; then the pause rule is checked.
+    `report_id` (a DSN's SHA-256, an ESP event's id): the same report twice counts once."""
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
         if delivery is None:
@@ -254,13 +287,16 @@ def record_bounce(*, delivery_id: int, kind: Kind, status: str = "", source: str
             return Result.NOT_YET
         if delivery.state not in _HANDED_OVER:
             return Result.NEVER_SENT
+        if report_id and AuditEntry.objects.about(delivery.campaign).filter(
+                action=Action.BOUNCE_RECORDED, payload__report=report_id).exists():
+            return Result.DUPLICATE
         result, payload = _apply(delivery, kind, status, source)
         if result == Result.DUPLICATE:
             return result
         audit.record(Action.BOUNCE_RECORDED, system=source, target=delivery.campaign,
                      payload={"delivery": delivery.pk, "member": delivery.member_number,
                               "bounce": str(kind), "status": status, "source": source,
-                              **payload})
+                              **({"report": report_id} if report_id else {}), **payload})
     if result == Result.HARD:
         pause_if_bouncing(delivery.campaign_id)
     return result
@@ -353,10 +389,13 @@ def _bare_id(message_id: str) -> str:
 
 
 def delivery_for_message_id(message_id: str) -> Delivery | None:
+    """By the Message-ID header, or by the id the e-mail provider gave the message when it
+    took it (what its webhooks report)."""
     bare = _bare_id(message_id)
     if not bare:
         return None
-    return Delivery.objects.filter(message_id__in=[f"<{bare}>", bare]).first()
+    return Delivery.objects.filter(Q(message_id__in=[f"<{bare}>", bare])
+                                   | Q(esp_message_id=str(message_id).strip())).first()
 
 
 def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
@@ -378,7 +417,9 @@ def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
     if getattr(event, "mta_response", None):
         found = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b", event.mta_response)
         status = found[1] if found else ""
-    return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source)
+    event_id = getattr(event, "event_id", None)
+    return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source,
+                         report_id=f"esp:{event_id}" if event_id else "")
 
 
 def store_relay_evidence(delivery_id: int, *, accepted: bool, source: str, at=None,

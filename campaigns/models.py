@@ -344,6 +344,8 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
     message_sha256 = models.CharField(_("SHA-256 of the message"), max_length=64, blank=True)
+    # The id an e-mail provider (django-anymail) gave the message: what its webhooks report.
+    esp_message_id = models.CharField(max_length=255, blank=True, db_index=True)
     smtp_reply = models.TextField(_("server reply or error"), blank=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.PROTECT, related_name="+")

@@ -31,9 +31,12 @@ from campaigns.models import Campaign, Delivery
 
 _STAMP = (r"^(?P<stamp>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?"
           r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)\s")
-_CLEANUP = re.compile(_STAMP + r".*?postfix[^ ]*/cleanup\[\d+\]: (?P<queue>[0-9A-Za-z]+): "
+# The program is the field after the host name: a line of another program that quotes a
+# Postfix line (a client's MAIL FROM in an smtpd reject, say) is not evidence.
+_PROGRAM = r"\S+\s+postfix[^\s/]*/"
+_CLEANUP = re.compile(_STAMP + _PROGRAM + r"cleanup\[\d+\]: (?P<queue>[0-9A-Za-z]+): "
                       r"message-id=<?(?P<id>[^>\s]*)>?")
-_QMGR = re.compile(_STAMP + r".*?postfix[^ ]*/qmgr\[\d+\]: (?P<queue>[0-9A-Za-z]+): "
+_QMGR = re.compile(_STAMP + _PROGRAM + r"qmgr\[\d+\]: (?P<queue>[0-9A-Za-z]+): "
                    r"from=<[^>]*>, size=\d+, nrcpt=\d+")
 _EXIM = re.compile(_STAMP + r"(?:\[\d+\] )?(?P<queue>[-0-9A-Za-z]{16,23}) <= .*? id=(?P<id>\S+)")
 
@@ -55,46 +58,57 @@ def _moment(stamp: str, zone: tzinfo, now: datetime) -> datetime | None:
         return None
 
 
-def read_log(lines, wanted: set[str], *, zone: tzinfo) -> tuple[dict, datetime | None]:
-    """Accepted messages among `wanted` (bare Message-IDs): {id: (queue id, when)}; and the
-    time of the log's first line (what it covers)."""
+def read_log(lines, wanted: set[str], *, zone: tzinfo) -> tuple[dict, tuple | None]:
+    """Acceptances of messages among `wanted` (bare Message-IDs): {id: [(queue id, when)]};
+    and the span of time the log covers (first line, last line), None for an empty log."""
     now = timezone.now()
-    queued, accepted, first = {}, {}, None
+    queued, accepted, first, last = {}, {}, None, None
     for line in lines:
-        if first is None and (start := re.match(_STAMP, line)):
-            first = _moment(start["stamp"], zone, now)
+        if start := re.match(_STAMP, line):
+            moment = _moment(start["stamp"], zone, now)
+            first = first or moment
+            last = moment or last
         if found := _CLEANUP.match(line):
+            # A queue id is reused later: each cleanup line starts the story of its queue id
+            # anew, so a message cut off here is not taken for the next one's acceptance.
             if _bare(found["id"]) in wanted:
                 queued[found["queue"]] = _bare(found["id"])
+            else:
+                queued.pop(found["queue"], None)
         elif found := _QMGR.match(line):
             message_id = queued.pop(found["queue"], None)
-            if message_id and message_id not in accepted:
-                accepted[message_id] = (found["queue"], _moment(found["stamp"], zone, now))
+            if message_id:
+                accepted.setdefault(message_id, []).append(
+                    (found["queue"], _moment(found["stamp"], zone, now)))
         elif (found := _EXIM.match(line)) and _bare(found["id"]) in wanted:
-            accepted.setdefault(_bare(found["id"]),
-                                (found["queue"], _moment(found["stamp"], zone, now)))
-    return accepted, first
+            accepted.setdefault(_bare(found["id"]), []).append(
+                (found["queue"], _moment(found["stamp"], zone, now)))
+    return accepted, (first, last) if first and last else None
 
 
-# A claim this long before the log's first line may have been logged in an older file.
+# Clocks of the worker and the relay may differ by this much.
 COVERAGE_MARGIN = timedelta(minutes=2)
 
 
 def reconcile(paths: list[Path], *, zone: tzinfo, source: str = "postfix log") -> Counter:
     """Store the relay's evidence on every delivery in doubt; audit the run per campaign."""
     in_doubt = list(Delivery.objects.filter(state=Delivery.State.IN_DOUBT).only(
-        "pk", "campaign_id", "message_id", "claimed_at"))
+        "pk", "campaign_id", "message_id", "claimed_at", "relay_evidence"))
     wanted = {_bare(d.message_id) for d in in_doubt if d.message_id}
-    accepted, first = {}, None
+    accepted, spans = {}, []
     for path in paths:
         with open(path, encoding="utf-8", errors="replace") as lines:
-            found, start = read_log(lines, wanted, zone=zone)
-        accepted.update(found)
-        first = start if first is None or (start and start < first) else first
+            found, span = read_log(lines, wanted, zone=zone)
+        for message_id, sightings in found.items():
+            accepted.setdefault(message_id, []).extend(sightings)
+        if span:
+            spans.append(span)
     counts, per_campaign = Counter(), {}
     with transaction.atomic():
         for delivery in in_doubt:
-            outcome = _evidence(delivery, accepted, first, source)
+            outcome = _evidence(delivery, accepted, spans, source)
+            if delivery.relay_evidence.get("accepted") is True and not outcome["accepted"]:
+                outcome = delivery.relay_evidence  # another record saw it taken: never undone
             Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.IN_DOUBT).update(
                 relay_evidence=outcome)
             key = _outcome_key(outcome)
@@ -109,17 +123,25 @@ def reconcile(paths: list[Path], *, zone: tzinfo, source: str = "postfix log") -
     return counts
 
 
-def _evidence(delivery, accepted: dict, first: datetime | None, source: str) -> dict:
-    found = accepted.get(_bare(delivery.message_id)) if delivery.message_id else None
-    if found:
-        queue_id, at = found
+def _evidence(delivery, accepted: dict, spans: list, source: str) -> dict:
+    claimed = delivery.claimed_at
+    sightings = accepted.get(_bare(delivery.message_id), []) if delivery.message_id else []
+    # An acceptance logged before this claim is about an earlier message, not this one.
+    sightings = [(q, at) for q, at in sightings
+                 if claimed is None or at is None or at >= claimed - COVERAGE_MARGIN]
+    if sightings:
+        queue_id, at = sightings[0]
         return {"accepted": True, "at": at.isoformat() if at else None, "queue_id": queue_id,
                 "source": source}
     if not delivery.message_id:  # noted before every hand-over: this one never began
         return {"accepted": False, "source": source}
-    if first is None or (
-            delivery.claimed_at and delivery.claimed_at < first - COVERAGE_MARGIN):
-        return {"accepted": None, "source": source}  # the log cannot say
+    # "No trace" only from one file that was being written across the claim (within the
+    # clocks' margin): it starts before it and goes on after it. Anything less (a log that
+    # ends before it, a gap between rotated files) cannot say, and "no trace" would invite
+    # sending the message twice.
+    if claimed is None or not any(first <= claimed + COVERAGE_MARGIN
+                                  and last >= claimed - COVERAGE_MARGIN for first, last in spans):
+        return {"accepted": None, "source": source}
     return {"accepted": False, "source": source}
 
 

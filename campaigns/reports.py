@@ -18,6 +18,7 @@ from campaigns.labels import CANARY, COMPLIANCE_FLAGS, OUTCOMES
 from campaigns.models import Campaign, Delivery
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
 from countersign import clock
+from countersign.pseudonyms import mask_addresses
 
 
 def _entries(campaign):
@@ -183,5 +184,6 @@ def incident_rows(campaign, *, member_data: bool, members=None):
         yield [member.member_number, *person, OUTCOME[d.state], d.sent_at, d.message_id,
                d.message_sha256,
                campaign.content_hash if d.state in _ACCEPTED else "",
-               d.attempts, d.smtp_reply, d.decision, d.bounce_status, d.bounced_at,
+               d.attempts, d.smtp_reply if member_data else mask_addresses(d.smtp_reply),
+               d.decision, d.bounce_status, d.bounced_at,
                d.complained_at]

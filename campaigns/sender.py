@@ -295,10 +295,10 @@ def create_ledger(campaign) -> None:
             f"INSERT INTO {t['delivery']} (campaign_id, member_id, member_number, email, "
             "address_pseudonym, state, skip_reason, attempts, worker, message_id, "
             "message_sha256, smtp_reply, decision, findings, soft_bounces, bounce_status, "
-            "relay_evidence) "
+            "relay_evidence, esp_message_id) "
             f"SELECT %s, m.id, m.member_number, m.email, m.email_pseudonym, "
             f"CASE WHEN EXISTS ({suppressed}) THEN %s ELSE %s END, "
-            f"COALESCE(%s || {reason}, ''), 0, '', '', '', '', '', '[]', 0, '', '{{}}' "
+            f"COALESCE(%s || {reason}, ''), 0, '', '', '', '', '', '[]', 0, '', '{{}}', '' "
             f"FROM {t['member']} m WHERE m.roster_id = %s ORDER BY m.row_number",
             [campaign.pk, *reasons, Delivery.State.SKIPPED, Delivery.State.PENDING,
              suppression.skip_reason(""), *reasons, campaign.roster_id],
@@ -561,6 +561,9 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
             _pause(campaign.pk, _("%(count)s failures in a row; the last: %(reply)s")
                    % {"count": in_a_row, "reply": failure.reply})
         return None
+    esp_id = getattr(getattr(message, "anymail_status", None), "message_id", None)
+    if esp_id:  # an e-mail provider's own id, which its bounce and complaint events carry
+        Delivery.objects.filter(pk=claim.delivery_id).update(esp_message_id=str(esp_id)[:255])
     return Sent(claim, message_id, sha256, reply)
 
 

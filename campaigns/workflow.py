@@ -883,7 +883,8 @@ def _apply_decide(c, user, *, delivery, decision) -> dict:
     # A resent message is a new message (a new Message-ID): the old evidence is not about it.
     Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.IN_DOUBT).update(
         state=new_state, decided_by=user, decided_at=timezone.now(), decision=decision,
-        next_attempt_at=None, **({"relay_evidence": {}} if decision == "resend" else {}))
+        next_attempt_at=None, **({"relay_evidence": {}, "message_id": "", "message_sha256": ""}
+                                 if decision == "resend" else {}))
     return {"delivery": delivery.pk, "member": delivery.member_number, "decision": decision,
             "content_hash": c.content_hash,
             "previous_reply": mask_addresses(delivery.smtp_reply)[:300],

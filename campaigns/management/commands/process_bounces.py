@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from campaigns import bounces
 
@@ -46,8 +47,12 @@ class Command(BaseCommand):
         elif imap:
             self._imap(counts)
         else:
-            result = bounces.process_dsn(sys.stdin.buffer.read(), envelope_recipient=recipient,
-                                         source="dsn:stdin")
+            try:
+                result = bounces.process_dsn(sys.stdin.buffer.read(),
+                                             envelope_recipient=recipient, source="dsn:stdin")
+            except DatabaseError as error:  # temporary: Postfix keeps the mail and retries
+                self.stderr.write(f"database unavailable, try later: {error}")
+                sys.exit(EX_TEMPFAIL)
             counts[result] += 1
             self._summary(counts)
             if result == bounces.Result.NOT_YET:

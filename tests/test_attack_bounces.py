@@ -1,0 +1,541 @@
+# ruff: noqa: F811 - the imported fixtures are the test functions' arguments
+"""Attacks on the bounce handling and the evidence for messages in doubt.
+
+A bounce is mail from anyone; a mail log is text anyone who can write a line into it
+shapes. Each test states a promise (README "Bounces and messages in doubt") as the
+attacker would try to break it. Failing tests are the promises that bend."""
+
+import hashlib
+import io
+import time
+from datetime import UTC, timedelta
+from email import message_from_bytes, policy
+
+import pytest
+from django.core.management import call_command
+from django.db import OperationalError
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from campaigns import bounces, sender, workflow
+from campaigns.bounces import Result
+from campaigns.models import Delivery, State
+from countersign.pseudonyms import pseudonym
+from roster.models import Suppression
+from tests.factories import client_for, released_campaign, run_until_done
+from tests.test_bounces import (  # noqa: F401 - fixtures
+    DOMAIN,
+    _bounce_domain,
+    _event,
+    dsn_for,
+    maildir,
+    sent,
+    snapshot,
+)
+from tests.test_reconcile_in_doubt import (  # noqa: F401 - fixtures
+    held,
+    postfix_log,
+    reconcile,
+    stamp,
+    three_in_doubt,
+)
+
+pytestmark = pytest.mark.usefixtures("sink")
+
+
+def multi_dsn(*, to: str, blocks, message_id=None, campaign=None, diagnostic="") -> bytes:
+    """A DSN with several recipient blocks: blocks = [(address, action, status)]."""
+    original = "".join([f"Message-ID: {message_id}\n" if message_id else "",
+                        f"X-Countersign-Campaign: {campaign}\n" if campaign else "",
+                        "Subject: x\n"])
+    per_recipient = "\n".join(
+        f"Final-Recipient: rfc822; {address}\nAction: {action}\nStatus: {status}\n"
+        f"Diagnostic-Code: smtp; {diagnostic or f'550 5.1.1 <{address}>: User unknown'}\n"
+        for address, action, status in blocks)
+    return f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
+To: {to}
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
+
+--B1
+Content-Type: text/plain
+
+The mail system could not deliver to <{blocks[0][0]}>.
+
+--B1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example
+
+{per_recipient}
+--B1
+Content-Type: text/rfc822-headers
+
+{original}
+--B1--
+""".encode()
+
+
+def nested_report(to: str, depth: int) -> bytes:
+    head = (f"To: {to}\nMIME-Version: 1.0\nContent-Type: multipart/report; "
+            "report-type=delivery-status; boundary=\"b0\"\n\n")
+    body = "".join(f"--b{i - 1}\nContent-Type: multipart/mixed; boundary=\"b{i}\"\n\n"
+                   for i in range(1, depth))
+    body += f"--b{depth - 1}\nContent-Type: text/plain\n\nx\n"
+    body += "".join(f"--b{i}--\n" for i in reversed(range(depth)))
+    return (head + body).encode()
+
+
+# --- DSN content -----------------------------------------------------------------------------
+
+def test_a_hard_failure_for_another_address_in_a_second_block_is_not_this_deliverys_bounce(
+        sent):
+    """The block about the delivery's own address says 'delayed'; the 5.1.1 is about someone
+    else. Nothing about this delivery's address failed permanently."""
+    mine, victim = sent.deliveries.all()[:2]
+    raw = multi_dsn(to=bounces.verp_address(mine.pk), message_id=mine.message_id,
+                    campaign=sent.pk, blocks=[(mine.email, "delayed", "4.4.1"),
+                                              (victim.email, "failed", "5.1.1")])
+    assert bounces.process_dsn(raw) != Result.HARD
+    mine.refresh_from_db()
+    assert mine.state == Delivery.State.SENT
+    assert not Suppression.objects.filter(reason="hard_bounce").exists()
+
+
+def test_a_dsn_with_several_blocks_never_suppresses_another_members_address(sent):
+    mine, victim, third = sent.deliveries.all()[:3]
+    raw = multi_dsn(to=bounces.verp_address(mine.pk), message_id=mine.message_id,
+                    campaign=sent.pk, blocks=[(victim.email, "failed", "5.1.1"),
+                                              (mine.email, "failed", "5.1.1"),
+                                              (third.email, "failed", "5.1.1")])
+    bounces.process_dsn(raw)
+    for other in (victim, third):
+        assert not Suppression.objects.filter(pseudonym=pseudonym(other.email)).exists()
+        other.refresh_from_db()
+        assert other.state == Delivery.State.SENT
+
+
+@pytest.mark.parametrize(("action", "status"), [("delayed", "5.1.1"), ("delivered", "2.0.0"),
+                                                ("relayed", "2.0.0"), ("failed", "5.1"),
+                                                ("failed", "9.9.9"), ("expanded", "5.1.1")])
+def test_a_dsn_that_is_not_a_permanent_failure_suppresses_nobody(sent, action, status):
+    delivery = sent.deliveries.first()
+    before = snapshot()
+    raw = multi_dsn(to=bounces.verp_address(delivery.pk), message_id=delivery.message_id,
+                    campaign=sent.pk, blocks=[(delivery.email, action, status)])
+    assert bounces.process_dsn(raw) in (Result.NOT_A_BOUNCE, Result.SOFT)
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.SENT
+    assert not Suppression.objects.exists()
+    assert snapshot()[1] == before[1]
+
+
+def test_an_out_of_office_reply_to_the_verp_address_changes_nothing(sent):
+    delivery = sent.deliveries.first()
+    auto = (f"To: {bounces.verp_address(delivery.pk)}\nFrom: {delivery.email}\n"
+            "Auto-Submitted: auto-replied\nSubject: Out of office\nMIME-Version: 1.0\n"
+            "Content-Type: multipart/mixed; boundary=\"X\"\n\n--X\nContent-Type: text/plain\n\n"
+            "Away.\n--X\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
+            f"Final-Recipient: rfc822; {delivery.email}\nAction: failed\nStatus: 5.1.1\n"
+            "--X--\n").encode()
+    before = snapshot()
+    assert bounces.process_dsn(auto) == Result.NOT_A_BOUNCE
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("state", ["pending", "failed", "skipped", "refused"])
+def test_a_bounce_for_a_message_not_handed_over_changes_nothing_in_any_state(sent, state):
+    delivery = sent.deliveries.first()
+    Delivery.objects.filter(pk=delivery.pk).update(state=state)  # Message-ID kept: harder
+    before = snapshot()
+    assert bounces.process_dsn(dsn_for(delivery)) == Result.NEVER_SENT
+    _event("complained", delivery.message_id)
+    _event("bounced", delivery.message_id, mta_response="550 5.1.1 gone")
+    assert snapshot() == before
+
+
+def test_a_bounce_for_a_claim_not_yet_noted_is_never_sent_and_one_noted_waits(sent):
+    delivery = sent.deliveries.first()
+    Delivery.objects.filter(pk=delivery.pk).update(state="sending", message_id="")
+    assert bounces.process_dsn(dsn_for(delivery, message_id=None)) == Result.NEVER_SENT
+    Delivery.objects.filter(pk=delivery.pk).update(message_id=delivery.message_id)
+    assert bounces.process_dsn(dsn_for(delivery)) == Result.NOT_YET
+
+
+def test_a_replayed_soft_bounce_is_counted_once(sent):
+    delivery = sent.deliveries.first()
+    raw = dsn_for(delivery, status="4.4.1", action="delayed")
+    assert bounces.process_dsn(raw) == Result.SOFT
+    entries = AuditEntry.objects.count()
+    bounces.process_dsn(raw)  # the very same mail, delivered again
+    delivery.refresh_from_db()
+    assert delivery.soft_bounces == 1
+    assert AuditEntry.objects.count() == entries
+
+
+def test_a_replayed_hard_bounce_and_complaint_are_counted_once(sent):
+    first, second = sent.deliveries.all()[:2]
+    assert bounces.process_dsn(dsn_for(first)) == Result.HARD
+    _event("complained", second.message_id)
+    before = snapshot()
+    assert bounces.process_dsn(dsn_for(first)) == Result.DUPLICATE
+    _event("complained", second.message_id)
+    _event("bounced", first.message_id, mta_response="550 5.1.1 x")
+    assert snapshot() == before
+
+
+def test_soft_bounces_never_pause_a_campaign(held, settings):
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 10
+    for delivery in held.deliveries.filter(state=Delivery.State.SENT):
+        for _ in range(3):
+            bounces.process_dsn(dsn_for(delivery, status="4.2.2", action="delayed"))
+    held.refresh_from_db()
+    assert held.state == State.HELD
+    assert not Suppression.objects.exists()
+
+
+# --- the mailbox and the pipe ----------------------------------------------------------------
+
+def test_a_deeply_nested_mail_does_not_block_the_bounce_mailbox(sent, tmp_path):
+    """Anyone may mail the bounce domain (no VERP needed to be parsed). One hostile mail must
+    not stop every later run from reading the real bounces behind it."""
+    delivery = sent.deliveries.first()
+    box = maildir(tmp_path, [nested_report(f"x@{DOMAIN}", 1500), dsn_for(delivery)])
+    try:
+        call_command("process_bounces", maildir=str(box), stdout=io.StringIO())
+    finally:
+        delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.BOUNCED
+    assert not list((box / "new").iterdir())
+
+
+def test_a_dsn_with_thousands_of_blocks_is_read_in_bounded_time(sent):
+    delivery = sent.deliveries.first()
+    blocks = [(f"n{n}@example.org", "failed", "5.1.1") for n in range(5000)]
+    blocks.append((delivery.email, "failed", "5.1.1"))
+    raw = multi_dsn(to=bounces.verp_address(delivery.pk), blocks=blocks)
+    started = time.monotonic()
+    bounces.process_dsn(raw)
+    assert time.monotonic() - started < 5
+    assert Suppression.objects.count() <= 1
+
+
+def _stdin(monkeypatch, raw):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw)))
+
+
+def test_stdin_exits_75_for_a_bounce_that_beat_its_sent_record(sent, monkeypatch):
+    delivery = sent.deliveries.first()
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SENDING)
+    _stdin(monkeypatch, dsn_for(delivery))
+    with pytest.raises(SystemExit) as exited:
+        call_command("process_bounces", stdin=True, recipient=bounces.verp_address(delivery.pk),
+                     stdout=io.StringIO())
+    assert exited.value.code == 75
+
+
+def test_stdin_exits_0_for_a_forged_bounce(sent, monkeypatch):
+    delivery = sent.deliveries.first()
+    _stdin(monkeypatch, dsn_for(delivery))
+    out = io.StringIO()
+    call_command("process_bounces", stdin=True, recipient=f"bounce+{delivery.pk}-{'c' * 16}@"
+                 f"{DOMAIN}", stdout=out)  # no SystemExit: 0
+    assert "forged or unknown 1" in out.getvalue()
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.SENT
+
+
+def test_stdin_exits_75_when_the_database_is_unavailable(sent, monkeypatch):
+    """Postfix's pipe retries only on EX_TEMPFAIL; any other failure status bounces the DSN
+    (to the null sender: it is lost). A locked or unreachable database is temporary."""
+    delivery = sent.deliveries.first()
+    _stdin(monkeypatch, dsn_for(delivery))
+
+    def down(**kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(bounces, "record_bounce", down)
+    with pytest.raises(SystemExit) as exited:
+        call_command("process_bounces", stdin=True, recipient=bounces.verp_address(delivery.pk),
+                     stdout=io.StringIO())
+    assert exited.value.code == 75
+
+
+def test_the_envelope_recipient_beats_a_verp_address_in_the_headers(sent, monkeypatch):
+    """The pipe's ${recipient} is the truth; a To: header naming a (valid) VERP address of
+    another delivery is the sender's text."""
+    other = sent.deliveries.all()[1]
+    raw = dsn_for(other)  # To: other's valid VERP address, reports other's address
+    before = snapshot()
+    assert bounces.process_dsn(raw, envelope_recipient=f"postmaster@{DOMAIN}") in (
+        Result.FORGED, Result.NOT_A_BOUNCE)
+    assert snapshot() == before
+
+
+# --- what the auditor sees -------------------------------------------------------------------
+
+def test_the_auditor_never_sees_a_member_address_after_bounces_complaints_and_decisions(
+        held, audrey, sam, tmp_path):
+    sent = held
+    first, second, third, fourth = held.deliveries.filter(state=Delivery.State.SENT)[:4]
+    quoted = f"550 5.1.1 <{first.email}>: Recipient address rejected: {first.email}"
+    bounces.process_dsn(multi_dsn(to=bounces.verp_address(first.pk), diagnostic=quoted,
+                                  message_id=first.message_id, campaign=sent.pk,
+                                  blocks=[(first.email, "failed", "5.1.1")]))
+    bounces.process_dsn(dsn_for(second, status="4.2.2", action="delayed"))
+    _event("complained", third.message_id, mta_response=f"550 5.7.1 spam from {third.email}")
+    Delivery.objects.filter(pk=fourth.pk).update(
+        state=Delivery.State.IN_DOUBT, claimed_at=timezone.now(),
+        smtp_reply="ConnectionResetError: [Errno 104] Connection reset by peer")
+    _event("delivered", fourth.message_id, mta_response=f"250 ok {fourth.email}")
+    bounces.process_dsn(dsn_for(fourth))
+    reconcile(postfix_log(tmp_path, accepted=[Delivery.objects.get(pk=fourth.pk)]))
+    workflow.decide(delivery=Delivery.objects.get(pk=fourth.pk), user=sam, decision="skip")
+    addresses = [d.email for d in (first, second, third, fourth)]
+    for entry in AuditEntry.objects.all():
+        for address in addresses:
+            assert address not in str(entry.payload), entry.action
+    client = client_for(audrey)
+    pages = [client.get(reverse("audit:log"), HTTP_ACCEPT_LANGUAGE="en"),
+             client.get(reverse("audit:export")),
+             client.get(reverse("audit:incident", args=[sent.pk]), HTTP_ACCEPT_LANGUAGE="en"),
+             client.get(reverse("audit:incident", args=[sent.pk]) + "?format=csv")]
+    for page in pages:
+        assert page.status_code == 200
+        body = b"".join(page.streaming_content) if page.streaming else page.content
+        text = body.decode("utf-8", "replace")
+        for address in addresses:
+            assert address not in text
+            assert address.split("@")[0] + "@" not in text
+
+
+def test_the_auditors_incident_export_carries_no_member_address_in_the_server_reply(
+        olivia, sam, oscar, roster, sink, audrey):
+    """Postfix's usual refusal quotes the address: 550 5.1.1 <addr>: Recipient address
+    rejected. The auditor's incident report is keyed by member number only."""
+    victim = roster.members.order_by("row_number")[3]
+    sink.handler.refuse[victim.email] = (
+        f"550 5.1.1 <{victim.email}>: Recipient address rejected: User unknown")
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    run_until_done(campaign)
+    assert campaign.deliveries.get(member=victim).state == Delivery.State.FAILED
+    client = client_for(audrey)
+    for query in ("", "?format=csv"):
+        page = client.get(reverse("audit:incident", args=[campaign.pk]) + query,
+                          HTTP_ACCEPT_LANGUAGE="en")
+        body = b"".join(page.streaming_content) if page.streaming else page.content
+        assert victim.email not in body.decode("utf-8", "replace"), query or "html"
+
+
+# --- the Message-ID and the bytes ------------------------------------------------------------
+
+def test_the_ledgers_message_id_and_hash_are_those_of_the_bytes_the_relay_received(sent, sink):
+    received = {recipient: raw for _t, recipient, raw in sink.handler.received}
+    for delivery in sent.deliveries.all():
+        raw = received[delivery.email]
+        got = message_from_bytes(raw, policy=policy.compat32)
+        assert got["Message-ID"] == delivery.message_id
+        assert hashlib.sha256(raw).hexdigest() == delivery.message_sha256
+
+
+def test_an_esp_event_carrying_the_esps_own_message_id_finds_the_delivery(
+        settings, olivia, sam, oscar, roster):
+    """With django-anymail the webhook's event.message_id is the ESP's id (what the send
+    returned in anymail_status), not the Message-ID header the ledger keeps."""
+    from django.core import mail as django_mail
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.ANYMAIL = {}
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    run_until_done(campaign)
+    sent_message = next(m for m in django_mail.outbox if m.to == [
+        campaign.deliveries.first().email])
+    esp_id = sent_message.anymail_status.message_id
+    _event("bounced", str(esp_id), mta_response="550 5.1.1 no such user")
+    delivery = campaign.deliveries.first()
+    assert delivery.state == Delivery.State.BOUNCED
+
+
+# --- reconcile_in_doubt: forged and partial logs ---------------------------------------------
+
+def _line(moment, text):
+    return f"{stamp(moment)} relay {text}"
+
+
+def _write(tmp_path, lines, name="maillog"):
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_log_that_ends_before_the_claim_cannot_say_no_trace(three_in_doubt, tmp_path):
+    """Only yesterday's rotated file was given: it starts before the claim, and says nothing
+    about it. 'No trace' there invites a resend of a message the relay may have taken."""
+    old = timezone.now() - timedelta(hours=3)
+    path = _write(tmp_path, [_line(old, "postfix/master[1]: daemon started"),
+                             _line(old + timedelta(minutes=5), "postfix/anvil[2]: statistics")],
+                  name="mail.log.1")
+    out = reconcile(path)
+    assert "not covered by the log: 3" in out
+    three_in_doubt[0].refresh_from_db()
+    assert three_in_doubt[0].relay_evidence["accepted"] is None
+
+
+def test_a_gap_between_rotated_logs_cannot_say_no_trace(three_in_doubt, tmp_path):
+    """mail.log.2 (old) and mail.log (started after the claim) were given; mail.log.1, the
+    file that covers the claim, was not."""
+    old, later = timezone.now() - timedelta(hours=5), timezone.now() + timedelta(minutes=10)
+    oldest = _write(tmp_path, [_line(old, "postfix/master[1]: daemon started")], "mail.log.2")
+    newest = _write(tmp_path, [_line(later, "postfix/master[1]: daemon started")], "mail.log")
+    out = io.StringIO()
+    call_command("reconcile_in_doubt", "--maillog", str(oldest), "--maillog", str(newest),
+                 log_zone="UTC", stdout=out)
+    assert "no trace: 0" in out.getvalue()
+
+
+def test_a_reused_queue_id_does_not_make_a_cut_off_message_accepted(three_in_doubt, tmp_path):
+    """Postfix's short queue ids are reused. Our message reached cleanup and was cut off;
+    later another message got the same queue id and was queued."""
+    cut = three_in_doubt[0]
+    now = timezone.now()
+    path = _write(tmp_path, [
+        _line(now, "postfix/master[1]: daemon started"),
+        _line(now, "postfix/smtpd[10]: 4B2C1EA2000: client=localhost[127.0.0.1]"),
+        _line(now, f"postfix/cleanup[11]: 4B2C1EA2000: message-id={cut.message_id}"),
+        _line(now, "postfix/smtpd[10]: lost connection after DATA from localhost[127.0.0.1]"),
+        _line(now + timedelta(seconds=30),
+              "postfix/smtpd[10]: 4B2C1EA2000: client=other.example[192.0.2.7]"),
+        _line(now + timedelta(seconds=30),
+              "postfix/cleanup[11]: 4B2C1EA2000: message-id=<unrelated@staff.example>"),
+        _line(now + timedelta(seconds=30), "postfix/qmgr[12]: 4B2C1EA2000: "
+              "from=<staff@association.example>, size=900, nrcpt=1 (queue active)")])
+    reconcile(path)
+    cut.refresh_from_db()
+    assert cut.relay_evidence["accepted"] is not True
+
+
+def test_a_qmgr_line_for_another_queue_id_is_not_evidence(three_in_doubt, tmp_path):
+    cut = three_in_doubt[0]
+    now = timezone.now()
+    path = _write(tmp_path, [
+        _line(now, "postfix/master[1]: daemon started"),
+        _line(now, f"postfix/cleanup[11]: 4B2C1EA2000: message-id={cut.message_id}"),
+        _line(now, "postfix/qmgr[12]: 4B2C1EA2001: from=<x@y>, size=9, nrcpt=1 (queue active)"),
+        _line(now, f"postfix/cleanup[11]: 5B2C1EA2000: message-id=<{cut.message_id.strip('<>')}"
+              ".evil>"),
+        _line(now, "postfix/qmgr[12]: 5B2C1EA2000: from=<x@y>, size=9, nrcpt=1 (queue active)"),
+    ])
+    reconcile(path)
+    cut.refresh_from_db()
+    assert cut.relay_evidence["accepted"] is False
+
+
+def test_a_qmgr_line_before_the_cleanup_line_is_not_evidence(three_in_doubt, tmp_path):
+    cut = three_in_doubt[0]
+    now = timezone.now()
+    path = _write(tmp_path, [
+        _line(now, "postfix/master[1]: daemon started"),
+        _line(now, "postfix/qmgr[12]: 4B2C1EA2000: from=<x@y>, size=9, nrcpt=1 (queue active)"),
+        _line(now, f"postfix/cleanup[11]: 4B2C1EA2000: message-id={cut.message_id}")])
+    reconcile(path)
+    cut.refresh_from_db()
+    assert cut.relay_evidence["accepted"] is False
+
+
+def test_another_programs_line_quoting_postfix_lines_is_not_evidence(three_in_doubt, tmp_path):
+    """smtpd logs the client's MAIL FROM verbatim; a quoted local part may hold spaces. A
+    client that writes a cleanup and a qmgr line into its address writes evidence."""
+    cut = three_in_doubt[0]
+    now = timezone.now()
+    fake_cleanup = f"postfix/cleanup[1]: QQQQ: message-id={cut.message_id}"
+    fake_qmgr = "postfix/qmgr[1]: QQQQ: from=<a>, size=1, nrcpt=1 (queue active)"
+    path = _write(tmp_path, [
+        _line(now, "postfix/master[1]: daemon started"),
+        _line(now, f"postfix/smtpd[10]: NOQUEUE: reject: RCPT from x[192.0.2.9]: 554 5.7.1; "
+              f"from=<\"{fake_cleanup}\"@evil.example> proto=ESMTP"),
+        _line(now, f"postfix/smtpd[10]: NOQUEUE: reject: RCPT from x[192.0.2.9]: 554 5.7.1; "
+              f"from=<\"{fake_qmgr}\"@evil.example> proto=ESMTP")])
+    reconcile(path)
+    cut.refresh_from_db()
+    assert cut.relay_evidence["accepted"] is not True
+
+
+def test_an_acceptance_logged_an_hour_before_the_claim_is_not_evidence_for_it(three_in_doubt,
+                                                                             tmp_path):
+    cut = three_in_doubt[0]
+    path = postfix_log(tmp_path, accepted=[cut], start=timezone.now() - timedelta(hours=1))
+    reconcile(path)
+    cut.refresh_from_db()
+    assert cut.relay_evidence["accepted"] is not True
+
+
+def test_a_log_in_another_zone_read_with_its_zone_finds_the_message(three_in_doubt, tmp_path):
+    taken = three_in_doubt[0]
+    now = timezone.now()
+    tokyo = now.astimezone(UTC) + timedelta(hours=9)  # wall clock in Asia/Tokyo
+    st = tokyo.strftime("%b %e %H:%M:%S")
+    path = _write(tmp_path, [
+        f"{st} relay postfix/master[1]: daemon started",
+        f"{st} relay postfix/cleanup[11]: 4B2C1EA2000: message-id={taken.message_id}",
+        f"{st} relay postfix/qmgr[12]: 4B2C1EA2000: from=<x@y>, size=9, nrcpt=1 (queue active)"])
+    out = io.StringIO()
+    call_command("reconcile_in_doubt", maillog=[str(path)], log_zone="Asia/Tokyo", stdout=out)
+    taken.refresh_from_db()
+    assert taken.relay_evidence["accepted"] is True
+    assert "not covered by the log: 0" in out.getvalue()
+
+
+def test_a_resent_message_that_died_before_its_hand_over_is_not_shown_as_accepted(
+        three_in_doubt, tmp_path, sam, settings):
+    """First attempt: in doubt, decided 'resend' before the log was read. Second attempt:
+    claimed, then the worker died before building the message (no new Message-ID noted). The
+    relay log of the FIRST attempt must not be shown as the evidence for the second."""
+    delivery = three_in_doubt[0]
+    first_id = delivery.message_id
+    first_log = postfix_log(tmp_path, accepted=[delivery],
+                            start=timezone.now() - timedelta(minutes=1))
+    workflow.decide(delivery=delivery, user=sam, decision="resend")
+    # The second claim, left by a dead worker before _note_message.
+    long_ago = timezone.now() - timedelta(seconds=settings.EMAIL_TIMEOUT
+                                          + settings.SEND_STALE_MARGIN_SECONDS + 5)
+    Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SENDING,
+                                                   claimed_at=long_ago)
+    sender.flag_stale_claims(delivery.campaign_id)
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.IN_DOUBT
+    reconcile(first_log)
+    delivery.refresh_from_db()
+    assert not (delivery.message_id == first_id and delivery.relay_evidence.get("accepted"))
+
+
+def test_an_esp_acceptance_is_not_overwritten_by_a_log_without_it(three_in_doubt, tmp_path):
+    """The ESP said it took the message; a later run over the local relay's log (which never
+    saw it) must not turn that into 'no trace', an invitation to send it twice."""
+    taken = three_in_doubt[0]
+    _event("delivered", taken.message_id)
+    taken.refresh_from_db()
+    assert taken.relay_evidence["accepted"] is True
+    reconcile(postfix_log(tmp_path))
+    taken.refresh_from_db()
+    assert taken.relay_evidence["accepted"] is True
+
+
+def test_a_hard_bounce_of_a_message_in_doubt_is_not_overwritten_by_a_log_without_it(
+        three_in_doubt, tmp_path):
+    taken = three_in_doubt[0]
+    bounces.process_dsn(dsn_for(taken))
+    reconcile(postfix_log(tmp_path))
+    taken.refresh_from_db()
+    assert taken.relay_evidence["accepted"] is True
+
+
+def test_an_esp_event_for_a_message_never_claimed_is_not_evidence(held):
+    pending = held.deliveries.filter(state=Delivery.State.PENDING).first()
+    Delivery.objects.filter(pk=pending.pk).update(message_id="<guess@association.example>")
+    _event("delivered", "<guess@association.example>")
+    _event("bounced", "<guess@association.example>", mta_response="550 5.1.1 x")
+    pending.refresh_from_db()
+    assert pending.state == Delivery.State.PENDING and pending.relay_evidence == {}
+    assert not Suppression.objects.exists()
