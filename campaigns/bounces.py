@@ -40,7 +40,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from audit.models import AuditEntry
-from campaigns import suppression, workflow
+from campaigns import mail, suppression, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery
 from countersign.pseudonyms import normalise_address
@@ -384,14 +384,10 @@ _ACCEPTED_EVENTS = {"queued", "sent", "delivered", "deferred", "bounced", "compl
                     "opened", "clicked"}
 
 
-def _bare_id(message_id: str) -> str:
-    return (message_id or "").strip().strip("<>")
-
-
 def delivery_for_message_id(message_id: str) -> Delivery | None:
     """By the Message-ID header, or by the id the e-mail provider gave the message when it
     took it (what its webhooks report)."""
-    bare = _bare_id(message_id)
+    bare = mail.bare_message_id(message_id)
     if not bare:
         return None
     return Delivery.objects.filter(Q(message_id__in=[f"<{bare}>", bare])

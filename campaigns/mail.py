@@ -193,6 +193,11 @@ class NoAttachmentMessage(EmailMultiAlternatives):
         raise AttachmentsForbidden("Countersign messages cannot carry attachments")
 
 
+def bare_message_id(message_id: str) -> str:
+    """A Message-ID without its angle brackets, as logs and e-mail providers write it."""
+    return (message_id or "").strip().strip("<>")
+
+
 def texts_of(message: NoAttachmentMessage) -> dict[str, str]:
     """What a member reads in a built message: subject, plain body, HTML body."""
     html = next((content for content, mimetype in message.alternatives

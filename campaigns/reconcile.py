@@ -27,6 +27,7 @@ from django.utils import timezone
 
 import audit
 from campaigns.actions import Action
+from campaigns.mail import bare_message_id
 from campaigns.models import Campaign, Delivery
 
 _STAMP = (r"^(?P<stamp>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?"
@@ -39,10 +40,6 @@ _CLEANUP = re.compile(_STAMP + _PROGRAM + r"cleanup\[\d+\]: (?P<queue>[0-9A-Za-z
 _QMGR = re.compile(_STAMP + _PROGRAM + r"qmgr\[\d+\]: (?P<queue>[0-9A-Za-z]+): "
                    r"from=<[^>]*>, size=\d+, nrcpt=\d+")
 _EXIM = re.compile(_STAMP + r"(?:\[\d+\] )?(?P<queue>[-0-9A-Za-z]{16,23}) <= .*? id=(?P<id>\S+)")
-
-
-def _bare(message_id: str) -> str:
-    return message_id.strip().strip("<>")
 
 
 def _moment(stamp: str, zone: tzinfo, now: datetime) -> datetime | None:
@@ -71,8 +68,8 @@ def read_log(lines, wanted: set[str], *, zone: tzinfo) -> tuple[dict, tuple | No
         if found := _CLEANUP.match(line):
             # A queue id is reused later: each cleanup line starts the story of its queue id
             # anew, so a message cut off here is not taken for the next one's acceptance.
-            if _bare(found["id"]) in wanted:
-                queued[found["queue"]] = _bare(found["id"])
+            if bare_message_id(found["id"]) in wanted:
+                queued[found["queue"]] = bare_message_id(found["id"])
             else:
                 queued.pop(found["queue"], None)
         elif found := _QMGR.match(line):
@@ -80,8 +77,8 @@ def read_log(lines, wanted: set[str], *, zone: tzinfo) -> tuple[dict, tuple | No
             if message_id:
                 accepted.setdefault(message_id, []).append(
                     (found["queue"], _moment(found["stamp"], zone, now)))
-        elif (found := _EXIM.match(line)) and _bare(found["id"]) in wanted:
-            accepted.setdefault(_bare(found["id"]), []).append(
+        elif (found := _EXIM.match(line)) and bare_message_id(found["id"]) in wanted:
+            accepted.setdefault(bare_message_id(found["id"]), []).append(
                 (found["queue"], _moment(found["stamp"], zone, now)))
     return accepted, (first, last) if first and last else None
 
@@ -94,7 +91,7 @@ def reconcile(paths: list[Path], *, zone: tzinfo, source: str = "postfix log") -
     """Store the relay's evidence on every delivery in doubt; audit the run per campaign."""
     in_doubt = list(Delivery.objects.filter(state=Delivery.State.IN_DOUBT).only(
         "pk", "campaign_id", "message_id", "claimed_at", "relay_evidence"))
-    wanted = {_bare(d.message_id) for d in in_doubt if d.message_id}
+    wanted = {bare_message_id(d.message_id) for d in in_doubt if d.message_id}
     accepted, spans = {}, []
     for path in paths:
         with open(path, encoding="utf-8", errors="replace") as lines:
@@ -125,7 +122,7 @@ def reconcile(paths: list[Path], *, zone: tzinfo, source: str = "postfix log") -
 
 def _evidence(delivery, accepted: dict, spans: list, source: str) -> dict:
     claimed = delivery.claimed_at
-    sightings = accepted.get(_bare(delivery.message_id), []) if delivery.message_id else []
+    sightings = accepted.get(bare_message_id(delivery.message_id), [])  # never a '' key
     # An acceptance logged before this claim is about an earlier message, not this one.
     sightings = [(q, at) for q, at in sightings
                  if claimed is None or at is None or at >= claimed - COVERAGE_MARGIN]

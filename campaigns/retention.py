@@ -21,8 +21,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email import policy
-from email.parser import BytesParser
 
 import ahocorasick
 from django.conf import settings
@@ -273,7 +271,7 @@ def _erase_caught_mail(found: _Found, campaigns) -> int:
     ids = {str(pk) for pk in campaigns}
     removed = 0
     for path in files:
-        message = BytesParser(policy=policy.default).parse(path.open("rb"))
+        message = mailcatcher.read(path)
         about = {message.get("X-Countersign-Campaign", ""), message.get("X-Countersign-Test", "")}
         text = _readable(message).casefold()
         if (about & ids) or (len(automaton) and next(automaton.iter(text), None) is not None):

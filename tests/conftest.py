@@ -16,6 +16,7 @@ from django.utils import translation
 
 from audit import triggers
 from campaigns import workflow
+from campaigns.states import State
 from countersign import mailcatcher
 from countersign.models import Organisation
 from countersign.roles import Role
@@ -26,6 +27,8 @@ from tests.factories import (
     make_campaign,
     make_roster,
     make_user,
+    released_campaign,
+    run_until_done,
 )
 from tests.sending_helpers import SinkServer
 
@@ -161,3 +164,13 @@ def approved(tested, sam):
 @pytest.fixture
 def released(approved, oscar):
     return workflow.release(campaign=approved, user=oscar, checklist=OBSERVER_TICKS)
+
+
+@pytest.fixture
+def held(olivia, sam, oscar, roster, sink):
+    """The first 10 of 20 went out; the campaign is held after them."""
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=True,
+                                 canary_size=10)
+    run_until_done(campaign)
+    assert campaign.state == State.HELD
+    return campaign

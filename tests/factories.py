@@ -6,6 +6,7 @@ from conftest (pytest loads conftest itself, and importing it twice is a trap).
 """
 
 import socket
+import subprocess
 import time
 
 from django.conf import settings
@@ -62,6 +63,16 @@ def make_campaign(author, roster, **changes):
     return workflow.create(user=author, roster=roster, **fields)
 
 
+# The footer a newsletter must end with (campaigns.unsubscribe.footer_problems).
+NEWSLETTER_FOOTER = (f"\n--\n{settings.ASSOCIATION_NAME}\n{settings.ASSOCIATION_POSTAL_ADDRESS}\n"
+                     f"{settings.ASSOCIATION_CONTACT}\n配信停止: {{unsubscribe_url}}\n")
+
+
+def make_newsletter(author, roster, **changes):
+    fields = {"kind": "newsletter", "body_text": BODY + NEWSLETTER_FOOTER, **changes}
+    return make_campaign(author, roster, **fields)
+
+
 def through_the_countersign(campaign, author, supervisor, observer):
     """Submit, test-send to the supervisor, approve and release: the draft becomes `sending`."""
     workflow.submit(campaign=campaign, user=author)
@@ -91,6 +102,17 @@ def run_until_done(campaign, *, rounds=5):
 
 def audit_actions(**filters):
     return list(AuditEntry.objects.filter(**filters).values_list("action", flat=True))
+
+
+def database_dump() -> str:
+    """Every row of every table, as the engine's own dump tool writes it (the data must be
+    committed: a transactional test)."""
+    if connection.vendor == "sqlite":
+        return "\n".join(connection.connection.iterdump())
+    db = connection.settings_dict
+    command = ["pg_dump", "--no-owner", "-h", db["HOST"] or "127.0.0.1", "-p",
+               str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", db["NAME"]]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
 # --- processes and ports -----------------------------------------------------------------------

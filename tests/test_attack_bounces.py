@@ -34,7 +34,6 @@ from tests.test_bounces import (  # noqa: F401 - fixtures
     snapshot,
 )
 from tests.test_reconcile_in_doubt import (  # noqa: F401 - fixtures
-    held,
     postfix_log,
     reconcile,
     stamp,

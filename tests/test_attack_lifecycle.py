@@ -25,21 +25,19 @@ from tests.factories import (
     BODY,
     OBSERVER_TICKS,
     client_for,
+    database_dump,
     make_campaign,
     make_roster,
     released_campaign,
     run_until_done,
     through_the_countersign,
 )
-from tests.test_retention import database_dump
-
-FOOTER = (f"\n--\n{settings.ASSOCIATION_NAME}\n{settings.ASSOCIATION_POSTAL_ADDRESS}\n"
-          f"{settings.ASSOCIATION_CONTACT}\n配信停止: {{unsubscribe_url}}\n")
-
-
-def newsletter(olivia, roster, **changes):
-    fields = {"kind": Kind.NEWSLETTER, "body_text": BODY + FOOTER, **changes}
-    return make_campaign(olivia, roster, **fields)
+from tests.factories import (
+    NEWSLETTER_FOOTER as FOOTER,
+)
+from tests.factories import (
+    make_newsletter as newsletter,
+)
 
 
 def sent_newsletter(olivia, sam, oscar, roster, sink):

@@ -266,16 +266,6 @@ def test_a_bounce_for_a_message_in_doubt_is_evidence_but_not_a_decision(sent):
 
 # --- rates and the pause ---------------------------------------------------------------------
 
-@pytest.fixture
-def held(olivia, sam, oscar, roster, sink):
-    """The first 10 of 20 went out; the campaign is held (a state the pause applies in)."""
-    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=True,
-                                 canary_size=10)
-    run_until_done(campaign)
-    assert campaign.state == State.HELD
-    return campaign
-
-
 def test_a_campaign_pauses_when_its_hard_bounce_rate_passes_the_limit(held, settings):
     settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 10
     delivery = held.deliveries.filter(state=Delivery.State.SENT).first()

@@ -22,14 +22,12 @@ from tests.factories import (
     run_until_done,
     through_the_countersign,
 )
-
-FOOTER = (f"\n--\n{settings.ASSOCIATION_NAME}\n{settings.ASSOCIATION_POSTAL_ADDRESS}\n"
-          f"{settings.ASSOCIATION_CONTACT}\n配信停止: {{unsubscribe_url}}\n")
-
-
-def newsletter(olivia, roster, **changes):
-    return make_campaign(olivia, roster, kind=Kind.NEWSLETTER, body_text=BODY + FOOTER,
-                         **changes)
+from tests.factories import (
+    NEWSLETTER_FOOTER as FOOTER,
+)
+from tests.factories import (
+    make_newsletter as newsletter,
+)
 
 
 def unsubscribe_links(message):

@@ -12,19 +12,10 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from campaigns import workflow
-from campaigns.models import Delivery, State
-from tests.factories import client_for, released_campaign, run_until_done
+from campaigns.models import Delivery
+from tests.factories import client_for
 
 pytestmark = pytest.mark.usefixtures("sink")
-
-
-@pytest.fixture
-def held(olivia, sam, oscar, roster, sink):
-    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=True,
-                                 canary_size=10)
-    run_until_done(campaign)
-    assert campaign.state == State.HELD
-    return campaign
 
 
 @pytest.fixture

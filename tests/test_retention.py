@@ -3,12 +3,10 @@ dump of either engine is searched for every address and name), the ledger still 
 "was this address sent to?" through the pseudonym, the audit chain verifies, and the deletion
 certificate is countersigned by the association's observer and mailed to them."""
 
-import subprocess
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,6 +23,7 @@ from tests.factories import (
     OBSERVER_TICKS,
     SUPERVISOR_TICKS,
     client_for,
+    database_dump,
     make_campaign,
     make_roster,
     released_campaign,
@@ -40,16 +39,6 @@ def catcher(settings, smtp_sink):
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
     settings.MAILCATCHER_DIR = directory
     return directory
-
-
-def database_dump() -> str:
-    """Every row of every table, as the engine's own dump tool writes it."""
-    if connection.vendor == "sqlite":
-        return "\n".join(connection.connection.iterdump())
-    db = connection.settings_dict
-    command = ["pg_dump", "--no-owner", "-h", db["HOST"] or "127.0.0.1", "-p",
-               str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", db["NAME"]]
-    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
 def a_finished_story(olivia, sam, oscar, roster):
