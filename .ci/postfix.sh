@@ -72,6 +72,9 @@ smtpd_reject_unlisted_recipient = no
 recipient_delimiter = +
 maillog_file = $root/log/maillog
 smtputf8_enable = no
+# Without TZ: the daemons log in the machine's zone (/etc/localtime), as a Postfix started by
+# the system does, also when pytest starts this one (Django sets TZ to TIME_ZONE in pytest).
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG LANG=C POSIXLY_CORRECT
 biff = no
 # Nothing leaves this machine: mail for any other domain (the staff's notices) is dropped.
 default_transport = discard

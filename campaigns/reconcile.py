@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -81,6 +82,23 @@ def read_log(lines, wanted: set[str], *, zone: tzinfo) -> tuple[dict, tuple | No
             accepted.setdefault(bare_message_id(found["id"]), []).append(
                 (found["queue"], _moment(found["stamp"], zone, now)))
     return accepted, (first, last) if first and last else None
+
+
+def machine_zone(localtime: Path = Path("/etc/localtime")) -> tzinfo:
+    """The zone this machine's daemons write their logs in: /etc/localtime, as for any
+    process started without TZ. Not this process's local time: Django sets TZ to TIME_ZONE
+    when it loads its settings, so a relay logging in UTC would be read nine hours off and
+    every message in doubt would look "not covered"."""
+    try:
+        with open(localtime, "rb") as data:
+            return ZoneInfo.from_file(data, key=_zone_key(localtime))
+    except (OSError, ValueError):
+        return UTC  # what the C library assumes without /etc/localtime
+
+
+def _zone_key(localtime: Path) -> str:
+    target = str(localtime.resolve())
+    return target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else str(localtime)
 
 
 # Clocks of the worker and the relay may differ by this much.

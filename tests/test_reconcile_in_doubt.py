@@ -3,6 +3,8 @@ shows the signer whether the relay took each message; the decision stays a perso
 audit entry keeps the evidence that was shown."""
 
 import io
+import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from campaigns import reconcile as reconcile_module
 from campaigns import workflow
 from campaigns.models import Delivery
 from tests.factories import client_for
@@ -27,32 +30,61 @@ def three_in_doubt(held):
     return [Delivery.objects.get(pk=d.pk) for d in rows]
 
 
-def stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%b %e %H:%M:%S")
+def stamp(moment: datetime, zone=UTC) -> str:
+    return moment.astimezone(zone).strftime("%b %e %H:%M:%S")
 
 
-def postfix_log(tmp_path, *, accepted=(), cut_off=(), start=None):
+def postfix_log(tmp_path, *, accepted=(), cut_off=(), start=None, zone=UTC):
     """A Postfix mail log as maillog_file writes it: `accepted` went through cleanup and
     into the queue (qmgr); `cut_off` reached cleanup, then the client vanished mid-DATA."""
     now = start or timezone.now() - timedelta(minutes=1)
-    lines = [f"{stamp(now)} relay postfix/master[1]: daemon started -- version 3.7.11"]
+    at = stamp(now, zone)
+    lines = [f"{at} relay postfix/master[1]: daemon started -- version 3.7.11"]
     for n, delivery in enumerate(accepted):
         queue = f"4B{n:03d}EA2{n:03d}"
         lines += [
-            f"{stamp(now)} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
-            f"{stamp(now)} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
-            (f"{stamp(now)} relay postfix/qmgr[12]: {queue}: from=<bounce+{delivery.pk}-x@b>, "
+            f"{at} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
+            f"{at} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
+            (f"{at} relay postfix/qmgr[12]: {queue}: from=<bounce+{delivery.pk}-x@b>, "
              "size=2048, nrcpt=1 (queue active)")]
     for n, delivery in enumerate(cut_off):
         queue = f"5C{n:03d}FA2{n:03d}"
         lines += [
-            f"{stamp(now)} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
-            f"{stamp(now)} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
-            (f"{stamp(now)} relay postfix/smtpd[10]: lost connection after DATA (0 bytes) "
+            f"{at} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
+            f"{at} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
+            (f"{at} relay postfix/smtpd[10]: lost connection after DATA (0 bytes) "
              "from localhost[127.0.0.1]")]
     path = tmp_path / "maillog"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def test_without_a_zone_the_log_is_read_in_this_machines_zone_not_in_time_zone(
+        three_in_doubt, tmp_path):
+    """A relay started by the system logs in /etc/localtime's zone. This process's local
+    time is TIME_ZONE (Django sets TZ to it), so reading the log in that zone put every line
+    hours off: on a UTC machine every message in doubt came out "not covered"."""
+    taken, _cut, _absent = three_in_doubt
+    path = postfix_log(tmp_path, accepted=[taken], zone=reconcile_module.machine_zone())
+    out = io.StringIO()
+    call_command("reconcile_in_doubt", maillog=[str(path)], stdout=out)
+    assert "accepted by the relay: 1; no trace: 2; not covered by the log: 0" in out.getvalue()
+
+
+def test_the_machines_zone_comes_from_etc_localtime_whatever_tz_this_process_has(tmp_path):
+    localtime = tmp_path / "localtime"
+    localtime.symlink_to("/usr/share/zoneinfo/America/New_York")
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Pacific/Chatham"
+    time.tzset()
+    try:
+        zone = reconcile_module.machine_zone(localtime)
+    finally:
+        os.environ.pop("TZ") if before is None else os.environ.update(TZ=before)
+        time.tzset()
+    assert str(zone) == "America/New_York"
+    assert datetime(2026, 1, 15, 12, tzinfo=zone).utcoffset() == timedelta(hours=-5)
+    assert reconcile_module.machine_zone(tmp_path / "absent") is UTC
 
 
 def reconcile(path) -> str:

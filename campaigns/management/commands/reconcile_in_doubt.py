@@ -10,7 +10,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from campaigns import reconcile
 
@@ -22,7 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--maillog", action="append", required=True,
                             help="the relay's mail log (repeat for rotated files)")
         parser.add_argument("--log-zone", default="",
-                            help="time zone of the log's times (default: this machine's)")
+                            help="time zone of the log's times "
+                                 "(default: this machine's, /etc/localtime)")
         parser.add_argument("--source", default="postfix log",
                             help="what the evidence is called on the page")
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         for path in paths:
             if not path.is_file():
                 raise CommandError(f"no such file: {path}")
-        zone = ZoneInfo(log_zone) if log_zone else timezone.now().astimezone().tzinfo
+        zone = ZoneInfo(log_zone) if log_zone else reconcile.machine_zone()
         counts = reconcile.reconcile(paths, zone=zone, source=source)
         self.stdout.write(
             f"in doubt: {sum(counts.values())}; accepted by the relay: {counts['accepted']}; "
