@@ -4,22 +4,24 @@ olivia  operator   (contractor)      sam    supervisor (contractor)
 oscar   observer   (association)     audrey auditor    (association)
 mallory an account with no role      otto   a second operator
 
-Only fixtures and hooks live here; the helpers they use are in tests/factories.py, which is
-what test modules import.
+Only fixtures and hooks live here; the helpers they use are in tests/factories.py,
+tests/sending_helpers.py and tests/returned_mail.py, which is what test modules import.
 """
 
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.test import override_settings
-from django.utils import translation
+from django.utils import timezone, translation
 
 from audit import triggers
 from campaigns import workflow
+from campaigns.models import Delivery
 from campaigns.states import State
 from countersign import mailcatcher
 from countersign.models import Organisation
 from countersign.roles import Role
+from tests import returned_mail
 from tests.factories import (
     OBSERVER_TICKS,
     SUPERVISOR_TICKS,
@@ -174,3 +176,27 @@ def held(olivia, sam, oscar, roster, sink):
     run_until_done(campaign)
     assert campaign.state == State.HELD
     return campaign
+
+
+@pytest.fixture
+def bounce_domain(settings):
+    """VERP envelope senders at the tests' bounce domain."""
+    settings.BOUNCE_DOMAIN = returned_mail.DOMAIN
+
+
+@pytest.fixture
+def sent(olivia, sam, oscar, roster, sink):
+    """A campaign of 20, all accepted by the mail server."""
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    run_until_done(campaign)
+    assert campaign.state == State.COMPLETED
+    return campaign
+
+
+@pytest.fixture
+def three_in_doubt(held):
+    """Three messages handed over when the worker died: their Message-IDs are known."""
+    rows = list(held.deliveries.filter(state=Delivery.State.SENT)[:3])
+    Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
+        state=Delivery.State.IN_DOUBT, claimed_at=timezone.now())
+    return [Delivery.objects.get(pk=d.pk) for d in rows]

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the imported fixtures are the test functions' arguments
 """Attacks on the bounce handling and the evidence for messages in doubt.
 
 A bounce is mail from anyone; a mail log is text anyone who can write a line into it
@@ -24,23 +23,18 @@ from campaigns.models import Delivery, State
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
 from tests.factories import client_for, released_campaign, run_until_done
-from tests.test_bounces import (  # noqa: F401 - fixtures
+from tests.returned_mail import (
     DOMAIN,
-    _bounce_domain,
-    _event,
     dsn_for,
+    esp_event,
     maildir,
-    sent,
-    snapshot,
-)
-from tests.test_reconcile_in_doubt import (  # noqa: F401 - fixtures
     postfix_log,
     reconcile,
+    snapshot,
     stamp,
-    three_in_doubt,
 )
 
-pytestmark = pytest.mark.usefixtures("sink")
+pytestmark = pytest.mark.usefixtures("sink", "bounce_domain")
 
 
 def multi_dsn(*, to: str, blocks, message_id=None, campaign=None, diagnostic="") -> bytes:
@@ -150,8 +144,8 @@ def test_a_bounce_for_a_message_not_handed_over_changes_nothing_in_any_state(sen
     Delivery.objects.filter(pk=delivery.pk).update(state=state)  # Message-ID kept: harder
     before = snapshot()
     assert bounces.process_dsn(dsn_for(delivery)) == Result.NEVER_SENT
-    _event("complained", delivery.message_id)
-    _event("bounced", delivery.message_id, mta_response="550 5.1.1 gone")
+    esp_event("complained", delivery.message_id)
+    esp_event("bounced", delivery.message_id, mta_response="550 5.1.1 gone")
     assert snapshot() == before
 
 
@@ -177,11 +171,11 @@ def test_a_replayed_soft_bounce_is_counted_once(sent):
 def test_a_replayed_hard_bounce_and_complaint_are_counted_once(sent):
     first, second = sent.deliveries.all()[:2]
     assert bounces.process_dsn(dsn_for(first)) == Result.HARD
-    _event("complained", second.message_id)
+    esp_event("complained", second.message_id)
     before = snapshot()
     assert bounces.process_dsn(dsn_for(first)) == Result.DUPLICATE
-    _event("complained", second.message_id)
-    _event("bounced", first.message_id, mta_response="550 5.1.1 x")
+    esp_event("complained", second.message_id)
+    esp_event("bounced", first.message_id, mta_response="550 5.1.1 x")
     assert snapshot() == before
 
 
@@ -284,11 +278,11 @@ def test_the_auditor_never_sees_a_member_address_after_bounces_complaints_and_de
                                   message_id=first.message_id, campaign=sent.pk,
                                   blocks=[(first.email, "failed", "5.1.1")]))
     bounces.process_dsn(dsn_for(second, status="4.2.2", action="delayed"))
-    _event("complained", third.message_id, mta_response=f"550 5.7.1 spam from {third.email}")
+    esp_event("complained", third.message_id, mta_response=f"550 5.7.1 spam from {third.email}")
     Delivery.objects.filter(pk=fourth.pk).update(
         state=Delivery.State.IN_DOUBT, claimed_at=timezone.now(),
         smtp_reply="ConnectionResetError: [Errno 104] Connection reset by peer")
-    _event("delivered", fourth.message_id, mta_response=f"250 ok {fourth.email}")
+    esp_event("delivered", fourth.message_id, mta_response=f"250 ok {fourth.email}")
     bounces.process_dsn(dsn_for(fourth))
     reconcile(postfix_log(tmp_path, accepted=[Delivery.objects.get(pk=fourth.pk)]))
     workflow.decide(delivery=Delivery.objects.get(pk=fourth.pk), user=sam, decision="skip")
@@ -352,7 +346,7 @@ def test_an_esp_event_carrying_the_esps_own_message_id_finds_the_delivery(
     sent_message = next(m for m in django_mail.outbox if m.to == [
         campaign.deliveries.first().email])
     esp_id = sent_message.anymail_status.message_id
-    _event("bounced", str(esp_id), mta_response="550 5.1.1 no such user")
+    esp_event("bounced", str(esp_id), mta_response="550 5.1.1 no such user")
     delivery = campaign.deliveries.first()
     assert delivery.state == Delivery.State.BOUNCED
 
@@ -513,7 +507,7 @@ def test_an_esp_acceptance_is_not_overwritten_by_a_log_without_it(three_in_doubt
     """The ESP said it took the message; a later run over the local relay's log (which never
     saw it) must not turn that into 'no trace', an invitation to send it twice."""
     taken = three_in_doubt[0]
-    _event("delivered", taken.message_id)
+    esp_event("delivered", taken.message_id)
     taken.refresh_from_db()
     assert taken.relay_evidence["accepted"] is True
     reconcile(postfix_log(tmp_path))
@@ -533,8 +527,8 @@ def test_a_hard_bounce_of_a_message_in_doubt_is_not_overwritten_by_a_log_without
 def test_an_esp_event_for_a_message_never_claimed_is_not_evidence(held):
     pending = held.deliveries.filter(state=Delivery.State.PENDING).first()
     Delivery.objects.filter(pk=pending.pk).update(message_id="<guess@association.example>")
-    _event("delivered", "<guess@association.example>")
-    _event("bounced", "<guess@association.example>", mta_response="550 5.1.1 x")
+    esp_event("delivered", "<guess@association.example>")
+    esp_event("bounced", "<guess@association.example>", mta_response="550 5.1.1 x")
     pending.refresh_from_db()
     assert pending.state == Delivery.State.PENDING and pending.relay_evidence == {}
     assert not Suppression.objects.exists()

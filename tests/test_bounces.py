@@ -17,75 +17,9 @@ from campaigns.models import Delivery, State
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
 from tests.factories import make_roster, released_campaign, run_until_done
+from tests.returned_mail import DOMAIN, dsn, dsn_for, esp_event, maildir, snapshot
 
-pytestmark = pytest.mark.usefixtures("sink")
-
-DOMAIN = "bounces.association.example"
-
-
-@pytest.fixture(autouse=True)
-def _bounce_domain(settings):
-    settings.BOUNCE_DOMAIN = DOMAIN
-
-
-@pytest.fixture
-def sent(olivia, sam, oscar, roster, sink):
-    """A campaign of 20, all accepted by the mail server."""
-    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
-    run_until_done(campaign)
-    assert campaign.state == State.COMPLETED
-    return campaign
-
-
-def dsn(*, to: str, recipient: str, status="5.1.1", action="failed", message_id=None,
-        campaign=None, original_recipient=None) -> bytes:
-    """A DSN the way Postfix writes one (multipart/report, the original's headers)."""
-    original = "".join([f"Message-ID: {message_id}\n" if message_id else "",
-                        f"X-Countersign-Campaign: {campaign}\n" if campaign else "",
-                        "Subject: x\n"])
-    orcpt = f"Original-Recipient: rfc822; {original_recipient}\n" if original_recipient else ""
-    text = f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
-To: {to}
-Subject: Undelivered Mail Returned to Sender
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
-
---B1
-Content-Type: text/plain
-
-I'm sorry to have to inform you that your message could not be delivered.
-
---B1
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; relay.example
-
-Final-Recipient: rfc822; {recipient}
-{orcpt}Action: {action}
-Status: {status}
-Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: User unknown
-
---B1
-Content-Type: text/rfc822-headers
-
-{original}
---B1--
-"""
-    return text.encode()
-
-
-def dsn_for(delivery, **changes) -> bytes:
-    fields = {"to": bounces.verp_address(delivery.pk), "recipient": delivery.email,
-              "message_id": delivery.message_id, "campaign": delivery.campaign_id, **changes}
-    return dsn(**fields)
-
-
-def snapshot():
-    """Everything a bounce could change."""
-    return (list(Delivery.objects.values_list("id", "state", "bounced_at", "soft_bounces",
-                                              "bounce_status", "complained_at")),
-            list(Suppression.objects.values_list("pseudonym", "reason")),
-            AuditEntry.objects.count())
+pytestmark = pytest.mark.usefixtures("sink", "bounce_domain")
 
 
 # --- the envelope ----------------------------------------------------------------------------
@@ -294,14 +228,6 @@ def test_rates_tell_accepted_from_bounced_later(sent):
 
 # --- the command -----------------------------------------------------------------------------
 
-def maildir(tmp_path, mails):
-    for sub in ("new", "cur", "tmp"):
-        (tmp_path / sub).mkdir()
-    for n, raw in enumerate(mails):
-        (tmp_path / "new" / f"{n}.mail").write_bytes(raw)
-    return tmp_path
-
-
 def test_process_bounces_reads_a_maildir_and_files_what_it_read(sent, tmp_path):
     first, second = sent.deliveries.all()[:2]
     forged = dsn_for(second, to=f"bounce+{second.pk}-{'b' * 16}@{DOMAIN}")
@@ -332,16 +258,9 @@ def test_process_bounces_refuses_to_run_without_a_bounce_domain(settings, tmp_pa
 
 # --- ESP events through django-anymail ------------------------------------------------------
 
-def _event(event_type, message_id, **fields):
-    from anymail.signals import AnymailTrackingEvent, tracking
-
-    event = AnymailTrackingEvent(event_type=event_type, message_id=message_id, **fields)
-    tracking.send(sender=object, event=event, esp_name="TestESP")
-
-
 def test_an_esp_bounce_event_marks_the_delivery_bounced(sent):
     delivery = sent.deliveries.first()
-    _event("bounced", delivery.message_id, mta_response="550 5.1.1 No such user")
+    esp_event("bounced", delivery.message_id, mta_response="550 5.1.1 No such user")
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.BOUNCED and delivery.bounce_status == "5.1.1"
     assert Suppression.objects.get().reason == Suppression.Reason.HARD_BOUNCE
@@ -349,7 +268,7 @@ def test_an_esp_bounce_event_marks_the_delivery_bounced(sent):
 
 def test_an_esp_complaint_suppresses_the_address_for_every_kind_of_campaign(sent):
     delivery = sent.deliveries.first()
-    _event("complained", delivery.message_id.strip("<>"))
+    esp_event("complained", delivery.message_id.strip("<>"))
     delivery.refresh_from_db()
     assert delivery.complained_at is not None and delivery.state == Delivery.State.SENT
     assert Suppression.objects.get(pseudonym=pseudonym(delivery.email)).reason == "complaint"
@@ -357,15 +276,15 @@ def test_an_esp_complaint_suppresses_the_address_for_every_kind_of_campaign(sent
 
 def test_an_esp_event_for_an_unknown_message_changes_nothing(sent):
     before = snapshot()
-    _event("bounced", "<not-ours@example.org>")
-    _event("complained", "")
+    esp_event("bounced", "<not-ours@example.org>")
+    esp_event("complained", "")
     assert snapshot() == before
 
 
 def test_an_esp_delivered_event_is_evidence_for_a_message_in_doubt(sent):
     delivery = sent.deliveries.first()
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT)
-    _event("delivered", delivery.message_id)
+    esp_event("delivered", delivery.message_id)
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.IN_DOUBT
     assert delivery.relay_evidence["accepted"] is True
@@ -379,7 +298,7 @@ def test_progress_tells_accepted_by_the_mail_server_from_bounced_later(sent):
 
     first, second = sent.deliveries.all()[:2]
     bounces.process_dsn(dsn_for(first))
-    _event("complained", second.message_id)
+    esp_event("complained", second.message_id)
     numbers = progress(sent)
     assert (numbers["accepted"], numbers["sent"], numbers["bounced"]) == (20, 19, 1)
     assert numbers["bounce_rate"] == 5.0 and numbers["complaint_rate"] == 5.0

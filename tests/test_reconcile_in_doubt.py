@@ -17,46 +17,9 @@ from campaigns import reconcile as reconcile_module
 from campaigns import workflow
 from campaigns.models import Delivery
 from tests.factories import client_for
+from tests.returned_mail import postfix_log, reconcile
 
 pytestmark = pytest.mark.usefixtures("sink")
-
-
-@pytest.fixture
-def three_in_doubt(held):
-    """Three messages handed over when the worker died: their Message-IDs are known."""
-    rows = list(held.deliveries.filter(state=Delivery.State.SENT)[:3])
-    Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
-        state=Delivery.State.IN_DOUBT, claimed_at=timezone.now())
-    return [Delivery.objects.get(pk=d.pk) for d in rows]
-
-
-def stamp(moment: datetime, zone=UTC) -> str:
-    return moment.astimezone(zone).strftime("%b %e %H:%M:%S")
-
-
-def postfix_log(tmp_path, *, accepted=(), cut_off=(), start=None, zone=UTC):
-    """A Postfix mail log as maillog_file writes it: `accepted` went through cleanup and
-    into the queue (qmgr); `cut_off` reached cleanup, then the client vanished mid-DATA."""
-    now = start or timezone.now() - timedelta(minutes=1)
-    at = stamp(now, zone)
-    lines = [f"{at} relay postfix/master[1]: daemon started -- version 3.7.11"]
-    for n, delivery in enumerate(accepted):
-        queue = f"4B{n:03d}EA2{n:03d}"
-        lines += [
-            f"{at} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
-            f"{at} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
-            (f"{at} relay postfix/qmgr[12]: {queue}: from=<bounce+{delivery.pk}-x@b>, "
-             "size=2048, nrcpt=1 (queue active)")]
-    for n, delivery in enumerate(cut_off):
-        queue = f"5C{n:03d}FA2{n:03d}"
-        lines += [
-            f"{at} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
-            f"{at} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
-            (f"{at} relay postfix/smtpd[10]: lost connection after DATA (0 bytes) "
-             "from localhost[127.0.0.1]")]
-    path = tmp_path / "maillog"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_without_a_zone_the_log_is_read_in_this_machines_zone_not_in_time_zone(
@@ -85,12 +48,6 @@ def test_the_machines_zone_comes_from_etc_localtime_whatever_tz_this_process_has
     assert str(zone) == "America/New_York"
     assert datetime(2026, 1, 15, 12, tzinfo=zone).utcoffset() == timedelta(hours=-5)
     assert reconcile_module.machine_zone(tmp_path / "absent") is UTC
-
-
-def reconcile(path) -> str:
-    out = io.StringIO()
-    call_command("reconcile_in_doubt", maillog=[str(path)], log_zone="UTC", stdout=out)
-    return out.getvalue()
 
 
 def test_a_message_the_relay_queued_is_shown_as_accepted_with_its_queue_id(three_in_doubt,

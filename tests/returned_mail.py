@@ -1,0 +1,117 @@
+"""Mail that comes back and the relay's log, as the tests write them: DSNs the way Postfix
+writes one, a Maildir, ESP events through django-anymail's signal, a Postfix mail log. The
+fixtures that use them (`bounce_domain`, `sent`, `three_in_doubt`) are in conftest.py."""
+
+import io
+from datetime import UTC, datetime, timedelta
+
+from django.core.management import call_command
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from campaigns import bounces
+from campaigns.models import Delivery
+from roster.models import Suppression
+
+DOMAIN = "bounces.association.example"
+
+
+def dsn(*, to: str, recipient: str, status="5.1.1", action="failed", message_id=None,
+        campaign=None, original_recipient=None) -> bytes:
+    """A DSN the way Postfix writes one (multipart/report, the original's headers)."""
+    original = "".join([f"Message-ID: {message_id}\n" if message_id else "",
+                        f"X-Countersign-Campaign: {campaign}\n" if campaign else "",
+                        "Subject: x\n"])
+    orcpt = f"Original-Recipient: rfc822; {original_recipient}\n" if original_recipient else ""
+    text = f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
+To: {to}
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
+
+--B1
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+--B1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example
+
+Final-Recipient: rfc822; {recipient}
+{orcpt}Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: User unknown
+
+--B1
+Content-Type: text/rfc822-headers
+
+{original}
+--B1--
+"""
+    return text.encode()
+
+
+def dsn_for(delivery, **changes) -> bytes:
+    fields = {"to": bounces.verp_address(delivery.pk), "recipient": delivery.email,
+              "message_id": delivery.message_id, "campaign": delivery.campaign_id, **changes}
+    return dsn(**fields)
+
+
+def snapshot():
+    """Everything a bounce could change."""
+    return (list(Delivery.objects.values_list("id", "state", "bounced_at", "soft_bounces",
+                                              "bounce_status", "complained_at")),
+            list(Suppression.objects.values_list("pseudonym", "reason")),
+            AuditEntry.objects.count())
+
+
+def maildir(tmp_path, mails):
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / sub).mkdir()
+    for n, raw in enumerate(mails):
+        (tmp_path / "new" / f"{n}.mail").write_bytes(raw)
+    return tmp_path
+
+
+def esp_event(event_type, message_id, **fields):
+    from anymail.signals import AnymailTrackingEvent, tracking
+
+    event = AnymailTrackingEvent(event_type=event_type, message_id=message_id, **fields)
+    tracking.send(sender=object, event=event, esp_name="TestESP")
+
+
+def stamp(moment: datetime, zone=UTC) -> str:
+    return moment.astimezone(zone).strftime("%b %e %H:%M:%S")
+
+
+def postfix_log(tmp_path, *, accepted=(), cut_off=(), start=None, zone=UTC):
+    """A Postfix mail log as maillog_file writes it: `accepted` went through cleanup and
+    into the queue (qmgr); `cut_off` reached cleanup, then the client vanished mid-DATA."""
+    now = start or timezone.now() - timedelta(minutes=1)
+    at = stamp(now, zone)
+    lines = [f"{at} relay postfix/master[1]: daemon started -- version 3.7.11"]
+    for n, delivery in enumerate(accepted):
+        queue = f"4B{n:03d}EA2{n:03d}"
+        lines += [
+            f"{at} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
+            f"{at} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
+            (f"{at} relay postfix/qmgr[12]: {queue}: from=<bounce+{delivery.pk}-x@b>, "
+             "size=2048, nrcpt=1 (queue active)")]
+    for n, delivery in enumerate(cut_off):
+        queue = f"5C{n:03d}FA2{n:03d}"
+        lines += [
+            f"{at} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
+            f"{at} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
+            (f"{at} relay postfix/smtpd[10]: lost connection after DATA (0 bytes) "
+             "from localhost[127.0.0.1]")]
+    path = tmp_path / "maillog"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def reconcile(path) -> str:
+    out = io.StringIO()
+    call_command("reconcile_in_doubt", maillog=[str(path)], log_zone="UTC", stdout=out)
+    return out.getvalue()
