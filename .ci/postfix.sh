@@ -31,21 +31,21 @@ if [ "$action" = stop ]; then
   exit 0
 fi
 
-if [ -f "$root/spool/pid/master.pid" ] && postfix -c "$conf" status >/dev/null 2>&1; then
-  exit 0  # already running with this configuration
-fi
-
 mkdir -p "$conf" "$root/spool" "$root/data" "$root/log" "$root/mail"
 chmod 755 "$root" "$root/log"
 chown postfix "$root/data"
 chown nobody:nogroup "$root/mail"
+new="$(mktemp -d)"
+trap 'rm -rf "$new"' EXIT
 
-cat > "$conf/vmailbox" <<'EOF'
+# All of the bounce domain's mail (DSNs to the VERP addresses, feedback-loop complaints, mail
+# readers' unsubscribe mails) goes to the Maildir process_bounces reads.
+cat > "$new/vmailbox" <<'EOF'
 /^member[0-9]+@countersign\.test$/ members/
-/^bounce(\+.*)?@bounces\.countersign\.test$/ bounces/
+/@bounces\.countersign\.test$/ bounces/
 EOF
 
-cat > "$conf/main.cf" <<EOF
+cat > "$new/main.cf" <<EOF
 compatibility_level = 3.6
 queue_directory = $root/spool
 data_directory = $root/data
@@ -85,7 +85,21 @@ EOF
 # the loopback port only.
 sed -E -e 's/^smtp( +)inet .*/127.0.0.1:'"$port"' inet n - n - - smtpd/' \
        -e 's/^([a-z][a-z0-9-]* +(unix|unix-dgram|inet|fifo|pass) +[-yn] +[-yn]) +y /\1 n /' \
-       /etc/postfix/master.cf > "$conf/master.cf"
+       /etc/postfix/master.cf > "$new/master.cf"
+
+running=no
+if [ -f "$root/spool/pid/master.pid" ] && postfix -c "$conf" status >/dev/null 2>&1; then
+  running=yes
+fi
+if [ "$running" = yes ] && cmp -s "$new/main.cf" "$conf/main.cf" \
+   && cmp -s "$new/master.cf" "$conf/master.cf" && cmp -s "$new/vmailbox" "$conf/vmailbox"; then
+  exit 0  # already running with this configuration
+fi
+if [ "$running" = yes ]; then  # started with an older configuration: start it afresh
+  postfix -c "$conf" stop
+  for _ in $(seq 50); do postfix -c "$conf" status >/dev/null 2>&1 || break; sleep 0.1; done
+fi
+cp "$new/main.cf" "$new/master.cf" "$new/vmailbox" "$conf/"
 
 postfix -c "$conf" check
 postfix -c "$conf" start

@@ -9,14 +9,23 @@ changes nothing (it is counted and logged). What a bounce may do:
 * a permanent failure (status 5.x.x, action failed) of a message that was accepted: the
   delivery becomes `bounced` and its address is suppressed (reason hard_bounce);
 * a temporary one (4.x.x, or action delayed): `soft_bounces` + 1, nothing else;
-* a spam complaint (an ESP's event): `complained_at`, the address suppressed (complaint).
+* a refusal by policy (status 5.7.x: reputation, authentication, content): the delivery
+  becomes `bounced` and counts toward the pause, but the address is not suppressed (it is
+  fine; the receiving side refused the sender);
+* a spam complaint (an ESP's event, or a provider's feedback loop report in ARF, RFC 5965):
+  `complained_at`, the address suppressed (complaint).
+
+The same mailbox takes the mail readers' unsubscribe mails (the List-Unsubscribe mailto:,
+`unsubscribe@BOUNCE_DOMAIN` by default): a subject carrying one signed token unsubscribes
+that recipient, as the one-click link does.
 
 Only the delivery the verified address names is touched, and only with its own address (a
 DSN's recipient lines are checked against it, never used to suppress someone else). Each
 recorded bounce is an audit entry in its transaction (delivery, campaign, status: never the
 address). A campaign whose hard-bounce rate passes BOUNCE_PAUSE_RATE is paused through the
-workflow. DSNs come from process_bounces (Maildir, IMAP, stdin); ESP events from
-django-anymail's tracking signal (`on_tracking_event`), through the same `record_bounce`.
+workflow. Returned mail comes from process_bounces (Maildir, IMAP, stdin) through
+`process_mail`; ESP events from django-anymail's tracking signal (`on_tracking_event`); both
+record through the same `record_bounce`.
 """
 
 from __future__ import annotations
@@ -26,8 +35,10 @@ import hashlib
 import hmac
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 
@@ -40,7 +51,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from audit.models import AuditEntry
-from campaigns import mail, suppression, workflow
+from campaigns import mail, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery
 from countersign.pseudonyms import normalise_address
@@ -82,6 +93,7 @@ def delivery_id_of(address: str) -> int | None:
 
 class Kind(enum.StrEnum):
     HARD = "hard"
+    BLOCKED = "blocked"  # refused by policy (5.7.x): bounced, the address not suppressed
     SOFT = "soft"
     COMPLAINT = "complaint"
 
@@ -90,13 +102,15 @@ class Result(enum.StrEnum):
     """What became of one report (process_bounces counts these)."""
 
     HARD = "hard bounce"
+    BLOCKED = "refused by policy"
     SOFT = "soft bounce"
     COMPLAINT = "complaint"
+    UNSUBSCRIBED = "unsubscribed"
     DUPLICATE = "already recorded"
     FORGED = "ignored: forged or unknown address"
     MISMATCH = "ignored: does not match the delivery"
     NEVER_SENT = "ignored: that message was never handed over"
-    NOT_A_BOUNCE = "ignored: not a delivery status notification"
+    NOT_A_BOUNCE = "ignored: not a bounce, complaint or unsubscribe mail"
     NOT_YET = "deferred: the message is still being recorded as sent"
 
 
@@ -190,20 +204,30 @@ def _read_dsn(raw: bytes, envelope_recipient: str) -> Report | None:
                     "status": block.get("status", "").split()[0] if block.get("status") else "",
                     "final": _address_of(block.get("final-recipient", "")),
                     "original": _address_of(block.get("original-recipient", ""))})
-        elif kind in ("text/rfc822-headers", "message/rfc822", "message/global-headers"):
-            payload = part.get_payload()
-            if isinstance(payload, list) and payload:
-                report.original = payload[0]
-            else:
-                text = part.get_payload(decode=True) or b""
-                report.original = message_from_bytes(text, policy=policy.compat32)
+        elif kind in _ORIGINAL_PARTS:
+            report.original = _original(part)
     return report if report.recipients else None
+
+
+_ORIGINAL_PARTS = ("text/rfc822-headers", "message/rfc822", "message/global-headers",
+                   "message/global")
+
+
+def _original(part) -> Message:
+    """The returned message (or its headers) inside a report."""
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload:
+        return payload[0]
+    text = part.get_payload(decode=True) or b""
+    return message_from_bytes(text, policy=policy.compat32)
 
 
 def kind_of(action: str, status: str) -> Kind | None:
     status_ok = _STATUS.match(status or "")
     if not status_ok:
         return None
+    if action == "failed" and status.startswith(Delivery.POLICY_STATUS):
+        return Kind.BLOCKED
     if action == "failed" and status.startswith("5."):
         return Kind.HARD
     if action in ("failed", "delayed") and status.startswith("4."):
@@ -211,8 +235,30 @@ def kind_of(action: str, status: str) -> Kind | None:
     return None  # delivered, relayed, expanded: nothing to record
 
 
+def process_mail(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn") -> Result:
+    """One mail from the returned-mail mailbox: a bounce (DSN), a complaint (ARF) or a mail
+    reader's unsubscribe mail. Anything else is counted and changes nothing."""
+    message = _parse(raw)
+    if message is None:
+        return Result.NOT_A_BOUNCE
+    if message.get_content_type() != "multipart/report":
+        return process_unsubscribe_mail(message)
+    if (message.get_param("report-type") or "").lower() == "feedback-report":
+        return process_complaint(message, raw, source=source.replace("dsn", "arf", 1))
+    return process_dsn(raw, envelope_recipient=envelope_recipient, source=source)
+
+
+def _parse(raw: bytes) -> Message | None:
+    if len(raw) > MAX_REPORT_BYTES or raw.count(b"multipart/") > MAX_NESTING:
+        return None
+    try:
+        return message_from_bytes(raw, policy=policy.compat32)
+    except (RecursionError, ValueError, LookupError, TypeError, AttributeError, IndexError):
+        return None
+
+
 def process_dsn(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn") -> Result:
-    """One mail from the bounce mailbox: find the delivery, check, record."""
+    """One bounce: find the delivery, check, record."""
     report = read_dsn(raw, envelope_recipient=envelope_recipient)
     if report is None:
         return Result.NOT_A_BOUNCE
@@ -234,7 +280,7 @@ def process_dsn(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn"
     kinds = [(k, s) for k, s in kinds if k is not None]
     if not kinds:
         return Result.NOT_A_BOUNCE
-    kind, status = next(((k, s) for k, s in kinds if k == Kind.HARD), kinds[0])
+    kind, status = min(kinds, key=lambda found: list(Kind).index(found[0]))  # hard first
     return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source,
                          report_id="dsn:" + hashlib.sha256(raw).hexdigest())
 
@@ -257,14 +303,94 @@ def _matches(delivery: Delivery, report: Report) -> bool:
              for key in ("final", "original") if r[key]}
     if address and address not in named:
         return False
-    if report.original is not None:
-        message_id = (report.original.get("Message-ID") or "").strip()
-        campaign = (report.original.get("X-Countersign-Campaign") or "").strip()
-        if message_id and delivery.message_id and message_id != delivery.message_id:
-            return False
-        if campaign and campaign != str(delivery.campaign_id):
-            return False
-    return True
+    return report.original is None or _original_matches(delivery, report.original)
+
+
+def _original_matches(delivery: Delivery, original: Message) -> bool:
+    """The returned headers, where they say, name this delivery's message and campaign."""
+    message_id = (original.get("Message-ID") or "").strip()
+    campaign = (original.get("X-Countersign-Campaign") or "").strip()
+    if message_id and delivery.message_id and message_id != delivery.message_id:
+        return False
+    return not campaign or campaign == str(delivery.campaign_id)
+
+
+# --- complaints (ARF, RFC 5965) and unsubscribe mails (RFC 2369 mailto:) ---------------------
+
+# "unsubscribe TOKEN", as the mailto: URL sets it; a token elsewhere in a subject (an
+# auto-reply quoting a newsletter's subject, say) is no request.
+_TOKEN = re.compile(r"\bunsubscribe\s+([g-y]+z[g-y]{32})(?![a-z])")
+_UNSUBSCRIBE = re.compile(r"\bunsubscribe(?:\s+|%20)([a-z]+)", re.IGNORECASE)
+_LINK_TOKEN = re.compile(r"/u/([a-z]+)/")
+# RFC 5965 feedback types; "not-spam" is a report in our favour.
+_COMPLAINTS = {"abuse", "fraud", "virus", "other"}
+
+
+def process_complaint(message: Message, raw: bytes, *, source: str = "arf") -> Result:
+    """A provider's feedback loop report: the returned headers must name one delivery by
+    a signed address (the VERP Return-Path, or the newsletter's unsubscribe token) and, where
+    they say, its Message-ID and campaign. The Message-ID alone is no proof: it travels in
+    every copy, forward and reply of the message."""
+    feedback_type, original = "", None
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind == "message/feedback-report":
+            blocks = _fields(_status_text(part))
+            feedback_type = (blocks[0].get("feedback-type", "") if blocks else "").lower()
+        elif kind in _ORIGINAL_PARTS:
+            original = _original(part)
+    if feedback_type not in _COMPLAINTS or original is None:
+        return Result.NOT_A_BOUNCE
+    named = _deliveries_named_by(original)
+    if named is None or not named:
+        return Result.FORGED
+    if len(named) > 1:
+        return Result.MISMATCH
+    delivery = Delivery.objects.filter(pk=named.pop()).first()
+    if delivery is None:
+        return Result.FORGED
+    if not _original_matches(delivery, original):
+        return Result.MISMATCH
+    return record_bounce(delivery_id=delivery.pk, kind=Kind.COMPLAINT, source=source,
+                         report_id="arf:" + hashlib.sha256(raw).hexdigest())
+
+
+def _deliveries_named_by(original: Message) -> set[int] | None:
+    """The deliveries the returned headers name by signed addresses; None if one of them
+    is forged (a VERP address or token that does not verify)."""
+    named = set()
+    for _name, address in getaddresses(original.get_all("Return-Path") or []):
+        if _VERP.match(address):
+            named.add(delivery_id_of(address))
+    listed = original.get("List-Unsubscribe") or ""
+    for token in set(_LINK_TOKEN.findall(listed)) | set(_UNSUBSCRIBE.findall(listed)):
+        named.add(unsubscribe.delivery_id_of(token))
+    return None if None in named else named
+
+
+def process_unsubscribe_mail(message: Message) -> Result:
+    """A mail reader's unsubscribe mail: the subject the mailto: URL set carries one signed
+    token ("unsubscribe TOKEN"), however the reader dressed it (Re:, upper case, encoded
+    words, full-width letters). A token in the body is not a request: a forwarded newsletter
+    carries its reader's link there."""
+    subject = _subject(message)
+    if "unsubscribe" not in subject:
+        return Result.NOT_A_BOUNCE
+    tokens = set(_TOKEN.findall(subject))
+    if len(tokens) > 1:
+        return Result.MISMATCH
+    done = unsubscribe.unsubscribe(tokens.pop(), via="mail") if tokens else None
+    if done is None:
+        return Result.FORGED
+    return Result.UNSUBSCRIBED if done else Result.DUPLICATE
+
+
+def _subject(message: Message) -> str:
+    try:
+        subject = str(make_header(decode_header(message.get("Subject") or "")))
+    except (LookupError, ValueError, UnicodeError):
+        subject = str(message.get("Subject") or "")
+    return unicodedata.normalize("NFKC", subject).lower()
 
 
 # --- recording -------------------------------------------------------------------------------
@@ -297,7 +423,7 @@ def record_bounce(*, delivery_id: int, kind: Kind, status: str = "", source: str
                      payload={"delivery": delivery.pk, "member": delivery.member_number,
                               "bounce": str(kind), "status": status, "source": source,
                               **({"report": report_id} if report_id else {}), **payload})
-    if result == Result.HARD:
+    if result in (Result.HARD, Result.BLOCKED):
         pause_if_bouncing(delivery.campaign_id)
     return result
 
@@ -305,31 +431,44 @@ def record_bounce(*, delivery_id: int, kind: Kind, status: str = "", source: str
 def _apply(delivery: Delivery, kind: Kind, status: str, source: str) -> tuple[Result, dict]:
     now = timezone.now()
     rows = Delivery.objects.filter(pk=delivery.pk)
+    # Whatever came back about a message in doubt proves the relay took it: evidence for the
+    # person who decides (a resend would reach someone who bounced or complained twice).
+    # Never the state: that stays theirs to settle.
+    taken = {}
+    if delivery.state == Delivery.State.IN_DOUBT:
+        taken["relay_evidence"] = {"accepted": True, "at": now.isoformat(),
+                                   "source": f"{'bounce' if kind != Kind.COMPLAINT else kind}"
+                                             f" ({source})"}
     if kind == Kind.SOFT:
         rows.update(soft_bounces=delivery.soft_bounces + 1, bounce_status=status[:20]
-                    if delivery.state != Delivery.State.BOUNCED else delivery.bounce_status)
+                    if delivery.state != Delivery.State.BOUNCED else delivery.bounce_status,
+                    **taken)
         return Result.SOFT, {}
     if kind == Kind.COMPLAINT:
         if delivery.complained_at is not None:
             return Result.DUPLICATE, {}
-        rows.update(complained_at=now)
+        rows.update(complained_at=now, **taken)
         _suppress(delivery, Suppression.Reason.COMPLAINT, source)
         return Result.COMPLAINT, {}
     if delivery.bounced_at is not None:
+        if kind == Kind.HARD and delivery.refused_by_policy:
+            # refused by policy first, now the mailbox is gone: that is news about the address
+            rows.update(bounce_status=status[:20])
+            _suppress(delivery, Suppression.Reason.HARD_BOUNCE, source)
+            return Result.HARD, {"delivery_state": delivery.state}
         return Result.DUPLICATE, {}
-    changes = {"bounced_at": now, "bounce_status": status[:20]}
+    changes = {"bounced_at": now, "bounce_status": status[:20], **taken}
     if delivery.state == Delivery.State.SENT:
         changes["state"] = Delivery.State.BOUNCED
-    else:  # in doubt: the relay took it after all; the state is a person's to settle
-        changes["relay_evidence"] = {"accepted": True, "at": now.isoformat(),
-                                     "source": f"bounce ({source})"}
     rows.update(**changes)
+    if kind == Kind.BLOCKED:
+        return Result.BLOCKED, {"delivery_state": changes.get("state", delivery.state)}
     _suppress(delivery, Suppression.Reason.HARD_BOUNCE, source)
     return Result.HARD, {"delivery_state": changes.get("state", delivery.state)}
 
 
-def _suppress(delivery: Delivery, reason: str, source: str) -> None:
-    suppression.suppress(reason=reason, source=source, campaign_id=delivery.campaign_id,
+def _suppress(delivery: Delivery, reason: str, source: str) -> bool:
+    return suppression.suppress(reason=reason, source=source, campaign_id=delivery.campaign_id,
                          address=delivery.email if not delivery.address_pseudonym else "",
                          pseudonym=delivery.address_pseudonym, system=source)
 
@@ -381,7 +520,7 @@ def pause_if_bouncing(campaign_id: int) -> bool:
 _ANYMAIL_KINDS = {"bounced": Kind.HARD, "complained": Kind.COMPLAINT, "deferred": Kind.SOFT,
                   "autoresponded": None}
 _ACCEPTED_EVENTS = {"queued", "sent", "delivered", "deferred", "bounced", "complained",
-                    "opened", "clicked"}
+                    "opened", "clicked", "unsubscribed"}
 
 
 def delivery_for_message_id(message_id: str) -> Delivery | None:
@@ -395,8 +534,9 @@ def delivery_for_message_id(message_id: str) -> Delivery | None:
 
 
 def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
-    """django-anymail's tracking signal: bounced (hard), complained, deferred (soft); any
-    event that shows the ESP took the message is relay evidence for a delivery in doubt.
+    """django-anymail's tracking signal: bounced (hard, or blocked by policy), complained,
+    deferred (soft), unsubscribed (the provider's own unsubscribe handling); any event that
+    shows the ESP took the message is relay evidence for a delivery in doubt.
     Matched by the event's message_id against the ledger's Message-ID."""
     delivery = delivery_for_message_id(getattr(event, "message_id", "") or "")
     if delivery is None:
@@ -406,9 +546,13 @@ def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
     if event_type in _ACCEPTED_EVENTS and delivery.state == Delivery.State.IN_DOUBT:
         store_relay_evidence(delivery.pk, accepted=True, source=source,
                              at=getattr(event, "timestamp", None))
+    if event_type == "unsubscribed":  # through the provider's own unsubscribe handling
+        return _unsubscribed_at_the_provider(delivery, source)
     kind = _ANYMAIL_KINDS.get(event_type)
     if kind is None:
         return None
+    if kind == Kind.HARD and getattr(event, "reject_reason", None) in ("blocked", "spam"):
+        kind = Kind.BLOCKED  # the provider refused the sender, not the address
     status = ""
     if getattr(event, "mta_response", None):
         found = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b", event.mta_response)
@@ -416,6 +560,14 @@ def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
     event_id = getattr(event, "event_id", None)
     return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source,
                          report_id=f"esp:{event_id}" if event_id else "")
+
+
+def _unsubscribed_at_the_provider(delivery: Delivery, source: str) -> Result:
+    if delivery.state not in _HANDED_OVER:
+        return Result.NEVER_SENT
+    if _suppress(delivery, Suppression.Reason.UNSUBSCRIBED, source):
+        return Result.UNSUBSCRIBED
+    return Result.DUPLICATE
 
 
 def store_relay_evidence(delivery_id: int, *, accepted: bool, source: str, at=None,

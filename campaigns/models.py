@@ -323,7 +323,7 @@ class Delivery(models.Model):
         IN_DOUBT = "in_doubt", _("In doubt: a person must decide")
         SKIPPED = "skipped", _("Skipped")
         REFUSED = "refused", _("Refused by the content guard (not sent)")
-        BOUNCED = "bounced", _("Accepted, then bounced: the address does not exist")
+        BOUNCED = "bounced", _("Accepted, then returned as undeliverable")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="deliveries")
     # None once the roster's member data is erased; the row stays, with the pseudonym.
@@ -372,6 +372,15 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.member_number} ({self.get_state_display()})"
+
+    # Enhanced status 5.7.x: refused by the receiving side's policy (reputation, sender
+    # authentication, content), which says nothing about the address (RFC 3463 "security or
+    # policy status"): the message bounced, the address is not suppressed.
+    POLICY_STATUS = "5.7."
+
+    @property
+    def refused_by_policy(self) -> bool:
+        return self.bounce_status.startswith(self.POLICY_STATUS)
 
     @property
     def relay_accepted_at(self):

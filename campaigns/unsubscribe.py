@@ -48,11 +48,13 @@ def delivery_id_of(token: str) -> int | None:
 
 
 def mailto_address(sender: str) -> str:
-    """Where a mail reader's "unsubscribe" mail goes: UNSUBSCRIBE_MAILTO, else the sender's
-    domain's unsubscribe@ mailbox."""
+    """Where a mail reader's "unsubscribe" mail goes: UNSUBSCRIBE_MAILTO; else unsubscribe@
+    the bounce domain, whose mail process_bounces reads (campaigns.bounces); else the
+    sender's domain's unsubscribe@ mailbox, read by a person."""
     if settings.UNSUBSCRIBE_MAILTO:
         return settings.UNSUBSCRIBE_MAILTO
-    domain = sender.rpartition("@")[2].rstrip(">").strip() or "localhost"
+    domain = (settings.BOUNCE_DOMAIN
+              or sender.rpartition("@")[2].rstrip(">").strip() or "localhost")
     return f"unsubscribe@{domain}"
 
 
@@ -127,16 +129,16 @@ def footer_problems(*, body_text: str, body_html: str) -> dict[str, list[str]]:
     return problems
 
 
-def unsubscribe(token: str, *, via: str) -> Delivery | None:
+def unsubscribe(token: str, *, via: str) -> bool | None:
     """Suppress the address a token names, for newsletters, at once (audited). `via`:
-    "one-click" (a mail reader's POST) or "page" (the confirm button). None for a token
-    that is not one of ours or the preview example: nothing happens then."""
+    "one-click" (a mail reader's POST), "page" (the confirm button) or "mail" (a mail
+    reader's mail to the mailto: address). True: suppressed now; False: it already was;
+    None: a token that is not one of ours or the preview example (nothing happens)."""
     delivery_id = delivery_id_of(token)
     delivery = Delivery.objects.filter(pk=delivery_id, campaign__kind=Kind.NEWSLETTER).only(
         "pk", "campaign_id", "address_pseudonym").first() if delivery_id else None
     if delivery is None or not delivery.address_pseudonym:
         return None
-    suppression.suppress(reason=Suppression.Reason.UNSUBSCRIBED, source=f"unsubscribe:{via}",
-                         pseudonym=delivery.address_pseudonym,
-                         campaign_id=delivery.campaign_id, system="unsubscribe")
-    return delivery
+    return suppression.suppress(reason=Suppression.Reason.UNSUBSCRIBED,
+                                source=f"unsubscribe:{via}", pseudonym=delivery.address_pseudonym,
+                                campaign_id=delivery.campaign_id, system="unsubscribe")

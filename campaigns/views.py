@@ -413,6 +413,6 @@ def unsubscribe_page(request, token):
     if request.method == "GET":
         return render(request, "campaigns/unsubscribe.html", {"outcome": "confirm"})
     one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-    done = unsubscribe.unsubscribe(token, via="one-click" if one_click else "page")
+    done = unsubscribe.unsubscribe(token, via="one-click" if one_click else "page") is not None
     return render(request, "campaigns/unsubscribe.html",
                   {"outcome": "done" if done else "invalid"}, status=200 if done else 404)

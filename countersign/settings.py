@@ -294,7 +294,8 @@ MEMBER_PSEUDONYM_KEY = os.environ.get("MEMBER_PSEUDONYM_KEY", "") or hashlib.sha
 
 # Newsletters must say who sends them, from where, and how to reach them (a footer the
 # workflow checks at submit), and carry an unsubscribe link. The mailto: of the
-# List-Unsubscribe header goes to UNSUBSCRIBE_MAILTO (empty: unsubscribe@ the sender's domain).
+# List-Unsubscribe header goes to UNSUBSCRIBE_MAILTO (empty: unsubscribe@BOUNCE_DOMAIN, read
+# by process_bounces; without a bounce domain, unsubscribe@ the sender's domain).
 ASSOCIATION_NAME = os.environ.get("ASSOCIATION_NAME", "一般社団法人 サンプル会員協会")
 ASSOCIATION_POSTAL_ADDRESS = os.environ.get("ASSOCIATION_POSTAL_ADDRESS",
                                             "〒100-0001 東京都千代田区千代田1-1")

@@ -7,6 +7,7 @@ installed."""
 
 import io
 import os
+import re
 import shutil
 import signal
 import smtplib
@@ -26,10 +27,12 @@ from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
 from roster.samples import HEADER
 from tests.factories import (
+    make_newsletter,
     make_roster,
     released_campaign,
     run_until_done,
     test_database_url,
+    through_the_countersign,
     wait_until,
 )
 
@@ -177,3 +180,55 @@ def test_in_doubt_messages_are_shown_accepted_exactly_when_postfix_logged_them(
     print(f"\npostfix kill drill: {kills} SIGKILLs, {len(doubtful)} in doubt, {accepted} of "
           f"them accepted by Postfix (shown as such), {len(doubtful) - accepted} not (shown "
           "as no trace); duplicates 0")
+
+
+def test_an_unsubscribe_mail_and_a_complaint_sent_through_postfix_are_recorded(
+        postfix, olivia, sam, oscar):
+    """The newsletter's own List-Unsubscribe mailto:, followed the way a mail reader does,
+    and a feedback-loop report quoting the headers as the member's mailbox stored them
+    (Postfix's Return-Path included), both mailed through Postfix to the bounce domain."""
+    roster = make_roster(olivia, rows=rows(10), header=HEADER)
+    campaign = make_newsletter(olivia, roster, canary_enabled=False)
+    through_the_countersign(campaign, olivia, sam, oscar)
+    run_until_done(campaign)
+    wait_until(lambda: len(postfix.mails("members")) >= 10, timeout=60, what="10 deliveries")
+    stored = {message_from_bytes(path.read_bytes(), policy=policy.compat32)["To"]: path
+              for path in postfix.mails("members")}
+    leaver = message_from_bytes(stored["member3@countersign.test"].read_bytes(),
+                                policy=policy.default)
+    mailto = leaver["List-Unsubscribe"].split(",")[1].strip().strip("<>")
+    address, _q, subject = mailto.removeprefix("mailto:").partition("?subject=")
+    assert address == f"unsubscribe@{BOUNCE_DOMAIN}"
+    complainer = stored["member5@countersign.test"].read_bytes()
+    headers = complainer.split(b"\n\n", 1)[0].decode()
+    assert headers.startswith("Return-Path: <bounce+")  # written by Postfix's delivery agent
+    forged_headers = re.sub(r"bounce\+(\d+)-[0-9a-f]{16}", r"bounce+\1-0000000000000000",
+                            headers.replace("member5", "member6"))
+    with smtplib.SMTP("127.0.0.1", PORT) as relay:
+        relay.sendmail("member3@countersign.test", [address],
+                       (f"From: member3@countersign.test\r\nTo: {address}\r\n"
+                        f"Subject: {subject.replace('%20', ' ')}\r\n\r\nunsubscribe\r\n").encode())
+        for original in (headers, forged_headers):
+            relay.sendmail("fbl@provider.example", [f"fbl@{BOUNCE_DOMAIN}"], arf_report(original))
+    wait_until(lambda: len(postfix.mails("bounces")) >= 3, timeout=30, what="three reports")
+    out = io.StringIO()
+    call_command("process_bounces", maildir=str(postfix.maildir("bounces")), stdout=out)
+    assert "1 complaints, 1 unsubscribed" in out.getvalue(), out.getvalue()
+    assert "forged or unknown 1" in out.getvalue()
+    assert set(Suppression.objects.values_list("pseudonym", "reason")) == {
+        (pseudonym("member3@countersign.test"), "unsubscribed"),
+        (pseudonym("member5@countersign.test"), "complaint")}
+    assert campaign.deliveries.get(email="member5@countersign.test").complained_at
+    assert not campaign.deliveries.get(email="member6@countersign.test").complained_at
+    print("\npostfix returned mail: 1 unsubscribe mail, 1 complaint recorded; forged ARF ignored")
+
+
+def arf_report(original_headers: str) -> bytes:
+    return ("From: fbl@provider.example\r\nTo: fbl@" + BOUNCE_DOMAIN + "\r\n"
+            "Subject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
+            'report-type=feedback-report; boundary="F"\r\n\r\n--F\r\n'
+            "Content-Type: text/plain\r\n\r\nAn abuse report.\r\n--F\r\n"
+            "Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n"
+            "User-Agent: provider-fbl/1.0\r\nVersion: 1\r\n\r\n--F\r\n"
+            "Content-Type: text/rfc822-headers\r\n\r\n"
+            + original_headers.replace("\n", "\r\n") + "\r\n--F--\r\n").encode()

@@ -1,4 +1,6 @@
-"""Read bounces (RFC 3464 delivery status notifications) and record them in the ledger.
+"""Read returned mail and record it: bounces (RFC 3464 delivery status notifications),
+complaints from providers' feedback loops (ARF, RFC 5965) and mail readers' unsubscribe mails
+(the List-Unsubscribe mailto:, RFC 2369). See campaigns.bounces.
 
     manage.py process_bounces --maildir /var/mail/bounces/Maildir
     manage.py process_bounces --imap                      # BOUNCE_IMAP_* settings
@@ -26,7 +28,8 @@ EX_TEMPFAIL = 75
 
 
 class Command(BaseCommand):
-    help = "Record bounces (DSNs to the VERP address) from a Maildir, an IMAP mailbox or stdin."
+    help = ("Record bounces, complaints and unsubscribe mails from a Maildir, an IMAP mailbox "
+            "or stdin.")
 
     def add_arguments(self, parser):
         source = parser.add_mutually_exclusive_group(required=True)
@@ -48,7 +51,7 @@ class Command(BaseCommand):
             self._imap(counts)
         else:
             try:
-                result = bounces.process_dsn(sys.stdin.buffer.read(),
+                result = bounces.process_mail(sys.stdin.buffer.read(),
                                              envelope_recipient=recipient, source="dsn:stdin")
             except DatabaseError as error:  # temporary: Postfix keeps the mail and retries
                 self.stderr.write(f"database unavailable, try later: {error}")
@@ -64,6 +67,9 @@ class Command(BaseCommand):
         ignored = sum(n for r, n in counts.items() if r.value.startswith("ignored"))
         self.stdout.write(
             f"bounces: {counts[bounces.Result.HARD]} hard, {counts[bounces.Result.SOFT]} soft, "
+            f"{counts[bounces.Result.BLOCKED]} refused by policy, "
+            f"{counts[bounces.Result.COMPLAINT]} complaints, "
+            f"{counts[bounces.Result.UNSUBSCRIBED]} unsubscribed, "
             f"{counts[bounces.Result.DUPLICATE]} already recorded, {ignored} ignored "
             f"(forged or unknown {counts[bounces.Result.FORGED]}, not matching "
             f"{counts[bounces.Result.MISMATCH]}, never sent {counts[bounces.Result.NEVER_SENT]}"
@@ -78,7 +84,7 @@ class Command(BaseCommand):
         for path in sorted(new.iterdir()):
             if not path.is_file():
                 continue
-            result = bounces.process_dsn(path.read_bytes(), source="dsn:maildir")
+            result = bounces.process_mail(path.read_bytes(), source="dsn:maildir")
             counts[result] += 1
             if result != bounces.Result.NOT_YET:
                 path.rename(cur / f"{path.name}:2,S")
@@ -94,7 +100,7 @@ class Command(BaseCommand):
             client.select_folder(settings.BOUNCE_IMAP_FOLDER)
             unseen = client.search(["UNSEEN"])
             for uid, data in client.fetch(unseen, ["BODY.PEEK[]"]).items():
-                result = bounces.process_dsn(data[b"BODY[]"], source="dsn:imap")
+                result = bounces.process_mail(data[b"BODY[]"], source="dsn:imap")
                 counts[result] += 1
                 if result != bounces.Result.NOT_YET:
                     client.add_flags([uid], [b"\\Seen"])
