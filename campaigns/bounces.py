@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import hmac
 import logging
 import re
 import unicodedata
@@ -55,6 +54,7 @@ from campaigns import mail, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery
 from countersign.pseudonyms import normalise_address
+from countersign.signing import signed_by_a_current_key
 from roster.models import Suppression
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,9 @@ def delivery_id_of(address: str) -> int | None:
     if found["domain"].lower() != settings.BOUNCE_DOMAIN:
         return None
     delivery_id = int(found["id"])
-    # Bounces of mail sent before a SECRET_KEY rotation (old key in SECRET_KEY_FALLBACKS).
-    for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
-        if hmac.compare_digest(found["tag"].lower(), _tag(delivery_id, secret)):
-            return delivery_id
+    # Bounces of mail sent before a SECRET_KEY rotation verify too.
+    if signed_by_a_current_key(found["tag"].lower(), lambda key: _tag(delivery_id, key)):
+        return delivery_id
     return None
 
 

@@ -11,11 +11,12 @@ re-imported and after the member data is purged.
 import re
 
 from django.conf import settings
-from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from campaigns import mail, suppression
 from campaigns.models import Delivery, Kind
+from countersign.signing import signed_by_a_current_key
 from roster.models import Suppression
 
 _SALT = "countersign.unsubscribe"
@@ -41,9 +42,8 @@ def delivery_id_of(token: str) -> int | None:
         delivery_id = int(head.translate(_HEX), 16)
     except ValueError:
         return None
-    for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
-        if constant_time_compare(token, token_for(delivery_id, secret)):
-            return delivery_id
+    if signed_by_a_current_key(token, lambda key: token_for(delivery_id, key)):
+        return delivery_id
     return None
 
 
