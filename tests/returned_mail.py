@@ -16,14 +16,20 @@ from roster.models import Suppression
 DOMAIN = "bounces.association.example"
 
 
-def dsn(*, to: str, recipient: str, status="5.1.1", action="failed", message_id=None,
-        campaign=None, original_recipient=None) -> bytes:
-    """A DSN the way Postfix writes one (multipart/report, the original's headers)."""
+def dsn(*, to: str, recipient: str = "", status="5.1.1", action="failed", message_id=None,
+        campaign=None, original_recipient=None, blocks=None, diagnostic="") -> bytes:
+    """A DSN the way Postfix writes one (multipart/report, the original's headers): one
+    recipient block, or several: blocks = [(address, action, status)]."""
     original = "".join([f"Message-ID: {message_id}\n" if message_id else "",
                         f"X-Countersign-Campaign: {campaign}\n" if campaign else "",
                         "Subject: x\n"])
     orcpt = f"Original-Recipient: rfc822; {original_recipient}\n" if original_recipient else ""
-    text = f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
+    per_recipient = "\n".join(
+        f"Final-Recipient: rfc822; {address}\n{orcpt}Action: {act}\nStatus: {code}\n"
+        f"Diagnostic-Code: smtp; {diagnostic or f'550 5.1.1 <{address}>: User unknown'}\n"
+        for address, act, code in blocks or [(recipient, action, status)])
+    first = (blocks or [(recipient,)])[0][0]
+    return f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
 To: {to}
 Subject: Undelivered Mail Returned to Sender
 MIME-Version: 1.0
@@ -32,25 +38,20 @@ Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
 --B1
 Content-Type: text/plain
 
-I'm sorry to have to inform you that your message could not be delivered.
+The mail system could not deliver to <{first}>.
 
 --B1
 Content-Type: message/delivery-status
 
 Reporting-MTA: dns; relay.example
 
-Final-Recipient: rfc822; {recipient}
-{orcpt}Action: {action}
-Status: {status}
-Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: User unknown
-
+{per_recipient}
 --B1
 Content-Type: text/rfc822-headers
 
 {original}
 --B1--
-"""
-    return text.encode()
+""".encode()
 
 
 def dsn_for(delivery, **changes) -> bytes:

@@ -25,6 +25,7 @@ from roster.models import Suppression
 from tests.factories import client_for, released_campaign, run_until_done
 from tests.returned_mail import (
     DOMAIN,
+    dsn,
     dsn_for,
     esp_event,
     maildir,
@@ -35,40 +36,6 @@ from tests.returned_mail import (
 )
 
 pytestmark = pytest.mark.usefixtures("sink", "bounce_domain")
-
-
-def multi_dsn(*, to: str, blocks, message_id=None, campaign=None, diagnostic="") -> bytes:
-    """A DSN with several recipient blocks: blocks = [(address, action, status)]."""
-    original = "".join([f"Message-ID: {message_id}\n" if message_id else "",
-                        f"X-Countersign-Campaign: {campaign}\n" if campaign else "",
-                        "Subject: x\n"])
-    per_recipient = "\n".join(
-        f"Final-Recipient: rfc822; {address}\nAction: {action}\nStatus: {status}\n"
-        f"Diagnostic-Code: smtp; {diagnostic or f'550 5.1.1 <{address}>: User unknown'}\n"
-        for address, action, status in blocks)
-    return f"""From: MAILER-DAEMON@relay.example (Mail Delivery System)
-To: {to}
-Subject: Undelivered Mail Returned to Sender
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
-
---B1
-Content-Type: text/plain
-
-The mail system could not deliver to <{blocks[0][0]}>.
-
---B1
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; relay.example
-
-{per_recipient}
---B1
-Content-Type: text/rfc822-headers
-
-{original}
---B1--
-""".encode()
 
 
 def nested_report(to: str, depth: int) -> bytes:
@@ -88,7 +55,7 @@ def test_a_hard_failure_for_another_address_in_a_second_block_is_not_this_delive
     """The block about the delivery's own address says 'delayed'; the 5.1.1 is about someone
     else. Nothing about this delivery's address failed permanently."""
     mine, victim = sent.deliveries.all()[:2]
-    raw = multi_dsn(to=bounces.verp_address(mine.pk), message_id=mine.message_id,
+    raw = dsn(to=bounces.verp_address(mine.pk), message_id=mine.message_id,
                     campaign=sent.pk, blocks=[(mine.email, "delayed", "4.4.1"),
                                               (victim.email, "failed", "5.1.1")])
     assert bounces.process_dsn(raw) != Result.HARD
@@ -99,7 +66,7 @@ def test_a_hard_failure_for_another_address_in_a_second_block_is_not_this_delive
 
 def test_a_dsn_with_several_blocks_never_suppresses_another_members_address(sent):
     mine, victim, third = sent.deliveries.all()[:3]
-    raw = multi_dsn(to=bounces.verp_address(mine.pk), message_id=mine.message_id,
+    raw = dsn(to=bounces.verp_address(mine.pk), message_id=mine.message_id,
                     campaign=sent.pk, blocks=[(victim.email, "failed", "5.1.1"),
                                               (mine.email, "failed", "5.1.1"),
                                               (third.email, "failed", "5.1.1")])
@@ -116,7 +83,7 @@ def test_a_dsn_with_several_blocks_never_suppresses_another_members_address(sent
 def test_a_dsn_that_is_not_a_permanent_failure_suppresses_nobody(sent, action, status):
     delivery = sent.deliveries.first()
     before = snapshot()
-    raw = multi_dsn(to=bounces.verp_address(delivery.pk), message_id=delivery.message_id,
+    raw = dsn(to=bounces.verp_address(delivery.pk), message_id=delivery.message_id,
                     campaign=sent.pk, blocks=[(delivery.email, action, status)])
     assert bounces.process_dsn(raw) in (Result.NOT_A_BOUNCE, Result.SOFT)
     delivery.refresh_from_db()
@@ -208,7 +175,7 @@ def test_a_dsn_with_thousands_of_blocks_is_read_in_bounded_time(sent):
     delivery = sent.deliveries.first()
     blocks = [(f"n{n}@example.org", "failed", "5.1.1") for n in range(5000)]
     blocks.append((delivery.email, "failed", "5.1.1"))
-    raw = multi_dsn(to=bounces.verp_address(delivery.pk), blocks=blocks)
+    raw = dsn(to=bounces.verp_address(delivery.pk), blocks=blocks)
     started = time.monotonic()
     bounces.process_dsn(raw)
     assert time.monotonic() - started < 5
@@ -274,7 +241,7 @@ def test_the_auditor_never_sees_a_member_address_after_bounces_complaints_and_de
     sent = held
     first, second, third, fourth = held.deliveries.filter(state=Delivery.State.SENT)[:4]
     quoted = f"550 5.1.1 <{first.email}>: Recipient address rejected: {first.email}"
-    bounces.process_dsn(multi_dsn(to=bounces.verp_address(first.pk), diagnostic=quoted,
+    bounces.process_dsn(dsn(to=bounces.verp_address(first.pk), diagnostic=quoted,
                                   message_id=first.message_id, campaign=sent.pk,
                                   blocks=[(first.email, "failed", "5.1.1")]))
     bounces.process_dsn(dsn_for(second, status="4.2.2", action="delayed"))
