@@ -34,15 +34,13 @@ import enum
 import hashlib
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
-from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -50,7 +48,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from audit.models import AuditEntry
-from campaigns import mail, suppression, unsubscribe, workflow
+from campaigns import headers, mail, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery
 from countersign.pseudonyms import normalise_address
@@ -110,6 +108,7 @@ class Result(enum.StrEnum):
     MISMATCH = "ignored: does not match the delivery"
     NEVER_SENT = "ignored: that message was never handed over"
     NOT_A_BOUNCE = "ignored: not a bounce, complaint or unsubscribe mail"
+    UNREADABLE = "ignored: unreadable"
     NOT_YET = "deferred: the message is still being recorded as sent"
 
 
@@ -236,7 +235,20 @@ def kind_of(action: str, status: str) -> Kind | None:
 
 def process_mail(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn") -> Result:
     """One mail from the returned-mail mailbox: a bounce (DSN), a complaint (ARF) or a mail
-    reader's unsubscribe mail. Anything else is counted and changes nothing."""
+    reader's unsubscribe mail. Anything else is counted and changes nothing. Whatever its
+    sender put in it, one mail never stops the run: a mail that cannot be read is counted
+    `unreadable` (and logged) like any other ignored mail. A database error is not the
+    mail's fault and goes up (the pipe's caller retries)."""
+    try:
+        return _process_mail(raw, envelope_recipient=envelope_recipient, source=source)
+    except DatabaseError:
+        raise
+    except Exception:  # anyone can write this mail; the next one must still be read
+        log.warning("returned mail unreadable (%d bytes)", len(raw), exc_info=True)
+        return Result.UNREADABLE
+
+
+def _process_mail(raw: bytes, *, envelope_recipient: str, source: str) -> Result:
     message = _parse(raw)
     if message is None:
         return Result.NOT_A_BOUNCE
@@ -249,6 +261,8 @@ def process_mail(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn
 
 def _parse(raw: bytes) -> Message | None:
     if len(raw) > MAX_REPORT_BYTES or raw.count(b"multipart/") > MAX_NESTING:
+        return None
+    if raw.count(b"message/") > MAX_NESTING:  # nested messages need no multipart
         return None
     try:
         return message_from_bytes(raw, policy=policy.compat32)
@@ -307,8 +321,8 @@ def _matches(delivery: Delivery, report: Report) -> bool:
 
 def _original_matches(delivery: Delivery, original: Message) -> bool:
     """The returned headers, where they say, name this delivery's message and campaign."""
-    message_id = (original.get("Message-ID") or "").strip()
-    campaign = (original.get("X-Countersign-Campaign") or "").strip()
+    message_id = headers.raw_value(original, "Message-ID")
+    campaign = headers.raw_value(original, "X-Countersign-Campaign")
     if message_id and delivery.message_id and message_id != delivery.message_id:
         return False
     return not campaign or campaign == str(delivery.campaign_id)
@@ -316,63 +330,79 @@ def _original_matches(delivery: Delivery, original: Message) -> bool:
 
 # --- complaints (ARF, RFC 5965) and unsubscribe mails (RFC 2369 mailto:) ---------------------
 
-# "unsubscribe TOKEN", as the mailto: URL sets it; a token elsewhere in a subject (an
-# auto-reply quoting a newsletter's subject, say) is no request.
-_TOKEN = re.compile(r"\bunsubscribe\s+([g-y]+z[g-y]{32})(?![a-z])")
-_UNSUBSCRIBE = re.compile(r"\bunsubscribe(?:\s+|%20)([a-z]+)", re.IGNORECASE)
-_LINK_TOKEN = re.compile(r"/u/([a-z]+)/")
+# "unsubscribe TOKEN", as the mailto: URL sets it (a reader may leave its %20 encoded); a
+# token elsewhere in a subject (an auto-reply quoting a newsletter's subject) is no request.
+_TOKEN = re.compile(r"\bunsubscribe(?:\s+|%20)([g-y]+z[g-y]{32})(?![a-z])")
+_LISTED_TOKEN = re.compile(r"/u/([a-z]+)/|\bunsubscribe(?:\s+|%20)([a-z]+)", re.IGNORECASE)
 # RFC 5965 feedback types; "not-spam" is a report in our favour.
 _COMPLAINTS = {"abuse", "fraud", "virus", "other"}
 
 
 def process_complaint(message: Message, raw: bytes, *, source: str = "arf") -> Result:
-    """A provider's feedback loop report: the returned headers must name one delivery by
-    a signed address (the VERP Return-Path, or the newsletter's unsubscribe token) and, where
-    they say, its Message-ID and campaign. The Message-ID alone is no proof: it travels in
-    every copy, forward and reply of the message."""
-    feedback_type, original = "", None
-    for part in message.walk():
+    """A provider's feedback loop report. It is a complaint about one delivery when a VERP
+    address names it (the returned headers' Return-Path, or the report's Original-Mail-From;
+    also rewritten by a forwarder's SRS) and the returned headers, where they say, carry its
+    Message-ID and campaign. Named only by a newsletter's unsubscribe token, it is taken as
+    what that token can do anyway, an unsubscribe from newsletters: the token travels in
+    the body of every forwarded newsletter, so it is no proof of a complaint, and a complaint
+    stops dues notices too. The Message-ID alone proves nothing either.
+    Only the report's own parts are read, not a report quoted inside the returned message;
+    a report with two returned messages or two feedback parts is about nobody."""
+    feedback, originals = [], []
+    for part in message.get_payload() if message.is_multipart() else []:
         kind = part.get_content_type()
         if kind == "message/feedback-report":
-            blocks = _fields(_status_text(part))
-            feedback_type = (blocks[0].get("feedback-type", "") if blocks else "").lower()
+            feedback.append(_fields(_status_text(part)))
         elif kind in _ORIGINAL_PARTS:
-            original = _original(part)
-    if feedback_type not in _COMPLAINTS or original is None:
+            originals.append(_original(part))
+    if len(feedback) != 1 or len(originals) != 1:
+        return Result.NOT_A_BOUNCE if not feedback or not originals else Result.MISMATCH
+    fields, original = (feedback[0] or [{}])[0], originals[0]
+    if fields.get("feedback-type", "").lower() not in _COMPLAINTS:
         return Result.NOT_A_BOUNCE
-    named = _deliveries_named_by(original)
-    if named is None or not named:
+    by_verp = _named_by_verp(original, fields)
+    by_token = _named_by_token(original)
+    if by_verp is None or by_token is None:
         return Result.FORGED
-    if len(named) > 1:
+    if len(by_verp | by_token) > 1:
         return Result.MISMATCH
-    delivery = Delivery.objects.filter(pk=named.pop()).first()
+    if not by_verp and not by_token:
+        return Result.FORGED
+    delivery = Delivery.objects.filter(pk=next(iter(by_verp | by_token))).first()
     if delivery is None:
         return Result.FORGED
     if not _original_matches(delivery, original):
         return Result.MISMATCH
+    if not by_verp:
+        return _unsubscribed(delivery, source)
     return record_bounce(delivery_id=delivery.pk, kind=Kind.COMPLAINT, source=source,
                          report_id="arf:" + hashlib.sha256(raw).hexdigest())
 
 
-def _deliveries_named_by(original: Message) -> set[int] | None:
-    """The deliveries the returned headers name by signed addresses; None if one of them
-    is forged (a VERP address or token that does not verify)."""
-    named = set()
-    for _name, address in getaddresses(original.get_all("Return-Path") or []):
-        if _VERP.match(address):
-            named.add(delivery_id_of(address))
-    listed = original.get("List-Unsubscribe") or ""
-    for token in set(_LINK_TOKEN.findall(listed)) | set(_UNSUBSCRIBE.findall(listed)):
-        named.add(unsubscribe.delivery_id_of(token))
+def _named_by_verp(original: Message, fields: dict) -> set[int] | None:
+    """Deliveries the VERP addresses name (Return-Path, Original-Mail-From); None if one of
+    them does not verify."""
+    addresses = [headers.without_srs(address)
+                 for value in [*headers.raw_values(original, "Return-Path"),
+                               fields.get("original-mail-from", "")]
+                 for address in headers.angle_addresses(value)]
+    named = {delivery_id_of(address) for address in addresses if _VERP.match(address)}
+    return None if None in named else named
+
+
+def _named_by_token(original: Message) -> set[int] | None:
+    listed = " ".join(headers.raw_values(original, "List-Unsubscribe"))
+    named = {unsubscribe.delivery_id_of(link or word)
+             for link, word in _LISTED_TOKEN.findall(listed)}
     return None if None in named else named
 
 
 def process_unsubscribe_mail(message: Message) -> Result:
     """A mail reader's unsubscribe mail: the subject the mailto: URL set carries one signed
     token ("unsubscribe TOKEN"), however the reader dressed it (Re:, upper case, encoded
-    words, full-width letters). A token in the body is not a request: a forwarded newsletter
-    carries its reader's link there."""
-    subject = _subject(message)
+    words in any charset, raw UTF-8, full-width letters, %20 left encoded). A token in the
+    body is not a request: a forwarded newsletter carries its reader's link there."""
+    subject = headers.decoded(headers.raw_value(message, "Subject")).lower()
     if "unsubscribe" not in subject:
         return Result.NOT_A_BOUNCE
     tokens = set(_TOKEN.findall(subject))
@@ -382,14 +412,6 @@ def process_unsubscribe_mail(message: Message) -> Result:
     if done is None:
         return Result.FORGED
     return Result.UNSUBSCRIBED if done else Result.DUPLICATE
-
-
-def _subject(message: Message) -> str:
-    try:
-        subject = str(make_header(decode_header(message.get("Subject") or "")))
-    except (LookupError, ValueError, UnicodeError):
-        subject = str(message.get("Subject") or "")
-    return unicodedata.normalize("NFKC", subject).lower()
 
 
 # --- recording -------------------------------------------------------------------------------
@@ -429,6 +451,8 @@ def record_bounce(*, delivery_id: int, kind: Kind, status: str = "", source: str
 
 def _apply(delivery: Delivery, kind: Kind, status: str, source: str) -> tuple[Result, dict]:
     now = timezone.now()
+    if kind == Kind.BLOCKED and not status.startswith(Delivery.POLICY_STATUS):
+        status = Delivery.POLICY_STATUS + "0"  # RFC 3463 X.7.0: a policy refusal, no detail
     rows = Delivery.objects.filter(pk=delivery.pk)
     # Whatever came back about a message in doubt proves the relay took it: evidence for the
     # person who decides (a resend would reach someone who bounced or complained twice).
@@ -546,7 +570,7 @@ def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
         store_relay_evidence(delivery.pk, accepted=True, source=source,
                              at=getattr(event, "timestamp", None))
     if event_type == "unsubscribed":  # through the provider's own unsubscribe handling
-        return _unsubscribed_at_the_provider(delivery, source)
+        return _unsubscribed(delivery, source)
     kind = _ANYMAIL_KINDS.get(event_type)
     if kind is None:
         return None
@@ -561,8 +585,10 @@ def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
                          report_id=f"esp:{event_id}" if event_id else "")
 
 
-def _unsubscribed_at_the_provider(delivery: Delivery, source: str) -> Result:
-    if delivery.state not in _HANDED_OVER:
+def _unsubscribed(delivery: Delivery, source: str) -> Result:
+    """Suppress a delivery's address for newsletters (a provider's unsubscribe, or a report
+    that names the delivery only by its unsubscribe token)."""
+    if not delivery.was_handed_over:
         return Result.NEVER_SENT
     if _suppress(delivery, Suppression.Reason.UNSUBSCRIBED, source):
         return Result.UNSUBSCRIBED
@@ -571,11 +597,22 @@ def _unsubscribed_at_the_provider(delivery: Delivery, source: str) -> Result:
 
 def store_relay_evidence(delivery_id: int, *, accepted: bool, source: str, at=None,
                          queue_id: str = "") -> bool:
-    """What the relay's records say of a message in doubt (never changes its state)."""
+    """What the relay's records say of a message in doubt (never changes its state); audited
+    in the same transaction, as a person will decide on it."""
     evidence = {"accepted": accepted, "source": source}
     if accepted:
         evidence["at"] = at.isoformat() if at else None
         if queue_id:
             evidence["queue_id"] = queue_id
-    return bool(Delivery.objects.filter(pk=delivery_id, state=Delivery.State.IN_DOUBT).update(
-        relay_evidence=evidence))
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().filter(
+            pk=delivery_id, state=Delivery.State.IN_DOUBT).only("pk", "campaign_id").first()
+        if delivery is None:
+            return False
+        Delivery.objects.filter(pk=delivery.pk).update(relay_evidence=evidence)
+        audit.record(Action.IN_DOUBT_RECONCILED, system=source, target=delivery.campaign,
+                     payload={"delivery": delivery.pk, "checked": 1,
+                              "accepted": int(accepted is True),
+                              "no_trace": int(accepted is False), "not_covered": 0,
+                              "source": source})
+    return True

@@ -379,6 +379,13 @@ class Delivery(models.Model):
     POLICY_STATUS = "5.7."
 
     @property
+    def was_handed_over(self) -> bool:
+        """The relay may have this message: sent, bounced later, in doubt, or being handed
+        over right now (its Message-ID is noted before the hand-over)."""
+        return self.state in (self.State.SENT, self.State.BOUNCED, self.State.IN_DOUBT) or (
+            self.state == self.State.SENDING and bool(self.message_id))
+
+    @property
     def refused_by_policy(self) -> bool:
         return self.bounce_status.startswith(self.POLICY_STATUS)
 

@@ -136,8 +136,9 @@ def unsubscribe(token: str, *, via: str) -> bool | None:
     None: a token that is not one of ours or the preview example (nothing happens)."""
     delivery_id = delivery_id_of(token)
     delivery = Delivery.objects.filter(pk=delivery_id, campaign__kind=Kind.NEWSLETTER).only(
-        "pk", "campaign_id", "address_pseudonym").first() if delivery_id else None
-    if delivery is None or not delivery.address_pseudonym:
+        "pk", "campaign_id", "address_pseudonym", "state", "message_id").first(
+    ) if delivery_id else None
+    if delivery is None or not delivery.address_pseudonym or not delivery.was_handed_over:
         return None
     return suppression.suppress(reason=Suppression.Reason.UNSUBSCRIBED,
                                 source=f"unsubscribe:{via}", pseudonym=delivery.address_pseudonym,

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import bounces, sender, unsubscribe
+from campaigns import bounces, headers, sender, unsubscribe
 from campaigns.actions import Action
 from campaigns.bounces import Result
 from campaigns.models import Delivery, Kind, State
@@ -279,15 +279,20 @@ def test_a_complaint_suppresses_the_address_for_every_kind_of_campaign(sent, tmp
     assert delivery.email not in str(entry.payload)
 
 
-def test_a_complaint_is_matched_by_the_unsubscribe_token_when_the_return_path_is_gone(
+def test_a_report_naming_the_message_only_by_its_unsubscribe_token_is_taken_as_an_unsubscribe(
         newsletter):
-    """Some providers rewrite Return-Path; a newsletter's List-Unsubscribe still names it."""
+    """Some providers rewrite Return-Path away; the newsletter's List-Unsubscribe still names
+    the delivery. But that token travels in every forwarded newsletter's body: it is no proof
+    of a complaint (which would stop dues notices too), only of what the link itself does."""
     delivery = newsletter.deliveries.first()
     header = (f"<https://x/u/{token_of(delivery)}/>, "
               f"<mailto:unsubscribe@{DOMAIN}?subject=unsubscribe%20{token_of(delivery)}>")
     original = original_of(delivery, return_path="", list_unsubscribe=header)
-    assert bounces.process_mail(arf(original)) == Result.COMPLAINT
-    assert Suppression.objects.get().pseudonym == pseudonym(delivery.email)
+    assert bounces.process_mail(arf(original)) == Result.UNSUBSCRIBED
+    entry = Suppression.objects.get()
+    assert entry.pseudonym == pseudonym(delivery.email) and entry.reason == "unsubscribed"
+    delivery.refresh_from_db()
+    assert delivery.complained_at is None
 
 
 def test_the_same_complaint_twice_is_recorded_once(sent):
@@ -411,3 +416,25 @@ def test_an_unsubscribe_at_the_e_mail_provider_suppresses_for_newsletters(newsle
     assert entry.pseudonym == pseudonym(delivery.email) and entry.reason == "unsubscribed"
     assert entry.source == "esp:example"
     assert bounces.on_tracking_event(None, event=event, esp_name="Example") == Result.DUPLICATE
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("SRS0=HHH=TT=bounces.example=bounce+7-abc@fwd.example", "bounce+7-abc@bounces.example"),
+    ("SRS1=XXX=fwd1.example==HHH=TT=bounces.example=bounce+7-abc@fwd2.example",
+     "bounce+7-abc@bounces.example"),
+    ("bounce+7-abc@bounces.example", "bounce+7-abc@bounces.example"),
+    ("SRS0=broken@fwd.example", "SRS0=broken@fwd.example"),
+])
+def test_an_address_rewritten_by_a_forwarders_srs_is_put_back(address, expected):
+    assert headers.without_srs(address) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("=?iso-2022-jp?B?GyRCR1s/LkRkO18bKEI=?= unsubscribe", "配信停止 unsubscribe"),
+    ("=?utf-8?q?unsubscribe=20abc?=", "unsubscribe abc"),
+    ("=?utf-8?b?QUJD?= =?utf-8?b?REVG?=", "ABCDEF"),             # space between words dropped
+    ("=?unknown-8?b?QUJD?= x", "ABC x"),                          # unknown charset: as UTF-8
+    ("=?utf-8?b?QUJDR?= unsubscribe", "ABC unsubscribe"),         # broken word: what it holds
+])
+def test_a_subject_is_read_word_by_word_as_a_person_reads_it(raw, expected):
+    assert headers.decoded(raw) == expected

@@ -73,7 +73,8 @@ class Command(BaseCommand):
             f"{counts[bounces.Result.DUPLICATE]} already recorded, {ignored} ignored "
             f"(forged or unknown {counts[bounces.Result.FORGED]}, not matching "
             f"{counts[bounces.Result.MISMATCH]}, never sent {counts[bounces.Result.NEVER_SENT]}"
-            f", not a bounce {counts[bounces.Result.NOT_A_BOUNCE]}), "
+            f", not a bounce {counts[bounces.Result.NOT_A_BOUNCE]}, unreadable "
+            f"{counts[bounces.Result.UNREADABLE]}), "
             f"{counts[bounces.Result.NOT_YET]} left for later")
 
     def _maildir(self, root: Path, counts: Counter) -> None:
