@@ -7,7 +7,8 @@ bare loop is what a plain script would do: for each member, render the same mess
 same code (campaigns.mail) and smtplib.sendmail it over one connection; no ledger, no claims,
 no stop. The worker path is what the django-q2 task runs (campaigns.sender.run): claim under
 the campaign lock, render, re-check the state, hand over, record in the ledger, one message
-at a time. Target: worker rate >= 0.5 x bare rate. For reference the script also times the
+at a time. Target (issue 13): worker rate >= 0.5 x bare rate on PostgreSQL, >= 0.7 x on
+SQLite (no network round trip to the database there). For reference the script also times the
 bare loop with messages rendered before the clock starts (transport alone).
 
 Then a stop drill: workers send a fresh campaign, STOP is pressed mid-run, and the script
@@ -32,6 +33,8 @@ parser.add_argument("--relay-ms", type=float, default=0.0,
 args = parser.parse_args()
 
 from _setup import SinkProcess, django_setup, free_port, user
+
+TARGETS = {"postgresql": 0.5, "sqlite": 0.7}  # worker/bare, per database engine
 
 django_setup()
 
@@ -146,8 +149,9 @@ def main():
         for label, values in timings.items():
             print(f"{label:<28}{min(values):>9.2f}{args.members / min(values):>10,.0f}")
         ratio = min(timings["bare smtplib loop"]) / min(timings["worker path"])
-        print(f"worker/bare rate: {ratio:.2f} (target >= 0.50): "
-              f"{'PASS' if ratio >= 0.5 else 'FAIL'}")
+        target = TARGETS[connection.vendor]
+        print(f"worker/bare rate: {ratio:.2f} (target >= {target:.2f}): "
+              f"{'PASS' if ratio >= target else 'FAIL'}")
         per_message = guard_cost(campaign)
         worker_per_message = min(timings["worker path"]) / args.members
         print(f"content guard per message: {per_message * 1e6:.0f} us "
