@@ -459,9 +459,9 @@ def _apply(delivery: Delivery, kind: Kind, status: str, source: str) -> tuple[Re
     # Never the state: that stays theirs to settle.
     taken = {}
     if delivery.state == Delivery.State.IN_DOUBT:
+        what = "complaint" if kind == Kind.COMPLAINT else "bounce"
         taken["relay_evidence"] = {"accepted": True, "at": now.isoformat(),
-                                   "source": f"{'bounce' if kind != Kind.COMPLAINT else kind}"
-                                             f" ({source})"}
+                                   "source": f"{what} ({source})"}
     if kind == Kind.SOFT:
         rows.update(soft_bounces=delivery.soft_bounces + 1, bounce_status=status[:20]
                     if delivery.state != Delivery.State.BOUNCED else delivery.bounce_status,
@@ -491,9 +491,10 @@ def _apply(delivery: Delivery, kind: Kind, status: str, source: str) -> tuple[Re
 
 
 def _suppress(delivery: Delivery, reason: str, source: str) -> bool:
-    return suppression.suppress(reason=reason, source=source, campaign_id=delivery.campaign_id,
-                         address=delivery.email if not delivery.address_pseudonym else "",
-                         pseudonym=delivery.address_pseudonym, system=source)
+    return suppression.suppress(
+        reason=reason, source=source, campaign_id=delivery.campaign_id, system=source,
+        address=delivery.email if not delivery.address_pseudonym else "",
+        pseudonym=delivery.address_pseudonym)
 
 
 # --- rates and the pause ---------------------------------------------------------------------

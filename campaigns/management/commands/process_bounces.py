@@ -52,7 +52,7 @@ class Command(BaseCommand):
         else:
             try:
                 result = bounces.process_mail(sys.stdin.buffer.read(),
-                                             envelope_recipient=recipient, source="dsn:stdin")
+                                              envelope_recipient=recipient, source="dsn:stdin")
             except DatabaseError as error:  # temporary: Postfix keeps the mail and retries
                 self.stderr.write(f"database unavailable, try later: {error}")
                 sys.exit(EX_TEMPFAIL)
