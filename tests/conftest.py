@@ -27,10 +27,12 @@ from tests.factories import (
     SUPERVISOR_TICKS,
     free_port,
     make_campaign,
+    make_newsletter,
     make_roster,
     make_user,
     released_campaign,
     run_until_done,
+    through_the_countersign,
 )
 from tests.sending_helpers import SinkServer
 
@@ -175,6 +177,16 @@ def held(olivia, sam, oscar, roster, sink):
                                  canary_size=10)
     run_until_done(campaign)
     assert campaign.state == State.HELD
+    return campaign
+
+
+@pytest.fixture
+def newsletter(olivia, sam, oscar, roster):
+    """A newsletter of 20, all accepted by the mail server."""
+    campaign = make_newsletter(olivia, roster, canary_enabled=False)
+    through_the_countersign(campaign, olivia, sam, oscar)
+    run_until_done(campaign)
+    assert campaign.state == State.COMPLETED
     return campaign
 
 

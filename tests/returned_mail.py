@@ -4,12 +4,13 @@ fixtures that use them (`bounce_domain`, `sent`, `three_in_doubt`) are in confte
 
 import io
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from campaigns import bounces
+from campaigns import bounces, unsubscribe
 from campaigns.models import Delivery
 from roster.models import Suppression
 
@@ -115,4 +116,70 @@ def postfix_log(tmp_path, *, accepted=(), cut_off=(), start=None, zone=UTC):
 def reconcile(path) -> str:
     out = io.StringIO()
     call_command("reconcile_in_doubt", maillog=[str(path)], log_zone="UTC", stdout=out)
+    return out.getvalue()
+
+
+def token_of(delivery) -> str:
+    """The signed unsubscribe token in a newsletter message to this delivery."""
+    return unsubscribe.token_for(delivery.pk)
+
+
+def unsubscribe_mail(subject, *, to=f"unsubscribe@{DOMAIN}", body="", sender="x@example.jp"):
+    """What a mail reader sends for the mailto: of a List-Unsubscribe header."""
+    message = EmailMessage()
+    message["From"], message["To"] = sender, to
+    message["Subject"] = subject
+    message.set_content(body or "This message was sent by the mail reader to unsubscribe.")
+    return message.as_bytes()
+
+
+def original_of(delivery, *, return_path=None, message_id=None, list_unsubscribe=None,
+                campaign=None, extra="") -> str:
+    """The complained-about message's headers, as the provider returns them (the recipient
+    address is often redacted; the Return-Path the provider's MTA added is kept, unless
+    `return_path` is "")."""
+    verp = bounces.verp_address(delivery.pk) if return_path is None else return_path
+    lines = [f"Return-Path: <{verp}>"] if verp else []
+    lines += ["From: association@association.example", "To: [redacted]",
+              f"Message-ID: {delivery.message_id if message_id is None else message_id}",
+              f"X-Countersign-Campaign: {delivery.campaign_id if campaign is None else campaign}",
+              "Subject: =?utf-8?b?5Lya5ZOh44Gu55qG5qeY44G4?="]
+    if list_unsubscribe:
+        lines.append(f"List-Unsubscribe: {list_unsubscribe}")
+    return "\n".join(lines) + "\n" + extra
+
+
+def arf(*originals: str, feedback_type="abuse", feedback_fields="",
+        original_type="text/rfc822-headers", to=f"fbl@{DOMAIN}") -> bytes:
+    """A complaint the way a mailbox provider's feedback loop sends one (RFC 5965): one part
+    per returned original (normally exactly one)."""
+    parts = "".join(f"--F1\nContent-Type: {original_type}\n\n{original}\n"
+                    for original in originals)
+    return f"""From: feedback@mailbox-provider.example
+To: {to}
+Subject: FW: complaint about message from 203.0.113.5
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="F1"
+
+--F1
+Content-Type: text/plain
+
+This is an email abuse report for an email message received from IP 203.0.113.5.
+
+--F1
+Content-Type: message/feedback-report
+
+Feedback-Type: {feedback_type}
+User-Agent: SomeProvider-FBL/1.0
+Version: 1
+{feedback_fields}Arrival-Date: Thu, 26 Nov 2026 10:00:00 +0900
+
+{parts}--F1--
+""".encode()
+
+
+def process_maildir(tmp_path, *mails) -> str:
+    """process_bounces over a Maildir holding `mails` in this order; what it printed."""
+    out = io.StringIO()
+    call_command("process_bounces", maildir=str(maildir(tmp_path, list(mails))), stdout=out)
     return out.getvalue()

@@ -7,19 +7,16 @@ Anyone can write to the bounce domain. Each test is named after the promise it c
 bend it with mail a real attacker or a real mail system would send."""
 
 import base64
-import io
 import re
 import time
 from email.header import Header
-from email.message import EmailMessage
 from types import SimpleNamespace
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import bounces, retention, sender, suppression, unsubscribe
+from campaigns import bounces, retention, sender, suppression
 from campaigns.actions import Action
 from campaigns.bounces import Result
 from campaigns.models import Delivery, Kind, State
@@ -28,89 +25,28 @@ from roster.models import Suppression
 from tests.factories import (
     client_for,
     make_newsletter,
-    run_until_done,
-    through_the_countersign,
 )
-from tests.returned_mail import DOMAIN, dsn_for, maildir, snapshot
+from tests.returned_mail import (
+    DOMAIN,
+    arf,
+    dsn_for,
+    original_of,
+    process_maildir,
+    snapshot,
+    token_of,
+    unsubscribe_mail,
+)
 
 pytestmark = pytest.mark.usefixtures("sink", "bounce_domain")
 
 
 # --- what the attacker and the mail systems send -----------------------------------------------
 
-@pytest.fixture
-def newsletter(olivia, sam, oscar, roster):
-    campaign = make_newsletter(olivia, roster, canary_enabled=False)
-    through_the_countersign(campaign, olivia, sam, oscar)
-    run_until_done(campaign)
-    assert campaign.state == State.COMPLETED
-    return campaign
-
-
-def token_of(delivery) -> str:
-    return unsubscribe.token_for(delivery.pk)
-
-
 def plain_mail(subject_line: bytes, *, body=b"Sent by the mail reader to unsubscribe.\n") -> bytes:
     """A mail with the Subject header exactly as given (bytes: encoded words, raw 8-bit...)."""
     return (b"From: x@example.jp\nTo: unsubscribe@" + DOMAIN.encode() + b"\n"
             b"Subject: " + subject_line + b"\nMIME-Version: 1.0\n"
             b"Content-Type: text/plain; charset=utf-8\n\n" + body)
-
-
-def unsubscribe_mail(subject: str) -> bytes:
-    message = EmailMessage()
-    message["From"], message["To"] = "x@example.jp", f"unsubscribe@{DOMAIN}"
-    message["Subject"] = subject
-    message.set_content("This message was sent by the mail reader to unsubscribe.")
-    return message.as_bytes()
-
-
-def headers_of(delivery, *, return_path=None, message_id=None, list_unsubscribe=None,
-               extra="") -> str:
-    verp = bounces.verp_address(delivery.pk) if return_path is None else return_path
-    lines = [f"Return-Path: <{verp}>"] if verp else []
-    lines += ["From: association@association.example", "To: [redacted]",
-              f"Message-ID: {delivery.message_id if message_id is None else message_id}",
-              f"X-Countersign-Campaign: {delivery.campaign_id}", "Subject: newsletter"]
-    if list_unsubscribe:
-        lines.append(f"List-Unsubscribe: {list_unsubscribe}")
-    return "\n".join(lines) + "\n" + extra
-
-
-def arf(*originals: str, feedback_type="abuse", feedback_fields="",
-        original_type="text/rfc822-headers") -> bytes:
-    """A feedback loop report (RFC 5965): one part per original (normally exactly one)."""
-    parts = "".join(f"--F1\nContent-Type: {original_type}\n\n{original}\n"
-                    for original in originals)
-    return f"""From: feedback@mailbox-provider.example
-To: fbl@{DOMAIN}
-Subject: FW: complaint about message from 203.0.113.5
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=feedback-report; boundary="F1"
-
---F1
-Content-Type: text/plain
-
-This is an email abuse report for an email message received from IP 203.0.113.5.
-
---F1
-Content-Type: message/feedback-report
-
-Feedback-Type: {feedback_type}
-User-Agent: SomeProvider-FBL/1.0
-Version: 1
-{feedback_fields}Arrival-Date: Thu, 26 Nov 2026 10:00:00 +0900
-
-{parts}--F1--
-""".encode()
-
-
-def process(tmp_path, *mails) -> str:
-    """process_bounces over a Maildir holding `mails` in this order."""
-    out = io.StringIO()
-    call_command("process_bounces", maildir=str(maildir(tmp_path, list(mails))), stdout=out)
-    return out.getvalue()
 
 
 def audit_text() -> str:
@@ -126,7 +62,7 @@ def test_a_mail_with_a_broken_encoded_word_in_its_subject_does_not_stop_process_
     delivery = newsletter.deliveries.first()
     poison = plain_mail(b"=?utf-8?b?QUJDR?=")
     valid = unsubscribe_mail(f"unsubscribe {token_of(delivery)}")
-    out = process(tmp_path, poison, valid)
+    out = process_maildir(tmp_path, poison, valid)
     assert "1 unsubscribed" in out, out
     assert not list((tmp_path / "new").iterdir())
 
@@ -136,17 +72,17 @@ def test_a_complaint_whose_original_headers_carry_raw_8bit_bytes_does_not_stop_p
     """No signed address needed: a List-Unsubscribe with one 8-bit byte in the returned
     headers."""
     delivery = sent.deliveries.first()
-    poison = arf(headers_of(delivery, return_path="x@example.jp",
+    poison = arf(original_of(delivery, return_path="x@example.jp",
                             list_unsubscribe="<https://x/u/abc/> 配信停止"))
-    out = process(tmp_path, poison, arf(headers_of(delivery)))
+    out = process_maildir(tmp_path, poison, arf(original_of(delivery)))
     assert "1 complaints" in out, out
 
 
 def test_a_complaint_whose_return_path_is_a_comment_bomb_does_not_stop_process_bounces(
         sent, tmp_path):
     delivery = sent.deliveries.first()
-    poison = arf(headers_of(delivery, return_path="(" * 2000))
-    out = process(tmp_path, poison, arf(headers_of(delivery)))
+    poison = arf(original_of(delivery, return_path="(" * 2000))
+    out = process_maildir(tmp_path, poison, arf(original_of(delivery)))
     assert "1 complaints" in out, out
 
 
@@ -155,10 +91,10 @@ def test_a_report_with_a_deeply_nested_feedback_part_does_not_stop_process_bounc
     """message/* parts nest without a single 'multipart/' (MAX_NESTING counts those)."""
     delivery = sent.deliveries.first()
     nested = "Content-Type: message/rfc822\n\n" * 300 + "Feedback-Type: abuse\n"
-    poison = arf(headers_of(delivery)).replace(
+    poison = arf(original_of(delivery)).replace(
         b"Content-Type: message/feedback-report\n\n",
         b"Content-Type: message/feedback-report\n\n" + nested.encode() + b"\n", 1)
-    out = process(tmp_path, poison, arf(headers_of(delivery)))
+    out = process_maildir(tmp_path, poison, arf(original_of(delivery)))
     assert "1 complaints" in out, out
 
 
@@ -166,8 +102,8 @@ def test_a_members_own_complaint_with_an_8bit_message_id_does_not_stop_process_b
         sent, tmp_path):
     """A member knows their own VERP Return-Path (it is in their mailbox)."""
     own, other = sent.deliveries.all()[:2]
-    poison = arf(headers_of(own, message_id="<配信@association.example>"))
-    out = process(tmp_path, poison, arf(headers_of(other)))
+    poison = arf(original_of(own, message_id="<配信@association.example>"))
+    out = process_maildir(tmp_path, poison, arf(original_of(other)))
     assert "1 complaints" in out, out
 
 
@@ -175,7 +111,7 @@ def test_a_one_megabyte_subject_does_not_stall_process_bounces(tmp_path, sent):
     """Empty encoded words, back to back, just under MAX_REPORT_BYTES."""
     subject = b"=?x?q??=" * 120_000
     started = time.monotonic()
-    out = process(tmp_path, plain_mail(subject))
+    out = process_maildir(tmp_path, plain_mail(subject))
     assert "not a bounce 1" in out, out
     assert time.monotonic() - started < 5, f"took {time.monotonic() - started:.1f} s"
 
@@ -275,7 +211,7 @@ def test_a_forwarded_newsletters_link_cannot_be_turned_into_a_complaint_that_sto
     delivery = newsletter.deliveries.first()
     body = next(raw for _t, r, raw in sink.handler.campaign_mail() if r == delivery.email)
     link = re.search(rb"https?://\S+/u/[a-z]+/", body)[0].decode()
-    forged = arf(headers_of(delivery, return_path="forwarder@example.jp", message_id="",
+    forged = arf(original_of(delivery, return_path="forwarder@example.jp", message_id="",
                             list_unsubscribe=f"<{link}>"))
     bounces.process_mail(forged)
     delivery.refresh_from_db()
@@ -286,7 +222,7 @@ def test_a_forwarded_newsletters_link_cannot_be_turned_into_a_complaint_that_sto
 def test_a_report_with_two_original_parts_naming_two_deliveries_changes_nothing(sent):
     first, second = sent.deliveries.all()[:2]
     before = snapshot()
-    assert bounces.process_mail(arf(headers_of(first), headers_of(second))) != Result.COMPLAINT
+    assert bounces.process_mail(arf(original_of(first), original_of(second))) != Result.COMPLAINT
     assert snapshot() == before
 
 
@@ -296,8 +232,8 @@ def test_a_complaint_counts_against_the_returned_message_not_a_report_quoted_ins
     a, b = sent.deliveries.all()[:2]
     inner = ("Content-Type: multipart/report; report-type=delivery-status; boundary=I1\n\n"
              "--I1\nContent-Type: text/plain\n\nquoted\n"
-             f"--I1\nContent-Type: text/rfc822-headers\n\n{headers_of(b)}\n--I1--\n")
-    report = arf(headers_of(a, extra="MIME-Version: 1.0\n" + inner),
+             f"--I1\nContent-Type: text/rfc822-headers\n\n{original_of(b)}\n--I1--\n")
+    report = arf(original_of(a, extra="MIME-Version: 1.0\n" + inner),
                  original_type="message/rfc822")
     bounces.process_mail(report)
     b.refresh_from_db()
@@ -306,9 +242,9 @@ def test_a_complaint_counts_against_the_returned_message_not_a_report_quoted_ins
 
 def test_a_repeated_return_path_naming_one_delivery_counts_once_and_two_count_never(sent):
     first, second = sent.deliveries.all()[:2]
-    twice = headers_of(first, extra=f"Return-Path: <{bounces.verp_address(first.pk)}>\n")
+    twice = original_of(first, extra=f"Return-Path: <{bounces.verp_address(first.pk)}>\n")
     assert bounces.process_mail(arf(twice)) == Result.COMPLAINT
-    other = headers_of(second, extra=f"Return-Path: <{bounces.verp_address(first.pk)}>\n")
+    other = original_of(second, extra=f"Return-Path: <{bounces.verp_address(first.pk)}>\n")
     before = snapshot()
     assert bounces.process_mail(arf(other)) == Result.MISMATCH
     assert snapshot() == before
@@ -344,7 +280,7 @@ def test_a_complaint_naming_the_delivery_in_original_mail_from_is_read(sent):
     return the headers without the Return-Path their delivery agent added. A notice has no
     unsubscribe token to fall back on."""
     delivery = sent.deliveries.first()
-    report = arf(headers_of(delivery, return_path=""),
+    report = arf(original_of(delivery, return_path=""),
                  feedback_fields=f"Original-Mail-From: <{bounces.verp_address(delivery.pk)}>\n")
     assert bounces.process_mail(report) == Result.COMPLAINT
 
@@ -355,14 +291,14 @@ def test_a_complaint_about_a_notice_forwarded_with_srs_is_read(sent):
     delivery = sent.deliveries.first()
     local = bounces.verp_address(delivery.pk).split("@")[0]
     srs = f"SRS0=Ab3d=TZ={DOMAIN}={local}@forwarder.example.jp"
-    assert bounces.process_mail(arf(headers_of(delivery, return_path=srs))) == Result.COMPLAINT
+    assert bounces.process_mail(arf(original_of(delivery, return_path=srs))) == Result.COMPLAINT
 
 
 def test_a_complaint_about_an_erased_members_delivery_keeps_the_address_out_of_the_audit_log(
         sent, oscar):
     delivery = sent.deliveries.first()
     address = delivery.email
-    report = arf(headers_of(delivery))
+    report = arf(original_of(delivery))
     retention.erase_member(address=address, actor=oscar)
     assert bounces.process_mail(report) == Result.COMPLAINT
     assert Suppression.objects.filter(pseudonym=pseudonym(address), reason="complaint")
@@ -371,8 +307,8 @@ def test_a_complaint_about_an_erased_members_delivery_keeps_the_address_out_of_t
 
 def test_the_same_complaint_by_arf_and_by_the_providers_event_counts_once(sent):
     delivery = sent.deliveries.first()
-    assert bounces.process_mail(arf(headers_of(delivery))) == Result.COMPLAINT
-    again = arf(headers_of(delivery)).replace(b"10:00:00", b"10:05:00")  # the provider re-sent
+    assert bounces.process_mail(arf(original_of(delivery))) == Result.COMPLAINT
+    again = arf(original_of(delivery)).replace(b"10:00:00", b"10:05:00")  # the provider re-sent
     assert bounces.process_mail(again) == Result.DUPLICATE
     event = SimpleNamespace(event_type="complained", message_id=delivery.message_id,
                             event_id="ev-c", timestamp=None, mta_response=None)
@@ -434,7 +370,7 @@ def test_returned_mail_changes_nothing_without_an_audit_entry_and_no_entry_holds
     addresses = set(Delivery.objects.values_list("email", flat=True))
     n1, n2 = newsletter.deliveries.all()[:2]
     s1, s2, s3 = sent.deliveries.all()[:3]
-    mails = [unsubscribe_mail(f"unsubscribe {token_of(n1)}"), arf(headers_of(n2)),
+    mails = [unsubscribe_mail(f"unsubscribe {token_of(n1)}"), arf(original_of(n2)),
              dsn_for(s1, status="5.7.1"), dsn_for(s2, status="5.1.1"),
              dsn_for(s3, status="4.2.2", action="delayed")]
     for mail in mails:

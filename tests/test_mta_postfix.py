@@ -35,6 +35,9 @@ from tests.factories import (
     through_the_countersign,
     wait_until,
 )
+from tests.returned_mail import (
+    arf,
+)
 
 pytestmark = pytest.mark.mta
 ROOT = Path(os.environ.get("COUNTERSIGN_POSTFIX_DIR", "/var/tmp/countersign-postfix"))
@@ -209,7 +212,8 @@ def test_an_unsubscribe_mail_and_a_complaint_sent_through_postfix_are_recorded(
                        (f"From: member3@countersign.test\r\nTo: {address}\r\n"
                         f"Subject: {subject.replace('%20', ' ')}\r\n\r\nunsubscribe\r\n").encode())
         for original in (headers, forged_headers):
-            relay.sendmail("fbl@provider.example", [f"fbl@{BOUNCE_DOMAIN}"], arf_report(original))
+            relay.sendmail("fbl@provider.example", [f"fbl@{BOUNCE_DOMAIN}"],
+                          arf(original, to=f"fbl@{BOUNCE_DOMAIN}").replace(b"\n", b"\r\n"))
     wait_until(lambda: len(postfix.mails("bounces")) >= 3, timeout=30, what="three reports")
     out = io.StringIO()
     call_command("process_bounces", maildir=str(postfix.maildir("bounces")), stdout=out)
@@ -223,12 +227,3 @@ def test_an_unsubscribe_mail_and_a_complaint_sent_through_postfix_are_recorded(
     print("\npostfix returned mail: 1 unsubscribe mail, 1 complaint recorded; forged ARF ignored")
 
 
-def arf_report(original_headers: str) -> bytes:
-    return ("From: fbl@provider.example\r\nTo: fbl@" + BOUNCE_DOMAIN + "\r\n"
-            "Subject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
-            'report-type=feedback-report; boundary="F"\r\n\r\n--F\r\n'
-            "Content-Type: text/plain\r\n\r\nAn abuse report.\r\n--F\r\n"
-            "Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n"
-            "User-Agent: provider-fbl/1.0\r\nVersion: 1\r\n\r\n--F\r\n"
-            "Content-Type: text/rfc822-headers\r\n\r\n"
-            + original_headers.replace("\n", "\r\n") + "\r\n--F--\r\n").encode()

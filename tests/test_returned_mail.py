@@ -6,13 +6,10 @@ Anyone can write to these addresses, so the attacker's cases come first: only a 
 or a verified VERP address, about a message that was sent, may change anything, and only for
 that message's own recipient."""
 
-import io
 from email.header import Header
-from email.message import EmailMessage
 from types import SimpleNamespace
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import AuditEntry
@@ -30,83 +27,18 @@ from tests.factories import (
     run_until_done,
     through_the_countersign,
 )
-from tests.returned_mail import DOMAIN, dsn_for, maildir, snapshot
+from tests.returned_mail import (
+    DOMAIN,
+    arf,
+    dsn_for,
+    original_of,
+    process_maildir,
+    snapshot,
+    token_of,
+    unsubscribe_mail,
+)
 
 pytestmark = pytest.mark.usefixtures("sink", "bounce_domain")
-
-
-@pytest.fixture
-def newsletter(olivia, sam, oscar, roster):
-    """A newsletter of 20, all accepted by the mail server."""
-    campaign = make_newsletter(olivia, roster, canary_enabled=False)
-    through_the_countersign(campaign, olivia, sam, oscar)
-    run_until_done(campaign)
-    assert campaign.state == State.COMPLETED
-    return campaign
-
-
-def unsubscribe_mail(subject, *, to=f"unsubscribe@{DOMAIN}", body="", sender="x@example.jp"):
-    """What a mail reader sends for the mailto: of a List-Unsubscribe header."""
-    message = EmailMessage()
-    message["From"], message["To"] = sender, to
-    message["Subject"] = subject
-    message.set_content(body or "This message was sent by the mail reader to unsubscribe.")
-    return message.as_bytes()
-
-
-def token_of(delivery) -> str:
-    return unsubscribe.token_for(delivery.pk)
-
-
-def arf(original_headers: str, *, feedback_type="abuse", to="fbl@association.example") -> bytes:
-    """A complaint the way a mailbox provider's feedback loop sends one (RFC 5965)."""
-    return f"""From: feedback@mailbox-provider.example
-To: {to}
-Subject: FW: complaint about message from 203.0.113.5
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=feedback-report; boundary="F1"
-
---F1
-Content-Type: text/plain
-
-This is an email abuse report for an email message received from IP 203.0.113.5.
-
---F1
-Content-Type: message/feedback-report
-
-Feedback-Type: {feedback_type}
-User-Agent: SomeProvider-FBL/1.0
-Version: 1
-Original-Mail-From: <bounce@example>
-Arrival-Date: Thu, 26 Nov 2026 10:00:00 +0900
-
---F1
-Content-Type: text/rfc822-headers
-
-{original_headers}
---F1--
-""".encode()
-
-
-def original_of(delivery, *, return_path=None, message_id=None, list_unsubscribe=None,
-                campaign=None) -> str:
-    """The complained-about message's headers, as the provider returns them (the recipient
-    address is often redacted; the Return-Path the provider's MTA added is kept)."""
-    verp = bounces.verp_address(delivery.pk) if return_path is None else return_path
-    lines = [f"Return-Path: <{verp}>",
-             "From: association@association.example", "To: [redacted]",
-             f"Message-ID: {delivery.message_id if message_id is None else message_id}",
-             f"X-Countersign-Campaign: {delivery.campaign_id if campaign is None else campaign}",
-             "Subject: =?utf-8?b?5Lya5ZOh44Gu55qG5qeY44G4?="]
-    if list_unsubscribe:
-        lines.append(f"List-Unsubscribe: {list_unsubscribe}")
-    return "\n".join(lines) + "\n"
-
-
-def process(*mails, tmp_path) -> str:
-    out = io.StringIO()
-    call_command("process_bounces", maildir=str(maildir(tmp_path, list(mails))), stdout=out)
-    return out.getvalue()
 
 
 # --- unsubscribe mails: the attacker's cases -------------------------------------------------
@@ -177,7 +109,7 @@ def test_a_readers_unsubscribe_mail_suppresses_that_member_for_newsletters(newsl
     address, _q, query = mailto.removeprefix("mailto:").partition("?subject=")
     subject = query.replace("%20", " ")
     recipient = newsletter.deliveries.get(email=message["To"])
-    out = process(unsubscribe_mail(subject, to=address), tmp_path=tmp_path)
+    out = process_maildir(tmp_path, unsubscribe_mail(subject, to=address))
     assert "1 unsubscribed" in out, out
     entry = Suppression.objects.get()
     assert entry.pseudonym == pseudonym(recipient.email) and entry.reason == "unsubscribed"
@@ -268,7 +200,7 @@ def test_a_complaint_about_a_message_never_handed_over_changes_nothing(olivia, r
 
 def test_a_complaint_suppresses_the_address_for_every_kind_of_campaign(sent, tmp_path):
     delivery = sent.deliveries.first()
-    out = process(arf(original_of(delivery)), tmp_path=tmp_path)
+    out = process_maildir(tmp_path, arf(original_of(delivery)))
     assert "1 complaint" in out, out
     delivery.refresh_from_db()
     assert delivery.complained_at is not None
