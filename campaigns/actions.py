@@ -35,6 +35,7 @@ class Action(StrEnum):
     ADDRESS_SUPPRESSED = "member.suppressed"  # put on the suppression list (never the address)
     MEMBER_DATA_ERASED = "member_data.erased"  # a purge or an erasure: the certificate's hash
     CERTIFICATE_COUNTERSIGNED = "member_data.certificate_countersigned"
+    CERTIFICATE_COUNTERSIGN_REFUSED = "member_data.certificate_countersign_refused"
     CERTIFICATE_MAILED = "member_data.certificate_mailed"
     BOUNCE_RECORDED = "campaign.bounce_recorded"  # a DSN or an ESP event about one delivery
     IN_DOUBT_RECONCILED = "campaign.in_doubt_reconciled"  # relay evidence for messages in doubt

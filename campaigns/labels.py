@@ -83,6 +83,7 @@ labels.contribute("ACTIONS", {
     Action.ADDRESS_SUPPRESSED: _("address put on the suppression list"),
     Action.MEMBER_DATA_ERASED: _("member data erased"),
     Action.CERTIFICATE_COUNTERSIGNED: _("deletion certificate countersigned"),
+    Action.CERTIFICATE_COUNTERSIGN_REFUSED: _("countersign of a deletion certificate refused"),
     Action.CERTIFICATE_MAILED: _("deletion certificate mailed"),
     Action.BOUNCE_RECORDED: _("bounce or complaint recorded"),
     Action.IN_DOUBT_RECONCILED: _("messages in doubt checked against the relay's records"),

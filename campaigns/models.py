@@ -214,6 +214,9 @@ class CampaignVersion(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
+    # The roster the version was submitted with: a page shows it when the roster changed.
+    roster = models.ForeignKey("roster.Roster", null=True, on_delete=models.SET_NULL,
+                               related_name="+")
     content_hash = models.CharField(max_length=64)
     sender = models.CharField(max_length=254)
     subject = models.CharField(max_length=255)

@@ -323,22 +323,45 @@ def certificate_text(certificate: DeletionCertificate) -> str:
     return "\n".join(lines)
 
 
-def countersign(*, certificate: DeletionCertificate, user) -> DeletionCertificate:
-    """The association's observer confirms the certificate; it is then mailed to the
-    association's observers. Both audited."""
+def countersign(*, certificate: DeletionCertificate, user,
+                seen_sha256: str) -> DeletionCertificate:
+    """The association's observer confirms the certificate whose SHA-256 their page showed
+    (`seen_sha256`); it is then mailed to the association's observers. Both audited, and
+    so is a refusal."""
     if not has_role(user, Role.OBSERVER):
         raise CertificateError(_("Only the association's observer countersigns a deletion "
                                  "certificate."))
     with transaction.atomic():
         locked = DeletionCertificate.objects.select_for_update().get(pk=certificate.pk)
-        if locked.countersigned_at is not None:
-            raise CertificateError(_("This certificate is already countersigned."))
-        locked.countersigned_by, locked.countersigned_at = user, timezone.now()
-        locked.save(update_fields=["countersigned_by", "countersigned_at"])
-        audit.record(Action.CERTIFICATE_COUNTERSIGNED, actor=user, role=Role.OBSERVER,
-                     target=locked, payload={"certificate_sha256": locked.sha256})
+        refusal = _countersign_refusal(locked, seen_sha256)
+        if refusal:  # recorded, and committed: the refusal is raised after the block
+            audit.record(Action.CERTIFICATE_COUNTERSIGN_REFUSED, actor=user,
+                         role=Role.OBSERVER, target=locked, payload={
+                             "certificate_sha256": locked.sha256,
+                             "seen_sha256": seen_sha256[:64], "code": refusal[0]})
+        else:
+            _countersign_now(locked, user)
+    if refusal:
+        raise CertificateError(refusal[1])
     mail_certificate(locked)
     return locked
+
+
+def _countersign_now(locked, user) -> None:
+    locked.countersigned_by, locked.countersigned_at = user, timezone.now()
+    locked.save(update_fields=["countersigned_by", "countersigned_at"])
+    audit.record(Action.CERTIFICATE_COUNTERSIGNED, actor=user, role=Role.OBSERVER,
+                 target=locked, payload={"certificate_sha256": locked.sha256})
+
+
+def _countersign_refusal(certificate, seen_sha256: str) -> tuple[str, str] | None:
+    if certificate.countersigned_at is not None:
+        return "already", _("This certificate is already countersigned.")
+    if seen_sha256 != certificate.sha256:
+        return "seen_changed", _("Not countersigned: the certificate your page showed is not "
+                                 "this one (SHA-256 %(sha)s). Read it again below.") % {
+            "sha": certificate.sha256[:12]}
+    return None
 
 
 def mail_certificate(certificate: DeletionCertificate) -> str:

@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.selectors import chain_head
-from campaigns import guard, ledger, mail, selectors, unsubscribe, workflow
+from campaigns import guard, ledger, mail, seen, selectors, unsubscribe, workflow
 from campaigns.forms import (
     CampaignForm,
     CommentForm,
@@ -48,12 +48,17 @@ def _get_campaign_for(request, pk) -> Campaign:
 def _attempt(request, action, *, form=None, **kwargs):
     """Run one workflow action and return what it returns; NotAllowed is a 403, any other
     refusal a message (and None). With a sign-off `form`, each checklist item not ticked is
-    its own error beside the checklist."""
+    its own error beside the checklist. A sign-off refused because the campaign changed
+    after the page was loaded leaves what changed in `request.seen_changes` for the page."""
     try:
         return action(user=request.user, **kwargs)
     except workflow.NotAllowed:
         raise PermissionDenied from None
     except workflow.WorkflowError as error:
+        if error.code == "seen_changed":
+            campaign = Campaign.objects.get(pk=kwargs["campaign"].pk if "campaign" in kwargs
+                                            else kwargs["delivery"].campaign_id)
+            request.seen_changes = seen.changes_since(campaign, kwargs["seen"])
         missing = error.details.get("missing") if form is not None else None
         if missing:
             items = dict(form.fields["checklist"].choices)
@@ -73,7 +78,17 @@ def _act(request, pk, action, done: str, *, level=messages.SUCCESS, **kwargs):
     campaign = _get_campaign_for(request, pk)
     if _attempt(request, action, campaign=campaign, **kwargs):
         messages.add_message(request, level, done)
-    return redirect(campaign)
+    return _back_to(campaign, request)
+
+
+def _back_to(campaign, request):
+    """Back to the campaign's page; after a sign-off refused because the campaign changed,
+    with the hash the refused page showed, so that the page shows what changed since."""
+    changes = getattr(request, "seen_changes", None)
+    if changes is None:
+        return redirect(campaign)
+    return redirect(f"{campaign.get_absolute_url()}?changed_since="
+                    f"{changes['seen'].content_hash}&shown={changes['seen'].recipient_count}")
 
 
 def _comment(request) -> str:
@@ -126,7 +141,8 @@ def campaign_detail(request, pk):
     campaign = _get_campaign_for(request, pk)
     guard_findings = request.session.pop("guard_findings", None)
     return render(request, "campaigns/detail.html", {
-        "campaign": campaign,
+        "campaign": campaign, "seen": seen.Seen.of(campaign),
+        "changes": _changes_since_query(campaign, request.GET),
         "can": _checks(campaign, request.user),
         "previews": [selectors.preview(campaign, m)
                      for m in selectors.sample_members(campaign.roster)],
@@ -136,13 +152,34 @@ def campaign_detail(request, pk):
             "campaigns:member_search", args=[campaign.pk])),
         "guard_findings": GuardReport.from_json(guard_findings),
         "progress": ledger.progress(campaign) if campaign.state in LIVE_OR_DONE else None,
-        "in_doubt": campaign.deliveries.filter(state=Delivery.State.IN_DOUBT)[:100],
+        "in_doubt": [_with_seen_evidence(d) for d in
+                     campaign.deliveries.filter(state=Delivery.State.IN_DOUBT)[:100]],
         "refused": [{"member_number": d.member_number,
                      "findings": [guard.labelled(f) for f in d.findings]}
                     for d in campaign.deliveries.filter(state=Delivery.State.REFUSED)[:100]],
         "current_version": campaign.current_version(),
         "placeholders": ["{" + f + "}" for f in mail.fields_for(campaign.roster.extra_columns)],
     })
+
+
+def _with_seen_evidence(delivery):
+    """A message in doubt with the digest of what its row shows (its decision form posts it)."""
+    delivery.seen_evidence = seen.evidence_digest(delivery)
+    return delivery
+
+
+def _changes_since_query(campaign, query):
+    """The campaign page after a refused sign-off: what changed since the refused page."""
+    shown = query.get("changed_since", "")
+    if len(shown) != 64:
+        return None
+    try:
+        count = int(query.get("shown", ""))
+    except ValueError:
+        count = campaign.roster.member_count
+    now = seen.Seen.of(campaign)
+    return seen.changes_since(campaign, seen.Seen(content_hash=shown, recipient_count=count,
+                                                  terms=now.terms))
 
 
 @role_required(Role.OPERATOR)
@@ -229,6 +266,7 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
                 messages.success(request, _("Rejected: the campaign is back with its author."))
         else:
             ok = _attempt(request, action, form=form, campaign=campaign,
+                          seen=seen.Seen.from_post(request.POST),
                           checklist=form.cleaned_data["checklist"], comment=comment)
             if ok:
                 head = chain_head()
@@ -245,6 +283,7 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
     return render(request, template, {
         "campaign": campaign, "form": form, "can": _checks(campaign, request.user),
         "release_window": settings.RELEASE_WINDOW_MINUTES,
+        "seen": seen.Seen.of(campaign), "changes": getattr(request, "seen_changes", None),
         **selectors.review_material(campaign, page_number=request.GET.get("page")),
     })
 
@@ -321,7 +360,7 @@ def campaign_pause(request, pk):
 @require_POST
 def campaign_confirm_canary(request, pk):
     return _act(request, pk, workflow.confirm_canary, _("Confirmed: the rest is being sent."),
-                comment=_comment(request))
+                comment=_comment(request), seen=seen.Seen.from_post(request.POST))
 
 
 @role_required(Role.SUPERVISOR, Role.OBSERVER)
@@ -330,10 +369,11 @@ def delivery_decide(request, pk, delivery_pk):
     campaign = _get_campaign_for(request, pk)
     delivery = get_object_or_404(Delivery, pk=delivery_pk, campaign=campaign)
     if _attempt(request, workflow.decide, delivery=delivery,
+                seen=seen.Seen.from_post(request.POST),
                 decision=request.POST.get("decision", "")):
         messages.success(request, _("Decision recorded for %(member)s.")
                          % {"member": delivery.member_number})
-    return redirect(campaign)
+    return _back_to(campaign, request)
 
 
 @role_required(*LEDGER_ROLES)

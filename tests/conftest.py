@@ -17,6 +17,7 @@ from django.utils import timezone, translation
 from audit import triggers
 from campaigns import workflow
 from campaigns.models import Delivery
+from campaigns.seen import Seen
 from campaigns.states import State
 from countersign import mailcatcher
 from countersign.models import Organisation
@@ -162,12 +163,14 @@ def tested(submitted, olivia, sam, oscar):
 
 @pytest.fixture
 def approved(tested, sam):
-    return workflow.approve(campaign=tested, user=sam, checklist=SUPERVISOR_TICKS)
+    return workflow.approve(campaign=tested, seen=Seen.current(tested),
+                            user=sam, checklist=SUPERVISOR_TICKS)
 
 
 @pytest.fixture
 def released(approved, oscar):
-    return workflow.release(campaign=approved, user=oscar, checklist=OBSERVER_TICKS)
+    return workflow.release(campaign=approved, seen=Seen.current(approved),
+                            user=oscar, checklist=OBSERVER_TICKS)
 
 
 @pytest.fixture

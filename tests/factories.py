@@ -5,6 +5,7 @@ Fixtures live in tests/conftest.py and are built from these; tests import from h
 from conftest (pytest loads conftest itself, and importing it twice is a trap).
 """
 
+import re
 import socket
 import subprocess
 import time
@@ -16,6 +17,7 @@ from django.test import Client
 
 from audit.models import AuditEntry
 from campaigns import sender, workflow
+from campaigns.seen import Seen
 from countersign.models import User
 from roster.samples import HEADER, csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
@@ -33,6 +35,18 @@ def make_user(username, organisation, *roles):
     for role in roles:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
+
+
+_SEEN_INPUT = re.compile(r'<input type="hidden" name="(seen_\w+)" value="([^"]*)">')
+
+
+def shown_on(client, url, *, form: str = "") -> dict:
+    """What a signing page shows and its form posts (the hidden seen_* fields): read from
+    the page itself, as a browser would post it. `form`: the action URL of the form to
+    read, on a page with several (a decision per message in doubt)."""
+    page = client.get(url).content.decode()
+    start = page.index(f'action="{form}"' if form else '<input type="hidden" name="seen_hash"')
+    return dict(_SEEN_INPUT.findall(page[start:page.index("</form>", start)]))
 
 
 def client_for(user) -> Client:
@@ -78,8 +92,10 @@ def through_the_countersign(campaign, author, supervisor, observer):
     workflow.submit(campaign=campaign, user=author)
     workflow.test_send(campaign=campaign, user=author, member=campaign.roster.members.first(),
                        recipients=[supervisor])
-    workflow.approve(campaign=campaign, user=supervisor, checklist=SUPERVISOR_TICKS)
-    return workflow.release(campaign=campaign, user=observer, checklist=OBSERVER_TICKS)
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign),
+                     user=supervisor, checklist=SUPERVISOR_TICKS)
+    return workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                            user=observer, checklist=OBSERVER_TICKS)
 
 
 def released_campaign(author, supervisor, observer, roster, **changes):

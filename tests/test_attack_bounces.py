@@ -20,6 +20,7 @@ from audit.models import AuditEntry
 from campaigns import bounces, sender, workflow
 from campaigns.bounces import Result
 from campaigns.models import Delivery, State
+from campaigns.seen import Seen
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
 from tests.factories import client_for, released_campaign, run_until_done
@@ -252,7 +253,8 @@ def test_the_auditor_never_sees_a_member_address_after_bounces_complaints_and_de
     esp_event("delivered", fourth.message_id, mta_response=f"250 ok {fourth.email}")
     bounces.process_dsn(dsn_for(fourth))
     reconcile(postfix_log(tmp_path, accepted=[Delivery.objects.get(pk=fourth.pk)]))
-    workflow.decide(delivery=Delivery.objects.get(pk=fourth.pk), user=sam, decision="skip")
+    doubtful = Delivery.objects.get(pk=fourth.pk)
+    workflow.decide(delivery=doubtful, seen=Seen.current(doubtful), user=sam, decision="skip")
     addresses = [d.email for d in (first, second, third, fourth)]
     for entry in AuditEntry.objects.all():
         for address in addresses:
@@ -456,7 +458,7 @@ def test_a_resent_message_that_died_before_its_hand_over_is_not_shown_as_accepte
     first_id = delivery.message_id
     first_log = postfix_log(tmp_path, accepted=[delivery],
                             start=timezone.now() - timedelta(minutes=1))
-    workflow.decide(delivery=delivery, user=sam, decision="resend")
+    workflow.decide(delivery=delivery, seen=Seen.current(delivery), user=sam, decision="resend")
     # The second claim, left by a dead worker before _note_message.
     long_ago = timezone.now() - timedelta(seconds=settings.EMAIL_TIMEOUT
                                           + settings.SEND_STALE_MARGIN_SECONDS + 5)

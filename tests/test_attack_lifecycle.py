@@ -17,6 +17,7 @@ from audit.models import AuditEntry
 from audit.verification import verify_database
 from campaigns import retention, sender, suppression, unsubscribe, workflow
 from campaigns.models import DeletionCertificate, Delivery, Kind, State
+from campaigns.seen import Seen
 from countersign.pseudonyms import pseudonym
 from roster.models import Member, Roster, RosterUpload, Suppression
 from roster.samples import csv_bytes, sample_rows
@@ -300,7 +301,7 @@ def test_a_message_in_doubt_resent_after_its_member_unsubscribed_is_not_sent(
     Client().post(path_for(delivery.pk), {"List-Unsubscribe": "One-Click"})
     assert suppression.is_suppressed(delivery.email, Kind.NEWSLETTER)
     try:
-        workflow.decide(delivery=delivery, user=sam, decision="resend")
+        workflow.decide(delivery=delivery, seen=Seen.current(delivery), user=sam, decision="resend")
     except workflow.WorkflowError:
         pass  # refusing the resend is a fine answer too
     run_slices(campaign)
@@ -323,7 +324,7 @@ def test_a_resent_message_in_doubt_is_recorded_as_sent_and_the_campaign_complete
     delivery = campaign.deliveries.order_by("id").last()
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT,
                                                    smtp_reply="TimeoutError: timed out")
-    workflow.decide(delivery=delivery, user=sam, decision="resend")
+    workflow.decide(delivery=delivery, seen=Seen.current(delivery), user=sam, decision="resend")
     run_slices(campaign)
     assert sink.handler.recipients().count(delivery.email) == 1  # it was handed over
     delivery.refresh_from_db()
@@ -440,7 +441,7 @@ def test_erasing_a_member_held_mid_send_never_sends_to_them(olivia, sam, oscar, 
     assert campaign.state == State.HELD
     address = roster.members.order_by("row_number").last().email
     retention.erase_member(address=address, actor=oscar)
-    workflow.confirm_canary(campaign=campaign, user=sam)
+    workflow.confirm_canary(campaign=campaign, seen=Seen.current(campaign), user=sam)
     run_until_done(campaign)
     assert address not in sink.handler.recipients()
     assert address not in database_dump()
@@ -517,7 +518,8 @@ def test_the_auditor_and_staff_without_the_role_cannot_countersign(settings, oli
     for person in (audrey, mallory, olivia, sam):
         assert client_for(person).post(url).status_code == 403
     with pytest.raises(retention.CertificateError):
-        retention.countersign(certificate=certificate, user=audrey)
+        retention.countersign(certificate=certificate, user=audrey,
+                          seen_sha256=certificate.sha256)
     certificate.refresh_from_db()
     assert certificate.countersigned_at is None
 
@@ -530,9 +532,11 @@ def test_a_certificate_is_countersigned_once_even_by_two_observers(settings, oli
 
     other = make_user("olga", Organisation.ASSOCIATION, Role.OBSERVER)
     certificate = _certificate(settings, olivia)
-    retention.countersign(certificate=certificate, user=oscar)
+    retention.countersign(certificate=certificate, user=oscar,
+                          seen_sha256=certificate.sha256)
     with pytest.raises(retention.CertificateError):
-        retention.countersign(certificate=certificate, user=other)
+        retention.countersign(certificate=certificate, user=other,
+                          seen_sha256=certificate.sha256)
     certificate.refresh_from_db()
     assert certificate.countersigned_by == oscar
 
@@ -583,7 +587,7 @@ def test_a_message_in_doubt_of_an_erased_member_cannot_be_resent_to_nobody(
     delivery.refresh_from_db()
     assert delivery.email == "" and delivery.member_id is None
     try:
-        workflow.decide(delivery=delivery, user=sam, decision="resend")
+        workflow.decide(delivery=delivery, seen=Seen.current(delivery), user=sam, decision="resend")
     except workflow.WorkflowError:
         pass
     run_slices(campaign)  # must not raise
@@ -619,7 +623,8 @@ def test_a_paused_newsletter_resumes_after_a_recipient_unsubscribed_from_it(
     first = campaign.deliveries.filter(state=Delivery.State.SENT).first()
     Client().post(path_for(first.pk), {"List-Unsubscribe": "One-Click"})
     campaign = workflow.pause(campaign=campaign, user=sam)
-    campaign = workflow.release(campaign=campaign, user=oscar, checklist=OBSERVER_TICKS)
+    campaign = workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                                user=oscar, checklist=OBSERVER_TICKS)
     run_slices(campaign, rounds=3)
     assert campaign.state in (State.SENDING, State.HELD, State.COMPLETED)
 

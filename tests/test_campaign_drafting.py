@@ -9,6 +9,7 @@ from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.forms import CampaignForm
 from campaigns.models import Campaign, State
+from campaigns.seen import Seen
 from tests.factories import BODY, client_for, make_campaign, make_roster
 
 
@@ -157,7 +158,8 @@ def test_saving_says_exactly_what_happened(olivia, sam, oscar, roster, state, ex
     if state == "approved":
         workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
                            recipients=[sam])
-        workflow.approve(campaign=campaign, user=sam, checklist=SUPERVISOR_TICKS)
+        workflow.approve(campaign=campaign, seen=Seen.current(campaign),
+                         user=sam, checklist=SUPERVISOR_TICKS)
     client = client_for(olivia)
     data = {"name": campaign.name, "roster": roster.pk, "sender": campaign.sender,
             "subject": "新しい件名 {name} 様", "body_text": campaign.body_text, "body_html": "",

@@ -10,6 +10,7 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from campaigns import sender, suppression, unsubscribe, workflow
 from campaigns.models import Delivery, Kind, State
+from campaigns.seen import Seen
 from roster.models import Suppression
 from tests.factories import (
     BODY,
@@ -179,11 +180,13 @@ def test_an_unsubscribe_after_approval_voids_it_and_the_pages_show_the_count(
     workflow.submit(campaign=second, user=olivia)
     workflow.test_send(campaign=second, user=olivia, member=roster.members.first(),
                        recipients=[sam])
-    workflow.approve(campaign=second, user=sam, checklist=SUPERVISOR_TICKS)
+    workflow.approve(campaign=second, seen=Seen.current(second),
+                     user=sam, checklist=SUPERVISOR_TICKS)
     Client().post(path_of(next(iter(links.values()))), {"List-Unsubscribe": "One-Click"})
     second.refresh_from_db()
     with pytest.raises(workflow.WorkflowError):
-        workflow.release(campaign=second, user=oscar, checklist=OBSERVER_TICKS)
+        workflow.release(campaign=second, seen=Seen.current(second),
+                         user=oscar, checklist=OBSERVER_TICKS)
     page = client_for(sam).get(reverse("campaigns:review", args=[second.pk]),
                                HTTP_ACCEPT_LANGUAGE="en")
     assert "1 suppressed" in page.content.decode()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from campaigns import notifications, workflow
 from campaigns.models import Notification, SignOff
+from campaigns.seen import Seen
 from tests.factories import SUPERVISOR_TICKS, client_for, make_campaign, run_until_done
 
 
@@ -46,7 +47,8 @@ def test_a_submit_tells_the_supervisors_and_an_approval_tells_the_observers(cast
     assert told("submit") == ["sam"]  # never the author, never the auditor
     workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
                        recipients=[sam])
-    workflow.approve(campaign=campaign, user=sam, checklist=SUPERVISOR_TICKS)
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign),
+                     user=sam, checklist=SUPERVISOR_TICKS)
     assert told("approve") == ["oscar"]
     letters = mailed()
     assert set(letters) == {sam.email, oscar.email}

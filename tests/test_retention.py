@@ -14,6 +14,7 @@ from audit.models import AuditEntry
 from audit.verification import verify_database
 from campaigns import ledger, retention, sender, suppression, workflow
 from campaigns.models import Campaign, DeletionCertificate, Delivery, Kind
+from campaigns.seen import Seen
 from countersign import mailcatcher
 from countersign.pseudonyms import pseudonym
 from roster.models import Member, Roster, RosterUpload, Suppression
@@ -136,7 +137,8 @@ def test_the_observer_countersigns_the_certificate_and_it_is_mailed(
     url = reverse("retention:certificate", args=[certificate.pk])
     assert client_for(olivia).post(url).status_code == 403
     assert client_for(sam).post(url).status_code == 403
-    response = client_for(oscar).post(url, HTTP_ACCEPT_LANGUAGE="en")
+    response = client_for(oscar).post(url, {"seen_sha256": certificate.sha256},
+                                      HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 302
     certificate.refresh_from_db()
     assert certificate.countersigned_by == oscar and certificate.mailed_at is not None
@@ -147,7 +149,7 @@ def test_the_observer_countersigns_the_certificate_and_it_is_mailed(
     assert {"member_data.certificate_countersigned", "member_data.certificate_mailed"} <= set(
         AuditEntry.objects.values_list("action", flat=True))
     # once only
-    client_for(oscar).post(url)
+    client_for(oscar).post(url, {"seen_sha256": certificate.sha256})
     assert AuditEntry.objects.filter(action="member_data.certificate_countersigned").count() == 1
 
 
@@ -202,10 +204,12 @@ def test_erasing_a_member_of_a_roster_under_review_voids_the_approval(olivia, sa
     workflow.submit(campaign=campaign, user=olivia)
     workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
                        recipients=[sam])
-    workflow.approve(campaign=campaign, user=sam, checklist=SUPERVISOR_TICKS)
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign),
+                     user=sam, checklist=SUPERVISOR_TICKS)
     retention.erase_member(address=roster.members.last().email, actor=oscar)
     with pytest.raises(workflow.WorkflowError):
-        workflow.release(campaign=campaign, user=oscar, checklist=OBSERVER_TICKS)
+        workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                         user=oscar, checklist=OBSERVER_TICKS)
 
 
 def test_an_erased_members_pending_message_is_skipped_mid_send(olivia, sam, oscar, roster,
@@ -291,8 +295,8 @@ def test_a_campaign_paused_after_an_erasure_is_stopped_and_sent_to_the_rest(
     retention.erase_member(address=address, actor=oscar)
     workflow.pause(campaign=campaign, user=sam)
     with pytest.raises(workflow.WorkflowError):
-        workflow.release(campaign=Campaign.objects.get(pk=campaign.pk), user=oscar,
-                         checklist=OBSERVER_TICKS)
+        workflow.release(campaign=Campaign.objects.get(pk=campaign.pk),
+                         seen=Seen.current(campaign), user=oscar, checklist=OBSERVER_TICKS)
     workflow.stop(campaign=Campaign.objects.get(pk=campaign.pk), user=sam, wait=0)
     rest = workflow.duplicate(campaign=Campaign.objects.get(pk=campaign.pk), user=olivia,
                               rest_only=True)

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from campaigns import mail, workflow
 from campaigns.models import Delivery
+from campaigns.seen import Seen
 from roster.models import RosterUpload
 from roster.samples import csv_bytes, sample_rows
 from tests.factories import OBSERVER_TICKS, SUPERVISOR_TICKS, make_campaign, make_roster
@@ -105,13 +106,16 @@ def world(everyone, settings, tmp_path):
     workflow.submit(campaign=approved, user=olivia)
     workflow.test_send(campaign=approved, user=olivia, member=roster.members.first(),
                        recipients=[sam])
-    workflow.approve(campaign=approved, user=sam, checklist=SUPERVISOR_TICKS)
+    workflow.approve(campaign=approved, seen=Seen.current(approved),
+                     user=sam, checklist=SUPERVISOR_TICKS)
     sending = make_campaign(olivia, roster, name="送信中")
     workflow.submit(campaign=sending, user=olivia)
     workflow.test_send(campaign=sending, user=olivia, member=roster.members.first(),
                        recipients=[sam])
-    workflow.approve(campaign=sending, user=sam, checklist=SUPERVISOR_TICKS)
-    workflow.release(campaign=sending, user=oscar, checklist=OBSERVER_TICKS)
+    workflow.approve(campaign=sending, seen=Seen.current(sending),
+                     user=sam, checklist=SUPERVISOR_TICKS)
+    workflow.release(campaign=sending, seen=Seen.current(sending),
+                     user=oscar, checklist=OBSERVER_TICKS)
     workflow.start(campaign_id=sending.pk)
     delivery = sending.deliveries.first()
     member = roster.members.first()  # a member's message, as the demo catcher keeps it

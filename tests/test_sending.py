@@ -11,6 +11,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from campaigns import sender, workflow
 from campaigns.models import Delivery, State
+from campaigns.seen import Seen
 from tests.factories import (
     OBSERVER_TICKS,
     make_campaign,
@@ -134,7 +135,7 @@ def test_a_mail_server_that_goes_away_pauses_the_campaign_without_duplicates(
                                                  Delivery.State.IN_DOUBT]).exists()
     # The server comes back; the observer releases again; the rest goes, nobody twice.
     sink.start()
-    workflow.release(campaign=live, user=oscar, checklist=OBSERVER_TICKS)
+    workflow.release(campaign=live, seen=Seen.current(live), user=oscar, checklist=OBSERVER_TICKS)
     run_until_done(live)
     assert live.state == State.COMPLETED
     recipients = sink.handler.recipients()
@@ -175,10 +176,11 @@ def test_a_person_decides_a_message_in_doubt_and_the_campaign_completes(live, si
     live.state = State.PAUSED  # as the worker leaves it
     live.save()
     with pytest.raises(workflow.NotAllowed):
-        workflow.decide(delivery=delivery, user=live.author, decision="skip")
-    workflow.decide(delivery=delivery, user=sam, decision="skip")
+        workflow.decide(delivery=delivery, seen=Seen.current(delivery),
+                        user=live.author, decision="skip")
+    workflow.decide(delivery=delivery, seen=Seen.current(delivery), user=sam, decision="skip")
     assert AuditEntry.objects.get(action="campaign.delivery_decided").payload["decision"] == "skip"
-    workflow.release(campaign=live, user=oscar, checklist=OBSERVER_TICKS)
+    workflow.release(campaign=live, seen=Seen.current(live), user=oscar, checklist=OBSERVER_TICKS)
     run_until_done(live)
     assert live.state == State.COMPLETED
     assert dict(live.deliveries.values_list("state").annotate(n=Count("id"))) == {

@@ -8,6 +8,7 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from campaigns import sender, workflow
 from campaigns.models import SignOff, State
+from campaigns.seen import Seen
 from countersign.models import Organisation
 from tests.factories import OBSERVER_TICKS, client_for
 
@@ -33,7 +34,8 @@ def test_an_approval_whose_signer_lost_standing_cannot_be_released(approved, sam
                                                                    change, reason):
     change(sam, "supervisor")
     with pytest.raises(workflow.StaleSignOff) as refused:
-        workflow.release(campaign=approved, user=oscar, checklist=OBSERVER_TICKS)
+        workflow.release(campaign=approved, seen=Seen.current(approved),
+                         user=oscar, checklist=OBSERVER_TICKS)
     assert refused.value.code == "signoff_lapsed"
     approved.refresh_from_db()
     assert approved.state == State.SUBMITTED  # back to review
@@ -49,7 +51,8 @@ def test_an_approval_whose_signer_lost_standing_cannot_be_released(approved, sam
 def test_the_campaign_page_says_why_a_sign_off_lapsed(approved, sam, oscar, olivia):
     deactivate(sam, "supervisor")
     with pytest.raises(workflow.StaleSignOff):
-        workflow.release(campaign=approved, user=oscar, checklist=OBSERVER_TICKS)
+        workflow.release(campaign=approved, seen=Seen.current(approved),
+                         user=oscar, checklist=OBSERVER_TICKS)
     page = client_for(olivia).get(reverse("campaigns:detail", args=[approved.pk]),
                                   HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "the signer&#x27;s account is no longer active" in page
