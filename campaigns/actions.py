@@ -29,6 +29,7 @@ class Action(StrEnum):
     INCIDENT_REPORT_EXPORTED = "campaign.incident_report_exported"
     COMPLIANCE_EXPORTED = "audit.compliance_exported"
     ANCHOR_MAILED = "audit.anchor_mailed"
+    SCHEDULE_RESTORED = "audit.schedule_restored"  # the worker's schedules put back to the plan
     NOTIFIED = "campaign.notified"  # people told of a step (in the app and by mail)
     NOTICE_MAILED = "campaign.notice_mailed"  # the mail of a notification went out (or not)
     DUPLICATED = "campaign.duplicated"

@@ -76,6 +76,7 @@ labels.contribute("ACTIONS", {
     Action.COMPLETION_NOTICE: _("completion notice mailed"),
     Action.INCIDENT_REPORT_EXPORTED: _("incident report downloaded"),
     Action.COMPLIANCE_EXPORTED: _("compliance report downloaded"),
+    Action.SCHEDULE_RESTORED: _("worker's schedules put back as the code defines them"),
     Action.ANCHOR_MAILED: _("audit anchor mailed"),
     Action.NOTIFIED: _("people notified"),
     Action.NOTICE_MAILED: _("notification mailed"),

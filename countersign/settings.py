@@ -316,6 +316,8 @@ BOUNCE_IMAP_HOST = os.environ.get("BOUNCE_IMAP_HOST", "")
 BOUNCE_IMAP_USER = os.environ.get("BOUNCE_IMAP_USER", "")
 BOUNCE_IMAP_PASSWORD = os.environ.get("BOUNCE_IMAP_PASSWORD", "")
 BOUNCE_IMAP_FOLDER = os.environ.get("BOUNCE_IMAP_FOLDER", "INBOX")
+# How often the worker reads that mailbox (a schedule of its own once BOUNCE_IMAP_HOST is set).
+BOUNCE_IMAP_MINUTES = envint("BOUNCE_IMAP_MINUTES", "5")
 
 # Where people reach the app: links in notification mails start with it.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")

@@ -117,9 +117,10 @@ def test_an_unused_roster_is_purged_after_the_period_from_its_import(settings, o
 def test_purge_rosters_is_scheduled_daily(db):
     from django_q.models import Schedule
 
-    from campaigns.apps import PURGE, schedule_purge
-    schedule_purge()
-    assert Schedule.objects.get(name=PURGE).func == "campaigns.tasks.purge_rosters"
+    from campaigns.schedules import PURGE
+
+    schedule = Schedule.objects.get(name=PURGE)
+    assert (schedule.func, schedule.minutes) == ("campaigns.tasks.purge_rosters", 24 * 60)
 
 
 def test_nothing_due_writes_no_certificate(settings, olivia):
