@@ -268,7 +268,7 @@ def test_on_postgresql_the_claim_is_one_statement_planned_once_per_connection(li
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
-    assert any(sql.startswith("WITH sent AS (UPDATE") and "guard AS (UPDATE" in sql
+    assert any(sql.startswith("WITH lock AS (SELECT") and "guard AS (UPDATE" in sql
                for sql in prepared)
     assert live.deliveries.filter(state=Delivery.State.SENT).count() == 7
 
