@@ -13,9 +13,13 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from campaigns import sender, workflow
+from countersign import accounts
 from countersign.models import User
 from roster.samples import HEADER, csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
@@ -23,12 +27,14 @@ from roster.services import check_roster_file, roster_import
 # --- accounts ----------------------------------------------------------------------------------
 
 
-def make_user(username, organisation, *roles):
+def make_user(username, organisation, *roles, **fields):
+    """A person with the password `<username>-test-pass`; `fields` such as is_superuser."""
     user = User.objects.create_user(
         username=username,
         password=f"{username}-test-pass",
         email=f"{username}@{organisation}.example",
         organisation=organisation,
+        **fields,
     )
     for role in roles:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
@@ -39,6 +45,38 @@ def client_for(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def sign_in(user, password=None) -> Client:
+    """The login form, as a person uses it (django-axes in the path), in English."""
+    client = Client(headers={"accept-language": "en"})
+    response = client.post(reverse("login"), {
+        "username": user.username, "password": password or f"{user.username}-test-pass"})
+    assert response.status_code == 302
+    return client
+
+
+# --- two-step sign-in --------------------------------------------------------------------------
+
+
+def with_device(user) -> TOTPDevice:
+    """The person set up their authenticator app (their own doing, as on the set-up page)."""
+    with accounts.acting_as(user):
+        return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+
+
+def totp_code(device, steps_ahead=0) -> str:
+    """The code the person's app shows now (or `steps_ahead` 30-second steps later: a code
+    already used is refused, so a second sign-in in the same test uses the next one)."""
+    device.refresh_from_db()
+    t0 = device.t0 - steps_ahead * device.step
+    return f"{totp(device.bin_key, device.step, t0, device.digits):06d}"
+
+
+def wrong_code(device) -> str:
+    """A six-digit code the device does not show now, nor one step either side."""
+    shown = {totp_code(device, n) for n in (-1, 0, 1)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in shown)
 
 
 # --- rosters and campaigns ---------------------------------------------------------------------

@@ -8,33 +8,12 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client
 from django.urls import reverse
-from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from campaigns.models import State
-from tests.factories import client_for, make_campaign, make_roster
-
-
-def code(device, steps_ahead=0):
-    """The code the person's app shows now (or `steps_ahead` 30-second steps later: a code
-    already used is refused, so a second sign-in in the same test uses the next one)."""
-    device.refresh_from_db()
-    t0 = device.t0 - steps_ahead * device.step
-    return f"{totp(device.bin_key, device.step, t0, device.digits):06d}"
-
-
-def with_device(user):
-    return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
-
-
-def sign_in(user) -> Client:
-    """The login form, as a person uses it (django-axes in the path), in English."""
-    client = Client(headers={"accept-language": "en"})
-    response = client.post(reverse("login"), {"username": user.username,
-                                                "password": f"{user.username}-test-pass"})
-    assert response.status_code == 302
-    return client
+from tests.factories import client_for, make_campaign, make_roster, sign_in, with_device
+from tests.factories import totp_code as code
 
 
 @pytest.fixture(autouse=True)
