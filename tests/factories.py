@@ -41,6 +41,15 @@ def make_user(username, organisation, *roles, **fields):
     return user
 
 
+def admin_change_form(user, *roles, **extra):
+    """What the admin's change form of `user` posts: the stored fields, the roles given, and
+    `extra` ("is_superuser": "on", another "email"...)."""
+    return {"username": user.username, "organisation": user.organisation, "email": user.email,
+            "first_name": user.first_name, "last_name": user.last_name,
+            "groups": [Group.objects.get(name=r).pk for r in roles], "is_active": "on",
+            "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", **extra}
+
+
 def client_for(user) -> Client:
     client = Client()
     client.force_login(user)

@@ -10,14 +10,8 @@ from audit.models import AuditEntry
 from countersign import accounts
 from countersign.models import Organisation
 from countersign.roles import Role
+from tests.factories import admin_change_form as change_form
 from tests.factories import client_for
-
-
-def change_form(user, *roles, **extra):
-    return {"username": user.username, "organisation": user.organisation, "email": user.email,
-            "first_name": user.first_name, "last_name": user.last_name,
-            "groups": [Group.objects.get(name=r).pk for r in roles], "is_active": "on",
-            "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", **extra}
 
 
 def changed(action="account.changed"):

@@ -35,6 +35,19 @@ def test_an_attacker_locks_out_only_their_own_address_not_the_supervisor(sam, se
 
 
 @pytest.mark.usefixtures("one_proxy")
+def test_a_client_that_bypasses_the_proxy_cannot_lock_the_observer_out_of_his_office(oscar,
+                                                                                    settings):
+    """Issue 24: the app's port reached directly (not through the proxy), with the observer's
+    office address written into X-Forwarded-For."""
+    office = "203.0.113.10"
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client().post(reverse("login"), {"username": "oscar", "password": "guess"},
+                      REMOTE_ADDR="198.51.100.66", HTTP_X_FORWARDED_FOR=office)
+    response = login_via_proxy(Client(), "oscar", "oscar-test-pass", office)
+    assert response.status_code == 302
+
+
+@pytest.mark.usefixtures("one_proxy")
 def test_a_forged_forwarded_for_header_does_not_escape_the_lockout(sam, settings):
     attacker = Client()
     for n in range(settings.AXES_FAILURE_LIMIT):  # a new made-up address in front each time
