@@ -95,6 +95,7 @@ contribute("PAYLOAD_KEYS", {
     "email": _("e-mail address"), "first_name": _("given name"),
     "last_name": _("family name"), "is_active": _("active"), "is_staff": _("staff"),
     "is_superuser": _("superuser"),
+    "where": _("where"), "failures": _("wrong codes in a row"), "address": _("client address"),
 })
 # Payload keys whose values are codes of a label table.
 contribute("PAYLOAD_VALUES", {"organisation": "ORGANISATION", "roles": "ROLE",
@@ -105,3 +106,9 @@ contribute("PAYLOAD_OUTCOMES", {"ok": _("code accepted"),
                                 "throttled": _("too many attempts, refused"),
                                 "wrong code": _("wrong code")})
 contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})
+# Where a two-step code was entered (the payload's "where").
+register("TWO_FACTOR_WHERE", {"sign_in": _("at sign-in"),
+                              "turn_on": _("turning two-step sign-in on"),
+                              "turn_off": _("turning two-step sign-in off"),
+                              "countersign": _("countersigning a change to a person")})
+contribute("PAYLOAD_VALUES", {"where": "TWO_FACTOR_WHERE"})

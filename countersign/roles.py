@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 import audit
 from countersign.actions import Action
 from countersign.models import Organisation
+from countersign.security import client_address
 
 
 class Role(models.TextChoices):
@@ -80,6 +81,7 @@ def record_denied_request(request, *, required) -> None:
         audit.record(Action.ACCESS_DENIED, actor=request.user, payload={
             "method": request.method, "path": request.path[:300],
             "required_roles": sorted(required), "user_roles": sorted(roles_of(request.user)),
+            "address": client_address(request),
         })
 
 
