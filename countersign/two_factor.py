@@ -50,7 +50,11 @@ def required_for(user) -> bool:
     required = set(settings.TOTP_REQUIRED_ROLES)
     if not required or not user.is_authenticated:
         return False
-    return bool(user.is_staff or user.is_superuser or roles_of(user) & required)
+    return bool(user.is_staff or user.is_superuser or required_by_role(user))
+
+
+def required_by_role(user) -> bool:
+    return bool(roles_of(user) & set(settings.TOTP_REQUIRED_ROLES))
 
 
 def confirmed_device(user) -> TOTPDevice | None:

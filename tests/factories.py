@@ -19,8 +19,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from campaigns import sender, workflow
-from countersign import accounts
-from countersign.models import User
+from countersign import accounts, people
+from countersign.models import PersonChange, User
 from roster.samples import HEADER, csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
 
@@ -28,17 +28,27 @@ from roster.services import check_roster_file, roster_import
 
 
 def make_user(username, organisation, *roles, **fields):
-    """A person with the password `<username>-test-pass`; `fields` such as is_superuser."""
-    user = User.objects.create_user(
-        username=username,
-        password=f"{username}-test-pass",
-        email=f"{username}@{organisation}.example",
-        organisation=organisation,
-        **fields,
-    )
-    for role in roles:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    """A person with the password `<username>-test-pass`; `fields` such as is_superuser.
+    Made as an installation's set-up is, at once (people.setting_up): an association
+    person's roles would otherwise wait for another observer's countersign."""
+    with people.setting_up():
+        user = User.objects.create_user(
+            username=username,
+            password=f"{username}-test-pass",
+            email=f"{username}@{organisation}.example",
+            organisation=organisation,
+            **fields,
+        )
+        for role in roles:
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
+
+
+def countersign_waiting(observer) -> list:
+    """Another observer countersigns every change to the association's people that waits,
+    as on the page of changes (after giving a code there)."""
+    changes = list(PersonChange.objects.filter(state=PersonChange.State.WAITING))
+    return [people.countersign(change.pk, observer=observer) for change in changes]
 
 
 def admin_change_form(user, *roles, **extra):
@@ -80,6 +90,17 @@ def totp_code(device, steps_ahead=0) -> str:
     device.refresh_from_db()
     t0 = device.t0 - steps_ahead * device.step
     return f"{totp(device.bin_key, device.step, t0, device.digits):06d}"
+
+
+def signed_in_with_code(user) -> Client:
+    """The person signed in as people do when they have a phone set up: the password, then a
+    code (the phone is set up first if they had none). Their next code is totp_code(device, 1).
+    """
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or with_device(user)
+    client = sign_in(user)
+    response = client.post(reverse("two_factor_verify"), {"code": totp_code(device)})
+    assert response.status_code == 302
+    return client
 
 
 def wrong_code(device) -> str:

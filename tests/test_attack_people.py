@@ -15,9 +15,16 @@ from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from countersign.models import Organisation, User
+from countersign import people
+from countersign.models import Organisation, PersonChange, User
 from countersign.roles import Role, has_role
-from tests.factories import admin_change_form, sign_in, totp_code, with_device
+from tests.factories import (
+    admin_change_form,
+    sign_in,
+    signed_in_with_code,
+    totp_code,
+    with_device,
+)
 
 KEY = "3132333435363738393031323334353637383930"  # the key the administrator chooses
 CHOSEN = "chosen-by-the-admin-1"  # the password it chooses
@@ -33,9 +40,7 @@ def two_step_required(settings):
 @pytest.fixture
 def admin(adam):
     """The administrator in the admin, signed in with its password and its own phone."""
-    device = with_device(adam)
-    client = sign_in(adam)
-    client.post(reverse("two_factor_verify"), {"code": totp_code(device)})
+    client = signed_in_with_code(adam)
     assert client.get("/admin/").status_code == 200
     return client
 
@@ -191,3 +196,7 @@ def test_the_administrator_replays_the_takeover_and_every_step_is_refused_or_hel
     response = thief.post(reverse("two_factor_verify"), {"code": code_from_the_chosen_key()})
     assert response.status_code == 200  # ... the chosen key gives no code of his
     assert thief.get(reverse("campaigns:observer_dashboard")).status_code == 302
+    # What the administrator did waits for another observer, who sees both together
+    waiting = PersonChange.objects.filter(subject=oscar, state=PersonChange.State.WAITING)
+    assert sorted(waiting.values_list("kind", flat=True)) == ["device_removed", "password"]
+    assert all(people.risks(change) for change in waiting)
