@@ -83,6 +83,11 @@ class TOTPDeviceAdmin(SaysWhatWaits, BaseTOTPDeviceAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def log_deletions(self, request, queryset):
+        """The admin's own history lists only the removals that happen now."""
+        return super().log_deletions(request, [d for d in queryset
+                                               if not people.removal_waits(d)])
+
     def delete_model(self, request, obj):
         people.remove_device(obj)
 

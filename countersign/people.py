@@ -127,12 +127,18 @@ def hold_roles(user, *, added=(), removed=()) -> None:
             + [{"kind": Kind.ROLE_REMOVED, "old_value": name} for name in sorted(removed)])
 
 
+def removal_waits(device: TOTPDevice) -> bool:
+    """Whether removing `device` now waits: it is one of the association's people's, and
+    someone else removes it."""
+    return not accounts.by_owner(device.user) and waits_for_countersign(device.user)
+
+
 def remove_device(device: TOTPDevice) -> PersonChange | None:
     """Remove someone's two-step device (the admin's delete): at once, unless it belongs to
     one of the association's people and someone else removes it; then the removal waits and
     is returned. (A removal and a password set by someone else together would let whoever
     set the password sign in and set up their own phone: both wait, and the page says so.)"""
-    if accounts.by_owner(device.user) or not waits_for_countersign(device.user):
+    if not removal_waits(device):
         device.delete()
         return None
     (change,) = request(device.user, [{"kind": Kind.DEVICE_REMOVED, "device_pk": device.pk,

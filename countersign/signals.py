@@ -130,7 +130,7 @@ def only_the_person_sets_up_their_device(sender, instance, raw=False, **kwargs):
 def removal_of_a_device_waits(sender, instance, **kwargs):
     """The association's people's devices are removed by someone else only through a
     countersigned request (people.remove_device, which the admin uses)."""
-    if not accounts.by_owner(instance.user) and people.waits_for_countersign(instance.user):
+    if people.removal_waits(instance):
         raise people.HeldForCountersign(_(
             "Removing a two-step device of the association's people waits for another "
             "observer's countersign: use people.remove_device(device)."))

@@ -8,6 +8,7 @@ last replays the whole chain. Each is named after the promise it checks: a faili
 promise that bends."""
 
 import pytest
+from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.test import Client
@@ -119,6 +120,7 @@ def test_an_observers_device_removed_in_the_admin_stays_until_another_observer_c
     admin.post("/admin/otp_totp/totpdevice/", {"action": "delete_selected",
                                               "_selected_action": [phone.pk], "post": "yes"})
     assert TOTPDevice.objects.filter(pk=phone.pk, confirmed=True).exists()
+    assert not LogEntry.objects.filter(action_flag=DELETION).exists()  # nor says it was
 
 
 # --- password, address, roles: they wait -------------------------------------------------------
