@@ -3,6 +3,8 @@
 olivia  operator   (contractor)      sam    supervisor (contractor)
 oscar   observer   (association)     audrey auditor    (association)
 mallory an account with no role      otto   a second operator
+orla    a second observer (association)
+adam    the contractor's administrator: a superuser with no role
 
 Only fixtures and hooks live here; the helpers they use are in tests/factories.py,
 tests/sending_helpers.py and tests/returned_mail.py, which is what test modules import.
@@ -56,6 +58,16 @@ def sam(db):
 @pytest.fixture
 def oscar(db):
     return make_user("oscar", Organisation.ASSOCIATION, Role.OBSERVER)
+
+
+@pytest.fixture
+def orla(db):
+    return make_user("orla", Organisation.ASSOCIATION, Role.OBSERVER)
+
+
+@pytest.fixture
+def adam(db):
+    return make_user("adam", Organisation.CONTRACTOR, is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

@@ -14,26 +14,35 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from campaigns import sender, workflow
 from campaigns.seen import Seen
-from countersign.models import User
+from countersign import accounts, people
+from countersign.models import PersonChange, User
 from roster.samples import HEADER, csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
 
 # --- accounts ----------------------------------------------------------------------------------
 
 
-def make_user(username, organisation, *roles):
-    user = User.objects.create_user(
-        username=username,
-        password=f"{username}-test-pass",
-        email=f"{username}@{organisation}.example",
-        organisation=organisation,
-    )
-    for role in roles:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
+def make_user(username, organisation, *roles, **fields):
+    """A person with the password `<username>-test-pass`; `fields` such as is_superuser.
+    Made as an installation's set-up is, at once (people.setting_up): an association
+    person's roles would otherwise wait for another observer's countersign."""
+    with people.setting_up():
+        user = User.objects.create_user(
+            username=username,
+            password=f"{username}-test-pass",
+            email=f"{username}@{organisation}.example",
+            organisation=organisation,
+            **fields,
+        )
+        for role in roles:
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 
@@ -49,10 +58,69 @@ def shown_on(client, url, *, form: str = "") -> dict:
     return dict(_SEEN_INPUT.findall(page[start:page.index("</form>", start)]))
 
 
+def countersign_waiting(observer) -> list:
+    """Another observer countersigns every change to the association's people that waits,
+    as on the page of changes (after giving a code there)."""
+    changes = list(PersonChange.objects.filter(state=PersonChange.State.WAITING))
+    return [people.countersign(change.pk, observer=observer) for change in changes]
+
+
+def admin_change_form(user, *roles, **extra):
+    """What the admin's change form of `user` posts: the stored fields, the roles given, and
+    `extra` ("is_superuser": "on", another "email"...)."""
+    return {"username": user.username, "organisation": user.organisation, "email": user.email,
+            "first_name": user.first_name, "last_name": user.last_name,
+            "groups": [Group.objects.get(name=r).pk for r in roles], "is_active": "on",
+            "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", **extra}
+
+
 def client_for(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def sign_in(user, password=None) -> Client:
+    """The login form, as a person uses it (django-axes in the path), in English."""
+    client = Client(headers={"accept-language": "en"})
+    response = client.post(reverse("login"), {
+        "username": user.username, "password": password or f"{user.username}-test-pass"})
+    assert response.status_code == 302
+    return client
+
+
+# --- two-step sign-in --------------------------------------------------------------------------
+
+
+def with_device(user) -> TOTPDevice:
+    """The person set up their authenticator app (their own doing, as on the set-up page)."""
+    with accounts.acting_as(user):
+        return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+
+
+def totp_code(device, steps_ahead=0) -> str:
+    """The code the person's app shows now (or `steps_ahead` 30-second steps later: a code
+    already used is refused, so a second sign-in in the same test uses the next one)."""
+    device.refresh_from_db()
+    t0 = device.t0 - steps_ahead * device.step
+    return f"{totp(device.bin_key, device.step, t0, device.digits):06d}"
+
+
+def signed_in_with_code(user) -> Client:
+    """The person signed in as people do when they have a phone set up: the password, then a
+    code (the phone is set up first if they had none). Their next code is totp_code(device, 1).
+    """
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or with_device(user)
+    client = sign_in(user)
+    response = client.post(reverse("two_factor_verify"), {"code": totp_code(device)})
+    assert response.status_code == 302
+    return client
+
+
+def wrong_code(device) -> str:
+    """A six-digit code the device does not show now, nor one step either side."""
+    shown = {totp_code(device, n) for n in (-1, 0, 1)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in shown)
 
 
 # --- rosters and campaigns ---------------------------------------------------------------------

@@ -235,6 +235,28 @@ def test_the_two_step_pages_are_japanese_too(oscar, settings):
         assert english_left(response.content.decode()) == []
 
 
+def test_the_page_of_changes_to_people_is_japanese_too(oscar, orla, audrey, admin_client):
+    from django.contrib.auth.models import Group
+
+    from countersign import people
+    from countersign.models import PersonChange
+
+    admin_client.post(f"/admin/countersign/user/{audrey.pk}/password/", {
+        "password1": "chosen-by-the-admin-1", "password2": "chosen-by-the-admin-1",
+        "usable_password": "true"})
+    audrey.groups.remove(Group.objects.get(name="auditor"))
+    oscar.email = "oscar@elsewhere.example"
+    oscar.save()
+    people.refuse(PersonChange.objects.get(subject=oscar).pk, observer=oscar, reason="心当たりなし")
+    for user in (orla, oscar):
+        page = client_for(user).get(reverse("people_changes"), HTTP_ACCEPT_LANGUAGE="ja")
+        html = page.content.decode()
+        assert page.status_code == 200 and "協会の利用者のアカウント変更" in html
+        assert english_left(html) == [] and wrong_wordings(html) == []
+    home = client_for(orla).get(reverse("home"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "確認署名を待つ協会の利用者のアカウント変更が 2 件あります" in home
+
+
 def test_the_login_page_is_japanese_too(client):
     response = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="ja")
     assert english_left(response.content.decode()) == []
