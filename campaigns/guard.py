@@ -44,7 +44,7 @@ from django.utils.translation import gettext as _
 
 from campaigns import links, mail
 from campaigns.selectors import sample_members
-from roster.models import Member
+from roster import member_data
 
 MAX_FINDINGS = 200
 MIN_NAME_LENGTH = 2  # names with non-ASCII characters, after compaction
@@ -380,9 +380,7 @@ def build_index(rows, *, min_number_length: int) -> RosterIndex:
 @lru_cache(maxsize=8)
 def _index(roster_pk: int, file_sha256: str, member_count: int,
            min_number_length: int) -> RosterIndex:
-    rows = Member.objects.filter(roster_id=roster_pk).values_list("member_number", "name",
-                                                                   "email")
-    return build_index(rows.iterator(chunk_size=5000), min_number_length=min_number_length)
+    return build_index(member_data.index_rows(roster_pk), min_number_length=min_number_length)
 
 
 def roster_index(roster) -> RosterIndex:
@@ -659,11 +657,10 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
     columns = [c for c in roster.extra_columns if c in used]
     found_links: dict[str, dict] = {}
     shortest, shortest_length, with_empty = None, None, None
-    members = roster.members.values_list("member_number", "name", "email", "extra")
-    for number, name, email, extra in members.iterator(chunk_size=5000):
+    for member in member_data.rows(roster):
         report.members_scanned += 1
-        values = {"member_number": number, "name": name, "email": email, **extra}
-        report.add(_column_findings(extra, columns, index, Recipient(number, email, name),
+        values = member.placeholders()
+        report.add(_column_findings(member.extra, columns, index, Recipient.of(values),
                                     found_links))
         length = sum(len(values.get(f, "")) for f in used)
         if shortest_length is None or length < shortest_length:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import logging
 import os
 import smtplib
@@ -54,6 +53,7 @@ import audit
 from campaigns import bounces, guard, mail, notices, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery, State, canary_limit
+from roster import member_data
 from roster.models import Member, Suppression
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class Claim:
     member_number: str
     values: dict
     deadline: float = 0.0  # time.monotonic() by which the hand-over must be over
+    member: member_data.Values | None = None  # the values read through the door
 
 
 def _when(value):
@@ -148,7 +149,6 @@ def _claim_sql(vendor: str) -> dict[str, str]:
     """
     postgres = vendor == "postgresql"
     t, d = _tables(), Delivery.State
-    member = f"(SELECT {{}} FROM {t['member']} m WHERE m.id = {t['delivery']}.member_id)"
     allows = ("state = 'sending' AND (canary_enabled = FALSE OR canary_confirmed_at IS NOT "
               "NULL OR claimed_total < %(hold_after)s) "
               "AND (next_send_at IS NULL OR next_send_at <= %(now)s)")
@@ -164,10 +164,8 @@ def _claim_sql(vendor: str) -> dict[str, str]:
             f"%(campaign)s AND state = '{d.PENDING}' "
             "AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s) ORDER BY id LIMIT 1"
             f"{' FOR UPDATE SKIP LOCKED' if postgres else ''}) AND state = '{d.PENDING}' "
-            "RETURNING id AS delivery_id, email AS address, attempts, "
-            f"{member.format('member_number')} AS member_number, "
-            f"{member.format('name')} AS name, {member.format('email')} AS member_email, "
-            f"{member.format('extra')} AS extra")
+            "RETURNING id AS delivery_id, member_id, member_number, attempts, "
+            + member_data.SQL_VALUES.format(member_id=f"{t['delivery']}.member_id"))
 
     statements = {
         "sent": (
@@ -339,11 +337,11 @@ def create_ledger(campaign) -> None:
               f"m.email_pseudonym AND s.reason IN ({', '.join(['%s'] * len(reasons))}))")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {t['delivery']} (campaign_id, member_id, member_number, email, "
+            f"INSERT INTO {t['delivery']} (campaign_id, member_id, member_number, "
             "address_pseudonym, state, skip_reason, attempts, worker, message_id, "
             "message_sha256, smtp_reply, decision, findings, soft_bounces, bounce_status, "
             "relay_evidence, esp_message_id) "
-            f"SELECT %s, m.id, m.member_number, m.email, m.email_pseudonym, "
+            f"SELECT %s, m.id, m.member_number, m.email_pseudonym, "
             f"CASE WHEN EXISTS ({suppressed}) THEN %s ELSE %s END, "
             f"COALESCE(%s || {reason}, ''), 0, '', '', '', '', '', '[]', 0, '', '{{}}', '' "
             f"FROM {t['member']} m WHERE m.roster_id = %s ORDER BY m.row_number",
@@ -353,14 +351,13 @@ def create_ledger(campaign) -> None:
 
 
 def _claim_from_row(campaign_id: int, row: dict, *, claimed: float) -> Claim:
-    """A Claim from the `next` statement's row. `claimed`: time.monotonic() when claimed_at
-    was taken."""
-    extra = row["extra"]
-    extra = json.loads(extra) if isinstance(extra, str) else (extra or {})
-    values = {"name": row["name"], "member_number": row["member_number"],
-              "email": row["member_email"], **extra}
-    return Claim(row["delivery_id"], campaign_id, row["address"], row["attempts"] + 1,
-                 row["member_number"], values, claimed + settings.EMAIL_TIMEOUT)
+    """A Claim from the claim's row (the member's values read through the door's columns).
+    `claimed`: time.monotonic() when claimed_at was taken."""
+    member = member_data.values_from_sql(row["member_id"], row["member_number"],
+                                         row["personal"])
+    return Claim(row["delivery_id"], campaign_id, member.email, row["attempts"] + 1,
+                 row["member_number"], member.placeholders(), claimed + settings.EMAIL_TIMEOUT,
+                 member)
 
 
 def flag_stale_claims(campaign_id: int) -> int:
@@ -607,6 +604,9 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
                              envelope_sender=bounces.verp_address(claim.delivery_id))
     except Exception as error:  # noqa: BLE001 - classified below; the ledger must record it
         failure = classify(error)
+        # A reply may quote the recipient (their address, its local part, their name):
+        # masked with every spelling of their values before it is stored anywhere.
+        failure = Failure(failure.kind, member_data.mask(failure.reply, claim.member))
         courier.close()
         in_a_row = _record_failure(claim, failure)
         if failure.kind == "pause":
@@ -619,7 +619,7 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
     esp_id = getattr(getattr(message, "anymail_status", None), "message_id", None)
     if esp_id:  # an e-mail provider's own id, which its bounce and complaint events carry
         Delivery.objects.filter(pk=claim.delivery_id).update(esp_message_id=str(esp_id)[:255])
-    return Sent(claim, message_id, sha256, reply)
+    return Sent(claim, message_id, sha256, member_data.mask(reply, claim.member))
 
 
 def _note_message(delivery_id: int, message_id: str, sha256: str) -> None:

@@ -31,6 +31,7 @@ from campaigns.models import Campaign, Delivery, Notification, SignOff, State
 from countersign import access
 from countersign.roles import Role, has_role, role_required
 from countersign.templatetags.countersign_tags import copyable
+from roster import member_data
 
 # The campaign pages show rendered messages, and the ledger addresses: countersign.access.
 CAMPAIGN_ROLES = access.roles_for(access.Data.RENDERED_MESSAGES)
@@ -152,8 +153,8 @@ def campaign_detail(request, pk):
             "campaigns:member_search", args=[campaign.pk])),
         "guard_findings": GuardReport.from_json(guard_findings),
         "progress": ledger.progress(campaign) if campaign.state in LIVE_OR_DONE else None,
-        "in_doubt": [_with_seen_evidence(d) for d in
-                     campaign.deliveries.filter(state=Delivery.State.IN_DOUBT)[:100]],
+        "in_doubt": ledger.with_addresses([_with_seen_evidence(d) for d in campaign.deliveries
+                                           .filter(state=Delivery.State.IN_DOUBT)[:100]]),
         "refused": [{"member_number": d.member_number,
                      "findings": [guard.labelled(f) for f in d.findings]}
                     for d in campaign.deliveries.filter(state=Delivery.State.REFUSED)[:100]],
@@ -226,7 +227,8 @@ def campaign_preview(request, pk):
     member = campaign.roster.members.filter(member_number=number).first() if number else None
     if number and member is None:
         messages.error(request, _("No member with this number in the roster."))
-    members = [member] if member else selectors.sample_members(campaign.roster)
+    members = [member_data.values(member)] if member else selectors.sample_members(
+        campaign.roster)
     return render(request, "campaigns/preview.html", {
         "campaign": campaign, "number": number,
         "previews": [selectors.preview(campaign, m) for m in members],
@@ -284,7 +286,8 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
         "campaign": campaign, "form": form, "can": _checks(campaign, request.user),
         "release_window": settings.RELEASE_WINDOW_MINUTES,
         "seen": seen.Seen.of(campaign), "changes": getattr(request, "seen_changes", None),
-        **selectors.review_material(campaign, page_number=request.GET.get("page")),
+        **selectors.review_material(campaign, user=request.user,
+                                    page_number=request.GET.get("page")),
     })
 
 
@@ -384,9 +387,10 @@ def campaign_ledger(request, pk):
     if state in Delivery.State.values:
         deliveries = deliveries.filter(state=state)
     if q:  # the ledger is member data (access policy): search by number, name or address
-        deliveries = deliveries.filter(Q(member_number__icontains=q) | Q(email__icontains=q)
-                                       | Q(member__name__icontains=q))
+        deliveries = deliveries.filter(Q(member_number__icontains=q) | Q(
+            member_id__in=member_data.matching_ids(campaign.roster_id, q)))
     page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
+    page.object_list = ledger.with_addresses(page.object_list)
     numbers = ledger.progress(campaign)
     return render(request, "campaigns/ledger.html", {
         "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,
@@ -432,11 +436,8 @@ def member_search(request, pk):
     number or name starts with / contains what was typed (member data: the policy's roles)."""
     campaign = _get_campaign_for(request, pk)
     q = request.GET.get("q", "").strip()
-    members = campaign.roster.members.order_by("row_number")
-    if q:
-        members = members.filter(Q(member_number__icontains=q) | Q(name__icontains=q))
     return JsonResponse({"members": [{"number": m.member_number, "name": m.name}
-                                     for m in members[:20]]})
+                                     for m in member_data.search(campaign.roster, q)]})
 
 
 # --- unsubscribe (members, no login) --------------------------------------------------------------

@@ -43,6 +43,7 @@ from campaigns.seen import Seen
 from campaigns.states import EDITABLE_STATES, LIVE_STATES, TRANSITIONS, Rule, State, Transition
 from countersign.pseudonyms import mask_addresses
 from countersign.roles import Role, has_role, roles_of
+from roster import member_data
 from roster.models import Suppression
 from roster.services import roster_subset
 
@@ -525,9 +526,10 @@ def test_send(*, campaign, user, member, recipients) -> TestSend:
     tested_hash = c.content_hash or c.compute_content_hash()
     payload = {"content_hash": tested_hash, "member": member.member_number,
                "to": sorted(p.get_username() for p in to)}
+    values = mail.member_values(member_data.values(member), c.kind)
     messages = [
         mail.build_message(sender=c.sender, subject=c.subject, body_text=c.body_text,
-                           body_html=c.body_html, values=mail.member_values(member, c.kind),
+                           body_html=c.body_html, values=values,
                            to=person.email, subject_prefix=_("[TEST] "),
                            headers={"X-Countersign-Test": str(c.pk)})
         for person in to
@@ -903,7 +905,7 @@ def _conditions_of_decide(c, user, *, seen, delivery, decision) -> Check:
     current = Delivery.objects.get(pk=delivery.pk)
     if current.state != Delivery.State.IN_DOUBT:
         return _no(WrongState, _("This message is not in doubt (any more)."), "not_in_doubt")
-    if decision == "resend" and (not current.email or Suppression.objects.filter(
+    if decision == "resend" and (current.member_id is None or Suppression.objects.filter(
             pseudonym=current.address_pseudonym,
             reason__in=suppression.reasons_for(c.kind)).exists()):
         return _no(WrongState, _("This address was erased or is on the suppression list: "

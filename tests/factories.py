@@ -20,11 +20,58 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from campaigns import sender, workflow
+from campaigns.models import Delivery
 from campaigns.seen import Seen
 from countersign import accounts, people
 from countersign.models import PersonChange, User
+from countersign.pseudonyms import pseudonym
+from roster import member_data
 from roster.samples import HEADER, csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
+
+# --- member data, read through the door (roster.member_data) -----------------------------------
+
+
+def values_of(obj) -> member_data.Values:
+    """A member's values (a Member, or a Delivery by its member); empty once erased."""
+    member_id = obj.member_id if isinstance(obj, Delivery) else obj.pk
+    number = obj.member_number
+    return member_data.values_of([member_id]).get(member_id) or member_data.Values(None, number)
+
+
+def email_of(obj) -> str:
+    return values_of(obj).email
+
+
+def name_of(obj) -> str:
+    return values_of(obj).name
+
+
+def extra_of(obj) -> dict:
+    return values_of(obj).extra
+
+
+def addresses_of(roster) -> list[str]:
+    """Every member's address, in row order."""
+    return [m.email for m in member_data.rows(roster)]
+
+
+def all_addresses() -> set[str]:
+    """Every address any member row still holds."""
+    from roster.models import Roster
+
+    return {a for roster in Roster.objects.all() for a in addresses_of(roster)}
+
+
+def people_of(roster) -> list[tuple[str, str]]:
+    """(address, name) of every member, in row order."""
+    return [(m.email, m.name) for m in member_data.rows(roster)]
+
+
+def delivery_to(campaign, address: str):
+    """The campaign's delivery to this address (found by its pseudonym, as the app does)."""
+    return campaign.deliveries.get(address_pseudonym=pseudonym(str(address)))
+
 
 # --- accounts ----------------------------------------------------------------------------------
 

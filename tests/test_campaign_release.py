@@ -80,7 +80,9 @@ def test_a_stale_approval_cannot_be_released(oscar, approved, settings):
 
 
 def test_release_rechecks_the_hash_against_what_would_be_sent(oscar, approved):
-    approved.roster.members.filter(member_number="W000001").update(email="changed@example.jp")
+    # The database's administrator changes one member's address behind the app's back.
+    approved.roster.members.filter(member_number="W000001").update(
+        personal={"name": "佐藤 陽菜", "email": "changed@example.jp", "extra": {}})
     response = release(client_for(oscar), approved)
     assert "no longer what was approved" in response.content.decode()
     approved.refresh_from_db()

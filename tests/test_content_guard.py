@@ -12,6 +12,7 @@ from tests.factories import (
     client_for,
     make_campaign,
     make_roster,
+    name_of,
     run_until_done,
     through_the_countersign,
 )
@@ -64,8 +65,8 @@ def test_a_member_number_in_the_subject_is_found(roster):
 
 def test_several_members_names_are_refused_but_one_name_alone_is_allowed(roster):
     first, second = roster.members.order_by("row_number")[:2]
-    assert report(roster, f"{{name}} 様\n担当: {first.name}").ok  # a signature may be a name
-    result = report(roster, f"{{name}} 様\n{first.name}、{second.name.replace(' ', '')}")
+    assert report(roster, f"{{name}} 様\n担当: {name_of(first)}").ok  # a signature may be a name
+    result = report(roster, f"{{name}} 様\n{name_of(first)}、{name_of(second).replace(' ', '')}")
     assert kinds(result) == ["names"]
     assert {f.member for f in result.findings} == {first.member_number, second.member_number}
 

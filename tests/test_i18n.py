@@ -14,6 +14,7 @@ from roster.samples import csv_bytes, sample_rows
 from tests.factories import (
     BODY,
     client_for,
+    email_of,
     free_port,
     make_campaign,
     make_roster,
@@ -119,7 +120,7 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
                            recipients=[sam])
         controller.stop()
         other = make_roster(olivia, rows=sample_rows(2, start=900), name="別名簿")
-        certificate = retention.erase_member(address=other.members.first().email, actor=oscar)
+        certificate = retention.erase_member(address=email_of(other.members.first()), actor=oscar)
     from roster.models import RosterUpload
 
     return {"roster": roster, "draft": draft, "review": review, "sent": sent, "held": held,

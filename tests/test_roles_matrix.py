@@ -12,7 +12,15 @@ from campaigns.models import Delivery
 from campaigns.seen import Seen
 from roster.models import RosterUpload
 from roster.samples import csv_bytes, sample_rows
-from tests.factories import OBSERVER_TICKS, SUPERVISOR_TICKS, make_campaign, make_roster
+from tests.factories import (
+    OBSERVER_TICKS,
+    SUPERVISOR_TICKS,
+    email_of,
+    make_campaign,
+    make_roster,
+    name_of,
+    values_of,
+)
 
 OP, SUP, OBS, AUD = "olivia", "sam", "oscar", "audrey"
 STAFF = {OP, SUP, OBS}
@@ -122,7 +130,8 @@ def world(everyone, settings, tmp_path):
     settings.MAILCATCHER_DIR.mkdir()
     (settings.MAILCATCHER_DIR / "1-1.eml").write_bytes(mail.build_message(
         sender=sending.sender, subject=sending.subject, body_text=sending.body_text,
-        body_html="", values=mail.member_values(member), to=member.email).wire_bytes())
+        body_html="", values=mail.member_values(values_of(member)),
+        to=email_of(member)).wire_bytes())
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT)
     client = Client()
     client.force_login(olivia)
@@ -199,7 +208,8 @@ def body_text(response) -> str:
 
 
 def member_data_in(text, members) -> list[str]:
-    return [value for m in members for value in (m.name, m.name.replace(" ", ""), m.email)
+    return [value for m in members
+            for value in (name_of(m), name_of(m).replace(" ", ""), email_of(m))
             if value in text]
 
 

@@ -102,7 +102,7 @@ def start_worker(campaign, mail_server, **extra):
 
 
 def ledger(campaign):
-    return dict(campaign.deliveries.values_list("email", "state"))
+    return {email_of(d): d.state for d in campaign.deliveries.all()}
 
 
 def assert_no_duplicates_and_agreement(campaign, mail_server):
@@ -287,6 +287,7 @@ from datetime import timedelta
 from tests.factories import (
     OBSERVER_TICKS,
     SUPERVISOR_TICKS,
+    email_of,
     free_port,
     make_campaign,
     make_roster,
