@@ -353,8 +353,7 @@ def create_ledger(campaign) -> None:
 def _claim_from_row(campaign_id: int, row: dict, *, claimed: float) -> Claim:
     """A Claim from the claim's row (the member's values read through the door's columns).
     `claimed`: time.monotonic() when claimed_at was taken."""
-    member = member_data.values_from_sql(row["member_id"], row["member_number"],
-                                         row["personal"])
+    member = member_data.values_from_sql(row)
     return Claim(row["delivery_id"], campaign_id, member.email, row["attempts"] + 1,
                  row["member_number"], member.placeholders(), claimed + settings.EMAIL_TIMEOUT,
                  member)

@@ -91,10 +91,11 @@ def copies(members, *, roster) -> list[Member]:
                    personal=m.personal, email_pseudonym=m.email_pseudonym) for m in members]
 
 
-def hold_upload(**fields) -> RosterUpload:
-    """A checked upload waiting for confirmation: `checked_rows` ParsedRoster.checked(),
-    `preview_rows` ParsedRoster.preview()."""
-    return RosterUpload.objects.create(**fields)
+def hold_upload(*, parsed, **fields) -> RosterUpload:
+    """A checked upload waiting for confirmation, holding the rows `parsed` (a ParsedRoster)
+    checked and the preview the operator confirms."""
+    return RosterUpload.objects.create(checked_rows=parsed.checked(),
+                                       preview_rows=parsed.preview(), **fields)
 
 
 def held_upload(upload: RosterUpload) -> dict:
@@ -132,9 +133,10 @@ def values_of(member_ids) -> dict[int, Values]:
     return {pk: _values(pk, number, personal) for pk, number, personal in rows}
 
 
-def values_from_sql(member_id, member_number, personal) -> Values:
-    """The values read by a statement that used SQL_VALUES."""
-    return _values(member_id, member_number, personal)
+def values_from_sql(row: dict) -> Values:
+    """The values in a row read by a statement that used SQL_VALUES (with the row's
+    member_id and member_number)."""
+    return _values(row["member_id"], row["member_number"], row["personal"])
 
 
 def rows(roster, *, chunk_size: int = 5000):

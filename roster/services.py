@@ -118,14 +118,8 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
         return None, parsed
     with transaction.atomic():
         _purge_expired_uploads()
-        upload = member_data.hold_upload(
-            uploaded_by=actor,
-            name=name,
-            source_filename=filename,
-            file_sha256=parsed.sha256,
-            checked_rows=parsed.checked(),
-            preview_rows=parsed.preview(),
-        )
+        upload = member_data.hold_upload(parsed=parsed, uploaded_by=actor, name=name,
+                                         source_filename=filename, file_sha256=parsed.sha256)
         audit.record(Action.CHECK_PASSED, target=upload,
                      payload=_import_payload(parsed, name, "awaiting confirmation"),
                      **_actor(actor, ""))
