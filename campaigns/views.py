@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.models import AuditEntry
 from audit.selectors import chain_head
 from campaigns import guard, ledger, mail, seen, selectors, unsubscribe, workflow
 from campaigns.forms import (
@@ -26,6 +27,7 @@ from campaigns.forms import (
     observer_signoff_form,
     supervisor_signoff_form,
 )
+from campaigns.actions import Action
 from campaigns.guard import GuardReport
 from campaigns.models import Campaign, Delivery, Notification, SignOff, State
 from countersign import access
@@ -68,7 +70,11 @@ def _attempt(request, action, *, form=None, **kwargs):
             return None
         messages.error(request, error.message)
         if isinstance(error, workflow.ContentRefused) and error.report is not None:
-            request.session["guard_findings"] = error.report.to_json()
+            # By reference: the refusal's audit entry keeps the findings (kinds, places,
+            # member numbers); the session holds its sequence, never a member's data.
+            request.session["guard_refusal"] = AuditEntry.objects.filter(
+                action=Action.REFUSED, actor=request.user).order_by("-sequence").values_list(
+                "sequence", flat=True).first()
         return None
 
 
@@ -140,7 +146,7 @@ def campaign_create(request):
 @role_required(*CAMPAIGN_ROLES)
 def campaign_detail(request, pk):
     campaign = _get_campaign_for(request, pk)
-    guard_findings = request.session.pop("guard_findings", None)
+    guard_findings = _refusal_findings(campaign, request)
     return render(request, "campaigns/detail.html", {
         "campaign": campaign, "seen": seen.Seen.of(campaign),
         "changes": _changes_since_query(campaign, request.GET),
@@ -151,7 +157,7 @@ def campaign_detail(request, pk):
         "versions": campaign.versions.order_by("-number"),
         "test_form": TestSendForm(roster=campaign.roster, search_url=reverse(
             "campaigns:member_search", args=[campaign.pk])),
-        "guard_findings": GuardReport.from_json(guard_findings),
+        "guard_findings": guard_findings,
         "progress": ledger.progress(campaign) if campaign.state in LIVE_OR_DONE else None,
         "in_doubt": ledger.with_addresses([_with_seen_evidence(d) for d in campaign.deliveries
                                            .filter(state=Delivery.State.IN_DOUBT)[:100]]),
@@ -161,6 +167,21 @@ def campaign_detail(request, pk):
         "current_version": campaign.current_version(),
         "placeholders": ["{" + f + "}" for f in mail.fields_for(campaign.roster.extra_columns)],
     })
+
+
+def _refusal_findings(campaign, request) -> GuardReport | None:
+    """The content guard's findings of this person's refused submit (the session holds the
+    refusal's audit sequence), with the text found read back from the campaign's own
+    subject and bodies where it stands there."""
+    sequence = request.session.pop("guard_refusal", None)
+    entry = AuditEntry.objects.about(campaign).filter(
+        sequence=sequence, actor=request.user, action=Action.REFUSED).first() \
+        if sequence else None
+    if entry is None or "guard" not in entry.payload:
+        return None
+    return GuardReport.from_audit(entry.payload["guard"]).with_snippets({
+        "subject": campaign.subject, "body_text": campaign.body_text,
+        "body_html": campaign.body_html})
 
 
 def _with_seen_evidence(delivery):

@@ -504,7 +504,7 @@ def _apply_submit(c, user, *, checked, report, checked_hash) -> dict:
     )
     return {"content_hash": c.content_hash, "version": version.number,
             "recipient_count": version.recipient_count, "sending": c.sending_terms(),
-            "links": [link["url"] for link in report.links[:50]],
+            "links": report.links[:50],
             "guard": report.audit_summary()}
 
 

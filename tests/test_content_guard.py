@@ -122,7 +122,9 @@ def test_submit_is_refused_with_the_findings_shown_and_audited(olivia, roster):
     refused = AuditEntry.objects.get(action="campaign.refused")
     assert refused.payload["code"] == "guard"
     assert refused.payload["guard"]["findings"][0] == {
-        "kind": "email", "where": "body_text", "line": 2, "column": 1, "member": "W000003"}
+        "kind": "email", "where": "body_text", "line": 2, "column": 1, "length": 28,
+        "member": "W000003", "column_name": "", "recipient": "", "detail": ""}
+    assert set(client.session.keys()) & {"guard_refusal", "guard_findings"} == set()
     assert "member000003" not in str(refused.payload)  # kind, place and member only
 
 
@@ -192,7 +194,9 @@ def test_a_refused_message_is_shown_to_the_signers_with_what_was_found(
     run_until_done(campaign)
     delivery = campaign.deliveries.get(state=Delivery.State.REFUSED)
     assert delivery.findings == [{"kind": "email", "where": "body_text", "line": 1,
-                                  "column": 9, "member": "W000003"}]  # in 鈴木 陽菜 様 …
+                                  "column": 9, "length": 29, "member": "W000003",
+                                  "column_name": "", "recipient": "W000001",
+                                  "detail": ""}]  # in 鈴木 陽菜 様 …
     for user in (sam, oscar, olivia):
         page = client_for(user).get(reverse("campaigns:detail", args=[campaign.pk]),
                                     HTTP_ACCEPT_LANGUAGE="en").content.decode()
