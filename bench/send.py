@@ -50,6 +50,7 @@ call_command("migrate", verbosity=0)
 from campaigns import mail, sender, workflow
 from campaigns.models import Delivery
 from campaigns.seen import Seen
+from roster import member_data
 from roster.samples import csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
 
@@ -82,7 +83,7 @@ def released_campaign(n):
 def bare_loop(campaign, port, *, prebuilt: bool) -> float:
     """A plain script: for each member, render the message and sendmail it, one connection.
     With prebuilt=True the messages are rendered before the clock starts (transport only)."""
-    members = list(ROSTER.members.all())
+    members = list(member_data.rows(ROSTER))  # every member's values, one query
 
     def build(member):
         return mail.build_message(sender=campaign.sender, subject=campaign.subject,
@@ -103,13 +104,14 @@ def guard_cost(campaign) -> float:
     worker runs before each hand-over), measured alone over every member's message."""
     from campaigns import guard
 
+    members = list(member_data.rows(ROSTER))
     messages = [mail.build_message(sender=campaign.sender, subject=campaign.subject,
                                    body_text=campaign.body_text, body_html="",
                                    values=mail.member_values(m), to=m.email)
-                for m in ROSTER.members.all()]
+                for m in members]
     guard.roster_index(campaign.roster)  # built once per worker process, not per message
     started = time.perf_counter()
-    for message, member in zip(messages, ROSTER.members.all(), strict=True):
+    for message, member in zip(messages, members, strict=True):
         assert not guard.check_message(roster=campaign.roster, recipient=mail.member_values(member),
                                        **mail.texts_of(message))
     return (time.perf_counter() - started) / len(messages)

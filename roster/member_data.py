@@ -280,8 +280,11 @@ def mask(text: str, member: Values | None) -> str:
     replaced, longest first, case-insensitively; then anything address-shaped. For what is
     stored where member data may not be: the ledger's reply column, audit payloads."""
     if member is not None and text:
+        folded = text.casefold()
         for needle in sorted(spellings(member), key=len, reverse=True):
-            text = _pattern(needle).sub(MASKED, text)
+            if needle in folded:  # most replies quote nothing: no pattern built
+                text = _pattern(needle).sub(MASKED, text)
+                folded = text.casefold()
     return mask_addresses(text)
 
 
