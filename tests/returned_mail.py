@@ -85,33 +85,24 @@ def esp_event(event_type, message_id, **fields):
     tracking.send(sender=object, event=event, esp_name="TestESP")
 
 
-def stamp(moment: datetime, zone=UTC) -> str:
-    return moment.astimezone(zone).strftime("%b %e %H:%M:%S")
+# three_in_doubt's claim lies this far back: a log can cover it on both sides.
+CLAIMED_AGO = timedelta(minutes=10)
 
 
 def postfix_log(tmp_path, *, accepted=(), cut_off=(), start=None, zone=UTC):
-    """A Postfix mail log as maillog_file writes it: `accepted` went through cleanup and
-    into the queue (qmgr); `cut_off` reached cleanup, then the client vanished mid-DATA."""
-    now = start or timezone.now() - timedelta(minutes=1)
-    at = stamp(now, zone)
-    lines = [f"{at} relay postfix/master[1]: daemon started -- version 3.7.11"]
+    """A Postfix mail log as maillog_file writes it, the relay logging all along from five
+    minutes before `start` (default: three_in_doubt's claim) to five minutes after: at
+    `start`, `accepted` went through cleanup and into the queue (qmgr); `cut_off` reached
+    cleanup, then the client vanished mid-DATA."""
+    at = start or timezone.now() - CLAIMED_AGO
+    log = RelayLog(zone=zone, style="postlog")
+    log.postfix(at - timedelta(minutes=5), "master", "daemon started -- version 3.7.11", pid=1)
+    log.traffic(at - timedelta(minutes=5), at + timedelta(minutes=5))
     for n, delivery in enumerate(accepted):
-        queue = f"4B{n:03d}EA2{n:03d}"
-        lines += [
-            f"{at} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
-            f"{at} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
-            (f"{at} relay postfix/qmgr[12]: {queue}: from=<bounce+{delivery.pk}-x@b>, "
-             "size=2048, nrcpt=1 (queue active)")]
+        log.accepted(delivery, at, queue=f"4B{n:03d}EA2{n:03d}", delivered=None)
     for n, delivery in enumerate(cut_off):
-        queue = f"5C{n:03d}FA2{n:03d}"
-        lines += [
-            f"{at} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
-            f"{at} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
-            (f"{at} relay postfix/smtpd[10]: lost connection after DATA (0 bytes) "
-             "from localhost[127.0.0.1]")]
-    path = tmp_path / "maillog"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        log.cut_off(delivery, at, queue=f"5C{n:03d}FA2{n:03d}")
+    return log.write(tmp_path / "maillog")
 
 
 class RelayLog:

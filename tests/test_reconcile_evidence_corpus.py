@@ -19,12 +19,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
 from campaigns import bounces
 from campaigns.mail import bare_message_id
 from campaigns.models import Delivery
+from tests.factories import client_for
 from tests.returned_mail import RelayLog
 
 pytestmark = pytest.mark.usefixtures("sink")
@@ -420,6 +422,17 @@ def a_second_relay_took_some_messages(ctx):
                 prepare=prepare)
 
 
+def a_second_relay_host_silent_across_the_claim(ctx):
+    """One syslog for two relays: relay2's logging broke hours before the claim and came back
+    after it; c went through relay2 meanwhile."""
+    log = clean_log(ctx)
+    other = RelayLog(host="relay2").traffic(ctx.claimed - timedelta(hours=4),
+                                            ctx.claimed - timedelta(hours=3))
+    other.traffic(ctx.claimed + timedelta(minutes=20), ctx.claimed + timedelta(minutes=25))
+    log.entries += other.entries
+    return Case(one(log), (True, False, True), ("accepted", "not_covered", "not_covered"))
+
+
 def only_other_programs_lines(ctx):
     """The relay logs elsewhere; this file has cron's and sshd's lines all along."""
     log = RelayLog()
@@ -549,7 +562,8 @@ CORPUS = {function.__name__.replace("_", " "): function for function in [
     rotated_files_without_the_one_that_covers_the_claim,
     the_log_stops_before_the_hand_over_ended, the_log_starts_after_the_claim,
     syslog_dropped_lines_for_rate_limiting, journald_suppressed_lines,
-    a_second_relay_took_some_messages, only_other_programs_lines,
+    a_second_relay_took_some_messages, a_second_relay_host_silent_across_the_claim,
+    only_other_programs_lines,
     a_log_of_another_syslog_name_read_with_the_default,
     a_cleanup_line_cut_short, a_queue_manager_line_cut_short,
     a_line_cut_short_and_run_into_the_next, the_queue_managers_line_first_in_the_same_second,
@@ -670,6 +684,49 @@ def test_a_later_run_corrects_an_accepted_read_from_a_log_and_keeps_both_records
     assert entry.payload["earlier"]["accepted"] is True
     assert entry.payload["earlier"]["queue_id"] == queue
     assert entry.payload["now"]["accepted"] is False
+
+
+def test_the_signer_sees_the_corrected_evidence_and_the_earlier_one(corpus_context, tmp_path,
+                                                                    held, sam):
+    ctx = corpus_context
+    Delivery.objects.filter(pk__in=[ctx.a.pk, ctx.b.pk, ctx.c.pk]).update(
+        claimed_at=ctx.claimed)
+    forged = clean_log(ctx)
+    queue = next(line.split(": ")[1] for line in forged.lines()
+                 if f"message-id={ctx.b.message_id}" in line)
+    forged.postfix(ctx.claimed + 3 * S, "qmgr", f"{queue}: from=<x@y>, size=9, nrcpt=1 "
+                                                "(queue active)", pid=31337)
+    for log, name in ((forged, "syslog"), (clean_log(ctx, style="postlog"), "maillog")):
+        call_command("reconcile_in_doubt", maillog=[str(log.write(tmp_path / name))],
+                     log_zone="UTC", stdout=io.StringIO())
+    page = client_for(sam).get(reverse("campaigns:detail", args=[held.pk]),
+                               HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    row = page[page.index(f"<td>{ctx.b.member_number}</td>"):]
+    row = row[:row.index("</tr>")]
+    assert 'data-evidence="no_trace"' in row
+    assert "but the connection broke before the relay queued it" in row
+    assert 'data-earlier-evidence="1"' in row and "Earlier evidence" in row
+    earlier = row[row.index("Earlier evidence"):]
+    assert "Accepted by the relay at" in earlier and queue in earlier and "read on" in earlier
+
+
+def test_what_the_relay_did_after_taking_a_message_is_shown(corpus_context, tmp_path, held,
+                                                            sam):
+    """Accepted, then deleted from the relay's queue by its administrator: the member never
+    got it, and the person deciding should know."""
+    ctx = corpus_context
+    Delivery.objects.filter(pk=ctx.a.pk).update(claimed_at=ctx.claimed)
+    log = RelayLog().traffic(ctx.claimed - AROUND, ctx.claimed + AROUND)
+    queue = log.accepted(ctx.a, ctx.claimed + S, delivered=None)
+    log.raw(ctx.claimed + 10 * S, f"postfix/postsuper[77]: {queue}: removed")
+    call_command("reconcile_in_doubt", maillog=[str(log.write(tmp_path / "maillog"))],
+                 log_zone="UTC", stdout=io.StringIO())
+    ctx.a.refresh_from_db()
+    assert ctx.a.relay_evidence["accepted"] is True
+    assert ctx.a.relay_evidence["after"] == "deleted"
+    page = client_for(sam).get(reverse("campaigns:detail", args=[held.pk]),
+                               HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "then deleted from the relay&#x27;s queue" in page
 
 
 def test_a_later_run_whose_log_does_not_reach_the_claim_changes_no_evidence(corpus_context,
