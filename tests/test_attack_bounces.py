@@ -23,7 +23,8 @@ from campaigns.bounces import Result
 from campaigns.models import Delivery, State
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
-from tests.factories import client_for, released_campaign, run_until_done
+from roster.samples import HEADER
+from tests.factories import client_for, make_roster, released_campaign, run_until_done
 from tests.returned_mail import (
     DOMAIN,
     RelayLog,
@@ -155,6 +156,73 @@ def test_soft_bounces_never_pause_a_campaign(held, settings):
     held.refresh_from_db()
     assert held.state == State.HELD
     assert not Suppression.objects.exists()
+
+
+# --- the pause: refusals by policy (5.7.x) are easy to forge ---------------------------------
+
+PROVIDERS = ("docomo.ne.jp", "gmail.com", "yahoo.co.jp", "icloud.com", "ezweb.ne.jp")
+
+
+@pytest.fixture
+def held_across_providers(olivia, sam, oscar, sink):
+    """Twenty members over five mail providers (member1 and member6 at gmail.com); the first
+    ten went out and the campaign is held after them."""
+    rows = [[f"W{i:06d}", f"会員 {i}", f"member{i}@{PROVIDERS[i % 5]}", "本部"]
+            for i in range(1, 21)]
+    campaign = released_campaign(olivia, sam, oscar, make_roster(olivia, rows=rows,
+                                                                 header=HEADER),
+                                 canary_enabled=True, canary_size=10)
+    run_until_done(campaign)
+    assert campaign.state == State.HELD
+    return campaign
+
+
+def _refused_by_policy(campaign, *addresses):
+    """Each member writes a 5.7.1 DSN for their own message to its VERP address (their copy's
+    Return-Path): the relay's own bounce format, their own address, their own message."""
+    for address in addresses:
+        delivery = campaign.deliveries.get(email=address)
+        assert bounces.process_dsn(dsn_for(
+            delivery, status="5.7.1",
+            diagnostic=f"550 5.7.1 <{address}>: Message rejected as spam")) == Result.BLOCKED
+    campaign.refresh_from_db()
+
+
+def test_two_members_of_one_provider_cannot_pause_a_campaign_with_policy_bounces(
+        held_across_providers, settings):
+    """2 of 10 accepted is 20 %, four times the pause rate: two members refusing their own
+    messages stopped the association's mailing to everyone else."""
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 10
+    _refused_by_policy(held_across_providers, "member1@gmail.com", "member6@gmail.com")
+    assert held_across_providers.state == State.HELD
+    assert bounces.rates(held_across_providers)["bounced"] == 2  # shown, just not a pause
+
+
+def test_two_forged_policy_bounces_from_two_providers_cannot_pause_a_campaign(
+        held_across_providers, settings):
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 10
+    _refused_by_policy(held_across_providers, "member1@gmail.com", "member2@yahoo.co.jp")
+    assert held_across_providers.state == State.HELD
+
+
+def test_a_few_policy_bounces_do_not_tip_hard_bounces_over_the_rate(held_across_providers,
+                                                                   settings):
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.15, 10
+    hard = held_across_providers.deliveries.get(email="member3@icloud.com")
+    assert bounces.process_dsn(dsn_for(hard)) == Result.HARD
+    _refused_by_policy(held_across_providers, "member1@gmail.com", "member6@gmail.com")
+    assert held_across_providers.state == State.HELD  # 1 hard of 10: within 15 %
+
+
+def test_a_relay_wide_policy_refusal_across_providers_still_pauses(held_across_providers,
+                                                                  settings):
+    """The relay's address is on a blocklist: every provider refuses it. Carriers block
+    senders that keep writing regardless; the campaign pauses for a person to look."""
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 10
+    _refused_by_policy(held_across_providers, "member1@gmail.com", "member2@yahoo.co.jp",
+                       "member3@icloud.com", "member4@ezweb.ne.jp", "member5@docomo.ne.jp")
+    assert held_across_providers.state == State.PAUSED
+    assert "5 of 10" in held_across_providers.paused_reason
 
 
 # --- the mailbox and the pipe ----------------------------------------------------------------
