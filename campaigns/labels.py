@@ -143,10 +143,10 @@ RELAY_EVIDENCE_REASONS = labels.register("RELAY_EVIDENCE_REASONS", {
     "unclear": _("The relay's lines about this message do not say whether it was queued."),
 })
 RELAY_AFTER = labels.register("RELAY_AFTER", {
-    "sent": _("then passed on by the relay (status sent)"),
-    "bounced": _("then returned by the relay (bounced)"),
-    "deferred": _("then held back by the relay for another try (deferred)"),
-    "expired": _("then given up by the relay (expired)"),
+    "sent": _("then passed on by the relay (status=sent)"),
+    "bounced": _("then returned by the relay (status=bounced)"),
+    "deferred": _("then held back by the relay for another try (status=deferred)"),
+    "expired": _("then given up by the relay (status=expired)"),
     "deleted": _("then deleted from the relay's queue"),
 })
 SKIP_REASONS = labels.register("SKIP_REASONS", {
