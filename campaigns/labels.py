@@ -141,6 +141,9 @@ RELAY_EVIDENCE_REASONS = labels.register("RELAY_EVIDENCE_REASONS", {
     "conflict": _("The log names this message at a time it cannot have been handed over: a "
                   "clock far off, or a forged line."),
     "unclear": _("The relay's lines about this message do not say whether it was queued."),
+    "other_sender": _("The relay queued a message with this Message-ID from another envelope "
+                      "sender: someone else's message, a forged line, or a relay that "
+                      "rewrites senders."),
 })
 RELAY_AFTER = labels.register("RELAY_AFTER", {
     "sent": _("then passed on by the relay (status=sent)"),

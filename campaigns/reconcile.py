@@ -16,7 +16,10 @@ reordered and cut lines, rotated files, time zones):
   cleanup logs the Message-ID while the data still arrives). A queue id's life starts at
   smtpd's `client=` (pickup's `uid=`, or a cleanup line of its own) and ends at `removed`:
   a reused queue id never carries another message's acceptance. Exim: `QUEUEID <= sender
-  ... S=n id=ID`, the id right after the size, once on the line.
+  ... S=n id=ID`, the id right after the size, once on the line. Either way the envelope
+  sender must be the delivery's own (its VERP address, whose hmac nobody can guess for a
+  message the relay never queued; without BOUNCE_DOMAIN the From address): a message of
+  someone who read our Message-ID in the log, or a forged queue manager line, is not ours.
 * **no trace** only when the log shows the relay logging all along across the claim: on
   every host that logs under the syslog name, relay lines at or before the claim minus
   RECONCILE_CLOCK_MARGIN_SECONDS and at or after the hand-over deadline (claim +
@@ -47,6 +50,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from email.utils import parseaddr
 from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -56,9 +60,11 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from campaigns import bounces
 from campaigns.actions import Action
 from campaigns.mail import bare_message_id
 from campaigns.models import Campaign, Delivery
+from countersign.pseudonyms import normalise_address
 
 # --- dating a line ---------------------------------------------------------------------------
 
@@ -160,6 +166,7 @@ class Log:
 class Acceptance:
     queue_id: str
     at: datetime
+    sender: str  # the envelope sender the relay queued it from
     after: str = ""
 
 
@@ -283,7 +290,7 @@ def _mention_undated(log: Log, fields, wanted) -> None:
 # --- the life of a queue id (Postfix) --------------------------------------------------------
 
 _QUEUED = re.compile(r"(?P<queue>(?!NOQUEUE\b)[0-9A-Za-z]{5,32}): (?P<rest>.*)")
-_COMMIT = re.compile(r"from=<[^<>\s]*>, size=\d+, nrcpt=\d+ \(queue active\)")
+_COMMIT = re.compile(r"from=<(?P<sender>[^<>\s]*)>, size=\d+, nrcpt=\d+ \(queue active\)")
 _STATUS = re.compile(r"to=<[^<>]*>, .*\bstatus=(?P<status>sent|bounced|deferred|expired)\b.*")
 # A cleanup or qmgr line that starts like a queue id but is not one followed by ": ": cut
 # short (their other lines start with a word in lower case: "warning:", "table ...").
@@ -303,6 +310,7 @@ class _Life:
     message_id: str | None = None  # the exact ID; "" for a complete Message-ID not ours
     cleanup_at: datetime | None = None
     committed_at: datetime | None = None
+    sender: str = ""
     refused: bool = False
     unclear: bool = False
     after: str = ""
@@ -328,7 +336,7 @@ def _follow_postfix(log: Log, wanted: set[str]) -> None:
             return
         if life.committed_at:
             log.accepted[life.message_id].append(
-                Acceptance(life.queue_id, life.committed_at, life.after))
+                Acceptance(life.queue_id, life.committed_at, life.sender, life.after))
         elif life.unclear:
             log.unclear.add(life.message_id)
         else:
@@ -383,10 +391,11 @@ def _follow_postfix(log: Log, wanted: set[str]) -> None:
                 elif not rest.startswith(_CLEANUP_HARMLESS):
                     life.unclear = True
         elif line.daemon in ("qmgr", "oqmgr"):
-            if _COMMIT.fullmatch(rest):
+            if commit := _COMMIT.fullmatch(rest):
                 if life is None:
                     life = begin(key, None)
-                life.committed_at = life.committed_at or line.at
+                if not life.committed_at:
+                    life.committed_at, life.sender = line.at, commit["sender"]
             elif rest == "removed":
                 if life:
                     close(life)
@@ -416,9 +425,9 @@ _EXIM_RECEIVED = re.compile(r"(?P<queue>[-0-9A-Za-z]{16,23}) <= (?P<rest>.*)")
 _EXIM_BETWEEN = re.compile(r"(?:M8S|Q|RT)=\S+")
 
 
-def _exim_received(text: str) -> tuple[str, str] | None:
-    """(queue id, Message-ID) of Exim's `<=` line, the id being the field right after the
-    size (S=n): a sender, a login name or a subject that says "id=" says nothing."""
+def _exim_received(text: str) -> tuple[str, str, str] | None:
+    """(queue id, Message-ID, sender) of Exim's `<=` line, the id being the field right after
+    the size (S=n): a sender, a login name or a subject that says "id=" says nothing."""
     found = _EXIM_RECEIVED.fullmatch(text)
     if not found:
         return None
@@ -437,7 +446,7 @@ def _exim_received(text: str) -> tuple[str, str] | None:
     if not all(_EXIM_BETWEEN.fullmatch(word) for word in fields[sizes[0] + 1:ids[0]]):
         return None
     message_id = fields[ids[0]].removeprefix("id=")
-    return (found["queue"], message_id) if message_id else None
+    return (found["queue"], message_id, words[0]) if message_id else None
 
 
 def _follow_exim(log: Log, wanted: set[str]) -> None:
@@ -446,10 +455,10 @@ def _follow_exim(log: Log, wanted: set[str]) -> None:
         if line.daemon != "exim":
             continue
         if found := _exim_received(line.text):
-            queue, message_id = found
+            queue, message_id, sender = found
             if message_id in wanted:
                 log.mentions[message_id].append(line.at)
-                received[queue] = Acceptance(queue, line.at)
+                received[queue] = Acceptance(queue, line.at, sender)
                 log.accepted[message_id].append(received[queue])
         elif (parts := line.text.split(" ", 2)) and parts[0] in received and len(parts) > 1:
             status = {"=>": "sent", "->": "sent", "**": "bounced", "==": "deferred"}.get(parts[1])
@@ -526,7 +535,10 @@ def evidence(delivery, log: Log, sent: list, *, source: str, checked_at: datetim
     if any(at is None or not start <= at <= end for at in log.mentions.get(message_id, [])):
         return {**record, "accepted": None, "reason": "conflict"}
     if acceptances := log.accepted.get(message_id):
-        first = min(acceptances, key=lambda a: a.at)
+        ours = [a for a in acceptances if _sent_by_us(a.sender, delivery)]
+        if not ours:  # someone's message carrying our Message-ID, or a forged line
+            return {**record, "accepted": None, "reason": "other_sender"}
+        first = min(ours, key=lambda a: a.at)
         return {**record, "accepted": True, "at": first.at.isoformat(),
                 "queue_id": first.queue_id, **({"after": first.after} if first.after else {})}
     if reason := _coverage(log, start, end, sent):
@@ -535,6 +547,16 @@ def evidence(delivery, log: Log, sent: list, *, source: str, checked_at: datetim
         return {**record, "accepted": None, "reason": "unclear"}
     return {**record, "accepted": False,
             "reason": "not_queued" if message_id in log.not_queued else "no_trace"}
+
+
+def _sent_by_us(sender: str, delivery) -> bool:
+    """The envelope sender the relay queued it from is this delivery's: its VERP address
+    (the hmac cannot be guessed, and a message never queued never showed it), or without
+    BOUNCE_DOMAIN the campaign's From address."""
+    if settings.BOUNCE_DOMAIN:
+        return bounces.delivery_id_of(sender) == delivery.pk
+    own = parseaddr(delivery.campaign.sender)[1]
+    return bool(own) and normalise_address(sender) == normalise_address(own)
 
 
 def from_a_log(record: dict) -> bool:

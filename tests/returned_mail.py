@@ -152,6 +152,12 @@ class RelayLog:
             moment += every
         return self
 
+    @staticmethod
+    def sender(delivery) -> str:
+        """The envelope sender the worker handed `delivery`'s message over with: its VERP
+        address, or without BOUNCE_DOMAIN the campaigns' default From address."""
+        return bounces.verp_address(delivery.pk) or "members@association.example"
+
     def queue_id(self) -> str:
         self.queues += 1
         return f"4B{self.queues:03d}EA2{self.queues:03d}"
@@ -160,7 +166,7 @@ class RelayLog:
         """The relay took the message: smtpd, cleanup (its Message-ID), qmgr (queued), the
         delivery agent, qmgr (removed). Returns the queue id."""
         queue = queue or self.queue_id()
-        sender = bounces.verp_address(delivery.pk) or "members@association.example"
+        sender = self.sender(delivery)
         self.postfix(moment, "smtpd", f"{queue}: client=localhost[127.0.0.1]")
         self.postfix(moment, "cleanup", f"{queue}: message-id={delivery.message_id}")
         self.postfix(moment, "qmgr", f"{queue}: from=<{sender}>, size=2048, nrcpt=1 "

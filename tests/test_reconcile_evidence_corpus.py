@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,7 +28,7 @@ from campaigns import bounces
 from campaigns.mail import bare_message_id
 from campaigns.models import Delivery
 from tests.factories import client_for
-from tests.returned_mail import RelayLog
+from tests.returned_mail import DOMAIN, RelayLog
 
 pytestmark = pytest.mark.usefixtures("sink")
 
@@ -130,7 +131,7 @@ def every_line_written_twice(ctx):
 
 def lines_out_of_order(ctx):
     log = RelayLog().traffic(ctx.claimed - AROUND, ctx.claimed + AROUND)
-    sender = bounces.verp_address(ctx.a.pk) or "members@association.example"
+    sender = RelayLog.sender(ctx.a)
     log.postfix(ctx.claimed + S, "smtpd", "4B9C1EA2000: client=localhost[127.0.0.1]")
     log.postfix(ctx.claimed + 2 * S, "cleanup", f"4B9C1EA2000: message-id={ctx.a.message_id}")
     log.postfix(ctx.claimed + 3 * S, "qmgr", f"4B9C1EA2000: from=<{sender}>, size=2048, "
@@ -161,7 +162,8 @@ def a_submission_services_smtpd(ctx):
     queue = log.queue_id()
     log.raw(ctx.claimed + S, f"postfix/submission/smtpd[2201]: {queue}: client=app[10.0.0.5]")
     log.postfix(ctx.claimed + S, "cleanup", f"{queue}: message-id={ctx.a.message_id}")
-    log.postfix(ctx.claimed + S, "qmgr", f"{queue}: from=<x@y>, size=9, nrcpt=1 (queue active)")
+    log.postfix(ctx.claimed + S, "qmgr", f"{queue}: from=<{RelayLog.sender(ctx.a)}>, size=9, "
+                                         "nrcpt=1 (queue active)")
     log.cut_off(ctx.b, ctx.claimed + 2 * S)
     return Case(one(log), (True, False, False), CLEAN)
 
@@ -244,6 +246,38 @@ def a_postfix_line_quoted_in_another_programs_line(ctx):
                 f"5.7.1 <x@y>: Relay access denied; from=<\"{fake}\"@evil.example> proto=ESMTP")
     log.postfix(ctx.claimed + 5 * S, "smtpd", f"QQQQ: client=x[192.0.2.9] {fake}")
     return Case(one(log), (True, False, False), CLEAN)
+
+
+def our_message_id_queued_from_another_sender(ctx):
+    """Someone who reads the relay's log saw b's Message-ID on its cut-off cleanup line and,
+    within the minute, sent a message of their own carrying it through the relay."""
+    log = clean_log(ctx)
+    queue = log.queue_id()
+    log.postfix(ctx.claimed + 4 * S, "smtpd", f"{queue}: client=mx.evil.example[192.0.2.9]")
+    log.postfix(ctx.claimed + 4 * S, "cleanup", f"{queue}: message-id={ctx.b.message_id}")
+    log.postfix(ctx.claimed + 4 * S, "qmgr", f"{queue}: from=<x@evil.example>, size=900, "
+                                             "nrcpt=1 (queue active)")
+    return Case(one(log), (True, False, False), ("accepted", "not_covered", "no_trace"))
+
+
+def a_clean_log_with_verp_senders(ctx):
+    return Case(one(clean_log(ctx)), (True, False, False), CLEAN)
+
+
+def a_forged_queue_manager_line_under_the_relays_own_name(ctx):
+    """`logger -t postfix/qmgr` right after b was cut off: exact program name, exact queue
+    id. With VERP the sender gives it away: b's address carries an hmac nobody outside the
+    app can compute, and b never reached the queue manager, which alone logs it."""
+    log = clean_log(ctx)
+    queue = next(line.split(": ")[1] for line in log.lines()
+                 if f"message-id={ctx.b.message_id}" in line)
+    for sender in ("members@association.example", f"bounce+{ctx.b.pk}-{'0' * 16}@{DOMAIN}"):
+        log.postfix(ctx.claimed + 3 * S, "qmgr", f"{queue}: from=<{sender}>, size=9, nrcpt=1 "
+                                                 "(queue active)", pid=31337)
+    return Case(one(log), (True, False, False), ("accepted", "not_covered", "no_trace"))
+
+
+WITH_VERP = {a_clean_log_with_verp_senders, a_forged_queue_manager_line_under_the_relays_own_name}
 
 
 # --- tags anyone on the machine can write ----------------------------------------------------
@@ -455,7 +489,8 @@ def a_cleanup_line_cut_short(ctx):
     queue = log.queue_id()
     log.postfix(ctx.claimed + S, "smtpd", f"{queue}: client=localhost[127.0.0.1]")
     log.postfix(ctx.claimed + S, "cleanup", f"{queue}: message-id={ctx.a.message_id[:12]}")
-    log.postfix(ctx.claimed + S, "qmgr", f"{queue}: from=<x@y>, size=9, nrcpt=1 (queue active)")
+    log.postfix(ctx.claimed + S, "qmgr", f"{queue}: from=<{RelayLog.sender(ctx.a)}>, size=9, "
+                                         "nrcpt=1 (queue active)")
     log.cut_off(ctx.b, ctx.claimed + 2 * S)
     return Case(one(log), (True, False, False), NONE_COVERED)
 
@@ -489,7 +524,8 @@ def the_queue_managers_line_first_in_the_same_second(ctx):
     log = RelayLog().traffic(ctx.claimed - AROUND, ctx.claimed + AROUND)
     queue = log.queue_id()
     log.postfix(ctx.claimed + S, "smtpd", f"{queue}: client=localhost[127.0.0.1]")
-    log.postfix(ctx.claimed + S, "qmgr", f"{queue}: from=<x@y>, size=9, nrcpt=1 (queue active)")
+    log.postfix(ctx.claimed + S, "qmgr", f"{queue}: from=<{RelayLog.sender(ctx.a)}>, size=9, "
+                                         "nrcpt=1 (queue active)")
     log.postfix(ctx.claimed + S, "cleanup", f"{queue}: message-id={ctx.a.message_id}")
     log.cut_off(ctx.b, ctx.claimed + 2 * S)
     return Case(one(log), (True, False, False), (None, "no_trace", "no_trace"))
@@ -553,6 +589,8 @@ CORPUS = {function.__name__.replace("_", " "): function for function in [
     an_accepted_message_bounced_by_the_relay,
     another_message_whose_message_id_is_ours_in_double_brackets,
     message_ids_that_contain_ours, a_postfix_line_quoted_in_another_programs_line,
+    our_message_id_queued_from_another_sender, a_clean_log_with_verp_senders,
+    a_forged_queue_manager_line_under_the_relays_own_name,
     a_postfix_x_tag, tags_written_with_logger,
     another_hosts_line_with_the_queue_id_of_a_cut_off_message,
     impossible_dates, an_acceptance_dated_in_the_future, an_acceptance_an_hour_before_the_claim,
@@ -581,6 +619,11 @@ def corpus_context(three_in_doubt, held):
 
 def run_case(name, ctx, folder) -> tuple[Case, tuple]:
     """Write the case's files, run reconcile_in_doubt over them; what it shows for a, b, c."""
+    with override_settings(BOUNCE_DOMAIN=DOMAIN if CORPUS[name] in WITH_VERP else ""):
+        return _run_case(name, ctx, folder)
+
+
+def _run_case(name, ctx, folder):
     case = CORPUS[name](ctx)
     doubtful = [ctx.a, ctx.b, ctx.c]
     Delivery.objects.filter(pk__in=[d.pk for d in doubtful]).update(
@@ -653,17 +696,19 @@ def test_the_whole_corpus_gives_no_wrong_accepted_and_no_wrong_no_trace(corpus_c
 def test_a_later_run_corrects_an_accepted_read_from_a_log_and_keeps_both_records(
         corpus_context, tmp_path):
     """Syslog takes any tag from anyone on the machine: the first run read a forged queue
-    manager line under the relay's own name and showed b "accepted". The relay's own file
-    (postlogd's maillog_file, which only Postfix writes) says b was cut off. The second run
-    shows that, keeps the first record beside it, and audits the correction."""
+    manager line under the relay's own name, with the campaign's public From address as its
+    sender (no BOUNCE_DOMAIN, so no VERP address to guess), and showed b "accepted". The
+    relay's own file (postlogd's maillog_file, which only Postfix writes) says b was cut
+    off. The second run shows that, keeps the first record beside it, and audits the
+    correction."""
     ctx = corpus_context
     Delivery.objects.filter(pk__in=[ctx.a.pk, ctx.b.pk, ctx.c.pk]).update(
         claimed_at=ctx.claimed)
     forged = clean_log(ctx)
     queue = next(line.split(": ")[1] for line in forged.lines()
                  if f"message-id={ctx.b.message_id}" in line)
-    forged.postfix(ctx.claimed + 3 * S, "qmgr", f"{queue}: from=<x@y>, size=9, nrcpt=1 "
-                                                "(queue active)", pid=31337)
+    forged.postfix(ctx.claimed + 3 * S, "qmgr", f"{queue}: from=<{RelayLog.sender(ctx.b)}>, "
+                                                "size=9, nrcpt=1 (queue active)", pid=31337)
     call_command("reconcile_in_doubt", maillog=[str(forged.write(tmp_path / "syslog"))],
                  log_zone="UTC", stdout=io.StringIO())
     ctx.b.refresh_from_db()
@@ -694,8 +739,8 @@ def test_the_signer_sees_the_corrected_evidence_and_the_earlier_one(corpus_conte
     forged = clean_log(ctx)
     queue = next(line.split(": ")[1] for line in forged.lines()
                  if f"message-id={ctx.b.message_id}" in line)
-    forged.postfix(ctx.claimed + 3 * S, "qmgr", f"{queue}: from=<x@y>, size=9, nrcpt=1 "
-                                                "(queue active)", pid=31337)
+    forged.postfix(ctx.claimed + 3 * S, "qmgr", f"{queue}: from=<{RelayLog.sender(ctx.b)}>, "
+                                                "size=9, nrcpt=1 (queue active)", pid=31337)
     for log, name in ((forged, "syslog"), (clean_log(ctx, style="postlog"), "maillog")):
         call_command("reconcile_in_doubt", maillog=[str(log.write(tmp_path / name))],
                      log_zone="UTC", stdout=io.StringIO())

@@ -17,7 +17,7 @@ from campaigns import reconcile as reconcile_module
 from campaigns import workflow
 from campaigns.models import Delivery
 from tests.factories import client_for
-from tests.returned_mail import postfix_log, reconcile
+from tests.returned_mail import RelayLog, postfix_log, reconcile
 
 pytestmark = pytest.mark.usefixtures("sink")
 
@@ -84,8 +84,8 @@ def test_an_exim_log_line_is_evidence_too(three_in_doubt, tmp_path):
     taken = three_in_doubt[0]
     at = taken.claimed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     path = tmp_path / "mainlog"
-    path.write_text(f"{at} 1vXyZa-000123-AB <= bounce+1-x@b H=localhost [127.0.0.1] P=esmtp "
-                    f"S=2048 id={taken.message_id.strip('<>')}\n")
+    path.write_text(f"{at} 1vXyZa-000123-AB <= {RelayLog.sender(taken)} H=localhost "
+                    f"[127.0.0.1] P=esmtp S=2048 id={taken.message_id.strip('<>')}\n")
     reconcile(path)
     taken.refresh_from_db()
     assert taken.relay_evidence["accepted"] is True
