@@ -25,9 +25,10 @@ reordered and cut lines, rotated files, time zones):
   RECONCILE_CLOCK_MARGIN_SECONDS and at or after the hand-over deadline (claim +
   EMAIL_TIMEOUT) plus that margin, no two of them further apart than
   RECONCILE_MAX_LOG_GAP_SECONDS; no line in that time the reader cannot date or read, no
-  notice of the system log dropping lines; and every message the ledger says the relay took
-  in that time is in the log (else another relay, or lost lines). "Not queued" (it reached
-  cleanup, the connection broke) counts as no trace under the same rule.
+  notice of the system log dropping lines; every message the ledger says the relay took in
+  that time is in the log (else another relay, or lost lines); and nothing was queued from
+  this delivery's own VERP address then that its lines do not explain. "Not queued" (it
+  reached cleanup, the connection broke) counts as no trace under the same rule.
 * otherwise **not covered**, with the reason; also when this message's Message-ID appears at
   a time it cannot have been handed over (a clock far off, or a forged line).
 
@@ -160,6 +161,8 @@ class Log:
     accepted: dict = field(default_factory=lambda: defaultdict(list))  # id -> [Acceptance]
     not_queued: set = field(default_factory=set)
     unclear: set = field(default_factory=set)
+    # sender -> times the relay queued a message from it (the senders asked for only)
+    queued_from: dict = field(default_factory=lambda: defaultdict(list))
 
 
 @dataclass
@@ -219,8 +222,9 @@ def _relay_daemon(program: str, syslog_name: str) -> str | None:
 
 
 def read_logs(paths, *, zone: tzinfo, wanted: set[str], windows: list, syslog_name="postfix",
-              now=None) -> Log:
-    """Read the files (any order); keep what the windows (start, end) of the claims need."""
+              senders: frozenset = frozenset(), now=None) -> Log:
+    """Read the files (any order); keep what the windows (start, end) of the claims need, about
+    the Message-IDs `wanted` and the envelope senders `senders` (normalised)."""
     now = now or timezone.now()
     margin = timedelta(seconds=settings.RECONCILE_CLOCK_MARGIN_SECONDS)
     gap = timedelta(seconds=settings.RECONCILE_MAX_LOG_GAP_SECONDS)
@@ -271,8 +275,8 @@ def read_logs(paths, *, zone: tzinfo, wanted: set[str], windows: list, syslog_na
         same_second.add((line.host, line.daemon, line.text))
         log.lines.append(line)
         log.times[line.host].append(at)
-    _follow_postfix(log, wanted)
-    _follow_exim(log, wanted)
+    _follow_postfix(log, wanted, senders)
+    _follow_exim(log, wanted, senders)
     return log
 
 
@@ -328,7 +332,7 @@ def _exact_id(value: str) -> str | None:
     return ""
 
 
-def _follow_postfix(log: Log, wanted: set[str]) -> None:
+def _follow_postfix(log: Log, wanted: set[str], senders=frozenset()) -> None:
     lives: dict[tuple, _Life] = {}
 
     def close(life: _Life) -> None:
@@ -392,6 +396,8 @@ def _follow_postfix(log: Log, wanted: set[str]) -> None:
                     life.unclear = True
         elif line.daemon in ("qmgr", "oqmgr"):
             if commit := _COMMIT.fullmatch(rest):
+                if senders and normalise_address(commit["sender"]) in senders:
+                    log.queued_from[normalise_address(commit["sender"])].append(line.at)
                 if life is None:
                     life = begin(key, None)
                 if not life.committed_at:
@@ -449,13 +455,15 @@ def _exim_received(text: str) -> tuple[str, str, str] | None:
     return (found["queue"], message_id, words[0]) if message_id else None
 
 
-def _follow_exim(log: Log, wanted: set[str]) -> None:
+def _follow_exim(log: Log, wanted: set[str], senders=frozenset()) -> None:
     received = {}
     for line in log.lines:
         if line.daemon != "exim":
             continue
         if found := _exim_received(line.text):
             queue, message_id, sender = found
+            if senders and normalise_address(sender) in senders:
+                log.queued_from[normalise_address(sender)].append(line.at)
             if message_id in wanted:
                 log.mentions[message_id].append(line.at)
                 received[queue] = Acceptance(queue, line.at, sender)
@@ -545,6 +553,13 @@ def evidence(delivery, log: Log, sent: list, *, source: str, checked_at: datetim
         return {**record, "accepted": None, "reason": reason}
     if message_id in log.unclear:
         return {**record, "accepted": None, "reason": "unclear"}
+    # The relay queued a message from this delivery's own VERP address in its window, and
+    # no line ties it to this Message-ID: lines were lost or forged (a "client=" slipped in
+    # between cleanup and the queue manager). Not "no trace".
+    verp = bounces.verp_address(delivery.pk)
+    if verp and any(start <= at <= end for at in log.queued_from.get(normalise_address(verp),
+                                                                      [])):
+        return {**record, "accepted": None, "reason": "unclear"}
     return {**record, "accepted": False,
             "reason": "not_queued" if message_id in log.not_queued else "no_trace"}
 
@@ -615,8 +630,10 @@ def reconcile(paths: list[Path], *, zone: tzinfo, source: str = "postfix log",
         "campaign_id", flat=True).distinct())
     wanted = {bare_message_id(m) for m, _claimed in doubtful.values() if m}
     wanted |= {message_id for message_id, _at in sent}
+    senders = frozenset(normalise_address(bounces.verp_address(pk)) for pk in doubtful
+                        if settings.BOUNCE_DOMAIN)
     log = read_logs(paths, zone=zone, wanted=wanted, windows=list(windows.values()),
-                    syslog_name=syslog_name, now=now)
+                    syslog_name=syslog_name, senders=senders, now=now)
     counts, per_campaign = Counter(), {}
     with transaction.atomic():
         for delivery in Delivery.objects.select_for_update().filter(

@@ -277,7 +277,25 @@ def a_forged_queue_manager_line_under_the_relays_own_name(ctx):
     return Case(one(log), (True, False, False), ("accepted", "not_covered", "no_trace"))
 
 
-WITH_VERP = {a_clean_log_with_verp_senders, a_forged_queue_manager_line_under_the_relays_own_name}
+def a_forged_smtpd_line_between_our_cleanup_and_queue_manager_lines(ctx):
+    """`logger -t postfix/smtpd` writes "client=" for b's queue id between its cleanup and
+    its queue manager line, so that the relay's acceptance of b looks like another
+    message's and b like one cut off. The queue manager's line still names b's VERP
+    address."""
+    log = RelayLog().traffic(ctx.claimed - AROUND, ctx.claimed + AROUND)
+    log.accepted(ctx.a, ctx.claimed + S)
+    queue = log.queue_id()
+    log.postfix(ctx.claimed + 2 * S, "smtpd", f"{queue}: client=localhost[127.0.0.1]")
+    log.postfix(ctx.claimed + 2 * S, "cleanup", f"{queue}: message-id={ctx.b.message_id}")
+    log.postfix(ctx.claimed + 2 * S, "smtpd", f"{queue}: client=unknown[127.0.0.2]",
+                pid=31337)
+    log.postfix(ctx.claimed + 2 * S, "qmgr", f"{queue}: from=<{RelayLog.sender(ctx.b)}>, "
+                                             "size=2048, nrcpt=1 (queue active)")
+    return Case(one(log), (True, True, False), ("accepted", "not_covered", "no_trace"))
+
+
+WITH_VERP = {a_clean_log_with_verp_senders, a_forged_queue_manager_line_under_the_relays_own_name,
+             a_forged_smtpd_line_between_our_cleanup_and_queue_manager_lines}
 
 
 # --- tags anyone on the machine can write ----------------------------------------------------
@@ -591,6 +609,7 @@ CORPUS = {function.__name__.replace("_", " "): function for function in [
     message_ids_that_contain_ours, a_postfix_line_quoted_in_another_programs_line,
     our_message_id_queued_from_another_sender, a_clean_log_with_verp_senders,
     a_forged_queue_manager_line_under_the_relays_own_name,
+    a_forged_smtpd_line_between_our_cleanup_and_queue_manager_lines,
     a_postfix_x_tag, tags_written_with_logger,
     another_hosts_line_with_the_queue_id_of_a_cut_off_message,
     impossible_dates, an_acceptance_dated_in_the_future, an_acceptance_an_hour_before_the_claim,
