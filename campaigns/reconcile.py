@@ -310,15 +310,13 @@ _DELIVERY_AGENTS = {"smtp", "lmtp", "local", "virtual", "pipe", "discard", "erro
 class _Life:
     """One message under one queue id on one host, from its start to `removed`."""
 
-    started: datetime | None
-    message_id: str | None = None  # the exact ID; "" for a complete Message-ID not ours
-    cleanup_at: datetime | None = None
+    queue_id: str
+    message_id: str | None = None  # the exact ID; "" for any other value (not ours)
     committed_at: datetime | None = None
     sender: str = ""
     refused: bool = False
     unclear: bool = False
     after: str = ""
-    queue_id: str = ""
 
 
 def _exact_id(value: str) -> str | None:
@@ -346,10 +344,10 @@ def _follow_postfix(log: Log, wanted: set[str], senders=frozenset()) -> None:
         else:
             log.not_queued.add(life.message_id)
 
-    def begin(key, at) -> _Life:
+    def begin(key) -> _Life:
         if key in lives:
             close(lives[key])
-        lives[key] = _Life(started=at, queue_id=key[1])
+        lives[key] = _Life(queue_id=key[1])
         return lives[key]
 
     for line in log.lines:
@@ -365,7 +363,7 @@ def _follow_postfix(log: Log, wanted: set[str], senders=frozenset()) -> None:
         if line.daemon in ("smtpd", "pickup", "qmqpd"):
             if rest.startswith("client=") or (line.daemon == "pickup" and rest.startswith(
                     ("uid=", "sender="))):
-                begin(key, line.at)
+                begin(key)
             elif life and not life.committed_at and rest.startswith(_CLEANUP_REFUSED) and (
                     "END-OF-MESSAGE" in rest):
                 life.refused = True
@@ -376,7 +374,7 @@ def _follow_postfix(log: Log, wanted: set[str], senders=frozenset()) -> None:
                 value = _exact_id(rest.removeprefix("message-id="))
                 previous = life
                 if life is None or life.message_id is not None or life.committed_at:
-                    life = begin(key, line.at)
+                    life = begin(key)
                     # qmgr's line before cleanup's in one second: the order is not the
                     # relay's, so neither can say which came first.
                     if previous and previous.message_id is None and (
@@ -386,7 +384,7 @@ def _follow_postfix(log: Log, wanted: set[str], senders=frozenset()) -> None:
                     log.troubles.append((line.at, line.at, "unreadable"))
                     life.message_id = ""
                     continue
-                life.message_id, life.cleanup_at = value, line.at
+                life.message_id = value
                 if value in wanted:
                     log.mentions[value].append(line.at)
             elif life and not life.committed_at:
@@ -399,7 +397,7 @@ def _follow_postfix(log: Log, wanted: set[str], senders=frozenset()) -> None:
                 if senders and normalise_address(commit["sender"]) in senders:
                     log.queued_from[normalise_address(commit["sender"])].append(line.at)
                 if life is None:
-                    life = begin(key, None)
+                    life = begin(key)
                 if not life.committed_at:
                     life.committed_at, life.sender = line.at, commit["sender"]
             elif rest == "removed":
