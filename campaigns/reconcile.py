@@ -583,6 +583,10 @@ def _verdict(record: dict) -> tuple:
     return record.get("accepted"), record.get("queue_id")
 
 
+def _reading(record: dict) -> tuple:
+    return (*_verdict(record), record.get("reason"), record.get("after"))
+
+
 KEEP_EARLIER = 10
 
 
@@ -593,6 +597,10 @@ def merge(earlier: dict, new: dict) -> tuple[dict, bool]:
     earlier record is kept beside the new one."""
     if not earlier:
         return new, False
+    if from_a_log(earlier) and _reading(earlier) == _reading(new):
+        # Read the same again: the record stays as it was, so a page that showed it (and the
+        # decision form that carries its digest) is still right.
+        return earlier, False
     history = list(earlier.get("earlier", []))
     if earlier.get("accepted") is True and not from_a_log(earlier):
         return earlier, False

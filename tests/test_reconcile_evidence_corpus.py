@@ -793,6 +793,21 @@ def test_what_the_relay_did_after_taking_a_message_is_shown(corpus_context, tmp_
     assert "then deleted from the relay&#x27;s queue" in page
 
 
+def test_a_run_that_reads_the_same_again_leaves_the_evidence_as_it_was(corpus_context,
+                                                                       tmp_path):
+    """reconcile_in_doubt may run every few minutes: a page showing the evidence must stay
+    right (a decision is taken on what the page showed) unless the reading changed."""
+    ctx = corpus_context
+    Delivery.objects.filter(pk__in=[ctx.a.pk, ctx.b.pk, ctx.c.pk]).update(
+        claimed_at=ctx.claimed)
+    path = str(clean_log(ctx).write(tmp_path / "maillog"))
+    call_command("reconcile_in_doubt", maillog=[path], log_zone="UTC", stdout=io.StringIO())
+    first = {d.pk: Delivery.objects.get(pk=d.pk).relay_evidence for d in (ctx.a, ctx.b, ctx.c)}
+    call_command("reconcile_in_doubt", maillog=[path], log_zone="UTC", stdout=io.StringIO())
+    assert {pk: Delivery.objects.get(pk=pk).relay_evidence for pk in first} == first
+    assert [first[d.pk]["accepted"] for d in (ctx.a, ctx.b, ctx.c)] == [True, False, False]
+
+
 def test_a_later_run_whose_log_does_not_reach_the_claim_changes_no_evidence(corpus_context,
                                                                            tmp_path):
     ctx = corpus_context
