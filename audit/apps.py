@@ -5,7 +5,7 @@ from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 from audit import triggers
-from audit.checks import check_audit_triggers
+from audit.checks import check_anchor_current, check_audit_triggers
 
 
 def ensure_triggers(using="default", **kwargs):
@@ -26,4 +26,6 @@ class AuditConfig(AppConfig):
 
     def ready(self):
         checks.register(check_audit_triggers, checks.Tags.database)
+        # A deployment check: `migrate` (and the demo after a day off) must still run.
+        checks.register(check_anchor_current, checks.Tags.database, deploy=True)
         post_migrate.connect(ensure_triggers, sender=self)

@@ -29,3 +29,24 @@ def check_audit_triggers(app_configs=None, databases=None, **kwargs):
                 )
             )
     return errors
+
+
+def check_anchor_current(app_configs=None, databases=None, **kwargs):
+    """audit.E002: an audit anchor reached the association within its period. A schedule
+    moved, deleted or failing to mail fails this within one period, whatever the table says."""
+    from audit import anchors  # reads the models: checks.py is imported before they load
+
+    errors = []
+    for alias in databases or []:
+        if triggers.TABLE not in connections[alias].introspection.table_names():
+            continue
+        late = anchors.overdue()
+        if late:
+            errors.append(checks.Error(
+                f"the audit log's anchors are not going out: {late}",
+                hint="Is a worker (qcluster) running, and can it mail the association's "
+                     "observers? `python manage.py shell -c \"from campaigns import notices; "
+                     "print(notices.send_anchor('by hand'))\"` mails one now; find out who or "
+                     "what stopped them.",
+                id="audit.E002"))
+    return errors

@@ -49,6 +49,7 @@ call_command("migrate", verbosity=0)
 
 from campaigns import mail, sender, workflow
 from campaigns.models import Delivery
+from campaigns.seen import Seen
 from roster.samples import csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
 
@@ -70,9 +71,10 @@ def released_campaign(n):
     workflow.submit(campaign=campaign, user=OLIVIA)
     workflow.test_send(campaign=campaign, user=OLIVIA, member=ROSTER.members.first(),
                        recipients=[SAM])
-    workflow.approve(campaign=campaign, user=SAM,
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=SAM,
                      checklist=["recipients", "no_roster_data", "content", "test_read"])
-    workflow.release(campaign=campaign, user=OSCAR, checklist=["recipients", "content", "witness"])
+    workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                     user=OSCAR, checklist=["recipients", "content", "witness"])
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     return campaign
 

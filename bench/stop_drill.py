@@ -46,6 +46,7 @@ call_command("migrate", verbosity=0)
 
 from campaigns import tasks, workflow
 from campaigns.models import Delivery
+from campaigns.seen import Seen
 from roster.samples import csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
 
@@ -65,9 +66,9 @@ def released_campaign(n):
     workflow.submit(campaign=campaign, user=OLIVIA)
     workflow.test_send(campaign=campaign, user=OLIVIA, member=ROSTER.members.first(),
                        recipients=[SAM])
-    workflow.approve(campaign=campaign, user=SAM,
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=SAM,
                      checklist=["recipients", "no_roster_data", "content", "test_read"])
-    return workflow.release(campaign=campaign, user=OSCAR,
+    return workflow.release(campaign=campaign, seen=Seen.current(campaign), user=OSCAR,
                             checklist=["recipients", "content", "witness"])
 
 

@@ -29,12 +29,14 @@ class Action(StrEnum):
     INCIDENT_REPORT_EXPORTED = "campaign.incident_report_exported"
     COMPLIANCE_EXPORTED = "audit.compliance_exported"
     ANCHOR_MAILED = "audit.anchor_mailed"
+    SCHEDULE_RESTORED = "audit.schedule_restored"  # the worker's schedules put back to the plan
     NOTIFIED = "campaign.notified"  # people told of a step (in the app and by mail)
     NOTICE_MAILED = "campaign.notice_mailed"  # the mail of a notification went out (or not)
     DUPLICATED = "campaign.duplicated"
     ADDRESS_SUPPRESSED = "member.suppressed"  # put on the suppression list (never the address)
     MEMBER_DATA_ERASED = "member_data.erased"  # a purge or an erasure: the certificate's hash
     CERTIFICATE_COUNTERSIGNED = "member_data.certificate_countersigned"
+    CERTIFICATE_COUNTERSIGN_REFUSED = "member_data.certificate_countersign_refused"
     CERTIFICATE_MAILED = "member_data.certificate_mailed"
     BOUNCE_RECORDED = "campaign.bounce_recorded"  # a DSN or an ESP event about one delivery
     IN_DOUBT_RECONCILED = "campaign.in_doubt_reconciled"  # relay evidence for messages in doubt

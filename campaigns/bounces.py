@@ -52,8 +52,9 @@ from audit.models import AuditEntry
 from campaigns import headers, mail, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery
-from countersign.pseudonyms import normalise_address
+from countersign.pseudonyms import normalise_address, pseudonym
 from countersign.signing import signed_by_a_current_key
+from roster import member_data
 from roster.models import Suppression
 
 log = logging.getLogger(__name__)
@@ -299,23 +300,24 @@ def process_dsn(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn"
                          report_id="dsn:" + hashlib.sha256(raw).hexdigest())
 
 
+def _named(block: dict) -> set[str]:
+    """The pseudonyms of the addresses a DSN block reports on (the ledger keeps the
+    delivery's address as its pseudonym only: compared without reading any address)."""
+    return {pseudonym(block[key]) for key in ("final", "original") if block[key]}
+
+
 def _own_blocks(delivery: Delivery, report: Report) -> list[dict]:
-    if not delivery.email:  # erased: the blocks cannot be told apart; the DSN is all of it
+    if not delivery.address_pseudonym:  # no pseudonym kept: the DSN is all of it
         return report.recipients
-    address = normalise_address(delivery.email)
-    return [r for r in report.recipients
-            if address in {normalise_address(r[key]) for key in ("final", "original")
-                           if r[key]}]
+    return [r for r in report.recipients if delivery.address_pseudonym in _named(r)]
 
 
 def _matches(delivery: Delivery, report: Report) -> bool:
     """The DSN is about this delivery: a recipient it reports on is the delivery's address,
     and the original headers, when returned, carry its Message-ID and campaign. A VERP
     address taken from one message and pasted on another's bounce fails here."""
-    address = normalise_address(delivery.email) if delivery.email else ""
-    named = {normalise_address(r[key]) for r in report.recipients
-             for key in ("final", "original") if r[key]}
-    if address and address not in named:
+    named = set().union(*(_named(r) for r in report.recipients))
+    if delivery.address_pseudonym and delivery.address_pseudonym not in named:
         return False
     return report.original is None or _original_matches(delivery, report.original)
 
@@ -494,7 +496,6 @@ def _apply(delivery: Delivery, kind: Kind, status: str, source: str) -> tuple[Re
 def _suppress(delivery: Delivery, reason: str, source: str) -> bool:
     return suppression.suppress(
         reason=reason, source=source, campaign_id=delivery.campaign_id, system=source,
-        address=delivery.email if not delivery.address_pseudonym else "",
         pseudonym=delivery.address_pseudonym)
 
 
@@ -526,8 +527,11 @@ def bounces_toward_the_pause(campaign) -> int:
     bounced = campaign.deliveries.filter(state=Delivery.State.BOUNCED)
     hard = bounced.exclude(bounce_status__startswith=Delivery.POLICY_STATUS).count()
     refused = list(bounced.filter(bounce_status__startswith=Delivery.POLICY_STATUS)
-                   .values_list("email", flat=True))
-    domains = {normalise_address(address).rpartition("@")[2] for address in refused if address}
+                   .values_list("member_id", flat=True))
+    # The recipient domains, through the door (an erased member's counts, its domain not).
+    domains = {normalise_address(member.email).rpartition("@")[2]
+               for member in member_data.values_of(m for m in refused if m).values()
+               if member.email}
     if (len(refused) >= settings.BOUNCE_PAUSE_POLICY_MIN
             and len(domains) >= settings.BOUNCE_PAUSE_POLICY_DOMAINS):
         return hard + len(refused)

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import html
 import quopri
 import re
 import sys
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from urllib.parse import unquote
 
@@ -44,7 +45,7 @@ from django.utils.translation import gettext as _
 
 from campaigns import links, mail
 from campaigns.selectors import sample_members
-from roster.models import Member
+from roster import member_data
 
 MAX_FINDINGS = 200
 MIN_NAME_LENGTH = 2  # names with non-ASCII characters, after compaction
@@ -252,11 +253,12 @@ class Finding:
     where: str  # "subject" | "body_text" | "body_html" | "column"
     line: int  # 0: found only in a decoded or disguised form of the text
     column: int
-    text: str
+    text: str  # what was found: shown on the page that ran the check, never kept
     member: str = ""  # whose data it is (member number), if known
     column_name: str = ""  # where == "column": the roster column ...
     recipient: str = ""  # ... in the row of this member; or the message's recipient
     detail: str = ""  # kind == "link": why it may not be sent
+    length: int = 0  # read back from a summary: the text's length where it was found
 
     @property
     def message(self) -> str:
@@ -283,9 +285,32 @@ class Finding:
             "part": labels[self.where], "line": self.line, "column": self.column}
 
     def summary(self) -> dict:
-        """For the audit log and the ledger: what kind, where, and whose; not the text."""
+        """What is kept of a finding (the audit log, the ledger, a campaign version, a
+        session): what kind, where, how long, and whose, never the text found (another
+        member's data) nor a link (it may be built from member data)."""
         return {"kind": self.kind, "where": self.where, "line": self.line,
-                "column": self.column, "member": self.member}
+                "column": self.column,
+                "length": (len(self.text) or self.length) if self.line else 0,
+                "member": self.member, "column_name": self.column_name,
+                "recipient": self.recipient, "detail": self.detail}
+
+    @classmethod
+    def from_summary(cls, summary: dict) -> Finding:
+        known = {k: summary.get(k, "") for k in ("kind", "where", "member", "column_name",
+                                                  "recipient", "detail")}
+        return cls(line=summary.get("line", 0), column=summary.get("column", 0), text="",
+                   length=summary.get("length", 0), **known)
+
+
+def _snippet(template: str, finding: Finding) -> str:
+    length = finding.length
+    if not (finding.line and template and length):
+        return ""
+    lines = template.split("\n")
+    if finding.line > len(lines):
+        return ""
+    line = lines[finding.line - 1]
+    return line[finding.column - 1:finding.column - 1 + length]
 
 
 def labelled(summary: dict) -> dict:
@@ -326,7 +351,9 @@ class GuardReport:
                 self.findings.append(finding)
 
     def to_json(self) -> dict:
-        return {"findings": [asdict(f) for f in self.findings], "truncated": self.truncated,
+        """What is kept: no member value (findings as summaries, links as domains, counts
+        and hashes where a member's data built them)."""
+        return {"findings": [f.summary() for f in self.findings], "truncated": self.truncated,
                 "members_scanned": self.members_scanned, "rendered_for": self.rendered_for,
                 "links": self.links}
 
@@ -334,13 +361,27 @@ class GuardReport:
     def from_json(cls, data: dict | None) -> GuardReport | None:
         if not data:
             return None
-        return cls([Finding(**f) for f in data["findings"]], data["truncated"],
+        return cls([Finding.from_summary(f) for f in data["findings"]], data["truncated"],
                    data.get("members_scanned", 0), data.get("rendered_for", []),
                    data.get("links", []))
 
+    @classmethod
+    def from_audit(cls, summary: dict) -> GuardReport:
+        """The report as its audit entry keeps it (audit_summary: the first findings)."""
+        findings = [Finding.from_summary(f) for f in summary.get("findings", [])]
+        return cls(findings, summary.get("truncated", False) or summary.get(
+            "finding_count", 0) > len(findings), links=summary.get("links", []))
+
+    def with_snippets(self, texts: dict[str, str]) -> GuardReport:
+        """The report with each finding's text read back from the campaign's own `texts`
+        (place -> template) where it was found at a line and column, for the page."""
+        findings = [replace(f, text=_snippet(texts.get(f.where, ""), f)) for f in self.findings]
+        return replace(self, findings=findings)
+
     def audit_summary(self) -> dict:
         return {"ok": self.ok, "finding_count": len(self.findings), "truncated": self.truncated,
-                "findings": [f.summary() for f in self.findings[:20]]}
+                "findings": [f.summary() for f in self.findings[:20]],
+                "links": self.links[:20]}
 
 
 # --- the roster's index -----------------------------------------------------------------------
@@ -380,9 +421,7 @@ def build_index(rows, *, min_number_length: int) -> RosterIndex:
 @lru_cache(maxsize=8)
 def _index(roster_pk: int, file_sha256: str, member_count: int,
            min_number_length: int) -> RosterIndex:
-    rows = Member.objects.filter(roster_id=roster_pk).values_list("member_number", "name",
-                                                                   "email")
-    return build_index(rows.iterator(chunk_size=5000), min_number_length=min_number_length)
+    return build_index(member_data.index_rows(roster_pk), min_number_length=min_number_length)
 
 
 def roster_index(roster) -> RosterIndex:
@@ -615,7 +654,7 @@ def _without(text: str, links: tuple[str, ...]) -> str:
 
 # --- the early warning at submit ----------------------------------------------------------------
 
-MAX_LISTED_LINKS = 100
+MAX_LISTED_LINKS = 10_000  # distinct links collected at submit (then summarised)
 
 
 def _template_texts(templates: dict[str, str], replace) -> dict[str, str]:
@@ -623,7 +662,7 @@ def _template_texts(templates: dict[str, str], replace) -> dict[str, str]:
 
 
 def _column_findings(extra: dict, columns: list[str], index: RosterIndex, who: Recipient,
-                     found_links: dict) -> list[Finding]:
+                     found_links: dict[str, str]) -> list[Finding]:
     """One member's values of the used columns: other members' data, and links (a column
     may hold a URL, or be the href of a link)."""
     findings = []
@@ -634,7 +673,7 @@ def _column_findings(extra: dict, columns: list[str], index: RosterIndex, who: R
         findings += scan_texts({"column": value}, index, recipient=who, column_name=column)
         for link in links.links_in(body_text=value):
             if len(found_links) < MAX_LISTED_LINKS:
-                found_links.setdefault(link.url, link.to_json())
+                found_links.setdefault(link.url, f"column:{column}")
             finding = _link_finding(link, "column", recipient=who.member_number,
                                     column_name=column)
             if finding is not None:
@@ -657,13 +696,12 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
 
     used = set().union(*(mail.used_fields(t) for t in templates.values()))
     columns = [c for c in roster.extra_columns if c in used]
-    found_links: dict[str, dict] = {}
+    found_links: dict[str, str] = {}  # url -> where it came from
     shortest, shortest_length, with_empty = None, None, None
-    members = roster.members.values_list("member_number", "name", "email", "extra")
-    for number, name, email, extra in members.iterator(chunk_size=5000):
+    for member in member_data.rows(roster):
         report.members_scanned += 1
-        values = {"member_number": number, "name": name, "email": email, **extra}
-        report.add(_column_findings(extra, columns, index, Recipient(number, email, name),
+        values = member.placeholders()
+        report.add(_column_findings(member.extra, columns, index, Recipient.of(values),
                                     found_links))
         length = sum(len(values.get(f, "")) for f in used)
         if shortest_length is None or length < shortest_length:
@@ -686,6 +724,28 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
         report.add(scan_links({**texts, "body_html": rendered.unsanitised_html},
                               recipient=Recipient.of(values)))
         for link in links.links_in(**texts):
-            found_links.setdefault(link.url, link.to_json())
-    report.links = sorted(found_links.values(), key=lambda link: link["url"])
+            if len(found_links) < MAX_LISTED_LINKS:
+                found_links.setdefault(link.url, "message")
+    report.links = link_summary(found_links, templates)
     return report
+
+
+def link_summary(found: dict[str, str], templates: dict[str, str]) -> list[dict]:
+    """The links for the signers, with no member data in them: a link written in the
+    campaign's own text with its URL; links that members' data built (a roster column, a
+    placeholder in a link) by domain and origin, with how many distinct ones and a SHA-256
+    over them (two versions compare without showing them)."""
+    literal = "\n".join(templates.values())
+    listed, built = [], {}
+    for url, source in found.items():
+        link = links.parse(url)
+        if url in literal:
+            listed.append({"url": url, "scheme": link.scheme, "host": link.host, "count": 1,
+                           "source": "text"})
+        else:
+            built.setdefault((link.scheme, link.host, source), []).append(url)
+    for (scheme, host, source), urls in built.items():
+        listed.append({"url": "", "scheme": scheme, "host": host, "count": len(urls),
+                       "source": source, "sha256": hashlib.sha256(
+                           "\n".join(sorted(urls)).encode()).hexdigest()})
+    return sorted(listed, key=lambda link: (link["host"], link["url"], link["source"]))

@@ -11,6 +11,7 @@ from django.utils import timezone
 from campaigns.models import Delivery
 from campaigns.states import State
 from campaigns.workflow import handing_over
+from roster import member_data
 
 # The address's pseudonym, not the address: the digest still verifies after a purge.
 LEDGER_FIELDS = ("member_number", "address_pseudonym", "state", "attempts", "message_id",
@@ -24,6 +25,17 @@ def ledger_lines(campaign):
         values = list(row)
         values[-1] = values[-1].isoformat() if values[-1] else None
         yield json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+
+
+def with_addresses(deliveries) -> list:
+    """Deliveries with `email` set from the door (roster.member_data; one query): the
+    ledger keeps no address. "" when the member's data was erased."""
+    deliveries = list(deliveries)
+    found = member_data.values_of(d.member_id for d in deliveries if d.member_id)
+    for delivery in deliveries:
+        values = found.get(delivery.member_id)
+        delivery.email = values.email if values else ""
+    return deliveries
 
 
 def ledger_digest(campaign) -> str:

@@ -103,9 +103,9 @@ def unsubscribe_url(token: str) -> str:
 
 
 def member_values(member, kind: str = "notice") -> dict[str, str]:
-    """A member's placeholder values for a preview or a test message."""
-    values = {"name": member.name, "member_number": member.member_number,
-              "email": member.email, **member.extra}
+    """A member's placeholder values (roster.member_data.Values) for a preview or a test
+    message."""
+    values = member.placeholders()
     if kind == "newsletter":
         values["unsubscribe_url"] = unsubscribe_url(PREVIEW_UNSUBSCRIBE_TOKEN)
     return values

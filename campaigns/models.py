@@ -14,6 +14,7 @@ from django.utils.translation import pgettext_lazy
 from campaigns.guard import GuardReport
 from campaigns.states import State
 from countersign.roles import has_role
+from roster import member_data
 
 # How a campaign is sent: signed with the content (part of the content hash).
 SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit")
@@ -29,22 +30,19 @@ def content_hash(*, sender: str, subject: str, body_text: str, body_html: str, r
     list will skip: an address suppressed after the sign-offs voids them, and the signers
     see the new count.
 
-    The recipient list is read from the database every time (sorted in Python, so the
-    database's collation cannot change the order): a roster altered behind the app's back
-    changes the hash, and so voids the approvals.
+    The recipient list is read from the database every time, as (member number, address
+    pseudonym, digest of the stored row) (roster.member_data.recipients_digest: no member
+    value is read): a roster altered behind the app's back changes the hash, and so voids
+    the approvals.
     """
-    recipients = sorted(roster.members.values_list("member_number", "email").iterator(
-        chunk_size=5000))
-    digest = hashlib.sha256()
-    for number, email in recipients:
-        digest.update(json.dumps([number, email], ensure_ascii=False).encode() + b"\n")
+    recipient_count, recipients_sha256 = member_data.recipients_digest(roster)
     document = {
         "sender": sender,
         "subject": subject,
         "body_text": body_text,
         "body_html": body_html,
-        "recipient_count": len(recipients),
-        "recipients_sha256": digest.hexdigest(),
+        "recipient_count": recipient_count,
+        "recipients_sha256": recipients_sha256,
         "sending": {key: sending[key] for key in SENDING_FIELDS},
         "kind": kind,
         "suppressed_count": len(suppressed),
@@ -214,6 +212,9 @@ class CampaignVersion(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
+    # The roster the version was submitted with: a page shows it when the roster changed.
+    roster = models.ForeignKey("roster.Roster", null=True, on_delete=models.SET_NULL,
+                               related_name="+")
     content_hash = models.CharField(max_length=64)
     sender = models.CharField(max_length=254)
     subject = models.CharField(max_length=255)
@@ -330,8 +331,8 @@ class Delivery(models.Model):
     member = models.ForeignKey("roster.Member", null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="+")
     member_number = models.CharField(_("member number"), max_length=64)
-    email = models.CharField(_("e-mail address"), max_length=254)  # "" once erased
-    # countersign.pseudonyms.pseudonym(email): what the ledger keeps after erasure.
+    # countersign.pseudonyms.pseudonym(email): the ledger keeps no address (pages and
+    # reports that show one ask roster.member_data by member id), only this.
     address_pseudonym = models.CharField(max_length=64, blank=True, db_index=True)
     state = models.CharField(_("state"), max_length=20, choices=State.choices,
                              default=State.PENDING)

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from audit import chain
-from audit.anchors import Anchor, current
+from audit.anchors import Anchor, current, next_numbering
 from audit.models import AuditEntry, time_text
 from campaigns.actions import Action
 from campaigns.ledger import progress
@@ -90,20 +90,27 @@ def send_anchor(reason: str) -> dict:
     """Mail the audit chain's head (an anchor) to the association's observers, so that a
     tail deleted later is caught by `verify_audit --anchor`. `reason`: "schedule", or the
     event ("campaign 12 stopped"). Audited (the entry comes after the anchor it mails)."""
-    anchor = current()
-    if anchor is None:
+    head = current()
+    if head is None:
         return {"outcome": "empty log"}
+    number, previous = next_numbering()
+    anchor = Anchor(head.sequence, head.hash, head.time, number=number, previous=previous)
     body = _(
         "Audit chain anchor (%(reason)s)\n\n%(line)s\n\n"
         "Keep this message in the association's mail archive; do not edit it. It records "
         "the newest entry of Countersign's audit log at this moment. If entries were deleted "
         "or rewritten later, verification against the anchors you kept fails:\n"
         "    python manage.py verify_audit --anchor saved-anchor-mails.txt\n"
-        "(every line starting with countersign-anchor in that file is checked).\n"
-    ) % {"reason": reason, "line": anchor_text(anchor)}
+        "(every line starting with countersign-anchor in that file is checked).\n\n"
+        "This is anchor no. %(number)s. Anchors are numbered without gaps, and each names the "
+        "previous one's head (previous=...). If a number is missing from your archive, an "
+        "anchor did not reach you: verification names where the log says it went.\n"
+    ) % {"reason": reason, "line": anchor_text(anchor), "number": number}
     recipients = association_observers()
-    messages = [NoAttachmentMessage(_("[Countersign] Audit anchor: entry %(sequence)s") % {
-        "sequence": anchor.sequence}, body, to=[person.email]) for person in recipients]
+    messages = [NoAttachmentMessage(_("[Countersign] Audit anchor no. %(number)s: entry "
+                                      "%(sequence)s") % {"number": number,
+                                                         "sequence": anchor.sequence},
+                                    body, to=[person.email]) for person in recipients]
     try:
         get_connection(fail_silently=False).send_messages(messages)
         outcome = "sent" if recipients else "no observer with an e-mail address"
@@ -112,7 +119,8 @@ def send_anchor(reason: str) -> dict:
         outcome = f"failed: {error}"[:300]
     payload = {"reason": reason, "sequence": anchor.sequence, "hash": anchor.hash,
                "time": anchor.time, "to": sorted(p.get_username() for p in recipients),
-               "outcome": outcome}
+               "addresses": sorted(p.email for p in recipients), "outcome": outcome,
+               **({"number": number, "previous": previous} if outcome == "sent" else {})}
     with transaction.atomic():
         audit.record(Action.ANCHOR_MAILED, system="worker", payload=payload)
     return payload

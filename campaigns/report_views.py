@@ -15,6 +15,7 @@ from campaigns.ledger import progress
 from campaigns.models import Campaign
 from countersign import access, exports
 from countersign.roles import Role, has_role, role_required
+from roster import member_data as door
 
 
 @role_required(Role.AUDITOR)
@@ -56,15 +57,15 @@ def incident(request, pk):
             return exports.csv_response(name, header, rows)
         return exports.xlsx_response(name, header, rows)
     q = request.GET.get("q", "").strip()
-    members = campaign.roster.members.order_by("row_number")
+    deliveries = campaign.deliveries.order_by("id")
     if q:  # by member number; by name and address only for those who may see them
         found = Q(member_number__icontains=q)
         if member_data:
-            found |= Q(name__icontains=q) | Q(email__icontains=q)
-        members = members.filter(found)
-    page = Paginator(members, 100).get_page(request.GET.get("page"))
+            found |= Q(member_id__in=door.matching_ids(campaign.roster_id, q))
+        deliveries = deliveries.filter(found)
+    page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
     return render(request, "campaigns/incident.html", {
         "campaign": campaign, "progress": progress(campaign), "member_data": member_data,
         "page": page, "q": q,
         "rows": list(reports.incident_rows(campaign, member_data=member_data,
-                                           members=page.object_list))})
+                                           deliveries=page.object_list))})

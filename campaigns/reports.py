@@ -19,6 +19,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
 from countersign import clock
 from countersign.pseudonyms import mask_addresses
+from roster import member_data as door
 
 
 def _entries(campaign):
@@ -162,28 +163,36 @@ OUTCOME = {
 _ACCEPTED = (Delivery.State.SENT, Delivery.State.BOUNCED)
 
 
-def incident_rows(campaign, *, member_data: bool, members=None):
+def incident_rows(campaign, *, member_data: bool, deliveries=None):
     """Who received exactly which content (content hash + message hash) and when, who did
-    not, who is in doubt: one row per recipient of the roster (or of `members`, a page of
-    them), from the delivery ledger. Without member data: the member number stands for the
-    person (no name, no address)."""
-    if members is None:
-        members = campaign.roster.members.order_by("row_number").iterator(chunk_size=2000)
-        ledger = campaign.deliveries.all()
-    else:
-        members = list(members)
-        ledger = campaign.deliveries.filter(member_id__in=[m.pk for m in members])
-    deliveries = {d.member_id: d for d in ledger.iterator(chunk_size=2000)}
-    for member in members:
-        d = deliveries.get(member.pk)
-        person = [member.name, d.email if d else member.email] if member_data else []
-        if d is None:
-            yield [member.member_number, *person, "not_sent", None, "", "",
-                   campaign.content_hash, 0, "", "", "", None, None]
-            continue
-        yield [member.member_number, *person, OUTCOME[d.state], d.sent_at, d.message_id,
-               d.message_sha256,
-               campaign.content_hash if d.state in _ACCEPTED else "",
-               d.attempts, d.smtp_reply if member_data else mask_addresses(d.smtp_reply),
-               d.decision, d.bounce_status, d.bounced_at,
-               d.complained_at]
+    not, who is in doubt: one row per row of the delivery ledger (one per recipient, in
+    roster order; or `deliveries`, a page of them), also after the member data was erased
+    or purged (the name and address are then blank). Without member data: the member
+    number stands for the person (no name, no address), read from the door never."""
+    if deliveries is None:
+        deliveries = campaign.deliveries.order_by("id").iterator(chunk_size=2000)
+    for chunk in _chunks(deliveries, 2000):
+        people = door.values_of(d.member_id for d in chunk if d.member_id) if member_data \
+            else {}
+        for d in chunk:
+            yield _incident_row(campaign, d, people.get(d.member_id), member_data=member_data)
+
+
+def _chunks(items, size):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _incident_row(campaign, d, values, *, member_data: bool) -> list:
+    person = [values.name if values else "", values.email if values else ""] \
+        if member_data else []
+    return [d.member_number, *person, OUTCOME[d.state], d.sent_at, d.message_id,
+            d.message_sha256, campaign.content_hash if d.state in _ACCEPTED else "",
+            d.attempts, d.smtp_reply if member_data else mask_addresses(d.smtp_reply),
+            d.decision, d.bounce_status, d.bounced_at, d.complained_at]

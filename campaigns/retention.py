@@ -25,7 +25,7 @@ from datetime import timedelta
 import ahocorasick
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -43,6 +43,7 @@ from countersign import clock, mailcatcher
 from countersign.pseudonyms import normalise_address
 from countersign.pseudonyms import pseudonym as pseudonym_of
 from countersign.roles import Role, has_role
+from roster import member_data
 from roster.models import Member, Roster, RosterUpload, Suppression
 
 log = logging.getLogger(__name__)
@@ -120,9 +121,8 @@ def erase_member(*, address: str, actor=None, system: str = "") -> DeletionCerti
     rosters = list(Roster.objects.filter(pk__in=members.values("roster_id")))
     deliveries = Delivery.objects.filter(address_pseudonym=key)
     campaigns = sorted(set(deliveries.values_list("campaign_id", flat=True)))
-    uploads = [u.pk for u in RosterUpload.objects.only("pk", "checked") if _holds(u, key)]
-    spellings = {address, normalise_address(address),
-                 *deliveries.exclude(email="").values_list("email", flat=True)}
+    uploads = member_data.uploads_holding(key)
+    spellings = {address, normalise_address(address)}
     with transaction.atomic():
         suppression.suppress(reason=Suppression.Reason.ERASED, source="erase_member",
                              pseudonym=key, actor=actor, system=system)
@@ -137,26 +137,19 @@ def erase_member(*, address: str, actor=None, system: str = "") -> DeletionCerti
     return certificate
 
 
-def _holds(upload: RosterUpload, key: str) -> bool:
-    """Whether a pending upload's checked rows hold the address with this pseudonym."""
-    return any(pseudonym_of(row[3]) == key for row in upload.checked.get("members", [])
-               if len(row) > 3 and isinstance(row[3], str))
-
-
 # --- the erasure itself ---------------------------------------------------------------------------
 
 def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, system="purge",
            also: _Found | None = None) -> DeletionCertificate:
     found = also or _Found()
-    for email, name, key in members.values_list("email", "name", "email_pseudonym").iterator(
-            chunk_size=5000):
-        found.addresses.add(email)
-        found.names.add(name)
-        found.pseudonyms.add(key)
+    addresses, names, keys = member_data.spellings_of(members)
+    found.addresses |= addresses
+    found.names |= names
+    found.pseudonyms |= keys
     with transaction.atomic():
         counts = {"members": 0, "deliveries": 0, "uploads": 0, "caught_messages": 0}
         counts["deliveries"] = _erase_ledger(deliveries, found)
-        counts["members"] = _delete_members(members)
+        counts["members"] = member_data.erase(members)
         counts["uploads"] = uploads.count()
         uploads.delete()
         now = timezone.now()
@@ -200,7 +193,7 @@ def _erase_ledger(deliveries, found: _Found) -> int:
         cleaned = _redact(reply, automaton)
         if cleaned != reply:
             Delivery.objects.filter(pk=pk).update(smtp_reply=cleaned)
-    return deliveries.exclude(email="", member=None).update(email="", member=None)
+    return deliveries.exclude(member=None).update(member=None)
 
 
 def _spellings(addresses) -> set[str]:
@@ -244,20 +237,6 @@ def _redact(text: str, automaton) -> str:
         out += [text[position:start], ERASED_REPLY]
         position = end
     return "".join(out) + text[position:]
-
-
-def _delete_members(members) -> int:
-    """Member rows go in one statement per roster (the ledger no longer points at them)."""
-    table, total = Member._meta.db_table, 0
-    for roster_id in set(members.values_list("roster_id", flat=True)):
-        ids = list(members.filter(roster_id=roster_id).values_list("pk", flat=True))
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start:start + 5000]
-            with connection.cursor() as cursor:
-                cursor.execute(f"DELETE FROM {table} WHERE id IN "
-                               f"({', '.join(['%s'] * len(chunk))})", chunk)
-                total += cursor.rowcount
-    return total
 
 
 def _erase_caught_mail(found: _Found, campaigns) -> int:
@@ -323,22 +302,45 @@ def certificate_text(certificate: DeletionCertificate) -> str:
     return "\n".join(lines)
 
 
-def countersign(*, certificate: DeletionCertificate, user) -> DeletionCertificate:
-    """The association's observer confirms the certificate; it is then mailed to the
-    association's observers. Both audited."""
+def countersign(*, certificate: DeletionCertificate, user,
+                seen_sha256: str) -> DeletionCertificate:
+    """The association's observer confirms the certificate whose SHA-256 their page showed
+    (`seen_sha256`); it is then mailed to the association's observers. Both audited, and
+    so is a refusal."""
     if not has_role(user, Role.OBSERVER):
         raise CertificateError(_("Only the association's observer countersigns a deletion "
                                  "certificate."))
     with transaction.atomic():
         locked = DeletionCertificate.objects.select_for_update().get(pk=certificate.pk)
-        if locked.countersigned_at is not None:
-            raise CertificateError(_("This certificate is already countersigned."))
-        locked.countersigned_by, locked.countersigned_at = user, timezone.now()
-        locked.save(update_fields=["countersigned_by", "countersigned_at"])
-        audit.record(Action.CERTIFICATE_COUNTERSIGNED, actor=user, role=Role.OBSERVER,
-                     target=locked, payload={"certificate_sha256": locked.sha256})
+        refusal = _countersign_refusal(locked, seen_sha256)
+        if refusal:  # recorded, and committed: the refusal is raised after the block
+            audit.record(Action.CERTIFICATE_COUNTERSIGN_REFUSED, actor=user,
+                         role=Role.OBSERVER, target=locked, payload={
+                             "certificate_sha256": locked.sha256,
+                             "seen_sha256": seen_sha256[:64], "code": refusal[0]})
+        else:
+            _countersign_now(locked, user)
+    if refusal:
+        raise CertificateError(refusal[1])
     mail_certificate(locked)
     return locked
+
+
+def _countersign_now(locked, user) -> None:
+    locked.countersigned_by, locked.countersigned_at = user, timezone.now()
+    locked.save(update_fields=["countersigned_by", "countersigned_at"])
+    audit.record(Action.CERTIFICATE_COUNTERSIGNED, actor=user, role=Role.OBSERVER,
+                 target=locked, payload={"certificate_sha256": locked.sha256})
+
+
+def _countersign_refusal(certificate, seen_sha256: str) -> tuple[str, str] | None:
+    if certificate.countersigned_at is not None:
+        return "already", _("This certificate is already countersigned.")
+    if seen_sha256 != certificate.sha256:
+        return "seen_changed", _("Not countersigned: the certificate your page showed is not "
+                                 "this one (SHA-256 %(sha)s). Read it again below.") % {
+            "sha": certificate.sha256[:12]}
+    return None
 
 
 def mail_certificate(certificate: DeletionCertificate) -> str:

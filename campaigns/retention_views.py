@@ -41,7 +41,8 @@ def certificate_detail(request, pk):
         if not has_role(request.user, Role.OBSERVER):
             return render(request, "403.html", status=403)
         try:
-            retention.countersign(certificate=certificate, user=request.user)
+            retention.countersign(certificate=certificate, user=request.user,
+                                  seen_sha256=request.POST.get("seen_sha256", ""))
             messages.success(request, _("Countersigned; the certificate was mailed to the "
                                         "association's observers."))
         except retention.CertificateError as error:

@@ -4,17 +4,18 @@ import difflib
 import random
 import re
 
-from django.core.paginator import Paginator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from campaigns import mail
+from roster import member_data
 
 PREVIEW_FIELDS = (("sender", pgettext_lazy("mail sender", "From")), ("subject", _("Subject")),
                   ("body_text", _("Body")), ("body_html", _("HTML body")))
 
 
 def preview(campaign, member) -> dict:
+    """`member`: roster.member_data.Values."""
     rendered = mail.render_for(subject=campaign.subject, body_text=campaign.body_text,
                                body_html=campaign.body_html,
                                values=mail.member_values(member, campaign.kind))
@@ -23,26 +24,21 @@ def preview(campaign, member) -> dict:
 
 
 def sample_members(roster) -> list:
-    """First, last and one random member, each found through the (roster, row) index, so
-    the cost does not grow with the roster."""
-    members = roster.members.order_by("row_number")
+    """First, last and one random member (their values, through the door), each found
+    through the (roster, row) index, so the cost does not grow with the roster."""
+    members = roster.members.order_by("row_number").only("pk", "row_number")
     first, last = members.first(), members.reverse().first()
     if first is None:
         return []
-    if first.pk == last.pk:
-        return [first]
-    # Strictly between first and last, so that three members show whenever there are three.
-    pick = random.randint(first.row_number + 1, max(first.row_number + 1, last.row_number - 1))
-    middle = members.filter(row_number__gte=pick, row_number__lt=last.row_number).first()
-    return [m for m in (first, middle, last) if m is not None]
-
-
-class KnownCountPaginator(Paginator):
-    """A roster's size is stored at import and never changes: no COUNT(*) per page view."""
-
-    def __init__(self, object_list, per_page, *, count: int):
-        super().__init__(object_list, per_page)
-        self.__dict__["count"] = count  # fills Paginator.count (a cached_property)
+    picked = [first, last] if first.pk != last.pk else [first]
+    if len(picked) == 2:
+        # Strictly between first and last, so that three show whenever there are three.
+        pick = random.randint(first.row_number + 1,
+                              max(first.row_number + 1, last.row_number - 1))
+        middle = members.filter(row_number__gte=pick, row_number__lt=last.row_number).first()
+        picked = [first, middle, last] if middle is not None else picked
+    found = member_data.values_of(m.pk for m in picked)
+    return [found[m.pk] for m in picked if m.pk in found]
 
 
 # Words in Latin script (and addresses, numbers) are compared whole; any other character
@@ -115,19 +111,19 @@ def content_diff(old, new) -> list[dict]:
     return changes
 
 
-def review_material(campaign, *, page_number=None) -> dict:
+def review_material(campaign, *, user, page_number=None) -> dict:
     version = campaign.current_version()
     previous = (campaign.versions.filter(number=version.number - 1).first()
                 if version and version.number > 1 else None)
-    recipients = KnownCountPaginator(campaign.roster.members.order_by("row_number"), 50,
-                                     count=campaign.roster.member_count)
     return {
         "version": version,
         "previous": previous,
         "diff": content_diff(previous, version) if previous else [],
         "guard": version.guard if version else None,
         "previews": [preview(campaign, m) for m in sample_members(campaign.roster)],
-        "recipients": recipients.get_page(page_number),
+        # A roster's size is stored at import and never changes: no COUNT(*) per view.
+        "recipients": member_data.page_of(campaign.roster, user=user, page=page_number,
+                                          count=campaign.roster.member_count),
         "test_sends": campaign.test_sends.filter(content_hash=campaign.content_hash)
                       .select_related("sent_by").prefetch_related("recipients")
                       if campaign.content_hash else [],

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import logging
 import os
 import smtplib
@@ -54,6 +53,7 @@ import audit
 from campaigns import bounces, guard, mail, notices, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery, State, canary_limit
+from roster import member_data
 from roster.models import Member, Suppression
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ class Claim:
     member_number: str
     values: dict
     deadline: float = 0.0  # time.monotonic() by which the hand-over must be over
+    member: member_data.Values | None = None  # the values read through the door
 
 
 def _when(value):
@@ -129,57 +130,53 @@ def terms_of(campaign: Campaign) -> Terms:
 
 @cache
 def _claim_sql(vendor: str) -> dict[str, str]:
-    """The claim, written once as three statements; SQLite runs them one after the other in
-    a transaction, PostgreSQL as one statement (each a part of a WITH), prepared once per
-    connection: one round trip and one commit per message. States are written into the
-    text, not passed as parameters: a prepared statement is planned for any parameter value
-    after a few runs, and a plan that does not know the state is 'pending' walks the
-    campaign's sent rows on every claim.
+    """The claim, written once as three parts; SQLite runs them one after the other in a
+    transaction, PostgreSQL as one statement (each a part of a WITH, `_one_statement`),
+    prepared once per connection: one round trip and one commit per message. States are
+    written into the text, not passed as parameters: a prepared statement is planned for
+    any parameter value after a few runs, and a plan that does not know the state is
+    'pending' walks the campaign's sent rows on every claim.
 
     * sent: the previous message's success (recorded in the claim's transaction);
     * claim: the first pending, due delivery moves to `sending`, returning what its
       message needs (the member's values from the roster);
     * guard: the campaign row (its lock: a stop that committed first wins, one that comes
-      later waits) is still sending, the hold and the rate slot allow one more, and the
-      claim above happened; it counts the message and takes the next rate slot.
-    If the guard updates nothing, the claim is given back and `why` says what stopped it.
-    All parameters are named (%(name)s), the same for both ways of running them.
+      later waits) is still sending and the hold and the rate slot allow one more
+      (`allows`), and the claim above happened; it counts the message and takes the next
+      rate slot.
+    If nothing is claimed, `why` says what stopped it. All parameters are named
+    (%(name)s), the same for both ways of running them.
     """
     postgres = vendor == "postgresql"
     t, d = _tables(), Delivery.State
-    member = f"(SELECT {{}} FROM {t['member']} m WHERE m.id = {t['delivery']}.member_id)"
-    # The guard counts only a message the claim took: inside the one statement, the claim's
-    # output; run one after the other, the guard runs only when the claim returned a row.
-    claimed_here = "SELECT 1 FROM claim" if postgres else "SELECT 1"
-    parts = {
+    allows = ("state = 'sending' AND (canary_enabled = FALSE OR canary_confirmed_at IS NOT "
+              "NULL OR claimed_total < %(hold_after)s) "
+              "AND (next_send_at IS NULL OR next_send_at <= %(now)s)")
+    counts = (f"UPDATE {t['campaign']} SET claimed_total = claimed_total + 1, "
+              "next_send_at = %(slot)s, consecutive_failures = CASE WHEN %(success)s THEN 0 "
+              "ELSE consecutive_failures END WHERE id = %(campaign)s")
+
+    def claim(gate: str) -> str:
+        return (
+            f"UPDATE {t['delivery']} SET state = '{d.SENDING}', claimed_at = %(now)s, "
+            "worker = %(worker)s, attempts = attempts + 1 "
+            f"WHERE id = (SELECT id FROM {t['delivery']} WHERE {gate}campaign_id = "
+            f"%(campaign)s AND state = '{d.PENDING}' "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s) ORDER BY id LIMIT 1"
+            f"{' FOR UPDATE SKIP LOCKED' if postgres else ''}) AND state = '{d.PENDING}' "
+            "RETURNING id AS delivery_id, member_id, member_number, attempts, "
+            + member_data.SQL_VALUES.format(member_id=f"{t['delivery']}.member_id"))
+
+    statements = {
         "sent": (
             f"UPDATE {t['delivery']} SET state = '{d.SENT}', sent_at = %(now)s, "
             "message_id = %(message_id)s, message_sha256 = %(sha256)s, smtp_reply = %(reply)s, "
             f"next_attempt_at = NULL WHERE id = %(previous)s "
             f"AND state IN ('{d.SENDING}', '{d.IN_DOUBT}') "
             "AND (decided_at IS NULL OR decision = 'resend')"),
-        "claim": (
-            f"UPDATE {t['delivery']} SET state = '{d.SENDING}', claimed_at = %(now)s, "
-            "worker = %(worker)s, attempts = attempts + 1 "
-            f"WHERE id = (SELECT id FROM {t['delivery']} WHERE campaign_id = %(campaign)s "
-            f"AND state = '{d.PENDING}' "
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s) ORDER BY id LIMIT 1"
-            f"{' FOR UPDATE SKIP LOCKED' if postgres else ''}) AND state = '{d.PENDING}' "
-            "RETURNING id AS delivery_id, email AS address, attempts, "
-            f"{member.format('member_number')} AS member_number, "
-            f"{member.format('name')} AS name, {member.format('email')} AS member_email, "
-            f"{member.format('extra')} AS extra"),
-        "guard": (
-            f"UPDATE {t['campaign']} SET claimed_total = claimed_total + 1, "
-            "next_send_at = %(slot)s, consecutive_failures = CASE WHEN %(success)s THEN 0 "
-            "ELSE consecutive_failures END "
-            "WHERE id = %(campaign)s AND state = 'sending' "
-            "AND (canary_enabled = FALSE OR canary_confirmed_at IS NOT NULL "
-            "OR claimed_total < %(hold_after)s) "
-            f"AND (next_send_at IS NULL OR next_send_at <= %(now)s) AND EXISTS ({claimed_here}) "
-            "RETURNING id AS guard_id"),
-    }
-    statements = {
+        "claim": claim(""),
+        # Run after the claim, only when it returned a row (SQLite).
+        "guard": f"{counts} AND {allows} RETURNING id AS guard_id",
         "why": (
             "SELECT state, claimed_total, canary_enabled, canary_confirmed_at, next_send_at "
             f"FROM {t['campaign']} WHERE id = %(campaign)s"),
@@ -189,14 +186,34 @@ def _claim_sql(vendor: str) -> dict[str, str]:
         "reset_failures": (
             f"UPDATE {t['campaign']} SET consecutive_failures = 0 "
             "WHERE id = %(campaign)s AND consecutive_failures <> 0"),
-        **parts,
     }
     if postgres:
-        statements["one"] = (
-            f"WITH sent AS ({parts['sent']}), claim AS ({parts['claim']}), "
-            f"guard AS ({parts['guard']}) "
-            "SELECT claim.*, (SELECT count(*) FROM guard) AS guarded FROM claim")
+        statements["one"] = _one_statement(
+            lock=f"SELECT id FROM {t['campaign']} WHERE id = %(campaign)s AND {allows} "
+                 "FOR NO KEY UPDATE",
+            claim=claim("EXISTS (SELECT 1 FROM lock) AND "),
+            guard=f"{counts} AND EXISTS (SELECT 1 FROM claim) RETURNING id AS guard_id",
+            sent=statements["sent"])
     return statements
+
+
+def _one_statement(*, lock: str, claim: str, guard: str, sent: str) -> str:
+    """PostgreSQL's claim as one statement, taking its locks in one order: the campaign row
+    first, then delivery rows. A CTE runs when it is first read, so the order is made by
+    what reads what: the claim's search is gated on `lock` (a one-time filter, evaluated
+    before any delivery row is read), the guard reads the claim, and `sent` (read by
+    nothing) runs last. Two workers then never hold a delivery row each while waiting for
+    the campaign row. Before, the parts ran in no set order: a claim whose snapshot
+    predated another worker's claim could lock that worker's row (a row locked FOR UPDATE
+    stays locked when its newest version no longer matches), then wait for the campaign
+    row, held by that worker while it waited to record the same row as sent: a deadlock
+    in about one claim in 3,000 with two workers (issue 25).
+
+    `lock` carries the guard's conditions (still sending, the hold, the rate slot): when
+    the campaign says no, nothing is claimed, so there is nothing to give back."""
+    return (f"WITH lock AS ({lock}), claim AS ({claim}), guard AS ({guard}), "
+            f"sent AS ({sent}) "
+            "SELECT claim.*, (SELECT count(*) FROM guard) AS guarded FROM claim")
 
 
 def _named_rows(cursor) -> list[dict]:
@@ -218,21 +235,7 @@ def claim_next(campaign_id: int, *, worker: str, terms: Terms,
         "previous": sent.claim.delivery_id if sent else None,
         "message_id": sent.message_id if sent else "", "sha256": sent.sha256 if sent else "",
         "reply": sent.reply[:2000] if sent else ""}
-    if "one" in sql:  # one statement is its own transaction: no BEGIN, no COMMIT to wait for
-        with _cursor() as cursor:
-            cursor.execute(sql["one"], params)
-            rows = _named_rows(cursor)
-        claimed, guarded = (rows[0], rows[0]["guarded"]) if rows else (None, 0)
-    else:
-        with transaction.atomic(), _cursor() as cursor:
-            if sent is not None:
-                cursor.execute(sql["sent"], params)
-            cursor.execute(sql["claim"], params)
-            rows = _named_rows(cursor)
-            claimed, guarded = (rows[0] if rows else None), 0
-            if claimed:
-                cursor.execute(sql["guard"], params)
-                guarded = len(_named_rows(cursor))
+    claimed, guarded = _retrying(_run_claim, sql, params, sent)
     if claimed and guarded:
         return _claim_from_row(campaign_id, claimed, claimed=started)
     if claimed:  # claimed, then the campaign said no: never sent, back in the queue
@@ -240,6 +243,48 @@ def claim_next(campaign_id: int, *, worker: str, terms: Terms,
             state=Delivery.State.PENDING, claimed_at=None, worker="",
             attempts=F("attempts") - 1)
     return _why_no_claim(sql, campaign_id, terms, reset=sent is not None, found=bool(claimed))
+
+
+def _run_claim(sql, params, sent) -> tuple[dict | None, int]:
+    """The claim's statements, all or nothing: (the claimed row or None, guarded)."""
+    if "one" in sql:  # one statement is its own transaction: no BEGIN, no COMMIT to wait for
+        with _cursor() as cursor:
+            cursor.execute(sql["one"], params)
+            rows = _named_rows(cursor)
+        return (rows[0], rows[0]["guarded"]) if rows else (None, 0)
+    with transaction.atomic(), _cursor() as cursor:
+        if sent is not None:
+            cursor.execute(sql["sent"], params)
+        cursor.execute(sql["claim"], params)
+        rows = _named_rows(cursor)
+        if not rows:
+            return None, 0
+        cursor.execute(sql["guard"], params)
+        return rows[0], len(_named_rows(cursor))
+
+
+# PostgreSQL's answers that mean "try again", not "no": deadlock detected, serialization
+# failure. The statement was rolled back whole, so running it again is safe.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSIENT_RETRIES = 5
+
+
+def is_transient(error: DatabaseError) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+def _retrying(step, *args):
+    """Run one all-or-nothing database step, again after a deadlock or a serialization
+    failure (a short, growing wait between tries); any other error is raised at once."""
+    for attempt in range(TRANSIENT_RETRIES):
+        try:
+            return step(*args)
+        except DatabaseError as error:
+            if not is_transient(error) or attempt == TRANSIENT_RETRIES - 1:
+                raise
+            log.warning("claim: %s, trying again (%s)", error.__cause__.sqlstate, attempt + 1)
+            time.sleep(0.01 * 2 ** attempt)
+    raise AssertionError("unreachable")
 
 
 def _why_no_claim(sql, campaign_id: int, terms: Terms, *, reset: bool,
@@ -292,11 +337,11 @@ def create_ledger(campaign) -> None:
               f"m.email_pseudonym AND s.reason IN ({', '.join(['%s'] * len(reasons))}))")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {t['delivery']} (campaign_id, member_id, member_number, email, "
+            f"INSERT INTO {t['delivery']} (campaign_id, member_id, member_number, "
             "address_pseudonym, state, skip_reason, attempts, worker, message_id, "
             "message_sha256, smtp_reply, decision, findings, soft_bounces, bounce_status, "
             "relay_evidence, esp_message_id) "
-            f"SELECT %s, m.id, m.member_number, m.email, m.email_pseudonym, "
+            f"SELECT %s, m.id, m.member_number, m.email_pseudonym, "
             f"CASE WHEN EXISTS ({suppressed}) THEN %s ELSE %s END, "
             f"COALESCE(%s || {reason}, ''), 0, '', '', '', '', '', '[]', 0, '', '{{}}', '' "
             f"FROM {t['member']} m WHERE m.roster_id = %s ORDER BY m.row_number",
@@ -306,14 +351,12 @@ def create_ledger(campaign) -> None:
 
 
 def _claim_from_row(campaign_id: int, row: dict, *, claimed: float) -> Claim:
-    """A Claim from the `next` statement's row. `claimed`: time.monotonic() when claimed_at
-    was taken."""
-    extra = row["extra"]
-    extra = json.loads(extra) if isinstance(extra, str) else (extra or {})
-    values = {"name": row["name"], "member_number": row["member_number"],
-              "email": row["member_email"], **extra}
-    return Claim(row["delivery_id"], campaign_id, row["address"], row["attempts"] + 1,
-                 row["member_number"], values, claimed + settings.EMAIL_TIMEOUT)
+    """A Claim from the claim's row (the member's values read through the door's columns).
+    `claimed`: time.monotonic() when claimed_at was taken."""
+    member = member_data.values_from_sql(row)
+    return Claim(row["delivery_id"], campaign_id, member.email, row["attempts"] + 1,
+                 row["member_number"], member.placeholders(), claimed + settings.EMAIL_TIMEOUT,
+                 member)
 
 
 def flag_stale_claims(campaign_id: int) -> int:
@@ -387,13 +430,17 @@ class Sent:
 def _flush(sent: Sent | None) -> None:
     """A success not yet written by a next claim (the run ends): written on its own."""
     if sent is not None:
-        sql = _claim_sql(connection.vendor)
-        with transaction.atomic(), _cursor() as cursor:
-            cursor.execute(sql["sent"], {
-                "now": _db(timezone.now()), "message_id": sent.message_id,
-                "sha256": sent.sha256, "reply": sent.reply[:2000],
-                "previous": sent.claim.delivery_id})
-            cursor.execute(sql["reset_failures"], {"campaign": sent.claim.campaign_id})
+        _retrying(_write_sent, sent)
+
+
+def _write_sent(sent: Sent) -> None:
+    sql = _claim_sql(connection.vendor)
+    with transaction.atomic(), _cursor() as cursor:
+        cursor.execute(sql["sent"], {
+            "now": _db(timezone.now()), "message_id": sent.message_id,
+            "sha256": sent.sha256, "reply": sent.reply[:2000],
+            "previous": sent.claim.delivery_id})
+        cursor.execute(sql["reset_failures"], {"campaign": sent.claim.campaign_id})
 
 
 def _record_failure(claim: Claim, failure: Failure) -> int:
@@ -410,6 +457,10 @@ def _record_failure(claim: Claim, failure: Failure) -> int:
         fields.update(state=Delivery.State.IN_DOUBT)
     if fields["state"] != Delivery.State.IN_DOUBT:  # certainly not taken: no Message-ID
         fields.update(message_id="", message_sha256="")
+    return _retrying(_write_failure, claim, fields)
+
+
+def _write_failure(claim: Claim, fields: dict) -> int:
     with transaction.atomic():
         Delivery.objects.filter(pk=claim.delivery_id, state=Delivery.State.SENDING).update(
             **fields)
@@ -552,6 +603,9 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
                              envelope_sender=bounces.verp_address(claim.delivery_id))
     except Exception as error:  # noqa: BLE001 - classified below; the ledger must record it
         failure = classify(error)
+        # A reply may quote the recipient (their address, its local part, their name):
+        # masked with every spelling of their values before it is stored anywhere.
+        failure = Failure(failure.kind, member_data.mask(failure.reply, claim.member))
         courier.close()
         in_a_row = _record_failure(claim, failure)
         if failure.kind == "pause":
@@ -564,7 +618,7 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
     esp_id = getattr(getattr(message, "anymail_status", None), "message_id", None)
     if esp_id:  # an e-mail provider's own id, which its bounce and complaint events carry
         Delivery.objects.filter(pk=claim.delivery_id).update(esp_message_id=str(esp_id)[:255])
-    return Sent(claim, message_id, sha256, reply)
+    return Sent(claim, message_id, sha256, member_data.mask(reply, claim.member))
 
 
 def _note_message(delivery_id: int, message_id: str, sha256: str) -> None:
@@ -635,6 +689,9 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
     try:
         return _loop(campaign, worker, deadline, courier, sleep)
     except DatabaseError as error:
+        if is_transient(error):  # a deadlock or serialization failure: not a refusal
+            log.warning("campaign %s: %s, the next slice goes on", campaign_id, error)
+            return Outcome.CONTINUE
         # The database went away or refused a write (connection lost, disk full). Nothing
         # more is claimed. A message handed over but not recorded stays `sending` and is
         # flagged in doubt by the next run: never resent without a person.

@@ -17,8 +17,9 @@ from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.models import AuditEntry
 from audit.selectors import chain_head
-from campaigns import guard, ledger, mail, selectors, unsubscribe, workflow
+from campaigns import guard, ledger, mail, seen, selectors, unsubscribe, workflow
 from campaigns.forms import (
     CampaignForm,
     CommentForm,
@@ -26,11 +27,13 @@ from campaigns.forms import (
     observer_signoff_form,
     supervisor_signoff_form,
 )
+from campaigns.actions import Action
 from campaigns.guard import GuardReport
 from campaigns.models import Campaign, Delivery, Notification, SignOff, State
 from countersign import access
 from countersign.roles import Role, has_role, role_required
 from countersign.templatetags.countersign_tags import copyable
+from roster import member_data
 
 # The campaign pages show rendered messages, and the ledger addresses: countersign.access.
 CAMPAIGN_ROLES = access.roles_for(access.Data.RENDERED_MESSAGES)
@@ -48,12 +51,17 @@ def _get_campaign_for(request, pk) -> Campaign:
 def _attempt(request, action, *, form=None, **kwargs):
     """Run one workflow action and return what it returns; NotAllowed is a 403, any other
     refusal a message (and None). With a sign-off `form`, each checklist item not ticked is
-    its own error beside the checklist."""
+    its own error beside the checklist. A sign-off refused because the campaign changed
+    after the page was loaded leaves what changed in `request.seen_changes` for the page."""
     try:
         return action(user=request.user, **kwargs)
     except workflow.NotAllowed:
         raise PermissionDenied from None
     except workflow.WorkflowError as error:
+        if error.code == "seen_changed":
+            campaign = Campaign.objects.get(pk=kwargs["campaign"].pk if "campaign" in kwargs
+                                            else kwargs["delivery"].campaign_id)
+            request.seen_changes = seen.changes_since(campaign, kwargs["seen"])
         missing = error.details.get("missing") if form is not None else None
         if missing:
             items = dict(form.fields["checklist"].choices)
@@ -62,7 +70,11 @@ def _attempt(request, action, *, form=None, **kwargs):
             return None
         messages.error(request, error.message)
         if isinstance(error, workflow.ContentRefused) and error.report is not None:
-            request.session["guard_findings"] = error.report.to_json()
+            # By reference: the refusal's audit entry keeps the findings (kinds, places,
+            # member numbers); the session holds its sequence, never a member's data.
+            request.session["guard_refusal"] = AuditEntry.objects.filter(
+                action=Action.REFUSED, actor=request.user).order_by("-sequence").values_list(
+                "sequence", flat=True).first()
         return None
 
 
@@ -73,7 +85,17 @@ def _act(request, pk, action, done: str, *, level=messages.SUCCESS, **kwargs):
     campaign = _get_campaign_for(request, pk)
     if _attempt(request, action, campaign=campaign, **kwargs):
         messages.add_message(request, level, done)
-    return redirect(campaign)
+    return _back_to(campaign, request)
+
+
+def _back_to(campaign, request):
+    """Back to the campaign's page; after a sign-off refused because the campaign changed,
+    with the hash the refused page showed, so that the page shows what changed since."""
+    changes = getattr(request, "seen_changes", None)
+    if changes is None:
+        return redirect(campaign)
+    return redirect(f"{campaign.get_absolute_url()}?changed_since="
+                    f"{changes['seen'].content_hash}&shown={changes['seen'].recipient_count}")
 
 
 def _comment(request) -> str:
@@ -124,9 +146,10 @@ def campaign_create(request):
 @role_required(*CAMPAIGN_ROLES)
 def campaign_detail(request, pk):
     campaign = _get_campaign_for(request, pk)
-    guard_findings = request.session.pop("guard_findings", None)
+    guard_findings = _refusal_findings(campaign, request)
     return render(request, "campaigns/detail.html", {
-        "campaign": campaign,
+        "campaign": campaign, "seen": seen.Seen.of(campaign),
+        "changes": _changes_since_query(campaign, request.GET),
         "can": _checks(campaign, request.user),
         "previews": [selectors.preview(campaign, m)
                      for m in selectors.sample_members(campaign.roster)],
@@ -134,15 +157,51 @@ def campaign_detail(request, pk):
         "versions": campaign.versions.order_by("-number"),
         "test_form": TestSendForm(roster=campaign.roster, search_url=reverse(
             "campaigns:member_search", args=[campaign.pk])),
-        "guard_findings": GuardReport.from_json(guard_findings),
+        "guard_findings": guard_findings,
         "progress": ledger.progress(campaign) if campaign.state in LIVE_OR_DONE else None,
-        "in_doubt": campaign.deliveries.filter(state=Delivery.State.IN_DOUBT)[:100],
+        "in_doubt": ledger.with_addresses([_with_seen_evidence(d) for d in campaign.deliveries
+                                           .filter(state=Delivery.State.IN_DOUBT)[:100]]),
         "refused": [{"member_number": d.member_number,
                      "findings": [guard.labelled(f) for f in d.findings]}
                     for d in campaign.deliveries.filter(state=Delivery.State.REFUSED)[:100]],
         "current_version": campaign.current_version(),
         "placeholders": ["{" + f + "}" for f in mail.fields_for(campaign.roster.extra_columns)],
     })
+
+
+def _refusal_findings(campaign, request) -> GuardReport | None:
+    """The content guard's findings of this person's refused submit (the session holds the
+    refusal's audit sequence), with the text found read back from the campaign's own
+    subject and bodies where it stands there."""
+    sequence = request.session.pop("guard_refusal", None)
+    entry = AuditEntry.objects.about(campaign).filter(
+        sequence=sequence, actor=request.user, action=Action.REFUSED).first() \
+        if sequence else None
+    if entry is None or "guard" not in entry.payload:
+        return None
+    return GuardReport.from_audit(entry.payload["guard"]).with_snippets({
+        "subject": campaign.subject, "body_text": campaign.body_text,
+        "body_html": campaign.body_html})
+
+
+def _with_seen_evidence(delivery):
+    """A message in doubt with the digest of what its row shows (its decision form posts it)."""
+    delivery.seen_evidence = seen.evidence_digest(delivery)
+    return delivery
+
+
+def _changes_since_query(campaign, query):
+    """The campaign page after a refused sign-off: what changed since the refused page."""
+    shown = query.get("changed_since", "")
+    if len(shown) != 64:
+        return None
+    try:
+        count = int(query.get("shown", ""))
+    except ValueError:
+        count = campaign.roster.member_count
+    now = seen.Seen.of(campaign)
+    return seen.changes_since(campaign, seen.Seen(content_hash=shown, recipient_count=count,
+                                                  terms=now.terms))
 
 
 @role_required(Role.OPERATOR)
@@ -189,7 +248,8 @@ def campaign_preview(request, pk):
     member = campaign.roster.members.filter(member_number=number).first() if number else None
     if number and member is None:
         messages.error(request, _("No member with this number in the roster."))
-    members = [member] if member else selectors.sample_members(campaign.roster)
+    members = [member_data.values(member)] if member else selectors.sample_members(
+        campaign.roster)
     return render(request, "campaigns/preview.html", {
         "campaign": campaign, "number": number,
         "previews": [selectors.preview(campaign, m) for m in members],
@@ -229,6 +289,7 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
                 messages.success(request, _("Rejected: the campaign is back with its author."))
         else:
             ok = _attempt(request, action, form=form, campaign=campaign,
+                          seen=seen.Seen.from_post(request.POST),
                           checklist=form.cleaned_data["checklist"], comment=comment)
             if ok:
                 head = chain_head()
@@ -245,7 +306,9 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
     return render(request, template, {
         "campaign": campaign, "form": form, "can": _checks(campaign, request.user),
         "release_window": settings.RELEASE_WINDOW_MINUTES,
-        **selectors.review_material(campaign, page_number=request.GET.get("page")),
+        "seen": seen.Seen.of(campaign), "changes": getattr(request, "seen_changes", None),
+        **selectors.review_material(campaign, user=request.user,
+                                    page_number=request.GET.get("page")),
     })
 
 
@@ -321,7 +384,7 @@ def campaign_pause(request, pk):
 @require_POST
 def campaign_confirm_canary(request, pk):
     return _act(request, pk, workflow.confirm_canary, _("Confirmed: the rest is being sent."),
-                comment=_comment(request))
+                comment=_comment(request), seen=seen.Seen.from_post(request.POST))
 
 
 @role_required(Role.SUPERVISOR, Role.OBSERVER)
@@ -330,10 +393,11 @@ def delivery_decide(request, pk, delivery_pk):
     campaign = _get_campaign_for(request, pk)
     delivery = get_object_or_404(Delivery, pk=delivery_pk, campaign=campaign)
     if _attempt(request, workflow.decide, delivery=delivery,
+                seen=seen.Seen.from_post(request.POST),
                 decision=request.POST.get("decision", "")):
         messages.success(request, _("Decision recorded for %(member)s.")
                          % {"member": delivery.member_number})
-    return redirect(campaign)
+    return _back_to(campaign, request)
 
 
 @role_required(*LEDGER_ROLES)
@@ -344,9 +408,10 @@ def campaign_ledger(request, pk):
     if state in Delivery.State.values:
         deliveries = deliveries.filter(state=state)
     if q:  # the ledger is member data (access policy): search by number, name or address
-        deliveries = deliveries.filter(Q(member_number__icontains=q) | Q(email__icontains=q)
-                                       | Q(member__name__icontains=q))
+        deliveries = deliveries.filter(Q(member_number__icontains=q) | Q(
+            member_id__in=member_data.matching_ids(campaign.roster_id, q)))
     page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
+    page.object_list = ledger.with_addresses(page.object_list)
     numbers = ledger.progress(campaign)
     return render(request, "campaigns/ledger.html", {
         "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,
@@ -392,11 +457,8 @@ def member_search(request, pk):
     number or name starts with / contains what was typed (member data: the policy's roles)."""
     campaign = _get_campaign_for(request, pk)
     q = request.GET.get("q", "").strip()
-    members = campaign.roster.members.order_by("row_number")
-    if q:
-        members = members.filter(Q(member_number__icontains=q) | Q(name__icontains=q))
     return JsonResponse({"members": [{"number": m.member_number, "name": m.name}
-                                     for m in members[:20]]})
+                                     for m in member_data.search(campaign.roster, q)]})
 
 
 # --- unsubscribe (members, no login) --------------------------------------------------------------

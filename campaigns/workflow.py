@@ -39,9 +39,11 @@ from campaigns.models import (
     SignOff,
     TestSend,
 )
+from campaigns.seen import Seen
 from campaigns.states import EDITABLE_STATES, LIVE_STATES, TRANSITIONS, Rule, State, Transition
 from countersign.pseudonyms import mask_addresses
 from countersign.roles import Role, has_role, roles_of
+from roster import member_data
 from roster.models import Suppression
 from roster.services import roster_subset
 
@@ -224,13 +226,38 @@ def _record_refusal(t: Transition, campaign, user, error: WorkflowError) -> None
 
 def _verdict(t: Transition, campaign, user, check, args) -> Check:
     """Inside the caller's transaction, on the locked row: may it go on? A refusal is
-    recorded here (it commits with the caller's transaction)."""
-    verdict = _first(lambda: can(t.action, campaign, user),
+    recorded here (it commits with the caller's transaction). A sign-off (`seen` among
+    the arguments) is checked against what its page showed right after who may sign, so
+    that a page left open while the campaign moved on says what changed."""
+    verdict = _first(lambda: _role_check(t, user), lambda: _rule_check(t, campaign, user),
+                     lambda: _seen_check(campaign, args) if "seen" in args else ALLOWED,
+                     lambda: can(t.action, campaign, user),
                      lambda: _comment_check(campaign, args.get("comment", "")),
                      lambda: check(campaign, user, **args) if check else ALLOWED)
     if not verdict:
         _record_refusal(t, campaign, user, verdict.error)
     return verdict
+
+
+def _seen_check(campaign, args) -> Check:
+    """A sign-off is given for what its signer saw (campaigns.seen): the content hash, the
+    recipient count and the sending terms (and, deciding a message in doubt, the evidence)
+    the page showed must still be what would be signed. Missing: refused too."""
+    seen, delivery = args["seen"], args.get("delivery")
+    if not isinstance(seen, Seen):
+        return _no(IncompleteSignOff, _("This form does not say what you are signing. Reload "
+                                        "the page, read it, and sign again."), "seen_missing")
+    if delivery is not None:
+        delivery = Delivery.objects.get(pk=delivery.pk)
+    now = Seen.of(campaign, delivery=delivery)
+    changed = seen.differences(now)
+    if changed:
+        return _no(StaleSignOff, _("What you would sign changed after this page was loaded. "
+                                   "Nothing was signed: read the changes and sign again if "
+                                   "they are right."), "seen_changed",
+                   details={"changed": changed, "seen": seen.as_payload(),
+                            "current": now.as_payload()})
+    return ALLOWED
 
 
 def _comment_check(campaign, comment: str) -> Check:
@@ -440,8 +467,13 @@ def submit(*, campaign, user) -> Campaign:
     guard runs before the campaign row is locked; the lock only stores its verdict."""
     early = _first(can("submit", campaign, user), _content_check(campaign.roster, {
         f: getattr(campaign, f) for f in CONTENT_FIELDS}))
-    checked, report, checked_hash = ({}, None, "") if not early else _guard_outside_the_lock(
-        campaign)
+    if not early:
+        # Refused on what this request read. Not retried under the lock: the campaign may
+        # have moved meanwhile (a reject racing this submit), and nothing was checked.
+        with transaction.atomic():
+            _record_refusal(TRANSITIONS["submit"], _locked(campaign), user, early.error)
+        raise early.error
+    checked, report, checked_hash = _guard_outside_the_lock(campaign)
     return _perform("submit", campaign, user, check=_conditions_of_submit,
                     apply=_apply_submit, checked=checked, report=report,
                     checked_hash=checked_hash)
@@ -464,14 +496,15 @@ def _apply_submit(c, user, *, checked, report, checked_hash) -> dict:
     c.content_hash = checked_hash
     previous = c.versions.order_by("-number").values_list("number", flat=True).first() or 0
     version = CampaignVersion.objects.create(
-        campaign=c, number=previous + 1, content_hash=c.content_hash, sender=c.sender,
+        campaign=c, number=previous + 1, content_hash=c.content_hash, roster=c.roster,
+        sender=c.sender,
         subject=c.subject, body_text=c.body_text, body_html=c.body_html,
         recipient_count=c.roster.member_count, submitted_by=user,
         guard_report=report.to_json(), **{f: getattr(c, f) for f in SENDING_FIELDS},
     )
     return {"content_hash": c.content_hash, "version": version.number,
             "recipient_count": version.recipient_count, "sending": c.sending_terms(),
-            "links": [link["url"] for link in report.links[:50]],
+            "links": report.links[:50],
             "guard": report.audit_summary()}
 
 
@@ -493,9 +526,10 @@ def test_send(*, campaign, user, member, recipients) -> TestSend:
     tested_hash = c.content_hash or c.compute_content_hash()
     payload = {"content_hash": tested_hash, "member": member.member_number,
                "to": sorted(p.get_username() for p in to)}
+    values = mail.member_values(member_data.values(member), c.kind)
     messages = [
         mail.build_message(sender=c.sender, subject=c.subject, body_text=c.body_text,
-                           body_html=c.body_html, values=mail.member_values(member, c.kind),
+                           body_html=c.body_html, values=values,
                            to=person.email, subject_prefix=_("[TEST] "),
                            headers={"X-Countersign-Test": str(c.pk)})
         for person in to
@@ -539,19 +573,20 @@ def _apply_cancel(c, user, *, comment) -> dict:
 
 # --- the countersignatures ----------------------------------------------------------------------
 
-def approve(*, campaign, user, checklist, comment: str = "") -> Campaign:
+def approve(*, campaign, user, seen: Seen | None, checklist, comment: str = "") -> Campaign:
+    """The supervisor's approval of exactly what `seen` names (what the page showed)."""
     return _perform("approve", campaign, user, check=_conditions_of_approve,
-                    apply=_apply_approve, checklist=checklist, comment=comment)
+                    apply=_apply_approve, seen=seen, checklist=checklist, comment=comment)
 
 
-def _conditions_of_approve(c, user, *, checklist, comment) -> Check:
+def _conditions_of_approve(c, user, *, seen, checklist, comment) -> Check:
     if not c.test_sends.filter(content_hash=c.content_hash, recipients=user).exists():
         return _no(IncompleteSignOff, _("No test message of this version was sent to you. "
                                         "Ask the operator for one first."), "no_test_send")
     return _checklist(checklist, SUPERVISOR_CHECKLIST)
 
 
-def _apply_approve(c, user, *, checklist, comment) -> dict:
+def _apply_approve(c, user, *, seen, checklist, comment) -> dict:
     signoff = SignOff.objects.create(
         campaign=c, kind=SignOff.Kind.APPROVAL, user=user, role=Role.SUPERVISOR,
         organisation=user.organisation, content_hash=c.content_hash,
@@ -582,9 +617,10 @@ def _apply_reject(c, user, *, comment) -> dict:
             "voided_signoffs": _void_signoffs(c, "rejected")}
 
 
-def release(*, campaign, user, checklist, comment: str = "") -> Campaign:
-    """The association's live go: valid for RELEASE_WINDOW_MINUTES. An approval whose signer
-    lost their standing lapses first, and the release is refused, saying why."""
+def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "") -> Campaign:
+    """The association's live go for exactly what `seen` names (what the page showed):
+    valid for RELEASE_WINDOW_MINUTES. An approval whose signer lost their standing lapses
+    first, and the release is refused, saying why."""
     if (sent_back := lapse_signoffs_of_unstanding_signers(campaign)) is not None:
         error = StaleSignOff(_("A sign-off no longer counts, so the campaign went back a "
                                "step: %(why)s.") % {"why": lapse_reasons(sent_back)},
@@ -593,10 +629,10 @@ def release(*, campaign, user, checklist, comment: str = "") -> Campaign:
             _record_refusal(TRANSITIONS["release"], sent_back, user, error)
         raise error
     return _perform("release", campaign, user, check=_conditions_of_release_now,
-                    apply=_apply_release, checklist=checklist, comment=comment)
+                    apply=_apply_release, seen=seen, checklist=checklist, comment=comment)
 
 
-def _conditions_of_release_now(c, user, *, checklist, comment) -> Check:
+def _conditions_of_release_now(c, user, *, seen, checklist, comment) -> Check:
     approval = c.valid_approvals().order_by("-created_at").first()
     if approval is None:
         return _no(StaleSignOff, _("There is no valid approval for this content."),
@@ -611,7 +647,7 @@ def _conditions_of_release_now(c, user, *, checklist, comment) -> Check:
     return _checklist(checklist, OBSERVER_CHECKLIST)
 
 
-def _apply_release(c, user, *, checklist, comment) -> dict:
+def _apply_release(c, user, *, seen, checklist, comment) -> dict:
     now = timezone.now()
     approval = c.valid_approvals().order_by("-created_at").first()
     signoff = SignOff.objects.create(
@@ -780,12 +816,13 @@ def _apply_hold(c, user) -> dict:
             "canary": c.canary_limit()}
 
 
-def confirm_canary(*, campaign, user, comment: str = "") -> Campaign:
+def confirm_canary(*, campaign, user, seen: Seen | None, comment: str = "") -> Campaign:
+    """'The first messages looked right: send the rest', for what `seen` names."""
     return _perform("confirm_canary", campaign, user, apply=_apply_confirm_canary,
-                    comment=comment)
+                    seen=seen, comment=comment)
 
 
-def _apply_confirm_canary(c, user, *, comment) -> dict:
+def _apply_confirm_canary(c, user, *, seen, comment) -> dict:
     c.canary_confirmed_at = timezone.now()
     _ring_worker(c)
     return {"content_hash": c.content_hash, "sent_so_far": _sent_count(c), "comment": comment}
@@ -854,20 +891,21 @@ def _apply_complete(c, user) -> dict:
             "counts": counts}
 
 
-def decide(*, delivery, user, decision: str) -> Delivery:
-    """A person settles a message in doubt: resend it, or skip it. Never automatic."""
+def decide(*, delivery, user, seen: Seen | None, decision: str) -> Delivery:
+    """A person settles a message in doubt: resend it, or skip it. Never automatic. `seen`
+    names the campaign and the evidence the page showed (Seen.of(campaign, delivery=...))."""
     if decision not in ("resend", "skip"):
         raise IncompleteSignOff(_("Choose resend or skip."), code="decision")
     _perform("decide", delivery.campaign_id, user, check=_conditions_of_decide,
-             apply=_apply_decide, delivery=delivery, decision=decision)
+             apply=_apply_decide, seen=seen, delivery=delivery, decision=decision)
     return Delivery.objects.get(pk=delivery.pk)
 
 
-def _conditions_of_decide(c, user, *, delivery, decision) -> Check:
+def _conditions_of_decide(c, user, *, seen, delivery, decision) -> Check:
     current = Delivery.objects.get(pk=delivery.pk)
     if current.state != Delivery.State.IN_DOUBT:
         return _no(WrongState, _("This message is not in doubt (any more)."), "not_in_doubt")
-    if decision == "resend" and (not current.email or Suppression.objects.filter(
+    if decision == "resend" and (current.member_id is None or Suppression.objects.filter(
             pseudonym=current.address_pseudonym,
             reason__in=suppression.reasons_for(c.kind)).exists()):
         return _no(WrongState, _("This address was erased or is on the suppression list: "
@@ -875,7 +913,7 @@ def _conditions_of_decide(c, user, *, delivery, decision) -> Check:
     return ALLOWED
 
 
-def _apply_decide(c, user, *, delivery, decision) -> dict:
+def _apply_decide(c, user, *, seen, delivery, decision) -> dict:
     new_state = Delivery.State.PENDING if decision == "resend" else Delivery.State.SKIPPED
     # The relay's evidence the person saw beside the buttons (reconcile_in_doubt), as it
     # stood when they decided: the audit entry keeps what the decision was based on.

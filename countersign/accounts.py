@@ -7,6 +7,11 @@ set with `acting_as()`; a change with neither is recorded as "system:shell". A p
 by someone other than its owner (an administrator, a command) is never shown in the log; it
 voids the owner's pending sign-offs (`password_set_by_other`, handled by campaigns) and the
 owner must choose a new password at the next sign-in.
+
+Changes to the association's people that someone else makes wait for another observer's
+countersign (countersign.people): the fields are put back and a request is stored instead.
+Inside `applying(...)` (a countersigned change, or an installation's set-up) they take effect
+at once, and their audit entries say which.
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ TRACKED_FIELDS = ("username", "email", "first_name", "last_name", "organisation"
 password_set_by_other = Signal()
 
 _actor: contextvars.ContextVar = contextvars.ContextVar("countersign_actor", default=None)
+# What lets a change to the association's people through at once: a countersigned change's
+# id, or SET_UP (see countersign.people.setting_up); None: such changes wait.
+_applying: contextvars.ContextVar = contextvars.ContextVar("countersign_applying", default=None)
+# The changes held for a countersign during this request (for the admin's message).
+_held_now: contextvars.ContextVar = contextvars.ContextVar("countersign_held", default=None)
+SET_UP = "set-up"
 
 
 @contextmanager
@@ -46,6 +57,40 @@ def current_actor():
     return _actor.get()
 
 
+@contextmanager
+def applying(what):
+    """Changes made inside take effect at once: `what` is the countersigned change's id, or
+    SET_UP. Their audit entries name it."""
+    token = _applying.set(what)
+    try:
+        yield
+    finally:
+        _applying.reset(token)
+
+
+def applying_now():
+    return _applying.get()
+
+
+def _applied() -> dict:
+    """What an audit entry of a change says about why it took effect without waiting."""
+    what = _applying.get()
+    if what is None:
+        return {}
+    return {"set_up": True} if what == SET_UP else {"countersigned_change": what}
+
+
+def note_held(change) -> None:
+    held = _held_now.get()
+    if held is not None:
+        held.append(change)
+
+
+def held_now() -> list:
+    """The changes this request asked for that wait for a countersign."""
+    return list(_held_now.get() or [])
+
+
 class ActorMiddleware:
     """The signed-in person of each request is the actor of the changes it makes."""
 
@@ -54,8 +99,12 @@ class ActorMiddleware:
 
     def __call__(self, request):
         user = getattr(request, "user", None)
-        with acting_as(user if user is not None and user.is_authenticated else None):
-            return self.get_response(request)
+        token = _held_now.set([])
+        try:
+            with acting_as(user if user is not None and user.is_authenticated else None):
+                return self.get_response(request)
+        finally:
+            _held_now.reset(token)
 
 
 def _who() -> dict:
@@ -91,7 +140,7 @@ def record_saved(user, before: dict | None, *, password_given: bool) -> None:
     who, own = _who(), by_owner(user)
     payload = {"user": user.get_username(), "organisation": user.organisation,
                "changes": changes if before is not None else after,
-               **({"password": "set", "by_owner": own} if password_set else {})}
+               **({"password": "set", "by_owner": own} if password_set else {}), **_applied()}
     audit.record(Action.ACCOUNT_CREATED if before is None else Action.ACCOUNT_CHANGED, target=user,
                  payload=payload, **who)
     if password_set and before is not None and not own:
@@ -105,19 +154,22 @@ def record_roles(user, *, added: list[str], removed: list[str]) -> None:
         audit.record(Action.ROLES_CHANGED, target=user, payload={
             "user": user.get_username(), "organisation": user.organisation,
             "roles_added": sorted(added), "roles_removed": sorted(removed),
-            "roles": sorted(user.groups.values_list("name", flat=True))}, **_who())
+            "roles": sorted(user.groups.values_list("name", flat=True)), **_applied()},
+            **_who())
 
 
 def record_device(device, *, added: bool) -> None:
-    """A two-step device added or removed for someone else (an administrator's doing; the
-    owner's own set-up and removal are audited by countersign.two_factor)."""
+    """A two-step device removed by someone else (an administrator, or a countersigned
+    removal; only the owner sets one up, and the owner's own set-up and removal are audited
+    by countersign.two_factor)."""
     who = _who()
     if who.get("actor") is not None and who["actor"].pk == device.user_id:
         return
     with transaction.atomic():
         audit.record(Action.TWO_FACTOR_ADDED if added else Action.TWO_FACTOR_REMOVED,
                      target=device.user, payload={"user": device.user.get_username(),
-                                                  "device": device.persistent_id}, **who)
+                                                  "device": device.persistent_id,
+                                                  **_applied()}, **who)
 
 
 class NewPasswordGate:

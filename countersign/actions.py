@@ -13,3 +13,9 @@ class Action(StrEnum):
     TWO_FACTOR_OFF = "account.two_factor_off"
     SECOND_FACTOR = "account.second_factor"
     ACCESS_DENIED = "access.denied"
+    # Changes to the association's people that wait for another observer (countersign.people)
+    CHANGE_REQUESTED = "account.change_requested"
+    CHANGE_COUNTERSIGNED = "account.change_countersigned"
+    CHANGE_REFUSED = "account.change_refused"
+    CHANGE_DENIED = "account.change_denied"  # a countersign or refusal that was not theirs
+    CHANGE_NOTICE_MAILED = "account.change_notice_mailed"

@@ -13,3 +13,8 @@ class CodeForm(forms.Form):
         if not code.isdigit() or len(code) != 6:
             raise forms.ValidationError(_("Enter the six digits your app shows."))
         return code
+
+
+class RefuseForm(forms.Form):
+    reason = forms.CharField(label=_("Why (optional, for the audit log)"), max_length=500,
+                             required=False)

@@ -84,6 +84,11 @@ contribute("ACTIONS", {
     AccountAction.TWO_FACTOR_OFF: _("two-step sign-in turned off"),
     AccountAction.SECOND_FACTOR: _("two-step code entered"),
     AccountAction.ACCESS_DENIED: _("access refused"),
+    AccountAction.CHANGE_REQUESTED: _("change to a person asked for (waits for a countersign)"),
+    AccountAction.CHANGE_COUNTERSIGNED: _("change to a person countersigned"),
+    AccountAction.CHANGE_REFUSED: _("change to a person refused"),
+    AccountAction.CHANGE_DENIED: _("decision on a change to a person not allowed"),
+    AccountAction.CHANGE_NOTICE_MAILED: _("notice of a change to a person mailed"),
 })
 contribute("PAYLOAD_KEYS", {
     "user": _("user"), "organisation": _("organisation"), "changes": _("changes"),
@@ -95,6 +100,12 @@ contribute("PAYLOAD_KEYS", {
     "email": _("e-mail address"), "first_name": _("given name"),
     "last_name": _("family name"), "is_active": _("active"), "is_staff": _("staff"),
     "is_superuser": _("superuser"),
+    "where": _("where"), "failures": _("wrong codes in a row"), "address": _("client address"),
+    "change": _("change request"), "requests": _("change requests"),
+    "replaces": _("replaces the requests"), "requested_by": _("asked by"),
+    "countersigned_change": _("countersigned change request"),
+    "set_up": _("set up from the server (no countersign)"), "attempted": _("attempted"),
+    "why": _("why not"),
 })
 # Payload keys whose values are codes of a label table.
 contribute("PAYLOAD_VALUES", {"organisation": "ORGANISATION", "roles": "ROLE",
@@ -105,3 +116,12 @@ contribute("PAYLOAD_OUTCOMES", {"ok": _("code accepted"),
                                 "throttled": _("too many attempts, refused"),
                                 "wrong code": _("wrong code")})
 contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})
+# Where a two-step code was entered (the payload's "where").
+register("TWO_FACTOR_WHERE", {"sign_in": _("at sign-in"),
+                              "turn_on": _("turning two-step sign-in on"),
+                              "turn_off": _("turning two-step sign-in off"),
+                              "countersign": _("countersigning a change to a person")})
+contribute("PAYLOAD_VALUES", {"where": "TWO_FACTOR_WHERE"})
+register("PERSON_CHANGE_ATTEMPTS", {"countersign": _("countersign"), "refuse": _("refusal")})
+contribute("PAYLOAD_VALUES", {"attempted": "PERSON_CHANGE_ATTEMPTS"})
+contribute("PAYLOAD_OUTCOMES", {"failed": _("failed")})

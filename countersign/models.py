@@ -2,6 +2,7 @@ import re
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from countersign import accounts
@@ -43,13 +44,70 @@ class User(AbstractUser):
         return person_name(self.first_name, self.last_name)
 
     def save(self, *args, **kwargs):
-        """Saved and audited in one transaction (countersign.accounts)."""
+        """Saved and audited in one transaction (countersign.accounts). A change to one of the
+        association's people that waits for another observer's countersign is put back and
+        stored as a request instead (countersign.people)."""
+        from countersign import people  # people reads and writes this model
+
         with transaction.atomic():
             before = accounts.snapshot(self)
-            password_given = self._password is not None
+            held = people.hold(self, before)
+            # A password given here, or a waiting one now countersigned (its hash applied).
+            password_given = (self._password is not None
+                              or self.__dict__.pop("_countersigned_password", False))
             if password_given and before is not None:
                 self.must_change_password = not accounts.by_owner(self)
                 if "update_fields" in kwargs and kwargs["update_fields"] is not None:
                     kwargs["update_fields"] = {*kwargs["update_fields"], "must_change_password"}
             super().save(*args, **kwargs)
             accounts.record_saved(self, before, password_given=password_given)
+            people.request(self, held)
+
+
+class PersonChange(models.Model):
+    """A change to one of the association's people that someone else asked for (in the admin,
+    the shell, a command). It takes effect only when another observer of the association
+    countersigns it in the app (countersign.people); until then the account is as it was."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("e-mail address")
+        USERNAME = "username", _("login name")
+        PASSWORD = "password", _("password")
+        ORGANISATION = "organisation", _("organisation")
+        ROLE_ADDED = "role_added", _("role given")
+        ROLE_REMOVED = "role_removed", _("role taken away")
+        DEVICE_REMOVED = "device_removed", _("two-step device removed")
+
+    class State(models.TextChoices):
+        WAITING = "waiting", _("waiting for a countersign")
+        COUNTERSIGNED = "countersigned", _("countersigned and in effect")
+        REFUSED = "refused", _("refused")
+        REPLACED = "replaced", _("replaced by a later request")
+
+    subject = models.ForeignKey(User, on_delete=models.PROTECT, related_name="held_changes",
+                                verbose_name=_("person"))
+    kind = models.CharField(_("change"), max_length=20, choices=Kind.choices)
+    old_value = models.CharField(_("before"), max_length=254, blank=True)
+    new_value = models.CharField(_("after"), max_length=254, blank=True)
+    # The password someone else set, hashed as the user table stores it; never shown or
+    # audited, and emptied once the change is decided.
+    password_hash = models.CharField(max_length=128, blank=True, editable=False)
+    device_pk = models.BigIntegerField(null=True, blank=True)  # the device to remove
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+", verbose_name=_("asked by"))
+    requested_by_name = models.CharField(_("asked by"), max_length=150)  # or system:shell
+    requested_at = models.DateTimeField(_("asked at"), default=timezone.now)
+    state = models.CharField(_("state"), max_length=15, choices=State.choices,
+                             default=State.WAITING, db_index=True)
+    decided_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["requested_at", "pk"]
+        verbose_name = _("change waiting for a countersign")
+        verbose_name_plural = _("changes waiting for a countersign")
+
+    def __str__(self):
+        return f"{self.subject.get_username()}: {self.get_kind_display()}"

@@ -15,7 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 import audit
 from countersign.actions import Action
-from countersign.models import Organisation
+from countersign.models import Organisation, PersonChange
+from countersign.security import client_address
 
 
 class Role(models.TextChoices):
@@ -80,6 +81,7 @@ def record_denied_request(request, *, required) -> None:
         audit.record(Action.ACCESS_DENIED, actor=request.user, payload={
             "method": request.method, "path": request.path[:300],
             "required_roles": sorted(required), "user_roles": sorted(roles_of(request.user)),
+            "address": client_address(request),
         })
 
 
@@ -87,6 +89,13 @@ def roles_context(request):
     from countersign import access  # access imports this module (Role, roles_of)
 
     user = getattr(request, "user", None)
-    return {"user_roles": roles_of(user) if user is not None else frozenset(),
+    roles = roles_of(user) if user is not None else frozenset()
+    return {"user_roles": roles,
             "mailcatcher_inbox": settings.MAILCATCHER_INBOX and user is not None
-            and access.may_see(user, access.Data.MEMBER_MAIL)}
+            and access.may_see(user, access.Data.MEMBER_MAIL),
+            "people_changes_waiting": _people_changes_waiting() if Role.OBSERVER in roles
+            else 0}
+
+
+def _people_changes_waiting() -> int:
+    return PersonChange.objects.filter(state=PersonChange.State.WAITING).count()

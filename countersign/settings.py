@@ -6,6 +6,7 @@ cannot read, instead of quietly falling back to a default.
 """
 
 import hashlib
+import ipaddress
 import os
 import tempfile
 from datetime import timedelta
@@ -41,6 +42,18 @@ def envint(name: str, default: str) -> int:
 def envlist(name: str, default: str, separator: str = ",") -> list[str]:
     items = os.environ.get(name, default).split(separator)
     return [item.strip() for item in items if item.strip()]
+
+
+def envnetworks(name: str, default: str) -> list[str]:
+    """IP networks (CIDR) or single addresses, comma-separated, each checked."""
+    networks = []
+    for item in envlist(name, default):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network "
+                                       "(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    return networks
 
 
 DEBUG = envbool("DEBUG", "true")
@@ -181,9 +194,16 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", "60"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
-# Behind PROXY_COUNT reverse proxies, the client is the address the outermost of them saw
-# (countersign.security.client_address), so a lockout keys on the real client and user.
-PROXY_COUNT = envint("PROXY_COUNT", "0")
+# The client address, for the lockout and the audit log (countersign.security.client_address):
+# X-Forwarded-For is read only from a request whose REMOTE_ADDR is one of these reverse
+# proxies (addresses or CIDR networks). Anyone else is their own REMOTE_ADDR, whatever header
+# they send, so a client that reaches the app directly cannot lock out someone else's address.
+TRUSTED_PROXIES = envnetworks("TRUSTED_PROXIES", "")
+if "PROXY_COUNT" in os.environ:
+    # It trusted the header from anyone; an installation that still sets it must say which
+    # proxies to trust instead of quietly keying every lockout on the proxy's address.
+    raise ImproperlyConfigured("PROXY_COUNT is replaced by TRUSTED_PROXIES: unset it and list "
+                               "your reverse proxies' addresses, e.g. TRUSTED_PROXIES=10.0.0.5")
 AXES_CLIENT_IP_CALLABLE = "countersign.security.client_address"
 
 # --- Security headers (production: DEBUG off, behind a TLS-terminating proxy) ---------------------
@@ -327,6 +347,8 @@ BOUNCE_IMAP_HOST = os.environ.get("BOUNCE_IMAP_HOST", "")
 BOUNCE_IMAP_USER = os.environ.get("BOUNCE_IMAP_USER", "")
 BOUNCE_IMAP_PASSWORD = os.environ.get("BOUNCE_IMAP_PASSWORD", "")
 BOUNCE_IMAP_FOLDER = os.environ.get("BOUNCE_IMAP_FOLDER", "INBOX")
+# How often the worker reads that mailbox (a schedule of its own once BOUNCE_IMAP_HOST is set).
+BOUNCE_IMAP_MINUTES = envint("BOUNCE_IMAP_MINUTES", "5")
 
 # Where people reach the app: links in notification mails start with it.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")

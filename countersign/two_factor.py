@@ -2,10 +2,12 @@
 
 Anyone may turn it on for their own account; the roles in settings.TOTP_REQUIRED_ROLES
 (for example the supervisor and the observer, whose approval and release are the two
-countersignatures) must. django-otp keeps the device and checks the code (with its own
+countersignatures) must, and so must staff and superusers whenever any role must (the admin
+reaches every account). django-otp keeps the device and checks the code (with its own
 throttling of wrong codes); this module holds the rule of who must, and the gate: a signed-in
 user who has a device, or must have one, reaches nothing but these pages until the code is
-given in this session.
+given in this session. Only the person sets up their own device (countersign.people refuses
+anyone else's); every wrong code, wherever it is entered, is audited.
 """
 
 from base64 import b32encode
@@ -25,6 +27,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 import audit
 from countersign.actions import Action
 from countersign.roles import Role, roles_of
+from countersign.security import client_address
 
 DEVICE_NAME = "authenticator"
 # What a signed-in user may still reach before giving the code.
@@ -41,6 +44,16 @@ def check_required_roles(app_configs, **kwargs):
 
 
 def required_for(user) -> bool:
+    """Whether this person must sign in with a code: a role of theirs requires it, or they
+    are staff or a superuser while any role does (whoever holds the admin reaches the
+    accounts of those roles, so a password alone must not open it)."""
+    required = set(settings.TOTP_REQUIRED_ROLES)
+    if not required or not user.is_authenticated:
+        return False
+    return bool(user.is_staff or user.is_superuser or required_by_role(user))
+
+
+def required_by_role(user) -> bool:
     return bool(roles_of(user) & set(settings.TOTP_REQUIRED_ROLES))
 
 
@@ -97,11 +110,35 @@ class SecondFactorGate:
         return redirect(f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}")
 
 
-# --- the three checks, each audited in its own transaction ----------------------------------
+# --- the checks of a code, each audited in its own transaction -------------------------------
+
+# Where a code was entered, as the audit entry's "where" stores it.
+SIGN_IN, TURN_ON, TURN_OFF, COUNTERSIGN = "sign_in", "turn_on", "turn_off", "countersign"
+
+
+def check_code(request, device: TOTPDevice, code: str, *, where: str) -> tuple[bool, str]:
+    """One code against the person's device. A wrong or throttled code is audited wherever it
+    was entered (a run of them is someone with the session or the password and not the
+    phone): who, where, how many wrong in a row, from which address; never the code. At sign-in
+    the accepted code is audited too. Returns (passed, why not)."""
+    allowed, details = device.verify_is_allowed()
+    passed = allowed and device.verify_token(code)
+    why = "" if passed else ("throttled" if not allowed else "wrong code")
+    if passed and where != SIGN_IN:
+        return True, ""
+    with transaction.atomic():
+        audit.record(Action.SECOND_FACTOR, actor=request.user, payload={
+            "device": device.persistent_id, "where": where, "outcome": "ok" if passed else why,
+            "address": client_address(request),
+            **({} if passed else {"failures": device.throttling_failure_count}),
+            **({"locked_until": str(details.get("locked_until"))}
+               if details and details.get("locked_until") else {})})
+    return passed, why
+
 
 def turn_on(request, device: TOTPDevice, code: str) -> bool:
     """Confirm the device being set up with a code from it; this session counts as verified."""
-    if not device.verify_token(code):
+    if not check_code(request, device, code, where=TURN_ON)[0]:
         return False
     with transaction.atomic():
         device.confirmed = True
@@ -114,7 +151,7 @@ def turn_on(request, device: TOTPDevice, code: str) -> bool:
 
 
 def turn_off(request, device: TOTPDevice, code: str) -> bool:
-    if required_for(request.user) or not device.verify_token(code):
+    if required_for(request.user) or not check_code(request, device, code, where=TURN_OFF)[0]:
         return False
     with transaction.atomic():
         TOTPDevice.objects.devices_for_user(request.user).delete()
@@ -124,16 +161,8 @@ def turn_off(request, device: TOTPDevice, code: str) -> bool:
 
 
 def verify(request, device: TOTPDevice, code: str) -> tuple[bool, str]:
-    """The sign-in check. Every attempt is audited: a run of wrong codes is someone who has
-    the password and not the phone. Returns (passed, why not)."""
-    allowed, details = device.verify_is_allowed()
-    passed = allowed and device.verify_token(code)
-    why = "" if passed else ("throttled" if not allowed else "wrong code")
-    with transaction.atomic():
-        audit.record(Action.SECOND_FACTOR, actor=request.user, payload={
-            "device": device.persistent_id, "outcome": "ok" if passed else why,
-            **({"locked_until": str(details.get("locked_until"))}
-               if details and details.get("locked_until") else {})})
+    """The sign-in check (every attempt audited). Returns (passed, why not)."""
+    passed, why = check_code(request, device, code, where=SIGN_IN)
     if passed:
         otp_login(request, device)
     return passed, why

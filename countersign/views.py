@@ -1,14 +1,18 @@
-"""The kernel's own pages: turning two-step sign-in on or off, and its second step."""
+"""The kernel's own pages: turning two-step sign-in on or off, its second step, and the
+changes to the association's people that wait for an observer's countersign."""
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from countersign import two_factor
-from countersign.forms import CodeForm
+from countersign import people, two_factor
+from countersign.forms import CodeForm, RefuseForm
+from countersign.models import PersonChange
+from countersign.roles import Role, role_required
 
 
 @login_required
@@ -32,6 +36,9 @@ def two_factor_settings(request):
                                            "your phone and enter the newest code."))
     return render(request, "registration/two_factor.html", {
         "form": form, "device": device, "required": two_factor.required_for(user),
+        "association": people.is_association(user),
+        "as_administrator": two_factor.required_for(user) and not two_factor.required_by_role(
+            user),
         "secret": pending and two_factor.secret_text(pending),
         "qr_svg": pending and two_factor.qr_svg(pending), "next": _next_page(request)})
 
@@ -51,6 +58,69 @@ def two_factor_verify(request):
                        if why == "throttled" else _("That code is not valid now."))
     return render(request, "registration/two_factor_verify.html",
                   {"form": form, "next": _next_page(request)})
+
+
+@role_required(Role.OBSERVER)
+def people_changes(request):
+    """What waits for a countersign (each with who asked, when, and a warning where two
+    changes together would hand the account over), and what was decided lately."""
+    observer = request.user
+    waiting = [{"change": change, "what": people.describe(change), "risk": people.risks(change),
+                "not_yours": people.why_not(change, observer, countersign=True)}
+               for change in people.waiting()]
+    decided = (PersonChange.objects.exclude(state=PersonChange.State.WAITING)
+               .select_related("subject", "decided_by").order_by("-decided_at", "-pk")[:20])
+    return render(request, "registration/people_changes.html", {
+        "waiting": waiting, "decided": [(c, people.describe(c)) for c in decided],
+        "has_device": two_factor.confirmed_device(observer) is not None,
+        "code_form": CodeForm(), "refuse_form": RefuseForm()})
+
+
+@role_required(Role.OBSERVER)
+@require_POST
+def countersign_change(request, pk):
+    """A countersign takes a fresh code from the observer's phone (like a sudo prompt): a
+    session left open, or a password alone, is not enough to hand someone's account over."""
+    change = get_object_or_404(PersonChange, pk=pk)
+    device = two_factor.confirmed_device(request.user)
+    form = CodeForm(request.POST)
+    try:
+        people.may_decide(change.pk, request.user, countersign=True)
+        if device is None:
+            messages.error(request, _("Countersigning takes a code from your authenticator "
+                                      "app: set up two-step sign-in first."))
+        elif not form.is_valid():
+            messages.error(request, " ".join(form.errors["code"]))
+        else:
+            passed, why = two_factor.check_code(request, device, form.cleaned_data["code"],
+                                                where=two_factor.COUNTERSIGN)
+            if not passed:
+                messages.error(request, _("Too many wrong codes. Wait a little and try again.")
+                               if why == "throttled" else _("That code is not valid now."))
+            else:
+                people.countersign(change.pk, observer=request.user)
+                messages.success(request, _("Countersigned, and in effect now: %(person)s, "
+                                            "%(what)s.") % {"person": change.subject,
+                                                            "what": people.describe(change)})
+    except people.NotAllowed as refusal:
+        messages.error(request, str(refusal))
+    return redirect("people_changes")
+
+
+@role_required(Role.OBSERVER)
+@require_POST
+def refuse_change(request, pk):
+    change = get_object_or_404(PersonChange, pk=pk)
+    form = RefuseForm(request.POST)
+    try:
+        people.refuse(change.pk, observer=request.user,
+                      reason=form.cleaned_data["reason"] if form.is_valid() else "")
+        messages.success(request, _("Refused: %(person)s, %(what)s. It will not take "
+                                    "effect.") % {"person": change.subject,
+                                                  "what": people.describe(change)})
+    except people.NotAllowed as refusal:
+        messages.error(request, str(refusal))
+    return redirect("people_changes")
 
 
 def _next_page(request) -> str:

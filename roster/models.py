@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -45,10 +44,10 @@ class Member(models.Model):
     roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="members")
     row_number = models.PositiveIntegerField(_("row in file"))
     member_number = models.CharField(_("member number"), max_length=64)
-    name = models.CharField(_("name"), max_length=200)
-    email = models.CharField(_("e-mail address"), max_length=254)
-    extra = models.JSONField(_("extra columns"), default=dict, blank=True)
-    # countersign.pseudonyms.pseudonym(email): matched against the suppression list.
+    # The member's data ({"name", "email", "extra"}): read and written only through
+    # roster.member_data, the one door (a test fails if any other module touches it).
+    personal = models.JSONField(default=dict)
+    # countersign.pseudonyms.pseudonym(email): the suppression list, erasure, uniqueness.
     email_pseudonym = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
@@ -61,12 +60,12 @@ class Member(models.Model):
                 fields=["roster", "member_number"], name="member_number_unique_in_roster"
             ),
             models.UniqueConstraint(
-                "roster", Lower("email"), name="member_email_unique_in_roster"
+                fields=["roster", "email_pseudonym"], name="member_address_unique_in_roster"
             ),
         ]
 
     def __str__(self):
-        return f"{self.member_number} {self.name}"
+        return self.member_number
 
 
 class RosterUpload(models.Model):
@@ -84,8 +83,9 @@ class RosterUpload(models.Model):
     name = models.CharField(_("name"), max_length=200)
     source_filename = models.CharField(max_length=255)
     file_sha256 = models.CharField(max_length=64)
-    checked = models.JSONField(default=dict)  # ParsedRoster.checked()
-    preview = models.JSONField(default=dict)
+    # ParsedRoster.checked(): member data, read and written only through roster.member_data.
+    checked_rows = models.JSONField(default=dict)
+    preview_rows = models.JSONField(default=dict)  # ParsedRoster.preview(): member data too
 
     def __str__(self):
         return f"{self.source_filename} ({self.uploaded_by})"

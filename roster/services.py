@@ -8,8 +8,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import audit
-from countersign.pseudonyms import pseudonym
 from countersign.roles import Role
+from roster import member_data
 from roster.actions import Action
 from roster.importer import ParsedRoster, parse_roster
 from roster.models import Member, Roster, RosterUpload
@@ -67,18 +67,9 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
         extra_columns=parsed.extra_columns,
     )
     Member.objects.bulk_create(
-        (
-            Member(
-                roster=roster,
-                row_number=m.row,
-                member_number=m.member_number,
-                name=m.name,
-                email=m.email,
-                extra=m.extra,
-                email_pseudonym=pseudonym(m.email),
-            )
-            for m in parsed.members
-        ),
+        (member_data.new_member(roster=roster, row_number=m.row, member_number=m.member_number,
+                                name=m.name, email=m.email, extra=m.extra)
+         for m in parsed.members),
         batch_size=2000,
     )
     _refresh_planner_statistics()
@@ -101,10 +92,7 @@ def roster_subset(*, roster: Roster, member_ids, name: str, reason: str, actor) 
         name=name, imported_by=actor, source_filename=roster.source_filename,
         file_sha256=digest.hexdigest(), file_format="subset", member_count=len(members),
         extra_columns=roster.extra_columns, derived_from=roster)
-    Member.objects.bulk_create(
-        (Member(roster=subset, row_number=m.row_number, member_number=m.member_number,
-                name=m.name, email=m.email, extra=m.extra, email_pseudonym=m.email_pseudonym)
-         for m in members), batch_size=2000)
+    Member.objects.bulk_create(member_data.copies(members, roster=subset), batch_size=2000)
     audit.record(Action.DERIVED, target=subset, actor=actor, payload={
         "from_roster": roster.pk, "from_sha256": roster.file_sha256, "reason": reason,
         "members": len(members), "sha256": subset.file_sha256})
@@ -130,14 +118,8 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
         return None, parsed
     with transaction.atomic():
         _purge_expired_uploads()
-        upload = RosterUpload.objects.create(
-            uploaded_by=actor,
-            name=name,
-            source_filename=filename,
-            file_sha256=parsed.sha256,
-            checked=parsed.checked(),
-            preview=parsed.preview(),
-        )
+        upload = member_data.hold_upload(parsed=parsed, uploaded_by=actor, name=name,
+                                         source_filename=filename, file_sha256=parsed.sha256)
         audit.record(Action.CHECK_PASSED, target=upload,
                      payload=_import_payload(parsed, name, "awaiting confirmation"),
                      **_actor(actor, ""))
@@ -147,9 +129,10 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
 def roster_upload_confirm(*, upload: RosterUpload, actor) -> Roster:
     """Step 2: store exactly the rows that were checked and previewed, then forget the upload.
     The file is not parsed again: one upload costs one parse, however it is built."""
-    if upload.uploaded_at < _expiry_cutoff() or not upload.checked:
+    checked = member_data.held_upload(upload)
+    if upload.uploaded_at < _expiry_cutoff() or not checked:
         raise UploadExpired  # (an upload kept before checked rows were, too: upload again)
-    parsed = ParsedRoster.from_checked(upload.checked, filename=upload.source_filename,
+    parsed = ParsedRoster.from_checked(checked, filename=upload.source_filename,
                                        sha256=upload.file_sha256)
     with transaction.atomic():
         roster = roster_import(parsed=parsed, name=upload.name, actor=actor)

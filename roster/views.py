@@ -1,14 +1,13 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from countersign import access
 from countersign.roles import Role, role_required
-from roster import services
+from roster import member_data, services
 from roster.forms import MemberSearchForm, RosterUploadForm
 from roster.models import Roster, RosterUpload
 
@@ -30,13 +29,10 @@ def roster_detail(request, pk):
                "can_see_members": access.may_see(request.user, access.Data.MEMBER_ROWS)}
     if context["can_see_members"]:
         form = MemberSearchForm(request.GET)
-        members = roster.members.all()
-        if form.is_valid() and (q := form.cleaned_data["q"].strip()):
-            members = members.filter(
-                Q(member_number__icontains=q) | Q(name__icontains=q) | Q(email__icontains=q)
-            )
+        q = form.cleaned_data["q"].strip() if form.is_valid() else ""
         context["form"] = form
-        context["page"] = Paginator(members, 50).get_page(request.GET.get("page"))
+        context["page"] = member_data.page_of(roster, user=request.user, q=q,
+                                              page=request.GET.get("page"))
     return render(request, "roster/detail.html", context)
 
 
@@ -80,4 +76,5 @@ def roster_upload_preview(request, pk):
             % {"count": f"{roster.member_count:,}", "name": roster.name},
         )
         return redirect(roster)
-    return render(request, "roster/upload_preview.html", {"upload": upload})
+    return render(request, "roster/upload_preview.html", {
+        "upload": upload, "preview": member_data.held_preview(upload)})

@@ -3,6 +3,8 @@
 olivia  operator   (contractor)      sam    supervisor (contractor)
 oscar   observer   (association)     audrey auditor    (association)
 mallory an account with no role      otto   a second operator
+orla    a second observer (association)
+adam    the contractor's administrator: a superuser with no role
 
 Only fixtures and hooks live here; the helpers they use are in tests/factories.py,
 tests/sending_helpers.py and tests/returned_mail.py, which is what test modules import.
@@ -17,6 +19,7 @@ from django.utils import timezone, translation
 from audit import triggers
 from campaigns import workflow
 from campaigns.models import Delivery
+from campaigns.seen import Seen
 from campaigns.states import State
 from countersign import mailcatcher
 from countersign.models import Organisation
@@ -55,6 +58,16 @@ def sam(db):
 @pytest.fixture
 def oscar(db):
     return make_user("oscar", Organisation.ASSOCIATION, Role.OBSERVER)
+
+
+@pytest.fixture
+def orla(db):
+    return make_user("orla", Organisation.ASSOCIATION, Role.OBSERVER)
+
+
+@pytest.fixture
+def adam(db):
+    return make_user("adam", Organisation.CONTRACTOR, is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
@@ -162,12 +175,14 @@ def tested(submitted, olivia, sam, oscar):
 
 @pytest.fixture
 def approved(tested, sam):
-    return workflow.approve(campaign=tested, user=sam, checklist=SUPERVISOR_TICKS)
+    return workflow.approve(campaign=tested, seen=Seen.current(tested),
+                            user=sam, checklist=SUPERVISOR_TICKS)
 
 
 @pytest.fixture
 def released(approved, oscar):
-    return workflow.release(campaign=approved, user=oscar, checklist=OBSERVER_TICKS)
+    return workflow.release(campaign=approved, seen=Seen.current(approved),
+                            user=oscar, checklist=OBSERVER_TICKS)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Fixtures live in tests/conftest.py and are built from these; tests import from h
 from conftest (pytest loads conftest itself, and importing it twice is a trap).
 """
 
+import re
 import socket
 import subprocess
 import time
@@ -13,32 +14,160 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from campaigns import sender, workflow
-from countersign.models import User
+from campaigns.models import Delivery
+from campaigns.seen import Seen
+from countersign import accounts, people
+from countersign.models import PersonChange, User
+from countersign.pseudonyms import pseudonym
+from roster import member_data
 from roster.samples import HEADER, csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
+
+# --- member data, read through the door (roster.member_data) -----------------------------------
+
+
+def values_of(obj) -> member_data.Values:
+    """A member's values (a Member, or a Delivery by its member); empty once erased."""
+    member_id = obj.member_id if isinstance(obj, Delivery) else obj.pk
+    number = obj.member_number
+    return member_data.values_of([member_id]).get(member_id) or member_data.Values(None, number)
+
+
+def email_of(obj) -> str:
+    return values_of(obj).email
+
+
+def name_of(obj) -> str:
+    return values_of(obj).name
+
+
+def extra_of(obj) -> dict:
+    return values_of(obj).extra
+
+
+def addresses_of(roster) -> list[str]:
+    """Every member's address, in row order."""
+    return [m.email for m in member_data.rows(roster)]
+
+
+def all_addresses() -> set[str]:
+    """Every address any member row still holds."""
+    from roster.models import Roster
+
+    return {a for roster in Roster.objects.all() for a in addresses_of(roster)}
+
+
+def people_of(roster) -> list[tuple[str, str]]:
+    """(address, name) of every member, in row order."""
+    return [(m.email, m.name) for m in member_data.rows(roster)]
+
+
+def delivery_to(campaign, address: str):
+    """The campaign's delivery to this address (found by its pseudonym, as the app does)."""
+    return campaign.deliveries.get(address_pseudonym=pseudonym(str(address)))
+
 
 # --- accounts ----------------------------------------------------------------------------------
 
 
-def make_user(username, organisation, *roles):
-    user = User.objects.create_user(
-        username=username,
-        password=f"{username}-test-pass",
-        email=f"{username}@{organisation}.example",
-        organisation=organisation,
-    )
-    for role in roles:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
+def make_user(username, organisation, *roles, **fields):
+    """A person with the password `<username>-test-pass`; `fields` such as is_superuser.
+    Made as an installation's set-up is, at once (people.setting_up): an association
+    person's roles would otherwise wait for another observer's countersign."""
+    with people.setting_up():
+        user = User.objects.create_user(
+            username=username,
+            password=f"{username}-test-pass",
+            email=f"{username}@{organisation}.example",
+            organisation=organisation,
+            **fields,
+        )
+        for role in roles:
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
+
+
+_SEEN_INPUT = re.compile(r'<input type="hidden" name="(seen_\w+)" value="([^"]*)">')
+
+
+def shown_on(client, url, *, form: str = "") -> dict:
+    """What a signing page shows and its form posts (the hidden seen_* fields): read from
+    the page itself, as a browser would post it. `form`: the action URL of the form to
+    read, on a page with several (a decision per message in doubt)."""
+    page = client.get(url).content.decode()
+    start = page.index(f'action="{form}"' if form else '<input type="hidden" name="seen_hash"')
+    return dict(_SEEN_INPUT.findall(page[start:page.index("</form>", start)]))
+
+
+def countersign_waiting(observer) -> list:
+    """Another observer countersigns every change to the association's people that waits,
+    as on the page of changes (after giving a code there)."""
+    changes = list(PersonChange.objects.filter(state=PersonChange.State.WAITING))
+    return [people.countersign(change.pk, observer=observer) for change in changes]
+
+
+def admin_change_form(user, *roles, **extra):
+    """What the admin's change form of `user` posts: the stored fields, the roles given, and
+    `extra` ("is_superuser": "on", another "email"...)."""
+    return {"username": user.username, "organisation": user.organisation, "email": user.email,
+            "first_name": user.first_name, "last_name": user.last_name,
+            "groups": [Group.objects.get(name=r).pk for r in roles], "is_active": "on",
+            "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", **extra}
 
 
 def client_for(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def sign_in(user, password=None) -> Client:
+    """The login form, as a person uses it (django-axes in the path), in English."""
+    client = Client(headers={"accept-language": "en"})
+    response = client.post(reverse("login"), {
+        "username": user.username, "password": password or f"{user.username}-test-pass"})
+    assert response.status_code == 302
+    return client
+
+
+# --- two-step sign-in --------------------------------------------------------------------------
+
+
+def with_device(user) -> TOTPDevice:
+    """The person set up their authenticator app (their own doing, as on the set-up page)."""
+    with accounts.acting_as(user):
+        return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+
+
+def totp_code(device, steps_ahead=0) -> str:
+    """The code the person's app shows now (or `steps_ahead` 30-second steps later: a code
+    already used is refused, so a second sign-in in the same test uses the next one)."""
+    device.refresh_from_db()
+    t0 = device.t0 - steps_ahead * device.step
+    return f"{totp(device.bin_key, device.step, t0, device.digits):06d}"
+
+
+def signed_in_with_code(user) -> Client:
+    """The person signed in as people do when they have a phone set up: the password, then a
+    code (the phone is set up first if they had none). Their next code is totp_code(device, 1).
+    """
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or with_device(user)
+    client = sign_in(user)
+    response = client.post(reverse("two_factor_verify"), {"code": totp_code(device)})
+    assert response.status_code == 302
+    return client
+
+
+def wrong_code(device) -> str:
+    """A six-digit code the device does not show now, nor one step either side."""
+    shown = {totp_code(device, n) for n in (-1, 0, 1)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in shown)
 
 
 # --- rosters and campaigns ---------------------------------------------------------------------
@@ -78,8 +207,10 @@ def through_the_countersign(campaign, author, supervisor, observer):
     workflow.submit(campaign=campaign, user=author)
     workflow.test_send(campaign=campaign, user=author, member=campaign.roster.members.first(),
                        recipients=[supervisor])
-    workflow.approve(campaign=campaign, user=supervisor, checklist=SUPERVISOR_TICKS)
-    return workflow.release(campaign=campaign, user=observer, checklist=OBSERVER_TICKS)
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign),
+                     user=supervisor, checklist=SUPERVISOR_TICKS)
+    return workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                            user=observer, checklist=OBSERVER_TICKS)
 
 
 def released_campaign(author, supervisor, observer, roster, **changes):
@@ -95,6 +226,26 @@ def run_until_done(campaign, *, rounds=5):
             campaign.refresh_from_db()
             return outcome
     raise AssertionError(f"campaign {campaign.pk} still sending after {rounds} slices")
+
+
+def run_queued_tasks(*, rounds=5) -> int:
+    """Run the tasks waiting in django-q2's database queue, oldest first, as the cluster
+    runs one (its worker and monitor, in this process: each result lands in the task
+    table), until the queue is empty; how many ran. A send task of a campaign that is no
+    longer sending just returns."""
+    from django_q.models import OrmQ
+    from django_q.tasks import _sync  # django-q2's own path of one package through a cluster
+
+    ran = 0
+    for _ in range(rounds):
+        queued = list(OrmQ.objects.order_by("id"))
+        if not queued:
+            return ran
+        for package in queued:
+            _sync(package.payload)
+            package.delete()
+            ran += 1
+    raise AssertionError(f"tasks still queued after {rounds} rounds")
 
 
 # --- the audit log -----------------------------------------------------------------------------

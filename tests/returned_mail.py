@@ -14,6 +14,7 @@ from audit.models import AuditEntry
 from campaigns import bounces, unsubscribe
 from campaigns.models import Delivery
 from roster.models import Suppression
+from tests.factories import email_of
 
 DOMAIN = "bounces.association.example"
 
@@ -57,7 +58,7 @@ Content-Type: text/rfc822-headers
 
 
 def dsn_for(delivery, **changes) -> bytes:
-    fields = {"to": bounces.verp_address(delivery.pk), "recipient": delivery.email,
+    fields = {"to": bounces.verp_address(delivery.pk), "recipient": email_of(delivery),
               "message_id": delivery.message_id, "campaign": delivery.campaign_id, **changes}
     return dsn(**fields)
 

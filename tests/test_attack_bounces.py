@@ -21,10 +21,17 @@ from audit.models import AuditEntry
 from campaigns import bounces, sender, workflow
 from campaigns.bounces import Result
 from campaigns.models import Delivery, State
+from campaigns.seen import Seen
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
 from roster.samples import HEADER
-from tests.factories import client_for, make_roster, released_campaign, run_until_done
+from tests.factories import (
+    client_for,
+    email_of,
+    make_roster,
+    released_campaign,
+    run_until_done,
+)
 from tests.returned_mail import (
     DOMAIN,
     RelayLog,
@@ -58,8 +65,8 @@ def test_a_hard_failure_for_another_address_in_a_second_block_is_not_this_delive
     else. Nothing about this delivery's address failed permanently."""
     mine, victim = sent.deliveries.all()[:2]
     raw = dsn(to=bounces.verp_address(mine.pk), message_id=mine.message_id,
-                    campaign=sent.pk, blocks=[(mine.email, "delayed", "4.4.1"),
-                                              (victim.email, "failed", "5.1.1")])
+                    campaign=sent.pk, blocks=[(email_of(mine), "delayed", "4.4.1"),
+                                              (email_of(victim), "failed", "5.1.1")])
     assert bounces.process_dsn(raw) != Result.HARD
     mine.refresh_from_db()
     assert mine.state == Delivery.State.SENT
@@ -69,12 +76,12 @@ def test_a_hard_failure_for_another_address_in_a_second_block_is_not_this_delive
 def test_a_dsn_with_several_blocks_never_suppresses_another_members_address(sent):
     mine, victim, third = sent.deliveries.all()[:3]
     raw = dsn(to=bounces.verp_address(mine.pk), message_id=mine.message_id,
-                    campaign=sent.pk, blocks=[(victim.email, "failed", "5.1.1"),
-                                              (mine.email, "failed", "5.1.1"),
-                                              (third.email, "failed", "5.1.1")])
+                    campaign=sent.pk, blocks=[(email_of(victim), "failed", "5.1.1"),
+                                              (email_of(mine), "failed", "5.1.1"),
+                                              (email_of(third), "failed", "5.1.1")])
     bounces.process_dsn(raw)
     for other in (victim, third):
-        assert not Suppression.objects.filter(pseudonym=pseudonym(other.email)).exists()
+        assert not Suppression.objects.filter(pseudonym=pseudonym(email_of(other))).exists()
         other.refresh_from_db()
         assert other.state == Delivery.State.SENT
 
@@ -86,7 +93,7 @@ def test_a_dsn_that_is_not_a_permanent_failure_suppresses_nobody(sent, action, s
     delivery = sent.deliveries.first()
     before = snapshot()
     raw = dsn(to=bounces.verp_address(delivery.pk), message_id=delivery.message_id,
-                    campaign=sent.pk, blocks=[(delivery.email, action, status)])
+                    campaign=sent.pk, blocks=[(email_of(delivery), action, status)])
     assert bounces.process_dsn(raw) in (Result.NOT_A_BOUNCE, Result.SOFT)
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.SENT
@@ -96,11 +103,11 @@ def test_a_dsn_that_is_not_a_permanent_failure_suppresses_nobody(sent, action, s
 
 def test_an_out_of_office_reply_to_the_verp_address_changes_nothing(sent):
     delivery = sent.deliveries.first()
-    auto = (f"To: {bounces.verp_address(delivery.pk)}\nFrom: {delivery.email}\n"
+    auto = (f"To: {bounces.verp_address(delivery.pk)}\nFrom: {email_of(delivery)}\n"
             "Auto-Submitted: auto-replied\nSubject: Out of office\nMIME-Version: 1.0\n"
             "Content-Type: multipart/mixed; boundary=\"X\"\n\n--X\nContent-Type: text/plain\n\n"
             "Away.\n--X\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
-            f"Final-Recipient: rfc822; {delivery.email}\nAction: failed\nStatus: 5.1.1\n"
+            f"Final-Recipient: rfc822; {email_of(delivery)}\nAction: failed\nStatus: 5.1.1\n"
             "--X--\n").encode()
     before = snapshot()
     assert bounces.process_dsn(auto) == Result.NOT_A_BOUNCE
@@ -177,11 +184,16 @@ def held_across_providers(olivia, sam, oscar, sink):
     return campaign
 
 
+def _delivery_to(campaign, address):
+    (delivery,) = [d for d in campaign.deliveries.all() if email_of(d) == address]
+    return delivery
+
+
 def _refused_by_policy(campaign, *addresses):
     """Each member writes a 5.7.1 DSN for their own message to its VERP address (their copy's
     Return-Path): the relay's own bounce format, their own address, their own message."""
     for address in addresses:
-        delivery = campaign.deliveries.get(email=address)
+        delivery = _delivery_to(campaign, address)
         assert bounces.process_dsn(dsn_for(
             delivery, status="5.7.1",
             diagnostic=f"550 5.7.1 <{address}>: Message rejected as spam")) == Result.BLOCKED
@@ -208,7 +220,7 @@ def test_two_forged_policy_bounces_from_two_providers_cannot_pause_a_campaign(
 def test_a_few_policy_bounces_do_not_tip_hard_bounces_over_the_rate(held_across_providers,
                                                                    settings):
     settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.15, 10
-    hard = held_across_providers.deliveries.get(email="member3@icloud.com")
+    hard = _delivery_to(held_across_providers, "member3@icloud.com")
     assert bounces.process_dsn(dsn_for(hard)) == Result.HARD
     _refused_by_policy(held_across_providers, "member1@gmail.com", "member6@gmail.com")
     assert held_across_providers.state == State.HELD  # 1 hard of 10: within 15 %
@@ -243,7 +255,7 @@ def test_a_deeply_nested_mail_does_not_block_the_bounce_mailbox(sent, tmp_path):
 def test_a_dsn_with_thousands_of_blocks_is_read_in_bounded_time(sent):
     delivery = sent.deliveries.first()
     blocks = [(f"n{n}@example.org", "failed", "5.1.1") for n in range(5000)]
-    blocks.append((delivery.email, "failed", "5.1.1"))
+    blocks.append((email_of(delivery), "failed", "5.1.1"))
     raw = dsn(to=bounces.verp_address(delivery.pk), blocks=blocks)
     started = time.monotonic()
     bounces.process_dsn(raw)
@@ -309,20 +321,21 @@ def test_the_auditor_never_sees_a_member_address_after_bounces_complaints_and_de
         held, audrey, sam, tmp_path):
     sent = held
     first, second, third, fourth = held.deliveries.filter(state=Delivery.State.SENT)[:4]
-    quoted = f"550 5.1.1 <{first.email}>: Recipient address rejected: {first.email}"
+    quoted = f"550 5.1.1 <{email_of(first)}>: Recipient address rejected: {email_of(first)}"
     bounces.process_dsn(dsn(to=bounces.verp_address(first.pk), diagnostic=quoted,
                                   message_id=first.message_id, campaign=sent.pk,
-                                  blocks=[(first.email, "failed", "5.1.1")]))
+                                  blocks=[(email_of(first), "failed", "5.1.1")]))
     bounces.process_dsn(dsn_for(second, status="4.2.2", action="delayed"))
-    esp_event("complained", third.message_id, mta_response=f"550 5.7.1 spam from {third.email}")
+    esp_event("complained", third.message_id, mta_response=f"550 5.7.1 spam from {email_of(third)}")
     Delivery.objects.filter(pk=fourth.pk).update(
         state=Delivery.State.IN_DOUBT, claimed_at=timezone.now(),
         smtp_reply="ConnectionResetError: [Errno 104] Connection reset by peer")
-    esp_event("delivered", fourth.message_id, mta_response=f"250 ok {fourth.email}")
+    esp_event("delivered", fourth.message_id, mta_response=f"250 ok {email_of(fourth)}")
     bounces.process_dsn(dsn_for(fourth))
     reconcile(postfix_log(tmp_path, accepted=[Delivery.objects.get(pk=fourth.pk)]))
-    workflow.decide(delivery=Delivery.objects.get(pk=fourth.pk), user=sam, decision="skip")
-    addresses = [d.email for d in (first, second, third, fourth)]
+    doubtful = Delivery.objects.get(pk=fourth.pk)
+    workflow.decide(delivery=doubtful, seen=Seen.current(doubtful), user=sam, decision="skip")
+    addresses = [email_of(d) for d in (first, second, third, fourth)]
     for entry in AuditEntry.objects.all():
         for address in addresses:
             assert address not in str(entry.payload), entry.action
@@ -345,8 +358,8 @@ def test_the_auditors_incident_export_carries_no_member_address_in_the_server_re
     """Postfix's usual refusal quotes the address: 550 5.1.1 <addr>: Recipient address
     rejected. The auditor's incident report is keyed by member number only."""
     victim = roster.members.order_by("row_number")[3]
-    sink.handler.refuse[victim.email] = (
-        f"550 5.1.1 <{victim.email}>: Recipient address rejected: User unknown")
+    sink.handler.refuse[email_of(victim)] = (
+        f"550 5.1.1 <{email_of(victim)}>: Recipient address rejected: User unknown")
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
     run_until_done(campaign)
     assert campaign.deliveries.get(member=victim).state == Delivery.State.FAILED
@@ -355,7 +368,7 @@ def test_the_auditors_incident_export_carries_no_member_address_in_the_server_re
         page = client.get(reverse("audit:incident", args=[campaign.pk]) + query,
                           HTTP_ACCEPT_LANGUAGE="en")
         body = b"".join(page.streaming_content) if page.streaming else page.content
-        assert victim.email not in body.decode("utf-8", "replace"), query or "html"
+        assert email_of(victim) not in body.decode("utf-8", "replace"), query or "html"
 
 
 # --- the Message-ID and the bytes ------------------------------------------------------------
@@ -363,7 +376,7 @@ def test_the_auditors_incident_export_carries_no_member_address_in_the_server_re
 def test_the_ledgers_message_id_and_hash_are_those_of_the_bytes_the_relay_received(sent, sink):
     received = {recipient: raw for _t, recipient, raw in sink.handler.received}
     for delivery in sent.deliveries.all():
-        raw = received[delivery.email]
+        raw = received[email_of(delivery)]
         got = message_from_bytes(raw, policy=policy.compat32)
         assert got["Message-ID"] == delivery.message_id
         assert hashlib.sha256(raw).hexdigest() == delivery.message_sha256
@@ -380,7 +393,7 @@ def test_an_esp_event_carrying_the_esps_own_message_id_finds_the_delivery(
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
     run_until_done(campaign)
     sent_message = next(m for m in django_mail.outbox if m.to == [
-        campaign.deliveries.first().email])
+        email_of(campaign.deliveries.first())])
     esp_id = sent_message.anymail_status.message_id
     esp_event("bounced", str(esp_id), mta_response="550 5.1.1 no such user")
     delivery = campaign.deliveries.first()
@@ -508,7 +521,7 @@ def test_a_resent_message_that_died_before_its_hand_over_is_not_shown_as_accepte
     first_id = delivery.message_id
     first_log = postfix_log(tmp_path, accepted=[delivery],
                             start=timezone.now() - timedelta(minutes=1))
-    workflow.decide(delivery=delivery, user=sam, decision="resend")
+    workflow.decide(delivery=delivery, seen=Seen.current(delivery), user=sam, decision="resend")
     # The second claim, left by a dead worker before _note_message.
     long_ago = timezone.now() - timedelta(seconds=settings.EMAIL_TIMEOUT
                                           + settings.SEND_STALE_MARGIN_SECONDS + 5)

@@ -31,7 +31,8 @@ def test_the_head_is_mailed_to_the_associations_observers_and_audited(oscar, sam
     body = mailed_anchor()
     (message,) = mail.outbox
     assert message.to == [oscar.email]  # observers only, not the contractor's supervisor
-    assert f"countersign-anchor sequence={head.sequence} hash={head.hash} time=" in body
+    assert (f"countersign-anchor number=1 sequence={head.sequence} hash={head.hash} time="
+            in body) and " previous=none" in body
     assert not message.attachments
     entry = AuditEntry.objects.get(action="audit.anchor_mailed")
     assert entry.sequence == head.sequence + 1 and entry.payload["hash"] == head.hash
@@ -41,11 +42,11 @@ def test_the_head_is_mailed_to_the_associations_observers_and_audited(oscar, sam
 def test_the_anchor_schedule_runs_every_configured_hours(db, settings):
     from django_q.models import Schedule
 
-    from campaigns.apps import ANCHOR, schedule_audit_anchor
+    from campaigns.schedules import ANCHOR, ensure
 
     assert Schedule.objects.get(name=ANCHOR).minutes == 24 * 60
     settings.AUDIT_ANCHOR_HOURS = 6
-    schedule_audit_anchor()
+    ensure(record=False)
     schedule = Schedule.objects.get(name=ANCHOR)
     assert schedule.minutes == 360 and schedule.func == "campaigns.tasks.mail_audit_anchor"
 

@@ -16,7 +16,7 @@ from campaigns.bounces import Result
 from campaigns.models import Delivery, State
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
-from tests.factories import make_roster, released_campaign, run_until_done
+from tests.factories import email_of, make_roster, released_campaign, run_until_done
 from tests.returned_mail import DOMAIN, dsn, dsn_for, esp_event, maildir, snapshot
 
 pytestmark = pytest.mark.usefixtures("sink", "bounce_domain")
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("sink", "bounce_domain")
 
 def test_each_message_leaves_with_its_deliverys_own_verp_address(sent, sink):
     for delivery in sent.deliveries.all():
-        envelope = sink.handler.envelope_senders[delivery.email]
+        envelope = sink.handler.envelope_senders[email_of(delivery)]
         assert envelope == bounces.verp_address(delivery.pk)
         assert envelope.startswith(f"bounce+{delivery.pk}-") and envelope.endswith(f"@{DOMAIN}")
         assert bounces.delivery_id_of(envelope) == delivery.pk
@@ -37,7 +37,7 @@ def test_without_a_bounce_domain_the_envelope_sender_stays_the_from_address(
     settings.BOUNCE_DOMAIN = ""
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
     run_until_done(campaign)
-    members = set(campaign.deliveries.values_list("email", flat=True))
+    members = {email_of(d) for d in campaign.deliveries.all()}
     assert {sink.handler.envelope_senders[m] for m in members} == {
         "members@association.example"}
 
@@ -106,7 +106,7 @@ def test_a_verp_address_pasted_on_another_campaigns_bounce_changes_nothing(
     mine, theirs = sent.deliveries.first(), other.deliveries.first()
     before = snapshot()
     # A bounce of the other campaign's message, sent to this delivery's VERP address.
-    pasted = dsn_for(mine, recipient=mine.email, message_id=theirs.message_id,
+    pasted = dsn_for(mine, recipient=email_of(mine), message_id=theirs.message_id,
                      campaign=other.pk)
     assert bounces.process_dsn(pasted) == Result.MISMATCH
     assert snapshot() == before
@@ -117,10 +117,10 @@ def test_a_dsn_reporting_another_members_address_suppresses_nobody(sent):
     another member's address suppressed: the DSN must report the delivery's own address."""
     mine, victim = sent.deliveries.all()[:2]
     before = snapshot()
-    spoofed = dsn_for(mine, recipient=victim.email)
+    spoofed = dsn_for(mine, recipient=email_of(victim))
     assert bounces.process_dsn(spoofed) == Result.MISMATCH
     assert snapshot() == before
-    assert not Suppression.objects.filter(pseudonym=pseudonym(victim.email)).exists()
+    assert not Suppression.objects.filter(pseudonym=pseudonym(email_of(victim))).exists()
 
 
 def test_a_bounce_for_a_message_never_handed_over_changes_nothing(olivia, sam, oscar, roster):
@@ -155,13 +155,13 @@ def test_a_hard_bounce_marks_the_delivery_bounced_and_suppresses_its_address(sen
     assert delivery.state == Delivery.State.BOUNCED
     assert delivery.bounced_at is not None and delivery.bounce_status == "5.1.1"
     assert delivery.sent_at is not None  # it was accepted; it bounced later
-    entry = Suppression.objects.get(pseudonym=pseudonym(delivery.email))
+    entry = Suppression.objects.get(pseudonym=pseudonym(email_of(delivery)))
     assert entry.reason == Suppression.Reason.HARD_BOUNCE and entry.campaign_id == sent.pk
     recorded = AuditEntry.objects.filter(action="campaign.bounce_recorded").get()
     assert recorded.payload["delivery"] == delivery.pk
     assert recorded.payload["status"] == "5.1.1" and recorded.object_id == str(sent.pk)
     for entry in AuditEntry.objects.all():  # no address in the log
-        assert delivery.email not in str(entry.payload)
+        assert email_of(delivery) not in str(entry.payload)
 
 
 def test_the_same_bounce_twice_is_recorded_once(sent):
@@ -184,7 +184,7 @@ def test_a_delayed_dsn_counts_a_soft_bounce_and_suppresses_nobody(sent):
 def test_a_bounce_naming_the_original_recipient_after_forwarding_is_accepted(sent):
     delivery = sent.deliveries.first()
     forwarded = dsn_for(delivery, recipient="real-box@forwarded.example",
-                        original_recipient=delivery.email)
+                        original_recipient=email_of(delivery))
     assert bounces.process_dsn(forwarded) == Result.HARD
 
 
@@ -271,7 +271,7 @@ def test_an_esp_complaint_suppresses_the_address_for_every_kind_of_campaign(sent
     esp_event("complained", delivery.message_id.strip("<>"))
     delivery.refresh_from_db()
     assert delivery.complained_at is not None and delivery.state == Delivery.State.SENT
-    assert Suppression.objects.get(pseudonym=pseudonym(delivery.email)).reason == "complaint"
+    assert Suppression.objects.get(pseudonym=pseudonym(email_of(delivery))).reason == "complaint"
 
 
 def test_an_esp_event_for_an_unknown_message_changes_nothing(sent):

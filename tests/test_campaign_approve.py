@@ -8,12 +8,13 @@ from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import SignOff, State
 from countersign.roles import Role
-from tests.factories import SUPERVISOR_TICKS, client_for
+from tests.factories import SUPERVISOR_TICKS, client_for, shown_on
 
 
 def approve(client, campaign, ticks=SUPERVISOR_TICKS, comment="", lang="en"):
-    return client.post(reverse("campaigns:review", args=[campaign.pk]),
-                       {"checklist": ticks, "comment": comment, "approve": ""},
+    url = reverse("campaigns:review", args=[campaign.pk])
+    shown = shown_on(client, url) if client.get(url).status_code == 200 else {}
+    return client.post(url, {"checklist": ticks, "comment": comment, "approve": "", **shown},
                        HTTP_ACCEPT_LANGUAGE=lang)
 
 

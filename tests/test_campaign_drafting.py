@@ -9,7 +9,8 @@ from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.forms import CampaignForm
 from campaigns.models import Campaign, State
-from tests.factories import BODY, client_for, make_campaign, make_roster
+from campaigns.seen import Seen
+from tests.factories import BODY, client_for, make_campaign, make_roster, name_of
 
 
 def post_campaign(client, roster, **changes):
@@ -102,7 +103,7 @@ def test_preview_renders_the_message_for_a_chosen_member(olivia, draft):
     preview = reverse("campaigns:preview", args=[draft.pk])
     page = client_for(olivia).get(preview, {"member": "W000007"}).content.decode()
     member = draft.roster.members.get(member_number="W000007")
-    assert f"【重要】{member.name} 様" in page and "会員番号 W000007" in page
+    assert f"【重要】{name_of(member)} 様" in page and "会員番号 W000007" in page
 
 
 def test_preview_defaults_to_first_last_and_a_random_member(olivia, draft):
@@ -157,7 +158,8 @@ def test_saving_says_exactly_what_happened(olivia, sam, oscar, roster, state, ex
     if state == "approved":
         workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
                            recipients=[sam])
-        workflow.approve(campaign=campaign, user=sam, checklist=SUPERVISOR_TICKS)
+        workflow.approve(campaign=campaign, seen=Seen.current(campaign),
+                         user=sam, checklist=SUPERVISOR_TICKS)
     client = client_for(olivia)
     data = {"name": campaign.name, "roster": roster.pk, "sender": campaign.sender,
             "subject": "新しい件名 {name} 様", "body_text": campaign.body_text, "body_html": "",

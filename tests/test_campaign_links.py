@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from campaigns import links, workflow
-from tests.factories import client_for, make_campaign, make_roster
+from tests.factories import client_for, make_campaign, make_roster, values_of
 
 
 def test_every_distinct_link_and_its_domain_is_listed_on_review_and_release(
@@ -44,7 +44,8 @@ def test_a_placeholder_in_an_href_is_sanitised_after_rendering(olivia):
 
     message = mail.build_message(sender=campaign.sender, subject="s", body_text="b",
                                  body_html=campaign.body_html,
-                                 values=mail.member_values(roster.members.get(member_number="W1")),
+                                 values=mail.member_values(values_of(roster.members.get(
+                                     member_number="W1"))),
                                  to="a@example.jp")
     assert "javascript" not in mail.texts_of(message)["body_html"]
     assert "javascript" not in message.wire_bytes().decode()

@@ -12,13 +12,16 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import SignOff, State
+from campaigns.seen import Seen
 from countersign.roles import Role
-from tests.factories import OBSERVER_TICKS, client_for, make_user
+from tests.factories import OBSERVER_TICKS, client_for, make_user, shown_on
 
 
 def release(client, campaign, ticks=OBSERVER_TICKS):
-    return client.post(reverse("campaigns:release", args=[campaign.pk]),
-                       {"checklist": ticks, "release": ""}, HTTP_ACCEPT_LANGUAGE="en")
+    url = reverse("campaigns:release", args=[campaign.pk])
+    shown = shown_on(client, url) if client.get(url).status_code == 200 else {}
+    return client.post(url, {"checklist": ticks, "release": "", **shown},
+                       HTTP_ACCEPT_LANGUAGE="en")
 
 
 def test_observer_releases_for_a_limited_window(oscar, approved, settings):
@@ -46,7 +49,8 @@ def test_the_approving_supervisor_cannot_release(sam, approved):
     assert release(client_for(sam), approved).status_code == 403
     # ... nor through the workflow, whatever the view does
     with pytest.raises(workflow.NotAllowed):
-        workflow.release(campaign=approved, user=sam, checklist=OBSERVER_TICKS)
+        workflow.release(campaign=approved, seen=Seen.current(approved),
+                         user=sam, checklist=OBSERVER_TICKS)
 
 
 def test_a_contractor_account_can_never_act_as_observer(approved):
@@ -76,7 +80,9 @@ def test_a_stale_approval_cannot_be_released(oscar, approved, settings):
 
 
 def test_release_rechecks_the_hash_against_what_would_be_sent(oscar, approved):
-    approved.roster.members.filter(member_number="W000001").update(email="changed@example.jp")
+    # The database's administrator changes one member's address behind the app's back.
+    approved.roster.members.filter(member_number="W000001").update(
+        personal={"name": "佐藤 陽菜", "email": "changed@example.jp", "extra": {}})
     response = release(client_for(oscar), approved)
     assert "no longer what was approved" in response.content.decode()
     approved.refresh_from_db()
@@ -87,14 +93,16 @@ def test_a_release_whose_window_passed_can_be_given_again(oscar, released):
     released.release_expires_at = timezone.now() - timedelta(seconds=1)
     released.save()
     assert not released.release_is_live()
-    workflow.release(campaign=released, user=oscar, checklist=OBSERVER_TICKS)
+    workflow.release(campaign=released, seen=Seen.current(released),
+                     user=oscar, checklist=OBSERVER_TICKS)
     released.refresh_from_db()
     assert released.release_is_live()
 
 
 def test_a_live_release_is_not_given_twice(oscar, released):
     with pytest.raises(workflow.WrongState):
-        workflow.release(campaign=released, user=oscar, checklist=OBSERVER_TICKS)
+        workflow.release(campaign=released, seen=Seen.current(released),
+                         user=oscar, checklist=OBSERVER_TICKS)
 
 
 def test_observer_dashboard_lists_campaigns_awaiting_release(oscar, approved, sam):

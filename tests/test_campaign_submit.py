@@ -41,3 +41,27 @@ def test_submit_is_post_only(olivia, draft):
 
 def test_an_unknown_campaign_is_404(olivia):
     assert client_for(olivia).post(reverse("campaigns:submit", args=[999])).status_code == 404
+
+
+def test_a_submit_racing_a_reject_is_refused_clearly_and_audited_never_a_500(
+        olivia, sam, submitted, monkeypatch):
+    """The author presses submit again just as the supervisor rejects: the request read
+    "submitted" (refused), and the reject commits before the refusal is written."""
+    from campaigns import workflow
+
+    content_check = workflow._content_check
+
+    def reject_meanwhile(roster, fields):
+        monkeypatch.setattr(workflow, "_content_check", content_check)
+        workflow.reject(campaign=submitted, user=sam, comment="件名を直してください")
+        return content_check(roster, fields)
+
+    monkeypatch.setattr(workflow, "_content_check", reject_meanwhile)
+    response = client_for(olivia).post(reverse("campaigns:submit", args=[submitted.pk]),
+                                       HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 302
+    submitted.refresh_from_db()
+    assert submitted.state == State.DRAFT  # the reject stands; the submit changed nothing
+    refused = AuditEntry.objects.get(action="campaign.refused")
+    assert (refused.actor_name, refused.payload["attempted"], refused.payload["code"]) == (
+        "olivia", "submitted", "state")

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns.models import TestSend
-from tests.factories import client_for, make_user
+from tests.factories import client_for, email_of, make_user, name_of
 
 
 def test_operator_sends_a_test_to_self_and_chosen_reviewers(olivia, sam, oscar, submitted):
@@ -16,7 +16,7 @@ def test_operator_sends_a_test_to_self_and_chosen_reviewers(olivia, sam, oscar, 
     member = submitted.roster.members.get(member_number="W000005")
     for message in outbox.outbox:
         assert len(message.to) == 1 and not message.cc and not message.bcc
-        assert message.subject.startswith("[テスト]") and member.name in message.subject
+        assert message.subject.startswith("[テスト]") and name_of(member) in message.subject
         assert "W000005" in message.body and message.attachments == []
     record = TestSend.objects.get()
     assert record.content_hash == submitted.content_hash
@@ -29,7 +29,7 @@ def test_operator_sends_a_test_to_self_and_chosen_reviewers(olivia, sam, oscar, 
 def test_a_test_send_never_goes_to_members(olivia, submitted, roster):
     member = roster.members.first()
     impostor = make_user("member", "contractor")  # an account without a reviewer role
-    impostor.email = member.email
+    impostor.email = email_of(member)
     impostor.save()
     response = client_for(olivia).post(reverse("campaigns:test_send", args=[submitted.pk]), {
         "member_number": member.member_number, "recipients": [impostor.pk]})

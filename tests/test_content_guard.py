@@ -12,6 +12,7 @@ from tests.factories import (
     client_for,
     make_campaign,
     make_roster,
+    name_of,
     run_until_done,
     through_the_countersign,
 )
@@ -64,8 +65,8 @@ def test_a_member_number_in_the_subject_is_found(roster):
 
 def test_several_members_names_are_refused_but_one_name_alone_is_allowed(roster):
     first, second = roster.members.order_by("row_number")[:2]
-    assert report(roster, f"{{name}} 様\n担当: {first.name}").ok  # a signature may be a name
-    result = report(roster, f"{{name}} 様\n{first.name}、{second.name.replace(' ', '')}")
+    assert report(roster, f"{{name}} 様\n担当: {name_of(first)}").ok  # a signature may be a name
+    result = report(roster, f"{{name}} 様\n{name_of(first)}、{name_of(second).replace(' ', '')}")
     assert kinds(result) == ["names"]
     assert {f.member for f in result.findings} == {first.member_number, second.member_number}
 
@@ -121,7 +122,9 @@ def test_submit_is_refused_with_the_findings_shown_and_audited(olivia, roster):
     refused = AuditEntry.objects.get(action="campaign.refused")
     assert refused.payload["code"] == "guard"
     assert refused.payload["guard"]["findings"][0] == {
-        "kind": "email", "where": "body_text", "line": 2, "column": 1, "member": "W000003"}
+        "kind": "email", "where": "body_text", "line": 2, "column": 1, "length": 28,
+        "member": "W000003", "column_name": "", "recipient": "", "detail": ""}
+    assert set(client.session.keys()) & {"guard_refusal", "guard_findings"} == set()
     assert "member000003" not in str(refused.payload)  # kind, place and member only
 
 
@@ -191,7 +194,9 @@ def test_a_refused_message_is_shown_to_the_signers_with_what_was_found(
     run_until_done(campaign)
     delivery = campaign.deliveries.get(state=Delivery.State.REFUSED)
     assert delivery.findings == [{"kind": "email", "where": "body_text", "line": 1,
-                                  "column": 9, "member": "W000003"}]  # in 鈴木 陽菜 様 …
+                                  "column": 9, "length": 29, "member": "W000003",
+                                  "column_name": "", "recipient": "W000001",
+                                  "detail": ""}]  # in 鈴木 陽菜 様 …
     for user in (sam, oscar, olivia):
         page = client_for(user).get(reverse("campaigns:detail", args=[campaign.pk]),
                                     HTTP_ACCEPT_LANGUAGE="en").content.decode()

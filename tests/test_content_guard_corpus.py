@@ -15,7 +15,14 @@ import pytest
 from campaigns import guard, workflow
 from campaigns.models import Delivery, State
 from roster.samples import sample_rows
-from tests.factories import make_campaign, make_roster, run_until_done, through_the_countersign
+from tests.factories import (
+    email_of,
+    make_campaign,
+    make_roster,
+    name_of,
+    run_until_done,
+    through_the_countersign,
+)
 
 HEADER = ["会員番号", "氏名", "メールアドレス", "支部", "memo", "紹介者", "リンク"]
 SPECIAL = [  # addresses the importer accepts that a narrow pattern would miss; Latin names
@@ -189,7 +196,7 @@ def leaked_to_the_server(sink, roster) -> list[str]:
     """Member mails that reached the server and carry another member's data, as an
     independent reader finds it (the guard's own decoding, on the decoded MIME parts)."""
     index = guard.roster_index(roster)
-    members = {key: m for m in roster.members.all() for key in guard.email_keys(m.email)}
+    members = {key: m for m in roster.members.all() for key in guard.email_keys(email_of(m))}
     leaks = []
     for message in sink.handler.messages():
         (to,) = message["To"].addresses
@@ -198,7 +205,7 @@ def leaked_to_the_server(sink, roster) -> list[str]:
                  "body_text": message.get_body(("plain",)).get_content()}
         html = message.get_body(("html",))
         texts["body_html"] = html.get_content() if html else ""
-        recipient = guard.Recipient(member.member_number, member.email, member.name)
+        recipient = guard.Recipient(member.member_number, email_of(member), name_of(member))
         if guard.scan_texts(texts, index, recipient=recipient):
             leaks.append(member.member_number)
     return leaks

@@ -4,7 +4,7 @@ button: the content hash, the chain head after a sign-off, the chain head for th
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from tests.factories import OBSERVER_TICKS, client_for
+from tests.factories import OBSERVER_TICKS, client_for, shown_on
 
 
 def copy_button(value: str) -> str:
@@ -19,8 +19,9 @@ def test_the_content_hash_has_a_copy_button(olivia, submitted):
 
 
 def test_the_chain_head_the_observer_must_keep_is_whole_with_a_copy_button(oscar, approved):
-    response = client_for(oscar).post(reverse("campaigns:release", args=[approved.pk]),
-                                      {"checklist": OBSERVER_TICKS, "release": ""},
+    url, client = reverse("campaigns:release", args=[approved.pk]), client_for(oscar)
+    response = client.post(url, {"checklist": OBSERVER_TICKS, "release": "",
+                                 **shown_on(client, url)},
                                       follow=True, HTTP_ACCEPT_LANGUAGE="ja")
     head = AuditEntry.objects.order_by("-sequence").first()
     page = response.content.decode()

@@ -14,6 +14,7 @@ from roster.samples import csv_bytes, sample_rows
 from tests.factories import (
     BODY,
     client_for,
+    email_of,
     free_port,
     make_campaign,
     make_roster,
@@ -119,7 +120,7 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
                            recipients=[sam])
         controller.stop()
         other = make_roster(olivia, rows=sample_rows(2, start=900), name="別名簿")
-        certificate = retention.erase_member(address=other.members.first().email, actor=oscar)
+        certificate = retention.erase_member(address=email_of(other.members.first()), actor=oscar)
     from roster.models import RosterUpload
 
     return {"roster": roster, "draft": draft, "review": review, "sent": sent, "held": held,
@@ -233,6 +234,28 @@ def test_the_two_step_pages_are_japanese_too(oscar, settings):
     for response in (setup, wrong, verify):
         assert response.status_code == 200
         assert english_left(response.content.decode()) == []
+
+
+def test_the_page_of_changes_to_people_is_japanese_too(oscar, orla, audrey, admin_client):
+    from django.contrib.auth.models import Group
+
+    from countersign import people
+    from countersign.models import PersonChange
+
+    admin_client.post(f"/admin/countersign/user/{audrey.pk}/password/", {
+        "password1": "chosen-by-the-admin-1", "password2": "chosen-by-the-admin-1",
+        "usable_password": "true"})
+    audrey.groups.remove(Group.objects.get(name="auditor"))
+    oscar.email = "oscar@elsewhere.example"
+    oscar.save()
+    people.refuse(PersonChange.objects.get(subject=oscar).pk, observer=oscar, reason="心当たりなし")
+    for user in (orla, oscar):
+        page = client_for(user).get(reverse("people_changes"), HTTP_ACCEPT_LANGUAGE="ja")
+        html = page.content.decode()
+        assert page.status_code == 200 and "協会の利用者のアカウント変更" in html
+        assert english_left(html) == [] and wrong_wordings(html) == []
+    home = client_for(orla).get(reverse("home"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "確認署名を待つ協会の利用者のアカウント変更が 2 件あります" in home
 
 
 def test_the_login_page_is_japanese_too(client):

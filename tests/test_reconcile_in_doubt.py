@@ -16,6 +16,7 @@ from audit.models import AuditEntry
 from campaigns import reconcile as reconcile_module
 from campaigns import workflow
 from campaigns.models import Delivery
+from campaigns.seen import Seen
 from tests.factories import client_for
 from tests.returned_mail import RelayLog, postfix_log, reconcile
 
@@ -122,7 +123,7 @@ def test_the_decision_is_audited_with_the_evidence_that_was_shown(three_in_doubt
     taken = three_in_doubt[0]
     reconcile(postfix_log(tmp_path, accepted=[taken]))
     taken.refresh_from_db()
-    workflow.decide(delivery=taken, user=sam, decision="skip")
+    workflow.decide(delivery=taken, seen=Seen.current(taken), user=sam, decision="skip")
     entry = AuditEntry.objects.filter(action="campaign.delivery_decided").get()
     assert entry.payload["decision"] == "skip"
     assert entry.payload["relay_evidence"] == taken.relay_evidence
@@ -141,7 +142,7 @@ def test_a_resent_message_does_not_keep_the_old_messages_evidence(three_in_doubt
     taken = three_in_doubt[0]
     reconcile(postfix_log(tmp_path, accepted=[taken]))
     taken.refresh_from_db()
-    workflow.decide(delivery=taken, user=sam, decision="resend")
+    workflow.decide(delivery=taken, seen=Seen.current(taken), user=sam, decision="resend")
     taken.refresh_from_db()
     assert taken.state == Delivery.State.PENDING and taken.relay_evidence == {}
     entry = AuditEntry.objects.filter(action="campaign.delivery_decided").get()

@@ -21,6 +21,8 @@ from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
 from tests.factories import (
     client_for,
+    delivery_to,
+    email_of,
     make_campaign,
     make_newsletter,
     released_campaign,
@@ -108,14 +110,14 @@ def test_a_readers_unsubscribe_mail_suppresses_that_member_for_newsletters(newsl
     mailto = message["List-Unsubscribe"].split(",")[1].strip().strip("<>")
     address, _q, query = mailto.removeprefix("mailto:").partition("?subject=")
     subject = query.replace("%20", " ")
-    recipient = newsletter.deliveries.get(email=message["To"])
+    recipient = delivery_to(newsletter, message["To"])
     out = process_maildir(tmp_path, unsubscribe_mail(subject, to=address))
     assert "1 unsubscribed" in out, out
     entry = Suppression.objects.get()
-    assert entry.pseudonym == pseudonym(recipient.email) and entry.reason == "unsubscribed"
+    assert entry.pseudonym == pseudonym(email_of(recipient)) and entry.reason == "unsubscribed"
     assert entry.source == "unsubscribe:mail"
     audit = AuditEntry.objects.filter(action=Action.ADDRESS_SUPPRESSED).last()
-    assert recipient.email not in str(audit.payload)
+    assert email_of(recipient) not in str(audit.payload)
 
 
 @pytest.mark.parametrize("dress", [
@@ -129,7 +131,7 @@ def test_an_unsubscribe_mail_is_read_however_the_mail_reader_dressed_the_subject
     delivery = newsletter.deliveries.first()
     assert bounces.process_mail(unsubscribe_mail(dress(token_of(delivery)))) == \
         Result.UNSUBSCRIBED
-    assert Suppression.objects.get().pseudonym == pseudonym(delivery.email)
+    assert Suppression.objects.get().pseudonym == pseudonym(email_of(delivery))
 
 
 def test_the_same_unsubscribe_mail_twice_suppresses_once(newsletter):
@@ -208,7 +210,7 @@ def test_a_complaint_suppresses_the_address_for_every_kind_of_campaign(sent, tmp
     assert bounces.rates(sent)["complained"] == 1
     entry = AuditEntry.objects.get(action="campaign.bounce_recorded")
     assert entry.payload["bounce"] == "complaint" and entry.payload["report"].startswith("arf:")
-    assert delivery.email not in str(entry.payload)
+    assert email_of(delivery) not in str(entry.payload)
 
 
 def test_a_report_naming_the_message_only_by_its_unsubscribe_token_is_taken_as_an_unsubscribe(
@@ -222,7 +224,7 @@ def test_a_report_naming_the_message_only_by_its_unsubscribe_token_is_taken_as_a
     original = original_of(delivery, return_path="", list_unsubscribe=header)
     assert bounces.process_mail(arf(original)) == Result.UNSUBSCRIBED
     entry = Suppression.objects.get()
-    assert entry.pseudonym == pseudonym(delivery.email) and entry.reason == "unsubscribed"
+    assert entry.pseudonym == pseudonym(email_of(delivery)) and entry.reason == "unsubscribed"
     delivery.refresh_from_db()
     assert delivery.complained_at is None
 
@@ -294,16 +296,16 @@ def test_after_an_unsubscribe_mail_the_member_gets_notices_but_not_the_next_news
     notice = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
     run_until_done(notice)
     assert notice.kind == Kind.NOTICE
-    assert notice.deliveries.get(email=delivery.email).state == Delivery.State.SENT
+    assert delivery_to(notice, email_of(delivery)).state == Delivery.State.SENT
     second = make_newsletter(olivia, roster, canary_enabled=False)
     through_the_countersign(second, olivia, sam, oscar)
     run_until_done(second)
-    skipped = second.deliveries.get(email=delivery.email)
+    skipped = delivery_to(second, email_of(delivery))
     assert skipped.state == Delivery.State.SKIPPED
     assert skipped.skip_reason == "suppressed:unsubscribed"
     since = sink.handler.recipients()[already:]
-    assert since.count(delivery.email) == 1  # the notice, not the second newsletter
-    assert since.count(newsletter.deliveries.last().email) == 2  # another member got both
+    assert since.count(email_of(delivery)) == 1  # the notice, not the second newsletter
+    assert since.count(email_of(newsletter.deliveries.last())) == 2  # another member got both
 
 
 def test_a_token_elsewhere_in_the_subject_is_no_request(newsletter):
@@ -347,7 +349,7 @@ def test_an_unsubscribe_at_the_e_mail_provider_suppresses_for_newsletters(newsle
     assert bounces.on_tracking_event(None, event=event, esp_name="Example") == \
         Result.UNSUBSCRIBED
     entry = Suppression.objects.get()
-    assert entry.pseudonym == pseudonym(delivery.email) and entry.reason == "unsubscribed"
+    assert entry.pseudonym == pseudonym(email_of(delivery)) and entry.reason == "unsubscribed"
     assert entry.source == "esp:example"
     assert bounces.on_tracking_event(None, event=event, esp_name="Example") == Result.DUPLICATE
 

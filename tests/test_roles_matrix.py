@@ -9,9 +9,18 @@ from django.urls import reverse
 
 from campaigns import mail, workflow
 from campaigns.models import Delivery
+from campaigns.seen import Seen
 from roster.models import RosterUpload
 from roster.samples import csv_bytes, sample_rows
-from tests.factories import OBSERVER_TICKS, SUPERVISOR_TICKS, make_campaign, make_roster
+from tests.factories import (
+    OBSERVER_TICKS,
+    SUPERVISOR_TICKS,
+    email_of,
+    make_campaign,
+    make_roster,
+    name_of,
+    values_of,
+)
 
 OP, SUP, OBS, AUD = "olivia", "sam", "oscar", "audrey"
 STAFF = {OP, SUP, OBS}
@@ -105,20 +114,24 @@ def world(everyone, settings, tmp_path):
     workflow.submit(campaign=approved, user=olivia)
     workflow.test_send(campaign=approved, user=olivia, member=roster.members.first(),
                        recipients=[sam])
-    workflow.approve(campaign=approved, user=sam, checklist=SUPERVISOR_TICKS)
+    workflow.approve(campaign=approved, seen=Seen.current(approved),
+                     user=sam, checklist=SUPERVISOR_TICKS)
     sending = make_campaign(olivia, roster, name="送信中")
     workflow.submit(campaign=sending, user=olivia)
     workflow.test_send(campaign=sending, user=olivia, member=roster.members.first(),
                        recipients=[sam])
-    workflow.approve(campaign=sending, user=sam, checklist=SUPERVISOR_TICKS)
-    workflow.release(campaign=sending, user=oscar, checklist=OBSERVER_TICKS)
+    workflow.approve(campaign=sending, seen=Seen.current(sending),
+                     user=sam, checklist=SUPERVISOR_TICKS)
+    workflow.release(campaign=sending, seen=Seen.current(sending),
+                     user=oscar, checklist=OBSERVER_TICKS)
     workflow.start(campaign_id=sending.pk)
     delivery = sending.deliveries.first()
     member = roster.members.first()  # a member's message, as the demo catcher keeps it
     settings.MAILCATCHER_DIR.mkdir()
     (settings.MAILCATCHER_DIR / "1-1.eml").write_bytes(mail.build_message(
         sender=sending.sender, subject=sending.subject, body_text=sending.body_text,
-        body_html="", values=mail.member_values(member), to=member.email).wire_bytes())
+        body_html="", values=mail.member_values(values_of(member)),
+        to=email_of(member)).wire_bytes())
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.IN_DOUBT)
     client = Client()
     client.force_login(olivia)
@@ -195,7 +208,8 @@ def body_text(response) -> str:
 
 
 def member_data_in(text, members) -> list[str]:
-    return [value for m in members for value in (m.name, m.name.replace(" ", ""), m.email)
+    return [value for m in members
+            for value in (name_of(m), name_of(m).replace(" ", ""), email_of(m))
             if value in text]
 
 

@@ -7,7 +7,7 @@ from audit.models import AuditEntry
 from roster.models import Member, Roster, RosterUpload
 from roster.samples import csv_bytes, sample_rows, xlsx_bytes
 from tests.audit_helpers import business_entries
-from tests.factories import client_for
+from tests.factories import client_for, email_of, extra_of
 
 
 def upload(client, data, filename="members.csv", name="June notice"):
@@ -126,7 +126,7 @@ def test_confirming_stores_exactly_the_rows_previewed(olivia, settings):
     settings.ROSTER_MAX_ROWS = 1  # a change of limits after the check does not matter now
     client.post(response.url, {"confirm": ""})
     members = Member.objects.filter(roster=Roster.objects.get()).order_by("row_number")
-    assert [(m.row_number, m.member_number, m.email, m.extra) for m in members] == [
+    assert [(m.row_number, m.member_number, email_of(m), extra_of(m)) for m in members] == [
         (row + 2, number, email, {"支部": branch})
         for row, (number, _name, email, branch) in enumerate(sample_rows(3))]
 
@@ -134,6 +134,6 @@ def test_confirming_stores_exactly_the_rows_previewed(olivia, settings):
 def test_an_upload_kept_without_checked_rows_must_be_uploaded_again(olivia):
     client = client_for(olivia)
     response = upload(client, csv_bytes(sample_rows(3)))
-    RosterUpload.objects.update(checked={})  # as an upload left from before this change
+    RosterUpload.objects.update(checked_rows={})  # as an upload left from before this change
     confirmed = client.post(response.url, {"confirm": ""}, follow=True, HTTP_ACCEPT_LANGUAGE="en")
     assert "expired" in confirmed.content.decode() and not Roster.objects.exists()

@@ -97,7 +97,8 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_the_web_health_check(db, client):
-    assert client.get("/health/").json() == {"database": "ok", "audit_triggers": "ok"}
+    assert client.get("/health/").json() == {"database": "ok", "audit_triggers": "ok",
+                                             "audit_anchor": "ok"}
     triggers.uninstall(connection)
     response = client.get("/health/")
     assert response.status_code == 503

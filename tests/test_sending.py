@@ -11,10 +11,15 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from campaigns import sender, workflow
 from campaigns.models import Delivery, State
+from campaigns.seen import Seen
 from tests.factories import (
     OBSERVER_TICKS,
+    delivery_to,
+    email_of,
+    extra_of,
     make_campaign,
     make_roster,
+    name_of,
     released_campaign,
     run_until_done,
 )
@@ -33,16 +38,16 @@ def live(olivia, sam, oscar, roster, sink):
 def test_every_recipient_gets_exactly_one_message_with_only_their_own_data(live, sink, roster):
     run_until_done(live)
     assert live.state == State.COMPLETED
-    members = {m.email: m for m in roster.members.all()}
+    members = {email_of(m): m for m in roster.members.all()}
     assert sorted(sink.handler.recipients()) == sorted(members)  # each once, nobody else
     for message in sink.handler.messages():
         (to,) = message["To"].addresses
         member = members[to.addr_spec]
-        assert member.name in message["Subject"]
+        assert name_of(member) in message["Subject"]
         body = message.get_body(("plain",)).get_content()
-        assert member.member_number in body and member.extra["支部"] in body
+        assert member.member_number in body and extra_of(member)["支部"] in body
         others = [m for m in members.values() if m.pk != member.pk]
-        assert not any(o.member_number in body or o.email in body for o in others)
+        assert not any(o.member_number in body or email_of(o) in body for o in others)
         assert not any(part.is_attachment() for part in message.walk())
         assert message["Cc"] is None and message["Bcc"] is None
 
@@ -52,7 +57,7 @@ def test_the_ledger_records_message_id_and_the_hash_of_the_exact_bytes(live, sin
     received = {to: raw for _t, to, raw in sink.handler.received}
     for delivery in live.deliveries.all():
         assert delivery.state == Delivery.State.SENT and delivery.attempts == 1
-        raw = received[delivery.email]
+        raw = received[email_of(delivery)]
         assert hashlib.sha256(raw).hexdigest() == delivery.message_sha256
         assert delivery.message_id.encode() in raw
         assert delivery.smtp_reply.startswith("250")
@@ -71,10 +76,10 @@ def test_start_completion_and_ledger_digest_are_audited(live):
 
 
 def test_a_permanent_refusal_fails_only_that_recipient(live, sink, roster):
-    refused = roster.members.get(member_number="W000004").email
+    refused = email_of(roster.members.get(member_number="W000004"))
     sink.handler.refuse[refused] = "550 5.1.1 No such user"
     run_until_done(live)
-    failed = live.deliveries.get(email=refused)
+    failed = delivery_to(live, refused)
     assert failed.state == Delivery.State.FAILED and failed.smtp_reply.startswith("550")
     assert live.deliveries.filter(state=Delivery.State.SENT).count() == 19
     assert live.state == State.COMPLETED
@@ -83,21 +88,21 @@ def test_a_permanent_refusal_fails_only_that_recipient(live, sink, roster):
 
 def test_a_temporary_refusal_is_retried_with_backoff_then_sent(live, sink, roster, settings):
     settings.SEND_RETRY_SECONDS = 0
-    deferred = roster.members.get(member_number="W000002").email
+    deferred = email_of(roster.members.get(member_number="W000002"))
     sink.handler.defer[deferred] = 2
     run_until_done(live)
-    delivery = live.deliveries.get(email=deferred)
+    delivery = delivery_to(live, deferred)
     assert delivery.state == Delivery.State.SENT and delivery.attempts == 3
     assert sink.handler.recipients().count(deferred) == 1
 
 
 def test_a_temporary_refusal_waits_for_its_backoff(live, sink, roster, settings):
     settings.SEND_RETRY_SECONDS = 3600
-    deferred = roster.members.get(member_number="W000002").email
+    deferred = email_of(roster.members.get(member_number="W000002"))
     sink.handler.defer[deferred] = 1
     outcome = sender.run(live.pk, worker="t", budget=2, sleep=lambda s: None)
     assert outcome is sender.Outcome.CONTINUE
-    delivery = live.deliveries.get(email=deferred)
+    delivery = delivery_to(live, deferred)
     assert delivery.state == Delivery.State.PENDING and delivery.next_attempt_at is not None
     assert live.deliveries.filter(state=Delivery.State.SENT).count() == 19
 
@@ -106,7 +111,7 @@ def test_a_run_of_failures_pauses_the_campaign_instead_of_failing_everyone(live,
                                                                         settings):
     settings.SEND_PAUSE_AFTER_FAILURES = 3
     for member in roster.members.all():
-        sink.handler.refuse[member.email] = "550 5.7.1 Rejected"
+        sink.handler.refuse[email_of(member)] = "550 5.7.1 Rejected"
     run_until_done(live)
     assert live.state == State.PAUSED and "3 failures in a row" in live.paused_reason
     assert live.deliveries.filter(state=Delivery.State.FAILED).count() == 3
@@ -134,7 +139,7 @@ def test_a_mail_server_that_goes_away_pauses_the_campaign_without_duplicates(
                                                  Delivery.State.IN_DOUBT]).exists()
     # The server comes back; the observer releases again; the rest goes, nobody twice.
     sink.start()
-    workflow.release(campaign=live, user=oscar, checklist=OBSERVER_TICKS)
+    workflow.release(campaign=live, seen=Seen.current(live), user=oscar, checklist=OBSERVER_TICKS)
     run_until_done(live)
     assert live.state == State.COMPLETED
     recipients = sink.handler.recipients()
@@ -175,10 +180,11 @@ def test_a_person_decides_a_message_in_doubt_and_the_campaign_completes(live, si
     live.state = State.PAUSED  # as the worker leaves it
     live.save()
     with pytest.raises(workflow.NotAllowed):
-        workflow.decide(delivery=delivery, user=live.author, decision="skip")
-    workflow.decide(delivery=delivery, user=sam, decision="skip")
+        workflow.decide(delivery=delivery, seen=Seen.current(delivery),
+                        user=live.author, decision="skip")
+    workflow.decide(delivery=delivery, seen=Seen.current(delivery), user=sam, decision="skip")
     assert AuditEntry.objects.get(action="campaign.delivery_decided").payload["decision"] == "skip"
-    workflow.release(campaign=live, user=oscar, checklist=OBSERVER_TICKS)
+    workflow.release(campaign=live, seen=Seen.current(live), user=oscar, checklist=OBSERVER_TICKS)
     run_until_done(live)
     assert live.state == State.COMPLETED
     assert dict(live.deliveries.values_list("state").annotate(n=Count("id"))) == {
@@ -266,7 +272,7 @@ def test_on_postgresql_the_claim_is_one_statement_planned_once_per_connection(li
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
-    assert any(sql.startswith("WITH sent AS (UPDATE") and "guard AS (UPDATE" in sql
+    assert any(sql.startswith("WITH lock AS (SELECT") and "guard AS (UPDATE" in sql
                for sql in prepared)
     assert live.deliveries.filter(state=Delivery.State.SENT).count() == 7
 

@@ -7,7 +7,14 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from campaigns import workflow
 from campaigns.models import Delivery, State
-from tests.factories import client_for, free_port, make_roster, released_campaign, run_until_done
+from tests.factories import (
+    client_for,
+    free_port,
+    make_roster,
+    released_campaign,
+    run_until_done,
+    shown_on,
+)
 
 pytestmark = pytest.mark.usefixtures("sink")
 
@@ -58,7 +65,9 @@ def test_the_held_campaign_is_confirmed_from_the_page(sending, sam, olivia):
     assert "send the rest" in page.content.decode()
     confirm = reverse("campaigns:confirm_canary", args=[sending.pk])
     assert client_for(olivia).post(confirm).status_code == 403
-    client_for(sam).post(confirm, {"comment": "OK"})
+    shown = shown_on(client_for(sam), reverse("campaigns:detail", args=[sending.pk]),
+                     form=confirm)
+    client_for(sam).post(confirm, {"comment": "OK", **shown})
     sending.refresh_from_db()
     assert sending.state == State.SENDING and sending.canary_confirmed_at is not None
     assert AuditEntry.objects.get(action="campaign.canary_confirmed").payload["comment"] == "OK"
@@ -80,7 +89,8 @@ def test_a_message_in_doubt_is_decided_from_the_page(sending, sam, olivia):
     assert b"Messages in doubt" in page and delivery.member_number.encode() in page
     url = reverse("campaigns:decide", args=[sending.pk, delivery.pk])
     assert client_for(olivia).post(url, {"decision": "resend"}).status_code == 403
-    client_for(sam).post(url, {"decision": "resend"})
+    shown = shown_on(client_for(sam), reverse("campaigns:detail", args=[sending.pk]), form=url)
+    client_for(sam).post(url, {"decision": "resend", **shown})
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.PENDING and delivery.decided_by == sam
 

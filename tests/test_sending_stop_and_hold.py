@@ -11,6 +11,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from campaigns import sender, workflow
 from campaigns.models import Delivery, State
+from campaigns.seen import Seen
 from tests.factories import (
     OBSERVER_TICKS,
     client_for,
@@ -161,8 +162,9 @@ def test_the_canary_holds_after_the_first_messages_until_confirmed(olivia, sam, 
     assert len(sink.handler.received) == 5  # held means held
 
     with pytest.raises(workflow.NotAllowed):
-        workflow.confirm_canary(campaign=campaign, user=olivia)
-    workflow.confirm_canary(campaign=campaign, user=sam, comment="届いた内容を確認")
+        workflow.confirm_canary(campaign=campaign, seen=Seen.current(campaign), user=olivia)
+    workflow.confirm_canary(campaign=campaign, seen=Seen.current(campaign),
+                            user=sam, comment="届いた内容を確認")
     run_until_done(campaign)
     recipients = sink.handler.recipients()
     assert campaign.state == State.COMPLETED and len(recipients) == len(set(recipients)) == 30
@@ -192,7 +194,8 @@ def test_a_stopped_campaign_cannot_be_resumed_or_released(olivia, sam, oscar, si
     campaign = released_campaign(olivia, sam, oscar, roster)
     workflow.stop(campaign=campaign, user=olivia)
     with pytest.raises(workflow.WrongState):
-        workflow.release(campaign=campaign, user=oscar, checklist=OBSERVER_TICKS)
+        workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                         user=oscar, checklist=OBSERVER_TICKS)
     assert sender.run(campaign.pk, worker="t", budget=1) is sender.Outcome.FINISHED
     assert not campaign.deliveries.exists()
 
@@ -231,8 +234,10 @@ def test_pause_needs_the_observers_live_release_to_resume(olivia, sam, oscar, si
     workflow.pause(campaign=campaign, user=sam)
     assert sender.run(campaign.pk, worker="t", budget=1) is sender.Outcome.FINISHED
     with pytest.raises(workflow.NotAllowed):
-        workflow.release(campaign=campaign, user=sam, checklist=OBSERVER_TICKS)
-    workflow.release(campaign=campaign, user=oscar, checklist=OBSERVER_TICKS)
+        workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                         user=sam, checklist=OBSERVER_TICKS)
+    workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                     user=oscar, checklist=OBSERVER_TICKS)
     run_until_done(campaign)
     assert campaign.state == State.COMPLETED
     assert AuditEntry.objects.filter(action="campaign.started").last().payload["resumed"]

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from campaigns import sender, tasks, workflow
 from campaigns.models import State
+from campaigns.seen import Seen
 from tests.factories import OBSERVER_TICKS
 
 
@@ -21,13 +22,15 @@ def test_release_queues_one_send_chain_per_parallel_worker_once_committed(
         approved, oscar, rung, settings, django_capture_on_commit_callbacks):
     settings.SEND_PARALLEL = 3
     with django_capture_on_commit_callbacks(execute=True):
-        workflow.release(campaign=approved, user=oscar, checklist=OBSERVER_TICKS)
+        workflow.release(campaign=approved, seen=Seen.current(approved),
+                         user=oscar, checklist=OBSERVER_TICKS)
     assert rung == [("campaigns.tasks.send_campaign", (approved.pk,))] * 3
 
 
 def test_a_refused_release_rings_nothing(approved, sam, rung, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(workflow.NotAllowed):
-        workflow.release(campaign=approved, user=sam, checklist=OBSERVER_TICKS)
+        workflow.release(campaign=approved, seen=Seen.current(approved),
+                         user=sam, checklist=OBSERVER_TICKS)
     assert rung == []
 
 

@@ -8,33 +8,19 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client
 from django.urls import reverse
-from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from campaigns.models import State
-from tests.factories import client_for, make_campaign, make_roster
-
-
-def code(device, steps_ahead=0):
-    """The code the person's app shows now (or `steps_ahead` 30-second steps later: a code
-    already used is refused, so a second sign-in in the same test uses the next one)."""
-    device.refresh_from_db()
-    t0 = device.t0 - steps_ahead * device.step
-    return f"{totp(device.bin_key, device.step, t0, device.digits):06d}"
-
-
-def with_device(user):
-    return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
-
-
-def sign_in(user) -> Client:
-    """The login form, as a person uses it (django-axes in the path), in English."""
-    client = Client(headers={"accept-language": "en"})
-    response = client.post(reverse("login"), {"username": user.username,
-                                                "password": f"{user.username}-test-pass"})
-    assert response.status_code == 302
-    return client
+from tests.factories import (
+    client_for,
+    make_campaign,
+    make_roster,
+    sign_in,
+    with_device,
+    wrong_code,
+)
+from tests.factories import totp_code as code
 
 
 @pytest.fixture(autouse=True)
@@ -178,3 +164,25 @@ def test_setting_it_up_is_slowed_down_after_a_wrong_code_too(olivia, settings):
     response = client.post(reverse("two_factor"), {"code": code(pending)})
     assert "Too many wrong codes" in response.content.decode()
     assert not TOTPDevice.objects.get(user=olivia).confirmed
+
+
+def test_wrong_codes_on_the_settings_page_are_audited_with_their_count_never_the_code(olivia):
+    """Someone in a signed-in session guessing codes to turn two-step sign-in off (or on with
+    a key they saw) leaves a trace, as at sign-in."""
+    client = client_for(olivia)
+    client.get(reverse("two_factor"))
+    pending = TOTPDevice.objects.get(user=olivia)
+    guesses = [wrong_code(pending), wrong_code(pending)]
+    for guess in guesses:
+        client.post(reverse("two_factor"), {"code": guess})
+    client.post(reverse("two_factor"), {"code": code(pending)})  # on
+    device = TOTPDevice.objects.get(user=olivia)
+    guesses.append(wrong_code(device))
+    client.post(reverse("two_factor"), {"code": guesses[-1]})  # a wrong code to turn it off
+    entries = AuditEntry.objects.filter(action="account.second_factor").order_by("sequence")
+    assert [(e.actor, e.payload["where"], e.payload["outcome"], e.payload["failures"])
+            for e in entries] == [(olivia, "turn_on", "wrong code", 1),
+                                  (olivia, "turn_on", "wrong code", 2),
+                                  (olivia, "turn_off", "wrong code", 1)]
+    assert not any(guess in str(e.payload) for e in entries for guess in guesses)
+    assert TOTPDevice.objects.get(user=olivia).confirmed  # still on

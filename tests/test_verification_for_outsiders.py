@@ -8,6 +8,7 @@ import sys
 from django.conf import settings
 from django.urls import reverse
 
+from campaigns.seen import Seen
 from tests.audit_helpers import write_entries
 from tests.factories import client_for, run_until_done
 
@@ -36,7 +37,8 @@ def test_the_completion_notice_tells_an_outsider_what_to_run(released, sink):
     from campaigns import workflow
 
     run_until_done(released)
-    workflow.confirm_canary(campaign=released, user=released.signoffs.first().user)
+    workflow.confirm_canary(campaign=released, seen=Seen.current(released),
+                            user=released.signoffs.first().user)
     sink.handler.received.clear()
     run_until_done(released)
     (notice,) = [n for n in sink.handler.notices() if "Complete" in str(n["Subject"])]

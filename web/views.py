@@ -12,10 +12,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django_q.models import Schedule
 
-from audit import triggers
+from audit import anchors, triggers
 from campaigns import notifications
-from campaigns.apps import WATCHDOG
 from campaigns.models import Campaign, DeletionCertificate, State
+from campaigns.schedules import WATCHDOG
 from countersign import access, clock, mailcatcher
 from countersign.roles import Role, role_required, roles_of
 
@@ -23,13 +23,15 @@ _EML_NAME = re.compile(r"\d+-\d+\.eml")
 
 
 def health(request):
-    """For the load balancer: the database answers and the audit log is still append-only."""
+    """For the load balancer and monitoring: the database answers, the audit log is still
+    append-only, and its anchors still reach the association (none overdue)."""
     try:
-        wrong = triggers.problems(connection)
+        wrong, late = triggers.problems(connection), anchors.overdue()
     except Exception as error:  # noqa: BLE001 - any database failure means unhealthy
         return JsonResponse({"database": f"error: {type(error).__name__}"}, status=503)
-    status = {"database": "ok", "audit_triggers": "ok" if not wrong else ", ".join(wrong)}
-    return JsonResponse(status, status=200 if not wrong else 503)
+    status = {"database": "ok", "audit_triggers": "ok" if not wrong else ", ".join(wrong),
+              "audit_anchor": late or "ok"}
+    return JsonResponse(status, status=200 if not (wrong or late) else 503)
 
 
 def health_worker(request):

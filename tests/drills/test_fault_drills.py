@@ -18,6 +18,7 @@ from django.db.backends.utils import CursorWrapper
 
 from campaigns import sender, tasks, workflow
 from campaigns.models import Delivery, State
+from campaigns.seen import Seen
 from countersign.models import Organisation
 from countersign.roles import Role
 
@@ -81,8 +82,10 @@ def released(people, count, **options):
     workflow.submit(campaign=campaign, user=people["olivia"])
     workflow.test_send(campaign=campaign, user=people["olivia"], member=roster.members.first(),
                        recipients=[people["sam"]])
-    workflow.approve(campaign=campaign, user=people["sam"], checklist=SUPERVISOR_TICKS)
-    return workflow.release(campaign=campaign, user=people["oscar"], checklist=OBSERVER_TICKS)
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign),
+                     user=people["sam"], checklist=SUPERVISOR_TICKS)
+    return workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                            user=people["oscar"], checklist=OBSERVER_TICKS)
 
 
 def worker_env(mail_server, **extra):
@@ -99,7 +102,7 @@ def start_worker(campaign, mail_server, **extra):
 
 
 def ledger(campaign):
-    return dict(campaign.deliveries.values_list("email", "state"))
+    return {email_of(d): d.state for d in campaign.deliveries.all()}
 
 
 def assert_no_duplicates_and_agreement(campaign, mail_server):
@@ -149,11 +152,13 @@ def test_the_mail_server_restarted_mid_send_pauses_and_resumes_without_duplicate
     # The worker writes in the site language (Japanese): "could not be reached".
     assert campaign.state == State.PAUSED and "接続できませんでした" in campaign.paused_reason
     mail_server.start()
-    workflow.release(campaign=campaign, user=people["oscar"], checklist=OBSERVER_TICKS)
+    workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                     user=people["oscar"], checklist=OBSERVER_TICKS)
     assert start_worker(campaign, mail_server).wait(120) == 0
     campaign.refresh_from_db()
     for delivery in campaign.deliveries.filter(state=Delivery.State.IN_DOUBT):
-        workflow.decide(delivery=delivery, user=people["sam"], decision="skip")
+        workflow.decide(delivery=delivery, seen=Seen.current(delivery),
+                        user=people["sam"], decision="skip")
     sent, doubtful = assert_no_duplicates_and_agreement(campaign, mail_server)
     assert not doubtful  # each was decided
     assert len(sent) + campaign.deliveries.filter(state=Delivery.State.SKIPPED).count() == 300
@@ -175,7 +180,8 @@ def test_the_database_connection_cut_mid_send_pauses_and_resumes_without_duplica
     campaign.refresh_from_db()
     assert campaign.state == State.PAUSED and "データベース" in campaign.paused_reason
     time.sleep(2.1)  # the claim that was in flight is stale now
-    workflow.release(campaign=campaign, user=people["oscar"], checklist=OBSERVER_TICKS)
+    workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                     user=people["oscar"], checklist=OBSERVER_TICKS)
     assert start_worker(campaign, mail_server).wait(120) == 0
     campaign.refresh_from_db()
     sent, doubtful = assert_no_duplicates_and_agreement(campaign, mail_server)
@@ -205,7 +211,8 @@ def test_a_full_disk_while_writing_the_ledger_pauses_with_the_reason(people, mai
     assert campaign.state == State.PAUSED and "disk is full" in campaign.paused_reason
     Delivery.objects.filter(campaign=campaign, state=Delivery.State.SENDING).update(
         claimed_at=campaign.started_at)  # the stuck claim is old by the time space is freed
-    workflow.release(campaign=campaign, user=people["oscar"], checklist=OBSERVER_TICKS)
+    workflow.release(campaign=campaign, seen=Seen.current(campaign),
+                     user=people["oscar"], checklist=OBSERVER_TICKS)
     while sender.run(campaign.pk, worker="drill", budget=60) is sender.Outcome.CONTINUE:
         pass
     campaign.refresh_from_db()
@@ -280,6 +287,7 @@ from datetime import timedelta
 from tests.factories import (
     OBSERVER_TICKS,
     SUPERVISOR_TICKS,
+    email_of,
     free_port,
     make_campaign,
     make_roster,

@@ -54,9 +54,23 @@ class Command(BaseCommand):
             raise CommandError("; ".join(
                 f"anchor of entry {c.anchor.sequence or '?'} ({c.anchor.time or 'time unknown'}) "
                 f"does not hold: {reasons[c.reason]}" for c in failed))
+        self._report_gaps(kept)
         wrong = triggers.problems(connection)
         if wrong:
             raise CommandError(
                 f"the append-only triggers are not as defined: {', '.join(wrong)} "
                 "(run with --reinstall-triggers)", returncode=3
             )
+
+    def _report_gaps(self, kept):
+        """Numbered anchors: one missing from what the association kept is named with where
+        the log says it went (look for it there); a broken "previous" link fails."""
+        problems = anchors.gaps(kept)
+        broken = [p for p in problems if "previous head" in p]
+        for problem in problems:
+            self.stderr.write(f"WARNING: {problem}")
+        for number in anchors.missing_numbers(kept):
+            self.stderr.write(f"  anchor {number}: {anchors.where_it_went(number)}")
+        if broken:
+            raise CommandError("the kept anchors do not link up: " + "; ".join(broken),
+                               returncode=4)

@@ -1,0 +1,116 @@
+"""Two workers cannot deadlock, and a deadlock that happens anyway never pauses a campaign
+(issue 25): the claim takes the campaign row before any delivery row, and a deadlock or a
+serialization failure is tried again."""
+
+import threading
+import time
+
+import psycopg
+import pytest
+from django.db import DatabaseError, connection
+
+from audit.models import AuditEntry
+from campaigns import sender
+from campaigns.models import Campaign, Delivery, State
+from tests.factories import released_campaign, test_database_url
+
+pytestmark = pytest.mark.usefixtures("sink")
+
+
+@pytest.fixture
+def live(olivia, sam, oscar, roster, sink):
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    sender.run(campaign.pk, worker="t", budget=0, sleep=lambda s: None)  # started
+    return Campaign.objects.get(pk=campaign.pk)
+
+
+def _waiting_claims(probe) -> int:
+    return probe.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                         "'Lock' AND query LIKE 'WITH %%'").fetchone()[0]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_waiting_for_the_campaign_row_holds_no_delivery_row(live):
+    """The deadlock's shape: a claim holding a delivery row while it waits for the campaign
+    row. Here the campaign row is held elsewhere; while the claim waits, every delivery row
+    of the campaign can still be locked at once (NOWAIT)."""
+    url = test_database_url()
+    holder = psycopg.connect(url)
+    probe = psycopg.connect(url, autocommit=True)
+    holder.execute("SELECT id FROM campaigns_campaign WHERE id = %s FOR UPDATE", [live.pk])
+    result = {}
+
+    def claim():
+        try:
+            result["claim"] = sender.claim_next(live.pk, worker="w",
+                                                terms=sender.terms_of(live))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=claim)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not _waiting_claims(probe) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _waiting_claims(probe) == 1, "the claim should be waiting for the campaign"
+        with probe.transaction():
+            locked = probe.execute(
+                "SELECT id FROM campaigns_delivery WHERE campaign_id = %s FOR UPDATE NOWAIT",
+                [live.pk]).fetchall()  # raises LockNotAvailable if the claim holds one
+        assert len(locked) == 20
+    finally:
+        holder.rollback()
+        thread.join(10)
+        holder.close()
+        probe.close()
+    assert isinstance(result["claim"], sender.Claim)
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+def _transient_error():
+    error = DatabaseError("deadlock detected")
+    error.__cause__ = _Deadlock()
+    return error
+
+
+def test_a_claim_that_meets_a_deadlock_is_tried_again(live, monkeypatch):
+    real, failures = sender._run_claim, []
+
+    def deadlocked_once(*args):
+        if not failures:
+            failures.append(1)
+            raise _transient_error()
+        return real(*args)
+
+    monkeypatch.setattr(sender, "_run_claim", deadlocked_once)
+    claim = sender.claim_next(live.pk, worker="w", terms=sender.terms_of(live))
+    assert isinstance(claim, sender.Claim) and failures == [1]
+
+
+def test_a_deadlock_that_outlasts_the_retries_never_pauses_the_campaign(live, monkeypatch):
+    def always_deadlocked(*args):
+        raise _transient_error()
+
+    monkeypatch.setattr(sender, "_run_claim", always_deadlocked)
+    monkeypatch.setattr(sender.time, "sleep", lambda s: None)
+    assert sender.run(live.pk, worker="w", budget=1) is sender.Outcome.CONTINUE
+    live.refresh_from_db()
+    assert live.state == State.SENDING
+    assert not AuditEntry.objects.filter(action="campaign.paused").exists()
+    assert not live.deliveries.exclude(state=Delivery.State.PENDING).exists()
+
+
+@pytest.mark.django_db(transaction=True)  # run() closes the connection after such an error
+def test_any_other_database_error_still_pauses(live, monkeypatch):
+    def refused(*args):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(sender, "_run_claim", refused)
+    assert sender.run(live.pk, worker="w", budget=1) is sender.Outcome.FINISHED
+    live.refresh_from_db()
+    assert live.state == State.PAUSED and "disk full" in live.paused_reason
