@@ -169,10 +169,9 @@ class Campaign(models.Model):
         as the signers saw them, so once sending started, those suppressed before the start
         (later ones only skip messages, which the ledger does; they do not void the
         sign-offs a paused campaign needs to resume)."""
-        from campaigns.suppression import suppressed_members
+        from campaigns.suppression import suppressed_numbers
 
-        return list(suppressed_members(self.roster, self.kind, before=self.started_at)
-                    .values_list("member_number", flat=True))
+        return suppressed_numbers(self.roster, self.kind, before=self.started_at)
 
     def sending_terms(self) -> str:
         return sending_terms(self)

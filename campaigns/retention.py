@@ -50,9 +50,19 @@ log = logging.getLogger(__name__)
 
 ENDED_STATES = (State.COMPLETED, State.STOPPED, State.CANCELLED)
 ERASED_REPLY = "[erased]"
-# What stays after a purge, as the certificate says it.
-KEPT = gettext_noop("member numbers; address pseudonyms (HMAC-SHA256 with the installation's key); "
-        "delivery states, times, Message-IDs and message SHA-256s; counts and file hashes")
+# What stays after a purge, and where, as the certificate says it (certificates written
+# before keep the earlier wording, still translated).
+KEPT = gettext_noop(
+    "In the delivery ledger: member numbers, address pseudonyms (HMAC-SHA256 with the "
+    "installation's key), delivery states, times, Message-IDs, message SHA-256s and the "
+    "relays' replies with the member's own values masked. On the suppression list: address "
+    "pseudonyms. In the audit log: member numbers, counts and hashes, never a name, address "
+    "or column value. Not kept anywhere: names, addresses, extra columns, checked uploads and "
+    "the demo inbox's copies (SQLite overwrites them in its file; PostgreSQL reclaims their "
+    "space at its next VACUUM).")
+KEPT_BEFORE_ISSUE_19 = gettext_noop(
+    "member numbers; address pseudonyms (HMAC-SHA256 with the installation's key); "
+    "delivery states, times, Message-IDs and message SHA-256s; counts and file hashes")
 
 
 @dataclass
@@ -150,8 +160,7 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
         counts = {"members": 0, "deliveries": 0, "uploads": 0, "caught_messages": 0}
         counts["deliveries"] = _erase_ledger(deliveries, found)
         counts["members"] = member_data.erase(members)
-        counts["uploads"] = uploads.count()
-        uploads.delete()
+        counts["uploads"] = member_data.forget_uploads(uploads)
         now = timezone.now()
         if kind == DeletionCertificate.Kind.RETENTION:
             Roster.objects.filter(pk__in=[r.pk for r in rosters]).update(purged_at=now)

@@ -21,6 +21,7 @@ WATCHDOG = "countersign-watchdog"
 ANCHOR = "countersign-audit-anchor"
 EXPIRING = "countersign-expiring-approvals"
 PURGE = "countersign-purge-rosters"
+SESSIONS = "countersign-clear-sessions"
 BOUNCE_MAILBOX = "countersign-bounce-mailbox"
 
 
@@ -49,6 +50,8 @@ def plan() -> list[Planned]:
         Planned(EXPIRING, "campaigns.tasks.warn_of_expiring_approvals", 60),
         # Member data past ROSTER_RETENTION_DAYS is erased (campaigns.retention).
         Planned(PURGE, "campaigns.tasks.purge_rosters", 24 * 60),
+        # Expired sessions go (Django's clearsessions): nothing outlives its login.
+        Planned(SESSIONS, "campaigns.tasks.clear_expired_sessions", 24 * 60),
     ]
     if settings.BOUNCE_IMAP_HOST:  # returned mail from an IMAP mailbox (README, "Bounces")
         planned.append(Planned(BOUNCE_MAILBOX, "campaigns.tasks.poll_bounce_mailbox",

@@ -38,9 +38,20 @@ def active_pseudonyms(kind: str, before=None) -> QuerySet:
     return entries.values("pseudonym")
 
 
-def suppressed_members(roster, kind: str, before=None) -> QuerySet:
-    """The roster's members a campaign of `kind` skips (suppressed before `before`)."""
-    return roster.members.filter(email_pseudonym__in=active_pseudonyms(kind, before))
+# Pseudonyms looked up per query: SQLite takes at most 32,766 parameters.
+_LOOKUP_CHUNK = 10_000
+
+
+def suppressed_numbers(roster, kind: str, before=None) -> list[str]:
+    """Member numbers of the roster a campaign of `kind` skips (suppressed before `before`).
+    The suppression list (short) drives: each pseudonym is one probe of the (roster,
+    pseudonym) index, where a subquery had SQLite walk every member of a big roster."""
+    keys = list(active_pseudonyms(kind, before).values_list("pseudonym", flat=True))
+    numbers = []
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        numbers += roster.members.filter(email_pseudonym__in=keys[start:start + _LOOKUP_CHUNK]
+                                         ).values_list("member_number", flat=True)
+    return numbers
 
 
 def is_suppressed(address: str, kind: str) -> bool:

@@ -1,6 +1,7 @@
 """django-q2 entry points: thin, by id. The queue is a doorbell; the ledger is the truth."""
 
 from datetime import timedelta
+from importlib import import_module
 
 from django.conf import settings
 from django.utils import timezone
@@ -77,3 +78,8 @@ def poll_bounce_mailbox() -> str:
     out = StringIO()
     call_command("process_bounces", imap=True, stdout=out)
     return out.getvalue().strip()
+
+
+def clear_expired_sessions() -> None:
+    """What `manage.py clearsessions` does, for the session engine in use."""
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.models import AuditEntry
 from audit.selectors import chain_head
 from campaigns import guard, ledger, mail, seen, selectors, unsubscribe, workflow
+from campaigns.actions import Action
 from campaigns.forms import (
     CampaignForm,
     CommentForm,
@@ -27,7 +28,6 @@ from campaigns.forms import (
     observer_signoff_form,
     supervisor_signoff_form,
 )
-from campaigns.actions import Action
 from campaigns.guard import GuardReport
 from campaigns.models import Campaign, Delivery, Notification, SignOff, State
 from countersign import access

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import connection, transaction
 from django.db.models import Q
 
 from countersign import access
@@ -259,6 +261,7 @@ def spellings(member: Values) -> set[str]:
     if member.name:
         found |= {member.name, "".join(parts), " ".join(reversed(parts)),
                   "".join(reversed(parts))}
+        found |= {part for part in parts if len(part) >= 2}  # a surname or a given name alone
     found |= {v for v in member.extra.values() if isinstance(v, str)
               and len(v.strip()) >= MASK_MIN_LENGTH}
     return {s.strip().casefold() for s in found if s and s.strip()}
@@ -278,19 +281,17 @@ def mask(text: str, member: Values | None) -> str:
     stored where member data may not be: the ledger's reply column, audit payloads."""
     if member is not None and text:
         for needle in sorted(spellings(member), key=len, reverse=True):
-            text = _replace_folded(text, needle)
+            text = _pattern(needle).sub(MASKED, text)
     return mask_addresses(text)
 
 
-def _replace_folded(text: str, needle: str) -> str:
-    folded = text.casefold()
-    if len(folded) != len(text):
-        text = folded  # positions must agree; a reply loses its case here, not its meaning
-    out, position = [], 0
-    while (found := folded.find(needle, position)) >= 0:
-        out += [text[position:found], MASKED]
-        position = found + len(needle)
-    return "".join(out) + text[position:]
+def _pattern(needle: str) -> re.Pattern:
+    """`needle` anywhere, case-insensitively; a word in Latin letters or digits only as a
+    whole word (a short given name must not blank the middle of "mailbox")."""
+    escaped = re.escape(needle)
+    if needle.isascii() and re.fullmatch(r"[\w.'-]+", needle):
+        escaped = rf"(?<![\w]){escaped}(?![\w])"
+    return re.compile(escaped, re.IGNORECASE)
 
 
 def same_address(a: str, b: str) -> bool:
@@ -299,11 +300,33 @@ def same_address(a: str, b: str) -> bool:
 
 def erase(members) -> int:
     """Member rows go (their values with them), in one statement per 5,000: the ledger keeps
-    the member number and the address's pseudonym, and no longer points at them."""
+    the member number and the address's pseudonym, and no longer points at them. On SQLite
+    the file does not keep them either: secure_delete (settings) overwrites the freed
+    pages, and once this commits the write-ahead log, which still holds the pages as they
+    were, is checkpointed and truncated."""
     total = 0
     for roster_id in set(members.values_list("roster_id", flat=True)):
         ids = list(members.filter(roster_id=roster_id).values_list("pk", flat=True))
         for start in range(0, len(ids), 5000):
             total += Member.objects.filter(pk__in=ids[start:start + 5000])._raw_delete(
                 Member.objects.db)
+    transaction.on_commit(_truncate_the_log)
     return total
+
+
+def forget_upload(upload: RosterUpload) -> None:
+    """A checked upload goes (confirmed or cancelled), its rows with it."""
+    forget_uploads(RosterUpload.objects.filter(pk=upload.pk))
+
+
+def forget_uploads(uploads) -> int:
+    """Checked uploads go (expired, or holding an erased address), their rows with them."""
+    count, _by_model = uploads.delete()
+    transaction.on_commit(_truncate_the_log)
+    return count
+
+
+def _truncate_the_log() -> None:
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -136,7 +136,7 @@ def roster_upload_confirm(*, upload: RosterUpload, actor) -> Roster:
                                        sha256=upload.file_sha256)
     with transaction.atomic():
         roster = roster_import(parsed=parsed, name=upload.name, actor=actor)
-        upload.delete()
+        member_data.forget_upload(upload)
     return roster
 
 
@@ -145,7 +145,7 @@ def roster_upload_cancel(*, upload: RosterUpload, actor) -> None:
     audit.record(Action.UPLOAD_CANCELLED, target=upload,
                  payload={"file_name": upload.source_filename, "sha256": upload.file_sha256},
                  **_actor(actor, ""))
-    upload.delete()
+    member_data.forget_upload(upload)
 
 
 def _refresh_planner_statistics() -> None:
@@ -162,4 +162,4 @@ def _expiry_cutoff():
 
 
 def _purge_expired_uploads() -> None:
-    RosterUpload.objects.filter(uploaded_at__lt=_expiry_cutoff()).delete()
+    member_data.forget_uploads(RosterUpload.objects.filter(uploaded_at__lt=_expiry_cutoff()))

@@ -65,7 +65,7 @@ from tests.factories import (
 from tests.returned_mail import dsn_for, postfix_log, reconcile, token_of
 
 # The tables of the door to member data (roster/member_data.py). Today: the member table.
-DOOR_TABLES = {"roster_member"}
+DOOR_TABLES = {"roster_member", "roster_rosterupload"}  # roster.member_data's tables
 
 STATES = ["upload", "import", "draft", "refused", "submit", "test send", "approve",
           "release", "send", "bounce", "unsubscribe", "decision", "incident", "erasure",

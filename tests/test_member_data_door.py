@@ -14,8 +14,9 @@ from django.conf import settings
 DOOR = "roster/member_data.py"
 APPS = ("countersign", "audit", "roster", "campaigns", "web")
 FIELDS = ("personal", "checked_rows", "preview_rows")
-WORD = re.compile(r"\b(?:%s)\b" % "|".join(FIELDS))
-LOOKUP = re.compile(r"(?:^|__)(?:%s)(?:__|$)" % "|".join(FIELDS))
+ALTERNATIVES = "|".join(FIELDS)
+WORD = re.compile(rf"\b(?:{ALTERNATIVES})\b")
+LOOKUP = re.compile(rf"(?:^|__)(?:{ALTERNATIVES})(?:__|$)")
 EVERY_FIELD = {"model_to_dict", "serialize"}
 
 
@@ -42,21 +43,26 @@ def reads_outside_the_door(source: str, filename: str) -> list[str]:
         elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
               and id(node) not in skip and WORD.search(node.value)):
             flag(node, "names the field in a string (SQL, a field list)")
-        elif isinstance(node, ast.Call):
-            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
-            if name in ("values", "values_list") and not node.args and not node.keywords \
-                    and isinstance(node.func, ast.Attribute) \
-                    and "objects" in ast.unparse(node.func.value) + "members":
-                flag(node, f"{name}() reads every field")
-            elif name in EVERY_FIELD:
-                flag(node, f"{name}() reads every field")
+        elif isinstance(node, ast.Call) and _reads_every_field(node):
+            flag(node, f"{ast.unparse(node.func).rpartition('.')[2]}() reads every field")
     return found
+
+
+def _reads_every_field(call: ast.Call) -> bool:
+    """values() / values_list() with no field named (a queryset's every column), or a
+    helper that copies every field of a model instance."""
+    name = getattr(call.func, "attr", getattr(call.func, "id", ""))
+    if name in ("values", "values_list") and isinstance(call.func, ast.Attribute):
+        receiver = ast.unparse(call.func.value)  # a queryset, not a dict's values()
+        return (not call.args and not call.keywords
+                and any(word in receiver for word in ("objects", "members", "Member")))
+    return name in EVERY_FIELD
 
 
 def _template_reads(text: str, filename: str) -> list[str]:
     return [f"{filename}:{number}: {line.strip()}  (reads member data in a template)"
             for number, line in enumerate(text.splitlines(), 1)
-            if re.search(r"\.(?:%s)\b" % "|".join(FIELDS), line)]
+            if re.search(rf"\.(?:{ALTERNATIVES})\b", line)]
 
 
 def test_nothing_but_the_door_touches_member_data():
@@ -90,8 +96,7 @@ def leak(member, upload, cursor):
     assert [line.split(":")[1] for line in found] == ["4", "5", "6", "7", "8", "9"]
     assert found[0].startswith("campaigns/leak.py:4: name = member.personal")
     assert _template_reads("<td>{{ m.personal.email }}</td>", "templates/x.html") == [
-        "templates/x.html:1: <td>{{ m.personal.email }}</td>  (reads member data in a "
-        "template)"]
+        "templates/x.html:1: <td>{{ m.personal.email }}</td>  (reads member data in a template)"]
 
 
 def test_the_door_itself_is_where_the_fields_are_read():
