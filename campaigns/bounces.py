@@ -22,10 +22,11 @@ that recipient, as the one-click link does.
 Only the delivery the verified address names is touched, and only with its own address (a
 DSN's recipient lines are checked against it, never used to suppress someone else). Each
 recorded bounce is an audit entry in its transaction (delivery, campaign, status: never the
-address). A campaign whose hard-bounce rate passes BOUNCE_PAUSE_RATE is paused through the
-workflow. Returned mail comes from process_bounces (Maildir, IMAP, stdin) through
-`process_mail`; ESP events from django-anymail's tracking signal (`on_tracking_event`); both
-record through the same `record_bounce`.
+address). A campaign whose bounce rate passes BOUNCE_PAUSE_RATE is paused through the
+workflow (refusals by policy count only when many came back from several domains).
+Returned mail comes from process_bounces (Maildir, IMAP, stdin) through `process_mail`; ESP
+events from django-anymail's tracking signal (`on_tracking_event`); both record through the
+same `record_bounce`.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ from audit.models import AuditEntry
 from campaigns import headers, mail, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery
-from countersign.pseudonyms import pseudonym
+from countersign.pseudonyms import normalise_address, pseudonym
 from countersign.signing import signed_by_a_current_key
+from roster import member_data
 from roster.models import Suppression
 
 log = logging.getLogger(__name__)
@@ -515,24 +517,47 @@ def rates(campaign) -> dict:
             "complaint_rate": share(numbers["complained"])}
 
 
+def bounces_toward_the_pause(campaign) -> int:
+    """The bounces that count toward the pause: every hard bounce; refusals by policy (5.7.x)
+    only once at least BOUNCE_PAUSE_POLICY_MIN of them came back from at least
+    BOUNCE_PAUSE_POLICY_DOMAINS recipient domains. Any member can write a 5.7.1 DSN for
+    their own message (their copy's Return-Path is its VERP address), so a few of them, or
+    many from one provider's members, say nothing about the sender; a block of the relay
+    itself is refused everywhere."""
+    bounced = campaign.deliveries.filter(state=Delivery.State.BOUNCED)
+    hard = bounced.exclude(bounce_status__startswith=Delivery.POLICY_STATUS).count()
+    refused = list(bounced.filter(bounce_status__startswith=Delivery.POLICY_STATUS)
+                   .values_list("member_id", flat=True))
+    # The recipient domains, through the door (an erased member's counts, its domain not).
+    domains = {normalise_address(member.email).rpartition("@")[2]
+               for member in member_data.values_of(m for m in refused if m).values()
+               if member.email}
+    if (len(refused) >= settings.BOUNCE_PAUSE_POLICY_MIN
+            and len(domains) >= settings.BOUNCE_PAUSE_POLICY_DOMAINS):
+        return hard + len(refused)
+    return hard
+
+
 def pause_if_bouncing(campaign_id: int) -> bool:
-    """Pause a sending campaign whose hard-bounce rate passed BOUNCE_PAUSE_RATE (once it has
-    BOUNCE_PAUSE_MIN_SENT accepted messages): carriers block senders that keep hitting
-    unknown addresses. Through the workflow, like every state change."""
+    """Pause a sending campaign whose bounce rate (bounces_toward_the_pause) passed
+    BOUNCE_PAUSE_RATE (once it has BOUNCE_PAUSE_MIN_SENT accepted messages): carriers block
+    senders that keep hitting unknown addresses. Through the workflow, like every state
+    change."""
     campaign = Campaign.objects.get(pk=campaign_id)
     if campaign.state not in workflow.TRANSITIONS["pause"].sources:
         return False
-    numbers = rates(campaign)
-    if numbers["accepted"] < settings.BOUNCE_PAUSE_MIN_SENT:
+    accepted = rates(campaign)["accepted"]
+    if accepted < settings.BOUNCE_PAUSE_MIN_SENT:
         return False
-    if numbers["bounce_rate"] <= settings.BOUNCE_PAUSE_RATE:
+    bounced = bounces_toward_the_pause(campaign)
+    if bounced / accepted <= settings.BOUNCE_PAUSE_RATE:
         return False
     try:
         workflow.pause(campaign_id=campaign_id, reason=_(
             "%(bounced)s of %(accepted)s accepted messages bounced (%(rate)s%%), more than "
             "the %(limit)s%% allowed: check the roster's addresses before resuming.") % {
-                "bounced": numbers["bounced"], "accepted": numbers["accepted"],
-                "rate": f"{100 * numbers['bounce_rate']:.1f}",
+                "bounced": bounced, "accepted": accepted,
+                "rate": f"{100 * bounced / accepted:.1f}",
                 "limit": f"{100 * settings.BOUNCE_PAUSE_RATE:g}"})
     except workflow.WrongState:
         return False

@@ -88,6 +88,7 @@ labels.contribute("ACTIONS", {
     Action.CERTIFICATE_MAILED: _("deletion certificate mailed"),
     Action.BOUNCE_RECORDED: _("bounce or complaint recorded"),
     Action.IN_DOUBT_RECONCILED: _("messages in doubt checked against the relay's records"),
+    Action.IN_DOUBT_EVIDENCE_CORRECTED: _("relay's evidence for a message in doubt corrected"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "attempted": _("attempted"), "code": _("code"), "reason": _("reason"),
@@ -122,6 +123,36 @@ labels.contribute("PAYLOAD_KEYS", {
     "relay_evidence": _("relay's evidence"), "accepted": _("accepted by the relay"),
     "no_trace": _("no trace at the relay"), "checked": _("checked"),
     "not_covered": _("not covered by the relay's log"),
+    "corrected": _("earlier evidence corrected"), "earlier": _("earlier evidence"),
+    "now": _("evidence now"),
+})
+# reconcile_in_doubt: why the relay's log settles a message in doubt the way it does, and what
+# the relay did with a message it took.
+RELAY_EVIDENCE_REASONS = labels.register("RELAY_EVIDENCE_REASONS", {
+    "not_queued": _("It reached the relay, but the connection broke before the relay queued "
+                    "it."),
+    "never_handed_over": _("No Message-ID was noted: the worker stopped before the hand-over "
+                           "began."),
+    "gap": _("The relay's log falls silent around this message's time for longer than "
+             "RECONCILE_MAX_LOG_GAP_SECONDS."),
+    "lines_dropped": _("The system log says it dropped lines around this message's time."),
+    "unreadable": _("The log has lines around this message's time that cannot be read or "
+                    "dated (cut short, run together, an impossible date)."),
+    "incomplete": _("Messages the relay accepted around this time are missing from the log: "
+                    "another relay took part, or lines were lost."),
+    "conflict": _("The log names this message at a time it cannot have been handed over: a "
+                  "clock far off, or a forged line."),
+    "unclear": _("The relay's lines about this message do not say whether it was queued."),
+    "other_sender": _("The relay queued a message with this Message-ID from another envelope "
+                      "sender: someone else's message, a forged line, or a relay that "
+                      "rewrites senders."),
+})
+RELAY_AFTER = labels.register("RELAY_AFTER", {
+    "sent": _("then passed on by the relay (status=sent)"),
+    "bounced": _("then returned by the relay (status=bounced)"),
+    "deferred": _("then held back by the relay for another try (status=deferred)"),
+    "expired": _("then given up by the relay (status=expired)"),
+    "deleted": _("then deleted from the relay's queue"),
 })
 SKIP_REASONS = labels.register("SKIP_REASONS", {
     f"suppressed:{reason}": label for reason, label in Suppression.Reason.choices})

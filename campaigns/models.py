@@ -397,6 +397,17 @@ class Delivery(models.Model):
         at = (self.relay_evidence or {}).get("at")
         return datetime.fromisoformat(at) if at else None
 
+    @property
+    def earlier_relay_evidence(self) -> list[dict]:
+        """What earlier readings of the relay's records showed before a later one corrected
+        them (reconcile_in_doubt keeps them under "earlier"), newest first, their times as
+        datetimes."""
+        from datetime import datetime
+
+        return [{**record, **{key: datetime.fromisoformat(record[key]) if record.get(key) else None
+                              for key in ("at", "checked_at")}}
+                for record in reversed((self.relay_evidence or {}).get("earlier", []))]
+
 
 class Notification(models.Model):
     """A step someone should know about: shown in the app and mailed (never member data)."""

@@ -333,6 +333,17 @@ BOUNCE_DOMAIN = os.environ.get("BOUNCE_DOMAIN", "").strip().lower()
 # from BOUNCE_PAUSE_MIN_SENT accepted messages on (a few early bounces say little).
 BOUNCE_PAUSE_RATE = float(os.environ.get("BOUNCE_PAUSE_RATE", "0.05"))
 BOUNCE_PAUSE_MIN_SENT = envint("BOUNCE_PAUSE_MIN_SENT", "20")
+# Refusals by policy (5.7.x) are easy to forge: each member can write one for their own
+# message to its VERP address. They count toward the pause only once at least this many came
+# back, from at least this many recipient domains (a relay-wide block looks like that).
+BOUNCE_PAUSE_POLICY_MIN = envint("BOUNCE_PAUSE_POLICY_MIN", "5")
+BOUNCE_PAUSE_POLICY_DOMAINS = envint("BOUNCE_PAUSE_POLICY_DOMAINS", "3")
+# reconcile_in_doubt: how far the relay's clock may be from this one's, and the longest silence
+# in the relay's log that still counts as the relay logging all along. "No trace" needs relay
+# lines from before the claim to after its hand-over deadline (each widened by the margin),
+# none of them further apart than the gap.
+RECONCILE_CLOCK_MARGIN_SECONDS = envint("RECONCILE_CLOCK_MARGIN_SECONDS", "120")
+RECONCILE_MAX_LOG_GAP_SECONDS = envint("RECONCILE_MAX_LOG_GAP_SECONDS", "60")
 # process_bounces --imap: the mailbox the bounces land in (polled, e.g. by a schedule).
 BOUNCE_IMAP_HOST = os.environ.get("BOUNCE_IMAP_HOST", "")
 BOUNCE_IMAP_USER = os.environ.get("BOUNCE_IMAP_USER", "")

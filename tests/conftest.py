@@ -222,8 +222,11 @@ def sent(olivia, sam, oscar, roster, sink):
 
 @pytest.fixture
 def three_in_doubt(held):
-    """Three messages handed over when the worker died: their Message-IDs are known."""
+    """Three messages handed over when the worker died: their Message-IDs are known. Claimed
+    a while ago (returned_mail.CLAIMED_AGO), so that a log can show the relay logging before
+    the claim and after its hand-over deadline."""
     rows = list(held.deliveries.filter(state=Delivery.State.SENT)[:3])
+    claimed = (timezone.now() - returned_mail.CLAIMED_AGO).replace(microsecond=0)
     Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
-        state=Delivery.State.IN_DOUBT, claimed_at=timezone.now())
+        state=Delivery.State.IN_DOUBT, claimed_at=claimed)
     return [Delivery.objects.get(pk=d.pk) for d in rows]

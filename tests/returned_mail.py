@@ -5,6 +5,7 @@ fixtures that use them (`bounce_domain`, `sent`, `three_in_doubt`) are in confte
 import io
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from typing import ClassVar
 
 from django.core.management import call_command
 from django.utils import timezone
@@ -85,33 +86,117 @@ def esp_event(event_type, message_id, **fields):
     tracking.send(sender=object, event=event, esp_name="TestESP")
 
 
-def stamp(moment: datetime, zone=UTC) -> str:
-    return moment.astimezone(zone).strftime("%b %e %H:%M:%S")
+# three_in_doubt's claim lies this far back: a log can cover it on both sides.
+CLAIMED_AGO = timedelta(minutes=10)
 
 
 def postfix_log(tmp_path, *, accepted=(), cut_off=(), start=None, zone=UTC):
-    """A Postfix mail log as maillog_file writes it: `accepted` went through cleanup and
-    into the queue (qmgr); `cut_off` reached cleanup, then the client vanished mid-DATA."""
-    now = start or timezone.now() - timedelta(minutes=1)
-    at = stamp(now, zone)
-    lines = [f"{at} relay postfix/master[1]: daemon started -- version 3.7.11"]
+    """A Postfix mail log as maillog_file writes it, the relay logging all along from five
+    minutes before `start` (default: three_in_doubt's claim) to five minutes after: at
+    `start`, `accepted` went through cleanup and into the queue (qmgr); `cut_off` reached
+    cleanup, then the client vanished mid-DATA."""
+    at = start or timezone.now() - CLAIMED_AGO
+    log = RelayLog(zone=zone, style="postlog")
+    log.postfix(at - timedelta(minutes=5), "master", "daemon started -- version 3.7.11", pid=1)
+    log.traffic(at - timedelta(minutes=5), at + timedelta(minutes=5))
     for n, delivery in enumerate(accepted):
-        queue = f"4B{n:03d}EA2{n:03d}"
-        lines += [
-            f"{at} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
-            f"{at} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
-            (f"{at} relay postfix/qmgr[12]: {queue}: from=<bounce+{delivery.pk}-x@b>, "
-             "size=2048, nrcpt=1 (queue active)")]
+        log.accepted(delivery, at, queue=f"4B{n:03d}EA2{n:03d}", delivered=None)
     for n, delivery in enumerate(cut_off):
-        queue = f"5C{n:03d}FA2{n:03d}"
-        lines += [
-            f"{at} relay postfix/smtpd[10]: {queue}: client=localhost[127.0.0.1]",
-            f"{at} relay postfix/cleanup[11]: {queue}: message-id={delivery.message_id}",
-            (f"{at} relay postfix/smtpd[10]: lost connection after DATA (0 bytes) "
-             "from localhost[127.0.0.1]")]
-    path = tmp_path / "maillog"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        log.cut_off(delivery, at, queue=f"5C{n:03d}FA2{n:03d}")
+    return log.write(tmp_path / "maillog")
+
+
+class RelayLog:
+    """A relay's mail log written line by line, as the tests need it: Postfix lines under the
+    relay's own program names (`name`/daemon[pid]) on `host`, stamped the way syslog writes
+    them ("Dec  4 16:15:57"), postlogd's maillog_file does ("Dec 04 16:15:57") or rsyslog's
+    RFC 3339 format does ("2026-12-04T16:15:57.000000+09:00"), in `zone`. `traffic` fills a
+    stretch of time with other mail's connections, so the log shows the relay logging."""
+
+    FORMATS: ClassVar[dict] = {"syslog": "%b %e %H:%M:%S", "postlog": "%b %d %H:%M:%S"}
+
+    def __init__(self, *, zone=UTC, host="relay", name="postfix", style="syslog"):
+        self.zone, self.host, self.name, self.style = zone, host, name, style
+        self.entries: list[tuple[datetime, str]] = []
+        self.queues = 0
+
+    def stamp(self, moment: datetime) -> str:
+        local = moment.astimezone(self.zone)
+        if self.style == "rfc3339":
+            return local.isoformat(timespec="microseconds")
+        return local.strftime(self.FORMATS[self.style])
+
+    def raw(self, moment: datetime, text: str) -> "RelayLog":
+        """A line as anyone could have written it: `text` follows the stamp and the host."""
+        self.entries.append((moment, f"{self.stamp(moment)} {self.host} {text}"))
+        return self
+
+    def verbatim(self, moment: datetime, line: str) -> "RelayLog":
+        """A whole line as given (its own stamp or none), placed among the others at
+        `moment`."""
+        self.entries.append((moment, line))
+        return self
+
+    def postfix(self, moment: datetime, daemon: str, text: str, pid=None) -> "RelayLog":
+        pid = pid or {"smtpd": 2101, "cleanup": 2102, "qmgr": 2103}.get(daemon, 2109)
+        return self.raw(moment, f"{self.name}/{daemon}[{pid}]: {text}")
+
+    def traffic(self, start: datetime, end: datetime, every=timedelta(seconds=15)):
+        """Other clients connecting and leaving every `every` from start to end."""
+        moment, n = start, 0
+        while moment <= end:
+            n += 1
+            client = f"mx{n % 7}.example[192.0.2.{n % 200 + 1}]"
+            self.postfix(moment, "smtpd", f"connect from {client}", pid=3000 + n % 5)
+            self.postfix(moment, "smtpd", f"disconnect from {client} ehlo=1 quit=1 commands=2",
+                         pid=3000 + n % 5)
+            moment += every
+        return self
+
+    @staticmethod
+    def sender(delivery) -> str:
+        """The envelope sender the worker handed `delivery`'s message over with: its VERP
+        address, or without BOUNCE_DOMAIN the campaigns' default From address."""
+        return bounces.verp_address(delivery.pk) or "members@association.example"
+
+    def queue_id(self) -> str:
+        self.queues += 1
+        return f"4B{self.queues:03d}EA2{self.queues:03d}"
+
+    def accepted(self, delivery, moment: datetime, queue=None, delivered="sent") -> str:
+        """The relay took the message: smtpd, cleanup (its Message-ID), qmgr (queued), the
+        delivery agent, qmgr (removed). Returns the queue id."""
+        queue = queue or self.queue_id()
+        sender = self.sender(delivery)
+        self.postfix(moment, "smtpd", f"{queue}: client=localhost[127.0.0.1]")
+        self.postfix(moment, "cleanup", f"{queue}: message-id={delivery.message_id}")
+        self.postfix(moment, "qmgr", f"{queue}: from=<{sender}>, size=2048, nrcpt=1 "
+                                     "(queue active)")
+        later = moment + timedelta(seconds=1)
+        if delivered:
+            self.postfix(later, "virtual", f"{queue}: to=<member@countersign.test>, "
+                         f"relay=virtual, delay=0.1, dsn=2.0.0, status={delivered} (x)")
+            self.postfix(later, "qmgr", f"{queue}: removed")
+        return queue
+
+    def cut_off(self, delivery, moment: datetime, queue=None) -> str:
+        """The message reached cleanup (its Message-ID logged while the data arrived), then
+        the client vanished before the final dot: never queued."""
+        queue = queue or self.queue_id()
+        self.postfix(moment, "smtpd", f"{queue}: client=localhost[127.0.0.1]")
+        self.postfix(moment, "cleanup", f"{queue}: message-id={delivery.message_id}")
+        self.postfix(moment, "smtpd", "lost connection after DATA (812 bytes) from "
+                                      "localhost[127.0.0.1]")
+        return queue
+
+    def lines(self, *, ordered=True) -> list[str]:
+        """The lines by time (as the relay wrote them), or in the order they were added."""
+        entries = sorted(self.entries, key=lambda e: e[0]) if ordered else self.entries
+        return [text for _moment, text in entries]
+
+    def write(self, path, *, ordered=True):
+        path.write_text("\n".join(self.lines(ordered=ordered)) + "\n")
+        return path
 
 
 def reconcile(path) -> str:

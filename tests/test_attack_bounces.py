@@ -7,8 +7,9 @@ attacker would try to break it. Failing tests are the promises that bend."""
 import hashlib
 import io
 import time
-from datetime import UTC, timedelta
+from datetime import timedelta
 from email import message_from_bytes, policy
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -23,9 +24,17 @@ from campaigns.models import Delivery, State
 from campaigns.seen import Seen
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
-from tests.factories import client_for, email_of, released_campaign, run_until_done
+from roster.samples import HEADER
+from tests.factories import (
+    client_for,
+    email_of,
+    make_roster,
+    released_campaign,
+    run_until_done,
+)
 from tests.returned_mail import (
     DOMAIN,
+    RelayLog,
     dsn,
     dsn_for,
     esp_event,
@@ -33,7 +42,6 @@ from tests.returned_mail import (
     postfix_log,
     reconcile,
     snapshot,
-    stamp,
 )
 
 pytestmark = pytest.mark.usefixtures("sink", "bounce_domain")
@@ -155,6 +163,78 @@ def test_soft_bounces_never_pause_a_campaign(held, settings):
     held.refresh_from_db()
     assert held.state == State.HELD
     assert not Suppression.objects.exists()
+
+
+# --- the pause: refusals by policy (5.7.x) are easy to forge ---------------------------------
+
+PROVIDERS = ("docomo.ne.jp", "gmail.com", "yahoo.co.jp", "icloud.com", "ezweb.ne.jp")
+
+
+@pytest.fixture
+def held_across_providers(olivia, sam, oscar, sink):
+    """Twenty members over five mail providers (member1 and member6 at gmail.com); the first
+    ten went out and the campaign is held after them."""
+    rows = [[f"W{i:06d}", f"会員 {i}", f"member{i}@{PROVIDERS[i % 5]}", "本部"]
+            for i in range(1, 21)]
+    campaign = released_campaign(olivia, sam, oscar, make_roster(olivia, rows=rows,
+                                                                 header=HEADER),
+                                 canary_enabled=True, canary_size=10)
+    run_until_done(campaign)
+    assert campaign.state == State.HELD
+    return campaign
+
+
+def _delivery_to(campaign, address):
+    (delivery,) = [d for d in campaign.deliveries.all() if email_of(d) == address]
+    return delivery
+
+
+def _refused_by_policy(campaign, *addresses):
+    """Each member writes a 5.7.1 DSN for their own message to its VERP address (their copy's
+    Return-Path): the relay's own bounce format, their own address, their own message."""
+    for address in addresses:
+        delivery = _delivery_to(campaign, address)
+        assert bounces.process_dsn(dsn_for(
+            delivery, status="5.7.1",
+            diagnostic=f"550 5.7.1 <{address}>: Message rejected as spam")) == Result.BLOCKED
+    campaign.refresh_from_db()
+
+
+def test_two_members_of_one_provider_cannot_pause_a_campaign_with_policy_bounces(
+        held_across_providers, settings):
+    """2 of 10 accepted is 20 %, four times the pause rate: two members refusing their own
+    messages stopped the association's mailing to everyone else."""
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 10
+    _refused_by_policy(held_across_providers, "member1@gmail.com", "member6@gmail.com")
+    assert held_across_providers.state == State.HELD
+    assert bounces.rates(held_across_providers)["bounced"] == 2  # shown, just not a pause
+
+
+def test_two_forged_policy_bounces_from_two_providers_cannot_pause_a_campaign(
+        held_across_providers, settings):
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 10
+    _refused_by_policy(held_across_providers, "member1@gmail.com", "member2@yahoo.co.jp")
+    assert held_across_providers.state == State.HELD
+
+
+def test_a_few_policy_bounces_do_not_tip_hard_bounces_over_the_rate(held_across_providers,
+                                                                   settings):
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.15, 10
+    hard = _delivery_to(held_across_providers, "member3@icloud.com")
+    assert bounces.process_dsn(dsn_for(hard)) == Result.HARD
+    _refused_by_policy(held_across_providers, "member1@gmail.com", "member6@gmail.com")
+    assert held_across_providers.state == State.HELD  # 1 hard of 10: within 15 %
+
+
+def test_a_relay_wide_policy_refusal_across_providers_still_pauses(held_across_providers,
+                                                                  settings):
+    """The relay's address is on a blocklist: every provider refuses it. Carriers block
+    senders that keep writing regardless; the campaign pauses for a person to look."""
+    settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 10
+    _refused_by_policy(held_across_providers, "member1@gmail.com", "member2@yahoo.co.jp",
+                       "member3@icloud.com", "member4@ezweb.ne.jp", "member5@docomo.ne.jp")
+    assert held_across_providers.state == State.PAUSED
+    assert "5 of 10" in held_across_providers.paused_reason
 
 
 # --- the mailbox and the pipe ----------------------------------------------------------------
@@ -321,25 +401,22 @@ def test_an_esp_event_carrying_the_esps_own_message_id_finds_the_delivery(
 
 
 # --- reconcile_in_doubt: forged and partial logs ---------------------------------------------
+# (tests/test_reconcile_evidence_corpus.py has the whole corpus; these are the first finds.)
 
-def _line(moment, text):
-    return f"{stamp(moment)} relay {text}"
-
-
-def _write(tmp_path, lines, name="maillog"):
-    path = tmp_path / name
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def _around(delivery, **options) -> RelayLog:
+    """A log of the relay logging all along around the claim of `delivery`."""
+    claimed = delivery.claimed_at
+    return RelayLog(**options).traffic(claimed - timedelta(minutes=10),
+                                       claimed + timedelta(minutes=8))
 
 
 def test_a_log_that_ends_before_the_claim_cannot_say_no_trace(three_in_doubt, tmp_path):
     """Only yesterday's rotated file was given: it starts before the claim, and says nothing
     about it. 'No trace' there invites a resend of a message the relay may have taken."""
-    old = timezone.now() - timedelta(hours=3)
-    path = _write(tmp_path, [_line(old, "postfix/master[1]: daemon started"),
-                             _line(old + timedelta(minutes=5), "postfix/anvil[2]: statistics")],
-                  name="mail.log.1")
-    out = reconcile(path)
+    old = three_in_doubt[0].claimed_at - timedelta(hours=3)
+    log = RelayLog().postfix(old, "master", "daemon started", pid=1)
+    log.postfix(old + timedelta(minutes=5), "anvil", "statistics: max cache size 1 at x")
+    out = reconcile(log.write(tmp_path / "mail.log.1"))
     assert "not covered by the log: 3" in out
     three_in_doubt[0].refresh_from_db()
     assert three_in_doubt[0].relay_evidence["accepted"] is None
@@ -348,12 +425,13 @@ def test_a_log_that_ends_before_the_claim_cannot_say_no_trace(three_in_doubt, tm
 def test_a_gap_between_rotated_logs_cannot_say_no_trace(three_in_doubt, tmp_path):
     """mail.log.2 (old) and mail.log (started after the claim) were given; mail.log.1, the
     file that covers the claim, was not."""
-    old, later = timezone.now() - timedelta(hours=5), timezone.now() + timedelta(minutes=10)
-    oldest = _write(tmp_path, [_line(old, "postfix/master[1]: daemon started")], "mail.log.2")
-    newest = _write(tmp_path, [_line(later, "postfix/master[1]: daemon started")], "mail.log")
+    claimed = three_in_doubt[0].claimed_at
+    oldest = RelayLog().traffic(claimed - timedelta(hours=5), claimed - timedelta(hours=4))
+    newest = RelayLog().traffic(claimed + timedelta(minutes=5), claimed + timedelta(minutes=9))
     out = io.StringIO()
-    call_command("reconcile_in_doubt", "--maillog", str(oldest), "--maillog", str(newest),
-                 log_zone="UTC", stdout=out)
+    call_command("reconcile_in_doubt", "--maillog", str(oldest.write(tmp_path / "mail.log.2")),
+                 "--maillog", str(newest.write(tmp_path / "mail.log")), log_zone="UTC",
+                 stdout=out)
     assert "no trace: 0" in out.getvalue()
 
 
@@ -361,47 +439,39 @@ def test_a_reused_queue_id_does_not_make_a_cut_off_message_accepted(three_in_dou
     """Postfix's short queue ids are reused. Our message reached cleanup and was cut off;
     later another message got the same queue id and was queued."""
     cut = three_in_doubt[0]
-    now = timezone.now()
-    path = _write(tmp_path, [
-        _line(now, "postfix/master[1]: daemon started"),
-        _line(now, "postfix/smtpd[10]: 4B2C1EA2000: client=localhost[127.0.0.1]"),
-        _line(now, f"postfix/cleanup[11]: 4B2C1EA2000: message-id={cut.message_id}"),
-        _line(now, "postfix/smtpd[10]: lost connection after DATA from localhost[127.0.0.1]"),
-        _line(now + timedelta(seconds=30),
-              "postfix/smtpd[10]: 4B2C1EA2000: client=other.example[192.0.2.7]"),
-        _line(now + timedelta(seconds=30),
-              "postfix/cleanup[11]: 4B2C1EA2000: message-id=<unrelated@staff.example>"),
-        _line(now + timedelta(seconds=30), "postfix/qmgr[12]: 4B2C1EA2000: "
-              "from=<staff@association.example>, size=900, nrcpt=1 (queue active)")])
-    reconcile(path)
+    log = _around(cut)
+    log.cut_off(cut, cut.claimed_at, queue="4B2C1EA2000")
+    later = cut.claimed_at + timedelta(seconds=30)
+    log.postfix(later, "smtpd", "4B2C1EA2000: client=other.example[192.0.2.7]")
+    log.postfix(later, "cleanup", "4B2C1EA2000: message-id=<unrelated@staff.example>")
+    log.postfix(later, "qmgr", "4B2C1EA2000: from=<staff@association.example>, size=900, "
+                               "nrcpt=1 (queue active)")
+    reconcile(log.write(tmp_path / "maillog"))
     cut.refresh_from_db()
-    assert cut.relay_evidence["accepted"] is not True
+    assert cut.relay_evidence["accepted"] is False
 
 
 def test_a_qmgr_line_for_another_queue_id_is_not_evidence(three_in_doubt, tmp_path):
     cut = three_in_doubt[0]
-    now = timezone.now()
-    path = _write(tmp_path, [
-        _line(now, "postfix/master[1]: daemon started"),
-        _line(now, f"postfix/cleanup[11]: 4B2C1EA2000: message-id={cut.message_id}"),
-        _line(now, "postfix/qmgr[12]: 4B2C1EA2001: from=<x@y>, size=9, nrcpt=1 (queue active)"),
-        _line(now, f"postfix/cleanup[11]: 5B2C1EA2000: message-id=<{cut.message_id.strip('<>')}"
-              ".evil>"),
-        _line(now, "postfix/qmgr[12]: 5B2C1EA2000: from=<x@y>, size=9, nrcpt=1 (queue active)"),
-    ])
-    reconcile(path)
+    at = cut.claimed_at
+    log = _around(cut)
+    log.postfix(at, "cleanup", f"4B2C1EA2000: message-id={cut.message_id}")
+    log.postfix(at, "qmgr", "4B2C1EA2001: from=<x@y>, size=9, nrcpt=1 (queue active)")
+    log.postfix(at, "cleanup", f"5B2C1EA2000: message-id=<{cut.message_id.strip('<>')}.evil>")
+    log.postfix(at, "qmgr", "5B2C1EA2000: from=<x@y>, size=9, nrcpt=1 (queue active)")
+    reconcile(log.write(tmp_path / "maillog"))
     cut.refresh_from_db()
     assert cut.relay_evidence["accepted"] is False
 
 
 def test_a_qmgr_line_before_the_cleanup_line_is_not_evidence(three_in_doubt, tmp_path):
     cut = three_in_doubt[0]
-    now = timezone.now()
-    path = _write(tmp_path, [
-        _line(now, "postfix/master[1]: daemon started"),
-        _line(now, "postfix/qmgr[12]: 4B2C1EA2000: from=<x@y>, size=9, nrcpt=1 (queue active)"),
-        _line(now, f"postfix/cleanup[11]: 4B2C1EA2000: message-id={cut.message_id}")])
-    reconcile(path)
+    log = _around(cut)
+    log.postfix(cut.claimed_at, "qmgr", "4B2C1EA2000: from=<x@y>, size=9, nrcpt=1 "
+                                        "(queue active)")
+    log.postfix(cut.claimed_at + timedelta(seconds=1), "cleanup",
+                f"4B2C1EA2000: message-id={cut.message_id}")
+    reconcile(log.write(tmp_path / "maillog"))
     cut.refresh_from_db()
     assert cut.relay_evidence["accepted"] is False
 
@@ -410,24 +480,21 @@ def test_another_programs_line_quoting_postfix_lines_is_not_evidence(three_in_do
     """smtpd logs the client's MAIL FROM verbatim; a quoted local part may hold spaces. A
     client that writes a cleanup and a qmgr line into its address writes evidence."""
     cut = three_in_doubt[0]
-    now = timezone.now()
     fake_cleanup = f"postfix/cleanup[1]: QQQQ: message-id={cut.message_id}"
     fake_qmgr = "postfix/qmgr[1]: QQQQ: from=<a>, size=1, nrcpt=1 (queue active)"
-    path = _write(tmp_path, [
-        _line(now, "postfix/master[1]: daemon started"),
-        _line(now, f"postfix/smtpd[10]: NOQUEUE: reject: RCPT from x[192.0.2.9]: 554 5.7.1; "
-              f"from=<\"{fake_cleanup}\"@evil.example> proto=ESMTP"),
-        _line(now, f"postfix/smtpd[10]: NOQUEUE: reject: RCPT from x[192.0.2.9]: 554 5.7.1; "
-              f"from=<\"{fake_qmgr}\"@evil.example> proto=ESMTP")])
-    reconcile(path)
+    log = _around(cut)
+    for fake in (fake_cleanup, fake_qmgr):
+        log.postfix(cut.claimed_at, "smtpd", "NOQUEUE: reject: RCPT from x[192.0.2.9]: 554 "
+                    f"5.7.1; from=<\"{fake}\"@evil.example> proto=ESMTP")
+    reconcile(log.write(tmp_path / "maillog"))
     cut.refresh_from_db()
-    assert cut.relay_evidence["accepted"] is not True
+    assert cut.relay_evidence["accepted"] is False
 
 
 def test_an_acceptance_logged_an_hour_before_the_claim_is_not_evidence_for_it(three_in_doubt,
                                                                              tmp_path):
     cut = three_in_doubt[0]
-    path = postfix_log(tmp_path, accepted=[cut], start=timezone.now() - timedelta(hours=1))
+    path = postfix_log(tmp_path, accepted=[cut], start=cut.claimed_at - timedelta(hours=1))
     reconcile(path)
     cut.refresh_from_db()
     assert cut.relay_evidence["accepted"] is not True
@@ -435,15 +502,11 @@ def test_an_acceptance_logged_an_hour_before_the_claim_is_not_evidence_for_it(th
 
 def test_a_log_in_another_zone_read_with_its_zone_finds_the_message(three_in_doubt, tmp_path):
     taken = three_in_doubt[0]
-    now = timezone.now()
-    tokyo = now.astimezone(UTC) + timedelta(hours=9)  # wall clock in Asia/Tokyo
-    st = tokyo.strftime("%b %e %H:%M:%S")
-    path = _write(tmp_path, [
-        f"{st} relay postfix/master[1]: daemon started",
-        f"{st} relay postfix/cleanup[11]: 4B2C1EA2000: message-id={taken.message_id}",
-        f"{st} relay postfix/qmgr[12]: 4B2C1EA2000: from=<x@y>, size=9, nrcpt=1 (queue active)"])
+    log = _around(taken, zone=ZoneInfo("Asia/Tokyo"))  # wall clock in Asia/Tokyo
+    log.accepted(taken, taken.claimed_at)
     out = io.StringIO()
-    call_command("reconcile_in_doubt", maillog=[str(path)], log_zone="Asia/Tokyo", stdout=out)
+    call_command("reconcile_in_doubt", maillog=[str(log.write(tmp_path / "maillog"))],
+                 log_zone="Asia/Tokyo", stdout=out)
     taken.refresh_from_db()
     assert taken.relay_evidence["accepted"] is True
     assert "not covered by the log: 0" in out.getvalue()

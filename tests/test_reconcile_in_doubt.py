@@ -18,7 +18,7 @@ from campaigns import workflow
 from campaigns.models import Delivery
 from campaigns.seen import Seen
 from tests.factories import client_for
-from tests.returned_mail import postfix_log, reconcile
+from tests.returned_mail import RelayLog, postfix_log, reconcile
 
 pytestmark = pytest.mark.usefixtures("sink")
 
@@ -69,7 +69,8 @@ def test_a_message_cut_off_during_data_is_not_taken_for_accepted(three_in_doubt,
     _taken, cut, _absent = three_in_doubt
     reconcile(postfix_log(tmp_path, cut_off=[cut]))
     cut.refresh_from_db()
-    assert cut.relay_evidence == {"accepted": False, "source": "postfix log"}
+    assert cut.relay_evidence["accepted"] is False
+    assert cut.relay_evidence["reason"] == "not_queued"
 
 
 def test_a_log_that_starts_after_the_claim_cannot_say_no_trace(three_in_doubt, tmp_path):
@@ -82,10 +83,10 @@ def test_a_log_that_starts_after_the_claim_cannot_say_no_trace(three_in_doubt, t
 
 def test_an_exim_log_line_is_evidence_too(three_in_doubt, tmp_path):
     taken = three_in_doubt[0]
-    now = timezone.now().astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    at = taken.claimed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     path = tmp_path / "mainlog"
-    path.write_text(f"{now} 1vXyZa-000123-AB <= bounce+1-x@b H=localhost [127.0.0.1] P=esmtp "
-                    f"S=2048 id={taken.message_id.strip('<>')}\n")
+    path.write_text(f"{at} 1vXyZa-000123-AB <= {RelayLog.sender(taken)} H=localhost "
+                    f"[127.0.0.1] P=esmtp S=2048 id={taken.message_id.strip('<>')}\n")
     reconcile(path)
     taken.refresh_from_db()
     assert taken.relay_evidence["accepted"] is True
@@ -97,7 +98,7 @@ def test_each_run_is_audited_per_campaign_with_counts_only(three_in_doubt, tmp_p
     entry = AuditEntry.objects.get(action="campaign.in_doubt_reconciled")
     assert entry.object_id == str(held.pk)
     assert entry.payload == {"checked": 3, "accepted": 1, "no_trace": 2, "not_covered": 0,
-                             "source": "postfix log"}
+                             "corrected": 0, "source": "postfix log"}
 
 
 def test_the_signer_sees_the_evidence_beside_the_buttons(three_in_doubt, tmp_path, held, sam):

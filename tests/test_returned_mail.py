@@ -261,8 +261,10 @@ def test_a_refusal_by_policy_marks_the_message_bounced_but_suppresses_nobody(sen
 
 
 def test_refusals_by_policy_pause_the_campaign_like_hard_bounces(held, settings):
-    """A wave of 5.7.1 means the carrier blocks the sender: stop hammering it."""
+    """A wave of 5.7.1 means the carrier blocks the sender: stop hammering it. (How many,
+    from how many domains, makes a wave: BOUNCE_PAUSE_POLICY_*, tests/test_attack_bounces.)"""
     settings.BOUNCE_PAUSE_RATE, settings.BOUNCE_PAUSE_MIN_SENT = 0.05, 1
+    settings.BOUNCE_PAUSE_POLICY_MIN = settings.BOUNCE_PAUSE_POLICY_DOMAINS = 1
     first = held.deliveries.filter(state=Delivery.State.SENT).first()
     bounces.process_mail(dsn_for(first, status="5.7.1"))
     held.refresh_from_db()
