@@ -7,6 +7,7 @@ message class below has no attachment path at all: `attach()` and `attach_file()
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from email.header import Header
@@ -165,12 +166,15 @@ class NoAttachmentMessage(EmailMultiAlternatives):
 
     _built = None
     unsanitised_html = ""  # the rendered HTML before sanitising (not sent)
+    boundary = ""  # set: the MIME boundary is this, not random (campaigns.composing)
 
     def message(self):
         # Built once, so the bytes hashed for the ledger are exactly the bytes the backend
         # sends (the Date header and the MIME boundary are fixed at the first build).
         if self._built is None:
             self._built = super().message()
+            if self.boundary and self._built.is_multipart():
+                self._built.set_boundary(self.boundary)
             if not self.subject.isascii():
                 # Django hands the header over as pre-encoded text, which the generator then
                 # folds without room for "Subject: ": the first line comes out empty and
@@ -207,18 +211,26 @@ def texts_of(message: NoAttachmentMessage) -> dict[str, str]:
 
 def build_message(*, sender: str, subject: str, body_text: str, body_html: str,
                   values: dict[str, str], to: str, subject_prefix: str = "",
-                  headers: dict[str, str] | None = None) -> NoAttachmentMessage:
-    """Render the templates for one recipient and build the message for exactly `to`."""
+                  headers: dict[str, str] | None = None, message_id: str = "",
+                  date: str = "") -> NoAttachmentMessage:
+    """Render the templates for one recipient and build the message for exactly `to`.
+    With `message_id` and `date` (campaigns.composing) the bytes are the same every time
+    (the MIME boundary is derived from the Message-ID); without, a fresh Message-ID and the
+    time now (previews, test messages)."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "countersign.invalid"
     rendered = render_for(subject=subject, body_text=body_text, body_html=body_html,
                           values=values)
+    fixed = {"Date": date} if date else {}
     message = NoAttachmentMessage(
         subject=subject_prefix + rendered.subject,
         body=rendered.body_text,
         from_email=sender,
         to=[to],
-        headers={"Message-ID": make_msgid(domain=domain), **(headers or {})},
+        headers={"Message-ID": message_id or make_msgid(domain=domain), **fixed,
+                 **(headers or {})},
     )
+    if message_id:
+        message.boundary = "=_cs_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
     if rendered.body_html:
         message.attach_alternative(rendered.body_html, "text/html")
     message.unsanitised_html = rendered.unsanitised_html

@@ -50,7 +50,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import bounces, guard, mail, notices, suppression, unsubscribe, workflow
+from campaigns import bounces, composing, guard, mail, notices, suppression, workflow
 from campaigns.actions import Action
 from campaigns.models import Campaign, Delivery, State, canary_limit
 from roster import member_data
@@ -95,6 +95,7 @@ class Claim:
     values: dict
     deadline: float = 0.0  # time.monotonic() by which the hand-over must be over
     member: member_data.Values | None = None  # the values read through the door
+    claimed_at: datetime | None = None  # as stored: the message's Date (campaigns.composing)
 
 
 def _when(value):
@@ -180,9 +181,6 @@ def _claim_sql(vendor: str) -> dict[str, str]:
         "why": (
             "SELECT state, claimed_total, canary_enabled, canary_confirmed_at, next_send_at "
             f"FROM {t['campaign']} WHERE id = %(campaign)s"),
-        "note": (
-            f"UPDATE {t['delivery']} SET message_id = %(message_id)s, "
-            f"message_sha256 = %(sha256)s WHERE id = %(delivery)s AND state = '{d.SENDING}'"),
         "reset_failures": (
             f"UPDATE {t['campaign']} SET consecutive_failures = 0 "
             "WHERE id = %(campaign)s AND consecutive_failures <> 0"),
@@ -237,7 +235,7 @@ def claim_next(campaign_id: int, *, worker: str, terms: Terms,
         "reply": sent.reply[:2000] if sent else ""}
     claimed, guarded = _retrying(_run_claim, sql, params, sent)
     if claimed and guarded:
-        return _claim_from_row(campaign_id, claimed, claimed=started)
+        return _claim_from_row(campaign_id, claimed, claimed=started, claimed_at=now)
     if claimed:  # claimed, then the campaign said no: never sent, back in the queue
         Delivery.objects.filter(pk=claimed["delivery_id"], state=Delivery.State.SENDING).update(
             state=Delivery.State.PENDING, claimed_at=None, worker="",
@@ -350,13 +348,15 @@ def create_ledger(campaign) -> None:
         )
 
 
-def _claim_from_row(campaign_id: int, row: dict, *, claimed: float) -> Claim:
+def _claim_from_row(campaign_id: int, row: dict, *, claimed: float,
+                    claimed_at: datetime) -> Claim:
     """A Claim from the claim's row (the member's values read through the door's columns).
-    `claimed`: time.monotonic() when claimed_at was taken."""
+    `claimed`: time.monotonic() when claimed_at was taken. RETURNING gives the row as
+    updated: `attempts` already counts this claim."""
     member = member_data.values_from_sql(row)
-    return Claim(row["delivery_id"], campaign_id, member.email, row["attempts"] + 1,
+    return Claim(row["delivery_id"], campaign_id, member.email, row["attempts"],
                  row["member_number"], member.placeholders(), claimed + settings.EMAIL_TIMEOUT,
-                 member)
+                 member, claimed_at)
 
 
 def flag_stale_claims(campaign_id: int) -> int:
@@ -364,12 +364,18 @@ def flag_stale_claims(campaign_id: int) -> int:
     cutoff = timezone.now() - timedelta(
         seconds=settings.EMAIL_TIMEOUT + settings.SEND_STALE_MARGIN_SECONDS)
     with transaction.atomic():
-        stale = Delivery.objects.filter(campaign_id=campaign_id, state=Delivery.State.SENDING,
-                                        claimed_at__lt=cutoff)
-        numbers = list(stale.values_list("member_number", flat=True)[:100])
-        count = stale.update(state=Delivery.State.IN_DOUBT,
-                             smtp_reply=_("The worker stopped while handing this message over; "
-                                          "it may or may not have been delivered."))
+        stale = list(Delivery.objects.select_for_update().filter(
+            campaign_id=campaign_id, state=Delivery.State.SENDING, claimed_at__lt=cutoff))
+        if not stale:
+            return 0
+        campaign = Campaign.objects.get(pk=campaign_id)
+        for delivery in stale:  # what was handed over, recomputed (campaigns.composing)
+            message_id, sha256 = composing.evidence_of(delivery, campaign)
+            Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.SENDING).update(
+                state=Delivery.State.IN_DOUBT, message_id=message_id, message_sha256=sha256,
+                smtp_reply=_("The worker stopped while handing this message over; it may or "
+                             "may not have been delivered."))
+        count, numbers = len(stale), [d.member_number for d in stale[:100]]
         if count:
             audit.record(Action.IN_DOUBT_FLAGGED, system="worker",
                          target=Campaign.objects.only("pk").get(pk=campaign_id), payload={
@@ -443,10 +449,12 @@ def _write_sent(sent: Sent) -> None:
         cursor.execute(sql["reset_failures"], {"campaign": sent.claim.campaign_id})
 
 
-def _record_failure(claim: Claim, failure: Failure) -> int:
-    """Store the outcome; return the campaign's count of failures in a row."""
+def _record_failure(claim: Claim, failure: Failure, *, message_id: str, sha256: str) -> int:
+    """Store the outcome; return the campaign's count of failures in a row. A message in
+    doubt keeps its Message-ID and SHA-256 (for the relay's log and the person deciding)."""
     now = timezone.now()
-    fields = {"smtp_reply": failure.reply[:2000]}
+    fields = {"smtp_reply": failure.reply[:2000], "message_id": message_id,
+              "message_sha256": sha256}
     if failure.kind == "retry" and claim.attempts < settings.SEND_MAX_ATTEMPTS:
         delay = settings.SEND_RETRY_SECONDS * 2 ** (claim.attempts - 1)
         fields.update(state=Delivery.State.PENDING, claimed_at=None,
@@ -577,27 +585,21 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
         _pause(campaign.pk, _("The mail server could not be reached: %(error)s")
                % {"error": error})
         return None
-    newsletter = {"kind": campaign.kind, "delivery_id": claim.delivery_id}
-    own_links = unsubscribe.values_for(**newsletter)
-    message = mail.build_message(
-        sender=campaign.sender, subject=campaign.subject, body_text=campaign.body_text,
-        body_html=campaign.body_html, values={**claim.values, **own_links},
-        to=claim.email, headers={"X-Countersign-Campaign": str(campaign.pk),
-                                 **unsubscribe.headers_for(sender=campaign.sender,
-                                                           **newsletter)})
+    # Derived from the claim (campaigns.composing): nothing is written before the
+    # hand-over; a message left in doubt gets the same Message-ID and SHA-256 recomputed.
+    composed = composing.compose(campaign, delivery_id=claim.delivery_id,
+                                 attempt=claim.attempts, claimed_at=claim.claimed_at,
+                                 member=claim.member)
+    message = composed.message
     findings = guard.check_message(roster=campaign.roster, recipient=claim.values,
                                    unsanitised_html=message.unsanitised_html,
-                                   own_links=tuple(own_links.values()),
-                                   **mail.texts_of(message))
+                                   own_links=composed.own_links, **mail.texts_of(message))
     if findings:  # the guarantee: this exact text carries another member's data
         workflow.refuse_message(campaign_id=campaign.pk, delivery_id=claim.delivery_id,
                                 findings=findings)
         return None
     wire = message.wire_bytes()
-    message_id, sha256 = message.extra_headers["Message-ID"], hashlib.sha256(wire).hexdigest()
-    # Before the hand-over, so that a message left in doubt can be matched against the
-    # relay's records (reconcile_in_doubt). One autocommitted statement.
-    _note_message(claim.delivery_id, message_id, sha256)
+    message_id, sha256 = composed.message_id, hashlib.sha256(wire).hexdigest()
     try:
         reply = courier.send(message, wire, deadline=claim.deadline,
                              envelope_sender=bounces.verp_address(claim.delivery_id))
@@ -607,7 +609,7 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
         # masked with every spelling of their values before it is stored anywhere.
         failure = Failure(failure.kind, member_data.mask(failure.reply, claim.member))
         courier.close()
-        in_a_row = _record_failure(claim, failure)
+        in_a_row = _record_failure(claim, failure, message_id=message_id, sha256=sha256)
         if failure.kind == "pause":
             _pause(campaign.pk, _("The mail server refused the sender: %(reply)s")
                    % {"reply": failure.reply})
@@ -619,12 +621,6 @@ def deliver(claim: Claim, campaign: Campaign, courier: _Courier) -> Sent | None:
     if esp_id:  # an e-mail provider's own id, which its bounce and complaint events carry
         Delivery.objects.filter(pk=claim.delivery_id).update(esp_message_id=str(esp_id)[:255])
     return Sent(claim, message_id, sha256, member_data.mask(reply, claim.member))
-
-
-def _note_message(delivery_id: int, message_id: str, sha256: str) -> None:
-    with _cursor() as cursor:
-        cursor.execute(_claim_sql(connection.vendor)["note"], {
-            "message_id": message_id, "sha256": sha256, "delivery": delivery_id})
 
 
 def _settle(campaign_id: int) -> Wait | None:

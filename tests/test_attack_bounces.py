@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -522,11 +523,12 @@ def test_a_resent_message_that_died_before_its_hand_over_is_not_shown_as_accepte
     first_log = postfix_log(tmp_path, accepted=[delivery],
                             start=timezone.now() - timedelta(minutes=1))
     workflow.decide(delivery=delivery, seen=Seen.current(delivery), user=sam, decision="resend")
-    # The second claim, left by a dead worker before _note_message.
+    # The second claim (a claim counts its attempt), left by a dead worker before the hand-over.
     long_ago = timezone.now() - timedelta(seconds=settings.EMAIL_TIMEOUT
                                           + settings.SEND_STALE_MARGIN_SECONDS + 5)
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SENDING,
-                                                   claimed_at=long_ago)
+                                                   claimed_at=long_ago,
+                                                   attempts=F("attempts") + 1)
     sender.flag_stale_claims(delivery.campaign_id)
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.IN_DOUBT

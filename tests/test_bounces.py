@@ -52,25 +52,25 @@ def test_a_verp_address_does_not_verify_with_another_id_domain_or_tag():
     assert bounces.delivery_id_of("members@association.example") is None
 
 
-def test_the_message_id_and_hash_are_stored_before_the_hand_over(olivia, sam, oscar, roster,
-                                                                 sink, monkeypatch):
-    """When the relay is handed a message, its Message-ID and SHA-256 are in the ledger."""
+def test_a_messages_id_and_hash_are_recomputed_from_its_claim_exactly(olivia, sam, oscar,
+                                                                      roster, sink):
+    """Nothing is written before the hand-over (one commit per message, issue 25): the
+    Message-ID and the SHA-256 of what the relay received are a function of the claim, the
+    same when recomputed for a message in doubt."""
     import hashlib
 
-    from campaigns import sender
+    from campaigns import composing
 
-    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
-    seen, send = [], sender._Courier.send
-
-    def look_then_send(self, message, wire, **kwargs):
-        row = Delivery.objects.get(campaign=campaign, state=Delivery.State.SENDING)
-        seen.append(row.message_id == message.extra_headers["Message-ID"]
-                    and row.message_sha256 == hashlib.sha256(wire).hexdigest())
-        return send(self, message, wire, **kwargs)
-
-    monkeypatch.setattr(sender._Courier, "send", look_then_send)
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
+                                 body_html="<p>{name} 様</p>")
     run_until_done(campaign)
-    assert seen == [True] * 20
+    received = {to: raw for _t, to, raw in sink.handler.received}
+    for delivery in campaign.deliveries.all():
+        raw = received[email_of(delivery)]
+        assert composing.evidence_of(delivery, campaign) == (
+            delivery.message_id, hashlib.sha256(raw).hexdigest())
+        assert delivery.message_id.encode() in raw
+    assert len({d.message_id for d in campaign.deliveries.all()}) == 20
 
 
 # --- the attacker's bounces ------------------------------------------------------------------
@@ -408,3 +408,28 @@ def test_a_bounce_of_mail_sent_before_a_key_rotation_still_verifies(settings):
     assert bounces.delivery_id_of(address) == 4711
     settings.SECRET_KEY_FALLBACKS = []
     assert bounces.delivery_id_of(address) is None
+
+
+def test_a_message_left_in_doubt_by_a_dead_worker_gets_the_id_and_hash_it_was_sent_with(
+        olivia, sam, oscar, roster, sink, settings):
+    """The worker handed the message over and died before recording it: once flagged in
+    doubt, the ledger has the Message-ID and SHA-256 of the bytes the relay received."""
+    import hashlib
+
+    from campaigns import sender
+
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
+                                 body_html="<p>{name} 様</p>")
+    sender.run(campaign.pk, worker="t", budget=0, sleep=lambda s: None)  # started
+    claim = sender.claim_next(campaign.pk, worker="w", terms=sender.terms_of(campaign))
+    assert sender.deliver(claim, campaign, sender._Courier()) is not None
+    delivery = Delivery.objects.get(pk=claim.delivery_id)  # ...and the worker died here
+    assert (delivery.state, delivery.message_id) == (Delivery.State.SENDING, "")
+    settings.EMAIL_TIMEOUT, settings.SEND_STALE_MARGIN_SECONDS = 0, 0  # the lease is over
+    assert sender.flag_stale_claims(campaign.pk) == 1
+    delivery.refresh_from_db()
+    ((_t, _to, raw),) = [r for r in sink.handler.received if b"X-Countersign-Campaign" in r[2]]
+    assert delivery.state == Delivery.State.IN_DOUBT
+    assert (delivery.message_id, delivery.message_sha256) == (
+        next(line.split(b": ", 1)[1].decode() for line in raw.split(b"\r\n")
+             if line.startswith(b"Message-ID: ")), hashlib.sha256(raw).hexdigest())
