@@ -21,10 +21,20 @@ class CampaignsConfig(AppConfig):
         # Registers the labels of campaigns' codes; labels name the kernel's models, so not
         # before the models load.
         from campaigns import (
+            doorbells,
             labels,  # noqa: F401
+            notifications,
             schedules,
+            workflow,
         )
 
+        # What follows a move of the workflow (its table's `after`, and telling people):
+        # hooks, so that the workflow imports nothing above it.
+        workflow.register_hooks(
+            notify=notifications.on_transition,
+            ring_worker=lambda campaign: doorbells.queue_sending(campaign.pk),
+            mail_anchor=lambda campaign: doorbells.queue_audit_anchor(
+                f"campaign {campaign.pk} {campaign.state}"))
         password_set_by_other.connect(lapse_signoffs_of_the_person, dispatch_uid="lapse")
         # The worker's schedules are code (campaigns.schedules), written after every migrate.
         post_migrate.connect(schedules.ensure_after_migrate, sender=self)

@@ -8,9 +8,9 @@ from datetime import timedelta
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from campaigns.deliveries import handing_over
 from campaigns.models import Delivery
 from campaigns.states import State
-from campaigns.workflow import handing_over
 from roster import member_data
 
 # The address's pseudonym, not the address: the digest still verifies after a purge.

@@ -11,8 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from campaigns import suppression_rules
 from campaigns.guard import GuardReport
-from campaigns.states import State
+from campaigns.states import Kind, State
 from countersign.roles import has_role
 from roster import member_data
 
@@ -91,15 +92,6 @@ def sending_terms(obj) -> str:
     return _("%(hold)s; %(rate)s") % {"hold": hold, "rate": rate}
 
 
-class Kind(models.TextChoices):
-    """A notice is service mail members need (dues, meetings, a data incident); a newsletter
-    is mail they may refuse: it carries the unsubscribe footer and headers, and skips those
-    who unsubscribed."""
-
-    NOTICE = "notice", _("Notice to members")
-    NEWSLETTER = "newsletter", _("Newsletter")
-
-
 class Campaign(models.Model):
     name = models.CharField(_("internal name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.NOTICE)
@@ -169,9 +161,8 @@ class Campaign(models.Model):
         as the signers saw them, so once sending started, those suppressed before the start
         (later ones only skip messages, which the ledger does; they do not void the
         sign-offs a paused campaign needs to resume)."""
-        from campaigns.suppression import suppressed_numbers
-
-        return suppressed_numbers(self.roster, self.kind, before=self.started_at)
+        return suppression_rules.suppressed_numbers(self.roster, self.kind,
+                                                    before=self.started_at)
 
     def sending_terms(self) -> str:
         return sending_terms(self)

@@ -20,6 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 import audit
+from campaigns import doorbells, workflow
 from campaigns.actions import Action
 from campaigns.mail import NoAttachmentMessage
 from campaigns.models import Campaign, Delivery, Notification, SignOff, State
@@ -101,9 +102,7 @@ def on_transition(transition, campaign, actor, payload: dict) -> None:
 
 
 def _queue_mail(ids: list[int]) -> None:
-    from campaigns import tasks  # tasks -> sender -> workflow import this module
-
-    tasks.queue_notification_mail(ids)
+    doorbells.queue_notification_mail(ids)
 
 
 def counts(campaign) -> dict:
@@ -199,8 +198,6 @@ def warn_of_expiring_approvals() -> int:
 def waiting_for(user) -> list[tuple[Campaign, list[str]]]:
     """The home page's "waiting for you": campaigns where this person has a step to take,
     with the steps, asked of the workflow's table like the buttons are."""
-    from campaigns import workflow  # here: the workflow tells its moves to this module
-
     steps = {"submit": _("submit it"), "approve": _("review it"), "release": _("release it"),
              "confirm_canary": _("confirm the first messages"),
              "decide": _("decide about messages in doubt")}

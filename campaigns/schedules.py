@@ -16,6 +16,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.models import Schedule
+
+import audit
+from campaigns.actions import Action
 
 WATCHDOG = "countersign-watchdog"
 ANCHOR = "countersign-audit-anchor"
@@ -32,8 +36,6 @@ class Planned:
     minutes: int
 
     def fields(self) -> dict:
-        from django_q.models import Schedule  # a model: imported from apps.ready()
-
         return {"func": self.func, "schedule_type": Schedule.MINUTES, "minutes": self.minutes,
                 "repeats": -1, "args": None, "kwargs": None, "hook": None, "cron": None,
                 "cluster": None, "intended_date_kwarg": None}
@@ -74,10 +76,6 @@ def _drift(schedule, planned: Planned, now) -> dict:
 def ensure(using: str = "default", *, record: bool) -> list[dict]:
     """Make the schedule table the plan; returns the corrections, each audited when
     `record` (the watchdog; `migrate` writes the first plan without an entry)."""
-    from django_q.models import Schedule
-
-    import audit
-    from campaigns.actions import Action
 
     now = timezone.now()
     corrections = []

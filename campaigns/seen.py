@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.models import Campaign, Delivery
 from campaigns.selectors import content_diff, word_diff
 
 # The hidden fields of a signing form.
@@ -58,8 +59,6 @@ class Seen:
     def current(cls, obj) -> Seen:
         """What a page would show now for a campaign (or a delivery in doubt), read afresh
         from the database: for a script that signs what it has just read."""
-        from campaigns.models import Campaign, Delivery
-
         if isinstance(obj, Delivery):
             delivery = Delivery.objects.get(pk=obj.pk)
             return cls.of(Campaign.objects.get(pk=delivery.campaign_id), delivery=delivery)

@@ -31,6 +31,15 @@ class State(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+class Kind(models.TextChoices):
+    """A notice is service mail members need (dues, meetings, a data incident); a newsletter
+    is mail they may refuse: it carries the unsubscribe footer and headers, and skips those
+    who unsubscribed."""
+
+    NOTICE = "notice", _("Notice to members")
+    NEWSLETTER = "newsletter", _("Newsletter")
+
+
 class Rule(models.TextChoices):
     """Separation of duties: who, among those holding the role, may take the action."""
 
@@ -53,6 +62,7 @@ class Transition:
     audit: Action | None = None  # the audit entry it writes
     stays_in: tuple[State, ...] = ()  # states where it applies too, leaving the state as is
     notify: tuple[str, ...] = ()  # who is told (campaigns.notifications.AUDIENCES)
+    after: tuple[str, ...] = ()  # what follows once it commits (workflow's hooks)
 
     @property
     def applies_in(self) -> tuple[State, ...]:
@@ -81,7 +91,7 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     Transition("reject", (S.SUBMITTED, S.APPROVED), S.DRAFT, _SIGNERS, Rule.NOT_AUTHOR,
                audit=Action.REJECTED, notify=("author",)),
     Transition("release", (S.APPROVED, S.RELEASED, S.PAUSED), S.RELEASED, (Role.OBSERVER,),
-               Rule.NOT_AUTHOR_OR_APPROVER, audit=Action.RELEASED),
+               Rule.NOT_AUTHOR_OR_APPROVER, audit=Action.RELEASED, after=("ring_worker",)),
     Transition("cancel", (S.DRAFT, S.SUBMITTED, S.APPROVED), S.CANCELLED,
                (Role.OPERATOR, Role.SUPERVISOR), Rule.AUTHOR_OR_SUPERVISOR,
                audit=Action.CANCELLED),
@@ -93,14 +103,14 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     Transition("hold", (S.SENDING,), S.HELD, (), worker=True, audit=Action.HELD,
                notify=("people", "observers")),
     Transition("confirm_canary", (S.HELD,), S.SENDING, _SIGNERS, Rule.NOT_AUTHOR,
-               audit=Action.CANARY_CONFIRMED),
+               audit=Action.CANARY_CONFIRMED, after=("ring_worker",)),
     Transition("pause", (S.SENDING, S.HELD), S.PAUSED, _PEOPLE, worker=True,
                audit=Action.PAUSED, notify=("people", "observers")),
     Transition("refuse_message", (S.SENDING, S.HELD), S.PAUSED, (), worker=True,
                audit=Action.MESSAGE_REFUSED, stays_in=(S.PAUSED, S.STOPPED),
                notify=("people", "observers")),
     Transition("stop", (S.RELEASED, S.SENDING, S.HELD, S.PAUSED), S.STOPPED, _PEOPLE,
-               audit=Action.STOPPED, notify=("people", "observers")),
+               audit=Action.STOPPED, notify=("people", "observers"), after=("mail_anchor",)),
     Transition("complete", (S.SENDING,), S.COMPLETED, (), worker=True, audit=Action.COMPLETED,
                notify=("people",)),  # the association's observers get the completion notice
     Transition("decide", (S.SENDING, S.HELD, S.PAUSED, S.STOPPED), None, _SIGNERS,

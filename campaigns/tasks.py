@@ -5,9 +5,9 @@ from importlib import import_module
 
 from django.conf import settings
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from campaigns import notices, notifications, retention, schedules, sender
+from campaigns.doorbells import queue_send
 from campaigns.models import Campaign, State
 
 
@@ -15,16 +15,8 @@ def mail_audit_anchor(reason: str = "schedule") -> str:
     return notices.send_anchor(reason)["outcome"]
 
 
-def queue_audit_anchor(reason: str) -> None:
-    async_task("campaigns.tasks.mail_audit_anchor", reason)
-
-
 def mail_notifications(ids: list[int]) -> int:
     return notifications.send_mail_for(ids)
-
-
-def queue_notification_mail(ids: list[int]) -> None:
-    async_task("campaigns.tasks.mail_notifications", ids)
 
 
 def purge_rosters() -> int:
@@ -34,18 +26,6 @@ def purge_rosters() -> int:
 
 def warn_of_expiring_approvals() -> int:
     return notifications.warn_of_expiring_approvals()
-
-
-def queue_send(campaign_id: int) -> None:
-    async_task("campaigns.tasks.send_campaign", campaign_id, group=f"campaign-{campaign_id}")
-
-
-def queue_sending(campaign_id: int) -> None:
-    """At release and after the first messages were confirmed: SEND_PARALLEL task chains,
-    so that as many workers send the campaign side by side (each claim is its own; the rate
-    limit and the hold are shared through the campaign row)."""
-    for _ in range(settings.SEND_PARALLEL):
-        queue_send(campaign_id)
 
 
 def send_campaign(campaign_id: int) -> str:

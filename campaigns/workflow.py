@@ -15,9 +15,10 @@ with no person, by campaign id.
 from __future__ import annotations
 
 import smtplib
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import get_connection
@@ -27,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 import audit
-from campaigns import content, guard, mail, notifications, suppression, unsubscribe
+from campaigns import content, deliveries, guard, ledger, mail, suppression, unsubscribe
 from campaigns.actions import Action
 from campaigns.labels import VOID_REASONS
 from campaigns.models import (
@@ -281,7 +282,20 @@ def _record(t: Transition, campaign, user, from_state: str, payload: dict) -> No
     campaign.save()
     audit.record(t.audit, role=_acting_role(user, t), target=campaign, **_who(user),
                  payload={"state": campaign.state, "from_state": from_state, **payload})
-    notifications.on_transition(t, campaign, user, payload)
+    _HOOKS["notify"](t, campaign, user, payload)
+    for effect in t.after:  # declared in the table; a rolled-back move rings nothing
+        transaction.on_commit(partial(_HOOKS[effect], campaign))
+
+
+# What follows a move: every move is told to the people it concerns ("notify", in the
+# move's transaction), and a move's `after` effects run once it commits ("ring_worker",
+# "mail_anchor"). Registered at start-up (campaigns.apps), so that the workflow imports
+# nothing above it.
+_HOOKS: dict[str, Callable] = {}
+
+
+def register_hooks(**hooks: Callable) -> None:
+    _HOOKS.update(hooks)
 
 
 def _perform(action: str, campaign, user, *, check=None, apply=None, **args) -> Campaign:
@@ -658,7 +672,6 @@ def _apply_release(c, user, *, seen, checklist, comment) -> dict:
     c.released_at = now
     c.release_expires_at = now + timedelta(minutes=settings.RELEASE_WINDOW_MINUTES)
     c.paused_reason = ""
-    _ring_worker(c)
     return {"content_hash": c.content_hash, "checklist": signoff.checklist,
             "comment": comment, "recipient_count": signoff.recipient_count,
             "approval": approval.pk, "approved_by": approval.user.get_username(),
@@ -737,28 +750,12 @@ def lapse_signoffs_of(*, user, reason: str) -> list[int]:
 
 # --- sending --------------------------------------------------------------------------------------
 
-def _mail_anchor_after_commit(reason: str) -> None:
-    """The audit chain's head goes to the association once this commits (audit anchors)."""
-    from campaigns import tasks  # tasks -> sender -> ledger import this module
-
-    transaction.on_commit(lambda: tasks.queue_audit_anchor(reason))
-
-
-def _ring_worker(campaign) -> None:
-    """Queue send tasks once this transaction commits (a rolled-back release rings nothing)."""
-    from campaigns import tasks  # tasks -> sender -> ledger import this module
-
-    transaction.on_commit(lambda: tasks.queue_sending(campaign.pk))
-
-
 def start(*, campaign_id: int) -> Campaign:
     """The worker's start, only inside the observer's release window, and only if what would
     be sent is still exactly what was approved and passes the content guard again (run
     before the row is locked). If not, nothing is sent: the campaign goes back to draft and
     its sign-offs are void (`refuse_start`). Every message is checked again just before it
     is handed over."""
-    from campaigns import sender  # sender and ledger import this module
-
     lapse_signoffs_of_unstanding_signers(campaign_id)
     checked, report, checked_hash = _guard_outside_the_lock(campaign_id)
     t = TRANSITIONS["start"]
@@ -771,7 +768,7 @@ def start(*, campaign_id: int) -> Campaign:
             if problem is None:
                 resumed = c.deliveries.exists()
                 if not resumed:
-                    sender.create_ledger(c)
+                    deliveries.create_ledger(c)
                 c.started_at = c.started_at or timezone.now()
                 c.release_expires_at = None  # the release is used up
                 _record(t, c, None, from_state, {
@@ -824,7 +821,6 @@ def confirm_canary(*, campaign, user, seen: Seen | None, comment: str = "") -> C
 
 def _apply_confirm_canary(c, user, *, seen, comment) -> dict:
     c.canary_confirmed_at = timezone.now()
-    _ring_worker(c)
     return {"content_hash": c.content_hash, "sent_so_far": _sent_count(c), "comment": comment}
 
 
@@ -855,9 +851,8 @@ def refuse_message(*, campaign_id: int, delivery_id: int, findings: list) -> Cam
 def _apply_refuse_message(c, user, *, delivery_id, findings) -> dict:
     delivery = Delivery.objects.get(pk=delivery_id, campaign=c)
     summary = [f.summary() for f in findings[:20]]
-    Delivery.objects.filter(pk=delivery_id, state=Delivery.State.SENDING).update(
-        state=Delivery.State.REFUSED, findings=summary,
-        smtp_reply=_("Not sent: the content guard found other members' data."))
+    deliveries.move("refuse", Delivery.objects.filter(pk=delivery_id), findings=summary,
+                    smtp_reply=_("Not sent: the content guard found other members' data."))
     if c.state in TRANSITIONS["refuse_message"].sources:  # else it stays paused or stopped
         c.paused_reason = _("The content guard refused the message to member %(member)s: "
                             "%(found)s. Nothing more is sent; stop the campaign and correct "
@@ -882,10 +877,8 @@ def _conditions_of_complete(c, user) -> Check:
 
 
 def _apply_complete(c, user) -> dict:
-    from campaigns.ledger import ledger_digest  # ledger imports this module (handing_over)
-
     c.completed_at = timezone.now()
-    c.ledger_sha256 = ledger_digest(c)
+    c.ledger_sha256 = ledger.ledger_digest(c)
     counts = dict(c.deliveries.values_list("state").annotate(n=models.Count("id")))
     return {"content_hash": c.content_hash, "ledger_sha256": c.ledger_sha256,
             "counts": counts}
@@ -914,13 +907,13 @@ def _conditions_of_decide(c, user, *, seen, delivery, decision) -> Check:
 
 
 def _apply_decide(c, user, *, seen, delivery, decision) -> dict:
-    new_state = Delivery.State.PENDING if decision == "resend" else Delivery.State.SKIPPED
     # The relay's evidence the person saw beside the buttons (reconcile_in_doubt), as it
     # stood when they decided: the audit entry keeps what the decision was based on.
     evidence = Delivery.objects.values_list("relay_evidence", flat=True).get(pk=delivery.pk)
     # A resent message is a new message (a new Message-ID): the old evidence is not about it.
-    Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.IN_DOUBT).update(
-        state=new_state, decided_by=user, decided_at=timezone.now(), decision=decision,
+    deliveries.move(
+        decision, Delivery.objects.filter(pk=delivery.pk), decided_by=user,
+        decided_at=timezone.now(), decision=decision,
         next_attempt_at=None, **({"relay_evidence": {}, "message_id": "", "message_sha256": ""}
                                  if decision == "resend" else {}))
     return {"delivery": delivery.pk, "member": delivery.member_number, "decision": decision,
@@ -931,28 +924,6 @@ def _apply_decide(c, user, *, seen, delivery, decision) -> dict:
 
 # --- stop: final once it returns ------------------------------------------------------------------
 
-# A worker may hand a claimed message over until EMAIL_TIMEOUT after its claim (the
-# courier gives each SMTP command only the time left); allow for clocks a little apart.
-CLOCK_SKEW_SECONDS = 1.0
-STOP_POLL_SECONDS = 0.05
-
-
-def handing_over(campaign) -> int:
-    """Messages a worker may be handing to the mail server right now."""
-    since = timezone.now() - timedelta(seconds=settings.EMAIL_TIMEOUT + CLOCK_SKEW_SECONDS)
-    return Delivery.objects.filter(campaign_id=campaign.pk, state=Delivery.State.SENDING,
-                                   claimed_at__gt=since).count()
-
-
-def wait_for_hand_overs(campaign, *, timeout: float) -> int:
-    """After a stop: wait until no message is being handed over (at most `timeout` seconds);
-    the number still in flight when the wait ended."""
-    deadline = time.monotonic() + timeout
-    while (left := handing_over(campaign)) and time.monotonic() < deadline:
-        time.sleep(STOP_POLL_SECONDS)
-    return left
-
-
 def stop(*, campaign, user, wait: float | None = None) -> Campaign:
     """Anyone on the campaign stops it at once. The stop is committed first: every claim
     checks the state under the campaign's row lock, so no message is claimed after it. A
@@ -961,14 +932,13 @@ def stop(*, campaign, user, wait: float | None = None) -> Campaign:
     that once it has returned nothing more reaches the mail server. The campaign returned
     carries `handing_over`: how many were still in flight when the wait ended (0: final)."""
     campaign = _perform("stop", campaign, user, apply=_apply_stop)
-    budget = settings.EMAIL_TIMEOUT + CLOCK_SKEW_SECONDS if wait is None else wait
-    campaign.handing_over = wait_for_hand_overs(campaign, timeout=budget)
+    budget = settings.EMAIL_TIMEOUT + deliveries.CLOCK_SKEW_SECONDS if wait is None else wait
+    campaign.handing_over = deliveries.wait_for_hand_overs(campaign, timeout=budget)
     return campaign
 
 
 def _apply_stop(c, user) -> dict:
     c.stopped_at = timezone.now()
     c.release_expires_at = None
-    _mail_anchor_after_commit(f"campaign {c.pk} stopped")
     return {"content_hash": c.content_hash, "sent_so_far": _sent_count(c),
-            "in_flight": handing_over(c)}
+            "in_flight": deliveries.handing_over(c)}

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from campaigns import bounces, sender, workflow
+from campaigns import bounces, composing, deliveries, workflow
 from campaigns.bounces import Result
 from campaigns.models import Delivery, State
 from campaigns.seen import Seen
@@ -529,7 +529,7 @@ def test_a_resent_message_that_died_before_its_hand_over_is_not_shown_as_accepte
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SENDING,
                                                    claimed_at=long_ago,
                                                    attempts=F("attempts") + 1)
-    sender.flag_stale_claims(delivery.campaign_id)
+    deliveries.flag_stale_claims(delivery.campaign_id, evidence=composing.evidence_of)
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.IN_DOUBT
     reconcile(first_log)

@@ -16,7 +16,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import bounces, retention, sender, suppression
+from campaigns import bounces, deliveries, retention, suppression
 from campaigns.actions import Action
 from campaigns.bounces import Result
 from campaigns.models import Delivery, Kind, State
@@ -182,7 +182,7 @@ def test_a_disguised_or_altered_token_unsubscribes_nobody(newsletter, disguise):
 
 def test_an_unsubscribe_mail_for_a_message_never_handed_over_suppresses_nobody(olivia, roster):
     campaign = make_newsletter(olivia, roster)
-    sender.create_ledger(campaign)
+    deliveries.create_ledger(campaign)
     delivery = campaign.deliveries.first()
     assert delivery.state == Delivery.State.PENDING
     before = snapshot()

@@ -53,10 +53,10 @@ def test_the_anchor_schedule_runs_every_configured_hours(db, settings):
 
 def test_a_stop_mails_an_anchor_once_it_has_committed(released, oscar, monkeypatch,
                                                       django_capture_on_commit_callbacks):
-    from campaigns import tasks
+    from campaigns import doorbells
 
     queued = []
-    monkeypatch.setattr(tasks, "queue_audit_anchor", queued.append)
+    monkeypatch.setattr(doorbells, "queue_audit_anchor", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
         workflow.stop(campaign=released, user=oscar)
     assert queued == [f"campaign {released.pk} stopped"]

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from audit.models import AuditEntry
-from campaigns import bounces
+from campaigns import bounces, composing, deliveries, relay
 from campaigns.bounces import Result
 from campaigns.models import Delivery, State
 from countersign.pseudonyms import pseudonym
@@ -125,9 +125,8 @@ def test_a_dsn_reporting_another_members_address_suppresses_nobody(sent):
 
 def test_a_bounce_for_a_message_never_handed_over_changes_nothing(olivia, sam, oscar, roster):
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
-    from campaigns import sender
 
-    sender.create_ledger(campaign)
+    deliveries.create_ledger(campaign)
     pending = campaign.deliveries.first()
     assert pending.state == Delivery.State.PENDING
     before = snapshot()
@@ -421,12 +420,12 @@ def test_a_message_left_in_doubt_by_a_dead_worker_gets_the_id_and_hash_it_was_se
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
                                  body_html="<p>{name} 様</p>")
     sender.run(campaign.pk, worker="t", budget=0, sleep=lambda s: None)  # started
-    claim = sender.claim_next(campaign.pk, worker="w", terms=sender.terms_of(campaign))
-    assert sender.deliver(claim, campaign, sender._Courier()) is not None
+    claim = deliveries.claim_next(campaign.pk, worker="w", terms=deliveries.terms_of(campaign))
+    assert sender.deliver(claim, campaign, relay.Courier()) is not None
     delivery = Delivery.objects.get(pk=claim.delivery_id)  # ...and the worker died here
     assert (delivery.state, delivery.message_id) == (Delivery.State.SENDING, "")
     settings.EMAIL_TIMEOUT, settings.SEND_STALE_MARGIN_SECONDS = 0, 0  # the lease is over
-    assert sender.flag_stale_claims(campaign.pk) == 1
+    assert deliveries.flag_stale_claims(campaign.pk, evidence=composing.evidence_of) == 1
     delivery.refresh_from_db()
     ((_t, _to, raw),) = [r for r in sink.handler.received if b"X-Countersign-Campaign" in r[2]]
     assert delivery.state == Delivery.State.IN_DOUBT

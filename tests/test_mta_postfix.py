@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from campaigns import sender
+from campaigns import composing, deliveries
 from campaigns.models import Delivery, State
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
@@ -178,7 +178,7 @@ def test_in_doubt_messages_are_shown_accepted_exactly_when_postfix_logged_them(
         worker.wait()
         kills += 1
         time.sleep(2.1)  # EMAIL_TIMEOUT + margin: the killed worker's claim is stale
-        sender.flag_stale_claims(campaign.pk)
+        deliveries.flag_stale_claims(campaign.pk, evidence=composing.evidence_of)
         in_doubt = campaign.deliveries.filter(state=Delivery.State.IN_DOUBT).count()
         campaign.refresh_from_db()
         if campaign.state != State.SENDING:

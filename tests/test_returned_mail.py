@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import bounces, headers, sender, unsubscribe
+from campaigns import bounces, deliveries, headers, unsubscribe
 from campaigns.actions import Action
 from campaigns.bounces import Result
 from campaigns.models import Delivery, Kind, State
@@ -190,7 +190,7 @@ def test_a_not_spam_report_changes_nothing(sent):
 
 def test_a_complaint_about_a_message_never_handed_over_changes_nothing(olivia, roster, settings):
     campaign = make_campaign(olivia, roster)
-    sender.create_ledger(campaign)
+    deliveries.create_ledger(campaign)
     delivery = campaign.deliveries.first()
     before = snapshot()
     assert bounces.process_mail(arf(original_of(delivery, message_id="<x@y>"))) == \

@@ -9,7 +9,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from campaigns import sender, workflow
+from campaigns import deliveries, sender, workflow
 from campaigns.models import Delivery, State
 from campaigns.seen import Seen
 from tests.factories import (
@@ -231,16 +231,16 @@ def test_the_association_gets_a_completion_notice_with_the_chain_head(live, sink
 # --- the one claim: full speed, rate limit and canary hold alike (campaigns/sender.py) ---------
 
 def _sent(claim):
-    return sender.Sent(claim, message_id=f"<{claim.delivery_id}@test>", sha256="0" * 64,
+    return deliveries.Sent(claim, message_id=f"<{claim.delivery_id}@test>", sha256="0" * 64,
                        reply="250 ok")
 
 
 def test_a_stop_wins_over_the_next_claim_and_the_last_success_is_still_recorded(live, oscar):
     workflow.start(campaign_id=live.pk)
-    first = sender.claim_next(live.pk, worker="w", terms=sender.terms_of(live))
+    first = deliveries.claim_next(live.pk, worker="w", terms=deliveries.terms_of(live))
     workflow.stop(campaign=live, user=oscar, wait=0)  # `first` is not being handed over
-    assert sender.claim_next(live.pk, worker="w", terms=sender.terms_of(live),
-                             sent=_sent(first)) is sender.NoClaim.NOT_SENDING
+    assert deliveries.claim_next(live.pk, worker="w", terms=deliveries.terms_of(live),
+                             sent=_sent(first)) is deliveries.NoClaim.NOT_SENDING
     recorded = Delivery.objects.get(pk=first.delivery_id)
     assert recorded.state == Delivery.State.SENT
     assert recorded.message_id == f"<{first.delivery_id}@test>"
@@ -251,10 +251,11 @@ def test_a_success_resets_a_run_of_failures_in_the_same_claim(live):
     from campaigns.models import Campaign
 
     workflow.start(campaign_id=live.pk)
-    first = sender.claim_next(live.pk, worker="w", terms=sender.terms_of(live))
+    first = deliveries.claim_next(live.pk, worker="w", terms=deliveries.terms_of(live))
     Campaign.objects.filter(pk=live.pk).update(consecutive_failures=2)
-    second = sender.claim_next(live.pk, worker="w", terms=sender.terms_of(live), sent=_sent(first))
-    assert isinstance(second, sender.Claim) and second.delivery_id != first.delivery_id
+    second = deliveries.claim_next(live.pk, worker="w", terms=deliveries.terms_of(live),
+                                   sent=_sent(first))
+    assert isinstance(second, deliveries.Claim) and second.delivery_id != first.delivery_id
     live.refresh_from_db()
     assert live.consecutive_failures == 0
     assert Delivery.objects.get(pk=first.delivery_id).state == Delivery.State.SENT
@@ -265,9 +266,9 @@ def test_on_postgresql_the_claim_is_one_statement_planned_once_per_connection(li
     from django.db import connection
 
     workflow.start(campaign_id=live.pk)
-    previous, terms = None, sender.terms_of(live)
+    previous, terms = None, deliveries.terms_of(live)
     for _ in range(8):  # psycopg prepares a statement from its fifth run on
-        previous = sender.claim_next(live.pk, worker="w", terms=terms,
+        previous = deliveries.claim_next(live.pk, worker="w", terms=terms,
                                      sent=previous and _sent(previous))
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
@@ -280,7 +281,7 @@ def test_on_postgresql_the_claim_is_one_statement_planned_once_per_connection(li
 def test_a_claim_the_campaign_refuses_is_given_back_untouched(live, oscar):
     workflow.start(campaign_id=live.pk)
     workflow.pause(campaign=live, user=oscar)
-    assert sender.claim_next(live.pk, worker="w",
-                             terms=sender.terms_of(live)) is sender.NoClaim.NOT_SENDING
+    assert deliveries.claim_next(live.pk, worker="w",
+                             terms=deliveries.terms_of(live)) is deliveries.NoClaim.NOT_SENDING
     assert set(live.deliveries.values_list("state", "attempts", "worker")) == {
         (Delivery.State.PENDING, 0, "")}

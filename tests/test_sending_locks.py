@@ -10,7 +10,7 @@ import pytest
 from django.db import DatabaseError, connection
 
 from audit.models import AuditEntry
-from campaigns import sender
+from campaigns import deliveries, sender
 from campaigns.models import Campaign, Delivery, State
 from tests.factories import released_campaign, test_database_url
 
@@ -43,8 +43,8 @@ def test_a_claim_waiting_for_the_campaign_row_holds_no_delivery_row(live):
 
     def claim():
         try:
-            result["claim"] = sender.claim_next(live.pk, worker="w",
-                                                terms=sender.terms_of(live))
+            result["claim"] = deliveries.claim_next(live.pk, worker="w",
+                                                terms=deliveries.terms_of(live))
         finally:
             connection.close()
 
@@ -65,7 +65,7 @@ def test_a_claim_waiting_for_the_campaign_row_holds_no_delivery_row(live):
         thread.join(10)
         holder.close()
         probe.close()
-    assert isinstance(result["claim"], sender.Claim)
+    assert isinstance(result["claim"], deliveries.Claim)
 
 
 class _Deadlock(Exception):
@@ -79,7 +79,7 @@ def _transient_error():
 
 
 def test_a_claim_that_meets_a_deadlock_is_tried_again(live, monkeypatch):
-    real, failures = sender._run_claim, []
+    real, failures = deliveries._run_claim, []
 
     def deadlocked_once(*args):
         if not failures:
@@ -87,17 +87,17 @@ def test_a_claim_that_meets_a_deadlock_is_tried_again(live, monkeypatch):
             raise _transient_error()
         return real(*args)
 
-    monkeypatch.setattr(sender, "_run_claim", deadlocked_once)
-    claim = sender.claim_next(live.pk, worker="w", terms=sender.terms_of(live))
-    assert isinstance(claim, sender.Claim) and failures == [1]
+    monkeypatch.setattr(deliveries, "_run_claim", deadlocked_once)
+    claim = deliveries.claim_next(live.pk, worker="w", terms=deliveries.terms_of(live))
+    assert isinstance(claim, deliveries.Claim) and failures == [1]
 
 
 def test_a_deadlock_that_outlasts_the_retries_never_pauses_the_campaign(live, monkeypatch):
     def always_deadlocked(*args):
         raise _transient_error()
 
-    monkeypatch.setattr(sender, "_run_claim", always_deadlocked)
-    monkeypatch.setattr(sender.time, "sleep", lambda s: None)
+    monkeypatch.setattr(deliveries, "_run_claim", always_deadlocked)
+    monkeypatch.setattr(deliveries.time, "sleep", lambda s: None)
     assert sender.run(live.pk, worker="w", budget=1) is sender.Outcome.CONTINUE
     live.refresh_from_db()
     assert live.state == State.SENDING
@@ -110,7 +110,7 @@ def test_any_other_database_error_still_pauses(live, monkeypatch):
     def refused(*args):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(sender, "_run_claim", refused)
+    monkeypatch.setattr(deliveries, "_run_claim", refused)
     assert sender.run(live.pk, worker="w", budget=1) is sender.Outcome.FINISHED
     live.refresh_from_db()
     assert live.state == State.PAUSED and "disk full" in live.paused_reason

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from campaigns import sender, workflow
+from campaigns import deliveries, sender, workflow
 from campaigns.models import Delivery, State
 from campaigns.seen import Seen
 from tests.factories import (
@@ -182,11 +182,11 @@ def test_the_rate_limit_spaces_claims_for_every_worker(olivia, sam, oscar, sink)
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
                                  rate_limit=1, rate_unit="second")
     workflow.start(campaign_id=campaign.pk)
-    first = sender.claim_next(campaign.pk, worker="a", terms=sender.terms_of(campaign))
-    assert isinstance(first, sender.Claim)
+    first = deliveries.claim_next(campaign.pk, worker="a", terms=deliveries.terms_of(campaign))
+    assert isinstance(first, deliveries.Claim)
     # Another worker, at once:
-    second = sender.claim_next(campaign.pk, worker="b", terms=sender.terms_of(campaign))
-    assert isinstance(second, sender.Wait) and 0 < second.seconds <= 1.0
+    second = deliveries.claim_next(campaign.pk, worker="b", terms=deliveries.terms_of(campaign))
+    assert isinstance(second, deliveries.Wait) and 0 < second.seconds <= 1.0
 
 
 def test_a_stopped_campaign_cannot_be_resumed_or_released(olivia, sam, oscar, sink):

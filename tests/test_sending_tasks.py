@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import sender, tasks, workflow
+from campaigns import doorbells, sender, tasks, workflow
 from campaigns.models import State
 from campaigns.seen import Seen
 from tests.factories import OBSERVER_TICKS
@@ -14,7 +14,8 @@ from tests.factories import OBSERVER_TICKS
 @pytest.fixture
 def rung(monkeypatch):
     calls = []
-    monkeypatch.setattr(tasks, "async_task", lambda func, *args, **kw: calls.append((func, args)))
+    monkeypatch.setattr(doorbells, "async_task",
+                        lambda func, *args, **kw: calls.append((func, args)))
     return calls
 
 

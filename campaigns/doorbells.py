@@ -1,0 +1,30 @@
+"""Doorbells: what queues work for the worker (django-q2 tasks named by their path).
+
+The queue is a doorbell, the ledger is the truth: a task carries ids only and loads what it
+needs. Here, below everything that rings (the workflow's hooks, notifications, the
+watchdog), so that ringing imports nothing above it; the tasks themselves are in
+campaigns.tasks.
+"""
+
+from django.conf import settings
+from django_q.tasks import async_task
+
+
+def queue_audit_anchor(reason: str) -> None:
+    async_task("campaigns.tasks.mail_audit_anchor", reason)
+
+
+def queue_notification_mail(ids: list[int]) -> None:
+    async_task("campaigns.tasks.mail_notifications", ids)
+
+
+def queue_send(campaign_id: int) -> None:
+    async_task("campaigns.tasks.send_campaign", campaign_id, group=f"campaign-{campaign_id}")
+
+
+def queue_sending(campaign_id: int) -> None:
+    """At release and after the first messages were confirmed: SEND_PARALLEL task chains,
+    so that as many workers send the campaign side by side (each claim is its own; the rate
+    limit and the hold are shared through the campaign row)."""
+    for _ in range(settings.SEND_PARALLEL):
+        queue_send(campaign_id)
