@@ -21,9 +21,13 @@ class CountersignConfig(AppConfig):
     def ready(self):
         # Both import models (User, TOTPDevice), so not before the models load.
         from countersign import (
+            people,
             pseudonyms,  # noqa: F401  (its deploy check)
             signals,  # noqa: F401  (role/organisation guard)
             two_factor,  # noqa: F401  (its system check)
         )
+        from countersign.models import User
+
+        User.people = people  # the hold on changes to the association's people
 
         post_migrate.connect(create_role_groups, sender=self)

@@ -1,6 +1,7 @@
 import re
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -43,12 +44,17 @@ class User(AbstractUser):
         """Family name first for Japanese staff: Django's own puts the given name first."""
         return person_name(self.first_name, self.last_name)
 
+    # The hold on changes to the association's people (countersign.people, which reads and
+    # writes this model, so cannot be imported here): set at start-up (countersign.apps).
+    people = None
+
     def save(self, *args, **kwargs):
         """Saved and audited in one transaction (countersign.accounts). A change to one of the
         association's people that waits for another observer's countersign is put back and
         stored as a request instead (countersign.people)."""
-        from countersign import people  # people reads and writes this model
-
+        people = type(self).people
+        if people is None:  # never save people without the hold (a missing start-up step)
+            raise ImproperlyConfigured("countersign.apps did not set User.people")
         with transaction.atomic():
             before = accounts.snapshot(self)
             held = people.hold(self, before)

@@ -7,7 +7,6 @@ owner, so a contractor account can never act as one even if someone adds it to t
 
 from functools import wraps
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
@@ -15,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 import audit
 from countersign.actions import Action
-from countersign.models import Organisation, PersonChange
+from countersign.models import Organisation
 from countersign.security import client_address
 
 
@@ -83,19 +82,3 @@ def record_denied_request(request, *, required) -> None:
             "required_roles": sorted(required), "user_roles": sorted(roles_of(request.user)),
             "address": client_address(request),
         })
-
-
-def roles_context(request):
-    from countersign import access  # access imports this module (Role, roles_of)
-
-    user = getattr(request, "user", None)
-    roles = roles_of(user) if user is not None else frozenset()
-    return {"user_roles": roles,
-            "mailcatcher_inbox": settings.MAILCATCHER_INBOX and user is not None
-            and access.may_see(user, access.Data.MEMBER_MAIL),
-            "people_changes_waiting": _people_changes_waiting() if Role.OBSERVER in roles
-            else 0}
-
-
-def _people_changes_waiting() -> int:
-    return PersonChange.objects.filter(state=PersonChange.State.WAITING).count()

@@ -125,7 +125,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "countersign.roles.roles_context",
+                "countersign.context_processors.roles_context",
                 "countersign.clock.context",
                 "campaigns.context_processors.notifications",
             ],

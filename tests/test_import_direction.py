@@ -89,3 +89,79 @@ def test_the_check_finds_a_wrong_import_at_any_depth():
         "roster/x.py:6: import campaigns.models as models  (roster may not import campaigns)",
         "roster/x.py:7: return include('web.urls')  (roster may not import web)",
     ]
+
+
+# --- inside each app: no two files import each other, however far round -----------------------
+
+def _module_of(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_modules(tree: ast.AST):
+    """Every module an import names, at any depth: `from campaigns import models` names
+    campaigns.models (and campaigns), `import campaigns.sender` campaigns.sender."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def circles(sources: dict[str, str]) -> list[list[str]]:
+    """The circles among modules (name -> source): every group of modules that import each
+    other, directly or round several (an import inside a function counts: it only hides
+    the circle). Each circle is given as the modules in it, sorted."""
+    graph = {name: set() for name in sources}
+    for name, source in sources.items():
+        for module in _imported_modules(ast.parse(source)):
+            target = next((m for m in (module, module.rpartition(".")[0]) if m in graph), None)
+            if target and target != name:
+                graph[name].add(target)
+    index, low, stack, found = {}, {}, [], []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_files_of_an_app_import_each_other_in_a_circle():
+    root = Path(settings.BASE_DIR)
+    found = []
+    for app in LAYERS:
+        sources = {_module_of(path, root): path.read_text(encoding="utf-8")
+                   for path in sorted((root / app).rglob("*.py")) if "migrations" not in
+                   path.parts}
+        found += [" -> ".join(group) for group in circles(sources)]
+    assert found == [], "files importing each other in a circle:\n" + "\n".join(found)
+
+
+def test_a_circle_held_open_by_an_import_inside_a_function_is_found():
+    sources = {
+        "campaigns.workflow": "from campaigns import models\n",
+        "campaigns.models": "def hash():\n    from campaigns.sender import x\n",
+        "campaigns.sender": "import campaigns.workflow\n",
+        "campaigns.mail": "",
+    }
+    assert circles(sources) == [["campaigns.models", "campaigns.sender", "campaigns.workflow"]]
