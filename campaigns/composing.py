@@ -2,7 +2,7 @@
 
 A message's bytes are a pure function of what the claim already stores: the campaign's
 content (frozen while it sends), the member's values (through the door), the delivery's
-id and attempt, and the claim's time. Its Message-ID is an HMAC of (delivery, attempt)
+id and attempt, and the claim's time. Its Message-ID is an HMAC of (delivery, attempt, claim time)
 under SECRET_KEY (not guessable: bounces and provider events are matched by it), its Date
 the claim's time, its MIME boundary an HMAC of the Message-ID. So nothing needs to be
 written before the hand-over (one commit per message, issue 25): a message left in doubt
@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parseaddr
 
-from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from campaigns import mail, unsubscribe
@@ -26,19 +25,16 @@ from roster import member_data
 _SALT = "countersign.message-id"
 
 
-def message_id_for(delivery_id: int, attempt: int, sender: str,
+def message_id_for(delivery_id: int, attempt: int, claimed_at: datetime, sender: str,
                    secret: str | None = None) -> str:
-    """<hmac@sender's domain>: the Message-ID of this delivery's `attempt`-th message."""
+    """<hmac@sender's domain>: the Message-ID of this delivery's `attempt`-th message. The
+    claim's time (to the microsecond) is in it: a database started afresh, or a second
+    installation with the same SECRET_KEY, numbers its deliveries from 1 again, and two
+    messages must never share a Message-ID (a relay's log would mix them up)."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "countersign.invalid"
-    tag = salted_hmac(_SALT, f"{delivery_id}:{attempt}", secret=secret).hexdigest()[:40]
+    moment = claimed_at.astimezone(UTC).isoformat(timespec="microseconds")
+    tag = salted_hmac(_SALT, f"{delivery_id}:{attempt}:{moment}", secret=secret).hexdigest()[:40]
     return f"<{tag}@{domain}>"
-
-
-def message_ids_for(delivery_id: int, attempt: int, sender: str) -> set[str]:
-    """The Message-ID under SECRET_KEY and each of SECRET_KEY_FALLBACKS (a message sent
-    before a key rotation is still recognised)."""
-    return {message_id_for(delivery_id, attempt, sender, secret)
-            for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)}
 
 
 @dataclass(frozen=True)
@@ -62,7 +58,7 @@ def compose(campaign, *, delivery_id: int, attempt: int, claimed_at: datetime,
     """The message of one claim, exactly as the worker hands it over."""
     newsletter = {"kind": campaign.kind, "delivery_id": delivery_id}
     own_links = unsubscribe.values_for(**newsletter)
-    message_id = message_id_for(delivery_id, attempt, campaign.sender)
+    message_id = message_id_for(delivery_id, attempt, claimed_at, campaign.sender)
     message = mail.build_message(
         sender=campaign.sender, subject=campaign.subject, body_text=campaign.body_text,
         body_html=campaign.body_html, values={**member.placeholders(), **own_links},
@@ -76,10 +72,13 @@ def evidence_of(delivery, campaign) -> tuple[str, str]:
     """(Message-ID, SHA-256) of the message a delivery's last claim handed over, recomputed:
     the SHA-256 is "" when the member's data is gone (erased) or the claim's time is not
     known; the Message-ID is always known."""
-    message_id = message_id_for(delivery.pk, delivery.attempts, campaign.sender)
+    if delivery.claimed_at is None:  # never claimed: nothing was handed over
+        return "", ""
+    message_id = message_id_for(delivery.pk, delivery.attempts, delivery.claimed_at,
+                                campaign.sender)
     member = member_data.values_of([delivery.member_id]).get(delivery.member_id) \
         if delivery.member_id else None
-    if member is None or delivery.claimed_at is None:
+    if member is None:
         return message_id, ""
     composed = compose(campaign, delivery_id=delivery.pk, attempt=delivery.attempts,
                        claimed_at=delivery.claimed_at, member=member)

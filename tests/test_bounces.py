@@ -432,3 +432,20 @@ def test_a_message_left_in_doubt_by_a_dead_worker_gets_the_id_and_hash_it_was_se
     assert (delivery.message_id, delivery.message_sha256) == (
         next(line.split(b": ", 1)[1].decode() for line in raw.split(b"\r\n")
              if line.startswith(b"Message-ID: ")), hashlib.sha256(raw).hexdigest())
+
+
+def test_a_database_started_afresh_never_reuses_a_message_id():
+    """Delivery 1's first message in yesterday's database and in today's fresh one (or in a
+    second installation with the same SECRET_KEY) are two messages: a relay's log must not
+    mix them up. The claim's time is in the Message-ID."""
+    from datetime import UTC, datetime
+
+    from campaigns import composing
+
+    yesterday = datetime(2026, 12, 3, 9, 0, 0, 123456, tzinfo=UTC)
+    today = datetime(2026, 12, 4, 9, 0, 0, 123456, tzinfo=UTC)
+    sender = "会員サポート <members@association.example>"
+    first = composing.message_id_for(1, 1, yesterday, sender)
+    assert first == composing.message_id_for(1, 1, yesterday, sender)  # derived, not random
+    assert first != composing.message_id_for(1, 1, today, sender)
+    assert first.endswith("@association.example>")

@@ -72,6 +72,15 @@ class Postfix:
         return [message_from_bytes(p.read_bytes(), policy=policy.compat32)["Message-ID"]
                 for p in self.mails("members")]
 
+    def queue_is_empty(self) -> bool:
+        """Every message Postfix accepted has left its queue (delivered or bounced): only
+        then does the Maildir hold all it took. Its log says "accepted" earlier, when the
+        message is queued."""
+        shown = subprocess.run(["postqueue", "-c", str(self.root / "etc"), "-p"],
+                               capture_output=True, text=True, check=False,
+                               env={**os.environ, "PATH": os.environ["PATH"] + ":/usr/sbin"})
+        return "Mail queue is empty" in shown.stdout
+
 
 @pytest.fixture(scope="session")
 def _postfix_running():
@@ -190,6 +199,9 @@ def test_in_doubt_messages_are_shown_accepted_exactly_when_postfix_logged_them(
     _connect_and_leave()
     call_command("reconcile_in_doubt", maillog=[str(postfix.log)], stdout=io.StringIO())
 
+    # Postfix logs a message accepted when it is queued, and writes it to the Maildir a
+    # moment later (seconds on a loaded machine): read the Maildir once its queue is empty.
+    wait_until(postfix.queue_is_empty, timeout=60, what="Postfix's queue to empty")
     delivered = postfix.delivered_message_ids()
     assert len(delivered) == len(set(delivered)), "a message reached Postfix twice"
     doubtful = list(campaign.deliveries.filter(state=Delivery.State.IN_DOUBT))
