@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 import audit
 from campaigns import content, guard
 from campaigns.actions import Action
+from campaigns.findings import GuardReport
 from campaigns.models import SENDING_FIELDS, Campaign, Delivery, SignOff
 from campaigns.seen import Seen
 from campaigns.states import TRANSITIONS, Rule, State, Transition
@@ -310,7 +311,7 @@ def sent_count(campaign) -> int:
     return campaign.deliveries.filter(state=Delivery.State.SENT).count()
 
 
-def guard_outside_the_lock(campaign) -> tuple[dict, guard.GuardReport, str]:
+def guard_outside_the_lock(campaign) -> tuple[dict, GuardReport, str]:
     """Run the content guard (seconds for a big roster) with no lock held. Returns what was
     checked, so that the locked step can refuse if the campaign changed meanwhile."""
     pk = campaign.pk if isinstance(campaign, Campaign) else campaign
