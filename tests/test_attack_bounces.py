@@ -1,7 +1,7 @@
 """Attacks on the bounce handling and the evidence for messages in doubt.
 
 A bounce is mail from anyone; a mail log is text anyone who can write a line into it
-shapes. Each test states a promise (README "Bounces and messages in doubt") as the
+shapes. Each test states a promise (docs/operations.md, "Bounces and messages in doubt") as the
 attacker would try to break it. Failing tests are the promises that bend."""
 
 import hashlib

@@ -2,9 +2,10 @@
 mails, feedback-loop complaints (ARF, RFC 5965), refusals by policy (5.7.x) and the e-mail
 provider's block/unsubscribe events.
 
-Anyone can write to the bounce domain. Each test is named after the promise it checks (README
-"Bounces and messages in doubt", "Notices and newsletters"; campaigns/bounces.py) and tries to
-bend it with mail a real attacker or a real mail system would send."""
+Anyone can write to the bounce domain. Each test is named after the promise it checks
+(docs/operations.md "Bounces and messages in doubt", docs/using.md "Notices and newsletters";
+campaigns/bounces.py) and tries to bend it with mail a real attacker or a real mail system
+would send."""
 
 import base64
 import re
@@ -150,7 +151,7 @@ def test_an_unsubscribe_mail_whose_reader_left_the_subject_percent_encoded_is_re
 
 def test_an_unsubscribe_mail_with_a_raw_utf8_full_width_subject_is_read(newsletter):
     """RFC 6532 mail (8-bit UTF-8 headers) typed with a Japanese IME: full-width letters and
-    space, which the README says are read."""
+    space, which docs/using.md says are read."""
     delivery = newsletter.deliveries.first()
     subject = f"ｕｎｓｕｂｓｃｒｉｂｅ　{token_of(delivery)}".encode()
     assert bounces.process_mail(plain_mail(subject)) == Result.UNSUBSCRIBED
