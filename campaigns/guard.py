@@ -161,7 +161,7 @@ class _Hit:
     column: str = ""  # a roster column's value: which column
 
 
-def _hits(view: str, index: RosterIndex, *, spaced: bool) -> list[_Hit]:
+def _hits(view: str, index: RosterIndex, *, spaced: bool, compacted: bool = True) -> list[_Hit]:
     """Addresses and numbers in a view that keeps its spaces; addresses only in one without
     (where word boundaries are gone); names, addresses and other values always in the
     compacted text; telephone numbers in the runs of digits."""
@@ -183,8 +183,9 @@ def _hits(view: str, index: RosterIndex, *, spaced: bool) -> list[_Hit]:
                     hits.append(_Hit(kind, member, view[start:end + 1]))
     for end, (member, length) in emails_by_end.items():
         hits.append(_Hit("email", member, view[end - length + 1:end + 1]))
-    if spaced:
+    if spaced and compacted:
         hits += _compacted_hits(compact(view), index)
+    if spaced:
         hits += _phone_hits(number_runs(view), index)
     return hits
 
@@ -301,13 +302,21 @@ SEAM = 80  # characters either side of the subject's end and the body's start
 def _seam_findings(texts: dict[str, str], index: RosterIndex, found: list[Finding], *,
                    recipient: Recipient | None = None) -> list[Finding]:
     """The subject and the body read as one text, where they meet: a value split between
-    them (member002@exa in the subject, mple.jp in the body) is whole there."""
+    them (member002@exa in the subject, mple.jp in the body) is whole there. Only what a
+    split can hide (an address, a number), in the seam's plain and undisguised views."""
     subject, body = texts.get("subject", ""), texts.get("body_text", "")
     if not subject or not body:
         return []
+    recipient = recipient or Recipient(index.only_member)
     known = {(f.kind, f.member) for f in found}
-    seam = scan_texts({"body_text": subject[-SEAM:] + body[:SEAM]}, index, recipient=recipient)
-    return [f for f in seam if (f.kind, f.member) not in known and f.kind != "names"]
+    seam = clean(subject[-SEAM:] + body[:SEAM])
+    seams = (seam, strip_markup(seam)) if "<" in seam or "&" in seam else (seam,)
+    hits = {(hit.kind, hit.member): hit for view in seams
+            for hit in _hits(view.casefold(), index, spaced=True, compacted=False)
+            if hit.kind in ("email", "member_number", "phone")}
+    return [Finding(kind, "body_text", 0, 0, hit.text, member, "", recipient.member_number,
+                    hit.column) for (kind, member), hit in sorted(hits.items())
+            if member != recipient.member_number and (kind, member) not in known]
 
 
 def scan_texts(texts: dict[str, str], index: RosterIndex, *,
@@ -395,7 +404,7 @@ def scan_opaque(texts: dict[str, str], *, own: frozenset[str] = frozenset(),
             hrefs = " ".join(link.url for link in links.links_in(body_html=text))
             runs = opaque.opaque_runs(f"{shown} {hrefs}", own=own, template=template)
         else:
-            runs = opaque.opaque_runs(text, own=own, template=template)
+            runs = opaque.opaque_runs(clean(text), own=own, template=template)
         for run in runs:
             line, column, shown_text = _locate(text, run.text.casefold())
             found.append(Finding("opaque", where, line, column, run.text if not line else
