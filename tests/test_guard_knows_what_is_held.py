@@ -8,7 +8,7 @@ hand-over alone, to a real SMTP server)."""
 
 import pytest
 
-from campaigns import guard, workflow
+from campaigns import guard, guard_index, workflow
 from campaigns.findings import GuardReport
 from campaigns.models import State
 from tests.factories import make_campaign, make_roster, run_until_done, through_the_countersign
@@ -126,4 +126,4 @@ def test_a_roster_imported_a_moment_ago_is_known_to_the_next_check(olivia):
     leak = draft(olivia, roster, "担当: 中村 優子、小林 翔太")
     with pytest.raises(workflow.ContentRefused):
         workflow.submit(campaign=leak, user=olivia)
-    assert later.pk in {pk for pk, *_rest in guard._held_rosters()}
+    assert later.pk in {pk for pk, *_rest in guard_index._held_rosters()}
