@@ -261,10 +261,36 @@ def kana_fold(text: str) -> str:
     return text.translate(_KATAKANA_TO_HIRAGANA) if _KATAKANA.search(text) else text
 
 
+# Romaji as Japanese passports, name badges and forms write it, folded to one spelling:
+# long vowels (ō, ô, ou, oh, oo, uu), Hepburn as Kunrei (shi/si, chi/ti, tsu/tu, fu/hu,
+# ji/zi, sha/sya, cha/tya, ja/zya), m before b/p/m as n. Only in runs of three letters or
+# more (a member number's prefix stays as it is).
+_MACRONS = str.maketrans("āēīōūâêîôûĀĒĪŌŪÂÊÎÔÛ", "aeiouaeiouaeiouaeiou")
+_LETTER_RUN = re.compile(r"[a-z]{3,}")
+_ROMAJI = (("ou", "o"), ("oo", "o"), ("uu", "u"), ("shi", "si"), ("chi", "ti"),
+           ("tsu", "tu"), ("fu", "hu"), ("ji", "zi"), ("sh", "sy"), ("ch", "ty"), ("j", "zy"),
+           ("mb", "nb"), ("mp", "np"), ("mm", "nm"))
+
+
+_LONG_OH = re.compile(r"oh(?![aeiou])")  # Saitoh, Ohno; not Kohei, not ...roh|uzita
+
+
+def _romaji_run(match: re.Match) -> str:
+    run = _LONG_OH.sub("o", match.group(0))
+    for written, folded in _ROMAJI:
+        run = run.replace(written, folded)
+    return run
+
+
+def romaji_fold(text: str) -> str:
+    """`text` (case folded) with every run of Latin letters in one romaji spelling."""
+    return _LETTER_RUN.sub(_romaji_run, text.translate(_MACRONS))
+
+
 def compact(text: str) -> str:
-    """Letters and digits only, kana in one script: how names and other values are
-    compared."""
-    return kana_fold(_NOT_LETTER_OR_DIGIT.sub("", text))
+    """Letters and digits only, kana in one script, romaji in one spelling: how names and
+    other values are compared."""
+    return romaji_fold(kana_fold(_NOT_LETTER_OR_DIGIT.sub("", text)))
 
 
 def name_keys(name: str) -> set[str]:
@@ -272,7 +298,8 @@ def name_keys(name: str) -> set[str]:
     parts = [p for p in _NOT_LETTER_OR_DIGIT.split(kana_fold(clean(name).casefold())) if p]
     if not parts:
         return set()
-    keys = {"".join(parts), "".join(reversed(parts)), "".join(parts[-1:] + parts[:-1])}
+    keys = {romaji_fold(k) for k in ("".join(parts), "".join(reversed(parts)),
+                                     "".join(parts[-1:] + parts[:-1]))}
     return {k for k in keys if len(k) >= (MIN_ASCII_NAME_LENGTH if k.isascii()
                                           else MIN_NAME_LENGTH)}
 
@@ -332,7 +359,10 @@ def digits_of(text: str) -> str:
 def phone_keys(value: str) -> set[str]:
     """A telephone number as its digits, whatever separates them."""
     digits = digits_of(value)
-    return {digits} if len(digits) >= MIN_PHONE_DIGITS else set()
+    if len(digits) < MIN_PHONE_DIGITS:
+        return set()
+    # From abroad: +81 and the number without its leading 0 (+81 90-1234-5678).
+    return {digits, "81" + digits[1:]} if digits.startswith("0") else {digits}
 
 
 def value_keys(value: str) -> set[str]:

@@ -98,3 +98,27 @@ def test_an_ordinary_notice_in_japanese_is_sent_to_every_member(case, olivia, sa
     run_until_done(campaign)
     assert campaign.state == State.COMPLETED
     assert len(sink.handler.campaign_mail()) == len(ROWS)
+
+
+ROMAJI_HEADER = ["会員番号", "氏名", "メールアドレス", "ローマ字", "電話番号"]
+ROMAJI_ROWS = [["K1", "齋藤 由美", "yumi@example.jp", "Saito Yumi", "03-5380-1924"],
+               ["K2", "工藤 俊介", "shun@example.jp", "Kudo Shunsuke", "070-2290-6674"],
+               ["K3", "藤田 純一", "jun@example.jp", "Fujita Junichi", "090-6104-2259"],
+               ["K4", "清水 千尋", "chihiro@example.jp", "Shimizu Chihiro", "090-3327-6651"]]
+ROMAJI_LEAKS = {
+    "long vowels as ou": "Badges: Saitou Yumi, Kudou Shunsuke",
+    "long vowels as oh, in capitals": "Badges: SAITOH YUMI, KUDOH SHUNSUKE",
+    "long vowels with macrons": "Badges: Saitō Yumi, Kudō Shunsuke",
+    "Kunrei-shiki": "Badges: Simizu Tihiro, Huzita Zyun'iti",
+    "given name first, unspaced": "ids: chihiroshimizu / junichifujita",
+    "a telephone number from abroad": "From abroad: +81 90-6104-2259",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROMAJI_LEAKS))
+def test_romaji_in_another_spelling_and_a_number_from_abroad_are_refused(case, olivia):
+    roster = make_roster(olivia, rows=ROMAJI_ROWS, header=ROMAJI_HEADER)
+    campaign = make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様",
+                             body_text=G + ROMAJI_LEAKS[case] + "\n")
+    with pytest.raises(workflow.ContentRefused):
+        workflow.submit(campaign=campaign, user=olivia)
