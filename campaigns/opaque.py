@@ -117,8 +117,8 @@ def opaque_runs(text: str, *, own: frozenset[str] = frozenset(), template: bool 
     found += runs_in_word(_URL.sub(" ", text))
     seen, kept = set(), []
     for run in found:
-        if run.text in seen or any(value and value in run.text and len(value) * 2 >= len(
-                run.text) for value in own):
+        if run.text in seen or any(value and (run.text in value or (
+                value in run.text and len(value) * 2 >= len(run.text))) for value in own):
             continue
         seen.add(run.text)
         kept.append(run)

@@ -124,8 +124,11 @@ def test_html_in_member_names_and_campaign_text_is_escaped_everywhere(olivia, sa
     from campaigns import workflow
 
     roster = make_roster(olivia, rows=[["W1", XSS, "a@example.jp", XSS]], name=XSS)
-    campaign = make_campaign(olivia, roster, name=XSS, subject="{name} " + XSS[:30],
-                             body_text="{name}\n" + XSS)
+    # In the campaign's own text spaced out: one unbroken run of markup is an opaque payload
+    # the content guard refuses (campaigns.opaque); a member's own value is theirs.
+    spaced = XSS.replace("<", " <").replace(">", "> ")
+    campaign = make_campaign(olivia, roster, name=XSS, subject="{name} " + spaced[:30],
+                             body_text="{name}\n" + spaced)
     workflow.submit(campaign=campaign, user=olivia)
     pages = [(olivia, reverse("roster:list")), (olivia, reverse("roster:detail", args=[roster.pk])),
              (olivia, reverse("campaigns:list")),
