@@ -14,6 +14,8 @@ class Action(StrEnum):
     RELEASED = "campaign.released"
     CANCELLED = "campaign.cancelled"
     SIGNOFF_LAPSED = "campaign.signoff_lapsed"
+    # the recipients changed under a frozen version (an address suppressed): back to review
+    RECIPIENTS_CHANGED = "campaign.recipients_changed"
     STARTED = "campaign.started"
     START_REFUSED = "campaign.start_refused"
     HELD = "campaign.held"

@@ -25,6 +25,7 @@ class CampaignsConfig(AppConfig):
             labels,  # noqa: F401
             notifications,
             schedules,
+            suppression,
             workflow,
         )
 
@@ -35,6 +36,8 @@ class CampaignsConfig(AppConfig):
             ring_worker=lambda campaign: doorbells.queue_sending(campaign.pk),
             mail_anchor=lambda campaign: doorbells.queue_audit_anchor(
                 f"campaign {campaign.pk} {campaign.state}"))
+        # A suppression that changes the recipients of a campaign under review sends it back.
+        suppression.register_after(workflow.recount_recipients)
         password_set_by_other.connect(lapse_signoffs_of_the_person, dispatch_uid="lapse")
         # The worker's schedules are code (campaigns.schedules), written after every migrate.
         post_migrate.connect(schedules.ensure_after_migrate, sender=self)

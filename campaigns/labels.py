@@ -20,6 +20,8 @@ VOID_REASONS = labels.register("VOID_REASONS", {
     "signer_moved_organisation": _("the signer moved to another organisation"),
     "password_set_by_other": _("someone else set the signer's password"),
     "approval_lapsed": _("the approval it was given on no longer counts"),
+    "recipients_changed": _("a member left the recipients after the sign-off (unsubscribed, "
+                            "bounced or erased)"),
 })
 CANARY = labels.register("CANARY", {
     "off": _("off"),
@@ -62,6 +64,7 @@ labels.contribute("ACTIONS", {
     Action.RELEASED: _("released for sending"),
     Action.CANCELLED: _("campaign cancelled"),
     Action.SIGNOFF_LAPSED: _("sign-off no longer counts"),
+    Action.RECIPIENTS_CHANGED: _("recipients changed after the sign-off: back to review"),
     Action.STARTED: _("sending started"),
     Action.START_REFUSED: _("sending not started"),
     Action.HELD: _("held after the first messages"),
@@ -125,6 +128,7 @@ labels.contribute("PAYLOAD_KEYS", {
     "not_covered": _("not covered by the relay's log"),
     "corrected": _("earlier evidence corrected"), "earlier": _("earlier evidence"),
     "now": _("evidence now"),
+    "suppressed_count": _("members suppressed"),
 })
 # reconcile_in_doubt: why the relay's log settles a message in doubt the way it does, and what
 # the relay did with a message it took.

@@ -408,6 +408,7 @@ class Notification(models.Model):
         APPROVE = "approve", _("Approved: waiting for the association's release")
         REJECT = "reject", _("Sent back to the author")
         LAPSE = "lapse", _("A sign-off no longer counts")
+        RECOUNT = "recount", _("The recipients changed after the sign-off: review it again")
         REFUSE_START = "refuse_start", _("Sending did not start")
         HOLD = "hold", _("Held after the first messages: confirm a received copy")
         PAUSE = "pause", _("Paused")

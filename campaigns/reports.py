@@ -26,6 +26,16 @@ def _entries(campaign):
     return list(AuditEntry.objects.about(campaign).order_by("sequence"))
 
 
+def _same_message(entries, content_hash: str) -> set[str]:
+    """`content_hash` and the hashes it replaced by a recount (the recipients changed, the
+    message did not): a test message of any of them is a test message of this message."""
+    same = {content_hash}
+    for entry in reversed(entries):
+        if entry.action == Action.RECIPIENTS_CHANGED and entry.payload.get("content_hash") in same:
+            same.add(entry.payload.get("old_content_hash", ""))
+    return same
+
+
 def compliance_row(campaign) -> dict:
     """One line for a campaign that started sending, with a flag for each missing step."""
     entries = _entries(campaign)
@@ -41,7 +51,7 @@ def compliance_row(campaign) -> dict:
     created = next((e for e in entries if e.action == Action.CREATED), None)
     approved, released = last(Action.APPROVED), last(Action.RELEASED)
     tested = [e for e in before_start if e.action == Action.TEST_SENT
-              and e.payload.get("content_hash") == sent_hash]
+              and e.payload.get("content_hash") in _same_message(before_start, sent_hash)]
     held = any(e.action == Action.HELD for e in entries)
     confirmed = any(e.action == Action.CANARY_CONFIRMED for e in entries)
     author = created.actor_name if created else ""

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from campaigns import mail
+from campaigns.states import State
 from roster import member_data
 
 PREVIEW_FIELDS = (("sender", pgettext_lazy("mail sender", "From")), ("subject", _("Subject")),
@@ -135,3 +136,14 @@ def review_material(campaign, *, user, page_number=None) -> dict:
 def history(campaign):
     return campaign.signoffs.select_related("user").order_by("created_at")
 
+
+
+def recounted(campaign):
+    """The sign-off voided because the recipients changed under the version now up for
+    review (workflow.recount_recipients), or None: the campaign page says so first."""
+    current = campaign.current_version()
+    if campaign.state != State.SUBMITTED or current is None:
+        return None
+    return campaign.signoffs.filter(void_reason="recipients_changed",
+                                    voided_at__gte=current.submitted_at).select_related(
+        "user").order_by("-voided_at").first()

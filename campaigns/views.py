@@ -165,6 +165,7 @@ def campaign_detail(request, pk):
                      "findings": [guard.labelled(f) for f in d.findings]}
                     for d in campaign.deliveries.filter(state=Delivery.State.REFUSED)[:100]],
         "current_version": campaign.current_version(),
+        "recounted": selectors.recounted(campaign),
         "placeholders": ["{" + f + "}" for f in mail.fields_for(campaign.roster.extra_columns)],
     })
 
