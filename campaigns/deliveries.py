@@ -26,7 +26,7 @@ queries (whose compilation cost several times the database work): one path, the 
 statements on SQLite and PostgreSQL, with row locks where PostgreSQL has them. On
 PostgreSQL they are prepared once per connection (planning them costs about as much as
 running them); behind PgBouncer in transaction mode that needs PgBouncer 1.21+ with
-max_prepared_statements (README).
+max_prepared_statements (docs/deployment.md).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from campaigns import suppression_rules
-from campaigns.guard import GuardReport
+from campaigns.findings import GuardReport
 from campaigns.states import Kind, State
 from countersign.roles import has_role
 from roster import member_data

@@ -58,7 +58,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
-from campaigns import bounces
+from campaigns import dsn
 from campaigns.actions import Action
 from campaigns.mail import bare_message_id
 from campaigns.models import Campaign, Delivery
@@ -128,7 +128,7 @@ def evidence(delivery, log: Log, sent: list, *, source: str, checked_at: datetim
     # The relay queued a message from this delivery's own VERP address in its window, and
     # no line ties it to this Message-ID: lines were lost or forged (a "client=" slipped in
     # between cleanup and the queue manager). Not "no trace".
-    verp = bounces.verp_address(delivery.pk)
+    verp = dsn.verp_address(delivery.pk)
     if verp and any(start <= at <= end for at in log.queued_from.get(normalise_address(verp),
                                                                       [])):
         return {**record, "accepted": None, "reason": "unclear"}
@@ -141,7 +141,7 @@ def _sent_by_us(sender: str, delivery) -> bool:
     (the hmac cannot be guessed, and a message never queued never showed it), or without
     BOUNCE_DOMAIN the campaign's From address."""
     if settings.BOUNCE_DOMAIN:
-        return bounces.delivery_id_of(sender) == delivery.pk
+        return dsn.delivery_id_of(sender) == delivery.pk
     own = parseaddr(delivery.campaign.sender)[1]
     return bool(own) and normalise_address(sender) == normalise_address(own)
 
@@ -210,7 +210,7 @@ def reconcile(paths: list[Path], *, zone: tzinfo, source: str = "postfix log",
         "campaign_id", flat=True).distinct())
     wanted = {bare_message_id(m) for m, _claimed in doubtful.values() if m}
     wanted |= {message_id for message_id, _at in sent}
-    senders = frozenset(normalise_address(bounces.verp_address(pk)) for pk in doubtful
+    senders = frozenset(normalise_address(dsn.verp_address(pk)) for pk in doubtful
                         if settings.BOUNCE_DOMAIN)
     log = read_logs(paths, zone=zone, wanted=wanted, windows=list(windows.values()),
                     syslog_name=syslog_name, senders=senders, now=now)

@@ -7,7 +7,7 @@ Both exports carry two header rows: the column keys (stable, for programs) and t
 names in the reader's language. Cells hold what a person reads (states, outcomes and
 findings in the reader's language, yes/no as 1/0, times in TIME_ZONE with the offset);
 where a value is a code a program would match on, a `*_code` column beside it keeps the
-stable code (README, "Exports").
+stable code (docs/using.md, "Exports").
 """
 
 from django.utils.translation import gettext_lazy as _

@@ -55,7 +55,7 @@ def plan() -> list[Planned]:
         # Expired sessions go (Django's clearsessions): nothing outlives its login.
         Planned(SESSIONS, "campaigns.tasks.clear_expired_sessions", 24 * 60),
     ]
-    if settings.BOUNCE_IMAP_HOST:  # returned mail from an IMAP mailbox (README, "Bounces")
+    if settings.BOUNCE_IMAP_HOST:  # returned mail from an IMAP mailbox (docs/operations.md)
         planned.append(Planned(BOUNCE_MAILBOX, "campaigns.tasks.poll_bounce_mailbox",
                                settings.BOUNCE_IMAP_MINUTES))
     return planned

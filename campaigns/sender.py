@@ -21,7 +21,7 @@ from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import bounces, composing, deliveries, guard, mail, notices, relay, workflow
+from campaigns import composing, deliveries, dsn, guard, mail, notices, relay, workflow
 from campaigns.models import Campaign, Delivery, State
 from roster import member_data
 
@@ -77,7 +77,7 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
     message_id, sha256 = composed.message_id, hashlib.sha256(wire).hexdigest()
     try:
         reply = courier.send(message, wire, deadline=claim.deadline,
-                             envelope_sender=bounces.verp_address(claim.delivery_id))
+                             envelope_sender=dsn.verp_address(claim.delivery_id))
     except Exception as error:  # noqa: BLE001 - classified below; the ledger must record it
         failure = relay.classify(error)
         # A reply may quote the recipient (their address, its local part, their name):

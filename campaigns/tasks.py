@@ -50,7 +50,7 @@ def watchdog() -> list[int]:
 
 
 def poll_bounce_mailbox() -> str:
-    """A django-q2 schedule's entry point (README, "Bounces"): read the IMAP bounce mailbox."""
+    """A django-q2 schedule's entry point (docs/operations.md): read the IMAP bounce mailbox."""
     from io import StringIO
 
     from django.core.management import call_command

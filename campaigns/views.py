@@ -19,8 +19,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.models import AuditEntry
 from audit.selectors import chain_head
-from campaigns import guard, ledger, mail, seen, selectors, unsubscribe, workflow
+from campaigns import ledger, mail, seen, selectors, unsubscribe, workflow
 from campaigns.actions import Action
+from campaigns.findings import GuardReport, labelled
 from campaigns.forms import (
     CampaignForm,
     CommentForm,
@@ -28,7 +29,6 @@ from campaigns.forms import (
     observer_signoff_form,
     supervisor_signoff_form,
 )
-from campaigns.guard import GuardReport
 from campaigns.models import Campaign, Delivery, Notification, SignOff, State
 from countersign import access
 from countersign.roles import Role, has_role, role_required
@@ -162,7 +162,7 @@ def campaign_detail(request, pk):
         "in_doubt": ledger.with_addresses([_with_seen_evidence(d) for d in campaign.deliveries
                                            .filter(state=Delivery.State.IN_DOUBT)[:100]]),
         "refused": [{"member_number": d.member_number,
-                     "findings": [guard.labelled(f) for f in d.findings]}
+                     "findings": [labelled(f) for f in d.findings]}
                     for d in campaign.deliveries.filter(state=Delivery.State.REFUSED)[:100]],
         "current_version": campaign.current_version(),
         "recounted": selectors.recounted(campaign),

@@ -1,6 +1,6 @@
 """Who may see member data: one table, asked by every page and export that shows any.
 
-The README's "Who sees member data" table is this one. Member data means names, e-mail
+The README's "Roles and who sees member data" table is this one. Member data means names, e-mail
 addresses and the roster's extra columns; member numbers are the pseudonymous key the
 records use (the ledger, the audit log) and are not counted as member data here.
 

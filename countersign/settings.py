@@ -1,7 +1,7 @@
 """Countersign settings: one file, every knob from the environment.
 
 The defaults run the demo on SQLite with no configuration at all. Every variable is listed,
-with its default, in README.md and .env.example. The helpers fail loudly on a value they
+with its default, in docs/settings.md and .env.example. The helpers fail loudly on a value they
 cannot read, instead of quietly falling back to a default.
 """
 

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from campaigns import bounces, unsubscribe
+from campaigns import unsubscribe
+from campaigns.dsn import verp_address
 from campaigns.models import Delivery
 from roster.models import Suppression
 from tests.factories import email_of
@@ -58,7 +59,7 @@ Content-Type: text/rfc822-headers
 
 
 def dsn_for(delivery, **changes) -> bytes:
-    fields = {"to": bounces.verp_address(delivery.pk), "recipient": email_of(delivery),
+    fields = {"to": verp_address(delivery.pk), "recipient": email_of(delivery),
               "message_id": delivery.message_id, "campaign": delivery.campaign_id, **changes}
     return dsn(**fields)
 
@@ -157,7 +158,7 @@ class RelayLog:
     def sender(delivery) -> str:
         """The envelope sender the worker handed `delivery`'s message over with: its VERP
         address, or without BOUNCE_DOMAIN the campaigns' default From address."""
-        return bounces.verp_address(delivery.pk) or "members@association.example"
+        return verp_address(delivery.pk) or "members@association.example"
 
     def queue_id(self) -> str:
         self.queues += 1
@@ -224,7 +225,7 @@ def original_of(delivery, *, return_path=None, message_id=None, list_unsubscribe
     """The complained-about message's headers, as the provider returns them (the recipient
     address is often redacted; the Return-Path the provider's MTA added is kept, unless
     `return_path` is "")."""
-    verp = bounces.verp_address(delivery.pk) if return_path is None else return_path
+    verp = verp_address(delivery.pk) if return_path is None else return_path
     lines = [f"Return-Path: <{verp}>"] if verp else []
     lines += ["From: association@association.example", "To: [redacted]",
               f"Message-ID: {delivery.message_id if message_id is None else message_id}",

@@ -1,7 +1,7 @@
 """Attacks on the bounce handling and the evidence for messages in doubt.
 
 A bounce is mail from anyone; a mail log is text anyone who can write a line into it
-shapes. Each test states a promise (README "Bounces and messages in doubt") as the
+shapes. Each test states a promise (docs/operations.md, "Bounces and messages in doubt") as the
 attacker would try to break it. Failing tests are the promises that bend."""
 
 import hashlib
@@ -21,6 +21,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from campaigns import bounces, composing, deliveries, workflow
 from campaigns.bounces import Result
+from campaigns.dsn import verp_address
 from campaigns.models import Delivery, State
 from campaigns.seen import Seen
 from countersign.pseudonyms import pseudonym
@@ -65,7 +66,7 @@ def test_a_hard_failure_for_another_address_in_a_second_block_is_not_this_delive
     """The block about the delivery's own address says 'delayed'; the 5.1.1 is about someone
     else. Nothing about this delivery's address failed permanently."""
     mine, victim = sent.deliveries.all()[:2]
-    raw = dsn(to=bounces.verp_address(mine.pk), message_id=mine.message_id,
+    raw = dsn(to=verp_address(mine.pk), message_id=mine.message_id,
                     campaign=sent.pk, blocks=[(email_of(mine), "delayed", "4.4.1"),
                                               (email_of(victim), "failed", "5.1.1")])
     assert bounces.process_dsn(raw) != Result.HARD
@@ -76,7 +77,7 @@ def test_a_hard_failure_for_another_address_in_a_second_block_is_not_this_delive
 
 def test_a_dsn_with_several_blocks_never_suppresses_another_members_address(sent):
     mine, victim, third = sent.deliveries.all()[:3]
-    raw = dsn(to=bounces.verp_address(mine.pk), message_id=mine.message_id,
+    raw = dsn(to=verp_address(mine.pk), message_id=mine.message_id,
                     campaign=sent.pk, blocks=[(email_of(victim), "failed", "5.1.1"),
                                               (email_of(mine), "failed", "5.1.1"),
                                               (email_of(third), "failed", "5.1.1")])
@@ -93,7 +94,7 @@ def test_a_dsn_with_several_blocks_never_suppresses_another_members_address(sent
 def test_a_dsn_that_is_not_a_permanent_failure_suppresses_nobody(sent, action, status):
     delivery = sent.deliveries.first()
     before = snapshot()
-    raw = dsn(to=bounces.verp_address(delivery.pk), message_id=delivery.message_id,
+    raw = dsn(to=verp_address(delivery.pk), message_id=delivery.message_id,
                     campaign=sent.pk, blocks=[(email_of(delivery), action, status)])
     assert bounces.process_dsn(raw) in (Result.NOT_A_BOUNCE, Result.SOFT)
     delivery.refresh_from_db()
@@ -104,7 +105,7 @@ def test_a_dsn_that_is_not_a_permanent_failure_suppresses_nobody(sent, action, s
 
 def test_an_out_of_office_reply_to_the_verp_address_changes_nothing(sent):
     delivery = sent.deliveries.first()
-    auto = (f"To: {bounces.verp_address(delivery.pk)}\nFrom: {email_of(delivery)}\n"
+    auto = (f"To: {verp_address(delivery.pk)}\nFrom: {email_of(delivery)}\n"
             "Auto-Submitted: auto-replied\nSubject: Out of office\nMIME-Version: 1.0\n"
             "Content-Type: multipart/mixed; boundary=\"X\"\n\n--X\nContent-Type: text/plain\n\n"
             "Away.\n--X\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
@@ -257,7 +258,7 @@ def test_a_dsn_with_thousands_of_blocks_is_read_in_bounded_time(sent):
     delivery = sent.deliveries.first()
     blocks = [(f"n{n}@example.org", "failed", "5.1.1") for n in range(5000)]
     blocks.append((email_of(delivery), "failed", "5.1.1"))
-    raw = dsn(to=bounces.verp_address(delivery.pk), blocks=blocks)
+    raw = dsn(to=verp_address(delivery.pk), blocks=blocks)
     started = time.monotonic()
     bounces.process_dsn(raw)
     assert time.monotonic() - started < 5
@@ -273,7 +274,7 @@ def test_stdin_exits_75_for_a_bounce_that_beat_its_sent_record(sent, monkeypatch
     Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SENDING)
     _stdin(monkeypatch, dsn_for(delivery))
     with pytest.raises(SystemExit) as exited:
-        call_command("process_bounces", stdin=True, recipient=bounces.verp_address(delivery.pk),
+        call_command("process_bounces", stdin=True, recipient=verp_address(delivery.pk),
                      stdout=io.StringIO())
     assert exited.value.code == 75
 
@@ -300,7 +301,7 @@ def test_stdin_exits_75_when_the_database_is_unavailable(sent, monkeypatch):
 
     monkeypatch.setattr(bounces, "record_bounce", down)
     with pytest.raises(SystemExit) as exited:
-        call_command("process_bounces", stdin=True, recipient=bounces.verp_address(delivery.pk),
+        call_command("process_bounces", stdin=True, recipient=verp_address(delivery.pk),
                      stdout=io.StringIO())
     assert exited.value.code == 75
 
@@ -323,7 +324,7 @@ def test_the_auditor_never_sees_a_member_address_after_bounces_complaints_and_de
     sent = held
     first, second, third, fourth = held.deliveries.filter(state=Delivery.State.SENT)[:4]
     quoted = f"550 5.1.1 <{email_of(first)}>: Recipient address rejected: {email_of(first)}"
-    bounces.process_dsn(dsn(to=bounces.verp_address(first.pk), diagnostic=quoted,
+    bounces.process_dsn(dsn(to=verp_address(first.pk), diagnostic=quoted,
                                   message_id=first.message_id, campaign=sent.pk,
                                   blocks=[(email_of(first), "failed", "5.1.1")]))
     bounces.process_dsn(dsn_for(second, status="4.2.2", action="delayed"))

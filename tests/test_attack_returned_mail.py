@@ -2,9 +2,10 @@
 mails, feedback-loop complaints (ARF, RFC 5965), refusals by policy (5.7.x) and the e-mail
 provider's block/unsubscribe events.
 
-Anyone can write to the bounce domain. Each test is named after the promise it checks (README
-"Bounces and messages in doubt", "Notices and newsletters"; campaigns/bounces.py) and tries to
-bend it with mail a real attacker or a real mail system would send."""
+Anyone can write to the bounce domain. Each test is named after the promise it checks
+(docs/operations.md "Bounces and messages in doubt", docs/using.md "Notices and newsletters";
+campaigns/bounces.py) and tries to bend it with mail a real attacker or a real mail system
+would send."""
 
 import base64
 import re
@@ -16,7 +17,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import bounces, deliveries, retention, suppression
+from campaigns import bounces, deliveries, dsn, retention, suppression
 from campaigns.actions import Action
 from campaigns.bounces import Result
 from campaigns.models import Delivery, Kind, State
@@ -150,7 +151,7 @@ def test_an_unsubscribe_mail_whose_reader_left_the_subject_percent_encoded_is_re
 
 def test_an_unsubscribe_mail_with_a_raw_utf8_full_width_subject_is_read(newsletter):
     """RFC 6532 mail (8-bit UTF-8 headers) typed with a Japanese IME: full-width letters and
-    space, which the README says are read."""
+    space, which docs/using.md says are read."""
     delivery = newsletter.deliveries.first()
     subject = f"ｕｎｓｕｂｓｃｒｉｂｅ　{token_of(delivery)}".encode()
     assert bounces.process_mail(plain_mail(subject)) == Result.UNSUBSCRIBED
@@ -243,9 +244,9 @@ def test_a_complaint_counts_against_the_returned_message_not_a_report_quoted_ins
 
 def test_a_repeated_return_path_naming_one_delivery_counts_once_and_two_count_never(sent):
     first, second = sent.deliveries.all()[:2]
-    twice = original_of(first, extra=f"Return-Path: <{bounces.verp_address(first.pk)}>\n")
+    twice = original_of(first, extra=f"Return-Path: <{dsn.verp_address(first.pk)}>\n")
     assert bounces.process_mail(arf(twice)) == Result.COMPLAINT
-    other = original_of(second, extra=f"Return-Path: <{bounces.verp_address(first.pk)}>\n")
+    other = original_of(second, extra=f"Return-Path: <{dsn.verp_address(first.pk)}>\n")
     before = snapshot()
     assert bounces.process_mail(arf(other)) == Result.MISMATCH
     assert snapshot() == before
@@ -271,7 +272,7 @@ def test_a_complaint_quoting_the_real_newsletter_headers_is_read_with_or_without
         raw = next(raw for _t, r, raw in sink.handler.campaign_mail() if r == email_of(delivery))
         headers = raw.replace(b"\r\n", b"\n").split(b"\n\n")[0].decode()
         if with_return_path:
-            headers = f"Return-Path: <{bounces.verp_address(delivery.pk)}>\n" + headers
+            headers = f"Return-Path: <{dsn.verp_address(delivery.pk)}>\n" + headers
         assert bounces.process_mail(arf(headers + "\n")) == (
             Result.COMPLAINT if with_return_path else Result.UNSUBSCRIBED)
 
@@ -282,7 +283,7 @@ def test_a_complaint_naming_the_delivery_in_original_mail_from_is_read(sent):
     unsubscribe token to fall back on."""
     delivery = sent.deliveries.first()
     report = arf(original_of(delivery, return_path=""),
-                 feedback_fields=f"Original-Mail-From: <{bounces.verp_address(delivery.pk)}>\n")
+                 feedback_fields=f"Original-Mail-From: <{dsn.verp_address(delivery.pk)}>\n")
     assert bounces.process_mail(report) == Result.COMPLAINT
 
 
@@ -290,7 +291,7 @@ def test_a_complaint_about_a_notice_forwarded_with_srs_is_read(sent):
     """The member's address forwards to a mailbox provider; the forwarder rewrote the envelope
     sender with SRS; the signed VERP address is still inside it."""
     delivery = sent.deliveries.first()
-    local = bounces.verp_address(delivery.pk).split("@")[0]
+    local = dsn.verp_address(delivery.pk).split("@")[0]
     srs = f"SRS0=Ab3d=TZ={DOMAIN}={local}@forwarder.example.jp"
     assert bounces.process_mail(arf(original_of(delivery, return_path=srs))) == Result.COMPLAINT
 

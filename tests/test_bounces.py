@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 from audit.models import AuditEntry
 from campaigns import bounces, composing, deliveries, relay
 from campaigns.bounces import Result
+from campaigns.dsn import Kind, delivery_id_of, verp_address
 from campaigns.models import Delivery, State
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
@@ -27,9 +28,9 @@ pytestmark = pytest.mark.usefixtures("sink", "bounce_domain")
 def test_each_message_leaves_with_its_deliverys_own_verp_address(sent, sink):
     for delivery in sent.deliveries.all():
         envelope = sink.handler.envelope_senders[email_of(delivery)]
-        assert envelope == bounces.verp_address(delivery.pk)
+        assert envelope == verp_address(delivery.pk)
         assert envelope.startswith(f"bounce+{delivery.pk}-") and envelope.endswith(f"@{DOMAIN}")
-        assert bounces.delivery_id_of(envelope) == delivery.pk
+        assert delivery_id_of(envelope) == delivery.pk
 
 
 def test_without_a_bounce_domain_the_envelope_sender_stays_the_from_address(
@@ -43,13 +44,13 @@ def test_without_a_bounce_domain_the_envelope_sender_stays_the_from_address(
 
 
 def test_a_verp_address_does_not_verify_with_another_id_domain_or_tag():
-    good = bounces.verp_address(41)
-    assert bounces.delivery_id_of(good) == 41
+    good = verp_address(41)
+    assert delivery_id_of(good) == 41
     tag = good.split("-")[1].split("@")[0]
-    assert bounces.delivery_id_of(f"bounce+42-{tag}@{DOMAIN}") is None
-    assert bounces.delivery_id_of(good.replace(DOMAIN, "attacker.example")) is None
-    assert bounces.delivery_id_of(f"bounce+41-{'0' * 16}@{DOMAIN}") is None
-    assert bounces.delivery_id_of("members@association.example") is None
+    assert delivery_id_of(f"bounce+42-{tag}@{DOMAIN}") is None
+    assert delivery_id_of(good.replace(DOMAIN, "attacker.example")) is None
+    assert delivery_id_of(f"bounce+41-{'0' * 16}@{DOMAIN}") is None
+    assert delivery_id_of("members@association.example") is None
 
 
 def test_a_messages_id_and_hash_are_recomputed_from_its_claim_exactly(olivia, sam, oscar,
@@ -85,7 +86,7 @@ def test_a_bounce_with_a_wrong_hmac_changes_nothing(sent):
 
 def test_a_bounce_for_a_delivery_that_does_not_exist_changes_nothing(sent):
     before = snapshot()
-    assert bounces.process_dsn(dsn(to=bounces.verp_address(10**9),
+    assert bounces.process_dsn(dsn(to=verp_address(10**9),
                                    recipient="m1@example.org")) == Result.FORGED
     assert snapshot() == before
 
@@ -137,7 +138,7 @@ def test_a_bounce_for_a_message_never_handed_over_changes_nothing(olivia, sam, o
 def test_mail_that_is_not_a_dsn_changes_nothing(sent):
     delivery = sent.deliveries.first()
     reply = EmailMessage()
-    reply["To"] = bounces.verp_address(delivery.pk)
+    reply["To"] = verp_address(delivery.pk)
     reply["Subject"] = "Out of office"
     reply.set_content("I am away. Status: 5.1.1 Action: failed")
     before = snapshot()
@@ -219,7 +220,7 @@ def test_a_campaign_does_not_pause_before_enough_messages_were_accepted(held, se
 def test_rates_tell_accepted_from_bounced_later(sent):
     first, second = sent.deliveries.all()[:2]
     bounces.process_dsn(dsn_for(first))
-    bounces.record_bounce(delivery_id=second.pk, kind=bounces.Kind.COMPLAINT, source="test")
+    bounces.record_bounce(delivery_id=second.pk, kind=Kind.COMPLAINT, source="test")
     numbers = bounces.rates(sent)
     assert numbers["accepted"] == 20 and numbers["bounced"] == 1
     assert numbers["bounce_rate"] == 0.05 and numbers["complaint_rate"] == 0.05
@@ -401,12 +402,12 @@ def test_process_bounces_reads_the_imap_mailbox_and_marks_what_it_read(sent, set
 
 def test_a_bounce_of_mail_sent_before_a_key_rotation_still_verifies(settings):
     settings.BOUNCE_DOMAIN = "bounces.example"
-    address = bounces.verp_address(4711)
+    address = verp_address(4711)
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "rotated-" + settings.SECRET_KEY
-    assert bounces.delivery_id_of(address) == 4711
+    assert delivery_id_of(address) == 4711
     settings.SECRET_KEY_FALLBACKS = []
-    assert bounces.delivery_id_of(address) is None
+    assert delivery_id_of(address) is None
 
 
 def test_a_message_left_in_doubt_by_a_dead_worker_gets_the_id_and_hash_it_was_sent_with(

@@ -48,15 +48,16 @@ def test_a_submit_racing_a_reject_is_refused_clearly_and_audited_never_a_500(
     """The author presses submit again just as the supervisor rejects: the request read
     "submitted" (refused), and the reject commits before the refusal is written."""
     from campaigns import workflow
+    from campaigns.workflow import drafting
 
-    content_check = workflow._content_check
+    content_check = drafting.content_check
 
     def reject_meanwhile(roster, fields):
-        monkeypatch.setattr(workflow, "_content_check", content_check)
+        monkeypatch.setattr(drafting, "content_check", content_check)
         workflow.reject(campaign=submitted, user=sam, comment="件名を直してください")
         return content_check(roster, fields)
 
-    monkeypatch.setattr(workflow, "_content_check", reject_meanwhile)
+    monkeypatch.setattr(drafting, "content_check", reject_meanwhile)
     response = client_for(olivia).post(reverse("campaigns:submit", args=[submitted.pk]),
                                        HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 302

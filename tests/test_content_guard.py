@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from audit.models import AuditEntry
 from campaigns import guard, workflow
+from campaigns.findings import GuardReport
 from campaigns.models import State
 from roster.samples import sample_rows
 from tests.factories import (
@@ -189,7 +190,7 @@ def test_a_refused_message_is_shown_to_the_signers_with_what_was_found(
     roster = make_roster(olivia)
     campaign = make_campaign(olivia, roster, canary_enabled=False,
                              body_text="{name} 様 member000003\u200b@members.example")
-    monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: guard.GuardReport())
+    monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: GuardReport())
     through_the_countersign(campaign, olivia, sam, oscar)
     run_until_done(campaign)
     delivery = campaign.deliveries.get(state=Delivery.State.REFUSED)

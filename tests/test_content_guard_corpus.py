@@ -12,7 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
-from campaigns import guard, workflow
+from campaigns import guard, spellings, workflow
+from campaigns.findings import GuardReport
 from campaigns.models import Delivery, State
 from roster.samples import sample_rows
 from tests.factories import (
@@ -196,7 +197,7 @@ def leaked_to_the_server(sink, roster) -> list[str]:
     """Member mails that reached the server and carry another member's data, as an
     independent reader finds it (the guard's own decoding, on the decoded MIME parts)."""
     index = guard.roster_index(roster)
-    members = {key: m for m in roster.members.all() for key in guard.email_keys(email_of(m))}
+    members = {key: m for m in roster.members.all() for key in spellings.email_keys(email_of(m))}
     leaks = []
     for message in sink.handler.messages():
         (to,) = message["To"].addresses
@@ -232,7 +233,7 @@ def test_a_disguised_leak_is_refused_at_submit(case, olivia, hostile_roster):
 @pytest.mark.parametrize("case", sorted(LEAKS))
 def test_a_disguised_leak_is_refused_before_the_hand_over_when_every_earlier_check_is_off(
         case, olivia, sam, oscar, hostile_roster, sink, monkeypatch):
-    monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: guard.GuardReport())
+    monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: GuardReport())
     campaign = through_the_countersign(draft_with(olivia, hostile_roster, LEAKS[case]),
                                        olivia, sam, oscar)
     sink.handler.received.clear()

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from campaigns import bounces
+from campaigns import dsn
 from campaigns.mail import bare_message_id
 from campaigns.models import Delivery
 from tests.factories import client_for
@@ -561,7 +561,7 @@ def exim_log(ctx, extra=()):
                 "(TCP/IP connection count = 1)")
         lines.append((moment, text))
         moment += timedelta(seconds=15)
-    sender = bounces.verp_address(ctx.a.pk) or "members@association.example"
+    sender = dsn.verp_address(ctx.a.pk) or "members@association.example"
     received = (f"1vXyZa-000001-AB <= {sender} H=localhost [127.0.0.1] P=esmtp S=2048 "
                 f"id={bare(ctx.a)}")
     delivered = ("1vXyZa-000001-AB => member@countersign.test R=dnslookup T=remote_smtp "

@@ -140,7 +140,7 @@ def test_html_in_member_names_and_campaign_text_is_escaped_everywhere(olivia, sa
 
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_serves_the_app_and_its_static_files_in_production_mode(tmp_path):
-    """The README's deployment, for real: collectstatic, gunicorn, DEBUG off."""
+    """docs/deployment.md, for real: collectstatic, gunicorn, DEBUG off."""
     env = {**os.environ, **PRODUCTION_ENV, "ALLOWED_HOSTS": "127.0.0.1",
            "STATIC_ROOT": str(tmp_path / "static"), "DATABASE_URL": test_database_url(),
            "SECURE_SSL_REDIRECT": "true"}

@@ -1,0 +1,149 @@
+"""What the content guard found: a finding (kind, place, whose data; the text found is
+shown on the page that ran the check and never kept), and the report of one check, with
+what of it is kept (summaries without member values)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from django.utils.translation import gettext as _
+
+MAX_FINDINGS = 200
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # "email" | "member_number" | "names" | "pasted_row" | "link"
+    where: str  # "subject" | "body_text" | "body_html" | "column"
+    line: int  # 0: found only in a decoded or disguised form of the text
+    column: int
+    text: str  # what was found: shown on the page that ran the check, never kept
+    member: str = ""  # whose data it is (member number), if known
+    column_name: str = ""  # where == "column": the roster column ...
+    recipient: str = ""  # ... in the row of this member; or the message's recipient
+    detail: str = ""  # kind == "link": why it may not be sent
+    length: int = 0  # read back from a summary: the text's length where it was found
+
+    @property
+    def message(self) -> str:
+        if self.kind == "email":
+            return _("E-mail address of member %(member)s") % {"member": self.member}
+        if self.kind == "member_number":
+            return _("Member number of member %(member)s") % {"member": self.member}
+        if self.kind == "names":
+            return _("Name of member %(member)s (several members' names are present)") % {
+                "member": self.member}
+        if self.kind == "link":
+            return _("A link that may not be sent: %(reason)s") % {"reason": self.detail}
+        return _("A line that looks like a pasted roster row (delimited, with an e-mail address)")
+
+    @property
+    def place(self) -> str:
+        labels = {"subject": _("Subject"), "body_text": _("Body"), "body_html": _("HTML body")}
+        if self.where == "column":
+            return _("column “%(column)s” of member %(member)s") % {
+                "column": self.column_name, "member": self.recipient}
+        if not self.line:
+            return _("%(part)s, disguised or encoded") % {"part": labels[self.where]}
+        return _("%(part)s, line %(line)s, column %(column)s") % {
+            "part": labels[self.where], "line": self.line, "column": self.column}
+
+    def summary(self) -> dict:
+        """What is kept of a finding (the audit log, the ledger, a campaign version, a
+        session): what kind, where, how long, and whose, never the text found (another
+        member's data) nor a link (it may be built from member data)."""
+        return {"kind": self.kind, "where": self.where, "line": self.line,
+                "column": self.column,
+                "length": (len(self.text) or self.length) if self.line else 0,
+                "member": self.member, "column_name": self.column_name,
+                "recipient": self.recipient, "detail": self.detail}
+
+    @classmethod
+    def from_summary(cls, summary: dict) -> Finding:
+        known = {k: summary.get(k, "") for k in ("kind", "where", "member", "column_name",
+                                                  "recipient", "detail")}
+        return cls(line=summary.get("line", 0), column=summary.get("column", 0), text="",
+                   length=summary.get("length", 0), **known)
+
+
+def _snippet(template: str, finding: Finding) -> str:
+    length = finding.length
+    if not (finding.line and template and length):
+        return ""
+    lines = template.split("\n")
+    if finding.line > len(lines):
+        return ""
+    line = lines[finding.line - 1]
+    return line[finding.column - 1:finding.column - 1 + length]
+
+
+def labelled(summary: dict) -> dict:
+    """A finding's summary (as stored in the ledger and the audit log) with words."""
+    kinds = {"email": _("an e-mail address"), "member_number": _("a member number"),
+             "names": _("several members' names"), "pasted_row": _("a pasted roster row"),
+             "link": _("a link that may not be sent")}
+    places = {"subject": _("Subject"), "body_text": _("Body"), "body_html": _("HTML body"),
+              "column": _("a roster column")}
+    return {**summary, "kind_label": kinds.get(summary.get("kind"), summary.get("kind")),
+            "where_label": places.get(summary.get("where"), summary.get("where"))}
+
+
+@dataclass
+class GuardReport:
+    findings: list[Finding] = field(default_factory=list)
+    truncated: bool = False
+    members_scanned: int = 0
+    rendered_for: list[str] = field(default_factory=list)  # member numbers checked rendered
+    links: list[dict] = field(default_factory=list)
+    _seen: set = field(default_factory=set, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def add(self, findings) -> None:
+        for finding in findings:
+            if len(self.findings) >= MAX_FINDINGS:
+                self.truncated = True
+                return
+            # The same data found in the template and again in a rendered message is one
+            # finding (the template's, whose position the operator can find).
+            key = (finding.kind, finding.where, finding.member, finding.column_name,
+                   finding.text.casefold())
+            if key not in self._seen:
+                self._seen.add(key)
+                self.findings.append(finding)
+
+    def to_json(self) -> dict:
+        """What is kept: no member value (findings as summaries, links as domains, counts
+        and hashes where a member's data built them)."""
+        return {"findings": [f.summary() for f in self.findings], "truncated": self.truncated,
+                "members_scanned": self.members_scanned, "rendered_for": self.rendered_for,
+                "links": self.links}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> GuardReport | None:
+        if not data:
+            return None
+        return cls([Finding.from_summary(f) for f in data["findings"]], data["truncated"],
+                   data.get("members_scanned", 0), data.get("rendered_for", []),
+                   data.get("links", []))
+
+    @classmethod
+    def from_audit(cls, summary: dict) -> GuardReport:
+        """The report as its audit entry keeps it (audit_summary: the first findings)."""
+        findings = [Finding.from_summary(f) for f in summary.get("findings", [])]
+        return cls(findings, summary.get("truncated", False) or summary.get(
+            "finding_count", 0) > len(findings), links=summary.get("links", []))
+
+    def with_snippets(self, texts: dict[str, str]) -> GuardReport:
+        """The report with each finding's text read back from the campaign's own `texts`
+        (place -> template) where it was found at a line and column, for the page."""
+        findings = [replace(f, text=_snippet(texts.get(f.where, ""), f)) for f in self.findings]
+        return replace(self, findings=findings)
+
+    def audit_summary(self) -> dict:
+        return {"ok": self.ok, "finding_count": len(self.findings), "truncated": self.truncated,
+                "findings": [f.summary() for f in self.findings[:20]],
+                "links": self.links[:20]}
+

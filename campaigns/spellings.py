@@ -1,0 +1,214 @@
+"""How a member value can be written, and how the guard undoes it: the one normalisation
+for the roster's keys and for a message's text (NFKC, format characters dropped,
+look-alike letters folded, case folded), markup stripped, disguised "@" and "." undone,
+percent-, quoted-printable- and base64-encoded runs decoded, and the keys a member's
+name, address and number are looked up by."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import quopri
+import re
+import sys
+import unicodedata
+from collections.abc import Iterator
+from functools import cache
+from urllib.parse import unquote
+
+MIN_NAME_LENGTH = 2  # names with non-ASCII characters, after compaction
+MIN_ASCII_NAME_LENGTH = 5  # "Li Na" -> "lina" would match ordinary words
+MAX_DECODE_DEPTH = 2  # base64 of percent-encoded text is found; deeper nesting is not
+
+
+# --- normalisation: the same for the roster's keys and for the text --------------------------
+
+# Letters that look like Latin ones (Cyrillic, Greek): an address typed with them reads
+# the same to a member.
+_LOOKALIKES = str.maketrans(
+    "аеорсухіјѕԁԛԝһӏАВЕКМНОРСТХУІЈЅοαιϲκνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijsdqwhlABEKMHOPCTXYIJSoaickvptuxABEZHIKMNOPTYX")
+_LOOKALIKE_RANGE = re.compile("[\u0370-\u04ff\u0500-\u052f]")
+
+
+# Invisible although Unicode calls them printable: fillers, selectors, the blank braille cell.
+_INVISIBLE = ("\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u2800\u3164\ufe00-\ufe0f\uffa0"
+              "\U000e0100-\U000e01ef")
+_INVISIBLE_PRINTABLE = re.compile(f"[{_INVISIBLE}]")
+
+
+@cache
+def _ignorable() -> re.Pattern:
+    """Characters that show nothing: Unicode format characters (zero-width space, soft
+    hyphen, joiners, bidi controls, tags), other non-printing ones, and the above."""
+    format_chars = "".join(re.escape(chr(c)) for c in range(sys.maxunicode + 1)
+                           if unicodedata.category(chr(c)) in ("Cf", "Cc", "Zl", "Zp")
+                           and chr(c) not in "\t\n\r")
+    return re.compile(f"[{format_chars}{_INVISIBLE}]")
+
+
+def clean(text: str) -> str:
+    """NFKC, nothing invisible, no look-alike letters. Case is kept (base64 needs it)."""
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text)
+    # Format characters are never printable: the common case needs no scan for them.
+    if not text.replace("\n", "").replace("\t", "").isprintable():
+        text = _ignorable().sub("", text)
+    elif _INVISIBLE_PRINTABLE.search(text):
+        text = _INVISIBLE_PRINTABLE.sub("", text)
+    if _LOOKALIKE_RANGE.search(text):
+        text = text.translate(_LOOKALIKES)
+    return text
+
+
+_TAG = re.compile(r"<!--.*?(?:-->|\Z)|<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*>", re.DOTALL)
+_INLINE_TAGS = {"a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "font", "i", "kbd",
+                "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup",
+                "tt", "u", "var", "wbr"}
+
+
+def _tag_gap(match: re.Match) -> str:
+    """An inline tag joins what it splits (mem<b></b>ber); a cell ends a field, a block a
+    line, as the reader sees them."""
+    name = (match.group(2) or "").lower()
+    if not name or name in _INLINE_TAGS:
+        return ""
+    return "\t" if name in ("td", "th") and match.group(1) else "\n"
+
+
+def strip_markup(text: str) -> str:
+    return clean(html.unescape(_TAG.sub(_tag_gap, text)))
+
+
+_AT_DISGUISE = re.compile(
+    r"\s*(?:[(\[{<]\s*(?:at|アット(?:マーク)?)\s*[)\]}>]|\s(?:at)\s|[★☆]|@)\s*", re.IGNORECASE)
+_DOT_DISGUISE = re.compile(
+    r"\s*(?:[(\[{<]\s*(?:dot|ドット)\s*[)\]}>]|\s(?:dot)\s)\s*", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+
+
+_AT_MARKS = ("@", "★", "☆", "アット", "at)", "at]", "at}", "at>", " at ", " AT ", " At ")
+_DOT_SPACES = re.compile(r"(?<=[A-Za-z0-9])\s*\.\s*(?=[A-Za-z0-9])")
+_SPREAD_AT = re.compile(r"\s.{0,2}@|@.{0,2}\s")
+
+
+def _undisguised(text: str) -> list[tuple[str, bool]]:
+    """Views in which a spread-out address is whole again: (text, keeps its spaces)."""
+    if not any(mark in text for mark in _AT_MARKS):
+        return []
+    joined = _DOT_SPACES.sub(".", _DOT_DISGUISE.sub(".", _AT_DISGUISE.sub("@", text)))
+    found = [(joined, True)] if joined != text else []
+    if _SPREAD_AT.search(text):  # m e m b e r @ ...: only without any space
+        found.append((_WHITESPACE.sub("", joined), False))
+    return found
+
+
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_QP = re.compile(r"=[0-9A-Fa-f]{2}|=\r?\n")
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,})*={0,2}")
+
+
+def _as_text(data: bytes) -> str | None:
+    for encoding in ("utf-8", "cp932"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        printable = sum(1 for c in text if c.isprintable() or c in "\t\r\n")
+        if text and printable >= 0.9 * len(text):
+            return text
+    return None
+
+
+def _base64_texts(run: str) -> Iterator[str]:
+    run = _WHITESPACE.sub("", run).rstrip("=")
+    for skip in range(4):  # the run may start with a character that is not part of the data
+        part = run[skip:]
+        if len(part) % 4 == 1:  # one character too many for any padding
+            part = part[:-1]
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                data = decode(part + "=" * (-len(part) % 4))
+            except (binascii.Error, ValueError):
+                continue
+            text = _as_text(data)
+            if text is not None:
+                yield text
+                return
+
+
+def _decodings(text: str) -> Iterator[str]:
+    if _PERCENT.search(text):
+        for encoding in ("utf-8", "cp932"):
+            decoded = unquote(text, encoding=encoding, errors="replace")
+            if decoded != text and "\ufffd" not in decoded:
+                yield decoded
+                break
+    if _QP.search(text):
+        decoded = _as_text(quopri.decodestring(text.encode("utf-8", "replace")))
+        if decoded is not None and decoded != text:
+            yield decoded
+    for match in _BASE64_RUN.finditer(text):
+        yield from _base64_texts(match.group(0))
+
+
+def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
+    """Every way a reader (or a program the reader runs) may read `text`, normalised:
+    (view, whether it keeps the text's spaces, so that word boundaries mean something)."""
+    if not text:
+        return
+    base = clean(text)
+    yield base, True
+    stripped = base
+    if "<" in base or "&" in base:
+        stripped = strip_markup(base)
+        if stripped != base:
+            yield stripped, True
+    yield from _undisguised(stripped)
+    if depth < MAX_DECODE_DEPTH:
+        for decoded in _decodings(stripped):
+            yield from views(decoded, depth + 1)
+
+
+_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
+
+
+def compact(text: str) -> str:
+    """Letters and digits only: how names are compared."""
+    return _NOT_LETTER_OR_DIGIT.sub("", text)
+
+
+def name_keys(name: str) -> set[str]:
+    """A name's parts in order and reversed, without spaces or punctuation, case folded."""
+    parts = [p for p in _NOT_LETTER_OR_DIGIT.split(clean(name).casefold()) if p]
+    if not parts:
+        return set()
+    keys = {"".join(parts), "".join(reversed(parts)), "".join(parts[-1:] + parts[:-1])}
+    return {k for k in keys if len(k) >= (MIN_ASCII_NAME_LENGTH if k.isascii()
+                                          else MIN_NAME_LENGTH)}
+
+
+def email_keys(email: str) -> set[str]:
+    """The address as the importer stored it, and with its domain in the other IDN form."""
+    address = clean(email).casefold()
+    keys = {address}
+    local, _at, domain = address.rpartition("@")
+    try:
+        if not domain.isascii():
+            keys.add(f"{local}@{domain.encode('idna').decode('ascii')}")
+        elif "xn--" in domain:
+            keys.add(f"{local}@{domain.encode('ascii').decode('idna')}")
+    except UnicodeError:
+        pass
+    return keys
+
+
+def number_keys(number: str) -> set[str]:
+    key = clean(number).casefold()
+    keys = {key}
+    if re.search(r"[-_\s]", key):  # W-0001 is often written W0001
+        keys.add(re.sub(r"[-_\s]", "", key))
+    return keys
+
