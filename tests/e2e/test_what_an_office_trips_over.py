@@ -118,8 +118,8 @@ def test_the_incident_report_keeps_every_ledger_row_after_an_erasure_and_the_pur
     assert observer.locator("main table tbody tr").count() == 20
     with observer.expect_download() as download:
         observer.click("text=Export (CSV)")
-    lines = list(csv.reader(io.StringIO(open(download.value.path(), encoding="utf-8-sig")
-                                        .read())))
+    with open(download.value.path(), encoding="utf-8-sig") as exported:
+        lines = list(csv.reader(io.StringIO(exported.read())))
     assert len(lines) == 2 + 20  # two header rows, one row per ledger row
 
 
