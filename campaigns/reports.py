@@ -199,8 +199,13 @@ def _chunks(items, size):
         yield chunk
 
 
+# What the name and address cells of a member whose data was erased (an erasure request,
+# the retention purge) read: the row stays, their values are gone.
+ERASED = _("(erased)")
+
+
 def _incident_row(campaign, d, values, *, member_data: bool) -> list:
-    person = [values.name if values else "", values.email if values else ""] \
+    person = ([values.name, values.email] if values else [str(ERASED)] * 2) \
         if member_data else []
     return [d.member_number, *person, OUTCOME[d.state], d.sent_at, d.message_id,
             d.message_sha256, campaign.content_hash if d.state in _ACCEPTED else "",
