@@ -203,3 +203,66 @@ def test_the_numbers_of_a_finished_campaign_add_up_and_say_what_they_count(
     japanese.goto(url(live_server, "campaigns:ledger", campaign.pk) + "?state=bounced")
     screenshots(japanese, "ledger-bounce-ja")
     assert "宛先のメールアドレスが存在しません" in text_of(japanese)
+
+
+# A newsletter in the demo's own database, made the way an operator would (the demo roster).
+MAKE_A_NEWSLETTER = """
+from django.conf import settings
+from campaigns import workflow
+from countersign.models import User
+from roster.services import check_roster_file, roster_import
+olivia = User.objects.get(username="olivia")
+path = settings.BASE_DIR / "var" / "demo" / "demo-roster.xlsx"
+roster = roster_import(parsed=check_roster_file(path.read_bytes(), path.name), name="demo",
+                       actor=olivia)
+footer = "\\n".join([settings.ASSOCIATION_NAME, settings.ASSOCIATION_POSTAL_ADDRESS,
+                    settings.ASSOCIATION_CONTACT, "配信停止: {unsubscribe_url}"])
+campaign = workflow.create(user=olivia, roster=roster, name="letter", kind="newsletter",
+                           sender=settings.CAMPAIGN_SENDERS[0], subject="news",
+                           body_text="{name} 様\\n\\nお知らせです。\\n--\\n" + footer + "\\n")
+print(campaign.pk)
+"""
+
+
+def test_the_demo_on_another_port_puts_that_port_in_its_links(browser, tmp_path, screenshots):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from tests.factories import free_port, wait_until
+
+    web_port, smtp_port = free_port(), free_port()
+    env = {**{k: v for k, v in os.environ.items() if k != "SITE_URL"},
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}", "DEBUG": "true",
+           "EMAIL_PORT": str(smtp_port), "MAILCATCHER_DIR": str(tmp_path / "mail")}
+    manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+    demo = subprocess.Popen([*manage, "demo", "--port", str(web_port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    printed = []
+    threading.Thread(target=lambda: printed.extend(demo.stdout), daemon=True).start()
+    site = f"http://127.0.0.1:{web_port}"
+    try:
+        wait_until(lambda: any("Countersign is running" in line for line in printed),
+                   timeout=120, what="the demo to start")
+        made = subprocess.run([*manage, "shell", "-c", MAKE_A_NEWSLETTER], env=env,
+                              capture_output=True, text=True, check=True)
+        pk = made.stdout.strip().splitlines()[-1]
+        page = browser.new_context(locale="en-GB").new_page()
+        page.goto(f"{site}/accounts/login/")
+        page.fill("#id_username", "olivia")
+        page.fill("#id_password", "olivia-demo-pass")
+        page.click("main button[type=submit]")
+        page.wait_for_url(f"{site}/")
+        page.goto(f"{site}/campaigns/{pk}/")
+        screenshots(page, "demo-newsletter-preview")
+        links = set(re.findall(r"https?://[^\s<\"]+/u/preview/", page.inner_text("main")))
+        assert links == {f"{site}/u/preview/"}, links
+        page.goto(links.pop())
+        assert page.locator("main").count() == 1 and "unsubscribe" in text_of(page).lower()
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=30)
