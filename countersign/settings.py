@@ -361,6 +361,10 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 SEND_PARALLEL = envint("SEND_PARALLEL", "2")
 # A send task works this long, then queues its own continuation (no task outlives timeout).
 SEND_SLICE_SECONDS = envint("SEND_SLICE_SECONDS", "30")
+# A campaign sending with messages left whose workers have not beaten their heart (each
+# worker does every few seconds, also while it waits under the rate limit) for this long is
+# stalled: its page warns and /health/worker/ is not ok. Above the watchdog's re-ring.
+SEND_STALL_MINUTES = envint("SEND_STALL_MINUTES", "2")
 # Temporary errors (4xx, a lost connection before hand-over) are retried this often, waiting
 # SEND_RETRY_SECONDS x 2^(attempt-1) between tries; then the recipient is marked failed.
 SEND_MAX_ATTEMPTS = envint("SEND_MAX_ATTEMPTS", "5")

@@ -134,7 +134,7 @@ def test_a_stalled_send_says_so_on_the_page_and_in_the_worker_health_check(
     assert campaign.state == State.SENDING
     # Both worker processes were killed ten minutes ago; the scheduler itself is alive.
     ago = timezone.now() - timedelta(minutes=10)
-    type(campaign).objects.filter(pk=campaign.pk).update(last_worker_at=ago)
+    type(campaign).objects.filter(pk=campaign.pk).update(last_worker_at=ago, next_send_at=ago)
     campaign.deliveries.filter(state=Delivery.State.SENT).update(sent_at=ago)
     schedules.ensure(record=False)
     Schedule.objects.filter(name=schedules.WATCHDOG).update(next_run=timezone.now())

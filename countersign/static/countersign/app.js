@@ -11,6 +11,7 @@ document.addEventListener("submit", function (event) {
   if (!panel) { return; }
   var url = panel.getAttribute("data-progress-url");
   var shownState = panel.getAttribute("data-state");
+  var shownStalled = panel.getAttribute("data-shown-stalled") === "1";  /* its warning shown */
   function number(n) {  /* 5,000 with the page's thousands separator */
     return typeof n === "number" ? n.toLocaleString(document.documentElement.lang || undefined) : n;
   }
@@ -23,7 +24,8 @@ document.addEventListener("submit", function (event) {
       return response.ok ? response.json() : null;
     }).then(function (p) {
       if (!p) { return; }
-      if (p.state !== shownState || (stopping && !p.handing_over)) { window.location.reload(); return; }
+      var stalled = p.stalled_minutes !== null && p.stalled_minutes !== undefined;
+      if (p.state !== shownState || (stopping && !p.handing_over) || stalled !== shownStalled) { window.location.reload(); return; }
       ["sent", "failed", "in_doubt", "remaining", "per_minute"].forEach(function (k) { set(k, number(p[k])); });
       set("eta", p.eta || "—");  /* h:mm, and only while sending */
       var bar = panel.querySelector('[data-field="percent_bar"]');
