@@ -138,6 +138,11 @@ class Campaign(models.Model):
     next_send_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_worker_at = models.DateTimeField(null=True, blank=True)
+    # The draft made for the members this campaign did not reach ("send to the rest"): one
+    # per campaign, set under the campaign's row lock.
+    rest_campaign = models.OneToOneField("self", verbose_name=_("sent to the rest as"),
+                                         null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="rest_of")
 
     class Meta:
         ordering = ["-created_at", "-id"]
