@@ -172,3 +172,40 @@ labels.contribute("PAYLOAD_OUTCOMES", {
         "not sent: no observer has an e-mail address"), "empty log": _("the log is empty"),
 })
 labels.contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})
+
+# What a bounce's enhanced status code (RFC 3463, "5.1.1") means, in words a member's office
+# can act on: the exact codes first, then by class and subject (status_meaning).
+BOUNCE_STATUSES = labels.register("BOUNCE_STATUSES", {
+    "5.1.1": _("the address does not exist (no such mailbox at the member's provider)"),
+    "5.1.2": _("the address's domain does not exist"),
+    "5.1.3": _("the address is not written correctly"),
+    "5.1.6": _("the mailbox has moved and no longer receives mail"),
+    "5.1.10": _("the address's domain accepts no mail"),
+    "5.2.1": _("the mailbox is disabled and does not accept mail"),
+    "5.2.2": _("the mailbox is full"),
+    "5.2.3": _("the message was too large for the mailbox"),
+    "5.4.1": _("the member's provider refused to take it (no answer for this address)"),
+    "5.4.4": _("the member's mail server could not be found"),
+    "5.7.1": _("refused by the receiving side's policy (the address itself may be fine)"),
+    "5.7.26": _("refused: the sender's authentication (SPF, DKIM, DMARC) did not pass"),
+    "4.2.2": _("the mailbox is full for now; the provider may accept it later"),
+    "5": _("returned as undeliverable"),
+    "4": _("delayed; the provider may still deliver it"),
+    "5.1": _("the address was refused as undeliverable"),
+    "5.2": _("the member's mailbox did not take it"),
+    "5.3": _("the member's mail system did not take it"),
+    "5.4": _("the message could not be routed to the member's provider"),
+    "5.5": _("the member's mail server refused the conversation"),
+    "5.6": _("the member's mail server refused the message's content"),
+    "5.7": _("refused by the receiving side's security or policy rules"),
+})
+
+
+def status_meaning(status: str) -> str:
+    """What a DSN status like 5.1.1 means: the code itself if known, else its class and
+    subject (5.1), else its class (5); "" for anything else."""
+    parts = (status or "").strip().split(".")
+    for key in (".".join(parts[:3]), ".".join(parts[:2]), parts[0]):
+        if key in BOUNCE_STATUSES:
+            return str(BOUNCE_STATUSES[key])
+    return ""

@@ -29,6 +29,7 @@ from campaigns.forms import (
     observer_signoff_form,
     supervisor_signoff_form,
 )
+from campaigns.labels import status_meaning
 from campaigns.models import Campaign, Delivery, Notification, SignOff, State
 from countersign import access
 from countersign.roles import Role, has_role, role_required
@@ -413,6 +414,8 @@ def campaign_ledger(request, pk):
             member_id__in=member_data.matching_ids(campaign.roster_id, q)))
     page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
     page.object_list = ledger.with_addresses(page.object_list)
+    for delivery in page.object_list:  # 5.1.1 and what it means, in the reader's language
+        delivery.bounce_meaning = status_meaning(delivery.bounce_status)
     numbers = ledger.progress(campaign)
     return render(request, "campaigns/ledger.html", {
         "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,

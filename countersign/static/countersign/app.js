@@ -26,7 +26,7 @@ document.addEventListener("submit", function (event) {
       if (!p) { return; }
       var stalled = p.stalled_minutes !== null && p.stalled_minutes !== undefined;
       if (p.state !== shownState || (stopping && !p.handing_over) || stalled !== shownStalled) { window.location.reload(); return; }
-      ["sent", "failed", "in_doubt", "remaining", "per_minute"].forEach(function (k) { set(k, number(p[k])); });
+      ["accepted", "failed", "in_doubt", "remaining", "per_minute"].forEach(function (k) { set(k, number(p[k])); });
       set("eta", p.eta || "—");  /* h:mm, and only while sending */
       var bar = panel.querySelector('[data-field="percent_bar"]');
       if (bar) { bar.style.width = p.percent + "%"; bar.textContent = p.percent + "%"; bar.parentNode.setAttribute("aria-valuenow", p.percent); }
