@@ -17,9 +17,9 @@ held member data, so the chain verifies as before.
 from __future__ import annotations
 
 import hashlib
-import re
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
