@@ -85,6 +85,7 @@ labels.contribute("ACTIONS", {
     Action.NOTICE_MAILED: _("notification mailed"),
     Action.DUPLICATED: _("campaign duplicated"),
     Action.ADDRESS_SUPPRESSED: _("address put on the suppression list"),
+    Action.ADDRESS_RESUBSCRIBED: _("a member undid their unsubscribe"),
     Action.MEMBER_DATA_ERASED: _("member data erased"),
     Action.CERTIFICATE_COUNTERSIGNED: _("deletion certificate countersigned"),
     Action.CERTIFICATE_COUNTERSIGN_REFUSED: _("countersign of a deletion certificate refused"),

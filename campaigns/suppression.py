@@ -78,3 +78,25 @@ def suppress(*, reason: str, source: str, address: str = "", pseudonym: str = ""
         "" if actor else source), target=target, payload={
             "reason": reason, "source": source, "pending_skipped": skipped})
     return True
+
+
+@transaction.atomic
+def resubscribe(*, pseudonym: str, source: str, campaign_id: int | None = None) -> bool:
+    """A member undoes their own unsubscribe: only the "unsubscribed" entry goes (a bounce,
+    a complaint, an erasure or a manual entry stays). Messages skipped meanwhile are not
+    sent again. Audited without the address; campaigns under review that the change
+    concerns are recounted once it commits, as for a suppression. False when the address
+    was not unsubscribed."""
+    removed, _by_model = Suppression.objects.filter(
+        pseudonym=pseudonym, reason=Reason.UNSUBSCRIBED).delete()
+    if not removed:
+        return False
+    under_review = list(Campaign.objects.filter(
+        state__in=_UNDER_REVIEW, kind=Kind.NEWSLETTER, roster__members__email_pseudonym=pseudonym
+    ).values_list("pk", flat=True).distinct())
+    if under_review:
+        transaction.on_commit(partial(_after, under_review))
+    target = Campaign.objects.filter(pk=campaign_id).first() if campaign_id else None
+    audit.record(Action.ADDRESS_RESUBSCRIBED, system="unsubscribe", target=target,
+                 payload={"reason": Reason.UNSUBSCRIBED, "source": source})
+    return True

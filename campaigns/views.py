@@ -474,11 +474,16 @@ def unsubscribe_page(request, token):
     that button or a mail reader's one-click, suppresses the address at once."""
     if token == unsubscribe.PREVIEW_TOKEN:
         return render(request, "campaigns/unsubscribe.html", {"outcome": "example"})
-    if unsubscribe.delivery_id_of(token) is None:
+    shown = unsubscribe.subscription(token) if unsubscribe.delivery_id_of(token) else None
+    if shown is None:
         return render(request, "campaigns/unsubscribe.html", {"outcome": "invalid"}, status=404)
+    page = {"association": settings.ASSOCIATION_NAME, "address": shown["address"]}
     if request.method == "GET":
-        return render(request, "campaigns/unsubscribe.html", {"outcome": "confirm"})
+        return render(request, "campaigns/unsubscribe.html", {
+            **page, "outcome": "already" if shown["unsubscribed"] else "confirm"})
+    if request.POST.get("action") == "undo":
+        unsubscribe.resubscribe(token, via="page")
+        return render(request, "campaigns/unsubscribe.html", {**page, "outcome": "resubscribed"})
     one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-    done = unsubscribe.unsubscribe(token, via="one-click" if one_click else "page") is not None
-    return render(request, "campaigns/unsubscribe.html",
-                  {"outcome": "done" if done else "invalid"}, status=200 if done else 404)
+    unsubscribe.unsubscribe(token, via="one-click" if one_click else "page")
+    return render(request, "campaigns/unsubscribe.html", {**page, "outcome": "done"})
