@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 
 from campaigns import mail, suppression
 from campaigns.models import Delivery, Kind
-from roster import member_data
 from countersign.signing import signed_by_a_current_key
+from roster import member_data
 from roster.models import Suppression
 
 _SALT = "countersign.unsubscribe"

@@ -13,6 +13,7 @@ from campaigns import retention, unsubscribe, workflow
 from roster.samples import csv_bytes, sample_rows
 from tests.factories import (
     BODY,
+    NEWSLETTER_FOOTER,
     client_for,
     email_of,
     free_port,
@@ -103,6 +104,10 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
         workflow.submit(campaign=review, user=olivia)  # the review page now shows a diff
         sent = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
         run_until_done(sent)
+        letter = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
+                                   kind="newsletter", body_text=BODY + NEWSLETTER_FOOTER,
+                                   name="会報")
+        run_until_done(letter)
         held = released_campaign(olivia, sam, oscar, roster, canary_size=3)
         run_until_done(held)
         stopped = released_campaign(olivia, sam, oscar, roster, canary_size=3)
@@ -124,6 +129,7 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
     from roster.models import RosterUpload
 
     return {"roster": roster, "draft": draft, "review": review, "sent": sent, "held": held,
+            "letter": letter,
             "stopped": stopped, "sending": sending, "upload": RosterUpload.objects.get(),
             "mail": mailcatcher.caught_files(tmp_path)[0], "certificate": certificate}
 
@@ -133,7 +139,7 @@ def pages(story):
                                                   "stopped", "sending"))
     upload, mail = story["upload"].pk, story["mail"].name
     certificate, token = story["certificate"].pk, unsubscribe.token_for(
-        story["sent"].deliveries.first().pk)
+        story["letter"].deliveries.first().pk)
     table = [  # (user, URL name, *args)
         ("olivia", "home"), ("sam", "home"), ("oscar", "home"), ("audrey", "home"),
         ("olivia", "roster:list"), ("olivia", "roster:detail", r), ("audrey", "roster:detail", r),

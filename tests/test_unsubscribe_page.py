@@ -31,7 +31,7 @@ def test_the_page_names_the_association_and_the_address_partly_hidden(link):
 
 
 def test_after_unsubscribing_the_page_says_so_and_offers_the_undo_not_the_button(link):
-    url, address = link
+    url, _address = link
     done = Client().post(url, {"action": "unsubscribe"}, HTTP_ACCEPT_LANGUAGE="en")
     assert "You are unsubscribed" in done.content.decode()
     again = Client().get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
