@@ -20,7 +20,8 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Menu items whose text runs over more than one line at this width.
-WRAPPED_MENU_ITEMS = """() => [...document.querySelectorAll("nav .nav-link, nav .navbar-text, nav .btn")]
+WRAPPED_MENU_ITEMS = """() => [...document.querySelectorAll(
+    "nav .nav-link, nav .navbar-text, nav .btn")]
   .filter(el => el.offsetParent !== null)
   .filter(el => {
     const style = getComputedStyle(el);

@@ -139,3 +139,8 @@ document.addEventListener("change", function (event) {
     }, 200);
   });
 })();
+
+/* The other rendered messages stand open beside the first on a wide screen. */
+if (window.matchMedia("(min-width: 992px)").matches) {
+  document.querySelectorAll("details.preview-more").forEach(function (d) { d.open = true; });
+}
