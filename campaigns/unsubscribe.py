@@ -12,6 +12,7 @@ import re
 
 from django.conf import settings
 from django.utils.crypto import salted_hmac
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from campaigns import mail, suppression
@@ -84,9 +85,13 @@ def footer_lines() -> list[str]:
 
 
 def footer_example() -> str:
-    return "\n".join(["--", *footer_lines(),
-                      _("To stop receiving this newsletter: %(link)s")
-                      % {"link": "{" + PLACEHOLDER + "}"}])
+    """The footer, in the members' language (the site's LANGUAGE_CODE, in which the app's
+    own mail is written too), whatever language the operator's page is in: the draft
+    form's button inserts it."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return "\n".join(["--", *footer_lines(),
+                          _("To stop receiving this newsletter: %(link)s")
+                          % {"link": "{" + PLACEHOLDER + "}"}])
 
 
 def _compact(text: str) -> str:

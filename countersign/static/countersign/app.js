@@ -144,3 +144,16 @@ document.addEventListener("change", function (event) {
 if (window.matchMedia("(min-width: 992px)").matches) {
   document.querySelectorAll("details.preview-more").forEach(function (d) { d.open = true; });
 }
+
+/* A newsletter's footer, inserted at the end of the body by its button (once). */
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-insert-footer]");
+  if (!button) { return; }
+  var field = document.getElementById(button.getAttribute("data-target"));
+  var footer = button.getAttribute("data-insert-footer");
+  if (!field || field.value.indexOf(footer) >= 0) { return; }
+  var body = field.value.replace(/\s+$/, "");
+  field.value = (body ? body + "\n\n" : "") + footer + "\n";
+  field.dispatchEvent(new Event("input", {bubbles: true}));
+  field.focus();
+});
