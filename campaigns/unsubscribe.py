@@ -11,8 +11,8 @@ re-imported and after the member data is purged.
 import re
 
 from django.conf import settings
-from django.utils.crypto import salted_hmac
 from django.utils import translation
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from campaigns import mail, suppression
