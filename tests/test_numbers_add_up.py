@@ -27,7 +27,7 @@ def completed(olivia, sam, oscar, sink):
 @pytest.fixture
 def bounced(completed):
     first = completed.deliveries.order_by("id").first()
-    bounces.record_bounce(delivery_id=first.pk, kind=bounces.Kind.HARD, status="5.1.1",
+    bounces.record_bounce(delivery_id=first.pk, kind=bounces.BounceKind.HARD, status="5.1.1",
                           source="dsn")
     return first
 

@@ -180,7 +180,7 @@ def test_the_numbers_of_a_finished_campaign_add_up_and_say_what_they_count(
     campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
     run_until_done(campaign)
     bounced = campaign.deliveries.order_by("id")[0]
-    bounces.record_bounce(delivery_id=bounced.pk, kind=bounces.Kind.HARD, status="5.1.1",
+    bounces.record_bounce(delivery_id=bounced.pk, kind=bounces.BounceKind.HARD, status="5.1.1",
                           source="dsn")
     stopped = released_campaign(olivia, sam, oscar, roster, canary_size=5, name="Stopped one")
     run_until_done(stopped)
