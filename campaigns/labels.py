@@ -210,3 +210,18 @@ def status_meaning(status: str) -> str:
         if key in BOUNCE_STATUSES:
             return str(BOUNCE_STATUSES[key])
     return ""
+
+# Where a suppression or a bounce came from (its "source", and the audit entry's
+# "system:<source>").
+labels.contribute("SOURCES", {
+    "unsubscribe": _("a member's unsubscribe link"),
+    "unsubscribe:one-click": _("the member's mail reader (one-click unsubscribe)"),
+    "unsubscribe:page": _("the member, on the unsubscribe page"),
+    "unsubscribe:mail": _("the member, by mail to the unsubscribe address"),
+    "page": _("by hand, on the suppression page"),
+    "erase_member": _("an erasure request"),
+    "purge": _("the retention schedule"),
+    "dsn": _("returned mail (delivery status notification)"),
+    "arf": _("a spam report (feedback loop)"),
+    "esp": _("the e-mail provider's report"),
+})
