@@ -228,6 +228,8 @@ CONTENT_SECURITY_POLICY = (
 # --- Language and time ----------------------------------------------------------------------
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
+# Dates and times read one way per language (countersign/formats).
+FORMAT_MODULE_PATH = ["countersign.formats"]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Tokyo")
 USE_I18N = True
