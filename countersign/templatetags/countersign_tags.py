@@ -29,6 +29,12 @@ def labels(codes, table_name):
 
 
 @register.filter
+def minus(value, other):
+    """{{ head.sequence|minus:verification.sequence }}: how many more."""
+    return int(value) - int(other)
+
+
+@register.filter
 def source(code):
     """{{ suppression.source|source }}: where it came from, in words."""
     return labels_module.source_label(code or "")
