@@ -130,6 +130,9 @@ labels.contribute("PAYLOAD_KEYS", {
     "corrected": _("earlier evidence corrected"), "earlier": _("earlier evidence"),
     "now": _("evidence now"),
     "suppressed_count": _("members suppressed"),
+    # a deletion certificate's counts
+    "deliveries": _("ledger rows"), "uploads": _("uploads"),
+    "caught_messages": _("demo inbox messages"),
 })
 # reconcile_in_doubt: why the relay's log settles a message in doubt the way it does, and what
 # the relay did with a message it took.
