@@ -196,6 +196,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", "60"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
+# No "AXES: BEGIN ..." banner before every command's own output (lockouts are still logged).
+AXES_VERBOSE = False
 # The client address, for the lockout and the audit log (countersign.security.client_address):
 # X-Forwarded-For is read only from a request whose REMOTE_ADDR is one of these reverse
 # proxies (addresses or CIDR networks). Anyone else is their own REMOTE_ADDR, whatever header

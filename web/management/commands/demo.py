@@ -10,7 +10,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from countersign.management.commands.create_demo_users import DEMO_USERS, demo_password
+from countersign.management.commands.create_demo_users import (
+    DEMO_ADMIN,
+    DEMO_USERS,
+    demo_password,
+)
 from roster.samples import write_demo_files
 
 
@@ -67,6 +71,9 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins:")
         for username, role, *_rest in DEMO_USERS:
             self.stdout.write(f"  {role:<11} {username:<8} password {demo_password(username)}")
+        admin = DEMO_ADMIN[0]
+        self.stdout.write(f"  {'admin':<11} {admin:<8} password {demo_password(admin)} "
+                          f"(the Django admin: {url}admin/)")
         self.stdout.write("Press Ctrl-C to stop everything.")
         signal.signal(signal.SIGTERM, _stop_like_ctrl_c)  # a service manager's stop, too
         try:
