@@ -14,7 +14,7 @@ MAX_FINDINGS = 200
 @dataclass(frozen=True)
 class Finding:
     kind: str  # "email" | "member_number" | "names" | "phone" | "address" | "column" |
-    #            "pasted_row" | "link"
+    #            "pasted_row" | "link" | "opaque"
     where: str  # "subject" | "body_text" | "body_html" | "column"
     line: int  # 0: found only in a decoded or disguised form of the text
     column: int
@@ -43,6 +43,9 @@ class Finding:
         if self.kind == "column":
             return _("Roster data of member %(member)s (column “%(column)s”)") % {
                 "member": self.member, "column": self.detail}
+        if self.kind == "opaque":
+            return _("A run that looks encoded (%(encoding)s): a notice to members carries no "
+                     "encoded data") % {"encoding": self.detail}
         if self.kind == "link":
             return _("A link that may not be sent: %(reason)s") % {"reason": self.detail}
         return _("A line that looks like a pasted roster row (delimited, with an e-mail address)")
@@ -92,7 +95,7 @@ def labelled(summary: dict) -> dict:
     kinds = {"email": _("an e-mail address"), "member_number": _("a member number"),
              "names": _("several members' names"), "pasted_row": _("a pasted roster row"),
              "phone": _("a telephone number"), "address": _("a postal address"),
-             "column": _("another roster value"),
+             "column": _("another roster value"), "opaque": _("a run that looks encoded"),
              "link": _("a link that may not be sent")}
     places = {"subject": _("Subject"), "body_text": _("Body"), "body_html": _("HTML body"),
               "column": _("a roster column")}

@@ -37,7 +37,7 @@ import ahocorasick
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from campaigns import links, mail
+from campaigns import links, mail, opaque
 from campaigns.findings import Finding, GuardReport
 from campaigns.selectors import sample_members
 from campaigns.spellings import (
@@ -49,6 +49,7 @@ from campaigns.spellings import (
     number_keys,
     number_runs,
     phone_keys,
+    strip_markup,
     value_keys,
     views,
 )
@@ -387,6 +388,29 @@ def scan_links(texts: dict[str, str], *, recipient: Recipient | None = None) -> 
     return found
 
 
+def scan_opaque(texts: dict[str, str], *, own: frozenset[str] = frozenset(),
+                template: bool = False, recipient: str = "") -> list[Finding]:
+    """Runs that look encoded (campaigns.opaque), per place; an HTML body by what it shows
+    and its links."""
+    found = []
+    for where, text in texts.items():
+        if where == "body_html" and text:
+            shown = strip_markup(text)
+            hrefs = " ".join(link.url for link in links.links_in(body_html=text))
+            runs = opaque.opaque_runs(f"{shown} {hrefs}", own=own, template=template)
+        else:
+            runs = opaque.opaque_runs(text, own=own, template=template)
+        for run in runs:
+            line, column, shown_text = _locate(text, run.text.casefold())
+            found.append(Finding("opaque", where, line, column, run.text if not line else
+                                 shown_text, recipient=recipient, detail=run.encoding))
+    return found
+
+
+def _own_values(values: dict) -> frozenset[str]:
+    return frozenset(v for v in values.values() if isinstance(v, str) and len(v) >= 8)
+
+
 def check_message(*, roster, subject: str, body_text: str, body_html: str,
                   recipient: dict, unsanitised_html: str = "",
                   own_links: tuple[str, ...] = ()) -> list[Finding]:
@@ -400,7 +424,8 @@ def check_message(*, roster, subject: str, body_text: str, body_html: str,
     who = Recipient.of(recipient)
     scanned = {place: _without(text, own_links) for place, text in texts.items()}
     return (scan_texts(scanned, roster_index(roster), recipient=who)
-            + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who))
+            + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who)
+            + scan_opaque(scanned, own=_own_values(recipient), recipient=who.member_number))
 
 
 def _without(text: str, links: tuple[str, ...]) -> str:
@@ -450,6 +475,9 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
     report.add(scan_texts(_template_texts(templates, lambda m: "\x00" * len(m.group(0))),
                           index))
     report.add(scan_texts(_template_texts(templates, ""), index))
+    # Placeholders as blanks of their length (in a link's query they are the member's own).
+    report.add(scan_opaque(_template_texts(templates, lambda m: " " * len(m.group(0))),
+                           template=True))
 
     used = set().union(*(mail.used_fields(t) for t in templates.values()))
     columns = [c for c in roster.extra_columns if c in used]
@@ -480,6 +508,8 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
         report.add(scan_texts(texts, index, recipient=Recipient.of(values)))
         report.add(scan_links({**texts, "body_html": rendered.unsanitised_html},
                               recipient=Recipient.of(values)))
+        report.add(scan_opaque(texts, own=_own_values(values),
+                               recipient=values["member_number"]))
         for link in links.links_in(**texts):
             if len(found_links) < MAX_LISTED_LINKS:
                 found_links.setdefault(link.url, "message")

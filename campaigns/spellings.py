@@ -181,6 +181,8 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
         if stripped != base:
             yield stripped, True
     yield from _undisguised(stripped)
+    if depth == 0:  # written backwards: a reader (or a one-line program) turns it round
+        yield stripped[::-1], True
     if depth < MAX_DECODE_DEPTH:
         for decoded in _decodings(stripped):
             yield from views(decoded, depth + 1)
