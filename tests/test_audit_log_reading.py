@@ -42,3 +42,9 @@ def test_the_campaign_filter_tells_campaigns_of_one_name_apart(olivia, roster, a
     labels = [label for value, label in options if value in (str(first.pk), str(second.pk))]
     assert len(labels) == 2 and len(set(labels)) == 2, labels
     assert all("総会のご案内" in label for label in labels)
+
+
+def test_a_checklist_in_the_log_reads_as_words_not_codes(released, audrey):
+    page = log_page(audrey)
+    assert "<code>test_read</code>" not in page and "<code>no_roster_data</code>" not in page
+    assert "a test message of this version read" in page
