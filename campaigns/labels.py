@@ -228,3 +228,14 @@ labels.contribute("SOURCES", {
     "arf": _("a spam report (feedback loop)"),
     "esp": _("the e-mail provider's report"),
 })
+
+# The sign-off checklists' items as the audit log shows them (campaigns.workflow.signing
+# holds the full sentences the signers tick).
+labels.register("CHECKLIST_ITEMS", {
+    "recipients": _("the recipients checked"),
+    "no_roster_data": _("no attachment and no other members' data"),
+    "content": _("the subject and body reviewed"),
+    "test_read": _("a test message of this version read"),
+    "witness": _("the release witnessed in person"),
+})
+labels.contribute("PAYLOAD_VALUES", {"checklist": "CHECKLIST_ITEMS", "missing": "CHECKLIST_ITEMS"})
