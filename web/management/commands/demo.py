@@ -16,6 +16,7 @@ from countersign.management.commands.create_demo_users import (
     demo_password,
 )
 from roster.samples import write_demo_files
+from web import demo_story
 
 
 def _stop_like_ctrl_c(signum, frame):
@@ -53,6 +54,9 @@ class Command(BaseCommand):
         demo_dir = settings.BASE_DIR / "var" / "demo"
         files = write_demo_files(demo_dir)
         self.stdout.write("Demo rosters to import: " + ", ".join(str(f) for f in files))
+        if demo_story.seed(files[0]):
+            self.stdout.write("Demo campaigns: one sent with a bounce, one paused with a "
+                              "message in doubt")
         if setup_only:
             return
 
