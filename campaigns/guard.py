@@ -54,6 +54,7 @@ from campaigns.spellings import (
     views,
 )
 from roster import member_data
+from roster.models import NamedMember
 
 MAX_FINDINGS = 200
 PLACES = ("subject", "body_text", "body_html")
@@ -71,12 +72,14 @@ class RosterIndex:
 COMPACTED_KINDS = frozenset({"names", "address", "column"})
 
 
-def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None = None) -> (
-        ahocorasick.Automaton):
+def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None = None,
+                named: frozenset[str] = frozenset()) -> ahocorasick.Automaton:
     """`rows`: (member number, name, e-mail, extra columns) of every member of every roster
-    held; `columns`: each extra column's kind (spellings.column_kind). A reading counts as
-    the member's name; a telephone number, an address or another value (long enough, and
-    held by one member only: a branch or a grade is no one's data) as itself."""
+    held; `columns`: each extra column's kind (spellings.column_kind); `named`: members the
+    association allows to be named (roster.models.NamedMember): their names and readings
+    are not indexed. A reading counts as the member's name; a telephone number, an address
+    or another value (long enough, and held by one member only: a branch or a grade is no
+    one's data) as itself."""
     columns = columns or {}
     entries: dict[str, set] = {}
     text_values: dict[str, set] = {}
@@ -90,12 +93,14 @@ def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None 
         if len(number) >= min_number_length:
             for key in number_keys(number):
                 add(key, "member_number", number)
-        for key in name_keys(name):
+        for key in name_keys(name) if number not in named else ():
             # Many members share a name; the name itself is the finding.
             add(key, "names", number)
         for column, value in extra.items():
             kind = columns.get(column, "text")
             if not value or kind == "date":  # a date alone names nobody (see docs/security.md)
+                continue
+            if kind == "reading" and number in named:
                 continue
             if kind == "reading":
                 for key in name_keys(value):
@@ -131,13 +136,14 @@ def _rows_of(held):
 
 
 @lru_cache(maxsize=2)
-def _index(held: tuple, min_number_length: int) -> ahocorasick.Automaton:
+def _index(held: tuple, named: frozenset[str], min_number_length: int) -> ahocorasick.Automaton:
     columns = {column: column_kind(column) for *_r, extra in held for column in extra}
-    return build_index(_rows_of(held), min_number_length=min_number_length, columns=columns)
+    return build_index(_rows_of(held), min_number_length=min_number_length, columns=columns,
+                       named=named)
 
 
 HELD_FOR_SECONDS = 10.0  # how long a worker trusts its list of the rosters held
-_held = {"at": -HELD_FOR_SECONDS, "rosters": ()}
+_held = {"at": -HELD_FOR_SECONDS, "rosters": (), "named": frozenset()}
 
 
 def _held_rosters() -> tuple:
@@ -147,6 +153,8 @@ def _held_rosters() -> tuple:
     if now - _held["at"] >= HELD_FOR_SECONDS:
         _held["rosters"] = tuple((pk, sha, count, tuple(extra))
                                  for pk, sha, count, extra in member_data.held_rosters())
+        _held["named"] = frozenset(NamedMember.objects.current().values_list(
+            "member_number", flat=True))
         _held["at"] = now
     return _held["rosters"]
 
@@ -168,7 +176,8 @@ def roster_index(roster) -> RosterIndex:
     `roster`, the campaign's: the 2022 leak pasted the whole membership into a mail to a
     part of it). Built once per process and set of rosters held (a roster never changes
     after import)."""
-    automaton = _index(_held_rosters(), settings.GUARD_MIN_NUMBER_LENGTH)
+    held = _held_rosters()
+    automaton = _index(held, _held["named"], settings.GUARD_MIN_NUMBER_LENGTH)
     return RosterIndex(automaton, _only_member(roster.pk, roster.member_count))
 
 
@@ -234,11 +243,13 @@ def _compacted_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
     spans, values = [], []
     for end, found in index.automaton.iter(squeezed):
         for kind, member, length, column in found:
+            start = end - length + 1
             if kind == "names":
-                spans.append((end - length + 1, end + 1, member))
+                spans.append((start, end + 1, member))
             elif kind in COMPACTED_KINDS:
-                values.append(_Hit(kind, member, squeezed[end - length + 1:end + 1],
-                                   column=column))
+                values.append(_Hit(kind, member, squeezed[start:end + 1], column=column))
+            elif kind == "member_number" and _separated_number(squeezed, start, end):
+                values.append(_Hit(kind, member, squeezed[start:end + 1]))
     kept = [(start, end, member) for start, end, member in spans
             if not any(s <= start and end <= e and (s, e) != (start, end)
                        for s, e, _m in spans)]
@@ -246,12 +257,30 @@ def _compacted_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
                      for start, end, member in kept]
 
 
+def _separated_number(squeezed: str, start: int, end: int) -> bool:
+    """A member number with letters (W-1-0-0-2, W 1002) found in the compacted text, not
+    inside a longer run of Latin letters and digits. A number of digits only is looked for
+    among the number runs instead (`_phone_hits`), where an amount's comma still counts."""
+    number = squeezed[start:end + 1]
+    return (not number.isdigit() and (start == 0 or squeezed[start - 1] not in _ALNUM)
+            and (end + 1 == len(squeezed) or squeezed[end + 1] not in _ALNUM))
+
+
 def _phone_hits(runs: str, index: RosterIndex) -> list[_Hit]:
+    """Telephone numbers inside the runs of digits; member numbers of digits only when they
+    are a whole run (1-0-0-2, １００２)."""
     if not runs:
         return []
-    return [_Hit("phone", member, runs[end - length + 1:end + 1], column=column)
-            for end, found in index.automaton.iter(runs)
-            for kind, member, length, column in found if kind == "phone"]
+    hits = []
+    for end, found in index.automaton.iter(runs):
+        for kind, member, length, column in found:
+            start = end - length + 1
+            if kind == "phone":
+                hits.append(_Hit("phone", member, runs[start:end + 1], column=column))
+            elif kind == "member_number" and (start == 0 or runs[start - 1] == "\n") and (
+                    end + 1 == len(runs) or runs[end + 1] == "\n"):
+                hits.append(_Hit(kind, member, runs[start:end + 1]))
+    return hits
 
 
 def _pasted_rows(view: str, own_email: str) -> list[str]:
@@ -312,6 +341,21 @@ def _locate(original: str, found: str) -> tuple[int, int, str]:
             line, column = mail.line_column(original, start)
             return line, column, original[start:end]
     return 0, 0, found
+
+
+SEAM = 80  # characters either side of the subject's end and the body's start
+
+
+def _seam_findings(texts: dict[str, str], index: RosterIndex, found: list[Finding], *,
+                   recipient: Recipient | None = None) -> list[Finding]:
+    """The subject and the body read as one text, where they meet: a value split between
+    them (member002@exa in the subject, mple.jp in the body) is whole there."""
+    subject, body = texts.get("subject", ""), texts.get("body_text", "")
+    if not subject or not body:
+        return []
+    known = {(f.kind, f.member) for f in found}
+    seam = scan_texts({"body_text": subject[-SEAM:] + body[:SEAM]}, index, recipient=recipient)
+    return [f for f in seam if (f.kind, f.member) not in known and f.kind != "names"]
 
 
 def scan_texts(texts: dict[str, str], index: RosterIndex, *,
@@ -423,7 +467,9 @@ def check_message(*, roster, subject: str, body_text: str, body_html: str,
     texts = {"subject": subject, "body_text": body_text, "body_html": body_html}
     who = Recipient.of(recipient)
     scanned = {place: _without(text, own_links) for place, text in texts.items()}
-    return (scan_texts(scanned, roster_index(roster), recipient=who)
+    index = roster_index(roster)
+    found = scan_texts(scanned, index, recipient=who)
+    return (found + _seam_findings(scanned, index, found, recipient=who)
             + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who)
             + scan_opaque(scanned, own=_own_values(recipient), recipient=who.member_number))
 
@@ -474,7 +520,9 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
     # empty column inside a pasted row must not hide the row).
     report.add(scan_texts(_template_texts(templates, lambda m: "\x00" * len(m.group(0))),
                           index))
-    report.add(scan_texts(_template_texts(templates, ""), index))
+    emptied = _template_texts(templates, "")
+    report.add(scan_texts(emptied, index))
+    report.add(_seam_findings(emptied, index, report.findings))
     # Placeholders as blanks of their length (in a link's query they are the member's own).
     report.add(scan_opaque(_template_texts(templates, lambda m: " " * len(m.group(0))),
                            template=True))
