@@ -37,20 +37,16 @@ import ahocorasick
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from campaigns import links, mail, opaque
+from campaigns import guard_tags, links, mail, member_keys, opaque
 from campaigns.findings import Finding, GuardReport
 from campaigns.selectors import sample_members
 from campaigns.spellings import (
     clean,
     column_kind,
     compact,
-    email_keys,
     name_keys,
-    number_keys,
     number_runs,
-    phone_keys,
     strip_markup,
-    value_keys,
     views,
 )
 from roster import member_data
@@ -74,55 +70,11 @@ COMPACTED_KINDS = frozenset({"names", "address", "column"})
 
 def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None = None,
                 named: frozenset[str] = frozenset()) -> ahocorasick.Automaton:
-    """`rows`: (member number, name, e-mail, extra columns) of every member of every roster
-    held; `columns`: each extra column's kind (spellings.column_kind); `named`: members the
-    association allows to be named (roster.models.NamedMember): their names and readings
-    are not indexed. A reading counts as the member's name; a telephone number, an address
-    or another value (long enough, and held by one member only: a branch or a grade is no
-    one's data) as itself."""
-    columns = columns or {}
-    entries: dict[str, set] = {}
-    text_values: dict[str, set] = {}
-
-    def add(key, kind, number, column=""):
-        entries.setdefault(key, set()).add((kind, number, len(key), column))
-
-    for number, name, email, extra in rows:
-        for key in email_keys(email):
-            add(key, "email", number)
-        if len(number) >= min_number_length:
-            for key in number_keys(number):
-                add(key, "member_number", number)
-        for key in name_keys(name) if number not in named else ():
-            # Many members share a name; the name itself is the finding.
-            add(key, "names", number)
-        for column, value in extra.items():
-            kind = columns.get(column, "text")
-            if not value or kind == "date":  # a date alone names nobody (see docs/security.md)
-                continue
-            if kind == "reading" and number in named:
-                continue
-            if kind == "reading":
-                for key in name_keys(value):
-                    add(key, "names", number)
-            elif kind == "phone":
-                for key in phone_keys(value):
-                    add(key, "phone", number, column)
-            elif kind == "address":
-                for key in value_keys(value):
-                    add(key, "address", number, column)
-            else:
-                for key in value_keys(value):
-                    text_values.setdefault(key, set()).add((number, column))
-    for key, holders in text_values.items():
-        if len({number for number, _c in holders}) == 1:
-            number, column = min(holders)
-            add(key, "column", number, column)
+    """The automaton over every key of every member (campaigns.member_keys)."""
+    found_keys = member_keys.entries(rows, min_number_length=min_number_length,
+                                     columns=columns or {}, named=named)
     automaton = ahocorasick.Automaton()
-    for key, found in entries.items():
-        if any(kind == "names" for kind, *_rest in found):  # one member per name is enough
-            first = min((e for e in found if e[0] == "names"), key=lambda e: e[1])
-            found = {e for e in found if e[0] != "names"} | {first}
+    for key, found in found_keys.items():
         automaton.add_word(key, tuple(sorted(found)))
     # Never empty (every roster's member data erased): a key no text holds, finding nothing.
     automaton.add_word("\U0010fffe\U0010ffff", ())
@@ -209,7 +161,7 @@ class _Hit:
     column: str = ""  # a roster column's value: which column
 
 
-def _hits(view: str, index: RosterIndex, *, spaced: bool) -> list[_Hit]:
+def _hits(view: str, index: RosterIndex, *, spaced: bool, compacted: bool = True) -> list[_Hit]:
     """Addresses and numbers in a view that keeps its spaces; addresses only in one without
     (where word boundaries are gone); names, addresses and other values always in the
     compacted text; telephone numbers in the runs of digits."""
@@ -231,8 +183,9 @@ def _hits(view: str, index: RosterIndex, *, spaced: bool) -> list[_Hit]:
                     hits.append(_Hit(kind, member, view[start:end + 1]))
     for end, (member, length) in emails_by_end.items():
         hits.append(_Hit("email", member, view[end - length + 1:end + 1]))
-    if spaced:
+    if spaced and compacted:
         hits += _compacted_hits(compact(view), index)
+    if spaced:
         hits += _phone_hits(number_runs(view), index)
     return hits
 
@@ -349,13 +302,21 @@ SEAM = 80  # characters either side of the subject's end and the body's start
 def _seam_findings(texts: dict[str, str], index: RosterIndex, found: list[Finding], *,
                    recipient: Recipient | None = None) -> list[Finding]:
     """The subject and the body read as one text, where they meet: a value split between
-    them (member002@exa in the subject, mple.jp in the body) is whole there."""
+    them (member002@exa in the subject, mple.jp in the body) is whole there. Only what a
+    split can hide (an address, a number), in the seam's plain and undisguised views."""
     subject, body = texts.get("subject", ""), texts.get("body_text", "")
     if not subject or not body:
         return []
+    recipient = recipient or Recipient(index.only_member)
     known = {(f.kind, f.member) for f in found}
-    seam = scan_texts({"body_text": subject[-SEAM:] + body[:SEAM]}, index, recipient=recipient)
-    return [f for f in seam if (f.kind, f.member) not in known and f.kind != "names"]
+    seam = clean(subject[-SEAM:] + body[:SEAM])
+    seams = (seam, strip_markup(seam)) if "<" in seam or "&" in seam else (seam,)
+    hits = {(hit.kind, hit.member): hit for view in seams
+            for hit in _hits(view.casefold(), index, spaced=True, compacted=False)
+            if hit.kind in ("email", "member_number", "phone")}
+    return [Finding(kind, "body_text", 0, 0, hit.text, member, "", recipient.member_number,
+                    hit.column) for (kind, member), hit in sorted(hits.items())
+            if member != recipient.member_number and (kind, member) not in known]
 
 
 def scan_texts(texts: dict[str, str], index: RosterIndex, *,
@@ -443,7 +404,7 @@ def scan_opaque(texts: dict[str, str], *, own: frozenset[str] = frozenset(),
             hrefs = " ".join(link.url for link in links.links_in(body_html=text))
             runs = opaque.opaque_runs(f"{shown} {hrefs}", own=own, template=template)
         else:
-            runs = opaque.opaque_runs(text, own=own, template=template)
+            runs = opaque.opaque_runs(clean(text), own=own, template=template)
         for run in runs:
             line, column, shown_text = _locate(text, run.text.casefold())
             found.append(Finding("opaque", where, line, column, run.text if not line else
@@ -523,6 +484,7 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
     emptied = _template_texts(templates, "")
     report.add(scan_texts(emptied, index))
     report.add(_seam_findings(emptied, index, report.findings))
+    report.add(guard_tags.findings(emptied))  # purged rosters: on keyed tags alone
     # Placeholders as blanks of their length (in a link's query they are the member's own).
     report.add(scan_opaque(_template_texts(templates, lambda m: " " * len(m.group(0))),
                            template=True))
@@ -558,6 +520,7 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
                               recipient=Recipient.of(values)))
         report.add(scan_opaque(texts, own=_own_values(values),
                                recipient=values["member_number"]))
+        report.add(guard_tags.findings(texts, recipient=values["member_number"]))
         for link in links.links_in(**texts):
             if len(found_links) < MAX_LISTED_LINKS:
                 found_links.setdefault(link.url, "message")
