@@ -14,6 +14,8 @@ class Action(StrEnum):
     RELEASED = "campaign.released"
     CANCELLED = "campaign.cancelled"
     SIGNOFF_LAPSED = "campaign.signoff_lapsed"
+    # the recipients changed under a frozen version (an address suppressed): back to review
+    RECIPIENTS_CHANGED = "campaign.recipients_changed"
     STARTED = "campaign.started"
     START_REFUSED = "campaign.start_refused"
     HELD = "campaign.held"
@@ -34,6 +36,7 @@ class Action(StrEnum):
     NOTICE_MAILED = "campaign.notice_mailed"  # the mail of a notification went out (or not)
     DUPLICATED = "campaign.duplicated"
     ADDRESS_SUPPRESSED = "member.suppressed"  # put on the suppression list (never the address)
+    ADDRESS_RESUBSCRIBED = "member.resubscribed"  # a member undid their own unsubscribe
     MEMBER_DATA_ERASED = "member_data.erased"  # a purge or an erasure: the certificate's hash
     CERTIFICATE_COUNTERSIGNED = "member_data.certificate_countersigned"
     CERTIFICATE_COUNTERSIGN_REFUSED = "member_data.certificate_countersign_refused"

@@ -26,6 +26,7 @@ class CampaignsConfig(AppConfig):
             labels,  # noqa: F401
             notifications,
             schedules,
+            suppression,
             workflow,
         )
         from roster.models import NamedMember, Roster
@@ -37,6 +38,8 @@ class CampaignsConfig(AppConfig):
             ring_worker=lambda campaign: doorbells.queue_sending(campaign.pk),
             mail_anchor=lambda campaign: doorbells.queue_audit_anchor(
                 f"campaign {campaign.pk} {campaign.state}"))
+        # A suppression that changes the recipients of a campaign under review sends it back.
+        suppression.register_after(workflow.recount_recipients)
         password_set_by_other.connect(lapse_signoffs_of_the_person, dispatch_uid="lapse")
         # The guard's index covers every roster held: a new one joins it at once here (in
         # other processes within guard.HELD_FOR_SECONDS).

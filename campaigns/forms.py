@@ -60,9 +60,10 @@ class CampaignForm(forms.ModelForm):
         # A newsletter must end with the footer (checked at submit): the form shows it.
         self.fields["kind"].help_text = _(
             "A notice is service mail every member gets. A newsletter skips those who "
-            "unsubscribed, and must end with this footer (with {unsubscribe_url}, each "
-            "member's own unsubscribe link):\n%(footer)s") % {
-            "footer": unsubscribe.footer_example()}
+            "unsubscribed, and must end with the association's footer (its name, postal "
+            "address, contact and {unsubscribe_url}, each member's own unsubscribe link): "
+            "the button below the body inserts it, in the members' language.")
+        self.newsletter_footer = unsubscribe.footer_example()  # the button's text
         self.fields["roster"].queryset = Roster.objects.filter(purged_at=None)
         # The rate limit reads as one sentence, "at most [N] per [minute]": two fields
         # (the model keeps both), one control (campaigns/_rate_field.html).
@@ -72,7 +73,8 @@ class CampaignForm(forms.ModelForm):
             {"class": "form-select w-auto", "aria-label": _("Time unit")})
         self.helper = FormHelper()
         self.helper.layout = Layout(
-            "name", "kind", "roster", "sender", "subject", "body_text", "body_html",
+            "name", "kind", "roster", "sender", "subject", "body_text",
+            HTML('{% include "campaigns/_footer_button.html" %}'), "body_html",
             "canary_enabled",
             "canary_size", HTML('{% include "campaigns/_rate_field.html" %}'))
         self.helper.add_input(Submit("save", _("Save draft")))

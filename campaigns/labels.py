@@ -20,6 +20,8 @@ VOID_REASONS = labels.register("VOID_REASONS", {
     "signer_moved_organisation": _("the signer moved to another organisation"),
     "password_set_by_other": _("someone else set the signer's password"),
     "approval_lapsed": _("the approval it was given on no longer counts"),
+    "recipients_changed": _("a member left the recipients after the sign-off (unsubscribed, "
+                            "bounced or erased)"),
 })
 CANARY = labels.register("CANARY", {
     "off": _("off"),
@@ -62,6 +64,7 @@ labels.contribute("ACTIONS", {
     Action.RELEASED: _("released for sending"),
     Action.CANCELLED: _("campaign cancelled"),
     Action.SIGNOFF_LAPSED: _("sign-off no longer counts"),
+    Action.RECIPIENTS_CHANGED: _("recipients changed after the sign-off: back to review"),
     Action.STARTED: _("sending started"),
     Action.START_REFUSED: _("sending not started"),
     Action.HELD: _("held after the first messages"),
@@ -82,6 +85,7 @@ labels.contribute("ACTIONS", {
     Action.NOTICE_MAILED: _("notification mailed"),
     Action.DUPLICATED: _("campaign duplicated"),
     Action.ADDRESS_SUPPRESSED: _("address put on the suppression list"),
+    Action.ADDRESS_RESUBSCRIBED: _("a member undid their unsubscribe"),
     Action.MEMBER_DATA_ERASED: _("member data erased"),
     Action.CERTIFICATE_COUNTERSIGNED: _("deletion certificate countersigned"),
     Action.CERTIFICATE_COUNTERSIGN_REFUSED: _("countersign of a deletion certificate refused"),
@@ -125,6 +129,10 @@ labels.contribute("PAYLOAD_KEYS", {
     "not_covered": _("not covered by the relay's log"),
     "corrected": _("earlier evidence corrected"), "earlier": _("earlier evidence"),
     "now": _("evidence now"),
+    "suppressed_count": _("members suppressed"),
+    # a deletion certificate's counts
+    "deliveries": _("ledger rows"), "uploads": _("uploads"),
+    "caught_messages": _("demo inbox messages"),
 })
 # reconcile_in_doubt: why the relay's log settles a message in doubt the way it does, and what
 # the relay did with a message it took.
@@ -168,3 +176,66 @@ labels.contribute("PAYLOAD_OUTCOMES", {
         "not sent: no observer has an e-mail address"), "empty log": _("the log is empty"),
 })
 labels.contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})
+
+# What a bounce's enhanced status code (RFC 3463, "5.1.1") means, in words a member's office
+# can act on: the exact codes first, then by class and subject (status_meaning).
+BOUNCE_STATUSES = labels.register("BOUNCE_STATUSES", {
+    "5.1.1": _("the address does not exist (no such mailbox at the member's provider)"),
+    "5.1.2": _("the address's domain does not exist"),
+    "5.1.3": _("the address is not written correctly"),
+    "5.1.6": _("the mailbox has moved and no longer receives mail"),
+    "5.1.10": _("the address's domain accepts no mail"),
+    "5.2.1": _("the mailbox is disabled and does not accept mail"),
+    "5.2.2": _("the mailbox is full"),
+    "5.2.3": _("the message was too large for the mailbox"),
+    "5.4.1": _("the member's provider refused to take it (no answer for this address)"),
+    "5.4.4": _("the member's mail server could not be found"),
+    "5.7.1": _("refused by the receiving side's policy (the address itself may be fine)"),
+    "5.7.26": _("refused: the sender's authentication (SPF, DKIM, DMARC) did not pass"),
+    "4.2.2": _("the mailbox is full for now; the provider may accept it later"),
+    "5": _("returned as undeliverable"),
+    "4": _("delayed; the provider may still deliver it"),
+    "5.1": _("the address was refused as undeliverable"),
+    "5.2": _("the member's mailbox did not take it"),
+    "5.3": _("the member's mail system did not take it"),
+    "5.4": _("the message could not be routed to the member's provider"),
+    "5.5": _("the member's mail server refused the conversation"),
+    "5.6": _("the member's mail server refused the message's content"),
+    "5.7": _("refused by the receiving side's security or policy rules"),
+})
+
+
+def status_meaning(status: str) -> str:
+    """What a DSN status like 5.1.1 means: the code itself if known, else its class and
+    subject (5.1), else its class (5); "" for anything else."""
+    parts = (status or "").strip().split(".")
+    for key in (".".join(parts[:3]), ".".join(parts[:2]), parts[0]):
+        if key in BOUNCE_STATUSES:
+            return str(BOUNCE_STATUSES[key])
+    return ""
+
+# Where a suppression or a bounce came from (its "source", and the audit entry's
+# "system:<source>").
+labels.contribute("SOURCES", {
+    "unsubscribe": _("a member's unsubscribe link"),
+    "unsubscribe:one-click": _("the member's mail reader (one-click unsubscribe)"),
+    "unsubscribe:page": _("the member, on the unsubscribe page"),
+    "unsubscribe:mail": _("the member, by mail to the unsubscribe address"),
+    "page": _("by hand, on the suppression page"),
+    "erase_member": _("an erasure request"),
+    "purge": _("the retention schedule"),
+    "dsn": _("returned mail (delivery status notification)"),
+    "arf": _("a spam report (feedback loop)"),
+    "esp": _("the e-mail provider's report"),
+})
+
+# The sign-off checklists' items as the audit log shows them (campaigns.workflow.signing
+# holds the full sentences the signers tick).
+labels.register("CHECKLIST_ITEMS", {
+    "recipients": _("the recipients checked"),
+    "no_roster_data": _("no attachment and no other members' data"),
+    "content": _("the subject and body reviewed"),
+    "test_read": _("a test message of this version read"),
+    "witness": _("the release witnessed in person"),
+})
+labels.contribute("PAYLOAD_VALUES", {"checklist": "CHECKLIST_ITEMS", "missing": "CHECKLIST_ITEMS"})

@@ -5,11 +5,12 @@ import json
 import math
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from campaigns.deliveries import handing_over
-from campaigns.models import Delivery
+from campaigns.models import Campaign, Delivery
 from campaigns.states import State
 from roster import member_data
 
@@ -75,6 +76,33 @@ def duration_text(seconds: int | None) -> str:
     return f"{hours}:{minutes:02d}"
 
 
+def stalled_minutes(campaign, now, remaining: int) -> int | None:
+    """Whole minutes since a worker last beat its heart for `campaign` (sender: every few
+    seconds while it sends or waits for its turn), when that is SEND_STALL_MINUTES or more
+    while the campaign is sending with messages left and not waiting for its next slot
+    under the rate limit: its workers died. None otherwise."""
+    if campaign.state != State.SENDING or not remaining:
+        return None
+    last = max(t for t in (campaign.last_worker_at or campaign.started_at,
+                           campaign.canary_confirmed_at, campaign.next_send_at) if t)
+    quiet = now - last
+    if quiet < timedelta(minutes=settings.SEND_STALL_MINUTES):
+        return None
+    return int(quiet.total_seconds() // 60)
+
+
+def stalled_campaigns(now=None) -> list[int]:
+    """The campaigns whose send is stalled now (stalled_minutes), by id."""
+    now = now or timezone.now()
+    stalled = []
+    for campaign in Campaign.objects.filter(state=State.SENDING).order_by("pk"):
+        left = campaign.deliveries.filter(state__in=[Delivery.State.PENDING,
+                                                     Delivery.State.SENDING]).count()
+        if stalled_minutes(campaign, now, left) is not None:
+            stalled.append(campaign.pk)
+    return stalled
+
+
 def progress(campaign) -> dict:
     counts = dict(campaign.deliveries.values_list("state").annotate(n=Count("id")))
     total = sum(counts.values()) or campaign.roster.member_count
@@ -83,8 +111,11 @@ def progress(campaign) -> dict:
     now = timezone.now()
     last_minute = campaign.deliveries.filter(state=Delivery.State.SENT,
                                              sent_at__gte=now - PACE_WINDOW).count()
-    # Time left only while messages are going out: held, paused or stopped, nothing moves.
-    rate = pace(campaign, now) if campaign.state == State.SENDING and remaining else None
+    stalled = stalled_minutes(campaign, now, remaining)
+    # Time left only while messages are going out: held, paused, stopped or stalled, nothing
+    # moves.
+    rate = pace(campaign, now) if campaign.state == State.SENDING and remaining and \
+        stalled is None else None
     eta = round(remaining / rate) if rate else None
     done = (get(Delivery.State.SENT) + get(Delivery.State.FAILED) + get(Delivery.State.SKIPPED)
             + get(Delivery.State.REFUSED) + get(Delivery.State.BOUNCED))
@@ -110,6 +141,7 @@ def progress(campaign) -> dict:
         "per_minute": last_minute,
         "eta_seconds": eta,
         "eta": duration_text(eta),
+        "stalled_minutes": stalled,
         "paused_reason": campaign.paused_reason,
         "accepted": accepted,
         "bounced": get(Delivery.State.BOUNCED),

@@ -138,6 +138,11 @@ class Campaign(models.Model):
     next_send_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_worker_at = models.DateTimeField(null=True, blank=True)
+    # The draft made for the members this campaign did not reach ("send to the rest"): one
+    # per campaign, set under the campaign's row lock.
+    rest_campaign = models.OneToOneField("self", verbose_name=_("sent to the rest as"),
+                                         null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="rest_of")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -408,6 +413,7 @@ class Notification(models.Model):
         APPROVE = "approve", _("Approved: waiting for the association's release")
         REJECT = "reject", _("Sent back to the author")
         LAPSE = "lapse", _("A sign-off no longer counts")
+        RECOUNT = "recount", _("The recipients changed after the sign-off: review it again")
         REFUSE_START = "refuse_start", _("Sending did not start")
         HOLD = "hold", _("Held after the first messages: confirm a received copy")
         PAUSE = "pause", _("Paused")

@@ -50,7 +50,8 @@ def send_completion_notice(campaign) -> None:
     numbers = progress(campaign)
     body = _(
         "Campaign “%(name)s” is complete.\n\n"
-        "Sent: %(sent)s  Failed: %(failed)s  Skipped: %(skipped)s\n"
+        "Sent (accepted by the mail server): %(sent)s  Failed: %(failed)s  "
+        "Skipped: %(skipped)s\n"
         "Content hash: %(content)s\n"
         "Delivery ledger SHA-256: %(ledger)s\n\n"
         "Audit chain head at completion: entry %(sequence)s\n%(head)s\n%(anchor)s\n\n"
@@ -63,7 +64,7 @@ def send_completion_notice(campaign) -> None:
         "3. Run: python chain.py audit-export.csv --anchor %(head)s\n"
         "   It prints OK and the number of entries, or names the first entry that does not "
         "verify.\n"
-    ) % {"name": campaign.name, "sent": numbers["sent"], "failed": numbers["failed"],
+    ) % {"name": campaign.name, "sent": numbers["accepted"], "failed": numbers["failed"],
          "skipped": numbers["skipped"], "content": campaign.content_hash,
          "ledger": campaign.ledger_sha256, "sequence": completed.sequence,
          "head": completed.hash, "anchor": anchor_text(Anchor(

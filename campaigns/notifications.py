@@ -106,10 +106,11 @@ def _queue_mail(ids: list[int]) -> None:
 
 
 def counts(campaign) -> dict:
-    """Sent, not sent and in doubt: what the association needs after a stop."""
+    """Sent, not sent and in doubt: what the association needs after a stop. "Sent" is
+    what the mail server accepted, bounced later or not, so the three add up."""
     states = dict(campaign.deliveries.values_list("state").annotate(n=Count("id")))
     total = campaign.roster.member_count
-    sent = states.get(Delivery.State.SENT, 0)
+    sent = states.get(Delivery.State.SENT, 0) + states.get(Delivery.State.BOUNCED, 0)
     doubt = states.get(Delivery.State.IN_DOUBT, 0) + states.get(Delivery.State.SENDING, 0)
     return {"sent": sent, "in_doubt": doubt, "not_sent": total - sent - doubt}
 
@@ -141,6 +142,14 @@ def mail_text(notification: Notification) -> tuple[str, str]:
     return subject, "\n\n".join(lines) + "\n"
 
 
+def _has_its_own_mail(notification: Notification) -> bool:
+    """The association's observers are mailed the completion notice (counts, ledger digest,
+    the audit chain's head: campaigns.notices), so the completion's notification stays in
+    the app for them: one completion mail, not two."""
+    return (notification.event == Notification.Event.COMPLETE
+            and has_role(notification.user, Role.OBSERVER))
+
+
 def send_mail_for(ids: list[int]) -> int:
     """Mail the notifications (a task, after the move committed). Audited: to whom, which
     event, outcome."""
@@ -148,7 +157,7 @@ def send_mail_for(ids: list[int]) -> int:
                          .select_related("user", "campaign", "campaign__roster"))
     with translation.override(settings.LANGUAGE_CODE):
         messages = [(n, NoAttachmentMessage(*mail_text(n), to=[n.user.email]))
-                    for n in notifications if n.user.email]
+                    for n in notifications if n.user.email and not _has_its_own_mail(n)]
     if not messages:
         return 0
     try:

@@ -63,7 +63,7 @@ def incident(request, pk):
         if member_data:
             found |= Q(member_id__in=door.matching_ids(campaign.roster_id, q))
         deliveries = deliveries.filter(found)
-    page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
+    page = Paginator(deliveries, 50).get_page(request.GET.get("page"))  # a phone's page
     return render(request, "campaigns/incident.html", {
         "campaign": campaign, "progress": progress(campaign), "member_data": member_data,
         "page": page, "q": q,

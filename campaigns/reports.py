@@ -26,6 +26,16 @@ def _entries(campaign):
     return list(AuditEntry.objects.about(campaign).order_by("sequence"))
 
 
+def _same_message(entries, content_hash: str) -> set[str]:
+    """`content_hash` and the hashes it replaced by a recount (the recipients changed, the
+    message did not): a test message of any of them is a test message of this message."""
+    same = {content_hash}
+    for entry in reversed(entries):
+        if entry.action == Action.RECIPIENTS_CHANGED and entry.payload.get("content_hash") in same:
+            same.add(entry.payload.get("old_content_hash", ""))
+    return same
+
+
 def compliance_row(campaign) -> dict:
     """One line for a campaign that started sending, with a flag for each missing step."""
     entries = _entries(campaign)
@@ -41,7 +51,7 @@ def compliance_row(campaign) -> dict:
     created = next((e for e in entries if e.action == Action.CREATED), None)
     approved, released = last(Action.APPROVED), last(Action.RELEASED)
     tested = [e for e in before_start if e.action == Action.TEST_SENT
-              and e.payload.get("content_hash") == sent_hash]
+              and e.payload.get("content_hash") in _same_message(before_start, sent_hash)]
     held = any(e.action == Action.HELD for e in entries)
     confirmed = any(e.action == Action.CANARY_CONFIRMED for e in entries)
     author = created.actor_name if created else ""
@@ -189,8 +199,13 @@ def _chunks(items, size):
         yield chunk
 
 
+# What the name and address cells of a member whose data was erased (an erasure request,
+# the retention purge) read: the row stays, their values are gone.
+ERASED = _("(erased)")
+
+
 def _incident_row(campaign, d, values, *, member_data: bool) -> list:
-    person = [values.name if values else "", values.email if values else ""] \
+    person = ([values.name, values.email] if values else [str(ERASED)] * 2) \
         if member_data else []
     return [d.member_number, *person, OUTCOME[d.state], d.sent_at, d.message_id,
             d.message_sha256, campaign.content_hash if d.state in _ACCEPTED else "",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -291,32 +292,47 @@ class CertificateError(Exception):
         self.message = message
 
 
-def certificate_text(certificate: DeletionCertificate) -> str:
+def certificate_rows(certificate: DeletionCertificate) -> list[tuple[str, str]]:
+    """The certificate as (label, value) lines in the reader's language: the page shows them
+    as a table, the mail and the commands as text."""
     d = certificate.document
-    lines = [
-        _("Deletion certificate %(sha)s") % {"sha": certificate.sha256},
-        _("Kind: %(kind)s") % {"kind": certificate.get_kind_display()},
-        _("Erased at: %(time)s") % {"time": clock.text(certificate.created_at)},
-        _("Rosters: %(rosters)s") % {"rosters": ", ".join(
-            f"{r['name']} ({r['file_sha256'][:12]}…, {r['members']:,})" for r in d["rosters"])
-            or "—"},
-        _("Member rows erased: %(n)s") % {"n": f"{d['counts']['members']:,}"},
-        _("Ledger rows whose address was erased: %(n)s") % {"n": f"{d['counts']['deliveries']:,}"},
-        _("Pending uploads deleted: %(n)s") % {"n": f"{d['counts']['uploads']:,}"},
-        _("Demo inbox messages deleted: %(n)s") % {"n": f"{d['counts']['caught_messages']:,}"},
-        _("SHA-256 over the erased addresses' pseudonyms: %(sha)s") % {
-            "sha": d["pseudonyms_sha256"]},
-        _("Kept: %(kept)s") % {"kept": _(d["kept"])},
+    rows = [
+        (_("Certificate"), certificate.sha256),
+        (_("Kind"), str(certificate.get_kind_display())),
+        (_("Erased at"), clock.text(certificate.created_at)),
+        (_("Rosters"), ", ".join(f"{r['name']} ({r['file_sha256'][:12]}…, {r['members']:,})"
+                                 for r in d["rosters"]) or "—"),
+        (_("Member rows erased"), f"{d['counts']['members']:,}"),
+        (_("Ledger rows whose address was erased"), f"{d['counts']['deliveries']:,}"),
+        (_("Pending uploads deleted"), f"{d['counts']['uploads']:,}"),
+        (_("Demo inbox messages deleted"), f"{d['counts']['caught_messages']:,}"),
+        (_("SHA-256 over the erased addresses' pseudonyms"), d["pseudonyms_sha256"]),
     ]
+    if certificate.countersigned_by_id:
+        rows.append((_("Countersigned"), _("by %(person)s at %(time)s") % {
+            "person": certificate.countersigned_by,
+            "time": clock.text(certificate.countersigned_at)}))
+    return rows
+
+
+def kept_items(certificate: DeletionCertificate) -> list[str]:
+    """What the erasure kept, one item a sentence (the certificate keeps it as one text)."""
+    d = certificate.document
+    text = _(d["kept"])
+    items = [item.strip() for item in re.split(r"(?<=[.。])\s*", text) if item.strip()]
     if d.get("guard_tags"):
-        lines.append(_("The content guard keeps %(count)s keyed tags of the erased values "
+        items.append(_("The content guard keeps %(count)s keyed tags of the erased values "
                        "until %(day)s, to refuse a notice that carries them (not the values: "
                        "without the installation's key a tag says nothing).") % {
             "count": f"{d['guard_tags']['count']:,}", "day": d["guard_tags"]["keep_until"]})
-    if certificate.countersigned_by_id:
-        lines.append(_("Countersigned by %(person)s at %(time)s") % {
-            "person": certificate.countersigned_by, "time": clock.text(
-                certificate.countersigned_at)})
+    return items
+
+
+def certificate_text(certificate: DeletionCertificate) -> str:
+    lines = [_("%(label)s: %(value)s") % {"label": label, "value": value}
+             for label, value in certificate_rows(certificate)]
+    lines.append(_("Kept:"))
+    lines += [f"- {item}" for item in kept_items(certificate)]
     return "\n".join(lines)
 
 

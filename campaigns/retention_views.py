@@ -49,7 +49,8 @@ def certificate_detail(request, pk):
             messages.error(request, error.message)
         return redirect(certificate)
     return render(request, "campaigns/certificate.html", {
-        "certificate": certificate, "text": retention.certificate_text(certificate),
+        "certificate": certificate, "rows": retention.certificate_rows(certificate),
+        "kept": retention.kept_items(certificate),
         "can_countersign": has_role(request.user, Role.OBSERVER)
         and certificate.countersigned_at is None})
 

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from campaigns import mail
+from campaigns.states import State
 from roster import member_data
 
 PREVIEW_FIELDS = (("sender", pgettext_lazy("mail sender", "From")), ("subject", _("Subject")),
@@ -122,8 +123,9 @@ def review_material(campaign, *, user, page_number=None) -> dict:
         "guard": version.guard if version else None,
         "previews": [preview(campaign, m) for m in sample_members(campaign.roster)],
         # A roster's size is stored at import and never changes: no COUNT(*) per view.
+        # 20 a page: the signing page stays short on a phone; the count is above it.
         "recipients": member_data.page_of(campaign.roster, user=user, page=page_number,
-                                          count=campaign.roster.member_count),
+                                          per_page=20, count=campaign.roster.member_count),
         "test_sends": campaign.test_sends.filter(content_hash=campaign.content_hash)
                       .select_related("sent_by").prefetch_related("recipients")
                       if campaign.content_hash else [],
@@ -135,3 +137,14 @@ def review_material(campaign, *, user, page_number=None) -> dict:
 def history(campaign):
     return campaign.signoffs.select_related("user").order_by("created_at")
 
+
+
+def recounted(campaign):
+    """The sign-off voided because the recipients changed under the version now up for
+    review (workflow.recount_recipients), or None: the campaign page says so first."""
+    current = campaign.current_version()
+    if campaign.state != State.SUBMITTED or current is None:
+        return None
+    return campaign.signoffs.filter(void_reason="recipients_changed",
+                                    voided_at__gte=current.submitted_at).select_related(
+        "user").order_by("-voided_at").first()

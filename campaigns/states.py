@@ -97,6 +97,8 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
                audit=Action.CANCELLED),
     Transition("lapse", (S.APPROVED, S.RELEASED), (S.SUBMITTED, S.APPROVED), (), worker=True,
                audit=Action.SIGNOFF_LAPSED, notify=("people",)),
+    Transition("recount", (S.SUBMITTED, S.APPROVED, S.RELEASED), S.SUBMITTED, (), worker=True,
+               audit=Action.RECIPIENTS_CHANGED, notify=("supervisors", "people")),
     Transition("start", (S.RELEASED,), S.SENDING, (), worker=True, audit=Action.STARTED),
     Transition("refuse_start", (S.RELEASED,), S.DRAFT, (), worker=True,
                audit=Action.START_REFUSED, notify=("people",)),

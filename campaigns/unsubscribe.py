@@ -11,12 +11,14 @@ re-imported and after the member data is purged.
 import re
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from campaigns import mail, suppression
 from campaigns.models import Delivery, Kind
 from countersign.signing import signed_by_a_current_key
+from roster import member_data
 from roster.models import Suppression
 
 _SALT = "countersign.unsubscribe"
@@ -83,9 +85,13 @@ def footer_lines() -> list[str]:
 
 
 def footer_example() -> str:
-    return "\n".join(["--", *footer_lines(),
-                      _("To stop receiving this newsletter: %(link)s")
-                      % {"link": "{" + PLACEHOLDER + "}"}])
+    """The footer, in the members' language (the site's LANGUAGE_CODE, in which the app's
+    own mail is written too), whatever language the operator's page is in: the draft
+    form's button inserts it."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return "\n".join(["--", *footer_lines(),
+                          _("To stop receiving this newsletter: %(link)s")
+                          % {"link": "{" + PLACEHOLDER + "}"}])
 
 
 def _compact(text: str) -> str:
@@ -129,16 +135,58 @@ def footer_problems(*, body_text: str, body_html: str) -> dict[str, list[str]]:
     return problems
 
 
+def _delivery(token: str):
+    """The handed-over newsletter message a token names, or None (forged, preview, never
+    sent, or its address erased)."""
+    delivery_id = delivery_id_of(token)
+    delivery = Delivery.objects.filter(pk=delivery_id, campaign__kind=Kind.NEWSLETTER).only(
+        "pk", "campaign_id", "member_id", "address_pseudonym", "state", "message_id").first(
+    ) if delivery_id else None
+    if delivery is None or not delivery.address_pseudonym or not delivery.was_handed_over:
+        return None
+    return delivery
+
+
+def address_hint(address: str) -> str:
+    """An address with its local part hidden but its first letter ("m…@example.jp"): enough
+    for the member to know which address the page is about, little for anyone the link
+    was forwarded to."""
+    local, at, domain = address.rpartition("@")
+    return f"{local[:1]}…@{domain}" if at and local else ""
+
+
+def subscription(token: str) -> dict | None:
+    """What the unsubscribe page shows for a token: the address (partly hidden; "" once the
+    member's data was erased) and whether it is unsubscribed now. None: not one of ours."""
+    delivery = _delivery(token)
+    if delivery is None:
+        return None
+    values = member_data.values_of([delivery.member_id]).get(delivery.member_id) \
+        if delivery.member_id else None
+    return {"address": address_hint(values.email) if values else "",
+            "unsubscribed": Suppression.objects.filter(
+                pseudonym=delivery.address_pseudonym,
+                reason=Suppression.Reason.UNSUBSCRIBED).exists()}
+
+
+def resubscribe(token: str, *, via: str) -> bool | None:
+    """Undo an unsubscribe, from the page (a POST). True: undone; False: it was not
+    unsubscribed; None: a token that is not one of ours."""
+    delivery = _delivery(token)
+    if delivery is None:
+        return None
+    return suppression.resubscribe(pseudonym=delivery.address_pseudonym,
+                                   source=f"unsubscribe:{via}",
+                                   campaign_id=delivery.campaign_id)
+
+
 def unsubscribe(token: str, *, via: str) -> bool | None:
     """Suppress the address a token names, for newsletters, at once (audited). `via`:
     "one-click" (a mail reader's POST), "page" (the confirm button) or "mail" (a mail
     reader's mail to the mailto: address). True: suppressed now; False: it already was;
     None: a token that is not one of ours or the preview example (nothing happens)."""
-    delivery_id = delivery_id_of(token)
-    delivery = Delivery.objects.filter(pk=delivery_id, campaign__kind=Kind.NEWSLETTER).only(
-        "pk", "campaign_id", "address_pseudonym", "state", "message_id").first(
-    ) if delivery_id else None
-    if delivery is None or not delivery.address_pseudonym or not delivery.was_handed_over:
+    delivery = _delivery(token)
+    if delivery is None:
         return None
     return suppression.suppress(reason=Suppression.Reason.UNSUBSCRIBED,
                                 source=f"unsubscribe:{via}", pseudonym=delivery.address_pseudonym,

@@ -29,10 +29,12 @@ from campaigns.forms import (
     observer_signoff_form,
     supervisor_signoff_form,
 )
+from campaigns.labels import status_meaning
 from campaigns.models import Campaign, Delivery, Notification, SignOff, State
 from countersign import access
 from countersign.roles import Role, has_role, role_required
 from countersign.templatetags.countersign_tags import copyable
+from countersign.text import found_in
 from roster import member_data
 
 # The campaign pages show rendered messages, and the ledger addresses: countersign.access.
@@ -123,8 +125,10 @@ def campaign_list(request):
     state, q = request.GET.get("state"), request.GET.get("q", "").strip()
     if state in State.values:
         campaigns = campaigns.filter(state=state)
-    if q:
-        campaigns = campaigns.filter(Q(name__icontains=q) | Q(subject__icontains=q))
+    if q:  # folded as people type (countersign.text): a few thousand names and subjects
+        campaigns = campaigns.filter(pk__in=[
+            pk for pk, name, subject in Campaign.objects.values_list("pk", "name", "subject")
+            if found_in(q, name, subject)])
     page = Paginator(campaigns, 50).get_page(request.GET.get("page"))
     return render(request, "campaigns/list.html", {
         "campaigns": page.object_list, "page": page, "states": State.choices, "state": state,
@@ -165,6 +169,7 @@ def campaign_detail(request, pk):
                      "findings": [labelled(f) for f in d.findings]}
                     for d in campaign.deliveries.filter(state=Delivery.State.REFUSED)[:100]],
         "current_version": campaign.current_version(),
+        "recounted": selectors.recounted(campaign),
         "placeholders": ["{" + f + "}" for f in mail.fields_for(campaign.roster.extra_columns)],
     })
 
@@ -412,6 +417,8 @@ def campaign_ledger(request, pk):
             member_id__in=member_data.matching_ids(campaign.roster_id, q)))
     page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
     page.object_list = ledger.with_addresses(page.object_list)
+    for delivery in page.object_list:  # 5.1.1 and what it means, in the reader's language
+        delivery.bounce_meaning = status_meaning(delivery.bounce_status)
     numbers = ledger.progress(campaign)
     return render(request, "campaigns/ledger.html", {
         "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,
@@ -470,11 +477,16 @@ def unsubscribe_page(request, token):
     that button or a mail reader's one-click, suppresses the address at once."""
     if token == unsubscribe.PREVIEW_TOKEN:
         return render(request, "campaigns/unsubscribe.html", {"outcome": "example"})
-    if unsubscribe.delivery_id_of(token) is None:
+    shown = unsubscribe.subscription(token) if unsubscribe.delivery_id_of(token) else None
+    if shown is None:
         return render(request, "campaigns/unsubscribe.html", {"outcome": "invalid"}, status=404)
+    page = {"association": settings.ASSOCIATION_NAME, "address": shown["address"]}
     if request.method == "GET":
-        return render(request, "campaigns/unsubscribe.html", {"outcome": "confirm"})
+        return render(request, "campaigns/unsubscribe.html", {
+            **page, "outcome": "already" if shown["unsubscribed"] else "confirm"})
+    if request.POST.get("action") == "undo":
+        unsubscribe.resubscribe(token, via="page")
+        return render(request, "campaigns/unsubscribe.html", {**page, "outcome": "resubscribed"})
     one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-    done = unsubscribe.unsubscribe(token, via="one-click" if one_click else "page") is not None
-    return render(request, "campaigns/unsubscribe.html",
-                  {"outcome": "done" if done else "invalid"}, status=200 if done else 404)
+    unsubscribe.unsubscribe(token, via="one-click" if one_click else "page")
+    return render(request, "campaigns/unsubscribe.html", {**page, "outcome": "done"})

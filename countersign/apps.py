@@ -21,6 +21,7 @@ class CountersignConfig(AppConfig):
     def ready(self):
         # Both import models (User, TOTPDevice), so not before the models load.
         from countersign import (
+            checks,  # noqa: F401  (its deploy check of SITE_URL)
             people,
             pseudonyms,  # noqa: F401  (its deploy check)
             signals,  # noqa: F401  (role/organisation guard)

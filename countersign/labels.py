@@ -70,8 +70,31 @@ def label(table_name: str, code):
     return table(table_name).get(code, code)
 
 
+def source_label(code: str) -> str:
+    """Where an entry or a suppression came from, in words: the code's own label (SOURCES,
+    to which each app contributes its sources), else its kind's ("dsn" of "dsn:imap") with
+    the detail beside it."""
+    sources = table("SOURCES")
+    if code in sources:
+        return str(sources[code])
+    kind, _colon, detail = code.partition(":")
+    if kind in sources:
+        return f"{sources[kind]} ({detail})" if detail else str(sources[kind])
+    return code
+
+
+def actor_label(name: str) -> str:
+    """An audit entry's actor as people read it: a person's login name as it is, the system
+    ("system:worker", "system:dsn:imap") by what it was."""
+    return source_label(name.removeprefix("system:")) if name.startswith("system:") else name
+
+
 register("ROLE", dict(Role.choices))
 register("ORGANISATION", dict(Organisation.choices))
+
+# Who acts when no person does (an audit entry's "system:<source>").
+contribute("SOURCES", {"worker": _("the worker (automatic)"), "shell": _("the server's shell"),
+                       "cli": _("a command on the server"), "mail": _("the app's mail")})
 
 # The kernel's own entries in the audit log: accounts and access.
 contribute("ACTIONS", {

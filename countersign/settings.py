@@ -196,6 +196,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", "60"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
+# No "AXES: BEGIN ..." banner before every command's own output (lockouts are still logged).
+AXES_VERBOSE = False
 # The client address, for the lockout and the audit log (countersign.security.client_address):
 # X-Forwarded-For is read only from a request whose REMOTE_ADDR is one of these reverse
 # proxies (addresses or CIDR networks). Anyone else is their own REMOTE_ADDR, whatever header
@@ -228,6 +230,8 @@ CONTENT_SECURITY_POLICY = (
 # --- Language and time ----------------------------------------------------------------------
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
+# Dates and times read one way per language (countersign/formats).
+FORMAT_MODULE_PATH = ["countersign.formats"]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Tokyo")
 USE_I18N = True
@@ -377,6 +381,10 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 SEND_PARALLEL = envint("SEND_PARALLEL", "2")
 # A send task works this long, then queues its own continuation (no task outlives timeout).
 SEND_SLICE_SECONDS = envint("SEND_SLICE_SECONDS", "30")
+# A campaign sending with messages left whose workers have not beaten their heart (each
+# worker does every few seconds, also while it waits under the rate limit) for this long is
+# stalled: its page warns and /health/worker/ is not ok. Above the watchdog's re-ring.
+SEND_STALL_MINUTES = envint("SEND_STALL_MINUTES", "2")
 # Temporary errors (4xx, a lost connection before hand-over) are retried this often, waiting
 # SEND_RETRY_SECONDS x 2^(attempt-1) between tries; then the recipient is marked failed.
 SEND_MAX_ATTEMPTS = envint("SEND_MAX_ATTEMPTS", "5")

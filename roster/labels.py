@@ -31,3 +31,10 @@ labels.contribute("PAYLOAD_OUTCOMES", {
     "awaiting confirmation": _("awaiting confirmation"),
 })
 labels.contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})
+
+# The formats a roster file was read in (Roster.file_format), as people name them.
+labels.register("FILE_FORMATS", {
+    "xlsx": _("Excel (.xlsx)"), "csv-utf8": _("CSV (UTF-8)"),
+    "csv-utf8-bom": _("CSV (UTF-8 with BOM)"), "csv-utf16": _("CSV (UTF-16)"),
+    "csv-cp932": _("CSV (Shift_JIS)"), "subset": _("part of another roster"),
+})

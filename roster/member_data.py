@@ -36,6 +36,7 @@ from django.db.models import Q
 
 from countersign import access
 from countersign.pseudonyms import mask_addresses, normalise_address, pseudonym
+from countersign.text import normalised
 from roster.models import Member, Roster, RosterUpload
 
 # The claim's columns: the member's values, read in the claim's own statement (one round
@@ -198,10 +199,22 @@ class _Row:
         return getattr(self.values, name)
 
 
+def _name_contains(q: str) -> Q:
+    """The name contains `q` as stored (NFKC, like the import), or, typed without its space
+    ("鈴木陽菜" for "鈴木 陽菜"), with one space put back at any place."""
+    found = Q(personal__name__icontains=q)
+    if " " not in q and 2 <= len(q) <= 20:
+        for cut in range(1, len(q)):
+            found |= Q(personal__name__icontains=f"{q[:cut]} {q[cut:]}")
+    return found
+
+
 def _search(q: str) -> Q:
     """Number or name contains `q`, or the address contains it, or is it (by its pseudonym:
-    an address is found whole however it is typed: case, width, IDN form)."""
-    found = (Q(member_number__icontains=q) | Q(personal__name__icontains=q)
+    an address is found whole however it is typed: case, width, IDN form). `q` is
+    normalised as the import normalised the rows (Ｗ０００００５ is W000005)."""
+    q = normalised(q)
+    found = (Q(member_number__icontains=q) | _name_contains(q)
              | Q(personal__email__icontains=q))
     return found | Q(email_pseudonym=pseudonym(q)) if "@" in q else found
 
@@ -215,7 +228,8 @@ def search(roster, q: str, *, limit: int = 20) -> list[Values]:
     """Up to `limit` members whose number or name contains `q` (the test send's picker)."""
     members = Member.objects.filter(roster=roster).order_by("row_number")
     if q:
-        members = members.filter(Q(member_number__icontains=q) | Q(personal__name__icontains=q))
+        q = normalised(q)
+        members = members.filter(Q(member_number__icontains=q) | _name_contains(q))
     return [_values(pk, number, personal) for pk, number, personal in
             members.values_list("pk", "member_number", "personal")[:limit]]
 

@@ -39,6 +39,14 @@ class Roster(models.Model):
     def get_absolute_url(self):
         return reverse("roster:detail", args=[self.pk])
 
+    def original(self):
+        """The imported roster this one was derived from (itself if it was imported): the
+        file the association gave, whose SHA-256 it can match."""
+        roster = self
+        while roster.derived_from_id is not None:
+            roster = roster.derived_from
+        return roster
+
 
 class Member(models.Model):
     roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="members")

@@ -25,7 +25,7 @@ def test_the_log_shows_entries_with_payload_and_chain_position(released, audrey)
     page = client_for(audrey).get(reverse("audit:log"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     approved = AuditEntry.objects.get(action="campaign.approved")
     assert "campaign.approved" in page and approved.payload["content_hash"] in page
-    assert "test_read" in page  # the ticked checklist
+    assert "a test message of this version read" in page  # the ticked checklist
     assert f'<td class="nowrap">{approved.sequence}</td>' in page
 
 

@@ -315,7 +315,7 @@ def test_the_ledger_and_the_campaign_page_show_bounces_and_rates(sent, oscar):
     client = client_for(oscar)
     for name in ("campaigns:ledger", "campaigns:detail"):
         page = client.get(reverse(name, args=[sent.pk]), HTTP_ACCEPT_LANGUAGE="en").content
-        assert b"Accepted by the mail server: 20" in page
+        assert b"Sent (accepted by the mail server): 20, of which" in page
         assert b"bounced later: 1 (5.0%)" in page
     ledger_page = client.get(reverse("campaigns:ledger", args=[sent.pk]),
                              HTTP_ACCEPT_LANGUAGE="en").content.decode()

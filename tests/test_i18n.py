@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
@@ -13,6 +14,7 @@ from campaigns import retention, unsubscribe, workflow
 from roster.samples import csv_bytes, sample_rows
 from tests.factories import (
     BODY,
+    NEWSLETTER_FOOTER,
     client_for,
     email_of,
     free_port,
@@ -103,6 +105,12 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
         workflow.submit(campaign=review, user=olivia)  # the review page now shows a diff
         sent = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
         run_until_done(sent)
+        letter = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
+                                   kind="newsletter", body_text=BODY + NEWSLETTER_FOOTER,
+                                   name="会報")
+        run_until_done(letter)
+        Client().post(reverse("unsubscribe", args=[unsubscribe.token_for(  # a member leaves
+            letter.deliveries.order_by("id").last().pk)]), {"action": "unsubscribe"})
         held = released_campaign(olivia, sam, oscar, roster, canary_size=3)
         run_until_done(held)
         stopped = released_campaign(olivia, sam, oscar, roster, canary_size=3)
@@ -124,6 +132,7 @@ def story(olivia, sam, oscar, audrey, sink, settings, tmp_path):
     from roster.models import RosterUpload
 
     return {"roster": roster, "draft": draft, "review": review, "sent": sent, "held": held,
+            "letter": letter,
             "stopped": stopped, "sending": sending, "upload": RosterUpload.objects.get(),
             "mail": mailcatcher.caught_files(tmp_path)[0], "certificate": certificate}
 
@@ -133,7 +142,7 @@ def pages(story):
                                                   "stopped", "sending"))
     upload, mail = story["upload"].pk, story["mail"].name
     certificate, token = story["certificate"].pk, unsubscribe.token_for(
-        story["sent"].deliveries.first().pk)
+        story["letter"].deliveries.first().pk)
     table = [  # (user, URL name, *args)
         ("olivia", "home"), ("sam", "home"), ("oscar", "home"), ("audrey", "home"),
         ("olivia", "roster:list"), ("olivia", "roster:detail", r), ("audrey", "roster:detail", r),
@@ -182,6 +191,25 @@ WRONG_WORDINGS = {
 }
 
 
+# Codes a program would read, shown to a person as they are stored (issue 20): dotted names
+# (countersign.user, campaign.approved), snake_case codes (no_roster_data), "source:detail"
+# codes (unsubscribe:page, dsn:stdin) and format codes with digits (csv-cp932). Addresses,
+# links and file names are data, not codes.
+NOT_CODES = re.compile(r"\S*@\S*|https?://\S*|/\S*|\b[\w-]+\.(?:csv|xlsx|xls|py|eml|txt|png)\b"
+                       r"|\{[a-z_]+\}")
+RAW_CODE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b|\b[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\b"
+                      r"|\b[a-z]+:[a-z][a-z_-]*\b|\b[a-z]+-[a-z]*\d[a-z0-9]*\b")
+
+
+def raw_codes(html: str) -> list[str]:
+    parser = VisibleText()
+    parser.feed(html)
+    found = []
+    for chunk in parser.chunks:
+        found += RAW_CODE.findall(NOT_CODES.sub(" ", chunk))
+    return found
+
+
 def wrong_wordings(html: str) -> list[str]:
     return [name for name, pattern in WRONG_WORDINGS.items() if pattern.search(html)]
 
@@ -201,6 +229,7 @@ def test_every_page_in_japanese_has_no_english_left(story, everyone):
         found += [f"time in another zone: {offset}" for offset in set(
             TIME_ELEMENT.findall(html)) - {"+09:00"}]
         found += [f"wording: {name}" for name in wrong_wordings(html)]
+        found += [f"raw code: {code}" for code in sorted(set(raw_codes(html)))]
         if found:
             problems[f"{user} {url}"] = found
     assert problems == {}
@@ -219,6 +248,12 @@ def test_the_walk_finds_what_issue_14_found():
     assert UTC_TIME.search("<p>時刻は UTC です</p>")
     assert not UTC_TIME.search("<p>JST（UTC+9）</p>")
     assert wrong_wordings('<h2>送信状況 <span class="badge">完了</span></h2>') == []
+    assert raw_codes("<td>countersign.user 1</td><td>content, no_roster_data</td>") == [
+        "countersign.user", "no_roster_data"]
+    assert raw_codes("<td>unsubscribe:page</td><td>dsn:stdin</td><td>csv-cp932</td>") == [
+        "unsubscribe:page", "dsn:stdin", "csv-cp932"]
+    assert raw_codes("<td>a@members.example</td><td>members.csv</td>"
+                     "<td>https://x.example/u/a_b/</td><td>{unsubscribe_url}</td>") == []
 
 
 def test_the_two_step_pages_are_japanese_too(oscar, settings):

@@ -29,7 +29,7 @@ def test_a_naive_time_is_taken_as_utc_and_shown_in_the_sites_zone():
     assert clock.iso(naive) == "2026-11-26T19:44:00+09:00"
     assert clock.spreadsheet(naive) == datetime(2026, 11, 26, 19, 44)
     with translation.override("ja"):
-        assert clock.text(naive) == "2026年11月26日19:44 JST（UTC+9）"
+        assert clock.text(naive) == "2026年11月26日 19:44 JST（UTC+9）"
 
 
 def test_every_page_says_which_zone_its_times_are_in(olivia):

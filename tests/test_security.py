@@ -25,7 +25,8 @@ from tests.factories import (
 
 PRODUCTION_ENV = {"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
                   "MEMBER_PSEUDONYM_KEY": secrets.token_hex(32),
-                  "ALLOWED_HOSTS": "countersign.example.org"}
+                  "ALLOWED_HOSTS": "countersign.example.org",
+                  "SITE_URL": "https://countersign.example.org"}
 
 
 def login(client, password, username="olivia"):

@@ -37,8 +37,9 @@ def _audit_filters(form) -> dict:
 @role_required(Role.AUDITOR)
 def log(request):
     form = _filter_form(request)
-    entries = (selectors.filtered_entries(**form.selector_filters()) if not form.errors
-               else None)
+    # Newest first, as an office reads a log (the export keeps the chain's order).
+    entries = (selectors.filtered_entries(**form.selector_filters()).order_by("-sequence")
+               if not form.errors else None)
     page = Paginator(entries, 50).get_page(request.GET.get("page")) if entries is not None else None
     query = request.GET.copy()
     query.pop("page", None)

@@ -9,6 +9,14 @@ from countersign.models import Organisation
 from countersign.roles import Role
 
 
+class CampaignChoiceField(forms.ModelChoiceField):
+    """Campaigns by number and name: two campaigns of one name (a copy, the rest) differ."""
+
+    def label_from_instance(self, obj):
+        return _("No. %(number)s: %(name)s (%(state)s)") % {
+            "number": obj.pk, "name": obj.name, "state": obj.get_state_display()}
+
+
 class AuditFilterForm(forms.Form):
     """The audit log's filters. The log itself knows objects only by type and id; the
     choice of campaign is this page's, which turns it into that type and id."""
@@ -17,8 +25,8 @@ class AuditFilterForm(forms.Form):
                                 required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label=pgettext_lazy("end of a date range", "To"),
                               required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    campaign = forms.ModelChoiceField(label=_("Campaign"), required=False,
-                                      queryset=Campaign.objects.order_by("-created_at"))
+    campaign = CampaignChoiceField(label=_("Campaign"), required=False,
+                                   queryset=Campaign.objects.order_by("-created_at"))
     actor = forms.CharField(label=_("Actor (login name)"), required=False, max_length=150)
     role = forms.ChoiceField(label=_("Role"), required=False)
     organisation = forms.ChoiceField(label=_("Organisation"), required=False)

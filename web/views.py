@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from audit import anchors, triggers
-from campaigns import notifications
+from campaigns import ledger, notifications
 from campaigns.models import Campaign, DeletionCertificate, State
 from campaigns.schedules import WATCHDOG
 from countersign import access, clock, mailcatcher
@@ -36,15 +36,17 @@ def health(request):
 
 def health_worker(request):
     """For monitoring: a worker (qcluster) is running its scheduler, i.e. the watchdog's next
-    run is not overdue."""
+    run is not overdue, and no campaign's send is stalled (sending, messages left, no
+    worker's heartbeat for SEND_STALL_MINUTES: the scheduler may live while the workers
+    that send are dead)."""
     schedule = Schedule.objects.filter(name=WATCHDOG).first()
     if schedule is None or schedule.next_run is None:
         return JsonResponse({"worker": "no watchdog schedule"}, status=503)
     overdue = (timezone.now() - schedule.next_run).total_seconds()
-    healthy = overdue < 180
-    return JsonResponse({"worker": "ok" if healthy else "not running",
-                         "watchdog_next_run": schedule.next_run.isoformat()},
-                        status=200 if healthy else 503)
+    stalled = ledger.stalled_campaigns()
+    state = "not running" if overdue >= 180 else "stalled" if stalled else "ok"
+    return JsonResponse({"worker": state, "watchdog_next_run": schedule.next_run.isoformat(),
+                         "stalled_campaigns": stalled}, status=200 if state == "ok" else 503)
 
 
 @login_required

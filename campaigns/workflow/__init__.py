@@ -55,8 +55,10 @@ from campaigns.workflow.signing import (
     lapse_signoffs,
     lapse_signoffs_of,
     lapse_signoffs_of_unstanding_signers,
+    recount_recipients,
     reject,
     release,
+    tested_hashes,
 )
 
 __all__ = [
@@ -66,7 +68,7 @@ __all__ = [
     "WorkflowError", "WrongState", "approve", "can", "can_duplicate", "can_send_to_the_rest",
     "cancel", "checks_for", "complete", "confirm_canary", "create", "decide", "duplicate",
     "edit", "hold", "lapse_reasons", "lapse_signoffs", "lapse_signoffs_of",
-    "lapse_signoffs_of_unstanding_signers", "pause", "refuse_message", "register_hooks",
-    "reject", "release",
-    "start", "stop", "submit", "test_send",
+    "lapse_signoffs_of_unstanding_signers", "pause", "recount_recipients", "refuse_message",
+    "register_hooks", "reject", "release", "start", "stop", "submit", "test_send",
+    "tested_hashes",
 ]

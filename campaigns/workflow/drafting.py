@@ -74,14 +74,32 @@ def can_duplicate(campaign, user) -> Check:
 
 
 def can_send_to_the_rest(campaign, user) -> Check:
+    """Once per campaign, while its roster still holds the members' data and someone is
+    left: the page shows the button on this answer, and duplicate() asks it again on the
+    locked row."""
     return first_of(lambda: can_duplicate(campaign, user),
-                  lambda: ALLOWED if campaign.state in ENDED_STATES else refused(
-                      WrongState, _("Only a stopped or completed campaign has a rest."),
-                      "state"),
-                  lambda: ALLOWED if campaign.deliveries.filter(
-                      state__in=NOT_REACHED).exists() else refused(
-                      WrongState, _("Every member was sent the message (or is in doubt)."),
-                      "nobody_left"))
+                    lambda: ALLOWED if campaign.state in ENDED_STATES else refused(
+                        WrongState, _("Only a stopped or completed campaign has a rest."),
+                        "state"),
+                    lambda: _rest_not_made(campaign),
+                    lambda: ALLOWED if campaign.roster.purged_at is None else refused(
+                        WrongState, _("The member data of this campaign's roster was erased "
+                                      "(retention): there is no rest to write to from here."),
+                        "roster_purged"),
+                    lambda: ALLOWED if campaign.deliveries.filter(
+                        state__in=NOT_REACHED).exists() else refused(
+                        WrongState, _("Every member was sent the message (or is in doubt)."),
+                        "nobody_left"))
+
+
+def _rest_not_made(campaign) -> Check:
+    rest = campaign.rest_campaign
+    if rest is None:
+        return ALLOWED
+    return refused(WrongState, _("The rest of this campaign was already made, once: "
+                                 "campaign “%(name)s” (number %(number)s).")
+                   % {"name": rest.name, "number": rest.pk}, "rest_already_made",
+                   details={"rest_campaign": rest.pk})
 
 
 def duplicate(*, campaign, user, rest_only: bool = False) -> Campaign:
@@ -92,6 +110,21 @@ def duplicate(*, campaign, user, rest_only: bool = False) -> Campaign:
     check = (can_send_to_the_rest if rest_only else can_duplicate)(campaign, user)
     if not check:
         raise check.error
+    if not rest_only:
+        return _copy(campaign, user, rest_only=False)
+    with transaction.atomic():  # once per campaign: asked again on the locked row
+        campaign = locked(campaign)
+        check = can_send_to_the_rest(campaign, user)
+        if check:
+            return _copy(campaign, user, rest_only=True)
+        audit.record(Action.REFUSED, actor=user, role=Role.OPERATOR, target=campaign,
+                     payload={"attempted": "send_to_the_rest", "code": check.error.code,
+                              "reason": str(check.error.message), "state": campaign.state,
+                              **check.error.details})
+    raise check.error
+
+
+def _copy(campaign, user, *, rest_only: bool) -> Campaign:
     with transaction.atomic():
         roster, name = campaign.roster, _("%(name)s (copy)") % {"name": campaign.name}
         if rest_only:
@@ -104,6 +137,9 @@ def duplicate(*, campaign, user, rest_only: bool = False) -> Campaign:
                       subject=campaign.subject, body_text=campaign.body_text,
                       body_html=campaign.body_html, kind=campaign.kind,
                       **{f: getattr(campaign, f) for f in SENDING_FIELDS})
+        if rest_only:
+            Campaign.objects.filter(pk=campaign.pk, rest_campaign=None).update(
+                rest_campaign=copy)
         audit.record(Action.DUPLICATED, actor=user, role=Role.OPERATOR, target=copy, payload={
             "from_campaign": campaign.pk, "rest_only": rest_only, "roster": roster.pk,
             "recipient_count": roster.member_count})

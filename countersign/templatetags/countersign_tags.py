@@ -4,6 +4,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from countersign import clock
+from countersign import labels as labels_module
 from countersign.labels import label as lookup
 
 register = template.Library()
@@ -25,6 +26,24 @@ def label(code, table_name):
 @register.filter
 def labels(codes, table_name):
     return [lookup(table_name, code) for code in codes]
+
+
+@register.filter
+def minus(value, other):
+    """{{ head.sequence|minus:verification.sequence }}: how many more."""
+    return int(value) - int(other)
+
+
+@register.filter
+def source(code):
+    """{{ suppression.source|source }}: where it came from, in words."""
+    return labels_module.source_label(code or "")
+
+
+@register.filter
+def actor(name):
+    """{{ entry.actor_name|actor }}: a person's name, or what the system was."""
+    return labels_module.actor_label(name or "")
 
 
 @register.filter

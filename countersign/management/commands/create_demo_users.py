@@ -16,6 +16,10 @@ DEMO_USERS = [
 ]
 
 
+# The demo's administrator: the Django admin (accounts and roles), no role in the app.
+DEMO_ADMIN = ("admin", Organisation.CONTRACTOR, "管理", "太郎")
+
+
 def demo_password(username: str) -> str:
     return f"{username}-demo-pass"
 
@@ -53,6 +57,17 @@ class Command(BaseCommand):
             user.save(update_fields=["must_change_password"])
             user.groups.set([Group.objects.get(name=role)])
             rows.append((username, demo_password(username), role, organisation))
+        username, organisation, last_name, first_name = DEMO_ADMIN
+        admin, _created = User.objects.get_or_create(
+            username=username, defaults={"organisation": organisation})
+        admin.organisation, admin.is_staff, admin.is_superuser = organisation, True, True
+        admin.first_name, admin.last_name = first_name, last_name
+        admin.email = f"{username}@{organisation}.example"
+        admin.set_password(demo_password(username))
+        admin.save()
+        admin.must_change_password = False
+        admin.save(update_fields=["must_change_password"])
+        rows.append((username, demo_password(username), "(admin)", organisation))
         self.stdout.write("Demo logins (username / password / role / organisation):")
         for row in rows:
             self.stdout.write("  {:<8} {:<20} {:<11} {}".format(*row))

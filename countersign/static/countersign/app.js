@@ -11,6 +11,7 @@ document.addEventListener("submit", function (event) {
   if (!panel) { return; }
   var url = panel.getAttribute("data-progress-url");
   var shownState = panel.getAttribute("data-state");
+  var shownStalled = panel.getAttribute("data-shown-stalled") === "1";  /* its warning shown */
   function number(n) {  /* 5,000 with the page's thousands separator */
     return typeof n === "number" ? n.toLocaleString(document.documentElement.lang || undefined) : n;
   }
@@ -23,8 +24,9 @@ document.addEventListener("submit", function (event) {
       return response.ok ? response.json() : null;
     }).then(function (p) {
       if (!p) { return; }
-      if (p.state !== shownState || (stopping && !p.handing_over)) { window.location.reload(); return; }
-      ["sent", "failed", "in_doubt", "remaining", "per_minute"].forEach(function (k) { set(k, number(p[k])); });
+      var stalled = p.stalled_minutes !== null && p.stalled_minutes !== undefined;
+      if (p.state !== shownState || (stopping && !p.handing_over) || stalled !== shownStalled) { window.location.reload(); return; }
+      ["accepted", "failed", "in_doubt", "remaining", "per_minute"].forEach(function (k) { set(k, number(p[k])); });
       set("eta", p.eta || "—");  /* h:mm, and only while sending */
       var bar = panel.querySelector('[data-field="percent_bar"]');
       if (bar) { bar.style.width = p.percent + "%"; bar.textContent = p.percent + "%"; bar.parentNode.setAttribute("aria-valuenow", p.percent); }
@@ -137,3 +139,21 @@ document.addEventListener("change", function (event) {
     }, 200);
   });
 })();
+
+/* The other rendered messages stand open beside the first on a wide screen. */
+if (window.matchMedia("(min-width: 992px)").matches) {
+  document.querySelectorAll("details.preview-more").forEach(function (d) { d.open = true; });
+}
+
+/* A newsletter's footer, inserted at the end of the body by its button (once). */
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-insert-footer]");
+  if (!button) { return; }
+  var field = document.getElementById(button.getAttribute("data-target"));
+  var footer = button.getAttribute("data-insert-footer");
+  if (!field || field.value.indexOf(footer) >= 0) { return; }
+  var body = field.value.replace(/\s+$/, "");
+  field.value = (body ? body + "\n\n" : "") + footer + "\n";
+  field.dispatchEvent(new Event("input", {bubbles: true}));
+  field.focus();
+});

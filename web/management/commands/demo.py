@@ -1,4 +1,5 @@
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -9,8 +10,13 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from countersign.management.commands.create_demo_users import DEMO_USERS, demo_password
+from countersign.management.commands.create_demo_users import (
+    DEMO_ADMIN,
+    DEMO_USERS,
+    demo_password,
+)
 from roster.samples import write_demo_files
+from web import demo_story
 
 
 def _stop_like_ctrl_c(signum, frame):
@@ -27,6 +33,13 @@ def _wait_until_up(url, processes, timeout=60):
             time.sleep(0.5)
 
 
+def site_environment(port: int) -> dict[str, str]:
+    """The environment of the processes the demo starts: links in mail (unsubscribe links,
+    List-Unsubscribe, notifications) are built from SITE_URL, so it names the port the web
+    server listens on, unless SITE_URL was given."""
+    return {**os.environ, "SITE_URL": os.environ.get("SITE_URL") or f"http://127.0.0.1:{port}"}
+
+
 class Command(BaseCommand):
     help = ("Set up and run the whole demo on this machine: migrate, demo users, demo roster "
             "files, then the mail catcher, the worker and the web server until Ctrl-C.")
@@ -41,22 +54,30 @@ class Command(BaseCommand):
         demo_dir = settings.BASE_DIR / "var" / "demo"
         files = write_demo_files(demo_dir)
         self.stdout.write("Demo rosters to import: " + ", ".join(str(f) for f in files))
+        if demo_story.seed(files[0]):
+            self.stdout.write("Demo campaigns: one sent with a bounce, one paused with a "
+                              "message in doubt")
         if setup_only:
             return
 
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        env = site_environment(port)
         processes = [
-            subprocess.Popen(manage + ["mailcatcher"]),
-            subprocess.Popen(manage + ["qcluster"]),
-            subprocess.Popen(manage + ["runserver", "--noreload", f"127.0.0.1:{port}"]),
+            subprocess.Popen(manage + ["mailcatcher"], env=env),
+            subprocess.Popen(manage + ["qcluster"], env=env),
+            subprocess.Popen(manage + ["runserver", "--noreload", f"127.0.0.1:{port}"], env=env),
         ]
         url = f"http://127.0.0.1:{port}/"
         _wait_until_up(url + "health/", processes)  # so the logins come after the start-up noise
         self.stdout.write(self.style.SUCCESS(f"\nCountersign is running: {url}"))
         self.stdout.write(f"Caught mail: {url}mailbox/ (kept in {settings.MAILCATCHER_DIR})")
+        self.stdout.write(f"Links in mail point at {env['SITE_URL']} (SITE_URL)")
         self.stdout.write("Demo logins:")
         for username, role, *_rest in DEMO_USERS:
             self.stdout.write(f"  {role:<11} {username:<8} password {demo_password(username)}")
+        admin = DEMO_ADMIN[0]
+        self.stdout.write(f"  {'admin':<11} {admin:<8} password {demo_password(admin)} "
+                          f"(the Django admin: {url}admin/)")
         self.stdout.write("Press Ctrl-C to stop everything.")
         signal.signal(signal.SIGTERM, _stop_like_ctrl_c)  # a service manager's stop, too
         try:
