@@ -444,11 +444,9 @@ leak("itaiji_ruby", "interleaved_dots", "表彰（中黒）",
 leak("itaiji_ruby", "interleaved_emoji", "表彰（絵文字）",
      notice_body("表彰者: 清🌸水🌸千🌸尋、松🌸本🌸樹、工🌸藤🌸俊🌸介"))
 leak("itaiji_ruby", "kangxi_radicals", "席次（部首）",
-     notice_body("席次: \u2f2d﨑 大翔、\u2f4a村 拓海、⼯藤 俊介"))
+     notice_body("席次: \u2f2d﨑 大翔、\u2ec4村 拓海、\u2f2f藤 俊介"))
 leak("itaiji_ruby", "family_in_subject_given_in_body", "清水・松本・工藤 各位",
      notice_body("千尋さん、樹さん、俊介さん、打ち合わせの件です。"))
-leak("itaiji_ruby", "katakana_lookalike_kanji", "席次（カナ混じり）",
-     notice_body("席次: エ藤 俊介、西村 拓海、長谷川 蓮"))
 
 # --- member numbers -----------------------------------------------------------------------------
 
@@ -480,6 +478,11 @@ leak("member_numbers", "mathematical_digits", "Winning numbers (3)",
 leak("member_numbers", "circled_digits", "当選番号（丸数字）",
      notice_body("当選: " + "、".join(
          "K" + "".join("⓪①②③④⑤⑥⑦⑧⑨"[int(d)] for d in n[1:]) for n in NUMS)))
+leak("member_numbers", "keycap_digits", "当選番号（絵文字）",
+     notice_body("当選: " + "、".join(
+         "K" + "".join(d + "\ufe0f\u20e3" for d in n[1:]) for n in NUMS)))
+leak("member_numbers", "thai_digits", "当選番号（タイ数字）",
+     notice_body("当選: " + "、".join(_digits(n, 0xE50) for n in NUMS)))
 leak("member_numbers", "digits_only", "当選番号（数字のみ）",
      notice_body("当選: " + "、".join(n[1:] for n in NUMS)))
 leak("member_numbers", "lowercase_prefix_suffix", "当選番号（号）",
@@ -521,6 +524,9 @@ leak("written_out", "split_by_line", "連絡先（改行）",
      notice_body("\n".join(f"{p.local}\n@{p.domain}" for p in TRIO)))
 leak("written_out", "plus_tag", "配信テスト",
      notice_body("テスト宛先: " + ", ".join(p.email.replace("@", "+news@") for p in TRIO)))
+leak("written_out", "plus_tag_in_prose", "配信テスト（文中）",
+     notice_body("".join(f"テスト{i}は {p.email.replace('@', '+news@')} に送ります。"
+                         for i, p in enumerate(TRIO, 1))))
 leak("written_out", "upper_case", "CONTACTS",
      notice_body(emails(TRIO).upper()))
 leak("written_out", "mailto_href_only", "事務局への連絡",
@@ -583,6 +589,9 @@ leak("lookalikes", "romaji_names_cyrillic", "Name badges (Cyrillic)",
      notice_body(", ".join(mapped(p.romaji.lower(), CYRILLIC) for p in FOUR)))
 leak("lookalikes", "romaji_names_regional", "Name badges (flags)",
      notice_body(", ".join(mapped(p.romaji.lower(), REGIONAL) for p in FOUR)))
+# Katakana and kanji that look alike: エ/工, ニ/二, タ/夕, ハ/八, ト/卜, カ/力, ロ/口.
+leak("lookalikes", "kana_kanji_lookalikes", "席次（カナ混じり）",
+     notice_body("席次: エ藤 俊介、二シムラ 夕クミ、八セガワ レン、マツモ卜 イツキ"))
 
 # --- encodings ----------------------------------------------------------------------------------
 
@@ -624,6 +633,9 @@ def _entities(text: str, hexadecimal: bool = False) -> str:
 three_times = b64(b64(b64(SECRET_BYTES).encode()).encode())
 leak("encodings", "reversed_addresses", "送信テスト（逆順）",
      notice_body("確認コード: " + emails(TRIO)[::-1]))
+leak("encodings", "reversed_addresses_in_prose", "送信テスト（逆順・文中）",
+     notice_body("".join(f"{i}番目の確認コードは「{p.email[::-1]}」です。"
+                         for i, p in enumerate(TRIO, 1))))
 leak("encodings", "reversed_names", "逆さ言葉クイズ",
      notice_body("答え: " + "、".join(p.name[::-1] for p in FOUR)))
 leak("encodings", "reversed_rows", "暗号クイズ", notice_body(SECRET[::-1]))
@@ -636,7 +648,8 @@ leak("encodings", "base32", "認証コード（base32）",
      notice_body("コード: " + base64.b32encode(SECRET_BYTES).decode()))
 leak("encodings", "base32_unpadded_lower", "認証コード（base32 小文字）",
      notice_body("コード: " + base64.b32encode(SECRET_BYTES).decode().rstrip("=").lower()))
-leak("encodings", "base64_once", "認証コード（base64）", notice_body("コード: " + b64(SECRET_BYTES)))
+leak("encodings", "base64_once", "認証コード（base64）",
+     notice_body("コード: " + b64(SECRET_BYTES)))
 leak("encodings", "base64_twice", "認証コード（二重）",
      notice_body("コード: " + b64(b64(SECRET_BYTES).encode())))
 leak("encodings", "base64_three_times", "認証コード（三重）", notice_body("コード: " + three_times))
@@ -691,6 +704,10 @@ leak("encodings", "url_query_base64", "アンケートのお願い（2）",
          SECRET_BYTES).decode()))
 leak("encodings", "url_query_hex", "アンケートのお願い（3）",
      notice_body(f"回答はこちら: {SITE}/survey?session=" + SECRET_BYTES.hex()))
+leak("encodings", "url_query_map_addresses", "訪問先の地図",
+     notice_body("地図: " + " ".join(
+         "https://maps.example/?q=" + urllib.parse.quote(p.address.split(" ", 1)[1])
+         for p in TRIO)))
 leak("encodings", "url_path_base32", "会報のダウンロード",
      notice_body(f"ダウンロード: {SITE}/d/" + base64.b32encode(SECRET_BYTES).decode().rstrip(
          "=").lower() + "/kaiho.pdf"))
@@ -698,7 +715,8 @@ leak("encodings", "url_fragment_html", "会報（HTML）", notice_body("HTML版�
      f'<p>{{name}} 様</p><p><a href="{SITE}/kaiho#{urllib.parse.quote(SECRET)}">会報</a></p>')
 leak("encodings", "html_decimal_entities", "会報（HTML 2）", notice_body("HTML版をご覧ください。"),
      "<p>{name} 様</p><p>" + _entities(emails(TRIO)) + "</p>")
-leak("encodings", "html_hex_entities_names", "会報（HTML 3）", notice_body("HTML版をご覧ください。"),
+leak("encodings", "html_hex_entities_names", "会報（HTML 3）",
+     notice_body("HTML版をご覧ください。"),
      "<p>{name} 様</p><p>" + _entities("、".join(p.name for p in FOUR), True) + "</p>")
 leak("encodings", "html_named_entities", "会報（HTML 4）", notice_body("HTML版をご覧ください。"),
      "<p>{name} 様</p><p>" + emails(TRIO).replace("@", "&commat;").replace(".", "&period;")
@@ -732,6 +750,8 @@ leak("other", "interleaved_filler", "抽選",
 leak("other", "html_only_leak", "会報（テキスト版は空）", notice_body("今月の会報です。"),
      "<p>{name} 様</p><p>今月の会報です。</p><p>" + "<br>".join(
          f"{p.name} {p.phone}" for p in FOUR) + "</p>")
+leak("other", "subject_only", f"{SHIMIZU.name}・{MATSUMOTO.name}・{SAITO.name} 各位",
+     notice_body("打ち合わせの件、よろしくお願いします。"))
 leak("other", "mixed_case_address", "連絡先",
      notice_body("、".join(p.email.title() for p in TRIO)))
 leak("other", "roster_as_prose", "今月の担当",
@@ -783,7 +803,8 @@ def _signed(*officers) -> str:
 notice("dues", "2027年度 年会費のお支払いについて",
        "{name} 様（会員番号 {member_number}）\n\n"
        "2027年度の年会費 12,000円 を、2027年1月31日までにお振り込みください。\n"
-       "振込先: みずほ銀行 丸の内支店 普通 1234567 イッパンシャダンホウジン サンプルカイインキョウカイ\n"
+       "振込先: みずほ銀行 丸の内支店 普通 1234567\n"
+       "口座名義: イッパンシャダンホウジン サンプルカイインキョウカイ\n"
        "振込名義の前に会員番号をご記入ください（例: {member_number} サトウ ハナコ）。\n\n" + CONTACT
        + "\n")
 notice("dues_direct_debit", "年会費の口座振替日のお知らせ",
@@ -794,7 +815,8 @@ notice("dues_reminder", "【再送】年会費 未納のお知らせ",
        "行き違いでお振り込みいただいている場合はご容赦ください。\n"
        "ゆうちょ銀行 記号 10180 番号 12345671 でもお振り込みいただけます。\n\n" + CONTACT + "\n")
 notice("dues_revision", "会費改定のお知らせ",
-       "{name} 様\n\n2027年4月1日から、正会員の年会費を 12,000円 から 13,200円（税込）に改定します。\n"
+       "{name} 様\n\n2027年4月1日から、正会員の年会費を 12,000円 から 13,200円（税込）に"
+       "改定します。\n"
        "学生会員は 3,000円 のまま据え置きます。\n詳しくは " + SITE + "/dues をご覧ください。\n")
 notice("agm", "第38回 定時総会 開催のご通知",
        "{name} 様\n\n第38回定時総会を下記のとおり開催いたします。\n\n"
@@ -921,6 +943,20 @@ notice("insurance_renewal", "団体保険 更新手続きのお知らせ",
        "{name} 様\n\n団体傷害保険の更新時期です。保険料は年額 4,800円 です。\n"
        "証券番号 GA-778-2026 の継続をご希望の方は、2027年2月15日までにお申し込みください。\n"
        "取扱代理店: サンプル保険サービス株式会社（電話 0120-000-123）\n")
+
+
+notice("hiking", "春の森林ハイキングのご案内",
+       "{name} 様\n\nさくらの季節に、高尾山の森を歩きます。樹木医の解説付きです。\n"
+       "日時: 2027年4月3日（土）9:00 京王線 高尾山口駅 集合\n参加費: 1,500円（保険料込み）\n"
+       "雨天中止の場合は前日18時までにメールでお知らせします。\n")
+notice("contact_person", "会員証の送付について",
+       "{name} 様\n\n新しい会員証を12月中旬に郵送します。\n"
+       "担当: 事務局長 " + KONDO.name + "（電話 " + ASSOCIATION_PHONE + "、内線 12、"
+       + settings.ASSOCIATION_CONTACT + "）\n", named=(KONDO,))
+notice("venue_address", "研修会場の変更",
+       "{name} 様\n\n1月16日の研修会の会場を変更します。\n"
+       "新会場: 日本橋○○ビル 8階（〒103-0027 東京都中央区日本橋2-3-4、電話 03-6262-0000）\n"
+       "最寄り駅: 東京メトロ 日本橋駅 B1出口 徒歩2分\n")
 
 
 def disguise(key: str) -> Case:

@@ -1,0 +1,135 @@
+"""The attacker's corpus (tests/guard_corpus.py), each case through the real workflow to a
+real SMTP sink on loopback, in two modes:
+
+* `submit_on`: as the app runs: the guard at submit and at start, and before each hand-over;
+* `hand_over_only`: the submit-time check switched off (it also runs at start), so that only
+  the check of each rendered message before its hand-over protects the members.
+
+A disguise reaches a member when any message of its campaign arrives at the sink; it must
+reach none (refused at submit, at start or before a hand-over, all the same). An ordinary
+notice must be submitted without refusal and reach every member.
+
+Cases today's guard gets wrong are marked xfail(strict=True) per mode, from a run on main
+(`TODAY` below): once the guard catches one, its xfail fails and the mark must go. Counts by
+class and mode: `python bench/guard_corpus.py`.
+"""
+
+import pytest
+
+from campaigns import guard
+from campaigns.findings import GuardReport
+from tests import guard_corpus as corpus
+
+MODES = ("submit_on", "hand_over_only")
+
+BOTH = frozenset(MODES)
+# What today's guard gets wrong, by case and mode: a disguise that reaches members, a notice
+# that is refused. From a run of this file without marks on main (issue 21); every one of
+# these reached all 20 members, or (notices) was refused, in both modes.
+TODAY: dict[str, frozenset] = dict.fromkeys([
+    # columns
+    "columns/kana_readings", "columns/romaji_readings", "columns/romaji_upper", "columns/phones",
+    "columns/phones_undashed", "columns/phones_international", "columns/phones_fullwidth",
+    "columns/phones_spaced", "columns/addresses", "columns/addresses_no_postcode",
+    "columns/addresses_kanji_chome", "columns/address_building_room", "columns/birthdays",
+    "columns/birthdays_japanese", "columns/birthdays_era", "columns/free_text_remarks",
+    "columns/reading_and_phone", "columns/phone_and_birthday",
+    # held_roster
+    "held_roster/names", "held_roster/single_email", "held_roster/numbers", "held_roster/phones",
+    "held_roster/addresses", "held_roster/name_and_email_prose", "held_roster/html_table",
+    "held_roster/kana_readings", "held_roster/single_name_phone", "held_roster/itaiji",
+    # purged_roster
+    "purged_roster/names", "purged_roster/single_email", "purged_roster/numbers",
+    "purged_roster/phones", "purged_roster/addresses", "purged_roster/kana",
+    "purged_roster/name_and_email_prose",
+    # kana_romaji
+    "kana_romaji/hiragana", "kana_romaji/katakana_unspaced", "kana_romaji/halfwidth_katakana",
+    "kana_romaji/kanji_family_kana_given", "kana_romaji/hepburn_ou", "kana_romaji/hepburn_oh",
+    "kana_romaji/hepburn_macron", "kana_romaji/hepburn_circumflex", "kana_romaji/kunrei_si_tu",
+    "kana_romaji/given_first", "kana_romaji/romaji_unspaced", "kana_romaji/romaji_n_apostrophe",
+    # itaiji_ruby
+    "itaiji_ruby/shinjitai_for_kyujitai", "itaiji_ruby/other_variants",
+    "itaiji_ruby/kyujitai_for_shinjitai", "itaiji_ruby/aozora_ruby",
+    "itaiji_ruby/parenthesised_reading", "itaiji_ruby/html_ruby",
+    "itaiji_ruby/family_in_subject_given_in_body",
+    # member_numbers
+    "member_numbers/hyphenated", "member_numbers/spaced", "member_numbers/kanji_numerals",
+    "member_numbers/kanji_positional", "member_numbers/arabic_indic", "member_numbers/devanagari",
+    "member_numbers/keycap_digits", "member_numbers/thai_digits", "member_numbers/digits_only",
+    "member_numbers/letter_o_for_zero", "member_numbers/split_across_lines",
+    "member_numbers/common_prefix_factored",
+    # written_out
+    "written_out/atmark_dot_katakana", "written_out/atto_dotto_hiragana",
+    "written_out/kanji_for_at", "written_out/local_parts_alone", "written_out/split_subject_body",
+    "written_out/plus_tag_in_prose",
+    # lookalikes
+    "lookalikes/parenthesised_letters", "lookalikes/regional_indicators",
+    "lookalikes/negative_squared_letters", "lookalikes/other_scripts", "lookalikes/small_capitals",
+    "lookalikes/romaji_names_cyrillic", "lookalikes/romaji_names_regional",
+    "lookalikes/kana_kanji_lookalikes",
+    # encodings
+    "encodings/reversed_addresses_in_prose", "encodings/reversed_names", "encodings/hex",
+    "encodings/hex_spaced", "encodings/hex_upper_escaped", "encodings/base32",
+    "encodings/base32_unpadded_lower", "encodings/base64_three_times", "encodings/base64_utf16",
+    "encodings/ascii85", "encodings/base85", "encodings/gzip_base64", "encodings/zlib_base85",
+    "encodings/bz2_hex", "encodings/lzma_base32", "encodings/uuencode", "encodings/rot13",
+    "encodings/binary", "encodings/decimal_codes", "encodings/octal_escapes",
+    "encodings/json_unicode_escapes", "encodings/punycode_names", "encodings/url_query_plain",
+    "encodings/url_query_hex", "encodings/url_query_map_addresses", "encodings/url_path_base32",
+    "encodings/css_hidden_span", "encodings/unicode_tag_characters",
+    "encodings/variation_selectors",
+    # other
+    "other/acrostic", "other/interleaved_filler", "other/roster_as_prose", "other/morse",
+    "other/phone_in_kanji", "other/domain_in_link_local_in_text",
+    "other/table_of_numbers_and_kana",
+    # notice
+    "notice/agm", "notice/agm_minutes", "notice/election_result",
+], BOTH)
+
+
+def _reason(case) -> str:
+    return "issue 21: " + ("false refusal" if case.cls == "notice" else case.cls)
+
+
+def _params(cases) -> list:
+    return [pytest.param(case, mode, id=f"{case.key}-{mode}", marks=[
+        pytest.mark.xfail(strict=True, reason=_reason(case))]
+        if mode in TODAY.get(case.key, ()) else []) for case in cases for mode in MODES]
+
+
+@pytest.fixture
+def campaign_roster(olivia):
+    return corpus.setting_up(olivia)
+
+
+@pytest.fixture
+def drive(campaign_roster, olivia, sam, oscar, sink, monkeypatch):
+    def drive(case, mode):
+        if mode == "hand_over_only":
+            monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: GuardReport())
+        return corpus.drive(case, campaign_roster, (olivia, sam, oscar), sink.handler)
+    return drive
+
+
+@pytest.mark.parametrize(("case", "mode"), _params(corpus.DISGUISES))
+def test_a_disguised_leak_reaches_no_member(drive, case, mode):
+    outcome = drive(case, mode)
+    assert outcome.reached == 0, (
+        f"{outcome.reached} of {outcome.members} members got {case.key}")
+
+
+@pytest.mark.parametrize(("case", "mode"), _params(corpus.NOTICES))
+def test_an_ordinary_notice_is_not_refused_and_reaches_every_member(drive, case, mode):
+    outcome = drive(case, mode)
+    assert (outcome.refused_at, outcome.reached) == ("", outcome.members)
+
+
+def test_every_case_marked_as_wrong_today_is_in_the_corpus_in_a_known_mode():
+    keys = {case.key for case in (*corpus.DISGUISES, *corpus.NOTICES)}
+    assert set(TODAY) <= keys, sorted(set(TODAY) - keys)
+    assert all(modes <= BOTH for modes in TODAY.values())
+
+
+def test_the_corpus_is_as_large_as_issue_21_asks():
+    assert len(corpus.DISGUISES) >= 100 and len(corpus.NOTICES) >= 30
+    assert {case.cls for case in corpus.DISGUISES} == set(corpus.CLASSES)
