@@ -29,6 +29,7 @@ import urllib.parse
 import zlib
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email import message_from_bytes, policy
 
 from django.conf import settings
 
@@ -360,6 +361,8 @@ leak("held_roster", "name_and_email_prose", "全国の新任幹事",
      notice_body("\n".join(f"{p.name}さん（{p.email}）が幹事になりました。" for p in HELD)))
 leak("held_roster", "csv_rows", "全国名簿（抜粋）",
      notice_body("会員番号,氏名,メールアドレス\n" + rows(FULL[:12])))
+leak("held_roster", "space_aligned_table", "全国名簿（表）",
+     notice_body("\n".join(f"{p.number}  {p.name:<8}{p.email}" for p in FULL[:10])))
 leak("held_roster", "html_table", "全国の支部幹事", notice_body("HTML版をご覧ください。"),
      "<p>{name} 様</p><table>" + "".join(
          f"<tr><td>{p.number}</td><td>{p.name}</td><td>{p.email}</td></tr>" for p in HELD)
@@ -424,7 +427,7 @@ leak("kana_romaji", "romaji_n_apostrophe", "Name list",
 leak("itaiji_ruby", "shinjitai_for_kyujitai", "新年会の席次",
      notice_body("席次: 高橋 翔太、山崎 大翔、斎藤 由美、渡辺 恵子"))
 leak("itaiji_ruby", "other_variants", "新年会の席次（別表記）",
-     notice_body("席次: 渡邉 恵子、斉藤 由美、山嵜 大翔、髙橋 翔太"))
+     notice_body("席次: 渡邉 恵子、斉藤 由美、山嵜 大翔"))
 leak("itaiji_ruby", "kyujitai_for_shinjitai", "全国幹事（旧字）",
      notice_body("幹事: 髙木 涼子、嶌田 裕子、濵田 雅人"))
 leak("itaiji_ruby", "aozora_ruby", "朗読会の出演者",
@@ -752,6 +755,9 @@ leak("other", "html_only_leak", "会報（テキスト版は空）", notice_body
          f"{p.name} {p.phone}" for p in FOUR) + "</p>")
 leak("other", "subject_only", f"{SHIMIZU.name}・{MATSUMOTO.name}・{SAITO.name} 各位",
      notice_body("打ち合わせの件、よろしくお願いします。"))
+leak("other", "buried_at_the_end", "会報 全文",
+     notice_body("今月の会報です。\n" + "会員の皆様のご協力に感謝いたします。\n" * 1500
+                 + "以上\n" + emails(TRIO)))
 leak("other", "mixed_case_address", "連絡先",
      notice_body("、".join(p.email.title() for p in TRIO)))
 leak("other", "roster_as_prose", "今月の担当",
@@ -1023,6 +1029,7 @@ def drive(case: Case, roster, people, sink) -> Outcome:
         refused = "start"
     elif campaign.deliveries.filter(state=Delivery.State.REFUSED).exists():
         refused = "hand-over"
-    mine = [m for m in sink.messages()[before:]
+    mine = [m for m in (message_from_bytes(raw, policy=policy.default)
+                        for _time, _to, raw in sink.campaign_mail()[before:])
             if m["X-Countersign-Campaign"] == str(campaign.pk)]
     return Outcome(refused, len(mine), roster.member_count)

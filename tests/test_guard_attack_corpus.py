@@ -36,7 +36,8 @@ TODAY: dict[str, frozenset] = dict.fromkeys([
     "columns/reading_and_phone", "columns/phone_and_birthday",
     # held_roster
     "held_roster/names", "held_roster/single_email", "held_roster/numbers", "held_roster/phones",
-    "held_roster/addresses", "held_roster/name_and_email_prose", "held_roster/html_table",
+    "held_roster/addresses", "held_roster/name_and_email_prose",
+    "held_roster/space_aligned_table", "held_roster/html_table",
     "held_roster/kana_readings", "held_roster/single_name_phone", "held_roster/itaiji",
     # purged_roster
     "purged_roster/names", "purged_roster/single_email", "purged_roster/numbers",
