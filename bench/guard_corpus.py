@@ -104,7 +104,7 @@ def main():
             where = ", ".join(f"{n} at {w}" for w, n in sorted(refused[row].items()))
             shown = reached[row] if cls != "notice" else "-"
             print(f"{cls:<16}{mode:<16}{cases[row]:>6}{shown:>9}{messages[row]:>10}"
-                  f"{sum(refused[row].values()):>9}  {where}")
+                  f"{sum(refused[row].values()):>9}  {where}".rstrip())
     for mode in MODES:
         rows = [(c, mode) for c in corpus.CLASSES]
         print(f"{'all disguises':<16}{mode:<16}{sum(cases[r] for r in rows):>6}"
