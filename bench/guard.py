@@ -1,6 +1,10 @@
 """The content guard at 100,000 members: submit-time check, and the check of each message.
 
-    python bench/guard.py [--members 100000] [--messages 5000]
+    python bench/guard.py [--members 100000] [--messages 5000] [--held 3] [--held-size 10000]
+
+The campaign's roster has the columns a real one has (reading, telephone, postal address,
+branch), and the association holds `--held` other rosters beside it: the guard's index
+covers every value of all of them (issue 21).
 
 Baseline: building each member's message (campaigns.mail.build_message, what the worker
 does for every member anyway). Then:
@@ -19,6 +23,8 @@ import time
 parser = argparse.ArgumentParser()
 parser.add_argument("--members", type=int, default=100_000)
 parser.add_argument("--messages", type=int, default=5_000)
+parser.add_argument("--held", type=int, default=3, help="other rosters the association holds")
+parser.add_argument("--held-size", type=int, default=10_000)
 args = parser.parse_args()
 
 from _setup import django_setup, user
@@ -44,6 +50,21 @@ BODY = ("{name} 様\n\n会員番号 {member_number}（{支部}支部）\n"
         "お問い合わせ: support@association.example / 03-1234-5678\n\n共済会 事務局\n")
 
 
+HEADER = ["会員番号", "氏名", "メールアドレス", "支部", "フリガナ", "電話番号", "住所"]
+KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワ"
+
+
+def rows(count: int, *, start: int = 1) -> list[list[str]]:
+    """sample_rows with a reading, a telephone number and a postal address per member."""
+    out = []
+    for i, row in enumerate(sample_rows(count, start=start), start=start):
+        reading = "".join(KANA[(i // 41 ** k) % 41] for k in range(4))
+        phone = f"090-{i // 10000:04d}-{i % 10000:04d}"
+        address = f"〒{100 + i % 800:03d}-{i % 10000:04d} 東京都千代田区千代田{i % 50}-{i % 7}-{i}"
+        out.append([*row, f"{reading[:2]} {reading[2:]}", phone, address])
+    return out
+
+
 def timed(function):
     started = time.perf_counter()
     value = function()
@@ -52,9 +73,16 @@ def timed(function):
 
 def main():
     started = time.perf_counter()
-    roster = roster_import(parsed=check_roster_file(csv_bytes(sample_rows(args.members)),
-                                                    "m.csv"), name="bench", actor=OLIVIA)
-    print(f"{args.members:,} members imported in {time.perf_counter() - started:.1f} s "
+    for n in range(args.held):
+        first = args.members + 1 + n * args.held_size
+        roster_import(parsed=check_roster_file(csv_bytes(rows(args.held_size, start=first),
+                                                         header=HEADER), f"held{n}.csv"),
+                      name=f"held {n}", actor=OLIVIA)
+    roster = roster_import(parsed=check_roster_file(csv_bytes(rows(args.members),
+                                                              header=HEADER), "m.csv"),
+                           name="bench", actor=OLIVIA)
+    print(f"{args.members:,} members in the campaign's roster and {args.held} other rosters "
+          f"of {args.held_size:,} imported in {time.perf_counter() - started:.1f} s "
           f"({connection.vendor})")
     campaign = workflow.create(user=OLIVIA, roster=roster, name="bench",
                                sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save
 from django.utils.translation import gettext_lazy as _
 
 from countersign.accounts import password_set_by_other
@@ -22,11 +22,13 @@ class CampaignsConfig(AppConfig):
         # before the models load.
         from campaigns import (
             doorbells,
+            guard,
             labels,  # noqa: F401
             notifications,
             schedules,
             workflow,
         )
+        from roster.models import Roster
 
         # What follows a move of the workflow (its table's `after`, and telling people):
         # hooks, so that the workflow imports nothing above it.
@@ -36,6 +38,10 @@ class CampaignsConfig(AppConfig):
             mail_anchor=lambda campaign: doorbells.queue_audit_anchor(
                 f"campaign {campaign.pk} {campaign.state}"))
         password_set_by_other.connect(lapse_signoffs_of_the_person, dispatch_uid="lapse")
+        # The guard's index covers every roster held: a new one joins it at once here (in
+        # other processes within guard.HELD_FOR_SECONDS).
+        post_save.connect(lambda **kwargs: guard.forget_held_rosters(), sender=Roster,
+                          dispatch_uid="guard-rosters", weak=False)
         # The worker's schedules are code (campaigns.schedules), written after every migrate.
         post_migrate.connect(schedules.ensure_after_migrate, sender=self)
         # Bounces and complaints from an e-mail provider's webhook (django-anymail's views).

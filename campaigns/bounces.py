@@ -47,7 +47,7 @@ from campaigns import dsn, headers, mail, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.dsn import (
     ORIGINAL_PARTS,
-    Kind,
+    BounceKind,
     Report,
     delivery_id_of,
     fields_of,
@@ -132,7 +132,7 @@ def process_dsn(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn"
     kinds = [(k, s) for k, s in kinds if k is not None]
     if not kinds:
         return Result.NOT_A_BOUNCE
-    kind, status = min(kinds, key=lambda found: list(Kind).index(found[0]))  # hard first
+    kind, status = min(kinds, key=lambda found: list(BounceKind).index(found[0]))  # hard first
     return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source,
                          report_id="dsn:" + hashlib.sha256(raw).hexdigest())
 
@@ -215,7 +215,7 @@ def process_complaint(message: Message, raw: bytes, *, source: str = "arf") -> R
         return Result.MISMATCH
     if not by_verp:
         return _unsubscribed(delivery, source)
-    return record_bounce(delivery_id=delivery.pk, kind=Kind.COMPLAINT, source=source,
+    return record_bounce(delivery_id=delivery.pk, kind=BounceKind.COMPLAINT, source=source,
                          report_id="arf:" + hashlib.sha256(raw).hexdigest())
 
 
@@ -261,7 +261,7 @@ def process_unsubscribe_mail(message: Message) -> Result:
 _HANDED_OVER = (Delivery.State.SENT, Delivery.State.BOUNCED, Delivery.State.IN_DOUBT)
 
 
-def record_bounce(*, delivery_id: int, kind: Kind, status: str = "", source: str,
+def record_bounce(*, delivery_id: int, kind: BounceKind, status: str = "", source: str,
                   report_id: str = "") -> Result:
     """Record one bounce or complaint for a verified delivery. The one way in, for DSNs and
     ESP events alike. Audited in the same transaction; then the pause rule is checked.
@@ -289,9 +289,9 @@ def record_bounce(*, delivery_id: int, kind: Kind, status: str = "", source: str
     return result
 
 
-def _apply(delivery: Delivery, kind: Kind, status: str, source: str) -> tuple[Result, dict]:
+def _apply(delivery: Delivery, kind: BounceKind, status: str, source: str) -> tuple[Result, dict]:
     now = timezone.now()
-    if kind == Kind.BLOCKED and not status.startswith(Delivery.POLICY_STATUS):
+    if kind == BounceKind.BLOCKED and not status.startswith(Delivery.POLICY_STATUS):
         status = Delivery.POLICY_STATUS + "0"  # RFC 3463 X.7.0: a policy refusal, no detail
     rows = Delivery.objects.filter(pk=delivery.pk)
     # Whatever came back about a message in doubt proves the relay took it: evidence for the
@@ -299,22 +299,22 @@ def _apply(delivery: Delivery, kind: Kind, status: str, source: str) -> tuple[Re
     # Never the state: that stays theirs to settle.
     taken = {}
     if delivery.state == Delivery.State.IN_DOUBT:
-        what = "complaint" if kind == Kind.COMPLAINT else "bounce"
+        what = "complaint" if kind == BounceKind.COMPLAINT else "bounce"
         taken["relay_evidence"] = {"accepted": True, "at": now.isoformat(),
                                    "source": f"{what} ({source})"}
-    if kind == Kind.SOFT:
+    if kind == BounceKind.SOFT:
         rows.update(soft_bounces=delivery.soft_bounces + 1, bounce_status=status[:20]
                     if delivery.state != Delivery.State.BOUNCED else delivery.bounce_status,
                     **taken)
         return Result.SOFT, {}
-    if kind == Kind.COMPLAINT:
+    if kind == BounceKind.COMPLAINT:
         if delivery.complained_at is not None:
             return Result.DUPLICATE, {}
         rows.update(complained_at=now, **taken)
         _suppress(delivery, Suppression.Reason.COMPLAINT, source)
         return Result.COMPLAINT, {}
     if delivery.bounced_at is not None:
-        if kind == Kind.HARD and delivery.refused_by_policy:
+        if kind == BounceKind.HARD and delivery.refused_by_policy:
             # refused by policy first, now the mailbox is gone: that is news about the address
             rows.update(bounce_status=status[:20])
             _suppress(delivery, Suppression.Reason.HARD_BOUNCE, source)
@@ -324,7 +324,7 @@ def _apply(delivery: Delivery, kind: Kind, status: str, source: str) -> tuple[Re
     if delivery.state == Delivery.State.SENT:
         changes["state"] = Delivery.State.BOUNCED
     rows.update(**changes)
-    if kind == Kind.BLOCKED:
+    if kind == BounceKind.BLOCKED:
         return Result.BLOCKED, {"delivery_state": changes.get("state", delivery.state)}
     _suppress(delivery, Suppression.Reason.HARD_BOUNCE, source)
     return Result.HARD, {"delivery_state": changes.get("state", delivery.state)}
@@ -403,8 +403,8 @@ def pause_if_bouncing(campaign_id: int) -> bool:
 
 # --- ESP events through django-anymail -------------------------------------------------------
 
-_ANYMAIL_KINDS = {"bounced": Kind.HARD, "complained": Kind.COMPLAINT, "deferred": Kind.SOFT,
-                  "autoresponded": None}
+_ANYMAIL_KINDS = {"bounced": BounceKind.HARD, "complained": BounceKind.COMPLAINT,
+                  "deferred": BounceKind.SOFT, "autoresponded": None}
 _ACCEPTED_EVENTS = {"queued", "sent", "delivered", "deferred", "bounced", "complained",
                     "opened", "clicked", "unsubscribed"}
 
@@ -437,8 +437,8 @@ def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
     kind = _ANYMAIL_KINDS.get(event_type)
     if kind is None:
         return None
-    if kind == Kind.HARD and getattr(event, "reject_reason", None) in ("blocked", "spam"):
-        kind = Kind.BLOCKED  # the provider refused the sender, not the address
+    if kind == BounceKind.HARD and getattr(event, "reject_reason", None) in ("blocked", "spam"):
+        kind = BounceKind.BLOCKED  # the provider refused the sender, not the address
     status = ""
     if getattr(event, "mta_response", None):
         found = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b", event.mta_response)

@@ -53,7 +53,7 @@ def delivery_id_of(address: str) -> int | None:
     return None
 
 
-class Kind(enum.StrEnum):
+class BounceKind(enum.StrEnum):
     HARD = "hard"
     BLOCKED = "blocked"  # refused by policy (5.7.x): bounced, the address not suppressed
     SOFT = "soft"
@@ -174,16 +174,16 @@ def is_verp(address: str) -> bool:
     return bool(_VERP.match(address.strip().strip("<>")))
 
 
-def kind_of(action: str, status: str) -> Kind | None:
+def kind_of(action: str, status: str) -> BounceKind | None:
     status_ok = _STATUS.match(status or "")
     if not status_ok:
         return None
     if action == "failed" and status.startswith(Delivery.POLICY_STATUS):
-        return Kind.BLOCKED
+        return BounceKind.BLOCKED
     if action == "failed" and status.startswith("5."):
-        return Kind.HARD
+        return BounceKind.HARD
     if action in ("failed", "delayed") and status.startswith("4."):
-        return Kind.SOFT
+        return BounceKind.SOFT
     return None  # delivered, relayed, expanded: nothing to record
 
 

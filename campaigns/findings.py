@@ -13,7 +13,8 @@ MAX_FINDINGS = 200
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # "email" | "member_number" | "names" | "pasted_row" | "link"
+    kind: str  # "email" | "member_number" | "names" | "phone" | "address" | "column" |
+    #            "pasted_row" | "link" | "opaque"
     where: str  # "subject" | "body_text" | "body_html" | "column"
     line: int  # 0: found only in a decoded or disguised form of the text
     column: int
@@ -21,7 +22,7 @@ class Finding:
     member: str = ""  # whose data it is (member number), if known
     column_name: str = ""  # where == "column": the roster column ...
     recipient: str = ""  # ... in the row of this member; or the message's recipient
-    detail: str = ""  # kind == "link": why it may not be sent
+    detail: str = ""  # kind == "link": why it may not be sent; a roster value: its column
     length: int = 0  # read back from a summary: the text's length where it was found
 
     @property
@@ -33,6 +34,18 @@ class Finding:
         if self.kind == "names":
             return _("Name of member %(member)s (several members' names are present)") % {
                 "member": self.member}
+        if self.kind == "phone":
+            return _("Telephone number of member %(member)s (column “%(column)s”)") % {
+                "member": self.member, "column": self.detail}
+        if self.kind == "address":
+            return _("Postal address of member %(member)s (column “%(column)s”)") % {
+                "member": self.member, "column": self.detail}
+        if self.kind == "column":
+            return _("Roster data of member %(member)s (column “%(column)s”)") % {
+                "member": self.member, "column": self.detail}
+        if self.kind == "opaque":
+            return _("A run that looks encoded (%(encoding)s): a notice to members carries no "
+                     "encoded data") % {"encoding": self.detail}
         if self.kind == "link":
             return _("A link that may not be sent: %(reason)s") % {"reason": self.detail}
         return _("A line that looks like a pasted roster row (delimited, with an e-mail address)")
@@ -81,6 +94,8 @@ def labelled(summary: dict) -> dict:
     """A finding's summary (as stored in the ledger and the audit log) with words."""
     kinds = {"email": _("an e-mail address"), "member_number": _("a member number"),
              "names": _("several members' names"), "pasted_row": _("a pasted roster row"),
+             "phone": _("a telephone number"), "address": _("a postal address"),
+             "column": _("another roster value"), "opaque": _("a run that looks encoded"),
              "link": _("a link that may not be sent")}
     places = {"subject": _("Subject"), "body_text": _("Body"), "body_html": _("HTML body"),
               "column": _("a roster column")}

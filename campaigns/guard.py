@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -36,60 +37,139 @@ import ahocorasick
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from campaigns import links, mail
+from campaigns import links, mail, opaque
 from campaigns.findings import Finding, GuardReport
 from campaigns.selectors import sample_members
-from campaigns.spellings import clean, compact, email_keys, name_keys, number_keys, views
+from campaigns.spellings import (
+    clean,
+    column_kind,
+    compact,
+    email_keys,
+    name_keys,
+    number_keys,
+    number_runs,
+    phone_keys,
+    strip_markup,
+    value_keys,
+    views,
+)
 from roster import member_data
 
 MAX_FINDINGS = 200
 PLACES = ("subject", "body_text", "body_html")
 
 
-# --- the roster's index -----------------------------------------------------------------------
+# --- the index of everything the association holds -------------------------------------------
 
 @dataclass(frozen=True)
 class RosterIndex:
-    automaton: ahocorasick.Automaton  # key -> tuple of (kind, member number, key length)
-    only_member: str  # the member number when the roster has exactly one member
+    automaton: ahocorasick.Automaton  # key -> tuple of (kind, member number, key length, column)
+    only_member: str  # the member number when the campaign's roster has exactly one member
 
 
-def build_index(rows, *, min_number_length: int) -> RosterIndex:
-    """`rows`: (member number, name, e-mail) of every member."""
+# Kinds found in the compacted text (letters and digits only) and in the number runs.
+COMPACTED_KINDS = frozenset({"names", "address", "column"})
+
+
+def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None = None) -> (
+        ahocorasick.Automaton):
+    """`rows`: (member number, name, e-mail, extra columns) of every member of every roster
+    held; `columns`: each extra column's kind (spellings.column_kind). A reading counts as
+    the member's name; a telephone number, an address or another value (long enough, and
+    held by one member only: a branch or a grade is no one's data) as itself."""
+    columns = columns or {}
     entries: dict[str, set] = {}
-    count, last = 0, ""
-    for number, name, email in rows:
-        count, last = count + 1, number
+    text_values: dict[str, set] = {}
+
+    def add(key, kind, number, column=""):
+        entries.setdefault(key, set()).add((kind, number, len(key), column))
+
+    for number, name, email, extra in rows:
         for key in email_keys(email):
-            entries.setdefault(key, set()).add(("email", number, len(key)))
+            add(key, "email", number)
         if len(number) >= min_number_length:
             for key in number_keys(number):
-                entries.setdefault(key, set()).add(("member_number", number, len(key)))
+                add(key, "member_number", number)
         for key in name_keys(name):
             # Many members share a name; the name itself is the finding.
-            entries.setdefault(key, set()).add(("names", number, len(key)))
+            add(key, "names", number)
+        for column, value in extra.items():
+            kind = columns.get(column, "text")
+            if not value or kind == "date":  # a date alone names nobody (see docs/security.md)
+                continue
+            if kind == "reading":
+                for key in name_keys(value):
+                    add(key, "names", number)
+            elif kind == "phone":
+                for key in phone_keys(value):
+                    add(key, "phone", number, column)
+            elif kind == "address":
+                for key in value_keys(value):
+                    add(key, "address", number, column)
+            else:
+                for key in value_keys(value):
+                    text_values.setdefault(key, set()).add((number, column))
+    for key, holders in text_values.items():
+        if len({number for number, _c in holders}) == 1:
+            number, column = min(holders)
+            add(key, "column", number, column)
     automaton = ahocorasick.Automaton()
     for key, found in entries.items():
-        if any(kind == "names" for kind, _n, _l in found):  # one member per name is enough
+        if any(kind == "names" for kind, *_rest in found):  # one member per name is enough
             first = min((e for e in found if e[0] == "names"), key=lambda e: e[1])
             found = {e for e in found if e[0] != "names"} | {first}
         automaton.add_word(key, tuple(sorted(found)))
-    # Never empty (a roster whose member data was erased): a key no text holds, finding nothing.
+    # Never empty (every roster's member data erased): a key no text holds, finding nothing.
     automaton.add_word("\U0010fffe\U0010ffff", ())
     automaton.make_automaton()
-    return RosterIndex(automaton, last if count == 1 else "")
+    return automaton
 
 
-@lru_cache(maxsize=8)
-def _index(roster_pk: int, file_sha256: str, member_count: int,
-           min_number_length: int) -> RosterIndex:
-    return build_index(member_data.index_rows(roster_pk), min_number_length=min_number_length)
+def _rows_of(held):
+    for roster_pk, *_rest in held:
+        yield from member_data.index_rows(roster_pk)
+
+
+@lru_cache(maxsize=2)
+def _index(held: tuple, min_number_length: int) -> ahocorasick.Automaton:
+    columns = {column: column_kind(column) for *_r, extra in held for column in extra}
+    return build_index(_rows_of(held), min_number_length=min_number_length, columns=columns)
+
+
+HELD_FOR_SECONDS = 10.0  # how long a worker trusts its list of the rosters held
+_held = {"at": -HELD_FOR_SECONDS, "rosters": ()}
+
+
+def _held_rosters() -> tuple:
+    """The rosters held, read again at most every HELD_FOR_SECONDS (the check runs before
+    every message; a roster imported meanwhile joins the index within seconds)."""
+    now = time.monotonic()
+    if now - _held["at"] >= HELD_FOR_SECONDS:
+        _held["rosters"] = tuple((pk, sha, count, tuple(extra))
+                                 for pk, sha, count, extra in member_data.held_rosters())
+        _held["at"] = now
+    return _held["rosters"]
+
+
+def forget_held_rosters() -> None:
+    """The next check reads the list of rosters held again (after an import or a purge)."""
+    _held["at"] = -HELD_FOR_SECONDS
+
+
+@lru_cache(maxsize=64)
+def _only_member(roster_pk: int, member_count: int) -> str:
+    if member_count != 1:
+        return ""
+    return next((number for number, *_r in member_data.index_rows(roster_pk)), "")
 
 
 def roster_index(roster) -> RosterIndex:
-    """Built once per roster and process (a roster never changes after import)."""
-    return _index(roster.pk, roster.file_sha256, roster.member_count,
-                  settings.GUARD_MIN_NUMBER_LENGTH)
+    """The index of every member value of every roster the association holds (not only
+    `roster`, the campaign's: the 2022 leak pasted the whole membership into a mail to a
+    part of it). Built once per process and set of rosters held (a roster never changes
+    after import)."""
+    automaton = _index(_held_rosters(), settings.GUARD_MIN_NUMBER_LENGTH)
+    return RosterIndex(automaton, _only_member(roster.pk, roster.member_count))
 
 
 # --- scanning ---------------------------------------------------------------------------------
@@ -117,15 +197,17 @@ class _Hit:
     member: str
     text: str  # as found in the view (normalised)
     key: str = ""  # names: the name key, to tell the recipient's own name apart
+    column: str = ""  # a roster column's value: which column
 
 
 def _hits(view: str, index: RosterIndex, *, spaced: bool) -> list[_Hit]:
     """Addresses and numbers in a view that keeps its spaces; addresses only in one without
-    (where word boundaries are gone); names always in the compacted text."""
+    (where word boundaries are gone); names, addresses and other values always in the
+    compacted text; telephone numbers in the runs of digits."""
     hits, emails_by_end = [], {}
     if spaced or "@" in view:
         for end, found in index.automaton.iter(view):
-            for kind, member, length in found:
+            for kind, member, length, _column in found:
                 start = end - length + 1
                 if kind == "email":
                     if (spaced and start and view[start - 1] in _ADDRESS_CHARS) or not \
@@ -141,21 +223,35 @@ def _hits(view: str, index: RosterIndex, *, spaced: bool) -> list[_Hit]:
     for end, (member, length) in emails_by_end.items():
         hits.append(_Hit("email", member, view[end - length + 1:end + 1]))
     if spaced:
-        hits += _name_hits(compact(view), index)
+        hits += _compacted_hits(compact(view), index)
+        hits += _phone_hits(number_runs(view), index)
     return hits
 
 
-def _name_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
-    """Names in the compacted text; a name inside a longer one (林 陽菜 in 小林 陽菜) is
-    part of that one, not a second name."""
-    spans = [(end - length + 1, end + 1, member)
-             for end, found in index.automaton.iter(squeezed)
-             for kind, member, length in found if kind == "names"]
+def _compacted_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
+    """Names, addresses and other values in the compacted text; a name inside a longer one
+    (林 陽菜 in 小林 陽菜) is part of that one, not a second name."""
+    spans, values = [], []
+    for end, found in index.automaton.iter(squeezed):
+        for kind, member, length, column in found:
+            if kind == "names":
+                spans.append((end - length + 1, end + 1, member))
+            elif kind in COMPACTED_KINDS:
+                values.append(_Hit(kind, member, squeezed[end - length + 1:end + 1],
+                                   column=column))
     kept = [(start, end, member) for start, end, member in spans
             if not any(s <= start and end <= e and (s, e) != (start, end)
                        for s, e, _m in spans)]
-    return [_Hit("names", member, squeezed[start:end], squeezed[start:end])
-            for start, end, member in kept]
+    return values + [_Hit("names", member, squeezed[start:end], squeezed[start:end])
+                     for start, end, member in kept]
+
+
+def _phone_hits(runs: str, index: RosterIndex) -> list[_Hit]:
+    if not runs:
+        return []
+    return [_Hit("phone", member, runs[end - length + 1:end + 1], column=column)
+            for end, found in index.automaton.iter(runs)
+            for kind, member, length, column in found if kind == "phone"]
 
 
 def _pasted_rows(view: str, own_email: str) -> list[str]:
@@ -227,13 +323,13 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
     own_names = name_keys(recipient.name)
     findings, names = [], {}
 
-    def add(kind, where, found, member=""):
+    def add(kind, where, found, member="", detail=""):
         if where == "column":
             line, column, text = 0, 0, found
         else:
             line, column, text = _locate(texts[where], found)
         findings.append(Finding(kind, where, line, column, text, member, column_name,
-                                recipient.member_number))
+                                recipient.member_number, detail))
 
     for where, text in texts.items():
         seen = set()
@@ -245,7 +341,7 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
                         names.setdefault(hit.member, (where, hit.text))
                 elif hit.member != recipient.member_number and (hit.kind, hit.member) not in seen:
                     seen.add((hit.kind, hit.member))
-                    add(hit.kind, where, hit.text, hit.member)
+                    add(hit.kind, where, hit.text, hit.member, hit.column)
             for row in _pasted_rows(folded, own_email) if spaced else ():
                 if ("pasted_row", row) not in seen:
                     seen.add(("pasted_row", row))
@@ -292,6 +388,29 @@ def scan_links(texts: dict[str, str], *, recipient: Recipient | None = None) -> 
     return found
 
 
+def scan_opaque(texts: dict[str, str], *, own: frozenset[str] = frozenset(),
+                template: bool = False, recipient: str = "") -> list[Finding]:
+    """Runs that look encoded (campaigns.opaque), per place; an HTML body by what it shows
+    and its links."""
+    found = []
+    for where, text in texts.items():
+        if where == "body_html" and text:
+            shown = strip_markup(text)
+            hrefs = " ".join(link.url for link in links.links_in(body_html=text))
+            runs = opaque.opaque_runs(f"{shown} {hrefs}", own=own, template=template)
+        else:
+            runs = opaque.opaque_runs(text, own=own, template=template)
+        for run in runs:
+            line, column, shown_text = _locate(text, run.text.casefold())
+            found.append(Finding("opaque", where, line, column, run.text if not line else
+                                 shown_text, recipient=recipient, detail=run.encoding))
+    return found
+
+
+def _own_values(values: dict) -> frozenset[str]:
+    return frozenset(v for v in values.values() if isinstance(v, str) and len(v) >= 8)
+
+
 def check_message(*, roster, subject: str, body_text: str, body_html: str,
                   recipient: dict, unsanitised_html: str = "",
                   own_links: tuple[str, ...] = ()) -> list[Finding]:
@@ -305,7 +424,8 @@ def check_message(*, roster, subject: str, body_text: str, body_html: str,
     who = Recipient.of(recipient)
     scanned = {place: _without(text, own_links) for place, text in texts.items()}
     return (scan_texts(scanned, roster_index(roster), recipient=who)
-            + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who))
+            + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who)
+            + scan_opaque(scanned, own=_own_values(recipient), recipient=who.member_number))
 
 
 def _without(text: str, links: tuple[str, ...]) -> str:
@@ -355,6 +475,9 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
     report.add(scan_texts(_template_texts(templates, lambda m: "\x00" * len(m.group(0))),
                           index))
     report.add(scan_texts(_template_texts(templates, ""), index))
+    # Placeholders as blanks of their length (in a link's query they are the member's own).
+    report.add(scan_opaque(_template_texts(templates, lambda m: " " * len(m.group(0))),
+                           template=True))
 
     used = set().union(*(mail.used_fields(t) for t in templates.values()))
     columns = [c for c in roster.extra_columns if c in used]
@@ -385,6 +508,8 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
         report.add(scan_texts(texts, index, recipient=Recipient.of(values)))
         report.add(scan_links({**texts, "body_html": rendered.unsanitised_html},
                               recipient=Recipient.of(values)))
+        report.add(scan_opaque(texts, own=_own_values(values),
+                               recipient=values["member_number"]))
         for link in links.links_in(**texts):
             if len(found_links) < MAX_LISTED_LINKS:
                 found_links.setdefault(link.url, "message")

@@ -48,11 +48,25 @@ def _ignorable() -> re.Pattern:
     return re.compile(f"[{format_chars}{_INVISIBLE}]")
 
 
+@cache
+def _digits() -> dict[int, str]:
+    """Every Unicode decimal digit (Arabic-Indic, Devanagari, Thai, ...) as its ASCII digit:
+    NFKC folds only the full-width ones."""
+    return {c: str(unicodedata.decimal(chr(c))) for c in range(sys.maxunicode + 1)
+            if c > 127 and unicodedata.category(chr(c)) == "Nd"}
+
+
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # \d: every Unicode decimal digit
+
+
 def clean(text: str) -> str:
-    """NFKC, nothing invisible, no look-alike letters. Case is kept (base64 needs it)."""
+    """NFKC, nothing invisible, no look-alike letters, every decimal digit ASCII. Case is
+    kept (base64 needs it)."""
     if text.isascii():
         return text
     text = unicodedata.normalize("NFKC", text)
+    if _OTHER_DIGIT.search(text):
+        text = text.translate(_digits())
     # Format characters are never printable: the common case needs no scan for them.
     if not text.replace("\n", "").replace("\t", "").isprintable():
         text = _ignorable().sub("", text)
@@ -167,6 +181,8 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
         if stripped != base:
             yield stripped, True
     yield from _undisguised(stripped)
+    if depth == 0:  # written backwards: a reader (or a one-line program) turns it round
+        yield stripped[::-1], True
     if depth < MAX_DECODE_DEPTH:
         for decoded in _decodings(stripped):
             yield from views(decoded, depth + 1)
@@ -175,14 +191,26 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
 _NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
 
 
+_KATAKANA_TO_HIRAGANA = {c: c - 0x60 for c in range(0x30A1, 0x30F7)}
+
+
+_KATAKANA = re.compile("[\u30a1-\u30f6]")
+
+
+def kana_fold(text: str) -> str:
+    """Katakana as hiragana: a reading written in either script is the same reading."""
+    return text.translate(_KATAKANA_TO_HIRAGANA) if _KATAKANA.search(text) else text
+
+
 def compact(text: str) -> str:
-    """Letters and digits only: how names are compared."""
-    return _NOT_LETTER_OR_DIGIT.sub("", text)
+    """Letters and digits only, kana in one script: how names and other values are
+    compared."""
+    return kana_fold(_NOT_LETTER_OR_DIGIT.sub("", text))
 
 
 def name_keys(name: str) -> set[str]:
     """A name's parts in order and reversed, without spaces or punctuation, case folded."""
-    parts = [p for p in _NOT_LETTER_OR_DIGIT.split(clean(name).casefold()) if p]
+    parts = [p for p in _NOT_LETTER_OR_DIGIT.split(kana_fold(clean(name).casefold())) if p]
     if not parts:
         return set()
     keys = {"".join(parts), "".join(reversed(parts)), "".join(parts[-1:] + parts[:-1])}
@@ -212,3 +240,56 @@ def number_keys(number: str) -> set[str]:
         keys.add(re.sub(r"[-_\s]", "", key))
     return keys
 
+
+
+# --- a roster's other columns, by what they hold ----------------------------------------------
+
+# What a column holds, from its header (the importer keeps headers as the file had them).
+COLUMN_KINDS = (
+    ("reading", ("フリガナ", "ふりがな", "カナ", "かな", "よみ", "読み", "ローマ字", "romaji",
+                 "reading", "kana", "furigana")),
+    ("phone", ("電話", "tel", "携帯", "phone", "mobile", "fax", "ファックス", "ファクス")),
+    ("address", ("住所", "所在地", "address", "〒", "郵便番号", "postal", "zip")),
+    ("date", ("生年月日", "誕生日", "birth", "日付", "date", "入会日")),
+)
+MIN_PHONE_DIGITS = 9  # a Japanese number has 10 or 11 digits; 9 leaves room for abroad
+MIN_VALUE_LENGTH = 6  # an address or a free-text value, compacted
+_POSTAL_CODE = re.compile(r"^〒?\s*\d{3}\s*[-‐－ー−]?\s*\d{4}\s*")
+
+
+def column_kind(header: str) -> str:
+    """"reading", "phone", "address", "date" or "text"."""
+    folded = clean(header).casefold()
+    for kind, words in COLUMN_KINDS:
+        if any(word in folded for word in words):
+            return kind
+    return "text"
+
+
+def digits_of(text: str) -> str:
+    return "".join(c for c in clean(text) if c.isascii() and c.isdigit())
+
+
+def phone_keys(value: str) -> set[str]:
+    """A telephone number as its digits, whatever separates them."""
+    digits = digits_of(value)
+    return {digits} if len(digits) >= MIN_PHONE_DIGITS else set()
+
+
+def value_keys(value: str) -> set[str]:
+    """An address or another member value, compacted; an address also without its postal
+    code (written before it, or left out)."""
+    cleaned = clean(value).casefold()
+    keys = {compact(cleaned), compact(_POSTAL_CODE.sub("", cleaned))}
+    return {k for k in keys if len(k) >= MIN_VALUE_LENGTH}
+
+
+_NOT_A_DIGIT = re.compile(r"[^0-9\n]")
+_NUMBER_RUN = re.compile(r"\d(?:[\s().\-‐－―ー−]{0,3}\d)+")
+
+
+def number_runs(view: str) -> str:
+    """The runs of digits in a view, each with what separates its digits taken out, one
+    run per line: how telephone numbers are compared."""
+    runs = "\n".join(run.group(0) for run in _NUMBER_RUN.finditer(view))
+    return _NOT_A_DIGIT.sub("", runs) if runs else ""

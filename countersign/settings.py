@@ -288,6 +288,10 @@ RELEASE_WINDOW_MINUTES = envint("RELEASE_WINDOW_MINUTES", "15")
 # Member numbers shorter than this are too ambiguous (years, quantities) for the content
 # guard to flag on their own.
 GUARD_MIN_NUMBER_LENGTH = envint("GUARD_MIN_NUMBER_LENGTH", "4")
+# Link parameters whose values may be any constant (campaign tracking, a language); every
+# other query value must be a placeholder or at most 16 characters (campaigns.opaque).
+GUARD_LINK_PARAMETERS = envlist(
+    "GUARD_LINK_PARAMETERS", "utm_source,utm_medium,utm_campaign,utm_content,utm_term,lang")
 
 # Links a campaign may carry, by domain (a subdomain counts), separated by ",". Empty: any
 # domain; the signers still see every link. A link elsewhere is refused at submit and send.

@@ -36,7 +36,7 @@ from django.db.models import Q
 
 from countersign import access
 from countersign.pseudonyms import mask_addresses, normalise_address, pseudonym
-from roster.models import Member, RosterUpload
+from roster.models import Member, Roster, RosterUpload
 
 # The claim's columns: the member's values, read in the claim's own statement (one round
 # trip per message). `{member_id}` is the SQL expression of the member's id.
@@ -151,12 +151,20 @@ def rows(roster, *, chunk_size: int = 5000):
 
 
 def index_rows(roster_id: int, *, chunk_size: int = 5000):
-    """(member number, name, address) of every member, for the guard's index."""
+    """(member number, name, address, extra columns) of every member, for the guard's index."""
     members = Member.objects.filter(roster_id=roster_id).values_list("member_number",
                                                                      "personal")
     for number, personal in members.iterator(chunk_size=chunk_size):
         personal = personal or {}
-        yield number, personal.get("name", ""), personal.get("email", "")
+        yield (number, personal.get("name", ""), personal.get("email", ""),
+               personal.get("extra") or {})
+
+
+def held_rosters() -> list[tuple]:
+    """(id, file SHA-256, member count, extra columns) of every roster whose member data is
+    still held (not purged): what the association has handed over, as of now."""
+    return list(Roster.objects.filter(purged_at=None).order_by("pk").values_list(
+        "pk", "file_sha256", "member_count", "extra_columns"))
 
 
 def page_of(roster, *, user, q: str = "", page=None, per_page: int = 50,

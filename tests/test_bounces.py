@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from audit.models import AuditEntry
 from campaigns import bounces, composing, deliveries, relay
 from campaigns.bounces import Result
-from campaigns.dsn import Kind, delivery_id_of, verp_address
+from campaigns.dsn import BounceKind, delivery_id_of, verp_address
 from campaigns.models import Delivery, State
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
@@ -220,7 +220,7 @@ def test_a_campaign_does_not_pause_before_enough_messages_were_accepted(held, se
 def test_rates_tell_accepted_from_bounced_later(sent):
     first, second = sent.deliveries.all()[:2]
     bounces.process_dsn(dsn_for(first))
-    bounces.record_bounce(delivery_id=second.pk, kind=Kind.COMPLAINT, source="test")
+    bounces.record_bounce(delivery_id=second.pk, kind=BounceKind.COMPLAINT, source="test")
     numbers = bounces.rates(sent)
     assert numbers["accepted"] == 20 and numbers["bounced"] == 1
     assert numbers["bounce_rate"] == 0.05 and numbers["complaint_rate"] == 0.05

@@ -1,0 +1,109 @@
+"""No opaque payloads: a notice to members has no business carrying encoded data.
+
+The guard decodes what it can (percent, quoted-printable, base64, two levels deep), but an
+insider has more encodings than any decoder: base32, hex, ascii85, a compressed stream
+encoded once more, a private cipher. So a run that looks encoded is refused for what it is,
+whatever it decodes to:
+
+* base64 / base64url: 24 or more characters of its alphabet, with digits and both cases
+  (or `=` padding);
+* base32: 24 or more of A-Z and 2-7 (with a digit);
+* hex: 24 or more hex digits with both letters and digits;
+* digits: 16 or more in a row (a bank account or a telephone number is shorter);
+* ascii85 and other dense encodings: 24 or more non-space ASCII characters of which a
+  quarter or more are symbols (a URL is judged by its parts instead).
+
+In a link, every path segment and query value is judged the same way, and a query value
+must be a placeholder (the member's own value), a constant of at most 16 characters, or
+belong to a parameter named in GUARD_LINK_PARAMETERS. A run that is the recipient's own
+value (a personal token in a column, rendered into their own link) is theirs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+from django.conf import settings
+
+MIN_RUN = 24
+MIN_DIGITS = 16
+MAX_QUERY_CONSTANT = 16
+
+_URL = re.compile(r"\b(?:https?|mailto):[^\s<>\"'）」』】〕］}]+", re.IGNORECASE)
+_BASE64 = re.compile(rf"[A-Za-z0-9+/_-]{{{MIN_RUN},}}={{0,2}}")
+_BASE32 = re.compile(rf"[A-Z2-7]{{{MIN_RUN},}}={{0,6}}")
+_HEX = re.compile(rf"[0-9A-Fa-f]{{{MIN_RUN},}}")
+_DIGITS = re.compile(rf"\d{{{MIN_DIGITS},}}")
+_DENSE = re.compile(rf"[!-~]{{{MIN_RUN},}}")
+_PLACEHOLDER = re.compile(r"^\{[^{}]+\}$")
+_SYMBOLS = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+@dataclass(frozen=True)
+class Run:
+    encoding: str  # "base64" | "base32" | "hex" | "digits" | "dense" | "query"
+    text: str
+
+
+def _looks_base64(run: str) -> bool:
+    return run.endswith("=") or (any(c.isdigit() for c in run) and any(c.islower() for c in run)
+                                 and any(c.isupper() for c in run))
+
+
+def runs_in_word(word: str) -> list[Run]:
+    """The encoded-looking runs in one piece of text without a link in it."""
+    found = []
+    for match in _HEX.finditer(word):
+        run = match.group(0)
+        if any(c.isdigit() for c in run) and any(c.isalpha() for c in run):
+            found.append(Run("hex", run))
+    for match in _BASE32.finditer(word):
+        if any(c.isdigit() for c in match.group(0)):
+            found.append(Run("base32", match.group(0)))
+    for match in _BASE64.finditer(word):
+        if _looks_base64(match.group(0)):
+            found.append(Run("base64", match.group(0)))
+    found += [Run("digits", m.group(0)) for m in _DIGITS.finditer(word)]
+    for match in _DENSE.finditer(word):
+        run = match.group(0)
+        if sum(c in _SYMBOLS for c in run) * 4 >= len(run) and any(c.isalnum() for c in run):
+            found.append(Run("dense", run))
+    return found
+
+
+def _link_runs(url: str, *, template: bool) -> list[Run]:
+    parts = urlsplit(url)
+    found = []
+    for segment in parts.path.split("/"):
+        found += runs_in_word(segment)
+    allowed = {name.lower() for name in settings.GUARD_LINK_PARAMETERS}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        found += runs_in_word(value)
+        if name.lower() in allowed or (template and _PLACEHOLDER.match(value)):
+            continue
+        if len(value) > MAX_QUERY_CONSTANT:
+            found.append(Run("query", f"{name}={value}"))
+    found += runs_in_word(parts.fragment)
+    return found
+
+
+def opaque_runs(text: str, *, own: frozenset[str] = frozenset(), template: bool = False) -> (
+        list[Run]):
+    """Runs of `text` that look encoded; `own`: the recipient's own values, which are
+    theirs to receive; `template`: placeholders are allowed as query values."""
+    if not text or text.isspace():
+        return []
+    found = []
+    for match in _URL.finditer(text):
+        found += _link_runs(match.group(0), template=template)
+    found += runs_in_word(_URL.sub(" ", text))
+    seen, kept = set(), []
+    for run in found:
+        if run.text in seen or any(value and value in run.text and len(value) * 2 >= len(
+                run.text) for value in own):
+            continue
+        seen.add(run.text)
+        kept.append(run)
+    return kept

@@ -1,0 +1,129 @@
+"""The content guard knows every member value the association holds (issue 21, item 1 and
+part of item 2): every column of the campaign's roster by what it holds (readings,
+telephone numbers, postal addresses, other values held by one member), and every other
+roster still held (the 2022 shape: a mail to part of the membership carrying the whole
+membership). Each leak is tried the way an insider would write it, through the real
+workflow: at submit, and with the submit check switched off (the check before each
+hand-over alone, to a real SMTP server)."""
+
+import pytest
+
+from campaigns import guard, workflow
+from campaigns.findings import GuardReport
+from campaigns.models import State
+from tests.factories import make_campaign, make_roster, run_until_done, through_the_countersign
+
+HEADER = ["会員番号", "氏名", "メールアドレス", "フリガナ", "ローマ字", "電話番号", "住所",
+          "勤務先", "支部"]
+ROWS = [
+    ["W1001", "佐藤 花子", "hanako.sato@example.jp", "サトウ ハナコ", "Sato Hanako",
+     "090-1111-2222", "〒150-0001 東京都渋谷区神宮前1-2-3", "株式会社みなと精機 横浜工場",
+     "東京支部"],
+    ["W1002", "鈴木 一郎", "ichiro.suzuki@example.jp", "スズキ イチロウ", "Suzuki Ichiro",
+     "03-3333-4444", "〒530-0001 大阪府大阪市北区梅田2-4-9", "北浜会計事務所", "東京支部"],
+    ["W1003", "高橋 美咲", "misaki.t@example.jp", "タカハシ ミサキ", "Takahashi Misaki",
+     "080-5555-6666", "〒460-0008 愛知県名古屋市中区栄3-5-1", "栄デンタルクリニック",
+     "東京支部"],
+    ["W1004", "田中 健太", "kenta.tanaka@example.jp", "タナカ ケンタ", "Tanaka Kenta",
+     "070-7777-8888", "〒812-0011 福岡県福岡市博多区博多駅前2-1-1", "博多港運株式会社",
+     "大阪支部"],
+]
+# Members the association imported earlier: the full membership, none of them in the
+# campaign's roster.
+FULL = [[f"W2{n:03d}", name, f"member{n:03d}@example.org"] for n, name in enumerate(
+    ["山本 大輔", "中村 優子", "小林 翔太", "加藤 真由美", "吉田 拓也"], start=1)]
+
+LEAKS = {
+    "phone, separators changed": "お問い合わせは 090 1111 2222 まで",
+    "phone, full-width digits": "連絡先：０３（３３３３）４４４４",
+    "phone, Arabic-Indic digits": "٠٨٠-٥٥٥٥-٦٦٦٦ へどうぞ",
+    "address without its postal code": "会場: 大阪府大阪市北区梅田2-4-9 にお越しください",
+    "address with its postal code, spaced": "〒 460-0008 愛知県 名古屋市中区 栄3-5-1",
+    "one member's employer": "博多港運株式会社 様より",
+    "readings of two members, katakana": "スズキイチロウ、タカハシミサキ",
+    "readings of two members, hiragana": "さとう はなこ / たなか けんた",
+    "readings of two members, romaji": "Suzuki Ichiro, Takahashi Misaki",
+    "member number, Devanagari digits": "W१००२ の方へ",
+    "another roster's address": "代表: member003@example.org",
+    "another roster's names": "担当: 中村 優子、小林 翔太",
+}
+
+# Whose value a leak carries, when that member is one of the campaign's recipients.
+OWNER = {"phone, separators changed": {"hanako.sato@example.jp"}}
+
+ORDINARY = {
+    "the association's own phone and address": (
+        "事務局: 〒100-0005 東京都千代田区丸の内1-1-1 電話 03-1234-5678"),
+    "dates, amounts and a branch every member shares": (
+        "2026年12月4日(金) 14:00 から 東京支部 にて。会費 3,000円。"),
+    "the recipient's own values through placeholders": (
+        "ご登録の電話番号: {電話番号}\nご住所: {住所}\nフリガナ: {フリガナ}"),
+    "one officer's name as a signature": "会長 佐藤 花子",
+}
+
+
+@pytest.fixture
+def held(olivia):
+    """The campaign's roster (4 members, every kind of column) and, held beside it, the
+    association's full membership imported earlier."""
+    full = make_roster(olivia, rows=FULL, name="全会員名簿")
+    campaign_roster = make_roster(olivia, rows=ROWS, header=HEADER, name="一部の会員")
+    return campaign_roster, full
+
+
+def draft(olivia, roster, text):
+    return make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様へ",
+                         body_text="{name} 様\n\n" + text + "\n\n共済会 事務局\n")
+
+
+@pytest.mark.parametrize("case", sorted(LEAKS))
+def test_a_leak_of_any_value_the_association_holds_is_refused_at_submit(case, olivia, held):
+    campaign = draft(olivia, held[0], LEAKS[case])
+    with pytest.raises(workflow.ContentRefused) as refused:
+        workflow.submit(campaign=campaign, user=olivia)
+    assert refused.value.code == "guard"
+    campaign.refresh_from_db()
+    assert campaign.state == State.DRAFT
+
+
+@pytest.mark.parametrize("case", sorted(LEAKS))
+def test_a_leak_of_any_value_the_association_holds_never_reaches_the_mail_server(
+        case, olivia, sam, oscar, held, sink, monkeypatch):
+    monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: GuardReport())
+    campaign = through_the_countersign(draft(olivia, held[0], LEAKS[case]), olivia, sam, oscar)
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    # The member whose value it is may get their own value; nobody else gets anything.
+    assert set(sink.handler.recipients()) <= OWNER.get(case, set())
+    assert campaign.state == State.PAUSED
+
+
+@pytest.mark.parametrize("case", sorted(ORDINARY))
+def test_an_ordinary_notice_beside_every_kind_of_column_is_sent_to_every_member(
+        case, olivia, sam, oscar, held, sink):
+    campaign = through_the_countersign(draft(olivia, held[0], ORDINARY[case]), olivia, sam,
+                                       oscar)
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    assert campaign.state == State.COMPLETED
+    assert len(sink.handler.campaign_mail()) == len(ROWS)
+
+
+def test_the_finding_says_whose_value_and_which_column_never_the_value(olivia, held):
+    campaign = draft(olivia, held[0], LEAKS["phone, separators changed"])
+    with pytest.raises(workflow.ContentRefused) as refused:
+        workflow.submit(campaign=campaign, user=olivia)
+    (finding,) = refused.value.report.findings
+    assert (finding.kind, finding.member, finding.detail) == ("phone", "W1001", "電話番号")
+    assert "1111" not in str(refused.value.report.to_json())
+
+
+def test_a_roster_imported_a_moment_ago_is_known_to_the_next_check(olivia):
+    roster = make_roster(olivia, rows=ROWS[:2], header=HEADER)
+    campaign = draft(olivia, roster, "ご案内")
+    workflow.submit(campaign=campaign, user=olivia)  # the index is built and cached
+    later = make_roster(olivia, rows=FULL, name="後から届いた名簿")
+    leak = draft(olivia, roster, "担当: 中村 優子、小林 翔太")
+    with pytest.raises(workflow.ContentRefused):
+        workflow.submit(campaign=leak, user=olivia)
+    assert later.pk in {pk for pk, *_rest in guard._held_rosters()}

@@ -1,0 +1,116 @@
+"""No opaque payloads (issue 21, item 3): a notice to members has no business carrying
+encoded data, whatever it decodes to, and text written backwards is read both ways. Each
+payload below carries another member's address in an encoding the guard does not decode
+(or decodes only so deep); each is tried through the real workflow, at submit and with
+the submit check off (the check before each hand-over alone, to a real SMTP server)."""
+
+import base64
+import gzip
+
+import pytest
+
+from campaigns import guard, workflow
+from campaigns.findings import GuardReport
+from campaigns.models import State
+from tests.factories import (
+    email_of,
+    make_campaign,
+    make_roster,
+    run_until_done,
+    through_the_countersign,
+)
+
+HEADER = ["会員番号", "氏名", "メールアドレス", "会員トークン"]
+ROWS = [[f"W{n:04d}", name, f"member{n:03d}@example.jp", f"{n:04d}" + "ab12cd34ef56ab78cd90ef12"]
+        for n, name in enumerate(["佐藤 花子", "鈴木 一郎", "高橋 美咲"], start=1)]
+SECRET = b"member002@example.jp,W0002"
+
+PAYLOADS = {
+    "base64 three levels deep": base64.b64encode(base64.b64encode(base64.b64encode(
+        SECRET))).decode(),
+    "base32": base64.b32encode(SECRET).decode(),
+    "hex": SECRET.hex(),
+    "ascii85": base64.a85encode(SECRET).decode(),
+    "gzip then base64": base64.b64encode(gzip.compress(SECRET)).decode(),
+    "a long run of digits": "".join(str(b) for b in SECRET),
+    "in a link's query": "https://association.example/form?ref=" + base64.urlsafe_b64encode(
+        SECRET).decode().rstrip("="),
+    "in a link's path": "https://association.example/p/" + SECRET.hex() + "/index.html",
+    "written backwards": SECRET.decode()[::-1],
+    "a name written backwards, twice": "子花 藤佐 と 郎一 木鈴",
+}
+
+# Whose data a payload carries, among the campaign's recipients.
+OWNERS = {"written backwards": ("W0002",), "a name written backwards, twice": ("W0001", "W0002")}
+
+ORDINARY = {
+    "a link with tracking parameters": (
+        "https://association.example/news/2026/12?utm_source=newsletter&"
+        "utm_campaign=december_general_meeting_notice"),
+    "a personal link built from the member's own column": (
+        "https://association.example/r?t={会員トークン}"),
+    "dates, amounts and the association's telephone": (
+        "2026年12月4日 14:00〜16:00、会費 3,000円。お問い合わせ 03-1234-5678"),
+    "an e-mail address of the association": "連絡先: jimukyoku@association.example",
+}
+
+
+@pytest.fixture
+def roster(olivia):
+    return make_roster(olivia, rows=ROWS, header=HEADER)
+
+
+@pytest.fixture(autouse=True)
+def link_domains(settings):
+    settings.CAMPAIGN_LINK_DOMAINS = ["association.example"]
+
+
+def draft(olivia, roster, text):
+    return make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様へ",
+                         body_text="{name} 様\n\nご案内: " + text + "\n\n共済会 事務局\n")
+
+
+@pytest.mark.parametrize("case", sorted(PAYLOADS))
+def test_an_encoded_payload_is_refused_at_submit(case, olivia, roster):
+    campaign = draft(olivia, roster, PAYLOADS[case])
+    with pytest.raises(workflow.ContentRefused) as refused:
+        workflow.submit(campaign=campaign, user=olivia)
+    assert refused.value.code == "guard"
+    campaign.refresh_from_db()
+    assert campaign.state == State.DRAFT
+
+
+@pytest.mark.parametrize("case", sorted(PAYLOADS))
+def test_an_encoded_payload_never_reaches_the_mail_server(case, olivia, sam, oscar, roster,
+                                                          sink, monkeypatch):
+    monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: GuardReport())
+    campaign = through_the_countersign(draft(olivia, roster, PAYLOADS[case]), olivia, sam,
+                                       oscar)
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    # A member may read their own value (one name alone is a signature); nobody gets
+    # another member's data.
+    owners = {email_of(campaign.roster.members.get(member_number=number))
+              for number in OWNERS.get(case, ())}
+    assert set(sink.handler.recipients()) <= owners
+    assert campaign.state == State.PAUSED
+
+
+@pytest.mark.parametrize("case", sorted(ORDINARY))
+def test_an_ordinary_notice_with_links_dates_and_numbers_is_sent(case, olivia, sam, oscar,
+                                                                 roster, sink):
+    campaign = through_the_countersign(draft(olivia, roster, ORDINARY[case]), olivia, sam,
+                                       oscar)
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    assert campaign.state == State.COMPLETED
+    assert len(sink.handler.campaign_mail()) == len(ROWS)
+
+
+def test_the_finding_names_the_encoding_and_the_place(olivia, roster):
+    campaign = draft(olivia, roster, PAYLOADS["base32"])
+    with pytest.raises(workflow.ContentRefused) as refused:
+        workflow.submit(campaign=campaign, user=olivia)
+    finding = next(f for f in refused.value.report.findings if f.kind == "opaque")
+    assert (finding.where, finding.detail, finding.line) == ("body_text", "base32", 3)
+    assert "looks encoded (base32)" in finding.message
