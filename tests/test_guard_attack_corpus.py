@@ -24,30 +24,24 @@ MODES = ("submit_on", "hand_over_only")
 
 BOTH = frozenset(MODES)
 # What today's guard gets wrong, by case and mode: a disguise that reaches members, a notice
-# that is refused. From a run of this file without marks on main (issue 21); every one of
-# these reached all 20 members, or (notices) was refused, in both modes.
+# that is refused. From a run of this file without marks on main at 4569517 (issue 21, items
+# 1 and 3 done); every one of these reached all 20 members, or (notices) was refused, in both
+# modes. When the observer's list of people who may be named exists (item 4), put the
+# officers a notice names (Case.named, corpus.OFFICERS) on it in the `drive` fixture.
 TODAY: dict[str, frozenset] = dict.fromkeys([
     # columns
-    "columns/kana_readings", "columns/romaji_readings", "columns/romaji_upper", "columns/phones",
-    "columns/phones_undashed", "columns/phones_international", "columns/phones_fullwidth",
-    "columns/phones_spaced", "columns/addresses", "columns/addresses_no_postcode",
-    "columns/addresses_kanji_chome", "columns/address_building_room", "columns/birthdays",
-    "columns/birthdays_japanese", "columns/birthdays_era", "columns/free_text_remarks",
-    "columns/reading_and_phone", "columns/phone_and_birthday",
+    "columns/phones_international", "columns/addresses_kanji_chome",
+    "columns/address_building_room", "columns/birthdays", "columns/birthdays_japanese",
+    "columns/birthdays_era",
     # held_roster
-    "held_roster/names", "held_roster/single_email", "held_roster/numbers", "held_roster/phones",
-    "held_roster/addresses", "held_roster/name_and_email_prose",
-    "held_roster/space_aligned_table", "held_roster/html_table",
-    "held_roster/kana_readings", "held_roster/single_name_phone", "held_roster/itaiji",
+    "held_roster/itaiji",
     # purged_roster
     "purged_roster/names", "purged_roster/single_email", "purged_roster/numbers",
     "purged_roster/phones", "purged_roster/addresses", "purged_roster/kana",
     "purged_roster/name_and_email_prose",
     # kana_romaji
-    "kana_romaji/hiragana", "kana_romaji/katakana_unspaced", "kana_romaji/halfwidth_katakana",
     "kana_romaji/kanji_family_kana_given", "kana_romaji/hepburn_ou", "kana_romaji/hepburn_oh",
     "kana_romaji/hepburn_macron", "kana_romaji/hepburn_circumflex", "kana_romaji/kunrei_si_tu",
-    "kana_romaji/given_first", "kana_romaji/romaji_unspaced", "kana_romaji/romaji_n_apostrophe",
     # itaiji_ruby
     "itaiji_ruby/shinjitai_for_kyujitai", "itaiji_ruby/other_variants",
     "itaiji_ruby/kyujitai_for_shinjitai", "itaiji_ruby/aozora_ruby",
@@ -55,34 +49,24 @@ TODAY: dict[str, frozenset] = dict.fromkeys([
     "itaiji_ruby/family_in_subject_given_in_body",
     # member_numbers
     "member_numbers/hyphenated", "member_numbers/spaced", "member_numbers/kanji_numerals",
-    "member_numbers/kanji_positional", "member_numbers/arabic_indic", "member_numbers/devanagari",
-    "member_numbers/keycap_digits", "member_numbers/thai_digits", "member_numbers/digits_only",
-    "member_numbers/letter_o_for_zero", "member_numbers/split_across_lines",
-    "member_numbers/common_prefix_factored",
+    "member_numbers/kanji_positional", "member_numbers/keycap_digits",
+    "member_numbers/digits_only", "member_numbers/letter_o_for_zero",
+    "member_numbers/split_across_lines", "member_numbers/common_prefix_factored",
     # written_out
     "written_out/atmark_dot_katakana", "written_out/atto_dotto_hiragana",
     "written_out/kanji_for_at", "written_out/local_parts_alone", "written_out/split_subject_body",
-    "written_out/plus_tag_in_prose",
     # lookalikes
-    "lookalikes/parenthesised_letters", "lookalikes/regional_indicators",
-    "lookalikes/negative_squared_letters", "lookalikes/other_scripts", "lookalikes/small_capitals",
-    "lookalikes/romaji_names_cyrillic", "lookalikes/romaji_names_regional",
+    "lookalikes/regional_indicators", "lookalikes/negative_squared_letters",
+    "lookalikes/other_scripts", "lookalikes/small_capitals", "lookalikes/romaji_names_regional",
     "lookalikes/kana_kanji_lookalikes",
     # encodings
-    "encodings/reversed_addresses_in_prose", "encodings/reversed_names", "encodings/hex",
-    "encodings/hex_spaced", "encodings/hex_upper_escaped", "encodings/base32",
-    "encodings/base32_unpadded_lower", "encodings/base64_three_times", "encodings/base64_utf16",
-    "encodings/ascii85", "encodings/base85", "encodings/gzip_base64", "encodings/zlib_base85",
-    "encodings/bz2_hex", "encodings/lzma_base32", "encodings/uuencode", "encodings/rot13",
-    "encodings/binary", "encodings/decimal_codes", "encodings/octal_escapes",
-    "encodings/json_unicode_escapes", "encodings/punycode_names", "encodings/url_query_plain",
-    "encodings/url_query_hex", "encodings/url_query_map_addresses", "encodings/url_path_base32",
-    "encodings/css_hidden_span", "encodings/unicode_tag_characters",
+    "encodings/hex_spaced", "encodings/base32_unpadded_lower", "encodings/base85",
+    "encodings/binary", "encodings/decimal_codes", "encodings/json_unicode_escapes",
+    "encodings/punycode_names", "encodings/url_path_base32", "encodings/unicode_tag_characters",
     "encodings/variation_selectors",
     # other
-    "other/acrostic", "other/interleaved_filler", "other/roster_as_prose", "other/morse",
-    "other/phone_in_kanji", "other/domain_in_link_local_in_text",
-    "other/table_of_numbers_and_kana",
+    "other/acrostic", "other/interleaved_filler", "other/morse", "other/phone_in_kanji",
+    "other/domain_in_link_local_in_text",
     # notice
     "notice/agm", "notice/agm_minutes", "notice/election_result",
 ], BOTH)
