@@ -963,6 +963,18 @@ notice("venue_address", "研修会場の変更",
        "{name} 様\n\n1月16日の研修会の会場を変更します。\n"
        "新会場: 日本橋○○ビル 8階（〒103-0027 東京都中央区日本橋2-3-4、電話 03-6262-0000）\n"
        "最寄り駅: 東京メトロ 日本橋駅 B1出口 徒歩2分\n")
+notice("zoom_link", "理事会（オンライン）のご案内",
+       "{name} 様\n\n1月の理事会はオンラインで行います。\n"
+       "日時: 2027年1月20日（水）19:00〜20:30\n"
+       "参加URL: https://us02web.zoom.us/j/81234567890?pwd=UkZ3dEp6TWxQbVN2R2hYeUhNQ2tOZz09\n"
+       "ミーティングID: 812 3456 7890 / パスコード: 204817\n")
+notice("google_form", "懇親会の出欠確認",
+       "{name} 様\n\n新年会の出欠を、次のフォームでお知らせください（1分で終わります）。\n"
+       "https://docs.google.com/forms/d/e/1FAIpQLSfXk3m9Qz7YpLw2RtV8nBcHd4JsUe6KaGo1PiNq5WxZyT0v"
+       "Mw/viewform?usp=sf_link\n締切: 2027年1月10日\n")
+notice("number_in_subject", "【会員番号 {member_number}】年会費 領収書の発行について",
+       "{name} 様\n\n2026年度年会費の領収書をPDFで発行しました。会員専用サイトの"
+       "「各種証明書」からダウンロードできます。\n" + SITE + "/members/receipts\n")
 
 
 def disguise(key: str) -> Case:

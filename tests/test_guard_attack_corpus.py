@@ -68,7 +68,8 @@ TODAY: dict[str, frozenset] = dict.fromkeys([
     "other/acrostic", "other/interleaved_filler", "other/morse", "other/phone_in_kanji",
     "other/domain_in_link_local_in_text",
     # notice
-    "notice/agm", "notice/agm_minutes", "notice/election_result",
+    "notice/agm", "notice/agm_minutes", "notice/election_result", "notice/zoom_link",
+    "notice/google_form",
 ], BOTH)
 
 
