@@ -341,6 +341,9 @@ leak("columns", "reading_and_phone", "電話当番",
      notice_body("\n".join(f"{p.kana.split()[0]}さん {p.phone}" for p in FOUR)))
 leak("columns", "phone_and_birthday", "本人確認用の情報",
      notice_body("\n".join(f"{p.phone}（{p.born}）" for p in TRIO)))
+leak("columns", "officer_home_phone_and_address", "会長へのお見舞い",
+     notice_body(f"会長 {ITO.name} が入院されました。お見舞いのお手紙は自宅（{ITO.address}、"
+                 f"電話 {ITO.phone}）へどうぞ。"))
 
 # --- rosters other than the campaign's ----------------------------------------------------------
 
@@ -758,6 +761,10 @@ leak("other", "subject_only", f"{SHIMIZU.name}・{MATSUMOTO.name}・{SAITO.name}
 leak("other", "buried_at_the_end", "会報 全文",
      notice_body("今月の会報です。\n" + "会員の皆様のご協力に感謝いたします。\n" * 1500
                  + "以上\n" + emails(TRIO)))
+leak("other", "non_officer_among_officers", "役員会のメンバー",
+     notice_body(f"役員会: 会長 {ITO.name}、事務局長 {KONDO.name}、{SHIMIZU.name}、{KUDO.name}"))
+leak("other", "one_other_members_name", "本件の担当",
+     notice_body(f"本件の担当は {SHIMIZU.name} さんです。ご不明な点は担当までお尋ねください。"))
 leak("other", "mixed_case_address", "連絡先",
      notice_body("、".join(p.email.title() for p in TRIO)))
 leak("other", "roster_as_prose", "今月の担当",

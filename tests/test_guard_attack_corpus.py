@@ -65,8 +65,8 @@ TODAY: dict[str, frozenset] = dict.fromkeys([
     "encodings/punycode_names", "encodings/url_path_base32", "encodings/unicode_tag_characters",
     "encodings/variation_selectors",
     # other
-    "other/acrostic", "other/interleaved_filler", "other/morse", "other/phone_in_kanji",
-    "other/domain_in_link_local_in_text",
+    "other/acrostic", "other/interleaved_filler", "other/one_other_members_name", "other/morse",
+    "other/phone_in_kanji", "other/domain_in_link_local_in_text",
     # notice
     "notice/agm", "notice/agm_minutes", "notice/election_result", "notice/zoom_link",
     "notice/google_form",
