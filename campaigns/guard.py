@@ -234,11 +234,13 @@ def _compacted_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
     spans, values = [], []
     for end, found in index.automaton.iter(squeezed):
         for kind, member, length, column in found:
+            start = end - length + 1
             if kind == "names":
-                spans.append((end - length + 1, end + 1, member))
+                spans.append((start, end + 1, member))
             elif kind in COMPACTED_KINDS:
-                values.append(_Hit(kind, member, squeezed[end - length + 1:end + 1],
-                                   column=column))
+                values.append(_Hit(kind, member, squeezed[start:end + 1], column=column))
+            elif kind == "member_number" and _separated_number(squeezed, start, end):
+                values.append(_Hit(kind, member, squeezed[start:end + 1]))
     kept = [(start, end, member) for start, end, member in spans
             if not any(s <= start and end <= e and (s, e) != (start, end)
                        for s, e, _m in spans)]
@@ -246,12 +248,30 @@ def _compacted_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
                      for start, end, member in kept]
 
 
+def _separated_number(squeezed: str, start: int, end: int) -> bool:
+    """A member number with letters (W-1-0-0-2, W 1002) found in the compacted text, not
+    inside a longer run of Latin letters and digits. A number of digits only is looked for
+    among the number runs instead (`_phone_hits`), where an amount's comma still counts."""
+    number = squeezed[start:end + 1]
+    return (not number.isdigit() and (start == 0 or squeezed[start - 1] not in _ALNUM)
+            and (end + 1 == len(squeezed) or squeezed[end + 1] not in _ALNUM))
+
+
 def _phone_hits(runs: str, index: RosterIndex) -> list[_Hit]:
+    """Telephone numbers inside the runs of digits; member numbers of digits only when they
+    are a whole run (1-0-0-2, １００２)."""
     if not runs:
         return []
-    return [_Hit("phone", member, runs[end - length + 1:end + 1], column=column)
-            for end, found in index.automaton.iter(runs)
-            for kind, member, length, column in found if kind == "phone"]
+    hits = []
+    for end, found in index.automaton.iter(runs):
+        for kind, member, length, column in found:
+            start = end - length + 1
+            if kind == "phone":
+                hits.append(_Hit("phone", member, runs[start:end + 1], column=column))
+            elif kind == "member_number" and (start == 0 or runs[start - 1] == "\n") and (
+                    end + 1 == len(runs) or runs[end + 1] == "\n"):
+                hits.append(_Hit(kind, member, runs[start:end + 1]))
+    return hits
 
 
 def _pasted_rows(view: str, own_email: str) -> list[str]:
@@ -312,6 +332,21 @@ def _locate(original: str, found: str) -> tuple[int, int, str]:
             line, column = mail.line_column(original, start)
             return line, column, original[start:end]
     return 0, 0, found
+
+
+SEAM = 80  # characters either side of the subject's end and the body's start
+
+
+def _seam_findings(texts: dict[str, str], index: RosterIndex, found: list[Finding], *,
+                   recipient: Recipient | None = None) -> list[Finding]:
+    """The subject and the body read as one text, where they meet: a value split between
+    them (member002@exa in the subject, mple.jp in the body) is whole there."""
+    subject, body = texts.get("subject", ""), texts.get("body_text", "")
+    if not subject or not body:
+        return []
+    known = {(f.kind, f.member) for f in found}
+    seam = scan_texts({"body_text": subject[-SEAM:] + body[:SEAM]}, index, recipient=recipient)
+    return [f for f in seam if (f.kind, f.member) not in known and f.kind != "names"]
 
 
 def scan_texts(texts: dict[str, str], index: RosterIndex, *,
@@ -423,7 +458,9 @@ def check_message(*, roster, subject: str, body_text: str, body_html: str,
     texts = {"subject": subject, "body_text": body_text, "body_html": body_html}
     who = Recipient.of(recipient)
     scanned = {place: _without(text, own_links) for place, text in texts.items()}
-    return (scan_texts(scanned, roster_index(roster), recipient=who)
+    index = roster_index(roster)
+    found = scan_texts(scanned, index, recipient=who)
+    return (found + _seam_findings(scanned, index, found, recipient=who)
             + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who)
             + scan_opaque(scanned, own=_own_values(recipient), recipient=who.member_number))
 
@@ -474,7 +511,9 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
     # empty column inside a pasted row must not hide the row).
     report.add(scan_texts(_template_texts(templates, lambda m: "\x00" * len(m.group(0))),
                           index))
-    report.add(scan_texts(_template_texts(templates, ""), index))
+    emptied = _template_texts(templates, "")
+    report.add(scan_texts(emptied, index))
+    report.add(_seam_findings(emptied, index, report.findings))
     # Placeholders as blanks of their length (in a link's query they are the member's own).
     report.add(scan_opaque(_template_texts(templates, lambda m: " " * len(m.group(0))),
                            template=True))

@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import json
 import quopri
 import re
 import sys
 import unicodedata
 from collections.abc import Iterator
 from functools import cache
+from importlib import resources
 from urllib.parse import unquote
 
 MIN_NAME_LENGTH = 2  # names with non-ASCII characters, after compaction
@@ -25,11 +27,57 @@ MAX_DECODE_DEPTH = 2  # base64 of percent-encoded text is found; deeper nesting 
 # --- normalisation: the same for the roster's keys and for the text --------------------------
 
 # Letters that look like Latin ones (Cyrillic, Greek): an address typed with them reads
-# the same to a member.
+# the same to a member. Unicode's confusables table first; these few it does not pair with
+# a Latin letter.
 _LOOKALIKES = str.maketrans(
     "аеорсухіјѕԁԛԝһӏАВЕКМНОРСТХУІЈЅοαιϲκνρτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
     "aeopcyxijsdqwhlABEKMHOPCTXYIJSoaickvptuxABEZHIKMNOPTYX")
-_LOOKALIKE_RANGE = re.compile("[\u0370-\u04ff\u0500-\u052f]")
+
+
+def _japanese(char: str) -> bool:
+    """Kana, kanji and Japanese punctuation: never folded to a Latin look-alike (ロ is not
+    O), whatever the confusables table pairs them with."""
+    code = ord(char)
+    return (0x3000 <= code <= 0x30FF or 0x3400 <= code <= 0x4DBF or 0x4E00 <= code <= 0x9FFF
+            or 0xF900 <= code <= 0xFAFF or 0xFF00 <= code <= 0xFFEF)
+
+
+@cache
+def _skeleton() -> tuple[dict[int, str], re.Pattern]:
+    """Every character Unicode's confusables table pairs with a Latin letter, a digit, "@"
+    or "." (1,300 of them: Cyrillic, Greek, Cherokee, mathematical letters, ...), the
+    regional indicator letters (🇦), and the few above: (translation table, a pattern
+    that finds any of them)."""
+    data = json.loads(resources.files("confusable_homoglyphs").joinpath(
+        "confusables.json").read_text(encoding="utf-8"))
+    table = {}
+    for char, glyphs in data.items():
+        if len(char) != 1 or char.isascii() or _japanese(char):
+            continue
+        latin = [g["c"] for g in glyphs
+                 if len(g["c"]) == 1 and g["c"].isascii() and (g["c"].isalnum() or g["c"] in "@.")]
+        if latin:
+            table[ord(char)] = latin[0]
+    table.update({0x1F1E6 + i: chr(ord("A") + i) for i in range(26)})  # 🇦 .. 🇿
+    table.update(_LOOKALIKES)
+    return table, re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(table)) + "]")
+
+
+# Kanji written as digits (〇九〇, W一〇〇二): read as digits where they stand in a run of
+# two or more, or beside a Latin letter or digit; 一 alone (一郎, 統一) stays a word.
+_KANJI_DIGIT = "〇一二三四五六七八九零"
+_KANJI_DIGITS = str.maketrans(_KANJI_DIGIT, "01234567890")
+_KANJI_DIGIT_RUN = re.compile(
+    f"[{_KANJI_DIGIT}]{{2,}}|(?<=[0-9A-Za-z])[{_KANJI_DIGIT}]+|[{_KANJI_DIGIT}]+(?=[0-9A-Za-z])")
+_ANY_KANJI_DIGIT = re.compile(f"[{_KANJI_DIGIT}]")
+
+# Variant forms of kanji common in names (異体字), as the form a roster most often has: a
+# name typed with either is the same name. No maintained table exists in Python's world;
+# these are the pairs Japanese name-matching software folds.
+_ITAIJI_VARIANTS = "髙﨑嵜碕邊邉齋齊濱澤廣國櫻冨德惠眞嶋嶌槇晉藏瀨籠禮龍靜圓黑淺萬彌條與榮壽實曾顯"
+_ITAIJI = str.maketrans(_ITAIJI_VARIANTS,
+                        "高崎崎崎辺辺斎斉浜沢広国桜富徳恵真島島槙晋蔵瀬篭礼竜静円黒浅万弥条与栄寿実曽顕")
+_ANY_ITAIJI = re.compile(f"[{_ITAIJI_VARIANTS}]")
 
 
 # Invisible although Unicode calls them printable: fillers, selectors, the blank braille cell.
@@ -72,8 +120,13 @@ def clean(text: str) -> str:
         text = _ignorable().sub("", text)
     elif _INVISIBLE_PRINTABLE.search(text):
         text = _INVISIBLE_PRINTABLE.sub("", text)
-    if _LOOKALIKE_RANGE.search(text):
-        text = text.translate(_LOOKALIKES)
+    table, lookalike = _skeleton()
+    if lookalike.search(text):
+        text = text.translate(table)
+    if _ANY_KANJI_DIGIT.search(text):
+        text = _KANJI_DIGIT_RUN.sub(lambda m: m.group(0).translate(_KANJI_DIGITS), text)
+    if _ANY_ITAIJI.search(text):
+        text = text.translate(_ITAIJI)
     return text
 
 
@@ -97,13 +150,15 @@ def strip_markup(text: str) -> str:
 
 
 _AT_DISGUISE = re.compile(
-    r"\s*(?:[(\[{<]\s*(?:at|アット(?:マーク)?)\s*[)\]}>]|\s(?:at)\s|[★☆]|@)\s*", re.IGNORECASE)
+    r"\s*(?:[(\[{<]\s*(?:at|アット(?:マーク)?)\s*[)\]}>]|\s(?:at)\s|[★☆]|@"
+    r"|アット(?:マーク)?|あっと(?:まーく)?)\s*", re.IGNORECASE)
 _DOT_DISGUISE = re.compile(
-    r"\s*(?:[(\[{<]\s*(?:dot|ドット)\s*[)\]}>]|\s(?:dot)\s)\s*", re.IGNORECASE)
+    r"\s*(?:[(\[{<]\s*(?:dot|ドット)\s*[)\]}>]|\s(?:dot)\s|ドット|どっと)\s*", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
 
-_AT_MARKS = ("@", "★", "☆", "アット", "at)", "at]", "at}", "at>", " at ", " AT ", " At ")
+_AT_MARKS = ("@", "★", "☆", "アット", "あっと", "at)", "at]", "at}", "at>", " at ", " AT ",
+             " At ")
 _DOT_SPACES = re.compile(r"(?<=[A-Za-z0-9])\s*\.\s*(?=[A-Za-z0-9])")
 _SPREAD_AT = re.compile(r"\s.{0,2}@|@.{0,2}\s")
 
