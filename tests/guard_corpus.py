@@ -11,8 +11,9 @@ tests/test_guard_attack_corpus.py and bench/guard_corpus.py alike):
   earlier (60, the 20 among them) and a roster of members who left, imported and then
   purged by the app's own retention code;
 * DISGUISES: (class, id, subject, body_text, body_html) that leak members other than the
-  recipient. Every one carries at least two other members' data, or a member who is not
-  in the campaign's roster at all, so that no recipient gets only their own;
+  recipient. Most carry two or more members' data; none carries only the data of the
+  first member in roster order (SATO, the first message the worker sends), so that a guard
+  that refuses before each hand-over lets no message out at all;
 * NOTICES: ordinary notices (dues, meetings, elections, newsletters, seminars, safety
   checks, benefits) written with the placeholders the app supports.
 """
@@ -526,6 +527,8 @@ leak("written_out", "local_parts_alone", "メールアドレスの変更",
                  "ren.hasegawa"))
 leak("written_out", "split_subject_body", "連絡先: chihiro_s / fujita.j / sakura.n",
      notice_body("（いずれも @mail.example）"))
+leak("written_out", "split_at_the_seam", f"幹事の連絡先は {SHIMIZU.local}",
+     f"@{SHIMIZU.domain} です。\n\n{{name}} 様\n\n幹事への連絡は上記までお願いします。\n")
 leak("written_out", "split_by_line", "連絡先（改行）",
      notice_body("\n".join(f"{p.local}\n@{p.domain}" for p in TRIO)))
 leak("written_out", "plus_tag", "配信テスト",
