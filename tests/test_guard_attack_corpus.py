@@ -24,8 +24,8 @@ MODES = ("submit_on", "hand_over_only")
 
 BOTH = frozenset(MODES)
 # What today's guard gets wrong, by case and mode: a disguise that reaches members, a notice
-# that is refused. From a run of this file without marks on main at 4569517 (issue 21, items
-# 1 and 3 done); every one of these reached all 20 members, or (notices) was refused, in both
+# that is refused. From a run of this file without marks on main at 72f0d74 (issue 21, items
+# 1, 2 and 3 done); every one of these reached all 20 members, or (notices) was refused, in both
 # modes. When the observer's list of people who may be named exists (item 4), put the
 # officers a notice names (Case.named, corpus.OFFICERS) on it in the `drive` fixture.
 TODAY: dict[str, frozenset] = dict.fromkeys([
