@@ -1,10 +1,11 @@
-"""An attacker's corpus for the content guard (issue 21, item 5), written before the guard it
-tests and without reading it: what a contractor's insider would write into a campaign to
-get other members' data to its recipients, and the ordinary notices an association sends
-that must go out untouched.
+"""An attacker's corpus for the content guard (issue 21, item 5), written by a reviewer who
+had not read the guard: what a contractor's insider would write into a campaign to get
+other members' data to its recipients, and the ordinary notices an association sends that
+must go out untouched.
 
-Data only, plus the one function that drives a case through the real workflow (used by
-tests/test_guard_attack_corpus.py and bench/guard_corpus.py alike):
+Data, plus the set-up of the rosters (`setting_up`) and the drive of one case through the
+real workflow (`drive`), used by tests/test_guard_attack_corpus.py and
+bench/guard_corpus.py alike:
 
 * three rosters, all made up (nobody real): the campaign's own (東京支部, 20 members with
   every column a Japanese association keeps), the association's full membership imported
@@ -129,7 +130,7 @@ SATO, TAKAHASHI, ITO, WATANABE, YAMAZAKI, ONO, SHIMIZU, MATSUMOTO, SAITO, FUJITA
 
 # Officers: who a notice may name (会長, 副会長, 事務局長, 会計, 監事, newly elected 理事).
 # When the observer's list of people who may be named exists (issue 21, item 4), the
-# corpus test puts exactly these on it.
+# corpus test should put exactly these on it (Case.named: who each notice names).
 OFFICERS = {ITO.number: "会長", KONDO.number: "事務局長", MORI.number: "会計",
             TANAKA.number: "理事", YOSHIDA.number: "監事"}
 
