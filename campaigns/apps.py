@@ -28,7 +28,7 @@ class CampaignsConfig(AppConfig):
             schedules,
             workflow,
         )
-        from roster.models import Roster
+        from roster.models import NamedMember, Roster
 
         # What follows a move of the workflow (its table's `after`, and telling people):
         # hooks, so that the workflow imports nothing above it.
@@ -40,8 +40,9 @@ class CampaignsConfig(AppConfig):
         password_set_by_other.connect(lapse_signoffs_of_the_person, dispatch_uid="lapse")
         # The guard's index covers every roster held: a new one joins it at once here (in
         # other processes within guard.HELD_FOR_SECONDS).
-        post_save.connect(lambda **kwargs: guard.forget_held_rosters(), sender=Roster,
-                          dispatch_uid="guard-rosters", weak=False)
+        for model in (Roster, NamedMember):  # and who may be named
+            post_save.connect(lambda **kwargs: guard.forget_held_rosters(), sender=model,
+                              dispatch_uid=f"guard-{model.__name__}", weak=False)
         # The worker's schedules are code (campaigns.schedules), written after every migrate.
         post_migrate.connect(schedules.ensure_after_migrate, sender=self)
         # Bounces and complaints from an e-mail provider's webhook (django-anymail's views).

@@ -54,6 +54,7 @@ from campaigns.spellings import (
     views,
 )
 from roster import member_data
+from roster.models import NamedMember
 
 MAX_FINDINGS = 200
 PLACES = ("subject", "body_text", "body_html")
@@ -71,12 +72,14 @@ class RosterIndex:
 COMPACTED_KINDS = frozenset({"names", "address", "column"})
 
 
-def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None = None) -> (
-        ahocorasick.Automaton):
+def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None = None,
+                named: frozenset[str] = frozenset()) -> ahocorasick.Automaton:
     """`rows`: (member number, name, e-mail, extra columns) of every member of every roster
-    held; `columns`: each extra column's kind (spellings.column_kind). A reading counts as
-    the member's name; a telephone number, an address or another value (long enough, and
-    held by one member only: a branch or a grade is no one's data) as itself."""
+    held; `columns`: each extra column's kind (spellings.column_kind); `named`: members the
+    association allows to be named (roster.models.NamedMember): their names and readings
+    are not indexed. A reading counts as the member's name; a telephone number, an address
+    or another value (long enough, and held by one member only: a branch or a grade is no
+    one's data) as itself."""
     columns = columns or {}
     entries: dict[str, set] = {}
     text_values: dict[str, set] = {}
@@ -90,12 +93,14 @@ def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None 
         if len(number) >= min_number_length:
             for key in number_keys(number):
                 add(key, "member_number", number)
-        for key in name_keys(name):
+        for key in name_keys(name) if number not in named else ():
             # Many members share a name; the name itself is the finding.
             add(key, "names", number)
         for column, value in extra.items():
             kind = columns.get(column, "text")
             if not value or kind == "date":  # a date alone names nobody (see docs/security.md)
+                continue
+            if kind == "reading" and number in named:
                 continue
             if kind == "reading":
                 for key in name_keys(value):
@@ -131,13 +136,14 @@ def _rows_of(held):
 
 
 @lru_cache(maxsize=2)
-def _index(held: tuple, min_number_length: int) -> ahocorasick.Automaton:
+def _index(held: tuple, named: frozenset[str], min_number_length: int) -> ahocorasick.Automaton:
     columns = {column: column_kind(column) for *_r, extra in held for column in extra}
-    return build_index(_rows_of(held), min_number_length=min_number_length, columns=columns)
+    return build_index(_rows_of(held), min_number_length=min_number_length, columns=columns,
+                       named=named)
 
 
 HELD_FOR_SECONDS = 10.0  # how long a worker trusts its list of the rosters held
-_held = {"at": -HELD_FOR_SECONDS, "rosters": ()}
+_held = {"at": -HELD_FOR_SECONDS, "rosters": (), "named": frozenset()}
 
 
 def _held_rosters() -> tuple:
@@ -147,6 +153,8 @@ def _held_rosters() -> tuple:
     if now - _held["at"] >= HELD_FOR_SECONDS:
         _held["rosters"] = tuple((pk, sha, count, tuple(extra))
                                  for pk, sha, count, extra in member_data.held_rosters())
+        _held["named"] = frozenset(NamedMember.objects.current().values_list(
+            "member_number", flat=True))
         _held["at"] = now
     return _held["rosters"]
 
@@ -168,7 +176,8 @@ def roster_index(roster) -> RosterIndex:
     `roster`, the campaign's: the 2022 leak pasted the whole membership into a mail to a
     part of it). Built once per process and set of rosters held (a roster never changes
     after import)."""
-    automaton = _index(_held_rosters(), settings.GUARD_MIN_NUMBER_LENGTH)
+    held = _held_rosters()
+    automaton = _index(held, _held["named"], settings.GUARD_MIN_NUMBER_LENGTH)
     return RosterIndex(automaton, _only_member(roster.pk, roster.member_count))
 
 

@@ -9,3 +9,5 @@ class Action(StrEnum):
     IMPORT_REFUSED = "roster.import_refused"
     UPLOAD_CANCELLED = "roster.upload_cancelled"
     DERIVED = "roster.derived"  # a part of a roster, for a follow-up campaign
+    NAMED_ADDED = "roster.named_member_added"  # the guard may let this member's name pass
+    NAMED_REVOKED = "roster.named_member_revoked"

@@ -27,3 +27,28 @@ class RosterUploadForm(forms.Form):
 
 class MemberSearchForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=200)
+
+
+class NamedMemberForm(forms.Form):
+    member_number = forms.CharField(label=_("Member number"), max_length=64)
+    reason = forms.CharField(label=_("Why they may be named"), max_length=200,
+                             help_text=_("For example: “President, signs the notices”."))
+    last_day = forms.DateField(label=_("Until (inclusive)"),
+                               widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_last_day(self):
+        from django.utils import timezone
+
+        last_day = self.cleaned_data["last_day"]
+        today = timezone.localdate()
+        if last_day < today:
+            raise forms.ValidationError(_("The last day is in the past."))
+        if (last_day - today).days > 366:
+            raise forms.ValidationError(_("At most one year ahead: the list is renewed "
+                                          "at least once a year."))
+        return last_day
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", _("Allow this member to be named")))

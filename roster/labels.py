@@ -12,6 +12,8 @@ labels.contribute("ACTIONS", {
     Action.IMPORT_REFUSED: _("roster file refused"),
     Action.UPLOAD_CANCELLED: _("roster upload discarded"),
     Action.DERIVED: _("roster made from part of another"),
+    Action.NAMED_ADDED: _("member allowed to be named in notices"),
+    Action.NAMED_REVOKED: _("member no longer allowed to be named"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "roster_name": _("roster name"), "file_name": _("file name"),
@@ -20,6 +22,8 @@ labels.contribute("PAYLOAD_KEYS", {
     "error_count": _("problems"), "errors": _("problems found"), "row": _("row"),
     "column": _("column"), "code": _("code"), "from_roster": _("made from roster"),
     "from_sha256": _("SHA-256 of that roster's file"),
+    "member": _("member number"), "named_because": _("why they may be named"),
+    "last_day": _("until (inclusive)"),
 })
 # Outcomes of an import as the payload's "outcome" stores them.
 labels.contribute("PAYLOAD_OUTCOMES", {

@@ -125,3 +125,39 @@ class Suppression(models.Model):
 
     def __str__(self):
         return f"{self.pseudonym[:12]}… ({self.reason})"
+
+
+class NamedMemberQuerySet(models.QuerySet):
+    def current(self):
+        """Entries that count today: not revoked, not past their last day."""
+        from django.utils import timezone
+
+        return self.filter(revoked_at=None, last_day__gte=timezone.localdate())
+
+
+class NamedMember(models.Model):
+    """A member the association allows to be named in any notice (an officer signing it,
+    an elected member in a result), kept by its observers: the content guard does not
+    count their name as another member's data. Only the name: their address, number and
+    other values stay theirs."""
+
+    member_number = models.CharField(_("member number"), max_length=64)
+    reason = models.CharField(_("why they may be named"), max_length=200)
+    last_day = models.DateField(_("until (inclusive)"))
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("added by"),
+                                 on_delete=models.PROTECT, related_name="+")
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("revoked by"),
+                                   null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    objects = NamedMemberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["member_number", "-added_at"]
+        verbose_name = _("member who may be named")
+        verbose_name_plural = _("members who may be named")
+
+    def __str__(self):
+        return f"{self.member_number} ({self.reason})"

@@ -4,15 +4,16 @@ import hashlib
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone
 
 import audit
-from countersign.roles import Role
+from countersign.roles import Role, has_role
 from roster import member_data
 from roster.actions import Action
 from roster.importer import ParsedRoster, parse_roster
-from roster.models import Member, Roster, RosterUpload
+from roster.models import Member, NamedMember, Roster, RosterUpload
 
 AUDITED_PROBLEMS = 20
 
@@ -163,3 +164,31 @@ def _expiry_cutoff():
 
 def _purge_expired_uploads() -> None:
     member_data.forget_uploads(RosterUpload.objects.filter(uploaded_at__lt=_expiry_cutoff()))
+
+
+def add_named_member(*, member_number: str, reason: str, last_day, actor) -> NamedMember:
+    """The association's observer allows a member to be named in notices (an officer
+    signing them) until `last_day`. Audited; the guard reads it within seconds."""
+    if not has_role(actor, Role.OBSERVER):
+        raise PermissionDenied
+    with transaction.atomic():
+        named = NamedMember.objects.create(member_number=member_number.strip(),
+                                           reason=reason.strip(), last_day=last_day,
+                                           added_by=actor)
+        audit.record(Action.NAMED_ADDED, actor=actor, role=Role.OBSERVER, target=named,
+                     payload={"member": named.member_number, "named_because": named.reason,
+                              "last_day": named.last_day.isoformat()})
+    return named
+
+
+def revoke_named_member(*, named: NamedMember, actor) -> None:
+    if not has_role(actor, Role.OBSERVER):
+        raise PermissionDenied
+    with transaction.atomic():
+        locked = NamedMember.objects.select_for_update().get(pk=named.pk)
+        if locked.revoked_at is not None:
+            return
+        locked.revoked_at, locked.revoked_by = timezone.now(), actor
+        locked.save(update_fields=["revoked_at", "revoked_by"])
+        audit.record(Action.NAMED_REVOKED, actor=actor, role=Role.OBSERVER, target=locked,
+                     payload={"member": locked.member_number, "named_because": locked.reason})

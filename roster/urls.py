@@ -8,4 +8,6 @@ urlpatterns = [
     path("import/", views.roster_upload, name="upload"),
     path("import/<int:pk>/", views.roster_upload_preview, name="upload_preview"),
     path("<int:pk>/", views.roster_detail, name="detail"),
+    path("named/", views.named_members, name="named"),
+    path("named/<int:pk>/revoke/", views.named_member_revoke, name="named_revoke"),
 ]

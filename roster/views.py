@@ -8,8 +8,8 @@ from django.views.decorators.http import require_http_methods
 from countersign import access
 from countersign.roles import Role, role_required
 from roster import member_data, services
-from roster.forms import MemberSearchForm, RosterUploadForm
-from roster.models import Roster, RosterUpload
+from roster.forms import MemberSearchForm, NamedMemberForm, RosterUploadForm
+from roster.models import NamedMember, Roster, RosterUpload
 
 # Who sees what: countersign.access (auditors see a roster's metadata, not its members).
 ROSTER_READERS = access.roles_for(access.Data.ROSTER_METADATA)
@@ -78,3 +78,27 @@ def roster_upload_preview(request, pk):
         return redirect(roster)
     return render(request, "roster/upload_preview.html", {
         "upload": upload, "preview": member_data.held_preview(upload)})
+
+
+@role_required(Role.OBSERVER)
+@require_http_methods(["GET", "POST"])
+def named_members(request):
+    """The association's list of members who may be named in any notice (officers)."""
+    form = NamedMemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.add_named_member(actor=request.user, **form.cleaned_data)
+        messages.success(request, _("Saved. The content guard lets this member's name pass "
+                                    "until the day you set."))
+        return redirect("roster:named")
+    return render(request, "roster/named.html", {
+        "form": form, "current": NamedMember.objects.current().select_related("added_by"),
+        "past": NamedMember.objects.exclude(pk__in=NamedMember.objects.current()).select_related(
+            "added_by", "revoked_by")[:50]})
+
+
+@role_required(Role.OBSERVER)
+@require_http_methods(["POST"])
+def named_member_revoke(request, pk):
+    services.revoke_named_member(named=get_object_or_404(NamedMember, pk=pk), actor=request.user)
+    messages.success(request, _("Revoked: the content guard counts this member's name again."))
+    return redirect("roster:named")

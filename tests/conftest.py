@@ -109,6 +109,15 @@ def _fast_password_hashing():
 
 
 @pytest.fixture(autouse=True)
+def _guard_reads_what_this_test_holds():
+    """The guard keeps its list of rosters held (and of members who may be named) for a few
+    seconds; each test's database starts from nothing, so each test starts with it unread."""
+    from campaigns import guard
+
+    guard.forget_held_rosters()
+
+
+@pytest.fixture(autouse=True)
 def _english_outside_requests():
     """Code run outside a request (the worker, the workflow) speaks the site language, ja.
     Tests read their messages in English; each request still follows its Accept-Language."""

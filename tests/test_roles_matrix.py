@@ -6,12 +6,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns import mail, workflow
 from campaigns.models import Delivery
 from campaigns.seen import Seen
 from roster.models import RosterUpload
 from roster.samples import csv_bytes, sample_rows
+from roster.services import add_named_member
 from tests.factories import (
     OBSERVER_TICKS,
     SUPERVISOR_TICKS,
@@ -45,6 +47,9 @@ TABLE = [
     ("POST", "/rosters/import/", {OP}),
     ("GET", "/rosters/import/{upload}/", {OP}),
     ("POST", "/rosters/import/{upload}/", {OP}),
+    ("GET", "/rosters/named/", {OBS}),
+    ("POST", "/rosters/named/", {OBS}),
+    ("POST", "/rosters/named/{named}/revoke/", {OBS}),
     ("GET", "/campaigns/", STAFF),
     ("GET", "/campaigns/new/", {OP}),
     ("POST", "/campaigns/new/", {OP}),
@@ -137,9 +142,11 @@ def world(everyone, settings, tmp_path):
     client.force_login(olivia)
     client.post(reverse("roster:upload"), {"name": "追加", "file": SimpleUploadedFile(
         "m.csv", csv_bytes(sample_rows(3)))})
+    named = add_named_member(member_number="W000001", reason="会長", actor=oscar,
+                             last_day=timezone.localdate())
     return {"roster": roster.pk, "draft": draft.pk, "submitted": submitted.pk,
             "approved": approved.pk, "sending": sending.pk, "delivery": delivery.pk,
-            "upload": RosterUpload.objects.get().pk, "users": everyone}
+            "upload": RosterUpload.objects.get().pk, "named": named.pk, "users": everyone}
 
 
 def client_as(world, who, **kwargs):
@@ -182,7 +189,8 @@ def test_forged_object_ids_are_refused(world, who):
     client, leaked = client_as(world, who), []
     for template in FORGED:
         path = template.format(**{k: 999999 for k in ("roster", "upload", "draft", "submitted",
-                                                       "approved", "sending", "delivery")})
+                                                       "approved", "sending", "delivery",
+                                                       "named")})
         if request(client, "GET", path).status_code not in (403, 404):
             leaked.append(path)
     assert leaked == []

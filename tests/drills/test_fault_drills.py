@@ -37,7 +37,11 @@ class MailServer:
         self.process = subprocess.Popen([*MANAGE, "mailcatcher", "--port", str(self.port)],
                                         env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
-        wait_until(self._listening, timeout=20, what="the mail server")
+        try:  # a loaded machine starts Django slowly; a server that never listened is killed
+            wait_until(self._listening, timeout=60, what="the mail server")
+        except AssertionError:
+            self.process.kill()
+            raise
 
     def _listening(self):
         import socket

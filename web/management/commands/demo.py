@@ -65,14 +65,15 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            for p in processes:
+            for p in processes:  # SIGTERM: a background start leaves SIGINT ignored in them
                 if p.poll() is None:
-                    p.send_signal(signal.SIGINT)
+                    p.send_signal(signal.SIGTERM)
             for p in processes:
                 try:
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        failed = [p.args[2] for p in processes if p.returncode not in (0, -signal.SIGINT, None)]
+        failed = [p.args[2] for p in processes
+                  if p.returncode not in (0, -signal.SIGINT, -signal.SIGTERM, None)]
         if failed:
             self.stderr.write(f"stopped because {', '.join(failed)} exited")
