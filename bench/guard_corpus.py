@@ -69,7 +69,7 @@ def main():
     started = time.perf_counter()
     try:
         with override_settings(**smtp):
-            roster = corpus.setting_up(signers[0])
+            roster = corpus.setting_up(signers[0], signers[2])
             outcomes = {(case.key, mode): (case, run(case, mode, roster, signers, sink))
                         for case in (*corpus.DISGUISES, *corpus.NOTICES) for mode in MODES}
     finally:

@@ -129,8 +129,8 @@ SATO, TAKAHASHI, ITO, WATANABE, YAMAZAKI, ONO, SHIMIZU, MATSUMOTO, SAITO, FUJITA
     NAKAJIMA, TANAKA, HASEGAWA, KONDO, ISHII, YOSHIDA, KUDO, MORI, NISHIMURA = TOKYO
 
 # Officers: who a notice may name (会長, 副会長, 事務局長, 会計, 監事, newly elected 理事).
-# When the observer's list of people who may be named exists (issue 21, item 4), the
-# corpus test should put exactly these on it (Case.named: who each notice names).
+# They are on the observers' list of members who may be named (issue 21, item 4; set up in
+# `setting_up`); Case.named says whom each notice names.
 OFFICERS = {ITO.number: "会長", KONDO.number: "事務局長", MORI.number: "会計",
             TANAKA.number: "理事", YOSHIDA.number: "監事"}
 
@@ -1006,13 +1006,15 @@ class Outcome:
     members: int  # the campaign's roster size
 
 
-def setting_up(author):
+def setting_up(author, observer):
     """The three rosters: the members who left (imported and purged past the retention
-    period), then the full membership, then this campaign's roster. Returns the campaign's
-    roster."""
+    period), then the full membership, then this campaign's roster; and the officers on the
+    observers' list of members who may be named (issue 21, item 4), where the app has that
+    list (the same corpus runs against the app before it). Returns the campaign's roster."""
     from django.utils import timezone
 
     from campaigns import retention
+    from roster import services
     from tests.factories import make_roster
 
     left = make_roster(author, rows=[purged_row(p) for p in LEFT], header=PURGED_HEADER,
@@ -1022,8 +1024,14 @@ def setting_up(author):
     left.refresh_from_db()
     assert left.purged_at is not None
     make_roster(author, rows=[p.row() for p in FULL], header=HEADER, name="全会員名簿 2026")
-    return make_roster(author, rows=[p.row() for p in TOKYO], header=HEADER,
-                       name="東京支部 会員名簿")
+    roster = make_roster(author, rows=[p.row() for p in TOKYO], header=HEADER,
+                         name="東京支部 会員名簿")
+    if hasattr(services, "add_named_member"):
+        for number, office in OFFICERS.items():
+            services.add_named_member(member_number=number, reason=f"{office}（2026年度）",
+                                      last_day=timezone.localdate() + timedelta(days=365),
+                                      actor=observer)
+    return roster
 
 
 def drive(case: Case, roster, people, sink) -> Outcome:

@@ -24,10 +24,9 @@ MODES = ("submit_on", "hand_over_only")
 
 BOTH = frozenset(MODES)
 # What today's guard gets wrong, by case and mode: a disguise that reaches members, a notice
-# that is refused. From a run of this file without marks on main at 72f0d74 (issue 21, items
-# 1, 2 and 3 done); every one of these reached all 20 members, or (notices) was refused, in both
-# modes. When the observer's list of people who may be named exists (item 4), put the
-# officers a notice names (Case.named, corpus.OFFICERS) on it in the `drive` fixture.
+# that is refused. From a run of this file without marks on main at 7ccc942 (issue 21, items
+# 1 to 4 done); every one of these reached all 20 members, or (notices) was refused, in both
+# modes.
 TODAY: dict[str, frozenset] = dict.fromkeys([
     # columns
     "columns/phones_international", "columns/addresses_kanji_chome",
@@ -62,8 +61,7 @@ TODAY: dict[str, frozenset] = dict.fromkeys([
     "other/acrostic", "other/interleaved_filler", "other/one_other_members_name", "other/morse",
     "other/domain_in_link_local_in_text",
     # notice
-    "notice/agm", "notice/agm_minutes", "notice/election_result", "notice/zoom_link",
-    "notice/google_form",
+    "notice/zoom_link", "notice/google_form",
 ], BOTH)
 
 
@@ -78,8 +76,8 @@ def _params(cases) -> list:
 
 
 @pytest.fixture
-def campaign_roster(olivia):
-    return corpus.setting_up(olivia)
+def campaign_roster(olivia, oscar):
+    return corpus.setting_up(olivia, oscar)
 
 
 @pytest.fixture
