@@ -37,20 +37,16 @@ import ahocorasick
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from campaigns import links, mail, opaque
+from campaigns import guard_tags, links, mail, member_keys, opaque
 from campaigns.findings import Finding, GuardReport
 from campaigns.selectors import sample_members
 from campaigns.spellings import (
     clean,
     column_kind,
     compact,
-    email_keys,
     name_keys,
-    number_keys,
     number_runs,
-    phone_keys,
     strip_markup,
-    value_keys,
     views,
 )
 from roster import member_data
@@ -74,55 +70,11 @@ COMPACTED_KINDS = frozenset({"names", "address", "column"})
 
 def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None = None,
                 named: frozenset[str] = frozenset()) -> ahocorasick.Automaton:
-    """`rows`: (member number, name, e-mail, extra columns) of every member of every roster
-    held; `columns`: each extra column's kind (spellings.column_kind); `named`: members the
-    association allows to be named (roster.models.NamedMember): their names and readings
-    are not indexed. A reading counts as the member's name; a telephone number, an address
-    or another value (long enough, and held by one member only: a branch or a grade is no
-    one's data) as itself."""
-    columns = columns or {}
-    entries: dict[str, set] = {}
-    text_values: dict[str, set] = {}
-
-    def add(key, kind, number, column=""):
-        entries.setdefault(key, set()).add((kind, number, len(key), column))
-
-    for number, name, email, extra in rows:
-        for key in email_keys(email):
-            add(key, "email", number)
-        if len(number) >= min_number_length:
-            for key in number_keys(number):
-                add(key, "member_number", number)
-        for key in name_keys(name) if number not in named else ():
-            # Many members share a name; the name itself is the finding.
-            add(key, "names", number)
-        for column, value in extra.items():
-            kind = columns.get(column, "text")
-            if not value or kind == "date":  # a date alone names nobody (see docs/security.md)
-                continue
-            if kind == "reading" and number in named:
-                continue
-            if kind == "reading":
-                for key in name_keys(value):
-                    add(key, "names", number)
-            elif kind == "phone":
-                for key in phone_keys(value):
-                    add(key, "phone", number, column)
-            elif kind == "address":
-                for key in value_keys(value):
-                    add(key, "address", number, column)
-            else:
-                for key in value_keys(value):
-                    text_values.setdefault(key, set()).add((number, column))
-    for key, holders in text_values.items():
-        if len({number for number, _c in holders}) == 1:
-            number, column = min(holders)
-            add(key, "column", number, column)
+    """The automaton over every key of every member (campaigns.member_keys)."""
+    found_keys = member_keys.entries(rows, min_number_length=min_number_length,
+                                     columns=columns or {}, named=named)
     automaton = ahocorasick.Automaton()
-    for key, found in entries.items():
-        if any(kind == "names" for kind, *_rest in found):  # one member per name is enough
-            first = min((e for e in found if e[0] == "names"), key=lambda e: e[1])
-            found = {e for e in found if e[0] != "names"} | {first}
+    for key, found in found_keys.items():
         automaton.add_word(key, tuple(sorted(found)))
     # Never empty (every roster's member data erased): a key no text holds, finding nothing.
     automaton.add_word("\U0010fffe\U0010ffff", ())
@@ -523,6 +475,7 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
     emptied = _template_texts(templates, "")
     report.add(scan_texts(emptied, index))
     report.add(_seam_findings(emptied, index, report.findings))
+    report.add(guard_tags.findings(emptied))  # purged rosters: on keyed tags alone
     # Placeholders as blanks of their length (in a link's query they are the member's own).
     report.add(scan_opaque(_template_texts(templates, lambda m: " " * len(m.group(0))),
                            template=True))
@@ -558,6 +511,7 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
                               recipient=Recipient.of(values)))
         report.add(scan_opaque(texts, own=_own_values(values),
                                recipient=values["member_number"]))
+        report.add(guard_tags.findings(texts, recipient=values["member_number"]))
         for link in links.links_in(**texts):
             if len(found_links) < MAX_LISTED_LINKS:
                 found_links.setdefault(link.url, "message")

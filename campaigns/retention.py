@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 import audit
-from campaigns import suppression
+from campaigns import guard_tags, suppression
 from campaigns.actions import Action
 from campaigns.mail import NoAttachmentMessage
 from campaigns.models import Campaign, DeletionCertificate, Delivery
@@ -93,6 +93,7 @@ def purge_rosters(now=None) -> list[DeletionCertificate]:
     (nothing due: no certificate). Expired uploads go in any case."""
     due = list(rosters_due(now).values_list("pk", flat=True))
     expired = _expired_uploads(now)
+    guard_tags.forget_expired()
     with transaction.atomic():
         # Locked, then checked again: a campaign created on a roster since it was found due
         # keeps it (on PostgreSQL, creating one waits for this lock, then sees the purge).
@@ -159,6 +160,8 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
     with transaction.atomic():
         counts = {"members": 0, "deliveries": 0, "uploads": 0, "caught_messages": 0}
         counts["deliveries"] = _erase_ledger(deliveries, found)
+        tags = (guard_tags.keep_tags_of(rosters) if kind == DeletionCertificate.Kind.RETENTION
+                else None)  # an erasure request leaves nothing of the person, not even tags
         counts["members"] = member_data.erase(members)
         counts["uploads"] = member_data.forget_uploads(uploads)
         now = timezone.now()
@@ -179,6 +182,7 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
         }
         if kind == DeletionCertificate.Kind.RETENTION:
             document["retention_days"] = settings.ROSTER_RETENTION_DAYS
+            document["guard_tags"] = tags
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":"),
                                ensure_ascii=False)
         certificate = DeletionCertificate.objects.create(
@@ -304,6 +308,11 @@ def certificate_text(certificate: DeletionCertificate) -> str:
             "sha": d["pseudonyms_sha256"]},
         _("Kept: %(kept)s") % {"kept": _(d["kept"])},
     ]
+    if d.get("guard_tags"):
+        lines.append(_("The content guard keeps %(count)s keyed tags of the erased values "
+                       "until %(day)s, to refuse a notice that carries them (not the values: "
+                       "without the installation's key a tag says nothing).") % {
+            "count": f"{d['guard_tags']['count']:,}", "day": d["guard_tags"]["keep_until"]})
     if certificate.countersigned_by_id:
         lines.append(_("Countersigned by %(person)s at %(time)s") % {
             "person": certificate.countersigned_by, "time": clock.text(

@@ -104,6 +104,9 @@ def _digits() -> dict[int, str]:
             if c > 127 and unicodedata.category(chr(c)) == "Nd"}
 
 
+# Neither ASCII nor Japanese (kana, kanji, CJK punctuation, full width): where every
+# look-alike letter is. Most notices have none, and this is cheap to rule out.
+_UNCOMMON = re.compile("[^\x00-\x7f\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 _OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # \d: every Unicode decimal digit
 
 
@@ -120,9 +123,10 @@ def clean(text: str) -> str:
         text = _ignorable().sub("", text)
     elif _INVISIBLE_PRINTABLE.search(text):
         text = _INVISIBLE_PRINTABLE.sub("", text)
-    table, lookalike = _skeleton()
-    if lookalike.search(text):
-        text = text.translate(table)
+    if _UNCOMMON.search(text):  # outside ASCII and Japanese: look-alikes are possible
+        table, lookalike = _skeleton()
+        if lookalike.search(text):
+            text = text.translate(table)
     if _ANY_KANJI_DIGIT.search(text):
         text = _KANJI_DIGIT_RUN.sub(lambda m: m.group(0).translate(_KANJI_DIGITS), text)
     if _ANY_ITAIJI.search(text):

@@ -317,6 +317,13 @@ AUDIT_ANCHOR_HOURS = envint("AUDIT_ANCHOR_HOURS", "24")
 # it: a new key makes every suppression unrecognisable. Unset: derived from SECRET_KEY.
 MEMBER_PSEUDONYM_KEY = os.environ.get("MEMBER_PSEUDONYM_KEY", "") or hashlib.sha256(
     f"countersign-pseudonym:{SECRET_KEY}".encode()).hexdigest()
+# The key of the content guard's tags of purged rosters' values (campaigns.guard_tags): a
+# key of its own, so that neither the pseudonyms' key nor SECRET_KEY opens them.
+GUARD_TAG_KEY = os.environ.get("GUARD_TAG_KEY", "") or hashlib.sha256(
+    f"countersign-guard-tags:{SECRET_KEY}".encode()).hexdigest()
+# How long the guard keeps recognising a purged roster's values (keyed tags only): a
+# contractor who kept the file cannot mail it for this long. Stated on the certificate.
+GUARD_TAGS_KEEP_DAYS = envint("GUARD_TAGS_KEEP_DAYS", "365")
 
 # Newsletters must say who sends them, from where, and how to reach them (a footer the
 # workflow checks at submit), and carry an unsubscribe link. The mailto: of the

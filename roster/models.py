@@ -161,3 +161,19 @@ class NamedMember(models.Model):
 
     def __str__(self):
         return f"{self.member_number} ({self.reason})"
+
+
+class GuardTag(models.Model):
+    """What the content guard keeps of a purged roster's values: keyed tags (a keyed hash
+    under GUARD_TAG_KEY of each normalised value, campaigns.guard_tags), never the values.
+    With the key, a text's candidate values can be tagged and looked up; without it, a tag
+    says nothing. Kept until `keep_until` (GUARD_TAGS_KEEP_DAYS, stated on the deletion
+    certificate)."""
+
+    roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="+")
+    tag = models.CharField(max_length=16, db_index=True)
+    kind = models.CharField(max_length=20)  # email, member_number, names, phone, ...
+    member_number = models.CharField(max_length=64)
+    column = models.CharField(max_length=200, blank=True)
+    length = models.PositiveSmallIntegerField()  # of the key: which windows to tag
+    keep_until = models.DateField(db_index=True)

@@ -1,0 +1,149 @@
+"""What the guard keeps of a purged roster, and the check that needs nothing else.
+
+When a roster is purged (retention), its members' values are erased, but a contractor may
+still hold the file. So before the erasure every key the guard would look a value up by
+(campaigns.member_keys: addresses, member numbers, names and readings, telephone numbers,
+postal addresses, other values) is kept as a keyed tag: BLAKE2b under GUARD_TAG_KEY, 8
+bytes, for GUARD_TAGS_KEEP_DAYS (the deletion certificate says until when). Never the
+value: without the key a tag says nothing, and with it one can only test a guess.
+
+The check runs on tags alone: every candidate window of the text (each address around an
+"@", each word that could be a member number, each run of digits, and every window of the
+compacted text as long as some kept key) is tagged and looked up. This is how the whole
+guard can work once the association holds the key to its members' data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+from functools import lru_cache
+
+from django.conf import settings
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from campaigns import member_keys
+from campaigns.findings import Finding
+from campaigns.spellings import column_kind, compact, number_runs, views
+from roster import member_data
+from roster.models import GuardTag
+
+_ADDRESS_LEFT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-")
+_WORD = re.compile(r"[a-z0-9](?:[a-z0-9]|[-_](?=[a-z0-9]))*")
+COMPACTED = ("names", "address", "column")
+
+
+def tag(key: str) -> str:
+    return hashlib.blake2b(key.encode(), key=settings.GUARD_TAG_KEY.encode()[:64],
+                           digest_size=8).hexdigest()
+
+
+def keep_tags_of(rosters) -> dict:
+    """Tag every key of these rosters' members (called just before their values are
+    erased). Returns what the certificate says: how many, and until when."""
+    keep_until = timezone.localdate() + timedelta(days=settings.GUARD_TAGS_KEEP_DAYS)
+    count = 0
+    for roster in rosters:
+        columns = {column: column_kind(column) for column in roster.extra_columns}
+        found = member_keys.entries(member_data.index_rows(roster.pk), columns=columns,
+                                    min_number_length=settings.GUARD_MIN_NUMBER_LENGTH)
+        rows = [GuardTag(roster=roster, tag=tag(key), kind=kind, member_number=number,
+                         column=column, length=length, keep_until=keep_until)
+                for key, entries in found.items() for kind, number, length, column in entries]
+        GuardTag.objects.bulk_create(rows, batch_size=5000)
+        count += len(rows)
+    return {"count": count, "keep_until": keep_until.isoformat(),
+            "days": settings.GUARD_TAGS_KEEP_DAYS}
+
+
+def forget_expired() -> int:
+    """Tags past their day are deleted (purge_rosters, daily)."""
+    return GuardTag.objects.filter(keep_until__lt=timezone.localdate()).delete()[0]
+
+
+@lru_cache(maxsize=1)
+def _kept(count: int, last: int, day) -> tuple[frozenset[str], dict[str, frozenset[int]]]:
+    """Every current tag (for the look-up) and the key lengths kept per kind (for the
+    windows); read again when a purge adds tags or a day passes."""
+    current = GuardTag.objects.filter(keep_until__gte=day)
+    lengths: dict[str, set] = {}
+    for kind, length in current.values_list("kind", "length").distinct():
+        lengths.setdefault(kind, set()).add(length)
+    return (frozenset(current.values_list("tag", flat=True).iterator(chunk_size=20000)),
+            {kind: frozenset(found) for kind, found in lengths.items()})
+
+
+def _emails(view: str):
+    """The address around each "@": as far left as a local part goes, as far right as a
+    domain goes (ASCII, or up to the next space for an IDN)."""
+    at = view.find("@")
+    while at > 0:
+        start = at
+        while start > 0 and view[start - 1] in _ADDRESS_LEFT:
+            start -= 1
+        end, wide = at + 1, at + 1
+        while end < len(view) and view[end].isascii() and (view[end].isalnum()
+                                                            or view[end] in ".-"):
+            end += 1
+        while wide < len(view) and not view[wide].isspace() and view[wide] not in "<>()[],;:\"'":
+            wide += 1
+        for stop in {end, wide}:
+            yield view[start:stop].rstrip(".")
+        at = view.find("@", at + 1)
+
+
+def _windows(view: str, lengths: dict[str, frozenset[int]]):
+    yield from _emails(view)
+    for word in _WORD.finditer(view):
+        yield word.group(0)
+        yield re.sub(r"[-_]", "", word.group(0))
+    runs = number_runs(view)
+    phone_lengths = lengths.get("phone", frozenset())
+    for run in runs.split("\n") if runs else ():
+        yield run
+        for size in phone_lengths:
+            for i in range(len(run) - size + 1):
+                yield run[i:i + size]
+    squeezed = compact(view)
+    sizes = set().union(*(lengths.get(kind, frozenset()) for kind in COMPACTED))
+    for size in sizes:
+        for i in range(len(squeezed) - size + 1):
+            yield squeezed[i:i + size]
+
+
+def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
+    """Values of purged rosters in `texts` (place -> text), found on keyed tags alone.
+    `recipient`: the member number whose own values these are not."""
+    day = timezone.localdate()
+    state = GuardTag.objects.filter(keep_until__gte=day).aggregate(n=Count("id"), last=Max("id"))
+    if not state["n"]:
+        return []
+    kept, lengths = _kept(state["n"], state["last"], day)
+    candidates: dict[str, tuple[str, str]] = {}
+    for where, text in texts.items():
+        for view, spaced in views(text):
+            folded = view.casefold()
+            for window in _windows(folded, lengths) if spaced else _emails(folded):
+                if window:
+                    candidates.setdefault(tag(window), (where, window))
+    hits = [t for t in candidates if t in kept]
+    if not hits:
+        return []
+    found, names, seen = [], {}, set()
+    for t, kind, number, column in GuardTag.objects.filter(
+            tag__in=hits, keep_until__gte=day).values_list("tag", "kind", "member_number",
+                                                           "column"):
+        if number == recipient or (kind, number) in seen:
+            continue
+        seen.add((kind, number))
+        where, window = candidates[t]
+        if kind == "names":
+            names.setdefault(number, (where, window))
+        else:
+            found.append(Finding(kind, where, 0, 0, window, number, detail=column))
+    if len(names) >= 2:
+        found += [Finding("names", where, 0, 0, window, number)
+                  for number, (where, window) in sorted(names.items())]
+    return found

@@ -1,0 +1,58 @@
+"""The keys a member's values are looked up by: one list for the guard's index (plaintext,
+campaigns.guard) and for the keyed tags kept of purged rosters (campaigns.guard_tags).
+
+Each key maps to (kind, member number, key length, column). A reading counts as the
+member's name; a telephone number, an address or another value (long enough, and held by
+one member only: a branch or a grade is no one's data) as itself. Dates are left out: a
+date alone names nobody, and every notice has dates.
+"""
+
+from __future__ import annotations
+
+from campaigns.spellings import email_keys, name_keys, number_keys, phone_keys, value_keys
+
+
+def entries(rows, *, min_number_length: int, columns: dict[str, str],
+            named: frozenset[str] = frozenset()) -> dict[str, set]:
+    """`rows`: (member number, name, e-mail, extra columns); `columns`: each extra
+    column's kind (spellings.column_kind); `named`: members the association allows to be
+    named (roster.models.NamedMember): their names and readings are left out."""
+    found: dict[str, set] = {}
+    text_values: dict[str, set] = {}
+
+    def add(key, kind, number, column=""):
+        found.setdefault(key, set()).add((kind, number, len(key), column))
+
+    for number, name, email, extra in rows:
+        for key in email_keys(email):
+            add(key, "email", number)
+        if len(number) >= min_number_length:
+            for key in number_keys(number):
+                add(key, "member_number", number)
+        for key in name_keys(name) if number not in named else ():
+            add(key, "names", number)  # many members share a name: the name is the finding
+        for column, value in extra.items():
+            kind = columns.get(column, "text")
+            if not value or kind == "date" or (kind == "reading" and number in named):
+                continue
+            if kind == "reading":
+                for key in name_keys(value):
+                    add(key, "names", number)
+            elif kind == "phone":
+                for key in phone_keys(value):
+                    add(key, "phone", number, column)
+            elif kind == "address":
+                for key in value_keys(value):
+                    add(key, "address", number, column)
+            else:
+                for key in value_keys(value):
+                    text_values.setdefault(key, set()).add((number, column))
+    for key, holders in text_values.items():
+        if len({number for number, _c in holders}) == 1:
+            number, column = min(holders)
+            add(key, "column", number, column)
+    for key, kinds in found.items():  # one member per name is enough
+        names = [e for e in kinds if e[0] == "names"]
+        if len(names) > 1:
+            found[key] = {e for e in kinds if e[0] != "names"} | {min(names, key=lambda e: e[1])}
+    return found

@@ -1,0 +1,93 @@
+"""A purged roster is still recognised (issue 21, item 1): before its values are erased,
+the guard keeps keyed tags of them (never the values) for GUARD_TAGS_KEEP_DAYS, stated on
+the deletion certificate, and the submit-time check finds them on the tags alone. A
+contractor who kept the file cannot mail it to the members of a later campaign."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns import guard_tags, retention, workflow
+from campaigns.models import DeletionCertificate, State
+from roster.models import GuardTag
+from tests.factories import database_dump, make_campaign, make_roster
+
+HEADER = ["会員番号", "氏名", "メールアドレス", "電話番号"]
+FULL = [["W2001", "山本 大輔", "daisuke.yamamoto@example.org", "090-2222-0001"],
+        ["W2002", "中村 優子", "yuko.nakamura@example.org", "090-2222-0002"],
+        ["W2003", "小林 翔太", "shota.k@example.org", "090-2222-0003"]]
+PART = [["W3001", "佐藤 花子", "hanako@example.jp", "03-1111-2222"],
+        ["W3002", "鈴木 一郎", "ichiro@example.jp", "03-1111-3333"]]
+LEAKS = {
+    "an address": "連絡先: yuko.nakamura@example.org",
+    "an address in capitals": "連絡先: YUKO.NAKAMURA@EXAMPLE.ORG",
+    "a member number": "対象: W2002 の方",
+    "a telephone number, spaced": "電話 090 2222 0003",
+    "two names": "担当: 山本 大輔、小林 翔太",
+}
+
+
+@pytest.fixture
+def purged(olivia, settings):
+    """The full membership, imported for an earlier mailing and purged since; the
+    campaign's roster is another, current one."""
+    full = make_roster(olivia, rows=FULL, header=HEADER, name="全会員名簿")
+    (certificate,) = retention.purge_rosters(
+        now=timezone.now() + timedelta(days=settings.ROSTER_RETENTION_DAYS, minutes=1))
+    full.refresh_from_db()
+    assert full.purged_at is not None
+    part = make_roster(olivia, rows=PART, header=HEADER, name="一部")
+    return part, certificate
+
+
+def draft(olivia, roster, text):
+    return make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様",
+                         body_text="{name} 様\n\n" + text + "\n")
+
+
+@pytest.mark.parametrize("case", sorted(LEAKS))
+def test_a_purged_rosters_value_is_refused_at_submit_on_keyed_tags_alone(case, olivia,
+                                                                           purged):
+    part, _certificate = purged
+    campaign = draft(olivia, part, LEAKS[case])
+    with pytest.raises(workflow.ContentRefused) as refused:
+        workflow.submit(campaign=campaign, user=olivia)
+    assert {f.member for f in refused.value.report.findings} & {"W2001", "W2002", "W2003"}
+    campaign.refresh_from_db()
+    assert campaign.state == State.DRAFT
+
+
+def test_only_tags_are_kept_and_the_certificate_says_until_when(olivia, purged, settings):
+    _part, certificate = purged
+    dump = database_dump()
+    assert "yuko.nakamura" not in dump and "中村" not in dump and "090-2222" not in dump
+    assert GuardTag.objects.filter(member_number="W2002").exists()
+    kept = certificate.document["guard_tags"]
+    until = timezone.localdate() + timedelta(days=settings.GUARD_TAGS_KEEP_DAYS)
+    assert kept["keep_until"] == until.isoformat() and kept["count"] > 0
+    assert f"until {until.isoformat()}" in retention.certificate_text(certificate)
+
+
+def test_without_the_key_a_tag_finds_nothing(olivia, purged, settings):
+    assert guard_tags.findings({"body_text": LEAKS["an address"]})
+    settings.GUARD_TAG_KEY = "another installation's key"
+    assert guard_tags.findings({"body_text": LEAKS["an address"]}) == []
+
+
+def test_tags_past_their_day_find_nothing_and_are_deleted_by_the_next_purge(
+        olivia, purged):
+    part, _certificate = purged
+    GuardTag.objects.update(keep_until=timezone.localdate() - timedelta(days=1))
+    workflow.submit(campaign=draft(olivia, part, LEAKS["an address"]), user=olivia)
+    retention.purge_rosters()
+    assert not GuardTag.objects.exists()
+
+
+def test_an_erasure_request_leaves_no_tag_of_the_person(olivia):
+    roster = make_roster(olivia, rows=FULL, header=HEADER)
+    certificate = retention.erase_member(address="yuko.nakamura@example.org", actor=None,
+                                         system="test")
+    assert certificate.kind == DeletionCertificate.Kind.ERASURE
+    assert not GuardTag.objects.exists()
+    assert roster.members.count() == 2
