@@ -23,46 +23,52 @@ from tests import guard_corpus as corpus
 MODES = ("submit_on", "hand_over_only")
 
 BOTH = frozenset(MODES)
+HAND_OVER_ONLY = frozenset({"hand_over_only"})
 # What today's guard gets wrong, by case and mode: a disguise that reaches members, a notice
-# that is refused. From a run of this file without marks on main at 7ccc942 (issue 21, items
-# 1 to 4 done); every one of these reached all 20 members, or (notices) was refused, in both
-# modes.
-TODAY: dict[str, frozenset] = dict.fromkeys([
-    # columns
-    "columns/phones_international", "columns/addresses_kanji_chome",
-    "columns/address_building_room", "columns/birthdays", "columns/birthdays_japanese",
-    "columns/birthdays_era",
-    # purged_roster
-    "purged_roster/names", "purged_roster/single_email", "purged_roster/numbers",
-    "purged_roster/phones", "purged_roster/addresses", "purged_roster/kana",
-    "purged_roster/name_and_email_prose",
-    # kana_romaji
-    "kana_romaji/kanji_family_kana_given", "kana_romaji/hepburn_ou", "kana_romaji/hepburn_oh",
-    "kana_romaji/hepburn_macron", "kana_romaji/hepburn_circumflex", "kana_romaji/kunrei_si_tu",
-    # itaiji_ruby
-    "itaiji_ruby/aozora_ruby", "itaiji_ruby/parenthesised_reading", "itaiji_ruby/html_ruby",
-    "itaiji_ruby/family_in_subject_given_in_body",
-    # member_numbers
-    "member_numbers/hyphenated", "member_numbers/spaced", "member_numbers/kanji_positional",
-    "member_numbers/keycap_digits", "member_numbers/digits_only",
-    "member_numbers/letter_o_for_zero", "member_numbers/split_across_lines",
-    "member_numbers/common_prefix_factored",
-    # written_out
-    "written_out/kanji_for_at", "written_out/local_parts_alone", "written_out/split_subject_body",
-    # lookalikes
-    "lookalikes/negative_squared_letters", "lookalikes/small_capitals",
-    "lookalikes/kana_kanji_lookalikes",
-    # encodings
-    "encodings/hex_spaced", "encodings/base32_unpadded_lower", "encodings/base85",
-    "encodings/binary", "encodings/decimal_codes", "encodings/json_unicode_escapes",
-    "encodings/punycode_names", "encodings/url_path_base32", "encodings/unicode_tag_characters",
-    "encodings/variation_selectors",
-    # other
-    "other/acrostic", "other/interleaved_filler", "other/one_other_members_name", "other/morse",
-    "other/domain_in_link_local_in_text",
-    # notice
-    "notice/zoom_link", "notice/google_form",
-], BOTH)
+# that is refused. From a run of this file without marks on main at 7b4d84d (issue 21, items
+# 1 to 4 done, keyed tags of purged rosters read at submit only); every disguise here
+# reached all 20 members.
+TODAY: dict[str, frozenset] = {
+    **dict.fromkeys([
+        # columns
+        "columns/phones_international", "columns/addresses_kanji_chome",
+        "columns/address_building_room", "columns/birthdays", "columns/birthdays_japanese",
+        "columns/birthdays_era",
+        # kana_romaji
+        "kana_romaji/kanji_family_kana_given", "kana_romaji/hepburn_ou", "kana_romaji/hepburn_oh",
+        "kana_romaji/hepburn_macron", "kana_romaji/hepburn_circumflex", "kana_romaji/kunrei_si_tu",
+        # itaiji_ruby
+        "itaiji_ruby/aozora_ruby", "itaiji_ruby/parenthesised_reading", "itaiji_ruby/html_ruby",
+        "itaiji_ruby/family_in_subject_given_in_body",
+        # member_numbers
+        "member_numbers/hyphenated", "member_numbers/spaced", "member_numbers/kanji_positional",
+        "member_numbers/keycap_digits", "member_numbers/digits_only",
+        "member_numbers/letter_o_for_zero", "member_numbers/split_across_lines",
+        "member_numbers/common_prefix_factored",
+        # written_out
+        "written_out/kanji_for_at", "written_out/local_parts_alone",
+        "written_out/split_subject_body",
+        # lookalikes
+        "lookalikes/negative_squared_letters", "lookalikes/small_capitals",
+        "lookalikes/kana_kanji_lookalikes",
+        # encodings
+        "encodings/hex_spaced", "encodings/base32_unpadded_lower", "encodings/base85",
+        "encodings/binary", "encodings/decimal_codes", "encodings/json_unicode_escapes",
+        "encodings/punycode_names", "encodings/url_path_base32", "encodings/unicode_tag_characters",
+        "encodings/variation_selectors",
+        # other
+        "other/acrostic", "other/interleaved_filler", "other/one_other_members_name", "other/morse",
+        "other/domain_in_link_local_in_text",
+        # notice
+        "notice/zoom_link", "notice/google_form",
+    ], BOTH),
+    **dict.fromkeys([
+        # purged_roster
+        "purged_roster/names", "purged_roster/single_email", "purged_roster/numbers",
+        "purged_roster/phones", "purged_roster/addresses", "purged_roster/kana",
+        "purged_roster/name_and_email_prose",
+    ], HAND_OVER_ONLY),
+}
 
 
 def _reason(case) -> str:
