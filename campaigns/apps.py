@@ -22,7 +22,7 @@ class CampaignsConfig(AppConfig):
         # before the models load.
         from campaigns import (
             doorbells,
-            guard,
+            guard_index,
             labels,  # noqa: F401
             notifications,
             schedules,
@@ -41,7 +41,7 @@ class CampaignsConfig(AppConfig):
         # The guard's index covers every roster held: a new one joins it at once here (in
         # other processes within guard.HELD_FOR_SECONDS).
         for model in (Roster, NamedMember):  # and who may be named
-            post_save.connect(lambda **kwargs: guard.forget_held_rosters(), sender=model,
+            post_save.connect(lambda **kwargs: guard_index.forget_held_rosters(), sender=model,
                               dispatch_uid=f"guard-{model.__name__}", weak=False)
         # The worker's schedules are code (campaigns.schedules), written after every migrate.
         post_migrate.connect(schedules.ensure_after_migrate, sender=self)

@@ -29,20 +29,16 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-import time
 from dataclasses import dataclass
-from functools import lru_cache
 
-import ahocorasick
-from django.conf import settings
 from django.utils.translation import gettext as _
 
-from campaigns import guard_tags, links, mail, member_keys, opaque
+from campaigns import guard_tags, links, mail, opaque
 from campaigns.findings import Finding, GuardReport
+from campaigns.guard_index import RosterIndex, roster_index
 from campaigns.selectors import sample_members
 from campaigns.spellings import (
     clean,
-    column_kind,
     compact,
     name_keys,
     number_runs,
@@ -50,87 +46,13 @@ from campaigns.spellings import (
     views,
 )
 from roster import member_data
-from roster.models import NamedMember
 
 MAX_FINDINGS = 200
 PLACES = ("subject", "body_text", "body_html")
 
 
-# --- the index of everything the association holds -------------------------------------------
-
-@dataclass(frozen=True)
-class RosterIndex:
-    automaton: ahocorasick.Automaton  # key -> tuple of (kind, member number, key length, column)
-    only_member: str  # the member number when the campaign's roster has exactly one member
-
-
 # Kinds found in the compacted text (letters and digits only) and in the number runs.
 COMPACTED_KINDS = frozenset({"names", "address", "column"})
-
-
-def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None = None,
-                named: frozenset[str] = frozenset()) -> ahocorasick.Automaton:
-    """The automaton over every key of every member (campaigns.member_keys)."""
-    found_keys = member_keys.entries(rows, min_number_length=min_number_length,
-                                     columns=columns or {}, named=named)
-    automaton = ahocorasick.Automaton()
-    for key, found in found_keys.items():
-        automaton.add_word(key, tuple(sorted(found)))
-    # Never empty (every roster's member data erased): a key no text holds, finding nothing.
-    automaton.add_word("\U0010fffe\U0010ffff", ())
-    automaton.make_automaton()
-    return automaton
-
-
-def _rows_of(held):
-    for roster_pk, *_rest in held:
-        yield from member_data.index_rows(roster_pk)
-
-
-@lru_cache(maxsize=2)
-def _index(held: tuple, named: frozenset[str], min_number_length: int) -> ahocorasick.Automaton:
-    columns = {column: column_kind(column) for *_r, extra in held for column in extra}
-    return build_index(_rows_of(held), min_number_length=min_number_length, columns=columns,
-                       named=named)
-
-
-HELD_FOR_SECONDS = 10.0  # how long a worker trusts its list of the rosters held
-_held = {"at": -HELD_FOR_SECONDS, "rosters": (), "named": frozenset()}
-
-
-def _held_rosters() -> tuple:
-    """The rosters held, read again at most every HELD_FOR_SECONDS (the check runs before
-    every message; a roster imported meanwhile joins the index within seconds)."""
-    now = time.monotonic()
-    if now - _held["at"] >= HELD_FOR_SECONDS:
-        _held["rosters"] = tuple((pk, sha, count, tuple(extra))
-                                 for pk, sha, count, extra in member_data.held_rosters())
-        _held["named"] = frozenset(NamedMember.objects.current().values_list(
-            "member_number", flat=True))
-        _held["at"] = now
-    return _held["rosters"]
-
-
-def forget_held_rosters() -> None:
-    """The next check reads the list of rosters held again (after an import or a purge)."""
-    _held["at"] = -HELD_FOR_SECONDS
-
-
-@lru_cache(maxsize=64)
-def _only_member(roster_pk: int, member_count: int) -> str:
-    if member_count != 1:
-        return ""
-    return next((number for number, *_r in member_data.index_rows(roster_pk)), "")
-
-
-def roster_index(roster) -> RosterIndex:
-    """The index of every member value of every roster the association holds (not only
-    `roster`, the campaign's: the 2022 leak pasted the whole membership into a mail to a
-    part of it). Built once per process and set of rosters held (a roster never changes
-    after import)."""
-    held = _held_rosters()
-    automaton = _index(held, _held["named"], settings.GUARD_MIN_NUMBER_LENGTH)
-    return RosterIndex(automaton, _only_member(roster.pk, roster.member_count))
 
 
 # --- scanning ---------------------------------------------------------------------------------
@@ -161,7 +83,7 @@ class _Hit:
     column: str = ""  # a roster column's value: which column
 
 
-def _hits(view: str, index: RosterIndex, *, spaced: bool) -> list[_Hit]:
+def _hits(view: str, index: RosterIndex, *, spaced: bool, compacted: bool = True) -> list[_Hit]:
     """Addresses and numbers in a view that keeps its spaces; addresses only in one without
     (where word boundaries are gone); names, addresses and other values always in the
     compacted text; telephone numbers in the runs of digits."""
@@ -183,8 +105,9 @@ def _hits(view: str, index: RosterIndex, *, spaced: bool) -> list[_Hit]:
                     hits.append(_Hit(kind, member, view[start:end + 1]))
     for end, (member, length) in emails_by_end.items():
         hits.append(_Hit("email", member, view[end - length + 1:end + 1]))
-    if spaced:
+    if spaced and compacted:
         hits += _compacted_hits(compact(view), index)
+    if spaced:
         hits += _phone_hits(number_runs(view), index)
     return hits
 
@@ -301,13 +224,21 @@ SEAM = 80  # characters either side of the subject's end and the body's start
 def _seam_findings(texts: dict[str, str], index: RosterIndex, found: list[Finding], *,
                    recipient: Recipient | None = None) -> list[Finding]:
     """The subject and the body read as one text, where they meet: a value split between
-    them (member002@exa in the subject, mple.jp in the body) is whole there."""
+    them (member002@exa in the subject, mple.jp in the body) is whole there. Only what a
+    split can hide (an address, a number), in the seam's plain and undisguised views."""
     subject, body = texts.get("subject", ""), texts.get("body_text", "")
     if not subject or not body:
         return []
+    recipient = recipient or Recipient(index.only_member)
     known = {(f.kind, f.member) for f in found}
-    seam = scan_texts({"body_text": subject[-SEAM:] + body[:SEAM]}, index, recipient=recipient)
-    return [f for f in seam if (f.kind, f.member) not in known and f.kind != "names"]
+    seam = clean(subject[-SEAM:] + body[:SEAM])
+    seams = (seam, strip_markup(seam)) if "<" in seam or "&" in seam else (seam,)
+    hits = {(hit.kind, hit.member): hit for view in seams
+            for hit in _hits(view.casefold(), index, spaced=True, compacted=False)
+            if hit.kind in ("email", "member_number", "phone")}
+    return [Finding(kind, "body_text", 0, 0, hit.text, member, "", recipient.member_number,
+                    hit.column) for (kind, member), hit in sorted(hits.items())
+            if member != recipient.member_number and (kind, member) not in known]
 
 
 def scan_texts(texts: dict[str, str], index: RosterIndex, *,
@@ -395,7 +326,7 @@ def scan_opaque(texts: dict[str, str], *, own: frozenset[str] = frozenset(),
             hrefs = " ".join(link.url for link in links.links_in(body_html=text))
             runs = opaque.opaque_runs(f"{shown} {hrefs}", own=own, template=template)
         else:
-            runs = opaque.opaque_runs(text, own=own, template=template)
+            runs = opaque.opaque_runs(clean(text), own=own, template=template)
         for run in runs:
             line, column, shown_text = _locate(text, run.text.casefold())
             found.append(Finding("opaque", where, line, column, run.text if not line else

@@ -9,7 +9,27 @@ date alone names nobody, and every notice has dates.
 
 from __future__ import annotations
 
+import re
+
+from django.conf import settings
+
 from campaigns.spellings import email_keys, name_keys, number_keys, phone_keys, value_keys
+
+
+def association_keys() -> frozenset[str]:
+    """The association's own name, postal address and contact line (settings), in every
+    key form: a member registered with the office's address or telephone (an officer) does
+    not make the association's footer another member's data."""
+    own = (settings.ASSOCIATION_NAME, settings.ASSOCIATION_POSTAL_ADDRESS,
+           settings.ASSOCIATION_CONTACT)
+    keys = set()
+    for value in own:
+        words = [w for w in re.split(r"[\s,、/]+", value) if w]
+        for i in range(len(words)):  # every run of its words: the address with or without
+            for j in range(i + 1, len(words) + 1):  # its postal code, the phone alone, ...
+                part = " ".join(words[i:j])
+                keys |= email_keys(part) if "@" in part else phone_keys(part) | value_keys(part)
+    return frozenset(keys)
 
 
 def entries(rows, *, min_number_length: int, columns: dict[str, str],
@@ -19,9 +39,11 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
     named (roster.models.NamedMember): their names and readings are left out."""
     found: dict[str, set] = {}
     text_values: dict[str, set] = {}
+    theirs = association_keys()
 
     def add(key, kind, number, column=""):
-        found.setdefault(key, set()).add((kind, number, len(key), column))
+        if key not in theirs:
+            found.setdefault(key, set()).add((kind, number, len(key), column))
 
     for number, name, email, extra in rows:
         for key in email_keys(email):

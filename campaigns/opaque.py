@@ -38,6 +38,7 @@ _HEX = re.compile(rf"[0-9A-Fa-f]{{{MIN_RUN},}}")
 _DIGITS = re.compile(rf"\d{{{MIN_DIGITS},}}")
 _DENSE = re.compile(rf"[!-~]{{{MIN_RUN},}}")
 _PLACEHOLDER = re.compile(r"^\{[^{}]+\}$")
+_LONG_ASCII = re.compile(rf"[!-~]{{{min(MIN_RUN, MIN_DIGITS, MAX_QUERY_CONSTANT)},}}")
 _SYMBOLS = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
@@ -93,7 +94,7 @@ def opaque_runs(text: str, *, own: frozenset[str] = frozenset(), template: bool 
         list[Run]):
     """Runs of `text` that look encoded; `own`: the recipient's own values, which are
     theirs to receive; `template`: placeholders are allowed as query values."""
-    if not text or text.isspace():
+    if not text or not _LONG_ASCII.search(text):  # nothing long enough to be a run
         return []
     found = []
     for match in _URL.finditer(text):

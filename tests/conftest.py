@@ -112,9 +112,9 @@ def _fast_password_hashing():
 def _guard_reads_what_this_test_holds():
     """The guard keeps its list of rosters held (and of members who may be named) for a few
     seconds; each test's database starts from nothing, so each test starts with it unread."""
-    from campaigns import guard
+    from campaigns import guard_index
 
-    guard.forget_held_rosters()
+    guard_index.forget_held_rosters()
 
 
 @pytest.fixture(autouse=True)

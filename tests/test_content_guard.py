@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import guard, workflow
+from campaigns import guard, guard_index, workflow
 from campaigns.findings import GuardReport
 from campaigns.models import State
 from roster.samples import sample_rows
@@ -139,10 +139,10 @@ def test_submit_stores_the_passed_guard_report_with_the_version(olivia, draft):
 @pytest.mark.parametrize("count", [200])
 def test_guard_index_is_built_once_per_roster(olivia, count):
     roster = make_roster(olivia, count=count)
-    guard._index.cache_clear()
+    guard_index._index.cache_clear()
     report(roster, "{name}")
     report(roster, "{name} 様")
-    assert guard._index.cache_info().hits == 1
+    assert guard_index._index.cache_info().hits == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,7 +8,7 @@ hand-over alone, to a real SMTP server)."""
 
 import pytest
 
-from campaigns import guard, workflow
+from campaigns import guard, guard_index, workflow
 from campaigns.findings import GuardReport
 from campaigns.models import State
 from tests.factories import make_campaign, make_roster, run_until_done, through_the_countersign
@@ -126,4 +126,24 @@ def test_a_roster_imported_a_moment_ago_is_known_to_the_next_check(olivia):
     leak = draft(olivia, roster, "担当: 中村 優子、小林 翔太")
     with pytest.raises(workflow.ContentRefused):
         workflow.submit(campaign=leak, user=olivia)
-    assert later.pk in {pk for pk, *_rest in guard._held_rosters()}
+    assert later.pk in {pk for pk, *_rest in guard_index._held_rosters()}
+
+
+def test_a_member_registered_with_the_associations_address_and_phone_does_not_block_its_footer(
+        olivia, sam, oscar, sink, settings):
+    """An officer registered with the office's address, telephone and contact address: the
+    association's own footer is not another member's data."""
+    settings.ASSOCIATION_POSTAL_ADDRESS = "〒100-0005 東京都千代田区丸の内1-1-1 03-1234-5678"
+    settings.ASSOCIATION_CONTACT = "jimukyoku@association.example"
+    officer = ["W1009", "事務局 太郎", "jimukyoku@association.example", "ジムキョク タロウ",
+               "Jimukyoku Taro", "03-1234-5678", "〒100-0005 東京都千代田区丸の内1-1-1",
+               "一般社団法人 サンプル会員協会", "東京支部"]
+    roster = make_roster(olivia, rows=[*ROWS, officer], header=HEADER)
+    footer = ("\n--\n一般社団法人 サンプル会員協会\n〒100-0005 東京都千代田区丸の内1-1-1 "
+              "03-1234-5678\njimukyoku@association.example")
+    campaign = through_the_countersign(draft(olivia, roster, "ご案内" + footer), olivia, sam,
+                                       oscar)
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    assert campaign.state == State.COMPLETED
+    assert len(sink.handler.campaign_mail()) == len(ROWS) + 1

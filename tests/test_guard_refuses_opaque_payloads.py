@@ -29,6 +29,8 @@ PAYLOADS = {
     "base64 three levels deep": base64.b64encode(base64.b64encode(base64.b64encode(
         SECRET))).decode(),
     "base32": base64.b32encode(SECRET).decode(),
+    "base32 in full width": base64.b32encode(SECRET).decode().translate(
+        {c: c + 0xFEE0 for c in range(0x21, 0x7F)}),
     "hex": SECRET.hex(),
     "ascii85": base64.a85encode(SECRET).decode(),
     "gzip then base64": base64.b64encode(gzip.compress(SECRET)).decode(),

@@ -1,0 +1,94 @@
+"""The content guard's index: every member value of every roster the association holds.
+
+One Aho-Corasick automaton per process and set of rosters held (and of members who may be
+named), over the keys of campaigns.member_keys; read again at most every HELD_FOR_SECONDS
+in a worker, at once in the process that imports a roster or changes who may be named.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ahocorasick
+from django.conf import settings
+
+from campaigns import member_keys
+from campaigns.spellings import column_kind
+from roster import member_data
+from roster.models import NamedMember
+
+
+@dataclass(frozen=True)
+class RosterIndex:
+    automaton: ahocorasick.Automaton  # key -> tuple of (kind, member number, key length, column)
+    only_member: str  # the member number when the campaign's roster has exactly one member
+
+
+
+def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None = None,
+                named: frozenset[str] = frozenset()) -> ahocorasick.Automaton:
+    """The automaton over every key of every member (campaigns.member_keys)."""
+    found_keys = member_keys.entries(rows, min_number_length=min_number_length,
+                                     columns=columns or {}, named=named)
+    automaton = ahocorasick.Automaton()
+    for key, found in found_keys.items():
+        automaton.add_word(key, tuple(sorted(found)))
+    # Never empty (every roster's member data erased): a key no text holds, finding nothing.
+    automaton.add_word("\U0010fffe\U0010ffff", ())
+    automaton.make_automaton()
+    return automaton
+
+
+def _rows_of(held):
+    for roster_pk, *_rest in held:
+        yield from member_data.index_rows(roster_pk)
+
+
+@lru_cache(maxsize=2)
+def _index(held: tuple, named: frozenset[str], min_number_length: int) -> ahocorasick.Automaton:
+    columns = {column: column_kind(column) for *_r, extra in held for column in extra}
+    return build_index(_rows_of(held), min_number_length=min_number_length, columns=columns,
+                       named=named)
+
+
+HELD_FOR_SECONDS = 10.0  # how long a worker trusts its list of the rosters held
+_held = {"at": -HELD_FOR_SECONDS, "rosters": (), "named": frozenset()}
+
+
+def _held_rosters() -> tuple:
+    """The rosters held, read again at most every HELD_FOR_SECONDS (the check runs before
+    every message; a roster imported meanwhile joins the index within seconds)."""
+    now = time.monotonic()
+    if now - _held["at"] >= HELD_FOR_SECONDS:
+        _held["rosters"] = tuple((pk, sha, count, tuple(extra))
+                                 for pk, sha, count, extra in member_data.held_rosters())
+        _held["named"] = frozenset(NamedMember.objects.current().values_list(
+            "member_number", flat=True))
+        _held["at"] = now
+    return _held["rosters"]
+
+
+def forget_held_rosters() -> None:
+    """The next check reads the list of rosters held again (after an import or a purge)."""
+    _held["at"] = -HELD_FOR_SECONDS
+
+
+@lru_cache(maxsize=64)
+def _only_member(roster_pk: int, member_count: int) -> str:
+    if member_count != 1:
+        return ""
+    return next((number for number, *_r in member_data.index_rows(roster_pk)), "")
+
+
+def roster_index(roster) -> RosterIndex:
+    """The index of every member value of every roster the association holds (not only
+    `roster`, the campaign's: the 2022 leak pasted the whole membership into a mail to a
+    part of it). Built once per process and set of rosters held (a roster never changes
+    after import)."""
+    held = _held_rosters()
+    automaton = _index(held, _held["named"], settings.GUARD_MIN_NUMBER_LENGTH)
+    return RosterIndex(automaton, _only_member(roster.pk, roster.member_count))
+
+
