@@ -26,8 +26,8 @@ BOTH = frozenset(MODES)
 HAND_OVER_ONLY = frozenset({"hand_over_only"})
 # What today's guard gets wrong, by case and mode: a disguise that reaches members, a notice
 # that is refused. From a run of this file without marks on main at 7b4d84d (issue 21, items
-# 1 to 4 done, keyed tags of purged rosters read at submit only); every disguise here
-# reached all 20 members.
+# 1 to 4 done, keyed tags of purged rosters read at submit only; the same at 33beb0b); every
+# disguise here reached all 20 members.
 TODAY: dict[str, frozenset] = {
     **dict.fromkeys([
         # columns
