@@ -16,7 +16,9 @@ whatever it decodes to:
 In a link, every path segment and query value is judged the same way, and a query value
 must be a placeholder (the member's own value), a constant of at most 16 characters, or
 belong to a parameter named in GUARD_LINK_PARAMETERS. A run that is the recipient's own
-value (a personal token in a column, rendered into their own link) is theirs.
+value (a personal token in a column, rendered into their own link) is theirs. Links whose
+path is an id by nature (a meeting's, a form's: GUARD_OPAQUE_LINK_PREFIXES) are listed in
+full for the signers and not judged.
 """
 
 from __future__ import annotations
@@ -74,8 +76,21 @@ def runs_in_word(word: str) -> list[Run]:
     return found
 
 
+def _an_id_by_nature(parts) -> bool:
+    """A meeting's or a form's link (GUARD_OPAQUE_LINK_PREFIXES): its path is an id."""
+    host, path = (parts.hostname or "").lower(), parts.path
+    for prefix in settings.GUARD_OPAQUE_LINK_PREFIXES:
+        prefix_host, _slash, prefix_path = prefix.strip().partition("/")
+        if (host == prefix_host or host.endswith("." + prefix_host)) and path.startswith(
+                "/" + prefix_path):
+            return True
+    return False
+
+
 def _link_runs(url: str, *, template: bool) -> list[Run]:
     parts = urlsplit(url)
+    if _an_id_by_nature(parts):
+        return []
     found = []
     for segment in parts.path.split("/"):
         found += runs_in_word(segment)

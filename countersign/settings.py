@@ -292,6 +292,11 @@ GUARD_MIN_NUMBER_LENGTH = envint("GUARD_MIN_NUMBER_LENGTH", "4")
 # other query value must be a placeholder or at most 16 characters (campaigns.opaque).
 GUARD_LINK_PARAMETERS = envlist(
     "GUARD_LINK_PARAMETERS", "utm_source,utm_medium,utm_campaign,utm_content,utm_term,lang")
+# Links whose own form is an opaque id (a meeting's link, a form's): under these host/path
+# prefixes (a subdomain counts) the path and query are not judged as encoded runs. The
+# signers see every such link in full on their pages.
+GUARD_OPAQUE_LINK_PREFIXES = envlist(
+    "GUARD_OPAQUE_LINK_PREFIXES", "zoom.us/j/,docs.google.com/forms/,forms.gle/")
 
 # Links a campaign may carry, by domain (a subdomain counts), separated by ",". Empty: any
 # domain; the signers still see every link. A link elsewhere is refused at submit and send.

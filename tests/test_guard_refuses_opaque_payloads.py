@@ -54,6 +54,11 @@ ORDINARY = {
     "dates, amounts and the association's telephone": (
         "2026年12月4日 14:00〜16:00、会費 3,000円。お問い合わせ 03-1234-5678"),
     "an e-mail address of the association": "連絡先: jimukyoku@association.example",
+    "an online meeting's link": (
+        "https://us02web.zoom.us/j/81234567890?pwd=UkZ3dEp6TWxQbVN2R2hYeUhNQ2tOZz09"),
+    "a form's link": (
+        "https://docs.google.com/forms/d/e/1FAIpQLSfXk3m9Qz7YpLw2RtV8nBcHd4JsUe6KaGo1PiNq5WxZyT0v"
+        "/viewform"),
 }
 
 
@@ -64,7 +69,7 @@ def roster(olivia):
 
 @pytest.fixture(autouse=True)
 def link_domains(settings):
-    settings.CAMPAIGN_LINK_DOMAINS = ["association.example"]
+    settings.CAMPAIGN_LINK_DOMAINS = ["association.example", "zoom.us", "docs.google.com"]
 
 
 def draft(olivia, roster, text):
