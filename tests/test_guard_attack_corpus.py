@@ -1,0 +1,118 @@
+"""The attacker's corpus (tests/guard_corpus.py), each case through the real workflow to a
+real SMTP sink on loopback, in two modes:
+
+* `submit_on`: as the app runs: the guard at submit and at start, and before each hand-over;
+* `hand_over_only`: the submit-time check switched off (it also runs at start), so that only
+  the check of each rendered message before its hand-over protects the members.
+
+A disguise reaches a member when any message of its campaign arrives at the sink; it must
+reach none (refused at submit, at start or before a hand-over, all the same). An ordinary
+notice must be submitted without refusal and reach every member.
+
+Cases today's guard gets wrong are marked xfail(strict=True) per mode, from a run on main
+(`TODAY` below): once the guard catches one, its xfail fails and the mark must go. Counts by
+class and mode: `python bench/guard_corpus.py`.
+"""
+
+import pytest
+
+from campaigns import guard
+from campaigns.findings import GuardReport
+from tests import guard_corpus as corpus
+
+MODES = ("submit_on", "hand_over_only")
+
+BOTH = frozenset(MODES)
+HAND_OVER_ONLY = frozenset({"hand_over_only"})
+# What today's guard gets wrong, by case and mode: a disguise that reaches members, a notice
+# that is refused. From a run of this file without marks on main at 7b4d84d (issue 21, items
+# 1 to 4 done, keyed tags of purged rosters read at submit only), less the two notices with
+# a meeting's or a form's link that c06b2d7 lets through; every disguise here reached all 20
+# members, and no notice is refused.
+TODAY: dict[str, frozenset] = {
+    **dict.fromkeys([
+        # columns
+        "columns/phones_international", "columns/addresses_kanji_chome",
+        "columns/address_building_room", "columns/birthdays", "columns/birthdays_japanese",
+        "columns/birthdays_era",
+        # kana_romaji
+        "kana_romaji/kanji_family_kana_given", "kana_romaji/hepburn_ou", "kana_romaji/hepburn_oh",
+        "kana_romaji/hepburn_macron", "kana_romaji/hepburn_circumflex", "kana_romaji/kunrei_si_tu",
+        # itaiji_ruby
+        "itaiji_ruby/aozora_ruby", "itaiji_ruby/parenthesised_reading", "itaiji_ruby/html_ruby",
+        "itaiji_ruby/family_in_subject_given_in_body",
+        # member_numbers
+        "member_numbers/hyphenated", "member_numbers/spaced", "member_numbers/kanji_positional",
+        "member_numbers/keycap_digits", "member_numbers/digits_only",
+        "member_numbers/letter_o_for_zero", "member_numbers/split_across_lines",
+        "member_numbers/common_prefix_factored",
+        # written_out
+        "written_out/kanji_for_at", "written_out/local_parts_alone",
+        "written_out/split_subject_body",
+        # lookalikes
+        "lookalikes/negative_squared_letters", "lookalikes/small_capitals",
+        "lookalikes/kana_kanji_lookalikes",
+        # encodings
+        "encodings/hex_spaced", "encodings/base32_unpadded_lower", "encodings/base85",
+        "encodings/binary", "encodings/decimal_codes", "encodings/json_unicode_escapes",
+        "encodings/punycode_names", "encodings/url_path_base32", "encodings/unicode_tag_characters",
+        "encodings/variation_selectors",
+        # other
+        "other/acrostic", "other/interleaved_filler", "other/one_other_members_name", "other/morse",
+        "other/domain_in_link_local_in_text",
+    ], BOTH),
+    **dict.fromkeys([
+        # purged_roster
+        "purged_roster/names", "purged_roster/single_email", "purged_roster/numbers",
+        "purged_roster/phones", "purged_roster/addresses", "purged_roster/kana",
+        "purged_roster/name_and_email_prose",
+    ], HAND_OVER_ONLY),
+}
+
+
+def _reason(case) -> str:
+    return "issue 21: " + ("false refusal" if case.cls == "notice" else case.cls)
+
+
+def _params(cases) -> list:
+    return [pytest.param(case, mode, id=f"{case.key}-{mode}", marks=[
+        pytest.mark.xfail(strict=True, reason=_reason(case))]
+        if mode in TODAY.get(case.key, ()) else []) for case in cases for mode in MODES]
+
+
+@pytest.fixture
+def campaign_roster(olivia, oscar):
+    return corpus.setting_up(olivia, oscar)
+
+
+@pytest.fixture
+def drive(campaign_roster, olivia, sam, oscar, sink, monkeypatch):
+    def drive(case, mode):
+        if mode == "hand_over_only":
+            monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: GuardReport())
+        return corpus.drive(case, campaign_roster, (olivia, sam, oscar), sink.handler)
+    return drive
+
+
+@pytest.mark.parametrize(("case", "mode"), _params(corpus.DISGUISES))
+def test_a_disguised_leak_reaches_no_member(drive, case, mode):
+    outcome = drive(case, mode)
+    assert outcome.reached == 0, (
+        f"{outcome.reached} of {outcome.members} members got {case.key}")
+
+
+@pytest.mark.parametrize(("case", "mode"), _params(corpus.NOTICES))
+def test_an_ordinary_notice_is_not_refused_and_reaches_every_member(drive, case, mode):
+    outcome = drive(case, mode)
+    assert (outcome.refused_at, outcome.reached) == ("", outcome.members)
+
+
+def test_every_case_marked_as_wrong_today_is_in_the_corpus_in_a_known_mode():
+    keys = {case.key for case in (*corpus.DISGUISES, *corpus.NOTICES)}
+    assert set(TODAY) <= keys, sorted(set(TODAY) - keys)
+    assert all(modes <= BOTH for modes in TODAY.values())
+
+
+def test_the_corpus_is_as_large_as_issue_21_asks():
+    assert len(corpus.DISGUISES) >= 100 and len(corpus.NOTICES) >= 30
+    assert {case.cls for case in corpus.DISGUISES} == set(corpus.CLASSES)
