@@ -25,19 +25,16 @@ MODES = ("submit_on", "hand_over_only")
 BOTH = frozenset(MODES)
 HAND_OVER_ONLY = frozenset({"hand_over_only"})
 # What today's guard gets wrong, by case and mode: a disguise that reaches members, a notice
-# that is refused. From a run of this file without marks on main at 7b4d84d (issue 21, items
-# 1 to 4 done, keyed tags of purged rosters read at submit only), less the two notices with
-# a meeting's or a form's link that c06b2d7 lets through; every disguise here reached all 20
-# members, and no notice is refused.
+# that is refused. From `python bench/guard_corpus.py --failing` on main after issue 20 and
+# this corpus were merged (issue 21, items 1 to 4 and the corpus's finds: romaji in one
+# spelling, +81); every disguise here reached all 20 members, and no notice is refused.
 TODAY: dict[str, frozenset] = {
     **dict.fromkeys([
         # columns
-        "columns/phones_international", "columns/addresses_kanji_chome",
         "columns/address_building_room", "columns/birthdays", "columns/birthdays_japanese",
         "columns/birthdays_era",
         # kana_romaji
-        "kana_romaji/kanji_family_kana_given", "kana_romaji/hepburn_ou", "kana_romaji/hepburn_oh",
-        "kana_romaji/hepburn_macron", "kana_romaji/hepburn_circumflex", "kana_romaji/kunrei_si_tu",
+        "kana_romaji/kanji_family_kana_given",
         # itaiji_ruby
         "itaiji_ruby/aozora_ruby", "itaiji_ruby/parenthesised_reading", "itaiji_ruby/html_ruby",
         "itaiji_ruby/family_in_subject_given_in_body",
@@ -70,6 +67,11 @@ TODAY: dict[str, frozenset] = {
 }
 
 
+# Caught when the whole file runs, let through when run alone: the guard's answer here
+# depends on what earlier cases left in a process-wide cache. Not strict until that is found.
+ORDER_DEPENDENT = frozenset({"columns/addresses_kanji_chome"})
+
+
 def _reason(case) -> str:
     return "issue 21: " + ("false refusal" if case.cls == "notice" else case.cls)
 
@@ -77,7 +79,9 @@ def _reason(case) -> str:
 def _params(cases) -> list:
     return [pytest.param(case, mode, id=f"{case.key}-{mode}", marks=[
         pytest.mark.xfail(strict=True, reason=_reason(case))]
-        if mode in TODAY.get(case.key, ()) else []) for case in cases for mode in MODES]
+        if mode in TODAY.get(case.key, ()) else [pytest.mark.xfail(
+            strict=False, reason="issue 21: order-dependent")]
+        if case.key in ORDER_DEPENDENT else []) for case in cases for mode in MODES]
 
 
 @pytest.fixture
