@@ -75,6 +75,13 @@ def forget_held_rosters() -> None:
     _held["at"] = -HELD_FOR_SECONDS
 
 
+def forget_indexes() -> None:
+    """The next check builds its index again (a roster's id can come back on SQLite after
+    a rolled-back import; tests start each from nothing)."""
+    _index.cache_clear()
+    _only_member.cache_clear()
+
+
 @lru_cache(maxsize=64)
 def _only_member(roster_pk: int, member_count: int) -> str:
     if member_count != 1:

@@ -64,15 +64,21 @@ def forget_expired() -> int:
 
 
 @lru_cache(maxsize=1)
-def _kept(count: int, last: int, day) -> tuple[frozenset[str], dict[str, frozenset[int]]]:
+def _kept(count: int, last: int, day, key: str) -> tuple[frozenset[str], dict[str, frozenset[int]]]:
     """Every current tag (for the look-up) and the key lengths kept per kind (for the
-    windows); read again when a purge adds tags or a day passes."""
+    windows); read again when a purge adds tags, a day passes or the key changes. (A
+    rolled-back purge gives its ids back on SQLite: tests clear this with forget_kept.)"""
     current = GuardTag.objects.filter(keep_until__gte=day)
     lengths: dict[str, set] = {}
     for kind, length in current.values_list("kind", "length").distinct():
         lengths.setdefault(kind, set()).add(length)
     return (frozenset(current.values_list("tag", flat=True).iterator(chunk_size=20000)),
             {kind: frozenset(found) for kind, found in lengths.items()})
+
+
+def forget_kept() -> None:
+    """The next check reads the tags kept again."""
+    _kept.cache_clear()
 
 
 def _emails(view: str):
@@ -120,7 +126,7 @@ def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
     state = GuardTag.objects.filter(keep_until__gte=day).aggregate(n=Count("id"), last=Max("id"))
     if not state["n"]:
         return []
-    kept, lengths = _kept(state["n"], state["last"], day)
+    kept, lengths = _kept(state["n"], state["last"], day, settings.GUARD_TAG_KEY)
     candidates: dict[str, tuple[str, str]] = {}
     for where, text in texts.items():
         for view, spaced in views(text):

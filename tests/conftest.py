@@ -111,10 +111,14 @@ def _fast_password_hashing():
 @pytest.fixture(autouse=True)
 def _guard_reads_what_this_test_holds():
     """The guard keeps its list of rosters held (and of members who may be named) for a few
-    seconds; each test's database starts from nothing, so each test starts with it unread."""
-    from campaigns import guard_index
+    seconds, and its indexes and tags per set of rows; each test's database starts from
+    nothing (and, on SQLite, gives rolled-back ids out again), so each test starts with
+    none of them read."""
+    from campaigns import guard_index, guard_tags
 
     guard_index.forget_held_rosters()
+    guard_index.forget_indexes()
+    guard_tags.forget_kept()
 
 
 @pytest.fixture(autouse=True)

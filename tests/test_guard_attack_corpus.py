@@ -31,8 +31,8 @@ HAND_OVER_ONLY = frozenset({"hand_over_only"})
 TODAY: dict[str, frozenset] = {
     **dict.fromkeys([
         # columns
-        "columns/address_building_room", "columns/birthdays", "columns/birthdays_japanese",
-        "columns/birthdays_era",
+        "columns/address_building_room", "columns/addresses_kanji_chome", "columns/birthdays",
+        "columns/birthdays_japanese", "columns/birthdays_era",
         # kana_romaji
         "kana_romaji/kanji_family_kana_given",
         # itaiji_ruby
@@ -67,11 +67,6 @@ TODAY: dict[str, frozenset] = {
 }
 
 
-# Caught when the whole file runs, let through when run alone: the guard's answer here
-# depends on what earlier cases left in a process-wide cache. Not strict until that is found.
-ORDER_DEPENDENT = frozenset({"columns/addresses_kanji_chome"})
-
-
 def _reason(case) -> str:
     return "issue 21: " + ("false refusal" if case.cls == "notice" else case.cls)
 
@@ -79,9 +74,7 @@ def _reason(case) -> str:
 def _params(cases) -> list:
     return [pytest.param(case, mode, id=f"{case.key}-{mode}", marks=[
         pytest.mark.xfail(strict=True, reason=_reason(case))]
-        if mode in TODAY.get(case.key, ()) else [pytest.mark.xfail(
-            strict=False, reason="issue 21: order-dependent")]
-        if case.key in ORDER_DEPENDENT else []) for case in cases for mode in MODES]
+        if mode in TODAY.get(case.key, ()) else []) for case in cases for mode in MODES]
 
 
 @pytest.fixture
