@@ -340,19 +340,22 @@ def _own_values(values: dict) -> frozenset[str]:
 
 def check_message(*, roster, subject: str, body_text: str, body_html: str,
                   recipient: dict, unsanitised_html: str = "",
-                  own_links: tuple[str, ...] = ()) -> list[Finding]:
+                  own_links: tuple[str, ...] = (),
+                  template: dict[str, str] | None = None) -> list[Finding]:
     """The check of one rendered message, just before it is handed over: [] to send it.
     `unsanitised_html`: the HTML before the allow-list removed what may not be sent; a
     data: or javascript: link there is refused, not silently dropped. `own_links`: links
     the app itself made for this recipient (a newsletter's unsubscribe link, whose signed
     token is random letters that may spell a name); their text is not read as member data,
-    their domain is still checked."""
+    their domain is still checked. `template`: the campaign's subject and bodies as written,
+    looked up in the keyed tags of purged rosters (once per text: campaigns.guard_tags)."""
     texts = {"subject": subject, "body_text": body_text, "body_html": body_html}
     who = Recipient.of(recipient)
     scanned = {place: _without(text, own_links) for place, text in texts.items()}
     index = roster_index(roster)
     found = scan_texts(scanned, index, recipient=who)
-    return (found + _seam_findings(scanned, index, found, recipient=who)
+    purged = guard_tags.findings_in_template(_template_texts(template, "")) if template else []
+    return (found + purged + _seam_findings(scanned, index, found, recipient=who)
             + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who)
             + scan_opaque(scanned, own=_own_values(recipient), recipient=who.member_number))
 

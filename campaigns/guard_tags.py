@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -54,6 +56,7 @@ def keep_tags_of(rosters) -> dict:
                 for key, entries in found.items() for kind, number, length, column in entries]
         GuardTag.objects.bulk_create(rows, batch_size=5000)
         count += len(rows)
+    transaction.on_commit(forget_kept)
     return {"count": count, "keep_until": keep_until.isoformat(),
             "days": settings.GUARD_TAGS_KEEP_DAYS}
 
@@ -77,8 +80,41 @@ def _kept(count: int, last: int, day, key: str) -> tuple[frozenset[str], dict[st
 
 
 def forget_kept() -> None:
-    """The next check reads the tags kept again."""
+    """The next check reads the tags kept again (after a purge; tests start with it)."""
     _kept.cache_clear()
+    _of_template.cache_clear()
+    _state["at"] = -STATE_FOR_SECONDS
+
+
+STATE_FOR_SECONDS = 10.0  # how long a worker trusts its count of the tags kept
+_state: dict = {"at": -STATE_FOR_SECONDS, "value": None}
+
+
+def _kept_state(day) -> tuple[int, int | None]:
+    """(how many tags are kept, the last id): read now, once a day and a purge in
+    between change it."""
+    state = GuardTag.objects.filter(keep_until__gte=day).aggregate(n=Count("id"),
+                                                                   last=Max("id"))
+    return state["n"], state["last"]
+
+
+def findings_in_template(texts: dict[str, str]) -> list[Finding]:
+    """Values of purged rosters in a campaign's own text (placeholders emptied), for the
+    check before each hand-over: every message of a campaign has the same template (what
+    a placeholder adds is the recipient's own), so it is tagged once per text, per set of
+    tags kept and per day, and the tags' count is read at most every STATE_FOR_SECONDS."""
+    now, day = time.monotonic(), timezone.localdate()
+    if now - _state["at"] >= STATE_FOR_SECONDS or _state["value"] is None \
+            or _state["value"][0] != day:
+        _state["value"] = (day, *_kept_state(day))
+        _state["at"] = now
+    return list(_of_template(tuple(sorted(texts.items())), _state["value"],
+                             settings.GUARD_TAG_KEY))
+
+
+@lru_cache(maxsize=16)
+def _of_template(texts: tuple, state: tuple, key: str) -> tuple[Finding, ...]:
+    return tuple(findings(dict(texts))) if state[1] else ()
 
 
 def _emails(view: str):
@@ -123,10 +159,10 @@ def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
     """Values of purged rosters in `texts` (place -> text), found on keyed tags alone.
     `recipient`: the member number whose own values these are not."""
     day = timezone.localdate()
-    state = GuardTag.objects.filter(keep_until__gte=day).aggregate(n=Count("id"), last=Max("id"))
-    if not state["n"]:
+    count, last = _kept_state(day)
+    if not count:
         return []
-    kept, lengths = _kept(state["n"], state["last"], day, settings.GUARD_TAG_KEY)
+    kept, lengths = _kept(count, last, day, settings.GUARD_TAG_KEY)
     candidates: dict[str, tuple[str, str]] = {}
     for where, text in texts.items():
         for view, spaced in views(text):

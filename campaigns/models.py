@@ -155,6 +155,11 @@ class Campaign(models.Model):
     def get_absolute_url(self):
         return reverse("campaigns:detail", args=[self.pk])
 
+    def texts(self) -> dict[str, str]:
+        """What the operator wrote, placeholders and all: subject, plain body, HTML body."""
+        return {"subject": self.subject, "body_text": self.body_text,
+                "body_html": self.body_html}
+
     def compute_content_hash(self) -> str:
         return content_hash(sender=self.sender, subject=self.subject, body_text=self.body_text,
                             body_html=self.body_html, roster=self.roster,

@@ -68,7 +68,8 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
     message = composed.message
     findings = guard.check_message(roster=campaign.roster, recipient=claim.values,
                                    unsanitised_html=message.unsanitised_html,
-                                   own_links=composed.own_links, **mail.texts_of(message))
+                                   own_links=composed.own_links, template=campaign.texts(),
+                                   **mail.texts_of(message))
     if findings:  # the guarantee: this exact text carries another member's data
         workflow.refuse_message(campaign_id=campaign.pk, delivery_id=claim.delivery_id,
                                 findings=findings)

@@ -23,11 +23,11 @@ from tests import guard_corpus as corpus
 MODES = ("submit_on", "hand_over_only")
 
 BOTH = frozenset(MODES)
-HAND_OVER_ONLY = frozenset({"hand_over_only"})
 # What today's guard gets wrong, by case and mode: a disguise that reaches members, a notice
 # that is refused. From `python bench/guard_corpus.py --failing` on main after issue 20 and
 # this corpus were merged (issue 21, items 1 to 4 and the corpus's finds: romaji in one
-# spelling, +81); every disguise here reached all 20 members, and no notice is refused.
+# spelling, +81; then the purged rosters' tags checked before each hand-over too); every
+# disguise here reached all 20 members, and no notice is refused.
 TODAY: dict[str, frozenset] = {
     **dict.fromkeys([
         # columns
@@ -58,12 +58,6 @@ TODAY: dict[str, frozenset] = {
         "other/acrostic", "other/interleaved_filler", "other/one_other_members_name", "other/morse",
         "other/domain_in_link_local_in_text",
     ], BOTH),
-    **dict.fromkeys([
-        # purged_roster
-        "purged_roster/names", "purged_roster/single_email", "purged_roster/numbers",
-        "purged_roster/phones", "purged_roster/addresses", "purged_roster/kana",
-        "purged_roster/name_and_email_prose",
-    ], HAND_OVER_ONLY),
 }
 
 

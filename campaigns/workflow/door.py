@@ -317,8 +317,7 @@ def guard_outside_the_lock(campaign) -> tuple[dict, GuardReport, str]:
     pk = campaign.pk if isinstance(campaign, Campaign) else campaign
     fresh = Campaign.objects.select_related("roster").get(pk=pk)
     checked = {f: getattr(fresh, f) for f in (*CONTENT_FIELDS, *SENDING_FIELDS, "roster_id")}
-    report = guard.check_campaign_content(roster=fresh.roster, subject=fresh.subject,
-                                          body_text=fresh.body_text, body_html=fresh.body_html)
+    report = guard.check_campaign_content(roster=fresh.roster, **fresh.texts())
     return checked, report, fresh.compute_content_hash()
 
 
