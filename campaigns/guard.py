@@ -327,7 +327,7 @@ def scan_opaque(texts: dict[str, str], *, own: frozenset[str] = frozenset(),
             runs = opaque.opaque_runs(f"{shown} {hrefs}", own=own, template=template)
         else:
             runs = opaque.opaque_runs(clean(text), own=own, template=template)
-        for run in runs:
+        for run in opaque.hidden_selectors(text) + runs:
             line, column, shown_text = _locate(text, run.text.casefold())
             found.append(Finding("opaque", where, line, column, run.text if not line else
                                  shown_text, recipient=recipient, detail=run.encoding))

@@ -11,7 +11,14 @@ whatever it decodes to:
 * hex: 24 or more hex digits with both letters and digits;
 * digits: 16 or more in a row (a bank account or a telephone number is shorter);
 * ascii85 and other dense encodings: 24 or more non-space ASCII characters of which a
-  quarter or more are symbols (a URL is judged by its parts instead).
+  quarter or more are symbols, or with both cases, digits and three symbols or more (a
+  URL is judged by its parts instead);
+* bytes written out one by one: 12 or more hex pairs, 4 or more groups of eight bits, or
+  16 or more numbers of up to three digits, each separated by a space or a comma; 4 or
+  more \\u escapes in a row;
+* base32 in lower case (24 or more of a-z and 2-7, with a digit);
+* two or more variation selectors in a row (an emoji takes one; bytes hidden after an
+  emoji take one each).
 
 In a link, every path segment and query value is judged the same way, and a query value
 must be a placeholder (the member's own value), a constant of at most 16 characters, or
@@ -39,6 +46,13 @@ _BASE32 = re.compile(rf"[A-Z2-7]{{{MIN_RUN},}}={{0,6}}")
 _HEX = re.compile(rf"[0-9A-Fa-f]{{{MIN_RUN},}}")
 _DIGITS = re.compile(rf"\d{{{MIN_DIGITS},}}")
 _DENSE = re.compile(rf"[!-~]{{{MIN_RUN},}}")
+_BASE32_LOWER = re.compile(rf"[a-z2-7]{{{MIN_RUN},}}")
+_SPACED_HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}[ ,:]\s*){11,}[0-9A-Fa-f]{2}"
+                         r"(?![0-9A-Za-z])")
+_SPACED_BITS = re.compile(r"(?<![01])(?:[01]{8}[ ,]\s*){3,}[01]{8}(?![01])")
+_SPACED_CODES = re.compile(r"(?<![\d.,])(?:\d{1,3}[ ,]\s*){15,}\d{1,3}(?![\d.,])")
+_ESCAPES = re.compile(r"(?:\\u[0-9A-Fa-f]{4}){4,}")
+_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 _PLACEHOLDER = re.compile(r"^\{[^{}]+\}$")
 _LONG_ASCII = re.compile(rf"[!-~]{{{min(MIN_RUN, MIN_DIGITS, MAX_QUERY_CONSTANT)},}}")
 _SYMBOLS = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
@@ -65,15 +79,38 @@ def runs_in_word(word: str) -> list[Run]:
     for match in _BASE32.finditer(word):
         if any(c.isdigit() for c in match.group(0)):
             found.append(Run("base32", match.group(0)))
+    for match in _BASE32_LOWER.finditer(word):
+        if any(c.isdigit() for c in match.group(0)):
+            found.append(Run("base32", match.group(0)))
     for match in _BASE64.finditer(word):
         if _looks_base64(match.group(0)):
             found.append(Run("base64", match.group(0)))
     found += [Run("digits", m.group(0)) for m in _DIGITS.finditer(word)]
     for match in _DENSE.finditer(word):
         run = match.group(0)
-        if sum(c in _SYMBOLS for c in run) * 4 >= len(run) and any(c.isalnum() for c in run):
+        symbols = sum(c in _SYMBOLS for c in run)
+        if (symbols * 4 >= len(run) and any(c.isalnum() for c in run)) or (
+                symbols >= 3 and any(c.isdigit() for c in run)
+                and any(c.islower() for c in run) and any(c.isupper() for c in run)):
             found.append(Run("dense", run))
+    found += [Run("escapes", m.group(0)) for m in _ESCAPES.finditer(word)]
     return found
+
+
+def written_out_bytes(text: str) -> list[Run]:
+    """Bytes written one by one with separators (hex pairs, bits, small numbers)."""
+    found = []
+    for match in _SPACED_HEX.finditer(text):
+        if any(c.isalpha() for c in match.group(0)):  # 12 13 14 ...: a list of numbers
+            found.append(Run("hex", match.group(0)))
+    found += [Run("bits", m.group(0)) for m in _SPACED_BITS.finditer(text)]
+    found += [Run("codes", m.group(0)) for m in _SPACED_CODES.finditer(text)]
+    return found
+
+
+def hidden_selectors(text: str) -> list[Run]:
+    """Runs of variation selectors (in the text as written: normalising drops them)."""
+    return [Run("selectors", m.group(0)) for m in _SELECTORS.finditer(text)]
 
 
 def _an_id_by_nature(parts) -> bool:
@@ -109,9 +146,11 @@ def opaque_runs(text: str, *, own: frozenset[str] = frozenset(), template: bool 
         list[Run]):
     """Runs of `text` that look encoded; `own`: the recipient's own values, which are
     theirs to receive; `template`: placeholders are allowed as query values."""
-    if not text or not _LONG_ASCII.search(text):  # nothing long enough to be a run
+    if not text:
         return []
-    found = []
+    found = written_out_bytes(text)
+    if not found and not _LONG_ASCII.search(text):  # nothing long enough to be a run
+        return []
     for match in _URL.finditer(text):
         found += _link_runs(match.group(0), template=template)
     found += runs_in_word(_URL.sub(" ", text))

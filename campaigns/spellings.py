@@ -111,6 +111,7 @@ _UNCOMMON = re.compile("[^\x00-\x7f\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00
 # Any decimal digit but 0-9: "not a non-digit, not 0-9", one class (a look-ahead on \d at
 # every position of every text the guard reads cost eight times as much).
 _OTHER_DIGIT = re.compile(r"[^\D0-9]")
+_TAG_CHARACTER = re.compile("[\U000e0020-\U000e007e]")
 
 
 def clean(text: str) -> str:
@@ -124,6 +125,8 @@ def clean(text: str) -> str:
         text = text.translate(_digits())
     # Format characters are never printable: the common case needs no scan for them.
     if not text.replace("\n", "").replace("\t", "").isprintable():
+        # Tag characters are ASCII written invisibly ("ASCII smuggling"): read as ASCII.
+        text = _TAG_CHARACTER.sub(lambda m: chr(ord(m.group(0)) - 0xE0000), text)
         text = _ignorable().sub("", text)
     elif _INVISIBLE_PRINTABLE.search(text):
         text = _INVISIBLE_PRINTABLE.sub("", text)
@@ -229,6 +232,20 @@ def _decodings(text: str) -> Iterator[str]:
             yield decoded
     for match in _BASE64_RUN.finditer(text):
         yield from _base64_texts(match.group(0))
+    if "xn--" in text or "XN--" in text:  # a host name in punycode, as a browser shows it
+        decoded = _PUNYCODE_LABEL.sub(_unpunycode, text)
+        if decoded != text:
+            yield decoded
+
+
+_PUNYCODE_LABEL = re.compile(r"xn--[a-z0-9-]+", re.IGNORECASE)
+
+
+def _unpunycode(match: re.Match) -> str:
+    try:
+        return match.group(0).encode("ascii").decode("idna")
+    except UnicodeError:
+        return match.group(0)
 
 
 def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:

@@ -49,11 +49,6 @@ TODAY: dict[str, frozenset] = {
         # lookalikes
         "lookalikes/negative_squared_letters", "lookalikes/small_capitals",
         "lookalikes/kana_kanji_lookalikes",
-        # encodings
-        "encodings/hex_spaced", "encodings/base32_unpadded_lower", "encodings/base85",
-        "encodings/binary", "encodings/decimal_codes", "encodings/json_unicode_escapes",
-        "encodings/punycode_names", "encodings/url_path_base32", "encodings/unicode_tag_characters",
-        "encodings/variation_selectors",
         # other
         "other/acrostic", "other/interleaved_filler", "other/one_other_members_name", "other/morse",
         "other/domain_in_link_local_in_text",

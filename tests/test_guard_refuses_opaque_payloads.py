@@ -40,10 +40,26 @@ PAYLOADS = {
     "in a link's path": "https://association.example/p/" + SECRET.hex() + "/index.html",
     "written backwards": SECRET.decode()[::-1],
     "a name written backwards, twice": "子花 藤佐 と 郎一 木鈴",
+    # Bytes written one by one, with separators (no run is long), and other short forms.
+    "hex pairs, spaced": SECRET.hex(" "),
+    "hex pairs, with colons": SECRET.hex(":"),
+    "bits in bytes": " ".join(f"{b:08b}" for b in SECRET),
+    "byte values in decimal": " ".join(str(b) for b in SECRET),
+    "byte values, comma separated": ",".join(str(b) for b in SECRET),
+    "base32 in lower case, unpadded": base64.b32encode(SECRET).decode().rstrip("=").lower(),
+    "base85": base64.b85encode(SECRET).decode().replace("{", "{{").replace("}", "}}"),
+    "JSON escapes": "".join(f"\\u{ord(c):04x}" for c in SECRET.decode()),
+    "tag characters (invisible ASCII)": "".join(chr(0xE0000 + b) for b in SECRET),
+    "variation selectors after an emoji": "😀" + "".join(
+        chr(0xFE00 + b) if b < 16 else chr(0xE0100 + b - 16) for b in SECRET),
+    "host names in punycode": " ".join(
+        "https://" + name.encode("idna").decode() + ".association.example/"
+        for name in ("鈴木一郎", "高橋美咲")),
 }
 
 # Whose data a payload carries, among the campaign's recipients.
-OWNERS = {"written backwards": ("W0002",), "a name written backwards, twice": ("W0001", "W0002")}
+OWNERS = {"written backwards": ("W0002",), "a name written backwards, twice": ("W0001", "W0002"),
+          "host names in punycode": ("W0002", "W0003")}
 
 ORDINARY = {
     "a link with tracking parameters": (
@@ -59,6 +75,13 @@ ORDINARY = {
     "a form's link": (
         "https://docs.google.com/forms/d/e/1FAIpQLSfXk3m9Qz7YpLw2RtV8nBcHd4JsUe6KaGo1PiNq5WxZyT0v"
         "/viewform"),
+    # What the written-out-bytes rules must let through.
+    "a list of room numbers": "会場: 101 102 103 201 202 203 301 302 303 401 402 403 号室",
+    "scores, comma separated": "得点: 12, 15, 9, 20, 18, 11, 7, 16, 14, 13",
+    "emoji with their variation selector": "☎️ 03-1234-5678 ✉️ 受付 ❤️ ありがとう 1️⃣ 2️⃣",
+    "the flag of England (tag characters)": "🏴\U000e0067\U000e0062\U000e0065\U000e006e"
+                                            "\U000e0067\U000e007f 英国支部より",
+    "a long word with a year": "associationnewsletter2026december",
 }
 
 
