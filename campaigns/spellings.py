@@ -42,6 +42,17 @@ def _japanese(char: str) -> bool:
             or 0xF900 <= code <= 0xFAFF or 0xFF00 <= code <= 0xFFEF)
 
 
+# Latin letters in other forms that neither NFKC nor the confusables table folds, named
+# by Unicode as what they are (ᴀ LATIN LETTER SMALL CAPITAL A, 🅰 NEGATIVE SQUARED LATIN
+# CAPITAL LETTER A), in the blocks that hold them.
+_LETTER_FORM = re.compile(r"^(?:LATIN LETTER SMALL CAPITAL|(?:NEGATIVE )?(?:SQUARED|CIRCLED)"
+                          r" LATIN (?:CAPITAL|SMALL) LETTER|PARENTHESIZED LATIN SMALL LETTER"
+                          r"|MODIFIER LETTER (?:CAPITAL|SMALL)|LATIN SUBSCRIPT SMALL LETTER)"
+                          r" ([A-Z])$")
+_LETTER_FORM_BLOCKS = (*range(0x0250, 0x02B0), *range(0x1D00, 0x1DC0), *range(0x2070, 0x20A0),
+                       *range(0x2460, 0x2500), *range(0xA700, 0xA800), *range(0x1F100, 0x1F200))
+
+
 @cache
 def _skeleton() -> tuple[dict[int, str], re.Pattern]:
     """Every character Unicode's confusables table pairs with a Latin letter, a digit, "@"
@@ -59,6 +70,10 @@ def _skeleton() -> tuple[dict[int, str], re.Pattern]:
         if latin:
             table[ord(char)] = latin[0]
     table.update({0x1F1E6 + i: chr(ord("A") + i) for i in range(26)})  # 🇦 .. 🇿
+    for code in _LETTER_FORM_BLOCKS:  # small capitals, negative squared letters, ...
+        match = _LETTER_FORM.match(unicodedata.name(chr(code), ""))
+        if match:
+            table.setdefault(code, match.group(1))
     table.update(_LOOKALIKES)
     return table, re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(table)) + "]")
 
@@ -271,14 +286,19 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
 _NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
 
 
-_KATAKANA_TO_HIRAGANA = {c: c - 0x60 for c in range(0x30A1, 0x30F7)}
+# Kanji that look like katakana (工/エ, 二/ニ, 夕/タ, 八/ハ, 卜/ト, 力/カ, 口/ロ, 才/オ) read
+# as that kana, in the text and in the keys alike: エ藤 is 工藤, 二シムラ 夕クミ is a name.
+_KANJI_AS_KANA = "工二夕八卜力口才"
+_KATAKANA_TO_HIRAGANA = {c: c - 0x60 for c in range(0x30A1, 0x30F7)} | str.maketrans(
+    _KANJI_AS_KANA, "えにたはとかろお")
 
 
-_KATAKANA = re.compile("[\u30a1-\u30f6]")
+_KATAKANA = re.compile(f"[\u30a1-\u30f6{_KANJI_AS_KANA}]")
 
 
 def kana_fold(text: str) -> str:
-    """Katakana as hiragana: a reading written in either script is the same reading."""
+    """Katakana as hiragana: a reading written in either script is the same reading; and
+    kanji that look like katakana as that kana."""
     return text.translate(_KATAKANA_TO_HIRAGANA) if _KATAKANA.search(text) else text
 
 

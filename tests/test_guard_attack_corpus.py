@@ -46,9 +46,6 @@ TODAY: dict[str, frozenset] = {
         # written_out
         "written_out/kanji_for_at", "written_out/local_parts_alone",
         "written_out/split_subject_body",
-        # lookalikes
-        "lookalikes/negative_squared_letters", "lookalikes/small_capitals",
-        "lookalikes/kana_kanji_lookalikes",
         # other
         "other/acrostic", "other/interleaved_filler", "other/one_other_members_name", "other/morse",
         "other/domain_in_link_local_in_text",

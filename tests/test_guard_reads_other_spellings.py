@@ -34,6 +34,8 @@ LEAKS = {  # (subject, body)
         "{name} 様", G + "連絡: 𝐤𝐞𝐧𝐭𝐚.yamazaki@ᎬXAMPLE.jp"),
     "enclosed letters": ("{name} 様", G + "ⓚⓔⓝⓣⓐ.yamazaki@example.jp"),
     "regional indicators": ("{name} 様", G + "🇰🇪🇳🇹🇦.yamazaki@example.jp"),
+    "small capitals": ("{name} 様", G + "ᴋᴇɴᴛᴀ.ʏᴀᴍᴀᴢᴀᴋɪ@example.jp"),
+    "negative squared letters": ("{name} 様", G + "🅺🅴🅽🆃🅰.yamazaki@example.jp"),
     "at and dot written out": ("{name} 様", G + "kenta.yamazaki アットマーク example ドット jp"),
     "at and dot in hiragana": ("{name} 様", G + "kenta.yamazaki あっと example どっと jp"),
     "split between subject and body": ("{name} 様 kenta.yamaz", "aki@example.jp までご連絡を"),
@@ -122,3 +124,30 @@ def test_romaji_in_another_spelling_and_a_number_from_abroad_are_refused(case, o
                              body_text=G + ROMAJI_LEAKS[case] + "\n")
     with pytest.raises(workflow.ContentRefused):
         workflow.submit(campaign=campaign, user=olivia)
+
+
+KANA_LOOKALIKE_ROWS = [["K1", "工藤 俊介", "shun@example.jp", "クドウ シュンスケ"],
+                       ["K2", "西村 拓海", "taku@example.jp", "ニシムラ タクミ"],
+                       ["K3", "長谷川 蓮", "ren@example.jp", "ハセガワ レン"]]
+
+
+def test_kanji_that_look_like_katakana_are_read_as_katakana(olivia):
+    """エ藤 is 工藤 and 二シムラ 夕クミ is ニシムラ タクミ: two members named, refused."""
+    roster = make_roster(olivia, rows=KANA_LOOKALIKE_ROWS,
+                         header=["会員番号", "氏名", "メールアドレス", "フリガナ"])
+    campaign = make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様",
+                             body_text=G + "席次: エ藤 俊介、二シムラ 夕クミ、八セガワ レン\n")
+    with pytest.raises(workflow.ContentRefused) as refused:
+        workflow.submit(campaign=campaign, user=olivia)
+    assert {f.member for f in refused.value.report.findings} >= {"K1", "K2", "K3"}
+
+
+def test_those_kanji_in_an_ordinary_notice_are_no_finding(olivia):
+    roster = make_roster(olivia, rows=KANA_LOOKALIKE_ROWS,
+                         header=["会員番号", "氏名", "メールアドレス", "フリガナ"])
+    campaign = make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様",
+                             body_text=G + "八月の総会は二階の入口から。工事のため力仕事は"
+                                           "才能のある方にお願いします。夕方五時まで。\n")
+    workflow.submit(campaign=campaign, user=olivia)
+    campaign.refresh_from_db()
+    assert campaign.state == State.SUBMITTED
