@@ -272,3 +272,26 @@ def test_a_legitimate_notice_passes_and_reaches_every_member(
 
 def test_the_corpora_are_as_large_as_promised():
     assert len(LEAKS) >= 40 and len(LEGITIMATE) >= 20
+
+
+def test_a_refusal_with_many_long_findings_still_pauses_with_a_reason_that_fits(
+        olivia, sam, oscar, sink, monkeypatch):
+    """The pause reason is a column of 500 characters: PostgreSQL refused a longer one, the
+    worker could not even pause, and the campaign waited for the watchdog. The reason names
+    the first findings; the ledger row and the audit entry hold them all."""
+    monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: GuardReport())
+    roster = make_roster(olivia, header=["会員番号", "氏名", "メールアドレス"], rows=[
+        [f"TOKYO-BRANCH-2026-{n:06d}", f"会員 {n}号", f"member.number.{n}@example.jp"]
+        for n in range(1, 9)])
+    pasted = "".join(f"<p>{email_of(m)}</p>" for m in roster.members.all())
+    campaign = through_the_countersign(draft_with(olivia, roster, {
+        "body_text": "{name} 様\n\n名簿は HTML 版に。", "body_html": "<p>{name} 様</p>" + pasted}),
+        olivia, sam, oscar)
+    sink.handler.received.clear()
+    run_until_done(campaign)
+
+    assert sink.handler.recipients() == []
+    assert campaign.state == State.PAUSED
+    assert "content guard" in campaign.paused_reason and len(campaign.paused_reason) <= 500
+    refused = campaign.deliveries.get(state=Delivery.State.REFUSED)
+    assert len(refused.findings) > 5

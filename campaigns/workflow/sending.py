@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
 from campaigns import deliveries, ledger
@@ -138,10 +139,14 @@ def _apply_refuse_message(c, user, *, delivery_id, findings) -> dict:
     deliveries.move("refuse", Delivery.objects.filter(pk=delivery_id), findings=summary,
                     smtp_reply=_("Not sent: the content guard found other members' data."))
     if c.state in TRANSITIONS["refuse_message"].sources:  # else it stays paused or stopped
+        # What was found is in the ledger row and the audit entry; the reason (500
+        # characters at most) names the first findings and says what to do.
+        found = Truncator("; ".join(f"{f.message} ({f.place})" for f in findings[:5])).chars(
+            300)
         c.paused_reason = _("The content guard refused the message to member %(member)s: "
                             "%(found)s. Nothing more is sent; stop the campaign and correct "
-                            "it.") % {"member": delivery.member_number, "found": "; ".join(
-                                f"{f.message} ({f.place})" for f in findings[:5])}
+                            "it.") % {"member": delivery.member_number, "found": found}
+        c.paused_reason = c.paused_reason[:500]
         c.release_expires_at = None
     return {"delivery": delivery_id, "member": delivery.member_number,
             "content_hash": c.content_hash, "findings": summary, "sent_so_far": sent_count(c)}
