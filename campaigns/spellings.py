@@ -85,6 +85,25 @@ _KANJI_DIGITS = str.maketrans(_KANJI_DIGIT, "01234567890")
 _KANJI_DIGIT_RUN = re.compile(
     f"[{_KANJI_DIGIT}]{{2,}}|(?<=[0-9A-Za-z])[{_KANJI_DIGIT}]+|[{_KANJI_DIGIT}]+(?=[0-9A-Za-z])")
 _ANY_KANJI_DIGIT = re.compile(f"[{_KANJI_DIGIT}]")
+# A number written with 十, 百, 千, 万 (K二十万四千四百四十七) where a member number stands:
+# right after a Latin letter or digit.
+_KANJI_UNITS = {"十": 10, "百": 100, "千": 1000}
+_POSITIONAL_BESIDE_LATIN = re.compile(f"(?<=[0-9A-Za-z])[{_KANJI_DIGIT}十百千万]*[十百千万]"
+                                      f"[{_KANJI_DIGIT}十百千万]*")
+
+
+def _positional_value(match: re.Match) -> str:
+    total = section = digit = 0
+    for char in match.group(0):
+        if char == "万":
+            total += (section + digit or 1) * 10000
+            section = digit = 0
+        elif char in _KANJI_UNITS:
+            section += (digit or 1) * _KANJI_UNITS[char]
+            digit = 0
+        else:
+            digit = int(char.translate(_KANJI_DIGITS))
+    return str(total + section + digit)
 
 # Variant forms of kanji common in names (異体字), as the form a roster most often has: a
 # name typed with either is the same name. No maintained table exists in Python's world;
@@ -96,8 +115,8 @@ _ANY_ITAIJI = re.compile(f"[{_ITAIJI_VARIANTS}]")
 
 
 # Invisible although Unicode calls them printable: fillers, selectors, the blank braille cell.
-_INVISIBLE = ("\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u2800\u3164\ufe00-\ufe0f\uffa0"
-              "\U000e0100-\U000e01ef")
+_INVISIBLE = ("\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u20e3\u2800\u3164\ufe00-\ufe0f"
+              "\uffa0\U000e0100-\U000e01ef")  # and the keycap mark: 1️⃣ is 1
 _INVISIBLE_PRINTABLE = re.compile(f"[{_INVISIBLE}]")
 
 
@@ -150,6 +169,7 @@ def clean(text: str) -> str:
         if lookalike.search(text):
             text = text.translate(table)
     if _ANY_KANJI_DIGIT.search(text):
+        text = _POSITIONAL_BESIDE_LATIN.sub(_positional_value, text)
         text = _KANJI_DIGIT_RUN.sub(lambda m: m.group(0).translate(_KANJI_DIGITS), text)
     if _ANY_ITAIJI.search(text):
         text = text.translate(_ITAIJI)
@@ -276,6 +296,9 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
         if stripped != base:
             yield stripped, True
     yield from _undisguised(stripped)
+    joined = _joined_numbers(stripped)
+    if joined != stripped:
+        yield joined, True
     if depth == 0:  # written backwards: a reader (or a one-line program) turns it round
         yield stripped[::-1], True
     if depth < MAX_DECODE_DEPTH:
@@ -284,6 +307,26 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
 
 
 _NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
+
+# A member number with a letter prefix, its digits split by separators or line breaks
+# (K-204-447, K 204 447, K204⏎447), or an O for a 0 among its digits (K2O4447).
+_SPLIT_NUMBER = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,3}[-\s・.]{0,2}[0-9Oo]+"
+                           r"(?:[-\s・.]{1,2}[0-9Oo]+)*(?![A-Za-z0-9])")
+_NUMBER_SEPARATOR = re.compile(r"[-\s・.]")
+
+
+def _joined_number(match: re.Match) -> str:
+    token = match.group(0)
+    prefix = re.match(r"[A-Za-z]{1,3}?(?=[-\s・.]*[0-9])|[A-Za-z]", token).group(0)
+    digits = _NUMBER_SEPARATOR.sub("", token[len(prefix):])
+    if sum(c.isdigit() for c in digits) < 2:  # a word (Too, Boo): not a number
+        return token
+    return prefix + digits.replace("O", "0").replace("o", "0")
+
+
+def _joined_numbers(text: str) -> str:
+    """`text` with every letter-prefixed number whole (one view more for the guard)."""
+    return _SPLIT_NUMBER.sub(_joined_number, text) if any(c.isdigit() for c in text) else text
 
 
 # Kanji that look like katakana (工/エ, 二/ニ, 夕/タ, 八/ハ, 卜/ト, 力/カ, 口/ロ, 才/オ) read

@@ -29,6 +29,11 @@ LEAKS = {  # (subject, body)
     "member number with separators": ("{name} 様", G + "対象: W-1-0-0-2"),
     "member number of digits only, spaced": ("{name} 様", G + "対象: 1 0 0 2 3 4"),
     "member number in full-width with a hyphen": ("{name} 様", G + "対象: Ｗ－１００２"),
+    "member number split in groups": ("{name} 様", G + "当選: W-10-02、W 10 02"),
+    "member number split over two lines": ("{name} 様", G + "当選:\nW10\n02\n"),
+    "member number with O for 0": ("{name} 様", G + "当選: W1OO2"),
+    "member number in positional kanji": ("{name} 様", G + "当選: W千二番"),
+    "member number in keycap emoji": ("{name} 様", G + "当選: W1️⃣0️⃣0️⃣2️⃣"),
     "variant kanji, two names": ("{name} 様", G + "担当: 高橋美咲、山崎健太"),
     "confusables: mathematical and Cherokee letters": (
         "{name} 様", G + "連絡: 𝐤𝐞𝐧𝐭𝐚.yamazaki@ᎬXAMPLE.jp"),
@@ -50,6 +55,8 @@ ORDINARY = {
     "an amount with a separator beside a member number's digits": (
         "{name} 様", "会費は 100,234円 から 1,002円 に下がります"),
     "a date and a time": ("{name} 様", G + "2026年12月4日 10:00-12:00、第二会議室"),
+    "rooms, floors and numbered meetings": (
+        "{name} 様", G + "A 棟 3 階 B-2 会議室、第二十回総会、No. 1 0 0 2 の資料（P 10-02）"),
     "one officer's name in a variant form": ("{name} 様", G + "会長 髙橋 美咲"),
 }
 
