@@ -125,9 +125,11 @@ def render(template: str, values: dict[str, str], *, html: bool = False) -> str:
 
 # No images (remote images track readers and can carry data out), no data: URLs (a file
 # smuggled in as a link is an attachment by another name), no scripts or styles.
+# ruby, rt and rp: furigana over a name or a hard kanji, common in Japanese notices (the
+# guard reads the text with and without them).
 HTML_TAGS = {"a", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "hr",
-             "i", "li", "ol", "p", "pre", "span", "strong", "table", "tbody", "td", "th",
-             "thead", "tr", "u", "ul"}
+             "i", "li", "ol", "p", "pre", "rp", "rt", "ruby", "span", "strong", "table",
+             "tbody", "td", "th", "thead", "tr", "u", "ul"}
 HTML_ATTRIBUTES = {"a": {"href", "title"}}
 HTML_URL_SCHEMES = {"http", "https", "mailto"}
 

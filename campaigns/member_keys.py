@@ -13,7 +13,14 @@ import re
 
 from django.conf import settings
 
-from campaigns.spellings import email_keys, name_keys, number_keys, phone_keys, value_keys
+from campaigns.spellings import (
+    address_keys,
+    email_keys,
+    name_keys,
+    number_keys,
+    phone_keys,
+    value_keys,
+)
 
 
 def association_keys() -> frozenset[str]:
@@ -28,7 +35,8 @@ def association_keys() -> frozenset[str]:
         for i in range(len(words)):  # every run of its words: the address with or without
             for j in range(i + 1, len(words) + 1):  # its postal code, the phone alone, ...
                 part = " ".join(words[i:j])
-                keys |= email_keys(part) if "@" in part else phone_keys(part) | value_keys(part)
+                keys |= email_keys(part) if "@" in part else (
+                    phone_keys(part) | value_keys(part) | address_keys(part))
     return frozenset(keys)
 
 
@@ -64,7 +72,7 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
                 for key in phone_keys(value):
                     add(key, "phone", number, column)
             elif kind == "address":
-                for key in value_keys(value):
+                for key in address_keys(value):
                     add(key, "address", number, column)
             else:
                 for key in value_keys(value):

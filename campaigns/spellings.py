@@ -92,9 +92,10 @@ _POSITIONAL_BESIDE_LATIN = re.compile(f"(?<=[0-9A-Za-z])[{_KANJI_DIGIT}十百千
                                       f"[{_KANJI_DIGIT}十百千万]*")
 
 
-def _positional_value(match: re.Match) -> str:
+def kanji_number(written: str) -> str:
+    """二十万四千四百四十七 as 204447 (digits, 十, 百, 千, 万)."""
     total = section = digit = 0
-    for char in match.group(0):
+    for char in written:
         if char == "万":
             total += (section + digit or 1) * 10000
             section = digit = 0
@@ -104,6 +105,10 @@ def _positional_value(match: re.Match) -> str:
         else:
             digit = int(char.translate(_KANJI_DIGITS))
     return str(total + section + digit)
+
+
+def _positional_value(match: re.Match) -> str:
+    return kanji_number(match.group(0))
 
 # Variant forms of kanji common in names (異体字), as the form a roster most often has: a
 # name typed with either is the same name. No maintained table exists in Python's world;
@@ -196,15 +201,16 @@ def strip_markup(text: str) -> str:
 
 
 _AT_DISGUISE = re.compile(
-    r"\s*(?:[(\[{<]\s*(?:at|アット(?:マーク)?)\s*[)\]}>]|\s(?:at)\s|[★☆]|@"
+    r"\s*(?:[(\[{<]\s*(?:at|アット(?:マーク)?|単価記号)\s*[)\]}>]|\s(?:at)\s|[★☆]|@"
     r"|アット(?:マーク)?|あっと(?:まーく)?)\s*", re.IGNORECASE)
 _DOT_DISGUISE = re.compile(
-    r"\s*(?:[(\[{<]\s*(?:dot|ドット)\s*[)\]}>]|\s(?:dot)\s|ドット|どっと)\s*", re.IGNORECASE)
+    r"\s*(?:[(\[{<]\s*(?:dot|ドット|点|ピリオド)\s*[)\]}>]|\s(?:dot)\s|ドット|どっと)\s*",
+    re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
 
-_AT_MARKS = ("@", "★", "☆", "アット", "あっと", "at)", "at]", "at}", "at>", " at ", " AT ",
-             " At ")
+_AT_MARKS = ("@", "★", "☆", "アット", "あっと", "単価記号", "at)", "at]", "at}", "at>", " at ",
+             " AT ", " At ")
 _DOT_SPACES = re.compile(r"(?<=[A-Za-z0-9])\s*\.\s*(?=[A-Za-z0-9])")
 _SPREAD_AT = re.compile(r"\s.{0,2}@|@.{0,2}\s")
 
@@ -296,7 +302,11 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
         if stripped != base:
             yield stripped, True
     yield from _undisguised(stripped)
-    joined = _joined_numbers(stripped)
+    if "《" in base or "(" in base or "<rt" in base.lower():
+        plain = _without_ruby(base)
+        if plain != base:
+            yield (strip_markup(plain) if "<" in plain else plain), True
+    joined = _joined_numbers(chome_fold(stripped))  # K-204-447, 二丁目27番9号
     if joined != stripped:
         yield joined, True
     if depth == 0:  # written backwards: a reader (or a one-line program) turns it round
@@ -307,6 +317,15 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
 
 
 _NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
+
+# Readings written beside the kanji they read: Aozora Bunko's 清水《しみず》, a reading in
+# brackets after each kanji 清(し)水(みず), HTML's <rt>. Without them the kanji are whole.
+_RUBY = re.compile(r"《[^《》]{1,20}》|\([\u3041-\u30ff]{1,10}\)|<rt\b[^>]*>.*?</rt\s*>|"
+                   r"<rp\b[^>]*>.*?</rp\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def _without_ruby(text: str) -> str:
+    return _RUBY.sub("", text)
 
 # A member number with a letter prefix, its digits split by separators or line breaks
 # (K-204-447, K 204 447, K204⏎447), or an O for a 0 among its digits (K2O4447).
@@ -450,6 +469,36 @@ def phone_keys(value: str) -> set[str]:
         return set()
     # From abroad: +81 and the number without its leading 0 (+81 90-1234-5678).
     return {digits, "81" + digits[1:]} if digits.startswith("0") else {digits}
+
+
+# Where a postal address is written without what a reader leaves out: the prefecture, and
+# either the street or the building and room.
+_PREFECTURE = re.compile(r"^(?:東京都|北海道|京都府|大阪府|\w{2,3}県)")
+# 二丁目27番9号, 2丁目27番地の9, as 2-27-9 (the form a roster most often has).
+_CHOME = re.compile(f"([0-9{_KANJI_DIGIT}十]+)丁目\\s*([0-9]+)\\s*番(?:地)?(?:の)?\\s*"
+                    "(?:([0-9]+)\\s*号?)?")
+
+
+def _chome(match: re.Match) -> str:
+    block = match.group(1)
+    block = block if block.isdigit() else kanji_number(block)
+    return "-".join(part for part in (block, match.group(2), match.group(3)) if part)
+
+
+def chome_fold(text: str) -> str:
+    """Block, lot and number written in words (二丁目27番9号) as digits with hyphens."""
+    return _CHOME.sub(_chome, text) if "丁目" in text else text
+
+
+def address_keys(value: str) -> set[str]:
+    """A postal address, compacted: whole, without its postal code, without the prefecture
+    too, blocks in words as digits, and each part with a number in it (the street, the
+    building and room) alone."""
+    cleaned = chome_fold(_POSTAL_CODE.sub("", clean(value).casefold()))
+    local = _PREFECTURE.sub("", cleaned)
+    parts = [part for part in re.split(r"\s+", local) if any(c.isdigit() for c in part)]
+    keys = value_keys(value) | {compact(cleaned), compact(local)} | {compact(p) for p in parts}
+    return {k for k in keys if len(k) >= MIN_VALUE_LENGTH}
 
 
 def value_keys(value: str) -> set[str]:

@@ -31,17 +31,15 @@ BOTH = frozenset(MODES)
 TODAY: dict[str, frozenset] = {
     **dict.fromkeys([
         # columns
-        "columns/address_building_room", "columns/addresses_kanji_chome", "columns/birthdays",
-        "columns/birthdays_japanese", "columns/birthdays_era",
+        "columns/birthdays", "columns/birthdays_japanese", "columns/birthdays_era",
         # kana_romaji
         "kana_romaji/kanji_family_kana_given",
         # itaiji_ruby
-        "itaiji_ruby/aozora_ruby", "itaiji_ruby/parenthesised_reading", "itaiji_ruby/html_ruby",
         "itaiji_ruby/family_in_subject_given_in_body",
         # member_numbers
         "member_numbers/digits_only", "member_numbers/common_prefix_factored",
         # written_out
-        "written_out/kanji_for_at", "written_out/local_parts_alone",
+        "written_out/local_parts_alone",
         "written_out/split_subject_body",
         # other
         "other/acrostic", "other/interleaved_filler", "other/one_other_members_name", "other/morse",

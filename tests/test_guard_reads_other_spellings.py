@@ -158,3 +158,58 @@ def test_those_kanji_in_an_ordinary_notice_are_no_finding(olivia):
     workflow.submit(campaign=campaign, user=olivia)
     campaign.refresh_from_db()
     assert campaign.state == State.SUBMITTED
+
+
+ADDRESS_HEADER = ["会員番号", "氏名", "メールアドレス", "住所"]
+ADDRESS_ROWS = [["A1", "清水 千尋", "chihiro@example.jp", "〒171-0022 東京都豊島区南池袋2-27-9"],
+                ["A2", "山崎 大翔", "hiroto@example.jp",
+                 "〒136-0071 東京都江東区亀戸6-2-17 パークハイツ亀戸502"],
+                ["A3", "工藤 俊介", "shun@example.jp", "〒150-0001 東京都渋谷区神宮前3-12-8"]]
+ADDRESS_LEAKS = {
+    "block and lot in words, no prefecture": "訪問先: 豊島区南池袋二丁目27番9号",
+    "the building and room alone": "二次会は パークハイツ亀戸502 で",
+    "the street without the prefecture": "集合: 江東区亀戸6-2-17",
+    "names with Aozora ruby": (
+        "出演: 清水《しみず》千尋《ちひろ》、工藤《くどう》俊介《しゅんすけ》"),
+    "names with a reading after each kanji": (
+        "出演: 清(し)水(みず) 千(ち)尋(ひろ)、工(く)藤(どう) 俊(しゅん)介(すけ)"),
+    "an address with @ and . in kanji words": "連絡先: chihiro（単価記号）example（点）jp",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ADDRESS_LEAKS))
+def test_addresses_as_written_by_hand_and_names_with_furigana_are_refused(case, olivia):
+    roster = make_roster(olivia, rows=ADDRESS_ROWS, header=ADDRESS_HEADER)
+    campaign = make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様",
+                             body_text=G + ADDRESS_LEAKS[case] + "\n")
+    with pytest.raises(workflow.ContentRefused):
+        workflow.submit(campaign=campaign, user=olivia)
+
+
+def test_names_with_html_furigana_never_reach_another_member(olivia, sam, oscar, sink,
+                                                             monkeypatch):
+    """Ruby survives the HTML allow-list (members see the reading over the name), and the
+    check before the hand-over reads the names without it."""
+    monkeypatch.setattr(guard, "check_campaign_content", lambda **kw: GuardReport())
+    roster = make_roster(olivia, rows=ADDRESS_ROWS, header=ADDRESS_HEADER)
+    campaign = make_campaign(
+        olivia, roster, canary_enabled=False, subject="{name} 様", body_text=G + "HTML版をどうぞ",
+        body_html="<p>{name} 様</p><p>出演: <ruby>清水<rt>しみず</rt></ruby> <ruby>千尋<rt>ちひろ"
+                  "</rt></ruby>、<ruby>工藤<rp>(</rp><rt>くどう</rt><rp>)</rp></ruby> 俊介</p>")
+    assert "<ruby>" in campaign.body_html
+    campaign = through_the_countersign(campaign, olivia, sam, oscar)
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    assert set(sink.handler.recipients()) <= {"chihiro@example.jp", "shun@example.jp"}
+    assert campaign.state == State.PAUSED
+
+
+def test_an_address_block_in_an_ordinary_notice_and_furigana_on_a_hard_word_pass(olivia):
+    roster = make_roster(olivia, rows=ADDRESS_ROWS, header=ADDRESS_HEADER)
+    campaign = make_campaign(
+        olivia, roster, canary_enabled=False, subject="{name} 様",
+        body_text=G + "会場: 千代田区神田一丁目5番2号 共済会館3階（最寄り: 神田(かんだ)駅）。"
+                      "議題は定款《ていかん》の改正です。\n")
+    workflow.submit(campaign=campaign, user=olivia)
+    campaign.refresh_from_db()
+    assert campaign.state == State.SUBMITTED
