@@ -40,6 +40,14 @@ def association_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
+def mixed_name_keys(name: str, reading: str) -> set[str]:
+    """A name written half in kanji, half in its reading (清水 ちひろ, しみず 千尋)."""
+    written, read = name.split(), reading.split()
+    if len(written) != 2 or len(read) != 2:
+        return set()
+    return name_keys(f"{written[0]} {read[1]}") | name_keys(f"{read[0]} {written[1]}")
+
+
 def entries(rows, *, min_number_length: int, columns: dict[str, str],
             named: frozenset[str] = frozenset()) -> dict[str, set]:
     """`rows`: (member number, name, e-mail, extra columns); `columns`: each extra
@@ -66,7 +74,7 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
             if not value or kind == "date" or (kind == "reading" and number in named):
                 continue
             if kind == "reading":
-                for key in name_keys(value):
+                for key in name_keys(value) | mixed_name_keys(name, value):
                     add(key, "names", number)
             elif kind == "phone":
                 for key in phone_keys(value):

@@ -32,8 +32,6 @@ TODAY: dict[str, frozenset] = {
     **dict.fromkeys([
         # columns
         "columns/birthdays", "columns/birthdays_japanese", "columns/birthdays_era",
-        # kana_romaji
-        "kana_romaji/kanji_family_kana_given",
         # itaiji_ruby
         "itaiji_ruby/family_in_subject_given_in_body",
         # member_numbers

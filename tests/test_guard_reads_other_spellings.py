@@ -109,17 +109,23 @@ def test_an_ordinary_notice_in_japanese_is_sent_to_every_member(case, olivia, sa
     assert len(sink.handler.campaign_mail()) == len(ROWS)
 
 
-ROMAJI_HEADER = ["会員番号", "氏名", "メールアドレス", "ローマ字", "電話番号"]
-ROMAJI_ROWS = [["K1", "齋藤 由美", "yumi@example.jp", "Saito Yumi", "03-5380-1924"],
-               ["K2", "工藤 俊介", "shun@example.jp", "Kudo Shunsuke", "070-2290-6674"],
-               ["K3", "藤田 純一", "jun@example.jp", "Fujita Junichi", "090-6104-2259"],
-               ["K4", "清水 千尋", "chihiro@example.jp", "Shimizu Chihiro", "090-3327-6651"]]
+ROMAJI_HEADER = ["会員番号", "氏名", "メールアドレス", "ローマ字", "電話番号", "フリガナ"]
+ROMAJI_ROWS = [["K1", "齋藤 由美", "yumi@example.jp", "Saito Yumi", "03-5380-1924",
+                "サイトウ ユミ"],
+               ["K2", "工藤 俊介", "shun@example.jp", "Kudo Shunsuke", "070-2290-6674",
+                "クドウ シュンスケ"],
+               ["K3", "藤田 純一", "jun@example.jp", "Fujita Junichi", "090-6104-2259",
+                "フジタ ジュンイチ"],
+               ["K4", "清水 千尋", "chihiro@example.jp", "Shimizu Chihiro", "090-3327-6651",
+                "シミズ チヒロ"]]
 ROMAJI_LEAKS = {
     "long vowels as ou": "Badges: Saitou Yumi, Kudou Shunsuke",
     "long vowels as oh, in capitals": "Badges: SAITOH YUMI, KUDOH SHUNSUKE",
     "long vowels with macrons": "Badges: Saitō Yumi, Kudō Shunsuke",
     "Kunrei-shiki": "Badges: Simizu Tihiro, Huzita Zyun'iti",
     "given name first, unspaced": "ids: chihiroshimizu / junichifujita",
+    "kanji family names, given names in kana": "A班: 清水 ちひろ、藤田 じゅんいち",
+    "family names in kana, given names in kanji": "B班: しみず 千尋、ふじた 純一",
     "a telephone number from abroad": "From abroad: +81 90-6104-2259",
 }
 
