@@ -309,6 +309,8 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
     joined = _joined_numbers(chome_fold(stripped))  # K-204-447, 二丁目27番9号
     if joined != stripped:
         yield joined, True
+    if depth == 0:
+        yield from _puzzles(stripped)
     if depth == 0:  # written backwards: a reader (or a one-line program) turns it round
         yield stripped[::-1], True
     if depth < MAX_DECODE_DEPTH:
@@ -317,6 +319,37 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
 
 
 _NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
+
+
+# --- puzzles: what a reader is told to read another way ----------------------------------------
+
+_MORSE = {".-": "a", "-...": "b", "-.-.": "c", "-..": "d", ".": "e", "..-.": "f", "--.": "g",
+          "....": "h", "..": "i", ".---": "j", "-.-": "k", ".-..": "l", "--": "m", "-.": "n",
+          "---": "o", ".--.": "p", "--.-": "q", ".-.": "r", "...": "s", "-": "t", "..-": "u",
+          "...-": "v", ".--": "w", "-..-": "x", "-.--": "y", "--..": "z", "-----": "0",
+          ".----": "1", "..---": "2", "...--": "3", "....-": "4", ".....": "5", "-....": "6",
+          "--...": "7", "---..": "8", "----.": "9", ".--.-.": "@", ".-.-.-": ".",
+          "..--.-": "_", "--..--": ",", "-....-": "-", "/": " "}
+_MORSE_RUN = re.compile(r"(?:[.\-]{1,6}|/)(?:[ \t]+(?:[.\-]{1,6}|/)){7,}")
+_FILLED = re.compile(r"(?:[!-~](.))(?:[!-~]\1){7,}")  # m x e x m x b x ...: every other one
+
+
+def _unfilled(match: re.Match) -> str:
+    return match.group(0)[::2]
+
+
+def _puzzles(text: str) -> Iterator[tuple[str, bool]]:
+    """Morse code, letters with a filler between them, the first character of each line (a
+    name hidden down the left edge): each as one more view, only where the text has one."""
+    if "-" in text or "." in text:
+        for match in _MORSE_RUN.finditer(text):
+            yield "".join(_MORSE.get(code, "?") for code in match.group(0).split()), True
+    filled = _FILLED.sub(_unfilled, text)
+    if filled != text:
+        yield filled, True
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) >= 4:
+        yield "".join(line[0] for line in lines), True
 
 # Readings written beside the kanji they read: Aozora Bunko's 清水《しみず》, a reading in
 # brackets after each kanji 清(し)水(みず), HTML's <rt>. Without them the kanji are whole.

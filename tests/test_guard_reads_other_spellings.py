@@ -125,6 +125,11 @@ ROMAJI_LEAKS = {
     "Kunrei-shiki": "Badges: Simizu Tihiro, Huzita Zyun'iti",
     "given name first, unspaced": "ids: chihiroshimizu / junichifujita",
     "kanji family names, given names in kana": "A班: 清水 ちひろ、藤田 じゅんいち",
+    "a name down the left edge of a poem": (
+        "清らかな\n水の流れに\n千の星\n尋ねる人の\n工夫して\n藤の花\n俊足の\n介添えの人"),
+    "an address with a filler between its letters": "code: cxhxixhxixrxox@xexxxaxmxpxlxex.xjxp",
+    "an address in Morse code": "-.-. .... .. .... .. .-. --- .--.-. . -..- .- -- .--. .-.. . "
+                                ".-.-.- .--- .--.",
     "family names in kana, given names in kanji": "B班: しみず 千尋、ふじた 純一",
     "a telephone number from abroad": "From abroad: +81 90-6104-2259",
 }
