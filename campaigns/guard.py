@@ -98,6 +98,12 @@ def _hits(view: str, index: RosterIndex, *, spaced: bool, compacted: bool = True
                         continue
                     if length > emails_by_end.get(end, ("", 0))[1]:
                         emails_by_end[end] = (member, length)
+                elif kind == "local_part" and spaced:
+                    if (start and view[start - 1] in _ADDRESS_CHARS) or (
+                            end + 1 < len(view) and (view[end + 1] in _ADDRESS_CHARS
+                                                     or view[end + 1] == "@")):
+                        continue
+                    hits.append(_Hit(kind, member, view[start:end + 1]))
                 elif kind == "member_number" and spaced:
                     if (start and view[start - 1] in _ALNUM) or (
                             end + 1 < len(view) and view[end + 1] in _ALNUM):
@@ -265,7 +271,10 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
             for hit in _hits(folded, index, spaced=spaced):
                 if hit.kind == "names":
                     if hit.key not in own_names:
-                        names.setdefault(hit.member, (where, hit.text))
+                        names.setdefault(hit.member, (where, hit.text, "names"))
+                elif hit.kind == "local_part":  # counts like a name: two members' or more
+                    if hit.member != recipient.member_number:
+                        names.setdefault(hit.member, (where, hit.text, "email"))
                 elif hit.member != recipient.member_number and (hit.kind, hit.member) not in seen:
                     seen.add((hit.kind, hit.member))
                     add(hit.kind, where, hit.text, hit.member, hit.column)
@@ -274,8 +283,8 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
                     seen.add(("pasted_row", row))
                     add("pasted_row", where, row)
     if len(names) >= 2:
-        for member, (where, text) in sorted(names.items()):
-            add("names", where, text, member)
+        for member, (where, text, kind) in sorted(names.items()):
+            add(kind, where, text, member)
     return findings
 
 

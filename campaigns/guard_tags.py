@@ -34,6 +34,7 @@ from roster.models import GuardTag
 
 _ADDRESS_LEFT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-")
 _WORD = re.compile(r"[a-z0-9](?:[a-z0-9]|[-_](?=[a-z0-9]))*")
+_LOCAL = re.compile(r"(?<![a-z0-9._+-])[a-z0-9][a-z0-9._+-]*[a-z0-9](?![a-z0-9._+@-])")
 COMPACTED = ("names", "address", "column")
 
 
@@ -141,6 +142,8 @@ def _windows(view: str, lengths: dict[str, frozenset[int]]):
     for word in _WORD.finditer(view):
         yield word.group(0)
         yield re.sub(r"[-_]", "", word.group(0))
+    for word in _LOCAL.finditer(view):  # a local part alone (fujita.j)
+        yield word.group(0)
     runs = number_runs(view)
     phone_lengths = lengths.get("phone", frozenset())
     for run in runs.split("\n") if runs else ():
@@ -181,11 +184,11 @@ def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
             continue
         seen.add((kind, number))
         where, window = candidates[t]
-        if kind == "names":
-            names.setdefault(number, (where, window))
+        if kind in ("names", "local_part"):  # counted together: two members' or more
+            names.setdefault(number, (where, window, "names" if kind == "names" else "email"))
         else:
             found.append(Finding(kind, where, 0, 0, window, number, detail=column))
     if len(names) >= 2:
-        found += [Finding("names", where, 0, 0, window, number)
-                  for number, (where, window) in sorted(names.items())]
+        found += [Finding(kind, where, 0, 0, window, number)
+                  for number, (where, window, kind) in sorted(names.items())]
     return found

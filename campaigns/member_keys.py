@@ -40,6 +40,15 @@ def association_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
+def local_part_key(email: str) -> str:
+    """An address's local part, looked for alone (chihiro_s, with the domain given once for
+    all): only one that cannot be a word, with a digit or a . _ - + in it."""
+    local = email.rpartition("@")[0].casefold()
+    if len(local) >= 6 and any(c.isdigit() or c in "._-+" for c in local):
+        return local
+    return ""
+
+
 def mixed_name_keys(name: str, reading: str) -> set[str]:
     """A name written half in kanji, half in its reading (清水 ちひろ, しみず 千尋)."""
     written, read = name.split(), reading.split()
@@ -64,6 +73,9 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
     for number, name, email, extra in rows:
         for key in email_keys(email):
             add(key, "email", number)
+        local = local_part_key(email)
+        if local:
+            add(local, "local_part", number)
         if len(number) >= min_number_length:
             for key in number_keys(number):
                 add(key, "member_number", number)

@@ -26,8 +26,11 @@ BOTH = frozenset(MODES)
 # What today's guard gets wrong, by case and mode: a disguise that reaches members, a notice
 # that is refused. From `python bench/guard_corpus.py --failing` on main after issue 20 and
 # this corpus were merged (issue 21, items 1 to 4 and the corpus's finds: romaji in one
-# spelling, +81; then the purged rosters' tags checked before each hand-over too); every
-# disguise here reached all 20 members, and no notice is refused.
+# spelling, +81), then narrowed by each class the guard learnt since (tags before each
+# hand-over, encodings, look-alikes, member numbers, addresses, furigana, puzzles, local
+# parts); every disguise here reached all 20 members, and no notice is refused. Birthdays
+# are not compared by design (docs/security.md); one other member named alone reads as a
+# signature.
 TODAY: dict[str, frozenset] = {
     **dict.fromkeys([
         # columns
@@ -36,11 +39,8 @@ TODAY: dict[str, frozenset] = {
         "itaiji_ruby/family_in_subject_given_in_body",
         # member_numbers
         "member_numbers/digits_only", "member_numbers/common_prefix_factored",
-        # written_out
-        "written_out/local_parts_alone",
-        "written_out/split_subject_body",
         # other
-        "other/one_other_members_name", "other/domain_in_link_local_in_text",
+        "other/one_other_members_name",
     ], BOTH),
 }
 

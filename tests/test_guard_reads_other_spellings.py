@@ -173,9 +173,9 @@ def test_those_kanji_in_an_ordinary_notice_are_no_finding(olivia):
 
 ADDRESS_HEADER = ["会員番号", "氏名", "メールアドレス", "住所"]
 ADDRESS_ROWS = [["A1", "清水 千尋", "chihiro@example.jp", "〒171-0022 東京都豊島区南池袋2-27-9"],
-                ["A2", "山崎 大翔", "hiroto@example.jp",
+                ["A2", "山崎 大翔", "hiroto.y_2@example.jp",
                  "〒136-0071 東京都江東区亀戸6-2-17 パークハイツ亀戸502"],
-                ["A3", "工藤 俊介", "shun@example.jp", "〒150-0001 東京都渋谷区神宮前3-12-8"]]
+                ["A3", "工藤 俊介", "shun.kudo@example.jp", "〒150-0001 東京都渋谷区神宮前3-12-8"]]
 ADDRESS_LEAKS = {
     "block and lot in words, no prefecture": "訪問先: 豊島区南池袋二丁目27番9号",
     "the building and room alone": "二次会は パークハイツ亀戸502 で",
@@ -185,6 +185,8 @@ ADDRESS_LEAKS = {
     "names with a reading after each kanji": (
         "出演: 清(し)水(みず) 千(ち)尋(ひろ)、工(く)藤(どう) 俊(しゅん)介(すけ)"),
     "an address with @ and . in kanji words": "連絡先: chihiro（単価記号）example（点）jp",
+    "local parts alone, the domain once for all": (
+        "ドメインは全員 example.jp: hiroto.y_2, shun.kudo"),
 }
 
 
@@ -211,7 +213,7 @@ def test_names_with_html_furigana_never_reach_another_member(olivia, sam, oscar,
     campaign = through_the_countersign(campaign, olivia, sam, oscar)
     sink.handler.received.clear()
     run_until_done(campaign)
-    assert set(sink.handler.recipients()) <= {"chihiro@example.jp", "shun@example.jp"}
+    assert set(sink.handler.recipients()) <= {"chihiro@example.jp", "shun.kudo@example.jp"}
     assert campaign.state == State.PAUSED
 
 
