@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from campaigns import bounces, retention, schedules, workflow
-from campaigns.models import Delivery, State
+from campaigns.models import DeletionCertificate, Delivery, State
 from campaigns.seen import Seen
 from tests.factories import (
     SUPERVISOR_TICKS,
@@ -67,7 +67,9 @@ def test_an_unsubscribe_after_approval_sends_the_newsletter_back_to_the_supervis
     link = message["List-Unsubscribe"].split(",")[0].strip().strip("<>")
     member = browser.new_context(locale="ja-JP").new_page()
     member.goto(live_server.url + link.removeprefix(settings.SITE_URL))
+    screenshots(member, "member-unsubscribe-page")
     member.click("main button[type=submit]")
+    screenshots(member, "member-unsubscribed")
 
     # The supervisor sees it waiting for him again, with the reason.
     supervisor = open_as(browser, live_server, "sam")
@@ -121,6 +123,10 @@ def test_the_incident_report_keeps_every_ledger_row_after_an_erasure_and_the_pur
     with open(download.value.path(), encoding="utf-8-sig") as exported:
         lines = list(csv.reader(io.StringIO(exported.read())))
     assert len(lines) == 2 + 20  # two header rows, one row per ledger row
+    certificate = DeletionCertificate.objects.get(kind=DeletionCertificate.Kind.RETENTION)
+    observer.goto(live_server.url + certificate.get_absolute_url())
+    screenshots(observer, "deletion-certificate")
+    assert "Deletion certificate" in text_of(observer)
 
 
 def test_a_stalled_send_says_so_on_the_page_and_in_the_worker_health_check(
