@@ -90,7 +90,7 @@ def _hits(view: str, index: RosterIndex, *, spaced: bool, compacted: bool = True
     hits, emails_by_end = [], {}
     if spaced or "@" in view:
         for end, found in index.automaton.iter(view):
-            for kind, member, length, _column in found:
+            for kind, member, length, column in found:
                 start = end - length + 1
                 if kind == "email":
                     if (spaced and start and view[start - 1] in _ADDRESS_CHARS) or not \
@@ -98,6 +98,8 @@ def _hits(view: str, index: RosterIndex, *, spaced: bool, compacted: bool = True
                         continue
                     if length > emails_by_end.get(end, ("", 0))[1]:
                         emails_by_end[end] = (member, length)
+                elif kind == "date" and spaced:  # a token of the dates view, whole
+                    hits.append(_Hit(kind, member, view[start:end + 1], column=column))
                 elif kind == "local_part" and spaced:
                     if (start and view[start - 1] in _ADDRESS_CHARS) or (
                             end + 1 < len(view) and (view[end + 1] in _ADDRESS_CHARS
@@ -271,10 +273,11 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
             for hit in _hits(folded, index, spaced=spaced):
                 if hit.kind == "names":
                     if hit.key not in own_names:
-                        names.setdefault(hit.member, (where, hit.text, "names"))
-                elif hit.kind == "local_part":  # counts like a name: two members' or more
+                        names.setdefault(hit.member, (where, hit.text, "names", ""))
+                elif hit.kind in ("local_part", "date"):  # like names: two members' or more
                     if hit.member != recipient.member_number:
-                        names.setdefault(hit.member, (where, hit.text, "email"))
+                        names.setdefault(hit.member, (where, hit.text, "email" if hit.kind ==
+                                                      "local_part" else "column", hit.column))
                 elif hit.member != recipient.member_number and (hit.kind, hit.member) not in seen:
                     seen.add((hit.kind, hit.member))
                     add(hit.kind, where, hit.text, hit.member, hit.column)
@@ -283,8 +286,8 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
                     seen.add(("pasted_row", row))
                     add("pasted_row", where, row)
     if len(names) >= 2:
-        for member, (where, text, kind) in sorted(names.items()):
-            add(kind, where, text, member)
+        for member, (where, text, kind, column) in sorted(names.items()):
+            add(kind, where, text, member, column)
     return findings
 
 

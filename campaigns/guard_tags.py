@@ -36,6 +36,7 @@ _ADDRESS_LEFT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}
 _WORD = re.compile(r"[a-z0-9](?:[a-z0-9]|[-_](?=[a-z0-9]))*")
 _LOCAL = re.compile(r"(?<![a-z0-9._+-])[a-z0-9][a-z0-9._+-]*[a-z0-9](?![a-z0-9._+@-])")
 COMPACTED = ("names", "address", "column")
+_COUNTED_AS = {"names": "names", "local_part": "email", "date": "column"}
 
 
 def tag(key: str) -> str:
@@ -184,11 +185,11 @@ def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
             continue
         seen.add((kind, number))
         where, window = candidates[t]
-        if kind in ("names", "local_part"):  # counted together: two members' or more
-            names.setdefault(number, (where, window, "names" if kind == "names" else "email"))
+        if kind in ("names", "local_part", "date"):  # counted together: two members' or more
+            names.setdefault(number, (where, window, _COUNTED_AS[kind], column))
         else:
             found.append(Finding(kind, where, 0, 0, window, number, detail=column))
     if len(names) >= 2:
-        found += [Finding(kind, where, 0, 0, window, number)
-                  for number, (where, window, kind) in sorted(names.items())]
+        found += [Finding(kind, where, 0, 0, window, number, detail=column)
+                  for number, (where, window, kind, column) in sorted(names.items())]
     return found

@@ -15,6 +15,7 @@ from django.conf import settings
 
 from campaigns.spellings import (
     address_keys,
+    date_key,
     email_keys,
     name_keys,
     number_keys,
@@ -83,7 +84,12 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
             add(key, "names", number)  # many members share a name: the name is the finding
         for column, value in extra.items():
             kind = columns.get(column, "text")
-            if not value or kind == "date" or (kind == "reading" and number in named):
+            if not value or (kind == "reading" and number in named):
+                continue
+            if kind == "date":  # a date names nobody alone: counted like names
+                key = date_key(value)
+                if key:
+                    add(key, "date", number, column)
                 continue
             if kind == "reading":
                 for key in name_keys(value) | mixed_name_keys(name, value):

@@ -311,6 +311,9 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
         yield joined, True
     if depth == 0:
         yield from _puzzles(stripped)
+        dated = dates_view(stripped)
+        if dated != stripped:
+            yield dated, True
     if depth == 0:  # written backwards: a reader (or a one-line program) turns it round
         yield stripped[::-1], True
     if depth < MAX_DECODE_DEPTH:
@@ -521,6 +524,36 @@ def _chome(match: re.Match) -> str:
 def chome_fold(text: str) -> str:
     """Block, lot and number written in words (二丁目27番9号) as digits with hyphens."""
     return _CHOME.sub(_chome, text) if "丁目" in text else text
+
+
+# Dates as a roster's date column holds them and as a notice writes them: 1990/03/25,
+# 1990-3-25, 1990年3月25日, 平成2年3月25日. Each is read as one token (d19900325) in one
+# more view of the text, and a date column's values are keyed the same way.
+_ERAS = {"明治": 1868, "大正": 1912, "昭和": 1926, "平成": 1989, "令和": 2019}
+_DATE = re.compile(r"(?<![0-9])(?:(明治|大正|昭和|平成|令和)\s*(元|[0-9]{1,2})|([0-9]{4}))\s*"
+                   r"(?:年|[/.\-])\s*([0-9]{1,2})\s*(?:月|[/.\-])\s*([0-9]{1,2})(?![0-9])\s*日?")
+
+
+def _date_token(match: re.Match) -> str:
+    era, era_year, year, month, day = match.groups()
+    if era:
+        year = _ERAS[era] + (1 if era_year == "元" else int(era_year)) - 1
+    month, day = int(month), int(day)
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return match.group(0)
+    return f" d{int(year):04d}{month:02d}{day:02d} "
+
+
+def dates_view(text: str) -> str:
+    """`text` with every full date as a token (d19900325)."""
+    return _DATE.sub(_date_token, text) if ("年" in text or "/" in text or "-" in text
+                                              or "." in text) else text
+
+
+def date_key(value: str) -> str:
+    """A date column's value as the token dates_view writes for it ("" if not a date)."""
+    found = re.match(r"\s*(d[0-9]{8})\s", dates_view(clean(value).strip()) + " ")
+    return found.group(1) if found else ""
 
 
 def address_keys(value: str) -> set[str]:

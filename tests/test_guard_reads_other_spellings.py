@@ -226,3 +226,39 @@ def test_an_address_block_in_an_ordinary_notice_and_furigana_on_a_hard_word_pass
     workflow.submit(campaign=campaign, user=olivia)
     campaign.refresh_from_db()
     assert campaign.state == State.SUBMITTED
+
+
+BIRTH_HEADER = ["会員番号", "氏名", "メールアドレス", "生年月日"]
+BIRTH_ROWS = [["B1", "清水 千尋", "b1@example.jp", "1990/03/25"],
+              ["B2", "松本 樹", "b2@example.jp", "2001-06-14 00:00:00"],
+              ["B3", "工藤 俊介", "b3@example.jp", "1968年10月30日"],
+              ["B4", "斎藤 由美", "b4@example.jp", "1995/01/17"]]
+BIRTH_LEAKS = {
+    "two birthdays as Excel writes them": "今月お誕生日の皆様: 1990/03/25、2001/06/14",
+    "birthdays in Japanese": "1990年3月25日生まれの方、1968年10月30日生まれの方、おめでとう",
+    "birthdays in the Japanese era": "平成2年3月25日、平成13年6月14日 お生まれの皆様へ",
+}
+BIRTH_ORDINARY = {
+    "event dates and a deadline": "総会は 2026年3月25日、締切は 2026/06/14 です。",
+    "one date that is one member's birthday": "阪神・淡路大震災（1995年1月17日）から31年。",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BIRTH_LEAKS))
+def test_two_members_dates_of_birth_are_refused_however_they_are_written(case, olivia):
+    roster = make_roster(olivia, rows=BIRTH_ROWS, header=BIRTH_HEADER)
+    campaign = make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様",
+                             body_text=G + BIRTH_LEAKS[case] + "\n")
+    with pytest.raises(workflow.ContentRefused) as refused:
+        workflow.submit(campaign=campaign, user=olivia)
+    assert {f.detail for f in refused.value.report.findings} == {"生年月日"}
+
+
+@pytest.mark.parametrize("case", sorted(BIRTH_ORDINARY))
+def test_dates_that_are_not_two_members_birthdays_pass(case, olivia):
+    roster = make_roster(olivia, rows=BIRTH_ROWS, header=BIRTH_HEADER)
+    campaign = make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様",
+                             body_text=G + BIRTH_ORDINARY[case] + "\n")
+    workflow.submit(campaign=campaign, user=olivia)
+    campaign.refresh_from_db()
+    assert campaign.state == State.SUBMITTED
