@@ -53,6 +53,10 @@ PLACES = ("subject", "body_text", "body_html")
 
 # Kinds found in the compacted text (letters and digits only) and in the number runs.
 COMPACTED_KINDS = frozenset({"names", "address", "column"})
+# Values that name nobody alone (a local part that could be anyone's, a date, a member
+# number's digits without its letters), counted like names: two members' or more are a
+# finding, of the kind shown.
+COUNTED_AS = {"local_part": "email", "date": "column", "number_digits": "member_number"}
 
 
 # --- scanning ---------------------------------------------------------------------------------
@@ -150,8 +154,9 @@ def _separated_number(squeezed: str, start: int, end: int) -> bool:
 
 
 def _phone_hits(runs: str, index: RosterIndex) -> list[_Hit]:
-    """Telephone numbers inside the runs of digits; member numbers of digits only when they
-    are a whole run (1-0-0-2, １００２)."""
+    """Telephone numbers inside the runs of digits; member numbers of digits only, and the
+    digits of a member number without its letters, when they are a whole run (1-0-0-2,
+    １００２, 204447 for K204447)."""
     if not runs:
         return []
     hits = []
@@ -160,7 +165,8 @@ def _phone_hits(runs: str, index: RosterIndex) -> list[_Hit]:
             start = end - length + 1
             if kind == "phone":
                 hits.append(_Hit("phone", member, runs[start:end + 1], column=column))
-            elif kind == "member_number" and (start == 0 or runs[start - 1] == "\n") and (
+            elif kind in ("member_number", "number_digits") and (
+                    start == 0 or runs[start - 1] == "\n") and (
                     end + 1 == len(runs) or runs[end + 1] == "\n"):
                 hits.append(_Hit(kind, member, runs[start:end + 1]))
     return hits
@@ -274,10 +280,10 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
                 if hit.kind == "names":
                     if hit.key not in own_names:
                         names.setdefault(hit.member, (where, hit.text, "names", ""))
-                elif hit.kind in ("local_part", "date"):  # like names: two members' or more
+                elif hit.kind in COUNTED_AS:  # like names: two members' or more
                     if hit.member != recipient.member_number:
-                        names.setdefault(hit.member, (where, hit.text, "email" if hit.kind ==
-                                                      "local_part" else "column", hit.column))
+                        names.setdefault(hit.member, (where, hit.text, COUNTED_AS[hit.kind],
+                                                      hit.column))
                 elif hit.member != recipient.member_number and (hit.kind, hit.member) not in seen:
                     seen.add((hit.kind, hit.member))
                     add(hit.kind, where, hit.text, hit.member, hit.column)

@@ -36,7 +36,8 @@ _ADDRESS_LEFT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}
 _WORD = re.compile(r"[a-z0-9](?:[a-z0-9]|[-_](?=[a-z0-9]))*")
 _LOCAL = re.compile(r"(?<![a-z0-9._+-])[a-z0-9][a-z0-9._+-]*[a-z0-9](?![a-z0-9._+@-])")
 COMPACTED = ("names", "address", "column")
-_COUNTED_AS = {"names": "names", "local_part": "email", "date": "column"}
+# Kinds counted like names (campaigns.guard.COUNTED_AS; not imported: guard imports this).
+COUNTED_AS = {"local_part": "email", "date": "column", "number_digits": "member_number"}
 
 
 def tag(key: str) -> str:
@@ -185,8 +186,8 @@ def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
             continue
         seen.add((kind, number))
         where, window = candidates[t]
-        if kind in ("names", "local_part", "date"):  # counted together: two members' or more
-            names.setdefault(number, (where, window, _COUNTED_AS[kind], column))
+        if kind == "names" or kind in COUNTED_AS:  # counted together: two members' or more
+            names.setdefault(number, (where, window, COUNTED_AS.get(kind, kind), column))
         else:
             found.append(Finding(kind, where, 0, 0, window, number, detail=column))
     if len(names) >= 2:

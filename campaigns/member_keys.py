@@ -15,6 +15,7 @@ from django.conf import settings
 
 from campaigns.spellings import (
     address_keys,
+    clean,
     date_key,
     email_keys,
     name_keys,
@@ -39,6 +40,13 @@ def association_keys() -> frozenset[str]:
                 keys |= email_keys(part) if "@" in part else (
                     phone_keys(part) | value_keys(part) | address_keys(part))
     return frozenset(keys)
+
+
+def number_digits_key(number: str) -> str:
+    """A member number's digits written without its letters (204447 for K204447): only six
+    digits or more, so that an amount or a date is not read as one."""
+    digits = "".join(c for c in clean(number) if c.isdigit())
+    return digits if len(digits) >= 6 and digits != clean(number) else ""
 
 
 def local_part_key(email: str) -> str:
@@ -80,6 +88,9 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
         if len(number) >= min_number_length:
             for key in number_keys(number):
                 add(key, "member_number", number)
+            digits = number_digits_key(number)
+            if digits:
+                add(digits, "number_digits", number)
         for key in name_keys(name) if number not in named else ():
             add(key, "names", number)  # many members share a name: the name is the finding
         for column, value in extra.items():

@@ -35,7 +35,7 @@ TODAY: dict[str, frozenset] = {
         # itaiji_ruby
         "itaiji_ruby/family_in_subject_given_in_body",
         # member_numbers
-        "member_numbers/digits_only", "member_numbers/common_prefix_factored",
+        "member_numbers/common_prefix_factored",
         # other
         "other/one_other_members_name",
     ], BOTH),
