@@ -10,6 +10,13 @@ from django.utils.translation import gettext as _
 
 MAX_FINDINGS = 200
 
+# Values that name nobody alone, counted, each kind on its own: this many members' or more
+# are a finding, of the kind shown. One name is a signature; a local part (fujita.j), a date
+# or a member number's digits without its letters could be anyone's; a list of digits needs
+# three (two meeting passcodes or order numbers are often someone's digits).
+COUNTED = {"names": ("names", 2), "local_part": ("email", 2), "date": ("column", 2),
+           "number_digits": ("member_number", 3)}
+
 
 @dataclass(frozen=True)
 class Finding:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from campaigns import guard_tags, links, mail, opaque
-from campaigns.findings import Finding, GuardReport
+from campaigns.findings import COUNTED, Finding, GuardReport
 from campaigns.guard_index import RosterIndex, roster_index
 from campaigns.selectors import sample_members
 from campaigns.spellings import (
@@ -53,10 +53,6 @@ PLACES = ("subject", "body_text", "body_html")
 
 # Kinds found in the compacted text (letters and digits only) and in the number runs.
 COMPACTED_KINDS = frozenset({"names", "address", "column"})
-# Values that name nobody alone (a local part that could be anyone's, a date, a member
-# number's digits without its letters), counted like names: two members' or more are a
-# finding, of the kind shown.
-COUNTED_AS = {"local_part": "email", "date": "column", "number_digits": "member_number"}
 
 
 # --- scanning ---------------------------------------------------------------------------------
@@ -134,6 +130,8 @@ def _compacted_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
             if kind == "names":
                 spans.append((start, end + 1, member))
             elif kind in COMPACTED_KINDS:
+                if _inside_a_longer_number(squeezed, start, end):  # 4-6-16 is not 4-6-1
+                    continue
                 values.append(_Hit(kind, member, squeezed[start:end + 1], column=column))
             elif kind == "member_number" and _separated_number(squeezed, start, end):
                 values.append(_Hit(kind, member, squeezed[start:end + 1]))
@@ -142,6 +140,14 @@ def _compacted_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
                        for s, e, _m in spans)]
     return values + [_Hit("names", member, squeezed[start:end], squeezed[start:end])
                      for start, end, member in kept]
+
+
+def _inside_a_longer_number(squeezed: str, start: int, end: int) -> bool:
+    """A value that starts or ends with a digit, found inside a longer number (4-6-1 in
+    4-6-16) or ending on a floor's number (4-6 1階 is 4-6, first floor)."""
+    after = squeezed[end + 1] if end + 1 < len(squeezed) else ""
+    return (squeezed[start].isdigit() and start > 0 and squeezed[start - 1].isdigit()) or (
+        squeezed[end].isdigit() and (after.isdigit() or after in ("階", "f")))
 
 
 def _separated_number(squeezed: str, start: int, end: int) -> bool:
@@ -262,7 +268,8 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
     recipient = recipient or Recipient(index.only_member)
     own_email = clean(recipient.email).casefold()
     own_names = name_keys(recipient.name)
-    findings, names = [], {}
+    findings = []
+    counted: dict[str, dict] = {kind: {} for kind in COUNTED}
 
     def add(kind, where, found, member="", detail=""):
         if where == "column":
@@ -279,11 +286,10 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
             for hit in _hits(folded, index, spaced=spaced):
                 if hit.kind == "names":
                     if hit.key not in own_names:
-                        names.setdefault(hit.member, (where, hit.text, "names", ""))
-                elif hit.kind in COUNTED_AS:  # like names: two members' or more
+                        counted["names"].setdefault(hit.member, (where, hit.text, ""))
+                elif hit.kind in COUNTED:  # like names, each kind on its own
                     if hit.member != recipient.member_number:
-                        names.setdefault(hit.member, (where, hit.text, COUNTED_AS[hit.kind],
-                                                      hit.column))
+                        counted[hit.kind].setdefault(hit.member, (where, hit.text, hit.column))
                 elif hit.member != recipient.member_number and (hit.kind, hit.member) not in seen:
                     seen.add((hit.kind, hit.member))
                     add(hit.kind, where, hit.text, hit.member, hit.column)
@@ -291,9 +297,11 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
                 if ("pasted_row", row) not in seen:
                     seen.add(("pasted_row", row))
                     add("pasted_row", where, row)
-    if len(names) >= 2:
-        for member, (where, text, kind, column) in sorted(names.items()):
-            add(kind, where, text, member, column)
+    for kind, found in counted.items():
+        shown, at_least = COUNTED[kind]
+        if len(found) >= at_least:
+            for member, (where, text, column) in sorted(found.items()):
+                add(shown, where, text, member, column)
     return findings
 
 

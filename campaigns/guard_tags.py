@@ -27,7 +27,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from campaigns import member_keys
-from campaigns.findings import Finding
+from campaigns.findings import COUNTED, Finding
 from campaigns.spellings import column_kind, compact, number_runs, views
 from roster import member_data
 from roster.models import GuardTag
@@ -36,8 +36,6 @@ _ADDRESS_LEFT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}
 _WORD = re.compile(r"[a-z0-9](?:[a-z0-9]|[-_](?=[a-z0-9]))*")
 _LOCAL = re.compile(r"(?<![a-z0-9._+-])[a-z0-9][a-z0-9._+-]*[a-z0-9](?![a-z0-9._+@-])")
 COMPACTED = ("names", "address", "column")
-# Kinds counted like names (campaigns.guard.COUNTED_AS; not imported: guard imports this).
-COUNTED_AS = {"local_part": "email", "date": "column", "number_digits": "member_number"}
 
 
 def tag(key: str) -> str:
@@ -178,7 +176,7 @@ def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
     hits = [t for t in candidates if t in kept]
     if not hits:
         return []
-    found, names, seen = [], {}, set()
+    found, counted, seen = [], {}, set()
     for t, kind, number, column in GuardTag.objects.filter(
             tag__in=hits, keep_until__gte=day).values_list("tag", "kind", "member_number",
                                                            "column"):
@@ -186,11 +184,13 @@ def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
             continue
         seen.add((kind, number))
         where, window = candidates[t]
-        if kind == "names" or kind in COUNTED_AS:  # counted together: two members' or more
-            names.setdefault(number, (where, window, COUNTED_AS.get(kind, kind), column))
+        if kind in COUNTED:  # names and the like: counted, each kind on its own
+            counted.setdefault(kind, {}).setdefault(number, (where, window, column))
         else:
             found.append(Finding(kind, where, 0, 0, window, number, detail=column))
-    if len(names) >= 2:
-        found += [Finding(kind, where, 0, 0, window, number, detail=column)
-                  for number, (where, window, kind, column) in sorted(names.items())]
+    for kind, members in counted.items():
+        shown, at_least = COUNTED[kind]
+        if len(members) >= at_least:
+            found += [Finding(shown, where, 0, 0, window, number, detail=column)
+                      for number, (where, window, column) in sorted(members.items())]
     return found

@@ -63,7 +63,8 @@ def mixed_name_keys(name: str, reading: str) -> set[str]:
     written, read = name.split(), reading.split()
     if len(written) != 2 or len(read) != 2:
         return set()
-    return name_keys(f"{written[0]} {read[1]}") | name_keys(f"{read[0]} {written[1]}")
+    keys = name_keys(f"{written[0]} {read[1]}") | name_keys(f"{read[0]} {written[1]}")
+    return {key for key in keys if len(key) >= 4}  # 関なお is a sentence's end and start
 
 
 def entries(rows, *, min_number_length: int, columns: dict[str, str],
@@ -73,6 +74,7 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
     named (roster.models.NamedMember): their names and readings are left out."""
     found: dict[str, set] = {}
     text_values: dict[str, set] = {}
+    dates: dict[str, set] = {}
     theirs = association_keys()
 
     def add(key, kind, number, column=""):
@@ -83,7 +85,7 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
         for key in email_keys(email):
             add(key, "email", number)
         local = local_part_key(email)
-        if local:
+        if local and number not in named:  # an officer signs T.Yamada
             add(local, "local_part", number)
         if len(number) >= min_number_length:
             for key in number_keys(number):
@@ -97,10 +99,10 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
             kind = columns.get(column, "text")
             if not value or (kind == "reading" and number in named):
                 continue
-            if kind == "date":  # a date names nobody alone: counted like names
+            if kind == "date":  # one member's date only (2025/04/01: a year's new members)
                 key = date_key(value)
                 if key:
-                    add(key, "date", number, column)
+                    dates.setdefault(key, set()).add((number, column))
                 continue
             if kind == "reading":
                 for key in name_keys(value) | mixed_name_keys(name, value):
@@ -118,6 +120,10 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
         if len({number for number, _c in holders}) == 1:
             number, column = min(holders)
             add(key, "column", number, column)
+    for key, holders in dates.items():
+        if len({number for number, _c in holders}) == 1:
+            number, column = min(holders)
+            add(key, "date", number, column)
     for key, kinds in found.items():  # one member per name is enough
         names = [e for e in kinds if e[0] == "names"]
         if len(names) > 1:

@@ -36,6 +36,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 
+from campaigns.spellings import as_text
+
 MIN_RUN = 24
 MIN_DIGITS = 16
 MAX_QUERY_CONSTANT = 16
@@ -80,7 +82,7 @@ def runs_in_word(word: str) -> list[Run]:
         if any(c.isdigit() for c in match.group(0)):
             found.append(Run("base32", match.group(0)))
     for match in _BASE32_LOWER.finditer(word):
-        if any(c.isdigit() for c in match.group(0)):
+        if sum(c.isdigit() for c in match.group(0)) >= 3:  # a word with a year is not
             found.append(Run("base32", match.group(0)))
     for match in _BASE64.finditer(word):
         if _looks_base64(match.group(0)):
@@ -89,8 +91,9 @@ def runs_in_word(word: str) -> list[Run]:
     for match in _DENSE.finditer(word):
         run = match.group(0)
         symbols = sum(c in _SYMBOLS for c in run)
+        rare = sum(c in _SYMBOLS and c not in "-./:_()" for c in run)  # not a path or a Tel:
         if (symbols * 4 >= len(run) and any(c.isalnum() for c in run)) or (
-                symbols >= 3 and any(c.isdigit() for c in run)
+                rare >= 3 and any(c.isdigit() for c in run)
                 and any(c.islower() for c in run) and any(c.isupper() for c in run)):
             found.append(Run("dense", run))
     found += [Run("escapes", m.group(0)) for m in _ESCAPES.finditer(word)]
@@ -101,10 +104,15 @@ def written_out_bytes(text: str) -> list[Run]:
     """Bytes written one by one with separators (hex pairs, bits, small numbers)."""
     found = []
     for match in _SPACED_HEX.finditer(text):
-        if any(c.isalpha() for c in match.group(0)):  # 12 13 14 ...: a list of numbers
+        pairs = re.findall(r"[0-9A-Fa-f]{2}", match.group(0))
+        labels = all(p[0].isalpha() != p[1].isalpha() for p in pairs)  # A1 A2 B1: booths
+        if any(c.isalpha() for c in match.group(0)) and not labels:  # 12 13 14: numbers
             found.append(Run("hex", match.group(0)))
     found += [Run("bits", m.group(0)) for m in _SPACED_BITS.finditer(text)]
-    found += [Run("codes", m.group(0)) for m in _SPACED_CODES.finditer(text)]
+    for match in _SPACED_CODES.finditer(text):
+        numbers = [int(n) for n in re.findall(r"[0-9]+", match.group(0))]
+        if max(numbers) <= 255 and numbers != sorted(numbers) and as_text(bytes(numbers)):
+            found.append(Run("codes", match.group(0)))  # not scores, rooms or bingo balls
     return found
 
 

@@ -86,9 +86,9 @@ _KANJI_DIGIT_RUN = re.compile(
     f"[{_KANJI_DIGIT}]{{2,}}|(?<=[0-9A-Za-z])[{_KANJI_DIGIT}]+|[{_KANJI_DIGIT}]+(?=[0-9A-Za-z])")
 _ANY_KANJI_DIGIT = re.compile(f"[{_KANJI_DIGIT}]")
 # A number written with 十, 百, 千, 万 (K二十万四千四百四十七) where a member number stands:
-# right after a Latin letter or digit.
+# right after a Latin letter (after a digit it is an amount: 3万円, 1万2千円).
 _KANJI_UNITS = {"十": 10, "百": 100, "千": 1000}
-_POSITIONAL_BESIDE_LATIN = re.compile(f"(?<=[0-9A-Za-z])[{_KANJI_DIGIT}十百千万]*[十百千万]"
+_POSITIONAL_BESIDE_LATIN = re.compile(f"(?<=[A-Za-z])[{_KANJI_DIGIT}十百千万]*[十百千万]"
                                       f"[{_KANJI_DIGIT}十百千万]*")
 
 
@@ -231,7 +231,7 @@ _QP = re.compile(r"=[0-9A-Fa-f]{2}|=\r?\n")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,})*={0,2}")
 
 
-def _as_text(data: bytes) -> str | None:
+def as_text(data: bytes) -> str | None:
     for encoding in ("utf-8", "cp932"):
         try:
             text = data.decode(encoding)
@@ -254,7 +254,7 @@ def _base64_texts(run: str) -> Iterator[str]:
                 data = decode(part + "=" * (-len(part) % 4))
             except (binascii.Error, ValueError):
                 continue
-            text = _as_text(data)
+            text = as_text(data)
             if text is not None:
                 yield text
                 return
@@ -268,7 +268,7 @@ def _decodings(text: str) -> Iterator[str]:
                 yield decoded
                 break
     if _QP.search(text):
-        decoded = _as_text(quopri.decodestring(text.encode("utf-8", "replace")))
+        decoded = as_text(quopri.decodestring(text.encode("utf-8", "replace")))
         if decoded is not None and decoded != text:
             yield decoded
     for match in _BASE64_RUN.finditer(text):
@@ -511,8 +511,8 @@ def phone_keys(value: str) -> set[str]:
 # either the street or the building and room.
 _PREFECTURE = re.compile(r"^(?:東京都|北海道|京都府|大阪府|\w{2,3}県)")
 # 二丁目27番9号, 2丁目27番地の9, as 2-27-9 (the form a roster most often has).
-_CHOME = re.compile(f"([0-9{_KANJI_DIGIT}十]+)丁目\\s*([0-9]+)\\s*番(?:地)?(?:の)?\\s*"
-                    "(?:([0-9]+)\\s*号?)?")
+_CHOME = re.compile(f"([0-9{_KANJI_DIGIT}十]+)丁目\\s*([0-9]+)\\s*番(?:地)?"
+                    "(?:の?([0-9]+)(?![0-9]*\\s*[階F])\\s*号?)?")
 
 
 def _chome(match: re.Match) -> str:
@@ -556,14 +556,20 @@ def date_key(value: str) -> str:
     return found.group(1) if found else ""
 
 
+_ROOM_OR_FLOOR = re.compile(r"[0-9a-z]*[0-9]+(?:号室|号|階|f)?")
+
+
 def address_keys(value: str) -> set[str]:
     """A postal address, compacted: whole, without its postal code, without the prefecture
-    too, blocks in words as digits, and each part with a number in it (the street, the
-    building and room) alone."""
+    too, blocks in words as digits, and the street or the building with its room alone
+    (never a room or a floor alone: 1203号室 is in many buildings)."""
     cleaned = chome_fold(_POSTAL_CODE.sub("", clean(value).casefold()))
     local = _PREFECTURE.sub("", cleaned)
-    parts = [part for part in re.split(r"\s+", local) if any(c.isdigit() for c in part)]
-    keys = value_keys(value) | {compact(cleaned), compact(local)} | {compact(p) for p in parts}
+    street, *building = re.split(r"\s+", local.strip())
+    parts = [street, " ".join(building)] if building else [street]
+    keys = value_keys(value) | {compact(cleaned), compact(local)} | {
+        compact(part) for part in parts
+        if any(c.isdigit() for c in part) and not _ROOM_OR_FLOOR.fullmatch(compact(part))}
     return {k for k in keys if len(k) >= MIN_VALUE_LENGTH}
 
 

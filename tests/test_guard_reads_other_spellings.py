@@ -268,20 +268,22 @@ PREFIXED_ROWS = [["K204447", "清水 千尋", "k1@example.jp"], ["K204452", "松
                  ["K204468", "工藤 俊介", "k3@example.jp"]]
 
 
-def test_two_member_numbers_without_their_letters_are_refused(olivia):
+def test_a_list_of_member_numbers_without_their_letters_is_refused(olivia):
     roster = make_roster(olivia, rows=PREFIXED_ROWS)
     campaign = make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様",
-                             body_text=G + "当選番号: 204447、204452\n")
+                             body_text=G + "当選番号: 204447、204452、204468\n")
     with pytest.raises(workflow.ContentRefused) as refused:
         workflow.submit(campaign=campaign, user=olivia)
-    assert {f.member for f in refused.value.report.findings} == {"K204447", "K204452"}
+    assert {f.member for f in refused.value.report.findings} == {"K204447", "K204452",
+                                                                 "K204468"}
 
 
-def test_one_number_like_a_members_digits_passes(olivia):
-    """One run of six digits is an order or a postal number as often as anyone's."""
+def test_one_or_two_numbers_like_members_digits_pass(olivia):
+    """A run of six digits is an order number or a meeting's passcode as often as anyone's:
+    two of them (an order and a passcode) are no list."""
     roster = make_roster(olivia, rows=PREFIXED_ROWS)
     campaign = make_campaign(olivia, roster, canary_enabled=False, subject="{name} 様",
-                             body_text=G + "受付番号 204447 でどうぞ（会費 204,452円）。\n")
+                             body_text=G + "受付番号 204447、パスコード 204452（会費 204,468円）\n")
     workflow.submit(campaign=campaign, user=olivia)
     campaign.refresh_from_db()
     assert campaign.state == State.SUBMITTED
