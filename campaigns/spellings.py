@@ -19,6 +19,8 @@ from functools import cache
 from importlib import resources
 from urllib.parse import unquote
 
+from campaigns.puzzles import dates_view, puzzles, without_ruby
+
 MIN_NAME_LENGTH = 2  # names with non-ASCII characters, after compaction
 MIN_ASCII_NAME_LENGTH = 5  # "Li Na" -> "lina" would match ordinary words
 MAX_DECODE_DEPTH = 2  # base64 of percent-encoded text is found; deeper nesting is not
@@ -303,14 +305,14 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
             yield stripped, True
     yield from _undisguised(stripped)
     if "《" in base or "(" in base or "<rt" in base.lower():
-        plain = _without_ruby(base)
+        plain = without_ruby(base)
         if plain != base:
             yield (strip_markup(plain) if "<" in plain else plain), True
     joined = _joined_numbers(chome_fold(stripped))  # K-204-447, 二丁目27番9号
     if joined != stripped:
         yield joined, True
     if depth == 0:
-        yield from _puzzles(stripped)
+        yield from puzzles(stripped)
         dated = dates_view(stripped)
         if dated != stripped:
             yield dated, True
@@ -324,44 +326,6 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
 _NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
 
 
-# --- puzzles: what a reader is told to read another way ----------------------------------------
-
-_MORSE = {".-": "a", "-...": "b", "-.-.": "c", "-..": "d", ".": "e", "..-.": "f", "--.": "g",
-          "....": "h", "..": "i", ".---": "j", "-.-": "k", ".-..": "l", "--": "m", "-.": "n",
-          "---": "o", ".--.": "p", "--.-": "q", ".-.": "r", "...": "s", "-": "t", "..-": "u",
-          "...-": "v", ".--": "w", "-..-": "x", "-.--": "y", "--..": "z", "-----": "0",
-          ".----": "1", "..---": "2", "...--": "3", "....-": "4", ".....": "5", "-....": "6",
-          "--...": "7", "---..": "8", "----.": "9", ".--.-.": "@", ".-.-.-": ".",
-          "..--.-": "_", "--..--": ",", "-....-": "-", "/": " "}
-_MORSE_RUN = re.compile(r"(?:[.\-]{1,6}|/)(?:[ \t]+(?:[.\-]{1,6}|/)){7,}")
-_FILLED = re.compile(r"(?:[!-~](.))(?:[!-~]\1){7,}")  # m x e x m x b x ...: every other one
-
-
-def _unfilled(match: re.Match) -> str:
-    return match.group(0)[::2]
-
-
-def _puzzles(text: str) -> Iterator[tuple[str, bool]]:
-    """Morse code, letters with a filler between them, the first character of each line (a
-    name hidden down the left edge): each as one more view, only where the text has one."""
-    if "-" in text or "." in text:
-        for match in _MORSE_RUN.finditer(text):
-            yield "".join(_MORSE.get(code, "?") for code in match.group(0).split()), True
-    filled = _FILLED.sub(_unfilled, text)
-    if filled != text:
-        yield filled, True
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) >= 4:
-        yield "".join(line[0] for line in lines), True
-
-# Readings written beside the kanji they read: Aozora Bunko's 清水《しみず》, a reading in
-# brackets after each kanji 清(し)水(みず), HTML's <rt>. Without them the kanji are whole.
-_RUBY = re.compile(r"《[^《》]{1,20}》|\([\u3041-\u30ff]{1,10}\)|<rt\b[^>]*>.*?</rt\s*>|"
-                   r"<rp\b[^>]*>.*?</rp\s*>", re.IGNORECASE | re.DOTALL)
-
-
-def _without_ruby(text: str) -> str:
-    return _RUBY.sub("", text)
 
 # A member number with a letter prefix, its digits split by separators or line breaks
 # (K-204-447, K 204 447, K204⏎447), or an O for a 0 among its digits (K2O4447).
@@ -524,30 +488,6 @@ def _chome(match: re.Match) -> str:
 def chome_fold(text: str) -> str:
     """Block, lot and number written in words (二丁目27番9号) as digits with hyphens."""
     return _CHOME.sub(_chome, text) if "丁目" in text else text
-
-
-# Dates as a roster's date column holds them and as a notice writes them: 1990/03/25,
-# 1990-3-25, 1990年3月25日, 平成2年3月25日. Each is read as one token (d19900325) in one
-# more view of the text, and a date column's values are keyed the same way.
-_ERAS = {"明治": 1868, "大正": 1912, "昭和": 1926, "平成": 1989, "令和": 2019}
-_DATE = re.compile(r"(?<![0-9])(?:(明治|大正|昭和|平成|令和)\s*(元|[0-9]{1,2})|([0-9]{4}))\s*"
-                   r"(?:年|[/.\-])\s*([0-9]{1,2})\s*(?:月|[/.\-])\s*([0-9]{1,2})(?![0-9])\s*日?")
-
-
-def _date_token(match: re.Match) -> str:
-    era, era_year, year, month, day = match.groups()
-    if era:
-        year = _ERAS[era] + (1 if era_year == "元" else int(era_year)) - 1
-    month, day = int(month), int(day)
-    if not (1 <= month <= 12 and 1 <= day <= 31):
-        return match.group(0)
-    return f" d{int(year):04d}{month:02d}{day:02d} "
-
-
-def dates_view(text: str) -> str:
-    """`text` with every full date as a token (d19900325)."""
-    return _DATE.sub(_date_token, text) if ("年" in text or "/" in text or "-" in text
-                                              or "." in text) else text
 
 
 def date_key(value: str) -> str:

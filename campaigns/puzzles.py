@@ -1,0 +1,70 @@
+"""Texts a reader is told to read another way, each one more view for the guard
+(campaigns.spellings.views): Morse code, letters with a filler between them, the first
+character of each line, readings written beside their kanji, and dates in any of the forms
+a roster or a notice writes them. Plain functions of text, no Django."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+_MORSE = {".-": "a", "-...": "b", "-.-.": "c", "-..": "d", ".": "e", "..-.": "f", "--.": "g",
+          "....": "h", "..": "i", ".---": "j", "-.-": "k", ".-..": "l", "--": "m", "-.": "n",
+          "---": "o", ".--.": "p", "--.-": "q", ".-.": "r", "...": "s", "-": "t", "..-": "u",
+          "...-": "v", ".--": "w", "-..-": "x", "-.--": "y", "--..": "z", "-----": "0",
+          ".----": "1", "..---": "2", "...--": "3", "....-": "4", ".....": "5", "-....": "6",
+          "--...": "7", "---..": "8", "----.": "9", ".--.-.": "@", ".-.-.-": ".",
+          "..--.-": "_", "--..--": ",", "-....-": "-", "/": " "}
+_MORSE_RUN = re.compile(r"(?:[.\-]{1,6}|/)(?:[ \t]+(?:[.\-]{1,6}|/)){7,}")
+_FILLED = re.compile(r"(?:[!-~](.))(?:[!-~]\1){7,}")  # m x e x m x b x ...: every other one
+
+
+def _unfilled(match: re.Match) -> str:
+    return match.group(0)[::2]
+
+
+def puzzles(text: str) -> Iterator[tuple[str, bool]]:
+    """Morse code, letters with a filler between them, the first character of each line (a
+    name hidden down the left edge): each as one more view, only where the text has one."""
+    if "-" in text or "." in text:
+        for match in _MORSE_RUN.finditer(text):
+            yield "".join(_MORSE.get(code, "?") for code in match.group(0).split()), True
+    filled = _FILLED.sub(_unfilled, text)
+    if filled != text:
+        yield filled, True
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) >= 4:
+        yield "".join(line[0] for line in lines), True
+
+# Readings written beside the kanji they read: Aozora Bunko's 清水《しみず》, a reading in
+# brackets after each kanji 清(し)水(みず), HTML's <rt>. Without them the kanji are whole.
+_RUBY = re.compile(r"《[^《》]{1,20}》|\([\u3041-\u30ff]{1,10}\)|<rt\b[^>]*>.*?</rt\s*>|"
+                   r"<rp\b[^>]*>.*?</rp\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def without_ruby(text: str) -> str:
+    return _RUBY.sub("", text)
+
+
+# Dates as a roster's date column holds them and as a notice writes them: 1990/03/25,
+# 1990-3-25, 1990年3月25日, 平成2年3月25日. Each is read as one token (d19900325) in one
+# more view of the text, and a date column's values are keyed the same way.
+_ERAS = {"明治": 1868, "大正": 1912, "昭和": 1926, "平成": 1989, "令和": 2019}
+_DATE = re.compile(r"(?<![0-9])(?:(明治|大正|昭和|平成|令和)\s*(元|[0-9]{1,2})|([0-9]{4}))\s*"
+                   r"(?:年|[/.\-])\s*([0-9]{1,2})\s*(?:月|[/.\-])\s*([0-9]{1,2})(?![0-9])\s*日?")
+
+
+def _date_token(match: re.Match) -> str:
+    era, era_year, year, month, day = match.groups()
+    if era:
+        year = _ERAS[era] + (1 if era_year == "元" else int(era_year)) - 1
+    month, day = int(month), int(day)
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return match.group(0)
+    return f" d{int(year):04d}{month:02d}{day:02d} "
+
+
+def dates_view(text: str) -> str:
+    """`text` with every full date as a token (d19900325)."""
+    return _DATE.sub(_date_token, text) if ("年" in text or "/" in text or "-" in text
+                                              or "." in text) else text
