@@ -11,10 +11,11 @@ from django.utils.translation import gettext as _
 MAX_FINDINGS = 200
 
 # Values that name nobody alone, counted, each kind on its own: this many members' or more
-# are a finding, of the kind shown. One name is a signature; a local part (fujita.j), a date
-# or a member number's digits without its letters could be anyone's; a list of digits needs
-# three (two meeting passcodes or order numbers are often someone's digits).
-COUNTED = {"names": ("names", 2), "local_part": ("email", 2), "date": ("column", 2),
+# are a finding, of the kind shown. One other member's name is a finding (the officers the
+# association lists may be named: they are not in the index); a local part (fujita.j), a
+# date or a member number's digits without its letters could be anyone's; a list of digits
+# needs three (two meeting passcodes or order numbers are often someone's digits).
+COUNTED = {"names": ("names", 1), "local_part": ("email", 2), "date": ("column", 2),
            "number_digits": ("member_number", 3)}
 
 
@@ -39,7 +40,8 @@ class Finding:
         if self.kind == "member_number":
             return _("Member number of member %(member)s") % {"member": self.member}
         if self.kind == "names":
-            return _("Name of member %(member)s (several members' names are present)") % {
+            return _("Name of member %(member)s (not on the association's list of members "
+                     "who may be named)") % {
                 "member": self.member}
         if self.kind == "phone":
             return _("Telephone number of member %(member)s (column “%(column)s”)") % {

@@ -20,8 +20,9 @@ Addresses are found as the roster's own strings (so every local part the importe
 is found, and IDN domains in both forms), bounded by characters an address cannot
 continue with; member numbers at letter/digit boundaries whatever follows them (3510件 is
 member 3510); names with everything but letters and digits removed, in either order of
-their parts. Names count across all fields of one message: one name alone may be a
-signature, two or more members' names are a list.
+their parts, also across two lists read side by side (family names in the subject, given
+names in the body). Another member's name is a finding even alone: the officers the
+association's observers list as members who may be named are left out of the index.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ import hashlib
 import html
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.utils.translation import gettext as _
 
 from campaigns import guard_tags, links, mail, opaque
 from campaigns.findings import COUNTED, Finding, GuardReport
 from campaigns.guard_index import RosterIndex, roster_index
+from campaigns.member_keys import mixed_name_keys
+from campaigns.puzzles import side_by_side
 from campaigns.selectors import sample_members
 from campaigns.spellings import (
     clean,
@@ -205,11 +209,23 @@ class Recipient:
     member_number: str = ""
     email: str = ""
     name: str = ""
+    others: tuple[str, ...] = ()  # their other values: a reading is their own name too
 
     @classmethod
     def of(cls, values: dict) -> Recipient:
+        own = ("member_number", "email", "name")
         return cls(values.get("member_number", ""), values.get("email", ""),
-                   values.get("name", ""))
+                   values.get("name", ""),
+                   tuple(v for k, v in values.items() if k not in own and isinstance(v, str)))
+
+    @cached_property
+    def all_name_keys(self) -> set[str]:
+        """Every spelling of their own name: written, read (a homophone's name is theirs
+        when they are the recipient), half and half."""
+        keys = name_keys(self.name)
+        for value in self.others:
+            keys |= name_keys(value) | mixed_name_keys(self.name, value)
+        return keys
 
 
 def _locate(original: str, found: str) -> tuple[int, int, str]:
@@ -271,6 +287,10 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
     findings = []
     counted: dict[str, dict] = {kind: {} for kind in COUNTED}
 
+    def others_name(hit) -> bool:  # the recipient's own name, in any spelling, is no finding
+        return hit.member != recipient.member_number and hit.key not in own_names and (
+            hit.key not in recipient.all_name_keys)
+
     def add(kind, where, found, member="", detail=""):
         if where == "column":
             line, column, text = 0, 0, found
@@ -285,7 +305,7 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
             folded = view.casefold()
             for hit in _hits(folded, index, spaced=spaced):
                 if hit.kind == "names":
-                    if hit.key not in own_names:
+                    if others_name(hit):
                         counted["names"].setdefault(hit.member, (where, hit.text, ""))
                 elif hit.kind in COUNTED:  # like names, each kind on its own
                     if hit.member != recipient.member_number:
@@ -297,6 +317,12 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
                 if ("pasted_row", row) not in seen:
                     seen.add(("pasted_row", row))
                     add("pasted_row", where, row)
+    lists_place = "body_text" if "body_text" in texts else next(iter(texts), "")
+    for view in side_by_side(clean("\n".join(texts.get(place, "")
+                                             for place in ("subject", "body_text")))):
+        for hit in _compacted_hits(compact(view.casefold()), index):
+            if hit.kind == "names" and others_name(hit):
+                counted["names"].setdefault(hit.member, (lists_place, hit.text, ""))
     for kind, found in counted.items():
         shown, at_least = COUNTED[kind]
         if len(found) >= at_least:

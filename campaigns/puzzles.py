@@ -1,7 +1,9 @@
 """Texts a reader is told to read another way, each one more view for the guard
 (campaigns.spellings.views): Morse code, letters with a filler between them, the first
 character of each line, readings written beside their kanji, and dates in any of the forms
-a roster or a notice writes them. Plain functions of text, no Django."""
+a roster or a notice writes them; a number's prefix written once for several (K204 の 447・452),
+and two lists read side by side (清水・松本 各位 ... 千尋さん、樹さん). Plain functions of text,
+no Django."""
 
 from __future__ import annotations
 
@@ -35,6 +37,47 @@ def puzzles(text: str) -> Iterator[tuple[str, bool]]:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) >= 4:
         yield "".join(line[0] for line in lines), True
+    if any(c.isdigit() for c in text):
+        for match in _FACTORED.finditer(text):
+            prefix = re.sub(r"[-\s]", "", match.group(1))
+            tails = re.findall(r"[0-9]+", match.group(2))
+            yield " ".join(prefix + digits for digits in tails), True
+
+
+# A letter-prefixed number's head written once, then the tails of several (K204 の 447・452・468
+# 番): each tail read with the head. Tails are whole digit runs, two or more in a list.
+_TAIL_LIST = r"[0-9]{1,6}(?:\s*(?:[・、,/]|と|及び|および)\s*[0-9]{1,6})+"
+_FACTORED = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,3}[-\s]?[0-9]{1,6})(?![0-9])"
+                       rf"[^0-9A-Za-z\n]{{0,6}}?({_TAIL_LIST})(?![0-9])")
+
+# Lists of short words (names, parts of names), each perhaps with an honorific: a list of
+# family names in the subject and the given names in the body, read side by side, is a list
+# of full names.
+_LIST_WORD = r"[\u3041-\u30ff\u3400-\u9fffA-Za-z々〆ヶー]{1,8}(?=[\s・、,/。，]|$)"
+_KANA_KANJI_WORD = r"[\u3041-\u30ff\u3400-\u9fff々〆ヶー]{1,8}(?=[\s・、,/。，]|$)"
+_WORD_LIST = re.compile(rf"{_LIST_WORD}(?:[ \t\u3000]*[・、,/，][ \t\u3000]*{_LIST_WORD})+|"
+                        rf"{_KANA_KANJI_WORD}(?:[ \t\u3000]+{_KANA_KANJI_WORD}){{2,}}",
+                        re.MULTILINE)
+_HONORIFIC = re.compile(r"(?:さん|様|さま|君|くん|ちゃん|氏|殿|先生|各位)$")
+MAX_LISTS = 24  # 276 pairs at most: a notice has a few lists
+
+
+def side_by_side(text: str) -> Iterator[str]:
+    """Every two lists of two or more words in `text` read side by side, word by word (清水 +
+    千尋, 松本 + 樹, ...), aligned at their start and at their end: one view per pair."""
+    lists = []
+    for match in _WORD_LIST.finditer(text):
+        words = [_HONORIFIC.sub("", w) for w in re.split(r"[\s・、,/，]+", match.group(0))]
+        words = [w for w in words if w]
+        if len(words) >= 2:
+            lists.append(words)
+        if len(lists) == MAX_LISTS:
+            break
+    for i, first in enumerate(lists):
+        for second in lists[i + 1:]:
+            yield " ".join(a + b for a, b in zip(first, second))
+            if len(first) != len(second):
+                yield " ".join(a + b for a, b in zip(reversed(first), reversed(second)))
 
 # Readings written beside the kanji they read: Aozora Bunko's 清水《しみず》, a reading in
 # brackets after each kanji 清(し)水(みず), HTML's <rt>. Without them the kanji are whole.

@@ -9,12 +9,14 @@ import re
 import socket
 import subprocess
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -27,7 +29,7 @@ from countersign.models import PersonChange, User
 from countersign.pseudonyms import pseudonym
 from roster import member_data
 from roster.samples import HEADER, csv_bytes, sample_rows
-from roster.services import check_roster_file, roster_import
+from roster.services import add_named_member, check_roster_file, roster_import
 
 # --- member data, read through the door (roster.member_data) -----------------------------------
 
@@ -74,6 +76,13 @@ def delivery_to(campaign, address: str):
 
 
 # --- accounts ----------------------------------------------------------------------------------
+
+
+def named_officer(observer, member_number: str, office: str = "会長", days: int = 30):
+    """The association's observer lists a member who may be named in notices (an officer
+    signing them): since issue 21, any other member named alone is refused."""
+    return add_named_member(member_number=member_number, reason=office, actor=observer,
+                            last_day=timezone.localdate() + timedelta(days=days))
 
 
 def make_user(username, organisation, *roles, **fields):

@@ -14,6 +14,7 @@ from tests.factories import (
     make_campaign,
     make_roster,
     name_of,
+    named_officer,
     run_until_done,
     through_the_countersign,
 )
@@ -64,12 +65,19 @@ def test_a_member_number_in_the_subject_is_found(roster):
     assert [(f.kind, f.where) for f in result.findings] == [("member_number", "subject")]
 
 
-def test_several_members_names_are_refused_but_one_name_alone_is_allowed(roster):
+def test_another_members_name_is_refused_even_alone_unless_the_association_lists_them(
+        roster, oscar):
     first, second = roster.members.order_by("row_number")[:2]
-    assert report(roster, f"{{name}} 様\n担当: {name_of(first)}").ok  # a signature may be a name
+    alone = report(roster, f"{{name}} 様\n担当: {name_of(first)}")
+    assert kinds(alone) == ["names"] and alone.findings[0].member == first.member_number
     result = report(roster, f"{{name}} 様\n{name_of(first)}、{name_of(second).replace(' ', '')}")
     assert kinds(result) == ["names"]
     assert {f.member for f in result.findings} == {first.member_number, second.member_number}
+    named_officer(oscar, first.member_number, "事務局長")
+    assert report(roster, f"{{name}} 様\n担当: {name_of(first)}").ok  # listed: may sign
+    assert {f.member for f in report(roster, f"{{name}} 様\n{name_of(first)}、"
+                                             f"{name_of(second)}").findings} == {
+        second.member_number}
 
 
 def test_a_member_number_is_found_whatever_follows_it(olivia):
@@ -212,7 +220,7 @@ def test_a_name_inside_the_recipients_own_name_is_not_a_second_name(olivia):
             ["W3", "鈴木 一郎", "c@example.jp", ""]]
     roster = make_roster(olivia, rows=rows)
     index = guard.roster_index(roster)
-    text = {"body_text": "小林 陽菜 様\n担当: 鈴木 一郎"}  # W1's own name, and one signature
+    text = {"body_text": "小林 陽菜 様\nよろしくお願いします。"}  # W1's own name only
     assert guard.scan_texts(text, index, recipient=guard.Recipient("W1", "a@example.jp",
                                                                    "小林 陽菜")) == []
     both = {"body_text": "林 陽菜 様、鈴木 一郎 様"}  # two other members, really

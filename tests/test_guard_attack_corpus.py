@@ -28,18 +28,9 @@ BOTH = frozenset(MODES)
 # this corpus were merged (issue 21, items 1 to 4 and the corpus's finds: romaji in one
 # spelling, +81), then narrowed by each class the guard learnt since (tags before each
 # hand-over, encodings, look-alikes, member numbers, addresses, furigana, puzzles, local
-# parts, dates); every disguise here reached all 20 members, and no notice is refused. One
-# other member named alone reads as a signature (docs/security.md).
-TODAY: dict[str, frozenset] = {
-    **dict.fromkeys([
-        # itaiji_ruby
-        "itaiji_ruby/family_in_subject_given_in_body",
-        # member_numbers
-        "member_numbers/common_prefix_factored",
-        # other
-        "other/one_other_members_name",
-    ], BOTH),
-}
+# parts, dates, then a prefix written once, lists read side by side and one other member
+# named alone): none left, and no notice is refused.
+TODAY: dict[str, frozenset] = {}
 
 
 def _reason(case) -> str:
