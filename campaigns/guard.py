@@ -87,7 +87,8 @@ class _Hit:
     column: str = ""  # a roster column's value: which column
 
 
-def _hits(view: str, index: RosterIndex, *, spaced: bool, compacted: bool = True) -> list[_Hit]:
+def _hits(view: str, index: RosterIndex, *, spaced: bool, compacted: bool = True,
+          own: frozenset[str] = frozenset()) -> list[_Hit]:
     """Addresses and numbers in a view that keeps its spaces; addresses only in one without
     (where word boundaries are gone); names, addresses and other values always in the
     compacted text; telephone numbers in the runs of digits."""
@@ -118,16 +119,23 @@ def _hits(view: str, index: RosterIndex, *, spaced: bool, compacted: bool = True
     for end, (member, length) in emails_by_end.items():
         hits.append(_Hit("email", member, view[end - length + 1:end + 1]))
     if spaced and compacted:
-        hits += _compacted_hits(compact(view), index)
+        hits += _compacted_hits(compact(view), index, own)
     if spaced:
         hits += _phone_hits(number_runs(view), index)
     return hits
 
 
-def _compacted_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
+def _compacted_hits(squeezed: str, index: RosterIndex,
+                    own: frozenset[str] = frozenset()) -> list[_Hit]:
     """Names, addresses and other values in the compacted text; a name inside a longer one
-    (林 陽菜 in 小林 陽菜) is part of that one, not a second name."""
+    (林 陽菜 in 小林 陽菜), or inside the recipient's own name in any of its keys (`own`, also
+    written backwards), is part of that one, not a second name."""
     spans, values = [], []
+    for key in own:
+        at = squeezed.find(key)
+        while at >= 0:
+            spans.append((at, at + len(key), ""))
+            at = squeezed.find(key, at + 1)
     for end, found in index.automaton.iter(squeezed):
         for kind, member, length, column in found:
             start = end - length + 1
@@ -143,7 +151,7 @@ def _compacted_hits(squeezed: str, index: RosterIndex) -> list[_Hit]:
             if not any(s <= start and end <= e and (s, e) != (start, end)
                        for s, e, _m in spans)]
     return values + [_Hit("names", member, squeezed[start:end], squeezed[start:end])
-                     for start, end, member in kept]
+                     for start, end, member in kept if member]
 
 
 def _inside_a_longer_number(squeezed: str, start: int, end: int) -> bool:
@@ -284,6 +292,7 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
     recipient = recipient or Recipient(index.only_member)
     own_email = clean(recipient.email).casefold()
     own_names = name_keys(recipient.name)
+    own_spans = frozenset(own_names | {key[::-1] for key in own_names})
     findings = []
     counted: dict[str, dict] = {kind: {} for kind in COUNTED}
 
@@ -303,7 +312,7 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
         seen = set()
         for view, spaced in views(text):
             folded = view.casefold()
-            for hit in _hits(folded, index, spaced=spaced):
+            for hit in _hits(folded, index, spaced=spaced, own=own_spans):
                 if hit.kind == "names":
                     if others_name(hit):
                         counted["names"].setdefault(hit.member, (where, hit.text, ""))
@@ -320,7 +329,7 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
     lists_place = "body_text" if "body_text" in texts else next(iter(texts), "")
     for view in side_by_side(clean("\n".join(texts.get(place, "")
                                              for place in ("subject", "body_text")))):
-        for hit in _compacted_hits(compact(view.casefold()), index):
+        for hit in _compacted_hits(compact(view.casefold()), index, own_spans):
             if hit.kind == "names" and others_name(hit):
                 counted["names"].setdefault(hit.member, (lists_place, hit.text, ""))
     for kind, found in counted.items():

@@ -215,6 +215,18 @@ def test_a_refused_message_is_shown_to_the_signers_with_what_was_found(
     assert "member000003" not in str(delivery.findings)  # whose, not what
 
 
+def test_a_name_inside_the_recipients_own_name_written_backwards_is_no_finding(olivia):
+    # 小林 葵 read backwards (葵林小) holds 林 葵's name read backwards: it is still the
+    # recipient's own name, the one name in her message (found by bench/guard.py).
+    rows = [["W1", "小林 葵", "a@example.jp", ""], ["W2", "林 葵", "b@example.jp", ""]]
+    index = guard.roster_index(make_roster(olivia, rows=rows))
+    mine = guard.Recipient("W1", "a@example.jp", "小林 葵")
+    assert guard.scan_texts({"subject": "【重要】小林 葵 様: 見舞金の変更"}, index,
+                            recipient=mine) == []
+    assert {f.member for f in guard.scan_texts(
+        {"subject": "【重要】小林 葵 様: 林 葵 さんの件"}, index, recipient=mine)} == {"W2"}
+
+
 def test_a_name_inside_the_recipients_own_name_is_not_a_second_name(olivia):
     rows = [["W1", "小林 陽菜", "a@example.jp", ""], ["W2", "林 陽菜", "b@example.jp", ""],
             ["W3", "鈴木 一郎", "c@example.jp", ""]]
