@@ -52,32 +52,57 @@ _FACTORED = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,3}[-\s]?[0-9]{1,6})(?![0-9]
 
 # Lists of short words (names, parts of names), each perhaps with an honorific: a list of
 # family names in the subject and the given names in the body, read side by side, is a list
-# of full names.
-_LIST_WORD = r"[\u3041-\u30ff\u3400-\u9fffA-Za-z々〆ヶー]{1,8}(?=[\s・、,/。，]|$)"
-_KANA_KANJI_WORD = r"[\u3041-\u30ff\u3400-\u9fff々〆ヶー]{1,8}(?=[\s・、,/。，]|$)"
-_WORD_LIST = re.compile(rf"{_LIST_WORD}(?:[ \t\u3000]*[・、,/，][ \t\u3000]*{_LIST_WORD})+|"
-                        rf"{_KANA_KANJI_WORD}(?:[ \t\u3000]+{_KANA_KANJI_WORD}){{2,}}",
-                        re.MULTILINE)
+# of full names. Words are split off once (one pass of a regular expression in C); a list is
+# a run of short words joined by list marks (・、,/，), or by spaces between kana and kanji.
+_PIECES = re.compile(r"([\s・、,/，。]+)")
+_SHORT_WORD = re.compile(r"[\u3041-\u30ff\u3400-\u9fffA-Za-z々〆ヶー]{1,8}")
+_KANA_KANJI = re.compile(r"[\u3041-\u30ff\u3400-\u9fff々〆ヶー]+")
+_LIST_MARK = re.compile(r"[ \t\u3000]*[・、,/，][ \t\u3000]*")
+_SPACES = re.compile(r"[ \t\u3000]+")
 _HONORIFIC = re.compile(r"(?:さん|様|さま|君|くん|ちゃん|氏|殿|先生|各位)$")
 MAX_LISTS = 24  # 276 pairs at most: a notice has a few lists
+
+
+def _lists(text: str) -> list[list[str]]:
+    pieces = _PIECES.split(text)
+    lists, run, marked = [], [], False
+
+    def close():
+        words = [w for w in (_HONORIFIC.sub("", w) for w in run) if w]
+        if len(words) >= 2 and (marked or len(run) >= 3):
+            lists.append(words)
+
+    for i in range(0, len(pieces), 2):
+        word = pieces[i]
+        if not _SHORT_WORD.fullmatch(word):
+            close()
+            run, marked = [], False
+            continue
+        if run:
+            between = pieces[i - 1]
+            if _LIST_MARK.fullmatch(between):
+                marked = True
+            elif not (_SPACES.fullmatch(between) and _KANA_KANJI.fullmatch(run[-1])
+                      and _KANA_KANJI.fullmatch(word)):
+                close()
+                run, marked = [], False
+        run.append(word)
+        if len(lists) == MAX_LISTS:
+            return lists
+    close()
+    return lists[:MAX_LISTS]
 
 
 def side_by_side(text: str) -> Iterator[str]:
     """Every two lists of two or more words in `text` read side by side, word by word (清水 +
     千尋, 松本 + 樹, ...), aligned at their start and at their end: one view per pair."""
-    lists = []
-    for match in _WORD_LIST.finditer(text):
-        words = [_HONORIFIC.sub("", w) for w in re.split(r"[\s・、,/，]+", match.group(0))]
-        words = [w for w in words if w]
-        if len(words) >= 2:
-            lists.append(words)
-        if len(lists) == MAX_LISTS:
-            break
+    lists = _lists(text)
     for i, first in enumerate(lists):
         for second in lists[i + 1:]:
             yield " ".join(a + b for a, b in zip(first, second))
             if len(first) != len(second):
                 yield " ".join(a + b for a, b in zip(reversed(first), reversed(second)))
+
 
 # Readings written beside the kanji they read: Aozora Bunko's 清水《しみず》, a reading in
 # brackets after each kanji 清(し)水(みず), HTML's <rt>. Without them the kanji are whole.
