@@ -38,9 +38,9 @@ _LOCAL = re.compile(r"(?<![a-z0-9._+-])[a-z0-9][a-z0-9._+-]*[a-z0-9](?![a-z0-9._
 COMPACTED = ("names", "address", "column")
 
 
-def tag(key: str) -> str:
-    return hashlib.blake2b(key.encode(), key=settings.GUARD_TAG_KEY.encode()[:64],
-                           digest_size=8).hexdigest()
+def tag(key: str, secret: bytes | None = None) -> str:
+    secret = settings.GUARD_TAG_KEY.encode()[:64] if secret is None else secret
+    return hashlib.blake2b(key.encode(), key=secret, digest_size=8).hexdigest()
 
 
 def keep_tags_of(rosters) -> dict:
@@ -68,21 +68,20 @@ def forget_expired() -> int:
 
 
 @lru_cache(maxsize=1)
-def _kept(count: int, last: int, day, key: str) -> tuple[frozenset[str], dict[str, frozenset[int]]]:
-    """Every current tag (for the look-up) and the key lengths kept per kind (for the
-    windows); read again when a purge adds tags, a day passes or the key changes. (A
-    rolled-back purge gives its ids back on SQLite: tests clear this with forget_kept.)"""
-    current = GuardTag.objects.filter(keep_until__gte=day)
+def _lengths(count: int, last: int, day) -> dict[str, frozenset[int]]:
+    """The key lengths kept per kind (which windows to tag); read again when a purge adds
+    tags or a day passes. (A rolled-back purge gives its ids back on SQLite: tests clear
+    this with forget_kept.) The tags themselves stay in the database, looked up by index."""
     lengths: dict[str, set] = {}
-    for kind, length in current.values_list("kind", "length").distinct():
+    for kind, length in GuardTag.objects.filter(keep_until__gte=day).values_list(
+            "kind", "length").distinct():
         lengths.setdefault(kind, set()).add(length)
-    return (frozenset(current.values_list("tag", flat=True).iterator(chunk_size=20000)),
-            {kind: frozenset(found) for kind, found in lengths.items()})
+    return {kind: frozenset(found) for kind, found in lengths.items()}
 
 
 def forget_kept() -> None:
     """The next check reads the tags kept again (after a purge; tests start with it)."""
-    _kept.cache_clear()
+    _lengths.cache_clear()
     _of_template.cache_clear()
     _state["at"] = -STATE_FOR_SECONDS
 
@@ -158,6 +157,17 @@ def _windows(view: str, lengths: dict[str, frozenset[int]]):
             yield squeezed[i:i + size]
 
 
+LOOK_UP_CHUNK = 500  # tags per query (SQLite's limit on parameters is far above)
+
+
+def _looked_up(tags: list[str], day) -> list[tuple[str, str, str, str]]:
+    """(tag, kind, member number, column) of the kept tags among `tags`, by the index."""
+    return [row for i in range(0, len(tags), LOOK_UP_CHUNK)
+            for row in GuardTag.objects.filter(
+                tag__in=tags[i:i + LOOK_UP_CHUNK], keep_until__gte=day).order_by(
+                "tag", "member_number").values_list("tag", "kind", "member_number", "column")]
+
+
 def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
     """Values of purged rosters in `texts` (place -> text), found on keyed tags alone.
     `recipient`: the member number whose own values these are not."""
@@ -165,21 +175,18 @@ def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
     count, last = _kept_state(day)
     if not count:
         return []
-    kept, lengths = _kept(count, last, day, settings.GUARD_TAG_KEY)
-    candidates: dict[str, tuple[str, str]] = {}
+    lengths = _lengths(count, last, day)
+    windows: dict[str, str] = {}  # each window once (views repeat most of the text): where
     for where, text in texts.items():
         for view, spaced in views(text):
             folded = view.casefold()
             for window in _windows(folded, lengths) if spaced else _emails(folded):
-                if window:
-                    candidates.setdefault(tag(window), (where, window))
-    hits = [t for t in candidates if t in kept]
-    if not hits:
-        return []
+                if window and window not in windows:
+                    windows[window] = where
+    secret = settings.GUARD_TAG_KEY.encode()[:64]
+    candidates = {tag(window, secret): (where, window) for window, where in windows.items()}
     found, counted, seen = [], {}, set()
-    for t, kind, number, column in GuardTag.objects.filter(
-            tag__in=hits, keep_until__gte=day).values_list("tag", "kind", "member_number",
-                                                           "column"):
+    for t, kind, number, column in _looked_up(list(candidates), day):
         if number == recipient or (kind, number) in seen:
             continue
         seen.add((kind, number))
