@@ -130,28 +130,31 @@ def _compacted_hits(squeezed: str, index: RosterIndex,
     """Names, addresses and other values in the compacted text; a name inside a longer one
     (林 陽菜 in 小林 陽菜), or inside the recipient's own name in any of its keys (`own`, also
     written backwards), is part of that one, not a second name."""
-    spans, values = [], []
-    for key in own:
-        at = squeezed.find(key)
-        while at >= 0:
-            spans.append((at, at + len(key), ""))
-            at = squeezed.find(key, at + 1)
+    names, values = [], []
     for end, found in index.automaton.iter(squeezed):
         for kind, member, length, column in found:
             start = end - length + 1
             if kind == "names":
-                spans.append((start, end + 1, member))
+                names.append((start, end + 1, member))
             elif kind in COMPACTED_KINDS:
                 if _inside_a_longer_number(squeezed, start, end):  # 4-6-16 is not 4-6-1
                     continue
                 values.append(_Hit(kind, member, squeezed[start:end + 1], column=column))
             elif kind == "member_number" and _separated_number(squeezed, start, end):
                 values.append(_Hit(kind, member, squeezed[start:end + 1]))
-    kept = [(start, end, member) for start, end, member in spans
+    if not names:
+        return values
+    spans = list(names)
+    for key in own:
+        at = squeezed.find(key)
+        while at >= 0:
+            spans.append((at, at + len(key), ""))
+            at = squeezed.find(key, at + 1)
+    kept = [(start, end, member) for start, end, member in names
             if not any(s <= start and end <= e and (s, e) != (start, end)
                        for s, e, _m in spans)]
     return values + [_Hit("names", member, squeezed[start:end], squeezed[start:end])
-                     for start, end, member in kept if member]
+                     for start, end, member in kept]
 
 
 def _inside_a_longer_number(squeezed: str, start: int, end: int) -> bool:

@@ -68,9 +68,10 @@ def _lists(text: str) -> list[list[str]]:
     lists, run, marked = [], [], False
 
     def close():
-        words = [w for w in (_HONORIFIC.sub("", w) for w in run) if w]
-        if len(words) >= 2 and (marked or len(run) >= 3):
-            lists.append(words)
+        if len(run) >= 3 or (marked and len(run) == 2):
+            words = [w for w in (_HONORIFIC.sub("", w) for w in run) if w]
+            if len(words) >= 2:
+                lists.append(words)
 
     for i in range(0, len(pieces), 2):
         word = pieces[i]
@@ -96,7 +97,7 @@ def _lists(text: str) -> list[list[str]]:
 def side_by_side(text: str) -> Iterator[str]:
     """Every two lists of two or more words in `text` read side by side, word by word (清水 +
     千尋, 松本 + 樹, ...), aligned at their start and at their end: one view per pair."""
-    lists = _lists(text)
+    lists = list(dict.fromkeys(map(tuple, _lists(text))))  # a list repeated is one list
     for i, first in enumerate(lists):
         for second in lists[i + 1:]:
             yield " ".join(a + b for a, b in zip(first, second))
@@ -132,7 +133,20 @@ def _date_token(match: re.Match) -> str:
     return f" d{int(year):04d}{month:02d}{day:02d} "
 
 
+def _may_hold_a_date(text: str) -> bool:
+    return "年" in text or "/" in text or "-" in text or "." in text
+
+
 def dates_view(text: str) -> str:
     """`text` with every full date as a token (d19900325)."""
-    return _DATE.sub(_date_token, text) if ("年" in text or "/" in text or "-" in text
-                                              or "." in text) else text
+    return _DATE.sub(_date_token, text) if _may_hold_a_date(text) else text
+
+
+def date_tokens(text: str) -> str:
+    """The full dates of `text` as tokens and nothing else (" d19900325  d20260701 "): the
+    guard's view for dates, which only compares whole tokens (the rest of the text is read
+    in the other views)."""
+    if not _may_hold_a_date(text):
+        return ""
+    tokens = (_date_token(match) for match in _DATE.finditer(text))
+    return "".join(token for token in tokens if token.startswith(" d"))

@@ -19,7 +19,7 @@ from functools import cache
 from importlib import resources
 from urllib.parse import unquote
 
-from campaigns.puzzles import dates_view, puzzles, without_ruby
+from campaigns.puzzles import date_tokens, dates_view, puzzles, without_ruby
 
 MIN_NAME_LENGTH = 2  # names with non-ASCII characters, after compaction
 MIN_ASCII_NAME_LENGTH = 5  # "Li Na" -> "lina" would match ordinary words
@@ -313,8 +313,8 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
         yield joined, True
     if depth == 0:
         yield from puzzles(stripped)
-        dated = dates_view(stripped)
-        if dated != stripped:
+        dated = date_tokens(stripped)
+        if dated:
             yield dated, True
     if depth == 0:  # written backwards: a reader (or a one-line program) turns it round
         yield stripped[::-1], True
@@ -336,6 +336,8 @@ _NUMBER_SEPARATOR = re.compile(r"[-\s・.]")
 
 def _joined_number(match: re.Match) -> str:
     token = match.group(0)
+    if token.isalnum() and "O" not in token[1:] and "o" not in token[1:]:
+        return token  # already whole (W000123), nothing to join
     prefix = re.match(r"[A-Za-z]{1,3}?(?=[-\s・.]*[0-9])|[A-Za-z]", token).group(0)
     digits = _NUMBER_SEPARATOR.sub("", token[len(prefix):])
     if sum(c.isdigit() for c in digits) < 2:  # a word (Too, Boo): not a number
