@@ -55,17 +55,17 @@ _FACTORED = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,3}[-\s]?[0-9]{1,6})(?![0-9]
 # of full names. Words are split off once (one pass of a regular expression in C); a list is
 # a run of short words joined by list marks (・、,/，), or by spaces between kana and kanji.
 _PIECES = re.compile(r"([\s・、,/，。]+)")
-_SHORT_WORD = re.compile(r"[\u3041-\u30ff\u3400-\u9fffA-Za-z々〆ヶー]{1,8}")
-_KANA_KANJI = re.compile(r"[\u3041-\u30ff\u3400-\u9fff々〆ヶー]+")
-_LIST_MARK = re.compile(r"[ \t\u3000]*[・、,/，][ \t\u3000]*")
-_SPACES = re.compile(r"[ \t\u3000]+")
+# A short word (group 1 when it is kana and kanji only, which may be listed with spaces).
+_SHORT_WORD = re.compile(r"([\u3041-\u30ff\u3400-\u9fff々〆ヶー]{1,8})|"
+                         r"[\u3041-\u30ff\u3400-\u9fffA-Za-z々〆ヶー]{1,8}")
+_LIST_MARKS = frozenset("・、,/，")
 _HONORIFIC = re.compile(r"(?:さん|様|さま|君|くん|ちゃん|氏|殿|先生|各位)$")
 MAX_LISTS = 24  # 276 pairs at most: a notice has a few lists
 
 
 def _lists(text: str) -> list[list[str]]:
     pieces = _PIECES.split(text)
-    lists, run, marked = [], [], False
+    lists, run, marked, spaced_ok = [], [], False, False
 
     def close():
         if len(run) >= 3 or (marked and len(run) == 2):
@@ -75,19 +75,21 @@ def _lists(text: str) -> list[list[str]]:
 
     for i in range(0, len(pieces), 2):
         word = pieces[i]
-        if not _SHORT_WORD.fullmatch(word):
+        short = _SHORT_WORD.fullmatch(word)
+        if short is None:
             close()
             run, marked = [], False
             continue
+        kana_kanji = short.group(1) is not None
         if run:
-            between = pieces[i - 1]
-            if _LIST_MARK.fullmatch(between):
+            between = pieces[i - 1].strip(" \t\u3000")
+            if between in _LIST_MARKS:
                 marked = True
-            elif not (_SPACES.fullmatch(between) and _KANA_KANJI.fullmatch(run[-1])
-                      and _KANA_KANJI.fullmatch(word)):
+            elif between or not (spaced_ok and kana_kanji):  # spaces join kana and kanji only
                 close()
                 run, marked = [], False
         run.append(word)
+        spaced_ok = kana_kanji
         if len(lists) == MAX_LISTS:
             return lists
     close()
