@@ -96,7 +96,7 @@ def one_run(workers, sink, port, run):
     worker_log = Path(tempfile.mkdtemp()) / "qcluster.log"
     env = {**os.environ, "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(port),
            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-           "Q_WORKERS": str(workers), "EMAIL_TIMEOUT": "10"}
+           "Q_WORKERS": str(workers), "SEND_PARALLEL": str(workers), "EMAIL_TIMEOUT": "10"}
     with open(worker_log, "w") as out:
         process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"],
                                    env=env, stdout=out, stderr=subprocess.STDOUT)

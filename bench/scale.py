@@ -8,8 +8,8 @@ remote relay does. For each worker count N: a released campaign with SEND_PARALL
 one `manage.py qcluster` with N worker processes on the Redis broker (Q_REDIS_URL), timed
 from the release until the campaign is completed. Baseline: the same with one worker.
 Printed per row: seconds, messages per second, speed-up over one worker, duplicates (a
-recipient the sink saw twice) and whether ledger and sink agree. Goal: 4 workers >= 3.5x,
-8 workers >= 6x, duplicates 0.
+recipient the sink saw twice) and whether ledger and sink agree. Goal (issue 25): 4 workers
+>= 3.8x, 8 workers >= 7x, duplicates 0.
 
 Then the rate limit across workers: --rate-check workers on a campaign limited to 600 per
 minute (10 a second) for 15 seconds: the most messages the sink accepted in any one second
@@ -57,7 +57,8 @@ ROSTER = roster_import(parsed=check_roster_file(csv_bytes(sample_rows(args.membe
                        name="scale", actor=OLIVIA)
 
 
-def released_campaign(label, parallel, **sending):
+def approved_campaign(label, parallel, **sending):
+    """Created, submitted, test-sent and approved: the observer's release is all it needs."""
     settings.SEND_PARALLEL = parallel
     campaign = workflow.create(user=OLIVIA, roster=ROSTER, name=f"scale {label}",
                                sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
@@ -69,6 +70,10 @@ def released_campaign(label, parallel, **sending):
                        recipients=[SAM])
     workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=SAM,
                      checklist=["recipients", "no_roster_data", "content", "test_read"])
+    return campaign
+
+
+def release(campaign):
     return workflow.release(campaign=campaign, seen=Seen.current(campaign), user=OSCAR,
                             checklist=["recipients", "content", "witness"])
 
@@ -76,7 +81,7 @@ def released_campaign(label, parallel, **sending):
 def cluster(workers, port):
     env = {**os.environ, "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(port),
            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-           "Q_WORKERS": str(workers), "EMAIL_TIMEOUT": "10"}
+           "Q_WORKERS": str(workers), "SEND_PARALLEL": str(workers), "EMAIL_TIMEOUT": "10"}
     return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -100,15 +105,21 @@ def one_run(workers, sink, port):
     sink.clear()
     process = cluster(workers, port)
     try:
-        time.sleep(3)  # the cluster is up before the clock starts
-        started = time.perf_counter()
-        campaign = released_campaign(f"{workers} workers", workers)
+        campaign = approved_campaign(f"{workers} workers", workers)  # the submit's guard
+        time.sleep(3)  # and the cluster are done and up before the clock starts
+        started, started_ns = time.perf_counter(), time.time_ns()
+        campaign = release(campaign)
         while Campaign.objects.get(pk=campaign.pk).state != "completed":
             time.sleep(0.05)
         seconds = time.perf_counter() - started
     finally:
         stop(process)
-    arrivals = [r for _t, r in sink.received() if r.endswith("@members.example")]
+    received = [(t, r) for t, r in sink.received() if r.endswith("@members.example")]
+    arrivals = [r for _t, r in received]
+    first, last = (min(t for t, _r in received) - started_ns) / 1e9, \
+        (max(t for t, _r in received) - started_ns) / 1e9
+    print(f"  {workers} workers: first message at the sink {first:.2f} s after the release, "
+          f"the last at {last:.2f} s, completed at {seconds:.2f} s")
     duplicates = len(arrivals) - len(set(arrivals))
     sent = campaign.deliveries.filter(state=Delivery.State.SENT).count()
     workers_seen = campaign.deliveries.values("worker").distinct().count()
@@ -120,7 +131,8 @@ def rate_check(workers, sink, port):
     process = cluster(workers, port)
     try:
         time.sleep(3)
-        campaign = released_campaign("rate", workers, rate_limit=600, rate_unit="minute")
+        campaign = release(approved_campaign("rate", workers, rate_limit=600,
+                                             rate_unit="minute"))
         while Campaign.objects.get(pk=campaign.pk).state == "released":
             time.sleep(0.05)
         sink.clear()
@@ -153,7 +165,7 @@ def main():
     for workers, seconds, duplicates, agree, seen in rows:
         print(f"{workers:>8}{seconds:>9.1f}{args.members / seconds:>8.0f}{base / seconds:>9.2f}x"
               f"{duplicates:>12}{agree!s:>13}{seen:>14}")
-    goals = {4: 3.5, 8: 6.0}
+    goals = {4: 3.8, 8: 7.0}  # issue 25
     for workers, seconds, *_rest in rows:
         if workers in goals:
             ok = base / seconds >= goals[workers]

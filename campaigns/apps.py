@@ -35,6 +35,8 @@ class CampaignsConfig(AppConfig):
         # hooks, so that the workflow imports nothing above it.
         workflow.register_hooks(
             notify=notifications.on_transition,
+            ring_starter=lambda campaign: doorbells.queue_send(campaign.pk),
+            ring_others=lambda campaign: doorbells.queue_sending(campaign.pk, already=1),
             ring_worker=lambda campaign: doorbells.queue_sending(campaign.pk),
             mail_anchor=lambda campaign: doorbells.queue_audit_anchor(
                 f"campaign {campaign.pk} {campaign.state}"))
@@ -46,6 +48,10 @@ class CampaignsConfig(AppConfig):
         for model in (Roster, NamedMember):  # and who may be named
             post_save.connect(lambda **kwargs: guard_index.forget_held_rosters(), sender=model,
                               dispatch_uid=f"guard-{model.__name__}", weak=False)
+        # A worker process builds the guard's index as it starts, not at its first message.
+        from django_q.signals import post_spawn
+
+        post_spawn.connect(guard_index.warm, dispatch_uid="guard-warm")
         # The worker's schedules are code (campaigns.schedules), written after every migrate.
         post_migrate.connect(schedules.ensure_after_migrate, sender=self)
         # Bounces and complaints from an e-mail provider's webhook (django-anymail's views).

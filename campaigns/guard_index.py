@@ -7,6 +7,7 @@ in a worker, at once in the process that imports a roster or changes who may be 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +19,8 @@ from campaigns import member_keys
 from campaigns.spellings import column_kind
 from roster import member_data
 from roster.models import NamedMember
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,19 @@ def _only_member(roster_pk: int, member_count: int) -> str:
     if member_count != 1:
         return ""
     return next((number for number, *_r in member_data.index_rows(roster_pk)), "")
+
+
+def warm(**_signal) -> None:
+    """Build the index of the rosters held now, before the first message needs it: run as
+    a worker process starts (django-q2's post_spawn). Eight workers started by one release
+    each built it before their first message, side by side on the machine's cores; built at
+    spawn, it is ready when the release comes. A failure here (no database yet) only means
+    the first message builds it. (The worker closes the connection this opened before its
+    first task, as before every task: django-q2's close_old_django_connections.)"""
+    try:
+        _index(_held_rosters(), _held["named"], settings.GUARD_MIN_NUMBER_LENGTH)
+    except Exception:  # a warm-up: the check itself builds what it needs
+        log.warning("guard index not built at worker start", exc_info=True)
 
 
 def roster_index(roster) -> RosterIndex:

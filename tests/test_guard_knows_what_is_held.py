@@ -158,3 +158,26 @@ def test_a_member_registered_with_the_associations_address_and_phone_does_not_bl
     run_until_done(campaign)
     assert campaign.state == State.COMPLETED
     assert len(sink.handler.campaign_mail()) == len(ROWS) + 1
+
+
+def test_a_worker_process_builds_the_index_of_the_rosters_held_as_it_starts(olivia):
+    """django-q2's post_spawn: the index is ready before the first message needs it."""
+    from django_q.signals import post_spawn
+
+    roster = make_roster(olivia, rows=ROWS, header=HEADER)
+    guard_index.forget_held_rosters()
+    guard_index.forget_indexes()
+    post_spawn.send(sender="django_q", proc_name="Process-1:1")
+    built = guard_index._index.cache_info()
+    assert built.currsize == 1
+    guard_index.roster_index(roster)  # the first message's check
+    assert guard_index._index.cache_info().misses == built.misses  # nothing built again
+
+
+def test_a_warm_up_that_cannot_read_the_database_leaves_the_worker_running(monkeypatch, caplog):
+    def no_database():
+        raise RuntimeError("no database yet")
+
+    monkeypatch.setattr(guard_index, "_held_rosters", no_database)
+    guard_index.warm()
+    assert "guard index not built at worker start" in caplog.text

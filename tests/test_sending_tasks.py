@@ -19,13 +19,32 @@ def rung(monkeypatch):
     return calls
 
 
-def test_release_queues_one_send_chain_per_parallel_worker_once_committed(
+def test_release_queues_one_chain_and_the_start_queues_the_others_once_committed(
         approved, oscar, rung, settings, django_capture_on_commit_callbacks):
+    """One worker runs the start's content guard over every member; the others join once
+    it started, instead of each running the same guard and all but one throwing it away."""
+    settings.SEND_PARALLEL = 3
+    send = ("campaigns.tasks.send_campaign", (approved.pk,))
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.release(campaign=approved, seen=Seen.current(approved),
+                         user=oscar, checklist=OBSERVER_TICKS)
+    assert rung == [send]
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.start(campaign_id=approved.pk)
+    assert rung == [send] * 3
+
+
+def test_a_refused_start_queues_no_other_chain(approved, oscar, rung, settings,
+                                                django_capture_on_commit_callbacks):
     settings.SEND_PARALLEL = 3
     with django_capture_on_commit_callbacks(execute=True):
         workflow.release(campaign=approved, seen=Seen.current(approved),
                          user=oscar, checklist=OBSERVER_TICKS)
-    assert rung == [("campaigns.tasks.send_campaign", (approved.pk,))] * 3
+    type(approved).objects.filter(pk=approved.pk).update(body_text="changed after release")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(workflow.WorkflowError):
+        workflow.start(campaign_id=approved.pk)
+    assert [func for func, _args in rung if func.endswith("send_campaign")] == [
+        "campaigns.tasks.send_campaign"]  # the starter's own; people were told (a mail task)
 
 
 def test_a_refused_release_rings_nothing(approved, sam, rung, django_capture_on_commit_callbacks):

@@ -253,9 +253,9 @@ def record_move(t: Transition, campaign, user, from_state: str, payload: dict) -
 
 
 # What follows a move: every move is told to the people it concerns ("notify", in the
-# move's transaction), and a move's `after` effects run once it commits ("ring_worker",
-# "mail_anchor"). Registered at start-up (campaigns.apps), so that the workflow imports
-# nothing above it.
+# move's transaction), and a move's `after` effects run once it commits ("ring_starter",
+# "ring_others", "ring_worker", "mail_anchor"). Registered at start-up (campaigns.apps), so
+# that the workflow imports nothing above it.
 _HOOKS: dict[str, Callable] = {}
 
 
