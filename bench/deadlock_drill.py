@@ -61,8 +61,8 @@ ROSTER = roster_import(parsed=check_roster_file(csv_bytes(sample_rows(args.membe
                        name="deadlock drill", actor=OLIVIA)
 
 
-def released_campaign(label, parallel):
-    settings.SEND_PARALLEL = parallel
+def released_campaign(label):
+    """Released; how many chains send it is the worker's SEND_PARALLEL (its environment)."""
     campaign = workflow.create(user=OLIVIA, roster=ROSTER, name=label,
                                sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
                                subject="{name} 様", body_text="{name} 様\n会員番号 "
@@ -104,7 +104,7 @@ def one_run(workers, sink, port, run):
     try:
         time.sleep(3)  # the cluster is up before the clock starts
         started = time.perf_counter()
-        campaign = released_campaign(f"drill {workers}/{run}", workers)
+        campaign = released_campaign(f"drill {workers}/{run}")
         while (state := Campaign.objects.get(pk=campaign.pk).state) not in ("completed",
                                                                             "stopped"):
             if state == "paused":  # a pause is a failure of the drill; resume to finish

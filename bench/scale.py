@@ -57,9 +57,9 @@ ROSTER = roster_import(parsed=check_roster_file(csv_bytes(sample_rows(args.membe
                        name="scale", actor=OLIVIA)
 
 
-def approved_campaign(label, parallel, **sending):
-    """Created, submitted, test-sent and approved: the observer's release is all it needs."""
-    settings.SEND_PARALLEL = parallel
+def approved_campaign(label, **sending):
+    """Created, submitted, test-sent and approved: the observer's release is all it needs.
+    (How many chains send it is the worker's SEND_PARALLEL: `cluster`.)"""
     campaign = workflow.create(user=OLIVIA, roster=ROSTER, name=f"scale {label}",
                                sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
                                subject="{name} 様",
@@ -105,7 +105,7 @@ def one_run(workers, sink, port):
     sink.clear()
     process = cluster(workers, port)
     try:
-        campaign = approved_campaign(f"{workers} workers", workers)  # the submit's guard
+        campaign = approved_campaign(f"{workers} workers")  # the submit's guard
         time.sleep(3)  # and the cluster are done and up before the clock starts
         started, started_ns = time.perf_counter(), time.time_ns()
         campaign = release(campaign)
@@ -131,8 +131,7 @@ def rate_check(workers, sink, port):
     process = cluster(workers, port)
     try:
         time.sleep(3)
-        campaign = release(approved_campaign("rate", workers, rate_limit=600,
-                                             rate_unit="minute"))
+        campaign = release(approved_campaign("rate", rate_limit=600, rate_unit="minute"))
         while Campaign.objects.get(pk=campaign.pk).state == "released":
             time.sleep(0.05)
         sink.clear()

@@ -92,6 +92,10 @@ def _only_member(roster_pk: int, member_count: int) -> str:
     return next((number for number, *_r in member_data.index_rows(roster_pk)), "")
 
 
+def _held_index() -> ahocorasick.Automaton:
+    return _index(_held_rosters(), _held["named"], settings.GUARD_MIN_NUMBER_LENGTH)
+
+
 def warm(**_signal) -> None:
     """Build the index of the rosters held now, before the first message needs it: run as
     a worker process starts (django-q2's post_spawn). Eight workers started by one release
@@ -100,7 +104,7 @@ def warm(**_signal) -> None:
     the first message builds it. (The worker closes the connection this opened before its
     first task, as before every task: django-q2's close_old_django_connections.)"""
     try:
-        _index(_held_rosters(), _held["named"], settings.GUARD_MIN_NUMBER_LENGTH)
+        _held_index()
     except Exception:  # a warm-up: the check itself builds what it needs
         log.warning("guard index not built at worker start", exc_info=True)
 
@@ -110,8 +114,6 @@ def roster_index(roster) -> RosterIndex:
     `roster`, the campaign's: the 2022 leak pasted the whole membership into a mail to a
     part of it). Built once per process and set of rosters held (a roster never changes
     after import)."""
-    held = _held_rosters()
-    automaton = _index(held, _held["named"], settings.GUARD_MIN_NUMBER_LENGTH)
-    return RosterIndex(automaton, _only_member(roster.pk, roster.member_count))
+    return RosterIndex(_held_index(), _only_member(roster.pk, roster.member_count))
 
 
