@@ -63,6 +63,7 @@ def compose(campaign, *, delivery_id: int, attempt: int, claimed_at: datetime,
         sender=campaign.sender, subject=campaign.subject, body_text=campaign.body_text,
         body_html=campaign.body_html, values={**member.placeholders(), **own_links},
         to=member.email, message_id=message_id, date=format_datetime(claimed_at),
+        charset=campaign.charset,
         headers={"X-Countersign-Campaign": str(campaign.pk),
                  **unsubscribe.headers_for(sender=campaign.sender, **newsletter)})
     return Composed(message, tuple(own_links.values()))

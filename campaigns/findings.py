@@ -22,7 +22,7 @@ COUNTED = {"names": ("names", 1), "local_part": ("email", 2), "date": ("column",
 @dataclass(frozen=True)
 class Finding:
     kind: str  # "email" | "member_number" | "names" | "phone" | "address" | "column" |
-    #            "pasted_row" | "link" | "opaque"
+    #            "pasted_row" | "link" | "opaque" | "charset"
     where: str  # "subject" | "body_text" | "body_html" | "column"
     line: int  # 0: found only in a decoded or disguised form of the text
     column: int
@@ -57,6 +57,10 @@ class Finding:
                      "encoded data") % {"encoding": self.detail}
         if self.kind == "link":
             return _("A link that may not be sent: %(reason)s") % {"reason": self.detail}
+        if self.kind == "charset":
+            if self.detail == "long_line":
+                return _("A line too long for ISO-2022-JP (over 998 bytes)")
+            return _("A character ISO-2022-JP cannot carry as written")
         return _("A line that looks like a pasted roster row (delimited, with an e-mail address)")
 
     @property
@@ -105,7 +109,8 @@ def labelled(summary: dict) -> dict:
              "names": _("several members' names"), "pasted_row": _("a pasted roster row"),
              "phone": _("a telephone number"), "address": _("a postal address"),
              "column": _("another roster value"), "opaque": _("a run that looks encoded"),
-             "link": _("a link that may not be sent")}
+             "link": _("a link that may not be sent"),
+             "charset": _("what ISO-2022-JP cannot carry")}
     places = {"subject": _("Subject"), "body_text": _("Body"), "body_html": _("HTML body"),
               "column": _("a roster column")}
     return {**summary, "kind_label": kinds.get(summary.get("kind"), summary.get("kind")),

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import content, unsubscribe
+from campaigns import charsets, content, unsubscribe
 from campaigns.models import Campaign, Kind
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
 from countersign.models import User
@@ -25,6 +25,13 @@ class MessageTextField(forms.CharField):
         return value.replace("\r\n", "\n").replace("\r", "\n") if value else value
 
 
+class _KeptUnlessSent(forms.TypedChoiceField):
+    """A choice a form that does not send it leaves as it was (not a change)."""
+
+    def has_changed(self, initial, data):
+        return bool(data) and super().has_changed(initial, data)
+
+
 class CampaignForm(forms.ModelForm):
     """Draft content. There is no attachment field, by design (invariant 1)."""
 
@@ -32,6 +39,9 @@ class CampaignForm(forms.ModelForm):
     # Not sent (an older form, a script): a notice, and no change to an existing one.
     kind = forms.TypedChoiceField(label=_("Kind"), choices=Kind.choices, required=False,
                                   empty_value=Kind.NOTICE)
+    # Not sent (an older form, a script): UTF-8, and no change to an existing campaign's.
+    charset = _KeptUnlessSent(label=_("charset"), choices=charsets.CHOICES, required=False,
+                              empty_value="")
     body_text = MessageTextField(label=_("Body (plain text)"), widget=forms.Textarea(
         attrs={"rows": 14}), help_text=_(
         "Placeholders: {name}, {member_number}, {email} and the roster's extra columns, "
@@ -44,7 +54,7 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = ["name", "kind", "roster", "sender", "subject", "body_text", "body_html",
-                  "canary_enabled", "canary_size", "rate_limit", "rate_unit"]
+                  "canary_enabled", "canary_size", "rate_limit", "rate_unit", "charset"]
         widgets = {"subject": forms.TextInput(attrs={"maxlength": 255})}
 
     def __init__(self, *args, **kwargs):
@@ -64,6 +74,7 @@ class CampaignForm(forms.ModelForm):
             "address, contact and {unsubscribe_url}, each member's own unsubscribe link): "
             "the button below the body inserts it, in the members' language.")
         self.newsletter_footer = unsubscribe.footer_example()  # the button's text
+        self.fields["charset"].help_text = Campaign._meta.get_field("charset").help_text
         self.fields["roster"].queryset = Roster.objects.filter(purged_at=None)
         # The rate limit reads as one sentence, "at most [N] per [minute]": two fields
         # (the model keeps both), one control (campaigns/_rate_field.html).
@@ -76,11 +87,13 @@ class CampaignForm(forms.ModelForm):
             "name", "kind", "roster", "sender", "subject", "body_text",
             HTML('{% include "campaigns/_footer_button.html" %}'), "body_html",
             "canary_enabled",
-            "canary_size", HTML('{% include "campaigns/_rate_field.html" %}'))
+            "canary_size", HTML('{% include "campaigns/_rate_field.html" %}'), "charset")
         self.helper.add_input(Submit("save", _("Save draft")))
 
     def clean(self):
         cleaned = super().clean()
+        if not cleaned.get("charset"):
+            cleaned["charset"] = self.instance.charset if self.instance.pk else charsets.UTF8
         if self.errors:
             return cleaned
         problems = content.content_problems(

@@ -214,11 +214,12 @@ def texts_of(message: NoAttachmentMessage) -> dict[str, str]:
 def build_message(*, sender: str, subject: str, body_text: str, body_html: str,
                   values: dict[str, str], to: str, subject_prefix: str = "",
                   headers: dict[str, str] | None = None, message_id: str = "",
-                  date: str = "") -> NoAttachmentMessage:
+                  date: str = "", charset: str = "utf-8") -> NoAttachmentMessage:
     """Render the templates for one recipient and build the message for exactly `to`.
     With `message_id` and `date` (campaigns.composing) the bytes are the same every time
     (the MIME boundary is derived from the Message-ID); without, a fresh Message-ID and the
-    time now (previews, test messages)."""
+    time now (previews, test messages). `charset`: the campaign's (campaigns.charsets),
+    for every header and body part."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "countersign.invalid"
     rendered = render_for(subject=subject, body_text=body_text, body_html=body_html,
                           values=values)
@@ -231,6 +232,8 @@ def build_message(*, sender: str, subject: str, body_text: str, body_html: str,
         headers={"Message-ID": message_id or make_msgid(domain=domain), **fixed,
                  **(headers or {})},
     )
+    if charset != "utf-8":
+        message.encoding = charset
     if message_id:
         message.boundary = "=_cs_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
     if rendered.body_html:

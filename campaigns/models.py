@@ -1,7 +1,7 @@
 import hashlib
 import json
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
@@ -11,14 +11,17 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from campaigns import suppression_rules
+from campaigns import charsets, suppression_rules
 from campaigns.findings import GuardReport
 from campaigns.states import Kind, State
 from countersign.roles import has_role
 from roster import member_data
 
 # How a campaign is sent: signed with the content (part of the content hash).
-SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit")
+SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit", "charset")
+# Sending terms added after campaigns were first signed: at these values they are left out of
+# the content hash, so that hashes signed before them stay valid.
+_LATER_TERMS = {"charset": charsets.UTF8}
 
 
 
@@ -44,13 +47,23 @@ def content_hash(*, sender: str, subject: str, body_text: str, body_html: str, r
         "body_html": body_html,
         "recipient_count": recipient_count,
         "recipients_sha256": recipients_sha256,
-        "sending": {key: sending[key] for key in SENDING_FIELDS},
+        "sending": {key: _canonical(sending[key]) for key in SENDING_FIELDS
+                    if key not in _LATER_TERMS or sending[key] != _LATER_TERMS[key]},
         "kind": kind,
         "suppressed_count": len(suppressed),
         "suppressed_sha256": hashlib.sha256("\n".join(sorted(suppressed)).encode()).hexdigest(),
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _canonical(value):
+    """A term as the hash document writes it (times and moments in ISO 8601, in UTC)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, time):
+        return value.isoformat()
+    return value
 
 
 def canary_limit(*, enabled: bool, size: int | None, confirmed: bool, recipients: int):
@@ -89,7 +102,10 @@ def sending_terms(obj) -> str:
             "count": intcomma(obj.rate_limit)}
     else:
         rate = _("as fast as the mail server takes")
-    return _("%(hold)s; %(rate)s") % {"hold": hold, "rate": rate}
+    terms = _("%(hold)s; %(rate)s") % {"hold": hold, "rate": rate}
+    if obj.charset == charsets.ISO_2022_JP:
+        terms = _("%(terms)s; written in ISO-2022-JP") % {"terms": terms}
+    return terms
 
 
 class Campaign(models.Model):
@@ -124,6 +140,10 @@ class Campaign(models.Model):
                                              help_text=_("Empty: as fast as the server takes."))
     rate_unit = models.CharField(_("messages per"), max_length=10, default="minute",
                                  choices=RATE_UNITS)
+    charset = models.CharField(
+        _("charset"), max_length=20, default=charsets.UTF8, choices=charsets.CHOICES,
+        help_text=_("ISO-2022-JP only for members whose phones or mail programs cannot read "
+                    "UTF-8: it has no machine-dependent characters (①, ㈱, 髙)."))
 
     # Sending (written by the workflow and the sender only).
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
@@ -165,6 +185,11 @@ class Campaign(models.Model):
                             body_html=self.body_html, roster=self.roster,
                             sending={f: getattr(self, f) for f in SENDING_FIELDS},
                             kind=self.kind, suppressed=self.suppressed_numbers())
+
+    def older_phone_problems(self) -> list:
+        """Characters of the campaign's own text that older phones cannot show as written
+        (campaigns.charsets): advice with UTF-8, refused at submit with ISO-2022-JP."""
+        return charsets.template_problems(sender=self.sender, **self.texts())
 
     def suppressed_numbers(self) -> list[str]:
         """Member numbers of the roster that the suppression list keeps this campaign from:
@@ -225,6 +250,7 @@ class CampaignVersion(models.Model):
     canary_size = models.PositiveIntegerField(null=True, blank=True)
     rate_limit = models.PositiveIntegerField(null=True, blank=True)
     rate_unit = models.CharField(max_length=10, default="minute")
+    charset = models.CharField(max_length=20, default=charsets.UTF8)
     guard_report = models.JSONField(default=dict)
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                      related_name="+")

@@ -21,7 +21,7 @@ from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import composing, deliveries, dsn, guard, mail, notices, relay, workflow
+from campaigns import charsets, composing, deliveries, dsn, guard, mail, notices, relay, workflow
 from campaigns.models import Campaign, Delivery, State
 from roster import member_data
 
@@ -66,10 +66,12 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
                                  attempt=claim.attempts, claimed_at=claim.claimed_at,
                                  member=claim.member)
     message = composed.message
+    texts = mail.texts_of(message)
     findings = guard.check_message(roster=campaign.roster, recipient=claim.values,
                                    unsanitised_html=message.unsanitised_html,
                                    own_links=composed.own_links, template=campaign.texts(),
-                                   **mail.texts_of(message))
+                                   **texts) + charsets.findings(
+        texts, campaign.charset, recipient=claim.member.member_number)
     if findings:  # the guarantee: this exact text carries another member's data
         workflow.refuse_message(campaign_id=campaign.pk, delivery_id=claim.delivery_id,
                                 findings=findings)

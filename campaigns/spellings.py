@@ -121,6 +121,11 @@ _ITAIJI = str.maketrans(_ITAIJI_VARIANTS,
 _ANY_ITAIJI = re.compile(f"[{_ITAIJI_VARIANTS}]")
 
 
+def common_kanji(text: str) -> str:
+    """Variant kanji (髙, 﨑, 邊) in their common form (高, 崎, 辺)."""
+    return text.translate(_ITAIJI)
+
+
 # Invisible although Unicode calls them printable: fillers, selectors, the blank braille cell.
 _INVISIBLE = ("\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u20e3\u2800\u3164\ufe00-\ufe0f"
               "\uffa0\U000e0100-\U000e01ef")  # and the keycap mark: 1️⃣ is 1

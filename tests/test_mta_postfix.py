@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from campaigns import composing, deliveries
+from campaigns import composing, deliveries, mail
 from campaigns.models import Delivery, State
 from countersign.pseudonyms import pseudonym
 from roster.models import Suppression
@@ -148,6 +148,33 @@ def test_three_unknown_addresses_of_fifty_bounce_through_postfix_and_are_suppres
     assert victim.state == Delivery.State.SENT and victim.bounced_at is None
     assert Suppression.objects.count() == 3
     print("\npostfix bounces: 50 sent, 3 DSNs -> 3 bounced, 3 suppressed; forged DSN ignored")
+
+
+def test_an_iso_2022_jp_notice_arrives_in_the_maildir_and_decodes_to_the_approved_text(
+        postfix, olivia, sam, oscar):
+    """What Postfix stored, read back: 7-bit JIS with its escapes intact, every line within
+    998 bytes, subject and body exactly the rendered text (issue 23, charsets)."""
+    postfix.empty()
+    subject, body = "【重要】{name} 様：総会のご案内", ("{name} 様\n\n会員番号 {member_number}\n"
+                                          "総会は 4月25日 10:00-12:00 に開きます。\n")
+    roster = make_roster(olivia, rows=rows(5), header=HEADER)
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
+                                 charset="iso-2022-jp", subject=subject, body_text=body)
+    run_until_done(campaign)
+    assert campaign.state == State.COMPLETED
+    wait_until(postfix.queue_is_empty, timeout=60, what="Postfix's queue to empty")
+    stored = {message_from_bytes(p.read_bytes(), policy=policy.default)["To"]: p.read_bytes()
+              for p in postfix.mails("members")}
+    assert len(stored) == 5
+    for number, name, address, _branch in rows(5):
+        raw = stored[address]
+        assert raw.isascii() and b"\x1b$B" in raw  # JIS X 0208 escapes, as sent
+        assert max(len(line) for line in raw.splitlines()) <= 998
+        message = message_from_bytes(raw, policy=policy.default)
+        values = {"name": name, "member_number": number}
+        assert str(message["subject"]) == mail.render_subject(subject, values)
+        text = message.get_payload(decode=True).decode("iso-2022-jp")
+        assert text.replace("\r\n", "\n") == mail.render(body, values)
 
 
 def _connect_and_leave():

@@ -20,13 +20,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import content, guard
+from campaigns import charsets, content, guard
 from campaigns.actions import Action
 from campaigns.findings import GuardReport
 from campaigns.models import SENDING_FIELDS, Campaign, Delivery, SignOff
 from campaigns.seen import Seen
 from campaigns.states import TRANSITIONS, Rule, State, Transition
 from countersign.roles import Role, has_role, roles_of
+from roster import member_data
+from roster.models import Roster
 
 CONTENT_FIELDS = ("kind", "sender", "subject", "body_text", "body_html")
 
@@ -304,6 +306,24 @@ def content_check(roster, fields: dict) -> Check:
     if problems:
         return refused(ContentRefused, " ".join(m for ms in problems.values() for m in ms),
                    "content", details={"fields": sorted(problems)})
+    return ALLOWED
+
+
+def charset_check(fields: dict, members=None) -> Check:
+    """What the campaign's charset cannot carry (campaigns.charsets), on `fields` (sender,
+    texts, charset, roster_id): refused with the list. `members`: whose values to read
+    (default: every member of the roster, read only for ISO-2022-JP)."""
+    charset = fields["charset"]
+    if charset not in (charsets.UTF8, charsets.ISO_2022_JP):
+        return refused(ContentRefused, _("Choose UTF-8 or ISO-2022-JP."), "charset")
+    if members is None and charset == charsets.ISO_2022_JP:
+        members = member_data.rows(Roster.objects.get(pk=fields["roster_id"]))
+    lint = charsets.lint(charset=charset, sender=fields["sender"], subject=fields["subject"],
+                         body_text=fields["body_text"], body_html=fields["body_html"],
+                         members=members or ())
+    if lint.refuses:
+        return refused(ContentRefused, lint.refusal(), "charset",
+                       details={"charset": lint.summary()})
     return ALLOWED
 
 

@@ -23,6 +23,7 @@ from campaigns.workflow.door import (
     TestSendFailed,
     WrongState,
     can,
+    charset_check,
     content_check,
     first_of,
     guard_outside_the_lock,
@@ -198,25 +199,27 @@ def submit(*, campaign, user) -> Campaign:
             record_refusal(TRANSITIONS["submit"], locked(campaign), user, early.error)
         raise early.error
     checked, report, checked_hash = guard_outside_the_lock(campaign)
+    written = charset_check(checked)  # every member's values: outside the lock, like the guard
     return perform("submit", campaign, user, check=_conditions_of_submit,
                     apply=_apply_submit, checked=checked, report=report,
-                    checked_hash=checked_hash)
+                    checked_hash=checked_hash, written=written)
 
 
-def _conditions_of_submit(c, user, *, checked, report, checked_hash) -> Check:
+def _conditions_of_submit(c, user, *, checked, report, checked_hash, written) -> Check:
     return first_of(
         lambda: content_check(c.roster, {f: getattr(c, f) for f in CONTENT_FIELDS}),
         lambda: unchanged_since(c, checked),
         lambda: ALLOWED if c.roster.member_count else refused(
             ContentRefused, _("The roster has no members."), "no_recipients"),
         lambda: _footer_check(c),
+        lambda: written,
         lambda: ALLOWED if report.ok else refused(
             ContentRefused, _("The content guard found roster data of other members in the "
                               "message."), "guard",
             details={"guard": report.audit_summary()}, report=report))
 
 
-def _apply_submit(c, user, *, checked, report, checked_hash) -> dict:
+def _apply_submit(c, user, *, checked, report, checked_hash, written) -> dict:
     c.content_hash = checked_hash
     previous = c.versions.order_by("-number").values_list("number", flat=True).first() or 0
     version = CampaignVersion.objects.create(
@@ -254,7 +257,7 @@ def test_send(*, campaign, user, member, recipients) -> TestSend:
     messages = [
         mail.build_message(sender=c.sender, subject=c.subject, body_text=c.body_text,
                            body_html=c.body_html, values=values,
-                           to=person.email, subject_prefix=_("[TEST] "),
+                           to=person.email, subject_prefix=_("[TEST] "), charset=c.charset,
                            headers={"X-Countersign-Test": str(c.pk)})
         for person in to
     ]
@@ -283,7 +286,8 @@ def _conditions_of_test_send(c, user, *, member, to) -> Check:
     if not (staff_ok and user.email):
         return refused(NotAllowed, _("Test messages go only to the author, supervisors and "
                                  "observers, each with an e-mail address."), "recipients")
-    return ALLOWED
+    return charset_check({"roster_id": c.roster_id, "charset": c.charset, "sender": c.sender,
+                          **c.texts()}, members=[member_data.values(member)])
 
 
 def cancel(*, campaign, user, comment: str = "") -> Campaign:
