@@ -23,6 +23,7 @@ class Action(StrEnum):
     PAUSED = "campaign.paused"
     MESSAGE_REFUSED = "campaign.message_refused"
     STOPPED = "campaign.stopped"
+    DEADLINE_PASSED = "campaign.deadline_passed"  # "do not send after": stopped by the worker
     COMPLETED = "campaign.completed"
     DELIVERY_DECIDED = "campaign.delivery_decided"
     IN_DOUBT_FLAGGED = "campaign.in_doubt_flagged"

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import charsets, content, unsubscribe
+from campaigns import charsets, content, sending_hours, unsubscribe
 from campaigns.models import Campaign, Kind
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
 from countersign.models import User
@@ -42,6 +42,8 @@ class CampaignForm(forms.ModelForm):
     # Not sent (an older form, a script): UTF-8, and no change to an existing campaign's.
     charset = _KeptUnlessSent(label=_("charset"), choices=charsets.CHOICES, required=False,
                               empty_value="")
+    window_days = _KeptUnlessSent(label=_("sending days"), choices=sending_hours.DAYS,
+                                  required=False, empty_value="")
     body_text = MessageTextField(label=_("Body (plain text)"), widget=forms.Textarea(
         attrs={"rows": 14}), help_text=_(
         "Placeholders: {name}, {member_number}, {email} and the roster's extra columns, "
@@ -54,8 +56,13 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = ["name", "kind", "roster", "sender", "subject", "body_text", "body_html",
-                  "canary_enabled", "canary_size", "rate_limit", "rate_unit", "charset"]
-        widgets = {"subject": forms.TextInput(attrs={"maxlength": 255})}
+                  "canary_enabled", "canary_size", "rate_limit", "rate_unit", "charset",
+                  "window_start", "window_end", "window_days", "send_before"]
+        widgets = {"subject": forms.TextInput(attrs={"maxlength": 255}),
+                   "window_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+                   "window_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+                   "send_before": forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                      format="%Y-%m-%dT%H:%M")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -87,13 +94,20 @@ class CampaignForm(forms.ModelForm):
             "name", "kind", "roster", "sender", "subject", "body_text",
             HTML('{% include "campaigns/_footer_button.html" %}'), "body_html",
             "canary_enabled",
-            "canary_size", HTML('{% include "campaigns/_rate_field.html" %}'), "charset")
+            "canary_size", HTML('{% include "campaigns/_rate_field.html" %}'), "charset",
+            "window_start", "window_end", "window_days", "send_before")
         self.helper.add_input(Submit("save", _("Save draft")))
 
     def clean(self):
         cleaned = super().clean()
-        if not cleaned.get("charset"):
-            cleaned["charset"] = self.instance.charset if self.instance.pk else charsets.UTF8
+        for field, default in (("charset", charsets.UTF8),
+                               ("window_days", sending_hours.EVERY_DAY)):
+            if not cleaned.get(field):
+                cleaned[field] = getattr(self.instance, field) if self.instance.pk else default
+        hours = sending_hours.Hours(cleaned.get("window_start"), cleaned.get("window_end"),
+                                    cleaned["window_days"], cleaned.get("send_before"))
+        for field, message in sending_hours.problems(hours).items():
+            self.add_error(field, message)
         if self.errors:
             return cleaned
         problems = content.content_problems(

@@ -72,6 +72,7 @@ labels.contribute("ACTIONS", {
     Action.PAUSED: _("sending paused"),
     Action.MESSAGE_REFUSED: _("message refused by the content guard"),
     Action.STOPPED: _("sending stopped"),
+    Action.DEADLINE_PASSED: _("stopped: the “do not send after” moment passed"),
     Action.COMPLETED: _("sending completed"),
     Action.DELIVERY_DECIDED: _("decision on a message in doubt"),
     Action.IN_DOUBT_FLAGGED: _("messages found in doubt"),

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from campaigns import sending_hours
 from campaigns.deliveries import handing_over
 from campaigns.models import Campaign, Delivery
 from campaigns.states import State
@@ -112,10 +113,14 @@ def progress(campaign) -> dict:
     last_minute = campaign.deliveries.filter(state=Delivery.State.SENT,
                                              sent_at__gte=now - PACE_WINDOW).count()
     stalled = stalled_minutes(campaign, now, remaining)
-    # Time left only while messages are going out: held, paused, stopped or stalled, nothing
-    # moves.
+    # Outside its sending hours the worker waits (campaigns.sending_hours): the page says
+    # until when.
+    resumes = sending_hours.resumes_at(sending_hours.Hours.of(campaign), now) if \
+        campaign.state == State.SENDING and remaining else None
+    # Time left only while messages are going out: held, paused, stopped, stalled or outside
+    # the sending hours, nothing moves.
     rate = pace(campaign, now) if campaign.state == State.SENDING and remaining and \
-        stalled is None else None
+        stalled is None and resumes is None else None
     eta = round(remaining / rate) if rate else None
     done = (get(Delivery.State.SENT) + get(Delivery.State.FAILED) + get(Delivery.State.SKIPPED)
             + get(Delivery.State.REFUSED) + get(Delivery.State.BOUNCED))
@@ -142,6 +147,7 @@ def progress(campaign) -> dict:
         "eta_seconds": eta,
         "eta": duration_text(eta),
         "stalled_minutes": stalled,
+        "resumes_at": timezone.localtime(resumes).strftime("%Y-%m-%d %H:%M") if resumes else "",
         "paused_reason": campaign.paused_reason,
         "accepted": accepted,
         "bounced": get(Delivery.State.BOUNCED),

@@ -11,17 +11,19 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from campaigns import charsets, suppression_rules
+from campaigns import charsets, sending_hours, suppression_rules
 from campaigns.findings import GuardReport
 from campaigns.states import Kind, State
 from countersign.roles import has_role
 from roster import member_data
 
 # How a campaign is sent: signed with the content (part of the content hash).
-SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit", "charset")
+SENDING_FIELDS = ("canary_enabled", "canary_size", "rate_limit", "rate_unit", "charset",
+                  "window_start", "window_end", "window_days", "send_before")
 # Sending terms added after campaigns were first signed: at these values they are left out of
 # the content hash, so that hashes signed before them stay valid.
-_LATER_TERMS = {"charset": charsets.UTF8}
+_LATER_TERMS = {"charset": charsets.UTF8, "window_start": None, "window_end": None,
+                "window_days": sending_hours.EVERY_DAY, "send_before": None}
 
 
 
@@ -105,6 +107,16 @@ def sending_terms(obj) -> str:
     terms = _("%(hold)s; %(rate)s") % {"hold": hold, "rate": rate}
     if obj.charset == charsets.ISO_2022_JP:
         terms = _("%(terms)s; written in ISO-2022-JP") % {"terms": terms}
+    hours = sending_hours.Hours.of(obj)
+    if hours.windowed:
+        terms = _("%(terms)s; only %(start)s-%(end)s %(days)s (%(zone)s)") % {
+            "terms": terms, "start": hours.start.strftime("%H:%M"),
+            "end": hours.end.strftime("%H:%M"), "days": dict(sending_hours.DAYS)[hours.days],
+            "zone": settings.TIME_ZONE}
+    if hours.send_before:
+        terms = _("%(terms)s; nothing sent after %(moment)s") % {
+            "terms": terms,
+            "moment": timezone.localtime(hours.send_before).strftime("%Y-%m-%d %H:%M")}
     return terms
 
 
@@ -144,6 +156,17 @@ class Campaign(models.Model):
         _("charset"), max_length=20, default=charsets.UTF8, choices=charsets.CHOICES,
         help_text=_("ISO-2022-JP only for members whose phones or mail programs cannot read "
                     "UTF-8: it has no machine-dependent characters (①, ㈱, 髙)."))
+    window_start = models.TimeField(
+        _("sending hours start"), null=True, blank=True,
+        help_text=_("Sending hours in the association's time zone, for example 08:00-20:00. "
+                    "Empty: any time. Outside them the worker waits."))
+    window_end = models.TimeField(_("sending hours end"), null=True, blank=True)
+    window_days = models.CharField(_("sending days"), max_length=10,
+                                   default=sending_hours.EVERY_DAY, choices=sending_hours.DAYS)
+    send_before = models.DateTimeField(
+        _("do not send after"), null=True, blank=True,
+        help_text=_("At this moment the campaign stops; the members not reached by then need "
+                    "a new countersign (Send to the rest)."))
 
     # Sending (written by the workflow and the sender only).
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
@@ -251,6 +274,10 @@ class CampaignVersion(models.Model):
     rate_limit = models.PositiveIntegerField(null=True, blank=True)
     rate_unit = models.CharField(max_length=10, default="minute")
     charset = models.CharField(max_length=20, default=charsets.UTF8)
+    window_start = models.TimeField(null=True, blank=True)
+    window_end = models.TimeField(null=True, blank=True)
+    window_days = models.CharField(max_length=10, default=sending_hours.EVERY_DAY)
+    send_before = models.DateTimeField(null=True, blank=True)
     guard_report = models.JSONField(default=dict)
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                      related_name="+")
@@ -450,6 +477,7 @@ class Notification(models.Model):
         PAUSE = "pause", _("Paused")
         REFUSE_MESSAGE = "refuse_message", _("A message was refused by the content guard")
         STOP = "stop", _("Stopped")
+        EXPIRE = "expire", _("Stopped: the “do not send after” moment passed")
         COMPLETE = "complete", _("Completed")
         APPROVAL_EXPIRING = "approval_expiring", _("The approval expires within a day")
 

@@ -21,7 +21,18 @@ from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import charsets, composing, deliveries, dsn, guard, mail, notices, relay, workflow
+from campaigns import (
+    charsets,
+    composing,
+    deliveries,
+    dsn,
+    guard,
+    mail,
+    notices,
+    relay,
+    sending_hours,
+    workflow,
+)
 from campaigns.models import Campaign, Delivery, State
 from roster import member_data
 
@@ -101,6 +112,27 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
     if esp_id:  # an e-mail provider's own id, which its bounce and complaint events carry
         Delivery.objects.filter(pk=claim.delivery_id).update(esp_message_id=str(esp_id)[:255])
     return deliveries.Sent(claim, message_id, sha256, member_data.mask(reply, claim.member))
+
+
+def _outside_hours(campaign_id: int, hours) -> deliveries.Wait | Outcome | None:
+    """None: the campaign may claim now (campaigns.sending_hours). Past "do not send after":
+    the campaign is stopped, FINISHED. Outside its window while still sending: a Wait until
+    the window opens (the loop looks again every MAX_NAP, so STOP still ends it at once)."""
+    if not (hours.windowed or hours.send_before):
+        return None
+    now = timezone.now()
+    if sending_hours.past_deadline(hours, now):
+        try:
+            workflow.stop_at_deadline(campaign_id=campaign_id)
+        except workflow.WorkflowError:
+            pass  # stopped, paused or held meanwhile: nothing more is claimed either way
+        return Outcome.FINISHED
+    seconds = sending_hours.seconds_until(hours, now)
+    if not seconds:
+        return None
+    if not Campaign.objects.filter(pk=campaign_id, state=State.SENDING).exists():
+        return Outcome.FINISHED
+    return deliveries.Wait(seconds)
 
 
 def _settle(campaign_id: int) -> deliveries.Wait | None:
@@ -187,9 +219,21 @@ def _loop(campaign, worker, deadline, courier, sleep) -> Outcome:
     campaign_id = campaign.pk
     last_beat = time.monotonic()
     unrecorded = None
-    terms = deliveries.terms_of(campaign)
+    terms, hours = deliveries.terms_of(campaign), sending_hours.Hours.of(campaign)
     try:
         while time.monotonic() < deadline:
+            closed = _outside_hours(campaign_id, hours)
+            if closed is not None:
+                deliveries.flush(unrecorded)  # the last message's outcome, before any wait
+                unrecorded = None
+                if closed is Outcome.FINISHED:
+                    return Outcome.FINISHED
+                courier.close()  # hours may pass: do not hold a connection the server drops
+                if time.monotonic() - last_beat > HEARTBEAT_SECONDS:  # waiting, not dead
+                    Campaign.objects.filter(pk=campaign_id).update(last_worker_at=timezone.now())
+                    last_beat = time.monotonic()
+                sleep(max(0.0, min(closed.seconds, MAX_NAP, deadline - time.monotonic())))
+                continue
             claim = deliveries.claim_next(campaign_id, worker=worker, terms=terms,
                                           sent=unrecorded)
             unrecorded = None

@@ -114,6 +114,9 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
                notify=("people", "observers")),
     Transition("stop", (S.RELEASED, S.SENDING, S.HELD, S.PAUSED), S.STOPPED, _PEOPLE,
                audit=Action.STOPPED, notify=("people", "observers"), after=("mail_anchor",)),
+    Transition("expire", (S.RELEASED, S.SENDING, S.HELD, S.PAUSED), S.STOPPED, (),
+               worker=True, audit=Action.DEADLINE_PASSED, notify=("people", "observers"),
+               after=("mail_anchor",)),
     Transition("complete", (S.SENDING,), S.COMPLETED, (), worker=True, audit=Action.COMPLETED,
                notify=("people",)),  # the association's observers get the completion notice
     Transition("decide", (S.SENDING, S.HELD, S.PAUSED, S.STOPPED), None, _SIGNERS,

@@ -25,7 +25,7 @@ def test_a_role_the_table_does_not_name_is_refused_by_the_check(action, everyone
 def test_the_worker_may_take_only_the_moves_the_table_gives_it(draft):
     worker_moves = {name for name, t in TRANSITIONS.items() if t.worker}
     assert worker_moves == {"lapse", "start", "refuse_start", "hold", "pause",
-                            "refuse_message", "complete", "recount"}
+                            "refuse_message", "complete", "recount", "expire"}
     for name in TRANSITIONS:
         if name not in worker_moves:
             assert workflow.can(name, draft, None).error.code == "role", name

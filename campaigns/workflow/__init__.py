@@ -45,6 +45,7 @@ from campaigns.workflow.sending import (
     refuse_message,
     start,
     stop,
+    stop_at_deadline,
 )
 from campaigns.workflow.signing import (
     OBSERVER_CHECKLIST,
@@ -69,6 +70,6 @@ __all__ = [
     "cancel", "checks_for", "complete", "confirm_canary", "create", "decide", "duplicate",
     "edit", "hold", "lapse_reasons", "lapse_signoffs", "lapse_signoffs_of",
     "lapse_signoffs_of_unstanding_signers", "pause", "recount_recipients", "refuse_message",
-    "register_hooks", "reject", "release", "start", "stop", "submit", "test_send",
-    "tested_hashes",
+    "register_hooks", "reject", "release", "start", "stop", "stop_at_deadline", "submit",
+    "test_send", "tested_hashes",
 ]

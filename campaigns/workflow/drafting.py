@@ -7,10 +7,11 @@ import smtplib
 
 from django.core.mail import get_connection
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import mail, unsubscribe
+from campaigns import mail, sending_hours, unsubscribe
 from campaigns.actions import Action
 from campaigns.models import SENDING_FIELDS, Campaign, CampaignVersion, Delivery, Kind, TestSend
 from campaigns.states import TRANSITIONS, State
@@ -187,6 +188,19 @@ def _footer_check(c) -> Check:
     return ALLOWED
 
 
+def _hours_check(c) -> Check:
+    """Sending hours that can open, and a "do not send after" still ahead."""
+    hours = sending_hours.Hours.of(c)
+    problems = sending_hours.problems(hours)
+    if problems:
+        return refused(ContentRefused, " ".join(problems.values()), "sending_hours",
+                       details={"fields": sorted(problems)})
+    if sending_hours.past_deadline(hours, timezone.now()):
+        return refused(ContentRefused, _("The “do not send after” moment has already passed."),
+                       "deadline_passed")
+    return ALLOWED
+
+
 def submit(*, campaign, user) -> Campaign:
     """Freeze this version for review: content hash, snapshot, and the content guard. The
     guard runs before the campaign row is locked; the lock only stores its verdict."""
@@ -212,6 +226,7 @@ def _conditions_of_submit(c, user, *, checked, report, checked_hash, written) ->
         lambda: ALLOWED if c.roster.member_count else refused(
             ContentRefused, _("The roster has no members."), "no_recipients"),
         lambda: _footer_check(c),
+        lambda: _hours_check(c),
         lambda: written,
         lambda: ALLOWED if report.ok else refused(
             ContentRefused, _("The content guard found roster data of other members in the "

@@ -188,6 +188,17 @@ def stop(*, campaign, user, wait: float | None = None) -> Campaign:
     return campaign
 
 
+def stop_at_deadline(*, campaign_id: int) -> Campaign:
+    """The campaign's "do not send after" moment passed: the worker stops it, the same end
+    as STOP (the members not reached need a new campaign: Send to the rest, through the
+    whole countersign). Nothing more is claimed; a hand-over in flight finishes."""
+    return perform("expire", campaign_id, None, apply=_apply_expire)
+
+
+def _apply_expire(c, user) -> dict:
+    return {**_apply_stop(c, user), "send_before": c.send_before.isoformat()}
+
+
 def _apply_stop(c, user) -> dict:
     c.stopped_at = timezone.now()
     c.release_expires_at = None
