@@ -43,7 +43,9 @@ MAX_LISTED = 20  # problems of one kind listed in a refusal
 _AMBIGUOUS = {"\u301c": "-", "\uff5e": "-", "\u2016": "|", "\u2225": "|", "\u2212": "-",
               "\uff0d": "-", "\u2014": "-", "\u2015": "-", "\u00a2": "セント",
               "\uffe0": "セント", "\u00a3": "ポンド", "\uffe1": "ポンド", "\u00ac": "",
-              "\uffe2": ""}
+              "\uffe2": "",
+              # JIS-Roman (ESC ( J): many programs ignore the switch and show \ and ~.
+              "\u00a5": "\uffe5", "\u203e": "\uffe3"}
 
 
 def writable(text: str) -> bool:
@@ -55,8 +57,11 @@ def writable(text: str) -> bool:
 
 
 def _unreadable(char: str) -> bool:
-    """A character older phones cannot show as written (see the module's docstring)."""
-    return char in _AMBIGUOUS or (not char.isascii() and not writable(char))
+    """A character older phones cannot show as written (see the module's docstring), or
+    a control character: ESC would switch the reader into kanji behind every check."""
+    if char.isascii():
+        return char < " " and char not in "\t\n\r" or char == "\x7f"
+    return char in _AMBIGUOUS or not writable(char)
 
 
 def suggestion(char: str) -> str:
@@ -102,10 +107,17 @@ _PLACES = {"sender": lambda: _("Sender"), "subject": lambda: _("Subject"),
 def _characters(where: str, text: str) -> list[Problem]:
     found, seen = [], set()
     for index, char in enumerate(text):
-        if char not in seen and _unreadable(char):
-            seen.add(char)
+        if _unreadable(char):
+            # A combining mark (か + U+3099) is written as the one character it makes (が).
+            before = text[index - 1] if index and unicodedata.combining(char) else ""
+            if (before, char) in seen:
+                continue
+            seen.add((before, char))
+            composed = unicodedata.normalize("NFC", before + char)
+            instead = composed if before and len(composed) == 1 and not _unreadable(
+                composed) else suggestion(char)
             line, column = mail.line_column(text, index)
-            found.append(Problem(where, line, column, char, suggestion(char)))
+            found.append(Problem(where, line, column, char, instead))
     return found
 
 
@@ -127,14 +139,16 @@ def template_problems(*, sender: str, subject: str, body_text: str,
     return found
 
 
-def long_lines(*, body_text: str, body_html: str, longest: dict[str, str]) -> list[Problem]:
+def long_lines(*, body_text: str, body_html: str,
+               longest: dict[bool, dict[str, str]]) -> list[Problem]:
     """Lines of the bodies that are, or with the longest value of a placeholder they hold
-    (`longest`: field -> value) may be, over 998 bytes in ISO-2022-JP."""
+    (`longest`: html? -> field -> the value longest as written there) may be, over 998
+    bytes in ISO-2022-JP."""
     found = []
     for where, template, html in (("body_text", body_text, False),
                                   ("body_html", mail.sanitise_html(body_html), True)):
         for number, line in enumerate(template.split("\n"), start=1):
-            rendered = mail.render(line, longest, html=html)
+            rendered = mail.render(line, longest.get(html, {}), html=html)
             size = _line_bytes(rendered) + 6 * line.count("{")  # escapes around a value
             if size > MAX_LINE_BYTES:
                 found.append(Problem(where, number, 0, "", line_bytes=size))
@@ -195,15 +209,19 @@ def lint(*, charset: str, sender: str, subject: str, body_text: str, body_html: 
     used = sorted(mail.used_fields(subject) | mail.used_fields(body_text)
                   | mail.used_fields(body_html))
     unwritable: dict[str, list[str]] = {}
-    longest: dict[str, str] = {}
+    longest: dict[bool, dict[str, str]] = {False: {}, True: {}}
     for member in members:
         values = member.placeholders()
         for field in used:
             value = values.get(field, "")
-            if not value.isascii() and not all(not _unreadable(c) for c in value):
+            if not (value.isascii() and value.isprintable()) and any(
+                    _unreadable(c) for c in value):
                 unwritable.setdefault(member.member_number, []).append("{" + field + "}")
-            elif _line_bytes(value) > _line_bytes(longest.get(field, "")):
-                longest[field] = value
+                continue
+            for html, written in ((False, value), (True, mail.render("{v}", {"v": value},
+                                                                     html=True))):
+                if _line_bytes(written) > _line_bytes(longest[html].get(field, "")):
+                    longest[html][field] = value
     problems += long_lines(body_text=body_text, body_html=body_html, longest=longest)
     return Lint(charset, problems, unwritable)
 
@@ -219,6 +237,9 @@ def findings(texts: dict[str, str], charset: str, *, recipient: str) -> list[Fin
         for problem in _characters(where, text):
             found.append(Finding("charset", where, problem.line, problem.column,
                                  problem.char, recipient=recipient, detail="character"))
+        if not found and not writable(text):  # what is read back is not what was approved
+            found.append(Finding("charset", where, 1, 1, text[:1], recipient=recipient,
+                                 detail="character"))
         for number, line in enumerate(text.split("\n"), start=1):
             if _line_bytes(line) > MAX_LINE_BYTES:
                 found.append(Finding("charset", where, number, 1, line[:1],

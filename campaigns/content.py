@@ -1,10 +1,18 @@
 """Rules on what a campaign's content may be. Forms show them; the workflow enforces them."""
 
+import re
+
 from django.conf import settings
 from django.utils.translation import gettext as _
 
 from campaigns import mail
 from campaigns.models import Kind
+
+# Control characters show nothing, but mail programs act on some of them: ESC switches
+# ISO-2022-JP into kanji, so ASCII letters after it would arrive as a member's name that
+# neither the guard nor a signer ever saw. A notice has no use for any of them (tab and
+# line breaks aside).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def allowed_senders() -> list[str]:
@@ -36,6 +44,14 @@ def content_problems(*, roster, sender: str, subject: str, body_text: str,
         add("subject", _("The subject is empty."))
     if not body_text.strip():
         add("body_text", _("The plain-text body is empty."))
+    for field, text in (("subject", subject), ("body_text", body_text),
+                        ("body_html", body_html)):
+        hidden = _CONTROL.search(text)
+        if hidden:
+            line, column = mail.line_column(text, hidden.start())
+            add(field, _("A control character (%(code)s) at line %(line)s, column %(column)s: "
+                         "it does not show, and mail programs act on it. Remove it.")
+                % {"code": f"U+{ord(hidden.group()):04X}", "line": line, "column": column})
     fields = mail.fields_for(roster.extra_columns if roster is not None else (), kind)
     available = ", ".join("{" + f + "}" for f in fields)
     for field, template in (("subject", subject), ("body_text", body_text),

@@ -97,17 +97,29 @@ class CampaignForm(forms.ModelForm):
             "canary_size", HTML('{% include "campaigns/_rate_field.html" %}'), "charset",
             "window_start", "window_end", "window_days", "send_before")
         self.helper.add_input(Submit("save", _("Save draft")))
+        # A form that does not send one of the later terms (an older form, a script) leaves
+        # it as it was: an empty time means "no window", so it must not be read as one.
+        if self.is_bound:
+            for name in self.KEPT_UNLESS_SENT:
+                if self.fields[name].widget.value_omitted_from_data(
+                        self.data, self.files, self.add_prefix(name)):
+                    del self.fields[name]
+
+    KEPT_UNLESS_SENT = ("charset", "window_start", "window_end", "window_days", "send_before")
 
     def clean(self):
         cleaned = super().clean()
         for field, default in (("charset", charsets.UTF8),
                                ("window_days", sending_hours.EVERY_DAY)):
-            if not cleaned.get(field):
+            if field in self.fields and not cleaned.get(field):
                 cleaned[field] = getattr(self.instance, field) if self.instance.pk else default
-        hours = sending_hours.Hours(cleaned.get("window_start"), cleaned.get("window_end"),
-                                    cleaned["window_days"], cleaned.get("send_before"))
+        terms = {name: cleaned[name] if name in self.fields else getattr(self.instance, name)
+                 for name in ("window_start", "window_end", "window_days", "send_before")}
+        hours = sending_hours.Hours(terms["window_start"], terms["window_end"],
+                                    terms["window_days"] or sending_hours.EVERY_DAY,
+                                    terms["send_before"])
         for field, message in sending_hours.problems(hours).items():
-            self.add_error(field, message)
+            self.add_error(field if field in self.fields else None, message)
         if self.errors:
             return cleaned
         problems = content.content_problems(

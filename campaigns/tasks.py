@@ -6,7 +6,7 @@ from importlib import import_module
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns import notices, notifications, retention, schedules, sender
+from campaigns import notices, notifications, retention, schedules, sender, workflow
 from campaigns.doorbells import queue_send
 from campaigns.models import Campaign, State
 
@@ -36,10 +36,12 @@ def send_campaign(campaign_id: int) -> str:
 
 
 def watchdog() -> list[int]:
-    """Every minute: put the schedules back to the plan if anyone changed them, and ring
+    """Every minute: put the schedules back to the plan if anyone changed them, stop
+    campaigns past their "do not send after" that no worker is running, and ring
     again for campaigns whose worker went quiet (a killed worker, a lost task) and for
     released campaigns no worker has picked up yet."""
     schedules.ensure(record=True)  # nobody silences the anchor by editing the table
+    workflow.stop_overdue()  # a paused or held campaign past its "do not send after"
     quiet = timezone.now() - timedelta(seconds=3 * settings.SEND_SLICE_SECONDS)
     sending = Campaign.objects.filter(state=State.SENDING).exclude(last_worker_at__gte=quiet)
     released = Campaign.objects.filter(state=State.RELEASED, release_expires_at__gt=timezone.now())

@@ -251,3 +251,100 @@ def test_an_edit_from_a_form_without_the_field_keeps_the_charset(olivia, roster)
     client_for(olivia).post(reverse("campaigns:edit", args=[campaign.pk]), data)
     campaign.refresh_from_db()
     assert campaign.body_text.endswith("追記\n") and campaign.charset == charsets.ISO_2022_JP
+
+
+# --- what an attacker writes: bytes the reader acts on, and characters that pass as others --------
+
+HIDDEN_NAME = "\x1b$B9b66\x1b(B"  # ISO-2022-JP's own bytes for 高橋, typed as ASCII with ESC
+
+
+@pytest.mark.parametrize("charset", [charsets.UTF8, charsets.ISO_2022_JP])
+@pytest.mark.parametrize("field", ["subject", "body_text", "body_html"])
+def test_escape_sequences_hidden_in_the_text_are_refused_in_any_charset(
+        olivia, roster, charset, field):
+    """ESC switches an ISO-2022-JP reader into kanji: the letters after it would arrive as a
+    member's name that neither the guard nor a signer ever saw."""
+    texts = {"subject": CLEAN_SUBJECT, "body_text": CLEAN_BODY, "body_html": ""}
+    texts[field] += "担当 " + HIDDEN_NAME
+    hidden = r"control character \(U\+001B\) at line \d+, column \d+"
+    with pytest.raises(workflow.ContentRefused, match=hidden):
+        make_campaign(olivia, roster, charset=charset, **texts)
+    campaign = make_campaign(olivia, roster, charset=charset, subject=CLEAN_SUBJECT,
+                             body_text=CLEAN_BODY)
+    with pytest.raises(workflow.ContentRefused, match=hidden):
+        workflow.edit(campaign=campaign, user=olivia, **{field: texts[field]})
+    Campaign.objects.filter(pk=campaign.pk).update(**{field: texts[field]})  # behind the app
+    with pytest.raises(workflow.ContentRefused, match=hidden):
+        workflow.submit(campaign=campaign, user=olivia)
+    assert Campaign.objects.get(pk=campaign.pk).state == State.DRAFT
+
+
+def test_the_form_refuses_a_control_character_with_where_it_is(olivia, roster):
+    from tests.test_campaign_drafting import post_campaign
+
+    response = post_campaign(client_for(olivia), roster, body_text="お知らせ\n\x07です\n")
+    assert response.status_code == 200
+    assert "A control character (U+0007) at line 2, column 1" in response.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_a_members_value_carrying_escape_bytes_is_refused_before_the_hand_over(
+        olivia, sam, oscar, roster, sink, monkeypatch):
+    """The roster is the association's, but a value is data, never control: in ISO-2022-JP a
+    value with ESC is refused like an unwritable one (by number), at submit and per message."""
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
+                                 charset=charsets.ISO_2022_JP, subject=CLEAN_SUBJECT,
+                                 body_text=CLEAN_BODY)
+    member = roster.members.order_by("row_number").first()
+    real_values = member_data._values
+
+    def with_escapes(pk, number, personal):
+        values = real_values(pk, number, personal)
+        return dataclasses.replace(values, name=HIDDEN_NAME) if pk == member.pk else values
+
+    monkeypatch.setattr(member_data, "_values", with_escapes)
+    lint = charsets.lint(charset=charsets.ISO_2022_JP, sender=campaign.sender,
+                         subject=CLEAN_SUBJECT, body_text=CLEAN_BODY, body_html="",
+                         members=member_data.rows(roster))
+    assert lint.refuses and list(lint.members) == [member.member_number]
+    workflow.start(campaign_id=campaign.pk)
+    run_until_done(campaign)
+    assert campaign.state == State.PAUSED
+    assert all(b"\x1b$B9b66" not in raw for _t, _r, raw in sink.handler.campaign_mail())
+    assert Delivery.objects.get(campaign=campaign, member=member).state == \
+        Delivery.State.REFUSED
+
+
+@pytest.mark.parametrize(("char", "instead"), [("¥", "￥"), ("‾", "￣")])
+def test_jis_roman_yen_and_overline_are_refused_with_their_full_width_forms(
+        olivia, roster, char, instead):
+    """ISO-2022-JP writes ¥ and ‾ in JIS-Roman (ESC ( J), which many programs ignore and show
+    as \\ and ~: "¥1,000" would read "\\1,000"."""
+    campaign = _iso(olivia, roster, body_text=CLEAN_BODY + f"会費 {char}1,000\n")
+    with pytest.raises(workflow.ContentRefused) as refused:
+        workflow.submit(campaign=campaign, user=olivia)
+    assert f"“{char}”" in str(refused.value) and f"write “{instead}”" in str(refused.value)
+    assert charsets.writable(instead)
+
+
+def test_a_combining_sound_mark_is_refused_with_the_one_character_it_makes(olivia, roster):
+    """か + U+3099 looks like が on screen (a pasted macOS file name does this), but JIS has
+    only the composed が."""
+    campaign = _iso(olivia, roster, body_text=CLEAN_BODY + "か\u3099っこう\n")
+    with pytest.raises(workflow.ContentRefused, match="U\\+3099\\); write “が”"):
+        workflow.submit(campaign=campaign, user=olivia)
+
+
+def test_the_html_line_limit_counts_a_value_as_escaped(olivia):
+    """In the HTML body a member's value is written escaped: "&" takes five bytes. The
+    longest value as escaped decides, not the longest as typed."""
+    rows = sample_rows(3)
+    rows[0][3] = "支部支部支部支部"  # the longest typed: 16 bytes and the escapes
+    rows[1][3] = "&" * 12  # shorter typed, 60 bytes escaped
+    roster = make_roster(olivia, rows=rows)
+    body_html = "<p>" + "会" * 462 + "{支部}</p>"  # 924 bytes and the escapes, then the value
+    assert not charsets.long_lines(body_text="", body_html=body_html,
+                                   longest={True: {"支部": rows[0][3]}})
+    campaign = _iso(olivia, roster, body_html=body_html)
+    with pytest.raises(workflow.ContentRefused, match="HTML body, line 1: 10[0-9][0-9] bytes"):
+        workflow.submit(campaign=campaign, user=olivia)

@@ -233,3 +233,86 @@ def test_through_the_countersign_keeps_the_hours(clock, olivia, sam, oscar, rost
     through_the_countersign(campaign, olivia, sam, oscar)
     version = campaign.versions.get()
     assert (version.window_start, version.window_end) == (time(8), time(20))
+
+
+# --- what nobody runs reaches its deadline too ------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["paused", "held", "released"])
+def test_a_campaign_no_worker_runs_is_stopped_by_the_watchdog_at_its_deadline(
+        clock, olivia, sam, oscar, roster, sink, how):
+    """Paused for the night, held after the first messages, or released with no worker: the
+    "do not send after" moment still ends it, with the same audit entry, within a minute."""
+    from campaigns import tasks
+
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=how == "held",
+                                 canary_size=2, send_before=MONDAY_1950 + timedelta(hours=1))
+    if how != "released":
+        workflow.start(campaign_id=campaign.pk)
+    if how == "held":
+        send_until_it_rests(campaign, clock)
+        assert campaign.state == State.HELD
+    elif how == "paused":
+        workflow.pause(campaign=campaign, user=oscar)
+    tasks.watchdog()  # before the deadline: nothing to stop
+    assert Campaign.objects.get(pk=campaign.pk).state != State.STOPPED
+    clock.at = MONDAY_1950 + timedelta(hours=1)
+    tasks.watchdog()
+    assert Campaign.objects.get(pk=campaign.pk).state == State.STOPPED
+    assert AuditEntry.objects.get(action="campaign.deadline_passed").payload["state"] == \
+        "stopped"
+    tasks.watchdog()  # once
+    assert AuditEntry.objects.filter(action="campaign.deadline_passed").count() == 1
+
+
+def test_send_the_rest_after_the_first_messages_is_refused_past_the_deadline(
+        clock, olivia, sam, oscar, roster, sink):
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=True,
+                                 canary_size=2, send_before=MONDAY_1950 + timedelta(hours=1))
+    workflow.start(campaign_id=campaign.pk)
+    send_until_it_rests(campaign, clock)
+    assert campaign.state == State.HELD
+    clock.at += timedelta(hours=2)
+    with pytest.raises(workflow.ContentRefused, match="do not send after"):
+        workflow.confirm_canary(campaign=campaign, user=oscar, seen=Seen.current(campaign))
+    assert Campaign.objects.get(pk=campaign.pk).state == State.HELD
+    assert len(sink.handler.campaign_mail()) == 2
+
+
+def test_a_copy_of_a_campaign_past_its_deadline_does_not_inherit_the_passed_moment(
+        clock, olivia, sam, oscar, roster, sink):
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False,
+                                 rate_limit=1, rate_unit="minute",
+                                 send_before=MONDAY_1950 + timedelta(minutes=3), **WINDOW)
+    send_until_it_rests(campaign, clock)
+    assert campaign.state == State.STOPPED
+    rest = workflow.duplicate(campaign=campaign, user=olivia, rest_only=True)
+    assert rest.send_before is None and (rest.window_start, rest.window_end) == (
+        time(8), time(20))
+    assert workflow.submit(campaign=rest, user=olivia).state == State.SUBMITTED
+    ahead = make_campaign(olivia, roster, send_before=MONDAY_1950 + timedelta(days=1))
+    assert workflow.duplicate(campaign=ahead, user=olivia).send_before == ahead.send_before
+
+
+def test_an_edit_from_a_form_without_the_hours_fields_keeps_them(clock, olivia, roster):
+    """An older form or a script that does not send the hours: an empty time would mean "no
+    window", so a field not sent is left as it was (and is no change)."""
+    deadline = MONDAY_1950 + timedelta(days=1)
+    campaign = make_campaign(olivia, roster, window_days=sending_hours.WEEKDAYS,
+                             send_before=deadline, **WINDOW)
+    data = {"name": campaign.name, "roster": roster.pk, "sender": campaign.sender,
+            "subject": campaign.subject, "body_text": campaign.body_text,
+            "body_html": "", "canary_enabled": "on", "rate_unit": "minute"}
+    edit = reverse("campaigns:edit", args=[campaign.pk])
+    response = client_for(olivia).post(edit, data, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    assert "Nothing was changed." in response.content.decode()
+    client_for(olivia).post(edit, {**data, "body_text": campaign.body_text + "追記\n"})
+    campaign.refresh_from_db()
+    assert campaign.body_text.endswith("追記\n")
+    assert (campaign.window_start, campaign.window_end, campaign.window_days,
+            campaign.send_before) == (time(8), time(20), sending_hours.WEEKDAYS, deadline)
+    # Sent empty, the window is cleared: that is what the form's empty fields mean.
+    client_for(olivia).post(edit, {**data, "window_start": "", "window_end": "",
+                                   "window_days": "", "send_before": ""})
+    campaign.refresh_from_db()
+    assert (campaign.window_start, campaign.window_end, campaign.send_before) == (
+        None, None, None)

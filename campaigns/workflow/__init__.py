@@ -46,6 +46,7 @@ from campaigns.workflow.sending import (
     start,
     stop,
     stop_at_deadline,
+    stop_overdue,
 )
 from campaigns.workflow.signing import (
     OBSERVER_CHECKLIST,
@@ -70,6 +71,6 @@ __all__ = [
     "cancel", "checks_for", "complete", "confirm_canary", "create", "decide", "duplicate",
     "edit", "hold", "lapse_reasons", "lapse_signoffs", "lapse_signoffs_of",
     "lapse_signoffs_of_unstanding_signers", "pause", "recount_recipients", "refuse_message",
-    "register_hooks", "reject", "release", "start", "stop", "stop_at_deadline", "submit",
-    "test_send", "tested_hashes",
+    "register_hooks", "reject", "release", "start", "stop", "stop_at_deadline", "stop_overdue",
+    "submit", "test_send", "tested_hashes",
 ]

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import charsets, content, guard
+from campaigns import charsets, content, guard, sending_hours
 from campaigns.actions import Action
 from campaigns.findings import GuardReport
 from campaigns.models import SENDING_FIELDS, Campaign, Delivery, SignOff
@@ -295,6 +295,15 @@ def checklist_check(ticked, items) -> Check:
         return refused(IncompleteSignOff, _("Tick every item of the checklist: %(items)s")
                    % {"items": "; ".join(str(items[k]) for k in missing)}, "checklist",
                    details={"missing": missing})
+    return ALLOWED
+
+
+def deadline_check(c) -> Check:
+    """Nothing more goes out once the campaign's "do not send after" moment has passed."""
+    if sending_hours.past_deadline(sending_hours.Hours.of(c), timezone.now()):
+        return refused(ContentRefused, _("The campaign's “do not send after” moment has "
+                                         "passed: nothing more may be sent. Use Send to the "
+                                         "rest for a new campaign."), "deadline_passed")
     return ALLOWED
 
 

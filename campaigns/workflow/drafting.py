@@ -135,10 +135,12 @@ def _copy(campaign, user, *, rest_only: bool) -> Campaign:
                                                                                flat=True)
             roster = roster_subset(roster=roster, member_ids=list(ids), name=name,
                                    reason=f"rest of campaign {campaign.pk}", actor=user)
+        terms = {f: getattr(campaign, f) for f in SENDING_FIELDS}
+        if sending_hours.past_deadline(sending_hours.Hours.of(campaign), timezone.now()):
+            terms["send_before"] = None  # the copy gets a moment of its own, or none
         copy = create(user=user, roster=roster, name=name, sender=campaign.sender,
                       subject=campaign.subject, body_text=campaign.body_text,
-                      body_html=campaign.body_html, kind=campaign.kind,
-                      **{f: getattr(campaign, f) for f in SENDING_FIELDS})
+                      body_html=campaign.body_html, kind=campaign.kind, **terms)
         if rest_only:
             Campaign.objects.filter(pk=campaign.pk, rest_campaign=None).update(
                 rest_campaign=copy)

@@ -20,6 +20,7 @@ from campaigns.workflow.door import (
     ContentRefused,
     StaleSignOff,
     WrongState,
+    deadline_check,
     first_of,
     guard_outside_the_lock,
     locked,
@@ -100,8 +101,12 @@ def _apply_hold(c, user) -> dict:
 
 def confirm_canary(*, campaign, user, seen: Seen | None, comment: str = "") -> Campaign:
     """'The first messages looked right: send the rest', for what `seen` names."""
-    return perform("confirm_canary", campaign, user, apply=_apply_confirm_canary,
-                    seen=seen, comment=comment)
+    return perform("confirm_canary", campaign, user, check=_conditions_of_confirm_canary,
+                   apply=_apply_confirm_canary, seen=seen, comment=comment)
+
+
+def _conditions_of_confirm_canary(c, user, *, seen, comment) -> Check:
+    return deadline_check(c)
 
 
 def _apply_confirm_canary(c, user, *, seen, comment) -> dict:
@@ -193,6 +198,21 @@ def stop_at_deadline(*, campaign_id: int) -> Campaign:
     as STOP (the members not reached need a new campaign: Send to the rest, through the
     whole countersign). Nothing more is claimed; a hand-over in flight finishes."""
     return perform("expire", campaign_id, None, apply=_apply_expire)
+
+
+def stop_overdue() -> list[int]:
+    """Campaigns no worker is running (held after the first messages, paused, released but
+    not picked up) reach their "do not send after" moment too: the watchdog stops them, so
+    that one left overnight does not wait for a release that would be refused anyway."""
+    live = TRANSITIONS["expire"].sources
+    overdue = Campaign.objects.filter(state__in=live, send_before__lte=timezone.now())
+    stopped = []
+    for campaign_id in overdue.values_list("pk", flat=True):
+        try:
+            stopped.append(stop_at_deadline(campaign_id=campaign_id).pk)
+        except WrongState:  # stopped or finished meanwhile
+            continue
+    return stopped
 
 
 def _apply_expire(c, user) -> dict:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from campaigns import deliveries, sending_hours, suppression
+from campaigns import deliveries, suppression
 from campaigns.labels import VOID_REASONS
 from campaigns.models import SENDING_FIELDS, Campaign, CampaignVersion, Delivery, SignOff
 from campaigns.seen import Seen
@@ -20,12 +20,13 @@ from campaigns.states import TRANSITIONS, State
 from campaigns.workflow.door import (
     ALLOWED,
     Check,
-    ContentRefused,
     IncompleteSignOff,
     StaleSignOff,
     WrongState,
     acting_role,
     checklist_check,
+    deadline_check,
+    first_of,
     locked,
     perform,
     record_refusal,
@@ -124,11 +125,7 @@ def _conditions_of_release_now(c, user, *, seen, checklist, comment) -> Check:
     if c.compute_content_hash() != approval.content_hash:
         return refused(StaleSignOff, _("What would be sent is no longer what was approved (the "
                                    "content or the roster changed)."), "hash_mismatch")
-    if sending_hours.past_deadline(sending_hours.Hours.of(c), timezone.now()):
-        return refused(ContentRefused, _("The campaign's “do not send after” moment has "
-                                         "passed: nothing more may be sent. Use Send to the "
-                                         "rest for a new campaign."), "deadline_passed")
-    return checklist_check(checklist, OBSERVER_CHECKLIST)
+    return first_of(deadline_check(c), checklist_check(checklist, OBSERVER_CHECKLIST))
 
 
 def _apply_release(c, user, *, seen, checklist, comment) -> dict:
