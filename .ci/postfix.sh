@@ -14,6 +14,10 @@
 # * bounce+<anything>@bounces.countersign.test (the BOUNCE_DOMAIN): DIR/mail/bounces/, the
 #   Maildir that `manage.py process_bounces --maildir` reads.
 # The log goes to DIR/log/maillog (maillog_file, no syslog needed): reconcile_in_doubt reads it.
+# With Debian's opendkim installed, a second port (PORT+1) signs what it accepts, as a relay
+# that signs for the association would: DKIM with d= the From domain, selector cs2026, the
+# key DIR/dkim/relay.private (made on the first start; the sender-authentication tests
+# publish its public half in their DNS zone and verify what reaches the Maildir).
 set -euo pipefail
 
 action="${1:-start}"
@@ -26,8 +30,13 @@ if ! command -v postfix >/dev/null && [ ! -x /usr/sbin/postfix ]; then
 fi
 PATH="$PATH:/usr/sbin"
 
+dkim="$root/dkim"
+milter_port=$((port + 6366))  # 8891 with the default port, OpenDKIM's usual
+opendkim_bin="$(command -v opendkim || echo /usr/sbin/opendkim)"
+
 if [ "$action" = stop ]; then
   [ -f "$conf/main.cf" ] && postfix -c "$conf" stop 2>/dev/null || true
+  [ -f "$dkim/opendkim.pid" ] && kill "$(cat "$dkim/opendkim.pid")" 2>/dev/null || true
   exit 0
 fi
 
@@ -86,6 +95,29 @@ EOF
 sed -E -e 's/^smtp( +)inet .*/127.0.0.1:'"$port"' inet n - n - - smtpd/' \
        -e 's/^([a-z][a-z0-9-]* +(unix|unix-dgram|inet|fifo|pass) +[-yn] +[-yn]) +y /\1 n /' \
        /etc/postfix/master.cf > "$new/master.cf"
+
+if [ -x "$opendkim_bin" ]; then
+  mkdir -p "$dkim"
+  [ -f "$dkim/relay.private" ] || openssl genrsa -out "$dkim/relay.private" 2048 2>/dev/null
+  chmod 644 "$dkim/relay.private"  # a test key: OpenDKIM runs as another user
+  echo "relay %:cs2026:$dkim/relay.private" > "$dkim/KeyTable"
+  echo "*@* relay" > "$dkim/SigningTable"
+  cat > "$dkim/opendkim.conf" <<EOF
+Syslog no
+Mode s
+Socket inet:$milter_port@127.0.0.1
+PidFile $dkim/opendkim.pid
+KeyTable file:$dkim/KeyTable
+SigningTable refile:$dkim/SigningTable
+Canonicalization relaxed/relaxed
+RequireSafeKeys false
+InternalHosts 127.0.0.1
+EOF
+  if ! { [ -f "$dkim/opendkim.pid" ] && kill -0 "$(cat "$dkim/opendkim.pid")" 2>/dev/null; }; then
+    "$opendkim_bin" -x "$dkim/opendkim.conf"
+  fi
+  echo "127.0.0.1:$((port + 1)) inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:$milter_port -o milter_default_action=tempfail" >> "$new/master.cf"
+fi
 
 running=no
 if [ -f "$root/spool/pid/master.pid" ] && postfix -c "$conf" status >/dev/null 2>&1; then

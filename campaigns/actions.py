@@ -43,6 +43,7 @@ class Action(StrEnum):
     CERTIFICATE_COUNTERSIGN_REFUSED = "member_data.certificate_countersign_refused"
     CERTIFICATE_MAILED = "member_data.certificate_mailed"
     BOUNCE_RECORDED = "campaign.bounce_recorded"  # a DSN or an ESP event about one delivery
+    SIGNATURE_CHECKED = "campaign.signature_checked"  # the relay's DKIM on a probe, verified
     IN_DOUBT_RECONCILED = "campaign.in_doubt_reconciled"  # relay evidence for messages in doubt
     # a later reading of the relay's log changed what an earlier one showed (both kept)
     IN_DOUBT_EVIDENCE_CORRECTED = "campaign.in_doubt_evidence_corrected"

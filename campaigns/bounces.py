@@ -43,7 +43,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from audit.models import AuditEntry
-from campaigns import dsn, headers, mail, suppression, unsubscribe, workflow
+from campaigns import dsn, headers, mail, sender_auth, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.dsn import (
     ORIGINAL_PARTS,
@@ -80,6 +80,7 @@ class Result(enum.StrEnum):
     NOT_A_BOUNCE = "ignored: not a bounce, complaint or unsubscribe mail"
     UNREADABLE = "ignored: unreadable"
     NOT_YET = "deferred: the message is still being recorded as sent"
+    PROBE = "DKIM probe checked"
 
 
 
@@ -102,6 +103,13 @@ def _process_mail(raw: bytes, *, envelope_recipient: str, source: str) -> Result
     message = parse(raw)
     if message is None:
         return Result.NOT_A_BOUNCE
+    probed = sender_auth.probe_campaign_of(envelope_recipient or str(message.get("To", "")))
+    if probed is not None:  # a test send's probe: what the relay signed (campaigns.sender_auth)
+        campaign = Campaign.objects.filter(pk=probed).first()
+        if campaign is None:
+            return Result.FORGED
+        sender_auth.record_probe(campaign, raw)
+        return Result.PROBE
     if message.get_content_type() != "multipart/report":
         return process_unsubscribe_mail(message)
     if (message.get_param("report-type") or "").lower() == "feedback-report":

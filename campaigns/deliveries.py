@@ -50,8 +50,9 @@ from django.utils.translation import gettext as _
 import audit
 from campaigns import suppression_rules
 from campaigns.actions import Action
-from campaigns.models import Campaign, Delivery, State, canary_limit
+from campaigns.models import Campaign, Delivery, State
 from campaigns.relay import Failure
+from campaigns.terms import canary_limit
 from roster import member_data
 from roster.models import Member, Suppression
 

@@ -149,8 +149,17 @@ def supervisor_signoff_form(*args, **kwargs):
     return SignOffForm(*args, items=SUPERVISOR_CHECKLIST, **kwargs)
 
 
+class ReleaseForm(SignOffForm):
+    # Shown only when a sender check failed (campaigns.sender_auth): the written override.
+    override = forms.CharField(
+        label=_("Release despite the failed sender checks, because"), required=False,
+        max_length=500, widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
+        help_text=_("Only if you accept that receivers may refuse or flag this mail. Your "
+                    "reason is kept in the audit log with the checks."))
+
+
 def observer_signoff_form(*args, **kwargs):
-    return SignOffForm(*args, items=OBSERVER_CHECKLIST, **kwargs)
+    return ReleaseForm(*args, items=OBSERVER_CHECKLIST, **kwargs)
 
 
 class TestSendForm(forms.Form):

@@ -92,6 +92,7 @@ labels.contribute("ACTIONS", {
     Action.CERTIFICATE_COUNTERSIGN_REFUSED: _("countersign of a deletion certificate refused"),
     Action.CERTIFICATE_MAILED: _("deletion certificate mailed"),
     Action.BOUNCE_RECORDED: _("bounce or complaint recorded"),
+    Action.SIGNATURE_CHECKED: _("the relay's DKIM signature on a probe checked"),
     Action.IN_DOUBT_RECONCILED: _("messages in doubt checked against the relay's records"),
     Action.IN_DOUBT_EVIDENCE_CORRECTED: _("relay's evidence for a message in doubt corrected"),
 })
@@ -131,6 +132,14 @@ labels.contribute("PAYLOAD_KEYS", {
     "corrected": _("earlier evidence corrected"), "earlier": _("earlier evidence"),
     "now": _("evidence now"),
     "suppressed_count": _("members suppressed"),
+    # the sender checks of a release (campaigns.sender_auth)
+    "sender_check": _("sender checks (SPF, DKIM, DMARC)"),
+    "sender_check_overridden": _("released despite failed sender checks, because"),
+    "from_domain": _("From domain"), "bounce_domain": _("bounce domain"),
+    "results": _("results"), "failed_checks": _("failed checks"), "check": _("check"),
+    "domain": _("domain"), "name": _("name"), "ip": _("address"),
+    "signed": _("signed"), "signing_domain": _("signing domain (d=)"),
+    "selector": _("selector (s=)"), "signature_probe": _("DKIM probe sent along"),
     # a deletion certificate's counts
     "deliveries": _("ledger rows"), "uploads": _("uploads"),
     "caught_messages": _("demo inbox messages"),

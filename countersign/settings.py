@@ -344,6 +344,23 @@ ASSOCIATION_POSTAL_ADDRESS = os.environ.get("ASSOCIATION_POSTAL_ADDRESS",
 ASSOCIATION_CONTACT = os.environ.get("ASSOCIATION_CONTACT", "members@association.example")
 UNSUBSCRIBE_MAILTO = os.environ.get("UNSUBSCRIBE_MAILTO", "")
 
+# --- Sender authentication before release (campaigns.sender_auth, docs/deployment.md) --------
+# SPF, DKIM and DMARC of the From and bounce domains are read from DNS for the signers, and a
+# hard failure refuses the release unless the observer overrides it in writing. On unless
+# DEBUG (the demo's association.example has no DNS to read).
+SENDER_CHECK = envbool("SENDER_CHECK", "false" if DEBUG else "true")
+# The relay's public addresses, as receivers see them: SPF must allow each (empty: SPF is
+# checked for being published only).
+RELAY_ADDRESSES = envlist("RELAY_ADDRESSES", "")
+# The selector the relay signs with, and optionally the SHA-256 of its public key (DER; see
+# docs/deployment.md): the key published under the From domain must be that one.
+DKIM_SELECTOR = os.environ.get("DKIM_SELECTOR", "")
+DKIM_KEY_SHA256 = os.environ.get("DKIM_KEY_SHA256", "").strip().lower()
+# Nameservers to ask (empty: the system's resolver), their port, and seconds per lookup.
+SENDER_CHECK_NAMESERVERS = envlist("SENDER_CHECK_NAMESERVERS", "")
+SENDER_CHECK_PORT = envint("SENDER_CHECK_PORT", "53")
+SENDER_CHECK_TIMEOUT = float(os.environ.get("SENDER_CHECK_TIMEOUT", "3"))
+
 # --- Bounces ---------------------------------------------------------------------------------
 # Campaign messages leave with the envelope sender bounce+<delivery>-<hmac>@BOUNCE_DOMAIN
 # (VERP), so that a bounce names the delivery it is about and cannot be forged without the key

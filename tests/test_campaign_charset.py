@@ -106,7 +106,7 @@ def test_the_charset_is_signed_with_the_content(draft):
 
 
 def test_the_default_charset_leaves_hashes_signed_before_charsets_existed_unchanged(draft):
-    from campaigns.models import SENDING_FIELDS, content_hash
+    from campaigns.terms import SENDING_FIELDS, content_hash
     before_charsets = [f for f in SENDING_FIELDS if f != "charset"]
     document_without = content_hash(
         sender=draft.sender, subject=draft.subject, body_text=draft.body_text,

@@ -131,7 +131,7 @@ def test_the_rate_limit_reads_as_one_sentence(olivia, roster):
 
 
 def test_a_limit_per_hour_is_kept_signed_and_paced(olivia, roster):
-    from campaigns.models import send_interval
+    from campaigns.terms import send_interval
 
     post_campaign(client_for(olivia), roster, rate_limit="120", rate_unit="hour")
     campaign = Campaign.objects.get()

@@ -235,7 +235,7 @@ def test_through_the_countersign_keeps_the_hours(clock, olivia, sam, oscar, rost
     assert (version.window_start, version.window_end) == (time(8), time(20))
 
 
-# --- what nobody runs reaches its deadline too ------------------------------------------------------
+# --- what nobody runs reaches its deadline too ---------------------------------------------------
 
 @pytest.mark.parametrize("how", ["paused", "held", "released"])
 def test_a_campaign_no_worker_runs_is_stopped_by_the_watchdog_at_its_deadline(

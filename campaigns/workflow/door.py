@@ -23,9 +23,10 @@ import audit
 from campaigns import charsets, content, guard, sending_hours
 from campaigns.actions import Action
 from campaigns.findings import GuardReport
-from campaigns.models import SENDING_FIELDS, Campaign, Delivery, SignOff
+from campaigns.models import Campaign, Delivery, SignOff
 from campaigns.seen import Seen
 from campaigns.states import TRANSITIONS, Rule, State, Transition
+from campaigns.terms import SENDING_FIELDS
 from countersign.roles import Role, has_role, roles_of
 from roster import member_data
 from roster.models import Roster

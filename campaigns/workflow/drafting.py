@@ -11,10 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import mail, sending_hours, unsubscribe
+from campaigns import mail, sender_auth, sending_hours, unsubscribe
 from campaigns.actions import Action
-from campaigns.models import SENDING_FIELDS, Campaign, CampaignVersion, Delivery, Kind, TestSend
+from campaigns.models import Campaign, CampaignVersion, Delivery, Kind, TestSend
 from campaigns.states import TRANSITIONS, State
+from campaigns.terms import SENDING_FIELDS
 from campaigns.workflow.door import (
     ALLOWED,
     CONTENT_FIELDS,
@@ -278,8 +279,11 @@ def test_send(*, campaign, user, member, recipients) -> TestSend:
                            headers={"X-Countersign-Test": str(c.pk)})
         for person in to
     ]
+    # What the relay signs for this sender, read back by process_bounces (sender_auth).
+    probe = sender_auth.probe_message(c)
+    payload["signature_probe"] = probe is not None
     try:
-        get_connection(fail_silently=False).send_messages(messages)
+        get_connection(fail_silently=False).send_messages(messages + ([probe] if probe else []))
     except (smtplib.SMTPException, OSError) as error:
         with transaction.atomic():
             audit.record(Action.TEST_SEND_FAILED, actor=user, role=Role.OPERATOR, target=c,

@@ -12,11 +12,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from campaigns import deliveries, suppression
+from campaigns import deliveries, sender_auth, suppression
 from campaigns.labels import VOID_REASONS
-from campaigns.models import SENDING_FIELDS, Campaign, CampaignVersion, Delivery, SignOff
+from campaigns.models import Campaign, CampaignVersion, Delivery, SignOff
 from campaigns.seen import Seen
 from campaigns.states import TRANSITIONS, State
+from campaigns.terms import SENDING_FIELDS
 from campaigns.workflow.door import (
     ALLOWED,
     Check,
@@ -98,10 +99,14 @@ def _apply_reject(c, user, *, comment) -> dict:
             "voided_signoffs": void_signoffs(c, "rejected")}
 
 
-def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "") -> Campaign:
+def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "",
+            override: str = "") -> Campaign:
     """The association's live go for exactly what `seen` names (what the page showed):
     valid for RELEASE_WINDOW_MINUTES. An approval whose signer lost their standing lapses
-    first, and the release is refused, saying why."""
+    first, and the release is refused, saying why. The sender's SPF, DKIM and DMARC are
+    read from DNS first (outside the lock: a slow resolver must not hold the campaign): a
+    hard failure refuses the release unless `override` says, in writing, why to send
+    anyway; the release's audit entry keeps the checks and that reason."""
     if (sent_back := lapse_signoffs_of_unstanding_signers(campaign)) is not None:
         error = StaleSignOff(_("A sign-off no longer counts, so the campaign went back a "
                                "step: %(why)s.") % {"why": lapse_reasons(sent_back)},
@@ -109,11 +114,24 @@ def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "") 
         with transaction.atomic():
             record_refusal(TRANSITIONS["release"], sent_back, user, error)
         raise error
+    checked = sender_auth.report_for(campaign, fresh=True) if settings.SENDER_CHECK else None
     return perform("release", campaign, user, check=_conditions_of_release_now,
-                    apply=_apply_release, seen=seen, checklist=checklist, comment=comment)
+                   apply=_apply_release, seen=seen, checklist=checklist, comment=comment,
+                   checked=checked, override=override.strip())
 
 
-def _conditions_of_release_now(c, user, *, seen, checklist, comment) -> Check:
+def _sender_check(checked, override: str) -> Check:
+    if checked is None or not checked.failures or override:
+        return ALLOWED
+    return refused(IncompleteSignOff, _(
+        "Receivers would not believe this sender: %(failures)s Fix the DNS records, or "
+        "release anyway with your reason in writing (it is kept in the audit log).")
+        % {"failures": " ".join(r.message for r in checked.failures)}, "sender_auth",
+        details={"sender_check": checked.summary()})
+
+
+def _conditions_of_release_now(c, user, *, seen, checklist, comment, checked,
+                               override) -> Check:
     approval = c.valid_approvals().order_by("-created_at").first()
     if approval is None:
         return refused(StaleSignOff, _("There is no valid approval for this content."),
@@ -125,10 +143,11 @@ def _conditions_of_release_now(c, user, *, seen, checklist, comment) -> Check:
     if c.compute_content_hash() != approval.content_hash:
         return refused(StaleSignOff, _("What would be sent is no longer what was approved (the "
                                    "content or the roster changed)."), "hash_mismatch")
-    return first_of(deadline_check(c), checklist_check(checklist, OBSERVER_CHECKLIST))
+    return first_of(deadline_check(c), checklist_check(checklist, OBSERVER_CHECKLIST),
+                    _sender_check(checked, override))
 
 
-def _apply_release(c, user, *, seen, checklist, comment) -> dict:
+def _apply_release(c, user, *, seen, checklist, comment, checked, override) -> dict:
     now = timezone.now()
     approval = c.valid_approvals().order_by("-created_at").first()
     signoff = SignOff.objects.create(
@@ -143,7 +162,9 @@ def _apply_release(c, user, *, seen, checklist, comment) -> dict:
             "comment": comment, "recipient_count": signoff.recipient_count,
             "approval": approval.pk, "approved_by": approval.user.get_username(),
             "release_expires_at": c.release_expires_at.isoformat(), "signoff": signoff.pk,
-            "resumed": resumed}
+            "resumed": resumed,
+            "sender_check": checked.summary() if checked is not None else None,
+            "sender_check_overridden": override if checked and checked.failures else ""}
 
 
 # --- sign-offs lapse with their signer's standing ---------------------------------------------

@@ -75,7 +75,8 @@ class Command(BaseCommand):
             f"{counts[bounces.Result.MISMATCH]}, never sent {counts[bounces.Result.NEVER_SENT]}"
             f", not a bounce {counts[bounces.Result.NOT_A_BOUNCE]}, unreadable "
             f"{counts[bounces.Result.UNREADABLE]}), "
-            f"{counts[bounces.Result.NOT_YET]} left for later")
+            f"{counts[bounces.Result.NOT_YET]} left for later, "
+            f"{counts[bounces.Result.PROBE]} DKIM probes checked")
 
     def _maildir(self, root: Path, counts: Counter) -> None:
         new, cur = root / "new", root / "cur"

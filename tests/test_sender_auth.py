@@ -1,0 +1,324 @@
+"""Sender authentication before release (issue 23, item 3): SPF, DKIM and DMARC of the From
+and bounce domains, read from a real DNS server on loopback (dnsmasq, tests/dns_zone.py),
+shown to supervisor and observer; a hard failure refuses the release until it is fixed or
+the observer overrides it in writing, and the audit log keeps both."""
+
+import dkim
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from audit.models import AuditEntry
+from campaigns import sender_auth, workflow
+from campaigns.models import State
+from campaigns.seen import Seen
+from tests import dns_zone
+from tests.factories import (
+    OBSERVER_TICKS,
+    SUPERVISOR_TICKS,
+    client_for,
+    make_campaign,
+)
+
+pytestmark = pytest.mark.skipif(not dns_zone.available(),
+                                reason="dnsmasq is not installed (apt-get install dnsmasq-base)")
+
+
+@pytest.fixture(scope="module")
+def zone(tmp_path_factory):
+    served = dns_zone.start(tmp_path_factory.mktemp("dns"))
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def checks_on(settings, zone):
+    settings.SENDER_CHECK = True
+    settings.SENDER_CHECK_NAMESERVERS = ["127.0.0.1"]
+    settings.SENDER_CHECK_PORT = zone.port
+    settings.SENDER_CHECK_TIMEOUT = 2
+    settings.RELAY_ADDRESSES = [dns_zone.RELAY]
+    settings.DKIM_SELECTOR = dns_zone.SELECTOR
+    settings.DKIM_KEY_SHA256 = zone.relay_key_sha256
+    settings.CAMPAIGN_SENDERS = [f"会員サポート <members@{d}.test>" for d in (
+        "good", "nospf", "wrongkey", "unaligned", "outside", "otherrelay", "nowhere")]
+    cache.clear()
+    yield settings
+    cache.clear()
+
+
+def sender_of(settings, domain: str, bounce: str = "") -> str:
+    settings.BOUNCE_DOMAIN = bounce or f"bounces.{domain}"
+    return f"会員サポート <members@{domain}>"
+
+
+def statuses(report) -> dict[str, str]:
+    return {f"{r.check}:{r.params.get('domain') or r.params.get('name') or ''}": r.status
+            for r in report.results}
+
+
+def test_a_correct_zone_passes_every_check(checks_on):
+    report = sender_auth.check(sender_of(checks_on, "good.test"))
+    assert report.failures == []
+    assert [r.status for r in report.results] == ["pass"] * len(report.results)
+    assert {r.check for r in report.results} == {"mx", "spf", "dkim", "dmarc", "bounce_domain"}
+    words = [r.message for r in report.results]
+    assert f"SPF of good.test allows the relay {dns_zone.RELAY}: v=spf1 ip4:" in words[1]
+    assert any(w.startswith("DKIM key at cs2026._domainkey.good.test: 2048-bit rsa")
+               for w in words)
+    assert "DMARC policy of good.test: p=reject, aligned by SPF + DKIM." in words
+
+
+@pytest.mark.parametrize(("domain", "bounce", "failures"), [
+    ("nospf.test", "", ["spf_none", "spf_none"]),
+    ("wrongkey.test", "", ["dkim_other_key"]),
+    ("unaligned.test", dns_zone.BOUNCE_ELSEWHERE, ["dkim_none", "bounce_outside",
+                                                   "dmarc_unaligned"]),
+    ("outside.test", dns_zone.BOUNCE_ELSEWHERE, ["bounce_outside"]),
+    ("otherrelay.test", "", ["spf_denies", "spf_denies"]),
+    ("nowhere.test", "bounces.nowhere.test", ["mx_none", "spf_none", "mx_none", "spf_none",
+                                              "dkim_none", "dmarc_none"]),
+])
+def test_a_broken_zone_names_each_failure(checks_on, domain, bounce, failures):
+    report = sender_auth.check(sender_of(checks_on, domain, bounce))
+    assert [r.code for r in report.failures] == failures
+    for failure in report.failures:
+        assert domain in failure.message or (bounce and bounce in failure.message), \
+            failure.message
+
+
+def test_the_failures_say_what_receivers_will_do(checks_on):
+    words = " ".join(r.message for r in sender_auth.check(
+        sender_of(checks_on, "unaligned.test", dns_zone.BOUNCE_ELSEWHERE)).failures)
+    assert "No DKIM key at cs2026._domainkey.unaligned.test" in words
+    assert ("DMARC policy of unaligned.test is p=reject, and neither SPF (the bounce domain "
+            "bounces.elsewhere.test) nor DKIM aligns with unaligned.test: receivers will "
+            "reject this mail.") in words
+    assert "lies outside unaligned.test, the From domain's organisational domain" in words
+
+
+def test_without_a_relay_address_or_selector_spf_and_dkim_are_warnings_not_passes(checks_on):
+    checks_on.RELAY_ADDRESSES, checks_on.DKIM_SELECTOR = [], ""
+    report = sender_auth.check(sender_of(checks_on, "good.test"))
+    by_code = {r.code: r.status for r in report.results}
+    assert by_code["spf_unchecked"] == "warn" and by_code["dkim_unchecked"] == "warn"
+    assert report.failures == []  # SPF published and aligned: DMARC still passes
+
+
+def test_a_dead_resolver_is_a_failure_that_names_the_lookup(checks_on):
+    checks_on.SENDER_CHECK_PORT, checks_on.SENDER_CHECK_TIMEOUT = 9, 0.3  # nothing answers
+    report = sender_auth.check(sender_of(checks_on, "good.test"))
+    assert report.failures and {r.code for r in report.failures} == {"dns_error"}
+    assert "could not be looked up" in report.failures[0].message
+
+
+def test_the_organisational_domain_follows_the_public_suffix_list():
+    assert sender_auth.organisational_domain("mail.kyosai.or.jp") == "kyosai.or.jp"
+    assert sender_auth.organisational_domain("bounces.example.co.jp") == "example.co.jp"
+    assert sender_auth.organisational_domain("a.b.example.com") == "example.com"
+
+
+# --- the release: refused until fixed or overridden in writing -----------------------------------
+
+def approved_from(settings, olivia, sam, roster, domain, bounce=""):
+    campaign = make_campaign(olivia, roster, sender=sender_of(settings, domain, bounce))
+    workflow.submit(campaign=campaign, user=olivia)
+    workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
+                       recipients=[sam])
+    return workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
+                            checklist=SUPERVISOR_TICKS)
+
+
+def test_a_hard_failure_refuses_the_release_and_the_refusal_is_audited(
+        checks_on, olivia, sam, oscar, roster, sink):
+    campaign = approved_from(checks_on, olivia, sam, roster, "unaligned.test",
+                             dns_zone.BOUNCE_ELSEWHERE)
+    with pytest.raises(workflow.IncompleteSignOff, match="Receivers would not believe"):
+        workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                         checklist=OBSERVER_TICKS)
+    campaign.refresh_from_db()
+    assert campaign.state == State.APPROVED
+    entry = AuditEntry.objects.get(action="campaign.refused", payload__code="sender_auth")
+    assert entry.payload["sender_check"]["failed_checks"] == ["dkim_none", "bounce_outside",
+                                                         "dmarc_unaligned"]
+    assert sink.handler.campaign_mail() == []
+
+
+def test_blank_override_is_no_override_and_a_written_one_releases(
+        checks_on, olivia, sam, oscar, roster):
+    campaign = approved_from(checks_on, olivia, sam, roster, "wrongkey.test")
+    with pytest.raises(workflow.IncompleteSignOff, match="not the relay's key"):
+        workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                         checklist=OBSERVER_TICKS, override="   ")
+    reason = "DKIM 鍵は本日 17 時に差し替え済み（DNS の反映待ち）"
+    released = workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                                checklist=OBSERVER_TICKS, override=reason)
+    assert released.state == State.RELEASED
+    entry = AuditEntry.objects.get(action="campaign.released")
+    assert entry.payload["sender_check_overridden"] == reason
+    assert entry.payload["sender_check"]["failed_checks"] == ["dkim_other_key"]
+    assert entry.actor == oscar
+
+
+def test_a_correct_zone_releases_without_an_override_and_records_the_checks(
+        checks_on, olivia, sam, oscar, roster):
+    campaign = approved_from(checks_on, olivia, sam, roster, "good.test")
+    workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                     checklist=OBSERVER_TICKS, override="ignored: nothing failed")
+    entry = AuditEntry.objects.get(action="campaign.released")
+    assert entry.payload["sender_check"]["failed_checks"] == []
+    assert entry.payload["sender_check_overridden"] == ""
+
+
+def test_the_release_reads_dns_again_rather_than_the_pages_copy(
+        checks_on, olivia, sam, oscar, roster):
+    """The page keeps a report for a few minutes; the release must not sign off a stale one."""
+    campaign = approved_from(checks_on, olivia, sam, roster, "good.test")
+    sender_auth.cached_check(campaign.sender)  # the page, while DNS was right
+    checks_on.DKIM_KEY_SHA256 = "0" * 64  # the relay rotated its key since
+    with pytest.raises(workflow.IncompleteSignOff, match="not the relay's key"):
+        workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                         checklist=OBSERVER_TICKS)
+
+
+def test_the_signers_see_the_checks_and_only_the_observer_gets_the_override(
+        checks_on, olivia, sam, oscar, roster):
+    campaign = approved_from(checks_on, olivia, sam, roster, "unaligned.test",
+                             dns_zone.BOUNCE_ELSEWHERE)
+    review = client_for(sam).get(reverse("campaigns:review", args=[campaign.pk]),
+                                 HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="sender-check"' in review and 'data-status="fail"' in review
+    assert "No DKIM key at cs2026._domainkey.unaligned.test" in review
+    assert 'id="sender-check-override"' not in review
+    url = reverse("campaigns:release", args=[campaign.pk])
+    page = client_for(oscar).get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="sender-check-override"' in page
+    ja = client_for(oscar).get(url, HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "DKIM 鍵がありません" in ja
+    seen = Seen.current(campaign)
+    post = {"checklist": OBSERVER_TICKS, "comment": "", "release": "1",
+            "seen_hash": seen.content_hash, "seen_recipients": seen.recipient_count,
+            "seen_terms": seen.terms}
+    client_for(oscar).post(url, post)
+    campaign.refresh_from_db()
+    assert campaign.state == State.APPROVED
+    client_for(oscar).post(url, {**post, "override": "宛先は会員のみ、迷惑メール判定を承知"})
+    campaign.refresh_from_db()
+    assert campaign.state == State.RELEASED
+
+
+def test_with_the_check_off_nothing_is_looked_up(settings, olivia, sam, oscar, roster,
+                                                monkeypatch):
+    settings.SENDER_CHECK = False
+    monkeypatch.setattr(sender_auth, "check", lambda sender: pytest.fail("looked up"))
+    campaign = approved_from(settings, olivia, sam, roster, "association.example")
+    workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                     checklist=OBSERVER_TICKS)
+    assert AuditEntry.objects.get(action="campaign.released").payload["sender_check"] is None
+
+
+# --- what the relay signed verifies against the key in DNS ---------------------------------------
+
+def signed(zone, key_path, domain="good.test") -> bytes:
+    message = (b"From: =?utf-8?b?5Lya5ZOh?= <members@" + domain.encode() + b">\r\n"
+               b"To: member1@countersign.test\r\nSubject: test\r\n"
+               b"Message-ID: <1@countersign.test>\r\n\r\nhello\r\n")
+    signature = dkim.sign(message, dns_zone.SELECTOR.encode(), domain.encode(),
+                          key_path.read_bytes(), include_headers=[b"from", b"to", b"subject"])
+    return signature + message
+
+
+def test_a_signature_by_the_relays_key_verifies_and_by_another_key_does_not(
+        checks_on, zone, tmp_path):
+    assert sender_auth.verify_signature(signed(zone, zone.relay_key))
+    other = tmp_path / "rotated.private"
+    dns_zone.make_key(other)
+    assert not sender_auth.verify_signature(signed(zone, other))
+    assert not sender_auth.verify_signature(signed(zone, zone.relay_key, "wrongkey.test"))
+    assert not sender_auth.verify_signature(b"From: a@good.test\r\n\r\nunsigned\r\n")
+
+
+# --- the probe a test send takes along: what the relay really signs ------------------------------
+
+def probe_back(settings, zone, campaign, key_path, domain) -> bytes:
+    """The probe as the bounce mailbox gets it from a relay that signed it with `key_path`."""
+    message = sender_auth.probe_message(campaign).message().as_bytes(linesep="\r\n")
+    signature = dkim.sign(message, dns_zone.SELECTOR.encode(), domain.encode(),
+                          key_path.read_bytes(), include_headers=[b"from", b"to", b"subject"])
+    return signature + message
+
+
+def test_a_test_send_takes_a_probe_with_no_member_data_along(
+        checks_on, olivia, sam, roster, sink):
+    campaign = make_campaign(olivia, roster, sender=sender_of(checks_on, "good.test"))
+    workflow.submit(campaign=campaign, user=olivia)
+    member = roster.members.first()
+    workflow.test_send(campaign=campaign, user=olivia, member=member, recipients=[sam])
+    probes = [raw for _t, to, raw in sink.handler.received if to.startswith("signcheck+")]
+    assert len(probes) == 1
+    assert sender_auth.probe_campaign_of(
+        sender_auth.probe_address(campaign.pk)) == campaign.pk
+    from roster import member_data
+
+    values = member_data.values(member)
+    for value in (values.name, values.email, member.member_number):
+        assert value.encode() not in probes[0]
+    assert AuditEntry.objects.get(action="campaign.test_sent").payload["signature_probe"]
+
+
+def test_no_probe_without_a_selector_to_verify_against(checks_on, olivia, sam, roster, sink):
+    checks_on.DKIM_SELECTOR = ""
+    campaign = make_campaign(olivia, roster, sender=sender_of(checks_on, "good.test"))
+    workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
+                       recipients=[sam])
+    assert not [to for _t, to, _raw in sink.handler.received if to.startswith("signcheck+")]
+
+
+def test_a_probe_signed_by_the_relays_key_passes_and_the_outcome_is_audited(
+        checks_on, zone, olivia, roster):
+    from campaigns import bounces
+
+    campaign = make_campaign(olivia, roster, sender=sender_of(checks_on, "good.test"))
+    report = sender_auth.report_for(campaign)
+    assert report.results[-1].code == "signature_unseen" and report.results[-1].status == "warn"
+    raw = probe_back(checks_on, zone, campaign, zone.relay_key, "good.test")
+    assert bounces.process_mail(raw, source="dsn:maildir") is bounces.Result.PROBE
+    entry = AuditEntry.objects.get(action="campaign.signature_checked")
+    assert entry.payload == {"signed": True, "verified": True, "signing_domain": "good.test",
+                             "selector": dns_zone.SELECTOR, "from_domain": "good.test"}
+    last = sender_auth.report_for(campaign).results[-1]
+    assert (last.code, last.status) == ("signature", "pass")
+
+
+@pytest.mark.parametrize(("how", "code"), [("other key", "signature_failed"),
+                                           ("another domain", "signature_failed"),
+                                           ("unsigned", "signature_unsigned")])
+def test_a_probe_that_does_not_verify_refuses_the_release(
+        checks_on, zone, olivia, sam, oscar, roster, tmp_path, how, code):
+    from campaigns import bounces
+
+    campaign = approved_from(checks_on, olivia, sam, roster, "good.test")
+    if how == "other key":
+        rotated = tmp_path / "rotated.private"
+        dns_zone.make_key(rotated)
+        raw = probe_back(checks_on, zone, campaign, rotated, "good.test")
+    elif how == "another domain":  # verifies, but for outside.test: not aligned with good.test
+        raw = probe_back(checks_on, zone, campaign, zone.relay_key, "outside.test")
+    else:
+        raw = sender_auth.probe_message(campaign).message().as_bytes()
+    assert bounces.process_mail(raw) is bounces.Result.PROBE
+    assert sender_auth.report_for(campaign).results[-1].code == code
+    with pytest.raises(workflow.IncompleteSignOff, match="Receivers would not believe"):
+        workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                         checklist=OBSERVER_TICKS)
+
+
+def test_a_forged_probe_address_changes_nothing(checks_on, zone, olivia, roster):
+    from campaigns import bounces
+
+    campaign = make_campaign(olivia, roster, sender=sender_of(checks_on, "good.test"))
+    raw = probe_back(checks_on, zone, campaign, zone.relay_key, "good.test")
+    forged = raw.replace(sender_auth.probe_address(campaign.pk).encode(),
+                         f"signcheck+{campaign.pk}-0123456789abcdef@bounces.good.test".encode())
+    assert bounces.process_mail(forged) is not bounces.Result.PROBE
+    assert not AuditEntry.objects.filter(action="campaign.signature_checked").exists()
