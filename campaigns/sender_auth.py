@@ -180,9 +180,11 @@ def domain_of(address: str) -> str:
     return parseaddr(address)[1].rpartition("@")[2].lower()
 
 
-def check(sender: str) -> Report:
-    """Every check for a campaign's sender (an address, with a name or without)."""
-    from_domain, bounce = domain_of(sender), settings.BOUNCE_DOMAIN
+def check(sender: str, *, bounce_domain: str | None = None) -> Report:
+    """Every check for a campaign's sender (an address, with a name or without), and the
+    bounce domain (default: BOUNCE_DOMAIN)."""
+    from_domain = domain_of(sender)
+    bounce = settings.BOUNCE_DOMAIN if bounce_domain is None else bounce_domain.lower()
     lookup = _Lookup()
     results: list[Result] = []
     for domain in dict.fromkeys(d for d in (from_domain, bounce) if d):

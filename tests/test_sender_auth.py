@@ -322,3 +322,20 @@ def test_a_forged_probe_address_changes_nothing(checks_on, zone, olivia, roster)
                          f"signcheck+{campaign.pk}-0123456789abcdef@bounces.good.test".encode())
     assert bounces.process_mail(forged) is not bounces.Result.PROBE
     assert not AuditEntry.objects.filter(action="campaign.signature_checked").exists()
+
+
+def test_the_check_sender_command_prints_each_check_and_fails_on_a_broken_zone(checks_on):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("check_sender", "members@good.test", bounce_domain="bounces.good.test",
+                 stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[-1] == "no check failed (7 read)" and lines[0].startswith("pass  mx ")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="3 of 7 checks failed"):
+        call_command("check_sender", "members@unaligned.test",
+                     bounce_domain=dns_zone.BOUNCE_ELSEWHERE, stdout=out)
+    assert "fail  dmarc" in out.getvalue() and "fail  bounce_domain" in out.getvalue()
