@@ -43,7 +43,7 @@ from django.utils.translation import gettext as _
 
 import audit
 from audit.models import AuditEntry
-from campaigns import dsn, headers, mail, sender_auth, suppression, unsubscribe, workflow
+from campaigns import dkim_probe, dsn, headers, mail, suppression, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.dsn import (
     ORIGINAL_PARTS,
@@ -84,6 +84,10 @@ class Result(enum.StrEnum):
 
 
 
+_PROBE_RESULTS = {dkim_probe.CHECKED: Result.PROBE, dkim_probe.DUPLICATE: Result.DUPLICATE,
+                  dkim_probe.LATER: Result.NOT_YET}
+
+
 def process_mail(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn") -> Result:
     """One mail from the returned-mail mailbox: a bounce (DSN), a complaint (ARF) or a mail
     reader's unsubscribe mail. Anything else is counted and changes nothing. Whatever its
@@ -103,13 +107,12 @@ def _process_mail(raw: bytes, *, envelope_recipient: str, source: str) -> Result
     message = parse(raw)
     if message is None:
         return Result.NOT_A_BOUNCE
-    probed = sender_auth.probe_campaign_of(envelope_recipient or str(message.get("To", "")))
-    if probed is not None:  # a test send's probe: what the relay signed (campaigns.sender_auth)
-        campaign = Campaign.objects.filter(pk=probed).first()
+    probed = dkim_probe.named_by(envelope_recipient or str(message.get("To", "")))
+    if probed is not None:  # a test send's probe: what the relay signed (campaigns.dkim_probe)
+        campaign = Campaign.objects.filter(pk=probed[0]).first()
         if campaign is None:
             return Result.FORGED
-        sender_auth.record_probe(campaign, raw)
-        return Result.PROBE
+        return _PROBE_RESULTS[dkim_probe.record(campaign, probed[1], raw)]
     if message.get_content_type() != "multipart/report":
         return process_unsubscribe_mail(message)
     if (message.get_param("report-type") or "").lower() == "feedback-report":

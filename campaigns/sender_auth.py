@@ -12,18 +12,17 @@ result on the supervisor's and the observer's page:
   (`RELAY_ADDRESSES`; pyspf evaluates it as a receiver would, includes and all);
 * **dkim**: the relay's selector (`DKIM_SELECTOR`) has a key under the From domain, and it
   is the relay's own key (`DKIM_KEY_SHA256`, when given);
-* **signature**: what the relay really signs. Each test send takes a probe along, through
-  the same relay: a short message with no member data, From the campaign's sender to a
-  signed address of the bounce domain (`probe_address`). When process_bounces reads it
-  back, its DKIM signature is verified against the key in DNS, aligned with the From domain,
-  and the outcome audited (`record_probe`); the latest one is a result of `report_for`;
+* **signature**: what the relay really signs, from the probe a test send takes along
+  (campaigns.dkim_probe);
 * **dmarc**: the From domain publishes a policy, and SPF (the bounce domain, relaxed or
   strict) or DKIM (the From domain's selector) aligns with it;
 * **bounce_domain**: the bounce domain lies inside the From domain's organisational domain
   (the Public Suffix List), else SPF cannot align.
 
 The lookups use dnspython's resolver, at `SENDER_CHECK_NAMESERVERS` when set (pyspf reads
-dnspython's default resolver, so that is the process's). DNS is public: a report holds no
+dnspython's default resolver, so that is the process's), each within SENDER_CHECK_TIMEOUT
+and all of one report within SENDER_CHECK_BUDGET: a slow server makes a failed check, not
+a page that never answers. DNS is public: a report holds no
 member data and is kept for a few minutes (`cached_check`).
 """
 
@@ -31,9 +30,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
+import logging
+import time
+import unicodedata
 from dataclasses import dataclass, field
-from email import message_from_bytes
 from email.utils import parseaddr
 from functools import cache
 
@@ -43,22 +43,15 @@ import dns.resolver
 import spf
 from django.conf import settings
 from django.core.cache import cache as django_cache
-from django.db import transaction
-from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from publicsuffixlist import PublicSuffixList
 
-import audit
-from audit.models import AuditEntry
-from campaigns import mail
-from campaigns.actions import Action
-from countersign.signing import signed_by_a_current_key
+log = logging.getLogger(__name__)
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 CACHE_SECONDS = 300
 
-_WORDS = {
+WORDS = {
     "mx": _("%(domain)s receives mail (%(record)s)."),
     "mx_none": _("%(domain)s has no MX or A record: replies and returned mail are lost, and "
                  "receivers refuse a sender whose domain receives nothing."),
@@ -92,6 +85,13 @@ _WORDS = {
                         "domain's organisational domain: SPF cannot align for DMARC."),
     "bounce_unset": _("No bounce domain is configured (BOUNCE_DOMAIN): returned mail goes to "
                       "the From address."),
+    "mx_null": _("%(domain)s publishes a null MX (RFC 7505): it receives no mail, and "
+                 "receivers refuse mail whose bounce address lies there."),
+    "dmarc_many": _("%(domain)s publishes %(count)s DMARC records: receivers then apply none "
+                    "(RFC 7489)."),
+    "check_error": _("%(name)s could not be checked (%(why)s)."),
+    "out_of_time": _("%(name)s was not checked: the checks together took longer than "
+                     "%(seconds)s seconds (a slow DNS server)."),
     "signature": _("The relay's DKIM signature on the probe of %(when)s verified (d=%(d)s, "
                    "s=%(s)s)."),
     "signature_failed": _("The relay's DKIM signature on the probe of %(when)s did not verify "
@@ -101,6 +101,8 @@ _WORDS = {
                             "relay does not sign mail from %(domain)s."),
     "signature_unseen": _("No probe has come back yet: make a test send (a probe goes with "
                           "it) and let process_bounces read the bounce mailbox."),
+    "signature_unsent": _("The relay did not take the last test send's probe (%(error)s): "
+                          "make another test send."),
     "dns_error": _("%(name)s could not be looked up (%(why)s): try again, or check the "
                    "resolver."),
 }
@@ -108,14 +110,21 @@ _WORDS = {
 
 @dataclass(frozen=True)
 class Result:
-    check: str  # mx | spf | dkim | dmarc | bounce_domain
+    check: str  # mx | spf | dkim | dmarc | bounce_domain | signature | dns
     status: str  # pass | warn | fail
-    code: str  # a key of _WORDS
+    code: str  # a key of WORDS
     params: dict = field(default_factory=dict)
 
     @property
     def message(self) -> str:
-        return str(_WORDS[self.code]) % self.params
+        return str(WORDS[self.code]) % self.params
+
+    @property
+    def key(self) -> str:
+        """Which failure this is, to compare what a page showed with what is found now."""
+        where = next((self.params[k] for k in ("domain", "name", "bounce") if k in self.params),
+                     "")
+        return f"{self.code}:{where}"
 
     def summary(self) -> dict:
         """For the audit log: what, where, the outcome (DNS is public)."""
@@ -133,21 +142,40 @@ class Report:
     def failures(self) -> list[Result]:
         return [r for r in self.results if r.status == FAIL]
 
+    @property
+    def failure_keys(self) -> list[str]:
+        return [r.key for r in self.failures]
+
     def summary(self) -> dict:
         return {"from_domain": self.from_domain, "bounce_domain": self.bounce_domain,
                 "results": [r.summary() for r in self.results],
                 "failed_checks": [r.code for r in self.failures]}
 
 
-class _Lookup:
-    """DNS through one resolver: TXT strings joined, [] for no such name or no answer."""
+class OutOfTime(Exception):
+    """The checks' time (SENDER_CHECK_BUDGET) is spent: a request must answer."""
+
+
+class Lookup:
+    """DNS through one resolver, within one budget for all the checks of one report (a slow
+    server cannot hold a page or the release for longer): TXT strings joined, [] for no such
+    name or no answer. pyspf shares one cache of answers across its evaluations."""
 
     def __init__(self):
         self.resolver = resolver()
+        self.deadline = time.monotonic() + settings.SENDER_CHECK_BUDGET
+        self.spf_cache: dict = {}
+
+    def remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise OutOfTime
+        return left
 
     def records(self, name: str, kind: str) -> list:
+        lifetime = min(settings.SENDER_CHECK_TIMEOUT, self.remaining())
         try:
-            return list(self.resolver.resolve(name, kind))
+            return list(self.resolver.resolve(name, kind, lifetime=lifetime))
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
 
@@ -171,21 +199,40 @@ def _suffixes() -> PublicSuffixList:
     return PublicSuffixList()  # the list bundled with the package (no download)
 
 
+def ascii_domain(domain: str) -> str:
+    """A domain as DNS, SMTP and DKIM's d= write it: lower case, A-labels (協会.test is
+    xn--6oqv6h.test), no final dot."""
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
 def organisational_domain(domain: str) -> str:
     """RFC 7489's organisational domain: one label below the public suffix."""
-    return _suffixes().privatesuffix(domain.lower()) or domain.lower()
+    domain = ascii_domain(domain)
+    return _suffixes().privatesuffix(domain) or domain
 
 
 def domain_of(address: str) -> str:
-    return parseaddr(address)[1].rpartition("@")[2].lower()
+    return ascii_domain(parseaddr(address)[1].rpartition("@")[2])
+
+
+def written(reason: str) -> str:
+    """An override's reason as it reads: "" when only spaces or invisible characters."""
+    visible = "".join(c for c in reason if unicodedata.category(c) not in ("Cf", "Cc")
+                      or c in "\n\t")
+    return visible.strip()
 
 
 def check(sender: str, *, bounce_domain: str | None = None) -> Report:
     """Every check for a campaign's sender (an address, with a name or without), and the
-    bounce domain (default: BOUNCE_DOMAIN)."""
+    bounce domain (default: BOUNCE_DOMAIN; without one, mail leaves with the From address
+    as its envelope sender, and SPF of the From domain is what aligns)."""
     from_domain = domain_of(sender)
-    bounce = settings.BOUNCE_DOMAIN if bounce_domain is None else bounce_domain.lower()
-    lookup = _Lookup()
+    bounce = ascii_domain(settings.BOUNCE_DOMAIN if bounce_domain is None else bounce_domain)
+    lookup = Lookup()
     results: list[Result] = []
     for domain in dict.fromkeys(d for d in (from_domain, bounce) if d):
         results.append(_guarded(domain, lambda d=domain: _mx(lookup, d)))
@@ -193,18 +240,21 @@ def check(sender: str, *, bounce_domain: str | None = None) -> Report:
     dkim_result = _guarded(from_domain, lambda: _dkim(lookup, from_domain))
     results.append(dkim_result)
     results.append(_bounce_domain(from_domain, bounce))
-    spf_aligned = bounce and _aligned(from_domain, bounce, results)
-    results.append(_guarded(from_domain, lambda: _dmarc(
-        lookup, from_domain, bounce or from_domain, spf_aligned,
-        dkim_result.status == PASS)))
+    envelope = bounce or from_domain
+    spf_ok = any(r.check == "spf" and r.params.get("domain") == envelope and r.status != FAIL
+                 for r in results)
+    results.append(_guarded(from_domain, lambda: _dmarc(lookup, from_domain, envelope, spf_ok,
+                                                        dkim_result)))
     return Report(from_domain, bounce, tuple(results))
 
 
 def cached_check(sender: str, *, fresh: bool = False) -> Report:
     """`check`, kept for CACHE_SECONDS: the pages show it on every load (`fresh`: look
     again, as the release does, and keep that)."""
-    key = "sender-auth:" + hashlib.sha256(
-        f"{sender}|{settings.BOUNCE_DOMAIN}".encode()).hexdigest()
+    configured = (sender, settings.BOUNCE_DOMAIN, settings.RELAY_ADDRESSES,
+                  settings.DKIM_SELECTOR, settings.DKIM_KEY_SHA256,
+                  settings.SENDER_CHECK_NAMESERVERS, settings.SENDER_CHECK_PORT)
+    key = "sender-auth:" + hashlib.sha256(repr(configured).encode()).hexdigest()
     report = None if fresh else django_cache.get(key)
     if report is None:
         report = check(sender)
@@ -213,14 +263,24 @@ def cached_check(sender: str, *, fresh: bool = False) -> Report:
 
 
 def _guarded(name: str, run) -> Result:
+    """A check's result, whatever DNS answered: a lookup that fails or runs out of time is
+    a failed check, and so is anything a library raises on a record it cannot read."""
     try:
         return run()
+    except OutOfTime:
+        return Result("dns", FAIL, "out_of_time",
+                      {"name": name, "seconds": settings.SENDER_CHECK_BUDGET})
     except (dns.exception.DNSException, spf.TempError) as error:
         return Result("dns", FAIL, "dns_error", {"name": name, "why": type(error).__name__})
+    except Exception as error:  # a record is anyone's to write; the page must still answer
+        log.warning("sender check of %s failed", name, exc_info=True)
+        return Result("dns", FAIL, "check_error", {"name": name, "why": type(error).__name__})
 
 
-def _mx(lookup: _Lookup, domain: str) -> Result:
+def _mx(lookup: Lookup, domain: str) -> Result:
     hosts = [str(r.exchange).rstrip(".") for r in lookup.records(domain, "MX")]
+    if hosts == [""]:  # "MX 0 .": no mail here (RFC 7505)
+        return Result("mx", FAIL, "mx_null", {"domain": domain})
     if hosts:
         return Result("mx", PASS, "mx", {"domain": domain, "record": "MX " + ", ".join(hosts)})
     addresses = [r.address for r in lookup.records(domain, "A")]
@@ -229,7 +289,7 @@ def _mx(lookup: _Lookup, domain: str) -> Result:
     return Result("mx", FAIL, "mx_none", {"domain": domain})
 
 
-def _spf(lookup: _Lookup, domain: str) -> Result:
+def _spf(lookup: Lookup, domain: str) -> Result:
     records = [t for t in lookup.txt(domain) if t.lower().split(" ", 1)[0] == "v=spf1"]
     if not records:
         return Result("spf", FAIL, "spf_none", {"domain": domain})
@@ -238,8 +298,10 @@ def _spf(lookup: _Lookup, domain: str) -> Result:
     if not settings.RELAY_ADDRESSES:
         return Result("spf", WARN, "spf_unchecked", {"domain": domain, "record": records[0]})
     for ip in settings.RELAY_ADDRESSES:
-        result, _explanation = spf.check2(i=ip, s=f"postmaster@{domain}", h=domain,
-                                          querytime=settings.SENDER_CHECK_TIMEOUT * 4)
+        query = spf.query(i=ip, s=f"postmaster@{domain}", h=domain,
+                          querytime=lookup.remaining())
+        query.cache = lookup.spf_cache  # each include is read once per report
+        result, _code, _explanation = query.check()
         if result != "pass":
             return Result("spf", FAIL, "spf_denies", {"domain": domain, "ip": ip,
                                                       "result": result, "record": records[0]})
@@ -247,7 +309,9 @@ def _spf(lookup: _Lookup, domain: str) -> Result:
                                             "ip": ", ".join(settings.RELAY_ADDRESSES)})
 
 
-def _dkim(lookup: _Lookup, domain: str) -> Result:
+def _dkim(lookup: Lookup, domain: str) -> Result:
+    """The relay's key under the From domain. (A relay that signs for the organisational
+    domain instead is aligned too, in DMARC's relaxed mode: the probe shows it, not this.)"""
     selector = settings.DKIM_SELECTOR
     if not selector:
         return Result("dkim", WARN, "dkim_unchecked", {"domain": domain})
@@ -257,10 +321,11 @@ def _dkim(lookup: _Lookup, domain: str) -> Result:
         return Result("dkim", FAIL, "dkim_none", {"name": name})
     try:
         _key, bits, kind, _tlsrpt = dkim.evaluate_pk(name, records[0])
-    except dkim.KeyFormatError as error:
-        return Result("dkim", FAIL, "dkim_unreadable", {"name": name, "why": str(error)[:120]})
+        found = key_sha256(records[0])
+    except Exception as error:  # noqa: BLE001 - dkimpy raises what its parsers raise
+        return Result("dkim", FAIL, "dkim_unreadable",
+                      {"name": name, "why": f"{type(error).__name__}: {str(error)[:80]}"})
     expected = settings.DKIM_KEY_SHA256.lower()
-    found = key_sha256(records[0])
     if expected and found != expected:
         return Result("dkim", FAIL, "dkim_other_key", {"name": name, "found": found[:16],
                                                        "expected": expected[:16]})
@@ -283,30 +348,36 @@ def _bounce_domain(from_domain: str, bounce: str) -> Result:
                   "bounce_domain" if inside else "bounce_outside", {"bounce": bounce, "org": org})
 
 
-def _aligned(from_domain: str, bounce: str, results: list[Result]) -> bool:
-    """SPF passes (or is published, the relay unknown) for a bounce domain in the From
-    domain's organisational domain (relaxed alignment; strict is read in _dmarc)."""
-    spf_ok = any(r.check == "spf" and r.params.get("domain") == bounce and r.status != FAIL
-                 for r in results)
-    return spf_ok and organisational_domain(bounce) == organisational_domain(from_domain)
+def _is_dmarc(record: str) -> bool:
+    return record.replace(" ", "").lower().startswith("v=dmarc1")
 
 
-def _dmarc(lookup: _Lookup, domain: str, bounce: str, spf_aligned: bool,
-           dkim_aligned: bool) -> Result:
-    records = [t for t in lookup.txt(f"_dmarc.{domain}") if t.replace(" ", "").lower()
-               .startswith("v=dmarc1")]
-    if not records:
-        org = organisational_domain(domain)
-        if org != domain:  # RFC 7489 6.6.3: the organisational domain's policy applies
-            records = [t for t in lookup.txt(f"_dmarc.{org}")
-                       if t.replace(" ", "").lower().startswith("v=dmarc1")]
+def dmarc_policy(lookup: Lookup, domain: str) -> tuple[list[dict], bool]:
+    """The DMARC records that govern `domain` as tag dicts, and whether they are the
+    organisational domain's (RFC 7489 6.6.3: then its sp= applies)."""
+    records = [t for t in lookup.txt(f"_dmarc.{domain}") if _is_dmarc(t)]
+    inherited = False
+    org = organisational_domain(domain)
+    if not records and org != domain:
+        records, inherited = [t for t in lookup.txt(f"_dmarc.{org}") if _is_dmarc(t)], True
+    tags = [{k.strip().lower(): v.strip().lower() for k, _eq, v in
+             (part.partition("=") for part in record.split(";")) if k.strip()}
+            for record in records]
+    return tags, inherited
+
+
+def _dmarc(lookup: Lookup, domain: str, envelope: str, spf_ok: bool,
+           dkim_result: Result) -> Result:
+    records, inherited = dmarc_policy(lookup, domain)
     if not records:
         return Result("dmarc", FAIL, "dmarc_none", {"domain": domain})
-    tags = {k.strip().lower(): v.strip().lower() for k, _eq, v in
-            (part.partition("=") for part in records[0].split(";")) if k.strip()}
-    policy = tags.get("p", "none")
-    if tags.get("aspf") == "s":
-        spf_aligned = spf_aligned and bounce == domain
+    if len(records) > 1:
+        return Result("dmarc", FAIL, "dmarc_many", {"domain": domain, "count": len(records)})
+    tags = records[0]
+    policy = tags.get("sp", tags.get("p", "none")) if inherited else tags.get("p", "none")
+    spf_aligned = spf_ok and (envelope == domain if tags.get("aspf") == "s" else
+                              organisational_domain(envelope) == organisational_domain(domain))
+    dkim_aligned = dkim_result.status == PASS  # its key is under the From domain itself
     aligned = [name for name, ok in (("SPF", spf_aligned), ("DKIM", dkim_aligned)) if ok]
     if aligned:
         return Result("dmarc", PASS, "dmarc", {"domain": domain, "policy": policy,
@@ -315,14 +386,15 @@ def _dmarc(lookup: _Lookup, domain: str, bounce: str, spf_aligned: bool,
             "quarantine": _("receivers will put this mail in spam.")}.get(
         policy, _("receivers may flag this mail."))
     return Result("dmarc", FAIL if policy in ("reject", "quarantine") else WARN,
-                  "dmarc_unaligned", {"domain": domain, "policy": policy, "bounce": bounce,
+                  "dmarc_unaligned", {"domain": domain, "policy": policy, "bounce": envelope,
                                       "fate": fate})
 
 
-def verify_signature(raw: bytes) -> bool:
+def verify_signature(raw: bytes, lookup: Lookup | None = None) -> bool:
     """Does the DKIM signature the relay added to a message it passed on verify against the
-    key in DNS (through this module's resolver)? False when there is none."""
-    lookup = _Lookup()
+    key in DNS (through this module's resolver)? False when there is none. A lookup that
+    fails raises (DNSException, OutOfTime): then nothing is known yet."""
+    lookup = lookup or Lookup()
 
     def txt(name, timeout=5):
         name = name.decode() if isinstance(name, bytes) else name
@@ -330,91 +402,3 @@ def verify_signature(raw: bytes) -> bool:
         return found[0].encode() if found else None
 
     return bool(dkim.verify(raw, dnsfunc=txt))
-
-
-# --- the probe: what the relay really signs -----------------------------------------------------
-
-PROBE_SUBJECT = "Countersign: DKIM probe"
-_PROBE = re.compile(r"^signcheck\+(?P<id>[0-9]{1,18})-(?P<tag>[0-9a-f]{16})@(?P<domain>[^@\s]+)$",
-                    re.IGNORECASE)
-
-
-def _probe_tag(campaign_id: int, secret: str | None = None) -> str:
-    return salted_hmac("countersign.sender_auth.probe", str(campaign_id), secret=secret,
-                       algorithm="sha256").hexdigest()[:16]
-
-
-def probing() -> bool:
-    return bool(settings.SENDER_CHECK and settings.BOUNCE_DOMAIN and settings.DKIM_SELECTOR)
-
-
-def probe_address(campaign_id: int) -> str:
-    return f"signcheck+{campaign_id}-{_probe_tag(campaign_id)}@{settings.BOUNCE_DOMAIN}"
-
-
-def probe_campaign_of(address: str) -> int | None:
-    """The campaign a probe address names, if its hmac and domain verify; else None."""
-    found = _PROBE.match(address.strip().strip("<>"))
-    if not found or found["domain"].lower() != settings.BOUNCE_DOMAIN:
-        return None
-    campaign_id = int(found["id"])
-    if signed_by_a_current_key(found["tag"].lower(), lambda key: _probe_tag(campaign_id, key)):
-        return campaign_id
-    return None
-
-
-def probe_message(campaign):
-    """The probe a test send takes along (None when there is nothing to verify against)."""
-    if not probing():
-        return None
-    return mail.build_message(
-        sender=campaign.sender, subject=f"{PROBE_SUBJECT} {campaign.pk}", body_html="",
-        body_text="This message checks the DKIM signature the relay adds for this sender. "
-                  "It carries no member data.\n", values={},
-        to=probe_address(campaign.pk), headers={"X-Countersign-Probe": str(campaign.pk)})
-
-
-def _signature_tags(raw: bytes) -> dict[str, str]:
-    header = message_from_bytes(raw).get("DKIM-Signature", "")
-    return {k.strip(): "".join(v.split()) for k, _eq, v in
-            (part.partition("=") for part in str(header).split(";")) if k.strip()}
-
-
-def record_probe(campaign, raw: bytes) -> dict:
-    """A probe came back: verify its signature, audit the outcome, return the payload."""
-    domain = domain_of(campaign.sender)
-    tags = _signature_tags(raw)
-    signed = bool(tags)
-    verified = signed and tags.get("d", "").lower() == domain and verify_signature(raw)
-    payload = {"signed": signed, "verified": verified, "signing_domain": tags.get("d", ""),
-               "selector": tags.get("s", ""), "from_domain": domain}
-    with transaction.atomic():
-        audit.record(Action.SIGNATURE_CHECKED, target=campaign, payload=payload,
-                     system="worker")
-    return payload
-
-
-def _signature(campaign) -> Result | None:
-    if not probing():
-        return None
-    entry = AuditEntry.objects.about(campaign).filter(
-        action=Action.SIGNATURE_CHECKED).order_by("-sequence").first()
-    domain = domain_of(campaign.sender)
-    if entry is None:
-        return Result("signature", WARN, "signature_unseen", {"domain": domain})
-    seen = entry.payload
-    when = timezone.localtime(entry.created_at).strftime("%Y-%m-%d %H:%M")
-    params = {"when": when, "domain": domain, "d": seen["signing_domain"], "s": seen["selector"]}
-    if seen["verified"]:
-        return Result("signature", PASS, "signature", params)
-    return Result("signature", FAIL, "signature_failed" if seen["signed"]
-                  else "signature_unsigned", params)
-
-
-def report_for(campaign, *, fresh: bool = False) -> Report:
-    """The checks of a campaign's sender, and what its latest probe showed."""
-    report = cached_check(campaign.sender, fresh=fresh)
-    signature = _signature(campaign)
-    if signature is None:
-        return report
-    return Report(report.from_domain, report.bounce_domain, (*report.results, signature))

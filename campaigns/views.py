@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.models import AuditEntry
 from audit.selectors import chain_head
-from campaigns import ledger, mail, seen, selectors, sender_auth, unsubscribe, workflow
+from campaigns import dkim_probe, ledger, mail, seen, selectors, unsubscribe, workflow
 from campaigns.actions import Action
 from campaigns.findings import GuardReport, labelled
 from campaigns.forms import (
@@ -293,8 +293,9 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
             if ok:
                 messages.success(request, _("Rejected: the campaign is back with its author."))
         else:
-            extra = {"override": form.cleaned_data["override"]} if "override" in form.fields \
-                else {}
+            extra = {"override": form.cleaned_data["override"], "overridden": [
+                key for key in request.POST.get("sender_failures_seen", "").split(" ") if key]
+            } if "override" in form.fields else {}
             ok = _attempt(request, action, form=form, campaign=campaign,
                           seen=seen.Seen.from_post(request.POST),
                           checklist=form.cleaned_data["checklist"], comment=comment, **extra)
@@ -313,7 +314,7 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
     return render(request, template, {
         "campaign": campaign, "form": form, "can": _checks(campaign, request.user),
         "release_window": settings.RELEASE_WINDOW_MINUTES,
-        "sender_check": sender_auth.report_for(campaign) if settings.SENDER_CHECK else None,
+        "sender_check": dkim_probe.report_for(campaign) if settings.SENDER_CHECK else None,
         "seen": seen.Seen.of(campaign), "changes": getattr(request, "seen_changes", None),
         **selectors.review_material(campaign, user=request.user,
                                     page_number=request.GET.get("page")),

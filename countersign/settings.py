@@ -360,6 +360,9 @@ DKIM_KEY_SHA256 = os.environ.get("DKIM_KEY_SHA256", "").strip().lower()
 SENDER_CHECK_NAMESERVERS = envlist("SENDER_CHECK_NAMESERVERS", "")
 SENDER_CHECK_PORT = envint("SENDER_CHECK_PORT", "53")
 SENDER_CHECK_TIMEOUT = float(os.environ.get("SENDER_CHECK_TIMEOUT", "3"))
+# Seconds for all the lookups of one check together (a page or the release waits this long
+# at most; gunicorn's workers are killed after 30).
+SENDER_CHECK_BUDGET = float(os.environ.get("SENDER_CHECK_BUDGET", "12"))
 
 # --- Bounces ---------------------------------------------------------------------------------
 # Campaign messages leave with the envelope sender bounce+<delivery>-<hmac>@BOUNCE_DOMAIN

@@ -3,6 +3,8 @@ and bounce domains, read from a real DNS server on loopback (dnsmasq, tests/dns_
 shown to supervisor and observer; a hard failure refuses the release until it is fixed or
 the observer overrides it in writing, and the audit log keeps both."""
 
+import re
+
 import dkim
 import pytest
 from django.core.cache import cache
@@ -195,10 +197,12 @@ def test_the_signers_see_the_checks_and_only_the_observer_gets_the_override(
     assert 'id="sender-check-override"' in page
     ja = client_for(oscar).get(url, HTTP_ACCEPT_LANGUAGE="ja").content.decode()
     assert "DKIM 鍵がありません" in ja
-    seen = Seen.current(campaign)
-    post = {"checklist": OBSERVER_TICKS, "comment": "", "release": "1",
-            "seen_hash": seen.content_hash, "seen_recipients": seen.recipient_count,
-            "seen_terms": seen.terms}
+    post = {**dict(re.findall(r'<input type="hidden" name="((?:seen|sender)_[^"]+)" '
+                              r'value="([^"]*)"', page)),
+            "checklist": OBSERVER_TICKS, "comment": "", "release": "1"}
+    assert post["sender_failures_seen"].split() == [
+        "dkim_none:cs2026._domainkey.unaligned.test", "bounce_outside:bounces.elsewhere.test",
+        "dmarc_unaligned:unaligned.test"]
     client_for(oscar).post(url, post)
     campaign.refresh_from_db()
     assert campaign.state == State.APPROVED
@@ -240,30 +244,39 @@ def test_a_signature_by_the_relays_key_verifies_and_by_another_key_does_not(
 
 # --- the probe a test send takes along: what the relay really signs ------------------------------
 
-def probe_back(settings, zone, campaign, key_path, domain) -> bytes:
+def sent_probe(campaign, author, supervisor, sink) -> bytes:
+    """A test send of `campaign`; the probe it took along, as the relay received it."""
+    before = len(sink.handler.received)
+    workflow.test_send(campaign=campaign, user=author, member=campaign.roster.members.first(),
+                       recipients=[supervisor])
+    probes = [raw for _t, to, raw in sink.handler.received[before:]
+              if to.startswith("signcheck+")]
+    assert len(probes) == 1, "no probe went with the test send"
+    return probes[0]
+
+
+def signed_by(raw: bytes, key_path, domain: str) -> bytes:
     """The probe as the bounce mailbox gets it from a relay that signed it with `key_path`."""
-    message = sender_auth.probe_message(campaign).message().as_bytes(linesep="\r\n")
-    signature = dkim.sign(message, dns_zone.SELECTOR.encode(), domain.encode(),
-                          key_path.read_bytes(), include_headers=[b"from", b"to", b"subject"])
-    return signature + message
+    return dkim.sign(raw, dns_zone.SELECTOR.encode(), domain.encode(), key_path.read_bytes(),
+                     include_headers=[b"from", b"to", b"subject"]) + raw
 
 
 def test_a_test_send_takes_a_probe_with_no_member_data_along(
         checks_on, olivia, sam, roster, sink):
+    from campaigns import dkim_probe
+    from roster import member_data
+
     campaign = make_campaign(olivia, roster, sender=sender_of(checks_on, "good.test"))
     workflow.submit(campaign=campaign, user=olivia)
     member = roster.members.first()
-    workflow.test_send(campaign=campaign, user=olivia, member=member, recipients=[sam])
-    probes = [raw for _t, to, raw in sink.handler.received if to.startswith("signcheck+")]
-    assert len(probes) == 1
-    assert sender_auth.probe_campaign_of(
-        sender_auth.probe_address(campaign.pk)) == campaign.pk
-    from roster import member_data
-
+    probe = sent_probe(campaign, olivia, sam, sink)
+    to = next(to for _t, to, _raw in sink.handler.received if to.startswith("signcheck+"))
+    nonce = AuditEntry.objects.get(action="campaign.test_sent").payload["signature_probe"]
+    assert dkim_probe.named_by(to) == (campaign.pk, nonce)
     values = member_data.values(member)
     for value in (values.name, values.email, member.member_number):
-        assert value.encode() not in probes[0]
-    assert AuditEntry.objects.get(action="campaign.test_sent").payload["signature_probe"]
+        assert value.encode() not in probe
+    assert campaign.test_sends.filter(recipients=sam).exists()
 
 
 def test_no_probe_without_a_selector_to_verify_against(checks_on, olivia, sam, roster, sink):
@@ -275,51 +288,54 @@ def test_no_probe_without_a_selector_to_verify_against(checks_on, olivia, sam, r
 
 
 def test_a_probe_signed_by_the_relays_key_passes_and_the_outcome_is_audited(
-        checks_on, zone, olivia, roster):
-    from campaigns import bounces
+        checks_on, zone, olivia, sam, roster, sink):
+    from campaigns import bounces, dkim_probe
 
     campaign = make_campaign(olivia, roster, sender=sender_of(checks_on, "good.test"))
-    report = sender_auth.report_for(campaign)
-    assert report.results[-1].code == "signature_unseen" and report.results[-1].status == "warn"
-    raw = probe_back(checks_on, zone, campaign, zone.relay_key, "good.test")
+    last = dkim_probe.report_for(campaign).results[-1]
+    assert (last.code, last.status) == ("signature_unseen", "warn")
+    raw = signed_by(sent_probe(campaign, olivia, sam, sink), zone.relay_key, "good.test")
     assert bounces.process_mail(raw, source="dsn:maildir") is bounces.Result.PROBE
     entry = AuditEntry.objects.get(action="campaign.signature_checked")
-    assert entry.payload == {"signed": True, "verified": True, "signing_domain": "good.test",
-                             "selector": dns_zone.SELECTOR, "from_domain": "good.test"}
-    last = sender_auth.report_for(campaign).results[-1]
+    nonce = AuditEntry.objects.get(action="campaign.test_sent").payload["signature_probe"]
+    assert entry.payload == {"nonce": nonce, "signed": True, "verified": True,
+                             "signing_domain": "good.test", "selector": dns_zone.SELECTOR,
+                             "from_domain": "good.test"}
+    last = dkim_probe.report_for(campaign).results[-1]
     assert (last.code, last.status) == ("signature", "pass")
+    assert bounces.process_mail(raw) is bounces.Result.DUPLICATE  # read once
 
 
 @pytest.mark.parametrize(("how", "code"), [("other key", "signature_failed"),
                                            ("another domain", "signature_failed"),
                                            ("unsigned", "signature_unsigned")])
 def test_a_probe_that_does_not_verify_refuses_the_release(
-        checks_on, zone, olivia, sam, oscar, roster, tmp_path, how, code):
-    from campaigns import bounces
+        checks_on, zone, olivia, sam, oscar, roster, tmp_path, sink, how, code):
+    from campaigns import bounces, dkim_probe
 
     campaign = approved_from(checks_on, olivia, sam, roster, "good.test")
+    raw = [raw for _t, to, raw in sink.handler.received if to.startswith("signcheck+")][-1]
     if how == "other key":
         rotated = tmp_path / "rotated.private"
         dns_zone.make_key(rotated)
-        raw = probe_back(checks_on, zone, campaign, rotated, "good.test")
+        raw = signed_by(raw, rotated, "good.test")
     elif how == "another domain":  # verifies, but for outside.test: not aligned with good.test
-        raw = probe_back(checks_on, zone, campaign, zone.relay_key, "outside.test")
-    else:
-        raw = sender_auth.probe_message(campaign).message().as_bytes()
+        raw = signed_by(raw, zone.relay_key, "outside.test")
     assert bounces.process_mail(raw) is bounces.Result.PROBE
-    assert sender_auth.report_for(campaign).results[-1].code == code
+    assert dkim_probe.report_for(campaign).results[-1].code == code
     with pytest.raises(workflow.IncompleteSignOff, match="Receivers would not believe"):
         workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
                          checklist=OBSERVER_TICKS)
 
 
-def test_a_forged_probe_address_changes_nothing(checks_on, zone, olivia, roster):
+def test_a_forged_probe_address_changes_nothing(checks_on, zone, olivia, sam, roster, sink):
     from campaigns import bounces
 
     campaign = make_campaign(olivia, roster, sender=sender_of(checks_on, "good.test"))
-    raw = probe_back(checks_on, zone, campaign, zone.relay_key, "good.test")
-    forged = raw.replace(sender_auth.probe_address(campaign.pk).encode(),
-                         f"signcheck+{campaign.pk}-0123456789abcdef@bounces.good.test".encode())
+    raw = signed_by(sent_probe(campaign, olivia, sam, sink), zone.relay_key, "good.test")
+    forged = re.sub(rb"signcheck\+(\d+)-([0-9a-f]{8})-[0-9a-f]{16}",
+                    rb"signcheck+\1-\2-0123456789abcdef", raw)
+    assert forged != raw
     assert bounces.process_mail(forged) is not bounces.Result.PROBE
     assert not AuditEntry.objects.filter(action="campaign.signature_checked").exists()
 

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 
 from audit.models import AuditEntry
-from campaigns import sender_auth, workflow
+from campaigns import dkim_probe, workflow
 from campaigns.models import State
 from campaigns.seen import Seen
 from tests import dns_zone
@@ -68,7 +68,7 @@ def test_the_relays_signature_on_the_probe_verifies_against_the_published_key(
     assert "1 DKIM probes checked" in probe_read_back(signing_relay, campaign, olivia, sam)
     entry = AuditEntry.objects.get(action="campaign.signature_checked")
     assert entry.payload["verified"] and entry.payload["signing_domain"] == "good.test"
-    signature = sender_auth.report_for(campaign).results[-1]
+    signature = dkim_probe.report_for(campaign).results[-1]
     assert (signature.code, signature.status) == ("signature", "pass")
     workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
                      checklist=SUPERVISOR_TICKS)
@@ -87,7 +87,7 @@ def test_a_key_in_dns_that_is_not_the_relays_fails_the_probe_and_the_release(
     probe_read_back(signing_relay, campaign, olivia, sam)
     entry = AuditEntry.objects.get(action="campaign.signature_checked")
     assert entry.payload["signed"] and not entry.payload["verified"]
-    signature = sender_auth.report_for(campaign).results[-1]
+    signature = dkim_probe.report_for(campaign).results[-1]
     assert (signature.code, signature.status) == ("signature_failed", "fail")
     workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
                      checklist=SUPERVISOR_TICKS)

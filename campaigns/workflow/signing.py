@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from campaigns import deliveries, sender_auth, suppression
+from campaigns import deliveries, dkim_probe, sender_auth, suppression
 from campaigns.labels import VOID_REASONS
 from campaigns.models import Campaign, CampaignVersion, Delivery, SignOff
 from campaigns.seen import Seen
@@ -100,13 +100,15 @@ def _apply_reject(c, user, *, comment) -> dict:
 
 
 def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "",
-            override: str = "") -> Campaign:
+            override: str = "", overridden=None) -> Campaign:
     """The association's live go for exactly what `seen` names (what the page showed):
     valid for RELEASE_WINDOW_MINUTES. An approval whose signer lost their standing lapses
     first, and the release is refused, saying why. The sender's SPF, DKIM and DMARC are
     read from DNS first (outside the lock: a slow resolver must not hold the campaign): a
     hard failure refuses the release unless `override` says, in writing, why to send
-    anyway; the release's audit entry keeps the checks and that reason."""
+    anyway, and covers every failure found now: `overridden`, the failures the page showed
+    (Report.failure_keys; None: those found now). The release's audit entry keeps the
+    checks and the reason."""
     if (sent_back := lapse_signoffs_of_unstanding_signers(campaign)) is not None:
         error = StaleSignOff(_("A sign-off no longer counts, so the campaign went back a "
                                "step: %(why)s.") % {"why": lapse_reasons(sent_back)},
@@ -114,14 +116,25 @@ def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "",
         with transaction.atomic():
             record_refusal(TRANSITIONS["release"], sent_back, user, error)
         raise error
-    checked = sender_auth.report_for(campaign, fresh=True) if settings.SENDER_CHECK else None
+    checked = dkim_probe.report_for(campaign, fresh=True) if settings.SENDER_CHECK else None
     return perform("release", campaign, user, check=_conditions_of_release_now,
                    apply=_apply_release, seen=seen, checklist=checklist, comment=comment,
-                   checked=checked, override=override.strip())
+                   checked=checked, override=sender_auth.written(override),
+                   overridden=overridden)
 
 
-def _sender_check(checked, override: str) -> Check:
-    if checked is None or not checked.failures or override:
+def _sender_check(checked, override: str, overridden) -> Check:
+    if checked is None or not checked.failures:
+        return ALLOWED
+    unseen = [r for r in checked.failures if overridden is not None
+              and r.key not in set(overridden)]
+    if override and unseen:
+        return refused(IncompleteSignOff, _(
+            "Since the page was loaded these checks failed too, and your reason was not "
+            "written for them: %(failures)s Read the page again.")
+            % {"failures": " ".join(r.message for r in unseen)}, "sender_auth_changed",
+            details={"sender_check": checked.summary()})
+    if override:
         return ALLOWED
     return refused(IncompleteSignOff, _(
         "Receivers would not believe this sender: %(failures)s Fix the DNS records, or "
@@ -131,7 +144,7 @@ def _sender_check(checked, override: str) -> Check:
 
 
 def _conditions_of_release_now(c, user, *, seen, checklist, comment, checked,
-                               override) -> Check:
+                               override, overridden) -> Check:
     approval = c.valid_approvals().order_by("-created_at").first()
     if approval is None:
         return refused(StaleSignOff, _("There is no valid approval for this content."),
@@ -144,10 +157,11 @@ def _conditions_of_release_now(c, user, *, seen, checklist, comment, checked,
         return refused(StaleSignOff, _("What would be sent is no longer what was approved (the "
                                    "content or the roster changed)."), "hash_mismatch")
     return first_of(deadline_check(c), checklist_check(checklist, OBSERVER_CHECKLIST),
-                    _sender_check(checked, override))
+                    _sender_check(checked, override, overridden))
 
 
-def _apply_release(c, user, *, seen, checklist, comment, checked, override) -> dict:
+def _apply_release(c, user, *, seen, checklist, comment, checked, override,
+                   overridden) -> dict:
     now = timezone.now()
     approval = c.valid_approvals().order_by("-created_at").first()
     signoff = SignOff.objects.create(
