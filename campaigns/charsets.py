@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy
 from campaigns import mail
 from campaigns.findings import Finding
 from campaigns.spellings import common_kanji
+from countersign.text import is_control
 
 UTF8 = "utf-8"
 ISO_2022_JP = "iso-2022-jp"
@@ -59,9 +60,9 @@ def writable(text: str) -> bool:
 def _unreadable(char: str) -> bool:
     """A character older phones cannot show as written (see the module's docstring), or
     a control character: ESC would switch the reader into kanji behind every check."""
-    if char.isascii():
-        return char < " " and char not in "\t\n\r" or char == "\x7f"
-    return char in _AMBIGUOUS or not writable(char)
+    if is_control(char):
+        return True
+    return not char.isascii() and (char in _AMBIGUOUS or not writable(char))
 
 
 def suggestion(char: str) -> str:
@@ -234,10 +235,11 @@ def findings(texts: dict[str, str], charset: str, *, recipient: str) -> list[Fin
         return []
     found = []
     for where, text in texts.items():
-        for problem in _characters(where, text):
+        characters = _characters(where, text)
+        for problem in characters:
             found.append(Finding("charset", where, problem.line, problem.column,
                                  problem.char, recipient=recipient, detail="character"))
-        if not found and not writable(text):  # what is read back is not what was approved
+        if not characters and not writable(text):  # what is read back is not what was approved
             found.append(Finding("charset", where, 1, 1, text[:1], recipient=recipient,
                                  detail="character"))
         for number, line in enumerate(text.split("\n"), start=1):

@@ -1,18 +1,11 @@
 """Rules on what a campaign's content may be. Forms show them; the workflow enforces them."""
 
-import re
-
 from django.conf import settings
 from django.utils.translation import gettext as _
 
 from campaigns import mail
 from campaigns.models import Kind
-
-# Control characters show nothing, but mail programs act on some of them: ESC switches
-# ISO-2022-JP into kanji, so ASCII letters after it would arrive as a member's name that
-# neither the guard nor a signer ever saw. A notice has no use for any of them (tab and
-# line breaks aside).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+from countersign.text import CONTROL
 
 
 def allowed_senders() -> list[str]:
@@ -46,7 +39,9 @@ def content_problems(*, roster, sender: str, subject: str, body_text: str,
         add("body_text", _("The plain-text body is empty."))
     for field, text in (("subject", subject), ("body_text", body_text),
                         ("body_html", body_html)):
-        hidden = _CONTROL.search(text)
+        # ESC would switch ISO-2022-JP into kanji: ASCII letters after it would arrive as a
+        # member's name that neither the guard nor a signer ever saw.
+        hidden = CONTROL.search(text)
         if hidden:
             line, column = mail.line_column(text, hidden.start())
             add(field, _("A control character (%(code)s) at line %(line)s, column %(column)s: "

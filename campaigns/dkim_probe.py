@@ -26,6 +26,7 @@ import audit
 from audit.models import AuditEntry
 from campaigns import mail, sender_auth
 from campaigns.actions import Action
+from campaigns.models import Campaign
 from campaigns.sender_auth import FAIL, PASS, WARN, Result
 from countersign.signing import signed_by_a_current_key
 
@@ -89,27 +90,44 @@ def _signature_tags(raw: bytes) -> dict[str, str]:
             (part.partition("=") for part in str(header).split(";")) if k.strip()}
 
 
+def _verified(raw: bytes, tags: dict, domain: str) -> tuple[bool, str]:
+    """(verified and aligned, why not). DNS that does not answer raises: not known yet."""
+    signer = sender_auth.ascii_domain(tags.get("d", ""))
+    lookup = sender_auth.Lookup()
+    policy, _inherited = sender_auth.dmarc_policy(lookup, domain)
+    strict = bool(policy) and policy[0].get("adkim") == "s"
+    aligned = signer == domain or (not strict and sender_auth.organisational_domain(
+        signer) == sender_auth.organisational_domain(domain))
+    if not tags or not aligned:
+        return False, "" if not tags else "not aligned"
+    try:
+        return sender_auth.verify_signature(raw, lookup), ""
+    except (dns.exception.DNSException, sender_auth.OutOfTime):
+        raise
+    except Exception as error:  # noqa: BLE001 - a key record dkimpy cannot parse: not verified
+        return False, type(error).__name__
+
+
 def record(campaign, nonce: str, raw: bytes) -> str:
     """A probe came back: verify, audit (CHECKED), or not again (DUPLICATE), or not now
     (LATER: DNS did not answer; the mail stays for the next run)."""
-    if AuditEntry.objects.about(campaign).filter(action=Action.SIGNATURE_CHECKED,
-                                                 payload__nonce=nonce).exists():
-        return DUPLICATE
     domain = sender_auth.domain_of(campaign.sender)
     tags = _signature_tags(raw)
-    signer = sender_auth.ascii_domain(tags.get("d", ""))
-    lookup = sender_auth.Lookup()
     try:
-        policy, _inherited = sender_auth.dmarc_policy(lookup, domain)
-        strict = bool(policy) and policy[0].get("adkim") == "s"
-        aligned = signer == domain or (not strict and sender_auth.organisational_domain(
-            signer) == sender_auth.organisational_domain(domain))
-        verified = bool(tags) and aligned and sender_auth.verify_signature(raw, lookup)
+        verified, why = _verified(raw, tags, domain)
     except (dns.exception.DNSException, sender_auth.OutOfTime):
         return LATER
     payload = {"nonce": nonce, "signed": bool(tags), "verified": verified,
-               "signing_domain": signer, "selector": tags.get("s", ""), "from_domain": domain}
+               "signing_domain": sender_auth.ascii_domain(tags.get("d", ""))[:253],
+               "selector": tags.get("s", "")[:63], "from_domain": domain}
+    if why:
+        payload["why"] = why
     with transaction.atomic():
+        # One reader at a time per campaign (the pipe and IMAP may both bring it): read once.
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        if AuditEntry.objects.about(campaign).filter(action=Action.SIGNATURE_CHECKED,
+                                                     payload__nonce=nonce).exists():
+            return DUPLICATE
         audit.record(Action.SIGNATURE_CHECKED, target=campaign, payload=payload,
                      system="worker")
     return CHECKED

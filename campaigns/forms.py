@@ -113,8 +113,11 @@ class CampaignForm(forms.ModelForm):
                                ("window_days", sending_hours.EVERY_DAY)):
             if field in self.fields and not cleaned.get(field):
                 cleaned[field] = getattr(self.instance, field) if self.instance.pk else default
-        terms = {name: cleaned[name] if name in self.fields else getattr(self.instance, name)
-                 for name in ("window_start", "window_end", "window_days", "send_before")}
+        names = ("window_start", "window_end", "window_days", "send_before")
+        if any(name in self.errors for name in names):  # a time that is not one: said above
+            return cleaned
+        terms = {name: cleaned.get(name) if name in self.fields
+                 else getattr(self.instance, name) for name in names}
         hours = sending_hours.Hours(terms["window_start"], terms["window_end"],
                                     terms["window_days"] or sending_hours.EVERY_DAY,
                                     terms["send_before"])

@@ -32,7 +32,6 @@ import base64
 import hashlib
 import logging
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from functools import cache
@@ -75,6 +74,8 @@ WORDS = {
                         "%(found)s, the relay signs with %(expected)s): every signature "
                         "fails."),
     "dmarc": _("DMARC policy of %(domain)s: p=%(policy)s, aligned by %(aligned)s."),
+    "dmarc_guessed": _("DMARC policy of %(domain)s: p=%(policy)s, aligned by SPF only if SPF "
+                       "allows the relay, which is not checked (RELAY_ADDRESSES)."),
     "dmarc_none": _("%(domain)s publishes no DMARC policy (TXT at _dmarc.%(domain)s): Gmail "
                     "and Yahoo require one of bulk senders."),
     "dmarc_unaligned": _("DMARC policy of %(domain)s is p=%(policy)s, and neither SPF (the "
@@ -189,8 +190,8 @@ def resolver() -> dns.resolver.Resolver:
     made = dns.resolver.Resolver(configure=not servers)
     if servers:
         made.nameservers, made.port = list(servers), settings.SENDER_CHECK_PORT
+        dns.resolver.default_resolver = made  # pyspf asks dnspython's default
     made.lifetime = made.timeout = settings.SENDER_CHECK_TIMEOUT
-    dns.resolver.default_resolver = made
     return made
 
 
@@ -219,20 +220,17 @@ def domain_of(address: str) -> str:
     return ascii_domain(parseaddr(address)[1].rpartition("@")[2])
 
 
-def written(reason: str) -> str:
-    """An override's reason as it reads: "" when only spaces or invisible characters."""
-    visible = "".join(c for c in reason if unicodedata.category(c) not in ("Cf", "Cc")
-                      or c in "\n\t")
-    return visible.strip()
-
-
 def check(sender: str, *, bounce_domain: str | None = None) -> Report:
     """Every check for a campaign's sender (an address, with a name or without), and the
     bounce domain (default: BOUNCE_DOMAIN; without one, mail leaves with the From address
     as its envelope sender, and SPF of the From domain is what aligns)."""
     from_domain = domain_of(sender)
     bounce = ascii_domain(settings.BOUNCE_DOMAIN if bounce_domain is None else bounce_domain)
-    lookup = Lookup()
+    try:
+        lookup = Lookup()
+    except dns.exception.DNSException as error:  # no resolver configured on this machine
+        return Report(from_domain, bounce, (Result("dns", FAIL, "dns_error", {
+            "name": from_domain, "why": type(error).__name__}),))
     results: list[Result] = []
     for domain in dict.fromkeys(d for d in (from_domain, bounce) if d):
         results.append(_guarded(domain, lambda d=domain: _mx(lookup, d)))
@@ -241,9 +239,9 @@ def check(sender: str, *, bounce_domain: str | None = None) -> Report:
     results.append(dkim_result)
     results.append(_bounce_domain(from_domain, bounce))
     envelope = bounce or from_domain
-    spf_ok = any(r.check == "spf" and r.params.get("domain") == envelope and r.status != FAIL
-                 for r in results)
-    results.append(_guarded(from_domain, lambda: _dmarc(lookup, from_domain, envelope, spf_ok,
+    spf = next((r.status for r in results if r.check == "spf"
+                and r.params.get("domain") == envelope), FAIL)
+    results.append(_guarded(from_domain, lambda: _dmarc(lookup, from_domain, envelope, spf,
                                                         dkim_result)))
     return Report(from_domain, bounce, tuple(results))
 
@@ -270,7 +268,7 @@ def _guarded(name: str, run) -> Result:
     except OutOfTime:
         return Result("dns", FAIL, "out_of_time",
                       {"name": name, "seconds": settings.SENDER_CHECK_BUDGET})
-    except (dns.exception.DNSException, spf.TempError) as error:
+    except dns.exception.DNSException as error:
         return Result("dns", FAIL, "dns_error", {"name": name, "why": type(error).__name__})
     except Exception as error:  # a record is anyone's to write; the page must still answer
         log.warning("sender check of %s failed", name, exc_info=True)
@@ -299,9 +297,11 @@ def _spf(lookup: Lookup, domain: str) -> Result:
         return Result("spf", WARN, "spf_unchecked", {"domain": domain, "record": records[0]})
     for ip in settings.RELAY_ADDRESSES:
         query = spf.query(i=ip, s=f"postmaster@{domain}", h=domain,
-                          querytime=lookup.remaining())
+                          timeout=settings.SENDER_CHECK_TIMEOUT, querytime=lookup.remaining())
         query.cache = lookup.spf_cache  # each include is read once per report
         result, _code, _explanation = query.check()
+        if result == "temperror":  # pyspf's word for a lookup that failed or timed out
+            return Result("dns", FAIL, "dns_error", {"name": domain, "why": "SPF temperror"})
         if result != "pass":
             return Result("spf", FAIL, "spf_denies", {"domain": domain, "ip": ip,
                                                       "result": result, "record": records[0]})
@@ -366,8 +366,10 @@ def dmarc_policy(lookup: Lookup, domain: str) -> tuple[list[dict], bool]:
     return tags, inherited
 
 
-def _dmarc(lookup: Lookup, domain: str, envelope: str, spf_ok: bool,
+def _dmarc(lookup: Lookup, domain: str, envelope: str, spf: str,
            dkim_result: Result) -> Result:
+    """`spf`: the status of the envelope domain's SPF (WARN: published, the relay's
+    addresses not configured, so its alignment is a guess and the result a warning)."""
     records, inherited = dmarc_policy(lookup, domain)
     if not records:
         return Result("dmarc", FAIL, "dmarc_none", {"domain": domain})
@@ -375,13 +377,15 @@ def _dmarc(lookup: Lookup, domain: str, envelope: str, spf_ok: bool,
         return Result("dmarc", FAIL, "dmarc_many", {"domain": domain, "count": len(records)})
     tags = records[0]
     policy = tags.get("sp", tags.get("p", "none")) if inherited else tags.get("p", "none")
-    spf_aligned = spf_ok and (envelope == domain if tags.get("aspf") == "s" else
-                              organisational_domain(envelope) == organisational_domain(domain))
+    spf_aligned = spf != FAIL and (envelope == domain if tags.get("aspf") == "s" else
+                                   organisational_domain(envelope) == organisational_domain(domain))
     dkim_aligned = dkim_result.status == PASS  # its key is under the From domain itself
     aligned = [name for name, ok in (("SPF", spf_aligned), ("DKIM", dkim_aligned)) if ok]
     if aligned:
-        return Result("dmarc", PASS, "dmarc", {"domain": domain, "policy": policy,
-                                               "aligned": " + ".join(aligned)})
+        guessed = not dkim_aligned and spf != PASS
+        return Result("dmarc", WARN if guessed else PASS,
+                      "dmarc_guessed" if guessed else "dmarc",
+                      {"domain": domain, "policy": policy, "aligned": " + ".join(aligned)})
     fate = {"reject": _("receivers will reject this mail."),
             "quarantine": _("receivers will put this mail in spam.")}.get(
         policy, _("receivers may flag this mail."))

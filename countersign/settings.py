@@ -39,6 +39,18 @@ def envint(name: str, default: str) -> int:
         raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
 
 
+def envseconds(name: str, default: str) -> float:
+    """A positive number of seconds."""
+    value = os.environ.get(name, default).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a positive number of seconds")
+    return seconds
+
+
 def envlist(name: str, default: str, separator: str = ",") -> list[str]:
     items = os.environ.get(name, default).split(separator)
     return [item.strip() for item in items if item.strip()]
@@ -359,10 +371,10 @@ DKIM_KEY_SHA256 = os.environ.get("DKIM_KEY_SHA256", "").strip().lower()
 # Nameservers to ask (empty: the system's resolver), their port, and seconds per lookup.
 SENDER_CHECK_NAMESERVERS = envlist("SENDER_CHECK_NAMESERVERS", "")
 SENDER_CHECK_PORT = envint("SENDER_CHECK_PORT", "53")
-SENDER_CHECK_TIMEOUT = float(os.environ.get("SENDER_CHECK_TIMEOUT", "3"))
+SENDER_CHECK_TIMEOUT = envseconds("SENDER_CHECK_TIMEOUT", "3")
 # Seconds for all the lookups of one check together (a page or the release waits this long
 # at most; gunicorn's workers are killed after 30).
-SENDER_CHECK_BUDGET = float(os.environ.get("SENDER_CHECK_BUDGET", "12"))
+SENDER_CHECK_BUDGET = envseconds("SENDER_CHECK_BUDGET", "12")
 
 # --- Bounces ---------------------------------------------------------------------------------
 # Campaign messages leave with the envelope sender bounce+<delivery>-<hmac>@BOUNCE_DOMAIN

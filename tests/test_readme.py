@@ -14,7 +14,7 @@ def test_ci_runs_the_readme_test_command_word_for_word():
 
 def test_every_setting_read_from_the_environment_is_documented():
     source = (settings.BASE_DIR / "countersign" / "settings.py").read_text()
-    names = set(re.findall(r'env(?:bool|int|list|networks)?\("([A-Z_]+)"', source))
+    names = set(re.findall(r'env(?:bool|int|list|networks|seconds)?\("([A-Z_]+)"', source))
     names |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', source))
     documented = (settings.BASE_DIR / "docs" / "settings.md").read_text()
     example = (settings.BASE_DIR / ".env.example").read_text()

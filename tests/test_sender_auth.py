@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import sender_auth, workflow
+from campaigns import dkim_probe, sender_auth, workflow
 from campaigns.models import State
 from campaigns.seen import Seen
 from tests import dns_zone
@@ -104,6 +104,7 @@ def test_without_a_relay_address_or_selector_spf_and_dkim_are_warnings_not_passe
     report = sender_auth.check(sender_of(checks_on, "good.test"))
     by_code = {r.code: r.status for r in report.results}
     assert by_code["spf_unchecked"] == "warn" and by_code["dkim_unchecked"] == "warn"
+    assert by_code["dmarc_guessed"] == "warn"  # aligned by SPF only if SPF allows the relay
     assert report.failures == []  # SPF published and aligned: DMARC still passes
 
 
@@ -153,13 +154,34 @@ def test_blank_override_is_no_override_and_a_written_one_releases(
         workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
                          checklist=OBSERVER_TICKS, override="   ")
     reason = "DKIM 鍵は本日 17 時に差し替え済み（DNS の反映待ち）"
+    with pytest.raises(workflow.IncompleteSignOff, match="not the relay's key"):
+        # a reason not written for the failure found (a script that read no page)
+        workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                         checklist=OBSERVER_TICKS, override=reason)
+    shown = dkim_probe.report_for(campaign).failure_keys
+    assert shown == ["dkim_other_key:cs2026._domainkey.wrongkey.test"]
     released = workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
-                                checklist=OBSERVER_TICKS, override=reason)
+                                checklist=OBSERVER_TICKS, override=reason, overridden=shown)
     assert released.state == State.RELEASED
     entry = AuditEntry.objects.get(action="campaign.released")
     assert entry.payload["sender_check_overridden"] == reason
     assert entry.payload["sender_check"]["failed_checks"] == ["dkim_other_key"]
     assert entry.actor == oscar
+
+
+def test_a_reason_naming_a_member_is_refused_like_a_comment(checks_on, olivia, sam, oscar,
+                                                            roster):
+    """The reason is kept in the audit log for good: it names members by number only."""
+    from roster import member_data
+
+    campaign = approved_from(checks_on, olivia, sam, roster, "wrongkey.test")
+    email = member_data.values(roster.members.first()).email
+    with pytest.raises(workflow.IncompleteSignOff, match="names a member"):
+        workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                         checklist=OBSERVER_TICKS, override=f"{email} の迷惑判定は承知",
+                         overridden=dkim_probe.report_for(campaign).failure_keys)
+    assert not AuditEntry.objects.filter(action="campaign.released").exists()
+    assert email not in str(list(AuditEntry.objects.values_list("payload", flat=True)))
 
 
 def test_a_correct_zone_releases_without_an_override_and_records_the_checks(
@@ -263,7 +285,7 @@ def signed_by(raw: bytes, key_path, domain: str) -> bytes:
 
 def test_a_test_send_takes_a_probe_with_no_member_data_along(
         checks_on, olivia, sam, roster, sink):
-    from campaigns import dkim_probe
+
     from roster import member_data
 
     campaign = make_campaign(olivia, roster, sender=sender_of(checks_on, "good.test"))
@@ -289,7 +311,7 @@ def test_no_probe_without_a_selector_to_verify_against(checks_on, olivia, sam, r
 
 def test_a_probe_signed_by_the_relays_key_passes_and_the_outcome_is_audited(
         checks_on, zone, olivia, sam, roster, sink):
-    from campaigns import bounces, dkim_probe
+    from campaigns import bounces
 
     campaign = make_campaign(olivia, roster, sender=sender_of(checks_on, "good.test"))
     last = dkim_probe.report_for(campaign).results[-1]
@@ -311,7 +333,7 @@ def test_a_probe_signed_by_the_relays_key_passes_and_the_outcome_is_audited(
                                            ("unsigned", "signature_unsigned")])
 def test_a_probe_that_does_not_verify_refuses_the_release(
         checks_on, zone, olivia, sam, oscar, roster, tmp_path, sink, how, code):
-    from campaigns import bounces, dkim_probe
+    from campaigns import bounces
 
     campaign = approved_from(checks_on, olivia, sam, roster, "good.test")
     raw = [raw for _t, to, raw in sink.handler.received if to.startswith("signcheck+")][-1]

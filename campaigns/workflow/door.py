@@ -202,6 +202,7 @@ def verdict_on(t: Transition, campaign, user, check, args) -> Check:
                      lambda: _seen_check(campaign, args) if "seen" in args else ALLOWED,
                      lambda: can(t.action, campaign, user),
                      lambda: _comment_check(campaign, args.get("comment", "")),
+                     lambda: _comment_check(campaign, args.get("override", "")),
                      lambda: check(campaign, user, **args) if check else ALLOWED)
     if not verdict:
         record_refusal(t, campaign, user, verdict.error)
@@ -230,8 +231,9 @@ def _seen_check(campaign, args) -> Check:
 
 
 def _comment_check(campaign, comment: str) -> Check:
-    """A comment is kept in the sign-off, the audit log and notifications: never a
-    member's address or name (the member number says who)."""
+    """A comment (or a written reason, such as a release's override) is kept in the
+    sign-off, the audit log and notifications: never a member's address or name (the
+    member number says who)."""
     if guard.members_named_in(comment, campaign.roster):
         return refused(IncompleteSignOff, _("The comment names a member by address or name. "
                                         "Refer to members by their member number only: "

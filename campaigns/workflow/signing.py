@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from campaigns import deliveries, dkim_probe, sender_auth, suppression
+from campaigns import deliveries, dkim_probe, suppression
 from campaigns.labels import VOID_REASONS
 from campaigns.models import Campaign, CampaignVersion, Delivery, SignOff
 from campaigns.seen import Seen
@@ -25,6 +25,7 @@ from campaigns.workflow.door import (
     StaleSignOff,
     WrongState,
     acting_role,
+    can,
     checklist_check,
     deadline_check,
     first_of,
@@ -36,6 +37,7 @@ from campaigns.workflow.door import (
 )
 from countersign.pseudonyms import mask_addresses
 from countersign.roles import Role
+from countersign.text import visible
 from roster.models import Suppression
 
 SUPERVISOR_CHECKLIST = {
@@ -100,15 +102,15 @@ def _apply_reject(c, user, *, comment) -> dict:
 
 
 def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "",
-            override: str = "", overridden=None) -> Campaign:
+            override: str = "", overridden=()) -> Campaign:
     """The association's live go for exactly what `seen` names (what the page showed):
     valid for RELEASE_WINDOW_MINUTES. An approval whose signer lost their standing lapses
     first, and the release is refused, saying why. The sender's SPF, DKIM and DMARC are
-    read from DNS first (outside the lock: a slow resolver must not hold the campaign): a
-    hard failure refuses the release unless `override` says, in writing, why to send
-    anyway, and covers every failure found now: `overridden`, the failures the page showed
-    (Report.failure_keys; None: those found now). The release's audit entry keeps the
-    checks and the reason."""
+    read from DNS first (outside the lock: a slow resolver must not hold the campaign; not
+    at all when the release would be refused anyway): a hard failure refuses the release
+    unless `override` says, in writing, why to send anyway, for exactly the failures it was
+    written for (`overridden`: Report.failure_keys of what the page showed). The release's
+    audit entry keeps the checks and the reason."""
     if (sent_back := lapse_signoffs_of_unstanding_signers(campaign)) is not None:
         error = StaleSignOff(_("A sign-off no longer counts, so the campaign went back a "
                                "step: %(why)s.") % {"why": lapse_reasons(sent_back)},
@@ -116,25 +118,28 @@ def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "",
         with transaction.atomic():
             record_refusal(TRANSITIONS["release"], sent_back, user, error)
         raise error
-    checked = dkim_probe.report_for(campaign, fresh=True) if settings.SENDER_CHECK else None
+    current = Campaign.objects.get(pk=campaign.pk)  # the page's copy may be older
+    checked = dkim_probe.report_for(current, fresh=True) \
+        if settings.SENDER_CHECK and can("release", current, user) else None
     return perform("release", campaign, user, check=_conditions_of_release_now,
                    apply=_apply_release, seen=seen, checklist=checklist, comment=comment,
-                   checked=checked, override=sender_auth.written(override),
-                   overridden=overridden)
+                   checked=checked, override=visible(override), overridden=tuple(overridden))
 
 
 def _sender_check(checked, override: str, overridden) -> Check:
+    if settings.SENDER_CHECK and checked is None:  # it became releasable meanwhile
+        return refused(WrongState, _("The campaign changed while it was being released: "
+                                     "try again."), "sender_auth_unread")
     if checked is None or not checked.failures:
         return ALLOWED
-    unseen = [r for r in checked.failures if overridden is not None
-              and r.key not in set(overridden)]
-    if override and unseen:
+    unseen = [r for r in checked.failures if r.key not in set(overridden)]
+    if override and unseen and len(unseen) < len(checked.failures):
         return refused(IncompleteSignOff, _(
             "Since the page was loaded these checks failed too, and your reason was not "
             "written for them: %(failures)s Read the page again.")
             % {"failures": " ".join(r.message for r in unseen)}, "sender_auth_changed",
             details={"sender_check": checked.summary()})
-    if override:
+    if override and not unseen:
         return ALLOWED
     return refused(IncompleteSignOff, _(
         "Receivers would not believe this sender: %(failures)s Fix the DNS records, or "
