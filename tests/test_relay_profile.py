@@ -1,0 +1,69 @@
+"""The Postfix profile for Japanese carriers (docs/relay-carriers.md) is configuration a real
+Postfix accepts, with the limits the document states: its three blocks are written into a
+Postfix configuration of their own and checked by Debian's Postfix (marker `mta`)."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+pytestmark = [pytest.mark.mta, pytest.mark.skipif(
+    not (shutil.which("postfix") or Path("/usr/sbin/postfix").exists()),
+    reason="Postfix is not installed (apt-get install -y postfix; .ci/run does it)")]
+
+ENV = {**os.environ, "PATH": os.environ["PATH"] + ":/usr/sbin"}
+
+
+def postfix(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, env=ENV).stdout
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory) -> Path:
+    """A Postfix configuration: Debian's master.cf, a minimal main.cf, and the document's
+    transport map, master.cf entries and main.cf limits, as written there."""
+    root = tmp_path_factory.mktemp("postfix")
+    conf, spool, data = root / "etc", root / "spool", root / "data"
+    for directory in (conf, spool, data):
+        directory.mkdir()
+    shutil.chown(data, "postfix")
+    document = (settings.BASE_DIR / "docs" / "relay-carriers.md").read_text()
+    transport, master, main = re.findall(r"```\n(.*?)```", document, re.DOTALL)[:3]
+    (conf / "transport").write_text(transport)
+    (conf / "master.cf").write_text(Path("/etc/postfix/master.cf").read_text() + master)
+    (conf / "main.cf").write_text(
+        f"compatibility_level = 3.6\nqueue_directory = {spool}\ndata_directory = {data}\n"
+        "mail_owner = postfix\nsetgid_group = postdrop\ninet_interfaces = loopback-only\n"
+        f"maillog_file = {root}/maillog\nmaillog_file_prefixes = {root}\n"
+        + main.replace("/etc/postfix/transport", str(conf / "transport")))
+    postfix("postmap", str(conf / "transport"))
+    return conf
+
+
+def test_postfix_accepts_the_profile(profile):
+    postfix("postfix", "-c", str(profile), "check")  # raises on any error
+
+
+@pytest.mark.parametrize(("domain", "transport"), [
+    ("docomo.ne.jp", "jp_docomo:"), (".docomo.ne.jp", "jp_docomo:"),
+    ("ezweb.ne.jp", "jp_au:"), (".ezweb.ne.jp", "jp_au:"), ("au.com", "jp_au:"),
+    ("softbank.ne.jp", "jp_softbank:"), ("i.softbank.jp", "jp_softbank:"),
+    ("ymobile.ne.jp", "jp_softbank:")])
+def test_each_carrier_domain_goes_to_its_own_transport(profile, domain, transport):
+    assert postfix("postmap", "-c", str(profile), "-q", domain,
+                   f"hash:{profile / 'transport'}").strip() == transport
+
+
+def test_each_carrier_is_paced_one_session_at_a_time_with_its_own_log_name(profile):
+    limits = postfix("postconf", "-c", str(profile), "-n")
+    for carrier, delay in (("jp_docomo", "1s"), ("jp_au", "2s"), ("jp_softbank", "1s")):
+        assert f"{carrier}_destination_rate_delay = {delay}" in limits
+        assert f"{carrier}_destination_concurrency_limit = 1" in limits
+        assert f"{carrier}_destination_recipient_limit = 1" in limits
+        services = postfix("postconf", "-c", str(profile), "-P")
+        assert f"{carrier}/unix/syslog_name = postfix/{carrier}" in services
+    assert "maximal_queue_lifetime = 1d" in limits
