@@ -1,6 +1,7 @@
 """The Postfix profile for Japanese carriers (docs/relay-carriers.md) is configuration a real
 Postfix accepts, with the limits the document states: its three blocks are written into a
-Postfix configuration of their own and checked by Debian's Postfix (marker `mta`)."""
+Postfix configuration of their own and checked by Debian's Postfix (marker `mta`), and the
+relay's log reader still reads a relay set up that way."""
 
 import os
 import re
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-pytestmark = [pytest.mark.mta, pytest.mark.skipif(
-    not (shutil.which("postfix") or Path("/usr/sbin/postfix").exists()),
-    reason="Postfix is not installed (apt-get install -y postfix; .ci/run does it)")]
+
+def needs_postfix(test):
+    return pytest.mark.mta(pytest.mark.skipif(
+        not (shutil.which("postfix") or Path("/usr/sbin/postfix").exists()),
+        reason="Postfix is not installed (apt-get install -y postfix; .ci/run does it)")(test))
 
 ENV = {**os.environ, "PATH": os.environ["PATH"] + ":/usr/sbin"}
 
@@ -44,10 +47,12 @@ def profile(tmp_path_factory) -> Path:
     return conf
 
 
+@needs_postfix
 def test_postfix_accepts_the_profile(profile):
     postfix("postfix", "-c", str(profile), "check")  # raises on any error
 
 
+@needs_postfix
 @pytest.mark.parametrize(("domain", "transport"), [
     ("docomo.ne.jp", "jp_docomo:"), (".docomo.ne.jp", "jp_docomo:"),
     ("ezweb.ne.jp", "jp_au:"), (".ezweb.ne.jp", "jp_au:"), ("au.com", "jp_au:"),
@@ -58,6 +63,7 @@ def test_each_carrier_domain_goes_to_its_own_transport(profile, domain, transpor
                    f"hash:{profile / 'transport'}").strip() == transport
 
 
+@needs_postfix
 def test_each_carrier_is_paced_one_session_at_a_time_with_its_own_log_name(profile):
     limits = postfix("postconf", "-c", str(profile), "-n")
     for carrier, delay in (("jp_docomo", "1s"), ("jp_au", "2s"), ("jp_softbank", "1s")):
@@ -67,3 +73,31 @@ def test_each_carrier_is_paced_one_session_at_a_time_with_its_own_log_name(profi
         services = postfix("postconf", "-c", str(profile), "-P")
         assert f"{carrier}/unix/syslog_name = postfix/{carrier}" in services
     assert "maximal_queue_lifetime = 1d" in limits
+
+
+def test_reconciliation_reads_a_relay_with_the_profiles_per_carrier_log_names(tmp_path):
+    """With the profile, docomo's deliveries are logged as `postfix/jp_docomo/smtp`: the
+    relay's log reader (reconcile_in_doubt) still follows a message to its outcome there."""
+    from datetime import UTC, datetime, timedelta
+
+    from campaigns import relay_log
+
+    lines = [
+        "2026-12-07T10:00:00+09:00 relay postfix/smtpd[10]: 4ABC1: client=app[10.0.0.5]",
+        ("2026-12-07T10:00:00+09:00 relay postfix/cleanup[11]: 4ABC1: "
+        "message-id=<d42.a1@countersign.test>"),
+        ("2026-12-07T10:00:00+09:00 relay postfix/qmgr[12]: 4ABC1: "
+        "from=<bounce+42-0123456789abcdef@bounces.example>, size=2048, nrcpt=1 (queue active)"),
+        ("2026-12-07T10:00:03+09:00 relay postfix/jp_docomo/smtp[13]: 4ABC1: "
+        "to=<member@docomo.ne.jp>, relay=mfsmax.docomo.ne.jp[203.0.113.9]:25, delay=3, "
+        "delays=0/2/0.5/0.5, dsn=2.0.0, status=sent (250 ok)"),
+        "2026-12-07T10:00:03+09:00 relay postfix/qmgr[12]: 4ABC1: removed",
+    ]
+    path = tmp_path / "maillog"
+    path.write_text("\n".join(lines) + "\n")
+    at = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+    log = relay_log.read_logs([path], zone=UTC, wanted={"d42.a1@countersign.test"},
+                              windows=[(at - timedelta(minutes=1), at + timedelta(minutes=1))],
+                              now=at + timedelta(minutes=5))
+    accepted = log.accepted["d42.a1@countersign.test"]
+    assert [(a.queue_id, a.after) for a in accepted] == [("4ABC1", "sent")]
