@@ -170,6 +170,18 @@ def test_a_test_message_for_a_member_whose_name_cannot_be_written_is_refused_not
     assert sink.handler.received == []
 
 
+def with_a_member_value(monkeypatch, member, **changes) -> None:
+    """The door gives `member`'s values with `changes` (what a roster altered behind the
+    app, or the association's own odd value, would hold); every other member as stored."""
+    real_values = member_data._values
+
+    def changed(pk, number, personal):
+        values = real_values(pk, number, personal)
+        return dataclasses.replace(values, **changes) if pk == member.pk else values
+
+    monkeypatch.setattr(member_data, "_values", changed)
+
+
 def test_a_message_that_cannot_be_written_is_refused_before_the_hand_over_not_sent(
         olivia, sam, oscar, roster, sink, monkeypatch):
     """The check before each hand-over alone (the submit's lint switched off): a member's
@@ -179,13 +191,7 @@ def test_a_message_that_cannot_be_written_is_refused_before_the_hand_over_not_se
                                  charset=charsets.ISO_2022_JP, subject=CLEAN_SUBJECT,
                                  body_text=CLEAN_BODY)
     member = roster.members.order_by("row_number").first()
-    real_values = member_data._values
-
-    def with_a_variant(pk, number, personal):
-        values = real_values(pk, number, personal)
-        return dataclasses.replace(values, name="髙橋 一郎") if pk == member.pk else values
-
-    monkeypatch.setattr(member_data, "_values", with_a_variant)
+    with_a_member_value(monkeypatch, member, name="髙橋 一郎")
     workflow.start(campaign_id=campaign.pk)
     run_until_done(campaign)
     assert campaign.state == State.PAUSED
@@ -296,13 +302,7 @@ def test_a_members_value_carrying_escape_bytes_is_refused_before_the_hand_over(
                                  charset=charsets.ISO_2022_JP, subject=CLEAN_SUBJECT,
                                  body_text=CLEAN_BODY)
     member = roster.members.order_by("row_number").first()
-    real_values = member_data._values
-
-    def with_escapes(pk, number, personal):
-        values = real_values(pk, number, personal)
-        return dataclasses.replace(values, name=HIDDEN_NAME) if pk == member.pk else values
-
-    monkeypatch.setattr(member_data, "_values", with_escapes)
+    with_a_member_value(monkeypatch, member, name=HIDDEN_NAME)
     lint = charsets.lint(charset=charsets.ISO_2022_JP, sender=campaign.sender,
                          subject=CLEAN_SUBJECT, body_text=CLEAN_BODY, body_html="",
                          members=member_data.rows(roster))

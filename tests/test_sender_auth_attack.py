@@ -35,7 +35,8 @@ from campaigns import bounces, dkim_probe, sender_auth, workflow
 from campaigns.models import State
 from campaigns.seen import Seen
 from tests import dns_zone
-from tests.factories import OBSERVER_TICKS, SUPERVISOR_TICKS, client_for, make_campaign
+from tests.factories import OBSERVER_TICKS, client_for, make_campaign
+from tests.test_sender_auth import approved_from as approved
 from tests.test_sender_auth import sent_probe
 
 RELAY, RELAY6 = "192.0.2.25", "2001:db8::25"
@@ -223,15 +224,6 @@ def checks(settings, server, keys):
 def sender(settings, domain: str, bounce: str | None = None) -> str:
     settings.BOUNCE_DOMAIN = f"bounces.{domain}" if bounce is None else bounce
     return f"会員サポート <members@{domain}>"
-
-
-def approved(settings, olivia, sam, roster, domain, bounce=None):
-    campaign = make_campaign(olivia, roster, sender=sender(settings, domain, bounce))
-    workflow.submit(campaign=campaign, user=olivia)
-    workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
-                       recipients=[sam])
-    return workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
-                            checklist=SUPERVISOR_TICKS)
 
 
 def form_post(page: str, **fields) -> dict:
