@@ -47,3 +47,5 @@ class Action(StrEnum):
     IN_DOUBT_RECONCILED = "campaign.in_doubt_reconciled"  # relay evidence for messages in doubt
     # a later reading of the relay's log changed what an earlier one showed (both kept)
     IN_DOUBT_EVIDENCE_CORRECTED = "campaign.in_doubt_evidence_corrected"
+    # what the relay's log or the e-mail provider said of messages past the relay (counts)
+    CARRIER_OUTCOMES_READ = "campaign.carrier_outcomes_read"

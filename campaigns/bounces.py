@@ -43,7 +43,16 @@ from django.utils.translation import gettext as _
 
 import audit
 from audit.models import AuditEntry
-from campaigns import dkim_probe, dsn, headers, mail, suppression, unsubscribe, workflow
+from campaigns import (
+    carrier_outcomes,
+    dkim_probe,
+    dsn,
+    headers,
+    mail,
+    suppression,
+    unsubscribe,
+    workflow,
+)
 from campaigns.actions import Action
 from campaigns.dsn import (
     ORIGINAL_PARTS,
@@ -443,6 +452,8 @@ def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
     if event_type in _ACCEPTED_EVENTS and delivery.state == Delivery.State.IN_DOUBT:
         store_relay_evidence(delivery.pk, accepted=True, source=source,
                              at=getattr(event, "timestamp", None))
+    carrier_outcomes.provider_event(delivery, event_type, at=getattr(event, "timestamp", None),
+                                    status=_enhanced_status(event), source=source)
     if event_type == "unsubscribed":  # through the provider's own unsubscribe handling
         return _unsubscribed(delivery, source)
     kind = _ANYMAIL_KINDS.get(event_type)
@@ -450,13 +461,17 @@ def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
         return None
     if kind == BounceKind.HARD and getattr(event, "reject_reason", None) in ("blocked", "spam"):
         kind = BounceKind.BLOCKED  # the provider refused the sender, not the address
-    status = ""
-    if getattr(event, "mta_response", None):
-        found = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b", event.mta_response)
-        status = found[1] if found else ""
+    status = _enhanced_status(event)
     event_id = getattr(event, "event_id", None)
     return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source,
                          report_id=f"esp:{event_id}" if event_id else "")
+
+
+def _enhanced_status(event) -> str:
+    """The enhanced status code (RFC 3463) in the receiving server's reply, or ""."""
+    found = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b",
+                      str(getattr(event, "mta_response", None) or ""))
+    return found[1] if found else ""
 
 
 def _unsubscribed(delivery: Delivery, source: str) -> Result:

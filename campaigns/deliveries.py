@@ -355,10 +355,12 @@ def create_ledger(campaign) -> None:
             f"INSERT INTO {t['delivery']} (campaign_id, member_id, member_number, "
             "address_pseudonym, state, skip_reason, attempts, worker, message_id, "
             "message_sha256, smtp_reply, decision, findings, soft_bounces, bounce_status, "
-            "relay_evidence, esp_message_id) "
+            "relay_evidence, esp_message_id, carrier, at_carrier, carrier_dsn, "
+            "carrier_deferrals) "
             f"SELECT %s, m.id, m.member_number, m.email_pseudonym, "
             f"CASE WHEN EXISTS ({suppressed}) THEN %s ELSE %s END, "
-            f"COALESCE(%s || {reason}, ''), 0, '', '', '', '', '', '[]', 0, '', '{{}}', '' "
+            f"COALESCE(%s || {reason}, ''), 0, '', '', '', '', '', '[]', 0, '', '{{}}', '', "
+            "m.carrier, '', '', 0 "
             f"FROM {t['member']} m WHERE m.roster_id = %s ORDER BY m.row_number",
             [campaign.pk, *reasons, Delivery.State.SKIPPED, Delivery.State.PENDING,
              suppression_rules.skip_reason(""), *reasons, campaign.roster_id],

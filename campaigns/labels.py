@@ -95,6 +95,7 @@ labels.contribute("ACTIONS", {
     Action.SIGNATURE_CHECKED: _("the relay's DKIM signature on a probe checked"),
     Action.IN_DOUBT_RECONCILED: _("messages in doubt checked against the relay's records"),
     Action.IN_DOUBT_EVIDENCE_CORRECTED: _("relay's evidence for a message in doubt corrected"),
+    Action.CARRIER_OUTCOMES_READ: _("what became of messages at the carriers, read"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "attempted": _("attempted"), "code": _("code"), "reason": _("reason"),
@@ -132,6 +133,11 @@ labels.contribute("PAYLOAD_KEYS", {
     "corrected": _("earlier evidence corrected"), "earlier": _("earlier evidence"),
     "now": _("evidence now"),
     "suppressed_count": _("members suppressed"),
+    # past the relay (campaigns.carrier_outcomes)
+    "carrier_delivered": _("delivered at the carrier"),
+    "carrier_deferred": _("deferred by the carrier (the relay retries)"),
+    "carrier_bounced": _("refused by the carrier"),
+    "carrier_expired": _("given up by the relay"),
     # the sender checks of a release (campaigns.sender_auth)
     "sender_check": _("sender checks (SPF, DKIM, DMARC)"),
     "sender_check_overridden": _("released despite failed sender checks, because"),

@@ -266,6 +266,19 @@ class TestSend(models.Model):
         return f"test of {self.campaign} for {self.member_number}"
 
 
+class AtCarrier(models.TextChoices):
+    """What became of a message the relay took, at the carrier (its log or the provider)."""
+
+    DEFERRED = "deferred", _("Deferred, the relay retries")
+    DELIVERED = "delivered", _("Delivered")
+    BOUNCED = "bounced", _("Refused by the carrier")
+    EXPIRED = "expired", _("Given up by the relay")
+
+    @classmethod
+    def final(cls) -> tuple:
+        return cls.DELIVERED, cls.BOUNCED, cls.EXPIRED
+
+
 class Delivery(models.Model):
     """The ledger: one row per recipient, the truth about who got what and when."""
 
@@ -315,6 +328,15 @@ class Delivery(models.Model):
     complained_at = models.DateTimeField(_("reported as spam at"), null=True, blank=True)
     # In doubt: what the relay's own records say of this message (reconcile_in_doubt).
     relay_evidence = models.JSONField(default=dict, blank=True)
+    # Past the relay (campaigns.relay_outcomes): the carrier group the relay paces this
+    # address in, copied from the member row, and what the relay's log or the e-mail
+    # provider last said of the message at the carrier.
+    carrier = models.CharField(_("carrier"), max_length=10, blank=True)
+    at_carrier = models.CharField(_("at the carrier"), max_length=10, blank=True,
+                                  choices=AtCarrier.choices)
+    at_carrier_since = models.DateTimeField(null=True, blank=True)
+    carrier_dsn = models.CharField(max_length=12, blank=True)  # 2.0.0, 4.7.0, 5.1.1
+    carrier_deferrals = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]

@@ -115,7 +115,7 @@ def evidence(delivery, log: Log, sent: list, *, source: str, checked_at: datetim
     if any(at is None or not start <= at <= end for at in log.mentions.get(message_id, [])):
         return {**record, "accepted": None, "reason": "conflict"}
     if acceptances := log.accepted.get(message_id):
-        ours = [a for a in acceptances if _sent_by_us(a.sender, delivery)]
+        ours = [a for a in acceptances if sent_by_us(a.sender, delivery)]
         if not ours:  # someone's message carrying our Message-ID, or a forged line
             return {**record, "accepted": None, "reason": "other_sender"}
         first = min(ours, key=lambda a: a.at)
@@ -136,7 +136,7 @@ def evidence(delivery, log: Log, sent: list, *, source: str, checked_at: datetim
             "reason": "not_queued" if message_id in log.not_queued else "no_trace"}
 
 
-def _sent_by_us(sender: str, delivery) -> bool:
+def sent_by_us(sender: str, delivery) -> bool:
     """The envelope sender the relay queued it from is this delivery's: its VERP address
     (the hmac cannot be guessed, and a message never queued never showed it), or without
     BOUNCE_DOMAIN the campaign's From address."""

@@ -121,12 +121,24 @@ class Log:
     queued_from: dict = field(default_factory=lambda: defaultdict(list))
 
 
+@dataclass(frozen=True)
+class Step:
+    """One thing the relay logged of a message after taking it: a delivery attempt's outcome
+    for one recipient (sent, deferred, bounced) or the queue giving it up (expired)."""
+
+    at: datetime
+    status: str  # sent, deferred, bounced, expired
+    to: str = ""  # the recipient as the relay logged it ("" where the line names none)
+    dsn: str = ""  # the enhanced status code, 2.0.0 / 4.7.0 / 5.1.1
+
+
 @dataclass
 class Acceptance:
     queue_id: str
     at: datetime
     sender: str  # the envelope sender the relay queued it from
     after: str = ""
+    steps: tuple = ()  # Step, in the log's order
 
 
 def _parse(raw: str, *, zone, latest, syslog_name):
@@ -251,7 +263,9 @@ def _mention_undated(log: Log, fields, wanted) -> None:
 
 _QUEUED = re.compile(r"(?P<queue>(?!NOQUEUE\b)[0-9A-Za-z]{5,32}): (?P<rest>.*)")
 _COMMIT = re.compile(r"from=<(?P<sender>[^<>\s]*)>, size=\d+, nrcpt=\d+ \(queue active\)")
-_STATUS = re.compile(r"to=<[^<>]*>, .*\bstatus=(?P<status>sent|bounced|deferred|expired)\b.*")
+_STATUS = re.compile(r"to=<(?P<to>[^<>]*)>, .*\bstatus=(?P<status>sent|bounced|deferred|expired)"
+                     r"\b.*")
+_DSN = re.compile(r", dsn=(?P<dsn>[245]\.\d{1,3}\.\d{1,3}), ")
 # A cleanup or qmgr line that starts like a queue id but is not one followed by ": ": cut
 # short (their other lines start with a word in lower case: "warning:", "table ...").
 _CUT_QUEUE_ID = re.compile(r"[0-9A-Z]")
@@ -273,6 +287,13 @@ class _Life:
     refused: bool = False
     unclear: bool = False
     after: str = ""
+    steps: list = field(default_factory=list)
+
+    def step(self, at: datetime, status: str, found=None) -> None:
+        self.after = status
+        dsn = _DSN.search(found.string) if found else None
+        self.steps.append(Step(at, status, found["to"] if found else "",
+                               dsn["dsn"] if dsn else ""))
 
 
 def _exact_id(value: str) -> str | None:
@@ -294,7 +315,8 @@ def _follow_postfix(log: Log, wanted: set[str], senders=frozenset()) -> None:
             return
         if life.committed_at:
             log.accepted[life.message_id].append(
-                Acceptance(life.queue_id, life.committed_at, life.sender, life.after))
+                Acceptance(life.queue_id, life.committed_at, life.sender, life.after,
+                           tuple(life.steps)))
         elif life.unclear:
             log.unclear.add(life.message_id)
         else:
@@ -361,9 +383,9 @@ def _follow_postfix(log: Log, wanted: set[str], senders=frozenset()) -> None:
                     close(life)
                     del lives[key]
             elif (found_status := _STATUS.match(rest)) and life:
-                life.after = found_status["status"]
+                life.step(line.at, found_status["status"], found_status)
             elif "status=expired" in rest and life:
-                life.after = "expired"
+                life.step(line.at, "expired")
             elif life and not life.committed_at and not rest.startswith("skipped"):
                 life.unclear = True  # a queue manager line cut short, or one not known
         elif line.daemon == "postsuper" and life and rest.startswith(("removed", "deleted")):
@@ -374,7 +396,7 @@ def _follow_postfix(log: Log, wanted: set[str], senders=frozenset()) -> None:
             life.after = "bounced"
         elif line.daemon in _DELIVERY_AGENTS and life and (
                 found_status := _STATUS.match(rest)):
-            life.after = found_status["status"]
+            life.step(line.at, found_status["status"], found_status)
     for life in lives.values():
         close(life)
 
@@ -422,10 +444,13 @@ def _follow_exim(log: Log, wanted: set[str], senders=frozenset()) -> None:
                 log.mentions[message_id].append(line.at)
                 received[queue] = Acceptance(queue, line.at, sender)
                 log.accepted[message_id].append(received[queue])
-        elif (parts := line.text.split(" ", 2)) and parts[0] in received and len(parts) > 1:
+        elif (parts := line.text.split(" ", 2)) and parts[0] in received and len(parts) > 2:
             status = {"=>": "sent", "->": "sent", "**": "bounced", "==": "deferred"}.get(parts[1])
             if status:
-                received[parts[0]].after = status
+                acceptance = received[parts[0]]
+                acceptance.after = status
+                to = parts[2].split(" ", 1)[0].strip("<>")
+                acceptance.steps += (Step(line.at, status, to),)
 
 
 # --- the machine's zone ----------------------------------------------------------------------

@@ -27,6 +27,7 @@ EXPIRING = "countersign-expiring-approvals"
 PURGE = "countersign-purge-rosters"
 SESSIONS = "countersign-clear-sessions"
 BOUNCE_MAILBOX = "countersign-bounce-mailbox"
+CARRIERS = "countersign-track-carriers"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ def plan() -> list[Planned]:
     if settings.BOUNCE_IMAP_HOST:  # returned mail from an IMAP mailbox (docs/operations.md)
         planned.append(Planned(BOUNCE_MAILBOX, "campaigns.tasks.poll_bounce_mailbox",
                                settings.BOUNCE_IMAP_MINUTES))
+    if settings.RELAY_MAILLOG:  # what the relay did next, per carrier (campaigns.carrier_outcomes)
+        planned.append(Planned(CARRIERS, "campaigns.tasks.track_carriers",
+                               settings.RELAY_MAILLOG_MINUTES))
     return planned
 
 

@@ -6,7 +6,15 @@ from importlib import import_module
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns import notices, notifications, retention, schedules, sender, workflow
+from campaigns import (
+    carrier_outcomes,
+    notices,
+    notifications,
+    retention,
+    schedules,
+    sender,
+    workflow,
+)
 from campaigns.doorbells import queue_send
 from campaigns.models import Campaign, State
 
@@ -60,6 +68,13 @@ def poll_bounce_mailbox() -> str:
     out = StringIO()
     call_command("process_bounces", imap=True, stdout=out)
     return out.getvalue().strip()
+
+
+def track_carriers() -> str:
+    """A django-q2 schedule's entry point (RELAY_MAILLOG set): what the relay's log says
+    became of the messages at the carriers."""
+    counts = carrier_outcomes.track_configured()
+    return ", ".join(f"{status} {counts[status]}" for status in sorted(counts)) or "no change"
 
 
 def clear_expired_sessions() -> None:

@@ -19,7 +19,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.models import AuditEntry
 from audit.selectors import chain_head
-from campaigns import dkim_probe, ledger, mail, seen, selectors, unsubscribe, workflow
+from campaigns import (
+    carrier_outcomes,
+    dkim_probe,
+    ledger,
+    mail,
+    seen,
+    selectors,
+    unsubscribe,
+    workflow,
+)
 from campaigns.actions import Action
 from campaigns.findings import GuardReport, labelled
 from campaigns.forms import (
@@ -31,7 +40,7 @@ from campaigns.forms import (
 )
 from campaigns.labels import status_meaning
 from campaigns.models import Campaign, Delivery, Notification, SignOff, State
-from countersign import access
+from countersign import access, carriers
 from countersign.roles import Role, has_role, role_required
 from countersign.templatetags.countersign_tags import copyable
 from countersign.text import found_in
@@ -163,6 +172,7 @@ def campaign_detail(request, pk):
             "campaigns:member_search", args=[campaign.pk])),
         "guard_findings": guard_findings,
         "progress": ledger.progress(campaign) if campaign.state in LIVE_OR_DONE else None,
+        "carriers": carrier_outcomes.page(campaign) if campaign.state in LIVE_OR_DONE else None,
         "in_doubt": ledger.with_addresses([_with_seen_evidence(d) for d in campaign.deliveries
                                            .filter(state=Delivery.State.IN_DOUBT)[:100]]),
         "refused": [{"member_number": d.member_number,
@@ -413,9 +423,12 @@ def delivery_decide(request, pk, delivery_pk):
 def campaign_ledger(request, pk):
     campaign = _get_campaign_for(request, pk)
     state, q = request.GET.get("state"), request.GET.get("q", "").strip()
+    carrier = request.GET.get("carrier")
     deliveries = campaign.deliveries.order_by("id")
     if state in Delivery.State.values:
         deliveries = deliveries.filter(state=state)
+    if carrier in dict(carriers.GROUPS):
+        deliveries = deliveries.filter(carrier=carrier)
     if q:  # the ledger is member data (access policy): search by number, name or address
         deliveries = deliveries.filter(Q(member_number__icontains=q) | Q(
             member_id__in=member_data.matching_ids(campaign.roster_id, q)))
@@ -426,7 +439,9 @@ def campaign_ledger(request, pk):
     numbers = ledger.progress(campaign)
     return render(request, "campaigns/ledger.html", {
         "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,
-        "progress": numbers, "q": q,
+        "progress": numbers, "q": q, "carrier": carrier, "carriers": carriers.GROUPS,
+        # What the relay's log or the provider said of a message at its carrier, if anything.
+        "at_carriers": campaign.deliveries.exclude(at_carrier="").exists(),
         # Bounces, complaints or delays came back: the ledger shows what and when.
         "returned": numbers["bounced"] or numbers["complained"] or numbers["soft_bounced"]})
 

@@ -396,6 +396,16 @@ BOUNCE_PAUSE_POLICY_DOMAINS = envint("BOUNCE_PAUSE_POLICY_DOMAINS", "3")
 # none of them further apart than the gap.
 RECONCILE_CLOCK_MARGIN_SECONDS = envint("RECONCILE_CLOCK_MARGIN_SECONDS", "120")
 RECONCILE_MAX_LOG_GAP_SECONDS = envint("RECONCILE_MAX_LOG_GAP_SECONDS", "60")
+# What became of messages at the carriers (campaigns.carrier_outcomes, docs/relay-carriers.md):
+# the relay's mail log files (comma-separated, rotated ones too) the worker reads every
+# RELAY_MAILLOG_MINUTES, in RELAY_MAILLOG_ZONE (default: this machine's zone) under the
+# relay's syslog_name; messages are followed for CARRIER_TRACK_DAYS after the hand-over
+# (the profile keeps a message in the relay's queue for one day at most).
+RELAY_MAILLOG = envlist("RELAY_MAILLOG", "")
+RELAY_MAILLOG_MINUTES = envint("RELAY_MAILLOG_MINUTES", "5")
+RELAY_MAILLOG_ZONE = os.environ.get("RELAY_MAILLOG_ZONE", "")
+RELAY_SYSLOG_NAME = os.environ.get("RELAY_SYSLOG_NAME", "postfix")
+CARRIER_TRACK_DAYS = envint("CARRIER_TRACK_DAYS", "3")
 # process_bounces --imap: the mailbox the bounces land in (polled, e.g. by a schedule).
 BOUNCE_IMAP_HOST = os.environ.get("BOUNCE_IMAP_HOST", "")
 BOUNCE_IMAP_USER = os.environ.get("BOUNCE_IMAP_USER", "")

@@ -34,7 +34,7 @@ from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.db.models import Q
 
-from countersign import access
+from countersign import access, carriers
 from countersign.pseudonyms import mask_addresses, normalise_address, pseudonym
 from countersign.text import normalised
 from roster.models import Member, Roster, RosterUpload
@@ -85,13 +85,14 @@ def new_member(*, roster, row_number: int, member_number: str, name: str, email:
     """An unsaved member row (for bulk_create): the values and the address's pseudonym."""
     return Member(roster=roster, row_number=row_number, member_number=member_number,
                   personal=_personal(name=name, email=email, extra=extra),
-                  email_pseudonym=pseudonym(email))
+                  email_pseudonym=pseudonym(email), carrier=carriers.group_of(email))
 
 
 def copies(members, *, roster) -> list[Member]:
     """Unsaved copies of `members` in another roster (a roster's subset)."""
     return [Member(roster=roster, row_number=m.row_number, member_number=m.member_number,
-                   personal=m.personal, email_pseudonym=m.email_pseudonym) for m in members]
+                   personal=m.personal, email_pseudonym=m.email_pseudonym, carrier=m.carrier)
+            for m in members]
 
 
 def hold_upload(*, parsed, **fields) -> RosterUpload:

@@ -57,6 +57,9 @@ class Member(models.Model):
     personal = models.JSONField(default=dict)
     # countersign.pseudonyms.pseudonym(email): the suppression list, erasure, uniqueness.
     email_pseudonym = models.CharField(max_length=64, blank=True, db_index=True)
+    # countersign.carriers.group_of(email): docomo, au, softbank or other (the ledger counts
+    # per carrier without reading the address).
+    carrier = models.CharField(max_length=10, blank=True)
 
     class Meta:
         ordering = ["row_number"]

@@ -66,11 +66,12 @@ def test_each_carrier_domain_goes_to_its_own_transport(profile, domain, transpor
 @needs_postfix
 def test_each_carrier_is_paced_one_session_at_a_time_with_its_own_log_name(profile):
     limits = postfix("postconf", "-c", str(profile), "-n")
+    services = postfix("postconf", "-c", str(profile), "-P")
     for carrier, delay in (("jp_docomo", "1s"), ("jp_au", "2s"), ("jp_softbank", "1s")):
         assert f"{carrier}_destination_rate_delay = {delay}" in limits
         assert f"{carrier}_destination_concurrency_limit = 1" in limits
-        assert f"{carrier}_destination_recipient_limit = 1" in limits
-        services = postfix("postconf", "-c", str(profile), "-P")
+        # A recipient limit of 1 makes each recipient a destination: nothing is paced.
+        assert f"{carrier}_destination_recipient_limit" not in limits
         assert f"{carrier}/unix/syslog_name = postfix/{carrier}" in services
     assert "maximal_queue_lifetime = 1d" in limits
 
@@ -101,3 +102,21 @@ def test_reconciliation_reads_a_relay_with_the_profiles_per_carrier_log_names(tm
                               now=at + timedelta(minutes=5))
     accepted = log.accepted["d42.a1@countersign.test"]
     assert [(a.queue_id, a.after) for a in accepted] == [("4ABC1", "sent")]
+
+
+def test_the_apps_carrier_groups_are_the_profiles_transport_map():
+    """The campaign page counts per carrier what the relay paces per transport: one table."""
+    from countersign import carriers
+
+    document = (settings.BASE_DIR / "docs" / "relay-carriers.md").read_text()
+    transport = re.findall(r"```\n(.*?)```", document, re.DOTALL)[0]
+    in_profile = {tuple(line.split()) for line in transport.splitlines()
+                  if line.strip() and not line.startswith("#")}
+    in_app = set()
+    for group, domains in carriers.DOMAINS.items():
+        for name, subdomains in domains:
+            if subdomains is not None:
+                in_app.add((name, f"jp_{group}:"))
+            if subdomains is not False:
+                in_app.add(("." + name, f"jp_{group}:"))
+    assert in_app == in_profile

@@ -1,0 +1,204 @@
+"""What became of the messages the relay took: delivered at the carrier, deferred and being
+retried, refused, or given up, counted per carrier group on the campaign page.
+
+Pacing per carrier is the relay's job (docs/relay-carriers.md); Countersign hands each
+message over and learns the rest from two sources, neither of them on the send path:
+* the relay's log (`manage.py track_carriers`, or the worker's schedule with RELAY_MAILLOG):
+  each message the ledger says the relay took is followed, by its Message-ID, through one
+  life of its queue id (campaigns.relay_log) queued from its own envelope sender, and only
+  the outcome lines for its own recipient (the address's pseudonym) count;
+* an e-mail provider's events through django-anymail (delivered, deferred, bounced).
+
+What is recorded is the latest word per message (`Delivery.at_carrier`, since when, the
+enhanced status code, how many deferrals): a deferral is never final, a delivery, a refusal
+or the relay giving up is and stays. None of it changes the delivery's state: a carrier
+that defers does not pause the campaign (the relay retries), and a refusal's consequences
+(the bounce, the suppression) come with the relay's DSN (campaigns.bounces). Each reading
+that changes something is one audit entry per campaign, in the same transaction, with counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+import audit
+from audit.models import AuditEntry
+from campaigns.actions import Action
+from campaigns.mail import bare_message_id
+from campaigns.models import AtCarrier, Campaign, Delivery
+from campaigns.reconcile import sent_by_us, window
+from campaigns.relay_log import machine_zone, read_logs
+from countersign import carriers
+from countersign.pseudonyms import pseudonym
+
+_FROM_LOG = {"sent": AtCarrier.DELIVERED, "deferred": AtCarrier.DEFERRED,
+             "bounced": AtCarrier.BOUNCED, "expired": AtCarrier.EXPIRED}
+_FROM_PROVIDER = {"delivered": AtCarrier.DELIVERED, "deferred": AtCarrier.DEFERRED,
+                  "bounced": AtCarrier.BOUNCED}
+
+
+@dataclass(frozen=True)
+class Word:
+    """The latest word on one message past the relay."""
+
+    status: str  # an AtCarrier value
+    at: datetime
+    dsn: str = ""
+    deferrals: int = 0
+
+
+def from_steps(steps) -> Word | None:
+    """The word a message's logged steps (campaigns.relay_log.Step, in order) add up to: the
+    last final one (sent, bounced, expired) if any, else the last deferral."""
+    deferrals = sum(1 for step in steps if step.status == "deferred")
+    final = [step for step in steps if step.status in ("sent", "bounced", "expired")]
+    last = final[-1] if final else (steps[-1] if steps else None)
+    if last is None:
+        return None
+    return Word(_FROM_LOG[last.status], last.at, last.dsn, deferrals)
+
+
+def _apply(delivery_id: int, word: Word) -> bool:
+    """Store `word` unless the delivery already has a final one or the same; True if stored."""
+    changes = {"at_carrier": word.status, "at_carrier_since": word.at,
+               "carrier_dsn": word.dsn[:12]}
+    rows = Delivery.objects.filter(pk=delivery_id).exclude(at_carrier__in=AtCarrier.final())
+    if word.status == AtCarrier.DEFERRED:
+        rows = rows.exclude(at_carrier=AtCarrier.DEFERRED, carrier_deferrals__gte=word.deferrals,
+                            at_carrier_since__gte=word.at)
+    return bool(rows.update(**changes, carrier_deferrals=word.deferrals))
+
+
+# --- the relay's log -------------------------------------------------------------------------
+
+def track(paths, *, zone, syslog_name: str = "postfix", source: str = "postfix log",
+          now=None) -> Counter:
+    """Read the relay's log for every message handed over in the last CARRIER_TRACK_DAYS
+    whose outcome is not final; store what it says. Counts per AtCarrier value changed."""
+    now = now or timezone.now()
+    open_rows = list(Delivery.objects.filter(
+        state__in=(Delivery.State.SENT, Delivery.State.BOUNCED), esp_message_id="",
+        sent_at__gte=now - timedelta(days=settings.CARRIER_TRACK_DAYS),
+    ).exclude(message_id="").exclude(at_carrier__in=AtCarrier.final()).select_related(
+        "campaign").only("pk", "message_id", "claimed_at", "sent_at", "address_pseudonym",
+                         "campaign__sender", "campaign_id"))
+    if not open_rows:
+        return Counter()
+    log = read_logs(paths, zone=zone, syslog_name=syslog_name, now=now,
+                    wanted={bare_message_id(d.message_id) for d in open_rows},
+                    windows=[window(d.claimed_at or d.sent_at) for d in open_rows])
+    words = {}
+    for delivery in open_rows:
+        acceptances = [a for a in log.accepted.get(bare_message_id(delivery.message_id), [])
+                       if sent_by_us(a.sender, delivery)]
+        steps = [step for acceptance in acceptances for step in acceptance.steps
+                 if step.to and pseudonym(step.to) == delivery.address_pseudonym]
+        if word := from_steps(sorted(steps, key=lambda s: s.at)):
+            words[delivery.pk] = (delivery.campaign_id, word)
+    return _store(words, source=source)
+
+
+def track_configured(*, now=None) -> Counter:
+    """track() over the settings' RELAY_MAILLOG files (those that exist: a rotated file may
+    be missing for a moment), in RELAY_MAILLOG_ZONE or this machine's zone."""
+    paths = [Path(p) for p in settings.RELAY_MAILLOG if Path(p).is_file()]
+    if not paths:
+        return Counter()
+    zone = (ZoneInfo(settings.RELAY_MAILLOG_ZONE) if settings.RELAY_MAILLOG_ZONE
+            else machine_zone())
+    return track(paths, zone=zone, syslog_name=settings.RELAY_SYSLOG_NAME, now=now)
+
+
+def _store(words: dict, *, source: str) -> Counter:
+    counts, per_campaign = Counter(), {}
+    with transaction.atomic():
+        for delivery_id, (campaign_id, word) in sorted(words.items()):
+            if _apply(delivery_id, word):
+                per_campaign.setdefault(campaign_id, Counter())[word.status] += 1
+        for campaign in Campaign.objects.filter(pk__in=per_campaign).order_by("pk"):
+            numbers = per_campaign[campaign.pk]
+            counts.update(numbers)
+            audit.record(Action.CARRIER_OUTCOMES_READ, system="cli", target=campaign, payload={
+                "source": source, **{f"carrier_{status}": numbers[status]
+                                     for status in AtCarrier.values}})
+    return counts
+
+
+# --- an e-mail provider's events ---------------------------------------------------------------
+
+def provider_event(delivery: Delivery, event_type: str, *, at=None, status: str = "",
+                   source: str) -> bool:
+    """An event of the provider that took the message (django-anymail's tracking signal):
+    delivered, deferred or bounced at the receiving side. Audited when it changes the
+    ledger."""
+    kind = _FROM_PROVIDER.get(event_type)
+    if kind is None or not delivery.was_handed_over:
+        return False
+    if kind == AtCarrier.BOUNCED and delivery.state == Delivery.State.BOUNCED:
+        return False  # its DSN, or this very event before, said so already
+    with transaction.atomic():
+        current = Delivery.objects.select_for_update().only(
+            "pk", "at_carrier", "carrier_deferrals").get(pk=delivery.pk)
+        deferrals = current.carrier_deferrals + (kind == AtCarrier.DEFERRED)
+        if not _apply(delivery.pk, Word(kind, at or timezone.now(), status, deferrals)):
+            return False
+        audit.record(Action.CARRIER_OUTCOMES_READ, system=source, target=delivery.campaign,
+                     payload={"source": source, "delivery": delivery.pk,
+                              f"carrier_{kind}": 1})
+    return True
+
+
+# --- the campaign page -----------------------------------------------------------------------
+
+@dataclass
+class Row:
+    group: str
+    label: str
+    counts: dict = field(default_factory=dict)
+
+
+COLUMNS = ("handed_over", "delivered", "retrying", "deferred_once", "bounced", "expired",
+           "no_word")
+
+
+def by_carrier(campaign) -> list[Row]:
+    """Per carrier group: handed to the relay, delivered, deferred now (the relay retries),
+    deferred at least once, refused, given up, and no word yet. Counts only."""
+    handed = Q(state__in=(Delivery.State.SENT, Delivery.State.BOUNCED))
+    found = {row["carrier"]: row for row in campaign.deliveries.filter(handed).values(
+        "carrier").annotate(
+        handed_over=Count("pk"),
+        delivered=Count("pk", filter=Q(at_carrier=AtCarrier.DELIVERED)),
+        retrying=Count("pk", filter=Q(at_carrier=AtCarrier.DEFERRED)),
+        deferred_once=Count("pk", filter=Q(carrier_deferrals__gt=0)),
+        bounced=Count("pk", filter=Q(at_carrier=AtCarrier.BOUNCED)
+                      | Q(state=Delivery.State.BOUNCED)),
+        expired=Count("pk", filter=Q(at_carrier=AtCarrier.EXPIRED)),
+        no_word=Count("pk", filter=Q(at_carrier="") & ~Q(state=Delivery.State.BOUNCED)))}
+    rows = []
+    for group, label in carriers.GROUPS:
+        row = found.get(group, {})
+        if group == carriers.OTHER and "" in found:  # erased before the groups were kept
+            row = {key: row.get(key, 0) + found[""][key] for key in COLUMNS}
+        rows.append(Row(group, label, {key: row.get(key, 0) for key in COLUMNS}))
+    return rows
+
+
+def page(campaign) -> dict | None:
+    """The campaign page's table (None before anything was handed to the relay) and when a
+    reading last changed something for this campaign."""
+    rows = by_carrier(campaign)
+    if not any(row.counts["handed_over"] for row in rows):
+        return None
+    last = AuditEntry.objects.about(campaign).filter(
+        action=Action.CARRIER_OUTCOMES_READ).order_by("-sequence").first()
+    return {"rows": rows, "read_at": last.created_at if last else None}

@@ -1,0 +1,43 @@
+"""What became of the messages at the carriers, from the relay's mail log (Postfix or Exim).
+
+    manage.py track_carriers --maillog /var/log/mail.log [--maillog /var/log/mail.log.1]
+                             [--log-zone Asia/Tokyo] [--syslog-name postfix]
+
+Each message handed over in the last CARRIER_TRACK_DAYS whose outcome is not final is looked
+up; the campaign page counts them per carrier group (docs/relay-carriers.md). The worker runs
+the same every RELAY_MAILLOG_MINUTES once RELAY_MAILLOG is set.
+"""
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.core.management.base import BaseCommand, CommandError
+
+from campaigns import carrier_outcomes, relay_log
+from campaigns.models import AtCarrier
+
+
+class Command(BaseCommand):
+    help = "Record what the relay's log says became of each message at its carrier."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--maillog", action="append", required=True,
+                            help="the relay's mail log (repeat for rotated files)")
+        parser.add_argument("--log-zone", default="",
+                            help="time zone of the log's times "
+                                 "(default: this machine's, /etc/localtime)")
+        parser.add_argument("--syslog-name", default="postfix",
+                            help="the relay's syslog_name (postconf syslog_name)")
+        parser.add_argument("--source", default="postfix log",
+                            help="what the audit entry calls this reading")
+
+    def handle(self, *args, maillog, log_zone, syslog_name, source, **options):
+        paths = [Path(p) for p in maillog]
+        for path in paths:
+            if not path.is_file():
+                raise CommandError(f"no such file: {path}")
+        zone = ZoneInfo(log_zone) if log_zone else relay_log.machine_zone()
+        counts = carrier_outcomes.track(paths, zone=zone, syslog_name=syslog_name,
+                                        source=source)
+        self.stdout.write("changed: " + "; ".join(
+            f"{status} {counts[status]}" for status in AtCarrier.values))
