@@ -453,7 +453,8 @@ def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
         store_relay_evidence(delivery.pk, accepted=True, source=source,
                              at=getattr(event, "timestamp", None))
     carrier_outcomes.provider_event(delivery, event_type, at=getattr(event, "timestamp", None),
-                                    status=_enhanced_status(event), source=source)
+                                    status=_enhanced_status(event), source=source,
+                                    recipient=getattr(event, "recipient", None) or "")
     if event_type == "unsubscribed":  # through the provider's own unsubscribe handling
         return _unsubscribed(delivery, source)
     kind = _ANYMAIL_KINDS.get(event_type)

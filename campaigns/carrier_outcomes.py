@@ -57,14 +57,18 @@ class Word:
 
 
 def from_steps(steps) -> Word | None:
-    """The word a message's logged steps (campaigns.relay_log.Step, in order) add up to: the
-    last final one (sent, bounced, expired) if any, else the last deferral."""
-    deferrals = sum(1 for step in steps if step.status == "deferred")
-    final = [step for step in steps if step.status in ("sent", "bounced", "expired")]
-    last = final[-1] if final else (steps[-1] if steps else None)
-    if last is None:
+    """The word a message's logged steps (campaigns.relay_log.Step, in time order) add up
+    to: the first final one (sent, bounced, expired) and the deferrals before it; else the
+    last deferral. Nothing after a final word counts: a message leaves the queue with it, so
+    a later line is another life's or a forged one."""
+    deferred = []
+    for step in steps:
+        if step.status != "deferred":
+            return Word(_FROM_LOG[step.status], step.at, step.dsn, len(deferred))
+        deferred.append(step)
+    if not deferred:
         return None
-    return Word(_FROM_LOG[last.status], last.at, last.dsn, deferrals)
+    return Word(AtCarrier.DEFERRED, deferred[-1].at, deferred[-1].dsn, len(deferred))
 
 
 def _apply(delivery_id: int, word: Word) -> bool:
@@ -81,7 +85,7 @@ def _apply(delivery_id: int, word: Word) -> bool:
 # --- the relay's log -------------------------------------------------------------------------
 
 def track(paths, *, zone, syslog_name: str = "postfix", source: str = "postfix log",
-          now=None) -> Counter:
+          now=None, system: str = "cli") -> Counter:
     """Read the relay's log for every message handed over in the last CARRIER_TRACK_DAYS
     whose outcome is not final; store what it says. Counts per AtCarrier value changed."""
     now = now or timezone.now()
@@ -98,13 +102,24 @@ def track(paths, *, zone, syslog_name: str = "postfix", source: str = "postfix l
                     windows=[window(d.claimed_at or d.sent_at) for d in open_rows])
     words = {}
     for delivery in open_rows:
-        acceptances = [a for a in log.accepted.get(bare_message_id(delivery.message_id), [])
-                       if sent_by_us(a.sender, delivery)]
-        steps = [step for acceptance in acceptances for step in acceptance.steps
-                 if step.to and pseudonym(step.to) == delivery.address_pseudonym]
-        if word := from_steps(sorted(steps, key=lambda s: s.at)):
+        if word := from_steps(_steps_of(delivery, log)):
             words[delivery.pk] = (delivery.campaign_id, word)
-    return _store(words, source=source)
+    return _store(words, source=source, system=system)
+
+
+def _steps_of(delivery, log) -> list:
+    """The logged steps that are this message's: in a life of its queue id that began within
+    its hand-over's window, queued from its own envelope sender; after that life's queueing;
+    for its own recipient (or the queue manager giving the whole message up)."""
+    start, end = window(delivery.claimed_at or delivery.sent_at)
+    steps = []
+    for acceptance in log.accepted.get(bare_message_id(delivery.message_id), []):
+        if not (start <= acceptance.at <= end and sent_by_us(acceptance.sender, delivery)):
+            continue
+        steps += [step for step in acceptance.steps if step.at >= acceptance.at and (
+            pseudonym(step.to) == delivery.address_pseudonym if step.to
+            else step.status == "expired")]
+    return sorted(steps, key=lambda step: step.at)
 
 
 def track_configured(*, now=None) -> Counter:
@@ -115,10 +130,11 @@ def track_configured(*, now=None) -> Counter:
         return Counter()
     zone = (ZoneInfo(settings.RELAY_MAILLOG_ZONE) if settings.RELAY_MAILLOG_ZONE
             else machine_zone())
-    return track(paths, zone=zone, syslog_name=settings.RELAY_SYSLOG_NAME, now=now)
+    return track(paths, zone=zone, syslog_name=settings.RELAY_SYSLOG_NAME, now=now,
+                 system="worker")
 
 
-def _store(words: dict, *, source: str) -> Counter:
+def _store(words: dict, *, source: str, system: str) -> Counter:
     counts, per_campaign = Counter(), {}
     with transaction.atomic():
         for delivery_id, (campaign_id, word) in sorted(words.items()):
@@ -127,7 +143,7 @@ def _store(words: dict, *, source: str) -> Counter:
         for campaign in Campaign.objects.filter(pk__in=per_campaign).order_by("pk"):
             numbers = per_campaign[campaign.pk]
             counts.update(numbers)
-            audit.record(Action.CARRIER_OUTCOMES_READ, system="cli", target=campaign, payload={
+            audit.record(Action.CARRIER_OUTCOMES_READ, system=system, target=campaign, payload={
                 "source": source, **{f"carrier_{status}": numbers[status]
                                      for status in AtCarrier.values}})
     return counts
@@ -136,20 +152,29 @@ def _store(words: dict, *, source: str) -> Counter:
 # --- an e-mail provider's events ---------------------------------------------------------------
 
 def provider_event(delivery: Delivery, event_type: str, *, at=None, status: str = "",
-                   source: str) -> bool:
+                   recipient: str = "", source: str) -> bool:
     """An event of the provider that took the message (django-anymail's tracking signal):
-    delivered, deferred or bounced at the receiving side. Audited when it changes the
-    ledger."""
+    delivered, deferred or bounced at the receiving side, for this delivery's own recipient
+    (when the event names one). Its time is the provider's, never later than now. Audited
+    when it changes the ledger; a replayed deferral (not later than the last) changes
+    nothing."""
     kind = _FROM_PROVIDER.get(event_type)
     if kind is None or not delivery.was_handed_over:
         return False
+    if recipient and pseudonym(recipient) != delivery.address_pseudonym:
+        return False
     if kind == AtCarrier.BOUNCED and delivery.state == Delivery.State.BOUNCED:
         return False  # its DSN, or this very event before, said so already
+    now = timezone.now()
+    at = min(at, now) if at else now
     with transaction.atomic():
         current = Delivery.objects.select_for_update().only(
-            "pk", "at_carrier", "carrier_deferrals").get(pk=delivery.pk)
+            "pk", "at_carrier", "at_carrier_since", "carrier_deferrals").get(pk=delivery.pk)
+        if kind == AtCarrier.DEFERRED and current.at_carrier == AtCarrier.DEFERRED and (
+                at <= current.at_carrier_since):
+            return False
         deferrals = current.carrier_deferrals + (kind == AtCarrier.DEFERRED)
-        if not _apply(delivery.pk, Word(kind, at or timezone.now(), status, deferrals)):
+        if not _apply(delivery.pk, Word(kind, at, status, deferrals)):
             return False
         audit.record(Action.CARRIER_OUTCOMES_READ, system=source, target=delivery.campaign,
                      payload={"source": source, "delivery": delivery.pk,
@@ -170,20 +195,25 @@ COLUMNS = ("handed_over", "delivered", "retrying", "deferred_once", "bounced", "
            "no_word")
 
 
-def by_carrier(campaign) -> list[Row]:
-    """Per carrier group: handed to the relay, delivered, deferred now (the relay retries),
-    deferred at least once, refused, given up, and no word yet. Counts only."""
+def by_carrier(campaign, *, now=None) -> list[Row]:
+    """Per carrier group: handed to the relay, then each in one column only: delivered,
+    deferred and still retrying, refused (the carrier's word, or a DSN that came back
+    later), given up by the relay, no word (none yet, or a deferral no longer followed);
+    and deferred at least once. Counts only."""
     handed = Q(state__in=(Delivery.State.SENT, Delivery.State.BOUNCED))
+    returned = Q(state=Delivery.State.BOUNCED)
+    followed = Q(sent_at__gte=(now or timezone.now())
+                 - timedelta(days=settings.CARRIER_TRACK_DAYS))
+    deferred = Q(at_carrier=AtCarrier.DEFERRED) & ~returned
     found = {row["carrier"]: row for row in campaign.deliveries.filter(handed).values(
         "carrier").annotate(
         handed_over=Count("pk"),
-        delivered=Count("pk", filter=Q(at_carrier=AtCarrier.DELIVERED)),
-        retrying=Count("pk", filter=Q(at_carrier=AtCarrier.DEFERRED)),
+        delivered=Count("pk", filter=Q(at_carrier=AtCarrier.DELIVERED) & ~returned),
+        retrying=Count("pk", filter=deferred & followed),
         deferred_once=Count("pk", filter=Q(carrier_deferrals__gt=0)),
-        bounced=Count("pk", filter=Q(at_carrier=AtCarrier.BOUNCED)
-                      | Q(state=Delivery.State.BOUNCED)),
-        expired=Count("pk", filter=Q(at_carrier=AtCarrier.EXPIRED)),
-        no_word=Count("pk", filter=Q(at_carrier="") & ~Q(state=Delivery.State.BOUNCED)))}
+        bounced=Count("pk", filter=Q(at_carrier=AtCarrier.BOUNCED) | returned),
+        expired=Count("pk", filter=Q(at_carrier=AtCarrier.EXPIRED) & ~returned),
+        no_word=Count("pk", filter=(Q(at_carrier="") & ~returned) | (deferred & ~followed)))}
     rows = []
     for group, label in carriers.GROUPS:
         row = found.get(group, {})

@@ -97,6 +97,10 @@ _DROPPED = re.compile(r"\b(?:drop|dropp(?:ed|ing)|lost|suppress(?:ed|ing)|discar
                       re.IGNORECASE)
 
 
+# Longer than any line a relay writes (syslog daemons cut at 8 KB by default): unreadable.
+MAX_LINE = 16_384
+
+
 @dataclass(frozen=True)
 class Line:
     at: datetime
@@ -146,6 +150,8 @@ def _parse(raw: str, *, zone, latest, syslog_name):
     line = raw.rstrip("\r\n")
     if not line.strip():
         return None, None, None
+    if len(line) > MAX_LINE:
+        return None, None, "unreadable"  # not a relay's line; and a search in it costs
     if found := _TRADITIONAL.match(line):
         at, rest = _traditional(found, zone, latest), line[found.end():]
     elif found := _RFC3339.match(line):
@@ -263,8 +269,10 @@ def _mention_undated(log: Log, fields, wanted) -> None:
 
 _QUEUED = re.compile(r"(?P<queue>(?!NOQUEUE\b)[0-9A-Za-z]{5,32}): (?P<rest>.*)")
 _COMMIT = re.compile(r"from=<(?P<sender>[^<>\s]*)>, size=\d+, nrcpt=\d+ \(queue active\)")
-_STATUS = re.compile(r"to=<(?P<to>[^<>]*)>, .*\bstatus=(?P<status>sent|bounced|deferred|expired)"
-                     r"\b.*")
+# The first status= after the recipient: the receiving server's reply, in parentheses after
+# it, may say "status=" too.
+_STATUS = re.compile(r"to=<(?P<to>[^<>]*)>, [^(]*?\bstatus=(?P<status>sent|bounced|deferred|"
+                     r"expired)\b.*")
 _DSN = re.compile(r", dsn=(?P<dsn>[245]\.\d{1,3}\.\d{1,3}), ")
 # A cleanup or qmgr line that starts like a queue id but is not one followed by ": ": cut
 # short (their other lines start with a word in lower case: "warning:", "table ...").
@@ -291,7 +299,7 @@ class _Life:
 
     def step(self, at: datetime, status: str, found=None) -> None:
         self.after = status
-        dsn = _DSN.search(found.string) if found else None
+        dsn = _DSN.search(found.string, 0, found.start("status")) if found else None
         self.steps.append(Step(at, status, found["to"] if found else "",
                                dsn["dsn"] if dsn else ""))
 
