@@ -144,7 +144,12 @@ def incident_columns(*, member_data: bool) -> list[tuple[str, str]]:
             ("server_reply", _("Server reply")), ("decision", _("Decision")),
             ("bounce_status", _("Bounce status")),
             ("bounced_at", _("Bounced at, %(zone)s") % {"zone": clock.zone_name()}),
-            ("complained_at", _("Reported as spam at, %(zone)s") % {"zone": clock.zone_name()})]
+            ("complained_at", _("Reported as spam at, %(zone)s") % {"zone": clock.zone_name()}),
+            # past the relay (campaigns.carrier_outcomes): codes, as outcome_code
+            ("carrier", _("Carrier (code)")), ("at_carrier", _("At the carrier (code)")),
+            ("carrier_dsn", _("Carrier's status code")),
+            ("at_carrier_since", _("At the carrier since, %(zone)s")
+             % {"zone": clock.zone_name()})]
 
 
 def incident_export_rows(campaign, *, member_data: bool, spreadsheet: bool = False):
@@ -153,9 +158,14 @@ def incident_export_rows(campaign, *, member_data: bool, spreadsheet: bool = Fal
     outcome = 3 if member_data else 1
     moment = clock.spreadsheet if spreadsheet else clock.iso
     for row in incident_rows(campaign, member_data=member_data):
-        sent_at = row[outcome + 1]
+        sent_at, times = row[outcome + 1], row[outcome + 2:-CARRIER_CELLS]
+        carrier = row[-CARRIER_CELLS:]
         yield [*row[:outcome], str(OUTCOMES.get(row[outcome], row[outcome])), row[outcome],
-               moment(sent_at), *row[outcome + 2:-2], moment(row[-2]), moment(row[-1])]
+               moment(sent_at), *times[:-2], moment(times[-2]), moment(times[-1]),
+               *carrier[:-1], moment(carrier[-1])]
+
+
+CARRIER_CELLS = 4  # carrier, at_carrier, carrier_dsn, at_carrier_since: the row's last cells
 
 
 # What the app knows of each recipient: the relay accepted the message (not that the member
@@ -210,4 +220,5 @@ def _incident_row(campaign, d, values, *, member_data: bool) -> list:
     return [d.member_number, *person, OUTCOME[d.state], d.sent_at, d.message_id,
             d.message_sha256, campaign.content_hash if d.state in _ACCEPTED else "",
             d.attempts, d.smtp_reply if member_data else mask_addresses(d.smtp_reply),
-            d.decision, d.bounce_status, d.bounced_at, d.complained_at]
+            d.decision, d.bounce_status, d.bounced_at, d.complained_at,
+            d.carrier, d.at_carrier, d.carrier_dsn, d.at_carrier_since]

@@ -267,3 +267,29 @@ def test_members_and_deliveries_made_before_the_groups_get_theirs_on_migrate(
         "au", "docomo", "docomo", "other", "softbank"]
     assert sorted(campaign.deliveries.values_list("carrier", flat=True)) == [
         "au", "docomo", "docomo", "other", "softbank"]
+
+
+def test_the_incident_export_says_what_became_of_each_message_at_its_carrier(
+        handed_over, tmp_path):
+    from datetime import datetime
+
+    from campaigns import reports
+
+    at, log = timezone.now(), RelayLog(zone=timezone.get_current_timezone(), style="rfc3339")
+    docomo = delivery(handed_over, ADDRESSES[0])
+    relay_took(log, docomo, at, queue="4GG01", then=[(4, "jp_docomo", "2.0.0", "sent")])
+    track(log.write(tmp_path / "maillog"))
+    keys = [key for key, _name in reports.incident_columns(member_data=False)]
+    csv = {row[0]: dict(zip(keys, row, strict=True)) for row in
+           reports.incident_export_rows(handed_over, member_data=False)}
+    row = csv[docomo.member_number]
+    assert (row["carrier"], row["at_carrier"], row["carrier_dsn"]) == (
+        "docomo", "delivered", "2.0.0")
+    assert datetime.fromisoformat(row["at_carrier_since"]) == docomo.__class__.objects.get(
+        pk=docomo.pk).at_carrier_since.replace(microsecond=0)
+    assert row["bounced_at"] == row["complained_at"] == ""
+    other = next(r for r in csv.values() if r["carrier"] == "other")
+    assert (other["at_carrier"], other["at_carrier_since"]) == ("", "")
+    sheet = {row[0]: dict(zip(keys, row, strict=True)) for row in
+             reports.incident_export_rows(handed_over, member_data=False, spreadsheet=True)}
+    assert isinstance(sheet[docomo.member_number]["at_carrier_since"], datetime)
