@@ -60,3 +60,9 @@ class CampaignsConfig(AppConfig):
         from campaigns.bounces import on_tracking_event
 
         tracking.connect(on_tracking_event, dispatch_uid="countersign-bounces")
+        # The relay's log the worker reads for what became of messages at the carriers.
+        from django.core import checks
+
+        from campaigns.carrier_outcomes import check_settings
+
+        checks.register(check_settings)

@@ -19,6 +19,7 @@ that changes something is one audit entry per campaign, in the same transaction,
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core import checks
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -99,7 +101,8 @@ def track(paths, *, zone, syslog_name: str = "postfix", source: str = "postfix l
         return Counter()
     log = read_logs(paths, zone=zone, syslog_name=syslog_name, now=now,
                     wanted={bare_message_id(d.message_id) for d in open_rows},
-                    windows=[window(d.claimed_at or d.sent_at) for d in open_rows])
+                    windows=[window(d.claimed_at or d.sent_at) for d in open_rows],
+                    until=now + timedelta(seconds=settings.RECONCILE_CLOCK_MARGIN_SECONDS))
     words = {}
     for delivery in open_rows:
         if word := from_steps(_steps_of(delivery, log)):
@@ -110,16 +113,50 @@ def track(paths, *, zone, syslog_name: str = "postfix", source: str = "postfix l
 def _steps_of(delivery, log) -> list:
     """The logged steps that are this message's: in a life of its queue id that began within
     its hand-over's window, queued from its own envelope sender; after that life's queueing;
-    for its own recipient (or the queue manager giving the whole message up)."""
+    for its own recipient (or the queue manager giving the whole message up). A "sent" to a
+    content filter that re-injected the message into this relay ("queued as" another life
+    of the same Message-ID) is a hand-off inside the relay, not a delivery: that later
+    life says what became of it."""
     start, end = window(delivery.claimed_at or delivery.sent_at)
+    lives = log.accepted.get(bare_message_id(delivery.message_id), [])
+    inside = {acceptance.queue_id for acceptance in lives}
     steps = []
-    for acceptance in log.accepted.get(bare_message_id(delivery.message_id), []):
-        if not (start <= acceptance.at <= end and sent_by_us(acceptance.sender, delivery)):
+    for acceptance in lives:
+        if not (start - _REINJECTED <= acceptance.at <= end + _REINJECTED
+                and sent_by_us(acceptance.sender, delivery)):
             continue
-        steps += [step for step in acceptance.steps if step.at >= acceptance.at and (
-            pseudonym(step.to) == delivery.address_pseudonym if step.to
-            else step.status == "expired")]
+        steps += [step for step in acceptance.steps if step.at >= acceptance.at
+                  and not (step.status == "sent" and step.queued_as in inside) and (
+                      pseudonym(step.to) == delivery.address_pseudonym if step.to
+                      else step.status == "expired")]
     return sorted(steps, key=lambda step: step.at)
+
+
+# A content filter (amavis, a milter-less rspamd) may hold a message for minutes before it
+# re-injects it: that later life still belongs to the hand-over.
+_REINJECTED = timedelta(minutes=10)
+
+
+def check_settings(app_configs=None, **kwargs) -> list:
+    """`manage.py check`: a RELAY_MAILLOG nobody can read would look like a quiet relay
+    forever, and a zone that does not exist would fail only in the worker."""
+    problems = []
+    if settings.RELAY_MAILLOG_ZONE:
+        try:
+            ZoneInfo(settings.RELAY_MAILLOG_ZONE)
+        except (ValueError, KeyError, OSError):
+            problems.append(checks.Error(
+                f"RELAY_MAILLOG_ZONE {settings.RELAY_MAILLOG_ZONE!r} is not a time zone",
+                hint="An IANA name such as Asia/Tokyo or UTC.", id="campaigns.E101"))
+    unreadable = [p for p in settings.RELAY_MAILLOG
+                  if not (Path(p).is_file() and os.access(p, os.R_OK))]
+    if settings.RELAY_MAILLOG and len(unreadable) == len(settings.RELAY_MAILLOG):
+        problems.append(checks.Warning(
+            f"none of RELAY_MAILLOG's files can be read: {', '.join(unreadable)}",
+            hint="The worker reads the relay's log from this machine (docs/relay-carriers.md, "
+                 "section 5): a path on the relay's own host, or a copy shipped here.",
+            id="campaigns.W101"))
+    return problems
 
 
 def track_configured(*, now=None) -> Counter:
@@ -166,15 +203,18 @@ def provider_event(delivery: Delivery, event_type: str, *, at=None, status: str 
     if kind == AtCarrier.BOUNCED and delivery.state == Delivery.State.BOUNCED:
         return False  # its DSN, or this very event before, said so already
     now = timezone.now()
+    if at is None and kind == AtCarrier.DEFERRED and delivery.at_carrier == AtCarrier.DEFERRED:
+        return False  # undated: a replay cannot be told from a new one, and says nothing new
     at = min(at, now) if at else now
     with transaction.atomic():
         current = Delivery.objects.select_for_update().only(
             "pk", "at_carrier", "at_carrier_since", "carrier_deferrals").get(pk=delivery.pk)
         if kind == AtCarrier.DEFERRED and current.at_carrier == AtCarrier.DEFERRED and (
                 at <= current.at_carrier_since):
-            return False
-        deferrals = current.carrier_deferrals + (kind == AtCarrier.DEFERRED)
-        if not _apply(delivery.pk, Word(kind, at, status, deferrals)):
+            return False  # a replay, or an older deferral arriving late
+        # A provider's deferrals are counted once each by the bounce handling (soft_bounces,
+        # by the event's id); here only the latest word is kept.
+        if not _apply(delivery.pk, Word(kind, at, status, current.carrier_deferrals)):
             return False
         audit.record(Action.CARRIER_OUTCOMES_READ, system=source, target=delivery.campaign,
                      payload={"source": source, "delivery": delivery.pk,
@@ -210,7 +250,7 @@ def by_carrier(campaign, *, now=None) -> list[Row]:
         handed_over=Count("pk"),
         delivered=Count("pk", filter=Q(at_carrier=AtCarrier.DELIVERED) & ~returned),
         retrying=Count("pk", filter=deferred & followed),
-        deferred_once=Count("pk", filter=Q(carrier_deferrals__gt=0)),
+        deferred_once=Count("pk", filter=Q(carrier_deferrals__gt=0) | Q(soft_bounces__gt=0)),
         bounced=Count("pk", filter=Q(at_carrier=AtCarrier.BOUNCED) | returned),
         expired=Count("pk", filter=Q(at_carrier=AtCarrier.EXPIRED) & ~returned),
         no_word=Count("pk", filter=(Q(at_carrier="") & ~returned) | (deferred & ~followed)))}
@@ -221,6 +261,12 @@ def by_carrier(campaign, *, now=None) -> list[Row]:
             row = {key: row.get(key, 0) + found[""][key] for key in COLUMNS}
         rows.append(Row(group, label, {key: row.get(key, 0) for key in COLUMNS}))
     return rows
+
+
+def in_group(deliveries, group: str):
+    """The deliveries a row of the table counts: "other" includes those with no group (a
+    member erased before the groups were kept)."""
+    return deliveries.filter(carrier__in=[group, ""] if group == carriers.OTHER else [group])
 
 
 def page(campaign) -> dict | None:

@@ -328,15 +328,17 @@ class Delivery(models.Model):
     complained_at = models.DateTimeField(_("reported as spam at"), null=True, blank=True)
     # In doubt: what the relay's own records say of this message (reconcile_in_doubt).
     relay_evidence = models.JSONField(default=dict, blank=True)
-    # Past the relay (campaigns.relay_outcomes): the carrier group the relay paces this
+    # Past the relay (campaigns.carrier_outcomes): the carrier group the relay paces this
     # address in, copied from the member row, and what the relay's log or the e-mail
     # provider last said of the message at the carrier.
     carrier = models.CharField(_("carrier"), max_length=10, blank=True)
     at_carrier = models.CharField(_("at the carrier"), max_length=10, blank=True,
                                   choices=AtCarrier.choices)
-    at_carrier_since = models.DateTimeField(null=True, blank=True)
-    carrier_dsn = models.CharField(max_length=12, blank=True)  # 2.0.0, 4.7.0, 5.1.1
-    carrier_deferrals = models.PositiveSmallIntegerField(default=0)
+    at_carrier_since = models.DateTimeField(_("at the carrier since"), null=True, blank=True)
+    carrier_dsn = models.CharField(_("carrier's status code"), max_length=12,
+                                   blank=True)  # 2.0.0, 4.7.0, 5.1.1
+    carrier_deferrals = models.PositiveSmallIntegerField(_("deferrals in the relay's log"),
+                                                         default=0)
 
     class Meta:
         ordering = ["id"]

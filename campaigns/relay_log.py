@@ -134,6 +134,9 @@ class Step:
     status: str  # sent, deferred, bounced, expired
     to: str = ""  # the recipient as the relay logged it ("" where the line names none)
     dsn: str = ""  # the enhanced status code, 2.0.0 / 4.7.0 / 5.1.1
+    # "sent" to a server that answered "queued as X": X, the queue id it took the message
+    # under (a content filter re-injecting into this relay logs X as a life of its own)
+    queued_as: str = ""
 
 
 @dataclass
@@ -196,15 +199,17 @@ def _relay_daemon(program: str, syslog_name: str) -> str | None:
 
 
 def read_logs(paths, *, zone: tzinfo, wanted: set[str], windows: list, syslog_name="postfix",
-              senders: frozenset = frozenset(), now=None) -> Log:
+              senders: frozenset = frozenset(), now=None, until=None) -> Log:
     """Read the files (any order); keep what the windows (start, end) of the claims need, about
-    the Message-IDs `wanted` and the envelope senders `senders` (normalised)."""
+    the Message-IDs `wanted` and the envelope senders `senders` (normalised): from before the
+    first window to a day after the last, or to `until` (a message's later life: its retries
+    and the relay giving up)."""
     now = now or timezone.now()
     margin = timedelta(seconds=settings.RECONCILE_CLOCK_MARGIN_SECONDS)
     gap = timedelta(seconds=settings.RECONCILE_MAX_LOG_GAP_SECONDS)
     latest = now + margin
     low = min((start for start, _end in windows), default=now) - gap - timedelta(hours=1)
-    high = max((end for _start, end in windows), default=now) + gap + timedelta(days=1)
+    high = until or max((end for _start, end in windows), default=now) + gap + timedelta(days=1)
     log, files = Log(), []
     for path in paths:
         kept, first, previous, pending = [], None, None, []
@@ -274,6 +279,7 @@ _COMMIT = re.compile(r"from=<(?P<sender>[^<>\s]*)>, size=\d+, nrcpt=\d+ \(queue 
 _STATUS = re.compile(r"to=<(?P<to>[^<>]*)>, [^(]*?\bstatus=(?P<status>sent|bounced|deferred|"
                      r"expired)\b.*")
 _DSN = re.compile(r", dsn=(?P<dsn>[245]\.\d{1,3}\.\d{1,3}), ")
+_QUEUED_AS = re.compile(r"\bqueued as (?P<queue>[0-9A-Za-z]{5,32})\)")
 # A cleanup or qmgr line that starts like a queue id but is not one followed by ": ": cut
 # short (their other lines start with a word in lower case: "warning:", "table ...").
 _CUT_QUEUE_ID = re.compile(r"[0-9A-Z]")
@@ -300,8 +306,9 @@ class _Life:
     def step(self, at: datetime, status: str, found=None) -> None:
         self.after = status
         dsn = _DSN.search(found.string, 0, found.start("status")) if found else None
+        queued = _QUEUED_AS.search(found.string, found.end("status")) if found else None
         self.steps.append(Step(at, status, found["to"] if found else "",
-                               dsn["dsn"] if dsn else ""))
+                               dsn["dsn"] if dsn else "", queued["queue"] if queued else ""))
 
 
 def _exact_id(value: str) -> str | None:
@@ -457,7 +464,7 @@ def _follow_exim(log: Log, wanted: set[str], senders=frozenset()) -> None:
             if status:
                 acceptance = received[parts[0]]
                 acceptance.after = status
-                to = parts[2].split(" ", 1)[0].strip("<>")
+                to = parts[2].split(" ", 1)[0].rstrip(":").strip("<>")  # "** a@b: why"
                 acceptance.steps += (Step(line.at, status, to),)
 
 

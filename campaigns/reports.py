@@ -145,27 +145,26 @@ def incident_columns(*, member_data: bool) -> list[tuple[str, str]]:
             ("bounce_status", _("Bounce status")),
             ("bounced_at", _("Bounced at, %(zone)s") % {"zone": clock.zone_name()}),
             ("complained_at", _("Reported as spam at, %(zone)s") % {"zone": clock.zone_name()}),
-            # past the relay (campaigns.carrier_outcomes): codes, as outcome_code
-            ("carrier", _("Carrier (code)")), ("at_carrier", _("At the carrier (code)")),
-            ("carrier_dsn", _("Carrier's status code")),
+            # past the relay (campaigns.carrier_outcomes), as codes; the carrier group is
+            # derived from the address: member data
+            *([("carrier", _("Carrier (code)"))] if member_data else []),
+            ("at_carrier", _("At the carrier (code)")), ("carrier_dsn", _("Carrier's status code")),
             ("at_carrier_since", _("At the carrier since, %(zone)s")
              % {"zone": clock.zone_name()})]
 
 
+_TIMES = ("sent_at", "bounced_at", "complained_at", "at_carrier_since")
+
+
 def incident_export_rows(campaign, *, member_data: bool, spreadsheet: bool = False):
     """incident_rows as cells: the outcome in the reader's language beside its code, the
-    time as ISO 8601 with the offset (CSV) or as a date cell in local time (xlsx)."""
-    outcome = 3 if member_data else 1
+    times as ISO 8601 with the offset (CSV) or as date cells in local time (xlsx)."""
     moment = clock.spreadsheet if spreadsheet else clock.iso
-    for row in incident_rows(campaign, member_data=member_data):
-        sent_at, times = row[outcome + 1], row[outcome + 2:-CARRIER_CELLS]
-        carrier = row[-CARRIER_CELLS:]
-        yield [*row[:outcome], str(OUTCOMES.get(row[outcome], row[outcome])), row[outcome],
-               moment(sent_at), *times[:-2], moment(times[-2]), moment(times[-1]),
-               *carrier[:-1], moment(carrier[-1])]
-
-
-CARRIER_CELLS = 4  # carrier, at_carrier, carrier_dsn, at_carrier_since: the row's last cells
+    keys = [key for key, _name in incident_columns(member_data=member_data)]
+    for row in incident_rows(campaign, member_data=member_data, keyed=True):
+        row["outcome_code"] = row["outcome"]
+        row["outcome"] = str(OUTCOMES.get(row["outcome"], row["outcome"]))
+        yield [moment(row[key]) if key in _TIMES else row[key] for key in keys]
 
 
 # What the app knows of each recipient: the relay accepted the message (not that the member
@@ -183,7 +182,7 @@ OUTCOME = {
 _ACCEPTED = (Delivery.State.SENT, Delivery.State.BOUNCED)
 
 
-def incident_rows(campaign, *, member_data: bool, deliveries=None):
+def incident_rows(campaign, *, member_data: bool, deliveries=None, keyed: bool = False):
     """Who received exactly which content (content hash + message hash) and when, who did
     not, who is in doubt: one row per row of the delivery ledger (one per recipient, in
     roster order; or `deliveries`, a page of them), also after the member data was erased
@@ -195,7 +194,8 @@ def incident_rows(campaign, *, member_data: bool, deliveries=None):
         people = door.values_of(d.member_id for d in chunk if d.member_id) if member_data \
             else {}
         for d in chunk:
-            yield _incident_row(campaign, d, people.get(d.member_id), member_data=member_data)
+            row = _incident_row(campaign, d, people.get(d.member_id), member_data=member_data)
+            yield row if keyed else list(row.values())
 
 
 def _chunks(items, size):
@@ -214,11 +214,18 @@ def _chunks(items, size):
 ERASED = _("(erased)")
 
 
-def _incident_row(campaign, d, values, *, member_data: bool) -> list:
-    person = ([values.name, values.email] if values else [str(ERASED)] * 2) \
-        if member_data else []
-    return [d.member_number, *person, OUTCOME[d.state], d.sent_at, d.message_id,
-            d.message_sha256, campaign.content_hash if d.state in _ACCEPTED else "",
-            d.attempts, d.smtp_reply if member_data else mask_addresses(d.smtp_reply),
-            d.decision, d.bounce_status, d.bounced_at, d.complained_at,
-            d.carrier, d.at_carrier, d.carrier_dsn, d.at_carrier_since]
+def _incident_row(campaign, d, values, *, member_data: bool) -> dict:
+    """One delivery's cells by column key (incident_columns, without outcome_code)."""
+    person = {"name": values.name if values else str(ERASED),
+              "email": values.email if values else str(ERASED)} if member_data else {}
+    return {"member_number": d.member_number, **person, "outcome": OUTCOME[d.state],
+            "sent_at": d.sent_at, "message_id": d.message_id,
+            "message_sha256": d.message_sha256,
+            "content_hash": campaign.content_hash if d.state in _ACCEPTED else "",
+            "attempts": d.attempts,
+            "server_reply": d.smtp_reply if member_data else mask_addresses(d.smtp_reply),
+            "decision": d.decision, "bounce_status": d.bounce_status,
+            "bounced_at": d.bounced_at, "complained_at": d.complained_at,
+            **({"carrier": d.carrier} if member_data else {}),
+            "at_carrier": d.at_carrier, "carrier_dsn": d.carrier_dsn,
+            "at_carrier_since": d.at_carrier_since}

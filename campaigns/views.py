@@ -428,7 +428,7 @@ def campaign_ledger(request, pk):
     if state in Delivery.State.values:
         deliveries = deliveries.filter(state=state)
     if carrier in dict(carriers.GROUPS):
-        deliveries = deliveries.filter(carrier=carrier)
+        deliveries = carrier_outcomes.in_group(deliveries, carrier)
     if q:  # the ledger is member data (access policy): search by number, name or address
         deliveries = deliveries.filter(Q(member_number__icontains=q) | Q(
             member_id__in=member_data.matching_ids(campaign.roster_id, q)))

@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='delivery',
             name='at_carrier_since',
-            field=models.DateTimeField(blank=True, null=True),
+            field=models.DateTimeField(blank=True, null=True, verbose_name='at the carrier since'),
         ),
         migrations.AddField(
             model_name='delivery',
@@ -39,12 +39,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='delivery',
             name='carrier_deferrals',
-            field=models.PositiveSmallIntegerField(default=0),
+            field=models.PositiveSmallIntegerField(default=0, verbose_name="deferrals in the relay's log"),
         ),
         migrations.AddField(
             model_name='delivery',
             name='carrier_dsn',
-            field=models.CharField(blank=True, max_length=12),
+            field=models.CharField(blank=True, max_length=12, verbose_name="carrier's status code"),
         ),
         migrations.RunPython(carriers_of_deliveries, migrations.RunPython.noop),
     ]

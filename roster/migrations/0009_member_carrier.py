@@ -9,7 +9,8 @@ def carriers_of_members(apps, schema_editor):
     """The carrier group of every member already imported (new ones get it at import)."""
     Member = apps.get_model("roster", "Member")
     changed = []
-    for member in Member.objects.only("pk", "personal").iterator(chunk_size=2000):
+    for member in Member.objects.order_by("pk").only("pk", "personal").iterator(
+            chunk_size=2000):
         member.carrier = group_of((member.personal or {}).get("email", ""))
         changed.append(member)
         if len(changed) == 2000:
