@@ -18,12 +18,9 @@ from campaigns.actions import Action
 from campaigns.models import AtCarrier, Delivery, State
 from countersign import carriers
 from roster.samples import HEADER
+from tests.carrier_world import ADDRESSES, campaign_to, delivery, relay_took, track
 from tests.factories import email_of, make_roster, released_campaign, run_until_done
 from tests.returned_mail import RelayLog, esp_event
-
-ADDRESSES = ["hanako@docomo.ne.jp", "taro@ezweb.ne.jp", "jiro@softbank.ne.jp",
-             "saburo@example.jp", "shiro@docomo.ne.jp"]
-
 
 # --- which carrier -----------------------------------------------------------------------------
 
@@ -48,41 +45,12 @@ def test_an_address_belongs_to_the_carrier_the_relay_profile_routes_it_to(addres
 def handed_over(olivia, sam, oscar, sink, settings):
     """A campaign to five members on four carriers, every message taken by the relay."""
     settings.BOUNCE_DOMAIN = "bounces.association.example"
-    rows = [[f"C{n:05d}", f"会員 {n}", address, "本部"] for n, address in enumerate(ADDRESSES, 1)]
-    roster = make_roster(olivia, rows=rows, header=HEADER)
-    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
-    run_until_done(campaign)
-    assert campaign.state == State.COMPLETED
-    return campaign
-
-
-def delivery(campaign, address) -> Delivery:
-    return next(d for d in campaign.deliveries.all() if email_of(d) == address)
+    return campaign_to(olivia, sam, oscar, ADDRESSES)
 
 
 def test_the_ledger_keeps_each_recipients_carrier_group_not_the_address(handed_over):
     assert sorted(handed_over.deliveries.values_list("carrier", flat=True)) == [
         "au", "docomo", "docomo", "other", "softbank"]
-
-
-def relay_took(log, d, at, *, queue, then=(), sender=None, to=None):
-    """The relay queued `d`'s message at `at` and logged `then`: (seconds later, transport,
-    dsn, status) delivery attempts to `to` (default the member's own address)."""
-    log.postfix(at, "smtpd", f"{queue}: client=app[10.0.0.5]")
-    log.postfix(at, "cleanup", f"{queue}: message-id={d.message_id}")
-    log.postfix(at, "qmgr", f"{queue}: from=<{sender or RelayLog.sender(d)}>, size=2048, "
-                            "nrcpt=1 (queue active)")
-    for seconds, transport, dsn, status in then:
-        log.postfix(at + timedelta(seconds=seconds), f"{transport}/smtp",
-                    f"{queue}: to=<{to or email_of(d)}>, relay=mx.carrier[203.0.113.9]:25, "
-                    f"delay=1, delays=0/0/0/1, dsn={dsn}, status={status} (250 ok)")
-    if then and then[-1][3] != "deferred":
-        log.postfix(at + timedelta(seconds=then[-1][0]), "qmgr", f"{queue}: removed")
-
-
-def track(path):
-    return carrier_outcomes.track([path], zone=timezone.get_current_timezone(),
-                                  now=timezone.now() + timedelta(minutes=10))
 
 
 def test_the_relays_log_says_what_became_of_each_message_and_a_second_reading_adds_nothing(
