@@ -102,7 +102,8 @@ def track(paths, *, zone, syslog_name: str = "postfix", source: str = "postfix l
     log = read_logs(paths, zone=zone, syslog_name=syslog_name, now=now,
                     wanted={bare_message_id(d.message_id) for d in open_rows},
                     windows=[window(d.claimed_at or d.sent_at) for d in open_rows],
-                    until=now + timedelta(seconds=settings.RECONCILE_CLOCK_MARGIN_SECONDS))
+                    until=now + timedelta(seconds=settings.RECONCILE_CLOCK_MARGIN_SECONDS),
+                    only_wanted=True)
     words = {}
     for delivery in open_rows:
         if word := from_steps(_steps_of(delivery, log)):

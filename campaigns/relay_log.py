@@ -199,11 +199,16 @@ def _relay_daemon(program: str, syslog_name: str) -> str | None:
 
 
 def read_logs(paths, *, zone: tzinfo, wanted: set[str], windows: list, syslog_name="postfix",
-              senders: frozenset = frozenset(), now=None, until=None) -> Log:
+              senders: frozenset = frozenset(), now=None, until=None,
+              only_wanted: bool = False) -> Log:
     """Read the files (any order); keep what the windows (start, end) of the claims need, about
     the Message-IDs `wanted` and the envelope senders `senders` (normalised): from before the
     first window to a day after the last, or to `until` (a message's later life: its retries
-    and the relay giving up)."""
+    and the relay giving up). `only_wanted`: keep only the lines of the queue ids that carried
+    a wanted Message-ID (what became of those messages, in the memory a few of them take);
+    the log's coverage (gaps, troubles, other senders) is then not read."""
+    queues = _queues_of(paths, zone=zone, wanted=wanted, syslog_name=syslog_name,
+                        now=now) if only_wanted else None
     now = now or timezone.now()
     margin = timedelta(seconds=settings.RECONCILE_CLOCK_MARGIN_SECONDS)
     gap = timedelta(seconds=settings.RECONCILE_MAX_LOG_GAP_SECONDS)
@@ -215,6 +220,8 @@ def read_logs(paths, *, zone: tzinfo, wanted: set[str], windows: list, syslog_na
         kept, first, previous, pending = [], None, None, []
         with open(path, encoding="utf-8", errors="replace") as handle:
             for number, raw in enumerate(handle):
+                if queues is not None and not queues.intersection(_TOKEN.findall(raw, 0, 200)):
+                    continue
                 at, fields, trouble = _parse(raw, zone=zone, latest=latest,
                                              syslog_name=syslog_name)
                 if fields and fields[1] and at is None:
@@ -257,6 +264,36 @@ def read_logs(paths, *, zone: tzinfo, wanted: set[str], windows: list, syslog_na
     _follow_postfix(log, wanted, senders)
     _follow_exim(log, wanted, senders)
     return log
+
+
+# A word that may be a queue id (Postfix's or Exim's), near the start of a line.
+_TOKEN = re.compile(r"[-0-9A-Za-z]{5,32}")
+
+
+def _queues_of(paths, *, zone, wanted: set[str], syslog_name: str, now=None) -> set[str]:
+    """The queue ids under which the relay logged a wanted Message-ID (Postfix's cleanup
+    line, Exim's `<=` line), read in a first pass that parses only lines naming an id."""
+    latest = (now or timezone.now()) + timedelta(
+        seconds=settings.RECONCILE_CLOCK_MARGIN_SECONDS)
+    queues = set()
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for raw in handle:
+                if "id=" not in raw:
+                    continue
+                _at, fields, _trouble = _parse(raw, zone=zone, latest=latest,
+                                                syslog_name=syslog_name)
+                if not fields or not fields[1]:
+                    continue
+                _host, daemon, text = fields
+                if daemon == "cleanup" and (found := _QUEUED.fullmatch(text)) and found[
+                        "rest"].startswith("message-id=") and _exact_id(
+                        found["rest"].removeprefix("message-id=")) in wanted:
+                    queues.add(found["queue"])
+                elif daemon == "exim" and (received := _exim_received(text)) and (
+                        received[1] in wanted):
+                    queues.add(received[0])
+    return queues
 
 
 def _mention_undated(log: Log, fields, wanted) -> None:

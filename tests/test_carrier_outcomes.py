@@ -357,3 +357,26 @@ def test_the_ledgers_filters_combine_and_keep_each_other(handed_over, client, os
     assert "?carrier=docomo&amp;state=pending" in page  # a state link keeps the carrier
     assert "?carrier=au&amp;state=sent" in page  # a carrier link keeps the state
     assert "?state=sent\"" in page  # "All carriers" drops only the carrier
+
+
+def test_a_reading_keeps_only_the_lines_of_the_messages_it_follows(handed_over, tmp_path):
+    """A busy relay's log is mostly other mail: the reading holds the lines of the queue ids
+    that carried a followed Message-ID, not the log (memory), and still finds the outcome."""
+    from campaigns import relay_log
+
+    at, log = timezone.now(), RelayLog(zone=timezone.get_current_timezone(), style="rfc3339")
+    docomo = delivery(handed_over, ADDRESSES[0])
+    for n in range(3000):  # other mail through the same relay
+        queue = f"7{n:05X}EA"
+        log.postfix(at, "cleanup", f"{queue}: message-id=<other{n}@elsewhere.example>")
+        log.postfix(at, "qmgr", f"{queue}: from=<a@elsewhere.example>, size=9, nrcpt=1 "
+                                "(queue active)")
+        log.postfix(at, "smtp", f"{queue}: to=<b{n}@docomo.ne.jp>, relay=x[192.0.2.1]:25, "
+                                "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)")
+    relay_took(log, docomo, at, queue="6AA01", then=[(5, "jp_docomo", "2.0.0", "sent")])
+    path = log.write(tmp_path / "maillog")
+    read = relay_log.read_logs([path], zone=timezone.get_current_timezone(),
+                               wanted={docomo.message_id.strip("<>")}, windows=[(at, at)],
+                               only_wanted=True)
+    assert {line.text.split(":", 1)[0] for line in read.lines} == {"6AA01"}
+    assert track(path) == {"delivered": 1}
