@@ -35,6 +35,7 @@ from django.utils import timezone
 import audit
 from audit.models import AuditEntry
 from campaigns.actions import Action
+from campaigns.labels import status_meaning
 from campaigns.mail import bare_message_id
 from campaigns.models import AtCarrier, Campaign, Delivery
 from campaigns.reconcile import sent_by_us, window
@@ -230,6 +231,17 @@ class Row:
     group: str
     label: str
     counts: dict = field(default_factory=dict)
+    # the carriers' status codes of the messages deferred, refused or given up now, most
+    # frequent first: (code, how many, what it means)
+    codes: list = field(default_factory=list)
+
+    @property
+    def delivered_percent(self) -> int | None:
+        taken = self.counts.get("handed_over", 0)
+        return round(100 * self.counts["delivered"] / taken) if taken else None
+
+
+SHOWN_CODES = 3
 
 
 COLUMNS = ("handed_over", "delivered", "retrying", "deferred_once", "bounced", "expired",
@@ -255,12 +267,20 @@ def by_carrier(campaign, *, now=None) -> list[Row]:
         bounced=Count("pk", filter=Q(at_carrier=AtCarrier.BOUNCED) | returned),
         expired=Count("pk", filter=Q(at_carrier=AtCarrier.EXPIRED) & ~returned),
         no_word=Count("pk", filter=(Q(at_carrier="") & ~returned) | (deferred & ~followed)))}
+    codes = {}
+    for row in campaign.deliveries.filter(handed, at_carrier__in=(
+            AtCarrier.DEFERRED, AtCarrier.BOUNCED, AtCarrier.EXPIRED)).exclude(
+            carrier_dsn="").values("carrier", "carrier_dsn").annotate(n=Count("pk")):
+        group = row["carrier"] or carriers.OTHER
+        codes.setdefault(group, Counter())[row["carrier_dsn"]] += row["n"]
     rows = []
     for group, label in carriers.GROUPS:
         row = found.get(group, {})
         if group == carriers.OTHER and "" in found:  # erased before the groups were kept
             row = {key: row.get(key, 0) + found[""][key] for key in COLUMNS}
-        rows.append(Row(group, label, {key: row.get(key, 0) for key in COLUMNS}))
+        common = sorted(codes.get(group, Counter()).items(), key=lambda c: (-c[1], c[0]))
+        rows.append(Row(group, label, {key: row.get(key, 0) for key in COLUMNS},
+                        [(code, n, status_meaning(code)) for code, n in common[:SHOWN_CODES]]))
     return rows
 
 

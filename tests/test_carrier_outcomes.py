@@ -380,3 +380,26 @@ def test_a_reading_keeps_only_the_lines_of_the_messages_it_follows(handed_over, 
                                only_wanted=True)
     assert {line.text.split(":", 1)[0] for line in read.lines} == {"6AA01"}
     assert track(path) == {"delivered": 1}
+
+
+def test_each_carrier_row_says_its_delivered_share_and_the_codes_it_is_answering_now(
+        handed_over, tmp_path, client, oscar):
+    """What tuning the relay needs (docs/relay-carriers.md, section 4): which carrier is
+    deferring, with which answer."""
+    at, log = timezone.now(), RelayLog(zone=timezone.get_current_timezone(), style="rfc3339")
+    docomo, au, softbank, _other, shiro = (delivery(handed_over, a) for a in ADDRESSES)
+    relay_took(log, docomo, at, queue="6BB01", then=[(1, "jp_docomo", "4.7.0", "deferred")])
+    relay_took(log, shiro, at, queue="6BB02", then=[(1, "jp_docomo", "4.7.0", "deferred"),
+                                                    (9, "jp_docomo", "2.0.0", "sent")])
+    relay_took(log, au, at, queue="6BB03", then=[(1, "jp_au", "2.0.0", "sent")])
+    relay_took(log, softbank, at, queue="6BB04", then=[(1, "jp_softbank", "5.1.1", "bounced")])
+    track(log.write(tmp_path / "maillog"))
+    rows = {row.group: row for row in carrier_outcomes.by_carrier(handed_over)}
+    assert [(code, n) for code, n, _meaning in rows["docomo"].codes] == [("4.7.0", 1)]
+    assert rows["docomo"].delivered_percent == 50 and rows["au"].delivered_percent == 100
+    assert [code for code, _n, meaning in rows["softbank"].codes if meaning] == ["5.1.1"]
+    assert rows["other"].codes == [] and rows["other"].delivered_percent == 0
+    client.force_login(oscar)
+    page = client.get(reverse("campaigns:detail", args=[handed_over.pk])).content.decode()
+    docomo_row = page.split('data-carrier="docomo"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-share="delivered">50%</td>' in docomo_row and "<code>4.7.0</code> ×1" in docomo_row
