@@ -124,7 +124,7 @@ def _steps_of(delivery, log) -> list:
     inside = {acceptance.queue_id for acceptance in lives}
     steps = []
     for acceptance in lives:
-        if not (start - _REINJECTED <= acceptance.at <= end + _REINJECTED
+        if not (start <= acceptance.at <= end + _REINJECTED
                 and sent_by_us(acceptance.sender, delivery)):
             continue
         steps += [step for step in acceptance.steps if step.at >= acceptance.at

@@ -193,11 +193,11 @@ def test_a_status_line_before_the_message_was_queued_counts_for_nothing(handed_o
 
 def test_a_queue_life_from_before_the_message_was_handed_over_counts_for_nothing(
         handed_over, tmp_path):
-    """A whole life, Message-ID, VERP sender and recipient right, an hour before the worker
+    """A whole life, Message-ID, VERP sender and recipient right, minutes before the worker
     even built the message: a replayed or forged record, not this message's."""
     log = new_log()
     docomo = delivery(handed_over, ADDRESSES[0])
-    before = docomo.sent_at - timedelta(hours=1)
+    before = docomo.claimed_at - timedelta(minutes=5)  # before the claim, beyond the margin
     relay_took(log, docomo, before, queue="5AI01", then=[(1, "jp_docomo", "5.1.1", "bounced")])
     assert track(log.write(tmp_path / "maillog")) == {}
     assert word(docomo) == ""
