@@ -38,7 +38,7 @@ from django.utils.translation import gettext as _
 from campaigns import guard_tags, links, mail, opaque
 from campaigns.findings import COUNTED, Finding, GuardReport
 from campaigns.guard_index import RosterIndex, roster_index
-from campaigns.member_keys import mixed_name_keys
+from campaigns.member_keys import mixed_name_keys, own_keys
 from campaigns.puzzles import side_by_side
 from campaigns.selectors import sample_members
 from campaigns.spellings import (
@@ -509,7 +509,8 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
                               recipient=Recipient.of(values)))
         report.add(scan_opaque(texts, own=_own_values(values),
                                recipient=values["member_number"]))
-        report.add(guard_tags.findings(texts, recipient=values["member_number"]))
+        report.add(guard_tags.findings(texts, recipient=values["member_number"],
+                                       own=own_keys(values, roster.extra_columns)))
         for link in links.links_in(**texts):
             if len(found_links) < MAX_LISTED_LINKS:
                 found_links.setdefault(link.url, "message")

@@ -168,9 +168,12 @@ def _looked_up(tags: list[str], day) -> list[tuple[str, str, str, str]]:
                 "tag", "member_number").values_list("tag", "kind", "member_number", "column")]
 
 
-def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
+def findings(texts: dict[str, str], *, recipient: str = "",
+             own: frozenset[str] = frozenset()) -> list[Finding]:
     """Values of purged rosters in `texts` (place -> text), found on keyed tags alone.
-    `recipient`: the member number whose own values these are not."""
+    `recipient`: the member number whose own values these are not; `own`: their keys
+    (member_keys.own_keys): a purged namesake's name, or their own row of last year, is
+    not another member's data in their message."""
     day = timezone.localdate()
     count, last = _kept_state(day)
     if not count:
@@ -181,7 +184,7 @@ def findings(texts: dict[str, str], *, recipient: str = "") -> list[Finding]:
         for view, spaced in views(text):
             folded = view.casefold()
             for window in _windows(folded, lengths) if spaced else _emails(folded):
-                if window and window not in windows:
+                if window and window not in windows and window not in own:
                     windows[window] = where
     secret = settings.GUARD_TAG_KEY.encode()[:64]
     candidates = {tag(window, secret): (where, window) for window, where in windows.items()}

@@ -16,6 +16,7 @@ from django.conf import settings
 from campaigns.spellings import (
     address_keys,
     clean,
+    column_kind,
     date_key,
     email_keys,
     name_keys,
@@ -129,3 +130,12 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
         if len(names) > 1:
             found[key] = {e for e in kinds if e[0] != "names"} | {min(names, key=lambda e: e[1])}
     return found
+
+
+def own_keys(values: dict, columns) -> frozenset[str]:
+    """Every key of one member's own values (`values`: their placeholders; `columns`: the
+    roster's extra columns): what their own message may carry, whoever else holds it."""
+    row = (values.get("member_number", ""), values.get("name", ""), values.get("email", ""),
+           {column: values.get(column, "") for column in columns})
+    return frozenset(entries([row], min_number_length=1,
+                             columns={column: column_kind(column) for column in columns}))

@@ -79,6 +79,23 @@ def test_a_purged_rosters_value_never_reaches_the_mail_server_with_the_submit_ch
     assert campaign.state == State.PAUSED
 
 
+def test_a_recipients_own_values_are_not_another_purged_members_data(olivia, settings):
+    """People share names (佐藤 花子 is common), and a member of this year's roster was in
+    last year's purged one with the same number, address and telephone: a message that
+    greets its recipient by their own values is not refused for a purged namesake's."""
+    old = [["W1001", "佐藤 花子", "hanako.sato@example.org", "090-4444-0001"],  # namesake
+           ["W3002", "鈴木 一郎", "ichiro@example.jp", "03-1111-3333"]]  # the same person
+    make_roster(olivia, rows=old, header=HEADER, name="昨年度")
+    retention.purge_rosters(
+        now=timezone.now() + timedelta(days=settings.ROSTER_RETENTION_DAYS, minutes=1))
+    part = make_roster(olivia, rows=PART, header=HEADER, name="今年度")
+    campaign = make_campaign(olivia, part, canary_enabled=False, subject="{name} 様",
+                             body_text="{name} 様\n\n登録: {email} / {電話番号}\n")
+    workflow.submit(campaign=campaign, user=olivia)
+    campaign.refresh_from_db()
+    assert campaign.state == State.SUBMITTED
+
+
 def test_the_campaigns_text_is_tagged_once_not_once_a_message(olivia, sam, oscar, purged,
                                                                sink, monkeypatch):
     """Every message of a campaign has the same template: tagging it (every window of the
