@@ -2,18 +2,19 @@
 log: two-person compliance, and the incident report of one campaign. web.urls mounts them
 under /audit/, in the audit namespace, next to the log."""
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 
 import audit
 from campaigns import reports
 from campaigns.actions import Action
 from campaigns.ledger import progress
 from campaigns.models import Campaign
-from countersign import access, exports
+from countersign import access, association_key, exports
 from countersign.roles import Role, has_role, role_required
 from roster import member_data as door
 
@@ -31,6 +32,36 @@ def compliance(request):
     return render(request, "campaigns/compliance.html", {"rows": rows})
 
 
+def _incident_file(request, campaign, fmt: str, *, member_data: bool):
+    """The report as a file. With member data, and once the association has registered its
+    key, the file is sealed to that key (countersign.association_key): only the association
+    opens it, with its key tool."""
+    rows = list(reports.incident_export_rows(campaign, member_data=member_data,
+                                             spreadsheet=fmt == "xlsx"))
+    name = f"incident-campaign-{campaign.pk}.{fmt}"
+    header = reports.header_rows(reports.incident_columns(member_data=member_data))
+    response = (exports.csv_response if fmt == "csv" else exports.xlsx_response)(
+        name, header, rows)
+    sealed = None
+    if member_data and association_key.current() is not None:  # else it streams as it is
+        try:
+            sealed = association_key.seal_file(exports.content_of(response), name=name)
+        except association_key.KeyNotAsRegistered as refusal:
+            messages.error(request, str(refusal))
+            return redirect("audit:incident", campaign.pk)
+    with transaction.atomic():
+        audit.record(Action.INCIDENT_REPORT_EXPORTED, actor=request.user,
+                     role=next(r for r in (Role.OBSERVER, Role.SUPERVISOR, Role.AUDITOR)
+                               if has_role(request.user, r)),
+                     target=campaign, payload={
+                         "format": fmt, "rows": len(rows), "member_data": member_data,
+                         "ledger_sha256": campaign.ledger_sha256,
+                         **({"sealed_to": sealed[2]} if sealed else {})})
+    if sealed is None:
+        return response
+    return exports.file_response(sealed[1], sealed[0], "application/octet-stream")
+
+
 @role_required(*access.roles_for(access.Data.INCIDENT_SUMMARY))
 def incident(request, pk):
     """Who got what. With names and addresses for the supervisor and the observer; for an
@@ -42,20 +73,7 @@ def incident(request, pk):
     member_data = access.may_see(request.user, access.Data.INCIDENT_REPORT)
     fmt = request.GET.get("format")
     if fmt in ("csv", "xlsx"):
-        rows = list(reports.incident_export_rows(campaign, member_data=member_data,
-                                                 spreadsheet=fmt == "xlsx"))
-        with transaction.atomic():
-            audit.record(Action.INCIDENT_REPORT_EXPORTED, actor=request.user,
-                         role=next(r for r in (Role.OBSERVER, Role.SUPERVISOR, Role.AUDITOR)
-                                   if has_role(request.user, r)),
-                         target=campaign, payload={
-                             "format": fmt, "rows": len(rows), "member_data": member_data,
-                             "ledger_sha256": campaign.ledger_sha256})
-        name = f"incident-campaign-{campaign.pk}.{fmt}"
-        header = reports.header_rows(reports.incident_columns(member_data=member_data))
-        if fmt == "csv":
-            return exports.csv_response(name, header, rows)
-        return exports.xlsx_response(name, header, rows)
+        return _incident_file(request, campaign, fmt, member_data=member_data)
     q = request.GET.get("q", "").strip()
     deliveries = campaign.deliveries.order_by("id")
     if q:  # by member number; by name and address only for those who may see them
@@ -66,6 +84,6 @@ def incident(request, pk):
     page = Paginator(deliveries, 50).get_page(request.GET.get("page"))  # a phone's page
     return render(request, "campaigns/incident.html", {
         "campaign": campaign, "progress": progress(campaign), "member_data": member_data,
-        "page": page, "q": q,
+        "page": page, "q": q, "sealed_to": association_key.current() if member_data else None,
         "rows": list(reports.incident_rows(campaign, member_data=member_data,
                                            deliveries=page.object_list))})

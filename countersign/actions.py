@@ -19,3 +19,5 @@ class Action(StrEnum):
     CHANGE_REFUSED = "account.change_refused"
     CHANGE_DENIED = "account.change_denied"  # a countersign or refusal that was not theirs
     CHANGE_NOTICE_MAILED = "account.change_notice_mailed"
+    # The association's key (countersign.association_key): fingerprints only
+    ASSOCIATION_KEY_REGISTERED = "association_key.registered"

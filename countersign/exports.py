@@ -49,6 +49,19 @@ def csv_response(filename: str, header: list, rows: Iterable[list], *,
     return response
 
 
+def content_of(response) -> bytes:
+    """The whole body of a response made here (streamed or not)."""
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content)
+    return response.content
+
+
+def file_response(filename: str, data: bytes, content_type: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 def xlsx_response(filename: str, header: list, rows: Iterable[list]) -> HttpResponse:
     """A workbook where every cell is text, a number or a date: nothing runs as a formula.
     The header rows stay in view when scrolling."""

@@ -112,8 +112,11 @@ contribute("ACTIONS", {
     AccountAction.CHANGE_REFUSED: _("change to a person refused"),
     AccountAction.CHANGE_DENIED: _("decision on a change to a person not allowed"),
     AccountAction.CHANGE_NOTICE_MAILED: _("notice of a change to a person mailed"),
+    AccountAction.ASSOCIATION_KEY_REGISTERED: _("association key registered"),
 })
 contribute("PAYLOAD_KEYS", {
+    "fingerprint": _("key fingerprint"), "retired_key": _("key retired"),
+    "sealed_to": _("sealed to the association key"),
     "user": _("user"), "organisation": _("organisation"), "changes": _("changes"),
     "password": _("password"), "by_owner": _("by the account's owner"),
     "roles": _("roles"), "roles_added": _("roles added"), "roles_removed": _("roles removed"),
@@ -143,7 +146,8 @@ contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})
 register("TWO_FACTOR_WHERE", {"sign_in": _("at sign-in"),
                               "turn_on": _("turning two-step sign-in on"),
                               "turn_off": _("turning two-step sign-in off"),
-                              "countersign": _("countersigning a change to a person")})
+                              "countersign": _("countersigning a change to a person"),
+                              "register_key": _("registering the association's key")})
 contribute("PAYLOAD_VALUES", {"where": "TWO_FACTOR_WHERE"})
 register("PERSON_CHANGE_ATTEMPTS", {"countersign": _("countersign"), "refuse": _("refusal")})
 contribute("PAYLOAD_VALUES", {"attempted": "PERSON_CHANGE_ATTEMPTS"})

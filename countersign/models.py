@@ -117,3 +117,28 @@ class PersonChange(models.Model):
 
     def __str__(self):
         return f"{self.subject.get_username()}: {self.get_kind_display()}"
+
+
+class AssociationKey(models.Model):
+    """The public half of the association's key pair (countersign.sealing): member data that
+    leaves Countersign as a file is sealed to it. The private half never reaches the
+    contractor. One key is current; registering another retires it (both audited, by
+    fingerprint)."""
+
+    public_key = models.BinaryField(_("public key"), max_length=32)
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, unique=True)
+    current = models.BooleanField(default=True)
+    registered_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+",
+                                      verbose_name=_("registered by"))
+    registered_at = models.DateTimeField(_("registered at"), default=timezone.now)
+    retired_at = models.DateTimeField(_("retired at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-registered_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["current"], condition=models.Q(
+            current=True), name="one_current_association_key")]
+        verbose_name = _("association key")
+        verbose_name_plural = _("association keys")
+
+    def __str__(self):
+        return self.fingerprint[:16]

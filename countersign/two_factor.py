@@ -114,6 +114,7 @@ class SecondFactorGate:
 
 # Where a code was entered, as the audit entry's "where" stores it.
 SIGN_IN, TURN_ON, TURN_OFF, COUNTERSIGN = "sign_in", "turn_on", "turn_off", "countersign"
+REGISTER_KEY = "register_key"
 
 
 def check_code(request, device: TOTPDevice, code: str, *, where: str) -> tuple[bool, str]:

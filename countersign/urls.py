@@ -1,5 +1,5 @@
-"""Signing in and out, passwords, two-step sign-in, and the changes to the association's
-people that wait for a countersign: mounted at accounts/ by web.urls."""
+"""Signing in and out, passwords, two-step sign-in, the changes to the association's people
+that wait for a countersign, and the association's key: mounted at accounts/ by web.urls."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
@@ -15,6 +15,7 @@ urlpatterns = [
     path("two-step/", views.two_factor_settings, name="two_factor"),
     path("two-step/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("changes/", views.people_changes, name="people_changes"),
+    path("association-key/", views.association_key_page, name="association_key"),
     path("changes/<int:pk>/countersign/", views.countersign_change,
          name="people_change_countersign"),
     path("changes/<int:pk>/refuse/", views.refuse_change, name="people_change_refuse"),

@@ -4,15 +4,16 @@ changes to the association's people that wait for an observer's countersign."""
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from countersign import people, two_factor
-from countersign.forms import CodeForm, RefuseForm
-from countersign.models import PersonChange
-from countersign.roles import Role, role_required
+from countersign import association_key, people, sealing, two_factor
+from countersign.forms import AssociationKeyForm, CodeForm, RefuseForm
+from countersign.models import AssociationKey, PersonChange
+from countersign.roles import Role, record_denied_request, role_required
 
 
 @login_required
@@ -129,3 +130,43 @@ def _next_page(request) -> str:
                                        require_https=request.is_secure()):
         return wanted
     return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+@login_required
+def association_key_page(request):
+    """The association's key: its fingerprint for everyone to compare, the keys before it;
+    an observer of the association registers a new one with a fresh code from their phone
+    (like a countersign: a session left open is not enough to choose where member data is
+    sealed)."""
+    may_register = association_key.may_register(request.user)
+    device = two_factor.confirmed_device(request.user) if may_register else None
+    form = AssociationKeyForm(request.POST or None)
+    if request.method == "POST":
+        if not may_register:  # a forged form: refused and audited, like any role's
+            record_denied_request(request, required=(Role.OBSERVER,))
+            raise PermissionDenied
+        if device is None:
+            messages.error(request, _("Registering the key takes a code from your "
+                                      "authenticator app: set up two-step sign-in first."))
+        elif form.is_valid():
+            passed, why = two_factor.check_code(request, device, form.cleaned_data["code"],
+                                                where=two_factor.REGISTER_KEY)
+            if not passed:
+                form.add_error("code", _("Too many wrong codes. Wait a little and try again.")
+                               if why == "throttled" else _("That code is not valid now."))
+            else:
+                try:
+                    key = association_key.register(user=request.user,
+                                                   pem=form.cleaned_data["public_key"])
+                except ValidationError as refusal:
+                    form.add_error("public_key", refusal)
+                else:
+                    messages.success(request, _("The association's key is registered: %(fp)s. "
+                                                "Compare it with the fingerprint the key tool "
+                                                "printed.") % {
+                                                    "fp": sealing.grouped(key.fingerprint)})
+                    return redirect("association_key")
+    keys = AssociationKey.objects.select_related("registered_by")[:20]
+    return render(request, "registration/association_key.html", {
+        "keys": [(key, sealing.grouped(key.fingerprint)) for key in keys],
+        "form": form if may_register else None, "has_device": device is not None})

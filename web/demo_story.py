@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 from campaigns import bounces, deliveries, sender, workflow
 from campaigns.models import Campaign, Delivery
 from campaigns.seen import Seen
-from countersign.models import User
+from countersign import association_key, sealing
+from countersign.models import AssociationKey, User
 from roster.services import check_roster_file, roster_import
 
 BODY = ("{name} 様\n\n会員番号 {member_number} の皆様へ、年会費のお知らせです。\n"
@@ -33,6 +34,25 @@ def seed(roster_file: Path) -> list[Campaign]:
         parsed = check_roster_file(roster_file.read_bytes(), roster_file.name)
         roster = roster_import(parsed=parsed, name=_("Demo roster"), actor=people["olivia"])
         return [_sent_with_a_bounce(roster, **people), _paused_with_a_doubt(roster, **people)]
+
+
+def association_key_file(demo_dir: Path) -> Path:
+    """The demo association's key: in a real installation the association makes it on its own
+    computer (python -m countersign.keytool new); the demo has no such computer, so the key
+    file lies beside the demo rosters, without a passphrase, and the demo observer registers
+    its public key (once; the same file on the next start)."""
+    path = demo_dir / "association.key"
+    if path.exists():
+        private = sealing.load_private(path.read_bytes(), None)
+    else:
+        private = sealing.new_private_key()
+        path.touch(mode=0o600)
+        path.write_bytes(sealing.private_pem(private, None))
+    fingerprint = sealing.fingerprint(private.public_key())
+    if not AssociationKey.objects.filter(fingerprint=fingerprint).exists():
+        association_key.register(user=User.objects.get(username="oscar"),
+                                 pem=sealing.public_pem(private.public_key()))
+    return path
 
 
 def _through_the_countersign(campaign, *, olivia, sam, oscar):

@@ -54,6 +54,9 @@ class Command(BaseCommand):
         demo_dir = settings.BASE_DIR / "var" / "demo"
         files = write_demo_files(demo_dir)
         self.stdout.write("Demo rosters to import: " + ", ".join(str(f) for f in files))
+        key_file = demo_story.association_key_file(demo_dir)
+        self.stdout.write(f"The association's key file (demo only; it opens sealed incident "
+                          f"reports): {key_file}")
         if demo_story.seed(files[0]):
             self.stdout.write("Demo campaigns: one sent with a bounce, one paused with a "
                               "message in doubt")

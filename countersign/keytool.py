@@ -1,0 +1,113 @@
+"""The association's key tool: run on the association's own machine, never on the server.
+
+    python -m countersign.keytool new association.key   # the key pair; prints the public key
+    python -m countersign.keytool public association.key # the public key again
+    python -m countersign.keytool open association.key incident-campaign-3.csv.sealed
+
+`new` writes the private key to a file of its own (mode 600, under a passphrase unless
+--no-passphrase) and prints the public key, which an observer pastes into Countersign
+(Association key page), and its fingerprint, which the association keeps on paper to
+compare with the one Countersign shows. `open` turns a file Countersign sealed to the
+association (an incident report with member data) back into the file, beside it without
+".sealed" (or --out).
+
+It needs the `cryptography` package only (`pip install cryptography`), not Django.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from countersign import sealing
+
+
+def _passphrase(args, *, new: bool) -> bytes | None:
+    if args.passphrase_file:
+        return Path(args.passphrase_file).read_bytes().strip() or None
+    if getattr(args, "no_passphrase", False):
+        return None
+    first = getpass.getpass("Passphrase for the key file: ")
+    if new and first != getpass.getpass("The same passphrase again: "):
+        sys.exit("The two passphrases differ; nothing was written.")
+    return first.encode() or None
+
+
+def _private(args):
+    pem = Path(args.key).read_bytes()
+    encrypted = b"ENCRYPTED" in pem
+    try:
+        return sealing.load_private(pem, _passphrase(args, new=False) if encrypted else None)
+    except (ValueError, TypeError) as error:
+        sys.exit(f"Cannot read the key file {args.key}: {error}")
+
+
+def new(args) -> None:
+    path = Path(args.key)
+    if path.exists():
+        sys.exit(f"{path} exists; a key file is never overwritten (choose another name).")
+    key = sealing.new_private_key()
+    pem = sealing.private_pem(key, _passphrase(args, new=True))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    print(f"The private key is in {path}: keep it (and a copy) where only the association can "
+          "reach it; Countersign never needs it.")
+    _print_public(key.public_key())
+
+
+def _print_public(public) -> None:
+    print("Paste this public key into Countersign (Association key page):\n")
+    print(sealing.public_pem(public))
+    print(f"Fingerprint (compare it with the one Countersign shows):\n"
+          f"{sealing.grouped(sealing.fingerprint(public))}")
+
+
+def public(args) -> None:
+    _print_public(_private(args).public_key())
+
+
+def open_file(args) -> None:
+    sealed = Path(args.file)
+    try:
+        header, data = sealing.open_sealed(sealed.read_bytes(), _private(args))
+    except sealing.NotSealed as error:
+        sys.exit(f"{sealed}: {error}")
+    name = Path(header.name).name  # a name only: the header cannot choose a directory
+    if args.out:
+        out = Path(args.out)
+    else:
+        out = sealed.with_name(name if name not in ("", ".", "..") else sealed.stem)
+    if out.exists() and not args.force:
+        sys.exit(f"{out} exists; use --out or --force.")
+    out.write_bytes(data)
+    print(f"{out}: {len(data):,} bytes, sealed at {header.made} (UTC)")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m countersign.keytool",
+                                     description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, run, help_text in (("new", new, "make the association's key pair"),
+                                 ("public", public, "print the public key of a key file"),
+                                 ("open", open_file, "open a file sealed to the key")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("key", help="the private key file")
+        command.add_argument("--passphrase-file", help="read the passphrase from this file")
+        command.set_defaults(run=run)
+        if name == "new":
+            command.add_argument("--no-passphrase", action="store_true",
+                                 help="no passphrase (only for a key on an encrypted disk)")
+        if name == "open":
+            command.add_argument("file", help="the .sealed file")
+            command.add_argument("--out", help="where to write the opened file")
+            command.add_argument("--force", action="store_true", help="overwrite --out")
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

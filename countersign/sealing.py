@@ -1,0 +1,144 @@
+"""Sealing to the association's key: what only the association can open.
+
+The association makes its key pair on its own machine (`python -m countersign.keytool new`)
+and registers the public half here; the private half never reaches the contractor. What is
+sealed to that key is HPKE (RFC 9180, base mode: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
+AES-256-GCM) from pyca/cryptography, not a construction of our own.
+
+A sealed file is three parts: a line that says what it is, a line of JSON that says to
+which key, with which suite and what the file was (its name, when it was sealed), and the
+HPKE output. Both lines are HPKE's `info`, so a file whose header was changed (another
+name, another key's fingerprint) does not open.
+
+This module imports no Django: the key tool runs on the association's machine with the
+`cryptography` package alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+MAGIC = b"COUNTERSIGN SEALED FILE 1\n"
+SUITE_NAME = "DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-256-GCM"
+_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+SUFFIX = ".sealed"
+
+
+class NotSealed(ValueError):
+    """Not a sealed file, or not one this key can open (wrong key, changed bytes)."""
+
+
+class BadPublicKey(ValueError):
+    """Not the public half of an X25519 key in PEM."""
+
+
+def raw_public(public_key: X25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def fingerprint(public_key: X25519PublicKey | bytes) -> str:
+    """SHA-256 of the key's 32 raw bytes, in hex: what people compare."""
+    raw = public_key if isinstance(public_key, bytes) else raw_public(public_key)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def grouped(fingerprint_hex: str) -> str:
+    """A fingerprint as people read it aloud: groups of four."""
+    return " ".join(fingerprint_hex[i:i + 4] for i in range(0, len(fingerprint_hex), 4))
+
+
+def public_pem(public_key: X25519PublicKey) -> str:
+    return public_key.public_bytes(serialization.Encoding.PEM,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def load_public(text: str) -> X25519PublicKey:
+    """The public key an association pasted: one PEM block of an X25519 key, nothing else.
+    A private key pasted by mistake is refused without being read further."""
+    text = text.strip()
+    if "PRIVATE KEY" in text:
+        raise BadPublicKey("a private key: never paste it anywhere; paste the PUBLIC KEY block")
+    try:
+        key = serialization.load_pem_public_key(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as error:
+        raise BadPublicKey("not a PEM public key") from error
+    if not isinstance(key, X25519PublicKey):
+        raise BadPublicKey("not an X25519 key")
+    return key
+
+
+def public_from_raw(raw: bytes) -> X25519PublicKey:
+    return X25519PublicKey.from_public_bytes(bytes(raw))
+
+
+@dataclass(frozen=True)
+class Header:
+    to: str  # the fingerprint of the key it is sealed to
+    name: str  # the file's name before sealing
+    made: str  # when it was sealed (ISO 8601, UTC)
+    suite: str = SUITE_NAME
+
+    def line(self) -> bytes:
+        return json.dumps({"suite": self.suite, "to": self.to, "name": self.name,
+                           "made": self.made}, sort_keys=True, ensure_ascii=True).encode() + b"\n"
+
+
+def seal(data: bytes, public_key: X25519PublicKey, *, name: str, made: str) -> bytes:
+    """`data` sealed to `public_key`: only its private half opens it."""
+    header = Header(to=fingerprint(public_key), name=name, made=made).line()
+    return MAGIC + header + _SUITE.encrypt(data, public_key, info=MAGIC + header)
+
+
+def read_header(blob: bytes) -> Header:
+    if not blob.startswith(MAGIC):
+        raise NotSealed("not a sealed file")
+    line, newline, _rest = blob[len(MAGIC):].partition(b"\n")
+    try:
+        fields = json.loads(line) if newline else None
+        header = Header(**fields)
+    except (ValueError, TypeError) as error:
+        raise NotSealed("the sealed file's header is damaged") from error
+    if header.suite != SUITE_NAME:
+        raise NotSealed(f"sealed with {header.suite}, which this version cannot open")
+    return header
+
+
+def open_sealed(blob: bytes, private_key: X25519PrivateKey) -> tuple[Header, bytes]:
+    """(header, data) of a sealed file; NotSealed if it is not one, is for another key, or
+    any byte of it was changed."""
+    header = read_header(blob)
+    own = fingerprint(private_key.public_key())
+    if header.to != own:
+        raise NotSealed(f"sealed to key {grouped(header.to)[:19]}…, not to this key "
+                        f"({grouped(own)[:19]}…)")
+    head = MAGIC + header.line()
+    if not blob.startswith(head):  # the header was re-written (spacing, order): not ours
+        raise NotSealed("the sealed file's header was changed")
+    try:
+        return header, _SUITE.decrypt(blob[len(head):], private_key, info=head)
+    except InvalidTag as error:
+        raise NotSealed("the sealed file was changed or damaged") from error
+
+
+def new_private_key() -> X25519PrivateKey:
+    return X25519PrivateKey.generate()
+
+
+def private_pem(private_key: X25519PrivateKey, passphrase: bytes | None) -> bytes:
+    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
+                  else serialization.NoEncryption())
+    return private_key.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.PKCS8, encryption)
+
+
+def load_private(pem: bytes, passphrase: bytes | None) -> X25519PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=passphrase or None)
+    if not isinstance(key, X25519PrivateKey):
+        raise TypeError("not an X25519 private key")
+    return key

@@ -1,0 +1,224 @@
+"""The association's key (issue 22, first step): the association makes its key pair on its own
+machine, an observer registers the public half, and the incident report with member data
+leaves Countersign only sealed to it. Tried as an attacker would: another key, changed
+bytes, a changed header, a private key pasted by mistake, a forged form from the contractor,
+a key swapped in the database; and what the downloaded file holds, byte for byte."""
+
+import csv
+import io
+import os
+import stat
+
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEntry
+from countersign import association_key, keytool, sealing
+from countersign.models import AssociationKey
+from roster import member_data
+from tests.factories import client_for, signed_in_with_code, totp_code, wrong_code
+
+
+def _key_pair():
+    private = sealing.new_private_key()
+    return private, sealing.public_pem(private.public_key())
+
+
+def _register(observer, pem, *, client=None, step=1):
+    """The observer signs in (password and code) and registers `pem` with the next code from
+    their phone (`client`: already signed in; `step`: how many codes were used since)."""
+    client = client or signed_in_with_code(observer)
+    device = observer.totpdevice_set.get(confirmed=True)
+    return client, client.post(reverse("association_key"), {
+        "public_key": pem, "code": totp_code(device, steps_ahead=step)}, follow=True)
+
+
+def _download(user, campaign, fmt="csv", *, client=None):
+    response = (client or client_for(user)).get(reverse("audit:incident", args=[campaign.pk]),
+                                    {"format": fmt}, HTTP_ACCEPT_LANGUAGE="en")
+    body = (b"".join(response.streaming_content) if response.streaming
+            else response.content)
+    return response, body
+
+
+# --- the file -----------------------------------------------------------------------------------
+
+def test_a_sealed_file_opens_with_the_association_key_and_with_no_other():
+    private, pem = _key_pair()
+    blob = sealing.seal("会員番号,氏名\nW1,鈴木 花子\n".encode(), sealing.load_public(pem),
+                        name="report.csv", made="2026-12-06T00:00:00Z")
+    header, data = sealing.open_sealed(blob, private)
+    assert data.decode() == "会員番号,氏名\nW1,鈴木 花子\n" and header.name == "report.csv"
+    assert "鈴木".encode() not in blob and b"W1" not in blob
+    with pytest.raises(sealing.NotSealed, match="not to this key"):
+        sealing.open_sealed(blob, sealing.new_private_key())
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda b: b[:-1] + bytes([b[-1] ^ 1]),  # the ciphertext
+    lambda b: b.replace(b"report.csv", b"report.txt"),  # the header's name
+    lambda b: b.replace(b'"made": "2026', b'"made": "2025'),  # the header's time
+    lambda b: b.replace(b'{"made"', b'{ "made"'),  # the header re-written, same meaning
+    lambda b: b[:len(sealing.MAGIC) + 10],  # cut short
+    lambda b: b"PK" + b[2:],  # not a sealed file at all
+])
+def test_a_sealed_file_with_any_byte_changed_does_not_open(tamper):
+    private, pem = _key_pair()
+    blob = sealing.seal(b"data", sealing.load_public(pem), name="report.csv",
+                        made="2026-12-06T00:00:00Z")
+    with pytest.raises(sealing.NotSealed):
+        sealing.open_sealed(tamper(blob), private)
+
+
+def test_the_key_tool_makes_a_key_file_only_its_owner_reads_and_opens_what_was_sealed(
+        tmp_path, capsys):
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("correct horse battery staple\n")
+    key_file = tmp_path / "association.key"
+    keytool.main(["new", str(key_file), "--passphrase-file", str(passphrase)])
+    printed = capsys.readouterr().out
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in key_file.read_bytes()
+    pem = printed[printed.index("-----BEGIN PUBLIC KEY"):printed.index("END PUBLIC KEY-----") + 19]
+    public = sealing.load_public(pem)
+    assert sealing.grouped(sealing.fingerprint(public)) in printed
+    sealed = tmp_path / "incident-campaign-7.csv.sealed"
+    sealed.write_bytes(sealing.seal(b"W1,a@example.jp\n", public, name="../../etc/x.csv",
+                                    made="2026-12-06T00:00:00Z"))
+    keytool.main(["open", str(key_file), str(sealed), "--passphrase-file", str(passphrase)])
+    assert (tmp_path / "x.csv").read_bytes() == b"W1,a@example.jp\n"  # never outside the folder
+    with pytest.raises(SystemExit, match="never overwritten"):
+        keytool.main(["new", str(key_file), "--no-passphrase"])
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not it")
+    with pytest.raises(SystemExit, match="Cannot read the key file"):
+        keytool.main(["open", str(key_file), str(sealed), "--passphrase-file", str(wrong),
+                      "--force"])
+
+
+# --- registering it -----------------------------------------------------------------------------
+
+def test_an_observer_registers_the_key_with_a_code_and_only_its_fingerprint_is_audited(oscar):
+    _private, pem = _key_pair()
+    _client, page = _register(oscar, pem)
+    key = association_key.current()
+    assert key is not None and key.registered_by == oscar
+    assert sealing.grouped(key.fingerprint) in page.content.decode()
+    entry = AuditEntry.objects.get(action="association_key.registered")
+    assert entry.payload == {"fingerprint": key.fingerprint, "retired_key": ""}
+    assert "PUBLIC KEY" not in str(AuditEntry.objects.values_list("payload", flat=True)[::1])
+
+
+def test_a_wrong_code_registers_nothing(oscar):
+    _private, pem = _key_pair()
+    client = signed_in_with_code(oscar)
+    device = oscar.totpdevice_set.get(confirmed=True)
+    page = client.post(reverse("association_key"), {"public_key": pem,
+                                                    "code": wrong_code(device)})
+    assert "That code is not valid now" in page.content.decode()
+    assert not AssociationKey.objects.exists()
+
+
+def test_a_private_key_pasted_by_mistake_is_refused_and_kept_nowhere(oscar):
+    private, _pem = _key_pair()
+    secret = sealing.private_pem(private, None).decode()
+    _client, page = _register(oscar, secret)
+    assert "Never paste the private key" in page.content.decode()
+    assert not AssociationKey.objects.exists()
+    kept = str(list(AuditEntry.objects.values_list("payload", flat=True)))
+    assert secret.splitlines()[1] not in kept
+
+
+NOT_A_KEY = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"
+
+
+@pytest.mark.parametrize("pasted", ["", "   ", NOT_A_KEY, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"])
+def test_what_is_not_a_public_key_is_refused_with_a_clear_message(oscar, pasted):
+    _client, page = _register(oscar, pasted)
+    assert page.status_code == 200 and not AssociationKey.objects.exists()
+    assert "is-invalid" in page.content.decode()
+
+
+@pytest.mark.parametrize("who", ["olivia", "sam", "audrey", "adam"])
+def test_nobody_but_an_observer_of_the_association_registers_a_key(request, who):
+    person = request.getfixturevalue(who)
+    _private, pem = _key_pair()
+    response = client_for(person).post(reverse("association_key"), {"public_key": pem,
+                                                                    "code": "123456"})
+    assert response.status_code == 403 and not AssociationKey.objects.exists()
+    assert AuditEntry.objects.filter(action="access.denied").exists()
+
+
+def test_a_new_key_retires_the_old_one_and_a_retired_key_never_comes_back(oscar):
+    _p1, first = _key_pair()
+    _p2, second = _key_pair()
+    client, _page = _register(oscar, first)
+    old = association_key.current()
+    _register(oscar, second, client=client, step=2)
+    assert association_key.current().fingerprint != old.fingerprint
+    old.refresh_from_db()
+    assert not old.current and old.retired_at is not None
+    assert AuditEntry.objects.filter(action="association_key.registered").last().payload[
+        "retired_key"] == old.fingerprint
+    _client, page = _register(oscar, first, client=client, step=3)
+    assert "registered before" in page.content.decode()
+    assert association_key.current().fingerprint != old.fingerprint
+
+
+# --- what leaves: the incident report --------------------------------------------------------
+
+def _values(roster):
+    return [value for m in member_data.rows(roster) for value in (m.name, m.email)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_the_incident_report_with_member_data_leaves_only_sealed_to_the_association(
+        sent, roster, oscar, sam, fmt):
+    _response, plain = _download(oscar, sent, fmt)  # before the key: as it was
+    private, pem = _key_pair()
+    signed_in, _page = _register(oscar, pem)  # oscar now signs in with a code
+    for user, client in ((sam, None), (oscar, signed_in)):
+        response, blob = _download(user, sent, fmt, client=client)
+        assert response["Content-Disposition"].endswith(f'.{fmt}.sealed"')
+        assert not any(value.encode() in blob or value.encode("utf-16-le") in blob
+                       for value in _values(roster))
+        header, opened = sealing.open_sealed(blob, private)
+        assert header.name == f"incident-campaign-{sent.pk}.{fmt}"
+        if fmt == "csv":
+            assert opened == plain  # the same report, only the association can read it
+            rows = list(csv.reader(io.StringIO(opened.decode("utf-8-sig"))))
+            assert len(rows) == 2 + sent.deliveries.count()
+    entries = AuditEntry.objects.filter(action="campaign.incident_report_exported")
+    assert [e.payload.get("sealed_to") for e in entries] == [
+        None, association_key.current().fingerprint, association_key.current().fingerprint]
+
+
+def test_the_report_without_member_data_is_not_sealed(sent, oscar, audrey):
+    _register(oscar, _key_pair()[1])
+    response, body = _download(audrey, sent)
+    assert response["Content-Disposition"].endswith('.csv"') and b"W" in body
+
+
+def test_a_key_swapped_in_the_database_is_refused_not_used(sent, oscar, sam):
+    _register(oscar, _key_pair()[1])
+    _theirs, swapped = _key_pair()  # the contractor's own key, written in by the DB admin
+    public = sealing.load_public(swapped)
+    AssociationKey.objects.filter(current=True).update(
+        public_key=sealing.raw_public(public), fingerprint=sealing.fingerprint(public))
+    response = client_for(sam).get(reverse("audit:incident", args=[sent.pk]),
+                                   {"format": "csv"}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    assert "not the one its observer registered" in response.content.decode()
+    assert response.redirect_chain[-1][0] == reverse("audit:incident", args=[sent.pk])
+    assert response["Content-Type"].startswith("text/html")  # the page, no file at all
+    assert not AuditEntry.objects.filter(action="campaign.incident_report_exported").exists()
+
+
+def test_the_demo_writes_the_association_key_file_and_registers_its_public_key(oscar, tmp_path):
+    from web import demo_story
+
+    key_file = demo_story.association_key_file(tmp_path)
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    private = sealing.load_private(key_file.read_bytes(), None)
+    assert association_key.current().fingerprint == sealing.fingerprint(private.public_key())
+    assert demo_story.association_key_file(tmp_path) == key_file  # the next start: the same
+    assert AssociationKey.objects.count() == 1
