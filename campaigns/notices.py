@@ -23,7 +23,7 @@ from audit.models import AuditEntry, time_text
 from campaigns.actions import Action
 from campaigns.ledger import progress
 from campaigns.mail import NoAttachmentMessage
-from countersign import clock
+from countersign import association_key, clock, sealing
 from countersign.models import User
 from countersign.roles import Role, has_role
 
@@ -107,6 +107,14 @@ def send_anchor(reason: str) -> dict:
         "previous one's head (previous=...). If a number is missing from your archive, an "
         "anchor did not reach you: verification names where the log says it went.\n"
     ) % {"reason": reason, "line": anchor_text(anchor), "number": number}
+    fingerprint = association_key.current_fingerprint()
+    body += "\n" + (_(
+        "The association's key that Countersign seals member data to has the fingerprint\n"
+        "    %(fingerprint)s\nCompare it with the one your key tool printed; if they differ, "
+        "files are being sealed to a key the association does not hold.") % {
+            "fingerprint": sealing.grouped(fingerprint)} if fingerprint else _(
+        "The association has registered no key yet: files with member data are not sealed."
+    )) + "\n"
     recipients = association_observers()
     messages = [NoAttachmentMessage(_("[Countersign] Audit anchor no. %(number)s: entry "
                                       "%(sequence)s") % {"number": number,
@@ -121,6 +129,7 @@ def send_anchor(reason: str) -> dict:
     payload = {"reason": reason, "sequence": anchor.sequence, "hash": anchor.hash,
                "time": anchor.time, "to": sorted(p.get_username() for p in recipients),
                "addresses": sorted(p.email for p in recipients), "outcome": outcome,
+               "association_key": fingerprint,
                **({"number": number, "previous": previous} if outcome == "sent" else {})}
     with transaction.atomic():
         audit.record(Action.ANCHOR_MAILED, system="worker", payload=payload)

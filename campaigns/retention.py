@@ -40,7 +40,7 @@ from campaigns.mail import NoAttachmentMessage
 from campaigns.models import Campaign, DeletionCertificate, Delivery
 from campaigns.notices import association_observers
 from campaigns.states import State
-from countersign import clock, mailcatcher
+from countersign import association_key, clock, mailcatcher, sealing
 from countersign.pseudonyms import normalise_address
 from countersign.pseudonyms import pseudonym as pseudonym_of
 from countersign.roles import Role, has_role
@@ -179,7 +179,7 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
             "pseudonyms": len(found.pseudonyms),
             "pseudonyms_sha256": hashlib.sha256(
                 "\n".join(sorted(found.pseudonyms)).encode()).hexdigest(),
-            "kept": KEPT,
+            "kept": KEPT, "association_key": association_key.current_fingerprint(),
         }
         if kind == DeletionCertificate.Kind.RETENTION:
             document["retention_days"] = settings.ROSTER_RETENTION_DAYS
@@ -308,6 +308,9 @@ def certificate_rows(certificate: DeletionCertificate) -> list[tuple[str, str]]:
         (_("Demo inbox messages deleted"), f"{d['counts']['caught_messages']:,}"),
         (_("SHA-256 over the erased addresses' pseudonyms"), d["pseudonyms_sha256"]),
     ]
+    if "association_key" in d:  # certificates written before the key was known have none
+        rows.append((_("The association's key (fingerprint)"),
+                     sealing.grouped(d["association_key"]) or _("none registered")))
     if certificate.countersigned_by_id:
         rows.append((_("Countersigned"), _("by %(person)s at %(time)s") % {
             "person": certificate.countersigned_by,

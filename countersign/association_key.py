@@ -38,6 +38,13 @@ def current() -> AssociationKey | None:
     return AssociationKey.objects.filter(current=True).first()
 
 
+def current_fingerprint() -> str:
+    """The current key's fingerprint ("" while none is registered): anchors and deletion
+    certificates carry it, so the association notices a key it does not hold."""
+    key = current()
+    return key.fingerprint if key else ""
+
+
 def may_register(user) -> bool:
     return is_association(user) and has_role(user, Role.OBSERVER)
 

@@ -117,6 +117,7 @@ contribute("ACTIONS", {
 contribute("PAYLOAD_KEYS", {
     "fingerprint": _("key fingerprint"), "retired_key": _("key retired"),
     "sealed_to": _("sealed to the association key"),
+    "association_key": _("the association's key (fingerprint)"),
     "user": _("user"), "organisation": _("organisation"), "changes": _("changes"),
     "password": _("password"), "by_owner": _("by the account's owner"),
     "roles": _("roles"), "roles_added": _("roles added"), "roles_removed": _("roles removed"),

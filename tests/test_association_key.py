@@ -222,3 +222,21 @@ def test_the_demo_writes_the_association_key_file_and_registers_its_public_key(o
     assert association_key.current().fingerprint == sealing.fingerprint(private.public_key())
     assert demo_story.association_key_file(tmp_path) == key_file  # the next start: the same
     assert AssociationKey.objects.count() == 1
+
+
+def test_anchors_and_deletion_certificates_name_the_key_so_a_swap_is_noticed(
+        roster, oscar, mailoutbox):
+    from campaigns import notices, retention
+
+    notices.send_anchor("schedule")
+    assert "registered no key yet" in mailoutbox[-1].body
+    _register(oscar, _key_pair()[1])
+    grouped = sealing.grouped(association_key.current().fingerprint)
+    notices.send_anchor("schedule")
+    assert grouped in mailoutbox[-1].body
+    assert AuditEntry.objects.filter(action="audit.anchor_mailed").last().payload[
+        "association_key"] == association_key.current().fingerprint
+    member = next(member_data.rows(roster))
+    certificate = retention.erase_member(address=member.email, actor=oscar)
+    assert certificate.document["association_key"] == association_key.current().fingerprint
+    assert grouped in retention.certificate_text(certificate)  # what is mailed and shown
