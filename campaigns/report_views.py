@@ -43,9 +43,10 @@ def _incident_file(request, campaign, fmt: str, *, member_data: bool):
     response = (exports.csv_response if fmt == "csv" else exports.xlsx_response)(
         name, header, rows)
     sealed = None
-    if member_data and association_key.current() is not None:  # else it streams as it is
+    if member_data and association_key.sealing_required():  # else it streams as it is
         try:
-            sealed = association_key.seal_file(exports.content_of(response), name=name)
+            sealed = association_key.seal_file(exports.content_of(response), name=name,
+                                               actor=request.user)
         except association_key.KeyNotAsRegistered as refusal:
             messages.error(request, str(refusal))
             return redirect("audit:incident", campaign.pk)

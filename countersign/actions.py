@@ -21,3 +21,5 @@ class Action(StrEnum):
     CHANGE_NOTICE_MAILED = "account.change_notice_mailed"
     # The association's key (countersign.association_key): fingerprints only
     ASSOCIATION_KEY_REGISTERED = "association_key.registered"
+    ASSOCIATION_KEY_NOTICE_MAILED = "association_key.notice_mailed"
+    ASSOCIATION_KEY_REFUSED = "association_key.refused"  # not as registered: nothing sealed

@@ -1,12 +1,19 @@
 """The association's key in Countersign: which public key is current, who registered it, and
 sealing a file to it (countersign.sealing).
 
-An observer of the association registers the public key its key tool printed; registering
-another retires the one before. Both are audited with the fingerprints, never more. Before
-anything is sealed, the current key is checked against the audit log: the row's public key
-must hash to its fingerprint, and that fingerprint must be the one the last registration
-entry names. A key swapped in the database (by whoever can write to it) is then refused,
-not used: the chain's entries cannot be rewritten without the verification seeing it.
+An observer of the association registers the public key its key tool printed, with a fresh
+code from their phone; registering another retires the one before. Both are audited with the
+fingerprints, never more, and every observer of the association is told by mail at once.
+
+What to seal to is decided by the audit log, not by the key table alone. Once the log holds a
+registration, every file with member data is sealed, and only to the key that the newest
+registration names: that entry must hash as the chain says and link to the one before it,
+its actor must be an observer of the association, and the current key's bytes must hash to
+the fingerprint it names. A key row swapped, added, retired or deleted in the database is
+then refused (audited), never used, and never a reason to hand the file out unsealed.
+Whoever holds the server's shell can still append a well-hashed entry in an observer's
+name; the anchors mailed to the association and the deletion certificates name the
+fingerprint, so the association's own mail archive shows a key it does not hold.
 """
 
 from __future__ import annotations
@@ -14,16 +21,21 @@ from __future__ import annotations
 import logging
 from datetime import UTC
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.utils import timezone
+from django.core.mail import EmailMessage, get_connection
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 import audit
+from audit.chain import entry_hash
 from audit.models import AuditEntry
-from countersign import sealing
+from countersign import clock, sealing
 from countersign.actions import Action
-from countersign.models import AssociationKey
+from countersign.models import AssociationKey, Organisation, User
 from countersign.people import is_association
 from countersign.roles import Role, has_role
 
@@ -31,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 class KeyNotAsRegistered(RuntimeError):
-    """The current key in the database is not the one the audit log says was registered."""
+    """The key in the database is not the one the audit log says was registered."""
 
 
 def current() -> AssociationKey | None:
@@ -49,6 +61,29 @@ def may_register(user) -> bool:
     return is_association(user) and has_role(user, Role.OBSERVER)
 
 
+def _observers():
+    return [u for u in User.objects.filter(organisation=Organisation.ASSOCIATION,
+                                           groups__name=Role.OBSERVER, is_active=True)
+            .exclude(email="").distinct() if has_role(u, Role.OBSERVER)]
+
+
+_REFUSALS = {
+    sealing.BadPublicKey.PRIVATE: lambda: _(
+        "This is a private key: it was not kept. Never paste it anywhere; paste the PUBLIC KEY "
+        "block the key tool printed, and keep the key file where only the association can "
+        "reach it."),
+    sealing.BadPublicKey.NOT_ONE_BLOCK: lambda: _(
+        "Paste exactly one block, from -----BEGIN PUBLIC KEY----- to -----END PUBLIC KEY-----, "
+        "and nothing else."),
+    sealing.BadPublicKey.NOT_X25519: lambda: _(
+        "This is a public key of another kind; the key tool makes an X25519 key. Make the key "
+        "with python -m countersign.keytool new."),
+    sealing.BadPublicKey.NOT_PEM: lambda: _(
+        "This is not the public key the key tool printed. Paste the whole block from "
+        "-----BEGIN PUBLIC KEY----- to -----END PUBLIC KEY-----."),
+}
+
+
 def register(*, user, pem: str) -> AssociationKey:
     """Make the public key in `pem` the association's current key. Only an observer of the
     association may; a key already registered (current or retired) is refused, so an old
@@ -58,52 +93,122 @@ def register(*, user, pem: str) -> AssociationKey:
     try:
         public = sealing.load_public(pem)
     except sealing.BadPublicKey as error:
-        raise ValidationError(_("This is not the public key the key tool printed (%(why)s). "
-                                "Paste the whole block from -----BEGIN PUBLIC KEY----- to "
-                                "-----END PUBLIC KEY-----.") % {"why": error}) from error
+        raise ValidationError(_REFUSALS[error.code](), code=error.code) from error
     fingerprint = sealing.fingerprint(public)
+    try:
+        with transaction.atomic():
+            if AssociationKey.objects.filter(fingerprint=fingerprint).exists():
+                raise ValidationError(_("This key was registered before; a retired key does not "
+                                        "come back. Make a new one with the key tool."))
+            before = AssociationKey.objects.select_for_update().filter(current=True).first()
+            if before is not None:
+                before.current, before.retired_at = False, timezone.now()
+                before.save(update_fields=["current", "retired_at"])
+            key = AssociationKey.objects.create(public_key=sealing.raw_public(public),
+                                                fingerprint=fingerprint, registered_by=user)
+            audit.record(Action.ASSOCIATION_KEY_REGISTERED, actor=user, role=Role.OBSERVER,
+                         target=key, payload={"fingerprint": fingerprint,
+                                              "retired_key": before.fingerprint if before else ""})
+    except IntegrityError as error:  # another observer registered a key at the same moment
+        raise ValidationError(_("Another key was registered at the same moment. Reload the "
+                                "page and check which key is current.")) from error
+    _tell_observers(key, before, user)
+    return key
+
+
+NOTICE = gettext_noop(
+    "%(person)s registered a new key of the association in Countersign at %(time)s.\n\n"
+    "Fingerprint of the new key:\n    %(fingerprint)s\n%(retired)s\n"
+    "From now on files with member data are sealed to this key. If the association did not "
+    "make this key, or the fingerprint is not the one its key tool printed, tell the "
+    "association's observers and the contractor at once.\n%(url)s")
+
+
+def _tell_observers(key: AssociationKey, before: AssociationKey | None, user) -> None:
+    """Every observer of the association, by mail, after the registration committed: one
+    stolen account (password and phone) cannot choose the key unseen. Audited."""
+    observers = _observers()
+    with translation.override(settings.LANGUAGE_CODE):
+        values = {"person": str(user), "time": clock.text(key.registered_at),
+                  "fingerprint": sealing.grouped(key.fingerprint),
+                  "retired": (_("It replaces the key %(fingerprint)s, which is retired.")
+                              % {"fingerprint": sealing.grouped(before.fingerprint)} + "\n"
+                              if before else ""),
+                  "url": settings.SITE_URL.rstrip("/") + reverse("association_key")}
+        messages = [EmailMessage(_("[Countersign] The association's key was registered"),
+                                 _(NOTICE) % values, to=[o.email]) for o in observers]
+    try:
+        get_connection(fail_silently=False).send_messages(messages)
+        outcome = "sent" if messages else "no observer with an e-mail address"
+    except Exception as failure:  # noqa: BLE001 - recorded; the registration stands
+        log.warning("notice of the association key not sent: %s", failure)
+        outcome = f"failed: {failure}"[:300]
     with transaction.atomic():
-        if AssociationKey.objects.select_for_update().filter(fingerprint=fingerprint).exists():
-            raise ValidationError(_("This key was registered before; a retired key does not "
-                                    "come back. Make a new one with the key tool."))
-        before = AssociationKey.objects.select_for_update().filter(current=True).first()
-        if before is not None:
-            before.current, before.retired_at = False, timezone.now()
-            before.save(update_fields=["current", "retired_at"])
-        key = AssociationKey.objects.create(public_key=sealing.raw_public(public),
-                                            fingerprint=fingerprint, registered_by=user)
-        audit.record(Action.ASSOCIATION_KEY_REGISTERED, actor=user, role=Role.OBSERVER,
-                     target=key, payload={"fingerprint": fingerprint,
-                                          "retired_key": before.fingerprint if before else ""})
-    return key
+        audit.record(Action.ASSOCIATION_KEY_NOTICE_MAILED, system="mail", target=key, payload={
+            "fingerprint": key.fingerprint, "outcome": outcome,
+            "to": sorted(o.get_username() for o in observers)})
 
 
-def _registered_fingerprint() -> str:
-    entry = (AuditEntry.objects.filter(action=Action.ASSOCIATION_KEY_REGISTERED)
-             .order_by("-sequence").first())
-    return entry.payload.get("fingerprint", "") if entry else ""
+# --- what to seal to ----------------------------------------------------------------------------
+
+def _registration() -> AuditEntry | None:
+    return (AuditEntry.objects.filter(action=Action.ASSOCIATION_KEY_REGISTERED)
+            .select_related("actor").order_by("-sequence").first())
 
 
-def checked(key: AssociationKey) -> AssociationKey:
-    """`key`, if it is exactly what the last registration in the audit log names."""
-    raw = bytes(key.public_key)
-    if sealing.fingerprint(raw) != key.fingerprint or (
-            key.fingerprint != _registered_fingerprint()):
-        log.error("the association key %s is not the one registered in the audit log",
-                  key.fingerprint[:16])
-        raise KeyNotAsRegistered(_("The association's key in the database is not the one "
-                                   "its observer registered (see the audit log). Nothing was "
-                                   "sealed to it; tell the association."))
-    return key
+def _entry_holds(entry: AuditEntry) -> bool:
+    """The entry hashes as the chain says, links to the one before it, and was written by an
+    observer of the association."""
+    fields = entry.chain_fields()
+    before = AuditEntry.objects.filter(sequence=entry.sequence - 1).values_list(
+        "hash", flat=True).first()
+    actor = entry.actor
+    return (entry_hash(entry.prev_hash, fields) == entry.hash and before == entry.prev_hash
+            and actor is not None and actor.is_active and may_register(actor))
 
 
-def seal_file(data: bytes, *, name: str) -> tuple[bytes, str, str] | None:
-    """(sealed bytes, file name, fingerprint) of `data` sealed to the association's current
-    key, or None while the association has registered none."""
+def problem() -> tuple[str, str]:
+    """("", "") when files may be sealed to the current key, or unsealed because the log
+    holds no registration and the table no key; else (code, what is wrong)."""
+    entry, key = _registration(), current()
+    if entry is None and key is None:
+        return "", ""
+    if entry is None:
+        return "unregistered", _("a key is marked current that no registration in the audit "
+                                  "log names")
+    named = entry.payload.get("fingerprint", "")
+    if key is None:
+        return "missing", _("the audit log names a key that the database no longer holds "
+                            "as current")
+    if not _entry_holds(entry):
+        return "entry", _("the audit log's registration entry does not verify (its hash, its "
+                          "place in the chain or who wrote it)")
+    if sealing.fingerprint(bytes(key.public_key)) != key.fingerprint or key.fingerprint != named:
+        return "swapped", _("the key in the database is not the one the audit log names")
+    return "", ""
+
+
+def sealing_required() -> bool:
+    """Whether files with member data must be sealed: once any key was registered (or a key
+    row exists at all), always; seal_file then seals or refuses."""
+    return current() is not None or _registration() is not None
+
+
+def seal_file(data: bytes, *, name: str, actor) -> tuple[bytes, str, str] | None:
+    """(sealed bytes, file name, fingerprint) of `data` sealed to the association's key, or
+    None while the association has registered none (the audit log holds no registration).
+    KeyNotAsRegistered, audited, when the key is not exactly as registered."""
+    code, why = problem()
+    if code:
+        log.error("the association key was refused (%s)", code)
+        with transaction.atomic():
+            audit.record(Action.ASSOCIATION_KEY_REFUSED, actor=actor, payload={
+                "code": code, "fingerprint": current_fingerprint(), "file": name})
+        raise KeyNotAsRegistered(_("Not downloaded: %(why)s. Nothing was sealed or handed out; "
+                                   "tell the association.") % {"why": why})
     key = current()
     if key is None:
         return None
-    key = checked(key)
     made = timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     sealed = sealing.seal(data, sealing.public_from_raw(bytes(key.public_key)), name=name,
                           made=made)

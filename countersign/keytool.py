@@ -9,7 +9,7 @@
 (Association key page), and its fingerprint, which the association keeps on paper to
 compare with the one Countersign shows. `open` turns a file Countersign sealed to the
 association (an incident report with member data) back into the file, beside it without
-".sealed" (or --out).
+".sealed" (or --out), readable by its owner only.
 
 It needs the `cryptography` package only (`pip install cryptography`), not Django.
 """
@@ -27,7 +27,7 @@ from countersign import sealing
 
 def _passphrase(args, *, new: bool) -> bytes | None:
     if args.passphrase_file:
-        return Path(args.passphrase_file).read_bytes().strip() or None
+        return Path(args.passphrase_file).read_bytes().rstrip(b"\r\n") or None
     if getattr(args, "no_passphrase", False):
         return None
     first = getpass.getpass("Passphrase for the key file: ")
@@ -70,21 +70,32 @@ def public(args) -> None:
     _print_public(_private(args).public_key())
 
 
+def _out_path(args, sealed: Path) -> Path:
+    """--out, or the sealed file's own name without ".sealed", beside it: never a name the
+    file's header chooses (anyone with the public key can seal a file)."""
+    if args.out:
+        return Path(args.out)
+    name = sealed.name.removesuffix(sealing.SUFFIX)
+    return sealed.with_name(name if name != sealed.name else name + ".opened")
+
+
 def open_file(args) -> None:
     sealed = Path(args.file)
     try:
         header, data = sealing.open_sealed(sealed.read_bytes(), _private(args))
     except sealing.NotSealed as error:
         sys.exit(f"{sealed}: {error}")
-    name = Path(header.name).name  # a name only: the header cannot choose a directory
-    if args.out:
-        out = Path(args.out)
-    else:
-        out = sealed.with_name(name if name not in ("", ".", "..") else sealed.stem)
-    if out.exists() and not args.force:
-        sys.exit(f"{out} exists; use --out or --force.")
-    out.write_bytes(data)
-    print(f"{out}: {len(data):,} bytes, sealed at {header.made} (UTC)")
+    out = _out_path(args, sealed)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if args.force else os.O_EXCL)
+    try:  # member data: readable by its owner only, and never through a link
+        fd = os.open(out, flags, 0o600)
+    except FileExistsError:
+        sys.exit(f"{out} exists; use --out, or --force to overwrite it.")
+    except OSError as error:
+        sys.exit(f"Cannot write {out}: {error.strerror}")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    print(f"{out}: {len(data):,} bytes (sealed as {header.name} at {header.made} UTC)")
 
 
 def main(argv=None) -> None:
@@ -104,7 +115,8 @@ def main(argv=None) -> None:
         if name == "open":
             command.add_argument("file", help="the .sealed file")
             command.add_argument("--out", help="where to write the opened file")
-            command.add_argument("--force", action="store_true", help="overwrite --out")
+            command.add_argument("--force", action="store_true",
+                                 help="overwrite the opened file if it exists")
     args = parser.parse_args(argv)
     args.run(args)
 

@@ -113,6 +113,8 @@ contribute("ACTIONS", {
     AccountAction.CHANGE_DENIED: _("decision on a change to a person not allowed"),
     AccountAction.CHANGE_NOTICE_MAILED: _("notice of a change to a person mailed"),
     AccountAction.ASSOCIATION_KEY_REGISTERED: _("association key registered"),
+    AccountAction.ASSOCIATION_KEY_NOTICE_MAILED: _("observers told of the association key"),
+    AccountAction.ASSOCIATION_KEY_REFUSED: _("association key refused: not as registered"),
 })
 contribute("PAYLOAD_KEYS", {
     "fingerprint": _("key fingerprint"), "retired_key": _("key retired"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -35,7 +36,16 @@ class NotSealed(ValueError):
 
 
 class BadPublicKey(ValueError):
-    """Not the public half of an X25519 key in PEM."""
+    """Not the public half of an X25519 key in PEM; `code` says why (the app words it)."""
+
+    PRIVATE, NOT_ONE_BLOCK, NOT_PEM, NOT_X25519 = "private", "not_one_block", "not_pem", "x25519"
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----[A-Za-z0-9+/=\s]*-----END \1-----")
 
 
 def raw_public(public_key: X25519PublicKey) -> bytes:
@@ -59,17 +69,20 @@ def public_pem(public_key: X25519PublicKey) -> str:
 
 
 def load_public(text: str) -> X25519PublicKey:
-    """The public key an association pasted: one PEM block of an X25519 key, nothing else.
-    A private key pasted by mistake is refused without being read further."""
+    """The public key an association pasted: exactly one PEM block of an X25519 public key,
+    nothing before or after it. A private key pasted by mistake is refused unread."""
     text = text.strip()
     if "PRIVATE KEY" in text:
-        raise BadPublicKey("a private key: never paste it anywhere; paste the PUBLIC KEY block")
+        raise BadPublicKey(BadPublicKey.PRIVATE)
+    blocks = _PEM_BLOCK.findall(text)
+    if len(blocks) != 1 or not _PEM_BLOCK.fullmatch(text):
+        raise BadPublicKey(BadPublicKey.NOT_ONE_BLOCK if blocks else BadPublicKey.NOT_PEM)
     try:
         key = serialization.load_pem_public_key(text.encode("ascii"))
     except (ValueError, UnicodeEncodeError) as error:
-        raise BadPublicKey("not a PEM public key") from error
+        raise BadPublicKey(BadPublicKey.NOT_PEM) from error
     if not isinstance(key, X25519PublicKey):
-        raise BadPublicKey("not an X25519 key")
+        raise BadPublicKey(BadPublicKey.NOT_X25519)
     return key
 
 
@@ -104,8 +117,10 @@ def read_header(blob: bytes) -> Header:
         header = Header(**fields)
     except (ValueError, TypeError) as error:
         raise NotSealed("the sealed file's header is damaged") from error
+    if not all(isinstance(value, str) and value.isprintable() for value in fields.values()):
+        raise NotSealed("the sealed file's header is damaged")
     if header.suite != SUITE_NAME:
-        raise NotSealed(f"sealed with {header.suite}, which this version cannot open")
+        raise NotSealed(f"sealed with {header.suite!r}, which this version cannot open")
     return header
 
 

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from countersign import association_key, people, sealing, two_factor
@@ -132,6 +133,7 @@ def _next_page(request) -> str:
     return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
+@never_cache
 @login_required
 def association_key_page(request):
     """The association's key: its fingerprint for everyone to compare, the keys before it;
@@ -166,7 +168,11 @@ def association_key_page(request):
                                                 "printed.") % {
                                                     "fp": sealing.grouped(key.fingerprint)})
                     return redirect("association_key")
+    if "PRIVATE KEY" in form.data.get("public_key", ""):  # never sent back to the browser
+        form.data = form.data.copy()
+        form.data["public_key"] = ""
     keys = AssociationKey.objects.select_related("registered_by")[:20]
     return render(request, "registration/association_key.html", {
         "keys": [(key, sealing.grouped(key.fingerprint)) for key in keys],
+        "problem": association_key.problem()[1],
         "form": form if may_register else None, "has_device": device is not None})

@@ -4,14 +4,18 @@ leaves Countersign only sealed to it. Tried as an attacker would: another key, c
 bytes, a changed header, a private key pasted by mistake, a forged form from the contractor,
 a key swapped in the database; and what the downloaded file holds, byte for byte."""
 
+import contextlib
 import csv
 import io
+import json
 import os
 import stat
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
+import audit
 from audit.models import AuditEntry
 from countersign import association_key, keytool, sealing
 from countersign.models import AssociationKey
@@ -61,6 +65,8 @@ def test_a_sealed_file_opens_with_the_association_key_and_with_no_other():
     lambda b: b.replace(b'{"made"', b'{ "made"'),  # the header re-written, same meaning
     lambda b: b[:len(sealing.MAGIC) + 10],  # cut short
     lambda b: b"PK" + b[2:],  # not a sealed file at all
+    lambda b: b.replace(b'"suite": "DHKEM', b'"suite": "\\u001b]0;x\\u0007DHKEM'),  # control chars
+    lambda b: b.replace(b'"to": "', b'"to": 5, "x": "'),  # not a string
 ])
 def test_a_sealed_file_with_any_byte_changed_does_not_open(tamper):
     private, pem = _key_pair()
@@ -83,17 +89,32 @@ def test_the_key_tool_makes_a_key_file_only_its_owner_reads_and_opens_what_was_s
     public = sealing.load_public(pem)
     assert sealing.grouped(sealing.fingerprint(public)) in printed
     sealed = tmp_path / "incident-campaign-7.csv.sealed"
-    sealed.write_bytes(sealing.seal(b"W1,a@example.jp\n", public, name="../../etc/x.csv",
+    sealed.write_bytes(sealing.seal(b"W1,a@example.jp\n", public, name="../../.bash_profile",
                                     made="2026-12-06T00:00:00Z"))
     keytool.main(["open", str(key_file), str(sealed), "--passphrase-file", str(passphrase)])
-    assert (tmp_path / "x.csv").read_bytes() == b"W1,a@example.jp\n"  # never outside the folder
+    opened = tmp_path / "incident-campaign-7.csv"  # its own name: anyone can seal a header
+    assert opened.read_bytes() == b"W1,a@example.jp\n"
+    assert stat.S_IMODE(os.stat(opened).st_mode) == 0o600  # member data: the owner's only
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "association.key", "incident-campaign-7.csv", "incident-campaign-7.csv.sealed",
+        "passphrase"]
+    with pytest.raises(SystemExit, match="exists"):
+        keytool.main(["open", str(key_file), str(sealed), "--passphrase-file", str(passphrase)])
+    opened.unlink()
+    opened.symlink_to(tmp_path / "elsewhere")  # a dangling link where the file would go
+    with pytest.raises(SystemExit, match="exists"):
+        keytool.main(["open", str(key_file), str(sealed), "--passphrase-file", str(passphrase)])
+    with pytest.raises(SystemExit, match="Cannot write"):
+        keytool.main(["open", str(key_file), str(sealed), "--passphrase-file", str(passphrase),
+                      "--force"])
+    assert not (tmp_path / "elsewhere").exists()
     with pytest.raises(SystemExit, match="never overwritten"):
         keytool.main(["new", str(key_file), "--no-passphrase"])
     wrong = tmp_path / "wrong"
     wrong.write_text("not it")
     with pytest.raises(SystemExit, match="Cannot read the key file"):
         keytool.main(["open", str(key_file), str(sealed), "--passphrase-file", str(wrong),
-                      "--force"])
+                      "--out", str(tmp_path / "other.csv")])
 
 
 # --- registering it -----------------------------------------------------------------------------
@@ -123,7 +144,9 @@ def test_a_private_key_pasted_by_mistake_is_refused_and_kept_nowhere(oscar):
     private, _pem = _key_pair()
     secret = sealing.private_pem(private, None).decode()
     _client, page = _register(oscar, secret)
-    assert "Never paste the private key" in page.content.decode()
+    assert "This is a private key: it was not kept" in page.content.decode()
+    assert secret.splitlines()[1] not in page.content.decode()  # not even sent back
+    assert "no-store" in page.headers["Cache-Control"]
     assert not AssociationKey.objects.exists()
     kept = str(list(AuditEntry.objects.values_list("payload", flat=True)))
     assert secret.splitlines()[1] not in kept
@@ -132,11 +155,24 @@ def test_a_private_key_pasted_by_mistake_is_refused_and_kept_nowhere(oscar):
 NOT_A_KEY = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"
 
 
-@pytest.mark.parametrize("pasted", ["", "   ", NOT_A_KEY, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"])
+def _other_kind_of_key():
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        sealing.serialization.Encoding.PEM,
+        sealing.serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@pytest.mark.parametrize("pasted", [
+    "", "   ", NOT_A_KEY, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA", "ＡＢＣ",
+    "Our key:\n" + _key_pair()[1],  # something before the block
+    _key_pair()[1] + "\n" + _key_pair()[1],  # two blocks: which one?
+    _other_kind_of_key(),
+])
 def test_what_is_not_a_public_key_is_refused_with_a_clear_message(oscar, pasted):
     _client, page = _register(oscar, pasted)
     assert page.status_code == 200 and not AssociationKey.objects.exists()
-    assert "is-invalid" in page.content.decode()
+    assert "is-invalid" in page.content.decode() and "(not " not in page.content.decode()
 
 
 @pytest.mark.parametrize("who", ["olivia", "sam", "audrey", "adam"])
@@ -199,18 +235,69 @@ def test_the_report_without_member_data_is_not_sealed(sent, oscar, audrey):
     assert response["Content-Disposition"].endswith('.csv"') and b"W" in body
 
 
-def test_a_key_swapped_in_the_database_is_refused_not_used(sent, oscar, sam):
-    _register(oscar, _key_pair()[1])
-    _theirs, swapped = _key_pair()  # the contractor's own key, written in by the DB admin
-    public = sealing.load_public(swapped)
+def _swap_in(public):
     AssociationKey.objects.filter(current=True).update(
         public_key=sealing.raw_public(public), fingerprint=sealing.fingerprint(public))
+
+
+def _forged_entry(public, actor, *, well_hashed):
+    """An `association_key.registered` entry naming `public`, appended by whoever can write
+    to the database: with a made-up hash, or hashed as the chain does (audit.record)."""
+    payload = {"fingerprint": sealing.fingerprint(public), "retired_key": ""}
+    if well_hashed:
+        with transaction.atomic():
+            audit.record("association_key.registered", actor=actor, role="observer",
+                         payload=payload)
+        return
+    head = AuditEntry.objects.order_by("-sequence").first()
+    with contextlib.suppress(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(  # PostgreSQL's trigger refuses it already; SQLite's table takes it
+            "INSERT INTO audit_auditentry (sequence, created_at, actor_id, actor_name, role, "
+            "organisation, action, object_type, object_id, payload, prev_hash, hash) VALUES "
+            "(%s, %s, %s, %s, 'observer', 'association', 'association_key.registered', '', '', "
+            "%s, %s, %s)", [head.sequence + 1, head.created_at, actor.pk, actor.username,
+                            json.dumps(payload), head.hash, "f" * 64])
+
+
+@pytest.mark.parametrize("move", [
+    "swap the key row", "mark no key current", "delete the key rows",
+    "swap the row and forge an entry with a made-up hash",
+    "swap the row and append a well-hashed entry in a contractor's name",
+])
+def test_a_key_changed_in_the_database_is_refused_never_used_nor_skipped(
+        sent, oscar, sam, olivia, move):
+    _register(oscar, _key_pair()[1])
+    theirs = sealing.new_private_key().public_key()  # the contractor's own key
+    if move == "swap the key row":
+        _swap_in(theirs)
+    elif move == "mark no key current":
+        AssociationKey.objects.update(current=False)
+    elif move == "delete the key rows":
+        AssociationKey.objects.all().delete()
+    else:
+        _swap_in(theirs)
+        _forged_entry(theirs, olivia, well_hashed="well-hashed" in move)
     response = client_for(sam).get(reverse("audit:incident", args=[sent.pk]),
                                    {"format": "csv"}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
-    assert "not the one its observer registered" in response.content.decode()
-    assert response.redirect_chain[-1][0] == reverse("audit:incident", args=[sent.pk])
+    page = response.content.decode()
+    assert "Not downloaded" in page and "Nothing was sealed or handed out" in page
     assert response["Content-Type"].startswith("text/html")  # the page, no file at all
     assert not AuditEntry.objects.filter(action="campaign.incident_report_exported").exists()
+    refusal = AuditEntry.objects.get(action="association_key.refused")
+    assert refusal.actor_name == "sam" and refusal.payload["file"].endswith(".csv")
+    key_page = client_for(sam).get(reverse("association_key"),
+                                   HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "cannot be downloaded now" in key_page
+
+
+def test_every_observer_is_told_of_a_new_key_by_mail(oscar, orla, mailoutbox):
+    _register(oscar, _key_pair()[1])
+    grouped = sealing.grouped(association_key.current().fingerprint)
+    told = [m for m in mailoutbox if grouped in m.body]  # in the office's language
+    assert sorted(m.to[0] for m in told) == sorted([oscar.email, orla.email])
+    assert all("協会の鍵" in m.subject for m in told)
+    assert AuditEntry.objects.get(action="association_key.notice_mailed").payload[
+        "outcome"] == "sent"
 
 
 def test_the_demo_writes_the_association_key_file_and_registers_its_public_key(oscar, tmp_path):
