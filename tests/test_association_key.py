@@ -12,6 +12,7 @@ import os
 import stat
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
@@ -327,3 +328,33 @@ def test_anchors_and_deletion_certificates_name_the_key_so_a_swap_is_noticed(
     certificate = retention.erase_member(address=member.email, actor=oscar)
     assert certificate.document["association_key"] == association_key.current().fingerprint
     assert grouped in retention.certificate_text(certificate)  # what is mailed and shown
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("before", [False, True], ids=["first key", "replacing a key"])
+def test_two_observers_registering_at_once_leave_one_current_key_and_a_message(
+        oscar, orla, before):
+    import threading
+
+    if before:
+        association_key.register(user=oscar, pem=_key_pair()[1])
+    outcomes, start = [], threading.Barrier(2)
+
+    def register(observer):
+        start.wait()
+        try:
+            association_key.register(user=observer, pem=_key_pair()[1])
+            outcomes.append("registered")
+        except ValidationError as refusal:
+            outcomes.append(refusal.messages[0][:20])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=register, args=(who,)) for who in (oscar, orla)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert "registered" in outcomes and len(outcomes) == 2
+    assert AssociationKey.objects.filter(current=True).count() == 1
+    assert association_key.problem() == ("", "")  # the current key is the one the log names
