@@ -158,13 +158,15 @@ def _registration() -> AuditEntry | None:
 
 def _entry_holds(entry: AuditEntry) -> bool:
     """The entry hashes as the chain says, links to the one before it, and was written by an
-    observer of the association."""
+    account of the association acting as its observer (as the entry recorded it then: an
+    observer who has left since does not void the key they registered)."""
     fields = entry.chain_fields()
     before = AuditEntry.objects.filter(sequence=entry.sequence - 1).values_list(
         "hash", flat=True).first()
     actor = entry.actor
     return (entry_hash(entry.prev_hash, fields) == entry.hash and before == entry.prev_hash
-            and actor is not None and actor.is_active and may_register(actor))
+            and actor is not None and is_association(actor) and entry.role == Role.OBSERVER
+            and entry.organisation == Organisation.ASSOCIATION)
 
 
 def problem() -> tuple[str, str]:

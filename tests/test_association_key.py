@@ -19,7 +19,7 @@ from django.urls import reverse
 import audit
 from audit.models import AuditEntry
 from countersign import association_key, keytool, sealing
-from countersign.models import AssociationKey
+from countersign.models import AssociationKey, User
 from roster import member_data
 from tests.factories import client_for, signed_in_with_code, totp_code, wrong_code
 
@@ -358,3 +358,11 @@ def test_two_observers_registering_at_once_leave_one_current_key_and_a_message(
     assert "registered" in outcomes and len(outcomes) == 2
     assert AssociationKey.objects.filter(current=True).count() == 1
     assert association_key.problem() == ("", "")  # the current key is the one the log names
+
+
+def test_an_observer_who_left_does_not_void_the_key_they_registered(sent, oscar, sam):
+    _register(oscar, _key_pair()[1])
+    User.objects.filter(pk=oscar.pk).update(is_active=False)  # deactivated since
+    response, blob = _download(sam, sent)
+    assert response["Content-Disposition"].endswith('.csv.sealed"')
+    assert blob.startswith(sealing.MAGIC)
