@@ -57,10 +57,10 @@ def _incident_file(request, campaign, fmt: str, *, member_data: bool):
                      target=campaign, payload={
                          "format": fmt, "rows": len(rows), "member_data": member_data,
                          "ledger_sha256": campaign.ledger_sha256,
-                         **({"sealed_to": sealed[2]} if sealed else {})})
+                         **({"sealed_to": sealed.fingerprint} if sealed else {})})
     if sealed is None:
         return response
-    return exports.file_response(sealed[1], sealed[0], "application/octet-stream")
+    return exports.file_response(sealed.filename, sealed.data, "application/octet-stream")
 
 
 @role_required(*access.roles_for(access.Data.INCIDENT_SUMMARY))

@@ -19,6 +19,7 @@ fingerprint, so the association's own mail archive shows a key it does not hold.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC
 
 from django.conf import settings
@@ -196,9 +197,16 @@ def sealing_required() -> bool:
     return current() is not None or _registration() is not None
 
 
-def seal_file(data: bytes, *, name: str, actor) -> tuple[bytes, str, str] | None:
-    """(sealed bytes, file name, fingerprint) of `data` sealed to the association's key, or
-    None while the association has registered none (the audit log holds no registration).
+@dataclass(frozen=True)
+class SealedFile:
+    data: bytes
+    filename: str  # the file's name and ".sealed"
+    fingerprint: str  # of the key it is sealed to
+
+
+def seal_file(data: bytes, *, name: str, actor) -> SealedFile | None:
+    """`data` sealed to the association's key, or None while the association has registered
+    none (the audit log holds no registration).
     KeyNotAsRegistered, audited, when the key is not exactly as registered."""
     code, why = problem()
     if code:
@@ -214,4 +222,4 @@ def seal_file(data: bytes, *, name: str, actor) -> tuple[bytes, str, str] | None
     made = timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     sealed = sealing.seal(data, sealing.public_from_raw(bytes(key.public_key)), name=name,
                           made=made)
-    return sealed, name + sealing.SUFFIX, key.fingerprint
+    return SealedFile(sealed, name + sealing.SUFFIX, key.fingerprint)
