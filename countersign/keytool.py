@@ -3,6 +3,8 @@
     python -m countersign.keytool new association.key   # the key pair; prints the public key
     python -m countersign.keytool public association.key # the public key again
     python -m countersign.keytool open association.key incident-campaign-3.csv.sealed
+    python -m countersign.keytool recovery association.key # the key on paper, for the safe
+    python -m countersign.keytool restore restored.key     # a key file again, from the paper
 
 `new` writes the private key to a file of its own (mode 600, under a passphrase unless
 --no-passphrase) and prints the public key, which an observer pastes into Countersign
@@ -10,6 +12,10 @@
 compare with the one Countersign shows. `open` turns a file Countersign sealed to the
 association (an incident report with member data) back into the file, beside it without
 ".sealed" (or --out), readable by its owner only.
+
+`recovery` prints the private key for paper (letters and digits in groups of four, with a
+check that catches a mistyped group); `restore` makes a new key file from it when every key
+file is lost, and prints the fingerprint, which must be the registered one.
 
 It needs the `cryptography` package only (`pip install cryptography`), not Django.
 """
@@ -45,18 +51,48 @@ def _private(args):
         sys.exit(f"Cannot read the key file {args.key}: {error}")
 
 
-def new(args) -> None:
+def _write_key_file(args, key) -> Path:
     path = Path(args.key)
-    if path.exists():
+    if path.exists() or path.is_symlink():
         sys.exit(f"{path} exists; a key file is never overwritten (choose another name).")
-    key = sealing.new_private_key()
-    pem = sealing.private_pem(key, _passphrase(args, new=True))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    pem = sealing.private_pem(key, _passphrase(args, new=True))  # asked before any file is made
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        sys.exit(f"{path} exists; a key file is never overwritten (choose another name).")
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
+    return path
+
+
+def new(args) -> None:
+    key = sealing.new_private_key()
+    path = _write_key_file(args, key)
     print(f"The private key is in {path}: keep it (and a copy) where only the association can "
-          "reach it; Countersign never needs it.")
+          "reach it; Countersign never needs it. Print its recovery key for the safe: "
+          f"python -m countersign.keytool recovery {path}")
     _print_public(key.public_key())
+
+
+def recovery(args) -> None:
+    key = _private(args)
+    print("Print this and keep the paper in the association's safe; do not save it in a file "
+          "or send it. Whoever reads it can open everything sealed to the association.\n")
+    print(sealing.recovery_text(key))
+    print(f"\nFingerprint: {sealing.grouped(sealing.fingerprint(key.public_key()))}")
+
+
+def restore(args) -> None:
+    text = Path(args.from_file).read_text() if args.from_file else getpass.getpass(
+        "Type the recovery key (groups of four, spaces do not matter): ")
+    try:
+        key = sealing.from_recovery_text(text)
+    except sealing.BadRecoveryKey as error:
+        sys.exit(f"Not restored: {error}.")
+    path = _write_key_file(args, key)
+    print(f"The key is restored in {path}. Check that this fingerprint is the one Countersign "
+          "shows on its Association key page:")
+    print(sealing.grouped(sealing.fingerprint(key.public_key())))
 
 
 def _print_public(public) -> None:
@@ -104,14 +140,18 @@ def main(argv=None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, run, help_text in (("new", new, "make the association's key pair"),
                                  ("public", public, "print the public key of a key file"),
-                                 ("open", open_file, "open a file sealed to the key")):
+                                 ("open", open_file, "open a file sealed to the key"),
+                                 ("recovery", recovery, "print the key for paper"),
+                                 ("restore", restore, "a key file again, from the paper")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("key", help="the private key file")
         command.add_argument("--passphrase-file", help="read the passphrase from this file")
         command.set_defaults(run=run)
-        if name == "new":
+        if name in ("new", "restore"):
             command.add_argument("--no-passphrase", action="store_true",
                                  help="no passphrase (only for a key on an encrypted disk)")
+        if name == "restore":
+            command.add_argument("--from-file", help="read the recovery key from this file")
         if name == "open":
             command.add_argument("file", help="the .sealed file")
             command.add_argument("--out", help="where to write the opened file")

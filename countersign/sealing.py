@@ -16,6 +16,7 @@ This module imports no Django: the key tool runs on the association's machine wi
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -157,3 +158,41 @@ def load_private(pem: bytes, passphrase: bytes | None) -> X25519PrivateKey:
     if not isinstance(key, X25519PrivateKey):
         raise TypeError("not an X25519 private key")
     return key
+
+
+# --- the paper copy -----------------------------------------------------------------------------
+
+RECOVERY_PREFIX = "CSRK"  # Countersign recovery key
+_PAPER_MISREAD = str.maketrans("018", "OIB")  # base32 has no 0, 1 or 8: a misread letter
+
+
+class BadRecoveryKey(ValueError):
+    """Not a recovery key, or one with a character wrong (its check does not hold)."""
+
+
+def recovery_text(private_key: X25519PrivateKey) -> str:
+    """The private key written for paper: the 32 bytes and a 2-byte check in base32 (letters
+    and 2-7 only), in groups of four after "CSRK"."""
+    raw = private_key.private_bytes(serialization.Encoding.Raw,
+                                    serialization.PrivateFormat.Raw,
+                                    serialization.NoEncryption())
+    letters = base64.b32encode(raw + hashlib.sha256(raw).digest()[:2]).decode().rstrip("=")
+    return " ".join([RECOVERY_PREFIX] + [letters[i:i + 4] for i in range(0, len(letters), 4)])
+
+
+def from_recovery_text(text: str) -> X25519PrivateKey:
+    """The private key a recovery text holds, as typed back from paper: spaces, dashes, line
+    breaks and case do not matter, nor 0/1/8 read for O/I/B; a wrong character is refused."""
+    letters = re.sub(r"[\s\-]", "", text).upper().translate(_PAPER_MISREAD)
+    if not letters.startswith(RECOVERY_PREFIX):
+        raise BadRecoveryKey("a recovery key starts with CSRK")
+    letters = letters[len(RECOVERY_PREFIX):]
+    try:
+        data = base64.b32decode(letters + "=" * (-len(letters) % 8))
+    except ValueError as error:
+        raise BadRecoveryKey("a character is not one a recovery key has") from error
+    raw, check = data[:32], data[32:]
+    if len(data) != 34 or hashlib.sha256(raw).digest()[:2] != check:
+        raise BadRecoveryKey("a character is wrong or missing: check each group against the "
+                             "paper")
+    return X25519PrivateKey.from_private_bytes(raw)

@@ -12,6 +12,7 @@ import os
 import stat
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
@@ -366,3 +367,33 @@ def test_an_observer_who_left_does_not_void_the_key_they_registered(sent, oscar,
     response, blob = _download(sam, sent)
     assert response["Content-Disposition"].endswith('.csv.sealed"')
     assert blob.startswith(sealing.MAGIC)
+
+
+def test_the_recovery_key_on_paper_restores_the_key_and_a_typo_is_caught(tmp_path, capsys):
+    key_file, restored = tmp_path / "association.key", tmp_path / "restored.key"
+    fixed = X25519PrivateKey.from_private_bytes(bytes(range(32)))  # the same paper every run
+    key_file.write_bytes(sealing.private_pem(fixed, None))
+    keytool.main(["recovery", str(key_file)])
+    printed = capsys.readouterr().out
+    paper = next(line for line in printed.splitlines() if line.startswith("CSRK "))
+    original = sealing.load_private(key_file.read_bytes(), None)
+    blob = sealing.seal(b"W1,a@example.jp\n", original.public_key(), name="r.csv",
+                        made="2026-12-06T00:00:00Z")
+    typed = tmp_path / "typed"
+    # typed back from paper: lower case, other breaks, 0 and 1 read for O and I (not in base32)
+    assert "O" in paper and "I" in paper
+    typed.write_text(paper.lower().replace(" ", "-", 3).replace("o", "0").replace("i", "1") + "\n")
+    keytool.main(["restore", str(restored), "--from-file", str(typed), "--no-passphrase"])
+    assert sealing.grouped(sealing.fingerprint(original.public_key())) in capsys.readouterr().out
+    again = sealing.load_private(restored.read_bytes(), None)
+    assert sealing.open_sealed(blob, again)[1] == b"W1,a@example.jp\n"
+    groups = paper.split()
+    at = next(i for i, group in enumerate(groups) if i and group != group[::-1])
+    for wrong in (groups[:at] + [groups[at][::-1]] + groups[at + 1:],  # letters swapped
+                  groups[:-1],  # a group left out
+                  ["CSRX", *groups[1:]]):
+        typed.write_text(" ".join(wrong))
+        with pytest.raises(SystemExit, match="Not restored"):
+            keytool.main(["restore", str(tmp_path / "other.key"), "--from-file", str(typed),
+                          "--no-passphrase"])
+    assert not (tmp_path / "other.key").exists()
