@@ -14,7 +14,7 @@ from campaigns import reports
 from campaigns.actions import Action
 from campaigns.ledger import progress
 from campaigns.models import Campaign
-from countersign import access, association_key, exports
+from countersign import access, association_key, exports, sealing
 from countersign.roles import Role, has_role, role_required
 from roster import member_data as door
 
@@ -85,6 +85,8 @@ def incident(request, pk):
     page = Paginator(deliveries, 50).get_page(request.GET.get("page"))  # a phone's page
     return render(request, "campaigns/incident.html", {
         "campaign": campaign, "progress": progress(campaign), "member_data": member_data,
-        "page": page, "q": q, "sealed_to": association_key.current() if member_data else None,
+        "page": page, "q": q,
+        "sealed_to": sealing.grouped(association_key.current_fingerprint())[:19]
+        if member_data else "",
         "rows": list(reports.incident_rows(campaign, member_data=member_data,
                                            deliveries=page.object_list))})

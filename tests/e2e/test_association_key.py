@@ -1,0 +1,65 @@
+"""Issue 22's first step in a browser: the association's observer registers the key its key
+tool printed (with a code from their phone), and the supervisor's download of the incident
+report with names and addresses is a file only that key opens: the bytes the browser saved,
+not an intermediate form."""
+
+import pytest
+from django.urls import reverse
+
+from countersign import sealing
+from roster import member_data
+from tests.factories import (
+    make_roster,
+    released_campaign,
+    run_until_done,
+    totp_code,
+    with_device,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _signed_in(browser, live_server, username, *, locale, code=None):
+    page = browser.new_context(locale=locale, accept_downloads=True,
+                               viewport={"width": 1366, "height": 900}).new_page()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", f"{username}-test-pass")
+    page.click("main button[type=submit]")
+    if code:
+        page.fill("#id_code", code)
+        page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    return page
+
+
+def test_the_observer_registers_the_key_and_the_supervisors_download_is_sealed_to_it(
+        browser, live_server, olivia, sam, oscar, sink, screenshots):
+    roster = make_roster(olivia)
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    run_until_done(campaign)
+    private = sealing.new_private_key()  # made on the association's computer
+    device = with_device(oscar)
+
+    observer = _signed_in(browser, live_server, "oscar", locale="ja-JP", code=totp_code(device))
+    observer.goto(live_server.url + reverse("association_key"))
+    observer.fill("#id_public_key", sealing.public_pem(private.public_key()))
+    observer.fill("#id_code", totp_code(device, steps_ahead=1))
+    observer.click("main button[type=submit]")
+    grouped = sealing.grouped(sealing.fingerprint(private.public_key()))
+    assert grouped in observer.locator("[data-field=fingerprint]").inner_text()
+    screenshots(observer, "observer-registered-the-key")
+
+    supervisor = _signed_in(browser, live_server, "sam", locale="ja-JP")
+    supervisor.goto(live_server.url + reverse("audit:incident", args=[campaign.pk]))
+    assert grouped[:19] in supervisor.locator("[data-field=sealed-to]").inner_text()
+    screenshots(supervisor, "supervisor-incident-page")
+    with supervisor.expect_download() as download:
+        supervisor.get_by_role("link", name="エクスポート（CSV）").click()
+    assert download.value.suggested_filename == f"incident-campaign-{campaign.pk}.csv.sealed"
+    saved = open(download.value.path(), "rb").read()  # noqa: SIM115 - read once
+    values = [v for m in member_data.rows(roster) for v in (m.name, m.email)]
+    assert not any(value.encode() in saved for value in values)
+    _header, opened = sealing.open_sealed(saved, private)
+    text = opened.decode("utf-8-sig")
+    assert all(value in text for value in values)  # the association reads all of it
