@@ -333,21 +333,23 @@ _NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
 
 
 # A member number with a letter prefix, its digits split by separators or line breaks
-# (K-204-447, K 204 447, K204⏎447), or an O for a 0 among its digits (K2O4447).
-_SPLIT_NUMBER = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,3}[-\s・.]{0,2}[0-9Oo]+"
-                           r"(?:[-\s・.]{1,2}[0-9Oo]+)*(?![A-Za-z0-9])")
+# (K-204-447, K 204 447, K204⏎447), or a letter that looks like a digit among its digits: O
+# for 0 (K2O4447), l or I for 1 (W000l23).
+_SPLIT_NUMBER = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,3}[-\s・.]{0,2}[0-9OoIl]+"
+                           r"(?:[-\s・.]{1,2}[0-9OoIl]+)*(?![A-Za-z0-9])")
+_DIGIT_LOOKALIKES = str.maketrans("OoIl", "0011")
 _NUMBER_SEPARATOR = re.compile(r"[-\s・.]")
 
 
 def _joined_number(match: re.Match) -> str:
     token = match.group(0)
-    if token.isalnum() and "O" not in token[1:] and "o" not in token[1:]:
+    if token.isalnum() and not any(c in "OoIl" for c in token[1:]):
         return token  # already whole (W000123), nothing to join
     prefix = re.match(r"[A-Za-z]{1,3}?(?=[-\s・.]*[0-9])|[A-Za-z]", token).group(0)
     digits = _NUMBER_SEPARATOR.sub("", token[len(prefix):])
     if sum(c.isdigit() for c in digits) < 2:  # a word (Too, Boo): not a number
         return token
-    return prefix + digits.replace("O", "0").replace("o", "0")
+    return prefix + digits.translate(_DIGIT_LOOKALIKES)
 
 
 def _joined_numbers(text: str) -> str:

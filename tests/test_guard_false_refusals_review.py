@@ -348,7 +348,6 @@ STILL_MISSED = {
     "an address with a changing filler", "bytes hidden after emoji, one selector each",
     "bytes in decimal, in groups of fewer than 16", "e-mail in Morse with Japanese dots and dashes",
     "e-mail in Morse with | between letters", "member number, Arabic digits around 万",
-    "member number, O for 0 and l for 1",
     "member number, prefix and digits parted by a word in brackets",
     "member number, the prefix in katakana", "names with a reading after each kanji in 【】",
     "readings in katakana with look-alike kanji not folded (三, 千, 匕)",
