@@ -94,6 +94,14 @@ _POSITIONAL_BESIDE_LATIN = re.compile(f"(?<=[A-Za-z])[{_KANJI_DIGIT}十百千万
                                       f"[{_KANJI_DIGIT}十百千万]*")
 
 
+# The same with Arabic digits around 万 (K20万4447 is K204447), also only after a letter.
+_ARABIC_MAN_BESIDE_LATIN = re.compile(r"(?<=[A-Za-z])([0-9]{1,4})万([0-9]{0,4})(?![0-9])")
+
+
+def _arabic_man_value(match: re.Match) -> str:
+    return str(int(match.group(1)) * 10000 + int(match.group(2) or 0))
+
+
 def kanji_number(written: str) -> str:
     """二十万四千四百四十七 as 204447 (digits, 十, 百, 千, 万)."""
     total = section = digit = 0
@@ -180,6 +188,8 @@ def clean(text: str) -> str:
         table, lookalike = _skeleton()
         if lookalike.search(text):
             text = text.translate(table)
+    if "万" in text:
+        text = _ARABIC_MAN_BESIDE_LATIN.sub(_arabic_man_value, text)
     if _ANY_KANJI_DIGIT.search(text):
         text = _POSITIONAL_BESIDE_LATIN.sub(_positional_value, text)
         text = _KANJI_DIGIT_RUN.sub(lambda m: m.group(0).translate(_KANJI_DIGITS), text)

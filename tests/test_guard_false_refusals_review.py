@@ -347,7 +347,7 @@ STILL_MISSED = {
     "address, without the ward", "address, 丁目 without 番 (2丁目27-9)",
     "an address with a changing filler", "bytes hidden after emoji, one selector each",
     "bytes in decimal, in groups of fewer than 16", "e-mail in Morse with Japanese dots and dashes",
-    "e-mail in Morse with | between letters", "member number, Arabic digits around 万",
+    "e-mail in Morse with | between letters",
     "member number, prefix and digits parted by a word in brackets",
     "member number, the prefix in katakana", "names with a reading after each kanji in 【】",
     "readings in katakana with look-alike kanji not folded (三, 千, 匕)",
