@@ -362,9 +362,35 @@ def _joined_number(match: re.Match) -> str:
     return prefix + digits.translate(_DIGIT_LOOKALIKES)
 
 
+# Latin letters as they are read out in katakana, for a member number's prefix written so
+# (ダブリュー000123 is W000123); the longer readings first.
+_LETTER_NAMES = {
+    "ダブリュー": "W", "ダブリュ": "W", "エックス": "X", "エイチ": "H", "ジェー": "J",
+    "ジェイ": "J", "キュー": "Q", "アール": "R", "ティー": "T", "ディー": "D", "ゼット": "Z",
+    "ゼッド": "Z", "エー": "A", "エイ": "A", "ビー": "B", "シー": "C", "イー": "E", "エフ": "F",
+    "ジー": "G", "アイ": "I", "ケー": "K", "ケイ": "K", "エル": "L", "エム": "M", "エヌ": "N",
+    "オー": "O", "ピー": "P", "エス": "S", "ユー": "U", "ブイ": "V", "ヴィー": "V", "ワイ": "Y"}
+_KATAKANA_BEFORE_DIGIT = re.compile("(?<![\u30a1-\u30fc])[\u30a1-\u30fc]{2,}"
+                                    "(?=[-\\s・.]{0,2}[0-9])")
+_LETTER_NAME = re.compile("|".join(sorted(_LETTER_NAMES, key=len, reverse=True)))
+_LETTER_NAMES_ONLY = re.compile(f"(?:{_LETTER_NAME.pattern}){{1,3}}")
+
+
+def _spoken_prefix(match: re.Match) -> str:
+    """A whole katakana run before a number, if it is one to three letters read out."""
+    run = match.group(0)
+    if not _LETTER_NAMES_ONLY.fullmatch(run):
+        return run
+    return _LETTER_NAME.sub(lambda name: _LETTER_NAMES[name.group(0)], run)
+
+
 def _joined_numbers(text: str) -> str:
-    """`text` with every letter-prefixed number whole (one view more for the guard)."""
-    return _SPLIT_NUMBER.sub(_joined_number, text) if any(c.isdigit() for c in text) else text
+    """`text` with every letter-prefixed number whole (one view more for the guard), its
+    prefix also when read out in katakana."""
+    if not any(c.isdigit() for c in text):
+        return text
+    text = _KATAKANA_BEFORE_DIGIT.sub(_spoken_prefix, text)
+    return _SPLIT_NUMBER.sub(_joined_number, text)
 
 
 # Kanji that look like katakana (工/エ, 二/ニ, 夕/タ, 八/ハ, 卜/ト, 力/カ, 口/ロ, 才/オ) read

@@ -349,7 +349,7 @@ STILL_MISSED = {
     "bytes in decimal, in groups of fewer than 16", "e-mail in Morse with Japanese dots and dashes",
     "e-mail in Morse with | between letters",
     "member number, prefix and digits parted by a word in brackets",
-    "member number, the prefix in katakana", "names with a reading after each kanji in 【】",
+    "names with a reading after each kanji in 【】",
     "readings in katakana with look-alike kanji not folded (三, 千, 匕)",
     "two members' number digits written like amounts",
 }

@@ -291,3 +291,21 @@ def test_one_or_two_numbers_like_members_digits_pass(olivia):
     workflow.submit(campaign=campaign, user=olivia)
     campaign.refresh_from_db()
     assert campaign.state == State.SUBMITTED
+
+
+@pytest.mark.parametrize(("written", "read"), [
+    ("対象: ダブリュー000123", "対象: W000123"), ("エス100", "S100"), ("ケー-204-447", "K204447"),
+    ("エックスワイ12", "XY12"),
+])
+def test_a_member_numbers_prefix_read_out_in_katakana_is_the_letter(written, read):
+    from campaigns.spellings import views
+
+    assert read in [view for view, _spaced in views(written)]
+
+
+@pytest.mark.parametrize("written", ["セミナー3回", "コーヒー2杯", "プランビー2", "オフシーズン2",
+                                     "エー会場", "シーズン1"])
+def test_a_katakana_word_before_a_number_stays_a_word(written):
+    from campaigns.spellings import views
+
+    assert not any(c.isascii() and c.isalpha() for view, _s in views(written) for c in view)
