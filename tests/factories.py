@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from django_otp.oath import totp
+from django_otp.oath import hotp, totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
@@ -160,6 +160,14 @@ def totp_code(device, steps_ahead=0) -> str:
     device.refresh_from_db()
     t0 = device.t0 - steps_ahead * device.step
     return f"{totp(device.bin_key, device.step, t0, device.digits):06d}"
+
+
+def next_code(device) -> str:
+    """The code of the step after the last one the server accepted: what the phone shows next
+    whatever the server's drift (a sign-in across a 30-second boundary moves the server's
+    window, so "now plus one step" can fall outside it)."""
+    device.refresh_from_db()
+    return f"{hotp(device.bin_key, device.last_t + 1, device.digits):06d}"
 
 
 def signed_in_with_code(user) -> Client:

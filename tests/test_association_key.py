@@ -22,7 +22,7 @@ from audit.models import AuditEntry
 from countersign import association_key, keytool, sealing
 from countersign.models import AssociationKey, User
 from roster import member_data
-from tests.factories import client_for, signed_in_with_code, totp_code, wrong_code
+from tests.factories import client_for, next_code, signed_in_with_code, wrong_code
 
 
 def _key_pair():
@@ -30,13 +30,13 @@ def _key_pair():
     return private, sealing.public_pem(private.public_key())
 
 
-def _register(observer, pem, *, client=None, step=1):
+def _register(observer, pem, *, client=None):
     """The observer signs in (password and code) and registers `pem` with the next code from
-    their phone (`client`: already signed in; `step`: how many codes were used since)."""
+    their phone (`client`: already signed in)."""
     client = client or signed_in_with_code(observer)
     device = observer.totpdevice_set.get(confirmed=True)
     return client, client.post(reverse("association_key"), {
-        "public_key": pem, "code": totp_code(device, steps_ahead=step)}, follow=True)
+        "public_key": pem, "code": next_code(device)}, follow=True)
 
 
 def _download(user, campaign, fmt="csv", *, client=None):
@@ -192,13 +192,13 @@ def test_a_new_key_retires_the_old_one_and_a_retired_key_never_comes_back(oscar)
     _p2, second = _key_pair()
     client, _page = _register(oscar, first)
     old = association_key.current()
-    _register(oscar, second, client=client, step=2)
+    _register(oscar, second, client=client)
     assert association_key.current().fingerprint != old.fingerprint
     old.refresh_from_db()
     assert not old.current and old.retired_at is not None
     assert AuditEntry.objects.filter(action="association_key.registered").last().payload[
         "retired_key"] == old.fingerprint
-    _client, page = _register(oscar, first, client=client, step=3)
+    _client, page = _register(oscar, first, client=client)
     assert "registered before" in page.content.decode()
     assert association_key.current().fingerprint != old.fingerprint
 
