@@ -24,15 +24,9 @@ from campaigns.actions import Action
 from campaigns.ledger import progress
 from campaigns.mail import NoAttachmentMessage
 from countersign import association_key, clock, sealing
-from countersign.models import User
-from countersign.roles import Role, has_role
+from countersign.people import association_observers
 
 log = logging.getLogger(__name__)
-
-
-def association_observers():
-    return [user for user in User.objects.filter(is_active=True, groups__name=Role.OBSERVER)
-            .exclude(email="").distinct() if has_role(user, Role.OBSERVER)]
 
 
 def anchor_text(anchor: Anchor) -> str:

@@ -36,8 +36,8 @@ from audit.chain import entry_hash
 from audit.models import AuditEntry
 from countersign import clock, sealing
 from countersign.actions import Action
-from countersign.models import AssociationKey, Organisation, User
-from countersign.people import is_association
+from countersign.models import AssociationKey, Organisation
+from countersign.people import association_observers, is_association
 from countersign.roles import Role, has_role
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,6 @@ def current_fingerprint() -> str:
 
 def may_register(user) -> bool:
     return is_association(user) and has_role(user, Role.OBSERVER)
-
-
-def _observers():
-    return [u for u in User.objects.filter(organisation=Organisation.ASSOCIATION,
-                                           groups__name=Role.OBSERVER, is_active=True)
-            .exclude(email="").distinct() if has_role(u, Role.OBSERVER)]
 
 
 _REFUSALS = {
@@ -128,7 +122,7 @@ NOTICE = gettext_noop(
 def _tell_observers(key: AssociationKey, before: AssociationKey | None, user) -> None:
     """Every observer of the association, by mail, after the registration committed: one
     stolen account (password and phone) cannot choose the key unseen. Audited."""
-    observers = _observers()
+    observers = association_observers()
     with translation.override(settings.LANGUAGE_CODE):
         values = {"person": str(user), "time": clock.text(key.registered_at),
                   "fingerprint": sealing.grouped(key.fingerprint),

@@ -86,6 +86,12 @@ def changes_wait() -> bool:
     return accounts.applying_now() is None and observers_exist()
 
 
+def association_observers() -> list[User]:
+    """The active observers of the association with an e-mail address: who is told."""
+    return [user for user in User.objects.filter(is_active=True, groups__name=Role.OBSERVER)
+            .exclude(email="").distinct() if has_role(user, Role.OBSERVER)]
+
+
 def is_association(user) -> bool:
     return user.organisation == Organisation.ASSOCIATION
 
