@@ -38,6 +38,23 @@ def user(username: str, organisation: str, role: str):
     return User.objects.get(pk=person.pk)
 
 
+def countersigned(campaign, *, operator, supervisor, observer=None):
+    """The submitted campaign test-sent to the supervisor and approved; released too when an
+    observer is given. The staff test message goes wherever EMAIL_BACKEND says."""
+    from campaigns import workflow
+    from campaigns.seen import Seen
+
+    workflow.test_send(campaign=campaign, user=operator,
+                       member=campaign.roster.members.first(), recipients=[supervisor])
+    campaign = workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=supervisor,
+                                checklist=["recipients", "no_roster_data", "content",
+                                           "test_read"])
+    if observer is None:
+        return campaign
+    return workflow.release(campaign=campaign, seen=Seen.current(campaign), user=observer,
+                            checklist=["recipients", "content", "witness"])
+
+
 class SinkProcess:
     """bench/_sink.py in its own process, its arrivals read back from a log file."""
 

@@ -35,7 +35,7 @@ parser.add_argument("--relay-ms", type=float, default=20.0,
                     help="the second sink answers DATA after this long, as bench/scale.py's relay")
 args = parser.parse_args()
 
-from _setup import SinkProcess, django_setup, free_port, user
+from _setup import SinkProcess, countersigned, django_setup, free_port, user
 
 django_setup()
 
@@ -48,7 +48,6 @@ setup_test_environment()  # locmem for the staff test message; the send itself u
 call_command("migrate", verbosity=0)
 
 from campaigns import guard, mail, sender, workflow
-from campaigns.seen import Seen
 from campaigns.workflow import door
 from roster import member_data
 from roster.samples import csv_bytes, sample_rows
@@ -84,16 +83,11 @@ def timed(function):
     return time.perf_counter() - started, value
 
 
-def released(campaign, roster) -> None:
+def released(campaign) -> None:
     """The campaign test-sent, approved, released and started (its own check of every member
     at the start is not timed)."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    workflow.test_send(campaign=campaign, user=OLIVIA, member=roster.members.first(),
-                       recipients=[SAM])
-    workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=SAM,
-                     checklist=["recipients", "no_roster_data", "content", "test_read"])
-    workflow.release(campaign=campaign, seen=Seen.current(campaign),
-                     user=OSCAR, checklist=["recipients", "content", "witness"])
+    countersigned(campaign, operator=OLIVIA, supervisor=SAM, observer=OSCAR)
     workflow.start(campaign_id=campaign.pk)
 
 
@@ -197,7 +191,7 @@ def main():
     print(f"  baseline: build the message (render + MIME + bytes) {baseline_us:>7.0f} us")
     print(f"  the guard's check of the rendered message           {check_s * per:>7.0f} us "
           f"({check_s / (build_s + wire_s):.2f} x the baseline)")
-    released(campaign, roster)
+    released(campaign)
     for relay_ms in (0.0, args.relay_ms):
         sent, worker_s, inside_s = in_the_worker(campaign, relay_ms)
         share = inside_s / worker_s

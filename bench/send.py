@@ -32,7 +32,7 @@ parser.add_argument("--relay-ms", type=float, default=0.0,
                     help="the sink's delay before answering DATA (default: answer at once)")
 args = parser.parse_args()
 
-from _setup import SinkProcess, django_setup, free_port, user
+from _setup import SinkProcess, countersigned, django_setup, free_port, user
 
 TARGETS = {"postgresql": 0.55, "sqlite": 0.75}  # worker/bare, per engine (issue 25)
 
@@ -49,7 +49,6 @@ call_command("migrate", verbosity=0)
 
 from campaigns import mail, sender, workflow
 from campaigns.models import Delivery
-from campaigns.seen import Seen
 from roster import member_data
 from roster.samples import csv_bytes, sample_rows
 from roster.services import check_roster_file, roster_import
@@ -70,12 +69,7 @@ def released_campaign(n):
                                          "所属支部: {支部}\n\n"
                                          "感染症見舞金の給付内容が変更になりました。\n" * 3)
     workflow.submit(campaign=campaign, user=OLIVIA)
-    workflow.test_send(campaign=campaign, user=OLIVIA, member=ROSTER.members.first(),
-                       recipients=[SAM])
-    workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=SAM,
-                     checklist=["recipients", "no_roster_data", "content", "test_read"])
-    workflow.release(campaign=campaign, seen=Seen.current(campaign),
-                     user=OSCAR, checklist=["recipients", "content", "witness"])
+    campaign = countersigned(campaign, operator=OLIVIA, supervisor=SAM, observer=OSCAR)
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     return campaign
 
