@@ -22,8 +22,8 @@ COUNTED = {"names": ("names", 1), "local_part": ("email", 2), "date": ("column",
 @dataclass(frozen=True)
 class Finding:
     kind: str  # "email" | "member_number" | "names" | "phone" | "address" | "column" |
-    #            "pasted_row" | "link" | "opaque" | "charset"
-    where: str  # "subject" | "body_text" | "body_html" | "column"
+    #            "pasted_row" | "link" | "opaque" | "charset" | "unreadable"
+    where: str  # "subject" | "body_text" | "body_html" | "column" | "roster"
     line: int  # 0: found only in a decoded or disguised form of the text
     column: int
     text: str  # what was found: shown on the page that ran the check, never kept
@@ -57,6 +57,11 @@ class Finding:
                      "encoded data") % {"encoding": self.detail}
         if self.kind == "link":
             return _("A link that may not be sent: %(reason)s") % {"reason": self.detail}
+        if self.kind == "unreadable":
+            return _("The stored data of member %(member)s does not open: it was changed in "
+                     "the database, or moved there from another member or roster. Nothing is "
+                     "sent to or for it; tell the association and import the roster again") % {
+                "member": self.member}
         if self.kind == "charset":
             if self.detail == "long_line":
                 return _("A line too long for ISO-2022-JP (over 998 bytes)")
@@ -69,6 +74,8 @@ class Finding:
         if self.where == "column":
             return _("column “%(column)s” of member %(member)s") % {
                 "column": self.column_name, "member": self.recipient}
+        if self.where == "roster":
+            return _("the roster's row of member %(member)s") % {"member": self.member}
         if not self.line:
             return _("%(part)s, disguised or encoded") % {"part": labels[self.where]}
         return _("%(part)s, line %(line)s, column %(column)s") % {
@@ -92,6 +99,11 @@ class Finding:
                    length=summary.get("length", 0), **known)
 
 
+def unreadable_row(member_number: str) -> Finding:
+    """A member whose stored values do not open (roster.member_data: changed or moved)."""
+    return Finding("unreadable", "roster", 0, 0, "", member_number, recipient=member_number)
+
+
 def _snippet(template: str, finding: Finding) -> str:
     length = finding.length
     if not (finding.line and template and length):
@@ -110,9 +122,10 @@ def labelled(summary: dict) -> dict:
              "phone": _("a telephone number"), "address": _("a postal address"),
              "column": _("another roster value"), "opaque": _("a run that looks encoded"),
              "link": _("a link that may not be sent"),
-             "charset": _("what ISO-2022-JP cannot carry")}
+             "charset": _("what ISO-2022-JP cannot carry"),
+             "unreadable": _("a roster row that does not open")}
     places = {"subject": _("Subject"), "body_text": _("Body"), "body_html": _("HTML body"),
-              "column": _("a roster column")}
+              "column": _("a roster column"), "roster": _("the roster")}
     return {**summary, "kind_label": kinds.get(summary.get("kind"), summary.get("kind")),
             "where_label": places.get(summary.get("where"), summary.get("where"))}
 

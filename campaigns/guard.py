@@ -36,7 +36,7 @@ from functools import cached_property
 from django.utils.translation import gettext as _
 
 from campaigns import guard_tags, links, mail, opaque
-from campaigns.findings import COUNTED, Finding, GuardReport
+from campaigns.findings import COUNTED, Finding, GuardReport, unreadable_row
 from campaigns.guard_index import RosterIndex, roster_index
 from campaigns.member_keys import mixed_name_keys, own_keys
 from campaigns.puzzles import side_by_side
@@ -484,6 +484,9 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
     shortest, shortest_length, with_empty = None, None, None
     for member in member_data.rows(roster):
         report.members_scanned += 1
+        if member.unreadable:  # changed or moved in the database: not sent, not signed
+            report.add([unreadable_row(member.member_number)])
+            continue
         values = member.placeholders()
         report.add(_column_findings(member.extra, columns, index, Recipient.of(values),
                                     found_links))

@@ -149,6 +149,7 @@ labels.contribute("PAYLOAD_KEYS", {
     # a deletion certificate's counts
     "deliveries": _("ledger rows"), "uploads": _("uploads"),
     "caught_messages": _("demo inbox messages"),
+    "data_keys": _("roster data keys destroyed"),
 })
 # reconcile_in_doubt: why the relay's log settles a message in doubt the way it does, and what
 # the relay did with a message it took.

@@ -44,7 +44,7 @@ from countersign import association_key, clock, mailcatcher, sealing
 from countersign.pseudonyms import normalise_address
 from countersign.pseudonyms import pseudonym as pseudonym_of
 from countersign.roles import Role, has_role
-from roster import member_data
+from roster import data_keys, member_data
 from roster.models import Member, Roster, RosterUpload, Suppression
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,9 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
         now = timezone.now()
         if kind == DeletionCertificate.Kind.RETENTION:
             Roster.objects.filter(pk__in=[r.pk for r in rosters]).update(purged_at=now)
+            # Shredding: the rosters' data keys go too, so their rows' ciphertext, in
+            # whatever copy of the database made from now on, opens with nothing.
+            counts["data_keys"] = data_keys.shred(r.pk for r in rosters)
         counts["caught_messages"] = _erase_caught_mail(
             found, campaigns if kind == DeletionCertificate.Kind.RETENTION else [])
         document = {

@@ -33,6 +33,7 @@ from campaigns import (
     sending_hours,
     workflow,
 )
+from campaigns.findings import unreadable_row
 from campaigns.models import Campaign, Delivery, State
 from roster import member_data
 
@@ -63,6 +64,10 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
             courier: relay.Courier) -> deliveries.Sent | None:
     """Hand one claimed message over. A failure is recorded at once; a success is returned,
     to be recorded with the next claim (or on the way out)."""
+    if claim.member.unreadable:  # its stored values were changed or moved: never sent
+        workflow.refuse_message(campaign_id=campaign.pk, delivery_id=claim.delivery_id,
+                                findings=[unreadable_row(claim.member.member_number)])
+        return None
     try:
         courier.open()
     except Exception as error:  # noqa: BLE001 - any failure to connect: nothing was handed over

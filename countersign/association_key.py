@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -45,6 +46,11 @@ log = logging.getLogger(__name__)
 
 class KeyNotAsRegistered(RuntimeError):
     """The key in the database is not the one the audit log says was registered."""
+
+
+# Sent inside the registration's transaction, after the new key is current: the rosters'
+# data keys are sealed to it (roster.data_keys) in the same commit.
+registered = Signal()
 
 
 def current() -> AssociationKey | None:
@@ -104,6 +110,7 @@ def register(*, user, pem: str) -> AssociationKey:
             audit.record(Action.ASSOCIATION_KEY_REGISTERED, actor=user, role=Role.OBSERVER,
                          target=key, payload={"fingerprint": fingerprint,
                                               "retired_key": before.fingerprint if before else ""})
+            registered.send(sender=AssociationKey, key=key)
     except IntegrityError as error:  # another observer registered a key at the same moment
         raise ValidationError(_("Another key was registered at the same moment. Reload the "
                                 "page and check which key is current.")) from error
@@ -189,6 +196,15 @@ def sealing_required() -> bool:
     """Whether files with member data must be sealed: once any key was registered (or a key
     row exists at all), always; seal_file then seals or refuses."""
     return current() is not None or _registration() is not None
+
+
+def verified_public_key():
+    """The current key, when one is registered and verifies against the audit log; else
+    None (nothing is sealed to a key the log does not vouch for)."""
+    key = current()
+    if key is None or problem()[0]:
+        return None
+    return sealing.public_from_raw(bytes(key.public_key))
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MAGIC = b"COUNTERSIGN SEALED FILE 1\n"
 SUITE_NAME = "DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-256-GCM"
@@ -196,3 +198,32 @@ def from_recovery_text(text: str) -> X25519PrivateKey:
         raise BadRecoveryKey("a character is wrong or missing: check each group against the "
                              "paper")
     return X25519PrivateKey.from_private_bytes(raw)
+
+
+# --- member rows ----------------------------------------------------------------------------------
+# Each roster has a data key of its own (AES-256-GCM, 32 random bytes). A member's values are
+# one AEAD ciphertext under it, bound (as associated data) to where the row belongs: a
+# ciphertext moved to another row, another member or another roster does not open.
+
+DATA_KEY_BYTES = 32
+_NONCE_BYTES = 12  # random per row: far below GCM's 2**32 messages per key for any roster
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=8 * DATA_KEY_BYTES)
+
+
+def seal_row(key: AESGCM, data: bytes, bound_to: bytes) -> bytes:
+    """`data` encrypted under a data key (an AESGCM), bound to `bound_to`: nonce, then
+    ciphertext and tag."""
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + key.encrypt(nonce, data, bound_to)
+
+
+def open_row(key: AESGCM, blob: bytes, bound_to: bytes) -> bytes:
+    """What seal_row sealed; NotSealed if any byte changed or it is bound to something else."""
+    blob = bytes(blob)
+    try:
+        return key.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], bound_to)
+    except (InvalidTag, ValueError) as error:
+        raise NotSealed("the row was changed, moved or is bound to another place") from error

@@ -338,6 +338,12 @@ AUDIT_ANCHOR_HOURS = envint("AUDIT_ANCHOR_HOURS", "24")
 # it: a new key makes every suppression unrecognisable. Unset: derived from SECRET_KEY.
 MEMBER_PSEUDONYM_KEY = os.environ.get("MEMBER_PSEUDONYM_KEY", "") or hashlib.sha256(
     f"countersign-pseudonym:{SECRET_KEY}".encode()).hexdigest()
+# The installation's key of the rosters' data keys (roster.data_keys): each roster's members
+# are encrypted under a key of its own, stored wrapped under this one. Keep it out of the
+# database and its backups (a secrets store, an environment file): a dump alone is then
+# ciphertext. Changing it makes every roster unreadable. Unset: derived from SECRET_KEY.
+MEMBER_DATA_KEY = os.environ.get("MEMBER_DATA_KEY", "") or hashlib.sha256(
+    f"countersign-member-data:{SECRET_KEY}".encode()).hexdigest()
 # The key of the content guard's tags of purged rosters' values (campaigns.guard_tags): a
 # key of its own, so that neither the pseudonyms' key nor SECRET_KEY opens them.
 GUARD_TAG_KEY = os.environ.get("GUARD_TAG_KEY", "") or hashlib.sha256(

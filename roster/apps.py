@@ -7,4 +7,13 @@ class RosterConfig(AppConfig):
     verbose_name = _("Rosters")
 
     def ready(self):
-        from roster import labels  # noqa: F401  (registers the labels of rosters' codes)
+        from countersign import association_key
+        from roster import (
+            data_keys,
+            labels,  # noqa: F401  (registers the labels of rosters' codes)
+        )
+
+        # A new association key: every live roster's data key is sealed to it, in the
+        # registration's own transaction.
+        association_key.registered.connect(data_keys.reseal_live_rosters,
+                                           dispatch_uid="reseal_live_rosters")

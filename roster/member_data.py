@@ -7,9 +7,12 @@ other module does). Everything else works on member ids, member numbers and keye
 pseudonyms (countersign.pseudonyms), which say nothing without the key: the ledger, the
 audit log, campaign versions, guard reports, notifications, sessions and task arguments.
 
-Like GOV.UK Notify's `Notification.personalisation`, the door is where the values will be
-encrypted (the association-held key): callers already ask it for exactly what they need,
-in batches (one query per page or per message, never one per member), and say why:
+The values are stored encrypted: each member's as one AES-256-GCM ciphertext under its
+roster's data key (roster.data_keys), bound to the roster, the row and the member number,
+so that a ciphertext moved to another row or pasted in from another roster does not open:
+it reads as `unreadable`, and the guard refuses to send to or for it. The door opens them
+for exactly what callers ask, in batches (one query per page or per message, never one per
+member), and they say why:
 
     values(member) / values_of(ids)      rendering: a preview, a test message, a delivery
     rows(roster)                         the content guard's index and scan
@@ -29,20 +32,34 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection, transaction
-from django.db.models import Q
 
-from countersign import access, carriers
+from countersign import access, carriers, sealing
 from countersign.pseudonyms import mask_addresses, normalise_address, pseudonym
 from countersign.text import normalised
+from roster import data_keys
 from roster.models import Member, Roster, RosterUpload
 
-# The claim's columns: the member's values, read in the claim's own statement (one round
-# trip per message). `{member_id}` is the SQL expression of the member's id.
-SQL_VALUES = (f"(SELECT personal FROM {Member._meta.db_table} m WHERE m.id = {{member_id}}) "
-              "AS personal")
+_MEMBER, _ROSTER = Member._meta.db_table, Roster._meta.db_table
+# The claim's columns: the member's sealed values, where they belong and their roster's key,
+# read in the claim's own statement (one round trip per message). `{member_id}` is the SQL
+# expression of the member's id.
+SQL_VALUES = ", ".join(
+    f"(SELECT {column} FROM {_MEMBER} m{join} WHERE m.id = {{member_id}}) AS {name}"
+    for column, join, name in (
+        ("m.personal", "", "personal"), ("m.row_number", "", "member_row"),
+        ("m.roster_id", "", "member_roster"),
+        ("r.data_key", f" JOIN {_ROSTER} r ON r.id = m.roster_id", "roster_key")))
+# What every read of members takes: the row, where it belongs, and its roster's key.
+_READ = ("pk", "member_number", "personal", "roster_id", "row_number", "roster__data_key")
+
+
+class Unreadable(Exception):
+    """A member's values do not open (changed in the database, moved from another row or
+    roster, or the roster's key shredded) where the caller cannot go on without them."""
 
 
 @dataclass(frozen=True)
@@ -54,10 +71,12 @@ class Values:
     name: str = ""
     email: str = ""
     extra: dict = field(default_factory=dict)
+    # The stored ciphertext did not open: changed, moved or its key gone. No values.
+    unreadable: bool = False
 
     @property
     def erased(self) -> bool:
-        return not self.email
+        return not self.email and not self.unreadable
 
     def placeholders(self) -> dict[str, str]:
         """The values a message is rendered with ({name}, {member_number}, {email} and the
@@ -66,50 +85,104 @@ class Values:
                 **self.extra}
 
 
-def _personal(*, name: str, email: str, extra: dict) -> dict:
-    return {"name": name, "email": email, "extra": dict(extra)}
+def bound_member(roster_id: int, row_number: int, member_number: str) -> bytes:
+    """What a member's ciphertext is bound to: its roster, its row and its member number."""
+    return f"cs1|member|{roster_id}|{row_number}|{member_number}".encode()
 
 
-def _values(member_id, member_number, personal) -> Values:
-    if isinstance(personal, str):  # raw SQL on SQLite returns the JSON text
-        personal = json.loads(personal)
-    personal = personal or {}
+def seal_values(key: AESGCM, roster_id: int, row_number: int, member_number: str,
+                personal: dict) -> bytes:
+    """A member's values ({"name", "email", "extra"}) as stored: encrypted and bound."""
+    data = json.dumps(personal, ensure_ascii=False, sort_keys=True).encode()
+    return sealing.seal_row(key, data, bound_member(roster_id, row_number, member_number))
+
+
+def _values(member_id, member_number, sealed, roster_id, row_number, wrapped) -> Values:
+    """A member's values as read (the columns of _READ), opened with their roster's key."""
+    key = data_keys.key_of(roster_id, wrapped)
+    try:
+        if key is None or sealed is None:
+            raise sealing.NotSealed("no key")
+        personal = json.loads(sealing.open_row(
+            key, bytes(sealed), bound_member(roster_id, row_number, member_number)))
+    except (sealing.NotSealed, ValueError):
+        return Values(member_id, member_number, unreadable=True)
     return Values(member_id, member_number, personal.get("name", ""),
                   personal.get("email", ""), personal.get("extra") or {})
 
 
 # --- writing --------------------------------------------------------------------------------------
 
-def new_member(*, roster, row_number: int, member_number: str, name: str, email: str,
-               extra: dict) -> Member:
-    """An unsaved member row (for bulk_create): the values and the address's pseudonym."""
-    return Member(roster=roster, row_number=row_number, member_number=member_number,
-                  personal=_personal(name=name, email=email, extra=extra),
-                  email_pseudonym=pseudonym(email), carrier=carriers.group_of(email))
+def store(roster: Roster, members) -> int:
+    """The members of a new roster (a ParsedRoster's members: row, member_number, name,
+    email, extra), encrypted under a fresh data key of the roster's, with each address's
+    pseudonym and carrier group beside."""
+    key = data_keys.give_key(roster)
+    created = Member.objects.bulk_create((
+        Member(roster=roster, row_number=m.row, member_number=m.member_number,
+               personal=seal_values(key, roster.pk, m.row, m.member_number, {
+                   "name": m.name, "email": m.email, "extra": dict(m.extra)}),
+               email_pseudonym=pseudonym(m.email), carrier=carriers.group_of(m.email))
+        for m in members), batch_size=2000)
+    return len(created)
 
 
-def copies(members, *, roster) -> list[Member]:
-    """Unsaved copies of `members` in another roster (a roster's subset)."""
-    return [Member(roster=roster, row_number=m.row_number, member_number=m.member_number,
-                   personal=m.personal, email_pseudonym=m.email_pseudonym, carrier=m.carrier)
-            for m in members]
+def store_copies(member_ids, *, source: Roster, roster: Roster) -> int:
+    """Copies of some members of `source` in `roster` (a roster's subset), encrypted again
+    under the new roster's own key: each roster is shredded on its own. Unreadable if one of
+    them does not open."""
+    key = data_keys.give_key(roster)
+    copies = []
+    rows = Member.objects.filter(roster=source, pk__in=list(member_ids)).order_by(
+        "row_number").values_list(*_READ, "email_pseudonym", "carrier")
+    for *read, key_of_address, carrier in rows.iterator(chunk_size=2000):
+        values = _values(*read)
+        if values.unreadable:
+            raise Unreadable(values.member_number)
+        number, row_number = read[1], read[4]
+        copies.append(Member(
+            roster=roster, row_number=row_number, member_number=number,
+            personal=seal_values(key, roster.pk, row_number, number, {
+                "name": values.name, "email": values.email, "extra": values.extra}),
+            email_pseudonym=key_of_address, carrier=carrier))
+    Member.objects.bulk_create(copies, batch_size=2000)
+    return len(copies)
 
 
-def hold_upload(*, parsed, **fields) -> RosterUpload:
+def _seal_upload(key: AESGCM, part: bytes, file_sha256: str, data: dict) -> bytes:
+    return sealing.seal_row(key, json.dumps(data, ensure_ascii=False).encode(),
+                            b"cs1|upload|" + part + b"|" + file_sha256.encode())
+
+
+def _open_upload(upload: RosterUpload, part: bytes, sealed) -> dict:
+    try:
+        key = AESGCM(data_keys.unwrap(bytes(upload.data_key), data_keys.UPLOAD))
+        return json.loads(sealing.open_row(
+            key, bytes(sealed), b"cs1|upload|" + part + b"|" + upload.file_sha256.encode()))
+    except (sealing.NotSealed, ValueError):
+        return {}  # gone, changed, or kept before uploads were sealed: upload again
+
+
+def hold_upload(*, parsed, file_sha256: str, **fields) -> RosterUpload:
     """A checked upload waiting for confirmation, holding the rows `parsed` (a ParsedRoster)
-    checked and the preview the operator confirms."""
-    return RosterUpload.objects.create(checked_rows=parsed.checked(),
-                                       preview_rows=parsed.preview(), **fields)
+    checked and the preview the operator confirms, encrypted under a key of its own."""
+    data_key = sealing.new_data_key()
+    key = AESGCM(data_key)
+    return RosterUpload.objects.create(
+        checked_rows=_seal_upload(key, b"checked", file_sha256, parsed.checked()),
+        preview_rows=_seal_upload(key, b"preview", file_sha256, parsed.preview()),
+        data_key=data_keys.wrap(data_key, data_keys.UPLOAD), file_sha256=file_sha256,
+        **fields)
 
 
 def held_upload(upload: RosterUpload) -> dict:
     """The checked rows an upload holds (ParsedRoster.checked()), {} once they are gone."""
-    return upload.checked_rows or {}
+    return _open_upload(upload, b"checked", upload.checked_rows)
 
 
 def held_preview(upload: RosterUpload) -> dict:
     """What the operator sees before confirming (ParsedRoster.preview())."""
-    return upload.preview_rows or {}
+    return _open_upload(upload, b"preview", upload.preview_rows)
 
 
 def upload_holds(upload: RosterUpload, key: str) -> bool:
@@ -119,47 +192,50 @@ def upload_holds(upload: RosterUpload, key: str) -> bool:
 
 
 def uploads_holding(key: str) -> list[int]:
-    return [u.pk for u in RosterUpload.objects.only("pk", "checked_rows")
+    return [u.pk for u in RosterUpload.objects.only("pk", "checked_rows", "data_key",
+                                                    "file_sha256")
             if upload_holds(u, key)]
 
 
 # --- reading --------------------------------------------------------------------------------------
 
 def values(member: Member) -> Values:
-    return _values(member.pk, member.member_number, member.personal)
+    return values_of([member.pk]).get(member.pk) or Values(member.pk, member.member_number,
+                                                           unreadable=True)
 
 
 def values_of(member_ids) -> dict[int, Values]:
     """The values of these members, by id, in one query (a page, a report's chunk). A
     member whose data was erased is missing."""
-    rows = Member.objects.filter(pk__in=list(member_ids)).values_list(
-        "pk", "member_number", "personal")
-    return {pk: _values(pk, number, personal) for pk, number, personal in rows}
+    rows = Member.objects.filter(pk__in=list(member_ids)).values_list(*_READ)
+    return {row[0]: _values(*row) for row in rows}
 
 
 def values_from_sql(row: dict) -> Values:
     """The values in a row read by a statement that used SQL_VALUES (with the row's
-    member_id and member_number)."""
-    return _values(row["member_id"], row["member_number"], row["personal"])
+    member_id and member_number). An erased member (no row any more) has none."""
+    if row["member_roster"] is None:
+        return Values(row["member_id"], row["member_number"])
+    return _values(row["member_id"], row["member_number"], row["personal"],
+                   row["member_roster"], row["member_row"], row["roster_key"])
 
 
 def rows(roster, *, chunk_size: int = 5000):
     """Every member of `roster`, in row order, for the content guard (its index and its scan
-    of the placeholder columns)."""
-    members = Member.objects.filter(roster=roster).order_by("row_number").values_list(
-        "pk", "member_number", "personal")
-    for pk, number, personal in members.iterator(chunk_size=chunk_size):
-        yield _values(pk, number, personal)
+    of the placeholder columns). A row that does not open comes as `unreadable`."""
+    members = Member.objects.filter(roster=roster).order_by("row_number").values_list(*_READ)
+    for row in members.iterator(chunk_size=chunk_size):
+        yield _values(*row)
 
 
 def index_rows(roster_id: int, *, chunk_size: int = 5000):
-    """(member number, name, address, extra columns) of every member, for the guard's index."""
-    members = Member.objects.filter(roster_id=roster_id).values_list("member_number",
-                                                                     "personal")
-    for number, personal in members.iterator(chunk_size=chunk_size):
-        personal = personal or {}
-        yield (number, personal.get("name", ""), personal.get("email", ""),
-               personal.get("extra") or {})
+    """(member number, name, address, extra columns) of every member whose values open, for
+    the guard's index."""
+    members = Member.objects.filter(roster_id=roster_id).values_list(*_READ)
+    for row in members.iterator(chunk_size=chunk_size):
+        member = _values(*row)
+        if not member.unreadable:
+            yield member.member_number, member.name, member.email, member.extra
 
 
 def held_rosters() -> list[tuple]:
@@ -174,20 +250,20 @@ def page_of(roster, *, user, q: str = "", page=None, per_page: int = 50,
     """A page of `roster`'s members for a person allowed to see member rows (the access
     policy: countersign.access), searched by number, name or address. Its object_list
     holds Values, with `row_number` beside each. `count`: the number of members when it
-    is known (no COUNT(*) on a big roster)."""
+    is known (no COUNT(*) on a big roster). Without a search only the page is opened; a
+    search opens the roster's rows one by one (the database cannot search ciphertext)."""
     if not access.may_see(user, access.Data.MEMBER_ROWS):
         raise PermissionDenied
-    members = Member.objects.filter(roster=roster).order_by("row_number")
     if q:
-        members = members.filter(_search(q))
-    paginator = Paginator(members.values_list("pk", "member_number", "personal", "row_number"),
-                          per_page)
-    if count is not None and not q:
+        paginator = Paginator([_Row(row_number, values)
+                               for row_number, values in _matching(roster.pk, q)], per_page)
+        return paginator.get_page(page)
+    members = Member.objects.filter(roster=roster).order_by("row_number")
+    paginator = Paginator(members.values_list(*_READ), per_page)
+    if count is not None:
         paginator.__dict__["count"] = count  # fills Paginator.count (a cached_property)
     paginated = paginator.get_page(page)
-    paginated.object_list = [
-        _Row(row_number, _values(pk, number, personal))
-        for pk, number, personal, row_number in paginated.object_list]
+    paginated.object_list = [_Row(row[4], _values(*row)) for row in paginated.object_list]
     return paginated
 
 
@@ -200,49 +276,54 @@ class _Row:
         return getattr(self.values, name)
 
 
-def _name_contains(q: str) -> Q:
-    """The name contains `q` as stored (NFKC, like the import), or, typed without its space
-    ("鈴木陽菜" for "鈴木 陽菜"), with one space put back at any place."""
-    found = Q(personal__name__icontains=q)
-    if " " not in q and 2 <= len(q) <= 20:
-        for cut in range(1, len(q)):
-            found |= Q(personal__name__icontains=f"{q[:cut]} {q[cut:]}")
-    return found
+def _finds(member: Values, q: str, key: str, *, addresses: bool = True) -> bool:
+    """Whether a search for `q` (normalised, case-folded) finds the member: its number or
+    name contains it, or, typed without its space ("鈴木陽菜" for "鈴木 陽菜"), the name
+    without spaces does; or the address contains it, or is it (by its pseudonym: an address
+    is found whole however it is typed: case, width, IDN form)."""
+    name = member.name.casefold()
+    return (q in member.member_number.casefold() or q in name
+            or (" " not in q and 2 <= len(q) <= 20 and q in name.replace(" ", ""))
+            or addresses and (q in member.email.casefold()
+                              or bool(key) and key == pseudonym(member.email)))
 
 
-def _search(q: str) -> Q:
-    """Number or name contains `q`, or the address contains it, or is it (by its pseudonym:
-    an address is found whole however it is typed: case, width, IDN form). `q` is
+def _matching(roster_id: int, q: str, *, limit: int | None = None, addresses: bool = True):
+    """(row number, values) of the members a search for `q` finds, in row order. `q` is
     normalised as the import normalised the rows (Ｗ０００００５ is W000005)."""
-    q = normalised(q)
-    found = (Q(member_number__icontains=q) | _name_contains(q)
-             | Q(personal__email__icontains=q))
-    return found | Q(email_pseudonym=pseudonym(q)) if "@" in q else found
+    q = normalised(q).casefold()
+    key = pseudonym(q) if "@" in q else ""
+    found = 0
+    rows_ = Member.objects.filter(roster_id=roster_id).order_by("row_number").values_list(*_READ)
+    for row in rows_.iterator(chunk_size=5000):
+        member = _values(*row)
+        if not member.unreadable and _finds(member, q, key, addresses=addresses):
+            yield row[4], member
+            found += 1
+            if limit is not None and found >= limit:
+                return
 
 
-def matching_ids(roster_id: int, q: str):
-    """Ids of the members of a roster that a search for `q` finds (a subquery)."""
-    return Member.objects.filter(_search(q), roster_id=roster_id).values("pk")
+def matching_ids(roster_id: int, q: str) -> list[int]:
+    """Ids of the members of a roster that a search for `q` finds."""
+    return [member.member_id for _row, member in _matching(roster_id, q)]
 
 
 def search(roster, q: str, *, limit: int = 20) -> list[Values]:
     """Up to `limit` members whose number or name contains `q` (the test send's picker)."""
-    members = Member.objects.filter(roster=roster).order_by("row_number")
-    if q:
-        q = normalised(q)
-        members = members.filter(Q(member_number__icontains=q) | _name_contains(q))
-    return [_values(pk, number, personal) for pk, number, personal in
-            members.values_list("pk", "member_number", "personal")[:limit]]
+    if not q:
+        members = Member.objects.filter(roster=roster).order_by("row_number")
+        return [_values(*row) for row in members.values_list(*_READ)[:limit]]
+    return [member for _row, member in _matching(roster.pk, q, limit=limit, addresses=False)]
 
 
 def recipients_digest(roster) -> tuple[int, str]:
-    """(count, SHA-256) over the sorted (member number, address pseudonym, digest of the
-    member's stored values): any change to any row changes it, and computing it reads no
-    value (the row's digest is over what is stored, as stored)."""
-    rows_ = sorted((number, key, hashlib.sha256(
-        json.dumps(personal, sort_keys=True, ensure_ascii=False).encode()).hexdigest())
-        for number, key, personal in Member.objects.filter(roster=roster).values_list(
-            "member_number", "email_pseudonym", "personal").iterator(chunk_size=5000))
+    """(count, SHA-256) over the sorted (member number, address pseudonym, SHA-256 of the
+    member's stored ciphertext): any change to any row changes it, and computing it opens
+    no value."""
+    rows_ = sorted((number, key, hashlib.sha256(bytes(sealed)).hexdigest())
+                   for number, key, sealed in Member.objects.filter(roster=roster).values_list(
+                       "member_number", "email_pseudonym", "personal").iterator(chunk_size=5000))
     digest = hashlib.sha256()
     for row in rows_:
         digest.update(json.dumps(row, ensure_ascii=False).encode() + b"\n")
@@ -253,11 +334,10 @@ def spellings_of(members) -> tuple[set[str], set[str], set[str]]:
     """(addresses, names, pseudonyms) of `members`, read before they are erased: what the
     erasure looks for elsewhere (replies that quoted them, the demo inbox)."""
     addresses, names, keys = set(), set(), set()
-    for personal, key in members.values_list("personal", "email_pseudonym").iterator(
-            chunk_size=5000):
-        personal = personal or {}
-        addresses.add(personal.get("email", ""))
-        names.add(personal.get("name", ""))
+    for *row, key in members.values_list(*_READ, "email_pseudonym").iterator(chunk_size=5000):
+        member = _values(*row)
+        addresses.add(member.email)
+        names.add(member.name)
         keys.add(key)
     addresses.discard("")
     names.discard("")

@@ -27,6 +27,11 @@ class Roster(models.Model):
                                      on_delete=models.PROTECT, related_name="+")
     # Set when its members' names, addresses and extra columns were erased (retention).
     purged_at = models.DateTimeField(_("member data erased at"), null=True, blank=True)
+    # The key its members' values are encrypted under (roster.data_keys): wrapped under the
+    # installation's MEMBER_DATA_KEY, and sealed to the association's key. Both go at the
+    # purge (shredding: the rows' ciphertext opens nowhere after).
+    data_key = models.BinaryField(null=True, editable=False)
+    data_key_seals = models.JSONField(default=dict, editable=False)  # fingerprint -> base64
 
     class Meta:
         ordering = ["-imported_at", "-id"]
@@ -52,9 +57,10 @@ class Member(models.Model):
     roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="members")
     row_number = models.PositiveIntegerField(_("row in file"))
     member_number = models.CharField(_("member number"), max_length=64)
-    # The member's data ({"name", "email", "extra"}): read and written only through
+    # The member's data ({"name", "email", "extra"}), encrypted under the roster's data key
+    # and bound to roster, row and member number: read and written only through
     # roster.member_data, the one door (a test fails if any other module touches it).
-    personal = models.JSONField(default=dict)
+    personal = models.BinaryField()
     # countersign.pseudonyms.pseudonym(email): the suppression list, erasure, uniqueness.
     email_pseudonym = models.CharField(max_length=64, blank=True, db_index=True)
     # countersign.carriers.group_of(email): docomo, au, softbank or other (the ledger counts
@@ -94,9 +100,11 @@ class RosterUpload(models.Model):
     name = models.CharField(_("name"), max_length=200)
     source_filename = models.CharField(max_length=255)
     file_sha256 = models.CharField(max_length=64)
-    # ParsedRoster.checked(): member data, read and written only through roster.member_data.
-    checked_rows = models.JSONField(default=dict)
-    preview_rows = models.JSONField(default=dict)  # ParsedRoster.preview(): member data too
+    # ParsedRoster.checked() and .preview(): member data, encrypted under the upload's own
+    # data key (wrapped in `data_key`), read and written only through roster.member_data.
+    checked_rows = models.BinaryField(default=b"")
+    preview_rows = models.BinaryField(default=b"")
+    data_key = models.BinaryField(default=b"", editable=False)
 
     def __str__(self):
         return f"{self.source_filename} ({self.uploaded_by})"

@@ -13,7 +13,7 @@ from countersign.roles import Role, has_role
 from roster import member_data
 from roster.actions import Action
 from roster.importer import ParsedRoster, parse_roster
-from roster.models import Member, NamedMember, Roster, RosterUpload
+from roster.models import NamedMember, Roster, RosterUpload
 
 AUDITED_PROBLEMS = 20
 
@@ -67,12 +67,7 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
         member_count=len(parsed.members),
         extra_columns=parsed.extra_columns,
     )
-    Member.objects.bulk_create(
-        (member_data.new_member(roster=roster, row_number=m.row, member_number=m.member_number,
-                                name=m.name, email=m.email, extra=m.extra)
-         for m in parsed.members),
-        batch_size=2000,
-    )
+    member_data.store(roster, parsed.members)
     _refresh_planner_statistics()
     audit.record(Action.IMPORTED, target=roster, payload=_import_payload(parsed, name, "imported"),
                  **_actor(actor, system))
@@ -85,15 +80,16 @@ def roster_subset(*, roster: Roster, member_ids, name: str, reason: str, actor) 
     campaign, say): the same rows and columns, recorded as derived from it. Its "file" hash
     is over the source roster's hash and the member numbers kept, so two identical subsets
     hash the same."""
-    members = list(roster.members.filter(pk__in=member_ids).order_by("row_number"))
+    members = list(roster.members.filter(pk__in=member_ids).order_by("row_number").values_list(
+        "pk", "member_number"))
     digest = hashlib.sha256(roster.file_sha256.encode())
-    for member in members:
-        digest.update(b"\n" + member.member_number.encode())
+    for _pk, number in members:
+        digest.update(b"\n" + number.encode())
     subset = Roster.objects.create(
         name=name, imported_by=actor, source_filename=roster.source_filename,
         file_sha256=digest.hexdigest(), file_format="subset", member_count=len(members),
         extra_columns=roster.extra_columns, derived_from=roster)
-    Member.objects.bulk_create(member_data.copies(members, roster=subset), batch_size=2000)
+    member_data.store_copies([pk for pk, _number in members], source=roster, roster=subset)
     audit.record(Action.DERIVED, target=subset, actor=actor, payload={
         "from_roster": roster.pk, "from_sha256": roster.file_sha256, "reason": reason,
         "members": len(members), "sha256": subset.file_sha256})

@@ -28,6 +28,7 @@ from countersign import accounts, people
 from countersign.models import PersonChange, User
 from countersign.pseudonyms import pseudonym
 from roster import member_data
+from roster.models import Member
 from roster.samples import HEADER, csv_bytes, sample_rows
 from roster.services import add_named_member, check_roster_file, roster_import
 
@@ -270,6 +271,15 @@ def run_queued_tasks(*, rounds=5) -> int:
 
 def audit_actions(**filters):
     return list(AuditEntry.objects.filter(**filters).values_list("action", flat=True))
+
+
+def swap_stored_values(first, second) -> None:
+    """What the database's administrator can do without any key: two members' stored
+    (encrypted) values swapped."""
+    stored = dict(Member.objects.filter(pk__in=[first.pk, second.pk]).values_list(
+        "pk", "personal"))
+    Member.objects.filter(pk=first.pk).update(personal=bytes(stored[second.pk]))
+    Member.objects.filter(pk=second.pk).update(personal=bytes(stored[first.pk]))
 
 
 def database_dump() -> str:

@@ -131,9 +131,12 @@ def test_confirming_stores_exactly_the_rows_previewed(olivia, settings):
         for row, (number, _name, email, branch) in enumerate(sample_rows(3))]
 
 
-def test_an_upload_kept_without_checked_rows_must_be_uploaded_again(olivia):
+def test_an_upload_whose_checked_rows_do_not_open_must_be_uploaded_again(olivia):
     client = client_for(olivia)
     response = upload(client, csv_bytes(sample_rows(3)))
-    RosterUpload.objects.update(checked_rows={})  # as an upload left from before this change
+    upload_row = RosterUpload.objects.get()
+    sealed = bytearray(upload_row.checked_rows)
+    sealed[-1] ^= 1  # one bit changed in the database
+    RosterUpload.objects.update(checked_rows=bytes(sealed))
     confirmed = client.post(response.url, {"confirm": ""}, follow=True, HTTP_ACCEPT_LANGUAGE="en")
     assert "expired" in confirmed.content.decode() and not Roster.objects.exists()

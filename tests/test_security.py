@@ -25,6 +25,7 @@ from tests.factories import (
 
 PRODUCTION_ENV = {"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
                   "MEMBER_PSEUDONYM_KEY": secrets.token_hex(32),
+                  "MEMBER_DATA_KEY": secrets.token_hex(32),
                   "ALLOWED_HOSTS": "countersign.example.org",
                   "SITE_URL": "https://countersign.example.org"}
 

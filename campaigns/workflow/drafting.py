@@ -231,10 +231,26 @@ def _conditions_of_submit(c, user, *, checked, report, checked_hash, written) ->
         lambda: _footer_check(c),
         lambda: _hours_check(c),
         lambda: written,
+        lambda: _rows_open(report),
         lambda: ALLOWED if report.ok else refused(
             ContentRefused, _("The content guard found roster data of other members in the "
                               "message."), "guard",
             details={"guard": report.audit_summary()}, report=report))
+
+
+def _rows_open(report) -> Check:
+    """Rows whose stored values do not open (changed or moved in the database) are no
+    content problem the author can fix: they say so, and who can."""
+    members = [f.member for f in report.findings if f.kind == "unreadable"]
+    if not members:
+        return ALLOWED
+    return refused(
+        ContentRefused, _("The stored data of member(s) %(members)s does not open: it was "
+                          "changed in the database, or moved there from another row or roster. "
+                          "Nothing can be submitted or sent for this roster; tell the "
+                          "association and import the roster again.") % {
+            "members": ", ".join(members[:5])},
+        "unreadable_rows", details={"guard": report.audit_summary()}, report=report)
 
 
 def _apply_submit(c, user, *, checked, report, checked_hash, written) -> dict:
