@@ -38,9 +38,11 @@ def user(username: str, organisation: str, role: str):
     return User.objects.get(pk=person.pk)
 
 
-def countersigned(campaign, *, operator, supervisor, observer=None):
+def countersigned(campaign, *, operator, supervisor, observer=None, association_key=None):
     """The submitted campaign test-sent to the supervisor and approved; released too when an
-    observer is given. The staff test message goes wherever EMAIL_BACKEND says."""
+    observer is given (with the grant the association's key tool would make, when only the
+    association holds the roster's key: `association_key`, its private key). The staff test
+    message goes wherever EMAIL_BACKEND says."""
     from campaigns import workflow
     from campaigns.seen import Seen
 
@@ -52,7 +54,14 @@ def countersigned(campaign, *, operator, supervisor, observer=None):
     if observer is None:
         return campaign
     return workflow.release(campaign=campaign, seen=Seen.current(campaign), user=observer,
-                            checklist=["recipients", "content", "witness"])
+                            checklist=["recipients", "content", "witness"],
+                            grant=_grant(campaign, association_key))
+
+
+def _grant(campaign, private_key):
+    from campaigns import key_window
+
+    return key_window.grant_made_here(campaign, private_key) if private_key else None
 
 
 class SinkProcess:

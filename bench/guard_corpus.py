@@ -1,14 +1,16 @@
 """The attacker's corpus (tests/guard_corpus.py), counted: every case through the real
 workflow to a loopback SMTP sink, in both modes of tests/test_guard_attack_corpus.py.
 
-    python bench/guard_corpus.py [--failing]
+    python bench/guard_corpus.py [--failing] [--held]
 
 Prints, by class and mode, how many disguises there are, how many reached members (any
 message of the campaign arrived at the sink; and how many messages did) and how many were
 refused (at submit, at start, before a hand-over); and how many ordinary notices were
 refused or did not reach every member. The figures come from running the cases, never from
 the test file's xfail marks. `--failing` also lists the (case, mode) that today's guard gets
-wrong, in the form of the test file's TODAY set.
+wrong, in the form of the test file's TODAY set. `--held`: the association registers its key
+before the rosters are imported, so only it holds their keys: the check at submit runs on the
+keyed tags and synthetic previews, the worker's on what the observer's grant opens (issue 22).
 """
 
 import argparse
@@ -20,6 +22,8 @@ from unittest import mock
 parser = argparse.ArgumentParser()
 parser.add_argument("--failing", action="store_true",
                     help="list the (case, mode) the guard gets wrong, as in TODAY")
+parser.add_argument("--held", action="store_true",
+                    help="the rosters' keys held by the association (a grant per release)")
 args = parser.parse_args()
 
 import os
@@ -67,6 +71,16 @@ def main():
             "EMAIL_USE_TLS": False, "EMAIL_USE_SSL": False, "EMAIL_HOST_USER": "",
             "EMAIL_HOST_PASSWORD": ""}
     started = time.perf_counter()
+    if args.held:
+        import functools
+
+        from countersign import association_key, sealing
+        from tests import factories
+
+        private = sealing.new_private_key()
+        association_key.register(user=signers[2], pem=sealing.public_pem(private.public_key()))
+        factories.through_the_countersign = functools.partial(
+            factories.through_the_countersign, association_key=private)
     try:
         with override_settings(**smtp):
             roster = corpus.setting_up(signers[0], signers[2])

@@ -1,8 +1,12 @@
+import logging
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate, post_save
 from django.utils.translation import gettext_lazy as _
 
 from countersign.accounts import password_set_by_other
+
+log = logging.getLogger(__name__)
 
 
 def lapse_signoffs_of_the_person(sender, user, actor, **kwargs):
@@ -52,6 +56,15 @@ class CampaignsConfig(AppConfig):
         from django_q.signals import post_spawn
 
         post_spawn.connect(guard_index.warm, dispatch_uid="guard-warm")
+        # ... and makes its own key pair in memory, publishing the public half: what the
+        # association seals a roster's key to for a release (campaigns.key_window).
+        post_spawn.connect(_publish_worker_key, dispatch_uid="worker-key")
+        # A roster only the association will hold the key of is tagged for the guard at import.
+        from campaigns import guard_tags
+        from roster import data_keys
+
+        data_keys.imported_with_association.connect(guard_tags.tags_at_import,
+                                                    dispatch_uid="tags-at-import")
         # The worker's schedules are code (campaigns.schedules), written after every migrate.
         post_migrate.connect(schedules.ensure_after_migrate, sender=self)
         # Bounces and complaints from an e-mail provider's webhook (django-anymail's views).
@@ -66,3 +79,12 @@ class CampaignsConfig(AppConfig):
         from campaigns.carrier_outcomes import check_settings
 
         checks.register(check_settings)
+
+
+def _publish_worker_key(**_signal) -> None:
+    from campaigns import key_window
+
+    try:
+        key_window.publish()
+    except Exception as error:  # noqa: BLE001 - published again at its first send slice
+        log.warning("worker key not published at start: %s", type(error).__name__)

@@ -71,15 +71,16 @@ def compose(campaign, *, delivery_id: int, attempt: int, claimed_at: datetime,
 
 def evidence_of(delivery, campaign) -> tuple[str, str]:
     """(Message-ID, SHA-256) of the message a delivery's last claim handed over, recomputed:
-    the SHA-256 is "" when the member's data is gone (erased) or the claim's time is not
-    known; the Message-ID is always known."""
+    the SHA-256 is "" when the member's data is gone (erased), cannot be opened here (only
+    the association holds the key and no window is open) or the claim's time is not known;
+    the Message-ID is always known."""
     if delivery.claimed_at is None:  # never claimed: nothing was handed over
         return "", ""
     message_id = message_id_for(delivery.pk, delivery.attempts, delivery.claimed_at,
                                 campaign.sender)
     member = member_data.values_of([delivery.member_id]).get(delivery.member_id) \
         if delivery.member_id else None
-    if member is None:
+    if member is None or member.sealed or member.unreadable:
         return message_id, ""
     composed = compose(campaign, delivery_id=delivery.pk, attempt=delivery.attempts,
                        claimed_at=delivery.claimed_at, member=member)

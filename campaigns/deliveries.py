@@ -139,12 +139,14 @@ class Terms:
 
     hold_after: int  # messages before the hold, while it is not confirmed (no hold: huge)
     interval: float  # seconds between two messages (0: no rate limit)
+    roster_id: int  # whose members it goes to: a delivery pointed elsewhere does not open
 
 
 def terms_of(campaign: Campaign) -> Terms:
     limit = canary_limit(enabled=campaign.canary_enabled, size=campaign.canary_size,
                          confirmed=False, recipients=campaign.roster.member_count)
-    return Terms(limit if limit is not None else 2**31 - 1, campaign.send_interval())
+    return Terms(limit if limit is not None else 2**31 - 1, campaign.send_interval(),
+                 campaign.roster_id)
 
 
 @cache
@@ -253,7 +255,8 @@ def claim_next(campaign_id: int, *, worker: str, terms: Terms,
         "reply": sent.reply[:2000] if sent else ""}
     claimed, guarded = _retrying(_run_claim, sql, params, sent)
     if claimed and guarded:
-        return _claim_from_row(campaign_id, claimed, claimed=started, claimed_at=now)
+        return _claim_from_row(campaign_id, claimed, claimed=started, claimed_at=now,
+                               roster_id=terms.roster_id)
     if claimed:  # claimed, then the campaign said no: never sent, back in the queue
         move("give_back", Delivery.objects.filter(pk=claimed["delivery_id"]), claimed_at=None,
              worker="", attempts=F("attempts") - 1)
@@ -368,11 +371,11 @@ def create_ledger(campaign) -> None:
 
 
 def _claim_from_row(campaign_id: int, row: dict, *, claimed: float,
-                    claimed_at: datetime) -> Claim:
+                    claimed_at: datetime, roster_id: int) -> Claim:
     """A Claim from the claim's row (the member's values read through the door's columns).
     `claimed`: time.monotonic() when claimed_at was taken. RETURNING gives the row as
     updated: `attempts` already counts this claim."""
-    member = member_data.values_from_sql(row)
+    member = member_data.values_from_sql(row, roster_id=roster_id)
     return Claim(row["delivery_id"], campaign_id, member.email, row["attempts"],
                  row["member_number"], member.placeholders(), claimed + settings.EMAIL_TIMEOUT,
                  member, claimed_at)

@@ -159,6 +159,20 @@ class ReleaseForm(SignOffForm):
         max_length=500, widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
         help_text=_("Only if you accept that receivers may refuse or flag this mail. Your "
                     "reason is kept in the audit log with the checks."))
+    # Only for a roster whose key the association alone holds (campaigns.key_window).
+    grant = forms.FileField(
+        label=_("The association's grant (the file the key tool made)"), required=False,
+        help_text=_("Download the grant request below, run python -m countersign.keytool "
+                    "grant association.key on it on the association's computer, and choose "
+                    "the grant file it writes."))
+
+    MAX_GRANT_BYTES = 1_000_000
+
+    def grant_bytes(self) -> bytes | None:
+        upload = self.cleaned_data.get("grant")
+        if not upload:
+            return None
+        return upload.read(self.MAX_GRANT_BYTES + 1)[:self.MAX_GRANT_BYTES + 1]
 
 
 def observer_signoff_form(*args, **kwargs):

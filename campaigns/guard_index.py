@@ -17,7 +17,7 @@ from django.conf import settings
 
 from campaigns import member_keys
 from campaigns.spellings import column_kind
-from roster import member_data
+from roster import data_keys, member_data
 from roster.models import NamedMember
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,11 @@ def _rows_of(held):
 
 
 @lru_cache(maxsize=2)
-def _index(held: tuple, named: frozenset[str], min_number_length: int) -> ahocorasick.Automaton:
+def _index(held: tuple, named: frozenset[str], min_number_length: int,
+           windows: tuple) -> ahocorasick.Automaton:
+    """`windows`: the rosters only the association holds the key of that this process can
+    open now (data_keys.open_windows): their values join the index while the window is
+    open; the others are known to the guard by their keyed tags (campaigns.guard_tags)."""
     columns = {column: column_kind(column) for *_r, extra in held for column in extra}
     return build_index(_rows_of(held), min_number_length=min_number_length, columns=columns,
                        named=named)
@@ -73,6 +77,11 @@ def _held_rosters() -> tuple:
     return _held["rosters"]
 
 
+def forget_windowed_values() -> None:
+    """A window closed: no index built with the values it opened stays in this process."""
+    _index.cache_clear()
+
+
 def forget_held_rosters() -> None:
     """The next check reads the list of rosters held again (after an import or a purge)."""
     _held["at"] = -HELD_FOR_SECONDS
@@ -93,7 +102,8 @@ def _only_member(roster_pk: int, member_count: int) -> str:
 
 
 def _held_index() -> ahocorasick.Automaton:
-    return _index(_held_rosters(), _held["named"], settings.GUARD_MIN_NUMBER_LENGTH)
+    return _index(_held_rosters(), _held["named"], settings.GUARD_MIN_NUMBER_LENGTH,
+                  data_keys.open_windows())
 
 
 def warm(**_signal) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 
 from django.conf import settings
@@ -30,7 +30,7 @@ from campaigns import member_keys
 from campaigns.findings import COUNTED, Finding
 from campaigns.spellings import column_kind, compact, number_runs, views
 from roster import member_data
-from roster.models import GuardTag
+from roster.models import GuardTag, NamedMember
 
 _ADDRESS_LEFT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-")
 _WORD = re.compile(r"[a-z0-9](?:[a-z0-9]|[-_](?=[a-z0-9]))*")
@@ -43,23 +43,41 @@ def tag(key: str, secret: bytes | None = None) -> str:
     return hashlib.blake2b(key.encode(), key=secret, digest_size=8).hexdigest()
 
 
+# The day kept on the tags of a roster only the association holds the key of, while it is held:
+# its values are known to the guard by these tags alone (they are made at its import).
+WHILE_HELD = date(9999, 12, 31)
+
+
+def tags_at_import(roster, **_signal) -> None:
+    """A roster whose key only the association will hold, still open in the importing
+    process: tagged now, for as long as it is held (the purge dates them)."""
+    _tag(roster, WHILE_HELD)
+    transaction.on_commit(forget_kept)
+
+
 def keep_tags_of(rosters) -> dict:
     """Tag every key of these rosters' members (called just before their values are
-    erased). Returns what the certificate says: how many, and until when."""
+    erased); a roster tagged at its import keeps those tags, now dated. Returns what the
+    certificate says: how many, and until when."""
     keep_until = timezone.localdate() + timedelta(days=settings.GUARD_TAGS_KEEP_DAYS)
     count = 0
     for roster in rosters:
-        columns = {column: column_kind(column) for column in roster.extra_columns}
-        found = member_keys.entries(member_data.index_rows(roster.pk), columns=columns,
-                                    min_number_length=settings.GUARD_MIN_NUMBER_LENGTH)
-        rows = [GuardTag(roster=roster, tag=tag(key), kind=kind, member_number=number,
-                         column=column, length=length, keep_until=keep_until)
-                for key, entries in found.items() for kind, number, length, column in entries]
-        GuardTag.objects.bulk_create(rows, batch_size=5000)
-        count += len(rows)
+        dated = GuardTag.objects.filter(roster=roster).update(keep_until=keep_until)
+        count += dated or _tag(roster, keep_until)
     transaction.on_commit(forget_kept)
     return {"count": count, "keep_until": keep_until.isoformat(),
             "days": settings.GUARD_TAGS_KEEP_DAYS}
+
+
+def _tag(roster, keep_until) -> int:
+    columns = {column: column_kind(column) for column in roster.extra_columns}
+    found = member_keys.entries(member_data.index_rows(roster.pk), columns=columns,
+                                min_number_length=settings.GUARD_MIN_NUMBER_LENGTH)
+    rows = [GuardTag(roster=roster, tag=tag(key), kind=kind, member_number=number,
+                     column=column, length=length, keep_until=keep_until)
+            for key, entries in found.items() for kind, number, length, column in entries]
+    GuardTag.objects.bulk_create(rows, batch_size=5000)
+    return len(rows)
 
 
 def forget_expired() -> int:
@@ -87,7 +105,7 @@ def forget_kept() -> None:
 
 
 STATE_FOR_SECONDS = 10.0  # how long a worker trusts its count of the tags kept
-_state: dict = {"at": -STATE_FOR_SECONDS, "value": None}
+_state: dict = {"at": -STATE_FOR_SECONDS, "value": None, "named": frozenset()}
 
 
 def _kept_state(day) -> tuple[int, int | None]:
@@ -108,13 +126,24 @@ def findings_in_template(texts: dict[str, str]) -> list[Finding]:
             or _state["value"][0] != day:
         _state["value"] = (day, *_kept_state(day))
         _state["at"] = now
+        _state["named"] = _named_now()
     return list(_of_template(tuple(sorted(texts.items())), _state["value"],
-                             settings.GUARD_TAG_KEY))
+                             settings.GUARD_TAG_KEY, _state["named"]))
 
 
 @lru_cache(maxsize=16)
-def _of_template(texts: tuple, state: tuple, key: str) -> tuple[Finding, ...]:
-    return tuple(findings(dict(texts))) if state[1] else ()
+def _of_template(texts: tuple, state: tuple, key: str, named: frozenset) -> tuple[Finding, ...]:
+    return tuple(findings(dict(texts), named=named)) if state[1] else ()
+
+
+# What a member the association allows to be named (roster.models.NamedMember) may show in
+# any notice: their name, its readings and their address's local part (an officer signs
+# T.Yamada), as the plaintext index leaves them out (campaigns.member_keys).
+NAMED_MAY_SHOW = frozenset({"names", "local_part"})
+
+
+def _named_now() -> frozenset[str]:
+    return frozenset(NamedMember.objects.current().values_list("member_number", flat=True))
 
 
 def _emails(view: str):
@@ -136,7 +165,21 @@ def _emails(view: str):
         at = view.find("@", at + 1)
 
 
-def _windows(view: str, lengths: dict[str, frozenset[int]]):
+def _inside_own(squeezed: str, own: frozenset[str]) -> list[tuple[int, int]]:
+    """Where the recipient's own values stand in the compacted text: a window inside one of
+    them is part of their own value (林陽菜 inside 小林陽菜), not another member's."""
+    spans = []
+    for key in own:
+        if len(key) < 2:
+            continue
+        start = squeezed.find(key)
+        while start >= 0:
+            spans.append((start, start + len(key)))
+            start = squeezed.find(key, start + 1)
+    return spans
+
+
+def _windows(view: str, lengths: dict[str, frozenset[int]], own: frozenset[str] = frozenset()):
     yield from _emails(view)
     for word in _WORD.finditer(view):
         yield word.group(0)
@@ -152,9 +195,11 @@ def _windows(view: str, lengths: dict[str, frozenset[int]]):
                 yield run[i:i + size]
     squeezed = compact(view)
     sizes = set().union(*(lengths.get(kind, frozenset()) for kind in COMPACTED))
+    spans = _inside_own(squeezed, own)
     for size in sizes:
         for i in range(len(squeezed) - size + 1):
-            yield squeezed[i:i + size]
+            if not any(start <= i and i + size <= end for start, end in spans):
+                yield squeezed[i:i + size]
 
 
 LOOK_UP_CHUNK = 500  # tags per query (SQLite's limit on parameters is far above)
@@ -169,11 +214,13 @@ def _looked_up(tags: list[str], day) -> list[tuple[str, str, str, str]]:
 
 
 def findings(texts: dict[str, str], *, recipient: str = "",
-             own: frozenset[str] = frozenset()) -> list[Finding]:
+             own: frozenset[str] = frozenset(),
+             named: frozenset[str] | None = None) -> list[Finding]:
     """Values of purged rosters in `texts` (place -> text), found on keyed tags alone.
     `recipient`: the member number whose own values these are not; `own`: their keys
     (member_keys.own_keys): a purged namesake's name, or their own row of last year, is
-    not another member's data in their message."""
+    not another member's data in their message. `named`: the members who may be named
+    (read now if not given)."""
     day = timezone.localdate()
     count, last = _kept_state(day)
     if not count:
@@ -183,14 +230,17 @@ def findings(texts: dict[str, str], *, recipient: str = "",
     for where, text in texts.items():
         for view, spaced in views(text):
             folded = view.casefold()
-            for window in _windows(folded, lengths) if spaced else _emails(folded):
+            for window in _windows(folded, lengths, own) if spaced else _emails(folded):
                 if window and window not in windows and window not in own:
                     windows[window] = where
     secret = settings.GUARD_TAG_KEY.encode()[:64]
     candidates = {tag(window, secret): (where, window) for window, where in windows.items()}
+    named = _named_now() if named is None else named
     found, counted, seen = [], {}, set()
     for t, kind, number, column in _looked_up(list(candidates), day):
         if number == recipient or (kind, number) in seen:
+            continue
+        if number in named and kind in NAMED_MAY_SHOW:
             continue
         seen.add((kind, number))
         where, window = candidates[t]

@@ -31,12 +31,14 @@ def ledger_lines(campaign):
 
 def with_addresses(deliveries) -> list:
     """Deliveries with `email` set from the door (roster.member_data; one query): the
-    ledger keeps no address. "" when the member's data was erased."""
+    ledger keeps no address. "" when the member's data was erased, or only the association
+    holds the roster's key (then `held_by_association`)."""
     deliveries = list(deliveries)
     found = member_data.values_of(d.member_id for d in deliveries if d.member_id)
     for delivery in deliveries:
         values = found.get(delivery.member_id)
         delivery.email = values.email if values else ""
+        delivery.held_by_association = bool(values and values.sealed)
     return deliveries
 
 

@@ -459,3 +459,41 @@ class DeletionCertificate(models.Model):
 
     def get_absolute_url(self):
         return reverse("retention:certificate", args=[self.pk])
+
+
+class WorkerKey(models.Model):
+    """The public half of a key pair a send worker process made in its memory when it
+    started: what the association seals a roster's data key to for one release
+    (campaigns.key_window). The private half never leaves that process; a restarted worker
+    has a new key and cannot open a grant made for the old one."""
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    public_key = models.BinaryField()
+    name = models.CharField(_("worker"), max_length=200)  # host and process id
+    started_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-seen_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.fingerprint[:16]}…)"
+
+
+class Grant(models.Model):
+    """A roster's data key, sealed by the association to one worker's key for one release:
+    bound (inside the seal) to the campaign, its roster, its content hash and a deadline.
+    Deleted when the campaign stops, pauses or completes."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="grants")
+    worker_key = models.ForeignKey(WorkerKey, on_delete=models.CASCADE, related_name="+")
+    content_hash = models.CharField(max_length=64)
+    not_after = models.DateTimeField()
+    sealed = models.BinaryField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "worker_key"],
+                                               name="one_grant_per_worker")]

@@ -212,12 +212,24 @@ def _chunks(items, size):
 # What the name and address cells of a member whose data was erased (an erasure request,
 # the retention purge) read: the row stays, their values are gone.
 ERASED = _("(erased)")
+# ... of a member of a roster whose key only the association holds (its key tool opens the
+# roster; the member number joins the two), and of a row changed in the database.
+HELD_BY_ASSOCIATION = _("(held by the association)")
+DOES_NOT_OPEN = _("(does not open)")
+
+
+def _person(values) -> dict:
+    if values is None:
+        return {"name": str(ERASED), "email": str(ERASED)}
+    if values.sealed or values.unreadable:
+        word = str(HELD_BY_ASSOCIATION if values.sealed else DOES_NOT_OPEN)
+        return {"name": word, "email": word}
+    return {"name": values.name, "email": values.email}
 
 
 def _incident_row(campaign, d, values, *, member_data: bool) -> dict:
     """One delivery's cells by column key (incident_columns, without outcome_code)."""
-    person = {"name": values.name if values else str(ERASED),
-              "email": values.email if values else str(ERASED)} if member_data else {}
+    person = _person(values) if member_data else {}
     return {"member_number": d.member_number, **person, "outcome": OUTCOME[d.state],
             "sent_at": d.sent_at, "message_id": d.message_id,
             "message_sha256": d.message_sha256,

@@ -20,6 +20,7 @@ from django.db import DatabaseError, connection
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from campaigns import (
     charsets,
@@ -27,6 +28,8 @@ from campaigns import (
     deliveries,
     dsn,
     guard,
+    guard_index,
+    key_window,
     mail,
     notices,
     relay,
@@ -35,7 +38,7 @@ from campaigns import (
 )
 from campaigns.findings import unreadable_row
 from campaigns.models import Campaign, Delivery, State
-from roster import member_data
+from roster import data_keys, member_data
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,10 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
     if claim.member.unreadable:  # its stored values were changed or moved: never sent
         workflow.refuse_message(campaign_id=campaign.pk, delivery_id=claim.delivery_id,
                                 findings=[unreadable_row(claim.member.member_number)])
+        return None
+    if claim.member.sealed:  # the window closed under this slice: never sent without values
+        deliveries.give_back(claim)
+        _pause(campaign.pk, _(KEY_NEEDED))
         return None
     try:
         courier.open()
@@ -185,6 +192,46 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
     worker = worker or worker_name()
     deadline = time.monotonic() + (budget if budget is not None else settings.SEND_SLICE_SECONDS)
     campaign = Campaign.objects.select_related("roster").get(pk=campaign_id)
+    roster_id, windowed = campaign.roster_id, data_keys.with_association(campaign.roster)
+    if windowed:  # only the association holds the key: this slice runs on its grant
+        if campaign.state not in (State.RELEASED, State.SENDING):
+            return Outcome.FINISHED
+        key_window.publish()  # seen: the next grant request lists this worker
+        granted = key_window.key_for(campaign)
+        if granted is None:
+            guard_index.forget_windowed_values()
+            return _key_needed(campaign)
+        key, not_after = granted
+        deadline = min(deadline, time.monotonic() + (not_after - timezone.now()).total_seconds())
+        data_keys.open_window(roster_id, key)
+    outcome = None
+    try:
+        outcome = _slice(campaign, worker, deadline, sleep)
+        return outcome
+    finally:
+        if windowed:  # the key goes with the slice; the guard's index of what it opened goes
+            data_keys.close_window(roster_id)  # once the campaign is no longer sending here
+            if outcome is not Outcome.CONTINUE:
+                guard_index.forget_windowed_values()
+
+
+KEY_NEEDED = gettext_noop(
+    "Key needed: no worker running now holds the association's key for this campaign (a "
+    "worker restarted, or the grant's deadline passed). Messages in flight are in doubt as "
+    "always; the observer releases the campaign again with a new grant to go on.")
+
+
+def _key_needed(campaign) -> Outcome:
+    log.warning("campaign %s: no grant this worker can open", campaign.pk)
+    if campaign.state == State.SENDING:
+        deliveries.flag_stale_claims(campaign.pk, evidence=composing.evidence_of)
+        _pause(campaign.pk, _(KEY_NEEDED))
+        return Outcome.FINISHED
+    return Outcome.NOT_STARTED  # released, not started: it waits for a worker with a grant
+
+
+def _slice(campaign, worker, deadline, sleep) -> Outcome:
+    campaign_id = campaign.pk
     if campaign.state == State.RELEASED:
         try:
             campaign = workflow.start(campaign_id=campaign_id)

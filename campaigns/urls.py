@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:pk>/test-send/", views.campaign_test_send, name="test_send"),
     path("<int:pk>/review/", views.campaign_review, name="review"),
     path("<int:pk>/release/", views.campaign_release, name="release"),
+    path("<int:pk>/grant-request/", views.grant_request, name="grant_request"),
     path("<int:pk>/cancel/", views.campaign_cancel, name="cancel"),
     path("<int:pk>/duplicate/", views.campaign_duplicate, name="duplicate"),
     path("<int:pk>/members/", views.member_search, name="member_search"),

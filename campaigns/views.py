@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +22,7 @@ from audit.selectors import chain_head
 from campaigns import (
     carrier_outcomes,
     dkim_probe,
+    key_window,
     ledger,
     mail,
     seen,
@@ -44,7 +45,7 @@ from countersign import access, carriers
 from countersign.roles import Role, has_role, role_required
 from countersign.templatetags.countersign_tags import copyable
 from countersign.text import found_in
-from roster import member_data
+from roster import data_keys, member_data
 
 # The campaign pages show rendered messages, and the ledger addresses: countersign.access.
 CAMPAIGN_ROLES = access.roles_for(access.Data.RENDERED_MESSAGES)
@@ -295,7 +296,7 @@ def campaign_test_send(request, pk):
 
 
 def _signoff_page(request, campaign, *, template, form_factory, action, action_name):
-    form = form_factory(request.POST or None)
+    form = form_factory(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         comment = form.cleaned_data["comment"]
         if "reject" in request.POST:
@@ -306,6 +307,8 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
             extra = {"override": form.cleaned_data["override"], "overridden": [
                 key for key in request.POST.get("sender_failures_seen", "").split(" ") if key]
             } if "override" in form.fields else {}
+            if "grant" in form.fields:
+                extra["grant"] = form.grant_bytes()
             ok = _attempt(request, action, form=form, campaign=campaign,
                           seen=seen.Seen.from_post(request.POST),
                           checklist=form.cleaned_data["checklist"], comment=comment, **extra)
@@ -324,6 +327,8 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
     return render(request, template, {
         "campaign": campaign, "form": form, "can": _checks(campaign, request.user),
         "release_window": settings.RELEASE_WINDOW_MINUTES,
+        "grant_needed": data_keys.with_association(campaign.roster),
+        "live_workers": key_window.live_workers().count(),
         "sender_check": dkim_probe.report_for(campaign) if settings.SENDER_CHECK else None,
         "seen": seen.Seen.of(campaign), "changes": getattr(request, "seen_changes", None),
         **selectors.review_material(campaign, user=request.user,
@@ -345,6 +350,21 @@ def campaign_release(request, pk):
     return _signoff_page(request, _get_campaign_for(request, pk),
                          template="campaigns/release.html", form_factory=observer_signoff_form,
                          action=workflow.release, action_name=_("Released."))
+
+
+@role_required(Role.OBSERVER)
+def grant_request(request, pk):
+    """What the observer's key tool answers with a grant (campaigns.key_window): the
+    roster's data key as sealed to the association, the running workers' public keys, the
+    campaign's content hash and a deadline. No member data: the key inside opens only with
+    the association's key."""
+    campaign = _get_campaign_for(request, pk)
+    if not data_keys.with_association(campaign.roster) or not campaign.content_hash:
+        raise Http404("this campaign's roster needs no grant")
+    response = JsonResponse(key_window.request_for(campaign), json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = (
+        f'attachment; filename="grant-request-campaign-{campaign.pk}.json"')
+    return response
 
 
 @role_required(Role.OPERATOR, Role.SUPERVISOR)

@@ -18,6 +18,8 @@ fingerprint, so the association's own mail archive shows a key it does not hold.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import UTC
@@ -107,9 +109,12 @@ def register(*, user, pem: str) -> AssociationKey:
                 before.save(update_fields=["current", "retired_at"])
             key = AssociationKey.objects.create(public_key=sealing.raw_public(public),
                                                 fingerprint=fingerprint, registered_by=user)
-            audit.record(Action.ASSOCIATION_KEY_REGISTERED, actor=user, role=Role.OBSERVER,
-                         target=key, payload={"fingerprint": fingerprint,
-                                              "retired_key": before.fingerprint if before else ""})
+            entry = audit.record(Action.ASSOCIATION_KEY_REGISTERED, actor=user,
+                                 role=Role.OBSERVER, target=key, payload={
+                                     "fingerprint": fingerprint,
+                                     "retired_key": before.fingerprint if before else ""})
+            key.attestation = attestation(fingerprint, entry.hash)
+            key.save(update_fields=["attestation"])
             registered.send(sender=AssociationKey, key=key)
     except IntegrityError as error:  # another observer registered a key at the same moment
         raise ValidationError(_("Another key was registered at the same moment. Reload the "
@@ -153,6 +158,16 @@ def _tell_observers(key: AssociationKey, before: AssociationKey | None, user) ->
 
 # --- what to seal to ----------------------------------------------------------------------------
 
+def attestation(fingerprint: str, entry_hash: str) -> str:
+    """What the registration writes beside a key: an HMAC of its fingerprint and its audit
+    entry's hash under a key derived from the installation's MEMBER_DATA_KEY. The audit chain
+    is plain SHA-256, which whoever writes to the database can extend; this they cannot make
+    without the settings."""
+    secret = hashlib.sha256(f"countersign-association-key:{settings.MEMBER_DATA_KEY}".encode())
+    return hmac.new(secret.digest(), f"cs1|association-key|{fingerprint}|{entry_hash}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
 def _registration() -> AuditEntry | None:
     return (AuditEntry.objects.filter(action=Action.ASSOCIATION_KEY_REGISTERED)
             .select_related("actor").order_by("-sequence").first())
@@ -189,6 +204,9 @@ def problem() -> tuple[str, str]:
                           "place in the chain or who wrote it)")
     if sealing.fingerprint(bytes(key.public_key)) != key.fingerprint or key.fingerprint != named:
         return "swapped", _("the key in the database is not the one the audit log names")
+    if not hmac.compare_digest(key.attestation, attestation(key.fingerprint, entry.hash)):
+        return "unattested", _("the key was not registered through Countersign (its "
+                               "registration is not attested with the installation's key)")
     return "", ""
 
 

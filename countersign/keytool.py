@@ -3,6 +3,8 @@
     python -m countersign.keytool new association.key   # the key pair; prints the public key
     python -m countersign.keytool public association.key # the public key again
     python -m countersign.keytool open association.key incident-campaign-3.csv.sealed
+    python -m countersign.keytool grant association.key grant-request-campaign-3.json
+    python -m countersign.keytool reseal old-association.key reseal-request.json
     python -m countersign.keytool recovery association.key # the key on paper, for the safe
     python -m countersign.keytool restore restored.key     # a key file again, from the paper
 
@@ -12,6 +14,15 @@
 compare with the one Countersign shows. `open` turns a file Countersign sealed to the
 association (an incident report with member data) back into the file, beside it without
 ".sealed" (or --out), readable by its owner only.
+
+`grant` answers a release's grant request (downloaded from the release page): it opens the
+roster's data key with the association's key and seals it to each send worker the request
+lists, for that campaign, its content and until the deadline, into a grant file to hand in
+with the release. It prints what it grants, and to which workers, first.
+
+`reseal` answers the reseal request of a new key (from the roster pages): with an older key
+of the association it opens each roster sealed to that key only and seals it to the new one,
+into a file to hand in; then the older key can be destroyed.
 
 `recovery` prints the private key for paper (letters and digits in groups of four, with a
 check that catches a mistyped group); `restore` makes a new key file from it when every key
@@ -24,8 +35,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from countersign import sealing
@@ -134,6 +147,56 @@ def open_file(args) -> None:
     print(f"{out}: {len(data):,} bytes (sealed as {header.name} at {header.made} UTC)")
 
 
+def grant(args) -> None:
+    path = Path(args.file)
+    try:
+        request = json.loads(path.read_text(encoding="utf-8"))
+        workers = request["workers"]
+        print(f"Campaign {request['campaign']} ({request.get('name', '')}), roster "
+              f"{request['roster']}, content {request['content_hash'][:16]}…")
+        print(f"The key stays with these {len(workers)} worker(s) until {request['not_after']} "
+              "UTC at the latest:")
+        for worker in workers:
+            print(f"  {worker['name']}  {sealing.grouped(worker['fingerprint'])[:39]}…")
+        made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = sealing.make_grant(request, _private(args), made=made)
+    except (ValueError, KeyError, TypeError) as error:
+        sys.exit(f"{path}: not a grant request ({error})")
+    except sealing.NotSealed as error:
+        sys.exit(f"{path}: {error}")
+    out = Path(args.out) if args.out else path.with_name(
+        f"grant-campaign-{request['campaign']}.json")
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        sys.exit(f"Cannot write {out}: {error.strerror}")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(answer, handle, indent=1)
+    print(f"{out}: hand this file in with the release.")
+
+
+def reseal(args) -> None:
+    path = Path(args.file)
+    try:
+        request = json.loads(path.read_text(encoding="utf-8"))
+        made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = sealing.make_reseal(request, _private(args), made=made)
+    except (ValueError, KeyError, TypeError) as error:
+        sys.exit(f"{path}: not a reseal request ({error})")
+    except sealing.NotSealed as error:
+        sys.exit(f"{path}: {error}")
+    print(f"{len(answer['seals'])} of {len(request['rosters'])} roster(s) sealed to the new key "
+          f"{sealing.grouped(answer['to'])[:39]}…")
+    out = Path(args.out) if args.out else path.with_name("reseal.json")
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        sys.exit(f"Cannot write {out}: {error.strerror}")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(answer, handle, indent=1)
+    print(f"{out}: hand this file in on the roster page (Reseal).")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m countersign.keytool",
                                      description=__doc__.split("\n\n")[0])
@@ -141,6 +204,8 @@ def main(argv=None) -> None:
     for name, run, help_text in (("new", new, "make the association's key pair"),
                                  ("public", public, "print the public key of a key file"),
                                  ("open", open_file, "open a file sealed to the key"),
+                                 ("grant", grant, "answer a release's grant request"),
+                                 ("reseal", reseal, "seal rosters to a new key"),
                                  ("recovery", recovery, "print the key for paper"),
                                  ("restore", restore, "a key file again, from the paper")):
         command = commands.add_parser(name, help=help_text)
@@ -152,6 +217,9 @@ def main(argv=None) -> None:
                                  help="no passphrase (only for a key on an encrypted disk)")
         if name == "restore":
             command.add_argument("--from-file", help="read the recovery key from this file")
+        if name in ("grant", "reseal"):
+            command.add_argument("file", help="the request (.json)")
+            command.add_argument("--out", help="where to write the answer")
         if name == "open":
             command.add_argument("file", help="the .sealed file")
             command.add_argument("--out", help="where to write the opened file")

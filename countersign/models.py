@@ -132,6 +132,9 @@ class AssociationKey(models.Model):
                                       verbose_name=_("registered by"))
     registered_at = models.DateTimeField(_("registered at"), default=timezone.now)
     retired_at = models.DateTimeField(_("retired at"), null=True, blank=True)
+    # HMAC of the fingerprint and its registration's audit hash under the installation's key
+    # (countersign.association_key.attestation): the database alone cannot make a key current.
+    attestation = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-registered_at", "-pk"]

@@ -227,3 +227,74 @@ def open_row(key: AESGCM, blob: bytes, bound_to: bytes) -> bytes:
         return key.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], bound_to)
     except (InvalidTag, ValueError) as error:
         raise NotSealed("the row was changed, moved or is bound to another place") from error
+
+
+# --- grants: a roster's data key, for one release, to the workers running it -------------------
+
+GRANT_REQUEST = "countersign-grant-request-1"
+GRANT = "countersign-grant-1"
+
+
+def data_key_name(roster: int) -> str:
+    """The name a roster's data key is sealed to the association under."""
+    return f"roster-{roster}.data-key"
+
+
+def grant_name(*, campaign: int, roster: int, content_hash: str, not_after: str) -> str:
+    """What a grant's seal is bound to (its header's name, so HPKE's info): a worker opens
+    it only for this campaign, roster and content, and checks the deadline."""
+    return (f"grant|campaign={campaign}|roster={roster}|content={content_hash}"
+            f"|not_after={not_after}")
+
+
+def make_grant(request: dict, private_key: X25519PrivateKey, *, made: str) -> dict:
+    """The grant for a grant request (made on the association's machine): the roster's data
+    key, opened with the association's key, sealed to each worker the request lists."""
+    if request.get("kind") != GRANT_REQUEST:
+        raise NotSealed("not a grant request")
+    own = fingerprint(private_key.public_key())
+    seal_of_key = (request.get("data_key_seals") or {}).get(own)
+    if not seal_of_key:
+        raise NotSealed("the request holds no data key sealed to this key: the roster was "
+                        "imported under another key of the association")
+    header, data_key = open_sealed(base64.b64decode(seal_of_key), private_key)
+    if header.name != data_key_name(request["roster"]):
+        raise NotSealed("the request's data key is another roster's")
+    name = grant_name(campaign=request["campaign"], roster=request["roster"],
+                      content_hash=request["content_hash"], not_after=request["not_after"])
+    workers = [public_from_raw(base64.b64decode(w["public_key"])) for w in request["workers"]]
+    seals = {fingerprint(worker): base64.b64encode(seal(data_key, worker, name=name,
+                                                        made=made)).decode("ascii")
+             for worker in workers}
+    return {"kind": GRANT, "campaign": request["campaign"], "roster": request["roster"],
+            "content_hash": request["content_hash"], "not_after": request["not_after"],
+            "seals": seals}
+
+
+# --- a new key of the association: rosters sealed to the old key, sealed to the new one too -------
+
+RESEAL_REQUEST = "countersign-reseal-request-1"
+RESEAL = "countersign-reseal-1"
+
+
+def make_reseal(request: dict, private_key: X25519PrivateKey, *, made: str) -> dict:
+    """For each roster of a reseal request that is sealed to this (older) key, its data key
+    sealed to the association's new key the request names. Made on the association's
+    machine: the data keys never leave it unsealed."""
+    if request.get("kind") != RESEAL_REQUEST:
+        raise NotSealed("not a reseal request")
+    own = fingerprint(private_key.public_key())
+    new_key = public_from_raw(base64.b64decode(request["to"]["public_key"]))
+    if fingerprint(new_key) != request["to"]["fingerprint"]:
+        raise NotSealed("the request's new key does not match its fingerprint")
+    seals = {}
+    for roster in request["rosters"]:
+        blob = (roster.get("seals") or {}).get(own)
+        if not blob:
+            continue  # sealed to another key of the association: reseal it with that one
+        header, data_key = open_sealed(base64.b64decode(blob), private_key)
+        if header.name != data_key_name(roster["id"]):
+            raise NotSealed(f"the data key given for roster {roster['id']} is another roster's")
+        seals[str(roster["id"])] = base64.b64encode(seal(
+            data_key, new_key, name=data_key_name(roster["id"]), made=made)).decode("ascii")
+    return {"kind": RESEAL, "to": request["to"]["fingerprint"], "seals": seals}

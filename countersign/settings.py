@@ -344,6 +344,14 @@ MEMBER_PSEUDONYM_KEY = os.environ.get("MEMBER_PSEUDONYM_KEY", "") or hashlib.sha
 # ciphertext. Changing it makes every roster unreadable. Unset: derived from SECRET_KEY.
 MEMBER_DATA_KEY = os.environ.get("MEMBER_DATA_KEY", "") or hashlib.sha256(
     f"countersign-member-data:{SECRET_KEY}".encode()).hexdigest()
+# Once the association has registered its key, new rosters' data keys are held by it alone (no
+# contractor's copy): their members open only in a worker the association gave the key for one
+# release (campaigns.key_window). Off: the contractor keeps a wrapped copy, as before.
+ROSTER_KEYS_WITH_ASSOCIATION = envbool("ROSTER_KEYS_WITH_ASSOCIATION", "true")
+# How long a release's grant lets the workers hold such a roster's key at most (the campaign's
+# send-before deadline, if sooner), and how recently a worker must have been seen to be granted.
+GRANT_HOURS = envint("GRANT_HOURS", "12")
+WORKER_KEY_LIVE_HOURS = envint("WORKER_KEY_LIVE_HOURS", "24")
 # The key of the content guard's tags of purged rosters' values (campaigns.guard_tags): a
 # key of its own, so that neither the pseudonyms' key nor SECRET_KEY opens them.
 GUARD_TAG_KEY = os.environ.get("GUARD_TAG_KEY", "") or hashlib.sha256(

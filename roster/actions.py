@@ -11,3 +11,4 @@ class Action(StrEnum):
     DERIVED = "roster.derived"  # a part of a roster, for a follow-up campaign
     NAMED_ADDED = "roster.named_member_added"  # the guard may let this member's name pass
     NAMED_REVOKED = "roster.named_member_revoked"
+    RESEALED = "roster.data_keys_resealed"  # sealed to the association's new key too

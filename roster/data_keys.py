@@ -5,11 +5,16 @@ bound to its roster, row and member number). The key is kept in two forms on the
 
 * `data_key`: wrapped under MEMBER_DATA_KEY, a key of the installation kept in its settings
   and never in the database. A dump, a replica or a stolen backup of the database alone
-  holds ciphertext only. This is the contractor's copy, which the worker and the pages use
-  today; the association-held key (issue 22) takes it away, leaving only:
+  holds ciphertext only. This is the contractor's copy. A roster imported once the
+  association has registered its key (and ROSTER_KEYS_WITH_ASSOCIATION is on) has none:
 * `data_key_seals`: the key sealed (HPKE) to the association's registered key, one seal per
   key, made at import and again for every live roster when a new key is registered. With its
   private key the association opens any of its rosters without Countersign's help.
+
+A roster whose key is with the association opens nowhere on the contractor's machines,
+except inside a window: a worker process that holds the key the association sealed to it
+for one release (campaigns.key_window) opens it here, in its memory, until the window
+closes (`open_window` / `close_window`). Its pages see member numbers and counts only.
 
 Purge is shredding: both forms go (`shred`), so the rows' ciphertext, wherever a copy of it
 survives (a backup, a replica), no longer opens with anything the contractor holds.
@@ -19,15 +24,25 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import logging
 from functools import lru_cache
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
+from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+import audit
 from countersign import association_key, sealing
+from countersign.roles import Role
+from roster.actions import Action
 from roster.models import Roster
+
+log = logging.getLogger(__name__)
 
 
 def bound_roster(roster_id: int) -> bytes:
@@ -54,20 +69,64 @@ def unwrap(wrapped: bytes, bound_to: bytes) -> bytes:
 
 
 def give_key(roster: Roster) -> AESGCM:
-    """A fresh data key for a new roster, stored wrapped and sealed to the association."""
+    """A fresh data key for a new roster, sealed to the association; and wrapped for the
+    contractor unless the association holds the keys (then the caller uses the returned key
+    only for the import itself, and forgets it)."""
     data_key = sealing.new_data_key()
-    roster.data_key = wrap(data_key, bound_roster(roster.pk))
     roster.data_key_seals = _seals(data_key, roster.pk)
+    with_association = bool(roster.data_key_seals) and settings.ROSTER_KEYS_WITH_ASSOCIATION
+    roster.data_key = None if with_association else wrap(data_key, bound_roster(roster.pk))
     roster.save(update_fields=["data_key", "data_key_seals"])
     return AESGCM(data_key)
 
 
+def share_key(source: Roster, part: Roster) -> None:
+    """A part of `source` (its rows' ciphertext copied as it is) gets the same data key: the
+    association's seals as they are, and the contractor's copy (if `source` has one) wrapped
+    again for the part. Each roster's copies go at its own purge."""
+    part.data_key_seals = dict(source.data_key_seals)
+    part.data_key = (wrap(unwrap(bytes(source.data_key), bound_roster(source.pk)),
+                          bound_roster(part.pk)) if source.data_key else None)
+    part.save(update_fields=["data_key", "data_key_seals"])
+
+
 def key_of(roster_id: int, wrapped) -> AESGCM | None:
-    """The AEAD of a roster's data key (`wrapped`: its `data_key` as read with the rows),
-    None once it was shredded or if it does not open."""
+    """The AEAD of a roster's data key (`wrapped`: its `data_key` as read with the rows):
+    the contractor's copy, else the key of a window open in this process; None if neither
+    (shredded, held by the association, or not opening here)."""
     if not wrapped:
-        return None
+        return _windows.get(roster_id)
     return _opened(roster_id, bytes(wrapped), settings.MEMBER_DATA_KEY)
+
+
+# Sent while an import still holds the key of a roster only the association will hold (a
+# window open in the importing process): what must be computed from its values (the content
+# guard's keyed tags) is computed now.
+imported_with_association = Signal()
+
+
+# --- windows: a key the association gave this process, in memory only ---------------------
+
+_windows: dict[int, AESGCM] = {}
+
+
+def open_window(roster_id: int, key: AESGCM) -> None:
+    _windows[roster_id] = key
+
+
+def close_window(roster_id: int) -> None:
+    _windows.pop(roster_id, None)
+
+
+def open_windows() -> tuple[int, ...]:
+    """The rosters this process can open through a window now (the guard's index is built
+    again when this changes)."""
+    return tuple(sorted(_windows))
+
+
+def with_association(roster) -> bool:
+    """Whether only the association holds this roster's key (no contractor's copy)."""
+    return roster.data_key is None and bool(roster.data_key_seals) and roster.purged_at is None
 
 
 @lru_cache(maxsize=64)
@@ -96,17 +155,25 @@ def _seals(data_key: bytes, roster_id: int) -> dict[str, str]:
     if public is None:
         return {}
     made = timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    sealed = sealing.seal(data_key, public, name=f"roster-{roster_id}.data-key", made=made)
+    sealed = sealing.seal(data_key, public, name=sealing.data_key_name(roster_id), made=made)
     return {sealing.fingerprint(public): base64.b64encode(sealed).decode("ascii")}
 
 
 def reseal_live_rosters(**_signal) -> int:
-    """Every roster whose data key is held, sealed again to the association's new key (and to
-    it only: a retired key opens no roster imported or kept after it was retired)."""
+    """Every roster whose data key the contractor holds, sealed again to the association's new
+    key (and to it only). A roster whose key does not open here (changed in the database) is
+    left as it is, and logged: it does not stop the association from changing its key. A
+    roster whose key only the association holds keeps its seal to the key it was imported
+    under, which the association keeps to open it."""
     count = 0
     for roster_id, wrapped in Roster.objects.exclude(data_key=None).values_list(
             "pk", "data_key").iterator(chunk_size=500):
-        data_key = unwrap(bytes(wrapped), bound_roster(roster_id))
+        try:
+            data_key = unwrap(bytes(wrapped), bound_roster(roster_id))
+        except sealing.NotSealed:
+            log.error("roster %s: its data key does not open; not sealed to the new key",
+                      roster_id)
+            continue
         Roster.objects.filter(pk=roster_id).update(
             data_key_seals=_seals(data_key, roster_id))
         count += 1
@@ -125,3 +192,67 @@ def check_member_data_key(app_configs, **kwargs):
                     hint="Set MEMBER_DATA_KEY to a random value of its own, keep it out of the "
                          "database and its backups, and never change it: it opens the rosters' "
                          "data keys.", id="roster.W001")]
+
+
+# --- a new association key: rosters only the association holds, sealed to it too ----------------
+
+def sealed_to_an_earlier_key():
+    """Live rosters only the association holds the key of whose data key is not sealed to its
+    current key: the association reseals them with the older key (keytool reseal)."""
+    current = association_key.current_fingerprint()
+    return [roster for roster in Roster.objects.filter(data_key=None, purged_at=None)
+            .exclude(data_key_seals={}).order_by("pk") if current not in roster.data_key_seals]
+
+
+def reseal_request() -> dict:
+    """What the key tool needs to seal those rosters to the current key: the key, and each
+    roster's seals (to keys of the association only; nothing opens without one)."""
+    key = association_key.current()
+    return {"kind": sealing.RESEAL_REQUEST,
+            "to": {"fingerprint": key.fingerprint,
+                   "public_key": base64.b64encode(bytes(key.public_key)).decode("ascii")},
+            "rosters": [{"id": r.pk, "name": r.name, "seals": r.data_key_seals}
+                        for r in sealed_to_an_earlier_key()]}
+
+
+class ResealRefused(ValueError):
+    """A reseal file that is not one for the current key and these rosters."""
+
+
+def accept_reseal(data: bytes, *, actor) -> list[int]:
+    """The seals to the current key a reseal file holds, added to the rosters they are for
+    (their seals to older keys stay: the association destroys those keys when it chooses).
+    Each seal must say it holds that roster's key and be sealed to the current key, which the
+    audit log vouches for; what is inside only the association can check, by granting."""
+    public = association_key.verified_public_key()
+    if public is None:
+        raise ResealRefused(_("No key of the association is registered that the audit log "
+                              "vouches for."))
+    current = sealing.fingerprint(public)
+    try:
+        answer = json.loads(data)
+        assert answer["kind"] == sealing.RESEAL and answer["to"] == current
+        seals = {int(pk): base64.b64decode(blob, validate=True)
+                 for pk, blob in answer["seals"].items()}
+    except (ValueError, KeyError, TypeError, AssertionError) as error:
+        raise ResealRefused(_("This is not a reseal file for the association's current "
+                              "key.")) from error
+    waiting = {roster.pk: roster for roster in sealed_to_an_earlier_key()}
+    for pk, blob in seals.items():
+        try:
+            header = sealing.read_header(blob)
+        except sealing.NotSealed as error:
+            raise ResealRefused(_("This is not a reseal file for the association's current "
+                                  "key.")) from error
+        if pk not in waiting or header.to != current or header.name != sealing.data_key_name(pk):
+            raise ResealRefused(_("The reseal file holds a roster that is not waiting for "
+                                  "the current key: download the reseal request again."))
+    with transaction.atomic():
+        for pk, blob in seals.items():
+            roster = Roster.objects.select_for_update().get(pk=pk)
+            roster.data_key_seals = {**roster.data_key_seals,
+                                     current: base64.b64encode(blob).decode("ascii")}
+            roster.save(update_fields=["data_key_seals"])
+        audit.record(Action.RESEALED, actor=actor, role=Role.OBSERVER, payload={
+            "rosters": sorted(seals), "fingerprint": current})
+    return sorted(seals)

@@ -14,6 +14,7 @@ labels.contribute("ACTIONS", {
     Action.DERIVED: _("roster made from part of another"),
     Action.NAMED_ADDED: _("member allowed to be named in notices"),
     Action.NAMED_REVOKED: _("member no longer allowed to be named"),
+    Action.RESEALED: _("rosters' keys sealed to the association's new key"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "roster_name": _("roster name"), "file_name": _("file name"),

@@ -51,15 +51,14 @@ SQL_VALUES = ", ".join(
     f"(SELECT {column} FROM {_MEMBER} m{join} WHERE m.id = {{member_id}}) AS {name}"
     for column, join, name in (
         ("m.personal", "", "personal"), ("m.row_number", "", "member_row"),
-        ("m.roster_id", "", "member_roster"),
+        ("m.roster_id", "", "member_roster"), ("m.sealed_in", "", "sealed_in"),
+        ("m.email_pseudonym", "", "stored_pseudonym"),
         ("r.data_key", f" JOIN {_ROSTER} r ON r.id = m.roster_id", "roster_key")))
 # What every read of members takes: the row, where it belongs, and its roster's key.
-_READ = ("pk", "member_number", "personal", "roster_id", "row_number", "roster__data_key")
-
-
-class Unreadable(Exception):
-    """A member's values do not open (changed in the database, moved from another row or
-    roster, or the roster's key shredded) where the caller cannot go on without them."""
+_READ = ("pk", "member_number", "personal", "roster_id", "row_number", "roster__data_key",
+         "sealed_in", "email_pseudonym")
+# Beside _READ where a sealed member's synthetic values need its roster's columns.
+_COLUMNS = "roster__extra_columns"
 
 
 @dataclass(frozen=True)
@@ -73,16 +72,31 @@ class Values:
     extra: dict = field(default_factory=dict)
     # The stored ciphertext did not open: changed, moved or its key gone. No values.
     unreadable: bool = False
+    # The roster's key is with the association and no window is open here: no values; a
+    # preview shows synthetic ones (placeholders()), and nothing is ever sent with them.
+    sealed: bool = False
+    extra_columns: tuple = ()  # a sealed member's roster's columns (for synthetic values)
 
     @property
     def erased(self) -> bool:
-        return not self.email and not self.unreadable
+        return not self.email and not self.unreadable and not self.sealed
 
     def placeholders(self) -> dict[str, str]:
         """The values a message is rendered with ({name}, {member_number}, {email} and the
-        extra columns)."""
+        extra columns); synthetic ones for a sealed member (a preview's layout, never sent:
+        the worker refuses a sealed member)."""
+        if self.sealed:
+            return {"name": SYNTHETIC_NAME, "member_number": self.member_number,
+                    "email": SYNTHETIC_EMAIL,
+                    **{column: SYNTHETIC_VALUE for column in self.extra_columns}}
         return {"name": self.name, "member_number": self.member_number, "email": self.email,
                 **self.extra}
+
+
+# What a preview shows for a member whose values only the association can open.
+SYNTHETIC_NAME = "〇〇 〇〇"
+SYNTHETIC_EMAIL = "member@example.invalid"
+SYNTHETIC_VALUE = "〇〇〇"
 
 
 def bound_member(roster_id: int, row_number: int, member_number: str) -> bytes:
@@ -97,56 +111,63 @@ def seal_values(key: AESGCM, roster_id: int, row_number: int, member_number: str
     return sealing.seal_row(key, data, bound_member(roster_id, row_number, member_number))
 
 
-def _values(member_id, member_number, sealed, roster_id, row_number, wrapped) -> Values:
-    """A member's values as read (the columns of _READ), opened with their roster's key."""
+def _values(member_id, member_number, sealed, roster_id, row_number, wrapped, sealed_in,
+            stored_pseudonym, columns=()) -> Values:
+    """A member's values as read (the columns of _READ), opened with their roster's key
+    (the ciphertext is bound to the roster it was sealed in: for a part, the whole). The
+    address must be the one whose pseudonym the row stores (the suppression list, erasure
+    and uniqueness work on it): a row whose pseudonym was changed does not open either."""
     key = data_keys.key_of(roster_id, wrapped)
+    if key is None and sealed is not None and not wrapped:  # with the association
+        return Values(member_id, member_number, sealed=True, extra_columns=tuple(columns or ()))
     try:
         if key is None or sealed is None:
             raise sealing.NotSealed("no key")
         personal = json.loads(sealing.open_row(
-            key, bytes(sealed), bound_member(roster_id, row_number, member_number)))
+            key, bytes(sealed), bound_member(sealed_in, row_number, member_number)))
     except (sealing.NotSealed, ValueError):
         return Values(member_id, member_number, unreadable=True)
-    return Values(member_id, member_number, personal.get("name", ""),
-                  personal.get("email", ""), personal.get("extra") or {})
+    email = personal.get("email", "")
+    if pseudonym(email) != stored_pseudonym:
+        return Values(member_id, member_number, unreadable=True)
+    return Values(member_id, member_number, personal.get("name", ""), email,
+                  personal.get("extra") or {})
 
 
 # --- writing --------------------------------------------------------------------------------------
 
-def store(roster: Roster, members) -> int:
+def store(roster: Roster, members) -> AESGCM:
     """The members of a new roster (a ParsedRoster's members: row, member_number, name,
     email, extra), encrypted under a fresh data key of the roster's, with each address's
-    pseudonym and carrier group beside."""
+    pseudonym and carrier group beside. Returns the key, for the import's own use: if only
+    the association will hold it, the caller forgets it when the import is done."""
     key = data_keys.give_key(roster)
-    created = Member.objects.bulk_create((
+    Member.objects.bulk_create((
         Member(roster=roster, row_number=m.row, member_number=m.member_number,
                personal=seal_values(key, roster.pk, m.row, m.member_number, {
                    "name": m.name, "email": m.email, "extra": dict(m.extra)}),
+               sealed_in=roster.pk,
                email_pseudonym=pseudonym(m.email), carrier=carriers.group_of(m.email))
         for m in members), batch_size=2000)
-    return len(created)
+    return key
 
 
 def store_copies(member_ids, *, source: Roster, roster: Roster) -> int:
-    """Copies of some members of `source` in `roster` (a roster's subset), encrypted again
-    under the new roster's own key: each roster is shredded on its own. Unreadable if one of
-    them does not open."""
-    key = data_keys.give_key(roster)
-    copies = []
+    """Copies of some members of `source` in `roster` (a roster's part): their ciphertext
+    as it is, still bound to where it was sealed, and the part given the same data key
+    (data_keys.share_key). No row is opened: this works while only the association holds
+    the key."""
+    data_keys.share_key(source, roster)
     rows = Member.objects.filter(roster=source, pk__in=list(member_ids)).order_by(
-        "row_number").values_list(*_READ, "email_pseudonym", "carrier")
-    for *read, key_of_address, carrier in rows.iterator(chunk_size=2000):
-        values = _values(*read)
-        if values.unreadable:
-            raise Unreadable(values.member_number)
-        number, row_number = read[1], read[4]
-        copies.append(Member(
-            roster=roster, row_number=row_number, member_number=number,
-            personal=seal_values(key, roster.pk, row_number, number, {
-                "name": values.name, "email": values.email, "extra": values.extra}),
-            email_pseudonym=key_of_address, carrier=carrier))
-    Member.objects.bulk_create(copies, batch_size=2000)
-    return len(copies)
+        "row_number").values_list("row_number", "member_number", "personal", "sealed_in",
+                                  "email_pseudonym", "carrier")
+    created = Member.objects.bulk_create((
+        Member(roster=roster, row_number=row_number, member_number=number,
+               personal=bytes(sealed), sealed_in=sealed_in, email_pseudonym=key,
+               carrier=carrier)
+        for row_number, number, sealed, sealed_in, key, carrier in rows.iterator(
+            chunk_size=2000)), batch_size=2000)
+    return len(created)
 
 
 def _seal_upload(key: AESGCM, part: bytes, file_sha256: str, data: dict) -> bytes:
@@ -207,23 +228,28 @@ def values(member: Member) -> Values:
 def values_of(member_ids) -> dict[int, Values]:
     """The values of these members, by id, in one query (a page, a report's chunk). A
     member whose data was erased is missing."""
-    rows = Member.objects.filter(pk__in=list(member_ids)).values_list(*_READ)
+    rows = Member.objects.filter(pk__in=list(member_ids)).values_list(*_READ, _COLUMNS)
     return {row[0]: _values(*row) for row in rows}
 
 
-def values_from_sql(row: dict) -> Values:
+def values_from_sql(row: dict, *, roster_id: int) -> Values:
     """The values in a row read by a statement that used SQL_VALUES (with the row's
-    member_id and member_number). An erased member (no row any more) has none."""
+    member_id and member_number), for a campaign on `roster_id`. An erased member (no row
+    any more) has none; a member of another roster does not open."""
     if row["member_roster"] is None:
         return Values(row["member_id"], row["member_number"])
+    if row["member_roster"] != roster_id:  # a delivery pointed at another roster's member
+        return Values(row["member_id"], row["member_number"], unreadable=True)
     return _values(row["member_id"], row["member_number"], row["personal"],
-                   row["member_roster"], row["member_row"], row["roster_key"])
+                   row["member_roster"], row["member_row"], row["roster_key"], row["sealed_in"],
+                   row["stored_pseudonym"])
 
 
 def rows(roster, *, chunk_size: int = 5000):
     """Every member of `roster`, in row order, for the content guard (its index and its scan
     of the placeholder columns). A row that does not open comes as `unreadable`."""
-    members = Member.objects.filter(roster=roster).order_by("row_number").values_list(*_READ)
+    members = Member.objects.filter(roster=roster).order_by("row_number").values_list(
+        *_READ, _COLUMNS)
     for row in members.iterator(chunk_size=chunk_size):
         yield _values(*row)
 
@@ -234,7 +260,7 @@ def index_rows(roster_id: int, *, chunk_size: int = 5000):
     members = Member.objects.filter(roster_id=roster_id).values_list(*_READ)
     for row in members.iterator(chunk_size=chunk_size):
         member = _values(*row)
-        if not member.unreadable:
+        if not member.unreadable and not member.sealed:
             yield member.member_number, member.name, member.email, member.extra
 
 
@@ -259,7 +285,7 @@ def page_of(roster, *, user, q: str = "", page=None, per_page: int = 50,
                                for row_number, values in _matching(roster.pk, q)], per_page)
         return paginator.get_page(page)
     members = Member.objects.filter(roster=roster).order_by("row_number")
-    paginator = Paginator(members.values_list(*_READ), per_page)
+    paginator = Paginator(members.values_list(*_READ, _COLUMNS), per_page)
     if count is not None:
         paginator.__dict__["count"] = count  # fills Paginator.count (a cached_property)
     paginated = paginator.get_page(page)
@@ -276,11 +302,16 @@ class _Row:
         return getattr(self.values, name)
 
 
-def _finds(member: Values, q: str, key: str, *, addresses: bool = True) -> bool:
+def _finds(member: Values, q: str, key: str, stored_key: str, *,
+           addresses: bool = True) -> bool:
     """Whether a search for `q` (normalised, case-folded) finds the member: its number or
     name contains it, or, typed without its space ("鈴木陽菜" for "鈴木 陽菜"), the name
     without spaces does; or the address contains it, or is it (by its pseudonym: an address
-    is found whole however it is typed: case, width, IDN form)."""
+    is found whole however it is typed: case, width, IDN form). A sealed member is found by
+    its number, or by its whole address (its pseudonym), only."""
+    if member.sealed:
+        return q in member.member_number.casefold() or addresses and bool(key) and (
+            key == stored_key)
     name = member.name.casefold()
     return (q in member.member_number.casefold() or q in name
             or (" " not in q and 2 <= len(q) <= 20 and q in name.replace(" ", ""))
@@ -294,26 +325,32 @@ def _matching(roster_id: int, q: str, *, limit: int | None = None, addresses: bo
     q = normalised(q).casefold()
     key = pseudonym(q) if "@" in q else ""
     found = 0
-    rows_ = Member.objects.filter(roster_id=roster_id).order_by("row_number").values_list(*_READ)
+    rows_ = Member.objects.filter(roster_id=roster_id).order_by("row_number").values_list(
+        *_READ, _COLUMNS)
     for row in rows_.iterator(chunk_size=5000):
         member = _values(*row)
-        if not member.unreadable and _finds(member, q, key, addresses=addresses):
+        if member.unreadable:  # found by its number only, flagged: someone is looking for it
+            found_it = q in member.member_number.casefold()
+        else:
+            found_it = _finds(member, q, key, row[7], addresses=addresses)
+        if found_it:
             yield row[4], member
             found += 1
             if limit is not None and found >= limit:
                 return
 
 
-def matching_ids(roster_id: int, q: str) -> list[int]:
-    """Ids of the members of a roster that a search for `q` finds."""
-    return [member.member_id for _row, member in _matching(roster_id, q)]
+def matching_ids(roster_id: int, q: str, *, limit: int = 1000) -> list[int]:
+    """Ids of the first `limit` members of a roster that a search for `q` finds (a ledger's
+    or a report's search: a list of ids the database is asked for)."""
+    return [member.member_id for _row, member in _matching(roster_id, q, limit=limit)]
 
 
 def search(roster, q: str, *, limit: int = 20) -> list[Values]:
     """Up to `limit` members whose number or name contains `q` (the test send's picker)."""
     if not q:
         members = Member.objects.filter(roster=roster).order_by("row_number")
-        return [_values(*row) for row in members.values_list(*_READ)[:limit]]
+        return [_values(*row) for row in members.values_list(*_READ, _COLUMNS)[:limit]]
     return [member for _row, member in _matching(roster.pk, q, limit=limit, addresses=False)]
 
 
@@ -334,8 +371,8 @@ def spellings_of(members) -> tuple[set[str], set[str], set[str]]:
     """(addresses, names, pseudonyms) of `members`, read before they are erased: what the
     erasure looks for elsewhere (replies that quoted them, the demo inbox)."""
     addresses, names, keys = set(), set(), set()
-    for *row, key in members.values_list(*_READ, "email_pseudonym").iterator(chunk_size=5000):
-        member = _values(*row)
+    for row in members.values_list(*_READ).iterator(chunk_size=5000):
+        member, key = _values(*row), row[7]
         addresses.add(member.email)
         names.add(member.name)
         keys.add(key)

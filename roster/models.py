@@ -61,6 +61,10 @@ class Member(models.Model):
     # and bound to roster, row and member number: read and written only through
     # roster.member_data, the one door (a test fails if any other module touches it).
     personal = models.BinaryField()
+    # The roster whose data key `personal` is encrypted under and bound to: this one, or for
+    # a part of a roster (the rest of a stopped campaign) the roster it was taken from (the
+    # part shares its ciphertext and key: made without opening a row).
+    sealed_in = models.BigIntegerField()
     # countersign.pseudonyms.pseudonym(email): the suppression list, erasure, uniqueness.
     email_pseudonym = models.CharField(max_length=64, blank=True, db_index=True)
     # countersign.carriers.group_of(email): docomo, au, softbank or other (the ledger counts

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 import audit
 from countersign.roles import Role, has_role
-from roster import member_data
+from roster import data_keys, member_data
 from roster.actions import Action
 from roster.importer import ParsedRoster, parse_roster
 from roster.models import NamedMember, Roster, RosterUpload
@@ -67,7 +67,13 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
         member_count=len(parsed.members),
         extra_columns=parsed.extra_columns,
     )
-    member_data.store(roster, parsed.members)
+    key = member_data.store(roster, parsed.members)
+    if data_keys.with_association(roster):
+        data_keys.open_window(roster.pk, key)
+        try:
+            data_keys.imported_with_association.send(sender=Roster, roster=roster)
+        finally:
+            data_keys.close_window(roster.pk)  # from here on, only the association opens it
     _refresh_planner_statistics()
     audit.record(Action.IMPORTED, target=roster, payload=_import_payload(parsed, name, "imported"),
                  **_actor(actor, system))

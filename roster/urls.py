@@ -9,5 +9,6 @@ urlpatterns = [
     path("import/<int:pk>/", views.roster_upload_preview, name="upload_preview"),
     path("<int:pk>/", views.roster_detail, name="detail"),
     path("named/", views.named_members, name="named"),
+    path("reseal/", views.reseal, name="reseal"),
     path("named/<int:pk>/revoke/", views.named_member_revoke, name="named_revoke"),
 ]

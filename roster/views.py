@@ -1,13 +1,15 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
-from countersign import access
+from countersign import access, association_key
 from countersign.roles import Role, role_required
-from roster import member_data, services
+from roster import data_keys, member_data, services
 from roster.forms import MemberSearchForm, NamedMemberForm, RosterUploadForm
 from roster.models import NamedMember, Roster, RosterUpload
 
@@ -25,7 +27,7 @@ def roster_list(request):
 @role_required(*ROSTER_READERS)
 def roster_detail(request, pk):
     roster = get_object_or_404(Roster.objects.select_related("imported_by"), pk=pk)
-    context = {"roster": roster,
+    context = {"roster": roster, "with_association": data_keys.with_association(roster),
                "can_see_members": access.may_see(request.user, access.Data.MEMBER_ROWS)}
     if context["can_see_members"]:
         form = MemberSearchForm(request.GET)
@@ -78,6 +80,34 @@ def roster_upload_preview(request, pk):
         return redirect(roster)
     return render(request, "roster/upload_preview.html", {
         "upload": upload, "preview": member_data.held_preview(upload)})
+
+
+@role_required(Role.OBSERVER)
+@require_http_methods(["GET", "POST"])
+def reseal(request):
+    """Rosters only the association holds the key of, sealed to an earlier key of it: the
+    observer downloads the reseal request, answers it with the key tool and the older key,
+    and hands the answer in here."""
+    if request.method == "POST":
+        upload = request.FILES.get("reseal")
+        try:
+            done = data_keys.accept_reseal(upload.read(1_000_001) if upload else b"",
+                                           actor=request.user)
+        except data_keys.ResealRefused as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, ngettext(
+                "%(count)s roster is sealed to the association's current key too.",
+                "%(count)s rosters are sealed to the association's current key too.",
+                len(done)) % {"count": len(done)})
+        return redirect("roster:reseal")
+    if request.GET.get("download"):
+        response = JsonResponse(data_keys.reseal_request(), json_dumps_params={"indent": 1})
+        response["Content-Disposition"] = 'attachment; filename="reseal-request.json"'
+        return response
+    return render(request, "roster/reseal.html", {
+        "waiting": data_keys.sealed_to_an_earlier_key(),
+        "current": association_key.current_fingerprint()})
 
 
 @role_required(Role.OBSERVER)

@@ -21,7 +21,7 @@ from django_otp.oath import hotp, totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
-from campaigns import sender, workflow
+from campaigns import key_window, sender, workflow
 from campaigns.models import Delivery
 from campaigns.seen import Seen
 from countersign import accounts, people
@@ -220,15 +220,18 @@ def make_newsletter(author, roster, **changes):
     return make_campaign(author, roster, **fields)
 
 
-def through_the_countersign(campaign, author, supervisor, observer):
-    """Submit, test-send to the supervisor, approve and release: the draft becomes `sending`."""
+def through_the_countersign(campaign, author, supervisor, observer, association_key=None):
+    """Submit, test-send to the supervisor, approve and release: the draft becomes `sending`.
+    `association_key`: the association's private key, for the grant a roster only it holds
+    needs (made here, as its key tool would)."""
     workflow.submit(campaign=campaign, user=author)
     workflow.test_send(campaign=campaign, user=author, member=campaign.roster.members.first(),
                        recipients=[supervisor])
     workflow.approve(campaign=campaign, seen=Seen.current(campaign),
                      user=supervisor, checklist=SUPERVISOR_TICKS)
+    grant = key_window.grant_made_here(campaign, association_key) if association_key else None
     return workflow.release(campaign=campaign, seen=Seen.current(campaign),
-                            user=observer, checklist=OBSERVER_TICKS)
+                            user=observer, checklist=OBSERVER_TICKS, grant=grant)
 
 
 def released_campaign(author, supervisor, observer, roster, **changes):

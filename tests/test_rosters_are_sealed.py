@@ -11,14 +11,16 @@ import json
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.checks import run_checks
-from django.db import connection
+from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
+import audit
 from audit.models import AuditEntry
 from campaigns import retention, workflow
 from campaigns.models import Delivery, State
 from countersign import association_key, sealing
 from countersign.models import AssociationKey
+from countersign.pseudonyms import pseudonym
 from roster import data_keys, member_data
 from roster.models import Member, Roster, RosterUpload
 from roster.samples import csv_bytes, sample_rows
@@ -146,34 +148,39 @@ def test_the_purge_destroys_the_data_key_so_a_copy_of_the_rows_opens_with_nothin
         olivia, settings):
     roster = make_roster(olivia)
     copied = list(Member.objects.filter(roster=roster).values_list(
-        "pk", "member_number", "personal", "roster_id", "row_number"))  # a copy kept aside
+        "pk", "member_number", "personal", "roster_id", "row_number",
+        "sealed_in", "email_pseudonym"))  # a copy kept aside
     settings.ROSTER_RETENTION_DAYS = 0
     (certificate,) = retention.purge_rosters()
     roster.refresh_from_db()
     assert roster.data_key is None and roster.data_key_seals == {}
     assert certificate.document["counts"]["data_keys"] == 1
-    assert all(member_data._values(*row, roster.data_key).unreadable for row in copied)
+    opened = [member_data._values(*row[:5], roster.data_key, *row[5:]) for row in copied]
+    assert opened and not any(v.email or v.name for v in opened)
 
 
-def test_a_part_of_a_roster_has_its_own_key_and_outlives_the_purge_of_the_whole(olivia):
+def test_a_part_of_a_roster_shares_its_ciphertext_and_outlives_the_purge_of_the_whole(olivia):
     roster = make_roster(olivia)
     ids = list(roster.members.order_by("row_number").values_list("pk", flat=True)[:3])
     part = roster_subset(roster=roster, member_ids=ids, name="残り", reason="test", actor=olivia)
-    assert bytes(part.data_key) != bytes(roster.data_key)
+    assert bytes(part.data_key) != bytes(roster.data_key)  # its own copy of the same key
+    stored = dict(Member.objects.filter(pk__in=ids).values_list("member_number", "personal"))
+    assert {m.member_number: bytes(m.personal) for m in part.members.all()} == {
+        number: bytes(sealed) for number, sealed in stored.items()}  # not opened, not changed
     first_three = [email for email, _name in people_of(roster)[:3]]
     data_keys.shred([roster.pk])
-    assert all(v.unreadable for v in member_data.rows(roster))
+    assert not any(v.email for v in member_data.rows(roster))
     assert [v.email for v in member_data.rows(part)] == first_three
 
 
-def test_a_part_is_not_made_of_a_row_that_does_not_open(olivia):
-    roster = make_roster(olivia)
-    one, two = _first_two(roster)
-    swap_stored_values(one, two)
-    with pytest.raises(member_data.Unreadable):
-        roster_subset(roster=roster, member_ids=[one.pk], name="残り", reason="test",
-                      actor=olivia)
-    assert Roster.objects.count() == 1
+def test_a_row_moved_into_a_part_of_another_roster_does_not_open(olivia):
+    roster, other = make_roster(olivia), make_roster(olivia, name="別名簿")
+    ids = list(roster.members.order_by("row_number").values_list("pk", flat=True)[:2])
+    part = roster_subset(roster=roster, member_ids=ids, name="残り", reason="test", actor=olivia)
+    foreign = other.members.get(member_number="W000001")
+    Member.objects.filter(roster=part, member_number="W000001").update(
+        personal=bytes(foreign.personal), sealed_in=other.pk)
+    assert member_data.values(part.members.get(member_number="W000001")).unreadable
 
 
 # --- the association's copy ---------------------------------------------------------------------
@@ -192,7 +199,7 @@ def test_the_association_opens_its_roster_with_its_own_key_alone(olivia, orla):
     member = Member.objects.filter(roster=roster).order_by("row_number").first()
     opened = json.loads(sealing.open_row(key, bytes(member.personal), member_data.bound_member(
         roster.pk, member.row_number, member.member_number)))
-    assert opened["email"] == people_of(roster)[0][0]
+    assert opened["email"] == sample_rows(1)[0][2]
 
 
 def test_a_new_association_key_seals_every_live_roster_to_it_and_to_it_only(olivia, orla):
@@ -237,7 +244,8 @@ def test_the_upgrade_encrypts_the_rows_of_a_roster_imported_before():
         name="旧名簿", source_filename="old.csv", file_sha256="0" * 64, file_format="csv",
         member_count=1)
     old.get_model("roster", "Member").objects.create(
-        roster=roster, row_number=2, member_number="W000001", email_pseudonym="x",
+        roster=roster, row_number=2, member_number="W000001",
+        email_pseudonym=pseudonym("hanako@example.jp"),
         personal={"name": "鈴木 花子", "email": "hanako@example.jp", "extra": {"支部": "東京"}})
     executor = MigrationExecutor(connection)
     executor.migrate(after)
@@ -246,3 +254,57 @@ def test_the_upgrade_encrypts_the_rows_of_a_roster_imported_before():
     values = member_data.values(member)
     assert (values.name, values.email, values.extra) == ("鈴木 花子", "hanako@example.jp",
                                                          {"支部": "東京"})
+
+
+# --- the administrator's forgeries (found by a reviewer who attacked this) --------------------
+
+def test_a_registration_forged_in_the_database_gets_no_roster_sealed_to_it(olivia, orla):
+    """The audit chain is plain SHA-256, which whoever writes to the database can extend; the
+    attestation needs the installation's key, which the database does not hold."""
+    _register_key(orla)
+    forged = sealing.new_private_key()
+    AssociationKey.objects.update(current=False)
+    key = AssociationKey.objects.create(
+        public_key=sealing.raw_public(forged.public_key()),
+        fingerprint=sealing.fingerprint(forged.public_key()), registered_by=orla)
+    with transaction.atomic():  # a correctly hashed entry, in a real observer's name
+        audit.record("association_key.registered", actor=orla, role="observer", target=key,
+                     payload={"fingerprint": key.fingerprint, "retired_key": ""})
+    assert association_key.problem()[0] == "unattested"
+    roster = make_roster(olivia)
+    assert roster.data_key_seals == {} and roster.data_key  # sealed to nobody; kept wrapped
+
+
+def test_a_delivery_pointed_at_another_rosters_member_is_not_sent(olivia, sam, oscar, sink):
+    roster, other = make_roster(olivia), make_roster(olivia, name="別名簿")
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    workflow.start(campaign_id=campaign.pk)
+    stranger = other.members.get(member_number="W000001")
+    Delivery.objects.filter(campaign=campaign, member_number="W000001").update(
+        member_id=stranger.pk)
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    assert campaign.state == State.PAUSED and sink.handler.received == []
+
+
+def test_a_member_whose_pseudonym_was_changed_does_not_open(olivia):
+    """Swapping the rows with their numbers but not their pseudonyms would mail a suppressed
+    member while the suppression list looks untouched; a changed pseudonym would let a row
+    survive an erasure request."""
+    roster = make_roster(olivia)
+    one, two = _first_two(roster)
+    stored = dict(Member.objects.filter(pk__in=[one.pk, two.pk]).values_list(
+        "pk", "email_pseudonym"))
+    Member.objects.filter(pk=one.pk).update(email_pseudonym="0" * 64)
+    assert member_data.values(one).unreadable and not member_data.values(two).unreadable
+    Member.objects.filter(pk=two.pk).update(email_pseudonym=stored[one.pk])
+    Member.objects.filter(pk=one.pk).update(email_pseudonym=stored[two.pk])  # swapped
+    assert member_data.values(one).unreadable and member_data.values(two).unreadable
+
+
+def test_a_row_that_does_not_open_is_found_by_its_number_and_flagged(olivia, otto):
+    roster = make_roster(olivia)
+    swap_stored_values(*_first_two(roster))
+    page = member_data.page_of(roster, user=olivia, q="W000001")
+    assert [row.member_number for row in page.object_list] == ["W000001"]
+    assert page.object_list[0].unreadable

@@ -12,7 +12,7 @@ from django.test.utils import override_settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from campaigns import bounces, deliveries, sender, workflow
+from campaigns import bounces, deliveries, key_window, sender, workflow
 from campaigns.models import Campaign, Delivery
 from campaigns.seen import Seen
 from countersign import association_key, sealing
@@ -23,8 +23,11 @@ BODY = ("{name} 様\n\n会員番号 {member_number} の皆様へ、年会費の�
         "所属支部: {支部}\n\n一般社団法人 サンプル会員協会 事務局\n")
 
 
-def seed(roster_file: Path) -> list[Campaign]:
-    """Seed the story once (nothing if the demo already has campaigns)."""
+def seed(roster_file: Path, key_file: Path) -> list[Campaign]:
+    """Seed the story once (nothing if the demo already has campaigns). The roster is
+    imported after the association's key was registered, so only the association holds its
+    key: the demo observer's releases carry a grant made with `key_file`, as the key tool
+    makes it."""
     if Campaign.objects.exists():
         return []
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"), \
@@ -33,7 +36,9 @@ def seed(roster_file: Path) -> list[Campaign]:
             username__in=["olivia", "sam", "oscar"])}
         parsed = check_roster_file(roster_file.read_bytes(), roster_file.name)
         roster = roster_import(parsed=parsed, name=_("Demo roster"), actor=people["olivia"])
-        return [_sent_with_a_bounce(roster, **people), _paused_with_a_doubt(roster, **people)]
+        private = sealing.load_private(key_file.read_bytes(), None)
+        return [_sent_with_a_bounce(roster, private=private, **people),
+                _paused_with_a_doubt(roster, private=private, **people)]
 
 
 def association_key_file(demo_dir: Path) -> Path:
@@ -55,14 +60,15 @@ def association_key_file(demo_dir: Path) -> Path:
     return path
 
 
-def _through_the_countersign(campaign, *, olivia, sam, oscar):
+def _through_the_countersign(campaign, *, olivia, sam, oscar, private):
     workflow.submit(campaign=campaign, user=olivia)
     workflow.test_send(campaign=campaign, user=olivia, member=campaign.roster.members.first(),
                        recipients=[sam])
     workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
                      checklist=list(workflow.SUPERVISOR_CHECKLIST))
     workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
-                     checklist=list(workflow.OBSERVER_CHECKLIST))
+                     checklist=list(workflow.OBSERVER_CHECKLIST),
+                     grant=key_window.grant_made_here(campaign, private))
 
 
 def _send(campaign) -> None:
@@ -72,11 +78,11 @@ def _send(campaign) -> None:
     campaign.refresh_from_db()
 
 
-def _sent_with_a_bounce(roster, *, olivia, sam, oscar) -> Campaign:
+def _sent_with_a_bounce(roster, *, olivia, sam, oscar, private) -> Campaign:
     campaign = workflow.create(user=olivia, roster=roster, name=_("Demo: dues notice (sent)"),
                                sender=_sender(), subject="{name} 様: 年会費のお知らせ",
                                body_text=BODY, canary_enabled=False)
-    _through_the_countersign(campaign, olivia=olivia, sam=sam, oscar=oscar)
+    _through_the_countersign(campaign, olivia=olivia, sam=sam, oscar=oscar, private=private)
     _send(campaign)
     returned = campaign.deliveries.order_by("id").last()
     bounces.record_bounce(delivery_id=returned.pk, kind=bounces.BounceKind.HARD,
@@ -84,7 +90,7 @@ def _sent_with_a_bounce(roster, *, olivia, sam, oscar) -> Campaign:
     return campaign
 
 
-def _paused_with_a_doubt(roster, *, olivia, sam, oscar) -> Campaign:
+def _paused_with_a_doubt(roster, *, olivia, sam, oscar, private) -> Campaign:
     """The first five go, the hold is confirmed, then the worker is cut off in the middle
     of handing over the sixth: that message is in doubt, and the campaign is paused."""
     campaign = workflow.create(user=olivia, roster=roster,
@@ -92,7 +98,7 @@ def _paused_with_a_doubt(roster, *, olivia, sam, oscar) -> Campaign:
                                sender=_sender(), subject="{name} 様: 総会のご案内",
                                body_text=BODY.replace("年会費のお知らせ", "総会のご案内"),
                                canary_size=5)
-    _through_the_countersign(campaign, olivia=olivia, sam=sam, oscar=oscar)
+    _through_the_countersign(campaign, olivia=olivia, sam=sam, oscar=oscar, private=private)
     _send(campaign)  # held after the first five
     workflow.confirm_canary(campaign=campaign, seen=Seen.current(campaign), user=oscar)
     claim = deliveries.claim_next(campaign.pk, worker="demo-set-up",

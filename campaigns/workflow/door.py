@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import audit
-from campaigns import charsets, content, guard, sending_hours
+from campaigns import charsets, content, guard, key_window, sending_hours
 from campaigns.actions import Action
 from campaigns.findings import GuardReport
 from campaigns.models import Campaign, Delivery, SignOff
@@ -264,6 +264,12 @@ def record_move(t: Transition, campaign, user, from_state: str, payload: dict) -
 _HOOKS: dict[str, Callable] = {}
 
 
+# The states in which no worker may hold the roster's key: the grants go in the move's own
+# transaction (a worker opens its grant at each send slice, so its window closes with it).
+WINDOW_CLOSES = (State.PAUSED, State.STOPPED, State.COMPLETED, State.DRAFT, State.CANCELLED,
+                 State.SUBMITTED)
+
+
 def register_hooks(**hooks: Callable) -> None:
     _HOOKS.update(hooks)
 
@@ -280,6 +286,8 @@ def perform(action: str, campaign, user, *, check=None, apply=None, **args) -> C
             from_state = c.state
             payload = apply(c, user, **args) if apply else {}
             record_move(t, c, user, from_state, payload)
+            if c.state in WINDOW_CLOSES:  # the association's key leaves the workers' reach
+                key_window.drop(c)
             return c
     raise verdict.error
 

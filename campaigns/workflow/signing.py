@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from campaigns import deliveries, dkim_probe, suppression
+from campaigns import deliveries, dkim_probe, key_window, suppression
 from campaigns.labels import VOID_REASONS
 from campaigns.models import Campaign, CampaignVersion, Delivery, SignOff
 from campaigns.seen import Seen
@@ -38,6 +38,7 @@ from campaigns.workflow.door import (
 from countersign.pseudonyms import mask_addresses
 from countersign.roles import Role
 from countersign.text import visible
+from roster import data_keys
 from roster.models import Suppression
 
 SUPERVISOR_CHECKLIST = {
@@ -102,7 +103,7 @@ def _apply_reject(c, user, *, comment) -> dict:
 
 
 def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "",
-            override: str = "", overridden=()) -> Campaign:
+            override: str = "", overridden=(), grant: bytes | None = None) -> Campaign:
     """The association's live go for exactly what `seen` names (what the page showed):
     valid for RELEASE_WINDOW_MINUTES. An approval whose signer lost their standing lapses
     first, and the release is refused, saying why. The sender's SPF, DKIM and DMARC are
@@ -110,7 +111,8 @@ def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "",
     at all when the release would be refused anyway): a hard failure refuses the release
     unless `override` says, in writing, why to send anyway, for exactly the failures it was
     written for (`overridden`: Report.failure_keys of what the page showed). The release's
-    audit entry keeps the checks and the reason."""
+    audit entry keeps the checks and the reason. A roster whose key only the association
+    holds needs its `grant` too (campaigns.key_window): the file the key tool made."""
     if (sent_back := lapse_signoffs_of_unstanding_signers(campaign)) is not None:
         error = StaleSignOff(_("A sign-off no longer counts, so the campaign went back a "
                                "step: %(why)s.") % {"why": lapse_reasons(sent_back)},
@@ -123,7 +125,8 @@ def release(*, campaign, user, seen: Seen | None, checklist, comment: str = "",
         if settings.SENDER_CHECK and can("release", current, user) else None
     return perform("release", campaign, user, check=_conditions_of_release_now,
                    apply=_apply_release, seen=seen, checklist=checklist, comment=comment,
-                   checked=checked, override=visible(override), overridden=tuple(overridden))
+                   checked=checked, override=visible(override), overridden=tuple(overridden),
+                   grant=grant)
 
 
 def _sender_check(checked, override: str, overridden) -> Check:
@@ -148,8 +151,25 @@ def _sender_check(checked, override: str, overridden) -> Check:
         details={"sender_check": checked.summary()})
 
 
+def _grant_check(c, grant: bytes | None) -> Check:
+    """The association's grant, when only it holds the roster's key: there, and for
+    exactly this release."""
+    if not data_keys.with_association(c.roster):
+        return ALLOWED
+    if not grant:
+        return refused(IncompleteSignOff, _("Only the association holds this roster's key: "
+                                            "download the grant request, make the grant with "
+                                            "the key tool and hand it in with the release."),
+                       "grant_needed")
+    try:
+        key_window.check(c, grant)
+    except key_window.GrantRefused as error:
+        return refused(IncompleteSignOff, str(error), "grant_refused")
+    return ALLOWED
+
+
 def _conditions_of_release_now(c, user, *, seen, checklist, comment, checked,
-                               override, overridden) -> Check:
+                               override, overridden, grant) -> Check:
     approval = c.valid_approvals().order_by("-created_at").first()
     if approval is None:
         return refused(StaleSignOff, _("There is no valid approval for this content."),
@@ -162,11 +182,11 @@ def _conditions_of_release_now(c, user, *, seen, checklist, comment, checked,
         return refused(StaleSignOff, _("What would be sent is no longer what was approved (the "
                                    "content or the roster changed)."), "hash_mismatch")
     return first_of(deadline_check(c), checklist_check(checklist, OBSERVER_CHECKLIST),
-                    _sender_check(checked, override, overridden))
+                    _sender_check(checked, override, overridden), lambda: _grant_check(c, grant))
 
 
 def _apply_release(c, user, *, seen, checklist, comment, checked, override,
-                   overridden) -> dict:
+                   overridden, grant) -> dict:
     now = timezone.now()
     approval = c.valid_approvals().order_by("-created_at").first()
     signoff = SignOff.objects.create(
@@ -183,7 +203,9 @@ def _apply_release(c, user, *, seen, checklist, comment, checked, override,
             "release_expires_at": c.release_expires_at.isoformat(), "signoff": signoff.pk,
             "resumed": resumed,
             "sender_check": checked.summary() if checked is not None else None,
-            "sender_check_overridden": override if checked and checked.failures else ""}
+            "sender_check_overridden": override if checked and checked.failures else "",
+            "grant": (key_window.store(c, key_window.check(c, grant), user)
+                      if data_keys.with_association(c.roster) else None)}
 
 
 # --- sign-offs lapse with their signer's standing ---------------------------------------------

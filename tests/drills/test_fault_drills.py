@@ -3,6 +3,7 @@ restarted, the database connection cut, the disk full, two workers at once. Ever
 recipient gets at most one message; every message is sent or in doubt; ledger and server
 agree. Marked `drill` (about two minutes): `-m "not drill"` skips them."""
 
+import json
 import os
 import random
 import signal
@@ -17,7 +18,7 @@ from django.db import OperationalError, connection
 from django.db.backends.utils import CursorWrapper
 
 from campaigns import sender, tasks, workflow
-from campaigns.models import Delivery, State
+from campaigns.models import Campaign, Delivery, State
 from campaigns.seen import Seen
 from countersign.models import Organisation
 from countersign.roles import Role
@@ -301,3 +302,85 @@ from tests.factories import (
 )
 
 _second = timedelta(seconds=1)
+
+
+def test_a_killed_qcluster_cannot_read_the_old_grant_and_the_re_release_finishes(
+        people, mail_server):
+    """The association holds the roster's key (issue 22): a real `manage.py qcluster` gets it
+    only by the observer's grant, sealed to the key its worker made in memory at start.
+    SIGKILL mid-send: the new cluster's worker has a new key, cannot open the old grant, and
+    the campaign pauses with "Key needed"; the observer's new grant finishes it; nobody gets
+    two messages."""
+    from campaigns import doorbells, key_window
+    from countersign import association_key, sealing
+    from roster.samples import sample_rows
+    from tests.factories import with_device
+
+    oscar = people["oscar"]
+    with_device(oscar)
+    private = sealing.new_private_key()
+    association_key.register(user=oscar, pem=sealing.public_pem(private.public_key()))
+    roster = make_roster(people["olivia"], count=300)
+    campaign = make_campaign(people["olivia"], roster, canary_enabled=False, rate_limit=20,
+                             rate_unit="second")
+    workflow.submit(campaign=campaign, user=people["olivia"])
+    workflow.test_send(campaign=campaign, user=people["olivia"], member=roster.members.first(),
+                       recipients=[people["sam"]])
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=people["sam"],
+                     checklist=SUPERVISOR_TICKS)
+    env = worker_env(mail_server)
+
+    def cluster_with_a_key():
+        known = set(key_window.live_workers().values_list("fingerprint", flat=True))
+        cluster = subprocess.Popen([*MANAGE, "qcluster"], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_until(lambda: set(key_window.live_workers().values_list(
+            "fingerprint", flat=True)) - known, timeout=60, what="the worker's key")
+        return cluster
+
+    def release_with_a_grant():
+        request = key_window.request_for(Campaign.objects.get(pk=campaign.pk))
+        grant = sealing.make_grant(request, private, made="2026-12-06T00:00:00Z")
+        workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                         checklist=OBSERVER_TICKS, grant=json.dumps(grant).encode())
+
+    first = cluster_with_a_key()
+    second = None
+    try:
+        release_with_a_grant()
+        wait_until(lambda: mail_server.count() >= 40, timeout=60, what="sending")
+        os.killpg(first.pid, signal.SIGKILL)  # the cluster and its worker: the machine died
+        first.wait()
+        killed_at = mail_server.count()
+        time.sleep(2.1)  # longer than EMAIL_TIMEOUT + margin: its claim is stale now
+        second = cluster_with_a_key()
+        doorbells.queue_send(campaign.pk)
+        wait_until(lambda: Campaign.objects.get(pk=campaign.pk).state == State.PAUSED,
+                   timeout=60, what="the pause")
+        campaign.refresh_from_db()
+        assert campaign.paused_reason.startswith(("Key needed", "鍵が必要です"))  # its language
+        assert mail_server.count() == killed_at  # nothing sent without a key
+        release_with_a_grant()
+        wait_until(lambda: Campaign.objects.get(pk=campaign.pk).state in (
+            State.COMPLETED, State.PAUSED) and not campaign.deliveries.filter(
+            state__in=[Delivery.State.PENDING, Delivery.State.SENDING]).exists(),
+            timeout=120, what="the end of sending")
+    finally:
+        for cluster in (first, second):
+            if cluster is not None and cluster.poll() is None:
+                cluster.send_signal(signal.SIGTERM)
+                try:
+                    cluster.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(cluster.pid, signal.SIGKILL)
+    # The test process cannot open the roster either: the ledger is compared by member number.
+    number_of = {row[2]: row[0] for row in sample_rows(300)}
+    received = [number_of[address] for address in mail_server.recipients()]
+    assert len(received) == len(set(received)), "a recipient got two messages"
+    states = dict(campaign.deliveries.values_list("member_number", "state"))
+    sent = {n for n, state in states.items() if state == Delivery.State.SENT}
+    doubtful = {n for n, state in states.items() if state == Delivery.State.IN_DOUBT}
+    assert sent <= set(received) <= sent | doubtful
+    assert len(sent) + len(doubtful) == 300 and len(doubtful) <= 1
+    print(f"\nkey drill: SIGKILL after {killed_at} messages; key needed; re-released; sent "
+          f"{len(sent)}, in doubt {len(doubtful)}, duplicates 0")

@@ -56,8 +56,9 @@ class Command(BaseCommand):
         self.stdout.write("Demo rosters to import: " + ", ".join(str(f) for f in files))
         key_file = demo_story.association_key_file(demo_dir)
         self.stdout.write(f"The association's key file (demo only; it opens sealed incident "
-                          f"reports): {key_file}")
-        if demo_story.seed(files[0]):
+                          f"reports and makes a release's grant: python -m countersign.keytool "
+                          f"grant {key_file} grant-request-campaign-N.json): {key_file}")
+        if demo_story.seed(files[0], key_file):
             self.stdout.write("Demo campaigns: one sent with a bounce, one paused with a "
                               "message in doubt")
         if setup_only:

@@ -1,0 +1,109 @@
+"""The dump drill (issue 22, "Done when"): members whose every field carries a canary, in a
+roster imported once the association has registered its key. At every step before the
+release (upload, import, draft, a submit the guard refuses, the fixed submit, a test message,
+approval) a full dump of the database, the SQLite file byte for byte, the session store, the
+task queue, the logs, every file the app wrote and every mail it sent hold no canary in any
+form (tests/canaries.py: plain, case, NFKC, IDN, percent, base64, quoted-printable, ...).
+The one exception is named: the draft the guard has just refused holds what the operator
+pasted into it (from the file they imported), until they fix it."""
+
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core import mail as outbox
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from campaigns import workflow
+from campaigns.seen import Seen
+from countersign import association_key, sealing
+from roster import data_keys, member_data
+from roster.models import Roster
+from roster.samples import xlsx_bytes
+from tests import canaries
+from tests.factories import SUPERVISOR_TICKS, client_for, make_campaign, with_device
+
+PASTED = 2
+SUBJECT = "【重要】{name} 様: ご登録内容の確認"
+BODY = ("{name} 様\n\n会員番号 {member_number} のご登録内容をご確認ください。\n"
+        "メール: {email}\n電話: {電話番号}\n住所: {住所}\n所属支部: {支部}\n\n共済会 事務局\n")
+
+
+def _places(finder, caplog, tmp_path, started) -> dict[str, list]:
+    files = [*canaries.files_under(tmp_path, label="tmp_path"),
+             *canaries.files_under(settings.BASE_DIR / "var", label="var", since=started),
+             *canaries.files_under(Path(tempfile.gettempdir()), label="$TMPDIR", since=started,
+                                   names=("tmp", "openpyxl"), recursive=False)]
+    return {
+        "database": canaries.search_database(finder),
+        "sqlite file": canaries.search_sqlite_files(finder),
+        "sessions": canaries.search_sessions(finder),
+        "task queue": canaries.search_task_queue(finder),
+        "logs": canaries.search_logs(finder, caplog.records, skip=("mail.log",)),
+        "files": canaries.search_files(finder, files),
+        "mail": [hit for message in outbox.outbox for hit in canaries.search_blob(
+            finder, f"mail to {message.to}", message.message().as_bytes())],
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_before_the_release_nothing_the_contractor_holds_carries_a_members_value(
+        olivia, sam, oscar, tmp_path, caplog):
+    with_device(oscar)
+    association_key.register(user=oscar, pem=sealing.public_pem(
+        sealing.new_private_key().public_key()))
+    members = canaries.canary_members()
+    finder = canaries.Finder(c for m in members for c in m.canaries)
+    started = time.time() - 1
+    leaks, allowed = [], []
+
+    def snapshot(state):
+        for place, hits in _places(finder, caplog, tmp_path, started).items():
+            for hit in hits:
+                found = f"{state} / {place}: {hit.location} {hit.canary.label} ({hit.form})"
+                (allowed if _pasted(state, place, hit) else leaks).append(found)
+
+    def _pasted(state, place, hit):
+        # The operator pasted member 2's address into the draft and the guard refused it: the
+        # draft holds it until they fix it; SQLite's pages until it reuses them.
+        if hit.canary.member != PASTED:
+            return False
+        return (place == "database" and state == "refused"
+                and hit.location.startswith("campaigns_campaign")) or place == "sqlite file"
+
+    operator = client_for(olivia)
+    response = operator.post(reverse("roster:upload"), {
+        "name": "会員名簿 2026", "file": SimpleUploadedFile(
+            "members.xlsx", xlsx_bytes([list(m.row) for m in members],
+                                       header=canaries.HEADER))})
+    assert response.status_code == 302
+    snapshot("upload")
+    operator.post(response.url, {"confirm": ""})
+    roster = Roster.objects.get()
+    assert data_keys.with_association(roster) and roster.member_count == len(members)
+    snapshot("import")
+
+    campaign = make_campaign(olivia, roster, subject=SUBJECT, body_text=BODY,
+                             canary_enabled=False)
+    snapshot("draft")
+    pasted = members[PASTED - 1].email
+    workflow.edit(campaign=campaign, user=olivia, body_text=BODY + f"\n連絡先: {pasted}\n")
+    with pytest.raises(workflow.ContentRefused):  # known to the guard by its keyed tags
+        workflow.submit(campaign=campaign, user=olivia)
+    snapshot("refused")
+    workflow.edit(campaign=campaign, user=olivia, body_text=BODY)
+    workflow.submit(campaign=campaign, user=olivia)
+    snapshot("submit")
+    workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
+                       recipients=[sam, oscar])
+    assert member_data.SYNTHETIC_NAME in outbox.outbox[-1].body  # a synthetic member
+    snapshot("test send")
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
+                     checklist=SUPERVISOR_TICKS)
+    snapshot("approve")
+    assert any(f.startswith("refused / database: campaigns_campaign") for f in allowed), (
+        "the search must find the pasted address in the refused draft")
+    assert leaks == [], "member data where the contractor holds it:\n" + "\n".join(leaks)

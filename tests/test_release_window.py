@@ -1,0 +1,363 @@
+"""The association holds the key (issue 22, item 4): once it has registered its key, a new
+roster's data key is sealed to it alone, and the contractor's machines open the roster only
+inside a release's window: a worker process that holds the key the association sealed to
+it (`keytool grant`), for that campaign's content, until a deadline. The attackers: the
+contractor's root with the database and the settings (no association), a worker restarted
+mid-send, a grant replayed for other content or after its deadline."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from campaigns import guard_index, key_window, workflow
+from campaigns.models import Campaign, Delivery, Grant, State, WorkerKey
+from campaigns.seen import Seen
+from countersign import association_key, sealing
+from roster import data_keys, member_data
+from roster.models import Member
+from roster.samples import sample_rows
+from tests.factories import (
+    OBSERVER_TICKS,
+    SUPERVISOR_TICKS,
+    client_for,
+    database_dump,
+    make_campaign,
+    make_roster,
+    run_until_done,
+    shown_on,
+    signed_in_with_code,
+    with_device,
+)
+
+ADDRESSES = [row[2] for row in sample_rows(20)]
+
+
+@pytest.fixture(autouse=True)
+def _a_fresh_worker_key():
+    key_window.forget_process_key()
+    yield
+    key_window.forget_process_key()
+
+
+@pytest.fixture
+def association_private_key(oscar):
+    with_device(oscar)
+    private = sealing.new_private_key()
+    association_key.register(user=oscar, pem=sealing.public_pem(private.public_key()))
+    return private
+
+
+@pytest.fixture
+def held_roster(olivia, association_private_key):
+    return make_roster(olivia)
+
+
+def _approved(olivia, sam, roster, **changes):
+    campaign = make_campaign(olivia, roster, canary_enabled=False, **changes)
+    workflow.submit(campaign=campaign, user=olivia)
+    workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
+                       recipients=[sam])
+    return workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
+                            checklist=SUPERVISOR_TICKS)
+
+
+def _grant(campaign, private, /, **request_changes) -> bytes:
+    """What the observer does on the association's machine: the request downloaded from
+    the release page, answered by the key tool."""
+    key_window.publish()  # this test process is the worker that will send
+    request = {**key_window.request_for(campaign), **request_changes}
+    return json.dumps(sealing.make_grant(request, private, made="2026-12-06T00:00:00Z")).encode()
+
+
+def _release(campaign, oscar, grant=None):
+    return workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                            checklist=OBSERVER_TICKS, grant=grant)
+
+
+def _sent_to(sink) -> list[str]:
+    """The members the relay received a message for (staff notices left out)."""
+    return [to for _t, to, _raw in sink.handler.received if to in ADDRESSES]
+
+
+# --- without the association ----------------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_and_the_settings_without_the_association_open_no_member(held_roster):
+    roster = held_roster
+    assert roster.data_key is None and list(roster.data_key_seals) == [
+        association_key.current_fingerprint()]
+    # What the contractor's root can run: the project's own code, with its settings.
+    values = list(member_data.rows(roster))
+    assert len(values) == 20 and all(v.sealed and not v.email and not v.name for v in values)
+    assert data_keys.key_of(roster.pk, None) is None
+    dump = database_dump()
+    assert not [address for address in ADDRESSES if address in dump]
+    # The seal opens only with the association's private key, which no machine here has.
+    blob = next(iter(roster.data_key_seals.values()))
+    with pytest.raises(sealing.NotSealed):
+        sealing.open_sealed(__import__("base64").b64decode(blob), sealing.new_private_key())
+
+
+def test_a_page_of_a_held_roster_shows_numbers_and_synthetic_previews(held_roster, olivia):
+    member = held_roster.members.order_by("row_number").first()
+    values = member_data.values(member)
+    assert values.sealed and values.member_number == "W000001"
+    assert values.placeholders()["name"] == member_data.SYNTHETIC_NAME
+    assert member_data.search(held_roster, "W00001")[0].member_number == "W000010"
+    assert member_data.matching_ids(held_roster.pk, ADDRESSES[2].upper()) == [
+        held_roster.members.get(member_number="W000003").pk]  # the whole address, any case
+    assert member_data.matching_ids(held_roster.pk, "member00000") == []  # no substring
+
+
+def test_the_guard_knows_a_held_rosters_values_by_their_tags(held_roster, olivia):
+    other = make_roster(olivia, rows=[("K1", "別人 一郎", "ichiro@other.example", "東京")],
+                        name="別名簿")
+    campaign = make_campaign(olivia, other, body_text=f"連絡先: {ADDRESSES[4]}\n")
+    with pytest.raises(workflow.ContentRefused):
+        workflow.submit(campaign=campaign, user=olivia)
+
+
+# --- the release's window -------------------------------------------------------------------------
+
+def test_the_release_needs_the_associations_grant(held_roster, olivia, sam, oscar):
+    campaign = _approved(olivia, sam, held_roster)
+    with pytest.raises(workflow.IncompleteSignOff, match="grant request"):
+        _release(campaign, oscar)
+    campaign.refresh_from_db()
+    assert campaign.state == State.APPROVED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_grant_every_member_gets_their_own_message_and_the_key_goes_after(
+        held_roster, olivia, sam, oscar, sink, association_private_key):
+    campaign = _approved(olivia, sam, held_roster)
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    entry = AuditEntry.objects.filter(action="campaign.released").latest("sequence")
+    assert entry.payload["grant"]["workers"] == [key_window.fingerprint()]
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    assert campaign.state == State.COMPLETED
+    assert sorted(_sent_to(sink)) == sorted(ADDRESSES)
+    assert not Grant.objects.exists() and data_keys.open_windows() == ()
+    assert guard_index._index.cache_info().currsize == 0  # no index of the opened values
+
+
+@pytest.mark.parametrize("change, why", [
+    ({"content_hash": "0" * 64}, "other content"),
+    ({"campaign": 999}, "another campaign"),
+])
+def test_a_grant_for_anything_else_is_refused(held_roster, olivia, sam, oscar, change, why,
+                                              association_private_key):
+    campaign = _approved(olivia, sam, held_roster)
+    with pytest.raises(workflow.IncompleteSignOff, match="another campaign or other content"):
+        _release(campaign, oscar, _grant(campaign, association_private_key, **change))
+
+
+def test_a_grant_past_its_deadline_is_refused(held_roster, olivia, sam, oscar,
+                                              association_private_key):
+    campaign = _approved(olivia, sam, held_roster)
+    past = (timezone.now() - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with pytest.raises(workflow.IncompleteSignOff, match="deadline has passed"):
+        _release(campaign, oscar, _grant(campaign, association_private_key, not_after=past))
+
+
+def test_a_grant_for_no_running_worker_is_refused(held_roster, olivia, sam, oscar,
+                                                  association_private_key):
+    campaign = _approved(olivia, sam, held_roster)
+    grant = _grant(campaign, association_private_key)
+    WorkerKey.objects.update(seen_at=timezone.now() - timedelta(days=2))
+    with pytest.raises(workflow.IncompleteSignOff, match="no worker that is running"):
+        _release(campaign, oscar, grant)
+
+
+def test_the_key_tool_refuses_a_request_whose_data_key_is_another_rosters(
+        held_roster, olivia, sam, association_private_key):
+    campaign = _approved(olivia, sam, held_roster)
+    other = make_roster(olivia, name="別名簿")
+    key_window.publish()
+    request = {**key_window.request_for(campaign), "data_key_seals": other.data_key_seals}
+    with pytest.raises(sealing.NotSealed, match="another roster"):
+        sealing.make_grant(request, association_private_key, made="2026-12-06T00:00:00Z")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_grant_changed_in_the_database_does_not_open(held_roster, olivia, sam, oscar, sink,
+                                                        association_private_key):
+    campaign = _approved(olivia, sam, held_roster)
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    Grant.objects.update(not_after=timezone.now() + timedelta(days=30))  # "a longer window"
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    assert sink.handler.received == []
+    assert campaign.state == State.RELEASED  # waits for a worker with a grant that opens
+
+
+# --- the kill drill -------------------------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_a_restarted_worker_cannot_read_the_old_grant_and_re_release_finishes_once_each(
+        held_roster, olivia, sam, oscar, sink, association_private_key, settings):
+    campaign = _approved(olivia, sam, held_roster)
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    sink.handler.received.clear()
+    workflow.start(campaign_id=campaign.pk)
+    # The worker claims a message and dies during its hand-over (SIGKILL: no outcome).
+    from campaigns import deliveries
+    claim = deliveries.claim_next(campaign.pk, worker="killed",
+                                  terms=deliveries.terms_of(campaign), sent=None)
+    Delivery.objects.filter(pk=claim.delivery_id).update(
+        claimed_at=timezone.now() - timedelta(seconds=settings.EMAIL_TIMEOUT
+                                              + settings.SEND_STALE_MARGIN_SECONDS + 1))
+    key_window.forget_process_key()  # a new worker process: a new key
+    run_until_done(campaign)
+    assert campaign.state == State.PAUSED and "Key needed" in campaign.paused_reason
+    assert Delivery.objects.get(pk=claim.delivery_id).state == Delivery.State.IN_DOUBT
+    assert sink.handler.received == [] and not Grant.objects.exists()
+
+    _release(campaign, oscar, _grant(campaign, association_private_key))  # the new key
+    run_until_done(campaign)
+    sent = _sent_to(sink)
+    assert len(sent) == len(set(sent)) == 19  # each once; the one in doubt waits for a person
+    assert campaign.deliveries.filter(state=Delivery.State.IN_DOUBT).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stop_takes_the_key_from_the_workers(held_roster, olivia, sam, oscar,
+                                             association_private_key):
+    campaign = _approved(olivia, sam, held_roster)
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    assert Grant.objects.filter(campaign=campaign).exists()
+    workflow.stop(campaign=campaign, user=oscar)
+    assert not Grant.objects.exists()
+
+
+def test_a_part_of_a_held_roster_is_made_without_its_key_and_sends_on_a_grant(
+        held_roster, olivia, association_private_key):
+    from roster.services import roster_subset
+
+    ids = list(held_roster.members.order_by("row_number").values_list("pk", flat=True)[:2])
+    part = roster_subset(roster=held_roster, member_ids=ids, name="残り", reason="t",
+                         actor=olivia)
+    assert part.data_key is None and part.data_key_seals == held_roster.data_key_seals
+    assert all(v.sealed for v in member_data.rows(part))
+    _h, data_key = sealing.open_sealed(
+        __import__("base64").b64decode(next(iter(part.data_key_seals.values()))),
+        association_private_key)
+    data_keys.open_window(part.pk, data_keys.AESGCM(data_key))
+    try:
+        assert [v.email for v in member_data.rows(part)] == ADDRESSES[:2]
+    finally:
+        data_keys.close_window(part.pk)
+    assert Member.objects.filter(roster=part).count() == 2
+
+
+# --- the release page -----------------------------------------------------------------------------
+
+def test_the_observer_downloads_the_request_and_hands_the_grant_in_on_the_release_page(
+        held_roster, olivia, sam, oscar, association_private_key):
+    campaign = _approved(olivia, sam, held_roster)
+    key_window.publish()
+    client = signed_in_with_code(oscar)  # an observer with an authenticator app signs in with it
+    url = reverse("campaigns:release", args=[campaign.pk])
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'enctype="multipart/form-data"' in page and "Download the grant request" in page
+    download = client.get(reverse("campaigns:grant_request", args=[campaign.pk]))
+    assert "attachment" in download["Content-Disposition"]
+    request = json.loads(download.content)
+    assert not [a for a in ADDRESSES if a in download.content.decode()]  # no member data
+    grant = sealing.make_grant(request, association_private_key, made="2026-12-06T00:00:00Z")
+    shown = shown_on(client, url)
+    refused = client.post(url, {"checklist": OBSERVER_TICKS, "release": "", **shown},
+                          HTTP_ACCEPT_LANGUAGE="en")
+    assert "download the grant request" in refused.content.decode()
+    upload = SimpleUploadedFile("grant-campaign.json", json.dumps(grant).encode())
+    response = client.post(url, {"checklist": OBSERVER_TICKS, "release": "", "grant": upload,
+                                 **shown}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.state == State.RELEASED and Grant.objects.filter(campaign=campaign).exists()
+
+
+@pytest.mark.parametrize("who", ["olivia", "sam", "audrey"])
+def test_only_the_observer_downloads_a_grant_request(held_roster, olivia, sam, who, request):
+    campaign = _approved(olivia, sam, held_roster)
+    user = request.getfixturevalue(who)
+    response = client_for(user).get(reverse("campaigns:grant_request", args=[campaign.pk]))
+    assert response.status_code == 403
+
+
+def test_the_pages_of_a_held_roster_show_no_members_values(held_roster, olivia, sam):
+    campaign = _approved(olivia, sam, held_roster)
+    client = client_for(olivia)
+    for url in (held_roster.get_absolute_url(),
+                reverse("campaigns:preview", args=[campaign.pk]),
+                reverse("campaigns:detail", args=[campaign.pk])):
+        page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert not [a for a in ADDRESSES if a in page], url
+    roster_page = client.get(held_roster.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en")
+    assert "(held by the association)" in roster_page.content.decode()
+    preview = client.get(reverse("campaigns:preview", args=[campaign.pk]),
+                         HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "synthetic values" in preview and member_data.SYNTHETIC_NAME in preview
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_name_inside_another_members_name_is_their_own_not_a_finding_on_tags(
+        olivia, sam, oscar, sink, association_private_key):
+    """小林 陽菜's own name holds 林 陽菜's: the start's check of rendered messages (on the
+    held roster's keyed tags, inside the window) must not take it for 林 陽菜's name."""
+    rows = [("W000001", "小林 陽菜", "kobayashi@members.example", "東京"),
+            ("W000002", "林 陽菜", "hayashi@members.example", "大阪")]
+    roster = make_roster(olivia, rows=rows)
+    campaign = _approved(olivia, sam, roster)
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    run_until_done(campaign)
+    assert campaign.state == State.COMPLETED, campaign.paused_reason
+
+
+# --- a new key of the association -----------------------------------------------------------------
+
+def test_a_new_association_key_takes_over_held_rosters_once_resealed_with_the_old_one(
+        held_roster, olivia, sam, oscar, association_private_key):
+    new = sealing.new_private_key()
+    association_key.register(user=oscar, pem=sealing.public_pem(new.public_key()))
+    assert data_keys.sealed_to_an_earlier_key() == [held_roster]
+    client = signed_in_with_code(oscar)
+    request = json.loads(client.get(reverse("roster:reseal"), {"download": 1}).content)
+    with pytest.raises(sealing.NotSealed):  # the new key alone opens nothing yet
+        sealing.make_grant({**key_window.request_for(_approved(olivia, sam, held_roster)),
+                            "workers": []}, new, made="2026-12-06T00:00:00Z")
+    answer = sealing.make_reseal(request, association_private_key, made="2026-12-06T00:00:00Z")
+    upload = SimpleUploadedFile("reseal.json", json.dumps(answer).encode())
+    response = client.post(reverse("roster:reseal"), {"reseal": upload}, follow=True,
+                           HTTP_ACCEPT_LANGUAGE="en")
+    assert "1 roster is sealed" in response.content.decode()
+    assert data_keys.sealed_to_an_earlier_key() == []
+    assert AuditEntry.objects.filter(action="roster.data_keys_resealed").exists()
+    campaign = Campaign.objects.select_related("roster").get(roster=held_roster)
+    key_window.publish()
+    grant = sealing.make_grant(key_window.request_for(campaign), new, made="2026-12-06T00:00:00Z")
+    assert grant["seals"]  # the new key now answers the grant request on its own
+
+
+def test_a_reseal_file_for_another_key_or_roster_is_refused(held_roster, olivia, oscar,
+                                                           association_private_key):
+    request = data_keys.reseal_request()
+    assert request["rosters"] == []  # sealed to the current key already
+    other = make_roster(olivia, name="別名簿")
+    forged = {"kind": sealing.RESEAL, "to": association_key.current_fingerprint(),
+              "seals": {str(other.pk): next(iter(other.data_key_seals.values()))}}
+    with pytest.raises(data_keys.ResealRefused, match="not waiting"):
+        data_keys.accept_reseal(json.dumps(forged).encode(), actor=oscar)
+    with pytest.raises(data_keys.ResealRefused, match="not a reseal file"):
+        data_keys.accept_reseal(b"{}", actor=oscar)
+
+
+def test_only_an_observer_reseals(held_roster, olivia, sam):
+    for user in (olivia, sam):
+        assert client_for(user).get(reverse("roster:reseal")).status_code == 403
