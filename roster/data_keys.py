@@ -141,8 +141,8 @@ def _opened(roster_id: int, wrapped: bytes, _installation: str) -> AESGCM | None
 
 def shred(roster_ids) -> int:
     """Both forms of these rosters' data keys go: their rows no longer open anywhere."""
-    count = Roster.objects.filter(pk__in=list(roster_ids)).exclude(data_key=None).update(
-        data_key=None, data_key_seals={})
+    count = Roster.objects.filter(pk__in=list(roster_ids)).exclude(
+        data_key=None, data_key_seals={}).update(data_key=None, data_key_seals={})
     _opened.cache_clear()
     return count
 

@@ -361,3 +361,20 @@ def test_a_reseal_file_for_another_key_or_roster_is_refused(held_roster, olivia,
 def test_only_an_observer_reseals(held_roster, olivia, sam):
     for user in (olivia, sam):
         assert client_for(user).get(reverse("roster:reseal")).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_purge_of_a_held_roster_destroys_its_seals_and_keeps_its_tags_dated(
+        held_roster, settings):
+    from campaigns import retention
+    from roster.models import GuardTag
+
+    assert GuardTag.objects.filter(roster=held_roster).exists()  # tagged at its import
+    settings.ROSTER_RETENTION_DAYS = 0
+    (certificate,) = retention.purge_rosters()
+    held_roster.refresh_from_db()
+    assert held_roster.data_key_seals == {} and held_roster.data_key is None
+    assert certificate.document["counts"]["data_keys"] == 1
+    assert certificate.document["guard_tags"]["count"] == GuardTag.objects.filter(
+        roster=held_roster).count() > 0
+    assert not GuardTag.objects.filter(roster=held_roster, keep_until__year=9999).exists()
