@@ -50,14 +50,21 @@ def _rows_of(held):
 
 
 @lru_cache(maxsize=2)
-def _index(held: tuple, named: frozenset[str], min_number_length: int,
-           windows: tuple) -> ahocorasick.Automaton:
-    """`windows`: the rosters only the association holds the key of that this process can
-    open now (data_keys.open_windows): their values join the index while the window is
-    open; the others are known to the guard by their keyed tags (campaigns.guard_tags)."""
+def _index(held: tuple, named: frozenset[str], min_number_length: int) -> ahocorasick.Automaton:
     columns = {column: column_kind(column) for *_r, extra in held for column in extra}
     return build_index(_rows_of(held), min_number_length=min_number_length, columns=columns,
                        named=named)
+
+
+@lru_cache(maxsize=1)
+def _windowed_index(held: tuple, named: frozenset[str], min_number_length: int,
+                    windows: tuple) -> ahocorasick.Automaton:
+    """The index while a window is open in this process (`windows`: the rosters only the
+    association holds the key of that it can open now, data_keys.open_windows): their
+    values join it; the others are known to the guard by their keyed tags
+    (campaigns.guard_tags). Kept apart, so that it goes when the window's campaign stops
+    sending here, and the index of the rosters the contractor holds stays."""
+    return _index.__wrapped__(held, named, min_number_length)
 
 
 HELD_FOR_SECONDS = 10.0  # how long a worker trusts its list of the rosters held
@@ -79,7 +86,7 @@ def _held_rosters() -> tuple:
 
 def forget_windowed_values() -> None:
     """A window closed: no index built with the values it opened stays in this process."""
-    _index.cache_clear()
+    _windowed_index.cache_clear()
 
 
 def forget_held_rosters() -> None:
@@ -102,8 +109,10 @@ def _only_member(roster_pk: int, member_count: int) -> str:
 
 
 def _held_index() -> ahocorasick.Automaton:
-    return _index(_held_rosters(), _held["named"], settings.GUARD_MIN_NUMBER_LENGTH,
-                  data_keys.open_windows())
+    held, windows = _held_rosters(), data_keys.open_windows()
+    if windows:
+        return _windowed_index(held, _held["named"], settings.GUARD_MIN_NUMBER_LENGTH, windows)
+    return _index(held, _held["named"], settings.GUARD_MIN_NUMBER_LENGTH)
 
 
 def warm(**_signal) -> None:

@@ -80,6 +80,14 @@ def _tag(roster, keep_until) -> int:
     return len(rows)
 
 
+def forget_members(rosters, member_numbers) -> int:
+    """The tags of these members of these rosters go (an erasure request)."""
+    deleted = GuardTag.objects.filter(roster__in=list(rosters),
+                                      member_number__in=list(member_numbers)).delete()[0]
+    transaction.on_commit(forget_kept)
+    return deleted
+
+
 def forget_expired() -> int:
     """Tags past their day are deleted (purge_rosters, daily)."""
     return GuardTag.objects.filter(keep_until__lt=timezone.localdate()).delete()[0]

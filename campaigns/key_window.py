@@ -22,7 +22,10 @@ that worker, for that release.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import logging
 import os
 import socket
 from datetime import UTC, datetime, timedelta
@@ -35,6 +38,8 @@ from django.utils.translation import gettext as _
 from campaigns.models import Grant, WorkerKey
 from countersign import association_key, sealing
 from roster import data_keys
+
+log = logging.getLogger(__name__)
 
 _process: dict = {"pid": None, "private": None}
 
@@ -50,13 +55,26 @@ def fingerprint() -> str:
     return sealing.fingerprint(_private().public_key())
 
 
+def attestation(fingerprint_: str, public_key: bytes, name: str) -> str:
+    """What a worker writes beside its public key: an HMAC under a key derived from the
+    installation's MEMBER_DATA_KEY, which a worker process holds and the database does not.
+    A row the database's administrator adds or changes (his own key under a worker's name)
+    carries none that holds, and is never listed or granted."""
+    secret = hashlib.sha256(f"countersign-worker-key:{settings.MEMBER_DATA_KEY}".encode())
+    message = b"cs1|worker-key|" + fingerprint_.encode() + b"|" + public_key + b"|" + name.encode()
+    return hmac.new(secret.digest(), message, hashlib.sha256).hexdigest()
+
+
 def publish(**_signal) -> WorkerKey:
     """Make this process's key known (as a worker starts, and at each send slice)."""
     public = _private().public_key()
-    key, _created = WorkerKey.objects.update_or_create(
-        fingerprint=sealing.fingerprint(public),
-        defaults={"public_key": sealing.raw_public(public), "seen_at": timezone.now(),
-                  "name": f"{socket.gethostname()}:{os.getpid()}"})
+    fingerprint_, raw = sealing.fingerprint(public), sealing.raw_public(public)
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    key, created = WorkerKey.objects.update_or_create(fingerprint=fingerprint_, defaults={
+        "public_key": raw, "seen_at": timezone.now(), "name": name,
+        "attestation": attestation(fingerprint_, raw, name)})
+    if created:  # for whoever compares it with the grant request
+        log.info("worker %s: key %s", name, sealing.grouped(fingerprint_))
     return key
 
 
@@ -65,10 +83,14 @@ def forget_process_key() -> None:
     _process.update(pid=None, private=None)
 
 
-def live_workers():
-    """Workers seen lately: the ones a grant is sealed to."""
+def live_workers() -> list[WorkerKey]:
+    """Workers seen lately whose row holds as a worker wrote it: the ones a grant is sealed
+    to."""
     since = timezone.now() - timedelta(hours=settings.WORKER_KEY_LIVE_HOURS)
-    return WorkerKey.objects.filter(seen_at__gte=since).order_by("name")
+    return [w for w in WorkerKey.objects.filter(seen_at__gte=since).order_by("name")
+            if sealing.fingerprint(bytes(w.public_key)) == w.fingerprint
+            and hmac.compare_digest(w.attestation, attestation(w.fingerprint,
+                                                               bytes(w.public_key), w.name))]
 
 
 def _iso(moment: datetime) -> str:
@@ -112,8 +134,7 @@ def check(campaign, data: bytes) -> tuple[datetime, dict[str, bytes]]:
                              "download the grant request again and make a new grant."))
     if not_after <= timezone.now():
         raise GrantRefused(_("This grant's deadline has passed: make a new one."))
-    known = set(live_workers().filter(fingerprint__in=list(sealed)).values_list(
-        "fingerprint", flat=True))
+    known = {w.fingerprint for w in live_workers()} & set(sealed)
     if not known:
         raise GrantRefused(_("This grant is for no worker that is running now (a worker "
                              "restarted since the request was downloaded): download the "

@@ -472,6 +472,9 @@ class WorkerKey(models.Model):
     name = models.CharField(_("worker"), max_length=200)  # host and process id
     started_at = models.DateTimeField(auto_now_add=True)
     seen_at = models.DateTimeField(db_index=True)
+    # HMAC of fingerprint, public key and name under a key derived from MEMBER_DATA_KEY
+    # (campaigns.key_window.attestation): the database alone cannot add a worker.
+    attestation = models.CharField(max_length=64, default="", editable=False)
 
     class Meta:
         ordering = ["-seen_at"]

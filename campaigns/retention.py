@@ -163,6 +163,8 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
         counts["deliveries"] = _erase_ledger(deliveries, found)
         tags = (guard_tags.keep_tags_of(rosters) if kind == DeletionCertificate.Kind.RETENTION
                 else None)  # an erasure request leaves nothing of the person, not even tags
+        if kind == DeletionCertificate.Kind.ERASURE:  # nor those made at a held roster's import
+            guard_tags.forget_members(rosters, members.values_list("member_number", flat=True))
         counts["members"] = member_data.erase(members)
         counts["uploads"] = member_data.forget_uploads(uploads)
         now = timezone.now()

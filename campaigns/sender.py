@@ -193,6 +193,8 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
     deadline = time.monotonic() + (budget if budget is not None else settings.SEND_SLICE_SECONDS)
     campaign = Campaign.objects.select_related("roster").get(pk=campaign_id)
     roster_id, windowed = campaign.roster_id, data_keys.with_association(campaign.roster)
+    if not windowed or campaign.state not in (State.RELEASED, State.SENDING):
+        guard_index.forget_windowed_values()  # no campaign of this process needs it now
     if windowed:  # only the association holds the key: this slice runs on its grant
         if campaign.state not in (State.RELEASED, State.SENDING):
             return Outcome.FINISHED
@@ -201,6 +203,11 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
         if granted is None:
             guard_index.forget_windowed_values()
             return _key_needed(campaign)
+        if campaign.state == State.SENDING and \
+                campaign.compute_content_hash() != campaign.content_hash:
+            guard_index.forget_windowed_values()  # the grant is for what was signed only
+            _pause(campaign_id, _(CHANGED_UNDER_THE_GRANT))
+            return Outcome.FINISHED
         key, not_after = granted
         deadline = min(deadline, time.monotonic() + (not_after - timezone.now()).total_seconds())
         data_keys.open_window(roster_id, key)
@@ -219,6 +226,12 @@ KEY_NEEDED = gettext_noop(
     "Key needed: no worker running now holds the association's key for this campaign (a "
     "worker restarted, or the grant's deadline passed). Messages in flight are in doubt as "
     "always; the observer releases the campaign again with a new grant to go on.")
+
+
+CHANGED_UNDER_THE_GRANT = gettext_noop(
+    "What would be sent is no longer what was signed (the content or the roster changed in "
+    "the database): the association's grant is for what it signed only. Nothing more is "
+    "sent; stop the campaign and look into it.")
 
 
 def _key_needed(campaign) -> Outcome:

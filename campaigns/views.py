@@ -328,7 +328,7 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
         "campaign": campaign, "form": form, "can": _checks(campaign, request.user),
         "release_window": settings.RELEASE_WINDOW_MINUTES,
         "grant_needed": data_keys.with_association(campaign.roster),
-        "live_workers": key_window.live_workers().count(),
+        "live_workers": key_window.live_workers(),
         "sender_check": dkim_probe.report_for(campaign) if settings.SENDER_CHECK else None,
         "seen": seen.Seen.of(campaign), "changes": getattr(request, "seen_changes", None),
         **selectors.review_material(campaign, user=request.user,

@@ -225,6 +225,19 @@ def verified_public_key():
     return sealing.public_from_raw(bytes(key.public_key))
 
 
+def refuse_unless_as_registered(*, name: str, actor, refusal: str) -> None:
+    """KeyNotAsRegistered (`refusal`, with %(why)s), audited, when the key is not exactly as
+    registered: what was to be sealed to it is not sealed, and not handed out unsealed."""
+    code, why = problem()
+    if not code:
+        return
+    log.error("the association key was refused (%s)", code)
+    with transaction.atomic():
+        audit.record(Action.ASSOCIATION_KEY_REFUSED, actor=actor, system="" if actor else "import",
+                     payload={"code": code, "fingerprint": current_fingerprint(), "file": name})
+    raise KeyNotAsRegistered(refusal % {"why": why})
+
+
 @dataclass(frozen=True)
 class SealedFile:
     data: bytes
@@ -236,14 +249,8 @@ def seal_file(data: bytes, *, name: str, actor) -> SealedFile | None:
     """`data` sealed to the association's key, or None while the association has registered
     none (the audit log holds no registration).
     KeyNotAsRegistered, audited, when the key is not exactly as registered."""
-    code, why = problem()
-    if code:
-        log.error("the association key was refused (%s)", code)
-        with transaction.atomic():
-            audit.record(Action.ASSOCIATION_KEY_REFUSED, actor=actor, payload={
-                "code": code, "fingerprint": current_fingerprint(), "file": name})
-        raise KeyNotAsRegistered(_("Not downloaded: %(why)s. Nothing was sealed or handed out; "
-                                   "tell the association.") % {"why": why})
+    refuse_unless_as_registered(name=name, actor=actor, refusal=_(
+        "Not downloaded: %(why)s. Nothing was sealed or handed out; tell the association."))
     key = current()
     if key is None:
         return None

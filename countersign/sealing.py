@@ -263,6 +263,8 @@ def make_grant(request: dict, private_key: X25519PrivateKey, *, made: str) -> di
     name = grant_name(campaign=request["campaign"], roster=request["roster"],
                       content_hash=request["content_hash"], not_after=request["not_after"])
     workers = [public_from_raw(base64.b64decode(w["public_key"])) for w in request["workers"]]
+    if [fingerprint(w) for w in workers] != [w["fingerprint"] for w in request["workers"]]:
+        raise NotSealed("a worker's key in the request does not match its fingerprint")
     seals = {fingerprint(worker): base64.b64encode(seal(data_key, worker, name=name,
                                                         made=made)).decode("ascii")
              for worker in workers}

@@ -35,6 +35,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 import audit
 from countersign import association_key, sealing
@@ -73,6 +74,9 @@ def give_key(roster: Roster) -> AESGCM:
     contractor unless the association holds the keys (then the caller uses the returned key
     only for the import itself, and forgets it)."""
     data_key = sealing.new_data_key()
+    code, why = association_key.problem() if may_not_hold() else ("", "")
+    if code:  # (check_before_import refused it already, audited, on every import path)
+        raise association_key.KeyNotAsRegistered(NOT_IMPORTED % {"why": why})
     roster.data_key_seals = _seals(data_key, roster.pk)
     with_association = bool(roster.data_key_seals) and settings.ROSTER_KEYS_WITH_ASSOCIATION
     roster.data_key = None if with_association else wrap(data_key, bound_roster(roster.pk))
@@ -88,6 +92,25 @@ def share_key(source: Roster, part: Roster) -> None:
     part.data_key = (wrap(unwrap(bytes(source.data_key), bound_roster(source.pk)),
                           bound_roster(part.pk)) if source.data_key else None)
     part.save(update_fields=["data_key", "data_key_seals"])
+
+
+NOT_IMPORTED = gettext_lazy("Not imported: %(why)s. Only the association may hold this roster's "
+                            "key; tell the association.")
+
+
+def may_not_hold() -> bool:
+    """Whether the contractor may no longer hold new rosters' keys: the association has
+    registered a key (and ROSTER_KEYS_WITH_ASSOCIATION is on)."""
+    return settings.ROSTER_KEYS_WITH_ASSOCIATION and association_key.sealing_required()
+
+
+def check_before_import(*, actor=None) -> None:
+    """Before an import's transaction: KeyNotAsRegistered, audited, when the contractor may
+    not hold the new roster's key and the association's key is not as registered: never a
+    contractor's copy because someone tampered with the association's key."""
+    if may_not_hold():
+        association_key.refuse_unless_as_registered(name="roster import", actor=actor,
+                                                    refusal=str(NOT_IMPORTED))
 
 
 def key_of(roster_id: int, wrapped) -> AESGCM | None:

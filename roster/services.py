@@ -135,6 +135,7 @@ def roster_upload_confirm(*, upload: RosterUpload, actor) -> Roster:
     checked = member_data.held_upload(upload)
     if upload.uploaded_at < _expiry_cutoff() or not checked:
         raise UploadExpired  # (an upload kept before checked rows were, too: upload again)
+    data_keys.check_before_import(actor=actor)
     parsed = ParsedRoster.from_checked(checked, filename=upload.source_filename,
                                        sha256=upload.file_sha256)
     with transaction.atomic():

@@ -68,6 +68,9 @@ def roster_upload_preview(request, pk):
             return redirect("roster:list")
         try:
             roster = services.roster_upload_confirm(upload=upload, actor=request.user)
+        except association_key.KeyNotAsRegistered as refusal:
+            messages.error(request, str(refusal))
+            return redirect("roster:list")
         except services.UploadExpired:
             messages.error(request, _("This upload waited too long and expired. Upload the "
                                       "file again."))

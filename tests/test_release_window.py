@@ -144,7 +144,7 @@ def test_with_the_grant_every_member_gets_their_own_message_and_the_key_goes_aft
     assert campaign.state == State.COMPLETED
     assert sorted(_sent_to(sink)) == sorted(ADDRESSES)
     assert not Grant.objects.exists() and data_keys.open_windows() == ()
-    assert guard_index._index.cache_info().currsize == 0  # no index of the opened values
+    assert guard_index._windowed_index.cache_info().currsize == 0  # no index of what it opened
 
 
 @pytest.mark.parametrize("change, why", [
@@ -378,3 +378,83 @@ def test_the_purge_of_a_held_roster_destroys_its_seals_and_keeps_its_tags_dated(
     assert certificate.document["guard_tags"]["count"] == GuardTag.objects.filter(
         roster=held_roster).count() > 0
     assert not GuardTag.objects.filter(roster=held_roster, keep_until__year=9999).exists()
+
+
+# --- the database's administrator against the window (found by a reviewer's attack) -----------
+
+def test_a_worker_key_changed_or_added_in_the_database_is_never_listed_or_granted(
+        held_roster, olivia, sam, oscar, association_private_key):
+    campaign = _approved(olivia, sam, held_roster)
+    honest = key_window.publish()
+    dba = sealing.new_private_key()
+    WorkerKey.objects.filter(pk=honest.pk).update(public_key=sealing.raw_public(dba.public_key()))
+    WorkerKey.objects.create(fingerprint=sealing.fingerprint(dba.public_key()), name="vm:1",
+                             public_key=sealing.raw_public(dba.public_key()),
+                             seen_at=timezone.now())
+    request = key_window.request_for(campaign)
+    assert request["workers"] == []  # neither the changed row nor the added one
+    forged = {**request, "workers": [{"name": honest.name, "fingerprint": honest.fingerprint,
+                                      "public_key": __import__("base64").b64encode(
+                                          sealing.raw_public(dba.public_key())).decode()}]}
+    with pytest.raises(sealing.NotSealed, match="does not match its fingerprint"):
+        sealing.make_grant(forged, association_private_key, made="2026-12-06T00:00:00Z")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_content_changed_in_the_database_while_sending_is_not_sent_on_the_grant(
+        held_roster, olivia, sam, oscar, sink, association_private_key):
+    campaign = _approved(olivia, sam, held_roster)
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    workflow.start(campaign_id=campaign.pk)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        body_text="{name} 様\nhttps://evil.example/r?e={email}\n")
+    sink.handler.received.clear()
+    run_until_done(campaign)
+    assert campaign.state == State.PAUSED and "no longer what was signed" in campaign.paused_reason
+    assert _sent_to(sink) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_association_key_that_does_not_verify_stops_imports_rather_than_hold_a_copy(
+        olivia, oscar, association_private_key):
+    from countersign.models import AssociationKey
+    from roster.models import Roster
+
+    AssociationKey.objects.update(attestation="0" * 64)
+    with pytest.raises(association_key.KeyNotAsRegistered, match="Not imported"):
+        make_roster(olivia)
+    from roster.samples import csv_bytes
+    client = client_for(olivia)
+    response = client.post(reverse("roster:upload"), {"name": "名簿", "file": SimpleUploadedFile(
+        "m.csv", csv_bytes(sample_rows(3)))})
+    page = client.post(response.url, {"confirm": ""}, follow=True,
+                       HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Not imported" in page and not Roster.objects.exists()
+    assert AuditEntry.objects.filter(action="association_key.refused").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_takes_the_guards_index_of_the_opened_values_from_the_worker_too(
+        held_roster, olivia, sam, oscar, sink, association_private_key):
+    from campaigns import sender
+
+    campaign = _approved(olivia, sam, held_roster, rate_limit=5, rate_unit="second")
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    outcome = sender.run(campaign.pk, worker="test", budget=0.5, sleep=lambda s: None)
+    assert outcome is sender.Outcome.CONTINUE
+    assert guard_index._windowed_index.cache_info().currsize == 1  # kept between slices
+    workflow.stop(campaign=campaign, user=oscar)
+    sender.run(campaign.pk, worker="test", budget=0.5, sleep=lambda s: None)
+    assert guard_index._windowed_index.cache_info().currsize == 0
+
+
+def test_an_erasure_request_takes_a_held_members_tags_too(held_roster, oscar):
+    from campaigns import retention
+    from roster.models import GuardTag
+
+    member = held_roster.members.get(member_number="W000003")
+    assert GuardTag.objects.filter(roster=held_roster, member_number="W000003").exists()
+    retention.erase_member(address=ADDRESSES[2], actor=oscar)
+    assert not Member.objects.filter(pk=member.pk).exists()
+    assert not GuardTag.objects.filter(roster=held_roster, member_number="W000003").exists()
+    assert GuardTag.objects.filter(roster=held_roster, member_number="W000004").exists()

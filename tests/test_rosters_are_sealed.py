@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.checks import run_checks
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.test import override_settings
 
 import audit
 from audit.models import AuditEntry
@@ -220,8 +221,13 @@ def test_no_data_key_is_sealed_to_a_key_the_audit_log_does_not_vouch_for(olivia,
     swapped = sealing.new_private_key()  # the administrator's own key, put in the row
     AssociationKey.objects.filter(current=True).update(
         public_key=sealing.raw_public(swapped.public_key()))
-    roster = make_roster(olivia)
-    assert roster.data_key_seals == {}
+    with pytest.raises(association_key.KeyNotAsRegistered):  # neither sealed to it nor kept
+        make_roster(olivia)
+    assert not Roster.objects.exists()
+    settings_off = {"ROSTER_KEYS_WITH_ASSOCIATION": False}
+    with override_settings(**settings_off):  # where the contractor keeps its copy anyway
+        roster = make_roster(olivia)
+    assert roster.data_key_seals == {} and roster.data_key
 
 
 def test_the_deploy_check_warns_while_the_member_data_key_is_derived(settings):
@@ -271,8 +277,8 @@ def test_a_registration_forged_in_the_database_gets_no_roster_sealed_to_it(olivi
         audit.record("association_key.registered", actor=orla, role="observer", target=key,
                      payload={"fingerprint": key.fingerprint, "retired_key": ""})
     assert association_key.problem()[0] == "unattested"
-    roster = make_roster(olivia)
-    assert roster.data_key_seals == {} and roster.data_key  # sealed to nobody; kept wrapped
+    with pytest.raises(association_key.KeyNotAsRegistered):  # sealed to nobody, not imported
+        make_roster(olivia)
 
 
 def test_a_delivery_pointed_at_another_rosters_member_is_not_sent(olivia, sam, oscar, sink):

@@ -331,11 +331,11 @@ def test_a_killed_qcluster_cannot_read_the_old_grant_and_the_re_release_finishes
     env = worker_env(mail_server)
 
     def cluster_with_a_key():
-        known = set(key_window.live_workers().values_list("fingerprint", flat=True))
+        known = {w.fingerprint for w in key_window.live_workers()}
         cluster = subprocess.Popen([*MANAGE, "qcluster"], env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_until(lambda: set(key_window.live_workers().values_list(
-            "fingerprint", flat=True)) - known, timeout=60, what="the worker's key")
+        wait_until(lambda: {w.fingerprint for w in key_window.live_workers()} - known,
+                   timeout=60, what="the worker's key")
         return cluster
 
     def release_with_a_grant():

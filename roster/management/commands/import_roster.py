@@ -2,7 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from roster import services
+from countersign import association_key
+from roster import data_keys, services
 
 
 class Command(BaseCommand):
@@ -38,6 +39,10 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(f"checked {len(parsed.members)} members; nothing stored (dry run)")
             return
-        roster = services.roster_import(parsed=parsed, name=name, system="cli")
+        try:
+            data_keys.check_before_import()
+            roster = services.roster_import(parsed=parsed, name=name, system="cli")
+        except association_key.KeyNotAsRegistered as refusal:
+            raise CommandError(str(refusal)) from None
         self.stdout.write(f"imported {roster.member_count} members into roster {roster.pk} "
                           f"({roster.name}), file SHA-256 {roster.file_sha256}")
