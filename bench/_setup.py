@@ -58,6 +58,28 @@ def countersigned(campaign, *, operator, supervisor, observer=None, association_
                             grant=_grant(campaign, association_key))
 
 
+def released_notice(roster, name, *, operator, supervisor, observer, association_key=None):
+    """The benches' notice (a name, a number, a branch and three lines) created, submitted,
+    approved and released, with its staff test message kept in memory; sending then goes
+    over SMTP to wherever the settings point."""
+    from django.conf import settings
+
+    from campaigns import workflow
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    campaign = workflow.create(user=operator, roster=roster, name=name,
+                               sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
+                               subject="【重要】{name} 様: 感染症見舞金の変更",
+                               body_text="{name} 様\n\n会員番号 {member_number}\n"
+                                         "所属支部: {支部}\n\n"
+                                         "感染症見舞金の給付内容が変更になりました。\n" * 3)
+    workflow.submit(campaign=campaign, user=operator)
+    campaign = countersigned(campaign, operator=operator, supervisor=supervisor,
+                             observer=observer, association_key=association_key)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    return campaign
+
+
 def _grant(campaign, private_key):
     from campaigns import key_window
 

@@ -32,7 +32,7 @@ parser.add_argument("--relay-ms", type=float, default=0.0,
                     help="the sink's delay before answering DATA (default: answer at once)")
 args = parser.parse_args()
 
-from _setup import SinkProcess, countersigned, django_setup, free_port, user
+from _setup import SinkProcess, django_setup, free_port, released_notice, user
 
 TARGETS = {"postgresql": 0.55, "sqlite": 0.75}  # worker/bare, per engine (issue 25)
 
@@ -61,17 +61,7 @@ ROSTER = roster_import(parsed=check_roster_file(csv_bytes(sample_rows(args.membe
 
 
 def released_campaign(n):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    campaign = workflow.create(user=OLIVIA, roster=ROSTER, name=f"bench {n}",
-                               sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
-                               subject="【重要】{name} 様: 感染症見舞金の変更",
-                               body_text="{name} 様\n\n会員番号 {member_number}\n"
-                                         "所属支部: {支部}\n\n"
-                                         "感染症見舞金の給付内容が変更になりました。\n" * 3)
-    workflow.submit(campaign=campaign, user=OLIVIA)
-    campaign = countersigned(campaign, operator=OLIVIA, supervisor=SAM, observer=OSCAR)
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    return campaign
+    return released_notice(ROSTER, f"bench {n}", operator=OLIVIA, supervisor=SAM, observer=OSCAR)
 
 
 def bare_loop(campaign, port, *, prebuilt: bool) -> float:

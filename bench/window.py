@@ -20,7 +20,7 @@ parser.add_argument("--repeat", type=int, default=3)
 parser.add_argument("--relay-ms", type=float, default=0.0)
 args = parser.parse_args()
 
-from _setup import SinkProcess, countersigned, django_setup, free_port, user
+from _setup import SinkProcess, django_setup, free_port, released_notice, user
 
 django_setup()
 
@@ -31,7 +31,7 @@ from django.test.utils import setup_test_environment
 setup_test_environment()
 call_command("migrate", verbosity=0)
 
-from campaigns import key_window, sender, workflow
+from campaigns import key_window, sender
 from countersign import association_key, sealing
 from roster import data_keys, member_data
 from roster.samples import csv_bytes, sample_rows
@@ -43,30 +43,20 @@ OSCAR = user("oscar", "association", "observer")
 FILE = csv_bytes(sample_rows(args.members))
 
 
-def imported(name):
-    return roster_import(parsed=check_roster_file(FILE, "m.csv"), name=name, actor=OLIVIA)
+def imported(name, actor):
+    return roster_import(parsed=check_roster_file(FILE, "m.csv"), name=name, actor=actor)
 
 
-CONTRACTOR_COPY = imported("contractor's copy")
+CONTRACTOR_COPY = imported("contractor's copy", OLIVIA)
 PRIVATE = sealing.new_private_key()
 association_key.register(user=OSCAR, pem=sealing.public_pem(PRIVATE.public_key()))
-HELD = imported("held by the association")
+HELD = imported("held by the association", OSCAR)  # the association imports what it holds
 assert CONTRACTOR_COPY.data_key and data_keys.with_association(HELD)
 
 
 def released(roster, n):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    campaign = workflow.create(user=OLIVIA, roster=roster, name=f"window {n}",
-                               sender=settings.CAMPAIGN_SENDERS[0], canary_enabled=False,
-                               subject="【重要】{name} 様: 感染症見舞金の変更",
-                               body_text="{name} 様\n\n会員番号 {member_number}\n"
-                                         "所属支部: {支部}\n\n"
-                                         "感染症見舞金の給付内容が変更になりました。\n" * 3)
-    workflow.submit(campaign=campaign, user=OLIVIA)
-    campaign = countersigned(campaign, operator=OLIVIA, supervisor=SAM, observer=OSCAR,
-                             association_key=PRIVATE)
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    return campaign
+    return released_notice(roster, f"window {n}", operator=OLIVIA, supervisor=SAM, observer=OSCAR,
+                           association_key=PRIVATE)
 
 
 def rate(campaign) -> float:

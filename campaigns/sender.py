@@ -192,34 +192,38 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
     worker = worker or worker_name()
     deadline = time.monotonic() + (budget if budget is not None else settings.SEND_SLICE_SECONDS)
     campaign = Campaign.objects.select_related("roster").get(pk=campaign_id)
-    roster_id, windowed = campaign.roster_id, data_keys.with_association(campaign.roster)
-    if not windowed or campaign.state not in (State.RELEASED, State.SENDING):
+    if not data_keys.with_association(campaign.roster):
         guard_index.forget_windowed_values()  # no campaign of this process needs it now
-    if windowed:  # only the association holds the key: this slice runs on its grant
-        if campaign.state not in (State.RELEASED, State.SENDING):
-            return Outcome.FINISHED
-        key_window.publish()  # seen: the next grant request lists this worker
-        granted = key_window.key_for(campaign)
-        if granted is None:
-            guard_index.forget_windowed_values()
-            return _key_needed(campaign)
-        if campaign.state == State.SENDING and \
-                campaign.compute_content_hash() != campaign.content_hash:
-            guard_index.forget_windowed_values()  # the grant is for what was signed only
-            _pause(campaign_id, _(CHANGED_UNDER_THE_GRANT))
-            return Outcome.FINISHED
-        key, not_after = granted
-        deadline = min(deadline, time.monotonic() + (not_after - timezone.now()).total_seconds())
-        data_keys.open_window(roster_id, key)
+        return _slice(campaign, worker, deadline, sleep)
     outcome = None
     try:
-        outcome = _slice(campaign, worker, deadline, sleep)
+        outcome = _windowed_slice(campaign, worker, deadline, sleep)
         return outcome
+    finally:  # the guard's index of what the key opened goes once the campaign is no
+        if outcome is not Outcome.CONTINUE:  # longer sending in this process
+            guard_index.forget_windowed_values()
+
+
+def _windowed_slice(campaign: Campaign, worker: str, deadline: float, sleep) -> Outcome:
+    """A slice of a campaign whose roster only the association holds the key to: it runs on
+    the observer's grant, and the key is open only while the slice runs."""
+    if campaign.state not in (State.RELEASED, State.SENDING):
+        return Outcome.FINISHED
+    key_window.publish()  # seen: the next grant request lists this worker
+    granted = key_window.key_for(campaign)
+    if granted is None:
+        return _key_needed(campaign)
+    if campaign.state == State.SENDING and \
+            campaign.compute_content_hash() != campaign.content_hash:
+        _pause(campaign.pk, _(CHANGED_UNDER_THE_GRANT))  # the grant is for what was signed
+        return Outcome.FINISHED
+    key, not_after = granted
+    deadline = min(deadline, time.monotonic() + (not_after - timezone.now()).total_seconds())
+    data_keys.open_window(campaign.roster_id, key)
+    try:
+        return _slice(campaign, worker, deadline, sleep)
     finally:
-        if windowed:  # the key goes with the slice; the guard's index of what it opened goes
-            data_keys.close_window(roster_id)  # once the campaign is no longer sending here
-            if outcome is not Outcome.CONTINUE:
-                guard_index.forget_windowed_values()
+        data_keys.close_window(campaign.roster_id)
 
 
 KEY_NEEDED = gettext_noop(

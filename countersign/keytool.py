@@ -147,6 +147,17 @@ def open_file(args) -> None:
     print(f"{out}: {len(data):,} bytes (sealed as {header.name} at {header.made} UTC)")
 
 
+def _write_answer(out: Path, answer: dict) -> Path:
+    """A grant or reseal answer, readable by its owner only (it is sealed, but it is theirs)."""
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        sys.exit(f"Cannot write {out}: {error.strerror}")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(answer, handle, indent=1)
+    return out
+
+
 def grant(args) -> None:
     path = Path(args.file)
     try:
@@ -164,14 +175,8 @@ def grant(args) -> None:
         sys.exit(f"{path}: not a grant request ({error})")
     except sealing.NotSealed as error:
         sys.exit(f"{path}: {error}")
-    out = Path(args.out) if args.out else path.with_name(
-        f"grant-campaign-{request['campaign']}.json")
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    except OSError as error:
-        sys.exit(f"Cannot write {out}: {error.strerror}")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(answer, handle, indent=1)
+    out = _write_answer(Path(args.out) if args.out else path.with_name(
+        f"grant-campaign-{request['campaign']}.json"), answer)
     print(f"{out}: hand this file in with the release.")
 
 
@@ -187,13 +192,7 @@ def reseal(args) -> None:
         sys.exit(f"{path}: {error}")
     print(f"{len(answer['seals'])} of {len(request['rosters'])} roster(s) sealed to the new key "
           f"{sealing.grouped(answer['to'])[:39]}…")
-    out = Path(args.out) if args.out else path.with_name("reseal.json")
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    except OSError as error:
-        sys.exit(f"Cannot write {out}: {error.strerror}")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(answer, handle, indent=1)
+    out = _write_answer(Path(args.out) if args.out else path.with_name("reseal.json"), answer)
     print(f"{out}: hand this file in on the roster page (Reseal).")
 
 
