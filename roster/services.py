@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 import audit
 from countersign.roles import Role, has_role
@@ -20,6 +21,45 @@ AUDITED_PROBLEMS = 20
 
 class UploadExpired(Exception):
     pass
+
+
+# --- who imports ------------------------------------------------------------------------------
+
+def importer_role() -> str:
+    """Who imports a roster now. Once only the association may hold new rosters' keys, the
+    association's observer (the data owner) imports its file itself, and the contractor
+    never receives it; until then, the contractor's operator imports what it was given."""
+    return Role.OBSERVER if data_keys.may_not_hold() else Role.OPERATOR
+
+
+def may_import(user) -> bool:
+    return has_role(user, importer_role())
+
+
+class NotTheImporter(PermissionDenied):
+    """A roster import by someone the rule above does not name: nothing is read or kept."""
+
+
+def who_imports() -> str:
+    if importer_role() == Role.OBSERVER:
+        return _("The association holds the key of new rosters, so its observer imports the "
+                 "member file and the contractor never receives it. Ask the association's "
+                 "observer to import the roster; you draft the campaign on it afterwards.")
+    return _("Rosters are imported by the contractor's operator until the association "
+             "registers its key; from then on, the association's observer imports them.")
+
+
+def require_importer(actor=None, *, system: str = "") -> None:
+    """NotTheImporter unless `actor` may import now. The server's command line imports only
+    while the contractor may hold rosters: a file on the contractor's server is the very
+    file the association no longer hands over."""
+    if actor is not None and not may_import(actor):
+        raise NotTheImporter(who_imports())
+    if actor is None and system == "cli" and importer_role() == Role.OBSERVER:
+        raise NotTheImporter(_(
+            "Not imported: the association holds the key of new rosters, so the member file "
+            "does not belong on the contractor's server. The association's observer imports "
+            "it on the roster page."))
 
 
 def check_roster_file(data: bytes, filename: str) -> ParsedRoster:
@@ -50,7 +90,7 @@ def _import_payload(parsed: ParsedRoster, name: str, outcome: str) -> dict:
 
 
 def _actor(actor, system):
-    return {"actor": actor, "role": Role.OPERATOR if actor else "", "system": system}
+    return {"actor": actor, "role": importer_role() if actor else "", "system": system}
 
 
 @transaction.atomic
@@ -58,6 +98,7 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
     """Store a checked file as a roster: all members or none."""
     if not parsed.ok:
         raise ValueError("only a roster without errors can be imported")
+    require_importer(actor, system=system)
     roster = Roster.objects.create(
         name=name,
         imported_by=actor,
@@ -115,6 +156,7 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
     Returns (upload or None, parsed). Parsing runs outside any transaction, so a big file
     does not hold the database's write lock.
     """
+    require_importer(actor)  # before the file is read: it is not theirs to hand in
     parsed = check_roster_file(data, filename)
     if not parsed.ok:
         roster_import_refused(parsed=parsed, name=name, actor=actor)
@@ -135,6 +177,7 @@ def roster_upload_confirm(*, upload: RosterUpload, actor) -> Roster:
     checked = member_data.held_upload(upload)
     if upload.uploaded_at < _expiry_cutoff() or not checked:
         raise UploadExpired  # (an upload kept before checked rows were, too: upload again)
+    require_importer(actor)  # the association registered its key since: the observer imports
     data_keys.check_before_import(actor=actor)
     parsed = ParsedRoster.from_checked(checked, filename=upload.source_filename,
                                        sha256=upload.file_sha256)

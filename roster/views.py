@@ -1,3 +1,5 @@
+from functools import wraps
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -8,7 +10,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from countersign import access, association_key
-from countersign.roles import Role, role_required
+from countersign.roles import Role, record_denied_request, role_required
 from roster import data_keys, member_data, services
 from roster.forms import MemberSearchForm, NamedMemberForm, RosterUploadForm
 from roster.models import NamedMember, Roster, RosterUpload
@@ -21,7 +23,8 @@ ROSTER_READERS = access.roles_for(access.Data.ROSTER_METADATA)
 def roster_list(request):
     rosters = Roster.objects.select_related("imported_by")
     page = Paginator(rosters, 50).get_page(request.GET.get("page"))
-    return render(request, "roster/list.html", {"page": page})
+    return render(request, "roster/list.html", {"page": page,
+                                                "may_import": services.may_import(request.user)})
 
 
 @role_required(*ROSTER_READERS)
@@ -38,7 +41,22 @@ def roster_detail(request, pk):
     return render(request, "roster/detail.html", context)
 
 
-@role_required(Role.OPERATOR)
+def importer_required(view):
+    """The roster's importer only (roster.services.importer_role: the association's observer
+    once the association holds the keys, the contractor's operator before), told who it is."""
+    @wraps(view)
+    @role_required(Role.OPERATOR, Role.OBSERVER)
+    def wrapped(request, *args, **kwargs):
+        if not services.may_import(request.user):
+            if request.method not in ("GET", "HEAD", "OPTIONS"):
+                record_denied_request(request, required=(services.importer_role(),))
+            raise services.NotTheImporter(services.who_imports())
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@importer_required
 @require_http_methods(["GET", "POST"])
 def roster_upload(request):
     form = RosterUploadForm(request.POST or None, request.FILES or None)
@@ -53,13 +71,14 @@ def roster_upload(request):
         )
         if upload is not None:
             return redirect("roster:upload_preview", upload.pk)
-    return render(request, "roster/upload.html", {"form": form, "parsed": parsed})
+    return render(request, "roster/upload.html", {
+        "form": form, "parsed": parsed, "held": services.importer_role() == Role.OBSERVER})
 
 
-@role_required(Role.OPERATOR)
+@importer_required
 @require_http_methods(["GET", "POST"])
 def roster_upload_preview(request, pk):
-    # Only the operator who uploaded a file may see or confirm it.
+    # Only the person who uploaded a file may see or confirm it.
     upload = get_object_or_404(RosterUpload, pk=pk, uploaded_by=request.user)
     if request.method == "POST":
         if "cancel" in request.POST:

@@ -24,7 +24,7 @@ from roster import data_keys, member_data
 from roster.models import Roster
 from roster.samples import xlsx_bytes
 from tests import canaries
-from tests.factories import SUPERVISOR_TICKS, client_for, make_campaign, with_device
+from tests.factories import SUPERVISOR_TICKS, make_campaign, signed_in_with_code, with_device
 
 PASTED = 2
 SUBJECT = "【重要】{name} 様: ご登録内容の確認"
@@ -74,14 +74,14 @@ def test_before_the_release_nothing_the_contractor_holds_carries_a_members_value
         return (place == "database" and state == "refused"
                 and hit.location.startswith("campaigns_campaign")) or place == "sqlite file"
 
-    operator = client_for(olivia)
-    response = operator.post(reverse("roster:upload"), {
+    observer = signed_in_with_code(oscar)  # the association imports: the contractor never has it
+    response = observer.post(reverse("roster:upload"), {
         "name": "会員名簿 2026", "file": SimpleUploadedFile(
             "members.xlsx", xlsx_bytes([list(m.row) for m in members],
                                        header=canaries.HEADER))})
     assert response.status_code == 302
     snapshot("upload")
-    operator.post(response.url, {"confirm": ""})
+    observer.post(response.url, {"confirm": ""})
     roster = Roster.objects.get()
     assert data_keys.with_association(roster) and roster.member_count == len(members)
     snapshot("import")

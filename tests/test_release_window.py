@@ -53,8 +53,8 @@ def association_private_key(oscar):
 
 
 @pytest.fixture
-def held_roster(olivia, association_private_key):
-    return make_roster(olivia)
+def held_roster(oscar, association_private_key):
+    return make_roster(oscar)
 
 
 def _approved(olivia, sam, roster, **changes):
@@ -114,8 +114,8 @@ def test_a_page_of_a_held_roster_shows_numbers_and_synthetic_previews(held_roste
     assert member_data.matching_ids(held_roster.pk, "member00000") == []  # no substring
 
 
-def test_the_guard_knows_a_held_rosters_values_by_their_tags(held_roster, olivia):
-    other = make_roster(olivia, rows=[("K1", "別人 一郎", "ichiro@other.example", "東京")],
+def test_the_guard_knows_a_held_rosters_values_by_their_tags(held_roster, olivia, oscar):
+    other = make_roster(oscar, rows=[("K1", "別人 一郎", "ichiro@other.example", "東京")],
                         name="別名簿")
     campaign = make_campaign(olivia, other, body_text=f"連絡先: {ADDRESSES[4]}\n")
     with pytest.raises(workflow.ContentRefused):
@@ -176,9 +176,9 @@ def test_a_grant_for_no_running_worker_is_refused(held_roster, olivia, sam, osca
 
 
 def test_the_key_tool_refuses_a_request_whose_data_key_is_another_rosters(
-        held_roster, olivia, sam, association_private_key):
+        held_roster, olivia, sam, oscar, association_private_key):
     campaign = _approved(olivia, sam, held_roster)
-    other = make_roster(olivia, name="別名簿")
+    other = make_roster(oscar, name="別名簿")
     key_window.publish()
     request = {**key_window.request_for(campaign), "data_key_seals": other.data_key_seals}
     with pytest.raises(sealing.NotSealed, match="another roster"):
@@ -313,7 +313,7 @@ def test_a_name_inside_another_members_name_is_their_own_not_a_finding_on_tags(
     held roster's keyed tags, inside the window) must not take it for 林 陽菜's name."""
     rows = [("W000001", "小林 陽菜", "kobayashi@members.example", "東京"),
             ("W000002", "林 陽菜", "hayashi@members.example", "大阪")]
-    roster = make_roster(olivia, rows=rows)
+    roster = make_roster(oscar, rows=rows)
     campaign = _approved(olivia, sam, roster)
     _release(campaign, oscar, _grant(campaign, association_private_key))
     run_until_done(campaign)
@@ -349,7 +349,7 @@ def test_a_reseal_file_for_another_key_or_roster_is_refused(held_roster, olivia,
                                                            association_private_key):
     request = data_keys.reseal_request()
     assert request["rosters"] == []  # sealed to the current key already
-    other = make_roster(olivia, name="別名簿")
+    other = make_roster(oscar, name="別名簿")
     forged = {"kind": sealing.RESEAL, "to": association_key.current_fingerprint(),
               "seals": {str(other.pk): next(iter(other.data_key_seals.values()))}}
     with pytest.raises(data_keys.ResealRefused, match="not waiting"):
@@ -422,9 +422,9 @@ def test_an_association_key_that_does_not_verify_stops_imports_rather_than_hold_
 
     AssociationKey.objects.update(attestation="0" * 64)
     with pytest.raises(association_key.KeyNotAsRegistered, match="Not imported"):
-        make_roster(olivia)
+        make_roster(oscar)
     from roster.samples import csv_bytes
-    client = client_for(olivia)
+    client = signed_in_with_code(oscar)
     response = client.post(reverse("roster:upload"), {"name": "名簿", "file": SimpleUploadedFile(
         "m.csv", csv_bytes(sample_rows(3)))})
     page = client.post(response.url, {"confirm": ""}, follow=True,

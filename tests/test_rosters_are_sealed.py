@@ -195,7 +195,7 @@ def _opened_with(private, roster) -> AESGCM:
 
 def test_the_association_opens_its_roster_with_its_own_key_alone(olivia, orla):
     private = _register_key(orla)
-    roster = make_roster(olivia)
+    roster = make_roster(orla)
     key = _opened_with(private, roster)
     member = Member.objects.filter(roster=roster).order_by("row_number").first()
     opened = json.loads(sealing.open_row(key, bytes(member.personal), member_data.bound_member(
@@ -222,7 +222,7 @@ def test_no_data_key_is_sealed_to_a_key_the_audit_log_does_not_vouch_for(olivia,
     AssociationKey.objects.filter(current=True).update(
         public_key=sealing.raw_public(swapped.public_key()))
     with pytest.raises(association_key.KeyNotAsRegistered):  # neither sealed to it nor kept
-        make_roster(olivia)
+        make_roster(orla)
     assert not Roster.objects.exists()
     settings_off = {"ROSTER_KEYS_WITH_ASSOCIATION": False}
     with override_settings(**settings_off):  # where the contractor keeps its copy anyway
@@ -278,7 +278,7 @@ def test_a_registration_forged_in_the_database_gets_no_roster_sealed_to_it(olivi
                      payload={"fingerprint": key.fingerprint, "retired_key": ""})
     assert association_key.problem()[0] == "unattested"
     with pytest.raises(association_key.KeyNotAsRegistered):  # sealed to nobody, not imported
-        make_roster(olivia)
+        make_roster(orla)
 
 
 def test_a_delivery_pointed_at_another_rosters_member_is_not_sent(olivia, sam, oscar, sink):

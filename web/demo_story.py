@@ -25,9 +25,9 @@ BODY = ("{name} 様\n\n会員番号 {member_number} の皆様へ、年会費の�
 
 def seed(roster_file: Path, key_file: Path) -> list[Campaign]:
     """Seed the story once (nothing if the demo already has campaigns). The roster is
-    imported after the association's key was registered, so only the association holds its
-    key: the demo observer's releases carry a grant made with `key_file`, as the key tool
-    makes it."""
+    imported by the association's observer after its key was registered, so only the
+    association holds its key: the demo observer's releases carry a grant made with
+    `key_file`, as the key tool makes it."""
     if Campaign.objects.exists():
         return []
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"), \
@@ -35,7 +35,7 @@ def seed(roster_file: Path, key_file: Path) -> list[Campaign]:
         people = {u.username: u for u in User.objects.filter(
             username__in=["olivia", "sam", "oscar"])}
         parsed = check_roster_file(roster_file.read_bytes(), roster_file.name)
-        roster = roster_import(parsed=parsed, name=_("Demo roster"), actor=people["olivia"])
+        roster = roster_import(parsed=parsed, name=_("Demo roster"), actor=people["oscar"])
         private = sealing.load_private(key_file.read_bytes(), None)
         return [_sent_with_a_bounce(roster, private=private, **people),
                 _paused_with_a_doubt(roster, private=private, **people)]

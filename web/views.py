@@ -18,6 +18,7 @@ from campaigns.models import Campaign, DeletionCertificate, State
 from campaigns.schedules import WATCHDOG
 from countersign import access, clock, mailcatcher
 from countersign.roles import Role, role_required, roles_of
+from roster import services as roster_services
 
 _EML_NAME = re.compile(r"\d+-\d+\.eml")
 
@@ -68,6 +69,7 @@ def home(request):
     return render(request, "home.html", {
         "waiting_for_you": notifications.waiting_for(request.user),
         "roles": sorted(roles), "waiting": waiting,
+        "may_import": roster_services.may_import(request.user),
         "mailbox": settings.MAILCATCHER_INBOX and access.may_see(request.user,
                                                                  access.Data.MEMBER_MAIL)})
 

@@ -320,7 +320,7 @@ def test_a_killed_qcluster_cannot_read_the_old_grant_and_the_re_release_finishes
     with_device(oscar)
     private = sealing.new_private_key()
     association_key.register(user=oscar, pem=sealing.public_pem(private.public_key()))
-    roster = make_roster(people["olivia"], count=300)
+    roster = make_roster(oscar, count=300)  # the association imports what only it holds
     campaign = make_campaign(people["olivia"], roster, canary_enabled=False, rate_limit=20,
                              rate_unit="second")
     workflow.submit(campaign=campaign, user=people["olivia"])

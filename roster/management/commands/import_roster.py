@@ -16,6 +16,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: Path, name: str, dry_run: bool, **options):
         try:
+            services.require_importer(system="cli")  # before the file is read
+        except services.NotTheImporter as refusal:
+            raise CommandError(str(refusal)) from None
+        try:
             data = file.read_bytes()
         except OSError as error:
             raise CommandError(f"cannot read {file}: {error.strerror}") from None
