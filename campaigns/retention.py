@@ -44,7 +44,7 @@ from countersign import association_key, clock, mailcatcher, sealing
 from countersign.pseudonyms import normalise_address
 from countersign.pseudonyms import pseudonym as pseudonym_of
 from countersign.roles import Role, has_role
-from roster import data_keys, member_data
+from roster import data_keys, member_data, previews
 from roster.models import Member, Roster, RosterUpload, Suppression
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,12 @@ def rosters_due(now=None):
 
 def purge_rosters(now=None) -> list[DeletionCertificate]:
     """The schedule's task: purge every roster that is due, one certificate for the run
-    (nothing due: no certificate). Expired uploads go in any case."""
+    (nothing due: no certificate). Expired uploads, and the seals of preview grants past
+    their deadline, go in any case."""
     due = list(rosters_due(now).values_list("pk", flat=True))
     expired = _expired_uploads(now)
     guard_tags.forget_expired()
+    previews.forget_expired(now)
     with transaction.atomic():
         # Locked, then checked again: a campaign created on a roster since it was found due
         # keeps it (on PostgreSQL, creating one waits for this lock, then sees the purge).

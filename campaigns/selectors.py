@@ -9,7 +9,7 @@ from django.utils.translation import pgettext_lazy
 
 from campaigns import mail
 from campaigns.states import State
-from roster import member_data
+from roster import data_keys, member_data, previews
 
 PREVIEW_FIELDS = (("sender", pgettext_lazy("mail sender", "From")), ("subject", _("Subject")),
                   ("body_text", _("Body")), ("body_html", _("HTML body")))
@@ -26,7 +26,14 @@ def preview(campaign, member) -> dict:
 
 def sample_members(roster) -> list:
     """First, last and one random member (their values, through the door), each found
-    through the (roster, row) index, so the cost does not grow with the roster."""
+    through the (roster, row) index, so the cost does not grow with the roster. For a roster
+    only the association holds, the members it lets previews show, if any (roster.previews):
+    real messages rather than synthetic ones."""
+    if data_keys.with_association(roster):
+        granted = list(previews.current(roster).values_list("member_id", flat=True)[:3])
+        found = member_data.values_of(granted)
+        if found:
+            return [found[pk] for pk in granted if pk in found]
     members = roster.members.order_by("row_number").only("pk", "row_number")
     first, last = members.first(), members.reverse().first()
     if first is None:

@@ -5,6 +5,7 @@
     python -m countersign.keytool open association.key incident-campaign-3.csv.sealed
     python -m countersign.keytool grant association.key grant-request-campaign-3.json
     python -m countersign.keytool reseal old-association.key reseal-request.json
+    python -m countersign.keytool preview association.key preview-request-roster-3.json
     python -m countersign.keytool recovery association.key # the key on paper, for the safe
     python -m countersign.keytool restore restored.key     # a key file again, from the paper
 
@@ -23,6 +24,10 @@ with the release. It prints what it grants, and to which workers, first.
 `reseal` answers the reseal request of a new key (from the roster pages): with an older key
 of the association it opens each roster sealed to that key only and seals it to the new one,
 into a file to hand in; then the older key can be destroyed.
+
+`preview` answers a roster's preview request (from the roster's page): it opens the rows of
+the few members the request names, each bound to the member number it prints, and seals
+them to the server's preview key until the deadline, for previews and test messages.
 
 `recovery` prints the private key for paper (letters and digits in groups of four, with a
 check that catches a mistyped group); `restore` makes a new key file from it when every key
@@ -196,6 +201,27 @@ def reseal(args) -> None:
     print(f"{out}: hand this file in on the roster page (Reseal).")
 
 
+def preview(args) -> None:
+    path = Path(args.file)
+    try:
+        request = json.loads(path.read_text(encoding="utf-8"))
+        numbers = [member["member_number"] for member in request["members"]]
+        print(f"Roster {request['roster']} ({request.get('name', '')}): the real values of "
+              f"{len(numbers)} member(s) for previews and test messages, until "
+              f"{request['not_after']} UTC:")
+        print(f"  {', '.join(numbers)}")
+        print(f"  because: {request['reason']}")
+        made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = sealing.make_preview(request, _private(args), made=made)
+    except (ValueError, KeyError, TypeError) as error:
+        sys.exit(f"{path}: not a preview request ({error})")
+    except sealing.NotSealed as error:
+        sys.exit(f"{path}: {error}")
+    out = _write_answer(Path(args.out) if args.out else path.with_name(
+        f"preview-roster-{request['roster']}.json"), answer)
+    print(f"{out}: hand this file in on the roster's page (Members shown in previews).")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m countersign.keytool",
                                      description=__doc__.split("\n\n")[0])
@@ -205,6 +231,7 @@ def main(argv=None) -> None:
                                  ("open", open_file, "open a file sealed to the key"),
                                  ("grant", grant, "answer a release's grant request"),
                                  ("reseal", reseal, "seal rosters to a new key"),
+                                 ("preview", preview, "answer a roster's preview request"),
                                  ("recovery", recovery, "print the key for paper"),
                                  ("restore", restore, "a key file again, from the paper")):
         command = commands.add_parser(name, help=help_text)
@@ -216,7 +243,7 @@ def main(argv=None) -> None:
                                  help="no passphrase (only for a key on an encrypted disk)")
         if name == "restore":
             command.add_argument("--from-file", help="read the recovery key from this file")
-        if name in ("grant", "reseal"):
+        if name in ("grant", "reseal", "preview"):
             command.add_argument("file", help="the request (.json)")
             command.add_argument("--out", help="where to write the answer")
         if name == "open":

@@ -213,6 +213,13 @@ def new_data_key() -> bytes:
     return AESGCM.generate_key(bit_length=8 * DATA_KEY_BYTES)
 
 
+def member_binding(roster: int, row: int, member_number: str) -> bytes:
+    """What a member's row ciphertext is bound to: the roster it was sealed in, its row and
+    its member number. The key tool builds it itself, so a row opened for a member number is
+    that member's, whatever a request claims."""
+    return f"cs1|member|{roster}|{row}|{member_number}".encode()
+
+
 def seal_row(key: AESGCM, data: bytes, bound_to: bytes) -> bytes:
     """`data` encrypted under a data key (an AESGCM), bound to `bound_to`: nonce, then
     ciphertext and tag."""
@@ -300,3 +307,45 @@ def make_reseal(request: dict, private_key: X25519PrivateKey, *, made: str) -> d
         seals[str(roster["id"])] = base64.b64encode(seal(
             data_key, new_key, name=data_key_name(roster["id"]), made=made)).decode("ascii")
     return {"kind": RESEAL, "to": request["to"]["fingerprint"], "seals": seals}
+
+
+# --- previews: a few members' values, for previews and test messages, until a deadline --------
+
+PREVIEW_REQUEST = "countersign-preview-request-1"
+PREVIEW = "countersign-preview-1"
+
+
+def preview_name(*, roster: int, member_number: str, not_after: str) -> str:
+    """What one member's preview seal is bound to: the server opens it for this roster and
+    member only, and shows it until the deadline."""
+    return f"preview|roster={roster}|member={member_number}|not_after={not_after}"
+
+
+def make_preview(request: dict, private_key: X25519PrivateKey, *, made: str) -> dict:
+    """The answer to a preview request (made on the association's machine): each member's
+    row, opened with the roster's data key, sealed to the server's preview key. Each row is
+    opened bound to the member number the request names, so what is sealed for a number is
+    that member's and nobody else's."""
+    if request.get("kind") != PREVIEW_REQUEST:
+        raise NotSealed("not a preview request")
+    own = fingerprint(private_key.public_key())
+    seal_of_key = (request.get("data_key_seals") or {}).get(own)
+    if not seal_of_key:
+        raise NotSealed("the request holds no data key sealed to this key: the roster was "
+                        "imported under another key of the association")
+    header, data_key = open_sealed(base64.b64decode(seal_of_key), private_key)
+    if header.name != data_key_name(request["roster"]):
+        raise NotSealed("the request's data key is another roster's")
+    server = public_from_raw(base64.b64decode(request["to"]["public_key"]))
+    if fingerprint(server) != request["to"]["fingerprint"]:
+        raise NotSealed("the request's server key does not match its fingerprint")
+    key, seals = AESGCM(data_key), {}
+    for member in request["members"]:
+        number = member["member_number"]
+        row = open_row(key, base64.b64decode(member["personal"]), member_binding(
+            member["sealed_in"], member["row"], number))
+        seals[number] = base64.b64encode(seal(row, server, made=made, name=preview_name(
+            roster=request["roster"], member_number=number,
+            not_after=request["not_after"]))).decode("ascii")
+    return {"kind": PREVIEW, "roster": request["roster"], "not_after": request["not_after"],
+            "reason": request["reason"], "seals": seals}

@@ -352,6 +352,10 @@ ROSTER_KEYS_WITH_ASSOCIATION = envbool("ROSTER_KEYS_WITH_ASSOCIATION", "true")
 # send-before deadline, if sooner), and how recently a worker must have been seen to be granted.
 GRANT_HOURS = envint("GRANT_HOURS", "12")
 WORKER_KEY_LIVE_HOURS = envint("WORKER_KEY_LIVE_HOURS", "24")
+# The few members of such a roster the association may let previews and test messages show
+# for real (roster.previews): at most this many at a time, for at most this many days.
+PREVIEW_MAX_MEMBERS = envint("PREVIEW_MAX_MEMBERS", "5")
+PREVIEW_MAX_DAYS = envint("PREVIEW_MAX_DAYS", "7")
 # The key of the content guard's tags of purged rosters' values (campaigns.guard_tags): a
 # key of its own, so that neither the pseudonyms' key nor SECRET_KEY opens them.
 GUARD_TAG_KEY = os.environ.get("GUARD_TAG_KEY", "") or hashlib.sha256(

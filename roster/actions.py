@@ -12,3 +12,5 @@ class Action(StrEnum):
     NAMED_ADDED = "roster.named_member_added"  # the guard may let this member's name pass
     NAMED_REVOKED = "roster.named_member_revoked"
     RESEALED = "roster.data_keys_resealed"  # sealed to the association's new key too
+    PREVIEW_GRANTED = "roster.preview_granted"  # a few held members shown in previews
+    PREVIEW_ENDED = "roster.preview_ended"  # revoked or past its deadline: wiped

@@ -52,3 +52,14 @@ class NamedMemberForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", _("Allow this member to be named")))
+
+
+class PreviewRequestForm(forms.Form):
+    """The observer's choice of members a held roster's previews may show for real (the
+    limits are roster.previews' to say)."""
+
+    members = forms.CharField(label=_("Member numbers"), max_length=400,
+                              help_text=_("Separated by commas or spaces; members who agreed "
+                                          "to be shown (officers, say)."))
+    reason = forms.CharField(label=_("Why they may be shown"), max_length=200)
+    days = forms.IntegerField(label=_("For how many days"), min_value=1, initial=1)

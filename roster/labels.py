@@ -15,6 +15,8 @@ labels.contribute("ACTIONS", {
     Action.NAMED_ADDED: _("member allowed to be named in notices"),
     Action.NAMED_REVOKED: _("member no longer allowed to be named"),
     Action.RESEALED: _("rosters' keys sealed to the association's new key"),
+    Action.PREVIEW_GRANTED: _("members shown in previews by the association's grant"),
+    Action.PREVIEW_ENDED: _("members no longer shown in previews"),
 })
 labels.contribute("PAYLOAD_KEYS", {
     "roster_name": _("roster name"), "file_name": _("file name"),
@@ -25,11 +27,13 @@ labels.contribute("PAYLOAD_KEYS", {
     "from_sha256": _("SHA-256 of that roster's file"),
     "member": _("member number"), "named_because": _("why they may be named"),
     "last_day": _("until (inclusive)"),
+    "preview_because": _("why they may be shown"), "until": _("until"),
 })
 # Outcomes of an import as the payload's "outcome" stores them.
 labels.contribute("PAYLOAD_OUTCOMES", {
     "imported": _("imported"), "refused": _("refused"),
     "awaiting confirmation": _("awaiting confirmation"),
+    "revoked": _("revoked"), "expired": _("past its deadline"),
 })
 labels.contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})
 

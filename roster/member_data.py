@@ -40,7 +40,7 @@ from django.db import connection, transaction
 from countersign import access, carriers, sealing
 from countersign.pseudonyms import mask_addresses, normalise_address, pseudonym
 from countersign.text import normalised
-from roster import data_keys
+from roster import data_keys, previews
 from roster.models import Member, Roster, RosterUpload
 
 _MEMBER, _ROSTER = Member._meta.db_table, Roster._meta.db_table
@@ -76,6 +76,8 @@ class Values:
     # preview shows synthetic ones (placeholders()), and nothing is ever sent with them.
     sealed: bool = False
     extra_columns: tuple = ()  # a sealed member's roster's columns (for synthetic values)
+    # A sealed member whose real values the association lets previews show (roster.previews).
+    previewed: bool = False
 
     @property
     def erased(self) -> bool:
@@ -101,7 +103,7 @@ SYNTHETIC_VALUE = "〇〇〇"
 
 def bound_member(roster_id: int, row_number: int, member_number: str) -> bytes:
     """What a member's ciphertext is bound to: its roster, its row and its member number."""
-    return f"cs1|member|{roster_id}|{row_number}|{member_number}".encode()
+    return sealing.member_binding(roster_id, row_number, member_number)
 
 
 def seal_values(key: AESGCM, roster_id: int, row_number: int, member_number: str,
@@ -112,13 +114,17 @@ def seal_values(key: AESGCM, roster_id: int, row_number: int, member_number: str
 
 
 def _values(member_id, member_number, sealed, roster_id, row_number, wrapped, sealed_in,
-            stored_pseudonym, columns=()) -> Values:
+            stored_pseudonym, columns=(), *, granted=None) -> Values:
     """A member's values as read (the columns of _READ), opened with their roster's key
     (the ciphertext is bound to the roster it was sealed in: for a part, the whole). The
     address must be the one whose pseudonym the row stores (the suppression list, erasure
     and uniqueness work on it): a row whose pseudonym was changed does not open either."""
     key = data_keys.key_of(roster_id, wrapped)
     if key is None and sealed is not None and not wrapped:  # with the association
+        shown = (granted or {}).get(member_id)
+        if shown is not None and pseudonym(shown.get("email", "")) == stored_pseudonym:
+            return Values(member_id, member_number, shown.get("name", ""), shown["email"],
+                          shown.get("extra") or {}, previewed=True)
         return Values(member_id, member_number, sealed=True, extra_columns=tuple(columns or ()))
     try:
         if key is None or sealed is None:
@@ -229,7 +235,17 @@ def values_of(member_ids) -> dict[int, Values]:
     """The values of these members, by id, in one query (a page, a report's chunk). A
     member whose data was erased is missing."""
     rows = Member.objects.filter(pk__in=list(member_ids)).values_list(*_READ, _COLUMNS)
-    return {row[0]: _values(*row) for row in rows}
+    return {values.member_id: values for values in _shown(rows)}
+
+
+def _shown(rows) -> list[Values]:
+    """Rows read with _READ and _COLUMNS, opened for a page or a preview: a sealed member
+    the association granted a preview of (roster.previews) with their real values. Never
+    for sending: the worker reads through values_from_sql, inside a release's window."""
+    rows = list(rows)
+    held = [row[0] for row in rows if row[5] is None and row[2] is not None]
+    granted = previews.live(held) if held else None
+    return [_values(*row, granted=granted) for row in rows]
 
 
 def values_from_sql(row: dict, *, roster_id: int) -> Values:
@@ -289,7 +305,8 @@ def page_of(roster, *, user, q: str = "", page=None, per_page: int = 50,
     if count is not None:
         paginator.__dict__["count"] = count  # fills Paginator.count (a cached_property)
     paginated = paginator.get_page(page)
-    paginated.object_list = [_Row(row[4], _values(*row)) for row in paginated.object_list]
+    paginated.object_list = [_Row(values_row[4], values) for values_row, values in zip(
+        paginated.object_list, _shown(paginated.object_list), strict=True)]
     return paginated
 
 
@@ -350,7 +367,7 @@ def search(roster, q: str, *, limit: int = 20) -> list[Values]:
     """Up to `limit` members whose number or name contains `q` (the test send's picker)."""
     if not q:
         members = Member.objects.filter(roster=roster).order_by("row_number")
-        return [_values(*row) for row in members.values_list(*_READ, _COLUMNS)[:limit]]
+        return _shown(members.values_list(*_READ, _COLUMNS)[:limit])
     return [member for _row, member in _matching(roster.pk, q, limit=limit, addresses=False)]
 
 

@@ -186,6 +186,32 @@ class NamedMember(models.Model):
         return f"{self.member_number} ({self.reason})"
 
 
+class PreviewGrant(models.Model):
+    """One member of a roster only the association holds, whose real values the association
+    lets previews and test messages show until `not_after` (roster.previews): their row,
+    opened by the association's key tool and sealed (HPKE) to the installation's preview
+    key. Sending never uses it: messages go out only inside a release's window. Revoked or
+    past its deadline, the seal is wiped and the row stays as the record."""
+
+    roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    sealed = models.BinaryField(editable=False)  # b"" once revoked or expired
+    reason = models.CharField(_("why"), max_length=200)
+    not_after = models.DateTimeField(_("until"))
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("granted by"),
+                                   on_delete=models.PROTECT, related_name="+")
+    granted_at = models.DateTimeField(_("granted at"), auto_now_add=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-granted_at", "-pk"]
+        verbose_name = _("member shown in previews")
+        verbose_name_plural = _("members shown in previews")
+
+    def __str__(self):
+        return f"{self.member_id} until {self.not_after:%Y-%m-%d %H:%M}"
+
+
 class GuardTag(models.Model):
     """What the content guard keeps of a purged roster's values: keyed tags (a keyed hash
     under GUARD_TAG_KEY of each normalised value, campaigns.guard_tags), never the values.

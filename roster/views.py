@@ -10,10 +10,10 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from countersign import access, association_key
-from countersign.roles import Role, record_denied_request, role_required
-from roster import data_keys, member_data, services
-from roster.forms import MemberSearchForm, NamedMemberForm, RosterUploadForm
-from roster.models import NamedMember, Roster, RosterUpload
+from countersign.roles import Role, has_role, record_denied_request, role_required
+from roster import data_keys, member_data, previews, services
+from roster.forms import MemberSearchForm, NamedMemberForm, PreviewRequestForm, RosterUploadForm
+from roster.models import NamedMember, PreviewGrant, Roster, RosterUpload
 
 # Who sees what: countersign.access (auditors see a roster's metadata, not its members).
 ROSTER_READERS = access.roles_for(access.Data.ROSTER_METADATA)
@@ -32,6 +32,10 @@ def roster_detail(request, pk):
     roster = get_object_or_404(Roster.objects.select_related("imported_by"), pk=pk)
     context = {"roster": roster, "with_association": data_keys.with_association(roster),
                "can_see_members": access.may_see(request.user, access.Data.MEMBER_ROWS)}
+    if context["with_association"] and context["can_see_members"] and not roster.purged_at:
+        context["previewed"] = previews.current(roster)
+        if has_role(request.user, Role.OBSERVER):
+            context["preview_form"] = PreviewRequestForm()
     if context["can_see_members"]:
         form = MemberSearchForm(request.GET)
         q = form.cleaned_data["q"].strip() if form.is_valid() else ""
@@ -154,3 +158,44 @@ def named_member_revoke(request, pk):
     services.revoke_named_member(named=get_object_or_404(NamedMember, pk=pk), actor=request.user)
     messages.success(request, _("Revoked: the content guard counts this member's name again."))
     return redirect("roster:named")
+
+
+@role_required(Role.OBSERVER)
+@require_http_methods(["POST"])
+def preview_grant(request, pk):
+    """The observer asks for a preview request (downloaded, for the key tool) or hands in
+    the key tool's answer: a few members of a held roster shown for real until a deadline."""
+    roster = get_object_or_404(Roster, pk=pk)
+    try:
+        if "answer" in request.FILES:
+            shown = previews.accept(request.FILES["answer"].read(1_000_001), roster=roster,
+                                    actor=request.user)
+            messages.success(request, _("Previews and test messages show these members' real "
+                                        "values until the deadline: %(numbers)s.")
+                             % {"numbers": ", ".join(shown)})
+            return redirect(roster)
+        form = PreviewRequestForm(request.POST)
+        if not form.is_valid():
+            raise previews.PreviewRefused(" ".join(
+                str(error) for errors in form.errors.values() for error in errors))
+        answer = previews.request_for(
+            roster, previews.member_numbers(form.cleaned_data["members"]),
+            days=form.cleaned_data["days"], reason=form.cleaned_data["reason"],
+            actor=request.user)
+    except previews.PreviewRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect(roster)
+    response = JsonResponse(answer, json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = (
+        f'attachment; filename="preview-request-roster-{roster.pk}.json"')
+    return response
+
+
+@role_required(Role.OBSERVER)
+@require_http_methods(["POST"])
+def preview_revoke(request, pk):
+    grant = get_object_or_404(PreviewGrant, pk=pk)
+    previews.revoke(grant, actor=request.user)
+    messages.success(request, _("Revoked: previews show this member with synthetic values "
+                                "again."))
+    return redirect(grant.roster)

@@ -36,6 +36,7 @@ from tests.factories import (
     released_campaign,
     run_until_done,
     through_the_countersign,
+    with_device,
 )
 from tests.sending_helpers import SinkServer
 
@@ -63,6 +64,18 @@ def oscar(db):
 @pytest.fixture
 def orla(db):
     return make_user("orla", Organisation.ASSOCIATION, Role.OBSERVER)
+
+
+@pytest.fixture
+def association_private_key(oscar):
+    """The association registered its key (oscar, with his phone set up): rosters imported
+    from now on are held by the association alone. The private key, as its key tool has it."""
+    from countersign import association_key, sealing
+
+    with_device(oscar)
+    private = sealing.new_private_key()
+    association_key.register(user=oscar, pem=sealing.public_pem(private.public_key()))
+    return private
 
 
 @pytest.fixture

@@ -1,12 +1,15 @@
 """The dump drill (issue 22, "Done when"): members whose every field carries a canary, in a
 roster imported once the association has registered its key. At every step before the
 release (upload, import, draft, a submit the guard refuses, the fixed submit, a test message,
-approval) a full dump of the database, the SQLite file byte for byte, the session store, the
-task queue, the logs, every file the app wrote and every mail it sent hold no canary in any
-form (tests/canaries.py: plain, case, NFKC, IDN, percent, base64, quoted-printable, ...).
-The one exception is named: the draft the guard has just refused holds what the operator
-pasted into it (from the file they imported), until they fix it."""
+a preview grant of one member, a test message to that member, approval) a full dump of the
+database, the SQLite file byte for byte, the session store, the task queue, the logs, every
+file the app wrote and every mail it sent hold no canary in any form (tests/canaries.py:
+plain, case, NFKC, IDN, percent, base64, quoted-printable, ...). Two exceptions are named:
+the draft the guard has just refused holds what the operator pasted into it (from the file
+they imported), until they fix it; and the test message to the member the association let
+previews show carries that member's values, in the mail only."""
 
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -20,13 +23,14 @@ from django.urls import reverse
 from campaigns import workflow
 from campaigns.seen import Seen
 from countersign import association_key, sealing
-from roster import data_keys, member_data
+from roster import data_keys, member_data, previews
 from roster.models import Roster
 from roster.samples import xlsx_bytes
 from tests import canaries
 from tests.factories import SUPERVISOR_TICKS, make_campaign, signed_in_with_code, with_device
 
 PASTED = 2
+GRANTED = 1  # the member the association lets previews and test messages show (an officer)
 SUBJECT = "【重要】{name} 様: ご登録内容の確認"
 BODY = ("{name} 様\n\n会員番号 {member_number} のご登録内容をご確認ください。\n"
         "メール: {email}\n電話: {電話番号}\n住所: {住所}\n所属支部: {支部}\n\n共済会 事務局\n")
@@ -53,12 +57,12 @@ def _places(finder, caplog, tmp_path, started) -> dict[str, list]:
 def test_before_the_release_nothing_the_contractor_holds_carries_a_members_value(
         olivia, sam, oscar, tmp_path, caplog):
     with_device(oscar)
-    association_key.register(user=oscar, pem=sealing.public_pem(
-        sealing.new_private_key().public_key()))
+    private = sealing.new_private_key()
+    association_key.register(user=oscar, pem=sealing.public_pem(private.public_key()))
     members = canaries.canary_members()
     finder = canaries.Finder(c for m in members for c in m.canaries)
     started = time.time() - 1
-    leaks, allowed = [], []
+    leaks, allowed, granted_sent = [], [], []
 
     def snapshot(state):
         for place, hits in _places(finder, caplog, tmp_path, started).items():
@@ -67,6 +71,8 @@ def test_before_the_release_nothing_the_contractor_holds_carries_a_members_value
                 (allowed if _pasted(state, place, hit) else leaks).append(found)
 
     def _pasted(state, place, hit):
+        if hit.canary.member == GRANTED and place == "mail" and granted_sent:
+            return True  # the test message the association's grant allowed
         # The operator pasted member 2's address into the draft and the guard refused it: the
         # draft holds it until they fix it; SQLite's pages until it reuses them.
         if hit.canary.member != PASTED:
@@ -101,9 +107,21 @@ def test_before_the_release_nothing_the_contractor_holds_carries_a_members_value
                        recipients=[sam, oscar])
     assert member_data.SYNTHETIC_NAME in outbox.outbox[-1].body  # a synthetic member
     snapshot("test send")
+    officer = roster.members.get(member_number=members[GRANTED - 1].member_number)
+    request = previews.request_for(roster, [officer.member_number], days=1, reason="会長",
+                                   actor=oscar)
+    previews.accept(json.dumps(sealing.make_preview(request, private, made="2026-12-06T00:00:00Z"))
+                    .encode(), roster=roster, actor=oscar)
+    snapshot("preview granted")
+    workflow.test_send(campaign=campaign, user=olivia, member=officer, recipients=[sam])
+    granted_sent.append(True)
+    assert member_data.SYNTHETIC_NAME not in outbox.outbox[-1].body  # the officer's own values
+    snapshot("test send to a granted member")
     workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
                      checklist=SUPERVISOR_TICKS)
     snapshot("approve")
     assert any(f.startswith("refused / database: campaigns_campaign") for f in allowed), (
         "the search must find the pasted address in the refused draft")
+    assert any(f.startswith("test send to a granted member / mail") for f in allowed), (
+        "the search must find the granted member's values in the test message")
     assert leaks == [], "member data where the contractor holds it:\n" + "\n".join(leaks)

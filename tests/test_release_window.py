@@ -31,7 +31,6 @@ from tests.factories import (
     run_until_done,
     shown_on,
     signed_in_with_code,
-    with_device,
 )
 
 ADDRESSES = [row[2] for row in sample_rows(20)]
@@ -42,14 +41,6 @@ def _a_fresh_worker_key():
     key_window.forget_process_key()
     yield
     key_window.forget_process_key()
-
-
-@pytest.fixture
-def association_private_key(oscar):
-    with_device(oscar)
-    private = sealing.new_private_key()
-    association_key.register(user=oscar, pem=sealing.public_pem(private.public_key()))
-    return private
 
 
 @pytest.fixture

@@ -27,10 +27,7 @@ def _upload(client, name="会員名簿 2026"):
 
 
 @pytest.fixture
-def association_holds_the_keys(oscar):
-    with_device(oscar)
-    association_key.register(user=oscar, pem=sealing.public_pem(
-        sealing.new_private_key().public_key()))
+def association_holds_the_keys(association_private_key):
     assert services.importer_role() == Role.OBSERVER
 
 
