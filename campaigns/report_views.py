@@ -2,6 +2,8 @@
 log: two-person compliance, and the incident report of one campaign. web.urls mounts them
 under /audit/, in the audit namespace, next to the log."""
 
+import json
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -16,6 +18,7 @@ from campaigns.ledger import progress
 from campaigns.models import Campaign
 from countersign import access, association_key, exports, sealing
 from countersign.roles import Role, has_role, role_required
+from roster import data_keys
 from roster import member_data as door
 
 
@@ -35,13 +38,22 @@ def compliance(request):
 def _incident_file(request, campaign, fmt: str, *, member_data: bool):
     """The report as a file. With member data, and once the association has registered its
     key, the file is sealed to that key (countersign.association_key): only the association
-    opens it, with its key tool."""
-    rows = list(reports.incident_export_rows(campaign, member_data=member_data,
-                                             spreadsheet=fmt == "xlsx"))
-    name = f"incident-campaign-{campaign.pk}.{fmt}"
-    header = reports.header_rows(reports.incident_columns(member_data=member_data))
-    response = (exports.csv_response if fmt == "csv" else exports.xlsx_response)(
-        name, header, rows)
+    opens it, with its key tool. For a roster only the association holds, the file is the
+    report with each member's row ciphertext (reports.incident_bundle): the key tool opens it
+    into the CSV with names and addresses."""
+    if member_data and data_keys.with_association(campaign.roster):
+        # Only the association opens the names: its key tool fills them in, as CSV.
+        bundle = reports.incident_bundle(campaign)
+        rows, name = bundle["rows"], f"incident-campaign-{campaign.pk}.json"
+        response = exports.file_response(name, json.dumps(bundle, ensure_ascii=False).encode(),
+                                         "application/json")
+    else:
+        rows = list(reports.incident_export_rows(campaign, member_data=member_data,
+                                                 spreadsheet=fmt == "xlsx"))
+        name = f"incident-campaign-{campaign.pk}.{fmt}"
+        header = reports.header_rows(reports.incident_columns(member_data=member_data))
+        response = (exports.csv_response if fmt == "csv" else exports.xlsx_response)(
+            name, header, rows)
     sealed = None
     if member_data and association_key.sealing_required():  # else it streams as it is
         try:
@@ -88,5 +100,6 @@ def incident(request, pk):
         "page": page, "q": q,
         "sealed_to": sealing.grouped(association_key.current_fingerprint())[:19]
         if member_data else "",
+        "held": member_data and data_keys.with_association(campaign.roster),
         "rows": list(reports.incident_rows(campaign, member_data=member_data,
                                            deliveries=page.object_list))})

@@ -17,7 +17,7 @@ from campaigns.actions import Action
 from campaigns.labels import CANARY, COMPLIANCE_FLAGS, OUTCOMES
 from campaigns.models import Campaign, Delivery
 from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
-from countersign import clock
+from countersign import clock, sealing
 from countersign.pseudonyms import mask_addresses
 from roster import member_data as door
 
@@ -162,9 +162,36 @@ def incident_export_rows(campaign, *, member_data: bool, spreadsheet: bool = Fal
     moment = clock.spreadsheet if spreadsheet else clock.iso
     keys = [key for key, _name in incident_columns(member_data=member_data)]
     for row in incident_rows(campaign, member_data=member_data, keyed=True):
-        row["outcome_code"] = row["outcome"]
-        row["outcome"] = str(OUTCOMES.get(row["outcome"], row["outcome"]))
-        yield [moment(row[key]) if key in _TIMES else row[key] for key in keys]
+        yield _cells(row, keys, moment)
+
+
+def _cells(row: dict, keys: list[str], moment) -> list:
+    row["outcome_code"] = row["outcome"]
+    row["outcome"] = str(OUTCOMES.get(row["outcome"], row["outcome"]))
+    return [moment(row[key]) if key in _TIMES else row[key] for key in keys]
+
+
+def incident_bundle(campaign) -> dict:
+    """The incident report with member data of a campaign on a roster only the association
+    holds: the report's lines (names and addresses read "(held by the association)"), each
+    beside its member's row ciphertext, and the roster's data key as sealed to the
+    association. Its key tool fills the names in (countersign.sealing.open_incident); here
+    nothing opens."""
+    columns = incident_columns(member_data=True)
+    keys = [key for key, _name in columns]
+    rows, sealed = [], []
+    for chunk in _chunks(campaign.deliveries.order_by("id").iterator(chunk_size=2000), 2000):
+        ids = [d.member_id for d in chunk if d.member_id]
+        people, ciphertexts = door.values_of(ids), door.sealed_rows(ids)
+        for d in chunk:
+            row = _incident_row(campaign, d, people.get(d.member_id), member_data=True)
+            rows.append(["" if cell is None else str(cell)
+                         for cell in _cells(row, keys, clock.iso)])
+            sealed.append(ciphertexts.get(d.member_id))
+    return {"kind": sealing.INCIDENT, "campaign": campaign.pk, "roster": campaign.roster_id,
+            "header": header_rows(columns),
+            "fill": {key: keys.index(key) for key in ("member_number", "name", "email")},
+            "data_key_seals": campaign.roster.data_key_seals, "rows": rows, "sealed": sealed}
 
 
 # What the app knows of each recipient: the relay accepted the message (not that the member

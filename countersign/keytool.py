@@ -46,6 +46,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from audit import chain
 from countersign import sealing
 
 
@@ -140,6 +141,8 @@ def open_file(args) -> None:
     except sealing.NotSealed as error:
         sys.exit(f"{sealed}: {error}")
     out = _out_path(args, sealed)
+    if header.name.endswith(".json") and data.startswith(b"{"):
+        data, out = _incident(data, out, args)
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if args.force else os.O_EXCL)
     try:  # member data: readable by its owner only, and never through a link
         fd = os.open(out, flags, 0o600)
@@ -150,6 +153,28 @@ def open_file(args) -> None:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     print(f"{out}: {len(data):,} bytes (sealed as {header.name} at {header.made} UTC)")
+
+
+def _incident(data: bytes, out: Path, args) -> tuple[bytes, Path]:
+    """An incident report of a roster only the association holds: its lines with each
+    member's name and address filled in, as CSV for Excel (cells that would run as formulas
+    neutralised, as every export of Countersign does)."""
+    try:
+        bundle = json.loads(data)
+    except ValueError:
+        return data, out
+    if not isinstance(bundle, dict) or bundle.get("kind") != sealing.INCIDENT:
+        return data, out
+    try:
+        rows = sealing.open_incident(bundle, _private(args))
+    except (sealing.NotSealed, ValueError, KeyError, TypeError) as error:
+        sys.exit(f"{out.name}: {error}")
+    lines = chain.csv_lines([[chain.csv_cell(cell) for cell in row] for row in bundle["header"]],
+                            ([chain.csv_cell(cell) for cell in row] for row in rows))
+    unopened = sum(1 for row in rows if sealing.DOES_NOT_OPEN in row)
+    if unopened:
+        print(f"{unopened} line(s) did not open: the row was changed or moved in the database.")
+    return "".join(lines).encode("utf-8"), (out if args.out else out.with_suffix(".csv"))
 
 
 def _write_answer(out: Path, answer: dict) -> Path:

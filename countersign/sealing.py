@@ -349,3 +349,39 @@ def make_preview(request: dict, private_key: X25519PrivateKey, *, made: str) -> 
             not_after=request["not_after"]))).decode("ascii")
     return {"kind": PREVIEW, "roster": request["roster"], "not_after": request["not_after"],
             "reason": request["reason"], "seals": seals}
+
+
+# --- the incident report of a roster only the association holds --------------------------------
+
+INCIDENT = "countersign-incident-1"
+DOES_NOT_OPEN = "(does not open)"
+
+
+def open_incident(bundle: dict, private_key: X25519PrivateKey) -> list[list[str]]:
+    """The rows of an incident bundle (campaigns.reports.incident_bundle) with each member's
+    name and address filled in: their row opened with the roster's data key, bound to the
+    member number on that line, so a name never lands on another member's line. A row that
+    does not open reads DOES_NOT_OPEN."""
+    if bundle.get("kind") != INCIDENT:
+        raise NotSealed("not an incident report")
+    seal_of_key = (bundle.get("data_key_seals") or {}).get(fingerprint(private_key.public_key()))
+    if not seal_of_key:
+        raise NotSealed("the report holds no data key sealed to this key: the roster was "
+                        "imported under another key of the association")
+    header, data_key = open_sealed(base64.b64decode(seal_of_key), private_key)
+    if header.name != data_key_name(bundle["roster"]):
+        raise NotSealed("the report's data key is another roster's")
+    key, at = AESGCM(data_key), bundle["fill"]
+    rows = []
+    for cells, sealed in zip(bundle["rows"], bundle["sealed"], strict=True):
+        cells = list(cells)
+        if sealed:
+            try:
+                personal = json.loads(open_row(key, base64.b64decode(sealed["personal"]),
+                                               member_binding(sealed["sealed_in"], sealed["row"],
+                                                              cells[at["member_number"]])))
+                cells[at["name"]], cells[at["email"]] = personal["name"], personal["email"]
+            except (NotSealed, ValueError, KeyError):
+                cells[at["name"]] = cells[at["email"]] = DOES_NOT_OPEN
+        rows.append(cells)
+    return rows

@@ -26,6 +26,7 @@ member), and they say why:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -246,6 +247,17 @@ def _shown(rows) -> list[Values]:
     held = [row[0] for row in rows if row[5] is None and row[2] is not None]
     granted = previews.live(held) if held else None
     return [_values(*row, granted=granted) for row in rows]
+
+
+def sealed_rows(member_ids) -> dict[int, dict]:
+    """The ciphertext of these members' rows where only the association holds the key (and
+    where it belongs), for a file the association opens with its key tool: {member id:
+    {"row", "sealed_in", "personal" (base64)}}. Nothing here opens them."""
+    rows = Member.objects.filter(pk__in=list(member_ids), roster__data_key=None).exclude(
+        personal=None).values_list("pk", "row_number", "sealed_in", "personal")
+    return {pk: {"row": row, "sealed_in": sealed_in,
+                 "personal": base64.b64encode(bytes(personal)).decode("ascii")}
+            for pk, row, sealed_in, personal in rows}
 
 
 def values_from_sql(row: dict, *, roster_id: int) -> Values:

@@ -449,3 +449,45 @@ def test_an_erasure_request_takes_a_held_members_tags_too(held_roster, oscar):
     assert not Member.objects.filter(pk=member.pk).exists()
     assert not GuardTag.objects.filter(roster=held_roster, member_number="W000003").exists()
     assert GuardTag.objects.filter(roster=held_roster, member_number="W000004").exists()
+
+
+# --- the incident report: only the association fills the names in -----------------------------
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_the_incident_report_of_a_held_roster_opens_with_names_only_at_the_association(
+        held_roster, olivia, sam, oscar, sink, association_private_key, tmp_path, fmt):
+    import csv
+    import io
+
+    from countersign import keytool
+
+    campaign = _approved(olivia, sam, held_roster)
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    run_until_done(campaign)
+    first, second = Member.objects.filter(roster=held_roster).order_by("row_number")[:2]
+    Member.objects.filter(pk=first.pk).update(personal=second.personal)  # the administrator
+
+    response = signed_in_with_code(oscar).get(reverse("audit:incident", args=[campaign.pk]),
+                                              {"format": fmt})
+    blob = b"".join(response.streaming_content) if response.streaming else response.content
+    assert not [a for a in ADDRESSES if a.encode() in blob]
+    sealed = tmp_path / f"incident-campaign-{campaign.pk}.json.sealed"
+    sealed.write_bytes(blob)
+    key_file = tmp_path / "association.key"
+    key_file.write_bytes(sealing.private_pem(association_private_key, None))
+    keytool.main(["open", str(key_file), str(sealed)])
+
+    opened = tmp_path / f"incident-campaign-{campaign.pk}.csv"
+    header_keys, _names, *rows = csv.reader(io.StringIO(opened.read_text("utf-8-sig")))
+    lines = {row[header_keys.index("member_number")]: row for row in rows}
+    name, email = header_keys.index("name"), header_keys.index("email")
+    assert len(lines) == 20
+    assert lines[first.member_number][name] == lines[first.member_number][email] == \
+        sealing.DOES_NOT_OPEN  # the swapped row opens for nobody, not as the other member
+    for number, (row_number, address) in {
+            f"W{n:06d}": (n, ADDRESSES[n - 1]) for n in range(2, 21)}.items():
+        assert lines[number][email] == address and lines[number][name] == \
+            sample_rows(20)[row_number - 1][1]
+    exported = AuditEntry.objects.get(action="campaign.incident_report_exported")
+    assert exported.payload["sealed_to"] == association_key.current_fingerprint()
