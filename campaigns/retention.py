@@ -21,7 +21,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import ahocorasick
 from django.conf import settings
@@ -41,6 +41,7 @@ from campaigns.models import Campaign, DeletionCertificate, Delivery
 from campaigns.notices import association_observers
 from campaigns.states import State
 from countersign import association_key, clock, mailcatcher, sealing
+from countersign.models import AssociationKey
 from countersign.pseudonyms import normalise_address
 from countersign.pseudonyms import pseudonym as pseudonym_of
 from countersign.roles import Role, has_role
@@ -187,6 +188,7 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
             "pseudonyms_sha256": hashlib.sha256(
                 "\n".join(sorted(found.pseudonyms)).encode()).hexdigest(),
             "kept": KEPT, "association_key": association_key.current_fingerprint(),
+            "unreadable": _unreadable(rosters, now),
         }
         if kind == DeletionCertificate.Kind.RETENTION:
             document["retention_days"] = settings.ROSTER_RETENTION_DAYS
@@ -291,6 +293,42 @@ def _readable(message) -> str:
     return "\n".join(parts)
 
 
+def _unreadable(rosters, now) -> dict:
+    """When what was erased stops opening, backups included. A roster the contractor held a
+    copy of the key of (wrapped under MEMBER_DATA_KEY) opens in its backups until they expire;
+    one only the association held, for the contractor never again. Either opens, from the
+    backups, with the association's keys it was sealed to until the association destroys
+    them: their planned or recorded dates, as of now."""
+    today = clock.local(now).date()
+    copies = any(roster.data_key for roster in rosters)
+    fingerprints = sorted({fp for roster in rosters for fp in roster.data_key_seals})
+    keys = {key.fingerprint: key for key in AssociationKey.objects.filter(
+        fingerprint__in=fingerprints)}
+    return {
+        "contractor_copy": copies,
+        "contractor_from": (today + timedelta(days=settings.BACKUP_RETENTION_DAYS)
+                            if copies else today).isoformat(),
+        "backup_retention_days": settings.BACKUP_RETENTION_DAYS,
+        "association_keys": [{
+            "fingerprint": fp, "current": keys[fp].current,
+            "destroy_on": keys[fp].destroy_on.isoformat() if keys[fp].destroy_on else "",
+            "destroyed_at": keys[fp].destroyed_at.isoformat() if keys[fp].destroyed_at else ""}
+            for fp in fingerprints if fp in keys]}
+
+
+def _key_line(key: dict, days: int) -> str:
+    grouped = sealing.grouped(key["fingerprint"])[:19] + "…"
+    if key["destroyed_at"]:
+        when = _("destroyed at %(time)s") % {
+            "time": clock.text(datetime.fromisoformat(key["destroyed_at"]))}
+    elif key["destroy_on"]:
+        when = _("to be destroyed on %(day)s") % {"day": key["destroy_on"]}
+    else:
+        when = _("the current key: to be destroyed %(days)s days after it is retired") % {
+            "days": days}
+    return f"{grouped} ({when})"
+
+
 # --- the certificate ------------------------------------------------------------------------------
 
 class CertificateError(Exception):
@@ -318,6 +356,16 @@ def certificate_rows(certificate: DeletionCertificate) -> list[tuple[str, str]]:
     if "association_key" in d:  # certificates written before the key was known have none
         rows.append((_("The association's key (fingerprint)"),
                      sealing.grouped(d["association_key"]) or _("none registered")))
+    if "unreadable" in d:  # certificates written before backups were counted have none
+        u = d["unreadable"]
+        rows.append((_("Unreadable to the contractor, backups included, from"), (
+            _("%(day)s (until then its backups keep its copy of the key)") % {
+                "day": u["contractor_from"]}) if u["contractor_copy"] else _(
+            "the erasure: only the association held the key")))
+        if u["association_keys"]:
+            rows.append((_("Backups still open with the association's keys until it destroys "
+                           "them"), "; ".join(_key_line(key, u["backup_retention_days"])
+                                             for key in u["association_keys"])))
     if certificate.countersigned_by_id:
         rows.append((_("Countersigned"), _("by %(person)s at %(time)s") % {
             "person": certificate.countersigned_by,

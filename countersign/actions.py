@@ -23,3 +23,4 @@ class Action(StrEnum):
     ASSOCIATION_KEY_REGISTERED = "association_key.registered"
     ASSOCIATION_KEY_NOTICE_MAILED = "association_key.notice_mailed"
     ASSOCIATION_KEY_REFUSED = "association_key.refused"  # not as registered: nothing sealed
+    ASSOCIATION_KEY_DESTROYED = "association_key.destroyed"  # the association says it did

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -66,6 +66,12 @@ def current_fingerprint() -> str:
     return key.fingerprint if key else ""
 
 
+def destroy_on(retired_at):
+    """The day a retired key may be destroyed: the last backup taken while it was current
+    has expired (BACKUP_RETENTION_DAYS), and with it every copy of a seal made to it."""
+    return clock.local(retired_at).date() + timedelta(days=settings.BACKUP_RETENTION_DAYS)
+
+
 def may_register(user) -> bool:
     return is_association(user) and has_role(user, Role.OBSERVER)
 
@@ -106,7 +112,8 @@ def register(*, user, pem: str) -> AssociationKey:
             before = AssociationKey.objects.select_for_update().filter(current=True).first()
             if before is not None:
                 before.current, before.retired_at = False, timezone.now()
-                before.save(update_fields=["current", "retired_at"])
+                before.destroy_on = destroy_on(before.retired_at)
+                before.save(update_fields=["current", "retired_at", "destroy_on"])
             key = AssociationKey.objects.create(public_key=sealing.raw_public(public),
                                                 fingerprint=fingerprint, registered_by=user)
             entry = audit.record(Action.ASSOCIATION_KEY_REGISTERED, actor=user,

@@ -115,6 +115,7 @@ contribute("ACTIONS", {
     AccountAction.ASSOCIATION_KEY_REGISTERED: _("association key registered"),
     AccountAction.ASSOCIATION_KEY_NOTICE_MAILED: _("observers told of the association key"),
     AccountAction.ASSOCIATION_KEY_REFUSED: _("association key refused: not as registered"),
+    AccountAction.ASSOCIATION_KEY_DESTROYED: _("retired association key destroyed"),
 })
 contribute("PAYLOAD_KEYS", {
     "fingerprint": _("key fingerprint"), "retired_key": _("key retired"),

@@ -132,6 +132,11 @@ class AssociationKey(models.Model):
                                       verbose_name=_("registered by"))
     registered_at = models.DateTimeField(_("registered at"), default=timezone.now)
     retired_at = models.DateTimeField(_("retired at"), null=True, blank=True)
+    # A retired key opens the data keys sealed to it in every backup taken before its rosters
+    # were purged: the association destroys it once those backups are gone (retired_at +
+    # BACKUP_RETENTION_DAYS), and says so here (roster.data_keys.record_key_destroyed).
+    destroy_on = models.DateField(_("to be destroyed on"), null=True, blank=True)
+    destroyed_at = models.DateTimeField(_("destroyed at"), null=True, blank=True)
     # HMAC of the fingerprint and its registration's audit hash under the installation's key
     # (countersign.association_key.attestation): the database alone cannot make a key current.
     attestation = models.CharField(max_length=64, blank=True, editable=False)

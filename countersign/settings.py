@@ -321,6 +321,10 @@ CAMPAIGN_LINK_DOMAINS = envlist("CAMPAIGN_LINK_DOMAINS", "")
 # campaign using a roster completed, stopped or was cancelled, or after the import for a
 # roster no campaign uses (purge_rosters, daily). Pseudonyms, counts and hashes stay.
 ROSTER_RETENTION_DAYS = envint("ROSTER_RETENTION_DAYS", "30")
+# How long the contractor keeps backups of the database: until they expire, a purged roster's
+# ciphertext survives in them (opening only with a key the backup does not hold). Stated on
+# deletion certificates, and when the association may destroy a retired key.
+BACKUP_RETENTION_DAYS = envint("BACKUP_RETENTION_DAYS", "30")
 # Size limits: over one is an error on the form (and the workflow refuses it too).
 CAMPAIGN_MAX_SUBJECT_CHARS = envint("CAMPAIGN_MAX_SUBJECT_CHARS", "200")
 CAMPAIGN_MAX_BODY_CHARS = envint("CAMPAIGN_MAX_BODY_CHARS", "50000")

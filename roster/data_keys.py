@@ -31,6 +31,7 @@ from functools import lru_cache
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
@@ -39,7 +40,9 @@ from django.utils.translation import gettext_lazy
 
 import audit
 from countersign import association_key, sealing
-from countersign.roles import Role
+from countersign.actions import Action as AccountAction
+from countersign.models import AssociationKey
+from countersign.roles import Role, has_role
 from roster.actions import Action
 from roster.models import Roster
 
@@ -279,3 +282,37 @@ def accept_reseal(data: bytes, *, actor) -> list[int]:
         audit.record(Action.RESEALED, actor=actor, role=Role.OBSERVER, payload={
             "rosters": sorted(seals), "fingerprint": current})
     return sorted(seals)
+
+
+# --- a retired key of the association, destroyed ----------------------------------------------
+
+class KeyNotDestroyable(ValueError):
+    """A key the association may not (or cannot) record as destroyed; the message says why."""
+
+
+def retired_keys():
+    """The association's retired keys, newest first: destroyed or not, and when they may be."""
+    return AssociationKey.objects.filter(current=False).order_by("-retired_at")
+
+
+def record_key_destroyed(key: AssociationKey, *, actor) -> None:
+    """The association's observer says it destroyed a retired key (its file and its paper).
+    Refused while a roster only the association holds is sealed to that key alone: it would
+    be lost (reseal it first). Audited; the deletion certificates name the date."""
+    if not has_role(actor, Role.OBSERVER):
+        raise PermissionDenied
+    if key.current:
+        raise KeyNotDestroyable(_("The current key is in use: register a new one first."))
+    alone = [roster.name for roster in sealed_to_an_earlier_key()
+             if set(roster.data_key_seals) == {key.fingerprint}]
+    if alone:
+        raise KeyNotDestroyable(_("Only this key opens %(rosters)s: reseal them to the current "
+                                  "key first, or they are lost.") % {"rosters": ", ".join(alone)})
+    with transaction.atomic():
+        done = AssociationKey.objects.filter(pk=key.pk, destroyed_at=None).update(
+            destroyed_at=timezone.now())
+        if done:
+            audit.record(AccountAction.ASSOCIATION_KEY_DESTROYED, actor=actor,
+                         role=Role.OBSERVER, target=key, payload={
+                             "fingerprint": key.fingerprint,
+                             "destroy_on": key.destroy_on.isoformat() if key.destroy_on else ""})

@@ -12,5 +12,6 @@ urlpatterns = [
     path("previews/<int:pk>/revoke/", views.preview_revoke, name="preview_revoke"),
     path("named/", views.named_members, name="named"),
     path("reseal/", views.reseal, name="reseal"),
+    path("keys/<int:pk>/destroyed/", views.key_destroyed, name="key_destroyed"),
     path("named/<int:pk>/revoke/", views.named_member_revoke, name="named_revoke"),
 ]

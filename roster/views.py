@@ -10,6 +10,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from countersign import access, association_key
+from countersign.models import AssociationKey
 from countersign.roles import Role, has_role, record_denied_request, role_required
 from roster import data_keys, member_data, previews, services
 from roster.forms import MemberSearchForm, NamedMemberForm, PreviewRequestForm, RosterUploadForm
@@ -133,7 +134,23 @@ def reseal(request):
         return response
     return render(request, "roster/reseal.html", {
         "waiting": data_keys.sealed_to_an_earlier_key(),
-        "current": association_key.current_fingerprint()})
+        "current": association_key.current_fingerprint(),
+        "retired": data_keys.retired_keys(), "backup_days": settings.BACKUP_RETENTION_DAYS})
+
+
+@role_required(Role.OBSERVER)
+@require_http_methods(["POST"])
+def key_destroyed(request, pk):
+    """The association's observer records that it destroyed a retired key."""
+    key = get_object_or_404(AssociationKey, pk=pk)
+    try:
+        data_keys.record_key_destroyed(key, actor=request.user)
+    except data_keys.KeyNotDestroyable as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, _("Recorded: the key is destroyed. Backups that hold data "
+                                    "keys sealed to it open with nothing now."))
+    return redirect("roster:reseal")
 
 
 @role_required(Role.OBSERVER)
