@@ -1,5 +1,6 @@
 """Reads for the campaign pages: previews, the reviewer's material, the diff."""
 
+import dataclasses
 import difflib
 import random
 import re
@@ -28,7 +29,8 @@ def sample_members(roster) -> list:
     """First, last and one random member (their values, through the door), each found
     through the (roster, row) index, so the cost does not grow with the roster. For a roster
     only the association holds, the members it lets previews show, if any (roster.previews):
-    real messages rather than synthetic ones."""
+    real messages rather than synthetic ones; else synthetic values as long as the roster's
+    typical ones, and for the last as long as its longest (how the lines wrap)."""
     if data_keys.with_association(roster):
         granted = list(previews.current(roster).values_list("member_id", flat=True)[:3])
         found = member_data.values_of(granted)
@@ -46,7 +48,10 @@ def sample_members(roster) -> list:
         middle = members.filter(row_number__gte=pick, row_number__lt=last.row_number).first()
         picked = [first, middle, last] if middle is not None else picked
     found = member_data.values_of(m.pk for m in picked)
-    return [found[m.pk] for m in picked if m.pk in found]
+    shown = [found[m.pk] for m in picked if m.pk in found]
+    if len(shown) > 1 and shown[-1].sealed:  # synthetic: the last one as long as the longest
+        shown[-1] = dataclasses.replace(shown[-1], longest=True)
+    return shown
 
 
 # Words in Latin script (and addresses, numbers) are compared whole; any other character

@@ -58,8 +58,8 @@ SQL_VALUES = ", ".join(
 # What every read of members takes: the row, where it belongs, and its roster's key.
 _READ = ("pk", "member_number", "personal", "roster_id", "row_number", "roster__data_key",
          "sealed_in", "email_pseudonym")
-# Beside _READ where a sealed member's synthetic values need its roster's columns.
-_COLUMNS = "roster__extra_columns"
+# Beside _READ where a sealed member's synthetic values need its roster's columns and lengths.
+_SYNTHETIC = ("roster__extra_columns", "roster__value_lengths")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ class Values:
     # preview shows synthetic ones (placeholders()), and nothing is ever sent with them.
     sealed: bool = False
     extra_columns: tuple = ()  # a sealed member's roster's columns (for synthetic values)
+    lengths: dict = field(default_factory=dict)  # ... and how long its values are
+    longest: bool = False  # synthetic values as long as the roster's longest (a preview)
     # A sealed member whose real values the association lets previews show (roster.previews).
     previewed: bool = False
 
@@ -89,17 +91,50 @@ class Values:
         extra columns); synthetic ones for a sealed member (a preview's layout, never sent:
         the worker refuses a sealed member)."""
         if self.sealed:
-            return {"name": SYNTHETIC_NAME, "member_number": self.member_number,
-                    "email": SYNTHETIC_EMAIL,
-                    **{column: SYNTHETIC_VALUE for column in self.extra_columns}}
+            size = "longest" if self.longest else "typical"
+
+            def length(key):
+                return (self.lengths.get(key) or {}).get(size, 0)
+
+            return {"name": synthetic_name(length("name")), "member_number": self.member_number,
+                    "email": synthetic_email(length("email")),
+                    **{column: SYNTHETIC_CHARACTER * (length(column) or len(SYNTHETIC_VALUE))
+                       for column in self.extra_columns}}
         return {"name": self.name, "member_number": self.member_number, "email": self.email,
                 **self.extra}
 
 
 # What a preview shows for a member whose values only the association can open.
-SYNTHETIC_NAME = "〇〇 〇〇"
+SYNTHETIC_NAME = "○○ ○○"
 SYNTHETIC_EMAIL = "member@example.invalid"
-SYNTHETIC_VALUE = "〇〇〇"
+SYNTHETIC_VALUE = "○○○"
+SYNTHETIC_CHARACTER = "○"  # a white circle: not 〇, a kanji zero the guard reads as 0
+_SYNTHETIC_DOMAIN = "@example.invalid"
+
+
+def synthetic_name(length: int) -> str:
+    """A name of `length` characters, family and given name apart (○○ ○○ when unknown)."""
+    if length < 3:
+        return SYNTHETIC_NAME if not length else SYNTHETIC_CHARACTER * length
+    family = (length - 1) // 2
+    return SYNTHETIC_CHARACTER * family + " " + SYNTHETIC_CHARACTER * (length - 1 - family)
+
+
+def synthetic_email(length: int) -> str:
+    """An address of about `length` characters that no mail server delivers (.invalid)."""
+    local = length - len(_SYNTHETIC_DOMAIN)
+    return "m" * local + _SYNTHETIC_DOMAIN if local > len("member") else SYNTHETIC_EMAIL
+
+
+def value_lengths(members) -> dict[str, dict[str, int]]:
+    """How long each field's values are, in characters (the median and the longest): what a
+    synthetic preview of a roster only the association holds is built from. No value."""
+    found: dict[str, list[int]] = {}
+    for m in members:
+        for key, value in (("name", m.name), ("email", m.email), *m.extra.items()):
+            found.setdefault(key, []).append(len(value or ""))
+    return {key: {"typical": sorted(sizes)[len(sizes) // 2], "longest": max(sizes)}
+            for key, sizes in found.items()}
 
 
 def bound_member(roster_id: int, row_number: int, member_number: str) -> bytes:
@@ -115,7 +150,7 @@ def seal_values(key: AESGCM, roster_id: int, row_number: int, member_number: str
 
 
 def _values(member_id, member_number, sealed, roster_id, row_number, wrapped, sealed_in,
-            stored_pseudonym, columns=(), *, granted=None) -> Values:
+            stored_pseudonym, columns=(), lengths=None, *, granted=None) -> Values:
     """A member's values as read (the columns of _READ), opened with their roster's key
     (the ciphertext is bound to the roster it was sealed in: for a part, the whole). The
     address must be the one whose pseudonym the row stores (the suppression list, erasure
@@ -126,7 +161,8 @@ def _values(member_id, member_number, sealed, roster_id, row_number, wrapped, se
         if shown is not None and pseudonym(shown.get("email", "")) == stored_pseudonym:
             return Values(member_id, member_number, shown.get("name", ""), shown["email"],
                           shown.get("extra") or {}, previewed=True)
-        return Values(member_id, member_number, sealed=True, extra_columns=tuple(columns or ()))
+        return Values(member_id, member_number, sealed=True, extra_columns=tuple(columns or ()),
+                      lengths=lengths or {})
     try:
         if key is None or sealed is None:
             raise sealing.NotSealed("no key")
@@ -149,6 +185,8 @@ def store(roster: Roster, members) -> AESGCM:
     pseudonym and carrier group beside. Returns the key, for the import's own use: if only
     the association will hold it, the caller forgets it when the import is done."""
     key = data_keys.give_key(roster)
+    roster.value_lengths = value_lengths(members)
+    roster.save(update_fields=["value_lengths"])
     Member.objects.bulk_create((
         Member(roster=roster, row_number=m.row, member_number=m.member_number,
                personal=seal_values(key, roster.pk, m.row, m.member_number, {
@@ -165,6 +203,8 @@ def store_copies(member_ids, *, source: Roster, roster: Roster) -> int:
     (data_keys.share_key). No row is opened: this works while only the association holds
     the key."""
     data_keys.share_key(source, roster)
+    roster.value_lengths = source.value_lengths
+    roster.save(update_fields=["value_lengths"])
     rows = Member.objects.filter(roster=source, pk__in=list(member_ids)).order_by(
         "row_number").values_list("row_number", "member_number", "personal", "sealed_in",
                                   "email_pseudonym", "carrier")
@@ -235,12 +275,12 @@ def values(member: Member) -> Values:
 def values_of(member_ids) -> dict[int, Values]:
     """The values of these members, by id, in one query (a page, a report's chunk). A
     member whose data was erased is missing."""
-    rows = Member.objects.filter(pk__in=list(member_ids)).values_list(*_READ, _COLUMNS)
+    rows = Member.objects.filter(pk__in=list(member_ids)).values_list(*_READ, *_SYNTHETIC)
     return {values.member_id: values for values in _shown(rows)}
 
 
 def _shown(rows) -> list[Values]:
-    """Rows read with _READ and _COLUMNS, opened for a page or a preview: a sealed member
+    """Rows read with _READ and _SYNTHETIC, opened for a page or a preview: a sealed member
     the association granted a preview of (roster.previews) with their real values. Never
     for sending: the worker reads through values_from_sql, inside a release's window."""
     rows = list(rows)
@@ -277,7 +317,7 @@ def rows(roster, *, chunk_size: int = 5000):
     """Every member of `roster`, in row order, for the content guard (its index and its scan
     of the placeholder columns). A row that does not open comes as `unreadable`."""
     members = Member.objects.filter(roster=roster).order_by("row_number").values_list(
-        *_READ, _COLUMNS)
+        *_READ, *_SYNTHETIC)
     for row in members.iterator(chunk_size=chunk_size):
         yield _values(*row)
 
@@ -313,7 +353,7 @@ def page_of(roster, *, user, q: str = "", page=None, per_page: int = 50,
                                for row_number, values in _matching(roster.pk, q)], per_page)
         return paginator.get_page(page)
     members = Member.objects.filter(roster=roster).order_by("row_number")
-    paginator = Paginator(members.values_list(*_READ, _COLUMNS), per_page)
+    paginator = Paginator(members.values_list(*_READ, *_SYNTHETIC), per_page)
     if count is not None:
         paginator.__dict__["count"] = count  # fills Paginator.count (a cached_property)
     paginated = paginator.get_page(page)
@@ -355,7 +395,7 @@ def _matching(roster_id: int, q: str, *, limit: int | None = None, addresses: bo
     key = pseudonym(q) if "@" in q else ""
     found = 0
     rows_ = Member.objects.filter(roster_id=roster_id).order_by("row_number").values_list(
-        *_READ, _COLUMNS)
+        *_READ, *_SYNTHETIC)
     for row in rows_.iterator(chunk_size=5000):
         member = _values(*row)
         if member.unreadable:  # found by its number only, flagged: someone is looking for it
@@ -379,7 +419,7 @@ def search(roster, q: str, *, limit: int = 20) -> list[Values]:
     """Up to `limit` members whose number or name contains `q` (the test send's picker)."""
     if not q:
         members = Member.objects.filter(roster=roster).order_by("row_number")
-        return _shown(members.values_list(*_READ, _COLUMNS)[:limit])
+        return _shown(members.values_list(*_READ, *_SYNTHETIC)[:limit])
     return [member for _row, member in _matching(roster.pk, q, limit=limit, addresses=False)]
 
 

@@ -22,6 +22,9 @@ class Roster(models.Model):
     file_format = models.CharField(_("file format"), max_length=20)
     member_count = models.PositiveIntegerField(_("members"))
     extra_columns = models.JSONField(_("extra columns"), default=list, blank=True)
+    # How long each field's values are (typical and longest, in characters; no value), for
+    # the synthetic previews of a roster only the association holds (roster.member_data).
+    value_lengths = models.JSONField(default=dict, blank=True, editable=False)
     # A part of another roster (the members a stopped campaign did not reach), not a file.
     derived_from = models.ForeignKey("self", verbose_name=_("part of"), null=True, blank=True,
                                      on_delete=models.PROTECT, related_name="+")

@@ -105,6 +105,27 @@ def test_a_page_of_a_held_roster_shows_numbers_and_synthetic_previews(held_roste
     assert member_data.matching_ids(held_roster.pk, "member00000") == []  # no substring
 
 
+def test_synthetic_previews_are_as_long_as_the_rosters_values_and_the_longest(
+        oscar, olivia, association_private_key):
+    """Built from the lengths the import measured (no value): a supervisor sees how long the
+    lines get, on the longest values of the roster too."""
+    rows = [("W1", "林 一", "a@members.example", "東京"),
+            ("W2", "佐々木 小百合", "sayuri.sasaki.long.address@members.example", "北海道札幌"),
+            ("W3", "山田 花子", "yamada@members.example", "大阪")]
+    roster = make_roster(oscar, rows=rows)
+    assert roster.value_lengths["name"] == {"typical": 5, "longest": 7}
+    campaign = make_campaign(olivia, roster, canary_enabled=False,
+                             body_text="{name} 様\n所属支部: {支部}\n宛先: {email}\n")
+    from campaigns import selectors
+    typical, _middle, longest = [selectors.preview(campaign, m)["body_text"]
+                                 for m in selectors.sample_members(roster)]
+    assert typical.startswith("○○ ○○ 様\n所属支部: ○○\n")
+    assert longest.startswith("○○○ ○○○ 様\n所属支部: ○○○○○\n")
+    assert "@example.invalid" in longest and len(longest.split("宛先: ")[1].strip()) == len(
+        rows[1][2])
+    assert not [value for row in rows for value in row[1:] if value in typical + longest]
+
+
 def test_the_guard_knows_a_held_rosters_values_by_their_tags(held_roster, olivia, oscar):
     other = make_roster(oscar, rows=[("K1", "別人 一郎", "ichiro@other.example", "東京")],
                         name="別名簿")
@@ -294,7 +315,7 @@ def test_the_pages_of_a_held_roster_show_no_members_values(held_roster, olivia, 
     assert "(held by the association)" in roster_page.content.decode()
     preview = client.get(reverse("campaigns:preview", args=[campaign.pk]),
                          HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "synthetic values" in preview and member_data.SYNTHETIC_NAME in preview
+    assert "synthetic values" in preview and "○○ ○○" in preview
 
 
 @pytest.mark.django_db(transaction=True)
