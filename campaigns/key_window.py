@@ -104,7 +104,8 @@ def request_for(campaign) -> dict:
         not_after = campaign.send_before
     return {
         "kind": sealing.GRANT_REQUEST, "campaign": campaign.pk, "name": campaign.name,
-        "roster": campaign.roster_id, "content_hash": campaign.content_hash,
+        "roster": campaign.roster_id, "key_roster": campaign.roster.original().pk,
+        "content_hash": campaign.content_hash,
         "not_after": _iso(not_after), "data_key_seals": campaign.roster.data_key_seals,
         "workers": [{"name": w.name, "fingerprint": w.fingerprint,
                      "public_key": base64.b64encode(bytes(w.public_key)).decode("ascii")}

@@ -33,7 +33,7 @@ def sample_members(roster) -> list:
     typical ones, and for the last as long as its longest (how the lines wrap)."""
     if data_keys.with_association(roster):
         granted = list(previews.current(roster).values_list("member_id", flat=True)[:3])
-        found = member_data.values_of(granted)
+        found = member_data.values_of(granted, shown=True)
         if found:
             return [found[pk] for pk in granted if pk in found]
     members = roster.members.order_by("row_number").only("pk", "row_number")
@@ -47,7 +47,7 @@ def sample_members(roster) -> list:
                               max(first.row_number + 1, last.row_number - 1))
         middle = members.filter(row_number__gte=pick, row_number__lt=last.row_number).first()
         picked = [first, middle, last] if middle is not None else picked
-    found = member_data.values_of(m.pk for m in picked)
+    found = member_data.values_of((m.pk for m in picked), shown=True)
     shown = [found[m.pk] for m in picked if m.pk in found]
     if len(shown) > 1 and shown[-1].sealed:  # synthetic: the last one as long as the longest
         shown[-1] = dataclasses.replace(shown[-1], longest=True)

@@ -264,7 +264,7 @@ def campaign_preview(request, pk):
     member = campaign.roster.members.filter(member_number=number).first() if number else None
     if number and member is None:
         messages.error(request, _("No member with this number in the roster."))
-    members = [member_data.values(member)] if member else selectors.sample_members(
+    members = [member_data.values(member, shown=True)] if member else selectors.sample_members(
         campaign.roster)
     return render(request, "campaigns/preview.html", {
         "campaign": campaign, "number": number,

@@ -177,6 +177,17 @@ def _incident(data: bytes, out: Path, args) -> tuple[bytes, Path]:
     return "".join(lines).encode("utf-8"), (out if args.out else out.with_suffix(".csv"))
 
 
+def _shown(value) -> str:
+    """A request's text as printed: without control characters, so a request (written by
+    the server) cannot move the cursor and print over what the tool says it grants."""
+    return "".join(c for c in str(value) if c.isprintable())[:200]
+
+
+def _roster(request: dict) -> str:
+    roster, key_roster = _shown(request["roster"]), _shown(sealing.key_roster(request))
+    return roster if roster == key_roster else f"{roster} (a part of roster {key_roster})"
+
+
 def _write_answer(out: Path, answer: dict) -> Path:
     """A grant or reseal answer, readable by its owner only (it is sealed, but it is theirs)."""
     try:
@@ -193,12 +204,13 @@ def grant(args) -> None:
     try:
         request = json.loads(path.read_text(encoding="utf-8"))
         workers = request["workers"]
-        print(f"Campaign {request['campaign']} ({request.get('name', '')}), roster "
-              f"{request['roster']}, content {request['content_hash'][:16]}…")
-        print(f"The key stays with these {len(workers)} worker(s) until {request['not_after']} "
-              "UTC at the latest:")
+        print(f"Campaign {_shown(request['campaign'])} ({_shown(request.get('name', ''))}), "
+              f"roster {_roster(request)}, content {_shown(request['content_hash'])[:16]}…")
+        print(f"The key stays with these {len(workers)} worker(s) until "
+              f"{_shown(request['not_after'])} UTC at the latest:")
         for worker in workers:
-            print(f"  {worker['name']}  {sealing.grouped(worker['fingerprint'])[:39]}…")
+            print(f"  {_shown(worker['name'])}  "
+                  f"{sealing.grouped(_shown(worker['fingerprint']))[:39]}…")
         made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         answer = sealing.make_grant(request, _private(args), made=made)
     except (ValueError, KeyError, TypeError) as error:
@@ -230,12 +242,12 @@ def preview(args) -> None:
     path = Path(args.file)
     try:
         request = json.loads(path.read_text(encoding="utf-8"))
-        numbers = [member["member_number"] for member in request["members"]]
-        print(f"Roster {request['roster']} ({request.get('name', '')}): the real values of "
-              f"{len(numbers)} member(s) for previews and test messages, until "
-              f"{request['not_after']} UTC:")
+        numbers = [_shown(member["member_number"]) for member in request["members"]]
+        print(f"Roster {_roster(request)} ({_shown(request.get('name', ''))}): the real values "
+              f"of {len(numbers)} member(s) for previews and test messages, until "
+              f"{_shown(request['not_after'])} UTC:")
         print(f"  {', '.join(numbers)}")
-        print(f"  because: {request['reason']}")
+        print(f"  because: {_shown(request['reason'])}")
         made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         answer = sealing.make_preview(request, _private(args), made=made)
     except (ValueError, KeyError, TypeError) as error:

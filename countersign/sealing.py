@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hpke, serialization
+from cryptography.hazmat.primitives import hashes, hpke, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MAGIC = b"COUNTERSIGN SEALED FILE 1\n"
 SUITE_NAME = "DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-256-GCM"
@@ -254,6 +257,20 @@ def grant_name(*, campaign: int, roster: int, content_hash: str, not_after: str)
             f"|not_after={not_after}")
 
 
+def key_roster(request: dict) -> int:
+    """Whose data key a request's seals may be named for besides its roster's own: for a
+    part of a roster (the rest of a stopped campaign), the roster it was cut from, which
+    shares its key (the tool prints both)."""
+    return int(request.get("key_roster") or request.get("roster") or request["id"])
+
+
+def _data_key(request: dict, seal_of_key: str, private_key: X25519PrivateKey) -> bytes:
+    header, data_key = open_sealed(base64.b64decode(seal_of_key), private_key)
+    if header.name not in (data_key_name(request["roster"]), data_key_name(key_roster(request))):
+        raise NotSealed("the request's data key is another roster's")
+    return data_key
+
+
 def make_grant(request: dict, private_key: X25519PrivateKey, *, made: str) -> dict:
     """The grant for a grant request (made on the association's machine): the roster's data
     key, opened with the association's key, sealed to each worker the request lists."""
@@ -264,9 +281,7 @@ def make_grant(request: dict, private_key: X25519PrivateKey, *, made: str) -> di
     if not seal_of_key:
         raise NotSealed("the request holds no data key sealed to this key: the roster was "
                         "imported under another key of the association")
-    header, data_key = open_sealed(base64.b64decode(seal_of_key), private_key)
-    if header.name != data_key_name(request["roster"]):
-        raise NotSealed("the request's data key is another roster's")
+    data_key = _data_key(request, seal_of_key, private_key)
     name = grant_name(campaign=request["campaign"], roster=request["roster"],
                       content_hash=request["content_hash"], not_after=request["not_after"])
     workers = [public_from_raw(base64.b64decode(w["public_key"])) for w in request["workers"]]
@@ -302,10 +317,10 @@ def make_reseal(request: dict, private_key: X25519PrivateKey, *, made: str) -> d
         if not blob:
             continue  # sealed to another key of the association: reseal it with that one
         header, data_key = open_sealed(base64.b64decode(blob), private_key)
-        if header.name != data_key_name(roster["id"]):
+        if header.name not in (data_key_name(roster["id"]), data_key_name(key_roster(roster))):
             raise NotSealed(f"the data key given for roster {roster['id']} is another roster's")
         seals[str(roster["id"])] = base64.b64encode(seal(
-            data_key, new_key, name=data_key_name(roster["id"]), made=made)).decode("ascii")
+            data_key, new_key, name=header.name, made=made)).decode("ascii")
     return {"kind": RESEAL, "to": request["to"]["fingerprint"], "seals": seals}
 
 
@@ -313,6 +328,9 @@ def make_reseal(request: dict, private_key: X25519PrivateKey, *, made: str) -> d
 
 PREVIEW_REQUEST = "countersign-preview-request-1"
 PREVIEW = "countersign-preview-1"
+# The key tool's own limits, whatever a request asks (the server's are tighter, settings).
+PREVIEW_MOST_MEMBERS = 10
+PREVIEW_MOST_DAYS = 31
 
 
 def preview_name(*, roster: int, member_number: str, not_after: str) -> str:
@@ -333,22 +351,38 @@ def make_preview(request: dict, private_key: X25519PrivateKey, *, made: str) -> 
     if not seal_of_key:
         raise NotSealed("the request holds no data key sealed to this key: the roster was "
                         "imported under another key of the association")
-    header, data_key = open_sealed(base64.b64decode(seal_of_key), private_key)
-    if header.name != data_key_name(request["roster"]):
-        raise NotSealed("the request's data key is another roster's")
+    data_key = _data_key(request, seal_of_key, private_key)
+    if len(request["members"]) > PREVIEW_MOST_MEMBERS:
+        raise NotSealed(f"a preview shows at most {PREVIEW_MOST_MEMBERS} members")
+    deadline = datetime.strptime(request["not_after"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    if deadline > datetime.now(UTC) + timedelta(days=PREVIEW_MOST_DAYS):
+        raise NotSealed(f"a preview lasts at most {PREVIEW_MOST_DAYS} days")
     server = public_from_raw(base64.b64decode(request["to"]["public_key"]))
     if fingerprint(server) != request["to"]["fingerprint"]:
         raise NotSealed("the request's server key does not match its fingerprint")
-    key, seals = AESGCM(data_key), {}
+    key, seals, tags = AESGCM(data_key), {}, {}
     for member in request["members"]:
         number = member["member_number"]
         row = open_row(key, base64.b64decode(member["personal"]), member_binding(
             member["sealed_in"], member["row"], number))
-        seals[number] = base64.b64encode(seal(row, server, made=made, name=preview_name(
-            roster=request["roster"], member_number=number,
-            not_after=request["not_after"]))).decode("ascii")
+        blob = seal(row, server, made=made, name=preview_name(
+            roster=request["roster"], member_number=number, not_after=request["not_after"]))
+        seals[number] = base64.b64encode(blob).decode("ascii")
+        tags[number] = preview_tag(private_key.exchange(server), blob).hex()
     return {"kind": PREVIEW, "roster": request["roster"], "not_after": request["not_after"],
-            "reason": request["reason"], "seals": seals}
+            "reason": request["reason"], "by": fingerprint(private_key.public_key()),
+            "seals": seals, "tags": tags}
+
+
+def preview_tag(shared: bytes, blob: bytes) -> bytes:
+    """Who made a preview seal: anyone can seal to the server's preview key (its public
+    half is in every request), so each seal also carries an HMAC under a key both ends derive
+    from the X25519 exchange of the association's key with the preview key (the static-static
+    exchange of HPKE's Auth mode and Noise's "ss"): only the association's private key, or
+    the server's preview key, makes it."""
+    mac_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=b"countersign-preview-auth-1").derive(shared)
+    return hmac.new(mac_key, blob, hashlib.sha256).digest()
 
 
 # --- the incident report of a roster only the association holds --------------------------------
@@ -368,9 +402,7 @@ def open_incident(bundle: dict, private_key: X25519PrivateKey) -> list[list[str]
     if not seal_of_key:
         raise NotSealed("the report holds no data key sealed to this key: the roster was "
                         "imported under another key of the association")
-    header, data_key = open_sealed(base64.b64decode(seal_of_key), private_key)
-    if header.name != data_key_name(bundle["roster"]):
-        raise NotSealed("the report's data key is another roster's")
+    data_key = _data_key(bundle, seal_of_key, private_key)
     key, at = AESGCM(data_key), bundle["fill"]
     rows = []
     for cells, sealed in zip(bundle["rows"], bundle["sealed"], strict=True):

@@ -237,7 +237,8 @@ def reseal_request() -> dict:
     return {"kind": sealing.RESEAL_REQUEST,
             "to": {"fingerprint": key.fingerprint,
                    "public_key": base64.b64encode(bytes(key.public_key)).decode("ascii")},
-            "rosters": [{"id": r.pk, "name": r.name, "seals": r.data_key_seals}
+            "rosters": [{"id": r.pk, "name": r.name, "seals": r.data_key_seals,
+                         "key_roster": r.original().pk}
                         for r in sealed_to_an_earlier_key()]}
 
 
@@ -270,7 +271,8 @@ def accept_reseal(data: bytes, *, actor) -> list[int]:
         except sealing.NotSealed as error:
             raise ResealRefused(_("This is not a reseal file for the association's current "
                                   "key.")) from error
-        if pk not in waiting or header.to != current or header.name != sealing.data_key_name(pk):
+        if pk not in waiting or header.to != current or header.name not in (
+                sealing.data_key_name(pk), sealing.data_key_name(waiting[pk].original().pk)):
             raise ResealRefused(_("The reseal file holds a roster that is not waiting for "
                                   "the current key: download the reseal request again."))
     with transaction.atomic():

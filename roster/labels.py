@@ -34,6 +34,7 @@ labels.contribute("PAYLOAD_OUTCOMES", {
     "imported": _("imported"), "refused": _("refused"),
     "awaiting confirmation": _("awaiting confirmation"),
     "revoked": _("revoked"), "expired": _("past its deadline"),
+    "replaced": _("replaced by a new grant"),
 })
 labels.contribute("PAYLOAD_VALUES", {"outcome": "PAYLOAD_OUTCOMES"})
 

@@ -222,39 +222,59 @@ def _seal_upload(key: AESGCM, part: bytes, file_sha256: str, data: dict) -> byte
                             b"cs1|upload|" + part + b"|" + file_sha256.encode())
 
 
-def _open_upload(upload: RosterUpload, part: bytes, sealed) -> dict:
+# A held roster's upload keeps no key of its own in the database: the uploader's browser
+# holds it (a cookie) until they confirm, so the database and the settings do not open it.
+WITH_THE_UPLOADER = b"cs1|upload-key|with-the-uploader"
+
+
+def _open_upload(upload: RosterUpload, part: bytes, sealed, uploader_key: bytes | None) -> dict:
     try:
-        key = AESGCM(data_keys.unwrap(bytes(upload.data_key), data_keys.UPLOAD))
+        if bytes(upload.data_key) == WITH_THE_UPLOADER:
+            if not uploader_key:
+                return {}
+            key = AESGCM(uploader_key)
+        else:
+            key = AESGCM(data_keys.unwrap(bytes(upload.data_key), data_keys.UPLOAD))
         return json.loads(sealing.open_row(
             key, bytes(sealed), b"cs1|upload|" + part + b"|" + upload.file_sha256.encode()))
     except (sealing.NotSealed, ValueError):
         return {}  # gone, changed, or kept before uploads were sealed: upload again
 
 
-def hold_upload(*, parsed, file_sha256: str, **fields) -> RosterUpload:
+def hold_upload(*, parsed, file_sha256: str, with_uploader: bool = False,
+                **fields) -> RosterUpload:
     """A checked upload waiting for confirmation, holding the rows `parsed` (a ParsedRoster)
-    checked and the preview the operator confirms, encrypted under a key of its own."""
+    checked and the preview the uploader confirms, encrypted under a key of its own: wrapped
+    under the installation's key, or `with_uploader` (a roster only the association will
+    hold) given back as `upload.uploader_key` and kept nowhere here."""
     data_key = sealing.new_data_key()
     key = AESGCM(data_key)
-    return RosterUpload.objects.create(
+    upload = RosterUpload.objects.create(
         checked_rows=_seal_upload(key, b"checked", file_sha256, parsed.checked()),
         preview_rows=_seal_upload(key, b"preview", file_sha256, parsed.preview()),
-        data_key=data_keys.wrap(data_key, data_keys.UPLOAD), file_sha256=file_sha256,
-        **fields)
+        data_key=WITH_THE_UPLOADER if with_uploader else data_keys.wrap(
+            data_key, data_keys.UPLOAD), file_sha256=file_sha256, **fields)
+    upload.uploader_key = data_key if with_uploader else None
+    return upload
 
 
-def held_upload(upload: RosterUpload) -> dict:
-    """The checked rows an upload holds (ParsedRoster.checked()), {} once they are gone."""
-    return _open_upload(upload, b"checked", upload.checked_rows)
+def held_upload(upload: RosterUpload, uploader_key: bytes | None = None) -> dict:
+    """The checked rows an upload holds (ParsedRoster.checked()), {} once they are gone (or,
+    for one whose key is with its uploader, without that key)."""
+    return _open_upload(upload, b"checked", upload.checked_rows, uploader_key)
 
 
-def held_preview(upload: RosterUpload) -> dict:
-    """What the operator sees before confirming (ParsedRoster.preview())."""
-    return _open_upload(upload, b"preview", upload.preview_rows)
+def held_preview(upload: RosterUpload, uploader_key: bytes | None = None) -> dict:
+    """What the uploader sees before confirming (ParsedRoster.preview())."""
+    return _open_upload(upload, b"preview", upload.preview_rows, uploader_key)
 
 
 def upload_holds(upload: RosterUpload, key: str) -> bool:
-    """Whether a pending upload's checked rows hold the address with this pseudonym."""
+    """Whether a pending upload's checked rows hold the address with this pseudonym. One
+    whose key is with its uploader cannot be looked into: it counts as holding it (an
+    erasure drops it; the observer uploads again)."""
+    if bytes(upload.data_key) == WITH_THE_UPLOADER:
+        return True
     return any(pseudonym(row[3]) == key for row in held_upload(upload).get("members", [])
                if len(row) > 3 and isinstance(row[3], str))
 
@@ -267,24 +287,25 @@ def uploads_holding(key: str) -> list[int]:
 
 # --- reading --------------------------------------------------------------------------------------
 
-def values(member: Member) -> Values:
-    return values_of([member.pk]).get(member.pk) or Values(member.pk, member.member_number,
-                                                           unreadable=True)
+def values(member: Member, *, shown: bool = False) -> Values:
+    return values_of([member.pk], shown=shown).get(member.pk) or Values(
+        member.pk, member.member_number, unreadable=True)
 
 
-def values_of(member_ids) -> dict[int, Values]:
-    """The values of these members, by id, in one query (a page, a report's chunk). A
-    member whose data was erased is missing."""
+def values_of(member_ids, *, shown: bool = False) -> dict[int, Values]:
+    """The values of these members, by id, in one query (a report's chunk, a page). A
+    member whose data was erased is missing. `shown`: for a person to look at (a page, a
+    preview, a test message), where a member of a roster only the association holds comes
+    with their real values if it granted a preview of them (roster.previews); everything
+    else (reports' hashes, bounces, unsubscribe pages, sending) never reads a grant."""
     rows = Member.objects.filter(pk__in=list(member_ids)).values_list(*_READ, *_SYNTHETIC)
-    return {values.member_id: values for values in _shown(rows)}
+    return {values.member_id: values for values in _opened(rows, shown=shown)}
 
 
-def _shown(rows) -> list[Values]:
-    """Rows read with _READ and _SYNTHETIC, opened for a page or a preview: a sealed member
-    the association granted a preview of (roster.previews) with their real values. Never
-    for sending: the worker reads through values_from_sql, inside a release's window."""
+def _opened(rows, *, shown: bool) -> list[Values]:
+    """Rows read with _READ and _SYNTHETIC, opened; `shown`: see values_of."""
     rows = list(rows)
-    held = [row[0] for row in rows if row[5] is None and row[2] is not None]
+    held = [row[0] for row in rows if row[5] is None and row[2] is not None] if shown else []
     granted = previews.live(held) if held else None
     return [_values(*row, granted=granted) for row in rows]
 
@@ -358,7 +379,7 @@ def page_of(roster, *, user, q: str = "", page=None, per_page: int = 50,
         paginator.__dict__["count"] = count  # fills Paginator.count (a cached_property)
     paginated = paginator.get_page(page)
     paginated.object_list = [_Row(values_row[4], values) for values_row, values in zip(
-        paginated.object_list, _shown(paginated.object_list), strict=True)]
+        paginated.object_list, _opened(paginated.object_list, shown=True), strict=True)]
     return paginated
 
 
@@ -419,7 +440,7 @@ def search(roster, q: str, *, limit: int = 20) -> list[Values]:
     """Up to `limit` members whose number or name contains `q` (the test send's picker)."""
     if not q:
         members = Member.objects.filter(roster=roster).order_by("row_number")
-        return _shown(members.values_list(*_READ, *_SYNTHETIC)[:limit])
+        return _opened(members.values_list(*_READ, *_SYNTHETIC)[:limit], shown=True)
     return [member for _row, member in _matching(roster.pk, q, limit=limit, addresses=False)]
 
 
@@ -520,8 +541,9 @@ def erase(members) -> int:
     for roster_id in set(members.values_list("roster_id", flat=True)):
         ids = list(members.filter(roster_id=roster_id).values_list("pk", flat=True))
         for start in range(0, len(ids), 5000):
-            total += Member.objects.filter(pk__in=ids[start:start + 5000])._raw_delete(
-                Member.objects.db)
+            chunk = ids[start:start + 5000]
+            previews.forget_members(chunk)  # a grant of their values goes with them
+            total += Member.objects.filter(pk__in=chunk)._raw_delete(Member.objects.db)
     transaction.on_commit(_truncate_the_log)
     return total
 

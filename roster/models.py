@@ -199,6 +199,9 @@ class PreviewGrant(models.Model):
     roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="+")
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
     sealed = models.BinaryField(editable=False)  # b"" once revoked or expired
+    # The answer's seal as handed in: the same seal is never taken twice (a revoked answer
+    # handed in again stays revoked).
+    seal_sha256 = models.CharField(max_length=64, db_index=True, default="", editable=False)
     reason = models.CharField(_("why"), max_length=200)
     not_after = models.DateTimeField(_("until"))
     granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("granted by"),

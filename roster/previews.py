@@ -40,7 +40,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import audit
-from countersign import sealing
+from countersign import association_key, sealing
 from countersign.pseudonyms import pseudonym
 from countersign.roles import Role, has_role
 from roster import data_keys
@@ -106,6 +106,7 @@ def request_for(roster: Roster, numbers: list[str], *, days: int, reason: str,
     key = public()
     return {
         "kind": sealing.PREVIEW_REQUEST, "roster": roster.pk, "name": roster.name,
+        "key_roster": roster.original().pk,
         "not_after": _iso(timezone.now() + timedelta(days=days)), "reason": reason.strip()[:200],
         "to": {"fingerprint": sealing.fingerprint(key),
                "public_key": base64.b64encode(sealing.raw_public(key)).decode("ascii")},
@@ -121,65 +122,117 @@ def _refused() -> PreviewRefused:
                             "preview request again and answer it with the key tool."))
 
 
-def accept(data: bytes, *, roster: Roster, actor) -> list[str]:
-    """The members a preview answer shows, granted until its deadline; returns their numbers.
-    A member granted before gets the new grant instead."""
-    _require_observer(actor)
+def _parsed(data: bytes, roster: Roster) -> tuple[datetime, str, str, dict[str, bytes],
+                                                   dict[str, bytes]]:
+    """(deadline, its text, reason, seals, tags) of an answer; PreviewRefused for anything
+    else (no exception of the parser's reaches the page)."""
     try:
         answer = json.loads(data)
-        assert answer["kind"] == sealing.PREVIEW and answer["roster"] == roster.pk
-        not_after = datetime.strptime(answer["not_after"], "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=UTC)
-        reason = str(answer["reason"]).strip()[:200]
-        seals = {str(number): base64.b64decode(blob, validate=True)
-                 for number, blob in answer["seals"].items()}
-    except (ValueError, KeyError, TypeError, AssertionError) as error:
+        if not (isinstance(answer, dict) and answer.get("kind") == sealing.PREVIEW
+                and answer.get("roster") == roster.pk and isinstance(answer.get("seals"), dict)
+                and isinstance(answer.get("tags"), dict) and isinstance(answer.get("reason"), str)
+                and isinstance(answer.get("not_after"), str)):
+            raise _refused()
+        text = answer["not_after"]
+        not_after = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        seals = {str(n): base64.b64decode(blob, validate=True)
+                 for n, blob in answer["seals"].items()}
+        tags = {str(n): bytes.fromhex(tag) for n, tag in answer["tags"].items()}
+    except (ValueError, TypeError, AttributeError, RecursionError) as error:
         raise _refused() from error
+    reason = answer["reason"].strip()[:200]
+    if not seals or len(seals) > settings.PREVIEW_MAX_MEMBERS or not reason or \
+            set(tags) != set(seals):
+        raise _refused()
+    return not_after, text, reason, seals, tags
+
+
+def accept(data: bytes, *, roster: Roster, actor) -> list[str]:
+    """The members a preview answer shows, granted until its deadline; returns their numbers.
+    Each seal must be the association's (its tag, made with the association's current key:
+    sealing.preview_tag), for this roster, member and deadline, with the address the roster
+    stores for that member, and never handed in before (a revoked answer stays revoked). A
+    member granted before gets the new grant instead."""
+    _require_observer(actor)
+    not_after, text, reason, seals, tags = _parsed(data, roster)
     now = timezone.now()
     if not now < not_after <= now + timedelta(days=settings.PREVIEW_MAX_DAYS, minutes=5):
         raise PreviewRefused(_("The preview answer's deadline has passed (or is further off "
                                "than a preview may last): download a new request."))
-    if not seals or len(seals) > settings.PREVIEW_MAX_MEMBERS or not reason:
+    association = association_key.verified_public_key()
+    if association is None:
         raise _refused()
+    shared = _private().exchange(association)
     members = {m.member_number: m for m in Member.objects.filter(
         roster=roster, member_number__in=list(seals))}
+    digests = {number: hashlib.sha256(blob).hexdigest() for number, blob in seals.items()}
+    if PreviewGrant.objects.filter(seal_sha256__in=digests.values()).exists():
+        raise PreviewRefused(_("This preview answer was handed in before: ask the key tool "
+                               "for a new one."))
     for number, blob in seals.items():
-        try:
-            header, row = sealing.open_sealed(blob, _private())
-            personal = json.loads(row)
-        except (sealing.NotSealed, ValueError) as error:
-            raise _refused() from error
-        member = members.get(number)
-        if header.name != sealing.preview_name(roster=roster.pk, member_number=number,
-                                               not_after=answer["not_after"]) or member is None:
+        if not hmac.compare_digest(sealing.preview_tag(shared, blob), tags[number]):
+            raise _refused()  # not made with the association's key
+        member, personal = members.get(number), _opened(blob, roster.pk, number, text)
+        if member is None or personal is None:
             raise _refused()
-        if pseudonym(personal.get("email", "")) != member.email_pseudonym:
+        if pseudonym(personal["email"]) != member.email_pseudonym:
             raise PreviewRefused(_("Member %(number)s's values in the answer are not the "
                                    "roster's: nothing was granted.") % {"number": number})
     with transaction.atomic():
         for number, blob in seals.items():
-            _end(PreviewGrant.objects.filter(member=members[number], ended_at=None), now)
+            replaced = _end(PreviewGrant.objects.filter(member=members[number], ended_at=None),
+                            now)
+            if replaced:
+                audit.record(Action.PREVIEW_ENDED, actor=actor, role=Role.OBSERVER,
+                             target=roster, payload={"members": replaced,
+                                                     "outcome": "replaced"})
             PreviewGrant.objects.create(roster=roster, member=members[number], sealed=blob,
-                                        reason=reason, not_after=not_after, granted_by=actor)
+                                        seal_sha256=digests[number], reason=reason,
+                                        not_after=not_after, granted_by=actor)
         audit.record(Action.PREVIEW_GRANTED, actor=actor, role=Role.OBSERVER, target=roster,
                      payload={"members": sorted(seals), "preview_because": reason,
-                              "until": _iso(not_after)})
+                              "until": text})
     return sorted(seals)
 
 
-# --- reading ----------------------------------------------------------------------------------
+def _opened(blob: bytes, roster_id: int, number: str, not_after: str) -> dict | None:
+    """A preview seal's values, if it opens with the preview key and is bound to this
+    roster, member and deadline: {"name": str, "email": str, "extra": {str: str}}."""
+    try:
+        header, row = sealing.open_sealed(blob, _private())
+        personal = json.loads(row)
+    except (sealing.NotSealed, ValueError, RecursionError):
+        return None
+    if header.name != sealing.preview_name(roster=roster_id, member_number=number,
+                                           not_after=not_after):
+        return None
+    if not (isinstance(personal, dict) and isinstance(personal.get("name"), str)
+            and isinstance(personal.get("email"), str)
+            and isinstance(personal.get("extra", {}), dict)
+            and all(isinstance(v, str) for v in personal.get("extra", {}).values())):
+        return None
+    return personal
+
+
+# --- reading ---------------------------------------------------------------------------------
 
 def live(member_ids) -> dict[int, dict]:
     """{member id: values} of these members' live grants, opened ({"name", "email",
-    "extra"}); a grant that does not open is left out."""
-    shown = {}
-    for member_id, blob in PreviewGrant.objects.filter(
-            member_id__in=list(member_ids), ended_at=None,
-            not_after__gt=timezone.now()).values_list("member_id", "sealed"):
-        try:
-            shown[member_id] = json.loads(sealing.open_sealed(bytes(blob), _private())[1])
-        except (sealing.NotSealed, ValueError):
-            continue
+    "extra"}). The seal, not the row, says whose values they are and until when: a grant
+    whose row was moved to another member or roster, or given a later deadline in the
+    database, shows nothing."""
+    shown, now = {}, timezone.now()
+    for member_id, blob, roster_id, member_roster, number, not_after in \
+            PreviewGrant.objects.filter(member_id__in=list(member_ids), ended_at=None,
+                                        not_after__gt=now).values_list(
+                "member_id", "sealed", "roster_id", "member__roster_id",
+                "member__member_number", "not_after"):
+        text = _iso(not_after)
+        personal = _opened(bytes(blob), roster_id, number, text) \
+            if roster_id == member_roster else None
+        if personal is not None and datetime.strptime(
+                text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) > now:
+            shown[member_id] = personal
     return shown
 
 
@@ -206,6 +259,13 @@ def revoke(grant: PreviewGrant, *, actor) -> None:
         if ended:
             audit.record(Action.PREVIEW_ENDED, actor=actor, role=Role.OBSERVER,
                          target=grant.roster, payload={"members": ended, "outcome": "revoked"})
+
+
+def forget_members(member_ids) -> int:
+    """The grants of members being erased go with them, live or ended (the erasure is
+    audited; the grant's own entries keep member numbers only)."""
+    count, _by_model = PreviewGrant.objects.filter(member_id__in=list(member_ids)).delete()
+    return count
 
 
 def forget_expired(now=None) -> int:

@@ -49,13 +49,13 @@ def who_imports() -> str:
              "registers its key; from then on, the association's observer imports them.")
 
 
-def require_importer(actor=None, *, system: str = "") -> None:
-    """NotTheImporter unless `actor` may import now. The server's command line imports only
-    while the contractor may hold rosters: a file on the contractor's server is the very
-    file the association no longer hands over."""
+def require_importer(actor=None) -> None:
+    """NotTheImporter unless `actor` may import now. Without a person (the server's command
+    line, a shell, a task) only while the contractor may hold rosters: a file on the
+    contractor's server is the very file the association no longer hands over."""
     if actor is not None and not may_import(actor):
         raise NotTheImporter(who_imports())
-    if actor is None and system == "cli" and importer_role() == Role.OBSERVER:
+    if actor is None and importer_role() == Role.OBSERVER:  # the command line, a shell, a task
         raise NotTheImporter(_(
             "Not imported: the association holds the key of new rosters, so the member file "
             "does not belong on the contractor's server. The association's observer imports "
@@ -98,7 +98,7 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
     """Store a checked file as a roster: all members or none."""
     if not parsed.ok:
         raise ValueError("only a roster without errors can be imported")
-    require_importer(actor, system=system)
+    require_importer(actor)
     roster = Roster.objects.create(
         name=name,
         imported_by=actor,
@@ -154,7 +154,8 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
     if it is clean. This is the only parse of an upload: step 2 stores the rows kept here.
 
     Returns (upload or None, parsed). Parsing runs outside any transaction, so a big file
-    does not hold the database's write lock.
+    does not hold the database's write lock. For a roster only the association will hold,
+    the upload's key is `upload.uploader_key`, for the uploader's browser only.
     """
     require_importer(actor)  # before the file is read: it is not theirs to hand in
     parsed = check_roster_file(data, filename)
@@ -164,17 +165,19 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
     with transaction.atomic():
         _purge_expired_uploads()
         upload = member_data.hold_upload(parsed=parsed, uploaded_by=actor, name=name,
-                                         source_filename=filename, file_sha256=parsed.sha256)
+                                         source_filename=filename, file_sha256=parsed.sha256,
+                                         with_uploader=data_keys.may_not_hold())
         audit.record(Action.CHECK_PASSED, target=upload,
                      payload=_import_payload(parsed, name, "awaiting confirmation"),
                      **_actor(actor, ""))
     return upload, parsed
 
 
-def roster_upload_confirm(*, upload: RosterUpload, actor) -> Roster:
+def roster_upload_confirm(*, upload: RosterUpload, actor,
+                          uploader_key: bytes | None = None) -> Roster:
     """Step 2: store exactly the rows that were checked and previewed, then forget the upload.
     The file is not parsed again: one upload costs one parse, however it is built."""
-    checked = member_data.held_upload(upload)
+    checked = member_data.held_upload(upload, uploader_key)
     if upload.uploaded_at < _expiry_cutoff() or not checked:
         raise UploadExpired  # (an upload kept before checked rows were, too: upload again)
     require_importer(actor)  # the association registered its key since: the observer imports

@@ -1,3 +1,4 @@
+import base64
 from functools import wraps
 
 from django.conf import settings
@@ -5,6 +6,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
@@ -75,7 +77,14 @@ def roster_upload(request):
             actor=request.user,
         )
         if upload is not None:
-            return redirect("roster:upload_preview", upload.pk)
+            response = redirect("roster:upload_preview", upload.pk)
+            if upload.uploader_key:  # a roster only the association will hold: the key of
+                response.set_cookie(  # the waiting upload stays in this browser alone
+                    _uploader_cookie(upload), base64.urlsafe_b64encode(upload.uploader_key)
+                    .decode(), max_age=settings.ROSTER_UPLOAD_TTL_MINUTES * 60,
+                    path=reverse("roster:upload_preview", args=[upload.pk]),
+                    secure=request.is_secure(), httponly=True, samesite="Strict")
+            return response
     return render(request, "roster/upload.html", {
         "form": form, "parsed": parsed, "held": services.importer_role() == Role.OBSERVER})
 
@@ -89,9 +98,10 @@ def roster_upload_preview(request, pk):
         if "cancel" in request.POST:
             services.roster_upload_cancel(upload=upload, actor=request.user)
             messages.info(request, _("The upload was discarded; nothing was stored."))
-            return redirect("roster:list")
+            return _without_uploader_key(redirect("roster:list"), upload)
         try:
-            roster = services.roster_upload_confirm(upload=upload, actor=request.user)
+            roster = services.roster_upload_confirm(upload=upload, actor=request.user,
+                                                    uploader_key=_uploader_key(request, upload))
         except association_key.KeyNotAsRegistered as refusal:
             messages.error(request, str(refusal))
             return redirect("roster:list")
@@ -104,9 +114,30 @@ def roster_upload_preview(request, pk):
             _("Imported %(count)s members into “%(name)s”.")
             % {"count": f"{roster.member_count:,}", "name": roster.name},
         )
-        return redirect(roster)
-    return render(request, "roster/upload_preview.html", {
-        "upload": upload, "preview": member_data.held_preview(upload)})
+        return _without_uploader_key(redirect(roster), upload)
+    preview = member_data.held_preview(upload, _uploader_key(request, upload))
+    if not preview:
+        messages.error(request, _("This upload cannot be shown any more (it expired, or it "
+                                  "was made in another browser). Upload the file again."))
+        return redirect("roster:upload")
+    return render(request, "roster/upload_preview.html", {"upload": upload, "preview": preview})
+
+
+def _uploader_cookie(upload) -> str:
+    return f"roster_upload_{upload.pk}"
+
+
+def _without_uploader_key(response, upload):
+    response.delete_cookie(_uploader_cookie(upload),
+                           path=reverse("roster:upload_preview", args=[upload.pk]))
+    return response
+
+
+def _uploader_key(request, upload) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(request.COOKIES[_uploader_cookie(upload)])
+    except (KeyError, ValueError):
+        return None
 
 
 @role_required(Role.OBSERVER)

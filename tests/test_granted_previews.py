@@ -62,10 +62,10 @@ def test_a_granted_member_is_shown_in_previews_and_test_messages_until_the_deadl
                        recipients=[sam])
     assert NAMES[1] in outbox.outbox[-1].body and member_data.SYNTHETIC_NAME not in \
         outbox.outbox[-1].body
-    assert member_data.values(_member(held, "W000003")).sealed  # nobody else
+    assert member_data.values(_member(held, "W000003"), shown=True).sealed  # nobody else
 
     PreviewGrant.objects.update(not_after=timezone.now() - timedelta(seconds=1))
-    assert member_data.values(_member(held, "W000002")).sealed  # past its deadline
+    assert member_data.values(_member(held, "W000002"), shown=True).sealed  # past its deadline
     retention.purge_rosters()  # the daily run wipes the seal
     grant = PreviewGrant.objects.get()
     assert bytes(grant.sealed) == b"" and grant.ended_at is not None
@@ -84,7 +84,8 @@ def test_sending_never_reads_a_preview_grant(held, oscar, association_private_ke
            "stored_pseudonym": member.email_pseudonym}
     assert member_data.values_from_sql(row, roster_id=held.pk).sealed
     assert all(values.sealed for values in member_data.rows(held))
-    assert member_data.values(member).previewed  # while pages show it
+    assert member_data.values(member).sealed  # reports, bounces, unsubscribe pages
+    assert member_data.values(member, shown=True).previewed  # while pages show it
 
 
 def test_the_key_tool_never_opens_one_members_row_under_anothers_number(
@@ -120,16 +121,18 @@ def test_an_answer_for_another_roster_member_or_deadline_is_refused(
 
 def test_a_preview_answer_with_values_that_are_not_the_members_is_refused(
         held, oscar, association_private_key):
-    """Sealed to the server's preview key by anyone (its public half is in every request):
-    the address must hash to the pseudonym the roster stores for that member."""
+    """Even one the association's key made (a key tool of another version, a mix-up of
+    files): the address must hash to the pseudonym the roster stores for that member."""
     request = previews.request_for(held, ["W000001"], days=1, reason="役員", actor=oscar)
     forged = {"name": "偽 太郎", "email": "attacker@example.jp", "extra": {}}
     not_after = request["not_after"]
     blob = sealing.seal(json.dumps(forged).encode(), previews.public(), made="x",
                         name=sealing.preview_name(roster=held.pk, member_number="W000001",
                                                   not_after=not_after))
+    tag = sealing.preview_tag(association_private_key.exchange(previews.public()), blob)
     answer = {"kind": sealing.PREVIEW, "roster": held.pk, "not_after": not_after,
-              "reason": "役員", "seals": {"W000001": base64.b64encode(blob).decode()}}
+              "reason": "役員", "seals": {"W000001": base64.b64encode(blob).decode()},
+              "tags": {"W000001": tag.hex()}}
     with pytest.raises(previews.PreviewRefused, match="not the roster's"):
         previews.accept(json.dumps(answer).encode(), roster=held, actor=oscar)
     assert not PreviewGrant.objects.exists()
@@ -181,7 +184,7 @@ def test_the_observer_grants_and_revokes_on_the_roster_page(held, oscar, olivia,
         assert client_for(person).post(reverse("roster:preview_revoke",
                                                args=[grant.pk])).status_code == 403
     client.post(reverse("roster:preview_revoke", args=[grant.pk]))
-    assert member_data.values(grant.member).sealed
+    assert member_data.values(grant.member, shown=True).sealed
     assert AuditEntry.objects.get(action="roster.preview_ended").payload["outcome"] == "revoked"
 
 
@@ -191,5 +194,5 @@ def test_the_database_and_the_settings_open_only_the_members_the_association_gra
     association's choice, for those members, for that long); every other row stays shut."""
     _grant(held, oscar, association_private_key, ["W000006"])
     opened = {v.member_number: v for v in member_data.values_of(
-        Member.objects.filter(roster=held).values_list("pk", flat=True)).values()}
+        Member.objects.filter(roster=held).values_list("pk", flat=True), shown=True).values()}
     assert [n for n, v in opened.items() if not v.sealed] == ["W000006"]

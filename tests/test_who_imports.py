@@ -12,7 +12,7 @@ from audit.models import AuditEntry
 from countersign import association_key, sealing
 from countersign.models import Organisation
 from countersign.roles import Role
-from roster import data_keys, services
+from roster import data_keys, member_data, services
 from roster.models import Roster, RosterUpload
 from roster.samples import csv_bytes, sample_rows
 from tests.factories import client_for, make_roster, make_user, signed_in_with_code, with_device
@@ -113,3 +113,39 @@ def test_the_pages_offer_the_import_to_whoever_imports_now(association_holds_the
     for page in ("home", "roster:list"):
         assert upload not in operator.get(reverse(page)).content.decode()
         assert upload in observer.get(reverse(page)).content.decode()
+
+
+def test_the_observers_waiting_upload_opens_only_in_the_browser_that_uploaded_it(
+        association_holds_the_keys, oscar):
+    """The checked rows wait for the confirmation encrypted under a key the observer's
+    browser holds (a cookie for the preview's page alone): the database and the settings do
+    not open them, nor does another browser."""
+    client = signed_in_with_code(oscar)
+    response = _upload(client)
+    upload = RosterUpload.objects.get()
+    assert bytes(upload.data_key) == member_data.WITH_THE_UPLOADER
+    assert member_data.held_upload(upload) == {} and member_data.held_preview(upload) == {}
+    cookie = client.cookies[f"roster_upload_{upload.pk}"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    assert cookie["path"] == response.url
+    assert "W000001" in client.get(response.url).content.decode()  # this browser sees it
+
+    stolen = dict(client.cookies)  # another browser, signed in as the observer too
+    client.cookies.pop(f"roster_upload_{upload.pk}")
+    elsewhere = client.get(response.url, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    assert "made in another browser" in elsewhere.content.decode()
+    client.post(response.url, {"confirm": ""})
+    assert not Roster.objects.exists()
+
+    client.cookies[f"roster_upload_{upload.pk}"] = stolen[f"roster_upload_{upload.pk}"].value
+    client.post(response.url, {"confirm": ""})
+    assert Roster.objects.get().member_count == 5
+
+
+def test_an_erasure_drops_an_upload_it_cannot_look_into(association_holds_the_keys, oscar):
+    from campaigns import retention
+
+    _upload(signed_in_with_code(oscar))
+    make_roster(oscar, rows=sample_rows(5))  # the person is in a roster, and maybe the upload
+    retention.erase_member(address=sample_rows(5)[2][2], actor=oscar)
+    assert not RosterUpload.objects.exists()

@@ -287,7 +287,7 @@ def test_send(*, campaign, user, member, recipients) -> TestSend:
     tested_hash = c.content_hash or c.compute_content_hash()
     payload = {"content_hash": tested_hash, "member": member.member_number,
                "to": sorted(p.get_username() for p in to)}
-    values = mail.member_values(member_data.values(member), c.kind)
+    values = mail.member_values(member_data.values(member, shown=True), c.kind)
     messages = [
         mail.build_message(sender=c.sender, subject=c.subject, body_text=c.body_text,
                            body_html=c.body_html, values=values,
@@ -336,7 +336,7 @@ def _conditions_of_test_send(c, user, *, member, to) -> Check:
         return refused(NotAllowed, _("Test messages go only to the author, supervisors and "
                                  "observers, each with an e-mail address."), "recipients")
     return charset_check({"roster_id": c.roster_id, "charset": c.charset, "sender": c.sender,
-                          **c.texts()}, members=[member_data.values(member)])
+                          **c.texts()}, members=[member_data.values(member, shown=True)])
 
 
 def cancel(*, campaign, user, comment: str = "") -> Campaign:

@@ -64,3 +64,33 @@ def test_the_observer_registers_the_key_and_the_supervisors_download_is_sealed_t
     _header, opened = sealing.open_sealed(saved, private)
     text = opened.decode("utf-8-sig")
     assert all(value in text for value in values)  # the association reads all of it
+
+
+def test_the_observer_imports_a_roster_the_association_holds_and_the_operator_cannot(
+        browser, live_server, olivia, oscar, association_private_key, screenshots, tmp_path):
+    """The upload page's own script (progress bar, then the preview) with the waiting
+    upload's key kept in the observer's browser: the preview shows, the confirm stores it."""
+    from roster.models import Roster
+    from roster.samples import sample_rows, xlsx_bytes
+
+    device = oscar.totpdevice_set.get()
+    roster_file = tmp_path / "会員名簿.xlsx"
+    roster_file.write_bytes(xlsx_bytes(sample_rows(12)))
+    operator = _signed_in(browser, live_server, "olivia", locale="en-US")
+    operator.goto(live_server.url + reverse("roster:upload"))
+    assert "its observer imports the member file" in operator.content()
+
+    observer = _signed_in(browser, live_server, "oscar", locale="en-US",
+                          code=totp_code(device))
+    observer.goto(live_server.url + reverse("roster:upload"))
+    observer.fill("#id_name", "2026年 会員名簿")
+    observer.set_input_files("#id_file", str(roster_file))
+    observer.get_by_role("button", name="Check the file").click()
+    observer.wait_for_url("**/rosters/import/*/")
+    assert "W000012" in observer.content()
+    screenshots(observer, "observer-held-roster-preview")
+    observer.get_by_role("button", name="Store these 12 members").click()
+    observer.wait_for_url("**/rosters/*/")
+    roster = Roster.objects.get()
+    assert roster.imported_by == oscar and roster.data_key is None
+    assert member_data.values(roster.members.first()).sealed

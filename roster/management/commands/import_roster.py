@@ -16,7 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: Path, name: str, dry_run: bool, **options):
         try:
-            services.require_importer(system="cli")  # before the file is read
+            services.require_importer()  # before the file is read
         except services.NotTheImporter as refusal:
             raise CommandError(str(refusal)) from None
         try:
