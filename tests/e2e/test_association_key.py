@@ -94,3 +94,54 @@ def test_the_observer_imports_a_roster_the_association_holds_and_the_operator_ca
     roster = Roster.objects.get()
     assert roster.imported_by == oscar and roster.data_key is None
     assert member_data.values(roster.members.first()).sealed
+
+
+def test_the_observer_makes_the_grant_in_the_release_page_from_the_key_file_never_sent(
+        browser, live_server, olivia, sam, oscar, association_private_key, sink, screenshots,
+        tmp_path):
+    """The key file (under its passphrase, as the key tool writes it) is read in the page;
+    the page makes the grant the key tool would, and only the grant leaves: no request the
+    browser sends carries the key file, and the worker sends with the grant."""
+    from campaigns import key_window, workflow
+    from campaigns.models import Campaign, Grant, State
+    from campaigns.seen import Seen
+    from tests.factories import SUPERVISOR_TICKS, make_campaign
+
+    roster = make_roster(oscar)
+    campaign = make_campaign(olivia, roster, canary_enabled=False)
+    workflow.submit(campaign=campaign, user=olivia)
+    workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
+                       recipients=[sam])
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
+                     checklist=SUPERVISOR_TICKS)
+    key_window.forget_process_key()
+    key_window.publish()  # this process (the live server's) is the worker that sends
+    key_file = tmp_path / "association.key"
+    key_file.write_bytes(sealing.private_pem(association_private_key, b"correct horse"))
+
+    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+                      code=totp_code(oscar.totpdevice_set.get()))
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data_buffer or b""))
+    page.goto(live_server.url + reverse("campaigns:release", args=[campaign.pk]))
+    page.set_input_files("#association-key-file", str(key_file))
+    page.fill("#association-key-passphrase", "wrong")
+    page.get_by_role("button", name="Make the grant here").click()
+    page.wait_for_selector("[data-status].text-danger")
+    assert "wrong passphrase" in page.locator("[data-status]").inner_text()
+    page.fill("#association-key-passphrase", "correct horse")
+    page.get_by_role("button", name="Make the grant here").click()
+    page.wait_for_selector("text=The grant is made for 1 worker(s)")
+    screenshots(page, "observer-grant-made-in-the-page")
+    for box in page.locator("input[name=checklist]").all():
+        box.check()
+    page.click("button[name=release]")
+    page.wait_for_url(f"**/campaigns/{campaign.pk}/")
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    assert campaign.state == State.RELEASED and Grant.objects.filter(campaign=campaign).exists()
+    everything = b"".join(sent)
+    assert b"PRIVATE KEY" not in everything and b"correct horse" not in everything
+    assert key_file.read_bytes()[40:80] not in everything
+    outcome = run_until_done(campaign)
+    assert campaign.state == State.COMPLETED, (outcome, campaign.paused_reason, campaign.state)
+    key_window.forget_process_key()

@@ -1,0 +1,220 @@
+/* The association's key file, loaded into the release page and never uploaded: the grant the
+   key tool makes (countersign.keytool grant, countersign.sealing.make_grant), made in this
+   browser. The key file is read here; its inputs have no name, so no form sends them; the
+   only thing that leaves is the grant, sealed to the send workers' keys.
+
+   HPKE (RFC 9180, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM) is @hpke/core's, on
+   the browser's Web Cryptography API; the sealed file's layout (magic, header line, HPKE
+   ciphertext) is countersign.sealing's, byte for byte. */
+import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "../vendor/hpke/hpke.min.js";
+
+const MAGIC = "COUNTERSIGN SEALED FILE 1\n";
+const SUITE_NAME = "DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-256-GCM";
+const GRANT_REQUEST = "countersign-grant-request-1";
+const GRANT = "countersign-grant-1";
+const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class KeyFileError extends Error {}
+
+function fromBase64(text) {
+  return Uint8Array.from(atob(text.replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+}
+
+function toBase64(bytes) {
+  let text = "";
+  for (const byte of bytes) { text += String.fromCharCode(byte); }
+  return btoa(text);
+}
+
+function hex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function fingerprint(raw) {
+  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", raw)));
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) { out.set(part, at); at += part.length; }
+  return out;
+}
+
+/* --- the key file: PKCS #8 PEM, plain or under a passphrase (PBES2: PBKDF2-HMAC-SHA256,
+   AES-256-CBC), as the key tool writes it ------------------------------------------------- */
+
+function der(bytes, at = 0) {
+  const tag = bytes[at];
+  let length = bytes[at + 1];
+  let start = at + 2;
+  if (length & 0x80) {
+    const count = length & 0x7f;
+    length = 0;
+    for (let i = 0; i < count; i++) { length = length * 256 + bytes[start + i]; }
+    start += count;
+  }
+  if (start + length > bytes.length) { throw new KeyFileError("damaged key file"); }
+  return { tag, start, end: start + length, body: bytes.subarray(start, start + length) };
+}
+
+function children(node, bytes) {
+  const out = [];
+  for (let at = node.start; at < node.end;) {
+    const child = der(bytes, at);
+    out.push(child);
+    at = child.end;
+  }
+  return out;
+}
+
+const OID_PBES2 = "2a864886f70d01050d";
+const OID_PBKDF2 = "2a864886f70d01050c";
+const OID_HMAC_SHA256 = "2a864886f70d0209";
+const OID_AES256_CBC = "60864801650304012a";
+const X25519_PKCS8_PREFIX = "302e020100300506032b656e04220420";
+
+async function decrypted(bytes, passphrase) {
+  // EncryptedPrivateKeyInfo ::= SEQUENCE { SEQUENCE { OID pbes2, SEQUENCE { kdf, cipher } }, OCTET STRING }
+  const [algorithm, data] = children(der(bytes), bytes);
+  const [oid, parameters] = children(algorithm, bytes);
+  if (hex(oid.body) !== OID_PBES2) { throw new KeyFileError("unknown key file encryption"); }
+  const [kdf, cipher] = children(parameters, bytes);
+  const [kdfOid, kdfParameters] = children(kdf, bytes);
+  const [cipherOid, iv] = children(cipher, bytes);
+  if (hex(kdfOid.body) !== OID_PBKDF2 || hex(cipherOid.body) !== OID_AES256_CBC) {
+    throw new KeyFileError("unknown key file encryption");
+  }
+  const kdfFields = children(kdfParameters, bytes);
+  const salt = kdfFields[0].body;
+  const iterations = kdfFields[1].body.reduce((n, b) => n * 256 + b, 0);
+  const prf = kdfFields.find((field) => field.tag === 0x30);
+  if (prf && hex(children(prf, bytes)[0].body) !== OID_HMAC_SHA256) {
+    throw new KeyFileError("unknown key file encryption");
+  }
+  const secret = await crypto.subtle.importKey("raw", encoder.encode(passphrase), "PBKDF2", false, ["deriveKey"]);
+  const key = await crypto.subtle.deriveKey({ name: "PBKDF2", salt, iterations, hash: "SHA-256" }, secret,
+    { name: "AES-CBC", length: 256 }, false, ["decrypt"]);
+  try {
+    return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-CBC", iv: iv.body }, key, data.body));
+  } catch (error) {
+    throw new KeyFileError("wrong passphrase");
+  }
+}
+
+/* The association's key pair from the key file's text: {privateKey, publicKey, raw public,
+   fingerprint}. */
+export async function loadKey(pem, passphrase) {
+  const block = /-----BEGIN (ENCRYPTED )?PRIVATE KEY-----([A-Za-z0-9+/=\s]+)-----END \1?PRIVATE KEY-----/.exec(pem);
+  if (!block) { throw new KeyFileError("not a key file of the key tool"); }
+  let pkcs8 = fromBase64(block[2]);
+  if (block[1]) {
+    if (!passphrase) { throw new KeyFileError("this key file needs its passphrase"); }
+    pkcs8 = await decrypted(pkcs8, passphrase);
+  }
+  if (pkcs8.length !== 48 || hex(pkcs8.subarray(0, 16)) !== X25519_PKCS8_PREFIX) {
+    throw new KeyFileError(block[1] ? "wrong passphrase" : "not an X25519 key");
+  }
+  const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, true, ["deriveBits"]);
+  const jwk = await crypto.subtle.exportKey("jwk", privateKey);
+  const raw = fromBase64(jwk.x.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - jwk.x.length % 4) % 4));
+  const publicKey = await crypto.subtle.importKey("raw", raw, { name: "X25519" }, true, []);
+  return { privateKey, publicKey, raw, fingerprint: await fingerprint(raw) };
+}
+
+/* --- sealed files (countersign.sealing.seal / open_sealed) ----------------------------------- */
+
+function headerLine(header) {
+  // json.dumps(..., sort_keys=True, ensure_ascii=True) + "\n", as Python writes it
+  const ascii = (value) => JSON.stringify(value).replace(/[\u0080-\uffff]/g,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  return "{" + ["made", "name", "suite", "to"].map((k) => `"${k}": ${ascii(header[k])}`).join(", ") + "}\n";
+}
+
+async function openSealed(blob, key) {
+  const magic = encoder.encode(MAGIC);
+  if (decoder.decode(blob.subarray(0, magic.length)) !== MAGIC) { throw new KeyFileError("not a sealed file"); }
+  const newline = blob.indexOf(10, magic.length);
+  const header = JSON.parse(decoder.decode(blob.subarray(magic.length, newline)));
+  if (header.suite !== SUITE_NAME || header.to !== key.fingerprint) {
+    throw new KeyFileError("sealed to another key of the association");
+  }
+  const head = concat(magic, encoder.encode(headerLine(header)));
+  if (hex(blob.subarray(0, head.length)) !== hex(head)) { throw new KeyFileError("the sealed file's header was changed"); }
+  const rest = blob.subarray(head.length);
+  const data = await suite.open({ recipientKey: { privateKey: key.privateKey, publicKey: key.publicKey },
+    enc: rest.subarray(0, 32), info: head }, rest.subarray(32));
+  return { header, data: new Uint8Array(data) };
+}
+
+async function seal(data, publicRaw, name, made) {
+  const header = { made, name, suite: SUITE_NAME, to: await fingerprint(publicRaw) };
+  const head = concat(encoder.encode(MAGIC), encoder.encode(headerLine(header)));
+  const recipientPublicKey = await suite.kem.importKey("raw", publicRaw, true);
+  const sealed = await suite.seal({ recipientPublicKey, info: head }, data);
+  return concat(head, new Uint8Array(sealed.enc), new Uint8Array(sealed.ct));
+}
+
+/* --- the grant (countersign.sealing.make_grant) ------------------------------------------- */
+
+export async function makeGrant(request, key, made) {
+  if (request.kind !== GRANT_REQUEST) { throw new KeyFileError("not a grant request"); }
+  const sealOfKey = (request.data_key_seals || {})[key.fingerprint];
+  if (!sealOfKey) {
+    throw new KeyFileError("the roster's key is not sealed to this key of the association");
+  }
+  const { header, data: dataKey } = await openSealed(fromBase64(sealOfKey), key);
+  const keyRoster = request.key_roster || request.roster;
+  if (header.name !== `roster-${request.roster}.data-key` && header.name !== `roster-${keyRoster}.data-key`) {
+    throw new KeyFileError("the request's data key is another roster's");
+  }
+  const name = `grant|campaign=${request.campaign}|roster=${request.roster}|content=${request.content_hash}|not_after=${request.not_after}`;
+  const seals = {};
+  for (const worker of request.workers) {
+    const raw = fromBase64(worker.public_key);
+    if (await fingerprint(raw) !== worker.fingerprint) {
+      throw new KeyFileError("a worker's key in the request does not match its fingerprint");
+    }
+    seals[worker.fingerprint] = toBase64(await seal(dataKey, raw, name, made));
+  }
+  dataKey.fill(0);
+  return { kind: GRANT, campaign: request.campaign, roster: request.roster,
+    content_hash: request.content_hash, not_after: request.not_after, seals };
+}
+
+/* --- the release page ---------------------------------------------------------------------- */
+
+function madeNow() {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+const box = typeof document === "undefined" ? null : document.getElementById("grant-here");
+if (box && window.crypto && crypto.subtle && window.DataTransfer) {
+  box.hidden = false;
+  const status = box.querySelector("[data-status]");
+  box.querySelector("[data-make-grant]").addEventListener("click", async () => {
+    const file = box.querySelector("[data-key-file]").files[0];
+    const passphrase = box.querySelector("[data-passphrase]");
+    status.classList.remove("text-danger");
+    try {
+      if (!file) { throw new KeyFileError(box.dataset.chooseFile); }
+      const key = await loadKey(await file.text(), passphrase.value);
+      const response = await fetch(box.dataset.requestUrl, { credentials: "same-origin" });
+      const request = await response.json();
+      const grant = await makeGrant(request, key, madeNow());
+      const target = document.getElementById(box.dataset.grantInput);
+      const files = new DataTransfer();
+      files.items.add(new File([JSON.stringify(grant)], `grant-campaign-${request.campaign}.json`,
+        { type: "application/json" }));
+      target.files = files.files;
+      passphrase.value = "";
+      status.textContent = box.dataset.made.replace("{workers}", request.workers.length)
+        .replace("{until}", request.not_after);
+    } catch (error) {
+      status.classList.add("text-danger");
+      status.textContent = box.dataset.failed.replace("{why}", error.message);
+    }
+  });
+}
