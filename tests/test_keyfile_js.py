@@ -1,7 +1,8 @@
-"""The release page's script makes the grant the key tool makes (issue 22, item 1: the key
-file loaded into the page, never uploaded), byte for byte in the sealed format: run under
-Node.js here (its Web Cryptography API is the browser's), opened by countersign.sealing.
-The browser itself is tests/e2e/test_association_key.py."""
+"""The pages' key script (issue 22, item 1: the key made in the observer's browser, the key
+file loaded into the page and never uploaded) makes what the key tool makes, byte for byte:
+the grant in the sealed format, the key file under its passphrase and the paper copy. Run
+under Node.js here (its Web Cryptography API is the browser's), checked by
+countersign.sealing. The browser itself is tests/e2e/test_association_key.py."""
 
 import base64
 import json
@@ -79,3 +80,18 @@ for (const passphrase of ["wrong", "right"]) {{
 }}
 """)
     assert out.splitlines() == ["wrong passphrase", "the request's data key is another roster's"]
+
+
+def test_a_key_made_by_the_page_opens_with_the_key_tool_and_its_paper_copy(tmp_path):
+    out = _in_node(tmp_path, f"""
+import {{ newKey }} from "{SCRIPT}";
+console.log(JSON.stringify(await newKey("correct horse battery")));
+""")
+    made = json.loads(out)
+    private = sealing.load_private(made["keyFile"].encode(), b"correct horse battery")
+    assert made["keyFile"].startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert sealing.fingerprint(private.public_key()) == made["fingerprint"] == \
+        sealing.fingerprint(sealing.load_public(made["publicPem"]))
+    assert made["recovery"] == sealing.recovery_text(private)
+    with pytest.raises(ValueError):
+        sealing.load_private(made["keyFile"].encode(), b"another passphrase")

@@ -145,3 +145,37 @@ def test_the_observer_makes_the_grant_in_the_release_page_from_the_key_file_neve
     outcome = run_until_done(campaign)
     assert campaign.state == State.COMPLETED, (outcome, campaign.paused_reason, campaign.state)
     key_window.forget_process_key()
+
+
+def test_the_observer_makes_the_key_in_the_browser_and_only_the_public_key_is_sent(
+        browser, live_server, oscar, screenshots, tmp_path):
+    """Onboarding without the key tool: the key pair is made in the page, the key file is
+    saved under the passphrase on the observer's computer, the paper copy is shown; the
+    server receives the public key only (every request the browser sends is watched)."""
+    from countersign.models import AssociationKey
+
+    device = with_device(oscar)
+    page = _signed_in(browser, live_server, "oscar", locale="en-US", code=totp_code(device))
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data_buffer or b""))
+    page.goto(live_server.url + reverse("association_key"))
+    page.fill("#new-key-passphrase", "correct horse battery")
+    page.fill("#new-key-passphrase-again", "correct horse battery")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Make the key here").click()
+    saved = tmp_path / "association.key"
+    download.value.save_as(saved)
+    recovery = page.locator("[data-recovery]").inner_text()
+    screenshots(page, "observer-made-the-key-in-the-page")
+    page.fill("#id_code", next_code(device))
+    page.click("main form button[type=submit]")
+    page.wait_for_selector("[data-field=fingerprint]")
+
+    private = sealing.load_private(saved.read_bytes(), b"correct horse battery")
+    key = AssociationKey.objects.get(current=True)
+    assert key.fingerprint == sealing.fingerprint(private.public_key())
+    assert sealing.fingerprint(sealing.from_recovery_text(recovery).public_key()) == \
+        key.fingerprint
+    everything = b"".join(sent)
+    assert b"PRIVATE KEY" not in everything and b"correct horse" not in everything
+    assert recovery.replace(" ", "").encode() not in everything.replace(b"+", b"")

@@ -124,6 +124,70 @@ export async function loadKey(pem, passphrase) {
   return { privateKey, publicKey, raw, fingerprint: await fingerprint(raw) };
 }
 
+/* --- a new key pair, made here (countersign.keytool new) ---------------------------------- */
+
+function derNode(tag, body) {
+  const length = body.length < 128 ? [body.length]
+    : body.length < 256 ? [0x81, body.length] : [0x82, body.length >> 8, body.length & 0xff];
+  return concat(Uint8Array.of(tag, ...length), body);
+}
+
+const sequence = (...parts) => derNode(0x30, concat(...parts));
+const octets = (bytes) => derNode(0x04, bytes);
+const oid = (hexText) => derNode(0x06, Uint8Array.from(hexText.match(/../g), (h) => parseInt(h, 16)));
+const integer = (n) => derNode(0x02, n < 128 ? Uint8Array.of(n)
+  : Uint8Array.of(...[n >> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff].filter((b, i, all) => all.slice(0, i + 1).some((x) => x))));
+const PBKDF2_ITERATIONS = 600000;  // OWASP's figure for PBKDF2-HMAC-SHA256
+
+function pem(label, der) {
+  const text = toBase64(der).match(/.{1,64}/g).join("\n");
+  return `-----BEGIN ${label}-----\n${text}\n-----END ${label}-----\n`;
+}
+
+async function encrypted(pkcs8, passphrase) {
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  const iv = crypto.getRandomValues(new Uint8Array(16));
+  const secret = await crypto.subtle.importKey("raw", encoder.encode(passphrase), "PBKDF2", false, ["deriveKey"]);
+  const key = await crypto.subtle.deriveKey({ name: "PBKDF2", salt, iterations: PBKDF2_ITERATIONS, hash: "SHA-256" },
+    secret, { name: "AES-CBC", length: 256 }, false, ["encrypt"]);
+  const data = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-CBC", iv }, key, pkcs8));
+  return sequence(
+    sequence(oid(OID_PBES2), sequence(
+      sequence(oid(OID_PBKDF2), sequence(octets(salt), integer(PBKDF2_ITERATIONS), sequence(oid(OID_HMAC_SHA256), Uint8Array.of(5, 0)))),
+      sequence(oid(OID_AES256_CBC), octets(iv)))),
+    octets(data));
+}
+
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+function base32(bytes) {
+  let bits = 0, value = 0, out = "";
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) { out += BASE32[(value >>> (bits - 5)) & 31]; bits -= 5; }
+  }
+  return bits ? out + BASE32[(value << (5 - bits)) & 31] : out;
+}
+
+/* A new key pair of the association: {keyFile (PEM, under `passphrase`), publicPem,
+   recovery (the paper copy, countersign.sealing.recovery_text), fingerprint}. The private
+   key exists in this page only, until the key file is saved. */
+export async function newKey(passphrase) {
+  const pair = await crypto.subtle.generateKey({ name: "X25519" }, true, ["deriveBits"]);
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+  const secret = pkcs8.subarray(16);
+  const check = new Uint8Array(await crypto.subtle.digest("SHA-256", secret)).subarray(0, 2);
+  const letters = base32(concat(secret, check));
+  const recovery = ["CSRK", ...letters.match(/.{1,4}/g)].join(" ");
+  const keyFile = passphrase ? pem("ENCRYPTED PRIVATE KEY", await encrypted(pkcs8, passphrase))
+    : pem("PRIVATE KEY", pkcs8);
+  const publicPem = pem("PUBLIC KEY", concat(Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00]), raw));
+  pkcs8.fill(0);
+  return { keyFile, publicPem, recovery, fingerprint: await fingerprint(raw) };
+}
+
 /* --- sealed files (countersign.sealing.seal / open_sealed) ----------------------------------- */
 
 function headerLine(header) {
@@ -182,6 +246,35 @@ export async function makeGrant(request, key, made) {
   dataKey.fill(0);
   return { kind: GRANT, campaign: request.campaign, roster: request.roster,
     content_hash: request.content_hash, not_after: request.not_after, seals };
+}
+
+/* --- the association key page: the key made here ----------------------------------------- */
+
+const maker = typeof document === "undefined" ? null : document.getElementById("key-here");
+if (maker && window.crypto && crypto.subtle) {
+  maker.hidden = false;
+  const status = maker.querySelector("[data-status]");
+  maker.querySelector("[data-make-key]").addEventListener("click", async () => {
+    const [first, second] = maker.querySelectorAll("[data-passphrase]");
+    status.classList.remove("text-danger");
+    try {
+      if (first.value.length < 12) { throw new KeyFileError(maker.dataset.tooShort); }
+      if (first.value !== second.value) { throw new KeyFileError(maker.dataset.differ); }
+      const made = await newKey(first.value);
+      first.value = second.value = "";
+      const link = maker.querySelector("[data-key-link]");
+      link.href = URL.createObjectURL(new Blob([made.keyFile], { type: "application/x-pem-file" }));
+      link.hidden = false;
+      link.click();
+      maker.querySelector("[data-recovery]").textContent = made.recovery;
+      maker.querySelector("[data-fingerprint]").textContent = made.fingerprint.match(/.{1,4}/g).join(" ");
+      maker.querySelector("[data-made]").hidden = false;
+      document.getElementById(maker.dataset.publicInput).value = made.publicPem;
+    } catch (error) {
+      status.classList.add("text-danger");
+      status.textContent = error.message;
+    }
+  });
 }
 
 /* --- the release page ---------------------------------------------------------------------- */
