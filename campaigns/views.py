@@ -41,7 +41,7 @@ from campaigns.forms import (
 )
 from campaigns.labels import status_meaning
 from campaigns.models import Campaign, Delivery, Notification, SignOff, State
-from countersign import access, carriers
+from countersign import access, association_key, carriers
 from countersign.roles import Role, has_role, role_required
 from countersign.templatetags.countersign_tags import copyable
 from countersign.text import found_in
@@ -328,6 +328,7 @@ def _signoff_page(request, campaign, *, template, form_factory, action, action_n
         "campaign": campaign, "form": form, "can": _checks(campaign, request.user),
         "release_window": settings.RELEASE_WINDOW_MINUTES,
         "grant_needed": data_keys.with_association(campaign.roster),
+        "association_fingerprint": association_key.current_fingerprint(),
         "live_workers": key_window.live_workers(),
         "sender_check": dkim_probe.report_for(campaign) if settings.SENDER_CHECK else None,
         "seen": seen.Seen.of(campaign), "changes": getattr(request, "seen_changes", None),

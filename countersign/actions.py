@@ -24,3 +24,5 @@ class Action(StrEnum):
     ASSOCIATION_KEY_NOTICE_MAILED = "association_key.notice_mailed"
     ASSOCIATION_KEY_REFUSED = "association_key.refused"  # not as registered: nothing sealed
     ASSOCIATION_KEY_DESTROYED = "association_key.destroyed"  # the association says it did
+    KEY_SLOT_ADDED = "association_key.slot_added"  # a passkey unlocks it in a browser
+    KEY_SLOT_REVOKED = "association_key.slot_revoked"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
@@ -39,7 +40,7 @@ from audit.chain import entry_hash
 from audit.models import AuditEntry
 from countersign import clock, sealing
 from countersign.actions import Action
-from countersign.models import AssociationKey, Organisation
+from countersign.models import AssociationKey, KeySlot, Organisation
 from countersign.people import association_observers, is_association
 from countersign.roles import Role, has_role
 
@@ -265,3 +266,45 @@ def seal_file(data: bytes, *, name: str, actor) -> SealedFile | None:
     sealed = sealing.seal(data, sealing.public_from_raw(bytes(key.public_key)), name=name,
                           made=made)
     return SealedFile(sealed, name + sealing.SUFFIX, key.fingerprint)
+
+
+# --- key slots: the passkeys that unlock the key in an observer's browser ----------------------
+
+_SLOT = re.compile(r"[0-9a-f]{64}")
+
+
+def add_slot(*, user, slot: str, key_fingerprint: str, label: str = "") -> KeySlot:
+    """Record that `user` can unlock the current key with a passkey whose credential id hashes
+    to `slot` (the wrapped key stays in their browser). Fingerprints only; audited."""
+    if not may_register(user):
+        raise PermissionDenied(_("Only an observer of the association adds a passkey."))
+    key = current()
+    if key is None or key_fingerprint != key.fingerprint or not _SLOT.fullmatch(slot):
+        raise ValidationError(_("This passkey is not for the association's current key."))
+    with transaction.atomic():
+        made, created = KeySlot.objects.get_or_create(observer=user, slot=slot, defaults={
+            "key_fingerprint": key.fingerprint, "label": label.strip()[:100]})
+        if created:
+            audit.record(Action.KEY_SLOT_ADDED, actor=user, role=Role.OBSERVER, target=made,
+                         payload={"kind": made.kind, "slot": slot, "fingerprint": key.fingerprint})
+    return made
+
+
+def revoke_slot(*, user, slot: KeySlot) -> None:
+    """The record of a passkey ends (its owner, or another observer when someone leaves). The
+    browser that holds it forgets it when its owner revokes it there; a key whose slots may
+    survive on a device the association no longer controls is replaced (a new key)."""
+    if not may_register(user):
+        raise PermissionDenied(_("Only an observer of the association revokes a passkey."))
+    with transaction.atomic():
+        if KeySlot.objects.filter(pk=slot.pk, revoked_at=None).update(revoked_at=timezone.now()):
+            audit.record(Action.KEY_SLOT_REVOKED, actor=user, role=Role.OBSERVER, target=slot,
+                         payload={"kind": slot.kind, "slot": slot.slot,
+                                  "fingerprint": slot.key_fingerprint,
+                                  "observer": slot.observer.get_username()})
+
+
+def live_slots(user):
+    key = current()
+    return KeySlot.objects.filter(observer=user, revoked_at=None,
+                                  key_fingerprint=key.fingerprint if key else "")

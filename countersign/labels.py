@@ -116,6 +116,8 @@ contribute("ACTIONS", {
     AccountAction.ASSOCIATION_KEY_NOTICE_MAILED: _("observers told of the association key"),
     AccountAction.ASSOCIATION_KEY_REFUSED: _("association key refused: not as registered"),
     AccountAction.ASSOCIATION_KEY_DESTROYED: _("retired association key destroyed"),
+    AccountAction.KEY_SLOT_ADDED: _("passkey added for the association's key"),
+    AccountAction.KEY_SLOT_REVOKED: _("passkey for the association's key revoked"),
 })
 contribute("PAYLOAD_KEYS", {
     "fingerprint": _("key fingerprint"), "retired_key": _("key retired"),

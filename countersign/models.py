@@ -150,3 +150,29 @@ class AssociationKey(models.Model):
 
     def __str__(self):
         return self.fingerprint[:16]
+
+
+class KeySlot(models.Model):
+    """A way an observer unlocks the association's key in their browser: a passkey (WebAuthn
+    PRF), whose output wraps the private key in that browser's storage, never here. Countersign
+    keeps who added which slot, for which key, by fingerprints only, and when it was revoked:
+    the record, not the key."""
+
+    class Kind(models.TextChoices):
+        PASSKEY = "passkey", _("passkey")
+
+    observer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PASSKEY)
+    slot = models.CharField(max_length=64)  # SHA-256 of the passkey's credential id
+    key_fingerprint = models.CharField(max_length=64)  # the association's key it unlocks
+    label = models.CharField(_("name"), max_length=100, blank=True)
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-added_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["observer", "slot"],
+                                               name="one_record_per_key_slot")]
+
+    def __str__(self):
+        return f"{self.observer}: {self.get_kind_display()} {self.slot[:12]}"

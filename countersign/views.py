@@ -1,10 +1,13 @@
 """The kernel's own pages: turning two-step sign-in on or off, its second step, and the
 changes to the association's people that wait for an observer's countersign."""
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -13,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from countersign import association_key, people, sealing, two_factor
 from countersign.forms import AssociationKeyForm, CodeForm, RefuseForm
-from countersign.models import AssociationKey, PersonChange
+from countersign.models import AssociationKey, KeySlot, PersonChange
 from countersign.roles import Role, record_denied_request, role_required
 
 
@@ -175,4 +178,39 @@ def association_key_page(request):
     return render(request, "registration/association_key.html", {
         "keys": [(key, sealing.grouped(key.fingerprint)) for key in keys],
         "problem": association_key.problem()[1],
-        "form": form if may_register else None, "has_device": device is not None})
+        "form": form if may_register else None, "has_device": device is not None,
+        "slots": association_key.live_slots(request.user) if may_register else None,
+        "current_fingerprint": association_key.current_fingerprint()})
+
+
+@login_required
+@require_POST
+def key_slot_add(request):
+    """The page's script records a passkey it set up (JSON: slot, fingerprint, label)."""
+    try:
+        data = json.loads(request.body)
+        association_key.add_slot(user=request.user, slot=str(data["slot"]),
+                                 key_fingerprint=str(data["fingerprint"]),
+                                 label=str(data.get("label", "")))
+    except PermissionDenied:
+        record_denied_request(request, required=(Role.OBSERVER,))
+        raise
+    except (ValueError, KeyError, TypeError) as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    except ValidationError as refusal:
+        return JsonResponse({"error": " ".join(refusal.messages)}, status=400)
+    return JsonResponse({"ok": True})
+
+
+@login_required
+@require_POST
+def key_slot_revoke(request, pk):
+    slot = get_object_or_404(KeySlot, pk=pk)
+    if not association_key.may_register(request.user):
+        record_denied_request(request, required=(Role.OBSERVER,))
+        raise PermissionDenied
+    association_key.revoke_slot(user=request.user, slot=slot)
+    messages.success(request, _("The passkey is revoked. Remove it from the browser that holds "
+                                "it too; if that device is out of the association's hands, "
+                                "register a new key."))
+    return redirect("association_key")

@@ -179,3 +179,74 @@ def test_the_observer_makes_the_key_in_the_browser_and_only_the_public_key_is_se
     everything = b"".join(sent)
     assert b"PRIVATE KEY" not in everything and b"correct horse" not in everything
     assert recovery.replace(" ", "").encode() not in everything.replace(b"+", b"")
+
+
+def test_two_passkeys_keep_the_key_in_the_browser_and_the_release_page_grants_with_one(
+        browser, live_server, olivia, sam, oscar, association_private_key, sink, screenshots,
+        tmp_path):
+    """WebAuthn's PRF (a virtual authenticator of Chromium's): the key file is loaded once,
+    wrapped in the browser under each passkey's secret; Countersign records the passkeys by
+    fingerprint (audited), and the release page makes the grant with a passkey alone."""
+    from audit.models import AuditEntry
+    from campaigns import key_window, workflow
+    from campaigns.models import Campaign, State
+    from campaigns.seen import Seen
+    from countersign.models import KeySlot
+    from tests.factories import SUPERVISOR_TICKS, make_campaign
+
+    key_file = tmp_path / "association.key"
+    key_file.write_bytes(sealing.private_pem(association_private_key, b"correct horse"))
+    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+                      code=totp_code(oscar.totpdevice_set.get()))
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True, "hasPrf": True,
+        "automaticPresenceSimulation": True}})
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data_buffer or b""))
+    page.goto(live_server.url + reverse("association_key"))
+    assert page.locator("#passkeys-too-few").is_visible()
+    for label in ("phone", "security key"):
+        page.set_input_files("#passkey-key-file", str(key_file))
+        page.fill("#passkey-passphrase", "correct horse")
+        page.fill("#passkey-label", label)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Add a passkey").click()
+    assert page.locator("#passkey-list li").count() == 2
+    assert not page.locator("#passkeys-too-few").count()
+    screenshots(page, "observer-two-passkeys")
+    slots = KeySlot.objects.filter(observer=oscar, revoked_at=None)
+    assert sorted(slots.values_list("label", flat=True)) == ["phone", "security key"]
+    assert AuditEntry.objects.filter(action="association_key.slot_added").count() == 2
+
+    roster = make_roster(oscar)
+    campaign = make_campaign(olivia, roster, canary_enabled=False)
+    workflow.submit(campaign=campaign, user=olivia)
+    workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
+                       recipients=[sam])
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
+                     checklist=SUPERVISOR_TICKS)
+    key_window.forget_process_key()
+    key_window.publish()
+    page.goto(live_server.url + reverse("campaigns:release", args=[campaign.pk]))
+    page.get_by_role("button", name="Or make it with a passkey kept in this browser").click()
+    page.wait_for_selector("text=The grant is made for 1 worker(s)")
+    for box in page.locator("input[name=checklist]").all():
+        box.check()
+    page.click("button[name=release]")
+    page.wait_for_url(f"**/campaigns/{campaign.pk}/")
+    run_until_done(campaign)
+    assert Campaign.objects.get(pk=campaign.pk).state == State.COMPLETED
+    everything = b"".join(sent)
+    assert b"PRIVATE KEY" not in everything and b"correct horse" not in everything
+    key_window.forget_process_key()
+
+    page.goto(live_server.url + reverse("association_key"))
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.locator("#passkey-list li").first.get_by_role("button", name="Revoke").click()
+    assert KeySlot.objects.filter(revoked_at=None).count() == 1
+    assert page.evaluate("JSON.parse(localStorage.getItem('countersign.association-key-slots'))"
+                         ".length") == 1

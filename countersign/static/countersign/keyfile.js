@@ -117,6 +117,10 @@ export async function loadKey(pem, passphrase) {
   if (pkcs8.length !== 48 || hex(pkcs8.subarray(0, 16)) !== X25519_PKCS8_PREFIX) {
     throw new KeyFileError(block[1] ? "wrong passphrase" : "not an X25519 key");
   }
+  return keyFromPkcs8(pkcs8);
+}
+
+async function keyFromPkcs8(pkcs8) {
   const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, true, ["deriveBits"]);
   const jwk = await crypto.subtle.exportKey("jwk", privateKey);
   const raw = fromBase64(jwk.x.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - jwk.x.length % 4) % 4));
@@ -277,6 +281,124 @@ if (maker && window.crypto && crypto.subtle) {
   });
 }
 
+/* --- passkeys: the key wrapped in this browser under a passkey's PRF output -------------------
+   (WebAuthn's prf extension: a secret only that passkey yields, for this site). The wrapped
+   key stays in this browser's storage; the server records the slot by fingerprints only. */
+
+const SLOTS = "countersign.association-key-slots";
+const PRF_INPUT = encoder.encode("countersign association key slot 1");
+
+export function storedSlots(keyFingerprint) {
+  let slots = [];
+  try { slots = JSON.parse(localStorage.getItem(SLOTS) || "[]"); } catch (error) { slots = []; }
+  return keyFingerprint ? slots.filter((slot) => slot.fingerprint === keyFingerprint) : slots;
+}
+
+async function prfSecret(ids) {
+  const assertion = await navigator.credentials.get({ publicKey: {
+    challenge: crypto.getRandomValues(new Uint8Array(32)), userVerification: "required",
+    allowCredentials: ids.map((id) => ({ type: "public-key", id: fromBase64(id) })),
+    extensions: { prf: { eval: { first: PRF_INPUT } } } } });
+  const first = (assertion.getClientExtensionResults().prf || {}).results;
+  if (!first || !first.first) { throw new KeyFileError("this passkey cannot keep a key (no PRF)"); }
+  return { id: toBase64(new Uint8Array(assertion.rawId)), secret: new Uint8Array(first.first) };
+}
+
+async function wrappingKey(secret, keyFingerprint) {
+  const base = await crypto.subtle.importKey("raw", secret, "HKDF", false, ["deriveKey"]);
+  return crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: encoder.encode(keyFingerprint),
+    info: encoder.encode("countersign-passkey-slot-1") }, base, { name: "AES-GCM", length: 256 }, false,
+  ["encrypt", "decrypt"]);
+}
+
+/* A new passkey that unlocks `key` (from loadKey) in this browser: {slot (SHA-256 of its
+   credential id), fingerprint}. */
+export async function addPasskey(key, userName, label) {
+  const credential = await navigator.credentials.create({ publicKey: {
+    rp: { name: "Countersign" }, challenge: crypto.getRandomValues(new Uint8Array(32)),
+    user: { id: crypto.getRandomValues(new Uint8Array(16)), name: userName, displayName: label || userName },
+    pubKeyCredParams: [{ type: "public-key", alg: -7 }, { type: "public-key", alg: -257 }],
+    authenticatorSelection: { residentKey: "preferred", userVerification: "required" },
+    extensions: { prf: {} } } });
+  if (!(credential.getClientExtensionResults().prf || {}).enabled) {
+    throw new KeyFileError("this passkey cannot keep a key (no PRF)");
+  }
+  const id = toBase64(new Uint8Array(credential.rawId));
+  const { secret } = await prfSecret([id]);
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", key.privateKey));
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const wrapped = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv },
+    await wrappingKey(secret, key.fingerprint), pkcs8));
+  pkcs8.fill(0);
+  secret.fill(0);
+  const slots = storedSlots().filter((slot) => slot.id !== id);
+  slots.push({ id, fingerprint: key.fingerprint, iv: toBase64(iv), wrapped: toBase64(wrapped), label });
+  localStorage.setItem(SLOTS, JSON.stringify(slots));
+  return { slot: await fingerprint(fromBase64(id)), fingerprint: key.fingerprint };
+}
+
+/* The association's key (`keyFingerprint`), unlocked with one of this browser's passkeys. */
+export async function unlockWithPasskey(keyFingerprint) {
+  const slots = storedSlots(keyFingerprint);
+  if (!slots.length) { throw new KeyFileError("no passkey in this browser unlocks this key"); }
+  const { id, secret } = await prfSecret(slots.map((slot) => slot.id));
+  const slot = slots.find((candidate) => candidate.id === id);
+  let pkcs8;
+  try {
+    pkcs8 = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromBase64(slot.iv) },
+      await wrappingKey(secret, keyFingerprint), fromBase64(slot.wrapped)));
+  } catch (error) {
+    throw new KeyFileError("this passkey does not unlock the key kept here");
+  }
+  secret.fill(0);
+  const key = await keyFromPkcs8(pkcs8);
+  pkcs8.fill(0);
+  if (key.fingerprint !== keyFingerprint) { throw new KeyFileError("this passkey keeps another key"); }
+  return key;
+}
+
+export async function forgetPasskey(slotFingerprint) {
+  const kept = [];
+  for (const slot of storedSlots()) {
+    if (await fingerprint(fromBase64(slot.id)) !== slotFingerprint) { kept.push(slot); }
+  }
+  localStorage.setItem(SLOTS, JSON.stringify(kept));
+}
+
+const passkeys = typeof document === "undefined" ? null : document.getElementById("passkeys-here");
+if (passkeys && window.PublicKeyCredential && window.crypto && crypto.subtle) {
+  passkeys.hidden = false;
+  const status = passkeys.querySelector("[data-status]");
+  passkeys.querySelector("[data-add-passkey]").addEventListener("click", async () => {
+    const passphrase = passkeys.querySelector("[data-passphrase]");
+    try {
+      const file = passkeys.querySelector("[data-key-file]").files[0];
+      if (!file) { throw new KeyFileError(passkeys.dataset.chooseFile); }
+      const key = await loadKey(await file.text(), passphrase.value);
+      passphrase.value = "";
+      if (key.fingerprint !== passkeys.dataset.fingerprint) {
+        throw new KeyFileError(passkeys.dataset.otherKey);
+      }
+      const made = await addPasskey(key, passkeys.dataset.user, passkeys.querySelector("[data-label]").value);
+      const response = await fetch(passkeys.dataset.recordUrl, { method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": passkeys.dataset.csrf },
+        body: JSON.stringify({ slot: made.slot, fingerprint: made.fingerprint,
+          label: passkeys.querySelector("[data-label]").value }) });
+      if (!response.ok) { throw new KeyFileError((await response.json()).error || response.statusText); }
+      window.location.reload();
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  });
+  for (const form of document.querySelectorAll("form[data-revoke-slot]")) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      await forgetPasskey(form.dataset.revokeSlot);
+      form.submit();
+    });
+  }
+}
+
 /* --- the release page ---------------------------------------------------------------------- */
 
 function madeNow() {
@@ -287,13 +409,15 @@ const box = typeof document === "undefined" ? null : document.getElementById("gr
 if (box && window.crypto && crypto.subtle && window.DataTransfer) {
   box.hidden = false;
   const status = box.querySelector("[data-status]");
-  box.querySelector("[data-make-grant]").addEventListener("click", async () => {
-    const file = box.querySelector("[data-key-file]").files[0];
+  const withPasskey = box.querySelector("[data-grant-with-passkey]");
+  if (withPasskey && window.PublicKeyCredential && storedSlots(box.dataset.fingerprint).length) {
+    withPasskey.hidden = false;
+  }
+  const makeGrantWith = async (unlock) => {
     const passphrase = box.querySelector("[data-passphrase]");
     status.classList.remove("text-danger");
     try {
-      if (!file) { throw new KeyFileError(box.dataset.chooseFile); }
-      const key = await loadKey(await file.text(), passphrase.value);
+      const key = await unlock(passphrase);
       const response = await fetch(box.dataset.requestUrl, { credentials: "same-origin" });
       const request = await response.json();
       const grant = await makeGrant(request, key, madeNow());
@@ -309,5 +433,13 @@ if (box && window.crypto && crypto.subtle && window.DataTransfer) {
       status.classList.add("text-danger");
       status.textContent = box.dataset.failed.replace("{why}", error.message);
     }
-  });
+  };
+  box.querySelector("[data-make-grant]").addEventListener("click", () => makeGrantWith(async (passphrase) => {
+    const file = box.querySelector("[data-key-file]").files[0];
+    if (!file) { throw new KeyFileError(box.dataset.chooseFile); }
+    return loadKey(await file.text(), passphrase.value);
+  }));
+  if (withPasskey) {
+    withPasskey.addEventListener("click", () => makeGrantWith(() => unlockWithPasskey(box.dataset.fingerprint)));
+  }
 }
