@@ -68,7 +68,7 @@ from campaigns.dsn import (
     status_text,
 )
 from campaigns.models import Campaign, Delivery
-from countersign.pseudonyms import normalise_address, pseudonym
+from countersign.pseudonyms import domain_tag, pseudonym
 from roster import member_data
 from roster.models import Suppression
 
@@ -153,8 +153,12 @@ def process_dsn(raw: bytes, *, envelope_recipient: str = "", source: str = "dsn"
     if not kinds:
         return Result.NOT_A_BOUNCE
     kind, status = min(kinds, key=lambda found: list(BounceKind).index(found[0]))  # hard first
+    named = next((block[key] for block in own for key in ("final", "original")
+                  if block[key] and (not delivery.address_pseudonym
+                                     or pseudonym(block[key]) == delivery.address_pseudonym)),
+                 "")
     return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source,
-                         report_id="dsn:" + hashlib.sha256(raw).hexdigest())
+                         report_id="dsn:" + hashlib.sha256(raw).hexdigest(), recipient=named)
 
 
 def _named(block: dict) -> set[str]:
@@ -282,10 +286,12 @@ _HANDED_OVER = (Delivery.State.SENT, Delivery.State.BOUNCED, Delivery.State.IN_D
 
 
 def record_bounce(*, delivery_id: int, kind: BounceKind, status: str = "", source: str,
-                  report_id: str = "") -> Result:
+                  report_id: str = "", recipient: str = "") -> Result:
     """Record one bounce or complaint for a verified delivery. The one way in, for DSNs and
     ESP events alike. Audited in the same transaction; then the pause rule is checked.
-    `report_id` (a DSN's SHA-256, an ESP event's id): the same report twice counts once."""
+    `report_id` (a DSN's SHA-256, an ESP event's id): the same report twice counts once.
+    `recipient`: the address the report named, if it is the delivery's (its domain's tag is
+    kept for a refusal by policy)."""
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
         if delivery is None:
@@ -297,7 +303,7 @@ def record_bounce(*, delivery_id: int, kind: BounceKind, status: str = "", sourc
         if report_id and AuditEntry.objects.about(delivery.campaign).filter(
                 action=Action.BOUNCE_RECORDED, payload__report=report_id).exists():
             return Result.DUPLICATE
-        result, payload = _apply(delivery, kind, status, source)
+        result, payload = _apply(delivery, kind, status, source, recipient)
         if result == Result.DUPLICATE:
             return result
         audit.record(Action.BOUNCE_RECORDED, system=source, target=delivery.campaign,
@@ -309,7 +315,8 @@ def record_bounce(*, delivery_id: int, kind: BounceKind, status: str = "", sourc
     return result
 
 
-def _apply(delivery: Delivery, kind: BounceKind, status: str, source: str) -> tuple[Result, dict]:
+def _apply(delivery: Delivery, kind: BounceKind, status: str, source: str,
+           recipient: str = "") -> tuple[Result, dict]:
     now = timezone.now()
     if kind == BounceKind.BLOCKED and not status.startswith(Delivery.POLICY_STATUS):
         status = Delivery.POLICY_STATUS + "0"  # RFC 3463 X.7.0: a policy refusal, no detail
@@ -341,6 +348,9 @@ def _apply(delivery: Delivery, kind: BounceKind, status: str, source: str) -> tu
             return Result.HARD, {"delivery_state": delivery.state}
         return Result.DUPLICATE, {}
     changes = {"bounced_at": now, "bounce_status": status[:20], **taken}
+    if kind == BounceKind.BLOCKED and recipient and (
+            not delivery.address_pseudonym or pseudonym(recipient) == delivery.address_pseudonym):
+        changes["refused_domain"] = domain_tag(recipient)
     if delivery.state == Delivery.State.SENT:
         changes["state"] = Delivery.State.BOUNCED
     rows.update(**changes)
@@ -384,11 +394,12 @@ def bounces_toward_the_pause(campaign) -> int:
     bounced = campaign.deliveries.filter(state=Delivery.State.BOUNCED)
     hard = bounced.exclude(bounce_status__startswith=Delivery.POLICY_STATUS).count()
     refused = list(bounced.filter(bounce_status__startswith=Delivery.POLICY_STATUS)
-                   .values_list("member_id", flat=True))
-    # The recipient domains, through the door (an erased member's counts, its domain not).
-    domains = {normalise_address(member.email).rpartition("@")[2]
-               for member in member_data.values_of(m for m in refused if m).values()
-               if member.email}
+                   .values_list("member_id", "refused_domain"))
+    # The recipient domains: the tag the report's address left, else the member's address
+    # through the door (an erased member's refusal counts, its domain not).
+    domains = {tag for _member, tag in refused if tag} | {
+        domain_tag(member.email) for member in member_data.values_of(
+            m for m, tag in refused if m and not tag).values() if member.email}
     if (len(refused) >= settings.BOUNCE_PAUSE_POLICY_MIN
             and len(domains) >= settings.BOUNCE_PAUSE_POLICY_DOMAINS):
         return hard + len(refused)
@@ -465,7 +476,8 @@ def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
     status = _enhanced_status(event)
     event_id = getattr(event, "event_id", None)
     return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source,
-                         report_id=f"esp:{event_id}" if event_id else "")
+                         report_id=f"esp:{event_id}" if event_id else "",
+                         recipient=getattr(event, "recipient", None) or "")
 
 
 def _enhanced_status(event) -> str:

@@ -324,6 +324,10 @@ class Delivery(models.Model):
     # After the hand-over: what came back later (a DSN to the VERP address, an ESP event).
     bounced_at = models.DateTimeField(_("bounced at"), null=True, blank=True)
     bounce_status = models.CharField(_("bounce status"), max_length=20, blank=True)  # 5.1.1
+    # A refusal by policy: the keyed tag of the recipient's domain, from the report that named
+    # the address (countersign.pseudonyms.domain_tag), so domains are counted toward the pause
+    # also where only the association can open the member's address.
+    refused_domain = models.CharField(max_length=32, blank=True, db_default="", editable=False)
     soft_bounces = models.PositiveSmallIntegerField(default=0)
     complained_at = models.DateTimeField(_("reported as spam at"), null=True, blank=True)
     # In doubt: what the relay's own records say of this message (reconcile_in_doubt).

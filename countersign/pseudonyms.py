@@ -38,6 +38,14 @@ def pseudonym(address: str) -> str:
                     normalise_address(address).encode(), hashlib.sha256).hexdigest()
 
 
+def domain_tag(address: str) -> str:
+    """A keyed tag of the address's domain (32 hex characters): domains counted, never
+    kept, also for a member whose address only the association can open."""
+    domain = normalise_address(address).rpartition("@")[2]
+    return hmac.new(settings.MEMBER_PSEUDONYM_KEY.encode(), b"domain:" + domain.encode(),
+                    hashlib.sha256).hexdigest()[:32]
+
+
 # Anything shaped like an e-mail address: a server's reply quoting the recipient
 # ("550 5.1.1 <a@b>: unknown user", "recipient=a@b rejected").
 _ADDRESS_SHAPED = re.compile(r"[^\s<>\"'(),;:\[\]]*@[^\s<>\"'(),;:\[\]]+")

@@ -512,3 +512,38 @@ def test_the_incident_report_of_a_held_roster_opens_with_names_only_at_the_assoc
             sample_rows(20)[row_number - 1][1]
     exported = AuditEntry.objects.get(action="campaign.incident_report_exported")
     assert exported.payload["sealed_to"] == association_key.current_fingerprint()
+
+
+# --- returned mail of a held roster -------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_refusals_by_policy_count_their_domains_without_opening_a_held_roster(
+        oscar, olivia, sam, sink, association_private_key, settings, bounce_domain):
+    """The pause counts refusals by policy only from several recipient domains; a held
+    member's address does not open here, so the domain's tag comes from the report that
+    named the address (and matched the delivery's pseudonym)."""
+    from campaigns import bounces
+    from campaigns.dsn import verp_address
+    from tests.returned_mail import dsn
+
+    rows = [(f"W{n:06d}", f"会員 {n}", f"member{n}@{domain}", "東京")
+            for n, domain in enumerate(["docomo.ne.jp", "ezweb.ne.jp", "gmail.com",
+                                        "gmail.com", "icloud.com"], 1)]
+    roster = make_roster(oscar, rows=rows)
+    campaign = _approved(olivia, sam, roster)
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    run_until_done(campaign)
+    settings.BOUNCE_PAUSE_POLICY_MIN = settings.BOUNCE_PAUSE_POLICY_DOMAINS = 2
+    deliveries = {d.member_number: d for d in campaign.deliveries.all()}
+
+    def refused(number, address):
+        d = deliveries[number]
+        return bounces.process_dsn(dsn(to=verp_address(d.pk), recipient=address, status="5.7.1",
+                                       message_id=d.message_id, campaign=campaign.pk))
+
+    assert refused("W000003", rows[2][2]) == refused("W000004", rows[3][2]) == \
+        bounces.Result.BLOCKED
+    assert bounces.bounces_toward_the_pause(campaign) == 0  # two of one domain
+    assert refused("W000001", rows[0][2]) == bounces.Result.BLOCKED
+    assert bounces.bounces_toward_the_pause(campaign) == 3  # gmail.com and docomo.ne.jp
+    assert not Delivery.objects.filter(refused_domain__contains="gmail").exists()
