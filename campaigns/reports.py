@@ -189,8 +189,7 @@ def incident_bundle(campaign) -> dict:
                          for cell in _cells(row, keys, clock.iso)])
             sealed.append(ciphertexts.get(d.member_id))
     return {"kind": sealing.INCIDENT, "campaign": campaign.pk, "roster": campaign.roster_id,
-            "header": header_rows(columns),
-            "fill": {key: keys.index(key) for key in ("member_number", "name", "email")},
+            "key_roster": campaign.roster.original().pk, "header": header_rows(columns),
             "data_key_seals": campaign.roster.data_key_seals, "rows": rows, "sealed": sealed}
 
 

@@ -46,7 +46,7 @@ from countersign.pseudonyms import normalise_address
 from countersign.pseudonyms import pseudonym as pseudonym_of
 from countersign.roles import Role, has_role
 from roster import data_keys, member_data, previews
-from roster.models import Member, Roster, RosterUpload, Suppression
+from roster.models import Member, PreviewGrant, Roster, RosterUpload, Suppression
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +146,9 @@ def erase_member(*, address: str, actor=None, system: str = "") -> DeletionCerti
             members=members, deliveries=deliveries,
             uploads=RosterUpload.objects.filter(pk__in=uploads), rosters=rosters,
             campaigns=campaigns, also=_Found(spellings, set(), {key}))
-        for roster in rosters:  # the roster has fewer members now
-            Roster.objects.filter(pk=roster.pk).update(
-                member_count=Member.objects.filter(roster=roster).count())
+        for roster in rosters:  # the roster has fewer members now; the lengths its previews
+            Roster.objects.filter(pk=roster.pk).update(  # take were measured with the person
+                member_count=Member.objects.filter(roster=roster).count(), value_lengths={})
     return certificate
 
 
@@ -163,6 +163,9 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
     found.pseudonyms |= keys
     with transaction.atomic():
         counts = {"members": 0, "deliveries": 0, "uploads": 0, "caught_messages": 0}
+        # Before the rows go: a preview the association granted of one of them sits in
+        # backups, sealed to a key the installation derives.
+        previewed = PreviewGrant.objects.filter(member__in=members).exists()
         counts["deliveries"] = _erase_ledger(deliveries, found)
         tags = (guard_tags.keep_tags_of(rosters) if kind == DeletionCertificate.Kind.RETENTION
                 else None)  # an erasure request leaves nothing of the person, not even tags
@@ -188,7 +191,7 @@ def _erase(*, kind, actor, members, deliveries, uploads, rosters, campaigns, sys
             "pseudonyms_sha256": hashlib.sha256(
                 "\n".join(sorted(found.pseudonyms)).encode()).hexdigest(),
             "kept": KEPT, "association_key": association_key.current_fingerprint(),
-            "unreadable": _unreadable(rosters, now),
+            "unreadable": _unreadable(rosters, now, previewed=previewed),
         }
         if kind == DeletionCertificate.Kind.RETENTION:
             document["retention_days"] = settings.ROSTER_RETENTION_DAYS
@@ -293,19 +296,19 @@ def _readable(message) -> str:
     return "\n".join(parts)
 
 
-def _unreadable(rosters, now) -> dict:
+def _unreadable(rosters, now, *, previewed: bool = False) -> dict:
     """When what was erased stops opening, backups included. A roster the contractor held a
     copy of the key of (wrapped under MEMBER_DATA_KEY) opens in its backups until they expire;
     one only the association held, for the contractor never again. Either opens, from the
     backups, with the association's keys it was sealed to until the association destroys
     them: their planned or recorded dates, as of now."""
     today = clock.local(now).date()
-    copies = any(roster.data_key for roster in rosters)
+    copies = any(roster.data_key for roster in rosters) or previewed
     fingerprints = sorted({fp for roster in rosters for fp in roster.data_key_seals})
     keys = {key.fingerprint: key for key in AssociationKey.objects.filter(
         fingerprint__in=fingerprints)}
     return {
-        "contractor_copy": copies,
+        "contractor_copy": copies, "previewed": previewed,
         "contractor_from": (today + timedelta(days=settings.BACKUP_RETENTION_DAYS)
                             if copies else today).isoformat(),
         "backup_retention_days": settings.BACKUP_RETENTION_DAYS,
@@ -359,7 +362,9 @@ def certificate_rows(certificate: DeletionCertificate) -> list[tuple[str, str]]:
     if "unreadable" in d:  # certificates written before backups were counted have none
         u = d["unreadable"]
         rows.append((_("Unreadable to the contractor, backups included, from"), (
-            _("%(day)s (until then its backups keep its copy of the key)") % {
+            (_("%(day)s (until then its backups keep a preview the association granted)")
+             if u.get("previewed") else
+             _("%(day)s (until then its backups keep its copy of the key)")) % {
                 "day": u["contractor_from"]}) if u["contractor_copy"] else _(
             "the erasure: only the association held the key")))
         if u["association_keys"]:

@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, hpke, serialization
+from cryptography.hazmat.primitives import hashes, hpke, padding, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 MAGIC = b"COUNTERSIGN SEALED FILE 1\n"
 SUITE_NAME = "DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-256-GCM"
@@ -151,11 +153,56 @@ def new_private_key() -> X25519PrivateKey:
     return X25519PrivateKey.generate()
 
 
+# The key file's passphrase: PBES2 (RFC 8018) with PBKDF2-HMAC-SHA256 at OWASP's 600,000
+# iterations and AES-256-CBC, what the pages' script writes too. (cryptography's
+# BestAvailableEncryption gives PKCS #8 files 2,048 iterations only, and has no setting.)
+KEY_FILE_ITERATIONS = 600_000
+_OID_PBES2, _OID_PBKDF2 = "2a864886f70d01050d", "2a864886f70d01050c"
+_OID_HMAC_SHA256, _OID_AES256_CBC = "2a864886f70d0209", "60864801650304012a"
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    size = len(body)
+    length = bytes([size]) if size < 128 else bytes([0x80 | ((size.bit_length() + 7) // 8)]) \
+        + size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + length + body
+
+
+def _sequence(*parts: bytes) -> bytes:
+    return _der(0x30, b"".join(parts))
+
+
+def _encrypted_pkcs8(pkcs8: bytes, passphrase: bytes) -> bytes:
+    salt, iv = os.urandom(16), os.urandom(16)
+    key = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt,
+                     iterations=KEY_FILE_ITERATIONS).derive(passphrase)
+    padder = padding.PKCS7(128).padder()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    data = encryptor.update(padder.update(pkcs8) + padder.finalize()) + encryptor.finalize()
+    def oid(hex_text: str) -> bytes:
+        return _der(0x06, bytes.fromhex(hex_text))
+
+    iterations = _der(0x02, KEY_FILE_ITERATIONS.to_bytes(4, "big").lstrip(b"\0"))
+    return _sequence(
+        _sequence(oid(_OID_PBES2), _sequence(
+            _sequence(oid(_OID_PBKDF2), _sequence(_der(0x04, salt), iterations,
+                                                  _sequence(oid(_OID_HMAC_SHA256), b"\x05\x00"))),
+            _sequence(oid(_OID_AES256_CBC), _der(0x04, iv)))),
+        _der(0x04, data))
+
+
 def private_pem(private_key: X25519PrivateKey, passphrase: bytes | None) -> bytes:
-    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
-                  else serialization.NoEncryption())
-    return private_key.private_bytes(serialization.Encoding.PEM,
-                                     serialization.PrivateFormat.PKCS8, encryption)
+    pkcs8 = private_key.private_bytes(serialization.Encoding.DER,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+    if not passphrase:
+        label, der = "PRIVATE KEY", pkcs8
+    else:
+        label, der = "ENCRYPTED PRIVATE KEY", _encrypted_pkcs8(pkcs8, passphrase)
+    text = base64.encodebytes(der).decode("ascii").replace("\n", "")
+    lines = [text[i:i + 64] for i in range(0, len(text), 64)]
+    return ("\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"]) + "\n"
+            ).encode("ascii")
 
 
 def load_private(pem: bytes, passphrase: bytes | None) -> X25519PrivateKey:
@@ -391,29 +438,36 @@ INCIDENT = "countersign-incident-1"
 DOES_NOT_OPEN = "(does not open)"
 
 
+INCIDENT_LAYOUT = ["member_number", "name", "email"]  # the first columns, always
+ERASED = "(erased)"
+
+
 def open_incident(bundle: dict, private_key: X25519PrivateKey) -> list[list[str]]:
     """The rows of an incident bundle (campaigns.reports.incident_bundle) with each member's
-    name and address filled in: their row opened with the roster's data key, bound to the
-    member number on that line, so a name never lands on another member's line. A row that
-    does not open reads DOES_NOT_OPEN."""
+    name and address filled in, by this tool alone: the row opened with the roster's data
+    key, bound to the member number in the line's first column, so a name never lands on
+    another member's line; DOES_NOT_OPEN for a row that does not open, ERASED for a line
+    without one. Whatever the bundle carries in those two cells is never written."""
     if bundle.get("kind") != INCIDENT:
         raise NotSealed("not an incident report")
+    if [list(row[:3]) for row in bundle["header"][:1]] != [INCIDENT_LAYOUT]:
+        raise NotSealed("the report's columns are not member number, name, address")
     seal_of_key = (bundle.get("data_key_seals") or {}).get(fingerprint(private_key.public_key()))
     if not seal_of_key:
         raise NotSealed("the report holds no data key sealed to this key: the roster was "
                         "imported under another key of the association")
-    data_key = _data_key(bundle, seal_of_key, private_key)
-    key, at = AESGCM(data_key), bundle["fill"]
+    key = AESGCM(_data_key(bundle, seal_of_key, private_key))
     rows = []
     for cells, sealed in zip(bundle["rows"], bundle["sealed"], strict=True):
-        cells = list(cells)
+        cells = [str(cell) for cell in cells]
+        cells[1] = cells[2] = ERASED if not sealed else DOES_NOT_OPEN
         if sealed:
             try:
                 personal = json.loads(open_row(key, base64.b64decode(sealed["personal"]),
                                                member_binding(sealed["sealed_in"], sealed["row"],
-                                                              cells[at["member_number"]])))
-                cells[at["name"]], cells[at["email"]] = personal["name"], personal["email"]
-            except (NotSealed, ValueError, KeyError):
-                cells[at["name"]] = cells[at["email"]] = DOES_NOT_OPEN
+                                                              cells[0])))
+                cells[1], cells[2] = str(personal["name"]), str(personal["email"])
+            except (NotSealed, ValueError, KeyError, TypeError):
+                pass
         rows.append(cells)
     return rows

@@ -305,12 +305,16 @@ def record_key_destroyed(key: AssociationKey, *, actor) -> None:
         raise PermissionDenied
     if key.current:
         raise KeyNotDestroyable(_("The current key is in use: register a new one first."))
-    alone = [roster.name for roster in sealed_to_an_earlier_key()
-             if set(roster.data_key_seals) == {key.fingerprint}]
-    if alone:
-        raise KeyNotDestroyable(_("Only this key opens %(rosters)s: reseal them to the current "
-                                  "key first, or they are lost.") % {"rosters": ", ".join(alone)})
     with transaction.atomic():
+        destroyed = set(AssociationKey.objects.select_for_update().exclude(destroyed_at=None)
+                        .values_list("fingerprint", flat=True)) | {key.fingerprint}
+        alone = [roster.name for roster in sealed_to_an_earlier_key()
+                 if not set(roster.data_key_seals) - destroyed]
+        if alone:  # no key the association still has would open them
+            raise KeyNotDestroyable(_("Only this key opens %(rosters)s (the others it was "
+                                      "sealed to are destroyed): reseal them to the current "
+                                      "key first, or they are lost.")
+                                    % {"rosters": ", ".join(alone)})
         done = AssociationKey.objects.filter(pk=key.pk, destroyed_at=None).update(
             destroyed_at=timezone.now())
         if done:

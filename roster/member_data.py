@@ -126,14 +126,28 @@ def synthetic_email(length: int) -> str:
     return "m" * local + _SYNTHETIC_DOMAIN if local > len("member") else SYNTHETIC_EMAIL
 
 
+LENGTHS_FROM_MEMBERS = 10  # fewer, and the lengths would say too much of each one
+LENGTH_STEP = 2  # rounded up to a multiple of it
+
+
 def value_lengths(members) -> dict[str, dict[str, int]]:
-    """How long each field's values are, in characters (the median and the longest): what a
-    synthetic preview of a roster only the association holds is built from. No value."""
+    """How long each field's values are, in characters (the median and the longest, rounded
+    up to a multiple of LENGTH_STEP): what a synthetic preview of a roster only the
+    association holds is built from. No value; nothing for a roster of fewer than
+    LENGTHS_FROM_MEMBERS (its previews use the fixed placeholders), and an erasure from the
+    roster forgets them (campaigns.retention.erase_member)."""
+    members = list(members)
+    if len(members) < LENGTHS_FROM_MEMBERS:
+        return {}
     found: dict[str, list[int]] = {}
     for m in members:
         for key, value in (("name", m.name), ("email", m.email), *m.extra.items()):
             found.setdefault(key, []).append(len(value or ""))
-    return {key: {"typical": sorted(sizes)[len(sizes) // 2], "longest": max(sizes)}
+
+    def step(n):
+        return -(-n // LENGTH_STEP) * LENGTH_STEP
+
+    return {key: {"typical": step(sorted(sizes)[len(sizes) // 2]), "longest": step(max(sizes))}
             for key, sizes in found.items()}
 
 

@@ -397,3 +397,19 @@ def test_the_recovery_key_on_paper_restores_the_key_and_a_typo_is_caught(tmp_pat
             keytool.main(["restore", str(tmp_path / "other.key"), "--from-file", str(typed),
                           "--no-passphrase"])
     assert not (tmp_path / "other.key").exists()
+
+
+def test_the_key_file_s_passphrase_costs_600000_rounds_of_pbkdf2():
+    """cryptography's BestAvailableEncryption gives PKCS #8 files 2,048 iterations: a stolen
+    key file's passphrase would be cheap to guess. The key tool writes PBES2 at OWASP's
+    figure, in the format the pages' script writes and reads."""
+    import base64
+
+    private = sealing.new_private_key()
+    pem = sealing.private_pem(private, b"correct horse")
+    der = base64.b64decode("".join(pem.decode().splitlines()[1:-1]))
+    assert b"\x02\x03\x09\x27\xc0" in der  # INTEGER 600000
+    assert sealing.fingerprint(sealing.load_private(pem, b"correct horse").public_key()) == \
+        sealing.fingerprint(private.public_key())
+    with pytest.raises(ValueError):
+        sealing.load_private(pem, b"wrong")

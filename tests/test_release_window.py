@@ -98,7 +98,7 @@ def test_a_page_of_a_held_roster_shows_numbers_and_synthetic_previews(held_roste
     member = held_roster.members.order_by("row_number").first()
     values = member_data.values(member)
     assert values.sealed and values.member_number == "W000001"
-    assert values.placeholders()["name"] == member_data.SYNTHETIC_NAME
+    assert set(values.placeholders()["name"]) == {member_data.SYNTHETIC_CHARACTER, " "}
     assert member_data.search(held_roster, "W00001")[0].member_number == "W000010"
     assert member_data.matching_ids(held_roster.pk, ADDRESSES[2].upper()) == [
         held_roster.members.get(member_number="W000003").pk]  # the whole address, any case
@@ -107,23 +107,25 @@ def test_a_page_of_a_held_roster_shows_numbers_and_synthetic_previews(held_roste
 
 def test_synthetic_previews_are_as_long_as_the_rosters_values_and_the_longest(
         oscar, olivia, association_private_key):
-    """Built from the lengths the import measured (no value): a supervisor sees how long the
-    lines get, on the longest values of the roster too."""
-    rows = [("W1", "林 一", "a@members.example", "東京"),
-            ("W2", "佐々木 小百合", "sayuri.sasaki.long.address@members.example", "北海道札幌"),
-            ("W3", "山田 花子", "yamada@members.example", "大阪")]
+    """Built from the lengths the import measured (no value; rounded up to an even number,
+    and only from ten members up): a supervisor sees how long the lines get, on the longest
+    values of the roster too."""
+    rows = [(f"W{n}", "山田 花子", f"m{n}@members.example", "東京") for n in range(1, 10)]
+    rows.insert(1, ("W10", "佐々木 小百合", "sayuri.sasaki.long.address@members.example",
+                    "北海道札幌"))
     roster = make_roster(oscar, rows=rows)
-    assert roster.value_lengths["name"] == {"typical": 5, "longest": 7}
+    assert roster.value_lengths["name"] == {"typical": 6, "longest": 8}
     campaign = make_campaign(olivia, roster, canary_enabled=False,
                              body_text="{name} 様\n所属支部: {支部}\n宛先: {email}\n")
     from campaigns import selectors
     typical, _middle, longest = [selectors.preview(campaign, m)["body_text"]
                                  for m in selectors.sample_members(roster)]
-    assert typical.startswith("○○ ○○ 様\n所属支部: ○○\n")
-    assert longest.startswith("○○○ ○○○ 様\n所属支部: ○○○○○\n")
-    assert "@example.invalid" in longest and len(longest.split("宛先: ")[1].strip()) == len(
-        rows[1][2])
+    assert typical.startswith("○○ ○○○ 様\n所属支部: ○○\n")
+    assert longest.startswith("○○○ ○○○○ 様\n所属支部: ○○○○○○\n")
+    assert "@example.invalid" in longest and len(longest.split("宛先: ")[1].strip()) == 42
     assert not [value for row in rows for value in row[1:] if value in typical + longest]
+    few = make_roster(oscar, rows=rows[:9], name="九人")
+    assert few.value_lengths == {}  # previews of nine use the fixed placeholders
 
 
 def test_the_guard_knows_a_held_rosters_values_by_their_tags(held_roster, olivia, oscar):

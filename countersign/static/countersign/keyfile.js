@@ -90,6 +90,9 @@ async function decrypted(bytes, passphrase) {
   const kdfFields = children(kdfParameters, bytes);
   const salt = kdfFields[0].body;
   const iterations = kdfFields[1].body.reduce((n, b) => n * 256 + b, 0);
+  if (kdfFields[1].tag !== 0x02 || iterations < 1 || iterations > MOST_ITERATIONS) {
+    throw new KeyFileError("not a key file of the key tool (its passphrase's work is out of bounds)");
+  }
   const prf = kdfFields.find((field) => field.tag === 0x30);
   if (prf && hex(children(prf, bytes)[0].body) !== OID_HMAC_SHA256) {
     throw new KeyFileError("unknown key file encryption");
@@ -142,6 +145,7 @@ const oid = (hexText) => derNode(0x06, Uint8Array.from(hexText.match(/../g), (h)
 const integer = (n) => derNode(0x02, n < 128 ? Uint8Array.of(n)
   : Uint8Array.of(...[n >> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff].filter((b, i, all) => all.slice(0, i + 1).some((x) => x))));
 const PBKDF2_ITERATIONS = 600000;  // OWASP's figure for PBKDF2-HMAC-SHA256
+const MOST_ITERATIONS = 10000000;  // a key file asking more would hold the page for minutes
 
 function pem(label, der) {
   const text = toBase64(der).match(/.{1,64}/g).join("\n");
@@ -401,6 +405,18 @@ if (passkeys && window.PublicKeyCredential && window.crypto && crypto.subtle) {
 
 /* --- the release page ---------------------------------------------------------------------- */
 
+/* The request fetched must be for what this page shows: its campaign, roster, content and
+   workers (a changed response seals nothing). */
+export function expectRequest(request, shown) {
+  const workers = (request.workers || []).map((worker) => worker.fingerprint).sort().join(" ");
+  const listed = (shown.workers || "").split(" ").filter(Boolean).sort().join(" ");
+  if (String(request.campaign) !== shown.campaign || String(request.roster) !== shown.roster
+      || String(request.key_roster || request.roster) !== shown.keyRoster
+      || request.content_hash !== shown.contentHash || workers !== listed) {
+    throw new KeyFileError("the grant request is not for this page's campaign, roster, content and workers");
+  }
+}
+
 function madeNow() {
   return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 }
@@ -416,22 +432,25 @@ if (box && window.crypto && crypto.subtle && window.DataTransfer) {
   const makeGrantWith = async (unlock) => {
     const passphrase = box.querySelector("[data-passphrase]");
     status.classList.remove("text-danger");
+    status.textContent = box.dataset.working || "…";
     try {
       const key = await unlock(passphrase);
       const response = await fetch(box.dataset.requestUrl, { credentials: "same-origin" });
       const request = await response.json();
+      expectRequest(request, box.dataset);
       const grant = await makeGrant(request, key, madeNow());
       const target = document.getElementById(box.dataset.grantInput);
       const files = new DataTransfer();
       files.items.add(new File([JSON.stringify(grant)], `grant-campaign-${request.campaign}.json`,
         { type: "application/json" }));
       target.files = files.files;
-      passphrase.value = "";
       status.textContent = box.dataset.made.replace("{workers}", request.workers.length)
         .replace("{until}", request.not_after);
     } catch (error) {
       status.classList.add("text-danger");
       status.textContent = box.dataset.failed.replace("{why}", error.message);
+    } finally {
+      passphrase.value = "";
     }
   };
   box.querySelector("[data-make-grant]").addEventListener("click", () => makeGrantWith(async (passphrase) => {
