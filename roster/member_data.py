@@ -41,7 +41,7 @@ from django.db import connection, transaction
 from countersign import access, carriers, sealing
 from countersign.pseudonyms import mask_addresses, normalise_address, pseudonym
 from countersign.text import normalised
-from roster import data_keys, previews
+from roster import data_keys, previews, synthetic
 from roster.models import Member, Roster, RosterUpload
 
 _MEMBER, _ROSTER = Member._meta.db_table, Roster._meta.db_table
@@ -96,59 +96,11 @@ class Values:
             def length(key):
                 return (self.lengths.get(key) or {}).get(size, 0)
 
-            return {"name": synthetic_name(length("name")), "member_number": self.member_number,
-                    "email": synthetic_email(length("email")),
-                    **{column: SYNTHETIC_CHARACTER * (length(column) or len(SYNTHETIC_VALUE))
-                       for column in self.extra_columns}}
+            return {"name": synthetic.name(length("name")), "member_number": self.member_number,
+                    "email": synthetic.email(length("email")),
+                    **{column: synthetic.value(length(column)) for column in self.extra_columns}}
         return {"name": self.name, "member_number": self.member_number, "email": self.email,
                 **self.extra}
-
-
-# What a preview shows for a member whose values only the association can open.
-SYNTHETIC_NAME = "○○ ○○"
-SYNTHETIC_EMAIL = "member@example.invalid"
-SYNTHETIC_VALUE = "○○○"
-SYNTHETIC_CHARACTER = "○"  # a white circle: not 〇, a kanji zero the guard reads as 0
-_SYNTHETIC_DOMAIN = "@example.invalid"
-
-
-def synthetic_name(length: int) -> str:
-    """A name of `length` characters, family and given name apart (○○ ○○ when unknown)."""
-    if length < 3:
-        return SYNTHETIC_NAME if not length else SYNTHETIC_CHARACTER * length
-    family = (length - 1) // 2
-    return SYNTHETIC_CHARACTER * family + " " + SYNTHETIC_CHARACTER * (length - 1 - family)
-
-
-def synthetic_email(length: int) -> str:
-    """An address of about `length` characters that no mail server delivers (.invalid)."""
-    local = length - len(_SYNTHETIC_DOMAIN)
-    return "m" * local + _SYNTHETIC_DOMAIN if local > len("member") else SYNTHETIC_EMAIL
-
-
-LENGTHS_FROM_MEMBERS = 10  # fewer, and the lengths would say too much of each one
-LENGTH_STEP = 2  # rounded up to a multiple of it
-
-
-def value_lengths(members) -> dict[str, dict[str, int]]:
-    """How long each field's values are, in characters (the median and the longest, rounded
-    up to a multiple of LENGTH_STEP): what a synthetic preview of a roster only the
-    association holds is built from. No value; nothing for a roster of fewer than
-    LENGTHS_FROM_MEMBERS (its previews use the fixed placeholders), and an erasure from the
-    roster forgets them (campaigns.retention.erase_member)."""
-    members = list(members)
-    if len(members) < LENGTHS_FROM_MEMBERS:
-        return {}
-    found: dict[str, list[int]] = {}
-    for m in members:
-        for key, value in (("name", m.name), ("email", m.email), *m.extra.items()):
-            found.setdefault(key, []).append(len(value or ""))
-
-    def step(n):
-        return -(-n // LENGTH_STEP) * LENGTH_STEP
-
-    return {key: {"typical": step(sorted(sizes)[len(sizes) // 2]), "longest": step(max(sizes))}
-            for key, sizes in found.items()}
 
 
 def bound_member(roster_id: int, row_number: int, member_number: str) -> bytes:
@@ -199,7 +151,7 @@ def store(roster: Roster, members) -> AESGCM:
     pseudonym and carrier group beside. Returns the key, for the import's own use: if only
     the association will hold it, the caller forgets it when the import is done."""
     key = data_keys.give_key(roster)
-    roster.value_lengths = value_lengths(members)
+    roster.value_lengths = synthetic.lengths(members)
     roster.save(update_fields=["value_lengths"])
     Member.objects.bulk_create((
         Member(roster=roster, row_number=m.row, member_number=m.member_number,

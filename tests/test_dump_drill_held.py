@@ -23,7 +23,7 @@ from django.urls import reverse
 from campaigns import workflow
 from campaigns.seen import Seen
 from countersign import association_key, sealing
-from roster import data_keys, member_data, previews
+from roster import data_keys, previews, synthetic
 from roster.models import Roster
 from roster.samples import xlsx_bytes
 from tests import canaries
@@ -105,7 +105,7 @@ def test_before_the_release_nothing_the_contractor_holds_carries_a_members_value
     snapshot("submit")
     workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
                        recipients=[sam, oscar])
-    assert member_data.SYNTHETIC_CHARACTER * 2 in outbox.outbox[-1].body  # a synthetic member
+    assert synthetic.SYNTHETIC_CHARACTER * 2 in outbox.outbox[-1].body  # a synthetic member
     snapshot("test send")
     officer = roster.members.get(member_number=members[GRANTED - 1].member_number)
     request = previews.request_for(roster, [officer.member_number], days=1, reason="会長",
@@ -115,7 +115,7 @@ def test_before_the_release_nothing_the_contractor_holds_carries_a_members_value
     snapshot("preview granted")
     workflow.test_send(campaign=campaign, user=olivia, member=officer, recipients=[sam])
     granted_sent.append(True)
-    assert member_data.SYNTHETIC_CHARACTER not in outbox.outbox[-1].body  # the officer's own
+    assert synthetic.SYNTHETIC_CHARACTER not in outbox.outbox[-1].body  # the officer's own
     snapshot("test send to a granted member")
     workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
                      checklist=SUPERVISOR_TICKS)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from campaigns import retention, selectors, workflow
 from countersign import sealing
-from roster import member_data, previews
+from roster import member_data, previews, synthetic
 from roster.models import Member, PreviewGrant
 from roster.samples import sample_rows
 from tests.factories import client_for, make_campaign, make_roster, signed_in_with_code
@@ -60,7 +60,7 @@ def test_a_granted_member_is_shown_in_previews_and_test_messages_until_the_deadl
     assert NAMES[1] in page["subject"]
     workflow.test_send(campaign=campaign, user=olivia, member=_member(held, "W000002"),
                        recipients=[sam])
-    assert NAMES[1] in outbox.outbox[-1].body and member_data.SYNTHETIC_NAME not in \
+    assert NAMES[1] in outbox.outbox[-1].body and synthetic.SYNTHETIC_NAME not in \
         outbox.outbox[-1].body
     assert member_data.values(_member(held, "W000003"), shown=True).sealed  # nobody else
 

@@ -18,7 +18,7 @@ from campaigns import guard_index, key_window, workflow
 from campaigns.models import Campaign, Delivery, Grant, State, WorkerKey
 from campaigns.seen import Seen
 from countersign import association_key, sealing
-from roster import data_keys, member_data
+from roster import data_keys, member_data, synthetic
 from roster.models import Member
 from roster.samples import sample_rows
 from tests.factories import (
@@ -98,7 +98,7 @@ def test_a_page_of_a_held_roster_shows_numbers_and_synthetic_previews(held_roste
     member = held_roster.members.order_by("row_number").first()
     values = member_data.values(member)
     assert values.sealed and values.member_number == "W000001"
-    assert set(values.placeholders()["name"]) == {member_data.SYNTHETIC_CHARACTER, " "}
+    assert set(values.placeholders()["name"]) == {synthetic.SYNTHETIC_CHARACTER, " "}
     assert member_data.search(held_roster, "W00001")[0].member_number == "W000010"
     assert member_data.matching_ids(held_roster.pk, ADDRESSES[2].upper()) == [
         held_roster.members.get(member_number="W000003").pk]  # the whole address, any case
