@@ -101,5 +101,6 @@ def incident(request, pk):
         "sealed_to": sealing.grouped(association_key.current_fingerprint())[:19]
         if member_data else "",
         "held": member_data and data_keys.with_association(campaign.roster),
+        "association_fingerprint": association_key.current_fingerprint(),
         "rows": list(reports.incident_rows(campaign, member_data=member_data,
                                            deliveries=page.object_list))})

@@ -250,3 +250,52 @@ def test_two_passkeys_keep_the_key_in_the_browser_and_the_release_page_grants_wi
     assert KeySlot.objects.filter(revoked_at=None).count() == 1
     assert page.evaluate("JSON.parse(localStorage.getItem('countersign.association-key-slots'))"
                          ".length") == 1
+
+
+def test_the_observer_sees_a_held_rosters_incident_report_with_names_in_the_page(
+        browser, live_server, olivia, sam, oscar, association_private_key, sink, screenshots,
+        tmp_path):
+    """The report downloaded sealed (audited, as by the export buttons) and opened in the
+    page with the key file: names in the table, nothing opened sent anywhere."""
+    from audit.models import AuditEntry
+    from campaigns import key_window, workflow
+    from campaigns.seen import Seen
+    from roster.samples import sample_rows
+    from tests.factories import OBSERVER_TICKS, SUPERVISOR_TICKS, make_campaign
+
+    roster = make_roster(oscar)
+    campaign = make_campaign(olivia, roster, canary_enabled=False)
+    workflow.submit(campaign=campaign, user=olivia)
+    workflow.test_send(campaign=campaign, user=olivia, member=roster.members.first(),
+                       recipients=[sam])
+    workflow.approve(campaign=campaign, seen=Seen.current(campaign), user=sam,
+                     checklist=SUPERVISOR_TICKS)
+    key_window.forget_process_key()
+    workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
+                     checklist=OBSERVER_TICKS,
+                     grant=key_window.grant_made_here(campaign, association_private_key))
+    run_until_done(campaign)
+    key_window.forget_process_key()
+    key_file = tmp_path / "association.key"
+    key_file.write_bytes(sealing.private_pem(association_private_key, b"correct horse"))
+
+    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+                      code=totp_code(oscar.totpdevice_set.get()))
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data_buffer or b""))
+    page.goto(live_server.url + reverse("audit:incident", args=[campaign.pk]))
+    assert "(held by the association)" in page.locator("tr[data-member] [data-name]").first \
+        .inner_text()
+    page.set_input_files("#incident-key-file", str(key_file))
+    page.fill("#incident-key-passphrase", "correct horse")
+    page.get_by_role("button", name="Show the names here").click()
+    page.wait_for_selector("text=Names and addresses shown for 20 lines")
+    screenshots(page, "observer-incident-names-in-the-page")
+    names = {row[0]: (row[1], row[2]) for row in sample_rows(20)}
+    for line in page.locator("tr[data-member]").all():
+        number = line.get_attribute("data-member")
+        assert (line.locator("[data-name]").inner_text(),
+                line.locator("[data-email]").inner_text()) == names[number]
+    assert AuditEntry.objects.filter(action="campaign.incident_report_exported").count() == 1
+    everything = b"".join(sent)
+    assert b"correct horse" not in everything and names["W000001"][1].encode() not in everything

@@ -229,19 +229,53 @@ async function seal(data, publicRaw, name, made) {
   return concat(head, new Uint8Array(sealed.enc), new Uint8Array(sealed.ct));
 }
 
+/* --- a roster's data key, as a request or a report carries it sealed to the association -------- */
+
+async function dataKeyOf(carrier, key) {
+  const sealOfKey = (carrier.data_key_seals || {})[key.fingerprint];
+  if (!sealOfKey) {
+    throw new KeyFileError("the roster's key is not sealed to this key of the association");
+  }
+  const { header, data } = await openSealed(fromBase64(sealOfKey), key);
+  const keyRoster = carrier.key_roster || carrier.roster;
+  if (header.name !== `roster-${carrier.roster}.data-key` && header.name !== `roster-${keyRoster}.data-key`) {
+    throw new KeyFileError("the request's data key is another roster's");
+  }
+  return data;
+}
+
+/* --- the incident report (countersign.sealing.open_incident): names and addresses by member
+   number, each row opened bound to the member number on its own line ------------------------ */
+
+export async function openIncident(sealed, key) {
+  const { data } = await openSealed(sealed, key);
+  const bundle = JSON.parse(decoder.decode(data));
+  if (bundle.kind !== "countersign-incident-1") { throw new KeyFileError("not an incident report"); }
+  const rowKey = await crypto.subtle.importKey("raw", await dataKeyOf(bundle, key), "AES-GCM", false, ["decrypt"]);
+  const people = {};
+  for (let i = 0; i < bundle.rows.length; i++) {
+    const number = String(bundle.rows[i][0]);
+    const row = bundle.sealed[i];
+    if (!row) { continue; }
+    try {
+      const blob = fromBase64(row.personal);
+      const opened = await crypto.subtle.decrypt({ name: "AES-GCM", iv: blob.subarray(0, 12),
+        additionalData: encoder.encode(`cs1|member|${row.sealed_in}|${row.row}|${number}`) },
+      rowKey, blob.subarray(12));
+      const personal = JSON.parse(decoder.decode(opened));
+      people[number] = { name: String(personal.name), email: String(personal.email) };
+    } catch (error) {
+      people[number] = { name: "(does not open)", email: "(does not open)" };
+    }
+  }
+  return { campaign: bundle.campaign, people };
+}
+
 /* --- the grant (countersign.sealing.make_grant) ------------------------------------------- */
 
 export async function makeGrant(request, key, made) {
   if (request.kind !== GRANT_REQUEST) { throw new KeyFileError("not a grant request"); }
-  const sealOfKey = (request.data_key_seals || {})[key.fingerprint];
-  if (!sealOfKey) {
-    throw new KeyFileError("the roster's key is not sealed to this key of the association");
-  }
-  const { header, data: dataKey } = await openSealed(fromBase64(sealOfKey), key);
-  const keyRoster = request.key_roster || request.roster;
-  if (header.name !== `roster-${request.roster}.data-key` && header.name !== `roster-${keyRoster}.data-key`) {
-    throw new KeyFileError("the request's data key is another roster's");
-  }
+  const dataKey = await dataKeyOf(request, key);
   const name = `grant|campaign=${request.campaign}|roster=${request.roster}|content=${request.content_hash}|not_after=${request.not_after}`;
   const seals = {};
   for (const worker of request.workers) {
@@ -400,6 +434,53 @@ if (passkeys && window.PublicKeyCredential && window.crypto && crypto.subtle) {
       await forgetPasskey(form.dataset.revokeSlot);
       form.submit();
     });
+  }
+}
+
+/* --- the incident page: the names filled into the table, in this page only -------------------- */
+
+const incident = typeof document === "undefined" ? null : document.getElementById("incident-here");
+if (incident && window.crypto && crypto.subtle) {
+  incident.hidden = false;
+  const status = incident.querySelector("[data-status]");
+  const withPasskey = incident.querySelector("[data-open-with-passkey]");
+  if (withPasskey && window.PublicKeyCredential && storedSlots(incident.dataset.fingerprint).length) {
+    withPasskey.hidden = false;
+  }
+  const openWith = async (unlock) => {
+    const passphrase = incident.querySelector("[data-passphrase]");
+    status.classList.remove("text-danger");
+    status.textContent = incident.dataset.working;
+    try {
+      const key = await unlock(passphrase);
+      const response = await fetch(incident.dataset.bundleUrl, { credentials: "same-origin" });
+      const opened = await openIncident(new Uint8Array(await response.arrayBuffer()), key);
+      if (String(opened.campaign) !== incident.dataset.campaign) {
+        throw new KeyFileError("the report is another campaign's");
+      }
+      let filled = 0;
+      for (const line of document.querySelectorAll("tr[data-member]")) {
+        const person = opened.people[line.dataset.member];
+        if (!person) { continue; }
+        line.querySelector("[data-name]").textContent = person.name;
+        line.querySelector("[data-email]").textContent = person.email;
+        filled += 1;
+      }
+      status.textContent = incident.dataset.opened.replace("{count}", filled);
+    } catch (error) {
+      status.classList.add("text-danger");
+      status.textContent = incident.dataset.failed.replace("{why}", error.message);
+    } finally {
+      passphrase.value = "";
+    }
+  };
+  incident.querySelector("[data-open-here]").addEventListener("click", () => openWith(async (passphrase) => {
+    const file = incident.querySelector("[data-key-file]").files[0];
+    if (!file) { throw new KeyFileError(incident.dataset.chooseFile); }
+    return loadKey(await file.text(), passphrase.value);
+  }));
+  if (withPasskey) {
+    withPasskey.addEventListener("click", () => openWith(() => unlockWithPasskey(incident.dataset.fingerprint)));
   }
 }
 
