@@ -39,6 +39,7 @@ def roster_detail(request, pk):
         context["previewed"] = previews.current(roster)
         if has_role(request.user, Role.OBSERVER):
             context["preview_form"] = PreviewRequestForm()
+            context["association_fingerprint"] = association_key.current_fingerprint()
     if context["can_see_members"]:
         form = MemberSearchForm(request.GET)
         q = form.cleaned_data["q"].strip() if form.is_valid() else ""

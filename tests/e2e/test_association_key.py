@@ -299,3 +299,33 @@ def test_the_observer_sees_a_held_rosters_incident_report_with_names_in_the_page
     assert AuditEntry.objects.filter(action="campaign.incident_report_exported").count() == 1
     everything = b"".join(sent)
     assert b"correct horse" not in everything and names["W000001"][1].encode() not in everything
+
+
+def test_the_observer_grants_a_preview_on_the_roster_page_with_the_key_file(
+        browser, live_server, oscar, association_private_key, screenshots, tmp_path):
+    """The preview request and the answer the key tool would make, made in the page: the
+    member's real values show on the roster page, and the key file never leaves."""
+    from audit.models import AuditEntry
+    from roster.samples import sample_rows
+
+    roster = make_roster(oscar)
+    key_file = tmp_path / "association.key"
+    key_file.write_bytes(sealing.private_pem(association_private_key, b"correct horse"))
+    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+                      code=totp_code(oscar.totpdevice_set.get()))
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data_buffer or b""))
+    page.goto(live_server.url + roster.get_absolute_url())
+    page.fill("#id_members", "W000002")
+    page.fill("#id_reason", "理事（本人の同意あり）")
+    page.set_input_files("#preview-key-file", str(key_file))
+    page.fill("#preview-key-passphrase", "correct horse")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Grant it here").click()
+    page.wait_for_selector("#previews [data-member=W000002]")
+    screenshots(page, "observer-preview-granted-in-the-page")
+    assert sample_rows(2)[1][1] in page.content()  # the real name, on the roster page
+    assert AuditEntry.objects.get(action="roster.preview_granted").payload["members"] == [
+        "W000002"]
+    everything = b"".join(sent)
+    assert b"PRIVATE KEY" not in everything and b"correct horse" not in everything

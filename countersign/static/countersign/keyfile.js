@@ -271,6 +271,58 @@ export async function openIncident(sealed, key) {
   return { campaign: bundle.campaign, people };
 }
 
+/* --- a preview answer (countersign.sealing.make_preview) ------------------------------------- */
+
+const PREVIEW_MOST_MEMBERS = 10;
+const PREVIEW_MOST_DAYS = 31;
+
+async function previewTag(key, serverPublicKey, blob) {
+  const shared = await crypto.subtle.deriveBits({ name: "X25519", public: serverPublicKey }, key.privateKey, 256);
+  const base = await crypto.subtle.importKey("raw", shared, "HKDF", false, ["deriveKey"]);
+  const macKey = await crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(32),
+    info: encoder.encode("countersign-preview-auth-1") }, base, { name: "HMAC", hash: "SHA-256", length: 256 },
+  false, ["sign"]);
+  return hex(new Uint8Array(await crypto.subtle.sign("HMAC", macKey, blob)));
+}
+
+export async function makePreview(request, key, made) {
+  if (request.kind !== "countersign-preview-request-1") { throw new KeyFileError("not a preview request"); }
+  const dataKey = await dataKeyOf(request, key);
+  if (request.members.length > PREVIEW_MOST_MEMBERS) {
+    throw new KeyFileError(`a preview shows at most ${PREVIEW_MOST_MEMBERS} members`);
+  }
+  if (Date.parse(request.not_after) > Date.now() + PREVIEW_MOST_DAYS * 86400000) {
+    throw new KeyFileError(`a preview lasts at most ${PREVIEW_MOST_DAYS} days`);
+  }
+  const serverRaw = fromBase64(request.to.public_key);
+  if (await fingerprint(serverRaw) !== request.to.fingerprint) {
+    throw new KeyFileError("the request's server key does not match its fingerprint");
+  }
+  const serverPublicKey = await crypto.subtle.importKey("raw", serverRaw, { name: "X25519" }, false, []);
+  const rowKey = await crypto.subtle.importKey("raw", dataKey, "AES-GCM", false, ["decrypt"]);
+  dataKey.fill(0);
+  const seals = {}, tags = {};
+  for (const member of request.members) {
+    const number = String(member.member_number);
+    const blob = fromBase64(member.personal);
+    let row;
+    try {
+      row = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: blob.subarray(0, 12),
+        additionalData: encoder.encode(`cs1|member|${member.sealed_in}|${member.row}|${number}`) },
+      rowKey, blob.subarray(12)));
+    } catch (error) {
+      throw new KeyFileError(`member ${number}'s row does not open as theirs`);
+    }
+    const sealed = await seal(row, serverRaw,
+      `preview|roster=${request.roster}|member=${number}|not_after=${request.not_after}`, made);
+    row.fill(0);
+    seals[number] = toBase64(sealed);
+    tags[number] = await previewTag(key, serverPublicKey, sealed);
+  }
+  return { kind: "countersign-preview-1", roster: request.roster, not_after: request.not_after,
+    reason: request.reason, by: key.fingerprint, seals, tags };
+}
+
 /* --- the grant (countersign.sealing.make_grant) ------------------------------------------- */
 
 export async function makeGrant(request, key, made) {
@@ -434,6 +486,54 @@ if (passkeys && window.PublicKeyCredential && window.crypto && crypto.subtle) {
       await forgetPasskey(form.dataset.revokeSlot);
       form.submit();
     });
+  }
+}
+
+/* --- the roster page: a preview grant made here --------------------------------------------- */
+
+const previewBox = typeof document === "undefined" ? null : document.getElementById("preview-here");
+if (previewBox && window.crypto && crypto.subtle && window.FormData) {
+  previewBox.hidden = false;
+  const form = document.getElementById(previewBox.dataset.requestForm);
+  const status = previewBox.querySelector("[data-status]");
+  const withPasskey = previewBox.querySelector("[data-grant-with-passkey]");
+  if (withPasskey && window.PublicKeyCredential && storedSlots(previewBox.dataset.fingerprint).length) {
+    withPasskey.hidden = false;
+  }
+  const grantWith = async (unlock) => {
+    const passphrase = previewBox.querySelector("[data-passphrase]");
+    status.classList.remove("text-danger");
+    status.textContent = previewBox.dataset.working;
+    try {
+      if (!form.reportValidity()) { throw new KeyFileError(previewBox.dataset.fillIn); }
+      const key = await unlock(passphrase);
+      const asked = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
+      if (!(asked.headers.get("Content-Type") || "").startsWith("application/json")) {
+        window.location.href = asked.url;  // refused: the page says why
+        return;
+      }
+      const request = await asked.json();
+      if (String(request.roster) !== previewBox.dataset.roster) { throw new KeyFileError("the request is another roster's"); }
+      const answer = await makePreview(request, key, madeNow());
+      const body = new FormData();
+      body.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
+      body.append("answer", new File([JSON.stringify(answer)], "preview.json", { type: "application/json" }));
+      const handed = await fetch(form.action, { method: "POST", body, credentials: "same-origin" });
+      window.location.href = handed.url;
+    } catch (error) {
+      status.classList.add("text-danger");
+      status.textContent = previewBox.dataset.failed.replace("{why}", error.message);
+    } finally {
+      passphrase.value = "";
+    }
+  };
+  previewBox.querySelector("[data-grant-here]").addEventListener("click", () => grantWith(async (passphrase) => {
+    const file = previewBox.querySelector("[data-key-file]").files[0];
+    if (!file) { throw new KeyFileError(previewBox.dataset.chooseFile); }
+    return loadKey(await file.text(), passphrase.value);
+  }));
+  if (withPasskey) {
+    withPasskey.addEventListener("click", () => grantWith(() => unlockWithPasskey(previewBox.dataset.fingerprint)));
   }
 }
 
