@@ -24,6 +24,8 @@ def _grant(roster, oscar, private, numbers):
 
 
 def _fk_violations():
+    if connection.vendor != "sqlite":  # PostgreSQL checks every foreign key at the commit
+        return []
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA foreign_key_check")
         return cursor.fetchall()
