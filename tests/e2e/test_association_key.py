@@ -329,3 +329,31 @@ def test_the_observer_grants_a_preview_on_the_roster_page_with_the_key_file(
         "W000002"]
     everything = b"".join(sent)
     assert b"PRIVATE KEY" not in everything and b"correct horse" not in everything
+
+
+def test_the_observer_reseals_held_rosters_to_a_new_key_in_the_page(
+        browser, live_server, oscar, association_private_key, screenshots, tmp_path):
+    from audit.models import AuditEntry
+    from countersign import association_key
+
+    roster = make_roster(oscar)
+    newer = sealing.new_private_key()
+    association_key.register(user=oscar, pem=sealing.public_pem(newer.public_key()))
+    old_file = tmp_path / "old-association.key"
+    old_file.write_bytes(sealing.private_pem(association_private_key, b"the old one"))
+    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+                      code=totp_code(oscar.totpdevice_set.get()))
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data_buffer or b""))
+    page.goto(live_server.url + reverse("roster:reseal"))
+    page.set_input_files("#reseal-key-file", str(old_file))
+    page.fill("#reseal-key-passphrase", "the old one")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Reseal them here").click()
+    page.wait_for_selector("#none-waiting")
+    roster.refresh_from_db()
+    assert set(roster.data_key_seals) == {sealing.fingerprint(association_private_key.public_key()),
+                                         sealing.fingerprint(newer.public_key())}
+    assert AuditEntry.objects.filter(action="roster.data_keys_resealed").exists()
+    everything = b"".join(sent)
+    assert b"PRIVATE KEY" not in everything and b"the old one" not in everything

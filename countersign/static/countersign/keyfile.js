@@ -323,6 +323,30 @@ export async function makePreview(request, key, made) {
     reason: request.reason, by: key.fingerprint, seals, tags };
 }
 
+/* --- a reseal answer (countersign.sealing.make_reseal): with an older key of the association,
+   each roster sealed to it sealed to the current key too ----------------------------------- */
+
+export async function makeReseal(request, key, made, expectedTo) {
+  if (request.kind !== "countersign-reseal-request-1") { throw new KeyFileError("not a reseal request"); }
+  const newRaw = fromBase64(request.to.public_key);
+  if (await fingerprint(newRaw) !== request.to.fingerprint || request.to.fingerprint !== expectedTo) {
+    throw new KeyFileError("the request's new key is not the association's current key");
+  }
+  const seals = {};
+  for (const roster of request.rosters) {
+    const blob = (roster.seals || {})[key.fingerprint];
+    if (!blob) { continue; }  // sealed to another key of the association: reseal with that one
+    const { header, data } = await openSealed(fromBase64(blob), key);
+    const names = [`roster-${roster.id}.data-key`, `roster-${roster.key_roster || roster.id}.data-key`];
+    if (!names.includes(header.name)) {
+      throw new KeyFileError(`the data key given for roster ${roster.id} is another roster's`);
+    }
+    seals[String(roster.id)] = toBase64(await seal(data, newRaw, header.name, made));
+    data.fill(0);
+  }
+  return { kind: "countersign-reseal-1", to: request.to.fingerprint, seals };
+}
+
 /* --- the grant (countersign.sealing.make_grant) ------------------------------------------- */
 
 export async function makeGrant(request, key, made) {
@@ -535,6 +559,37 @@ if (previewBox && window.crypto && crypto.subtle && window.FormData) {
   if (withPasskey) {
     withPasskey.addEventListener("click", () => grantWith(() => unlockWithPasskey(previewBox.dataset.fingerprint)));
   }
+}
+
+/* --- the reseal page --------------------------------------------------------------------- */
+
+const resealBox = typeof document === "undefined" ? null : document.getElementById("reseal-here");
+if (resealBox && window.crypto && crypto.subtle && window.FormData) {
+  resealBox.hidden = false;
+  const status = resealBox.querySelector("[data-status]");
+  resealBox.querySelector("[data-reseal-here]").addEventListener("click", async () => {
+    const passphrase = resealBox.querySelector("[data-passphrase]");
+    status.classList.remove("text-danger");
+    status.textContent = resealBox.dataset.working;
+    try {
+      const file = resealBox.querySelector("[data-key-file]").files[0];
+      if (!file) { throw new KeyFileError(resealBox.dataset.chooseFile); }
+      const key = await loadKey(await file.text(), passphrase.value);
+      const asked = await fetch(resealBox.dataset.requestUrl, { credentials: "same-origin" });
+      const answer = await makeReseal(await asked.json(), key, madeNow(), resealBox.dataset.current);
+      if (!Object.keys(answer.seals).length) { throw new KeyFileError(resealBox.dataset.none); }
+      const body = new FormData();
+      body.append("csrfmiddlewaretoken", resealBox.dataset.csrf);
+      body.append("reseal", new File([JSON.stringify(answer)], "reseal.json", { type: "application/json" }));
+      const handed = await fetch(resealBox.dataset.answerUrl, { method: "POST", body, credentials: "same-origin" });
+      window.location.href = handed.url;
+    } catch (error) {
+      status.classList.add("text-danger");
+      status.textContent = resealBox.dataset.failed.replace("{why}", error.message);
+    } finally {
+      passphrase.value = "";
+    }
+  });
 }
 
 /* --- the incident page: the names filled into the table, in this page only -------------------- */
