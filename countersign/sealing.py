@@ -410,7 +410,7 @@ def make_preview(request: dict, private_key: X25519PrivateKey, *, made: str) -> 
     key, seals, tags = AESGCM(data_key), {}, {}
     for member in request["members"]:
         number = member["member_number"]
-        row = open_row(key, base64.b64decode(member["personal"]), member_binding(
+        row = open_row(key, base64.b64decode(member["ciphertext"]), member_binding(
             member["sealed_in"], member["row"], number))
         blob = seal(row, server, made=made, name=preview_name(
             roster=request["roster"], member_number=number, not_after=request["not_after"]))
@@ -463,7 +463,7 @@ def open_incident(bundle: dict, private_key: X25519PrivateKey) -> list[list[str]
         cells[1] = cells[2] = ERASED if not sealed else DOES_NOT_OPEN
         if sealed:
             try:
-                personal = json.loads(open_row(key, base64.b64decode(sealed["personal"]),
+                personal = json.loads(open_row(key, base64.b64decode(sealed["ciphertext"]),
                                                member_binding(sealed["sealed_in"], sealed["row"],
                                                               cells[0])))
                 cells[1], cells[2] = str(personal["name"]), str(personal["email"])

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 from functools import lru_cache
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
@@ -59,6 +61,14 @@ UPLOAD = b"cs1|data-key|upload"
 @lru_cache(maxsize=4)
 def _installation_key(secret: str) -> AESGCM:
     return AESGCM(hashlib.sha256(f"countersign-member-data:{secret}".encode()).digest())
+
+
+def preview_key() -> X25519PrivateKey:
+    """The installation's preview key (roster.previews): what the association seals the few
+    members it lets previews show to. Derived from MEMBER_DATA_KEY, never stored."""
+    seed = hmac.new(settings.MEMBER_DATA_KEY.encode(), b"countersign-preview-key-1",
+                    hashlib.sha256).digest()
+    return X25519PrivateKey.from_private_bytes(seed)
 
 
 def wrap(data_key: bytes, bound_to: bytes) -> bytes:

@@ -31,18 +31,20 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection, transaction
+from django.utils import timezone
 
 from countersign import access, carriers, sealing
 from countersign.pseudonyms import mask_addresses, normalise_address, pseudonym
 from countersign.text import normalised
-from roster import data_keys, previews, synthetic
-from roster.models import Member, Roster, RosterUpload
+from roster import data_keys, synthetic
+from roster.models import Member, PreviewGrant, Roster, RosterUpload
 
 _MEMBER, _ROSTER = Member._meta.db_table, Roster._meta.db_table
 # The claim's columns: the member's sealed values, where they belong and their roster's key,
@@ -272,18 +274,59 @@ def _opened(rows, *, shown: bool) -> list[Values]:
     """Rows read with _READ and _SYNTHETIC, opened; `shown`: see values_of."""
     rows = list(rows)
     held = [row[0] for row in rows if row[5] is None and row[2] is not None] if shown else []
-    granted = previews.live(held) if held else None
+    granted = live_previews(held) if held else None
     return [_values(*row, granted=granted) for row in rows]
+
+
+# --- previews the association granted (roster.previews) --------------------------------------
+
+def opened_preview(blob: bytes, roster_id: int, number: str, not_after: str) -> dict | None:
+    """A preview seal's values, if it opens with the preview key and is bound to this
+    roster, member and deadline: {"name": str, "email": str, "extra": {str: str}}."""
+    try:
+        header, row = sealing.open_sealed(blob, data_keys.preview_key())
+        personal = json.loads(row)
+    except (sealing.NotSealed, ValueError, RecursionError):
+        return None
+    if header.name != sealing.preview_name(roster=roster_id, member_number=number,
+                                           not_after=not_after):
+        return None
+    if not (isinstance(personal, dict) and isinstance(personal.get("name"), str)
+            and isinstance(personal.get("email"), str)
+            and isinstance(personal.get("extra", {}), dict)
+            and all(isinstance(v, str) for v in personal.get("extra", {}).values())):
+        return None
+    return personal
+
+
+def live_previews(member_ids) -> dict[int, dict]:
+    """{member id: values} of these members' live grants, opened ({"name", "email",
+    "extra"}). The seal, not the row, says whose values they are and until when: a grant
+    whose row was moved to another member or roster, or given a later deadline in the
+    database, shows nothing."""
+    shown, now = {}, timezone.now()
+    for member_id, blob, roster_id, member_roster, number, not_after in \
+            PreviewGrant.objects.filter(member_id__in=list(member_ids), ended_at=None,
+                                        not_after__gt=now).values_list(
+                "member_id", "sealed", "roster_id", "member__roster_id",
+                "member__member_number", "not_after"):
+        text = not_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        personal = opened_preview(bytes(blob), roster_id, number, text) \
+            if roster_id == member_roster else None
+        if personal is not None and datetime.strptime(
+                text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) > now:
+            shown[member_id] = personal
+    return shown
 
 
 def sealed_rows(member_ids) -> dict[int, dict]:
     """The ciphertext of these members' rows where only the association holds the key (and
     where it belongs), for a file the association opens with its key tool: {member id:
-    {"row", "sealed_in", "personal" (base64)}}. Nothing here opens them."""
+    {"row", "sealed_in", "ciphertext" (base64)}}. Nothing here opens them."""
     rows = Member.objects.filter(pk__in=list(member_ids), roster__data_key=None).exclude(
         personal=None).values_list("pk", "row_number", "sealed_in", "personal")
     return {pk: {"row": row, "sealed_in": sealed_in,
-                 "personal": base64.b64encode(bytes(personal)).decode("ascii")}
+                 "ciphertext": base64.b64encode(bytes(personal)).decode("ascii")}
             for pk, row, sealed_in, personal in rows}
 
 
@@ -508,7 +551,7 @@ def erase(members) -> int:
         ids = list(members.filter(roster_id=roster_id).values_list("pk", flat=True))
         for start in range(0, len(ids), 5000):
             chunk = ids[start:start + 5000]
-            previews.forget_members(chunk)  # a grant of their values goes with them
+            PreviewGrant.objects.filter(member_id__in=chunk).delete()  # a grant of their values
             total += Member.objects.filter(pk__in=chunk)._raw_delete(Member.objects.db)
     transaction.on_commit(_truncate_the_log)
     return total

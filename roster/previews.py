@@ -32,7 +32,6 @@ import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -43,7 +42,7 @@ import audit
 from countersign import association_key, sealing
 from countersign.pseudonyms import pseudonym
 from countersign.roles import Role, has_role
-from roster import data_keys
+from roster import data_keys, member_data
 from roster.actions import Action
 from roster.models import Member, PreviewGrant, Roster
 
@@ -52,14 +51,9 @@ class PreviewRefused(ValueError):
     """A preview request or answer that cannot be taken; its message says why."""
 
 
-def _private() -> X25519PrivateKey:
-    seed = hmac.new(settings.MEMBER_DATA_KEY.encode(), b"countersign-preview-key-1",
-                    hashlib.sha256).digest()
-    return X25519PrivateKey.from_private_bytes(seed)
-
-
-def public() -> X25519PublicKey:
-    return _private().public_key()
+def public():
+    """The public half of the installation's preview key (roster.data_keys.preview_key)."""
+    return data_keys.preview_key().public_key()
 
 
 def _iso(moment: datetime) -> str:
@@ -98,12 +92,13 @@ def request_for(roster: Roster, numbers: list[str], *, days: int, reason: str,
     if not reason.strip():
         raise PreviewRefused(_("Say why these members may be shown."))
     members = {m.member_number: m for m in Member.objects.filter(
-        roster=roster, member_number__in=numbers)}
+        roster=roster, member_number__in=numbers).only("pk", "member_number")}
     missing = [number for number in numbers if number not in members]
     if missing:
         raise PreviewRefused(_("Not in this roster: %(numbers)s.") % {
             "numbers": ", ".join(missing)})
     key = public()
+    rows = member_data.sealed_rows(member.pk for _n, member in members.items())  # ciphertext
     return {
         "kind": sealing.PREVIEW_REQUEST, "roster": roster.pk, "name": roster.name,
         "key_roster": roster.original().pk,
@@ -111,10 +106,7 @@ def request_for(roster: Roster, numbers: list[str], *, days: int, reason: str,
         "to": {"fingerprint": sealing.fingerprint(key),
                "public_key": base64.b64encode(sealing.raw_public(key)).decode("ascii")},
         "data_key_seals": roster.data_key_seals,
-        "members": [{"member_number": number, "row": members[number].row_number,
-                     "sealed_in": members[number].sealed_in,
-                     "personal": base64.b64encode(bytes(members[number].personal)).decode()}
-                    for number in numbers]}
+        "members": [{"member_number": number, **rows[members[number].pk]} for number in numbers]}
 
 
 def _refused() -> PreviewRefused:
@@ -162,7 +154,7 @@ def accept(data: bytes, *, roster: Roster, actor) -> list[str]:
     association = association_key.verified_public_key()
     if association is None:
         raise _refused()
-    shared = _private().exchange(association)
+    shared = data_keys.preview_key().exchange(association)
     members = {m.member_number: m for m in Member.objects.filter(
         roster=roster, member_number__in=list(seals))}
     digests = {number: hashlib.sha256(blob).hexdigest() for number, blob in seals.items()}
@@ -172,7 +164,8 @@ def accept(data: bytes, *, roster: Roster, actor) -> list[str]:
     for number, blob in seals.items():
         if not hmac.compare_digest(sealing.preview_tag(shared, blob), tags[number]):
             raise _refused()  # not made with the association's key
-        member, personal = members.get(number), _opened(blob, roster.pk, number, text)
+        member, personal = members.get(number), member_data.opened_preview(
+            blob, roster.pk, number, text)
         if member is None or personal is None:
             raise _refused()
         if pseudonym(personal["email"]) != member.email_pseudonym:
@@ -193,47 +186,6 @@ def accept(data: bytes, *, roster: Roster, actor) -> list[str]:
                      payload={"members": sorted(seals), "preview_because": reason,
                               "until": text})
     return sorted(seals)
-
-
-def _opened(blob: bytes, roster_id: int, number: str, not_after: str) -> dict | None:
-    """A preview seal's values, if it opens with the preview key and is bound to this
-    roster, member and deadline: {"name": str, "email": str, "extra": {str: str}}."""
-    try:
-        header, row = sealing.open_sealed(blob, _private())
-        personal = json.loads(row)
-    except (sealing.NotSealed, ValueError, RecursionError):
-        return None
-    if header.name != sealing.preview_name(roster=roster_id, member_number=number,
-                                           not_after=not_after):
-        return None
-    if not (isinstance(personal, dict) and isinstance(personal.get("name"), str)
-            and isinstance(personal.get("email"), str)
-            and isinstance(personal.get("extra", {}), dict)
-            and all(isinstance(v, str) for v in personal.get("extra", {}).values())):
-        return None
-    return personal
-
-
-# --- reading ---------------------------------------------------------------------------------
-
-def live(member_ids) -> dict[int, dict]:
-    """{member id: values} of these members' live grants, opened ({"name", "email",
-    "extra"}). The seal, not the row, says whose values they are and until when: a grant
-    whose row was moved to another member or roster, or given a later deadline in the
-    database, shows nothing."""
-    shown, now = {}, timezone.now()
-    for member_id, blob, roster_id, member_roster, number, not_after in \
-            PreviewGrant.objects.filter(member_id__in=list(member_ids), ended_at=None,
-                                        not_after__gt=now).values_list(
-                "member_id", "sealed", "roster_id", "member__roster_id",
-                "member__member_number", "not_after"):
-        text = _iso(not_after)
-        personal = _opened(bytes(blob), roster_id, number, text) \
-            if roster_id == member_roster else None
-        if personal is not None and datetime.strptime(
-                text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) > now:
-            shown[member_id] = personal
-    return shown
 
 
 def current(roster: Roster):
@@ -259,13 +211,6 @@ def revoke(grant: PreviewGrant, *, actor) -> None:
         if ended:
             audit.record(Action.PREVIEW_ENDED, actor=actor, role=Role.OBSERVER,
                          target=grant.roster, payload={"members": ended, "outcome": "revoked"})
-
-
-def forget_members(member_ids) -> int:
-    """The grants of members being erased go with them, live or ended (the erasure is
-    audited; the grant's own entries keep member numbers only)."""
-    count, _by_model = PreviewGrant.objects.filter(member_id__in=list(member_ids)).delete()
-    return count
 
 
 def forget_expired(now=None) -> int:

@@ -171,7 +171,7 @@ def _whole_roster_request(held, oscar):
     request = previews.request_for(held, ["W000001"], days=1, reason="役員", actor=oscar)
     request["members"] = [{"member_number": m.member_number, "row": m.row_number,
                            "sealed_in": m.sealed_in,
-                           "personal": base64.b64encode(bytes(m.personal)).decode()}
+                           "ciphertext": base64.b64encode(bytes(m.personal)).decode()}
                           for m in Member.objects.filter(roster=held).order_by("row_number")]
     request["not_after"] = "2099-01-01T00:00:00Z"
     return request

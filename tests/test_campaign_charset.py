@@ -175,8 +175,8 @@ def with_a_member_value(monkeypatch, member, **changes) -> None:
     app, or the association's own odd value, would hold); every other member as stored."""
     real_values = member_data._values
 
-    def changed(pk, number, *stored):
-        values = real_values(pk, number, *stored)
+    def changed(pk, number, *stored, **options):
+        values = real_values(pk, number, *stored, **options)
         return dataclasses.replace(values, **changes) if pk == member.pk else values
 
     monkeypatch.setattr(member_data, "_values", changed)

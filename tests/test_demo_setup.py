@@ -72,7 +72,8 @@ def test_the_readme_run_command_starts_web_worker_and_catcher_and_stops_them(tmp
     threading.Thread(target=lambda: printed.extend(demo.stdout), daemon=True).start()
     url = f"http://127.0.0.1:{web_port}"
     try:
-        wait_until(lambda: any("Countersign is running" in line for line in printed),
+        # The last line it prints: the logins come after "running", read by another thread.
+        wait_until(lambda: any("Press Ctrl-C to stop everything." in line for line in printed),
                    timeout=120, what="the demo to start")
         output = "".join(printed)
         assert re.search(r"operator\s+olivia\s+password olivia-demo-pass", output)

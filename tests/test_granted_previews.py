@@ -95,7 +95,7 @@ def test_the_key_tool_never_opens_one_members_row_under_anothers_number(
     3. The tool opens each row bound to the number it prints, so that row does not open."""
     other = _member(held, "W000003")
     request = previews.request_for(held, ["W000002"], days=1, reason="役員", actor=oscar)
-    request["members"][0].update(personal=base64.b64encode(bytes(other.personal)).decode(),
+    request["members"][0].update(ciphertext=base64.b64encode(bytes(other.personal)).decode(),
                                  row=other.row_number)
     with pytest.raises(sealing.NotSealed):
         sealing.make_preview(request, association_private_key, made="2026-12-06T00:00:00Z")

@@ -83,7 +83,9 @@ def test_the_page_seals_only_to_the_workers_it_lists_for_its_campaign_and_roster
     page.set_input_files("#association-key-file", str(key_file))
     page.fill("#association-key-passphrase", "correct horse")
     page.get_by_role("button", name="Make the grant here").click()
-    page.wait_for_selector("[data-status]:not(:empty)")
+    page.wait_for_function(  # past "Opening the key file…": made, or refused
+        "() => { const t = document.querySelector('[data-status]').textContent;"
+        " return t && !t.endsWith('…'); }")
     status = page.locator("[data-status]").inner_text()
     grant = _grant_in_the_page(page)
     key_window.forget_process_key()
@@ -92,6 +94,7 @@ def test_the_page_seals_only_to_the_workers_it_lists_for_its_campaign_and_roster
             grant["seals"][sealing.fingerprint(intruder.public_key())]), intruder)
         assert False, f"{listed} worker listed; sealed to the intruder too ({status}); " \
                       f"it opened a {len(opened)}-byte data key"
+    page.context.close()
     assert grant is None, (change, status, sorted(grant))
 
 
@@ -111,4 +114,5 @@ def test_the_passphrase_is_not_a_field_of_the_release_form_and_goes_after_a_fail
     key_window.forget_process_key()
     left = page.evaluate("""() => { const p = document.getElementById("association-key-passphrase");
         return {value: p.value, inForm: p.form !== null}; }""")
+    page.context.close()
     assert left == {"value": "", "inForm": False}, left

@@ -258,7 +258,7 @@ export async function openIncident(sealed, key) {
     const row = bundle.sealed[i];
     if (!row) { continue; }
     try {
-      const blob = fromBase64(row.personal);
+      const blob = fromBase64(row.ciphertext);
       const opened = await crypto.subtle.decrypt({ name: "AES-GCM", iv: blob.subarray(0, 12),
         additionalData: encoder.encode(`cs1|member|${row.sealed_in}|${row.row}|${number}`) },
       rowKey, blob.subarray(12));
@@ -304,7 +304,7 @@ export async function makePreview(request, key, made) {
   const seals = {}, tags = {};
   for (const member of request.members) {
     const number = String(member.member_number);
-    const blob = fromBase64(member.personal);
+    const blob = fromBase64(member.ciphertext);
     let row;
     try {
       row = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: blob.subarray(0, 12),
