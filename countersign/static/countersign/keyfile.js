@@ -1,11 +1,11 @@
-/* The association's key file, loaded into the release page and never uploaded: the grant the
-   key tool makes (countersign.keytool grant, countersign.sealing.make_grant), made in this
-   browser. The key file is read here; its inputs have no name, so no form sends them; the
-   only thing that leaves is the grant, sealed to the send workers' keys.
+/* The association's key in the observer's browser: what the key tool does (countersign.keytool,
+   countersign.sealing), byte for byte, on the browser's Web Cryptography API. A key file read
+   (PKCS #8, plain or under a passphrase) or made; a passkey that keeps it in this browser;
+   the grant of a release, a preview answer, a reseal answer and the incident report's names.
+   No page wiring here (keypages.js): Node.js runs it in tests/test_keyfile_js.py.
 
-   HPKE (RFC 9180, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM) is @hpke/core's, on
-   the browser's Web Cryptography API; the sealed file's layout (magic, header line, HPKE
-   ciphertext) is countersign.sealing's, byte for byte. */
+   HPKE (RFC 9180, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM) is @hpke/core's; the
+   sealed file's layout (magic, header line, HPKE ciphertext) is countersign.sealing's. */
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "../vendor/hpke/hpke.min.js";
 
 const MAGIC = "COUNTERSIGN SEALED FILE 1\n";
@@ -366,35 +366,6 @@ export async function makeGrant(request, key, made) {
     content_hash: request.content_hash, not_after: request.not_after, seals };
 }
 
-/* --- the association key page: the key made here ----------------------------------------- */
-
-const maker = typeof document === "undefined" ? null : document.getElementById("key-here");
-if (maker && window.crypto && crypto.subtle) {
-  maker.hidden = false;
-  const status = maker.querySelector("[data-status]");
-  maker.querySelector("[data-make-key]").addEventListener("click", async () => {
-    const [first, second] = maker.querySelectorAll("[data-passphrase]");
-    status.classList.remove("text-danger");
-    try {
-      if (first.value.length < 12) { throw new KeyFileError(maker.dataset.tooShort); }
-      if (first.value !== second.value) { throw new KeyFileError(maker.dataset.differ); }
-      const made = await newKey(first.value);
-      first.value = second.value = "";
-      const link = maker.querySelector("[data-key-link]");
-      link.href = URL.createObjectURL(new Blob([made.keyFile], { type: "application/x-pem-file" }));
-      link.hidden = false;
-      link.click();
-      maker.querySelector("[data-recovery]").textContent = made.recovery;
-      maker.querySelector("[data-fingerprint]").textContent = made.fingerprint.match(/.{1,4}/g).join(" ");
-      maker.querySelector("[data-made]").hidden = false;
-      document.getElementById(maker.dataset.publicInput).value = made.publicPem;
-    } catch (error) {
-      status.classList.add("text-danger");
-      status.textContent = error.message;
-    }
-  });
-}
-
 /* --- passkeys: the key wrapped in this browser under a passkey's PRF output -------------------
    (WebAuthn's prf extension: a secret only that passkey yields, for this site). The wrapped
    key stays in this browser's storage; the server records the slot by fingerprints only. */
@@ -479,168 +450,6 @@ export async function forgetPasskey(slotFingerprint) {
   localStorage.setItem(SLOTS, JSON.stringify(kept));
 }
 
-const passkeys = typeof document === "undefined" ? null : document.getElementById("passkeys-here");
-if (passkeys && window.PublicKeyCredential && window.crypto && crypto.subtle) {
-  passkeys.hidden = false;
-  const status = passkeys.querySelector("[data-status]");
-  passkeys.querySelector("[data-add-passkey]").addEventListener("click", async () => {
-    const passphrase = passkeys.querySelector("[data-passphrase]");
-    try {
-      const file = passkeys.querySelector("[data-key-file]").files[0];
-      if (!file) { throw new KeyFileError(passkeys.dataset.chooseFile); }
-      const key = await loadKey(await file.text(), passphrase.value);
-      passphrase.value = "";
-      if (key.fingerprint !== passkeys.dataset.fingerprint) {
-        throw new KeyFileError(passkeys.dataset.otherKey);
-      }
-      const made = await addPasskey(key, passkeys.dataset.user, passkeys.querySelector("[data-label]").value);
-      const response = await fetch(passkeys.dataset.recordUrl, { method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": passkeys.dataset.csrf },
-        body: JSON.stringify({ slot: made.slot, fingerprint: made.fingerprint,
-          label: passkeys.querySelector("[data-label]").value }) });
-      if (!response.ok) { throw new KeyFileError((await response.json()).error || response.statusText); }
-      window.location.reload();
-    } catch (error) {
-      status.textContent = error.message;
-    }
-  });
-  for (const form of document.querySelectorAll("form[data-revoke-slot]")) {
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      await forgetPasskey(form.dataset.revokeSlot);
-      form.submit();
-    });
-  }
-}
-
-/* --- the roster page: a preview grant made here --------------------------------------------- */
-
-const previewBox = typeof document === "undefined" ? null : document.getElementById("preview-here");
-if (previewBox && window.crypto && crypto.subtle && window.FormData) {
-  previewBox.hidden = false;
-  const form = document.getElementById(previewBox.dataset.requestForm);
-  const status = previewBox.querySelector("[data-status]");
-  const withPasskey = previewBox.querySelector("[data-grant-with-passkey]");
-  if (withPasskey && window.PublicKeyCredential && storedSlots(previewBox.dataset.fingerprint).length) {
-    withPasskey.hidden = false;
-  }
-  const grantWith = async (unlock) => {
-    const passphrase = previewBox.querySelector("[data-passphrase]");
-    status.classList.remove("text-danger");
-    status.textContent = previewBox.dataset.working;
-    try {
-      if (!form.reportValidity()) { throw new KeyFileError(previewBox.dataset.fillIn); }
-      const key = await unlock(passphrase);
-      const asked = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
-      if (!(asked.headers.get("Content-Type") || "").startsWith("application/json")) {
-        window.location.href = asked.url;  // refused: the page says why
-        return;
-      }
-      const request = await asked.json();
-      if (String(request.roster) !== previewBox.dataset.roster) { throw new KeyFileError("the request is another roster's"); }
-      const answer = await makePreview(request, key, madeNow());
-      const body = new FormData();
-      body.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
-      body.append("answer", new File([JSON.stringify(answer)], "preview.json", { type: "application/json" }));
-      const handed = await fetch(form.action, { method: "POST", body, credentials: "same-origin" });
-      window.location.href = handed.url;
-    } catch (error) {
-      status.classList.add("text-danger");
-      status.textContent = previewBox.dataset.failed.replace("{why}", error.message);
-    } finally {
-      passphrase.value = "";
-    }
-  };
-  previewBox.querySelector("[data-grant-here]").addEventListener("click", () => grantWith(async (passphrase) => {
-    const file = previewBox.querySelector("[data-key-file]").files[0];
-    if (!file) { throw new KeyFileError(previewBox.dataset.chooseFile); }
-    return loadKey(await file.text(), passphrase.value);
-  }));
-  if (withPasskey) {
-    withPasskey.addEventListener("click", () => grantWith(() => unlockWithPasskey(previewBox.dataset.fingerprint)));
-  }
-}
-
-/* --- the reseal page --------------------------------------------------------------------- */
-
-const resealBox = typeof document === "undefined" ? null : document.getElementById("reseal-here");
-if (resealBox && window.crypto && crypto.subtle && window.FormData) {
-  resealBox.hidden = false;
-  const status = resealBox.querySelector("[data-status]");
-  resealBox.querySelector("[data-reseal-here]").addEventListener("click", async () => {
-    const passphrase = resealBox.querySelector("[data-passphrase]");
-    status.classList.remove("text-danger");
-    status.textContent = resealBox.dataset.working;
-    try {
-      const file = resealBox.querySelector("[data-key-file]").files[0];
-      if (!file) { throw new KeyFileError(resealBox.dataset.chooseFile); }
-      const key = await loadKey(await file.text(), passphrase.value);
-      const asked = await fetch(resealBox.dataset.requestUrl, { credentials: "same-origin" });
-      const answer = await makeReseal(await asked.json(), key, madeNow(), resealBox.dataset.current);
-      if (!Object.keys(answer.seals).length) { throw new KeyFileError(resealBox.dataset.none); }
-      const body = new FormData();
-      body.append("csrfmiddlewaretoken", resealBox.dataset.csrf);
-      body.append("reseal", new File([JSON.stringify(answer)], "reseal.json", { type: "application/json" }));
-      const handed = await fetch(resealBox.dataset.answerUrl, { method: "POST", body, credentials: "same-origin" });
-      window.location.href = handed.url;
-    } catch (error) {
-      status.classList.add("text-danger");
-      status.textContent = resealBox.dataset.failed.replace("{why}", error.message);
-    } finally {
-      passphrase.value = "";
-    }
-  });
-}
-
-/* --- the incident page: the names filled into the table, in this page only -------------------- */
-
-const incident = typeof document === "undefined" ? null : document.getElementById("incident-here");
-if (incident && window.crypto && crypto.subtle) {
-  incident.hidden = false;
-  const status = incident.querySelector("[data-status]");
-  const withPasskey = incident.querySelector("[data-open-with-passkey]");
-  if (withPasskey && window.PublicKeyCredential && storedSlots(incident.dataset.fingerprint).length) {
-    withPasskey.hidden = false;
-  }
-  const openWith = async (unlock) => {
-    const passphrase = incident.querySelector("[data-passphrase]");
-    status.classList.remove("text-danger");
-    status.textContent = incident.dataset.working;
-    try {
-      const key = await unlock(passphrase);
-      const response = await fetch(incident.dataset.bundleUrl, { credentials: "same-origin" });
-      const opened = await openIncident(new Uint8Array(await response.arrayBuffer()), key);
-      if (String(opened.campaign) !== incident.dataset.campaign) {
-        throw new KeyFileError("the report is another campaign's");
-      }
-      let filled = 0;
-      for (const line of document.querySelectorAll("tr[data-member]")) {
-        const person = opened.people[line.dataset.member];
-        if (!person) { continue; }
-        line.querySelector("[data-name]").textContent = person.name;
-        line.querySelector("[data-email]").textContent = person.email;
-        filled += 1;
-      }
-      status.textContent = incident.dataset.opened.replace("{count}", filled);
-    } catch (error) {
-      status.classList.add("text-danger");
-      status.textContent = incident.dataset.failed.replace("{why}", error.message);
-    } finally {
-      passphrase.value = "";
-    }
-  };
-  incident.querySelector("[data-open-here]").addEventListener("click", () => openWith(async (passphrase) => {
-    const file = incident.querySelector("[data-key-file]").files[0];
-    if (!file) { throw new KeyFileError(incident.dataset.chooseFile); }
-    return loadKey(await file.text(), passphrase.value);
-  }));
-  if (withPasskey) {
-    withPasskey.addEventListener("click", () => openWith(() => unlockWithPasskey(incident.dataset.fingerprint)));
-  }
-}
-
-/* --- the release page ---------------------------------------------------------------------- */
-
 /* The request fetched must be for what this page shows: its campaign, roster, content and
    workers (a changed response seals nothing). */
 export function expectRequest(request, shown) {
@@ -650,51 +459,5 @@ export function expectRequest(request, shown) {
       || String(request.key_roster || request.roster) !== shown.keyRoster
       || request.content_hash !== shown.contentHash || workers !== listed) {
     throw new KeyFileError("the grant request is not for this page's campaign, roster, content and workers");
-  }
-}
-
-function madeNow() {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-const box = typeof document === "undefined" ? null : document.getElementById("grant-here");
-if (box && window.crypto && crypto.subtle && window.DataTransfer) {
-  box.hidden = false;
-  const status = box.querySelector("[data-status]");
-  const withPasskey = box.querySelector("[data-grant-with-passkey]");
-  if (withPasskey && window.PublicKeyCredential && storedSlots(box.dataset.fingerprint).length) {
-    withPasskey.hidden = false;
-  }
-  const makeGrantWith = async (unlock) => {
-    const passphrase = box.querySelector("[data-passphrase]");
-    status.classList.remove("text-danger");
-    status.textContent = box.dataset.working || "…";
-    try {
-      const key = await unlock(passphrase);
-      const response = await fetch(box.dataset.requestUrl, { credentials: "same-origin" });
-      const request = await response.json();
-      expectRequest(request, box.dataset);
-      const grant = await makeGrant(request, key, madeNow());
-      const target = document.getElementById(box.dataset.grantInput);
-      const files = new DataTransfer();
-      files.items.add(new File([JSON.stringify(grant)], `grant-campaign-${request.campaign}.json`,
-        { type: "application/json" }));
-      target.files = files.files;
-      status.textContent = box.dataset.made.replace("{workers}", request.workers.length)
-        .replace("{until}", request.not_after);
-    } catch (error) {
-      status.classList.add("text-danger");
-      status.textContent = box.dataset.failed.replace("{why}", error.message);
-    } finally {
-      passphrase.value = "";
-    }
-  };
-  box.querySelector("[data-make-grant]").addEventListener("click", () => makeGrantWith(async (passphrase) => {
-    const file = box.querySelector("[data-key-file]").files[0];
-    if (!file) { throw new KeyFileError(box.dataset.chooseFile); }
-    return loadKey(await file.text(), passphrase.value);
-  }));
-  if (withPasskey) {
-    withPasskey.addEventListener("click", () => makeGrantWith(() => unlockWithPasskey(box.dataset.fingerprint)));
   }
 }
