@@ -5,7 +5,9 @@ after the association registered its key; then, with the data key the grant carr
 * decrypting every member's row (roster.member_data.rows inside the window: AES-256-GCM,
   JSON, the address's pseudonym checked);
 * building the guard's index of what the window opened (campaigns.guard_index, the
-  windowed index: every value of every member, all spellings).
+  windowed index: every value of every member, all spellings). It opens every row again
+  itself, so the sum counts decrypting twice, as a worker does at a campaign's start (the
+  index, then the guard's scan of the placeholder columns).
 
     python bench/window_index.py [--members 100000] [--repeat 3]
 

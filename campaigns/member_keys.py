@@ -43,18 +43,23 @@ def association_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]")
+_NOT_A_WORD = re.compile(r"[\d._+-]")  # what a local part has and a word has not
+
+
 def number_digits_key(number: str) -> str:
     """A member number's digits written without its letters (204447 for K204447): only six
     digits or more, so that an amount or a date is not read as one."""
-    digits = "".join(c for c in clean(number) if c.isdigit())
-    return digits if len(digits) >= 6 and digits != clean(number) else ""
+    cleaned = clean(number)
+    digits = _NOT_ASCII_DIGIT.sub("", cleaned)  # clean() made every decimal digit ASCII
+    return digits if len(digits) >= 6 and digits != cleaned else ""
 
 
 def local_part_key(email: str) -> str:
     """An address's local part, looked for alone (chihiro_s, with the domain given once for
     all): only one that cannot be a word, with a digit or a . _ - + in it."""
     local = email.rpartition("@")[0].casefold()
-    if len(local) >= 6 and any(c.isdigit() or c in "._-+" for c in local):
+    if len(local) >= 6 and _NOT_A_WORD.search(local):
         return local
     return ""
 
@@ -75,12 +80,22 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
     named (roster.models.NamedMember): their names and readings are left out."""
     found: dict[str, set] = {}
     text_values: dict[str, set] = {}
+    text_keys: dict[str, set] = {}  # value_keys of each text value met
     dates: dict[str, set] = {}
     theirs = association_keys()
 
+    shared_names = set()  # keys that are more than one member's name
+
     def add(key, kind, number, column=""):
-        if key not in theirs:
-            found.setdefault(key, set()).add((kind, number, len(key), column))
+        if key in theirs:
+            return
+        entries = found.get(key)
+        if entries is None:
+            found[key] = {(kind, number, len(key), column)}
+            return
+        if kind == "names" and any(e[0] == "names" for e in entries):
+            shared_names.add(key)
+        entries.add((kind, number, len(key), column))
 
     for number, name, email, extra in rows:
         for key in email_keys(email):
@@ -114,8 +129,11 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
             elif kind == "address":
                 for key in address_keys(value):
                     add(key, "address", number, column)
-            else:
-                for key in value_keys(value):
+            else:  # a branch, a grade: a few values, each held by many members
+                keys = text_keys.get(value)
+                if keys is None:
+                    keys = text_keys[value] = value_keys(value)
+                for key in keys:
                     text_values.setdefault(key, set()).add((number, column))
     for key, holders in text_values.items():
         if len({number for number, _c in holders}) == 1:
@@ -125,10 +143,10 @@ def entries(rows, *, min_number_length: int, columns: dict[str, str],
         if len({number for number, _c in holders}) == 1:
             number, column = min(holders)
             add(key, "date", number, column)
-    for key, kinds in found.items():  # one member per name is enough
+    for key in shared_names:  # one member per name is enough
+        kinds = found[key]
         names = [e for e in kinds if e[0] == "names"]
-        if len(names) > 1:
-            found[key] = {e for e in kinds if e[0] != "names"} | {min(names, key=lambda e: e[1])}
+        found[key] = {e for e in kinds if e[0] != "names"} | {min(names, key=lambda e: e[1])}
     return found
 
 

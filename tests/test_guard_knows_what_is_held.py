@@ -181,3 +181,41 @@ def test_a_warm_up_that_cannot_read_the_database_leaves_the_worker_running(monke
     monkeypatch.setattr(guard_index, "_held_rosters", no_database)
     guard_index.warm()
     assert "guard index not built at worker start" in caplog.text
+
+
+def test_a_member_whose_pseudonym_was_changed_in_the_database_is_still_in_the_index(olivia,
+                                                                                      held):
+    """The database administrator changes a member's stored pseudonym: the row is no longer
+    sent to (it does not open through the door), but the guard still knows its values."""
+    from roster.models import Member
+
+    Member.objects.filter(roster=held[1], member_number="W2002").update(email_pseudonym="0" * 64)
+    guard_index.forget_indexes()
+    leak = draft(olivia, held[0], "担当: 中村 優子 (member002@example.org)")
+    with pytest.raises(workflow.ContentRefused) as refused:
+        workflow.submit(campaign=leak, user=olivia)
+    assert "W2002" in {finding.member for finding in refused.value.report.findings}
+
+
+def test_the_index_is_built_with_the_cyclic_collector_off_and_left_as_it_was(olivia, held):
+    """Building the index of a big roster with the collector on cost a third of its time;
+    it is switched back on after, also when the build fails."""
+    import gc
+
+    seen = []
+    original = guard_index.member_keys.entries
+
+    def spy(rows, **kw):
+        seen.append(gc.isenabled())
+        return original(rows, **kw)
+
+    guard_index.member_keys.entries = spy
+    try:
+        guard_index.build_index([], min_number_length=4)
+        assert seen == [False] and gc.isenabled()
+        guard_index.member_keys.entries = lambda rows, **kw: 1 / 0
+        with pytest.raises(ZeroDivisionError):
+            guard_index.build_index([], min_number_length=4)
+        assert gc.isenabled()
+    finally:
+        guard_index.member_keys.entries = original
