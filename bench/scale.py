@@ -1,7 +1,7 @@
 """Sending scales out: one 5,212-member campaign with 1, 2, 4 and 8 worker processes.
 
     DATABASE_URL=postgres://... python bench/scale.py [--members 5212] [--relay-ms 20]
-        [--workers 1,2,4,8] [--rate-check 4]
+        [--workers 1,2,4,8] [--rate-check 4] [--held]
 
 The loopback SMTP sink (its own process) takes --relay-ms before answering DATA, as a
 remote relay does. For each worker count N: a released campaign with SEND_PARALLEL = N,
@@ -28,6 +28,10 @@ parser.add_argument("--relay-ms", type=float, default=20)
 parser.add_argument("--workers", default="1,2,4,8")
 parser.add_argument("--rate-check", type=int, default=4)
 parser.add_argument("--redis", default="redis://127.0.0.1:6379/7")
+parser.add_argument("--held", action="store_true",
+                    help="the roster's key held by the association (issue 22): the observer "
+                         "imports it and each release carries a grant sealed to the "
+                         "cluster's workers")
 args = parser.parse_args()
 
 from _setup import ROOT, SinkProcess, django_setup, free_port, user
@@ -53,8 +57,14 @@ from roster.services import check_roster_file, roster_import
 OLIVIA = user("olivia", "contractor", "operator")
 SAM = user("sam", "contractor", "supervisor")
 OSCAR = user("oscar", "association", "observer")
+PRIVATE = None
+if args.held:
+    from countersign import association_key, sealing
+
+    PRIVATE = sealing.new_private_key()
+    association_key.register(user=OSCAR, pem=sealing.public_pem(PRIVATE.public_key()))
 ROSTER = roster_import(parsed=check_roster_file(csv_bytes(sample_rows(args.members)), "m.csv"),
-                       name="scale", actor=OLIVIA)
+                       name="scale", actor=OSCAR if args.held else OLIVIA)
 
 
 def approved_campaign(label, **sending):
@@ -75,7 +85,24 @@ def approved_campaign(label, **sending):
 
 def release(campaign):
     return workflow.release(campaign=campaign, seen=Seen.current(campaign), user=OSCAR,
-                            checklist=["recipients", "content", "witness"])
+                            checklist=["recipients", "content", "witness"], grant=grant(campaign))
+
+
+def grant(campaign):
+    """With --held: what the observer's key tool makes from the release's request, sealed to
+    the workers the cluster started (each published its key as it spawned)."""
+    if PRIVATE is None:
+        return None
+    import json
+
+    from django.utils import timezone
+
+    from campaigns import key_window
+
+    made = timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    campaign = Campaign.objects.select_related("roster").get(pk=campaign.pk)  # as released
+    return json.dumps(sealing.make_grant(key_window.request_for(campaign), PRIVATE,
+                                         made=made)).encode()
 
 
 def cluster(workers, port):
@@ -158,7 +185,8 @@ def main():
         sink.close()
     base = rows[0][1]
     print(f"{args.members:,} messages per run, PostgreSQL, Redis broker, relay answering DATA "
-          f"after {args.relay_ms:g} ms")
+          f"after {args.relay_ms:g} ms"
+          f"{', the roster held by the association' if args.held else ''}")
     print(f"{'workers':>8}{'seconds':>9}{'msg/s':>8}{'speed-up':>10}{'duplicates':>12}"
           f"{'ledger=sink':>13}{'workers seen':>14}")
     for workers, seconds, duplicates, agree, seen in rows:

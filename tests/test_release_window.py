@@ -549,3 +549,24 @@ def test_refusals_by_policy_count_their_domains_without_opening_a_held_roster(
     assert refused("W000001", rows[0][2]) == bounces.Result.BLOCKED
     assert bounces.bounces_toward_the_pause(campaign) == 3  # gmail.com and docomo.ne.jp
     assert not Delivery.objects.filter(refused_domain__contains="gmail").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_windows_index_is_built_before_the_first_claim_takes_a_rate_slot(
+        held_roster, olivia, sam, oscar, sink, association_private_key, monkeypatch):
+    """Built by the first message's check, the index held a message whose rate slot was
+    already taken: the relay saw more than the limit in one second. (The worker that starts
+    the campaign builds it in the start's check; this is a worker joining it.)"""
+    from campaigns import deliveries, sender
+
+    campaign = _approved(olivia, sam, held_roster, rate_limit=1, rate_unit="second")
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    sender.run(campaign.pk, worker="first", budget=0.1, sleep=lambda s: None)
+    assert Campaign.objects.get(pk=campaign.pk).state == State.SENDING
+    guard_index.forget_windowed_values()  # another worker process, its first slice
+    order, claim = [], deliveries.claim_next
+    monkeypatch.setattr(deliveries, "claim_next", lambda *a, **kw: (
+        order.append(("claim", guard_index._windowed_index.cache_info().currsize)),
+        claim(*a, **kw))[1])
+    sender.run(campaign.pk, worker="joining", budget=0.5, sleep=lambda s: None)
+    assert order and order[0] == ("claim", 1)  # the index was there before the first claim
