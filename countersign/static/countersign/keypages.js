@@ -68,24 +68,55 @@ if (passkeys && window.PublicKeyCredential && window.crypto && crypto.subtle) {
   }
 }
 
+/* --- one way for every page below: the key, then what the page does with it ------------------ */
+
+/* `box`'s button `here` unlocks the key file chosen in the box, its button `passkey` (shown
+   when this browser keeps a passkey for the association's key) a passkey; `run(unlock,
+   status)` calls `unlock()` when it needs the key. The status says what happens; the
+   passphrase is cleared after every try, whatever happened. */
+function keyAction(box, { here, passkey, run }) {
+  const status = box.querySelector("[data-status]");
+  const withPasskey = passkey ? box.querySelector(passkey) : null;
+  if (withPasskey && window.PublicKeyCredential && storedSlots(box.dataset.fingerprint).length) {
+    withPasskey.hidden = false;
+  }
+  const act = async (unlock) => {
+    const passphrase = box.querySelector("[data-passphrase]");
+    status.classList.remove("text-danger");
+    status.textContent = box.dataset.working || "…";
+    try {
+      await run(() => unlock(passphrase), status);
+    } catch (error) {
+      status.classList.add("text-danger");
+      status.textContent = box.dataset.failed.replace("{why}", error.message);
+    } finally {
+      passphrase.value = "";
+    }
+  };
+  box.querySelector(here).addEventListener("click", () => act(async (passphrase) => {
+    const file = box.querySelector("[data-key-file]").files[0];
+    if (!file) { throw new KeyFileError(box.dataset.chooseFile); }
+    return loadKey(await file.text(), passphrase.value);
+  }));
+  if (withPasskey) {
+    withPasskey.addEventListener("click", () => act(() => unlockWithPasskey(box.dataset.fingerprint)));
+  }
+}
+
+function madeNow() {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
 /* --- the roster page: a preview grant made here --------------------------------------------- */
 
 const previewBox = document.getElementById("preview-here");
 if (previewBox && window.crypto && crypto.subtle && window.FormData) {
   previewBox.hidden = false;
   const form = document.getElementById(previewBox.dataset.requestForm);
-  const status = previewBox.querySelector("[data-status]");
-  const withPasskey = previewBox.querySelector("[data-grant-with-passkey]");
-  if (withPasskey && window.PublicKeyCredential && storedSlots(previewBox.dataset.fingerprint).length) {
-    withPasskey.hidden = false;
-  }
-  const grantWith = async (unlock) => {
-    const passphrase = previewBox.querySelector("[data-passphrase]");
-    status.classList.remove("text-danger");
-    status.textContent = previewBox.dataset.working;
-    try {
+  keyAction(previewBox, { here: "[data-grant-here]", passkey: "[data-grant-with-passkey]",
+    run: async (unlock) => {
       if (!form.reportValidity()) { throw new KeyFileError(previewBox.dataset.fillIn); }
-      const key = await unlock(passphrase);
+      const key = await unlock();
       const asked = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
       if (!(asked.headers.get("Content-Type") || "").startsWith("application/json")) {
         window.location.href = asked.url;  // refused: the page says why
@@ -99,37 +130,17 @@ if (previewBox && window.crypto && crypto.subtle && window.FormData) {
       body.append("answer", new File([JSON.stringify(answer)], "preview.json", { type: "application/json" }));
       const handed = await fetch(form.action, { method: "POST", body, credentials: "same-origin" });
       window.location.href = handed.url;
-    } catch (error) {
-      status.classList.add("text-danger");
-      status.textContent = previewBox.dataset.failed.replace("{why}", error.message);
-    } finally {
-      passphrase.value = "";
-    }
-  };
-  previewBox.querySelector("[data-grant-here]").addEventListener("click", () => grantWith(async (passphrase) => {
-    const file = previewBox.querySelector("[data-key-file]").files[0];
-    if (!file) { throw new KeyFileError(previewBox.dataset.chooseFile); }
-    return loadKey(await file.text(), passphrase.value);
-  }));
-  if (withPasskey) {
-    withPasskey.addEventListener("click", () => grantWith(() => unlockWithPasskey(previewBox.dataset.fingerprint)));
-  }
+    } });
 }
 
-/* --- the reseal page --------------------------------------------------------------------- */
+/* --- the reseal page (the earlier key's file: no passkey keeps a retired key) ---------------- */
 
 const resealBox = document.getElementById("reseal-here");
 if (resealBox && window.crypto && crypto.subtle && window.FormData) {
   resealBox.hidden = false;
-  const status = resealBox.querySelector("[data-status]");
-  resealBox.querySelector("[data-reseal-here]").addEventListener("click", async () => {
-    const passphrase = resealBox.querySelector("[data-passphrase]");
-    status.classList.remove("text-danger");
-    status.textContent = resealBox.dataset.working;
-    try {
-      const file = resealBox.querySelector("[data-key-file]").files[0];
-      if (!file) { throw new KeyFileError(resealBox.dataset.chooseFile); }
-      const key = await loadKey(await file.text(), passphrase.value);
+  keyAction(resealBox, { here: "[data-reseal-here]",
+    run: async (unlock) => {
+      const key = await unlock();
       const asked = await fetch(resealBox.dataset.requestUrl, { credentials: "same-origin" });
       const answer = await makeReseal(await asked.json(), key, madeNow(), resealBox.dataset.current);
       if (!Object.keys(answer.seals).length) { throw new KeyFileError(resealBox.dataset.none); }
@@ -138,13 +149,7 @@ if (resealBox && window.crypto && crypto.subtle && window.FormData) {
       body.append("reseal", new File([JSON.stringify(answer)], "reseal.json", { type: "application/json" }));
       const handed = await fetch(resealBox.dataset.answerUrl, { method: "POST", body, credentials: "same-origin" });
       window.location.href = handed.url;
-    } catch (error) {
-      status.classList.add("text-danger");
-      status.textContent = resealBox.dataset.failed.replace("{why}", error.message);
-    } finally {
-      passphrase.value = "";
-    }
-  });
+    } });
 }
 
 /* --- the incident page: the names filled into the table, in this page only -------------------- */
@@ -152,17 +157,9 @@ if (resealBox && window.crypto && crypto.subtle && window.FormData) {
 const incident = document.getElementById("incident-here");
 if (incident && window.crypto && crypto.subtle) {
   incident.hidden = false;
-  const status = incident.querySelector("[data-status]");
-  const withPasskey = incident.querySelector("[data-open-with-passkey]");
-  if (withPasskey && window.PublicKeyCredential && storedSlots(incident.dataset.fingerprint).length) {
-    withPasskey.hidden = false;
-  }
-  const openWith = async (unlock) => {
-    const passphrase = incident.querySelector("[data-passphrase]");
-    status.classList.remove("text-danger");
-    status.textContent = incident.dataset.working;
-    try {
-      const key = await unlock(passphrase);
+  keyAction(incident, { here: "[data-open-here]", passkey: "[data-open-with-passkey]",
+    run: async (unlock, status) => {
+      const key = await unlock();
       const response = await fetch(incident.dataset.bundleUrl, { credentials: "same-origin" });
       const opened = await openIncident(new Uint8Array(await response.arrayBuffer()), key);
       if (String(opened.campaign) !== incident.dataset.campaign) {
@@ -177,43 +174,17 @@ if (incident && window.crypto && crypto.subtle) {
         filled += 1;
       }
       status.textContent = incident.dataset.opened.replace("{count}", filled);
-    } catch (error) {
-      status.classList.add("text-danger");
-      status.textContent = incident.dataset.failed.replace("{why}", error.message);
-    } finally {
-      passphrase.value = "";
-    }
-  };
-  incident.querySelector("[data-open-here]").addEventListener("click", () => openWith(async (passphrase) => {
-    const file = incident.querySelector("[data-key-file]").files[0];
-    if (!file) { throw new KeyFileError(incident.dataset.chooseFile); }
-    return loadKey(await file.text(), passphrase.value);
-  }));
-  if (withPasskey) {
-    withPasskey.addEventListener("click", () => openWith(() => unlockWithPasskey(incident.dataset.fingerprint)));
-  }
+    } });
 }
 
 /* --- the release page ---------------------------------------------------------------------- */
 
-function madeNow() {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
 const box = document.getElementById("grant-here");
 if (box && window.crypto && crypto.subtle && window.DataTransfer) {
   box.hidden = false;
-  const status = box.querySelector("[data-status]");
-  const withPasskey = box.querySelector("[data-grant-with-passkey]");
-  if (withPasskey && window.PublicKeyCredential && storedSlots(box.dataset.fingerprint).length) {
-    withPasskey.hidden = false;
-  }
-  const makeGrantWith = async (unlock) => {
-    const passphrase = box.querySelector("[data-passphrase]");
-    status.classList.remove("text-danger");
-    status.textContent = box.dataset.working || "…";
-    try {
-      const key = await unlock(passphrase);
+  keyAction(box, { here: "[data-make-grant]", passkey: "[data-grant-with-passkey]",
+    run: async (unlock, status) => {
+      const key = await unlock();
       const response = await fetch(box.dataset.requestUrl, { credentials: "same-origin" });
       const request = await response.json();
       expectRequest(request, box.dataset);
@@ -225,19 +196,5 @@ if (box && window.crypto && crypto.subtle && window.DataTransfer) {
       target.files = files.files;
       status.textContent = box.dataset.made.replace("{workers}", request.workers.length)
         .replace("{until}", request.not_after);
-    } catch (error) {
-      status.classList.add("text-danger");
-      status.textContent = box.dataset.failed.replace("{why}", error.message);
-    } finally {
-      passphrase.value = "";
-    }
-  };
-  box.querySelector("[data-make-grant]").addEventListener("click", () => makeGrantWith(async (passphrase) => {
-    const file = box.querySelector("[data-key-file]").files[0];
-    if (!file) { throw new KeyFileError(box.dataset.chooseFile); }
-    return loadKey(await file.text(), passphrase.value);
-  }));
-  if (withPasskey) {
-    withPasskey.addEventListener("click", () => makeGrantWith(() => unlockWithPasskey(box.dataset.fingerprint)));
-  }
+    } });
 }
