@@ -106,6 +106,8 @@ def test_the_association_keeps_the_key_from_onboarding_to_every_members_mail(
                 reverse("campaigns:preview", args=[campaign.pk])):
         operator.goto(live_server.url + url)
         assert _values_shown(operator.content()) <= GRANTED, url
+        if url == roster.get_absolute_url():
+            screenshots(operator, "operator-roster-page-numbers-and-synthetic-values")
     assert _values_shown(operator.content()) == GRANTED  # the preview shows the two, for real
     screenshots(operator, "operator-preview-with-the-granted-members")
     supervisor = _signed_in(browser, live_server, "sam")
