@@ -8,6 +8,16 @@ from dataclasses import dataclass, field, replace
 
 from django.utils.translation import gettext as _
 
+SEAM = 80  # characters either side of the subject's end and the body's start
+
+
+def seam_of(texts: dict[str, str]) -> str:
+    """Where the subject and the body meet, read as one text: a value split between them
+    (member002@exa in the subject, mple.jp in the body; the family name in one, the given
+    name in the other) is whole there. "" without both."""
+    subject, body = texts.get("subject", ""), texts.get("body_text", "")
+    return subject[-SEAM:] + body[:SEAM] if subject and body else ""
+
 MAX_FINDINGS = 200
 
 # Values that name nobody alone, counted, each kind on its own: this many members' or more

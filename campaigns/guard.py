@@ -36,7 +36,7 @@ from functools import cached_property
 from django.utils.translation import gettext as _
 
 from campaigns import guard_tags, links, mail, opaque
-from campaigns.findings import COUNTED, Finding, GuardReport, unreadable_row
+from campaigns.findings import COUNTED, Finding, GuardReport, seam_of, unreadable_row
 from campaigns.guard_index import RosterIndex, roster_index
 from campaigns.member_keys import mixed_name_keys, own_keys
 from campaigns.puzzles import side_by_side
@@ -265,20 +265,16 @@ def _locate(original: str, found: str) -> tuple[int, int, str]:
     return 0, 0, found
 
 
-SEAM = 80  # characters either side of the subject's end and the body's start
-
-
 def _seam_findings(texts: dict[str, str], index: RosterIndex, found: list[Finding], *,
                    recipient: Recipient | None = None) -> list[Finding]:
     """The subject and the body read as one text, where they meet: a value split between
     them (member002@exa in the subject, mple.jp in the body) is whole there. Only what a
     split can hide (an address, a number), in the seam's plain and undisguised views."""
-    subject, body = texts.get("subject", ""), texts.get("body_text", "")
-    if not subject or not body:
+    seam = clean(seam_of(texts))
+    if not seam:
         return []
     recipient = recipient or Recipient(index.only_member)
     known = {(f.kind, f.member) for f in found}
-    seam = clean(subject[-SEAM:] + body[:SEAM])
     seams = (seam, strip_markup(seam)) if "<" in seam or "&" in seam else (seam,)
     hits = {(hit.kind, hit.member): hit for view in seams
             for hit in _hits(view.casefold(), index, spaced=True, compacted=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,19 +48,30 @@ def build_index(rows, *, min_number_length: int, columns: dict[str, str] | None 
     return automaton
 
 
+_collector = {"builds": 0, "was_on": False}  # builds under way in this process (threads)
+_collector_lock = threading.Lock()
+
+
 @contextmanager
 def _no_cyclic_collection():
     """Python's cyclic collector off while the index is built: the hundreds of thousands
     of sets and tuples it makes (none in a cycle) set off full collections that walk the
     whole heap again and again, a third of the time at 100,000 members
-    (bench/window_index.py). Reference counting frees what the build throws away."""
-    enabled = gc.isenabled()
-    gc.disable()
+    (bench/window_index.py). Reference counting frees what the build throws away. The
+    first build to start switches it off, the last to end back on (if it was on): two
+    threads building at once cannot leave it off for good."""
+    with _collector_lock:
+        if not _collector["builds"]:
+            _collector["was_on"] = gc.isenabled()
+            gc.disable()
+        _collector["builds"] += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _collector_lock:
+            _collector["builds"] -= 1
+            if not _collector["builds"] and _collector["was_on"]:
+                gc.enable()
 
 
 def _rows_of(held):

@@ -27,8 +27,9 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from campaigns import member_keys
-from campaigns.findings import COUNTED, Finding
-from campaigns.spellings import column_kind, compact, number_runs, views
+from campaigns.findings import COUNTED, Finding, seam_of
+from campaigns.puzzles import side_by_side
+from campaigns.spellings import clean, column_kind, compact, number_runs, views
 from roster import member_data
 from roster.models import GuardTag, NamedMember
 
@@ -221,6 +222,19 @@ def _looked_up(tags: list[str], day) -> list[tuple[str, str, str, str]]:
                 "tag", "member_number").values_list("tag", "kind", "member_number", "column")]
 
 
+def _views_of(texts: dict[str, str]):
+    """(place, view, keeps its spaces) of every view the index's check reads
+    (guard.scan_texts): each text's, the seam's (a value split between the subject and the
+    body is whole there) and the subject's and body's lists read side by side (清水・松本 in
+    the subject, 千尋さん、樹さん in the body)."""
+    for where, text in [*texts.items(), ("body_text", seam_of(texts))]:
+        for view, spaced in views(text):
+            yield where, view, spaced
+    joined = "\n".join(texts.get(place, "") for place in ("subject", "body_text"))
+    for view in side_by_side(clean(joined)) if joined.strip() else ():
+        yield "body_text", view, True
+
+
 def findings(texts: dict[str, str], *, recipient: str = "",
              own: frozenset[str] = frozenset(),
              named: frozenset[str] | None = None) -> list[Finding]:
@@ -235,12 +249,11 @@ def findings(texts: dict[str, str], *, recipient: str = "",
         return []
     lengths = _lengths(count, last, day)
     windows: dict[str, str] = {}  # each window once (views repeat most of the text): where
-    for where, text in texts.items():
-        for view, spaced in views(text):
-            folded = view.casefold()
-            for window in _windows(folded, lengths, own) if spaced else _emails(folded):
-                if window and window not in windows and window not in own:
-                    windows[window] = where
+    for where, view, spaced in _views_of(texts):
+        folded = view.casefold()
+        for window in _windows(folded, lengths, own) if spaced else _emails(folded):
+            if window and window not in windows and window not in own:
+                windows[window] = where
     secret = settings.GUARD_TAG_KEY.encode()[:64]
     candidates = {tag(window, secret): (where, window) for window, where in windows.items()}
     named = _named_now() if named is None else named

@@ -51,7 +51,9 @@ def number_digits_key(number: str) -> str:
     """A member number's digits written without its letters (204447 for K204447): only six
     digits or more, so that an amount or a date is not read as one."""
     cleaned = clean(number)
-    digits = _NOT_ASCII_DIGIT.sub("", cleaned)  # clean() made every decimal digit ASCII
+    digits = _NOT_ASCII_DIGIT.sub("", cleaned)  # clean() made every decimal digit ASCII;
+    # a digit that is no decimal one (❶, ²) is left out: the runs it is compared with are
+    # ASCII digits only, so a key holding one could never match
     return digits if len(digits) >= 6 and digits != cleaned else ""
 
 

@@ -370,8 +370,8 @@ def index_rows(roster_id: int, *, chunk_size: int = 5000):
             continue
         # Unlike _values, the address is not compared with the row's pseudonym: a row whose
         # pseudonym was changed is not sent to, but its values still belong in the index
-        # (more values indexed can only mean more refusals), and 100,000 HMACs are saved
-        # when a window opens.
+        # (they opened under this member's binding: they are this member's), and 100,000
+        # HMACs are saved when a window opens.
         yield member_number, personal.get("name", ""), personal.get("email", ""), \
             personal.get("extra") or {}
 

@@ -6,6 +6,9 @@ membership). Each leak is tried the way an insider would write it, through the r
 workflow: at submit, and with the submit check switched off (the check before each
 hand-over alone, to a real SMTP server)."""
 
+import gc
+import threading
+
 import pytest
 
 from campaigns import guard, guard_index, workflow
@@ -219,3 +222,61 @@ def test_the_index_is_built_with_the_cyclic_collector_off_and_left_as_it_was(oli
         assert gc.isenabled()
     finally:
         guard_index.member_keys.entries = original
+
+
+class _GcPausingBeforeSwitchingOff:
+    """gc as guard_index sees it, with a pause for thread B just before it switches the
+    collector off: the GIL can switch threads right there."""
+
+    def __init__(self, b_inside, go_on):
+        self.b_inside, self.go_on = b_inside, go_on
+
+    def isenabled(self):
+        return gc.isenabled()
+
+    def disable(self):
+        if threading.current_thread().name == "B":
+            self.b_inside.set()
+            self.go_on.wait(5)
+        gc.disable()
+
+    def enable(self):
+        gc.enable()
+
+
+def test_two_threads_building_an_index_at_once_leave_the_cyclic_collector_on(monkeypatch):
+    """A reviewer's case: thread A builds (collector off); thread B starts, sees it off and is
+    about to switch it off; A ends and switches it on; B switches it off and, having seen
+    it off, would never switch it back on: the process without its cyclic collector."""
+    assert gc.isenabled()
+    a_building, a_may_end = threading.Event(), threading.Event()
+    b_inside, b_go_on = threading.Event(), threading.Event()
+    monkeypatch.setattr(guard_index, "gc", _GcPausingBeforeSwitchingOff(b_inside, b_go_on))
+    original = guard_index.member_keys.entries
+
+    def entries(rows, **kw):
+        if threading.current_thread().name == "A":
+            a_building.set()
+            a_may_end.wait(5)
+        else:
+            b_inside.set()
+        return original(rows, **kw)
+
+    monkeypatch.setattr(guard_index.member_keys, "entries", entries)
+    build = lambda: guard_index.build_index([], min_number_length=4)
+    a = threading.Thread(target=build, name="A")
+    b = threading.Thread(target=build, name="B")
+    try:
+        a.start()
+        assert a_building.wait(5)  # A: collector off, building
+        b.start()
+        assert b_inside.wait(5)  # B: inside its build, or about to switch the collector off
+        a_may_end.set()
+        a.join(5)
+        b_go_on.set()
+        b.join(5)
+        assert gc.isenabled(), "the cyclic collector was left off for the whole process"
+    finally:
+        a_may_end.set()
+        b_go_on.set()
+        gc.enable()

@@ -6,10 +6,12 @@ contractor's root with the database and the settings (no association), a worker 
 mid-send, a grant replayed for other content or after its deadline."""
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -570,3 +572,30 @@ def test_the_windows_index_is_built_before_the_first_claim_takes_a_rate_slot(
         claim(*a, **kw))[1])
     sender.run(campaign.pk, worker="joining", budget=0.5, sleep=lambda s: None)
     assert order and order[0] == ("claim", 1)  # the index was there before the first claim
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_while_the_windows_index_is_built_is_handled_like_one_while_sending(
+        held_roster, olivia, sam, oscar, sink, association_private_key, monkeypatch):
+    """The index is built before the first claim, inside the slice's handling of database
+    errors: the campaign pauses with the reason (a reviewer found the first version of the
+    early build outside it: the error escaped the task, no pause, no reason shown)."""
+    from campaigns import sender
+
+    campaign = _approved(olivia, sam, held_roster, rate_limit=1, rate_unit="second")
+    _release(campaign, oscar, _grant(campaign, association_private_key))
+    sender.run(campaign.pk, worker="first", budget=0.1, sleep=lambda s: None)
+    assert Campaign.objects.get(pk=campaign.pk).state == State.SENDING
+    guard_index.forget_windowed_values()  # another worker process, its first slice
+
+    def no_database():
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(guard_index, "_held_index", no_database)
+    try:
+        # (long enough for the rate limit of one a second to let the first claim through)
+        outcome = sender.run(campaign.pk, worker="joining", budget=2.5, sleep=time.sleep)
+    except OperationalError as error:
+        pytest.fail(f"the slice's database error handling was bypassed: {error!r}")
+    assert outcome in (sender.Outcome.CONTINUE, sender.Outcome.FINISHED)
+    assert Campaign.objects.get(pk=campaign.pk).state == State.PAUSED
