@@ -21,6 +21,7 @@ values.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import quopri
@@ -347,6 +348,32 @@ def search_task_queue(finder: Finder) -> list[Hit]:
             for name in fields:
                 hits += _hits(finder, f"{row._meta.db_table}.{name}", as_text(getattr(row, name)))
     return hits
+
+
+def search_redis(finder: Finder, url: str) -> tuple[list[Hit], int]:
+    """Every key of the Redis database django-q2 uses as its broker (Q_REDIS_URL), every
+    value as stored and, where it is one, as the cluster reads it (a signed pickle). Returns
+    the hits and how many values were read (a drill with none has not tested Redis)."""
+    import redis
+    from django_q.signing import SignedPackage
+
+    hits, read = [], 0
+    server = redis.from_url(url)
+    for key in server.scan_iter():
+        kind = server.type(key).decode()
+        values = {"list": lambda k: server.lrange(k, 0, -1),
+                  "string": lambda k: [server.get(k)],
+                  "hash": lambda k: list(server.hgetall(k).values()),
+                  "set": lambda k: list(server.smembers(k)),
+                  "zset": lambda k: server.zrange(k, 0, -1)}.get(kind, lambda k: [])(key)
+        for value in values:
+            read += 1
+            label = f"redis {key.decode('utf-8', 'replace')}"
+            hits += _hits(finder, label, as_text(key)) + search_blob(finder, label, value)
+            with contextlib.suppress(Exception):  # not a package the cluster signed: as stored
+                hits += _hits(finder, f"{label} (decoded)",
+                              as_text(SignedPackage.loads(value.decode("ascii"))))
+    return hits, read
 
 
 _LOG_FORMAT = logging.Formatter("%(name)s %(levelname)s %(message)s")
