@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from countersign import sealing
 from roster import member_data
+from tests.e2e.browsing import signed_in
 from tests.factories import (
     make_roster,
     next_code,
@@ -20,20 +21,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _signed_in(browser, live_server, username, *, locale, code=None):
-    page = browser.new_context(locale=locale, accept_downloads=True,
-                               viewport={"width": 1366, "height": 900}).new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"{username}-test-pass")
-    page.click("main button[type=submit]")
-    if code:
-        page.fill("#id_code", code)
-        page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-    return page
-
-
 def test_the_observer_registers_the_key_and_the_supervisors_download_is_sealed_to_it(
         browser, live_server, olivia, sam, oscar, sink, screenshots):
     roster = make_roster(olivia)
@@ -42,7 +29,7 @@ def test_the_observer_registers_the_key_and_the_supervisors_download_is_sealed_t
     private = sealing.new_private_key()  # made on the association's computer
     device = with_device(oscar)
 
-    observer = _signed_in(browser, live_server, "oscar", locale="ja-JP", code=totp_code(device))
+    observer = signed_in(browser, live_server, "oscar", locale="ja-JP", code=totp_code(device))
     observer.goto(live_server.url + reverse("association_key"))
     observer.fill("#id_public_key", sealing.public_pem(private.public_key()))
     observer.fill("#id_code", next_code(device))
@@ -51,7 +38,7 @@ def test_the_observer_registers_the_key_and_the_supervisors_download_is_sealed_t
     assert grouped in observer.locator("[data-field=fingerprint]").inner_text()
     screenshots(observer, "observer-registered-the-key")
 
-    supervisor = _signed_in(browser, live_server, "sam", locale="ja-JP")
+    supervisor = signed_in(browser, live_server, "sam", locale="ja-JP")
     supervisor.goto(live_server.url + reverse("audit:incident", args=[campaign.pk]))
     assert grouped[:19] in supervisor.locator("[data-field=sealed-to]").inner_text()
     screenshots(supervisor, "supervisor-incident-page")
@@ -76,11 +63,11 @@ def test_the_observer_imports_a_roster_the_association_holds_and_the_operator_ca
     device = oscar.totpdevice_set.get()
     roster_file = tmp_path / "会員名簿.xlsx"
     roster_file.write_bytes(xlsx_bytes(sample_rows(12)))
-    operator = _signed_in(browser, live_server, "olivia", locale="en-US")
+    operator = signed_in(browser, live_server, "olivia", locale="en-US")
     operator.goto(live_server.url + reverse("roster:upload"))
     assert "its observer imports the member file" in operator.content()
 
-    observer = _signed_in(browser, live_server, "oscar", locale="en-US",
+    observer = signed_in(browser, live_server, "oscar", locale="en-US",
                           code=totp_code(device))
     observer.goto(live_server.url + reverse("roster:upload"))
     observer.fill("#id_name", "2026年 会員名簿")
@@ -119,7 +106,7 @@ def test_the_observer_makes_the_grant_in_the_release_page_from_the_key_file_neve
     key_file = tmp_path / "association.key"
     key_file.write_bytes(sealing.private_pem(association_private_key, b"correct horse"))
 
-    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+    page = signed_in(browser, live_server, "oscar", locale="en-US",
                       code=totp_code(oscar.totpdevice_set.get()))
     sent = []
     page.on("request", lambda request: sent.append(request.post_data_buffer or b""))
@@ -155,7 +142,7 @@ def test_the_observer_makes_the_key_in_the_browser_and_only_the_public_key_is_se
     from countersign.models import AssociationKey
 
     device = with_device(oscar)
-    page = _signed_in(browser, live_server, "oscar", locale="en-US", code=totp_code(device))
+    page = signed_in(browser, live_server, "oscar", locale="en-US", code=totp_code(device))
     sent = []
     page.on("request", lambda request: sent.append(request.post_data_buffer or b""))
     page.goto(live_server.url + reverse("association_key"))
@@ -196,7 +183,7 @@ def test_two_passkeys_keep_the_key_in_the_browser_and_the_release_page_grants_wi
 
     key_file = tmp_path / "association.key"
     key_file.write_bytes(sealing.private_pem(association_private_key, b"correct horse"))
-    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+    page = signed_in(browser, live_server, "oscar", locale="en-US",
                       code=totp_code(oscar.totpdevice_set.get()))
     cdp = page.context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
@@ -279,7 +266,7 @@ def test_the_observer_sees_a_held_rosters_incident_report_with_names_in_the_page
     key_file = tmp_path / "association.key"
     key_file.write_bytes(sealing.private_pem(association_private_key, b"correct horse"))
 
-    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+    page = signed_in(browser, live_server, "oscar", locale="en-US",
                       code=totp_code(oscar.totpdevice_set.get()))
     sent = []
     page.on("request", lambda request: sent.append(request.post_data_buffer or b""))
@@ -311,7 +298,7 @@ def test_the_observer_grants_a_preview_on_the_roster_page_with_the_key_file(
     roster = make_roster(oscar)
     key_file = tmp_path / "association.key"
     key_file.write_bytes(sealing.private_pem(association_private_key, b"correct horse"))
-    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+    page = signed_in(browser, live_server, "oscar", locale="en-US",
                       code=totp_code(oscar.totpdevice_set.get()))
     sent = []
     page.on("request", lambda request: sent.append(request.post_data_buffer or b""))
@@ -341,7 +328,7 @@ def test_the_observer_reseals_held_rosters_to_a_new_key_in_the_page(
     association_key.register(user=oscar, pem=sealing.public_pem(newer.public_key()))
     old_file = tmp_path / "old-association.key"
     old_file.write_bytes(sealing.private_pem(association_private_key, b"the old one"))
-    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+    page = signed_in(browser, live_server, "oscar", locale="en-US",
                       code=totp_code(oscar.totpdevice_set.get()))
     sent = []
     page.on("request", lambda request: sent.append(request.post_data_buffer or b""))

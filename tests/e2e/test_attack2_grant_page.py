@@ -19,7 +19,7 @@ import pytest
 from django.urls import reverse
 
 from countersign import sealing
-from tests.e2e.test_association_key import _signed_in
+from tests.e2e.browsing import signed_in
 from tests.factories import make_roster, totp_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +41,7 @@ def _release_page(browser, live_server, olivia, sam, oscar, private, tmp_path):
     key_window.publish()
     key_file = tmp_path / "association.key"
     key_file.write_bytes(sealing.private_pem(private, b"correct horse"))
-    page = _signed_in(browser, live_server, "oscar", locale="en-US",
+    page = signed_in(browser, live_server, "oscar", locale="en-US",
                       code=totp_code(oscar.totpdevice_set.get()))
     return page, campaign, key_file
 

@@ -5,18 +5,14 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from tests.e2e.browsing import signed_in
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_footer_button_puts_the_japanese_footer_at_the_end_of_the_body(
         browser, live_server, olivia, roster, screenshots):
-    context = browser.new_context(locale="en-GB", viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "olivia")
-    page.fill("#id_password", "olivia-test-pass")
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    page = signed_in(browser, live_server, "olivia")
     page.goto(live_server.url + reverse("campaigns:create"))
     page.fill("#id_body_text", "{name} 様\n\n12月のお知らせです。")
     page.click("button[data-insert-footer]")

@@ -2,6 +2,8 @@
 real worker mails it to the real catcher), the association hears of the stop with counts,
 and the operator sends to the rest and duplicates. In English and in Japanese."""
 
+import functools
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Error as PlaywrightError
@@ -10,20 +12,13 @@ from campaigns.models import Campaign, State
 from countersign import mailcatcher
 from countersign.models import Organisation
 from countersign.roles import Role
+from tests.e2e.browsing import signed_in
 from tests.factories import make_campaign, make_roster, make_user, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def open_as(browser, live_server, username, *, locale):
-    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"{username}-test-pass")
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-    return page
+open_as = functools.partial(signed_in, width=1280)
 
 
 def notices_to(directory, address, *, containing=""):

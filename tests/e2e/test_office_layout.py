@@ -3,6 +3,8 @@ breaks inside a word; at 390 px (a phone) no table cell is narrower than four ch
 and no page of a 5,000-member campaign is taller than 4,000 px (pagination and a summary
 instead of everything)."""
 
+import functools
+
 import pytest
 from django.urls import reverse
 
@@ -10,6 +12,7 @@ from campaigns import workflow
 from campaigns.seen import Seen
 from countersign.models import Organisation
 from countersign.roles import Role
+from tests.e2e.browsing import signed_in
 from tests.factories import (
     SUPERVISOR_TICKS,
     make_newsletter,
@@ -42,15 +45,7 @@ NARROW_CELLS = """() => [...document.querySelectorAll("main td, main th")]
   .map(el => el.textContent.trim().slice(0, 20))"""
 
 
-def open_as(browser, live_server, username, *, width):
-    context = browser.new_context(locale="ja-JP", viewport={"width": width, "height": 800})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"{username}-test-pass")
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-    return page
+open_as = functools.partial(signed_in, locale="ja-JP", height=800)
 
 
 def test_no_menu_item_breaks_inside_a_word_at_1366_px(browser, live_server, screenshots):

@@ -4,6 +4,8 @@ roster, lets previews show two members who agreed, and releases with a grant mad
 page; the operator's and the supervisor's pages never show a member value but the two
 granted, and every member receives their message."""
 
+import functools
+
 import pytest
 from django.urls import reverse
 
@@ -14,6 +16,7 @@ from countersign import sealing
 from countersign.models import AssociationKey
 from roster.models import Roster
 from roster.samples import sample_rows, xlsx_bytes
+from tests.e2e.browsing import signed_in
 from tests.factories import SUPERVISOR_TICKS, make_campaign, next_code, run_until_done, totp_code
 from tests.factories import with_device as phone_of
 
@@ -22,18 +25,7 @@ ROWS = sample_rows(12)
 GRANTED = {"W000002", "W000003"}
 
 
-def _signed_in(browser, live_server, username, *, code=None):
-    page = browser.new_context(locale="en-US", accept_downloads=True,
-                               viewport={"width": 1366, "height": 900}).new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"{username}-test-pass")
-    page.click("main button[type=submit]")
-    if code:
-        page.fill("#id_code", code)
-        page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-    return page
+_signed_in = functools.partial(signed_in, locale="en-US")
 
 
 def _values_shown(text: str) -> set[str]:

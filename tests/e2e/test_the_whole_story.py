@@ -17,6 +17,7 @@ from countersign import mailcatcher
 from countersign.models import Organisation
 from countersign.roles import Role
 from roster.samples import sample_rows, xlsx_bytes
+from tests.e2e.browsing import signed_in
 from tests.factories import make_user, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,16 +28,8 @@ def address(live_server, name, *args):
 
 
 def open_as(browser, live_server, username, *, phone=False):
-    context = browser.new_context(
-        locale="ja-JP", accept_downloads=True,
-        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(address(live_server, "login"))
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"{username}-test-pass")
-    page.click("main button[type=submit]")
-    page.wait_for_url(address(live_server, "home"))
-    return page
+    screen = {"width": 390, "height": 844} if phone else {"width": 1280}
+    return signed_in(browser, live_server, username, locale="ja-JP", **screen)
 
 
 def campaign_state():

@@ -16,6 +16,7 @@ from django_q.models import Schedule
 from campaigns import bounces, retention, schedules, workflow
 from campaigns.models import DeletionCertificate, Delivery, State
 from campaigns.seen import Seen
+from tests.e2e.browsing import signed_in
 from tests.factories import (
     SUPERVISOR_TICKS,
     email_of,
@@ -27,18 +28,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def open_as(browser, live_server, username, *, locale="en-GB", width=1366):
-    context = browser.new_context(locale=locale, accept_downloads=True,
-                                  viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"{username}-test-pass")
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-    return page
 
 
 def url(live_server, name, *args):
@@ -72,7 +61,7 @@ def test_an_unsubscribe_after_approval_sends_the_newsletter_back_to_the_supervis
     screenshots(member, "member-unsubscribed")
 
     # The supervisor sees it waiting for him again, with the reason.
-    supervisor = open_as(browser, live_server, "sam")
+    supervisor = signed_in(browser, live_server, "sam")
     home = text_of(supervisor)
     screenshots(supervisor, "supervisor-home")
     assert "December letter" in home, home
@@ -86,7 +75,7 @@ def test_an_unsubscribe_after_approval_sends_the_newsletter_back_to_the_supervis
         box.check()
     with supervisor.expect_navigation():
         supervisor.click("button[name=approve]")
-    observer = open_as(browser, live_server, "oscar")
+    observer = signed_in(browser, live_server, "oscar")
     observer.goto(url(live_server, "campaigns:release", second.pk))
     for box in observer.query_selector_all("input[name=checklist]"):
         box.check()
@@ -104,7 +93,7 @@ def test_the_incident_report_keeps_every_ledger_row_after_an_erasure_and_the_pur
     erased = campaign.deliveries.order_by("id")[2]
     address = email_of(erased)
     retention.erase_member(address=address, actor=oscar)
-    observer = open_as(browser, live_server, "oscar")
+    observer = signed_in(browser, live_server, "oscar")
     observer.goto(url(live_server, "audit:incident", campaign.pk))
     rows = observer.locator("main table tbody tr")
     screenshots(observer, "incident-after-erasure")
@@ -145,7 +134,7 @@ def test_a_stalled_send_says_so_on_the_page_and_in_the_worker_health_check(
     schedules.ensure(record=False)
     Schedule.objects.filter(name=schedules.WATCHDOG).update(next_run=timezone.now())
 
-    observer = open_as(browser, live_server, "oscar")
+    observer = signed_in(browser, live_server, "oscar")
     observer.goto(url(live_server, "campaigns:detail", campaign.pk))
     page = text_of(observer)
     screenshots(observer, "stalled-send")
@@ -162,7 +151,7 @@ def test_send_to_the_rest_is_made_once_and_the_derived_roster_names_the_original
     run_until_done(campaign)  # held after the first 5
     workflow.stop(campaign=campaign, user=oscar)
 
-    operator = open_as(browser, live_server, "olivia")
+    operator = signed_in(browser, live_server, "olivia")
     operator.goto(url(live_server, "campaigns:detail", campaign.pk))
     # a double click posts twice
     operator.evaluate("""() => { const f = document.querySelector("input[name=rest]").form;
@@ -192,7 +181,7 @@ def test_the_numbers_of_a_finished_campaign_add_up_and_say_what_they_count(
     run_until_done(stopped)
     workflow.stop(campaign=stopped, user=oscar)
 
-    observer = open_as(browser, live_server, "oscar")
+    observer = signed_in(browser, live_server, "oscar")
     observer.goto(url(live_server, "campaigns:detail", campaign.pk))
     page = text_of(observer)
     screenshots(observer, "completed")
@@ -205,7 +194,7 @@ def test_the_numbers_of_a_finished_campaign_add_up_and_say_what_they_count(
     screenshots(observer, "stopped")
     assert "Remaining" not in page and "Not sent (stopped)" in page, page
 
-    japanese = open_as(browser, live_server, "oscar", locale="ja-JP")
+    japanese = signed_in(browser, live_server, "oscar", locale="ja-JP")
     japanese.goto(url(live_server, "campaigns:ledger", campaign.pk) + "?state=bounced")
     screenshots(japanese, "ledger-bounce-ja")
     assert "宛先のメールアドレスが存在しません" in text_of(japanese)
