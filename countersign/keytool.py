@@ -199,64 +199,67 @@ def _write_answer(out: Path, answer: dict) -> Path:
     return out
 
 
-def grant(args) -> None:
+def _answer(args, *, what: str, make, name, hand_in: str, before=None, after=None) -> None:
+    """A `what` request file (args.file) answered with the association's key: `before`
+    prints what it asks, `make` answers it, `after` prints what was made; the answer is
+    written beside the request (`name(request)`) or to --out."""
     path = Path(args.file)
     try:
         request = json.loads(path.read_text(encoding="utf-8"))
-        workers = request["workers"]
-        print(f"Campaign {_shown(request['campaign'])} ({_shown(request.get('name', ''))}), "
-              f"roster {_roster(request)}, content {_shown(request['content_hash'])[:16]}…")
-        print(f"The key stays with these {len(workers)} worker(s) until "
-              f"{_shown(request['not_after'])} UTC at the latest:")
-        for worker in workers:
-            print(f"  {_shown(worker['name'])}  "
-                  f"{sealing.grouped(_shown(worker['fingerprint']))[:39]}…")
+        if before:
+            before(request)
         made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        answer = sealing.make_grant(request, _private(args), made=made)
+        answer = make(request, _private(args), made=made)
+        if after:
+            after(request, answer)
     except (ValueError, KeyError, TypeError) as error:
-        sys.exit(f"{path}: not a grant request ({error})")
+        sys.exit(f"{path}: not a {what} request ({error})")
     except sealing.NotSealed as error:
         sys.exit(f"{path}: {error}")
-    out = _write_answer(Path(args.out) if args.out else path.with_name(
-        f"grant-campaign-{request['campaign']}.json"), answer)
-    print(f"{out}: hand this file in with the release.")
+    out = _write_answer(Path(args.out) if args.out else path.with_name(name(request)), answer)
+    print(f"{out}: {hand_in}")
+
+
+def _grant_asks(request: dict) -> None:
+    workers = request["workers"]
+    print(f"Campaign {_shown(request['campaign'])} ({_shown(request.get('name', ''))}), "
+          f"roster {_roster(request)}, content {_shown(request['content_hash'])[:16]}…")
+    print(f"The key stays with these {len(workers)} worker(s) until "
+          f"{_shown(request['not_after'])} UTC at the latest:")
+    for worker in workers:
+        print(f"  {_shown(worker['name'])}  {sealing.grouped(_shown(worker['fingerprint']))[:39]}…")
+
+
+def grant(args) -> None:
+    _answer(args, what="grant", make=sealing.make_grant, before=_grant_asks,
+            name=lambda request: f"grant-campaign-{request['campaign']}.json",
+            hand_in="hand this file in with the release.")
+
+
+def _resealed(request: dict, answer: dict) -> None:
+    print(f"{len(answer['seals'])} of {len(request['rosters'])} roster(s) sealed to the new key "
+          f"{sealing.grouped(answer['to'])[:39]}…")
 
 
 def reseal(args) -> None:
-    path = Path(args.file)
-    try:
-        request = json.loads(path.read_text(encoding="utf-8"))
-        made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        answer = sealing.make_reseal(request, _private(args), made=made)
-    except (ValueError, KeyError, TypeError) as error:
-        sys.exit(f"{path}: not a reseal request ({error})")
-    except sealing.NotSealed as error:
-        sys.exit(f"{path}: {error}")
-    print(f"{len(answer['seals'])} of {len(request['rosters'])} roster(s) sealed to the new key "
-          f"{sealing.grouped(answer['to'])[:39]}…")
-    out = _write_answer(Path(args.out) if args.out else path.with_name("reseal.json"), answer)
-    print(f"{out}: hand this file in on the roster page (Reseal).")
+    _answer(args, what="reseal", make=sealing.make_reseal, after=_resealed,
+            name=lambda request: "reseal.json",
+            hand_in="hand this file in on the roster page (Reseal).")
+
+
+def _preview_asks(request: dict) -> None:
+    numbers = [_shown(member["member_number"]) for member in request["members"]]
+    print(f"Roster {_roster(request)} ({_shown(request.get('name', ''))}): the real values "
+          f"of {len(numbers)} member(s) for previews and test messages, until "
+          f"{_shown(request['not_after'])} UTC:")
+    print(f"  {', '.join(numbers)}")
+    print(f"  because: {_shown(request['reason'])}")
 
 
 def preview(args) -> None:
-    path = Path(args.file)
-    try:
-        request = json.loads(path.read_text(encoding="utf-8"))
-        numbers = [_shown(member["member_number"]) for member in request["members"]]
-        print(f"Roster {_roster(request)} ({_shown(request.get('name', ''))}): the real values "
-              f"of {len(numbers)} member(s) for previews and test messages, until "
-              f"{_shown(request['not_after'])} UTC:")
-        print(f"  {', '.join(numbers)}")
-        print(f"  because: {_shown(request['reason'])}")
-        made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        answer = sealing.make_preview(request, _private(args), made=made)
-    except (ValueError, KeyError, TypeError) as error:
-        sys.exit(f"{path}: not a preview request ({error})")
-    except sealing.NotSealed as error:
-        sys.exit(f"{path}: {error}")
-    out = _write_answer(Path(args.out) if args.out else path.with_name(
-        f"preview-roster-{request['roster']}.json"), answer)
-    print(f"{out}: hand this file in on the roster's page (Members shown in previews).")
+    _answer(args, what="preview", make=sealing.make_preview, before=_preview_asks,
+            name=lambda request: f"preview-roster-{request['roster']}.json",
+            hand_in="hand this file in on the roster's page (Members shown in previews).")
 
 
 def main(argv=None) -> None:
