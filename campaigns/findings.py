@@ -18,6 +18,12 @@ def seam_of(texts: dict[str, str]) -> str:
     subject, body = texts.get("subject", ""), texts.get("body_text", "")
     return subject[-SEAM:] + body[:SEAM] if subject and body else ""
 
+
+def subject_and_body(texts: dict[str, str]) -> str:
+    """The subject and the plain body as one text, where lists in each are read side by
+    side (清水・松本 in the subject, 千尋さん、樹さん in the body)."""
+    return "\n".join(texts.get(place, "") for place in ("subject", "body_text"))
+
 MAX_FINDINGS = 200
 
 # Values that name nobody alone, counted, each kind on its own: this many members' or more

@@ -36,7 +36,14 @@ from functools import cached_property
 from django.utils.translation import gettext as _
 
 from campaigns import guard_tags, links, mail, opaque
-from campaigns.findings import COUNTED, Finding, GuardReport, seam_of, unreadable_row
+from campaigns.findings import (
+    COUNTED,
+    Finding,
+    GuardReport,
+    seam_of,
+    subject_and_body,
+    unreadable_row,
+)
 from campaigns.guard_index import RosterIndex, roster_index
 from campaigns.member_keys import mixed_name_keys, own_keys
 from campaigns.puzzles import side_by_side
@@ -326,8 +333,7 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
                     seen.add(("pasted_row", row))
                     add("pasted_row", where, row)
     lists_place = "body_text" if "body_text" in texts else next(iter(texts), "")
-    for view in side_by_side(clean("\n".join(texts.get(place, "")
-                                             for place in ("subject", "body_text")))):
+    for view in side_by_side(clean(subject_and_body(texts))):
         for hit in _compacted_hits(compact(view.casefold()), index, own_spans):
             if hit.kind == "names" and others_name(hit):
                 counted["names"].setdefault(hit.member, (lists_place, hit.text, ""))

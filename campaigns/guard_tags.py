@@ -27,7 +27,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from campaigns import member_keys
-from campaigns.findings import COUNTED, Finding, seam_of
+from campaigns.findings import COUNTED, Finding, seam_of, subject_and_body
 from campaigns.puzzles import side_by_side
 from campaigns.spellings import clean, column_kind, compact, number_runs, views
 from roster import member_data
@@ -230,7 +230,7 @@ def _views_of(texts: dict[str, str]):
     for where, text in [*texts.items(), ("body_text", seam_of(texts))]:
         for view, spaced in views(text):
             yield where, view, spaced
-    joined = "\n".join(texts.get(place, "") for place in ("subject", "body_text"))
+    joined = subject_and_body(texts)
     for view in side_by_side(clean(joined)) if joined.strip() else ():
         yield "body_text", view, True
 

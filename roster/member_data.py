@@ -117,6 +117,19 @@ def seal_values(key: AESGCM, roster_id: int, row_number: int, member_number: str
     return sealing.seal_row(key, data, bound_member(roster_id, row_number, member_number))
 
 
+def _opened_row(key: AESGCM | None, sealed, sealed_in: int, row_number: int,
+                member_number: str) -> dict | None:
+    """A member's stored ciphertext opened ({"name", "email", "extra"}), or None: no key, no
+    ciphertext, or it was changed, moved or bound to another member."""
+    if key is None or sealed is None:
+        return None
+    try:
+        return json.loads(sealing.open_row(
+            key, bytes(sealed), bound_member(sealed_in, row_number, member_number)))
+    except (sealing.NotSealed, ValueError):
+        return None
+
+
 def _values(member_id, member_number, sealed, roster_id, row_number, wrapped, sealed_in,
             stored_pseudonym, columns=(), lengths=None, *, granted=None) -> Values:
     """A member's values as read (the columns of _READ), opened with their roster's key
@@ -131,12 +144,8 @@ def _values(member_id, member_number, sealed, roster_id, row_number, wrapped, se
                           shown.get("extra") or {}, previewed=True)
         return Values(member_id, member_number, sealed=True, extra_columns=tuple(columns or ()),
                       lengths=lengths or {})
-    try:
-        if key is None or sealed is None:
-            raise sealing.NotSealed("no key")
-        personal = json.loads(sealing.open_row(
-            key, bytes(sealed), bound_member(sealed_in, row_number, member_number)))
-    except (sealing.NotSealed, ValueError):
+    personal = _opened_row(key, sealed, sealed_in, row_number, member_number)
+    if personal is None:
         return Values(member_id, member_number, unreadable=True)
     email = personal.get("email", "")
     if pseudonym(email) != stored_pseudonym:
@@ -360,13 +369,9 @@ def index_rows(roster_id: int, *, chunk_size: int = 5000):
         "member_number", "personal", "row_number", "roster__data_key", "sealed_in")
     for member_number, sealed, row_number, wrapped, sealed_in in members.iterator(
             chunk_size=chunk_size):
-        key = data_keys.key_of(roster_id, wrapped)
-        if key is None or sealed is None:
-            continue
-        try:
-            personal = json.loads(sealing.open_row(
-                key, sealed, bound_member(sealed_in, row_number, member_number)))
-        except (sealing.NotSealed, ValueError):
+        personal = _opened_row(data_keys.key_of(roster_id, wrapped), sealed, sealed_in,
+                               row_number, member_number)
+        if personal is None:
             continue
         # Unlike _values, the address is not compared with the row's pseudonym: a row whose
         # pseudonym was changed is not sent to, but its values still belong in the index

@@ -366,10 +366,11 @@ def search_redis(finder: Finder, url: str) -> tuple[list[Hit], int]:
                   "hash": lambda k: list(server.hgetall(k).values()),
                   "set": lambda k: list(server.smembers(k)),
                   "zset": lambda k: server.zrange(k, 0, -1)}.get(kind, lambda k: [])(key)
+        label = f"redis {key.decode('utf-8', 'replace')}"
+        hits += _hits(finder, label, as_text(key))
         for value in values:
             read += 1
-            label = f"redis {key.decode('utf-8', 'replace')}"
-            hits += _hits(finder, label, as_text(key)) + search_blob(finder, label, value)
+            hits += search_blob(finder, label, value)
             with contextlib.suppress(Exception):  # not a package the cluster signed: as stored
                 hits += _hits(finder, f"{label} (decoded)",
                               as_text(SignedPackage.loads(value.decode("ascii"))))
