@@ -45,13 +45,12 @@ from campaigns.findings import (
     unreadable_row,
 )
 from campaigns.guard_index import RosterIndex, roster_index
-from campaigns.member_keys import mixed_name_keys, own_keys
+from campaigns.member_keys import mixed_name_keys, name_keys, own_keys
 from campaigns.puzzles import side_by_side
 from campaigns.selectors import sample_members
 from campaigns.spellings import (
     clean,
     compact,
-    name_keys,
     number_runs,
     strip_markup,
     views,

@@ -19,7 +19,6 @@ import ahocorasick
 from django.conf import settings
 
 from campaigns import member_keys
-from campaigns.spellings import column_kind
 from roster import data_keys, member_data
 from roster.models import NamedMember
 
@@ -81,7 +80,7 @@ def _rows_of(held):
 
 @lru_cache(maxsize=2)
 def _index(held: tuple, named: frozenset[str], min_number_length: int) -> ahocorasick.Automaton:
-    columns = {column: column_kind(column) for *_r, extra in held for column in extra}
+    columns = {column: member_keys.column_kind(column) for *_r, extra in held for column in extra}
     return build_index(_rows_of(held), min_number_length=min_number_length, columns=columns,
                        named=named)
 

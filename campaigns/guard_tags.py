@@ -29,7 +29,7 @@ from django.utils import timezone
 from campaigns import member_keys
 from campaigns.findings import COUNTED, Finding, seam_of, subject_and_body
 from campaigns.puzzles import side_by_side
-from campaigns.spellings import clean, column_kind, compact, number_runs, views
+from campaigns.spellings import clean, compact, number_runs, views
 from roster import member_data
 from roster.models import GuardTag, NamedMember
 
@@ -71,7 +71,7 @@ def keep_tags_of(rosters) -> dict:
 
 
 def _tag(roster, keep_until) -> int:
-    columns = {column: column_kind(column) for column in roster.extra_columns}
+    columns = {column: member_keys.column_kind(column) for column in roster.extra_columns}
     found = member_keys.entries(member_data.index_rows(roster.pk), columns=columns,
                                 min_number_length=settings.GUARD_MIN_NUMBER_LENGTH)
     rows = [GuardTag(roster=roster, tag=tag(key), kind=kind, member_number=number,

@@ -13,17 +13,131 @@ import re
 
 from django.conf import settings
 
+from campaigns.puzzles import dates_view
 from campaigns.spellings import (
-    address_keys,
+    NOT_LETTER_OR_DIGIT,
+    chome_fold,
     clean,
-    column_kind,
-    date_key,
-    email_keys,
-    name_keys,
-    number_keys,
-    phone_keys,
-    value_keys,
+    compact,
+    kana_fold,
+    romaji_fold,
 )
+
+MIN_NAME_LENGTH = 2  # names with non-ASCII characters, after compaction
+MIN_ASCII_NAME_LENGTH = 5  # "Li Na" -> "lina" would match ordinary words
+
+
+# --- the keys of one value, by what it is ---------------------------------------------------------
+
+def name_keys(name: str) -> set[str]:
+    """A name's parts in order and reversed, without spaces or punctuation, case folded."""
+    parts = [p for p in NOT_LETTER_OR_DIGIT.split(kana_fold(clean(name).casefold())) if p]
+    if not parts:
+        return set()
+    keys = {romaji_fold(k) for k in ("".join(parts), "".join(reversed(parts)),
+                                     "".join(parts[-1:] + parts[:-1]))}
+    return {k for k in keys if len(k) >= (MIN_ASCII_NAME_LENGTH if k.isascii()
+                                          else MIN_NAME_LENGTH)}
+
+
+def email_keys(email: str) -> set[str]:
+    """The address as the importer stored it, and with its domain in the other IDN form."""
+    address = clean(email).casefold()
+    keys = {address}
+    local, _at, domain = address.rpartition("@")
+    try:
+        if not domain.isascii():
+            keys.add(f"{local}@{domain.encode('idna').decode('ascii')}")
+        elif "xn--" in domain:
+            keys.add(f"{local}@{domain.encode('ascii').decode('idna')}")
+    except UnicodeError:
+        pass
+    return keys
+
+
+def number_keys(number: str) -> set[str]:
+    key = clean(number).casefold()
+    keys = {key}
+    if re.search(r"[-_\s]", key):  # W-0001 is often written W0001
+        keys.add(re.sub(r"[-_\s]", "", key))
+    return keys
+
+
+
+# --- a roster's other columns, by what they hold ----------------------------------------------
+
+# What a column holds, from its header (the importer keeps headers as the file had them).
+COLUMN_KINDS = (
+    ("reading", ("フリガナ", "ふりがな", "カナ", "かな", "よみ", "読み", "ローマ字", "romaji",
+                 "reading", "kana", "furigana")),
+    ("phone", ("電話", "tel", "携帯", "phone", "mobile", "fax", "ファックス", "ファクス")),
+    ("address", ("住所", "所在地", "address", "〒", "郵便番号", "postal", "zip")),
+    ("date", ("生年月日", "誕生日", "birth", "日付", "date", "入会日")),
+)
+MIN_PHONE_DIGITS = 9  # a Japanese number has 10 or 11 digits; 9 leaves room for abroad
+MIN_VALUE_LENGTH = 6  # an address or a free-text value, compacted
+_POSTAL_CODE = re.compile(r"^〒?\s*\d{3}\s*[-‐－ー−]?\s*\d{4}\s*")
+
+
+def column_kind(header: str) -> str:
+    """"reading", "phone", "address", "date" or "text"."""
+    folded = clean(header).casefold()
+    for kind, words in COLUMN_KINDS:
+        if any(word in folded for word in words):
+            return kind
+    return "text"
+
+
+def digits_of(text: str) -> str:
+    return "".join(c for c in clean(text) if c.isascii() and c.isdigit())
+
+
+def phone_keys(value: str) -> set[str]:
+    """A telephone number as its digits, whatever separates them."""
+    digits = digits_of(value)
+    if len(digits) < MIN_PHONE_DIGITS:
+        return set()
+    # From abroad: +81 and the number without its leading 0 (+81 90-1234-5678).
+    return {digits, "81" + digits[1:]} if digits.startswith("0") else {digits}
+
+
+# Where a postal address is written without what a reader leaves out: the prefecture, and
+# either the street or the building and room.
+_PREFECTURE = re.compile(r"^(?:東京都|北海道|京都府|大阪府|\w{2,3}県)")
+
+
+def date_key(value: str) -> str:
+    """A date column's value as the token dates_view writes for it ("" if not a date)."""
+    found = re.match(r"\s*(d[0-9]{8})\s", dates_view(clean(value).strip()) + " ")
+    return found.group(1) if found else ""
+
+
+_ROOM_OR_FLOOR = re.compile(r"[0-9a-z]*[0-9]+(?:号室|号|階|f)?")
+
+
+def address_keys(value: str) -> set[str]:
+    """A postal address, compacted: whole, without its postal code, without the prefecture
+    too, blocks in words as digits, and the street or the building with its room alone
+    (never a room or a floor alone: 1203号室 is in many buildings)."""
+    cleaned = chome_fold(_POSTAL_CODE.sub("", clean(value).casefold()))
+    local = _PREFECTURE.sub("", cleaned)
+    street, *building = re.split(r"\s+", local.strip())
+    parts = [street, " ".join(building)] if building else [street]
+    keys = value_keys(value) | {compact(cleaned), compact(local)} | {
+        compact(part) for part in parts
+        if any(c.isdigit() for c in part) and not _ROOM_OR_FLOOR.fullmatch(compact(part))}
+    return {k for k in keys if len(k) >= MIN_VALUE_LENGTH}
+
+
+def value_keys(value: str) -> set[str]:
+    """An address or another member value, compacted; an address also without its postal
+    code (written before it, or left out)."""
+    cleaned = clean(value).casefold()
+    keys = {compact(cleaned), compact(_POSTAL_CODE.sub("", cleaned))}
+    return {k for k in keys if len(k) >= MIN_VALUE_LENGTH}
+
+
+# --- a member's keys, for the index and the tags ------------------------------------------------
 
 
 def association_keys() -> frozenset[str]:
@@ -78,7 +192,7 @@ def mixed_name_keys(name: str, reading: str) -> set[str]:
 def entries(rows, *, min_number_length: int, columns: dict[str, str],
             named: frozenset[str] = frozenset()) -> dict[str, set]:
     """`rows`: (member number, name, e-mail, extra columns); `columns`: each extra
-    column's kind (spellings.column_kind); `named`: members the association allows to be
+    column's kind (column_kind); `named`: members the association allows to be
     named (roster.models.NamedMember): their names and readings are left out."""
     found: dict[str, set] = {}
     text_values: dict[str, set] = {}

@@ -1,8 +1,8 @@
 """How a member value can be written, and how the guard undoes it: the one normalisation
 for the roster's keys and for a message's text (NFKC, format characters dropped,
 look-alike letters folded, case folded), markup stripped, disguised "@" and "." undone,
-percent-, quoted-printable- and base64-encoded runs decoded, and the keys a member's
-name, address and number are looked up by."""
+percent-, quoted-printable- and base64-encoded runs decoded. The keys a member's values
+are looked up by are made of these (campaigns.member_keys)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,8 @@ from functools import cache
 from importlib import resources
 from urllib.parse import unquote
 
-from campaigns.puzzles import date_tokens, dates_view, puzzles, without_ruby
+from campaigns.puzzles import date_tokens, puzzles, without_ruby
 
-MIN_NAME_LENGTH = 2  # names with non-ASCII characters, after compaction
-MIN_ASCII_NAME_LENGTH = 5  # "Li Na" -> "lina" would match ordinary words
 MAX_DECODE_DEPTH = 2  # base64 of percent-encoded text is found; deeper nesting is not
 
 
@@ -338,7 +336,7 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
             yield from views(decoded, depth + 1)
 
 
-_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
+NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
 
 
 
@@ -441,84 +439,9 @@ def romaji_fold(text: str) -> str:
 def compact(text: str) -> str:
     """Letters and digits only, kana in one script, romaji in one spelling: how names and
     other values are compared."""
-    return romaji_fold(kana_fold(_NOT_LETTER_OR_DIGIT.sub("", text)))
+    return romaji_fold(kana_fold(NOT_LETTER_OR_DIGIT.sub("", text)))
 
 
-def name_keys(name: str) -> set[str]:
-    """A name's parts in order and reversed, without spaces or punctuation, case folded."""
-    parts = [p for p in _NOT_LETTER_OR_DIGIT.split(kana_fold(clean(name).casefold())) if p]
-    if not parts:
-        return set()
-    keys = {romaji_fold(k) for k in ("".join(parts), "".join(reversed(parts)),
-                                     "".join(parts[-1:] + parts[:-1]))}
-    return {k for k in keys if len(k) >= (MIN_ASCII_NAME_LENGTH if k.isascii()
-                                          else MIN_NAME_LENGTH)}
-
-
-def email_keys(email: str) -> set[str]:
-    """The address as the importer stored it, and with its domain in the other IDN form."""
-    address = clean(email).casefold()
-    keys = {address}
-    local, _at, domain = address.rpartition("@")
-    try:
-        if not domain.isascii():
-            keys.add(f"{local}@{domain.encode('idna').decode('ascii')}")
-        elif "xn--" in domain:
-            keys.add(f"{local}@{domain.encode('ascii').decode('idna')}")
-    except UnicodeError:
-        pass
-    return keys
-
-
-def number_keys(number: str) -> set[str]:
-    key = clean(number).casefold()
-    keys = {key}
-    if re.search(r"[-_\s]", key):  # W-0001 is often written W0001
-        keys.add(re.sub(r"[-_\s]", "", key))
-    return keys
-
-
-
-# --- a roster's other columns, by what they hold ----------------------------------------------
-
-# What a column holds, from its header (the importer keeps headers as the file had them).
-COLUMN_KINDS = (
-    ("reading", ("フリガナ", "ふりがな", "カナ", "かな", "よみ", "読み", "ローマ字", "romaji",
-                 "reading", "kana", "furigana")),
-    ("phone", ("電話", "tel", "携帯", "phone", "mobile", "fax", "ファックス", "ファクス")),
-    ("address", ("住所", "所在地", "address", "〒", "郵便番号", "postal", "zip")),
-    ("date", ("生年月日", "誕生日", "birth", "日付", "date", "入会日")),
-)
-MIN_PHONE_DIGITS = 9  # a Japanese number has 10 or 11 digits; 9 leaves room for abroad
-MIN_VALUE_LENGTH = 6  # an address or a free-text value, compacted
-_POSTAL_CODE = re.compile(r"^〒?\s*\d{3}\s*[-‐－ー−]?\s*\d{4}\s*")
-
-
-def column_kind(header: str) -> str:
-    """"reading", "phone", "address", "date" or "text"."""
-    folded = clean(header).casefold()
-    for kind, words in COLUMN_KINDS:
-        if any(word in folded for word in words):
-            return kind
-    return "text"
-
-
-def digits_of(text: str) -> str:
-    return "".join(c for c in clean(text) if c.isascii() and c.isdigit())
-
-
-def phone_keys(value: str) -> set[str]:
-    """A telephone number as its digits, whatever separates them."""
-    digits = digits_of(value)
-    if len(digits) < MIN_PHONE_DIGITS:
-        return set()
-    # From abroad: +81 and the number without its leading 0 (+81 90-1234-5678).
-    return {digits, "81" + digits[1:]} if digits.startswith("0") else {digits}
-
-
-# Where a postal address is written without what a reader leaves out: the prefecture, and
-# either the street or the building and room.
-_PREFECTURE = re.compile(r"^(?:東京都|北海道|京都府|大阪府|\w{2,3}県)")
 # 二丁目27番9号, 2丁目27番地の9, as 2-27-9 (the form a roster most often has).
 _CHOME = re.compile(f"([0-9{_KANJI_DIGIT}十]+)丁目\\s*([0-9]+)\\s*番(?:地)?"
                     "(?:の?([0-9]+)(?![0-9]*\\s*[階F])\\s*号?)?")
@@ -533,37 +456,6 @@ def _chome(match: re.Match) -> str:
 def chome_fold(text: str) -> str:
     """Block, lot and number written in words (二丁目27番9号) as digits with hyphens."""
     return _CHOME.sub(_chome, text) if "丁目" in text else text
-
-
-def date_key(value: str) -> str:
-    """A date column's value as the token dates_view writes for it ("" if not a date)."""
-    found = re.match(r"\s*(d[0-9]{8})\s", dates_view(clean(value).strip()) + " ")
-    return found.group(1) if found else ""
-
-
-_ROOM_OR_FLOOR = re.compile(r"[0-9a-z]*[0-9]+(?:号室|号|階|f)?")
-
-
-def address_keys(value: str) -> set[str]:
-    """A postal address, compacted: whole, without its postal code, without the prefecture
-    too, blocks in words as digits, and the street or the building with its room alone
-    (never a room or a floor alone: 1203号室 is in many buildings)."""
-    cleaned = chome_fold(_POSTAL_CODE.sub("", clean(value).casefold()))
-    local = _PREFECTURE.sub("", cleaned)
-    street, *building = re.split(r"\s+", local.strip())
-    parts = [street, " ".join(building)] if building else [street]
-    keys = value_keys(value) | {compact(cleaned), compact(local)} | {
-        compact(part) for part in parts
-        if any(c.isdigit() for c in part) and not _ROOM_OR_FLOOR.fullmatch(compact(part))}
-    return {k for k in keys if len(k) >= MIN_VALUE_LENGTH}
-
-
-def value_keys(value: str) -> set[str]:
-    """An address or another member value, compacted; an address also without its postal
-    code (written before it, or left out)."""
-    cleaned = clean(value).casefold()
-    keys = {compact(cleaned), compact(_POSTAL_CODE.sub("", cleaned))}
-    return {k for k in keys if len(k) >= MIN_VALUE_LENGTH}
 
 
 _NOT_A_DIGIT = re.compile(r"[^0-9\n]")

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from campaigns import guard, spellings, workflow
+from campaigns import guard, member_keys, workflow
 from campaigns.findings import GuardReport
 from campaigns.models import Delivery, State
 from roster.samples import sample_rows
@@ -197,7 +197,7 @@ def leaked_to_the_server(sink, roster) -> list[str]:
     """Member mails that reached the server and carry another member's data, as an
     independent reader finds it (the guard's own decoding, on the decoded MIME parts)."""
     index = guard.roster_index(roster)
-    members = {key: m for m in roster.members.all() for key in spellings.email_keys(email_of(m))}
+    members = {key: m for m in roster.members.all() for key in member_keys.email_keys(email_of(m))}
     leaks = []
     for message in sink.handler.messages():
         (to,) = message["To"].addresses
