@@ -38,7 +38,7 @@ from campaigns import (
 )
 from campaigns.findings import unreadable_row
 from campaigns.models import Campaign, Delivery, State
-from roster import data_keys, member_data
+from roster import data_keys, masking
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
         # A reply may quote the recipient (their address, its local part, their name):
         # masked with every spelling of their values before it is stored anywhere.
         failure = relay.Failure(failure.kind,
-                                member_data.mask(failure.reply, claim.member))
+                                masking.mask(failure.reply, claim.member))
         courier.close()
         in_a_row = deliveries.record_failure(claim, failure, message_id=message_id,
                                                sha256=sha256)
@@ -123,7 +123,7 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
     esp_id = getattr(getattr(message, "anymail_status", None), "message_id", None)
     if esp_id:  # an e-mail provider's own id, which its bounce and complaint events carry
         Delivery.objects.filter(pk=claim.delivery_id).update(esp_message_id=str(esp_id)[:255])
-    return deliveries.Sent(claim, message_id, sha256, member_data.mask(reply, claim.member))
+    return deliveries.Sent(claim, message_id, sha256, masking.mask(reply, claim.member))
 
 
 def _outside_hours(campaign_id: int, hours) -> deliveries.Wait | Outcome | None:

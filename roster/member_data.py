@@ -29,10 +29,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.exceptions import PermissionDenied
@@ -41,10 +39,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from countersign import access, carriers, sealing
-from countersign.pseudonyms import mask_addresses, normalise_address, pseudonym
+from countersign.pseudonyms import pseudonym
 from countersign.text import normalised
 from roster import data_keys, synthetic
 from roster.models import Member, PreviewGrant, Roster, RosterUpload
+from roster.values import Values
 
 _MEMBER, _ROSTER = Member._meta.db_table, Roster._meta.db_table
 # The claim's columns: the member's sealed values, where they belong and their roster's key,
@@ -62,47 +61,6 @@ _READ = ("pk", "member_number", "personal", "roster_id", "row_number", "roster__
          "sealed_in", "email_pseudonym")
 # Beside _READ where a sealed member's synthetic values need its roster's columns and lengths.
 _SYNTHETIC = ("roster__extra_columns", "roster__value_lengths")
-
-
-@dataclass(frozen=True)
-class Values:
-    """One member's values, as read through the door."""
-
-    member_id: int | None
-    member_number: str
-    name: str = ""
-    email: str = ""
-    extra: dict = field(default_factory=dict)
-    # The stored ciphertext did not open: changed, moved or its key gone. No values.
-    unreadable: bool = False
-    # The roster's key is with the association and no window is open here: no values; a
-    # preview shows synthetic ones (placeholders()), and nothing is ever sent with them.
-    sealed: bool = False
-    extra_columns: tuple = ()  # a sealed member's roster's columns (for synthetic values)
-    lengths: dict = field(default_factory=dict)  # ... and how long its values are
-    longest: bool = False  # synthetic values as long as the roster's longest (a preview)
-    # A sealed member whose real values the association lets previews show (roster.previews).
-    previewed: bool = False
-
-    @property
-    def erased(self) -> bool:
-        return not self.email and not self.unreadable and not self.sealed
-
-    def placeholders(self) -> dict[str, str]:
-        """The values a message is rendered with ({name}, {member_number}, {email} and the
-        extra columns); synthetic ones for a sealed member (a preview's layout, never sent:
-        the worker refuses a sealed member)."""
-        if self.sealed:
-            size = "longest" if self.longest else "typical"
-
-            def length(key):
-                return (self.lengths.get(key) or {}).get(size, 0)
-
-            return {"name": synthetic.name(length("name")), "member_number": self.member_number,
-                    "email": synthetic.email(length("email")),
-                    **{column: synthetic.value(length(column)) for column in self.extra_columns}}
-        return {"name": self.name, "member_number": self.member_number, "email": self.email,
-                **self.extra}
 
 
 def bound_member(roster_id: int, row_number: int, member_number: str) -> bytes:
@@ -497,66 +455,6 @@ def spellings_of(members) -> tuple[set[str], set[str], set[str]]:
     addresses.discard("")
     names.discard("")
     return addresses, names, keys
-
-
-# Values shorter than this are not masked on their own (a two-letter column would blank
-# every reply); an address, a name and the local part are masked whatever their length.
-MASK_MIN_LENGTH = 3
-MASKED = "[member data]"
-
-
-def spellings(member: Values) -> set[str]:
-    """Every way a text from outside (a relay's reply) may quote this member's values: the
-    address in both IDN forms and percent-encoded, its local part, the name in both orders
-    and without spaces, and each extra column."""
-    found = set()
-    if member.email:
-        for address in {member.email, normalise_address(member.email), _unicode_domain(
-                normalise_address(member.email))}:
-            local, _at, domain = address.rpartition("@")
-            found |= {address, f"{local}%40{domain}", local, quote(address, safe="")}
-    parts = member.name.split()
-    if member.name:
-        found |= {member.name, "".join(parts), " ".join(reversed(parts)),
-                  "".join(reversed(parts))}
-        found |= {part for part in parts if len(part) >= 2}  # a surname or a given name alone
-    found |= {v for v in member.extra.values() if isinstance(v, str)
-              and len(v.strip()) >= MASK_MIN_LENGTH}
-    return {s.strip().casefold() for s in found if s and s.strip()}
-
-
-def _unicode_domain(address: str) -> str:
-    local, _at, domain = address.rpartition("@")
-    try:
-        return f"{local}@{domain.encode('ascii').decode('idna')}"
-    except UnicodeError:
-        return address
-
-
-def mask(text: str, member: Values | None) -> str:
-    """`text` (a relay's reply, an error) with every spelling of the member's own values
-    replaced, longest first, case-insensitively; then anything address-shaped. For what is
-    stored where member data may not be: the ledger's reply column, audit payloads."""
-    if member is not None and text:
-        folded = text.casefold()
-        for needle in sorted(spellings(member), key=len, reverse=True):
-            if needle in folded:  # most replies quote nothing: no pattern built
-                text = _pattern(needle).sub(MASKED, text)
-                folded = text.casefold()
-    return mask_addresses(text)
-
-
-def _pattern(needle: str) -> re.Pattern:
-    """`needle` anywhere, case-insensitively; a word in Latin letters or digits only as a
-    whole word (a short given name must not blank the middle of "mailbox")."""
-    escaped = re.escape(needle)
-    if needle.isascii() and re.fullmatch(r"[\w.'-]+", needle):
-        escaped = rf"(?<![\w]){escaped}(?![\w])"
-    return re.compile(escaped, re.IGNORECASE)
-
-
-def same_address(a: str, b: str) -> bool:
-    return bool(a) and normalise_address(a) == normalise_address(b)
 
 
 def erase(members) -> int:
