@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import html
-import re
 from dataclasses import dataclass
 from functools import cached_property
 
 from django.utils.translation import gettext as _
 
-from campaigns import guard_tags, links, mail, opaque
+from campaigns import guard_hits, guard_tags, links, mail, opaque
 from campaigns.findings import (
     COUNTED,
     Finding,
@@ -51,7 +50,6 @@ from campaigns.selectors import sample_members
 from campaigns.spellings import (
     clean,
     compact,
-    number_runs,
     strip_markup,
     views,
 )
@@ -59,164 +57,6 @@ from roster import member_data
 
 MAX_FINDINGS = 200
 PLACES = ("subject", "body_text", "body_html")
-
-
-# Kinds found in the compacted text (letters and digits only) and in the number runs.
-COMPACTED_KINDS = frozenset({"names", "address", "column"})
-
-
-# --- scanning ---------------------------------------------------------------------------------
-
-_ADDRESS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-")
-_DOMAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
-_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
-_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+\.[^\s@<>()\[\],;:\"]+")
-_ROW_DELIMITERS = ("\t", ",", ";", "，", "、", "；", "|")
-_IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_-]{2,}", re.IGNORECASE)
-
-
-def _email_ends_here(view: str, end: int) -> bool:
-    if end >= len(view):
-        return True
-    char = view[end]
-    if char == ".":  # the end of a sentence, or a longer domain?
-        return end + 1 >= len(view) or view[end + 1] not in _DOMAIN_CHARS
-    return char not in _DOMAIN_CHARS
-
-
-@dataclass(frozen=True)
-class _Hit:
-    kind: str
-    member: str
-    text: str  # as found in the view (normalised)
-    key: str = ""  # names: the name key, to tell the recipient's own name apart
-    column: str = ""  # a roster column's value: which column
-
-
-def _hits(view: str, index: RosterIndex, *, spaced: bool, compacted: bool = True,
-          own: frozenset[str] = frozenset()) -> list[_Hit]:
-    """Addresses and numbers in a view that keeps its spaces; addresses only in one without
-    (where word boundaries are gone); names, addresses and other values always in the
-    compacted text; telephone numbers in the runs of digits."""
-    hits, emails_by_end = [], {}
-    if spaced or "@" in view:
-        for end, found in index.automaton.iter(view):
-            for kind, member, length, column in found:
-                start = end - length + 1
-                if kind == "email":
-                    if (spaced and start and view[start - 1] in _ADDRESS_CHARS) or not \
-                            _email_ends_here(view, end + 1):
-                        continue
-                    if length > emails_by_end.get(end, ("", 0))[1]:
-                        emails_by_end[end] = (member, length)
-                elif kind == "date" and spaced:  # a token of the dates view, whole
-                    hits.append(_Hit(kind, member, view[start:end + 1], column=column))
-                elif kind == "local_part" and spaced:
-                    if (start and view[start - 1] in _ADDRESS_CHARS) or (
-                            end + 1 < len(view) and (view[end + 1] in _ADDRESS_CHARS
-                                                     or view[end + 1] == "@")):
-                        continue
-                    hits.append(_Hit(kind, member, view[start:end + 1]))
-                elif kind == "member_number" and spaced:
-                    if (start and view[start - 1] in _ALNUM) or (
-                            end + 1 < len(view) and view[end + 1] in _ALNUM):
-                        continue
-                    hits.append(_Hit(kind, member, view[start:end + 1]))
-    for end, (member, length) in emails_by_end.items():
-        hits.append(_Hit("email", member, view[end - length + 1:end + 1]))
-    if spaced and compacted:
-        hits += _compacted_hits(compact(view), index, own)
-    if spaced:
-        hits += _phone_hits(number_runs(view), index)
-    return hits
-
-
-def _compacted_hits(squeezed: str, index: RosterIndex,
-                    own: frozenset[str] = frozenset()) -> list[_Hit]:
-    """Names, addresses and other values in the compacted text; a name inside a longer one
-    (林 陽菜 in 小林 陽菜), or inside the recipient's own name in any of its keys (`own`, also
-    written backwards), is part of that one, not a second name."""
-    names, values = [], []
-    for end, found in index.automaton.iter(squeezed):
-        for kind, member, length, column in found:
-            start = end - length + 1
-            if kind == "names":
-                names.append((start, end + 1, member))
-            elif kind in COMPACTED_KINDS:
-                if _inside_a_longer_number(squeezed, start, end):  # 4-6-16 is not 4-6-1
-                    continue
-                values.append(_Hit(kind, member, squeezed[start:end + 1], column=column))
-            elif kind == "member_number" and _separated_number(squeezed, start, end):
-                values.append(_Hit(kind, member, squeezed[start:end + 1]))
-    if not names:
-        return values
-    spans = list(names)
-    for key in own:
-        at = squeezed.find(key)
-        while at >= 0:
-            spans.append((at, at + len(key), ""))
-            at = squeezed.find(key, at + 1)
-    kept = [(start, end, member) for start, end, member in names
-            if not any(s <= start and end <= e and (s, e) != (start, end)
-                       for s, e, _m in spans)]
-    return values + [_Hit("names", member, squeezed[start:end], squeezed[start:end])
-                     for start, end, member in kept]
-
-
-def _inside_a_longer_number(squeezed: str, start: int, end: int) -> bool:
-    """A value that starts or ends with a digit, found inside a longer number (4-6-1 in
-    4-6-16) or ending on a floor's number (4-6 1階 is 4-6, first floor)."""
-    after = squeezed[end + 1] if end + 1 < len(squeezed) else ""
-    return (squeezed[start].isdigit() and start > 0 and squeezed[start - 1].isdigit()) or (
-        squeezed[end].isdigit() and (after.isdigit() or after in ("階", "f")))
-
-
-def _separated_number(squeezed: str, start: int, end: int) -> bool:
-    """A member number with letters (W-1-0-0-2, W 1002) found in the compacted text, not
-    inside a longer run of Latin letters and digits. A number of digits only is looked for
-    among the number runs instead (`_phone_hits`), where an amount's comma still counts."""
-    number = squeezed[start:end + 1]
-    return (not number.isdigit() and (start == 0 or squeezed[start - 1] not in _ALNUM)
-            and (end + 1 == len(squeezed) or squeezed[end + 1] not in _ALNUM))
-
-
-def _phone_hits(runs: str, index: RosterIndex) -> list[_Hit]:
-    """Telephone numbers inside the runs of digits; member numbers of digits only, and the
-    digits of a member number without its letters, when they are a whole run (1-0-0-2,
-    １００２, 204447 for K204447)."""
-    if not runs:
-        return []
-    hits = []
-    for end, found in index.automaton.iter(runs):
-        for kind, member, length, column in found:
-            start = end - length + 1
-            if kind == "phone":
-                hits.append(_Hit("phone", member, runs[start:end + 1], column=column))
-            elif kind in ("member_number", "number_digits") and (
-                    start == 0 or runs[start - 1] == "\n") and (
-                    end + 1 == len(runs) or runs[end + 1] == "\n"):
-                hits.append(_Hit(kind, member, runs[start:end + 1]))
-    return hits
-
-
-def _pasted_rows(view: str, own_email: str) -> list[str]:
-    """Lines that read like a roster row: split by one delimiter into three or more fields,
-    one of them an address (not the recipient's own), one an identifier."""
-    rows = []
-    for line in view.split("\n"):
-        if "@" not in line:
-            continue
-        for delimiter in _ROW_DELIMITERS:
-            fields = [f.strip() for f in line.split(delimiter)]
-            if len([f for f in fields if f]) < 3:
-                continue
-            addresses = [f for f in fields if _ADDRESS.fullmatch(f) and f != own_email]
-            others = [f for f in fields if f and not _ADDRESS.fullmatch(f)]
-            if addresses and any(_IDENTIFIER.fullmatch(f) and any(c.isdigit() for c in f)
-                                 or not any(c.isdigit() for c in f) for f in others):
-                rows.append(line)
-                break
-    return rows
 
 
 @dataclass(frozen=True)
@@ -283,7 +123,7 @@ def _seam_findings(texts: dict[str, str], index: RosterIndex, found: list[Findin
     known = {(f.kind, f.member) for f in found}
     seams = (seam, strip_markup(seam)) if "<" in seam or "&" in seam else (seam,)
     hits = {(hit.kind, hit.member): hit for view in seams
-            for hit in _hits(view.casefold(), index, spaced=True, compacted=False)
+            for hit in guard_hits.hits(view.casefold(), index, spaced=True, compacted=False)
             if hit.kind in ("email", "member_number", "phone")}
     return [Finding(kind, "body_text", 0, 0, hit.text, member, "", recipient.member_number,
                     hit.column) for (kind, member), hit in sorted(hits.items())
@@ -317,7 +157,7 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
         seen = set()
         for view, spaced in views(text):
             folded = view.casefold()
-            for hit in _hits(folded, index, spaced=spaced, own=own_spans):
+            for hit in guard_hits.hits(folded, index, spaced=spaced, own=own_spans):
                 if hit.kind == "names":
                     if others_name(hit):
                         counted["names"].setdefault(hit.member, (where, hit.text, ""))
@@ -327,13 +167,13 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
                 elif hit.member != recipient.member_number and (hit.kind, hit.member) not in seen:
                     seen.add((hit.kind, hit.member))
                     add(hit.kind, where, hit.text, hit.member, hit.column)
-            for row in _pasted_rows(folded, own_email) if spaced else ():
+            for row in guard_hits.pasted_rows(folded, own_email) if spaced else ():
                 if ("pasted_row", row) not in seen:
                     seen.add(("pasted_row", row))
                     add("pasted_row", where, row)
     lists_place = "body_text" if "body_text" in texts else next(iter(texts), "")
     for view in side_by_side(clean(subject_and_body(texts))):
-        for hit in _compacted_hits(compact(view.casefold()), index, own_spans):
+        for hit in guard_hits.compacted_hits(compact(view.casefold()), index, own_spans):
             if hit.kind == "names" and others_name(hit):
                 counted["names"].setdefault(hit.member, (lists_place, hit.text, ""))
     for kind, found in counted.items():
@@ -352,7 +192,7 @@ def members_named_in(text: str, roster) -> list[str]:
         return []
     index, found = roster_index(roster), set()
     for view, spaced in views(text):
-        found.update(hit.member for hit in _hits(view.casefold(), index, spaced=spaced)
+        found.update(hit.member for hit in guard_hits.hits(view.casefold(), index, spaced=spaced)
                      if hit.kind in ("email", "names"))
     return sorted(found)
 
