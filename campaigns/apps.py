@@ -70,7 +70,7 @@ class CampaignsConfig(AppConfig):
         # Bounces and complaints from an e-mail provider's webhook (django-anymail's views).
         from anymail.signals import tracking
 
-        from campaigns.bounces import on_tracking_event
+        from campaigns.esp_events import on_tracking_event
 
         tracking.connect(on_tracking_event, dispatch_uid="countersign-bounces")
         # The relay's log the worker reads for what became of messages at the carriers.

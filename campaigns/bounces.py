@@ -23,8 +23,8 @@ recorded bounce is an audit entry in its transaction (delivery, campaign, status
 address). A campaign whose bounce rate passes BOUNCE_PAUSE_RATE is paused through the
 workflow (refusals by policy count only when many came back from several domains).
 Returned mail comes from process_bounces (Maildir, IMAP, stdin) through `process_mail`; ESP
-events from django-anymail's tracking signal (`on_tracking_event`); both record through the
-same `record_bounce`.
+events from django-anymail's tracking signal (campaigns.esp_events); both record through
+the same `record_bounce`.
 """
 
 from __future__ import annotations
@@ -44,11 +44,9 @@ from django.utils.translation import gettext as _
 import audit
 from audit.models import AuditEntry
 from campaigns import (
-    carrier_outcomes,
     dkim_probe,
     dsn,
     headers,
-    mail,
     suppression,
     unsubscribe,
     workflow,
@@ -238,7 +236,7 @@ def process_complaint(message: Message, raw: bytes, *, source: str = "arf") -> R
     if not _original_matches(delivery, original):
         return Result.MISMATCH
     if not by_verp:
-        return _unsubscribed(delivery, source)
+        return unsubscribed(delivery, source)
     return record_bounce(delivery_id=delivery.pk, kind=BounceKind.COMPLAINT, source=source,
                          report_id="arf:" + hashlib.sha256(raw).hexdigest())
 
@@ -432,62 +430,7 @@ def pause_if_bouncing(campaign_id: int) -> bool:
     return True
 
 
-# --- ESP events through django-anymail -------------------------------------------------------
-
-_ANYMAIL_KINDS = {"bounced": BounceKind.HARD, "complained": BounceKind.COMPLAINT,
-                  "deferred": BounceKind.SOFT, "autoresponded": None}
-_ACCEPTED_EVENTS = {"queued", "sent", "delivered", "deferred", "bounced", "complained",
-                    "opened", "clicked", "unsubscribed"}
-
-
-def delivery_for_message_id(message_id: str) -> Delivery | None:
-    """By the Message-ID header, or by the id the e-mail provider gave the message when it
-    took it (what its webhooks report)."""
-    bare = mail.bare_message_id(message_id)
-    if not bare:
-        return None
-    return Delivery.objects.filter(Q(message_id__in=[f"<{bare}>", bare])
-                                   | Q(esp_message_id=str(message_id).strip())).first()
-
-
-def on_tracking_event(sender, event, esp_name, **kwargs) -> Result | None:
-    """django-anymail's tracking signal: bounced (hard, or blocked by policy), complained,
-    deferred (soft), unsubscribed (the provider's own unsubscribe handling); any event that
-    shows the ESP took the message is relay evidence for a delivery in doubt.
-    Matched by the event's message_id against the ledger's Message-ID."""
-    delivery = delivery_for_message_id(getattr(event, "message_id", "") or "")
-    if delivery is None:
-        return None
-    source = f"esp:{esp_name}".lower()[:40]
-    event_type = getattr(event, "event_type", "")
-    if event_type in _ACCEPTED_EVENTS and delivery.state == Delivery.State.IN_DOUBT:
-        store_relay_evidence(delivery.pk, accepted=True, source=source,
-                             at=getattr(event, "timestamp", None))
-    carrier_outcomes.provider_event(delivery, event_type, at=getattr(event, "timestamp", None),
-                                    status=_enhanced_status(event), source=source,
-                                    recipient=getattr(event, "recipient", None) or "")
-    if event_type == "unsubscribed":  # through the provider's own unsubscribe handling
-        return _unsubscribed(delivery, source)
-    kind = _ANYMAIL_KINDS.get(event_type)
-    if kind is None:
-        return None
-    if kind == BounceKind.HARD and getattr(event, "reject_reason", None) in ("blocked", "spam"):
-        kind = BounceKind.BLOCKED  # the provider refused the sender, not the address
-    status = _enhanced_status(event)
-    event_id = getattr(event, "event_id", None)
-    return record_bounce(delivery_id=delivery.pk, kind=kind, status=status, source=source,
-                         report_id=f"esp:{event_id}" if event_id else "",
-                         recipient=getattr(event, "recipient", None) or "")
-
-
-def _enhanced_status(event) -> str:
-    """The enhanced status code (RFC 3463) in the receiving server's reply, or ""."""
-    found = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b",
-                      str(getattr(event, "mta_response", None) or ""))
-    return found[1] if found else ""
-
-
-def _unsubscribed(delivery: Delivery, source: str) -> Result:
+def unsubscribed(delivery: Delivery, source: str) -> Result:
     """Suppress a delivery's address for newsletters (a provider's unsubscribe, or a report
     that names the delivery only by its unsubscribe token)."""
     if not delivery.was_handed_over:
@@ -495,26 +438,3 @@ def _unsubscribed(delivery: Delivery, source: str) -> Result:
     if _suppress(delivery, Suppression.Reason.UNSUBSCRIBED, source):
         return Result.UNSUBSCRIBED
     return Result.DUPLICATE
-
-
-def store_relay_evidence(delivery_id: int, *, accepted: bool, source: str, at=None,
-                         queue_id: str = "") -> bool:
-    """What the relay's records say of a message in doubt (never changes its state); audited
-    in the same transaction, as a person will decide on it."""
-    evidence = {"accepted": accepted, "source": source}
-    if accepted:
-        evidence["at"] = at.isoformat() if at else None
-        if queue_id:
-            evidence["queue_id"] = queue_id
-    with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().filter(
-            pk=delivery_id, state=Delivery.State.IN_DOUBT).only("pk", "campaign_id").first()
-        if delivery is None:
-            return False
-        Delivery.objects.filter(pk=delivery.pk).update(relay_evidence=evidence)
-        audit.record(Action.IN_DOUBT_RECONCILED, system=source, target=delivery.campaign,
-                     payload={"delivery": delivery.pk, "checked": 1,
-                              "accepted": int(accepted is True),
-                              "no_trace": int(accepted is False), "not_covered": 0,
-                              "source": source})
-    return True

@@ -36,10 +36,11 @@ import audit
 from audit.models import AuditEntry
 from campaigns.actions import Action
 from campaigns.labels import status_meaning
+from campaigns.log_stamps import machine_zone
 from campaigns.mail import bare_message_id
 from campaigns.models import AtCarrier, Campaign, Delivery
 from campaigns.reconcile import sent_by_us, window
-from campaigns.relay_log import machine_zone, read_logs
+from campaigns.relay_log import read_logs
 from countersign import carriers
 from countersign.pseudonyms import pseudonym
 

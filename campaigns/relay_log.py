@@ -14,63 +14,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta, tzinfo
 
 from django.conf import settings
 from django.utils import timezone
 
+from campaigns import log_stamps
 from countersign.pseudonyms import normalise_address
-
-# --- dating a line ---------------------------------------------------------------------------
-
-_MONTHS = {name: n for n, name in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-_TRADITIONAL = re.compile(r"(?P<mon>[A-Z][a-z]{2}) (?P<day>[ \d]\d) "
-                          r"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d) ")
-_RFC3339 = re.compile(r"(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?"
-                      r"(?:Z|[+-]\d\d:?\d\d)?) ")
-_EXIM_STAMP = re.compile(r"(?P<iso>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3,6})?)"
-                         r"(?: (?P<offset>[+-]\d{4}))? ")
-
-
-def _local(naive: datetime, zone: tzinfo) -> datetime | None:
-    """`naive` in `zone`; None for a wall-clock time that zone has twice or never."""
-    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
-    return first if first.utcoffset() == second.utcoffset() else None
-
-
-def _traditional(found, zone: tzinfo, latest: datetime) -> datetime | None:
-    """Syslog's stamp has no year: the latest year (this one or the last) in which the date
-    exists and is not after `latest`."""
-    month = _MONTHS.get(found["mon"])
-    if month is None:
-        return None
-    year = latest.astimezone(zone).year
-    for candidate in (year, year - 1):
-        try:
-            naive = datetime(candidate, month, int(found["day"]), int(found["h"]),
-                             int(found["m"]), int(found["s"]))
-        except ValueError:
-            continue
-        moment = _local(naive, zone)
-        if moment is None:
-            return None
-        if moment <= latest:
-            return moment
-    return None
-
-
-def _iso(text: str, zone: tzinfo, latest: datetime) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = _local(moment, zone)
-    return moment if moment is not None and moment <= latest else None
-
 
 # --- reading the lines -----------------------------------------------------------------------
 
@@ -155,21 +105,17 @@ def _parse(raw: str, *, zone, latest, syslog_name):
         return None, None, None
     if len(line) > MAX_LINE:
         return None, None, "unreadable"  # not a relay's line; and a search in it costs
-    if found := _TRADITIONAL.match(line):
-        at, rest = _traditional(found, zone, latest), line[found.end():]
-    elif found := _RFC3339.match(line):
-        at, rest = _iso(found["iso"], zone, latest), line[found.end():]
-    elif found := _EXIM_STAMP.match(line):
-        stamp = found["iso"].replace(" ", "T") + (found["offset"] or "")
-        at, rest = _iso(stamp, zone, latest), line[found.end():]
+    stamp = log_stamps.dated(line, zone=zone, latest=latest)
+    if stamp is None:
+        return None, None, "unreadable"  # cut short, run into another line, not a log line
+    at, rest, style = stamp
+    if style == "exim":
         text = _EXIM_LINE.match(rest)["text"]
         if at is not None and _JOINED.search(text):
             return at, None, "unreadable"
         if at is None:
             return None, ("", "exim", text), "unreadable"
         return at, ("", "exim", text), None
-    else:
-        return None, None, "unreadable"  # cut short, run into another line, not a log line
     if _JOINED.search(rest):
         return at, None, "unreadable"
     syslog = _SYSLOG_LINE.fullmatch(rest)
@@ -503,22 +449,3 @@ def _follow_exim(log: Log, wanted: set[str], senders=frozenset()) -> None:
                 acceptance.after = status
                 to = parts[2].split(" ", 1)[0].rstrip(":").strip("<>")  # "** a@b: why"
                 acceptance.steps += (Step(line.at, status, to),)
-
-
-# --- the machine's zone ----------------------------------------------------------------------
-
-def machine_zone(localtime: Path = Path("/etc/localtime")) -> tzinfo:
-    """The zone this machine's daemons write their logs in: /etc/localtime, as for any
-    process started without TZ. Not this process's local time: Django sets TZ to TIME_ZONE
-    when it loads its settings, so a relay logging in UTC would be read nine hours off and
-    every message in doubt would look "not covered"."""
-    try:
-        with open(localtime, "rb") as data:
-            return ZoneInfo.from_file(data, key=_zone_key(localtime))
-    except (OSError, ValueError):
-        return UTC  # what the C library assumes without /etc/localtime
-
-
-def _zone_key(localtime: Path) -> str:
-    target = str(localtime.resolve())
-    return target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else str(localtime)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns import views
+from campaigns import ledger_views, views
 
 app_name = "campaigns"
 urlpatterns = [
@@ -22,7 +22,7 @@ urlpatterns = [
     path("<int:pk>/stop/", views.campaign_stop, name="stop"),
     path("<int:pk>/pause/", views.campaign_pause, name="pause"),
     path("<int:pk>/confirm-canary/", views.campaign_confirm_canary, name="confirm_canary"),
-    path("<int:pk>/ledger/", views.campaign_ledger, name="ledger"),
+    path("<int:pk>/ledger/", ledger_views.campaign_ledger, name="ledger"),
     path("<int:pk>/deliveries/<int:delivery_pk>/decide/", views.delivery_decide,
          name="decide"),
 ]

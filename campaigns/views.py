@@ -5,7 +5,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,7 +13,6 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.models import AuditEntry
@@ -27,7 +25,6 @@ from campaigns import (
     mail,
     seen,
     selectors,
-    unsubscribe,
     workflow,
 )
 from campaigns.actions import Action
@@ -39,17 +36,15 @@ from campaigns.forms import (
     observer_signoff_form,
     supervisor_signoff_form,
 )
-from campaigns.labels import status_meaning
 from campaigns.models import Campaign, Delivery, Notification, SignOff, State
-from countersign import access, association_key, carriers
+from countersign import access, association_key
 from countersign.roles import Role, has_role, role_required
 from countersign.templatetags.countersign_tags import copyable
 from countersign.text import found_in
 from roster import data_keys, member_data
 
-# The campaign pages show rendered messages, and the ledger addresses: countersign.access.
+# The campaign pages show rendered messages: countersign.access.
 CAMPAIGN_ROLES = access.roles_for(access.Data.RENDERED_MESSAGES)
-LEDGER_ROLES = access.roles_for(access.Data.LEDGER_ADDRESSES)
 # How long the STOP button's request waits for a hand-over in progress before it answers
 # "stopping" (the page then watches): a slow mail server must not freeze the page.
 STOP_PAGE_WAIT_SECONDS = 2.0
@@ -440,33 +435,6 @@ def delivery_decide(request, pk, delivery_pk):
     return _back_to(campaign, request)
 
 
-@role_required(*LEDGER_ROLES)
-def campaign_ledger(request, pk):
-    campaign = _get_campaign_for(request, pk)
-    state, q = request.GET.get("state"), request.GET.get("q", "").strip()
-    carrier = request.GET.get("carrier")
-    deliveries = campaign.deliveries.order_by("id")
-    if state in Delivery.State.values:
-        deliveries = deliveries.filter(state=state)
-    if carrier in dict(carriers.GROUPS):
-        deliveries = carrier_outcomes.in_group(deliveries, carrier)
-    if q:  # the ledger is member data (access policy): search by number, name or address
-        deliveries = deliveries.filter(Q(member_number__icontains=q) | Q(
-            member_id__in=member_data.matching_ids(campaign.roster_id, q)))
-    page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
-    page.object_list = ledger.with_addresses(page.object_list)
-    for delivery in page.object_list:  # 5.1.1 and what it means, in the reader's language
-        delivery.bounce_meaning = status_meaning(delivery.bounce_status)
-    numbers = ledger.progress(campaign)
-    return render(request, "campaigns/ledger.html", {
-        "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,
-        "progress": numbers, "q": q, "carrier": carrier, "carriers": carriers.GROUPS,
-        # What the relay's log or the provider said of a message at its carrier, if anything.
-        "at_carriers": campaign.deliveries.exclude(at_carrier="").exists(),
-        # Bounces, complaints or delays came back: the ledger shows what and when.
-        "returned": numbers["bounced"] or numbers["complained"] or numbers["soft_bounced"]})
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def notification_list(request):
@@ -506,27 +474,3 @@ def member_search(request, pk):
     q = request.GET.get("q", "").strip()
     return JsonResponse({"members": [{"number": m.member_number, "name": m.name}
                                      for m in member_data.search(campaign.roster, q)]})
-
-
-# --- unsubscribe (members, no login) --------------------------------------------------------------
-
-@csrf_exempt  # RFC 8058: a mail reader's one-click POST carries no CSRF token
-@require_http_methods(["GET", "POST"])
-def unsubscribe_page(request, token):
-    """GET shows a confirm button only (link scanners must unsubscribe nobody); POST, from
-    that button or a mail reader's one-click, suppresses the address at once."""
-    if token == unsubscribe.PREVIEW_TOKEN:
-        return render(request, "campaigns/unsubscribe.html", {"outcome": "example"})
-    shown = unsubscribe.subscription(token) if unsubscribe.delivery_id_of(token) else None
-    if shown is None:
-        return render(request, "campaigns/unsubscribe.html", {"outcome": "invalid"}, status=404)
-    page = {"association": settings.ASSOCIATION_NAME, "address": shown["address"]}
-    if request.method == "GET":
-        return render(request, "campaigns/unsubscribe.html", {
-            **page, "outcome": "already" if shown["unsubscribed"] else "confirm"})
-    if request.POST.get("action") == "undo":
-        unsubscribe.resubscribe(token, via="page")
-        return render(request, "campaigns/unsubscribe.html", {**page, "outcome": "resubscribed"})
-    one_click = request.POST.get("List-Unsubscribe") == "One-Click"
-    unsubscribe.unsubscribe(token, via="one-click" if one_click else "page")
-    return render(request, "campaigns/unsubscribe.html", {**page, "outcome": "done"})

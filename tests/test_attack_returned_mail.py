@@ -17,7 +17,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import bounces, deliveries, dsn, retention, suppression
+from campaigns import bounces, deliveries, dsn, esp_events, retention, suppression
 from campaigns.actions import Action
 from campaigns.bounces import Result
 from campaigns.models import Delivery, Kind, State
@@ -314,7 +314,7 @@ def test_the_same_complaint_by_arf_and_by_the_providers_event_counts_once(sent):
     assert bounces.process_mail(again) == Result.DUPLICATE
     event = SimpleNamespace(event_type="complained", message_id=delivery.message_id,
                             event_id="ev-c", timestamp=None, mta_response=None)
-    assert bounces.on_tracking_event(None, event=event, esp_name="Example") == Result.DUPLICATE
+    assert esp_events.on_tracking_event(None, event=event, esp_name="Example") == Result.DUPLICATE
     assert AuditEntry.objects.filter(action=Action.BOUNCE_RECORDED).count() == 1
     assert Suppression.objects.count() == 1
 
@@ -350,7 +350,7 @@ def esp_block(delivery, event_id="ev-b"):
 
 def test_a_hard_bounce_after_a_providers_block_without_a_status_code_still_suppresses(sent):
     delivery = sent.deliveries.first()
-    assert bounces.on_tracking_event(None, event=esp_block(delivery), esp_name="Example") == \
+    assert esp_events.on_tracking_event(None, event=esp_block(delivery), esp_name="Example") == \
         Result.BLOCKED
     assert bounces.process_mail(dsn_for(delivery, status="5.1.1")) == Result.HARD
     assert Suppression.objects.get().reason == "hard_bounce"
@@ -359,7 +359,7 @@ def test_a_hard_bounce_after_a_providers_block_without_a_status_code_still_suppr
 def test_the_ledger_shows_a_providers_block_without_a_status_code_as_a_refusal_by_policy(
         sent, oscar):
     delivery = sent.deliveries.first()
-    bounces.on_tracking_event(None, event=esp_block(delivery), esp_name="Example")
+    esp_events.on_tracking_event(None, event=esp_block(delivery), esp_name="Example")
     page = client_for(oscar).get(reverse("campaigns:ledger", args=[sent.pk]),
                                  HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "address kept" in page
@@ -393,7 +393,7 @@ def test_a_providers_event_about_a_message_in_doubt_is_audited(sent):
     entries = AuditEntry.objects.count()
     event = SimpleNamespace(event_type="delivered", message_id=delivery.message_id,
                             event_id="ev-d", timestamp=None)
-    bounces.on_tracking_event(None, event=event, esp_name="Example")
+    esp_events.on_tracking_event(None, event=event, esp_name="Example")
     delivery.refresh_from_db()
     assert delivery.relay_evidence.get("accepted") is True
     assert AuditEntry.objects.count() > entries

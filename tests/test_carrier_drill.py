@@ -20,7 +20,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import carrier_outcomes, relay_log
+from campaigns import carrier_outcomes, log_stamps
 from campaigns.actions import Action
 from campaigns.models import AtCarrier, Delivery, State
 from roster.samples import HEADER
@@ -91,7 +91,7 @@ def test_the_relay_paces_each_carrier_and_the_page_counts_what_the_carriers_saw(
         wait_for(lambda: all(set(relay.carriers[g].accepted_ids()) >= ids
                              for g, ids in by_group.items()), "every carrier to accept")
         wait_for(relay.queue_is_empty, "the relay's queue to empty")
-        changed = carrier_outcomes.track([relay.maillog], zone=relay_log.machine_zone())
+        changed = carrier_outcomes.track([relay.maillog], zone=log_stamps.machine_zone())
         log = relay.maillog.read_text()
         report(relay)
     print(f"ledger: {dict(changed)}")

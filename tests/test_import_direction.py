@@ -165,3 +165,26 @@ def test_a_circle_held_open_by_an_import_inside_a_function_is_found():
         "campaigns.mail": "",
     }
     assert circles(sources) == [["campaigns.models", "campaigns.sender", "campaigns.workflow"]]
+
+
+# --- no module grows past about 500 lines (issue 25) ---------------------------------------------
+# A module that long holds more than one thing: split it where its parts stop calling each
+# other. Migrations are generated; settings are a list of settings.
+MAX_MODULE_LINES = 510
+
+
+def modules_too_long(root: Path, limit: int = MAX_MODULE_LINES) -> list[str]:
+    return [f"{path.relative_to(root)}: {lines} lines" for app in LAYERS
+            for path in sorted((root / app).rglob("*.py")) if "/migrations/" not in str(path)
+            and (lines := len(path.read_text(encoding="utf-8").splitlines())) > limit]
+
+
+def test_no_module_of_ours_is_over_about_500_lines():
+    assert modules_too_long(Path(settings.BASE_DIR)) == []
+
+
+def test_the_length_check_finds_a_long_module(tmp_path):
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "knot.py").write_text("x = 1\n" * 511, encoding="utf-8")
+    (tmp_path / "campaigns" / "small.py").write_text("x = 1\n" * 510, encoding="utf-8")
+    assert modules_too_long(tmp_path) == ["campaigns/knot.py: 511 lines"]

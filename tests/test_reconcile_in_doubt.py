@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from campaigns import relay_log, workflow
+from campaigns import log_stamps, workflow
 from campaigns.models import Delivery
 from campaigns.seen import Seen
 from tests.factories import client_for
@@ -28,7 +28,7 @@ def test_without_a_zone_the_log_is_read_in_this_machines_zone_not_in_time_zone(
     time is TIME_ZONE (Django sets TZ to it), so reading the log in that zone put every line
     hours off: on a UTC machine every message in doubt came out "not covered"."""
     taken, _cut, _absent = three_in_doubt
-    path = postfix_log(tmp_path, accepted=[taken], zone=relay_log.machine_zone())
+    path = postfix_log(tmp_path, accepted=[taken], zone=log_stamps.machine_zone())
     out = io.StringIO()
     call_command("reconcile_in_doubt", maillog=[str(path)], stdout=out)
     assert "accepted by the relay: 1; no trace: 2; not covered by the log: 0" in out.getvalue()
@@ -41,13 +41,13 @@ def test_the_machines_zone_comes_from_etc_localtime_whatever_tz_this_process_has
     os.environ["TZ"] = "Pacific/Chatham"
     time.tzset()
     try:
-        zone = relay_log.machine_zone(localtime)
+        zone = log_stamps.machine_zone(localtime)
     finally:
         os.environ.pop("TZ") if before is None else os.environ.update(TZ=before)
         time.tzset()
     assert str(zone) == "America/New_York"
     assert datetime(2026, 1, 15, 12, tzinfo=zone).utcoffset() == timedelta(hours=-5)
-    assert relay_log.machine_zone(tmp_path / "absent") is UTC
+    assert log_stamps.machine_zone(tmp_path / "absent") is UTC
 
 
 def test_a_message_the_relay_queued_is_shown_as_accepted_with_its_queue_id(three_in_doubt,

@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from campaigns import bounces, deliveries, headers, unsubscribe
+from campaigns import bounces, deliveries, esp_events, headers, unsubscribe
 from campaigns.actions import Action
 from campaigns.bounces import Result
 from campaigns.models import Delivery, Kind, State
@@ -276,7 +276,7 @@ def test_an_esp_block_event_suppresses_nobody(sent):
     event = SimpleNamespace(event_type="bounced", message_id=delivery.message_id,
                             reject_reason="blocked", mta_response="550 5.7.1 blocked",
                             event_id="ev-1", timestamp=None)
-    assert bounces.on_tracking_event(None, event=event, esp_name="Example") == Result.BLOCKED
+    assert esp_events.on_tracking_event(None, event=event, esp_name="Example") == Result.BLOCKED
     assert not Suppression.objects.exists()
 
 
@@ -346,12 +346,12 @@ def test_an_unsubscribe_at_the_e_mail_provider_suppresses_for_newsletters(newsle
     delivery = newsletter.deliveries.first()
     event = SimpleNamespace(event_type="unsubscribed", message_id=delivery.message_id,
                             event_id="ev-2", timestamp=None)
-    assert bounces.on_tracking_event(None, event=event, esp_name="Example") == \
+    assert esp_events.on_tracking_event(None, event=event, esp_name="Example") == \
         Result.UNSUBSCRIBED
     entry = Suppression.objects.get()
     assert entry.pseudonym == pseudonym(email_of(delivery)) and entry.reason == "unsubscribed"
     assert entry.source == "esp:example"
-    assert bounces.on_tracking_event(None, event=event, esp_name="Example") == Result.DUPLICATE
+    assert esp_events.on_tracking_event(None, event=event, esp_name="Example") == Result.DUPLICATE
 
 
 @pytest.mark.parametrize(("address", "expected"), [

@@ -7,7 +7,7 @@ It lives in web, the top layer, because it wires every app together; in the kern
 from django.contrib import admin
 from django.urls import include, path
 
-from campaigns import report_views, retention_views
+from campaigns import report_views, retention_views, unsubscribe_views
 from campaigns import views as campaign_views
 from web import audit_views, views
 
@@ -45,5 +45,5 @@ urlpatterns = [
     path("data/", include(retention_pages)),
     path("admin/", admin.site.urls),
     # A newsletter's unsubscribe link (members, no login): short, it is read in mail footers.
-    path("u/<str:token>/", campaign_views.unsubscribe_page, name="unsubscribe"),
+    path("u/<str:token>/", unsubscribe_views.unsubscribe_page, name="unsubscribe"),
 ]

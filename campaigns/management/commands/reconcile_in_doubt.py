@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns import reconcile, relay_log
+from campaigns import log_stamps, reconcile
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         for path in paths:
             if not path.is_file():
                 raise CommandError(f"no such file: {path}")
-        zone = ZoneInfo(log_zone) if log_zone else relay_log.machine_zone()
+        zone = ZoneInfo(log_zone) if log_zone else log_stamps.machine_zone()
         counts = reconcile.reconcile(paths, zone=zone, source=source, syslog_name=syslog_name)
         checked = counts["accepted"] + counts["no_trace"] + counts["not_covered"]
         self.stdout.write(

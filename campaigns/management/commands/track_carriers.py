@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns import carrier_outcomes, relay_log
+from campaigns import carrier_outcomes, log_stamps
 from campaigns.models import AtCarrier
 
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         for path in paths:
             if not path.is_file():
                 raise CommandError(f"no such file: {path}")
-        zone = ZoneInfo(log_zone) if log_zone else relay_log.machine_zone()
+        zone = ZoneInfo(log_zone) if log_zone else log_stamps.machine_zone()
         counts = carrier_outcomes.track(paths, zone=zone, syslog_name=syslog_name,
                                         source=source)
         self.stdout.write("changed: " + "; ".join(
