@@ -25,18 +25,37 @@ def _unfilled(match: re.Match) -> str:
     return match.group(0)[::2]
 
 
+# Dots and dashes as Japanese text writes them (・ and ー, also from full-width －), and a bar
+# between letters instead of a space: the same code.
+_MORSE_MARKS = str.maketrans({"・": ".", "ー": "-", "−": "-", "‐": "-", "|": " "})
+_AFTER_A_MARK = re.compile(r"[\W_]+(\w)")  # a bulleted line's first letter
+
+
+def _morse(text: str) -> Iterator[tuple[str, bool]]:
+    for match in _MORSE_RUN.finditer(text):
+        yield "".join(_MORSE.get(code, "?") for code in match.group(0).split()), True
+
+
 def puzzles(text: str) -> Iterator[tuple[str, bool]]:
     """Morse code, letters with a filler between them, the first character of each line (a
-    name hidden down the left edge): each as one more view, only where the text has one."""
+    name hidden down the left edge, also behind bullets): each as one more view, only where
+    the text has one."""
     if "-" in text or "." in text:
-        for match in _MORSE_RUN.finditer(text):
-            yield "".join(_MORSE.get(code, "?") for code in match.group(0).split()), True
+        yield from _morse(text)
+    marked = text.translate(_MORSE_MARKS)
+    if marked != text:
+        yield from _morse(marked)
     filled = _FILLED.sub(_unfilled, text)
     if filled != text:
         yield filled, True
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) >= 4:
-        yield "".join(line[0] for line in lines), True
+        edge = "".join(line[0] for line in lines)
+        yield edge, True
+        bulleted = "".join(found.group(1) if (found := _AFTER_A_MARK.match(line)) else line[0]
+                           for line in lines)
+        if bulleted != edge:
+            yield bulleted, True
     if any(c.isdigit() for c in text):
         for match in _FACTORED.finditer(text):
             prefix = re.sub(r"[-\s]", "", match.group(1))
@@ -108,8 +127,9 @@ def side_by_side(text: str) -> Iterator[str]:
 
 
 # Readings written beside the kanji they read: Aozora Bunko's 清水《しみず》, a reading in
-# brackets after each kanji 清(し)水(みず), HTML's <rt>. Without them the kanji are whole.
-_RUBY = re.compile(r"《[^《》]{1,20}》|\([\u3041-\u30ff]{1,10}\)|<rt\b[^>]*>.*?</rt\s*>|"
+# brackets after each kanji 清(し)水(みず) or 清【し】水【みず】, HTML's <rt>. Without them the
+# kanji are whole.
+_RUBY = re.compile(r"《[^《》]{1,20}》|[(【\[][\u3041-\u30ff]{1,10}[)】\]]|<rt\b[^>]*>.*?</rt\s*>|"
                    r"<rp\b[^>]*>.*?</rp\s*>", re.IGNORECASE | re.DOTALL)
 
 

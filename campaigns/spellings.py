@@ -317,7 +317,7 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
         if stripped != base:
             yield stripped, True
     yield from _undisguised(stripped)
-    if "《" in base or "(" in base or "<rt" in base.lower():
+    if "《" in base or "(" in base or "【" in base or "[" in base or "<rt" in base.lower():
         plain = without_ruby(base)
         if plain != base:
             yield (strip_markup(plain) if "<" in plain else plain), True
@@ -442,15 +442,16 @@ def compact(text: str) -> str:
     return romaji_fold(kana_fold(NOT_LETTER_OR_DIGIT.sub("", text)))
 
 
-# 二丁目27番9号, 2丁目27番地の9, as 2-27-9 (the form a roster most often has).
-_CHOME = re.compile(f"([0-9{_KANJI_DIGIT}十]+)丁目\\s*([0-9]+)\\s*番(?:地)?"
-                    "(?:の?([0-9]+)(?![0-9]*\\s*[階F])\\s*号?)?")
+# 二丁目27番9号, 2丁目27番地の9, 二丁目二十七番九号, 2丁目27-9, as 2-27-9 (the form a roster most
+# often has): block, lot and number in digits or kanji, the lot ended by 番 or a hyphen.
+_NUMERAL = f"[0-9{_KANJI_DIGIT}十百]+"
+_CHOME = re.compile(f"({_NUMERAL})丁目\\s*({_NUMERAL})\\s*(?:番(?:地)?|[-‐−ー])"
+                    f"(?:の?({_NUMERAL})(?![0-9{_KANJI_DIGIT}十百]*\\s*[階F])(?:\\s*号)?)?")
 
 
 def _chome(match: re.Match) -> str:
-    block = match.group(1)
-    block = block if block.isdigit() else kanji_number(block)
-    return "-".join(part for part in (block, match.group(2), match.group(3)) if part)
+    return "-".join(part if part.isdigit() else kanji_number(part)
+                    for part in match.groups() if part)
 
 
 def chome_fold(text: str) -> str:

@@ -17,10 +17,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import workflow
+from campaigns import guard, mail, workflow
 from campaigns.models import State
 from roster.services import add_named_member
-from tests.factories import make_campaign, make_roster, named_officer
+from tests.factories import make_campaign, make_roster, named_officer, values_of
 
 HEADER = ["会員番号", "氏名", "メールアドレス", "フリガナ", "電話番号", "住所"]
 ROWS = [
@@ -342,14 +342,9 @@ STILL_REFUSED = {
 }
 # Disguises the guard still misses (issue 21: the arms race the association-held key ends).
 STILL_MISSED = {
-    "a name down the left edge, each line bulleted",
-    "address, lot and number in kanji (二丁目二十七番九号)",
-    "address, without the ward", "address, 丁目 without 番 (2丁目27-9)",
     "an address with a changing filler", "bytes hidden after emoji, one selector each",
-    "bytes in decimal, in groups of fewer than 16", "e-mail in Morse with Japanese dots and dashes",
-    "e-mail in Morse with | between letters",
+    "bytes in decimal, in groups of fewer than 16",
     "member number, prefix and digits parted by a word in brackets",
-    "names with a reading after each kanji in 【】",
     "readings in katakana with look-alike kanji not folded (三, 千, 匕)",
     "two members' number digits written like amounts",
 }
@@ -443,3 +438,12 @@ def test_a_disguise_close_to_a_new_rule_is_refused(case, olivia, roster):
     campaign = draft(olivia, roster, "{name} 様", DISGUISES[case])
     with pytest.raises(workflow.ContentRefused):
         workflow.submit(campaign=campaign, user=olivia)
+
+
+@pytest.mark.parametrize("case", sorted(set(DISGUISES) - STILL_MISSED))
+def test_a_disguise_close_to_a_new_rule_is_refused_before_its_hand_over(case, roster):
+    """The check before each hand-over alone (the submit check switched off) finds it in the
+    message rendered for a member it does not name (吉田 直樹, W000140)."""
+    values = mail.member_values(values_of(roster.members.get(member_number="W000140")))
+    assert guard.check_message(roster=roster, recipient=values, subject="吉田 直樹 様",
+                               body_text=DISGUISES[case], body_html="")
