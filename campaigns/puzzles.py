@@ -19,6 +19,7 @@ _MORSE = {".-": "a", "-...": "b", "-.-.": "c", "-..": "d", ".": "e", "..-.": "f"
           "..--.-": "_", "--..--": ",", "-....-": "-", "/": " "}
 _MORSE_RUN = re.compile(r"(?:[.\-]{1,6}|/)(?:[ \t]+(?:[.\-]{1,6}|/)){7,}")
 _FILLED = re.compile(r"(?:[!-~](.))(?:[!-~]\1){7,}")  # m x e x m x b x ...: every other one
+_DIGIT_FILLED = re.compile(r"(?:[!-~][0-9]){8,}[!-~]?")  # c1h2i3h4...: a changing digit
 
 
 def _unfilled(match: re.Match) -> str:
@@ -37,9 +38,9 @@ def _morse(text: str) -> Iterator[tuple[str, bool]]:
 
 
 def puzzles(text: str) -> Iterator[tuple[str, bool]]:
-    """Morse code, letters with a filler between them, the first character of each line (a
-    name hidden down the left edge, also behind bullets): each as one more view, only where
-    the text has one."""
+    """Morse code, letters with a filler between them (the same one, or a changing digit), the
+    first character of each line (a name hidden down the left edge, also behind bullets):
+    each as one more view, only where the text has one."""
     if "-" in text or "." in text:
         yield from _morse(text)
     marked = text.translate(_MORSE_MARKS)
@@ -48,6 +49,9 @@ def puzzles(text: str) -> Iterator[tuple[str, bool]]:
     filled = _FILLED.sub(_unfilled, text)
     if filled != text:
         yield filled, True
+    for match in _DIGIT_FILLED.finditer(text):
+        if not (kept := match.group(0)[::2]).isdigit():
+            yield kept, True
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) >= 4:
         edge = "".join(line[0] for line in lines)

@@ -275,6 +275,30 @@ def _base64_texts(run: str) -> Iterator[str]:
                 return
 
 
+# Bytes written as decimal numbers (99 104 105 ...), in groups or not, read as the text they
+# make: 16 or more in a row are refused as opaque (campaigns.opaque); fewer are read here.
+_DECIMAL_BYTES = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:\s*[,/]\s*|\s+)\d{1,3}){5,}(?![\d.,])")
+# A variation selector shows nothing and may follow any character: 256 of them, one byte each
+# (bytes hidden after emoji). Read in the text as written: normalising drops them.
+_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
+def _decimal_bytes(text: str) -> Iterator[str]:
+    for match in _DECIMAL_BYTES.finditer(text):
+        numbers = [int(n) for n in re.findall(r"[0-9]+", match.group(0))]
+        if max(numbers) <= 255 and (decoded := as_text(bytes(numbers))) is not None:
+            yield decoded
+
+
+def _smuggled(text: str) -> str | None:
+    """The bytes a text's variation selectors carry, as text (None: too few, or not text)."""
+    found = _SELECTOR.findall(text)
+    if len(found) < 4:
+        return None
+    return as_text(bytes(ord(c) - 0xFE00 if ord(c) < 0x10000 else ord(c) - 0xE0100 + 16
+                         for c in found))
+
+
 def _decodings(text: str) -> Iterator[str]:
     if _PERCENT.search(text):
         for encoding in ("utf-8", "cp932"):
@@ -288,6 +312,7 @@ def _decodings(text: str) -> Iterator[str]:
             yield decoded
     for match in _BASE64_RUN.finditer(text):
         yield from _base64_texts(match.group(0))
+    yield from _decimal_bytes(text)
     if "xn--" in text or "XN--" in text:  # a host name in punycode, as a browser shows it
         decoded = _PUNYCODE_LABEL.sub(_unpunycode, text)
         if decoded != text:
@@ -334,6 +359,8 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
     if depth < MAX_DECODE_DEPTH:
         for decoded in _decodings(stripped):
             yield from views(decoded, depth + 1)
+        if _SELECTOR.search(text) and (hidden := _smuggled(text)) is not None:
+            yield from views(hidden, depth + 1)
 
 
 NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
@@ -382,12 +409,18 @@ def _spoken_prefix(match: re.Match) -> str:
     return _LETTER_NAME.sub(lambda name: _LETTER_NAMES[name.group(0)], run)
 
 
+# A word in brackets between a number's prefix and its digits: W（東京）000123 is W000123.
+_BRACKETED_IN_NUMBER = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,3})\s*[(\[【〔][^()\[\]【】〔〕\n]"
+                                  r"{1,10}[)\]】〕]\s*(?=[0-9])")
+
+
 def _joined_numbers(text: str) -> str:
     """`text` with every letter-prefixed number whole (one view more for the guard), its
-    prefix also when read out in katakana."""
+    prefix also when read out in katakana or parted from its digits by a bracketed word."""
     if not any(c.isdigit() for c in text):
         return text
     text = _KATAKANA_BEFORE_DIGIT.sub(_spoken_prefix, text)
+    text = _BRACKETED_IN_NUMBER.sub(r"\1", text)
     return _SPLIT_NUMBER.sub(_joined_number, text)
 
 
