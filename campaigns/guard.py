@@ -45,7 +45,7 @@ from campaigns.findings import (
 )
 from campaigns.guard_index import RosterIndex, roster_index
 from campaigns.member_keys import mixed_name_keys, name_keys, own_keys
-from campaigns.puzzles import side_by_side
+from campaigns.puzzles import ACROSTIC_MIN_NAME, Acrostic, side_by_side
 from campaigns.selectors import sample_members
 from campaigns.spellings import (
     clean,
@@ -156,10 +156,11 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
     for where, text in texts.items():
         seen = set()
         for view, spaced in views(text):
-            folded = view.casefold()
+            folded, shortest = view.casefold(), ACROSTIC_MIN_NAME if isinstance(
+                view, Acrostic) else 0
             for hit in guard_hits.hits(folded, index, spaced=spaced, own=own_spans):
                 if hit.kind == "names":
-                    if others_name(hit):
+                    if len(hit.key) >= shortest and others_name(hit):
                         counted["names"].setdefault(hit.member, (where, hit.text, ""))
                 elif hit.kind in COUNTED:  # like names, each kind on its own
                     if hit.member != recipient.member_number:

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from campaigns import member_keys
 from campaigns.findings import COUNTED, Finding, seam_of, subject_and_body
-from campaigns.puzzles import side_by_side
+from campaigns.puzzles import ACROSTIC_MIN_NAME, Acrostic, side_by_side
 from campaigns.spellings import clean, compact, number_runs, views
 from roster import member_data
 from roster.models import GuardTag, NamedMember
@@ -249,22 +249,27 @@ def findings(texts: dict[str, str], *, recipient: str = "",
         return []
     lengths = _lengths(count, last, day)
     windows: dict[str, str] = {}  # each window once (views repeat most of the text): where
+    plain = set()  # ... read in a view other than down a left edge (puzzles.Acrostic)
     for where, view, spaced in _views_of(texts):
         folded = view.casefold()
         for window in _windows(folded, lengths, own) if spaced else _emails(folded):
-            if window and window not in windows and window not in own:
-                windows[window] = where
+            if window and window not in own:
+                windows.setdefault(window, where)
+                if not isinstance(view, Acrostic):
+                    plain.add(window)
     secret = settings.GUARD_TAG_KEY.encode()[:64]
     candidates = {tag(window, secret): (where, window) for window, where in windows.items()}
     named = _named_now() if named is None else named
     found, counted, seen = [], {}, set()
     for t, kind, number, column in _looked_up(list(candidates), day):
+        where, window = candidates[t]
         if number == recipient or (kind, number) in seen:
             continue
         if number in named and kind in NAMED_MAY_SHOW:
             continue
+        if kind == "names" and window not in plain and len(window) < ACROSTIC_MIN_NAME:
+            continue  # a short name down a list's left edge: by chance
         seen.add((kind, number))
-        where, window = candidates[t]
         if kind in COUNTED:  # names and the like: counted, each kind on its own
             counted.setdefault(kind, {}).setdefault(number, (where, window, column))
         else:

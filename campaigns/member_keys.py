@@ -104,8 +104,6 @@ def phone_keys(value: str) -> set[str]:
 # Where a postal address is written without what a reader leaves out: the prefecture, and
 # either the street or the building and room.
 _PREFECTURE = re.compile(r"^(?:東京都|北海道|京都府|大阪府|\w{2,3}県)")
-# ... and the city, county or ward before the town (豊島区, 大阪市北区): a reader knows the town.
-_MUNICIPALITY = re.compile(r"^(?:[^\s\d]{1,5}?[市郡])?(?:[^\s\d]{1,5}?区)?")
 
 
 def date_key(value: str) -> str:
@@ -119,13 +117,14 @@ _ROOM_OR_FLOOR = re.compile(r"[0-9a-z]*[0-9]+(?:号室|号|階|f)?")
 
 def address_keys(value: str) -> set[str]:
     """A postal address, compacted: whole, without its postal code, without the prefecture
-    too, blocks in words as digits, and the street (also without its city or ward) or the
-    building with its room alone (never a room or a floor alone: 1203号室 is in many
-    buildings)."""
+    too, blocks in words as digits, and the street or the building with its room alone
+    (never a room or a floor alone: 1203号室 is in many buildings). Never the street without
+    its city or ward: town names repeat across cities (本町) and one ends another (池袋 in
+    西池袋)."""
     cleaned = chome_fold(_POSTAL_CODE.sub("", clean(value).casefold()))
     local = _PREFECTURE.sub("", cleaned)
     street, *building = re.split(r"\s+", local.strip())
-    parts = [street, _MUNICIPALITY.sub("", street), " ".join(building)]
+    parts = [street, " ".join(building)] if building else [street]
     keys = value_keys(value) | {compact(cleaned), compact(local)} | {
         compact(part) for part in parts
         if any(c.isdigit() for c in part) and not _ROOM_OR_FLOOR.fullmatch(compact(part))}

@@ -32,6 +32,15 @@ _MORSE_MARKS = str.maketrans({"・": ".", "ー": "-", "−": "-", "‐": "-", "|
 _AFTER_A_MARK = re.compile(r"[\W_]+(\w)")  # a bulleted line's first letter
 
 
+class Acrostic(str):
+    """A text read down the left edge of its lines. Only a name of ACROSTIC_MIN_NAME
+    characters or more counts there: the first letters of an ordinary list spell a short
+    name by chance (森林公園…, 優勝… is 森 優)."""
+
+
+ACROSTIC_MIN_NAME = 4
+
+
 def _morse(text: str) -> Iterator[tuple[str, bool]]:
     for match in _MORSE_RUN.finditer(text):
         yield "".join(_MORSE.get(code, "?") for code in match.group(0).split()), True
@@ -55,11 +64,11 @@ def puzzles(text: str) -> Iterator[tuple[str, bool]]:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) >= 4:
         edge = "".join(line[0] for line in lines)
-        yield edge, True
+        yield Acrostic(edge), True
         bulleted = "".join(found.group(1) if (found := _AFTER_A_MARK.match(line)) else line[0]
                            for line in lines)
         if bulleted != edge:
-            yield bulleted, True
+            yield Acrostic(bulleted), True
     if any(c.isdigit() for c in text):
         for match in _FACTORED.finditer(text):
             prefix = re.sub(r"[-\s]", "", match.group(1))

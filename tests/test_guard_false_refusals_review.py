@@ -83,7 +83,7 @@ SIGNATURE = "\n\n一般社団法人 サンプル会員協会 事務局\n"
 
 # --- ordinary notices, each near one new rule ------------------------------------------------
 NOTICES = {
-    # address_keys / chome_fold (spellings.py)
+    # address_keys (member_keys.py) / chome_fold (spellings.py)
     "venue in 丸の内 in 丁目/番/号, near an officer's address": (
         "{name} 様: 定時総会のご案内",
         ("定時総会を下記のとおり開催します。\n会場: 千代田区丸の内二丁目7番2号 JPタワー 4階 "
@@ -342,6 +342,7 @@ STILL_REFUSED = {
 }
 # Disguises the guard still misses (issue 21: the arms race the association-held key ends).
 STILL_MISSED = {
+    "address, without the ward",
     "readings in katakana with look-alike kanji not folded (三, 千, 匕)",
     "two members' number digits written like amounts",
 }
@@ -444,3 +445,52 @@ def test_a_disguise_close_to_a_new_rule_is_refused_before_its_hand_over(case, ro
     values = mail.member_values(values_of(roster.members.get(member_number="W000140")))
     assert guard.check_message(roster=roster, recipient=values, subject="吉田 直樹 様",
                                body_text=DISGUISES[case], body_html="")
+
+
+# --- a reviewer's attack on the rules above: lists down their left edge, other towns -----------
+LISTS = {
+    "bullets ・: 森林, 優勝 (森 優)": (
+        "秋の行事\n・森林公園での清掃活動\n・優勝チームの表彰\n・懇親会\n・閉会"),
+    "bullets ●: 優待, 森 (優 森)": (
+        "会員特典\n● 優待券の配布\n● 森のカフェ 10%引き\n● 駐車場無料\n● 記念品"),
+    "bullets ※: 林業, あじさい (林 あい)": (
+        "日帰り旅行の内容\n※ 林業体験（午前）\n※ あじさい園の散策\n※ いちご狩り\n※ 温泉"),
+    "bullets ・: 東京, 麻, 衣類 (東 麻衣)": (
+        "持ち物\n・東京駅までの切符\n・麻のハンカチ\n・衣類（着替え）\n・雨具"),
+    "headings in 【】: 森林, 優勝 (森 優)": (
+        "【森林ウォーク】\n【優勝賞品】\n【集合場所】\n【参加費】"),
+    "lines without bullets: 森林, 優しい (森 優)": (
+        "森林浴のご案内\n優しい運動です\n集合は駅前\n雨天中止"),
+    "numbered: (1) 森林 (2) 優勝": "内容\n(1) 森林浴\n(2) 優勝者発表\n(3) 懇親会\n(4) 解散",
+}
+
+
+def _message_for_w000140(roster, body):
+    values = mail.member_values(values_of(roster.members.get(member_number="W000140")))
+    return guard.check_message(roster=roster, recipient=values, subject="吉田 直樹 様",
+                               body_text=body + SIGNATURE, body_html="")
+
+
+@pytest.mark.parametrize("case", sorted(LISTS))
+def test_a_list_whose_first_letters_spell_a_short_name_is_not_refused(case, olivia, roster,
+                                                                       chair):
+    """Two or three first letters of an ordinary list spell a short name by chance: only a
+    name of four characters or more counts down a left edge (puzzles.ACROSTIC_MIN_NAME)."""
+    assert submitted(olivia, draft(olivia, roster, "{name} 様: お知らせ", LISTS[case])).state \
+        == State.SUBMITTED
+    assert _message_for_w000140(roster, LISTS[case]) == []
+
+
+OTHER_TOWNS = [["W000199", "池田 修", "osamu.ikeda@example.jp", "イケダ オサム", "090-1212-3434",
+                "〒170-0014 東京都豊島区池袋2-27-9"],
+               ["W000198", "岡 美香", "mika.oka@example.jp", "オカ ミカ", "090-1212-5656",
+                "〒151-0071 東京都渋谷区本町1-12-1"]]
+
+
+@pytest.mark.parametrize("venue", ["会場: 豊島区西池袋2丁目27番9号 ホール",
+                                   "会場: 大阪市中央区本町1丁目12番1号 本町会館",
+                                   "会場: 中野区本町1-12-1"])
+def test_a_venue_with_a_members_numbers_in_another_town_is_not_refused(venue, olivia):
+    """池袋 ends 西池袋, and 本町 is in many cities: a member's street is read with its ward."""
+    roster = make_roster(olivia, rows=ROWS + OTHER_TOWNS, header=HEADER)
+    assert _message_for_w000140(roster, venue) == []
