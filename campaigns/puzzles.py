@@ -20,6 +20,7 @@ _MORSE = {".-": "a", "-...": "b", "-.-.": "c", "-..": "d", ".": "e", "..-.": "f"
 _MORSE_RUN = re.compile(r"(?:[.\-]{1,6}|/)(?:[ \t]+(?:[.\-]{1,6}|/)){7,}")
 _FILLED = re.compile(r"(?:[!-~](.))(?:[!-~]\1){7,}")  # m x e x m x b x ...: every other one
 _DIGIT_FILLED = re.compile(r"(?:[!-~][0-9]){8,}[!-~]?")  # c1h2i3h4...: a changing digit
+_LONG_ASCII = re.compile(r"[!-~]{16,}")  # where such a run can be (one quick pass)
 
 
 def _unfilled(match: re.Match) -> str:
@@ -29,6 +30,8 @@ def _unfilled(match: re.Match) -> str:
 # Dots and dashes as Japanese text writes them (・ and ー, also from full-width －), and a bar
 # between letters instead of a space: the same code.
 _MORSE_MARKS = str.maketrans({"・": ".", "ー": "-", "−": "-", "‐": "-", "|": " "})
+_ANY_MORSE_MARK = re.compile("[・ー−‐|]")
+_MARKED_MORSE_RUN = re.compile(r"(?:[.\-・ー−‐]{1,6}|/)(?:[ \t|]+(?:[.\-・ー−‐]{1,6}|/)){7,}")
 _AFTER_A_MARK = re.compile(r"[\W_]+(\w)")  # a bulleted line's first letter
 
 
@@ -41,9 +44,10 @@ class Acrostic(str):
 ACROSTIC_MIN_NAME = 4
 
 
-def _morse(text: str) -> Iterator[tuple[str, bool]]:
-    for match in _MORSE_RUN.finditer(text):
-        yield "".join(_MORSE.get(code, "?") for code in match.group(0).split()), True
+def _morse(text: str, pattern: re.Pattern = _MORSE_RUN) -> Iterator[tuple[str, bool]]:
+    for match in pattern.finditer(text):
+        codes = match.group(0).translate(_MORSE_MARKS).split()
+        yield "".join(_MORSE.get(code, "?") for code in codes), True
 
 
 def puzzles(text: str) -> Iterator[tuple[str, bool]]:
@@ -52,23 +56,24 @@ def puzzles(text: str) -> Iterator[tuple[str, bool]]:
     each as one more view, only where the text has one."""
     if "-" in text or "." in text:
         yield from _morse(text)
-    marked = text.translate(_MORSE_MARKS)
-    if marked != text:
-        yield from _morse(marked)
+    if _ANY_MORSE_MARK.search(text):
+        yield from _morse(text, _MARKED_MORSE_RUN)
     filled = _FILLED.sub(_unfilled, text)
     if filled != text:
         yield filled, True
-    for match in _DIGIT_FILLED.finditer(text):
-        if not (kept := match.group(0)[::2]).isdigit():
-            yield kept, True
+    for run in _LONG_ASCII.findall(text):
+        for match in _DIGIT_FILLED.finditer(run):
+            if not (kept := match.group(0)[::2]).isdigit():
+                yield kept, True
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) >= 4:
         edge = "".join(line[0] for line in lines)
         yield Acrostic(edge), True
-        bulleted = "".join(found.group(1) if (found := _AFTER_A_MARK.match(line)) else line[0]
-                           for line in lines)
-        if bulleted != edge:
-            yield Acrostic(bulleted), True
+        if not edge.isalnum():  # some line starts with a mark
+            bulleted = "".join(found.group(1) if (found := _AFTER_A_MARK.match(line))
+                               else line[0] for line in lines)
+            if bulleted != edge:
+                yield Acrostic(bulleted), True
     if any(c.isdigit() for c in text):
         for match in _FACTORED.finditer(text):
             prefix = re.sub(r"[-\s]", "", match.group(1))

@@ -277,7 +277,8 @@ def _base64_texts(run: str) -> Iterator[str]:
 
 # Bytes written as decimal numbers (99 104 105 ...), in groups or not, read as the text they
 # make: 16 or more in a row are refused as opaque (campaigns.opaque); fewer are read here.
-_DECIMAL_BYTES = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:\s*[,/]\s*|\s+)\d{1,3}){5,}(?![\d.,])")
+_DECIMAL_BYTES = re.compile(r"\d(?<![\d.,]\d)\d{0,2}+(?:(?:\s*+[,/]\s*+|\s++)\d{1,3}+){5,}+"
+                            r"(?![\d.,])")
 # A variation selector shows nothing and may follow any character: 256 of them, one byte each
 # (bytes hidden after emoji). Read in the text as written: normalising drops them.
 _SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
@@ -410,6 +411,7 @@ def _spoken_prefix(match: re.Match) -> str:
 
 
 # A word in brackets between a number's prefix and its digits: W（東京）000123 is W000123.
+_LETTER_BEFORE_BRACKET = re.compile(r"[A-Za-z]\s*[(\[【〔]")
 _BRACKETED_IN_NUMBER = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,3})\s*[(\[【〔][^()\[\]【】〔〕\n]"
                                   r"{1,10}[)\]】〕]\s*(?=[0-9])")
 
@@ -420,7 +422,8 @@ def _joined_numbers(text: str) -> str:
     if not any(c.isdigit() for c in text):
         return text
     text = _KATAKANA_BEFORE_DIGIT.sub(_spoken_prefix, text)
-    text = _BRACKETED_IN_NUMBER.sub(r"\1", text)
+    if _LETTER_BEFORE_BRACKET.search(text):
+        text = _BRACKETED_IN_NUMBER.sub(r"\1", text)
     return _SPLIT_NUMBER.sub(_joined_number, text)
 
 
