@@ -42,7 +42,11 @@ MIN_RUN = 24
 MIN_DIGITS = 16
 MAX_QUERY_CONSTANT = 16
 
-_URL = re.compile(r"\b(?:https?|mailto):[^\s<>\"'）」』】〕］}]+", re.IGNORECASE)
+# A link, also one written without its scheme (association.example/News/Kaiho_2026-04.pdf):
+# judged by its parts, not as one run (its path's "/" and "_" are base64's letters too).
+_URL = re.compile(r"\b(?:https?|mailto):[^\s<>\"'）」』】〕］}]+"
+                  r"|(?<![\w@.\-])(?:[a-z0-9-]+\.)+[a-z]{2,}/[^\s<>\"'）」』】〕］}]*",
+                  re.IGNORECASE)
 _BASE64 = re.compile(rf"[A-Za-z0-9+/_-]{{{MIN_RUN},}}={{0,2}}")
 _BASE32 = re.compile(rf"[A-Z2-7]{{{MIN_RUN},}}={{0,6}}")
 _HEX = re.compile(rf"[0-9A-Fa-f]{{{MIN_RUN},}}")

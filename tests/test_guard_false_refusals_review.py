@@ -337,7 +337,6 @@ STILL_REFUSED = {
     "a hotel room in English style next to a member's building name":
         "a member's registered building and room is the hotel",
     "venue in a station building in 梅田, no prefecture": "a member's office is the venue",
-    "a web address without https, with capitals": "a path segment read as base64 (before too)",
     "雑木林。あいにく、 with a signature": "林 あい is a member's name (before too)",
 }
 # Disguises the guard still misses (issue 21: the arms race the association-held key ends).
