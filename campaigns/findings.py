@@ -19,10 +19,11 @@ def seam_of(texts: dict[str, str]) -> str:
     return subject[-SEAM:] + body[:SEAM] if subject and body else ""
 
 
-def subject_and_body(texts: dict[str, str]) -> str:
+def subject_and_body(texts: dict[str, str], *, each=str) -> str:
     """The subject and the plain body as one text, where lists in each are read side by
-    side (清水・松本 in the subject, 千尋さん、樹さん in the body)."""
-    return "\n".join(texts.get(place, "") for place in ("subject", "body_text"))
+    side (清水・松本 in the subject, 千尋さん、樹さん in the body); `each` applied to each
+    (spellings.clean: it never reads across a line break)."""
+    return "\n".join(each(texts.get(place, "")) for place in ("subject", "body_text"))
 
 MAX_FINDINGS = 200
 

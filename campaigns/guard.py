@@ -173,7 +173,7 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
                     seen.add(("pasted_row", row))
                     add("pasted_row", where, row)
     lists_place = "body_text" if "body_text" in texts else next(iter(texts), "")
-    for view in side_by_side(clean(subject_and_body(texts))):
+    for view in side_by_side(subject_and_body(texts, each=clean)):
         for hit in guard_hits.compacted_hits(compact(view.casefold()), index, own_spans):
             if hit.kind == "names" and others_name(hit):
                 counted["names"].setdefault(hit.member, (lists_place, hit.text, ""))

@@ -230,8 +230,8 @@ def _views_of(texts: dict[str, str]):
     for where, text in [*texts.items(), ("body_text", seam_of(texts))]:
         for view, spaced in views(text):
             yield where, view, spaced
-    joined = subject_and_body(texts)
-    for view in side_by_side(clean(joined)) if joined.strip() else ():
+    joined = subject_and_body(texts, each=clean)
+    for view in side_by_side(joined) if joined.strip() else ():
         yield "body_text", view, True
 
 

@@ -42,21 +42,27 @@ MIN_RUN = 24
 MIN_DIGITS = 16
 MAX_QUERY_CONSTANT = 16
 
-# A link, also one written without its scheme (association.example/News/Kaiho_2026-04.pdf):
-# judged by its parts, not as one run (its path's "/" and "_" are base64's letters too).
-_URL = re.compile(r"\b(?:https?|mailto):[^\s<>\"'）」』】〕］}]+"
-                  r"|(?<![\w@.\-])(?:[a-z0-9-]+\.)+[a-z]{2,}/[^\s<>\"'）」』】〕］}]*",
-                  re.IGNORECASE)
+_URL = re.compile(r"\b(?:https?|mailto):[^\s<>\"'）」』】〕］}]+", re.IGNORECASE)
+# A web address without its scheme (association.example/News/Kaiho_2026-04.pdf): judged by
+# its parts, as a link is, where it read as a run (its path's "/" and "_" are base64's too).
+_BARE_URL = re.compile(r"(?<![\w@.\-])(?:[a-z0-9-]+\.)+[a-z]{2,}/[^\s<>\"'）」』】〕］}]*",
+                       re.IGNORECASE)
 _BASE64 = re.compile(rf"[A-Za-z0-9+/_-]{{{MIN_RUN},}}={{0,2}}")
 _BASE32 = re.compile(rf"[A-Z2-7]{{{MIN_RUN},}}={{0,6}}")
 _HEX = re.compile(rf"[0-9A-Fa-f]{{{MIN_RUN},}}")
 _DIGITS = re.compile(rf"\d{{{MIN_DIGITS},}}")
 _DENSE = re.compile(rf"[!-~]{{{MIN_RUN},}}")
 _BASE32_LOWER = re.compile(rf"[a-z2-7]{{{MIN_RUN},}}")
-_SPACED_HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}[ ,:]\s*){11,}[0-9A-Fa-f]{2}"
-                         r"(?![0-9A-Za-z])")
-_SPACED_BITS = re.compile(r"(?<![01])(?:[01]{8}[ ,]\s*){3,}[01]{8}(?![01])")
-_SPACED_CODES = re.compile(r"(?<![\d.,])(?:\d{1,3}[ ,]\s*){15,}\d{1,3}(?![\d.,])")
+# Each starts with the character class it must start with and looks behind only then (a
+# pattern that starts by looking behind is tried at every position of the text: slower).
+_SPACED_HEX = re.compile(r"[0-9A-Fa-f](?<![0-9A-Za-z][0-9A-Fa-f])[0-9A-Fa-f][ ,:]\s*"
+                         r"(?:[0-9A-Fa-f]{2}[ ,:]\s*){10,}[0-9A-Fa-f]{2}(?![0-9A-Za-z])")
+_SPACED_BITS = re.compile(r"[01](?<![01][01])[01]{7}[ ,]\s*(?:[01]{8}[ ,]\s*){2,}[01]{8}(?![01])")
+_SPACED_CODES = re.compile(r"\d(?<![\d.,]\d)\d{0,2}[ ,]\s*(?:\d{1,3}[ ,]\s*){14,}\d{1,3}"
+                           r"(?![\d.,])")
+# Where any of the runs below can be: every one is made of these characters only, and none
+# is shorter than 16 (MIN_DIGITS), so they are looked for in these pieces of a text only.
+_PIECE = re.compile(rf"[!-~\d]{{{min(MIN_RUN, MIN_DIGITS)},}}")
 _ESCAPES = re.compile(r"(?:\\u[0-9A-Fa-f]{4}){4,}")
 _SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{2,}")
 _PLACEHOLDER = re.compile(r"^\{[^{}]+\}$")
@@ -70,6 +76,11 @@ class Run:
     text: str
 
 
+def _matches(pattern: re.Pattern, pieces: list[str]):
+    for piece in pieces:
+        yield from pattern.finditer(piece)
+
+
 def _looks_base64(run: str) -> bool:
     return run.endswith("=") or (any(c.isdigit() for c in run) and any(c.islower() for c in run)
                                  and any(c.isupper() for c in run))
@@ -77,22 +88,27 @@ def _looks_base64(run: str) -> bool:
 
 def runs_in_word(word: str) -> list[Run]:
     """The encoded-looking runs in one piece of text without a link in it."""
+    pieces = _PIECE.findall(word)
+    return _runs_in(pieces) if pieces else []
+
+
+def _runs_in(pieces: list[str]) -> list[Run]:
     found = []
-    for match in _HEX.finditer(word):
+    for match in _matches(_HEX, pieces):
         run = match.group(0)
         if any(c.isdigit() for c in run) and any(c.isalpha() for c in run):
             found.append(Run("hex", run))
-    for match in _BASE32.finditer(word):
+    for match in _matches(_BASE32, pieces):
         if any(c.isdigit() for c in match.group(0)):
             found.append(Run("base32", match.group(0)))
-    for match in _BASE32_LOWER.finditer(word):
+    for match in _matches(_BASE32_LOWER, pieces):
         if sum(c.isdigit() for c in match.group(0)) >= 3:  # a word with a year is not
             found.append(Run("base32", match.group(0)))
-    for match in _BASE64.finditer(word):
+    for match in _matches(_BASE64, pieces):
         if _looks_base64(match.group(0)):
             found.append(Run("base64", match.group(0)))
-    found += [Run("digits", m.group(0)) for m in _DIGITS.finditer(word)]
-    for match in _DENSE.finditer(word):
+    found += [Run("digits", m.group(0)) for m in _matches(_DIGITS, pieces)]
+    for match in _matches(_DENSE, pieces):
         run = match.group(0)
         symbols = sum(c in _SYMBOLS for c in run)
         rare = sum(c in _SYMBOLS and c not in "-./:_()" for c in run)  # not a path or a Tel:
@@ -100,7 +116,7 @@ def runs_in_word(word: str) -> list[Run]:
                 rare >= 3 and any(c.isdigit() for c in run)
                 and any(c.islower() for c in run) and any(c.isupper() for c in run)):
             found.append(Run("dense", run))
-    found += [Run("escapes", m.group(0)) for m in _ESCAPES.finditer(word)]
+    found += [Run("escapes", m.group(0)) for m in _matches(_ESCAPES, pieces)]
     return found
 
 
@@ -165,7 +181,13 @@ def opaque_runs(text: str, *, own: frozenset[str] = frozenset(), template: bool 
         return []
     for match in _URL.finditer(text):
         found += _link_runs(match.group(0), template=template)
-    found += runs_in_word(_URL.sub(" ", text))
+    rest = _URL.sub(" ", text)
+    runs = runs_in_word(rest)
+    if runs and _BARE_URL.search(rest):
+        for match in _BARE_URL.finditer(rest):
+            found += _link_runs(match.group(0), template=template)
+        runs = runs_in_word(_BARE_URL.sub(" ", rest))
+    found += runs
     seen, kept = set(), []
     for run in found:
         if run.text in seen or any(value and (run.text in value or (

@@ -15,7 +15,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from urllib.parse import unquote
 
@@ -168,7 +168,15 @@ _TAG_CHARACTER = re.compile("[\U000e0020-\U000e007e]")
 
 def clean(text: str) -> str:
     """NFKC, nothing invisible, no look-alike letters, every decimal digit ASCII. Case is
-    kept (base64 needs it)."""
+    kept (base64 needs it). A long text's (a message's) is remembered for a while: the
+    guard's checks of one message clean each of its texts several times."""
+    return _clean_remembered(text) if len(text) >= _REMEMBERED else _clean(text)
+
+
+_REMEMBERED = 64  # members' values are shorter: the index cleans each once
+
+
+def _clean(text: str) -> str:
     if text.isascii():
         return text
     if not unicodedata.is_normalized("NFKC", text):
@@ -194,6 +202,9 @@ def clean(text: str) -> str:
     if _ANY_ITAIJI.search(text):
         text = text.translate(_ITAIJI)
     return text
+
+
+_clean_remembered = lru_cache(maxsize=32)(_clean)
 
 
 _TAG = re.compile(r"<!--.*?(?:-->|\Z)|<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*>", re.DOTALL)
@@ -230,11 +241,23 @@ _DOT_SPACES = re.compile(r"(?<=[A-Za-z0-9])\s*\.\s*(?=[A-Za-z0-9])")
 _SPREAD_AT = re.compile(r"\s.{0,2}@|@.{0,2}\s")
 
 
+# Where each of the three rewrites below can change anything (a plain "@" with no space
+# around it, and a "." with none, are left as they are): most texts with an address have none.
+_AT_AT_WORK = re.compile(r"[(\[{<]\s*(?:at|アット|単価記号)|\sat\s|[★☆]|アット|あっと|\s@|@\s",
+                         re.IGNORECASE)
+_DOT_AT_WORK = re.compile(r"[(\[{<]\s*(?:dot|ドット|点|ピリオド)|\sdot\s|ドット|どっと",
+                          re.IGNORECASE)
+_SPACED_DOT = re.compile(r"[A-Za-z0-9]\s+\.|\.\s+[A-Za-z0-9]")
+
+
 def _undisguised(text: str) -> list[tuple[str, bool]]:
     """Views in which a spread-out address is whole again: (text, keeps its spaces)."""
     if not any(mark in text for mark in _AT_MARKS):
         return []
-    joined = _DOT_SPACES.sub(".", _DOT_DISGUISE.sub(".", _AT_DISGUISE.sub("@", text)))
+    if _AT_AT_WORK.search(text) or _DOT_AT_WORK.search(text) or _SPACED_DOT.search(text):
+        joined = _DOT_SPACES.sub(".", _DOT_DISGUISE.sub(".", _AT_DISGUISE.sub("@", text)))
+    else:
+        joined = text
     found = [(joined, True)] if joined != text else []
     if _SPREAD_AT.search(text):  # m e m b e r @ ...: only without any space
         found.append((_WHITESPACE.sub("", joined), False))
