@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 
-from campaigns.spellings import as_text
+from campaigns.decoding import as_text
 
 MIN_RUN = 24
 MIN_DIGITS = 16

@@ -1,24 +1,21 @@
 """How a member value can be written, and how the guard undoes it: the one normalisation
 for the roster's keys and for a message's text (NFKC, format characters dropped,
 look-alike letters folded, case folded), markup stripped, disguised "@" and "." undone,
-percent-, quoted-printable- and base64-encoded runs decoded. The keys a member's values
+encoded runs read as their text (campaigns.decoding). The keys a member's values
 are looked up by are made of these (campaigns.member_keys)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
 import json
-import quopri
 import re
 import sys
 import unicodedata
 from collections.abc import Iterator
 from functools import cache, lru_cache
 from importlib import resources
-from urllib.parse import unquote
 
+from campaigns.decoding import SELECTOR, decodings, smuggled
 from campaigns.puzzles import date_tokens, puzzles, without_ruby
 
 MAX_DECODE_DEPTH = 2  # base64 of percent-encoded text is found; deeper nesting is not
@@ -264,95 +261,6 @@ def _undisguised(text: str) -> list[tuple[str, bool]]:
     return found
 
 
-_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
-_QP = re.compile(r"=[0-9A-Fa-f]{2}|=\r?\n")
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,})*={0,2}")
-
-
-def as_text(data: bytes) -> str | None:
-    for encoding in ("utf-8", "cp932"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        printable = sum(1 for c in text if c.isprintable() or c in "\t\r\n")
-        if text and printable >= 0.9 * len(text):
-            return text
-    return None
-
-
-def _base64_texts(run: str) -> Iterator[str]:
-    run = _WHITESPACE.sub("", run).rstrip("=")
-    for skip in range(4):  # the run may start with a character that is not part of the data
-        part = run[skip:]
-        if len(part) % 4 == 1:  # one character too many for any padding
-            part = part[:-1]
-        for decode in (base64.b64decode, base64.urlsafe_b64decode):
-            try:
-                data = decode(part + "=" * (-len(part) % 4))
-            except (binascii.Error, ValueError):
-                continue
-            text = as_text(data)
-            if text is not None:
-                yield text
-                return
-
-
-# Bytes written as decimal numbers (99 104 105 ...), in groups or not, read as the text they
-# make: 16 or more in a row are refused as opaque (campaigns.opaque); fewer are read here.
-_DECIMAL_BYTES = re.compile(r"\d(?<![\d.,]\d)\d{0,2}+(?:(?:\s*+[,/]\s*+|\s++)\d{1,3}+){5,}+"
-                            r"(?![\d.,])")
-# A variation selector shows nothing and may follow any character: 256 of them, one byte each
-# (bytes hidden after emoji). Read in the text as written: normalising drops them.
-_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
-
-
-def _decimal_bytes(text: str) -> Iterator[str]:
-    for match in _DECIMAL_BYTES.finditer(text):
-        numbers = [int(n) for n in re.findall(r"[0-9]+", match.group(0))]
-        if max(numbers) <= 255 and (decoded := as_text(bytes(numbers))) is not None:
-            yield decoded
-
-
-def _smuggled(text: str) -> str | None:
-    """The bytes a text's variation selectors carry, as text (None: too few, or not text)."""
-    found = _SELECTOR.findall(text)
-    if len(found) < 4:
-        return None
-    return as_text(bytes(ord(c) - 0xFE00 if ord(c) < 0x10000 else ord(c) - 0xE0100 + 16
-                         for c in found))
-
-
-def _decodings(text: str) -> Iterator[str]:
-    if _PERCENT.search(text):
-        for encoding in ("utf-8", "cp932"):
-            decoded = unquote(text, encoding=encoding, errors="replace")
-            if decoded != text and "\ufffd" not in decoded:
-                yield decoded
-                break
-    if _QP.search(text):
-        decoded = as_text(quopri.decodestring(text.encode("utf-8", "replace")))
-        if decoded is not None and decoded != text:
-            yield decoded
-    for match in _BASE64_RUN.finditer(text):
-        yield from _base64_texts(match.group(0))
-    yield from _decimal_bytes(text)
-    if "xn--" in text or "XN--" in text:  # a host name in punycode, as a browser shows it
-        decoded = _PUNYCODE_LABEL.sub(_unpunycode, text)
-        if decoded != text:
-            yield decoded
-
-
-_PUNYCODE_LABEL = re.compile(r"xn--[a-z0-9-]+", re.IGNORECASE)
-
-
-def _unpunycode(match: re.Match) -> str:
-    try:
-        return match.group(0).encode("ascii").decode("idna")
-    except UnicodeError:
-        return match.group(0)
-
-
 def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
     """Every way a reader (or a program the reader runs) may read `text`, normalised:
     (view, whether it keeps the text's spaces, so that word boundaries mean something)."""
@@ -381,9 +289,9 @@ def views(text: str, depth: int = 0) -> Iterator[tuple[str, bool]]:
     if depth == 0:  # written backwards: a reader (or a one-line program) turns it round
         yield stripped[::-1], True
     if depth < MAX_DECODE_DEPTH:
-        for decoded in _decodings(stripped):
+        for decoded in decodings(stripped):
             yield from views(decoded, depth + 1)
-        if _SELECTOR.search(text) and (hidden := _smuggled(text)) is not None:
+        if SELECTOR.search(text) and (hidden := smuggled(text)) is not None:
             yield from views(hidden, depth + 1)
 
 
