@@ -52,17 +52,35 @@ def _base64_texts(run: str) -> Iterator[str]:
 
 # Bytes written as decimal numbers (99 104 105 ...), in groups or not, read as the text they
 # make: 16 or more in a row are refused as opaque (campaigns.opaque); fewer are read here.
-_DECIMAL_BYTES = re.compile(r"\d(?<![\d.,]\d)\d{0,2}+(?:(?:\s*+[,/]\s*+|\s++)\d{1,3}+){5,}+"
-                            r"(?![\d.,])")
+_DECIMAL_LIST = re.compile(r"\d(?<![\d.,]\d)\d{0,2}+(?:(?:\s*+[,/]\s*+|\s++)\d{1,3}+)*+")
+_NUMBER = re.compile(r"\d+")
+_NUMBER_GOES_ON = re.compile(r"[\d.,]")
+
+
+def lists(text: str, whole: re.Pattern, item: re.Pattern, *, least: int,
+          goes_on: re.Pattern) -> Iterator[list[re.Match]]:
+    """Lists of items (numbers, hex pairs) with separators, as the items' matches: each list
+    is matched whole by `whole` (possessively: linear in the text), then cut back to its
+    longest head of at least `least` items that `goes_on` does not follow ("... 112 2026年"
+    ends at 112). What a backtracking pattern finds, without its quadratic cost on a long
+    list that is followed by what it may not be ("1, 1, ... 1, 1.5")."""
+    for match in whole.finditer(text):
+        items = list(item.finditer(text, match.start(), match.end()))
+        while len(items) >= least and goes_on.match(text, items[-1].end()):
+            items.pop()
+        if len(items) >= least:
+            yield items
+
+
 # A variation selector shows nothing and may follow any character: 256 of them, one byte each
 # (bytes hidden after emoji). Read in the text as written: normalising drops them.
 SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 
 
 def _decimal_bytes(text: str) -> Iterator[str]:
-    for match in _DECIMAL_BYTES.finditer(text):
-        numbers = [int(n) for n in re.findall(r"[0-9]+", match.group(0))]
-        if max(numbers) <= 255 and (decoded := as_text(bytes(numbers))) is not None:
+    for numbers in lists(text, _DECIMAL_LIST, _NUMBER, least=6, goes_on=_NUMBER_GOES_ON):
+        values = [int(number.group(0)) for number in numbers]
+        if max(values) <= 255 and (decoded := as_text(bytes(values))) is not None:
             yield decoded
 
 

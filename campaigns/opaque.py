@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 
-from campaigns.decoding import as_text
+from campaigns.decoding import as_text, lists
 
 MIN_RUN = 24
 MIN_DIGITS = 16
@@ -53,13 +53,16 @@ _HEX = re.compile(rf"[0-9A-Fa-f]{{{MIN_RUN},}}")
 _DIGITS = re.compile(rf"\d{{{MIN_DIGITS},}}")
 _DENSE = re.compile(rf"[!-~]{{{MIN_RUN},}}")
 _BASE32_LOWER = re.compile(rf"[a-z2-7]{{{MIN_RUN},}}")
-# Each starts with the character class it must start with and looks behind only then (a
-# pattern that starts by looking behind is tried at every position of the text: slower).
-_SPACED_HEX = re.compile(r"[0-9A-Fa-f](?<![0-9A-Za-z][0-9A-Fa-f])[0-9A-Fa-f][ ,:]\s*"
-                         r"(?:[0-9A-Fa-f]{2}[ ,:]\s*){10,}[0-9A-Fa-f]{2}(?![0-9A-Za-z])")
-_SPACED_BITS = re.compile(r"[01](?<![01][01])[01]{7}[ ,]\s*(?:[01]{8}[ ,]\s*){2,}[01]{8}(?![01])")
-_SPACED_CODES = re.compile(r"\d(?<![\d.,]\d)\d{0,2}[ ,]\s*(?:\d{1,3}[ ,]\s*){14,}\d{1,3}"
-                           r"(?![\d.,])")
+# Bytes written one by one: whole lists, each starting with the character class it must start
+# with and looking behind only then (a pattern that starts by looking behind is tried at
+# every position of the text: slower), cut back to where nothing goes on (decoding.lists).
+_SPACED_HEX = re.compile(r"[0-9A-Fa-f](?<![0-9A-Za-z][0-9A-Fa-f])[0-9A-Fa-f]"
+                         r"(?:[ ,:]\s*+[0-9A-Fa-f]{2})*+")
+_HEX_PAIR, _HEX_GOES_ON = re.compile(r"[0-9A-Fa-f]{2}"), re.compile(r"[0-9A-Za-z]")
+_SPACED_BITS = re.compile(r"[01](?<![01][01])[01]{7}+(?:[ ,]\s*+[01]{8}+)*+")
+_BYTE_BITS, _BITS_GO_ON = re.compile(r"[01]{8}"), re.compile(r"[01]")
+_SPACED_CODES = re.compile(r"\d(?<![\d.,]\d)\d{0,2}+(?:[ ,]\s*+\d{1,3}+)*+")
+_CODE, _CODES_GO_ON = re.compile(r"\d+"), re.compile(r"[\d.,]")
 # Where any of the runs below can be: every one is made of these characters only, and none
 # is shorter than 16 (MIN_DIGITS), so they are looked for in these pieces of a text only.
 _PIECE = re.compile(rf"[!-~\d]{{{min(MIN_RUN, MIN_DIGITS)},}}")
@@ -123,17 +126,18 @@ def _runs_in(pieces: list[str]) -> list[Run]:
 def written_out_bytes(text: str) -> list[Run]:
     """Bytes written one by one with separators (hex pairs, bits, small numbers)."""
     found = []
-    for match in _SPACED_HEX.finditer(text):
-        pairs = re.findall(r"[0-9A-Fa-f]{2}", match.group(0))
-        labels = all(p[0].isalpha() != p[1].isalpha() for p in pairs)  # A1 A2 B1: booths
-        if any(c.isalpha() for c in match.group(0)) and not labels:  # 12 13 14: numbers
-            found.append(Run("hex", match.group(0)))
-    found += [Run("bits", m.group(0)) for m in _SPACED_BITS.finditer(text)]
-    for match in _SPACED_CODES.finditer(text):
-        numbers = [int(n) for n in re.findall(r"[0-9]+", match.group(0))]
+    for pairs in lists(text, _SPACED_HEX, _HEX_PAIR, least=12, goes_on=_HEX_GOES_ON):
+        written = text[pairs[0].start():pairs[-1].end()]
+        labels = all(p[0].isalpha() != p[1].isalpha() for p in (m.group(0) for m in pairs))
+        if any(c.isalpha() for c in written) and not labels:  # A1 A2 B1: booths; 12 13: numbers
+            found.append(Run("hex", written))
+    found += [Run("bits", text[bits[0].start():bits[-1].end()]) for bits in lists(
+        text, _SPACED_BITS, _BYTE_BITS, least=4, goes_on=_BITS_GO_ON)]
+    for codes in lists(text, _SPACED_CODES, _CODE, least=16, goes_on=_CODES_GO_ON):
+        numbers = [int(code.group(0)) for code in codes]
         if max(numbers) <= 255 and numbers != sorted(numbers) and as_text(bytes(numbers)):
-            found.append(Run("codes", match.group(0)))  # not scores, rooms or bingo balls
-    return found
+            found.append(Run("codes", text[codes[0].start():codes[-1].end()]))  # not scores,
+    return found  # rooms or bingo balls
 
 
 def hidden_selectors(text: str) -> list[Run]:
@@ -159,6 +163,11 @@ def _link_runs(url: str, *, template: bool) -> list[Run]:
     found = []
     for segment in parts.path.split("/"):
         found += runs_in_word(segment)
+    # A run split into segments or values (/Y2hpaGlyby5zQGV4/YW1wbGUuanA=, ?a=...&b=...)
+    # is whole again without the marks between them.
+    path = parts.path if parts.netloc else parts.path.partition("/")[2]  # no host either
+    found += runs_in_word(path.replace("/", ""))
+    found += runs_in_word("".join(value for _name, value in parse_qsl(parts.query)))
     allowed = {name.lower() for name in settings.GUARD_LINK_PARAMETERS}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         found += runs_in_word(value)
@@ -183,7 +192,7 @@ def opaque_runs(text: str, *, own: frozenset[str] = frozenset(), template: bool 
         found += _link_runs(match.group(0), template=template)
     rest = _URL.sub(" ", text)
     runs = runs_in_word(rest)
-    if runs and _BARE_URL.search(rest):
+    if _BARE_URL.search(rest):
         for match in _BARE_URL.finditer(rest):
             found += _link_runs(match.group(0), template=template)
         runs = runs_in_word(_BARE_URL.sub(" ", rest))

@@ -421,6 +421,14 @@ DISGUISES = {
     "an address defanged with [@] and [.]": "連絡先: chihiro.s[@]example[.]jp",
     "bytes in decimal, in groups of fewer than 16": (
         "99 104 105 104 105 114 111 46 115 64 / 101 120 97 109 112 108 101 46 106 112"),
+    "bytes in decimal, the list ending against a year": (
+        "99 104 105 104 105 114 111 46 115 64 / 101 120 97 109 112 108 101 46 106 112 2026年4月"),
+    "bytes in decimal, the list ending against a decimal": (
+        "99 104 105 104 105 114 111 46 115 64 101 120 97 109 112 108 101 46 106 112 0.5"),
+    "an address in base64, split across a bare address's path": (
+        "会報は association.example/Y2hpaGlyby5zQGV4/YW1wbGUuanA= から。"),
+    "a name in hex, in a bare address's short query value": (
+        "会報は association.example/r?n=e4b8ade69d91e893ae から。"),
     "bytes hidden after emoji, one selector each": "".join(
         "🌸" + (chr(0xFE00 + b) if b < 16 else chr(0xE0100 + b - 16))
         for b in b"chihiro.s@example.jp"),

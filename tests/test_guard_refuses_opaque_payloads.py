@@ -25,6 +25,11 @@ ROWS = [[f"W{n:04d}", name, f"member{n:03d}@example.jp", f"{n:04d}" + "ab12cd34e
         for n, name in enumerate(["佐藤 花子", "鈴木 一郎", "高橋 美咲"], start=1)]
 SECRET = b"member002@example.jp,W0002"
 
+
+def _halves(text: str) -> tuple[str, str]:
+    return text[:len(text) // 2], text[len(text) // 2:]
+
+
 PAYLOADS = {
     "base64 three levels deep": base64.b64encode(base64.b64encode(base64.b64encode(
         SECRET))).decode(),
@@ -52,6 +57,14 @@ PAYLOADS = {
     "tag characters (invisible ASCII)": "".join(chr(0xE0000 + b) for b in SECRET),
     "variation selectors after an emoji": "😀" + "".join(
         chr(0xFE00 + b) if b < 16 else chr(0xE0100 + b - 16) for b in SECRET),
+    # A reviewer's (stop 39): a run split by a link's marks, and one in a bare address.
+    "split across a link's path segments": "https://association.example/{}/{}".format(
+        *_halves(base64.b64encode(SECRET).decode())),
+    "split across a link's query values": "https://association.example/r?a={}&b={}".format(
+        *_halves(base64.b64encode(SECRET).decode())),
+    "split across a bare address's path": "association.example/{}/{}".format(
+        *_halves(SECRET.hex())),
+    "hex in a bare address's short query value": "association.example/r?n=" + SECRET[:11].hex(),
     "host names in punycode": " ".join(
         "https://" + name.encode("idna").decode() + ".association.example/"
         for name in ("鈴木一郎", "高橋美咲")),

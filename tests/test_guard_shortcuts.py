@@ -2,9 +2,10 @@
 every text of both attacker's corpora and both sets of ordinary notices: a shortcut that
 read less would be a way past the guard."""
 
+import random
 import re
 
-from campaigns import opaque, spellings
+from campaigns import decoding, opaque, spellings
 from tests import guard_corpus
 from tests.test_guard_false_refusals_review import DISGUISES, LISTS, NOTICES
 
@@ -58,24 +59,8 @@ CODES = " ".join(str(b) for b in b"chihiro.s@example")
 WRITTEN_OUT = [HEX_PAIRS, f"x{HEX_PAIRS}", f"1{HEX_PAIRS}", f"{HEX_PAIRS}z", f"会員 {HEX_PAIRS}。",
                BITS, f"1{BITS}", f"{BITS}0", f"ビット {BITS}", CODES, f"1.{CODES}", f"{CODES},5",
                f"番号 {CODES} まで", HEX_PAIRS.upper().replace(" ", ","), BITS.replace(" ", ", ")]
-THE_LONG_WAY = {  # the patterns before they were made to start with their first character
-    "_SPACED_HEX": re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}[ ,:]\s*){11,}[0-9A-Fa-f]{2}"
-                              r"(?![0-9A-Za-z])"),
-    "_SPACED_BITS": re.compile(r"(?<![01])(?:[01]{8}[ ,]\s*){3,}[01]{8}(?![01])"),
-    "_SPACED_CODES": re.compile(r"(?<![\d.,])(?:\d{1,3}[ ,]\s*){15,}\d{1,3}(?![\d.,])"),
-}
-
-
-def test_bytes_written_out_are_found_where_the_long_patterns_found_them():
-    for text in [*TEXTS, *WRITTEN_OUT]:
-        cleaned = spellings.clean(text)
-        for name, long_way in THE_LONG_WAY.items():
-            assert [m.span() for m in getattr(opaque, name).finditer(cleaned)] == [
-                m.span() for m in long_way.finditer(cleaned)], (name, text)
-
-
 def test_the_written_out_samples_are_found_at_all():
-    """The comparison above compares something: hex pairs, bits and codes are found."""
+    """The comparison below compares something: hex pairs, bits and codes are found."""
     assert [run.encoding for text in (HEX_PAIRS, BITS, CODES)
             for run in opaque.written_out_bytes(text)] == ["hex", "bits", "codes"]
 
@@ -88,3 +73,84 @@ def test_encoded_runs_are_found_in_pieces_as_in_the_whole_text():
                         opaque._DIGITS, opaque._DENSE, opaque._ESCAPES):
             assert [m.group(0) for m in opaque._matches(pattern, pieces)] == [
                 m.group(0) for m in pattern.finditer(cleaned)], (pattern.pattern, text)
+
+
+# The backtracking patterns bytes written one by one were read with: quadratic on a long list
+# followed by what may not follow it ("1, 1, 1, ... 1.5": 24,000 characters took 4.4 s).
+BACKTRACKING_DECIMAL_BYTES = re.compile(
+    r"\d(?<![\d.,]\d)\d{0,2}+(?:(?:\s*+[,/]\s*+|\s++)\d{1,3}+){5,}(?![\d.,])")
+BACKTRACKING_WRITTEN_OUT = {
+    "hex": re.compile(r"[0-9A-Fa-f](?<![0-9A-Za-z][0-9A-Fa-f])[0-9A-Fa-f][ ,:]\s*"
+                      r"(?:[0-9A-Fa-f]{2}[ ,:]\s*){10,}[0-9A-Fa-f]{2}(?![0-9A-Za-z])"),
+    "bits": re.compile(r"[01](?<![01][01])[01]{7}[ ,]\s*(?:[01]{8}[ ,]\s*){2,}[01]{8}(?![01])"),
+    "codes": re.compile(r"\d(?<![\d.,]\d)\d{0,2}[ ,]\s*(?:\d{1,3}[ ,]\s*){14,}\d{1,3}"
+                        r"(?![\d.,])"),
+}
+
+
+def decimal_bytes_the_long_way(text: str) -> list[str]:
+    found = []
+    for match in BACKTRACKING_DECIMAL_BYTES.finditer(text):
+        numbers = [int(n) for n in re.findall(r"[0-9]+", match.group(0))]
+        if max(numbers) <= 255 and (decoded := decoding.as_text(bytes(numbers))) is not None:
+            found.append(decoded)
+    return found
+
+
+def written_out_the_long_way(text: str) -> list[opaque.Run]:
+    found = []
+    for match in BACKTRACKING_WRITTEN_OUT["hex"].finditer(text):
+        pairs = re.findall(r"[0-9A-Fa-f]{2}", match.group(0))
+        labels = all(p[0].isalpha() != p[1].isalpha() for p in pairs)
+        if any(c.isalpha() for c in match.group(0)) and not labels:
+            found.append(opaque.Run("hex", match.group(0)))
+    found += [opaque.Run("bits", m.group(0))
+              for m in BACKTRACKING_WRITTEN_OUT["bits"].finditer(text)]
+    for match in BACKTRACKING_WRITTEN_OUT["codes"].finditer(text):
+        numbers = [int(n) for n in re.findall(r"[0-9]+", match.group(0))]
+        if max(numbers) <= 255 and numbers != sorted(numbers) and decoding.as_text(
+                bytes(numbers)):
+            found.append(opaque.Run("codes", match.group(0)))
+    return found
+
+
+def written_lists(seed: int, items: list[str], separators: list[str], longest: int) -> list[str]:
+    """Lists of `items` with `separators`, and what may stand before and after them."""
+    generated = random.Random(seed)
+
+    def one() -> str:
+        text = "".join(generated.choice(items) + generated.choice(separators)
+                       for _ in range(generated.randint(3, longest)))
+        return (generated.choice(["", "1.", "a ", "9,", "f", "会費 "]) + text.rstrip()
+                + generated.choice(["", " 2026年", " 0.5", ".", ",", "1", "a", " 1,5", "円"]))
+
+    return [one() for _ in range(10_000)]
+
+
+NUMBER_LISTS = written_lists(39, ["46", "64", "99", "104", "115", "1", "12", "2026"],
+                             [" ", ", ", "/", " / ", "\n", "  ", ",", "."], 24)
+HEX_LISTS = written_lists(40, ["63", "68", "6a", "2E", "40", "6d", "69", "a1", "abc", "0g"],
+                          [" ", ", ", ":", " : ", " ", " ", ":", "\n", " ", "."], 30)
+CODE_LISTS = written_lists(42, ["99", "104", "105", "46", "115", "64", "101", "120", "106",
+                                "112", "111", "109", "2026"],
+                           [" ", ", ", ",", " , ", " ", "  ", " ", ", ", " ", "."], 40)
+BIT_LISTS = written_lists(41, ["01100011", "01101000", "0110100", "011010001", "00101110"],
+                          [" ", ", ", ",", "\n", "", "."], 8)
+
+
+def test_decimal_bytes_are_read_where_a_backtracking_pattern_read_them():
+    texts = [*TEXTS, "99 104 105 104 105 114 111 46 115 64 / 101 120 97 109 112 2026年4月",
+             *NUMBER_LISTS]
+    assert len([text for text in texts if decimal_bytes_the_long_way(text)]) > 100
+    for text in texts:
+        assert list(decoding._decimal_bytes(text)) == decimal_bytes_the_long_way(text), text
+
+
+def test_bytes_written_one_by_one_are_found_where_backtracking_patterns_found_them():
+    texts = [*TEXTS, *WRITTEN_OUT, *NUMBER_LISTS, *CODE_LISTS, *HEX_LISTS, *BIT_LISTS]
+    texts += [spellings.clean(text) for text in texts]
+    found = [written_out_the_long_way(text) for text in texts]
+    for kind in ("hex", "bits", "codes"):  # the comparison below is not empty
+        assert sum(any(run.encoding == kind for run in runs) for runs in found) > 20, kind
+    for text, runs in zip(texts, found, strict=True):
+        assert opaque.written_out_bytes(text) == runs, text
