@@ -29,6 +29,11 @@ def content_problems(*, roster, sender: str, subject: str, body_text: str,
                 % {"length": f"{len(text):,}", "limit": f"{limit:,}"})
     if problems:  # nothing else is read in an oversized text
         return problems
+    if mail.html_depth(body_html) > mail.MAX_HTML_DEPTH:  # before the sanitiser reads it
+        add("body_html", _("The HTML nests elements more than %(limit)s deep (tags opened and "
+                           "never closed?); a message needs far fewer.")
+            % {"limit": mail.MAX_HTML_DEPTH})
+        return problems
     if sender not in allowed_senders():
         add("sender", _("Choose one of the configured sender addresses."))
     if "\n" in subject or "\r" in subject:

@@ -117,6 +117,8 @@ _PUNYCODE_LABEL = re.compile(r"xn--[a-z0-9-]+", re.IGNORECASE)
 
 
 def _unpunycode(match: re.Match) -> str:
+    if len(match.group(0)) > 63:  # no host name's label is longer; decoding one is slow
+        return match.group(0)
     try:
         return match.group(0).encode("ascii").decode("idna")
     except UnicodeError:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import html
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from django.utils.translation import gettext as _
 
@@ -88,27 +88,41 @@ class Recipient:
 def _locate(original: str, found: str) -> tuple[int, int, str]:
     """(line, column, original text) of a normalised match, or (0, 0, match) when it only
     exists in a decoded or disguised view."""
-    folded = original.casefold()
+    folded = _casefolded(original)
     if len(folded) == len(original):
         position = folded.find(found)
         if position >= 0:
             line, column = mail.line_column(original, position)
             return line, column, original[position:position + len(found)]
-    # Normalised character by character, keeping where each character came from; then the
-    # same with only letters and digits (how names are compared).
+    for origin, text in _traced(original):
+        position = text.find(found)
+        if position >= 0:
+            start, end = origin[position], origin[position + len(found) - 1] + 1
+            line, column = mail.line_column(original, start)
+            return line, column, original[start:end]
+    return 0, 0, found
+
+
+@lru_cache(maxsize=8)
+def _casefolded(original: str) -> str:
+    return original.casefold()  # remembered: a text with many findings is folded once
+
+
+@lru_cache(maxsize=8)
+def _traced(original: str) -> tuple[tuple[list[int], str], ...]:
+    """The text normalised character by character, keeping where each character came from;
+    then the same with only letters and digits (how names are compared). Remembered for the
+    last few texts: a text with many findings is not normalised again for each."""
     pieces = [(i, clean(char).casefold()) for i, char in enumerate(original)]
+    traced = []
     for keep in (lambda piece: True, str.isalnum):
         origin, text = [], []
         for i, piece in pieces:
             if piece and keep(piece):
                 origin.extend([i] * len(piece))
                 text.append(piece)
-        position = "".join(text).find(found)
-        if position >= 0:
-            start, end = origin[position], origin[position + len(found) - 1] + 1
-            line, column = mail.line_column(original, start)
-            return line, column, original[start:end]
-    return 0, 0, found
+        traced.append((origin, "".join(text)))
+    return tuple(traced)
 
 
 def _seam_findings(texts: dict[str, str], index: RosterIndex, found: list[Finding], *,

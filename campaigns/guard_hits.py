@@ -22,7 +22,10 @@ COMPACTED_KINDS = frozenset({"names", "address", "column"})
 _ADDRESS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-")
 _DOMAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
-_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+\.[^\s@<>()\[\],;:\"]+")
+# A field that is an address and nothing else (fullmatch). The part after "@" is checked to
+# run to the end first: a field of many dots that does not ("a@....(") is not tried dot by dot.
+_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"]++@(?=[^\s@<>()\[\],;:\"]*+\Z)"
+                      r"[^\s@<>()\[\],;:\"]+\.[^\s@<>()\[\],;:\"]+")
 _ROW_DELIMITERS = ("\t", ",", ";", "，", "、", "；", "|")
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_-]{2,}", re.IGNORECASE)
 
@@ -108,11 +111,25 @@ def compacted_hits(squeezed: str, index: RosterIndex,
         while at >= 0:
             spans.append((at, at + len(key), ""))
             at = squeezed.find(key, at + 1)
-    kept = [(start, end, member) for start, end, member in names
-            if not any(s <= start and end <= e and (s, e) != (start, end)
-                       for s, e, _m in spans)]
+    before, at = reach(spans, len(squeezed))
+    kept = [(start, end, member) for start, end, member in names  # no span holds it and more
+            if before[start] < end and at.get(start, 0) <= end]
     return values + [Hit("names", member, squeezed[start:end], squeezed[start:end])
                      for start, end, member in kept]
+
+
+def reach(spans, length: int) -> tuple[list[int], dict[int, int]]:
+    """Where spans (start, end, ...) reach, for asking "does a span hold [i, j)?" in constant
+    time (asking every span is quadratic in a text of many names): the furthest end of a span
+    that starts before each position (length + 1 entries), and of those that start at it."""
+    at: dict[int, int] = {}
+    for start, end, *_rest in spans:
+        at[start] = max(at.get(start, 0), end)
+    before, furthest = [0] * (length + 1), 0
+    for position in range(length + 1):
+        before[position] = furthest
+        furthest = max(furthest, at.get(position, 0))
+    return before, at
 
 
 def _inside_a_longer_number(squeezed: str, start: int, end: int) -> bool:

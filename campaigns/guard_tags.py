@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from campaigns import member_keys
 from campaigns.findings import COUNTED, Finding, seam_of, subject_and_body
+from campaigns.guard_hits import reach
 from campaigns.puzzles import ACROSTIC_MIN_NAME, Acrostic, side_by_side
 from campaigns.spellings import clean, compact, number_runs, views
 from roster import member_data
@@ -204,10 +205,10 @@ def _windows(view: str, lengths: dict[str, frozenset[int]], own: frozenset[str] 
                 yield run[i:i + size]
     squeezed = compact(view)
     sizes = set().union(*(lengths.get(kind, frozenset()) for kind in COMPACTED))
-    spans = _inside_own(squeezed, own)
+    before, at = reach(_inside_own(squeezed, own), len(squeezed))
     for size in sizes:
         for i in range(len(squeezed) - size + 1):
-            if not any(start <= i and i + size <= end for start, end in spans):
+            if max(before[i], at.get(i, 0)) < i + size:  # not inside one of their own values
                 yield squeezed[i:i + size]
 
 

@@ -20,8 +20,12 @@ SCHEMES = ("http", "https", "mailto")
 
 # What a mail reader turns into a link in plain text. The URL ends at whitespace, quotes,
 # angle brackets and Japanese closing brackets; trailing sentence punctuation is dropped.
+# A scheme is looked for once per run of scheme characters, from its first word that starts
+# with a letter ("link" in "a.link://"), not again at every word of the run: a long run
+# without "://" ("a.a.a. ...") was read to its end from each of its words, quadratic.
 _TEXT_URL = re.compile(
-    r"\b(?:[a-z][a-z0-9+.-]*://|www\.|mailto:)[^\s<>\"'）」』】〕］}]+", re.IGNORECASE)
+    r"(?<![a-z0-9+.-])(?>[a-z0-9+.-]*?\b(?=[a-z]))(?P<scheme>[a-z][a-z0-9+.-]*+://"
+    r"[^\s<>\"'）」』】〕］}]+)|\b(?:www\.|mailto:)[^\s<>\"'）」』】〕］}]+", re.IGNORECASE)
 # Schemes that carry data or code themselves: never a link to send, clickable or not.
 _RISKY = re.compile(r"\b(?:data|javascript|vbscript|file|blob):[^\s<>\"']+", re.IGNORECASE)
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
@@ -64,9 +68,10 @@ def links_in(*, subject: str = "", body_text: str = "", body_html: str = "") -> 
         if not text or not _MAYBE_LINK.search(text):  # the common case of a plain subject
             continue
         text = text if text.isascii() else unicodedata.normalize("NFKC", text)
-        for pattern in (_TEXT_URL, _RISKY):
-            for match in pattern.finditer(text):
-                found.add(match.group(0).rstrip(_TRAILING))
+        for match in _TEXT_URL.finditer(text):
+            found.add((match.group("scheme") or match.group(0)).rstrip(_TRAILING))
+        for match in _RISKY.finditer(text):
+            found.add(match.group(0).rstrip(_TRAILING))
         if is_html:
             for match in _HREF.finditer(text):
                 found.add(next(g for g in match.groups() if g is not None))

@@ -147,12 +147,38 @@ def side_by_side(text: str) -> Iterator[str]:
 # Readings written beside the kanji they read: Aozora Bunko's 清水《しみず》, a reading in
 # brackets after each kanji 清(し)水(みず) or 清【し】水【みず】, HTML's <rt>. Without them the
 # kanji are whole.
-_RUBY = re.compile(r"《[^《》]{1,20}》|[(【\[][\u3041-\u30ff]{1,10}[)】\]]|<rt\b[^>]*>.*?</rt\s*>|"
-                   r"<rp\b[^>]*>.*?</rp\s*>", re.IGNORECASE | re.DOTALL)
+_READING = re.compile(r"《[^《》]{1,20}》|[(【\[][\u3041-\u30ff]{1,10}[)】\]]|<(r[tp])\b",
+                      re.IGNORECASE)
+_RUBY_END = {"rt": re.compile(r"</rt\s*>", re.IGNORECASE),
+             "rp": re.compile(r"</rp\s*>", re.IGNORECASE)}
 
 
 def without_ruby(text: str) -> str:
-    return _RUBY.sub("", text)
+    r"""The text without readings: what the pattern <rt\b[^>]*>.*?</rt\s*> (and <rp>) would
+    take out, found in one pass: an opening tag's ">" is looked for again only past the last
+    one found, and a tag with no closing tag after one opening has none after any later one
+    (the pattern read to the end from every "<rt", quadratic)."""
+    kept, position, at = [], 0, 0
+    tag_end = -1  # the first ">" at or after the opening tag last looked at; None: none left
+    unclosed: set[str] = set()
+    while (match := _READING.search(text, at)) is not None:
+        tag = (match.group(1) or "").lower()
+        if tag:
+            if tag_end is not None and tag_end < match.end():
+                found = text.find(">", match.end())
+                tag_end = found if found >= 0 else None
+            end = None
+            if tag_end is not None and tag not in unclosed:
+                end = _RUBY_END[tag].search(text, tag_end + 1)
+                if end is None:
+                    unclosed.add(tag)
+            if end is None:  # no reading here: go on from the next character
+                at = match.start() + 1
+                continue
+        kept.append(text[position:match.start()])
+        position = at = (end if tag else match).end()
+    kept.append(text[position:])
+    return "".join(kept)
 
 
 # Dates as a roster's date column holds them and as a notice writes them: 1990/03/25,

@@ -223,11 +223,13 @@ def strip_markup(text: str) -> str:
     return clean(html.unescape(_TAG.sub(_tag_gap, text)))
 
 
+# Each takes the spaces before it only from the first of them ((?<!\s)): a leading \s* was
+# tried again at every space of a long run of them, quadratic in the run.
 _AT_DISGUISE = re.compile(
-    r"\s*(?:[(\[{<]\s*(?:at|アット(?:マーク)?|単価記号)\s*[)\]}>]|\s(?:at)\s|[★☆]|@"
+    r"(?:(?<!\s)\s+)?(?:[(\[{<]\s*(?:at|アット(?:マーク)?|単価記号)\s*[)\]}>]|\s(?:at)\s|[★☆]|@"
     r"|アット(?:マーク)?|あっと(?:まーく)?)\s*", re.IGNORECASE)
 _DOT_DISGUISE = re.compile(
-    r"\s*(?:[(\[{<]\s*(?:dot|ドット|点|ピリオド)\s*[)\]}>]|\s(?:dot)\s|ドット|どっと)\s*",
+    r"(?:(?<!\s)\s+)?(?:[(\[{<]\s*(?:dot|ドット|点|ピリオド)\s*[)\]}>]|\s(?:dot)\s|ドット|どっと)\s*",
     re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
