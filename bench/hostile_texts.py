@@ -18,6 +18,7 @@ import time
 parser = argparse.ArgumentParser()
 parser.add_argument("--sizes", default="10000,40000")
 parser.add_argument("--members", type=int, default=200)
+parser.add_argument("--only", default="", help="run only the texts whose name holds this")
 args = parser.parse_args()
 
 from _setup import django_setup, user
@@ -57,7 +58,7 @@ HOSTILE = [
     ("spaces before a written-out @", "body_text", repeated(" ", "x @ y")),
     ("a field of dots after @, in a row", "body_text",
      lambda n: "x,y,a@" + "." * (n - 8) + "("),
-    ("one name again and again", "body_text", repeated("森優 ")),
+    ("a member's name again and again", "body_text", repeated("高橋 陽菜、")),
     ("the recipient's own name again and again", "body_text", repeated("吉田直樹 ")),
     ("many rows after one ß", "body_text", numbered("x{i},y,a{i}@b.jp")),
     ("many numbers after one ß", "body_text", numbered("{i:024d}", head="ß ")),
@@ -100,7 +101,8 @@ def main():
     print(f"{'text':44}" + "".join(f"{size:>10,}" for size in sizes) + "  growth  target")
     lines = [("baseline: an ordinary notice, repeated", "body_text", repeated(NOTICE))]
     failing = 0
-    for name, where, build in lines + HOSTILE:
+    chosen = [line for line in HOSTILE if args.only in line[0]]
+    for name, where, build in lines + chosen:
         seconds = [check(where, build(size)) for size in sizes]
         growth = seconds[-1] / seconds[0] if seconds[0] > 0 else float("inf")
         verdict = "" if name.startswith("baseline") else (
@@ -108,7 +110,7 @@ def main():
         failing += verdict == "FAIL"
         print(f"{name:44}" + "".join(f"{s:10.3f}" for s in seconds)
               + f"  {growth:5.1f}x  {verdict}")
-    print(f"hostile texts over 1 s: {failing} of {len(HOSTILE)} "
+    print(f"hostile texts over 1 s: {failing} of {len(chosen)} "
           f"(size grows {sizes[-1] / sizes[0]:.0f}x between the columns)")
 
 

@@ -151,30 +151,59 @@ HTML_URL_SCHEMES = {"http", "https", "mailto"}
 # sanitiser's time grows with the depth for every tag (nh3 on 20,000 unclosed <div>: 1.7 s,
 # again for every message), so a body nested deeper is refused when it is saved.
 MAX_HTML_DEPTH = 256
-_ELEMENT_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^<>]*>")
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+_ELEMENT_TAG = re.compile(  # quoted attribute values may hold "<" and ">"
+    r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)(?:\"[^\"]*+\"|'[^']*+'|[^'\"<>]++)*+>")
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
                    "source", "track", "wbr"})
-# Left open, these end where the next of their kind begins (HTML's implied end tags).
-_ENDED_BY_THEIR_NEXT = frozenset({"p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup"})
+_BLOCKS = frozenset({
+    "address", "article", "aside", "blockquote", "center", "details", "dir", "div", "dl",
+    "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+    "header", "hr", "main", "menu", "nav", "ol", "p", "pre", "section", "table", "ul"})
+# HTML's implied end tags: an open element of these ends where the next one begins, looked
+# for back to an element that holds them (a cell's row; for an item, any block but a <div>).
+_ITEM_HOLDERS = (_BLOCKS | {"button", "td", "th", "caption", "select"}) - {"address", "div", "p"}
+_ENDS = {"li": ({"li"}, _ITEM_HOLDERS), "dt": ({"dt", "dd"}, _ITEM_HOLDERS),
+         "dd": ({"dt", "dd"}, _ITEM_HOLDERS), "td": ({"td", "th"}, {"tr", "table"}),
+         "th": ({"td", "th"}, {"tr", "table"}), "tr": ({"tr"}, {"table"}),
+         "option": ({"option"}, {"select"}), "optgroup": ({"optgroup", "option"}, {"select"}),
+         "rt": ({"rt", "rp"}, {"ruby"}), "rp": ({"rt", "rp"}, {"ruby"}),
+         "p": ({"p"}, {"button", "table", "td", "th", "caption", "object", "marquee"})}
+_FOREIGN = frozenset({"svg", "math"})  # where "/>" closes any element
+
+
+def _end_implied(open_elements: list[str], name: str) -> None:
+    if name in _BLOCKS and name != "p":  # a block that begins ends an open paragraph
+        _end_implied(open_elements, "p")
+    if name not in _ENDS or (name in ("rt", "rp") and "ruby" not in open_elements):
+        return  # outside <ruby>, <rt> nests
+    ended, holders = _ENDS[name]
+    for i in range(len(open_elements) - 1, -1, -1):
+        if open_elements[i] in ended:
+            del open_elements[i:]
+            return
+        if open_elements[i] in holders:
+            return
 
 
 def html_depth(html: str, *, limit: int = MAX_HTML_DEPTH) -> int:
-    """How deep the elements of `html` nest, counted as a browser would build them (closing
-    tags close up to their element; void and self-closed elements add nothing; an open <p>,
-    <li>, <td> ... ends at the next of its kind); the count stops past `limit`."""
+    """How deep the elements of `html` nest, counted as a browser builds them: comments
+    hold no elements; a closing tag closes up to its element; void elements add nothing, nor
+    does "/>" in SVG or MathML (elsewhere a browser ignores it); an open <li>, <td>, <tr>,
+    <dt>, <p> ... ends where the next one begins. The count stops past `limit`."""
     open_elements: list[str] = []
     deepest = 0
-    for match in _ELEMENT_TAG.finditer(html):
+    for match in _ELEMENT_TAG.finditer(_COMMENT.sub("", html) if "<!--" in html else html):
         name = match.group(2).lower()
         if match.group(1):
             if name in open_elements:
                 while open_elements.pop() != name:
                     pass
             continue
-        if name in _VOID or match.group(0).endswith("/>"):
+        if name in _VOID or (match.group(0).endswith("/>") and (
+                _FOREIGN.intersection(open_elements) or name in _FOREIGN)):
             continue
-        if name in _ENDED_BY_THEIR_NEXT and open_elements and open_elements[-1] == name:
-            open_elements.pop()
+        _end_implied(open_elements, name)
         open_elements.append(name)
         deepest = max(deepest, len(open_elements))
         if deepest > limit:

@@ -103,6 +103,14 @@ def test_sloppy_html_a_mail_program_writes_is_saved(olivia, roster):
 @pytest.mark.parametrize("html, depth", [
     ("", 0), ("<div><div>a</div></div>", 2), ("<br><img src=x><hr/>", 0), ("<p>a<p>b<p>c", 1),
     ("</div></div>", 0), ("<div><span>a</div><div>", 2), ("<b><i>a</b></i><b>", 2),
-    ("<DIV class='x'><Div>", 2), ("<li>a<li>b<ul><li>c<li>d", 3)])
+    ("<DIV class='x'><Div>", 2), ("<li>a<li>b<ul><li>c<li>d", 3),
+    # a reviewer's: what a browser (and the sanitiser) builds
+    ("<ul/>" * 300, 257), ("<div/><div/>", 2), ("<svg><path d=x/><path d=y/></svg>", 1),
+    ("<table>" + "<tr><td>会場<td>日時" * 130 + "</table>", 3),
+    ("<table>" + "<tr><th>氏名<td>x" * 130 + "</table>", 3),
+    ("<ul>" + "<li><p>項目" * 130 + "</ul>", 3), ("<dl>" + "<dt>用語<dd>説明" * 130 + "</dl>", 2),
+    ("<!-- " + "<div>" * 300 + " -->", 0), ("<p>" + '<img alt="<b>">' * 300, 1),
+    ("<p>a<div>b</div><p>c<p>d", 1), ("<rt>" * 300, 257),
+    ("<ruby>" + "字<rt>じ" * 300 + "</ruby>", 2), ("<li><section>" * 200, 257)])
 def test_html_depth_is_counted_as_a_browser_builds_the_elements(html, depth):
     assert mail.html_depth(html) == depth
