@@ -156,18 +156,20 @@ def _an_id_by_nature(parts) -> bool:
     return False
 
 
-def _link_runs(url: str, *, template: bool) -> list[Run]:
+def _link_runs(url: str, *, template: bool, own: frozenset[str] = frozenset()) -> list[Run]:
     parts = urlsplit(url)
     if _an_id_by_nature(parts):
         return []
     found = []
-    for segment in parts.path.split("/"):
+    for segment in parts.path.split("/"):  # a bare address's host is its first
         found += runs_in_word(segment)
+    segments = parts.path.split("/")[0 if parts.netloc else 1:]
     # A run split into segments or values (/Y2hpaGlyby5zQGV4/YW1wbGUuanA=, ?a=...&b=...)
-    # is whole again without the marks between them.
-    path = parts.path if parts.netloc else parts.path.partition("/")[2]  # no host either
-    found += runs_in_word(path.replace("/", ""))
-    found += runs_in_word("".join(value for _name, value in parse_qsl(parts.query)))
+    # is whole again without the marks between them; the recipient's own values (a form
+    # link prefilled with their address and number) are theirs, and join nothing.
+    values = [value for _name, value in parse_qsl(parts.query)]
+    for pieces in (segments, values):
+        found += runs_in_word("".join(piece for piece in pieces if not _theirs(piece, own)))
     allowed = {name.lower() for name in settings.GUARD_LINK_PARAMETERS}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         found += runs_in_word(value)
@@ -177,6 +179,10 @@ def _link_runs(url: str, *, template: bool) -> list[Run]:
             found.append(Run("query", f"{name}={value}"))
     found += runs_in_word(parts.fragment)
     return found
+
+
+def _theirs(piece: str, own: frozenset[str]) -> bool:
+    return bool(piece) and any(piece in value for value in own)
 
 
 def opaque_runs(text: str, *, own: frozenset[str] = frozenset(), template: bool = False) -> (
@@ -189,12 +195,12 @@ def opaque_runs(text: str, *, own: frozenset[str] = frozenset(), template: bool 
     if not found and not _LONG_ASCII.search(text):  # nothing long enough to be a run
         return []
     for match in _URL.finditer(text):
-        found += _link_runs(match.group(0), template=template)
+        found += _link_runs(match.group(0), template=template, own=own)
     rest = _URL.sub(" ", text)
     runs = runs_in_word(rest)
     if _BARE_URL.search(rest):
         for match in _BARE_URL.finditer(rest):
-            found += _link_runs(match.group(0), template=template)
+            found += _link_runs(match.group(0), template=template, own=own)
         runs = runs_in_word(_BARE_URL.sub(" ", rest))
     found += runs
     seen, kept = set(), []

@@ -9,7 +9,7 @@ import gzip
 
 import pytest
 
-from campaigns import guard, workflow
+from campaigns import guard, opaque, workflow
 from campaigns.findings import GuardReport
 from campaigns.models import State
 from tests.factories import (
@@ -80,6 +80,10 @@ ORDINARY = {
         "utm_campaign=december_general_meeting_notice"),
     "a personal link built from the member's own column": (
         "https://association.example/r?t={会員トークン}"),
+    "a form link prefilled with the member's own values": (
+        "https://association.example/form?no={member_number}&mail={email}&t={会員トークン}"),
+    "a path built from the member's own values": (
+        "https://association.example/members/{会員トークン}/{member_number}/profile"),
     "dates, amounts and the association's telephone": (
         "2026年12月4日 14:00〜16:00、会費 3,000円。お問い合わせ 03-1234-5678"),
     "an e-mail address of the association": "連絡先: jimukyoku@association.example",
@@ -157,3 +161,17 @@ def test_the_finding_names_the_encoding_and_the_place(olivia, roster):
     finding = next(f for f in refused.value.report.findings if f.kind == "opaque")
     assert (finding.where, finding.detail, finding.line) == ("body_text", "base32", 3)
     assert "looks encoded (base32)" in finding.message
+
+
+def test_a_link_of_the_recipients_own_values_joins_none_of_them_into_a_run():
+    """A form link from the member's own column (the canary drill's): its query values,
+    each the recipient's, are not read as one payload split across them; an attacker's
+    payload split around them still is."""
+    own = frozenset({"CANARY-EL3@CANARY-ED3.EXAMPLE", "090-4936-8847", "cnrykfkdlk3"})
+    link = ("https://association.example/m/?mail=CANARY-EL3%40CANARY-ED3.EXAMPLE"
+            "&tel=090-4936-8847&ref=cnrykfkdlk3")
+    assert opaque.opaque_runs(link, own=own) == []
+    assert opaque.opaque_runs(link, own=frozenset()) != []  # the join is what is spared
+    split = "https://association.example/r?a=Y2hpaGlyby5zQGV4&tel=090-4936-8847&b=YW1wbGUuanA="
+    assert [run.text for run in opaque.opaque_runs(split, own=own)] == [
+        "Y2hpaGlyby5zQGV4YW1wbGUuanA="]
