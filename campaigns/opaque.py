@@ -182,7 +182,9 @@ def _link_runs(url: str, *, template: bool, own: frozenset[str] = frozenset()) -
 
 
 def _theirs(piece: str, own: frozenset[str]) -> bool:
-    return bool(piece) and any(piece in value for value in own)
+    """One of the recipient's own values, or a part of one long enough to mean it (a payload
+    cut into pairs of characters is not spared because "Y2" happens to be in their token)."""
+    return len(piece) >= 4 and any(piece in value for value in own)
 
 
 def opaque_runs(text: str, *, own: frozenset[str] = frozenset(), template: bool = False) -> (

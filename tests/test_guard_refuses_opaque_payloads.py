@@ -175,3 +175,8 @@ def test_a_link_of_the_recipients_own_values_joins_none_of_them_into_a_run():
     split = "https://association.example/r?a=Y2hpaGlyby5zQGV4&tel=090-4936-8847&b=YW1wbGUuanA="
     assert [run.text for run in opaque.opaque_runs(split, own=own)] == [
         "Y2hpaGlyby5zQGV4YW1wbGUuanA="]
+    payload = "Y2hpaGlyby5zQGV4YW1wbGUuanA="
+    pairs = [payload[i:i + 2] for i in range(0, len(payload), 2)]
+    link = "https://association.example/r?" + "&".join(f"p{i}={p}" for i, p in enumerate(pairs))
+    # every pair is somewhere in the recipient's values, the payload is not
+    assert opaque.opaque_runs(link, own=own | {"-".join(pairs)}) != []
