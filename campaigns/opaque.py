@@ -161,17 +161,17 @@ def _link_runs(url: str, *, template: bool, own: frozenset[str] = frozenset()) -
     if _an_id_by_nature(parts):
         return []
     found = []
-    for segment in parts.path.split("/"):  # a bare address's host is its first
+    segments = parts.path.split("/")
+    for segment in segments:  # a bare address's host is its first
         found += runs_in_word(segment)
-    segments = parts.path.split("/")[0 if parts.netloc else 1:]
+    query = parse_qsl(parts.query, keep_blank_values=True)
     # A run split into segments or values (/Y2hpaGlyby5zQGV4/YW1wbGUuanA=, ?a=...&b=...)
     # is whole again without the marks between them; the recipient's own values (a form
     # link prefilled with their address and number) are theirs, and join nothing.
-    values = [value for _name, value in parse_qsl(parts.query)]
-    for pieces in (segments, values):
+    for pieces in (segments[0 if parts.netloc else 1:], [value for _name, value in query]):
         found += runs_in_word("".join(piece for piece in pieces if not _theirs(piece, own)))
     allowed = {name.lower() for name in settings.GUARD_LINK_PARAMETERS}
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+    for name, value in query:
         found += runs_in_word(value)
         if name.lower() in allowed or (template and _PLACEHOLDER.match(value)):
             continue
