@@ -318,12 +318,14 @@ def test_database_url() -> str:
 test_database_url.__test__ = False
 
 
-def wait_until(condition, *, timeout=60.0, what="condition"):
+def wait_until(condition, *, timeout=60.0, what="condition", seen=None):
+    """`seen`: what to report if it times out (the state the wait found, for a CI log)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            found = f"; found {seen()}" if seen else ""
+            raise AssertionError(f"timed out waiting for {what}{found}")
         time.sleep(0.1)

@@ -11,11 +11,13 @@ import subprocess
 import sys
 import time
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
 from django.db.backends.utils import CursorWrapper
+from django.db.models import Count
 
 from campaigns import sender, tasks, workflow
 from campaigns.models import Campaign, Delivery, State
@@ -104,6 +106,37 @@ def start_worker(campaign, mail_server, **extra):
     return subprocess.Popen([*MANAGE, "send_campaign", str(campaign.pk)],
                             env=worker_env(mail_server, **extra), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+
+
+def start_cluster(env):
+    """`manage.py qcluster` in a process group of its own: its sentinel, pusher and workers
+    are the main process's children and outlive it if only the main process is killed."""
+    return subprocess.Popen([*MANAGE, "qcluster"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop_cluster(cluster, timeout=20):
+    """SIGTERM (the cluster finishes its task and stops), then SIGKILL to the whole group:
+    a cluster left over (its pusher still taking tasks from the queue the next test uses,
+    its workers without that test's grant) would pause the next test's campaign."""
+    if cluster.poll() is None:
+        cluster.send_signal(signal.SIGTERM)
+        try:
+            cluster.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(cluster.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the group is gone: every process of it ended
+    cluster.wait()
+
+
+def _where(campaign):
+    campaign.refresh_from_db()
+    counts = campaign.deliveries.values("state").annotate(n=Count("pk")).order_by("state")
+    return (f"{campaign.state} ({campaign.paused_reason or 'no reason'}), deliveries "
+            f"{ {row['state']: row['n'] for row in counts} }")
 
 
 def ledger(campaign):
@@ -261,22 +294,62 @@ def test_two_worker_processes_share_the_rate_and_both_stop(people, mail_server):
           f"second (limit 40), both stopped, duplicates 0")
 
 
+def cluster_with_a_key(env):
+    """A cluster, once its worker has published the key it made (campaigns.key_window)."""
+    from campaigns import key_window
+
+    known = {w.fingerprint for w in key_window.live_workers()}
+    cluster = start_cluster(env)
+    wait_until(lambda: {w.fingerprint for w in key_window.live_workers()} - known,
+               timeout=60, what="the worker's key")
+    return cluster
+
+
+def _group_alive(pgid):
+    """Whether a process of the group still runs (a zombie, killed and not yet reaped, does
+    not: it takes no task)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def test_a_cluster_the_drills_stop_leaves_no_process_taking_the_next_drills_tasks(
+        mail_server):
+    """Killing only `qcluster`'s main process leaves its sentinel, pusher and workers running
+    (CI once saw the next drill's campaign paused by such a leftover worker, which held no
+    grant): the drills stop a cluster by its whole process group, also when SIGTERM is not
+    honoured in time."""
+    env = worker_env(mail_server)
+    cluster = cluster_with_a_key(env)
+    stop_cluster(cluster, timeout=0)  # no time for SIGTERM: the group is killed
+    wait_until(lambda: not _group_alive(cluster.pid), timeout=5, what="the group's end")
+
+    leftover = cluster_with_a_key(env)  # the check can fail: the old way leaves the group
+    try:
+        leftover.kill()  # the main process only, as the drills did before
+        leftover.wait()
+        time.sleep(1)
+        assert _group_alive(leftover.pid)
+    finally:
+        stop_cluster(leftover)
+    wait_until(lambda: not _group_alive(leftover.pid), timeout=5, what="the group's end")
+
+
 def test_two_qcluster_processes_on_one_campaign(people, mail_server):
     """The real deployment shape: two `manage.py qcluster` on the same queue and campaign."""
     campaign = released(people, 400, rate_limit=40, rate_unit="second")
     env = worker_env(mail_server)
-    clusters = [subprocess.Popen([*MANAGE, "qcluster"], env=env, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL) for _ in range(2)]
+    clusters = [start_cluster(env) for _ in range(2)]
     tasks.queue_send(campaign.pk)  # a second task chain beside the one the release queued
 
     def stop_processes():
         for cluster in clusters:
-            cluster.send_signal(signal.SIGTERM)
-        for cluster in clusters:
-            try:
-                cluster.wait(20)
-            except subprocess.TimeoutExpired:
-                cluster.kill()
+            stop_cluster(cluster)
 
     try:
         names, sent, window = _stop_midway_and_check(campaign, people, mail_server, clusters,
@@ -330,21 +403,13 @@ def test_a_killed_qcluster_cannot_read_the_old_grant_and_the_re_release_finishes
                      checklist=SUPERVISOR_TICKS)
     env = worker_env(mail_server)
 
-    def cluster_with_a_key():
-        known = {w.fingerprint for w in key_window.live_workers()}
-        cluster = subprocess.Popen([*MANAGE, "qcluster"], env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_until(lambda: {w.fingerprint for w in key_window.live_workers()} - known,
-                   timeout=60, what="the worker's key")
-        return cluster
-
     def release_with_a_grant():
         request = key_window.request_for(Campaign.objects.get(pk=campaign.pk))
         grant = sealing.make_grant(request, private, made="2026-12-06T00:00:00Z")
         workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
                          checklist=OBSERVER_TICKS, grant=json.dumps(grant).encode())
 
-    first = cluster_with_a_key()
+    first = cluster_with_a_key(env)
     second = None
     try:
         release_with_a_grant()
@@ -353,7 +418,7 @@ def test_a_killed_qcluster_cannot_read_the_old_grant_and_the_re_release_finishes
         first.wait()
         killed_at = mail_server.count()
         time.sleep(2.1)  # longer than EMAIL_TIMEOUT + margin: its claim is stale now
-        second = cluster_with_a_key()
+        second = cluster_with_a_key(env)
         doorbells.queue_send(campaign.pk)
         wait_until(lambda: Campaign.objects.get(pk=campaign.pk).state == State.PAUSED,
                    timeout=60, what="the pause")
@@ -364,15 +429,11 @@ def test_a_killed_qcluster_cannot_read_the_old_grant_and_the_re_release_finishes
         wait_until(lambda: Campaign.objects.get(pk=campaign.pk).state in (
             State.COMPLETED, State.PAUSED) and not campaign.deliveries.filter(
             state__in=[Delivery.State.PENDING, Delivery.State.SENDING]).exists(),
-            timeout=120, what="the end of sending")
+            timeout=120, what="the end of sending", seen=lambda: _where(campaign))
     finally:
         for cluster in (first, second):
-            if cluster is not None and cluster.poll() is None:
-                cluster.send_signal(signal.SIGTERM)
-                try:
-                    cluster.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(cluster.pid, signal.SIGKILL)
+            if cluster is not None:
+                stop_cluster(cluster)
     # The test process cannot open the roster either: the ledger is compared by member number.
     number_of = {row[2]: row[0] for row in sample_rows(300)}
     received = [number_of[address] for address in mail_server.recipients()]
