@@ -114,3 +114,18 @@ def test_any_other_database_error_still_pauses(live, monkeypatch):
     assert sender.run(live.pk, worker="w", budget=1) is sender.Outcome.FINISHED
     live.refresh_from_db()
     assert live.state == State.PAUSED and "disk full" in live.paused_reason
+
+
+@pytest.mark.django_db
+def test_a_claim_is_on_disk_when_its_commit_returns_so_a_power_cut_cannot_send_twice():
+    """The claim is committed before its message is handed over: a commit that a power cut
+    could still take back would put the message back in the queue after it was sent. SQLite
+    in WAL mode with synchronous=NORMAL does exactly that (the last commits are lost on a
+    power cut); FULL syncs every commit. PostgreSQL: synchronous_commit must not be off."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert cursor.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        else:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] in ("on", "remote_write", "remote_apply")
