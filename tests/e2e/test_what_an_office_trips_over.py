@@ -261,4 +261,10 @@ def test_the_demo_on_another_port_puts_that_port_in_its_links(browser, tmp_path,
         assert page.locator("main").count() == 1 and "unsubscribe" in text_of(page).lower()
     finally:
         demo.send_signal(signal.SIGTERM)
-        demo.wait(timeout=30)
+        try:
+            demo.wait(timeout=30)
+        finally:
+            try:  # its web server, worker and mail catcher too, even if SIGTERM was not enough
+                os.killpg(demo.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
