@@ -125,10 +125,11 @@ def reach(spans, length: int) -> tuple[list[int], dict[int, int]]:
     at: dict[int, int] = {}
     for start, end, *_rest in spans:
         at[start] = max(at.get(start, 0), end)
-    before, furthest = [0] * (length + 1), 0
-    for position in range(length + 1):
-        before[position] = furthest
-        furthest = max(furthest, at.get(position, 0))
+    before, furthest, since = [0] * (length + 1), 0, 0
+    for start in sorted(s for s in at if s < length):  # constant between two starts
+        before[since:start + 1] = [furthest] * (start + 1 - since)
+        furthest, since = max(furthest, at[start]), start + 1
+    before[since:] = [furthest] * (length + 1 - since)
     return before, at
 
 

@@ -222,3 +222,27 @@ def test_a_name_inside_a_longer_one_is_found_as_before():
         kept = [(start, end, member) for start, end, member in names
                 if before[start] < end and at.get(start, 0) <= end]
         assert kept == held_the_old_way(names, spans), (names, spans)
+
+
+def reach_position_by_position(spans, length):
+    at = {}
+    for start, end, *_rest in spans:
+        at[start] = max(at.get(start, 0), end)
+    before, furthest = [0] * (length + 1), 0
+    for position in range(length + 1):
+        before[position] = furthest
+        furthest = max(furthest, at.get(position, 0))
+    return before, at
+
+
+def test_where_spans_reach_is_what_a_walk_position_by_position_finds():
+    """guard_hits.reach fills the runs between two spans' starts at once (a message has a
+    few spans over hundreds of positions): the same list as walking every position, also
+    for spans that start at or past the end, or at one place."""
+    generated = random.Random(47)
+    for _ in range(50_000):
+        length = generated.randint(0, 40)
+        spans = [(generated.randint(0, length + 2), generated.randint(0, length + 4), "W1")
+                 for _ in range(generated.randint(0, 10))]
+        assert guard_hits.reach(spans, length) == reach_position_by_position(spans, length), (
+            spans, length)
