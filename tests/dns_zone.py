@@ -121,7 +121,12 @@ def start(directory: Path, relay_key: Path | None = None) -> Zone:
          f"--pid-file={directory / 'dnsmasq.pid'}", f"--log-facility={directory / 'dns.log'}",
          *records(relay_public, other_public)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_until_it_answers(port, process)
+    try:
+        _wait_until_it_answers(port, process)
+    except BaseException:
+        process.kill()  # no Zone is returned, so nobody else would stop it
+        process.wait()
+        raise
     return Zone(port, relay_key, relay_public, process)
 
 

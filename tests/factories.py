@@ -5,11 +5,15 @@ Fixtures live in tests/conftest.py and are built from these; tests import from h
 from conftest (pytest loads conftest itself, and importing it twice is a trap).
 """
 
+import os
 import re
+import signal
 import socket
 import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -329,3 +333,48 @@ def wait_until(condition, *, timeout=60.0, what="condition", seen=None):
             found = f"; found {seen()}" if seen else ""
             raise AssertionError(f"timed out waiting for {what}{found}")
         time.sleep(0.1)
+
+
+# --- processes a test starts ---------------------------------------------------------------------
+
+MANAGE_PY = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+
+
+def start_cluster(env, *, output=subprocess.DEVNULL):
+    """`manage.py qcluster` in a process group of its own: its sentinel, pusher and workers
+    are the main process's children and outlive it if only the main process is killed."""
+    return subprocess.Popen([*MANAGE_PY, "qcluster"], env=env, stdout=output,
+                            stderr=subprocess.STDOUT if output is not subprocess.DEVNULL
+                            else subprocess.DEVNULL, start_new_session=True)
+
+
+def stop_group(process, timeout=20, *, how=signal.SIGTERM):
+    """Ask a process started in its own group (start_new_session) to stop (`how`), give it
+    `timeout` seconds, then SIGKILL the whole group: a qcluster left over, its pusher still
+    taking tasks from the queue the next test uses and its workers holding no grant of that
+    test, once paused the next drill's campaign (a web server or a mail catcher left over
+    holds a port, a database connection)."""
+    if process.poll() is None:
+        process.send_signal(how)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the group is gone: every process of it ended
+    process.wait()
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs (a zombie, killed and not yet reaped, does
+    not: it takes no task)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False

@@ -19,6 +19,7 @@ from tests.factories import (
     free_port,
     make_campaign,
     make_roster,
+    stop_group,
     test_database_url,
     wait_until,
 )
@@ -155,7 +156,7 @@ def test_gunicorn_serves_the_app_and_its_static_files_in_production_mode(tmp_pat
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "countersign.wsgi", "--bind", f"127.0.0.1:{port}",
          "--workers", "2", "--chdir", str(settings.BASE_DIR)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         import http.client
 
@@ -177,8 +178,7 @@ def test_gunicorn_serves_the_app_and_its_static_files_in_production_mode(tmp_pat
         login = get(reverse("login"))
         assert login.status == 200 and "Strict-Transport-Security" in login.headers
     finally:
-        server.terminate()
-        server.wait(10)
+        stop_group(server, timeout=15)  # its workers too, which hold database connections
 
 
 def _up(get):

@@ -10,8 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from email import message_from_bytes, policy
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -24,6 +24,20 @@ from campaigns.models import Campaign, Delivery, State
 from campaigns.seen import Seen
 from countersign.models import Organisation
 from countersign.roles import Role
+from tests.factories import (
+    OBSERVER_TICKS,
+    SUPERVISOR_TICKS,
+    email_of,
+    free_port,
+    group_alive,
+    make_campaign,
+    make_roster,
+    make_user,
+    start_cluster,
+    stop_group,
+    test_database_url,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]
 MANAGE = [sys.executable, str(settings.BASE_DIR / "manage.py")]
@@ -55,7 +69,11 @@ class MailServer:
     def stop(self):
         if self.process is not None:
             self.process.send_signal(signal.SIGINT)
-            self.process.wait(10)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
             self.process = None
 
     def count(self) -> int:
@@ -102,34 +120,27 @@ def worker_env(mail_server, **extra):
             **extra}
 
 
+_started: list[subprocess.Popen] = []  # send workers, killed after their test if still there
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_left(transactional_db):  # torn down before the database is emptied
+    """A drill that fails or times out waiting leaves no `send_campaign` process sending
+    beside the next test (or holding the database while the next test empties it)."""
+    yield
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
 def start_worker(campaign, mail_server, **extra):
-    return subprocess.Popen([*MANAGE, "send_campaign", str(campaign.pk)],
-                            env=worker_env(mail_server, **extra), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-
-
-def start_cluster(env):
-    """`manage.py qcluster` in a process group of its own: its sentinel, pusher and workers
-    are the main process's children and outlive it if only the main process is killed."""
-    return subprocess.Popen([*MANAGE, "qcluster"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def stop_cluster(cluster, timeout=20):
-    """SIGTERM (the cluster finishes its task and stops), then SIGKILL to the whole group:
-    a cluster left over (its pusher still taking tasks from the queue the next test uses,
-    its workers without that test's grant) would pause the next test's campaign."""
-    if cluster.poll() is None:
-        cluster.send_signal(signal.SIGTERM)
-        try:
-            cluster.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(cluster.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # the group is gone: every process of it ended
-    cluster.wait()
+    process = subprocess.Popen([*MANAGE, "send_campaign", str(campaign.pk)],
+                               env=worker_env(mail_server, **extra), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    _started.append(process)
+    return process
 
 
 def _where(campaign):
@@ -305,19 +316,6 @@ def cluster_with_a_key(env):
     return cluster
 
 
-def _group_alive(pgid):
-    """Whether a process of the group still runs (a zombie, killed and not yet reaped, does
-    not: it takes no task)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # it ended while we looked
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
 def test_a_cluster_the_drills_stop_leaves_no_process_taking_the_next_drills_tasks(
         mail_server):
     """Killing only `qcluster`'s main process leaves its sentinel, pusher and workers running
@@ -326,18 +324,18 @@ def test_a_cluster_the_drills_stop_leaves_no_process_taking_the_next_drills_task
     honoured in time."""
     env = worker_env(mail_server)
     cluster = cluster_with_a_key(env)
-    stop_cluster(cluster, timeout=0)  # no time for SIGTERM: the group is killed
-    wait_until(lambda: not _group_alive(cluster.pid), timeout=5, what="the group's end")
+    stop_group(cluster, timeout=0)  # no time for SIGTERM: the group is killed
+    wait_until(lambda: not group_alive(cluster.pid), timeout=5, what="the group's end")
 
     leftover = cluster_with_a_key(env)  # the check can fail: the old way leaves the group
     try:
         leftover.kill()  # the main process only, as the drills did before
         leftover.wait()
         time.sleep(1)
-        assert _group_alive(leftover.pid)
+        assert group_alive(leftover.pid)
     finally:
-        stop_cluster(leftover)
-    wait_until(lambda: not _group_alive(leftover.pid), timeout=5, what="the group's end")
+        stop_group(leftover)
+    wait_until(lambda: not group_alive(leftover.pid), timeout=5, what="the group's end")
 
 
 def test_two_qcluster_processes_on_one_campaign(people, mail_server):
@@ -349,7 +347,7 @@ def test_two_qcluster_processes_on_one_campaign(people, mail_server):
 
     def stop_processes():
         for cluster in clusters:
-            stop_cluster(cluster)
+            stop_group(cluster)
 
     try:
         names, sent, window = _stop_midway_and_check(campaign, people, mail_server, clusters,
@@ -359,20 +357,6 @@ def test_two_qcluster_processes_on_one_campaign(people, mail_server):
     print(f"\ntwo qclusters (workers seen: {len(names)}): {len(sent)} sent, at most {window} "
           f"in any second (limit 40), stopped, duplicates 0")
 
-
-from datetime import timedelta
-
-from tests.factories import (
-    OBSERVER_TICKS,
-    SUPERVISOR_TICKS,
-    email_of,
-    free_port,
-    make_campaign,
-    make_roster,
-    make_user,
-    test_database_url,
-    wait_until,
-)
 
 _second = timedelta(seconds=1)
 
@@ -433,7 +417,7 @@ def test_a_killed_qcluster_cannot_read_the_old_grant_and_the_re_release_finishes
     finally:
         for cluster in (first, second):
             if cluster is not None:
-                stop_cluster(cluster)
+                stop_group(cluster)
     # The test process cannot open the roster either: the ledger is compared by member number.
     number_of = {row[2]: row[0] for row in sample_rows(300)}
     received = [number_of[address] for address in mail_server.recipients()]

@@ -3,14 +3,12 @@ server, a real django-q2 worker process and the loopback mail catcher."""
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 
-from tests.factories import free_port, test_database_url
+from tests.factories import free_port, start_cluster, stop_group, test_database_url
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "e2e-screenshots"
@@ -86,12 +84,7 @@ def worker(live_server, catcher, tmp_path):
            "EMAIL_PORT": str(port), "EMAIL_TIMEOUT": "10", "Q_WORKERS": "1", "DEBUG": "true",
            "MAILCATCHER_DIR": str(directory), "SEND_SLICE_SECONDS": "10"}
     log = open(tmp_path / "qcluster.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([sys.executable, str(django_settings.BASE_DIR / "manage.py"),
-                                "qcluster"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = start_cluster(env, output=log)
     yield process
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_group(process, timeout=30)  # a slice may run SEND_SLICE_SECONDS + EMAIL_TIMEOUT
     log.close()

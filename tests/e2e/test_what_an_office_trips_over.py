@@ -223,12 +223,11 @@ print(campaign.pk)
 def test_the_demo_on_another_port_puts_that_port_in_its_links(browser, tmp_path, screenshots):
     import os
     import re
-    import signal
     import subprocess
     import sys
     import threading
 
-    from tests.factories import free_port, wait_until
+    from tests.factories import free_port, stop_group, wait_until
 
     web_port, smtp_port = free_port(), free_port()
     env = {**{k: v for k, v in os.environ.items() if k != "SITE_URL"},
@@ -260,11 +259,4 @@ def test_the_demo_on_another_port_puts_that_port_in_its_links(browser, tmp_path,
         page.goto(links.pop())
         assert page.locator("main").count() == 1 and "unsubscribe" in text_of(page).lower()
     finally:
-        demo.send_signal(signal.SIGTERM)
-        try:
-            demo.wait(timeout=30)
-        finally:
-            try:  # its web server, worker and mail catcher too, even if SIGTERM was not enough
-                os.killpg(demo.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_group(demo, timeout=30)  # its web server, worker and mail catcher too
