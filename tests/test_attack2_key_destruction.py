@@ -74,5 +74,6 @@ def test_the_certificate_counts_the_backups_of_a_previewed_members_seal(
     unreadable = certificate.document["unreadable"]
     # The backups hold the preview seal, opened by a key derived from MEMBER_DATA_KEY:
     # the contractor can read this member until the backups expire, not "from the erasure".
-    expected = (timezone.localdate() + timedelta(days=BACKUP_DAYS)).isoformat()
+    expected = (timezone.localdate(certificate.created_at)  # the day of the erasure
+                + timedelta(days=BACKUP_DAYS)).isoformat()
     assert unreadable["contractor_from"] == expected, unreadable
