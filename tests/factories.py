@@ -348,14 +348,14 @@ def start_cluster(env, *, output=subprocess.DEVNULL):
                             else subprocess.DEVNULL, start_new_session=True)
 
 
-def stop_group(process, timeout=20, *, how=signal.SIGTERM):
-    """Ask a process started in its own group (start_new_session) to stop (`how`), give it
+def stop_group(process, timeout=20):
+    """Ask a process started in its own group (start_new_session) to stop (SIGTERM), give it
     `timeout` seconds, then SIGKILL the whole group: a qcluster left over, its pusher still
     taking tasks from the queue the next test uses and its workers holding no grant of that
     test, once paused the next drill's campaign (a web server or a mail catcher left over
     holds a port, a database connection)."""
     if process.poll() is None:
-        process.send_signal(how)
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -8,13 +8,11 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
-from django.conf import settings
 from django.db import OperationalError, connection
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Count
@@ -25,6 +23,7 @@ from campaigns.seen import Seen
 from countersign.models import Organisation
 from countersign.roles import Role
 from tests.factories import (
+    MANAGE_PY,
     OBSERVER_TICKS,
     SUPERVISOR_TICKS,
     email_of,
@@ -40,7 +39,7 @@ from tests.factories import (
 )
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db(transaction=True)]
-MANAGE = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+MANAGE = MANAGE_PY
 
 
 class MailServer:
