@@ -26,6 +26,7 @@ class CampaignsConfig(AppConfig):
         # before the models load.
         from campaigns import (
             doorbells,
+            guard,
             guard_index,
             labels,  # noqa: F401
             notifications,
@@ -33,6 +34,7 @@ class CampaignsConfig(AppConfig):
             suppression,
             workflow,
         )
+        from roster import free_text
         from roster.models import NamedMember, Roster
 
         # What follows a move of the workflow (its table's `after`, and telling people):
@@ -44,6 +46,8 @@ class CampaignsConfig(AppConfig):
             ring_worker=lambda campaign: doorbells.queue_sending(campaign.pk),
             mail_anchor=lambda campaign: doorbells.queue_audit_anchor(
                 f"campaign {campaign.pk} {campaign.state}"))
+        # The roster app's free texts (reasons) are checked for member data by the guard.
+        free_text.register(guard.member_data_in)
         # A suppression that changes the recipients of a campaign under review sends it back.
         suppression.register_after(workflow.recount_recipients)
         password_set_by_other.connect(lapse_signoffs_of_the_person, dispatch_uid="lapse")

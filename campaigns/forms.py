@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns import charsets, content, sending_hours, unsubscribe
 from campaigns.models import Campaign, Kind
-from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST
+from campaigns.workflow import OBSERVER_CHECKLIST, SUPERVISOR_CHECKLIST, name_check
 from countersign.models import User
 from countersign.roles import Role
 from roster.models import Roster
@@ -134,6 +134,12 @@ class CampaignForm(forms.ModelForm):
             for message in messages:
                 self.add_error(field, message)
         return cleaned
+
+    def clean_name(self):
+        named = name_check(self.cleaned_data["name"])
+        if not named:
+            raise forms.ValidationError(named.reason)
+        return self.cleaned_data["name"]
 
 
 class SignOffForm(forms.Form):

@@ -34,7 +34,7 @@ from functools import cached_property, lru_cache
 
 from django.utils.translation import gettext as _
 
-from campaigns import guard_hits, guard_tags, links, mail, opaque
+from campaigns import guard_hits, guard_index, guard_tags, links, mail, opaque
 from campaigns.findings import (
     COUNTED,
     Finding,
@@ -199,36 +199,65 @@ def scan_texts(texts: dict[str, str], index: RosterIndex, *,
     return findings
 
 
-def members_named_in(text: str, roster) -> list[str]:
-    """Member numbers whose address or name a reviewer's free text carries. Stricter than
-    a message (where one name may be a signature): a comment goes to the audit log, which
-    auditors read, and must name members by number only."""
-    if not text.strip() or roster.purged_at is not None:
+# How a free text names a member: by their number. Every other value of theirs is member data.
+_NUMBER_KINDS = frozenset({"member_number", "number_digits"})
+
+
+def member_data_in(text: str) -> list[Finding]:
+    """Member data in a free text that is kept in the audit log, which auditors read, and
+    told to people (a sign-off's comment, a written reason, a campaign's name): any value of
+    any member of any roster held but their number, in every reading a message's check
+    reads (a telephone number, a postal address, a reading of a name, any column), and on
+    the keyed tags of rosters the contractor cannot read (held by the association, or
+    purged). Stricter than a message: nobody's own data, and a name is found alone."""
+    if not text.strip():
         return []
-    index, found = roster_index(roster), set()
-    for view, spaced in views(text):
-        found.update(hit.member for hit in guard_hits.hits(view.casefold(), index, spaced=spaced)
-                     if hit.kind in ("email", "names"))
-    return sorted(found)
+    texts = {"body_text": text}
+    found = scan_texts(texts, guard_index.index_of_all(), recipient=Recipient()) + \
+        guard_tags.findings(texts)
+    return [finding for finding in found if finding.kind not in _NUMBER_KINDS]
+
+
+def shown_host(host: str, literal: str) -> str:
+    """A link's domain as a signer, a refusal or the audit log may show it: one the
+    campaign's own text writes, or one of the allowed domains as listed; else "" (a domain
+    built from members' data, https://{name}.example/ or a column of home pages, is theirs)."""
+    written = literal.casefold()
+    if host and (host in written or _unicode_host(host) in written
+                 or host in links.allowed_domains()):
+        return host
+    return ""
+
+
+def _unicode_host(host: str) -> str:
+    try:
+        return host.encode("ascii").decode("idna")
+    except UnicodeError:
+        return host
 
 
 def _link_finding(link: links.Link, where: str, *, recipient: str = "",
-                  column_name: str = "") -> Finding | None:
+                  column_name: str = "", literal: str = "") -> Finding | None:
     problem = links.problem(link)
     if not problem:
         return None
+    host = shown_host(link.host, literal)
     reason = (_("only http, https and mailto links may be sent") if problem == "scheme"
-              else _("%(host)s is not one of the allowed link domains") % {"host": link.host})
+              else _("%(host)s is not one of the allowed link domains") % {"host": host} if host
+              else _("a link's domain, built from members' data, is not one of the allowed "
+                     "link domains"))
     return Finding("link", where, 0, 0, link.url, column_name=column_name,
                    recipient=recipient, detail=reason)
 
 
-def scan_links(texts: dict[str, str], *, recipient: Recipient | None = None) -> list[Finding]:
-    """Links that may not be sent (CAMPAIGN_LINK_DOMAINS, schemes), per place."""
+def scan_links(texts: dict[str, str], *, recipient: Recipient | None = None,
+               literal: str = "") -> list[Finding]:
+    """Links that may not be sent (CAMPAIGN_LINK_DOMAINS, schemes), per place. `literal`:
+    the campaign's own text, whose domains a refusal may name."""
     found = []
     for where, text in texts.items():
         for link in links.links_in(**{where: text}):
-            finding = _link_finding(link, where,
+            finding = _link_finding(link, where, literal=literal,
                                     recipient=recipient.member_number if recipient else "")
             if finding is not None:
                 found.append(finding)
@@ -276,7 +305,8 @@ def check_message(*, roster, subject: str, body_text: str, body_html: str,
     found = scan_texts(scanned, index, recipient=who)
     purged = guard_tags.findings_in_template(_template_texts(template, "")) if template else []
     return (found + purged + _seam_findings(scanned, index, found, recipient=who)
-            + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who)
+            + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who,
+                         literal="\n".join(template.values()) if template else "")
             + scan_opaque(scanned, own=_own_values(recipient), recipient=who.member_number))
 
 
@@ -296,7 +326,7 @@ def _template_texts(templates: dict[str, str], replace) -> dict[str, str]:
 
 
 def _column_findings(extra: dict, columns: list[str], index: RosterIndex, who: Recipient,
-                     found_links: dict[str, str]) -> list[Finding]:
+                     found_links: dict[str, str], literal: str) -> list[Finding]:
     """One member's values of the used columns: other members' data, and links (a column
     may hold a URL, or be the href of a link)."""
     findings = []
@@ -309,7 +339,7 @@ def _column_findings(extra: dict, columns: list[str], index: RosterIndex, who: R
             if len(found_links) < MAX_LISTED_LINKS:
                 found_links.setdefault(link.url, f"column:{column}")
             finding = _link_finding(link, "column", recipient=who.member_number,
-                                    column_name=column)
+                                    column_name=column, literal=literal)
             if finding is not None:
                 findings.append(finding)
     return findings
@@ -334,6 +364,7 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
     report.add(scan_opaque(_template_texts(templates, lambda m: " " * len(m.group(0))),
                            template=True))
 
+    literal = "\n".join(templates.values())
     used = set().union(*(mail.used_fields(t) for t in templates.values()))
     columns = [c for c in roster.extra_columns if c in used]
     found_links: dict[str, str] = {}  # url -> where it came from
@@ -345,7 +376,7 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
             continue
         values = member.placeholders()
         report.add(_column_findings(member.extra, columns, index, Recipient.of(values),
-                                    found_links))
+                                    found_links, literal))
         length = sum(len(values.get(f, "")) for f in used)
         if shortest_length is None or length < shortest_length:
             shortest, shortest_length = values, length
@@ -365,7 +396,7 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
                  "body_html": rendered.body_html}
         report.add(scan_texts(texts, index, recipient=Recipient.of(values)))
         report.add(scan_links({**texts, "body_html": rendered.unsanitised_html},
-                              recipient=Recipient.of(values)))
+                              recipient=Recipient.of(values), literal=literal))
         report.add(scan_opaque(texts, own=_own_values(values),
                                recipient=values["member_number"]))
         report.add(guard_tags.findings(texts, recipient=values["member_number"],
@@ -380,8 +411,9 @@ def check_campaign_content(*, roster, subject: str, body_text: str,
 def link_summary(found: dict[str, str], templates: dict[str, str]) -> list[dict]:
     """The links for the signers, with no member data in them: a link written in the
     campaign's own text with its URL; links that members' data built (a roster column, a
-    placeholder in a link) by domain and origin, with how many distinct ones and a SHA-256
-    over them (two versions compare without showing them)."""
+    placeholder in a link) by domain (shown_host: none when members' data built it too)
+    and origin, with how many distinct ones and a SHA-256 over them (two versions compare
+    without showing them)."""
     literal = "\n".join(templates.values())
     listed, built = [], {}
     for url, source in found.items():
@@ -389,8 +421,9 @@ def link_summary(found: dict[str, str], templates: dict[str, str]) -> list[dict]
         if url in literal:
             listed.append({"url": url, "scheme": link.scheme, "host": link.host, "count": 1,
                            "source": "text"})
-        else:
-            built.setdefault((link.scheme, link.host, source), []).append(url)
+        else:  # by domain, or all in one when their domains are members' data
+            built.setdefault((link.scheme, shown_host(link.host, literal), source),
+                             []).append(url)
     for (scheme, host, source), urls in built.items():
         listed.append({"url": "", "scheme": scheme, "host": host, "count": len(urls),
                        "source": source, "sha256": hashlib.sha256(

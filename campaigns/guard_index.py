@@ -158,6 +158,12 @@ def warm(**_signal) -> None:
         log.warning("guard index not built at worker start: %s", type(error).__name__)
 
 
+def index_of_all() -> RosterIndex:
+    """The index of every member value of every roster held, with no member as the one a
+    text is addressed to (a free text kept in the audit log is nobody's own)."""
+    return RosterIndex(_held_index(), "")
+
+
 def roster_index(roster) -> RosterIndex:
     """The index of every member value of every roster the association holds (not only
     `roster`, the campaign's: the 2022 leak pasted the whole membership into a mail to a

@@ -3,6 +3,8 @@ from crispy_forms.layout import Submit
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from roster import free_text
+
 
 class RosterUploadForm(forms.Form):
     name = forms.CharField(
@@ -24,6 +26,12 @@ class RosterUploadForm(forms.Form):
         self.helper.attrs = {"data-upload-progress": ""}
         self.helper.add_input(Submit("submit", _("Check the file")))
 
+    def clean_name(self):  # shown in the audit log and on every campaign of the roster
+        name = self.cleaned_data["name"]
+        if problem := free_text.problem(name):
+            raise forms.ValidationError(problem)
+        return name
+
 
 class MemberSearchForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=200)
@@ -35,6 +43,12 @@ class NamedMemberForm(forms.Form):
                              help_text=_("For example: “President, signs the notices”."))
     last_day = forms.DateField(label=_("Until (inclusive)"),
                                widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"]
+        if problem := free_text.problem(reason):
+            raise forms.ValidationError(problem)
+        return reason
 
     def clean_last_day(self):
         from django.utils import timezone

@@ -42,7 +42,7 @@ import audit
 from countersign import association_key, sealing
 from countersign.pseudonyms import pseudonym
 from countersign.roles import Role, has_role
-from roster import data_keys, member_data
+from roster import data_keys, free_text, member_data
 from roster.actions import Action
 from roster.models import Member, PreviewGrant, Roster
 
@@ -91,6 +91,8 @@ def request_for(roster: Roster, numbers: list[str], *, days: int, reason: str,
                              % {"most": settings.PREVIEW_MAX_DAYS})
     if not reason.strip():
         raise PreviewRefused(_("Say why these members may be shown."))
+    if problem := free_text.problem(reason):
+        raise PreviewRefused(problem)
     members = {m.member_number: m for m in Member.objects.filter(
         roster=roster, member_number__in=numbers).only("pk", "member_number")}
     missing = [number for number in numbers if number not in members]
@@ -147,6 +149,8 @@ def accept(data: bytes, *, roster: Roster, actor) -> list[str]:
     member granted before gets the new grant instead."""
     _require_observer(actor)
     not_after, text, reason, seals, tags = _parsed(data, roster)
+    if problem := free_text.problem(reason):  # the reason the request carried, read again
+        raise PreviewRefused(problem)
     now = timezone.now()
     if not now < not_after <= now + timedelta(days=settings.PREVIEW_MAX_DAYS, minutes=5):
         raise PreviewRefused(_("The preview answer's deadline has passed (or is further off "

@@ -4,14 +4,14 @@ import hashlib
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import audit
 from countersign.roles import Role, has_role
-from roster import data_keys, member_data
+from roster import data_keys, free_text, member_data
 from roster.actions import Action
 from roster.importer import ParsedRoster, parse_roster
 from roster.models import NamedMember, Roster, RosterUpload
@@ -220,6 +220,9 @@ def add_named_member(*, member_number: str, reason: str, last_day, actor) -> Nam
     signing them) until `last_day`. Audited; the guard reads it within seconds."""
     if not has_role(actor, Role.OBSERVER):
         raise PermissionDenied
+    problem = free_text.problem(reason)
+    if problem:
+        raise ValidationError(problem, code="member_data")
     with transaction.atomic():
         named = NamedMember.objects.create(member_number=member_number.strip(),
                                            reason=reason.strip(), last_day=last_day,

@@ -23,6 +23,7 @@ from campaigns.workflow.door import (
     WrongState,
     can,
     checks_for,
+    name_check,
     register_hooks,
 )
 from campaigns.workflow.drafting import (
@@ -70,7 +71,7 @@ __all__ = [
     "WorkflowError", "WrongState", "approve", "can", "can_duplicate", "can_send_to_the_rest",
     "cancel", "checks_for", "complete", "confirm_canary", "create", "decide", "duplicate",
     "edit", "hold", "lapse_reasons", "lapse_signoffs", "lapse_signoffs_of",
-    "lapse_signoffs_of_unstanding_signers", "pause", "recount_recipients", "refuse_message",
-    "register_hooks", "reject", "release", "start", "stop", "stop_at_deadline", "stop_overdue",
-    "submit", "test_send", "tested_hashes",
+    "lapse_signoffs_of_unstanding_signers", "name_check", "pause", "recount_recipients",
+    "refuse_message", "register_hooks", "reject", "release", "start", "stop", "stop_at_deadline",
+    "stop_overdue", "submit", "test_send", "tested_hashes",
 ]

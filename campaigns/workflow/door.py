@@ -232,12 +232,13 @@ def _seen_check(campaign, args) -> Check:
 
 def _comment_check(campaign, comment: str) -> Check:
     """A comment (or a written reason, such as a release's override) is kept in the
-    sign-off, the audit log and notifications: never a member's address or name (the
-    member number says who)."""
-    if guard.members_named_in(comment, campaign.roster):
-        return refused(IncompleteSignOff, _("The comment names a member by address or name. "
-                                        "Refer to members by their member number only: "
-                                        "comments are kept in the audit log."), "comment_data")
+    sign-off, the audit log and notifications: never a member's data (the member number
+    says who)."""
+    if guard.member_data_in(comment):
+        return refused(IncompleteSignOff, _(
+            "The comment carries a member's data (an address, a name, a telephone number or "
+            "another value of theirs). Refer to members by their member number only: "
+            "comments are kept in the audit log."), "comment_data")
     return ALLOWED
 
 
@@ -326,6 +327,18 @@ def content_check(roster, fields: dict) -> Check:
     if problems:
         return refused(ContentRefused, " ".join(m for ms in problems.values() for m in ms),
                    "content", details={"fields": sorted(problems)})
+    return ALLOWED
+
+
+def name_check(name: str | None) -> Check:
+    """A campaign's name is listed to auditors, in notifications and in mails to the
+    people on it: never a member's data (campaigns.guard.member_data_in)."""
+    if name and guard.member_data_in(name):
+        return refused(ContentRefused, _(
+            "The campaign's name carries a member's data (an address, a name, a telephone "
+            "number or another value of theirs). Name a campaign by what it announces: its "
+            "name is shown in the audit log and in notifications."), "name_data",
+            details={"fields": ["name"]})
     return ALLOWED
 
 

@@ -30,6 +30,7 @@ from campaigns.workflow.door import (
     first_of,
     guard_outside_the_lock,
     locked,
+    name_check,
     perform,
     record_move,
     record_refusal,
@@ -50,7 +51,7 @@ def create(*, user, roster, name: str, sender: str, subject: str, body_text: str
               "body_html": mail.sanitise_html(body_html)}
     if not has_role(user, Role.OPERATOR):
         raise NotAllowed(_("Only an operator can create a campaign."), code="role")
-    check = content_check(roster, fields)
+    check = first_of(lambda: content_check(roster, fields), lambda: name_check(name))
     if not check:
         raise check.error
     with transaction.atomic():
@@ -162,7 +163,7 @@ def edit(*, campaign, user, roster=None, name: str | None = None, **changes) -> 
 
 def _conditions_of_edit(c, user, *, roster, name, changes) -> Check:
     fields = {f: changes.get(f, getattr(c, f)) for f in CONTENT_FIELDS}
-    return content_check(roster or c.roster, fields)
+    return first_of(lambda: content_check(roster or c.roster, fields), lambda: name_check(name))
 
 
 def _apply_edit(c, user, *, roster, name, changes) -> dict:
