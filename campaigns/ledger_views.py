@@ -5,6 +5,7 @@ number, name or address: member data, for the roles the access policy lets see a
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_http_methods
 
 from campaigns import carrier_outcomes, ledger
 from campaigns.labels import status_meaning
@@ -17,9 +18,10 @@ LEDGER_ROLES = access.roles_for(access.Data.LEDGER_ADDRESSES)
 
 
 @role_required(*LEDGER_ROLES)
+@require_http_methods(["GET", "POST"])  # POST: a search (countersign.access.search_query)
 def campaign_ledger(request, pk):
     campaign = get_object_or_404(Campaign.objects.select_related("roster"), pk=pk)
-    state, q = request.GET.get("state"), request.GET.get("q", "").strip()
+    state, q = request.GET.get("state"), access.search_query(request)
     carrier = request.GET.get("carrier")
     deliveries = campaign.deliveries.order_by("id")
     if state in Delivery.State.values:
@@ -29,7 +31,7 @@ def campaign_ledger(request, pk):
     if q:  # the ledger is member data (access policy): search by number, name or address
         deliveries = deliveries.filter(Q(member_number__icontains=q) | Q(
             member_id__in=member_data.matching_ids(campaign.roster_id, q)))
-    page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
+    page = Paginator(deliveries, 100).get_page(access.page_number(request))
     page.object_list = ledger.with_addresses(page.object_list)
     for delivery in page.object_list:  # 5.1.1 and what it means, in the reader's language
         delivery.bounce_meaning = status_meaning(delivery.bounce_status)

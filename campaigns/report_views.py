@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
 
 import audit
 from campaigns import reports
@@ -76,6 +77,7 @@ def _incident_file(request, campaign, fmt: str, *, member_data: bool):
 
 
 @role_required(*access.roles_for(access.Data.INCIDENT_SUMMARY))
+@require_http_methods(["GET", "POST"])  # POST: a search (countersign.access.search_query)
 def incident(request, pk):
     """Who got what. With names and addresses for the supervisor and the observer; for an
     auditor the same report keyed by member number only (access.POLICY). There is no report
@@ -87,14 +89,14 @@ def incident(request, pk):
     fmt = request.GET.get("format")
     if fmt in ("csv", "xlsx"):
         return _incident_file(request, campaign, fmt, member_data=member_data)
-    q = request.GET.get("q", "").strip()
+    q = access.search_query(request)
     deliveries = campaign.deliveries.order_by("id")
     if q:  # by member number; by name and address only for those who may see them
         found = Q(member_number__icontains=q)
         if member_data:
             found |= Q(member_id__in=door.matching_ids(campaign.roster_id, q))
         deliveries = deliveries.filter(found)
-    page = Paginator(deliveries, 50).get_page(request.GET.get("page"))  # a phone's page
+    page = Paginator(deliveries, 50).get_page(access.page_number(request))  # a phone's page
     return render(request, "campaigns/incident.html", {
         "campaign": campaign, "progress": progress(campaign), "member_data": member_data,
         "page": page, "q": q,

@@ -467,10 +467,11 @@ def campaign_duplicate(request, pk):
 
 
 @role_required(*access.roles_for(access.Data.MEMBER_ROWS))
+@require_http_methods(["POST"])  # the query may be a name: never in a URL (access.search_query)
 def member_search(request, pk):
     """For the test send's member picker: up to 20 members of the campaign's roster whose
     number or name starts with / contains what was typed (member data: the policy's roles)."""
     campaign = _get_campaign_for(request, pk)
-    q = request.GET.get("q", "").strip()
+    q = access.search_query(request)
     return JsonResponse({"members": [{"number": m.member_number, "name": m.name}
                                      for m in member_data.search(campaign.roster, q)]})

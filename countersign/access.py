@@ -63,3 +63,15 @@ def table() -> list[tuple[str, dict[str, bool]]]:
     """The policy as rows (what, {role: allowed}), for the README check and a page."""
     return [(str(Data(what).label), {role: role in roles for role in Role.values})
             for what, roles in POLICY.items()]
+
+
+# A search may name a member (a name, an address): it comes in a POST's body, never in a
+# URL, which the web server's and proxies' access logs, the browser's history and the next
+# page's Referer keep where erasure cannot reach. A "q" in a URL is not read.
+def search_query(request) -> str:
+    return request.POST.get("q", "").strip()[:200] if request.method == "POST" else ""
+
+
+def page_number(request) -> str | None:
+    """The page asked for: a search's next page is asked with its query, by POST too."""
+    return (request.POST if request.method == "POST" else request.GET).get("page")

@@ -33,10 +33,6 @@ class RosterUploadForm(forms.Form):
         return name
 
 
-class MemberSearchForm(forms.Form):
-    q = forms.CharField(label=_("Search"), required=False, max_length=200)
-
-
 class NamedMemberForm(forms.Form):
     member_number = forms.CharField(label=_("Member number"), max_length=64)
     reason = forms.CharField(label=_("Why they may be named"), max_length=200,

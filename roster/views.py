@@ -15,7 +15,7 @@ from countersign import access, association_key
 from countersign.models import AssociationKey
 from countersign.roles import Role, has_role, record_denied_request, role_required
 from roster import data_keys, member_data, previews, services
-from roster.forms import MemberSearchForm, NamedMemberForm, PreviewRequestForm, RosterUploadForm
+from roster.forms import NamedMemberForm, PreviewRequestForm, RosterUploadForm
 from roster.models import NamedMember, PreviewGrant, Roster, RosterUpload
 
 # Who sees what: countersign.access (auditors see a roster's metadata, not its members).
@@ -31,6 +31,7 @@ def roster_list(request):
 
 
 @role_required(*ROSTER_READERS)
+@require_http_methods(["GET", "POST"])  # POST: a search (countersign.access.search_query)
 def roster_detail(request, pk):
     roster = get_object_or_404(Roster.objects.select_related("imported_by"), pk=pk)
     context = {"roster": roster, "with_association": data_keys.with_association(roster),
@@ -41,11 +42,10 @@ def roster_detail(request, pk):
             context["preview_form"] = PreviewRequestForm()
             context["association_fingerprint"] = association_key.current_fingerprint()
     if context["can_see_members"]:
-        form = MemberSearchForm(request.GET)
-        q = form.cleaned_data["q"].strip() if form.is_valid() else ""
-        context["form"] = form
+        q = access.search_query(request)
+        context["q"] = q
         context["page"] = member_data.page_of(roster, user=request.user, q=q,
-                                              page=request.GET.get("page"))
+                                              page=access.page_number(request))
     return render(request, "roster/detail.html", context)
 
 

@@ -22,7 +22,7 @@ def test_the_ledger_is_searched_by_number_name_or_address(released, oscar, sink)
     run_until_done(released)
     client, ledger = client_for(oscar), reverse("campaigns:ledger", args=[released.pk])
     for query in ("W000003", "member000003", "田中"):
-        page = client.get(ledger, {"q": query}).content.decode()
+        page = client.post(ledger, {"q": query}).content.decode()
         assert "W000003" in page and "W000004" not in page, query
 
 
@@ -30,17 +30,17 @@ def test_an_auditor_searches_the_incident_report_by_member_number_only(released,
                                                                       oscar, sink):
     run_until_done(released)
     url = reverse("audit:incident", args=[released.pk])
-    assert "W000003" in client_for(audrey).get(url + "?q=W000003").content.decode()
-    by_name = client_for(audrey).get(url + "?q=田中").content.decode()
+    assert "W000003" in client_for(audrey).post(url, {"q": "W000003"}).content.decode()
+    by_name = client_for(audrey).post(url, {"q": "田中"}).content.decode()
     assert "W000003" not in by_name  # a name finds nothing for someone who may not see names
-    assert "W000003" in client_for(oscar).get(url + "?q=田中").content.decode()
+    assert "W000003" in client_for(oscar).post(url, {"q": "田中"}).content.decode()
 
 
 def test_the_test_send_picker_offers_matching_members(draft, olivia, audrey):
     url = reverse("campaigns:member_search", args=[draft.pk])
-    found = client_for(olivia).get(url, {"q": "田中"}).json()["members"]
+    found = client_for(olivia).post(url, {"q": "田中"}).json()["members"]
     assert {"number": "W000003", "name": "田中 陽菜"} in found and len(found) <= 20
-    assert client_for(audrey).get(url, {"q": "田中"}).status_code == 403
+    assert client_for(audrey).post(url, {"q": "田中"}).status_code == 403
     page = client_for(olivia).get(reverse("campaigns:detail", args=[draft.pk])).content.decode()
     assert 'list="member-options"' in page and f'data-member-search="{url}"' in page
 
@@ -51,3 +51,47 @@ def test_a_stopped_campaign_offers_send_to_the_rest(released, olivia, oscar, sin
     page = client_for(olivia).get(reverse("campaigns:detail", args=[released.pk]),
                                   HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Send to the rest" in page and "Duplicate" in page
+
+
+def test_a_search_by_name_or_address_puts_it_in_no_url(released, olivia, oscar, audrey, sink):
+    """A URL is kept where erasure cannot reach (access logs, history, Referer): the pages
+    that search member data take the query by POST, ignore one in a URL, and page a
+    search's results by POST as well (a reviewer's attack: the address was in the log)."""
+    import re
+
+    from django.test import Client
+
+    run_until_done(released)
+    address = "member000003@members.example"
+    roster = reverse("roster:detail", args=[released.roster_id])
+    ledger = reverse("campaigns:ledger", args=[released.pk])
+    incident = reverse("audit:incident", args=[released.pk])
+    for url in (roster, ledger, incident):
+        client = client_for(oscar)
+        in_url = client.get(url, {"q": address}).content.decode()  # not read from a URL
+        assert "W000004" in in_url, url
+        page = client.post(url, {"q": address}).content.decode()
+        assert "W000003" in page and "W000004" not in page, url
+        assert 'method="post"' in page.split('role="search"')[0].rsplit("<form", 1)[1]
+        hrefs = " ".join(re.findall(r'(?:href|action)="([^"]*)"', page))
+        assert "member000003" not in hrefs and "%40" not in hrefs, url
+    picker = reverse("campaigns:member_search", args=[released.pk])
+    assert client_for(olivia).get(picker, {"q": "田中"}).status_code == 405
+    csrf = Client(enforce_csrf_checks=True)
+    csrf.force_login(olivia)
+    assert csrf.post(picker, {"q": "田中"}).status_code == 403
+
+
+def test_a_searchs_second_page_is_asked_for_by_post_with_its_query(olivia):
+    from tests.factories import make_roster
+
+    roster = make_roster(olivia, count=70)  # 50 a page: two pages match "members.example"
+    client = client_for(olivia)
+    url = reverse("roster:detail", args=[roster.pk])
+    first = client.post(url, {"q": "members.example"}, HTTP_ACCEPT_LANGUAGE="en")
+    page = first.content.decode()
+    assert "Page 1 of 2" in page and 'name="page" value="2"' in page
+    assert 'type="hidden" name="q" value="members.example"' in page
+    assert "?q=" not in page and "page=2" not in page  # no link carries the query
+    second = client.post(url, {"q": "members.example", "page": "2"}).content.decode()
+    assert "W000070" in second and "W000001<" not in second

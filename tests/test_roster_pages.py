@@ -29,15 +29,15 @@ def test_members_are_listed_and_paginated_for_operator_supervisor_and_observer(o
 
 def test_member_search_matches_number_name_or_email(olivia):
     roster = make_roster(olivia)
-    page = client_for(olivia).get(reverse("roster:detail", args=[roster.pk]),
-                                  {"q": "member000042"}).content.decode()
+    page = client_for(olivia).post(reverse("roster:detail", args=[roster.pk]),
+                                   {"q": "member000042"}).content.decode()
     assert "W000042" in page and "W000041" not in page
 
 
 def test_auditor_sees_roster_metadata_but_no_member_data(olivia, audrey):
     roster = make_roster(olivia)
-    page = client_for(audrey).get(reverse("roster:detail", args=[roster.pk]),
-                                  {"q": "W"}).content.decode()
+    page = client_for(audrey).post(reverse("roster:detail", args=[roster.pk]),
+                                   {"q": "W"}).content.decode()
     assert roster.file_sha256 in page
     assert "W000001" not in page and "members.example" not in page
 

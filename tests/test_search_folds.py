@@ -30,7 +30,7 @@ def test_a_search_that_finds_nothing_says_so(letter, olivia):
 
 @pytest.mark.parametrize("typed", ["Ｗ０００００５", "w000005"])
 def test_a_member_is_found_by_a_full_width_or_lower_case_number(roster, olivia, typed):
-    page = client_for(olivia).get(reverse("roster:detail", args=[roster.pk]), {"q": typed},
+    page = client_for(olivia).post(reverse("roster:detail", args=[roster.pk]), {"q": typed},
                                   HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "W000005" in page and "W000006" not in page
 
@@ -39,7 +39,7 @@ def test_a_member_is_found_by_the_name_typed_without_its_space(roster, olivia):
     member = roster.members.get(member_number="W000005")
     name = name_of(member)
     assert " " in name
-    page = client_for(olivia).get(reverse("roster:detail", args=[roster.pk]),
-                                  {"q": name.replace(" ", "")},
+    page = client_for(olivia).post(reverse("roster:detail", args=[roster.pk]),
+                                   {"q": name.replace(" ", "")},
                                   HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "W000005" in page

@@ -115,7 +115,8 @@ document.addEventListener("change", function (event) {
 })();
 
 /* The test send's member picker: as the operator types a number or a name, the datalist
-   offers the matching members of the campaign's roster. */
+   offers the matching members of the campaign's roster. What was typed goes in a POST's
+   body: a name in a URL would stay in the server's access log. */
 (function () {
   var input = document.querySelector("[data-member-search]");
   var list = document.getElementById("member-options");
@@ -124,8 +125,13 @@ document.addEventListener("change", function (event) {
   input.addEventListener("input", function () {
     window.clearTimeout(timer);
     timer = window.setTimeout(function () {
-      var url = input.getAttribute("data-member-search") + "?q=" + encodeURIComponent(input.value);
-      fetch(url, {credentials: "same-origin"}).then(function (r) { return r.ok ? r.json() : null; })
+      var token = document.querySelector("[name=csrfmiddlewaretoken]");
+      var body = new FormData();
+      body.append("q", input.value);
+      fetch(input.getAttribute("data-member-search"), {
+        method: "POST", credentials: "same-origin", body: body,
+        headers: {"X-CSRFToken": token ? token.value : ""}
+      }).then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
           if (!data) { return; }
           list.innerHTML = "";
