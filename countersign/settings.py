@@ -487,6 +487,9 @@ if os.environ.get("Q_REDIS_URL"):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = os.environ["Q_REDIS_URL"]
 
+# Error pages and reports show neither local variables nor posted values (member data).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "countersign.error_reports.MemberSafeReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
