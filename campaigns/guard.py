@@ -219,21 +219,12 @@ def member_data_in(text: str) -> list[Finding]:
 
 
 def shown_host(host: str, literal: str) -> str:
-    """A link's domain as a signer, a refusal or the audit log may show it: one the
-    campaign's own text writes, or one of the allowed domains as listed; else "" (a domain
-    built from members' data, https://{name}.example/ or a column of home pages, is theirs)."""
-    written = literal.casefold()
-    if host and (host in written or _unicode_host(host) in written
-                 or host in links.allowed_domains()):
-        return host
-    return ""
-
-
-def _unicode_host(host: str) -> str:
-    try:
-        return host.encode("ascii").decode("idna")
-    except UnicodeError:
-        return host
+    """A link's domain as a signer, a refusal or the audit log may show it: one a link in
+    the campaign's own text goes to, or one of the allowed domains as listed; else "" (a
+    domain built from members' data, https://{name}.example/ or a column of home pages, is
+    theirs)."""
+    written = {link.host for link in links.links_in(body_text=literal)} if literal else set()
+    return host if host and (host in written or host in links.allowed_domains()) else ""
 
 
 def _link_finding(link: links.Link, where: str, *, recipient: str = "",

@@ -38,7 +38,8 @@ def campaign_ledger(request, pk):
     numbers = ledger.progress(campaign)
     return render(request, "campaigns/ledger.html", {
         "campaign": campaign, "page": page, "state": state, "states": Delivery.State.choices,
-        "progress": numbers, "q": q, "carrier": carrier, "carriers": carriers.GROUPS,
+        "progress": numbers, "q": q, "post_search": True, "carrier": carrier,
+        "carriers": carriers.GROUPS,
         # What the relay's log or the provider said of a message at its carrier, if anything.
         "at_carriers": campaign.deliveries.exclude(at_carrier="").exists(),
         # Bounces, complaints or delays came back: the ledger shows what and when.

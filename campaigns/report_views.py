@@ -99,7 +99,7 @@ def incident(request, pk):
     page = Paginator(deliveries, 50).get_page(access.page_number(request))  # a phone's page
     return render(request, "campaigns/incident.html", {
         "campaign": campaign, "progress": progress(campaign), "member_data": member_data,
-        "page": page, "q": q,
+        "page": page, "q": q, "post_search": True,
         "sealed_to": sealing.grouped(association_key.current_fingerprint())[:19]
         if member_data else "",
         "held": member_data and data_keys.with_association(campaign.roster),

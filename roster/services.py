@@ -1,6 +1,8 @@
 """Writes for rosters. Every check, import and refusal leaves an audit entry."""
 
 import hashlib
+import os
+import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
@@ -64,9 +66,37 @@ def require_importer(actor=None) -> None:
 
 def check_roster_file(data: bytes, filename: str) -> ParsedRoster:
     return parse_roster(
-        data, filename, max_bytes=settings.ROSTER_MAX_BYTES, max_rows=settings.ROSTER_MAX_ROWS,
-        max_columns=settings.ROSTER_MAX_COLUMNS,
+        data, _file_name_kept(filename), max_bytes=settings.ROSTER_MAX_BYTES,
+        max_rows=settings.ROSTER_MAX_ROWS, max_columns=settings.ROSTER_MAX_COLUMNS,
     )
+
+
+def _file_name_kept(filename: str) -> str:
+    """The file's name as the roster and the audit log keep it: a name that carries a
+    member's data (鈴木陽菜_090-1234-5678.csv) is kept as its extension alone."""
+    if free_text.problem(filename):
+        return "(withheld)" + os.path.splitext(filename)[1].lower()[:8]
+    return filename
+
+
+def _normalised(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def check_roster_name(name: str, parsed: ParsedRoster | None = None) -> None:
+    """A roster's name is kept in the audit log and shown on every campaign of it: no
+    member's data, of the rosters held (roster.free_text) or of the file being imported
+    (its members' names and addresses: the file is not held yet). ValidationError if any."""
+    problem = free_text.problem(name)
+    if not problem and parsed is not None:
+        folded = _normalised(name)
+        if any(len(value) >= 2 and value in folded for member in parsed.members
+               for value in (_normalised(member.name), _normalised(member.email))):
+            problem = _("The roster's name carries the name or address of a member of the "
+                        "file. Name a roster by what it is (the month, the purpose): its name "
+                        "is kept in the audit log.")
+    if problem:
+        raise ValidationError(problem, code="member_data")
 
 
 def _import_payload(parsed: ParsedRoster, name: str, outcome: str) -> dict:
@@ -99,6 +129,7 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
     if not parsed.ok:
         raise ValueError("only a roster without errors can be imported")
     require_importer(actor)
+    check_roster_name(name, parsed)
     roster = Roster.objects.create(
         name=name,
         imported_by=actor,
@@ -145,6 +176,8 @@ def roster_subset(*, roster: Roster, member_ids, name: str, reason: str, actor) 
 
 @transaction.atomic
 def roster_import_refused(*, parsed: ParsedRoster, name: str, actor=None, system: str = "") -> None:
+    if free_text.problem(name):  # recorded all the same, without the name
+        name = "(withheld)"
     audit.record(Action.IMPORT_REFUSED, payload=_import_payload(parsed, name, "refused"),
                  **_actor(actor, system))
 
@@ -159,9 +192,11 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
     """
     require_importer(actor)  # before the file is read: it is not theirs to hand in
     parsed = check_roster_file(data, filename)
+    filename = parsed.filename
     if not parsed.ok:
         roster_import_refused(parsed=parsed, name=name, actor=actor)
         return None, parsed
+    check_roster_name(name, parsed)
     with transaction.atomic():
         _purge_expired_uploads()
         upload = member_data.hold_upload(parsed=parsed, uploaded_by=actor, name=name,
@@ -220,7 +255,7 @@ def add_named_member(*, member_number: str, reason: str, last_day, actor) -> Nam
     signing them) until `last_day`. Audited; the guard reads it within seconds."""
     if not has_role(actor, Role.OBSERVER):
         raise PermissionDenied
-    problem = free_text.problem(reason)
+    problem = free_text.problem(member_number) or free_text.problem(reason)
     if problem:
         raise ValidationError(problem, code="member_data")
     with transaction.atomic():

@@ -3,6 +3,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -43,7 +44,7 @@ def roster_detail(request, pk):
             context["association_fingerprint"] = association_key.current_fingerprint()
     if context["can_see_members"]:
         q = access.search_query(request)
-        context["q"] = q
+        context["q"], context["post_search"] = q, True
         context["page"] = member_data.page_of(roster, user=request.user, q=q,
                                               page=access.page_number(request))
     return render(request, "roster/detail.html", context)
@@ -73,10 +74,14 @@ def roster_upload(request):
         upload_file = form.cleaned_data["file"]
         # Never read more than one byte past the limit: that is enough to refuse it.
         data = upload_file.read(settings.ROSTER_MAX_BYTES + 1)
-        upload, parsed = services.roster_upload_check(
-            data=data, filename=upload_file.name, name=form.cleaned_data["name"],
-            actor=request.user,
-        )
+        try:
+            upload, parsed = services.roster_upload_check(
+                data=data, filename=upload_file.name, name=form.cleaned_data["name"],
+                actor=request.user,
+            )
+        except ValidationError as refusal:  # the name carries a member of the file
+            form.add_error("name", refusal)
+            upload = None
         if upload is not None:
             response = redirect("roster:upload_preview", upload.pk)
             if upload.uploader_key:  # a roster only the association will hold: the key of

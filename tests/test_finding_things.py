@@ -95,3 +95,17 @@ def test_a_searchs_second_page_is_asked_for_by_post_with_its_query(olivia):
     assert "?q=" not in page and "page=2" not in page  # no link carries the query
     second = client.post(url, {"q": "members.example", "page": "2"}).content.decode()
     assert "W000070" in second and "W000001<" not in second
+
+
+def test_a_query_left_in_an_old_url_is_carried_into_no_form(roster, olivia):
+    url = reverse("roster:detail", args=[roster.pk])
+    page = client_for(olivia).get(url + "?q=member000001%40members.example").content.decode()
+    assert "member000001%40" not in page.split('role="search"')[0].rsplit("<form", 1)[1]
+
+
+def test_the_campaign_lists_pages_are_still_links_with_its_query(olivia, roster):
+    for n in range(55):
+        make_campaign(olivia, roster, name=f"会報 {n:02d}")
+    page = client_for(olivia).get(reverse("campaigns:list"), {"q": "会報"},
+                                  HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Page 1 of 2" in page and "page=2" in page and 'name="page"' not in page

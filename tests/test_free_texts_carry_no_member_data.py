@@ -114,7 +114,7 @@ def test_why_a_member_may_be_named_may_not_carry_their_data(olivia, oscar):
     client = Client()
     client.force_login(oscar)
     page = client.post("/rosters/named/", {"member_number": "W000001", "last_day": last_day,
-                                           "reason": "会長 清水 千尋"})
+                                           "reason": "会長 清水 千尋"}, HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 200 and "member number only" in page.content.decode()
     assert not NamedMember.objects.exists() and "清水" not in _logged()
     add_named_member(actor=oscar, member_number="W000001", last_day=last_day,
@@ -137,7 +137,8 @@ def test_a_campaign_named_with_a_members_data_is_refused_at_create_and_at_edit(
     client.force_login(olivia)
     page = client.post("/campaigns/new/", {
         "name": "090-9876-5432 松本 樹", "kind": "notice", "roster": roster.pk,
-        "sender": campaign.sender, "subject": "お知らせ", "body_text": "{name} 様\n"})
+        "sender": campaign.sender, "subject": "お知らせ", "body_text": "{name} 様\n"},
+        HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 200 and "Name a campaign by what it announces" in (
         page.content.decode())
     campaign.refresh_from_db()
@@ -190,3 +191,76 @@ def test_a_domain_the_campaigns_own_text_writes_is_still_named_in_the_refusal(
     with pytest.raises(workflow.ContentRefused):
         workflow.submit(campaign=campaign, user=olivia)
     assert "elsewhere.example is not one of the allowed link domains" in _logged()
+
+
+@pytest.mark.django_db
+def test_a_roster_file_named_with_a_members_data_is_kept_by_its_extension_only(olivia, audrey):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from roster.models import Roster
+    from roster.samples import csv_bytes
+
+    make_roster(olivia, rows=ROWS, header=HEADER)
+    client = Client()
+    client.force_login(olivia)
+    client.post("/rosters/import/", {"name": "12月の名簿", "file": SimpleUploadedFile(
+        "清水千尋_090-1234-5678.csv", csv_bytes(sample_rows(3, start=100)))})
+    assert "清水" not in _logged() and "090-1234-5678" not in _logged()
+    assert '"(withheld).csv"' in _logged()
+    client.post(f"/rosters/import/{_last_upload()}/", {"confirm": "1"})
+    assert Roster.objects.filter(source_filename="(withheld).csv").exists()
+
+
+def _last_upload():
+    from roster.models import RosterUpload
+
+    return RosterUpload.objects.latest("pk").pk
+
+
+@pytest.mark.django_db
+def test_a_roster_named_after_a_member_of_its_own_file_is_refused_before_anything_is_logged(
+        olivia):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from roster.models import RosterUpload
+    from roster.samples import csv_bytes
+
+    rows = sample_rows(3, start=100)
+    client = Client()
+    client.force_login(olivia)
+    page = client.post("/rosters/import/", {"name": f"{rows[0][1]} ほか新入会員", "file":
+                                            SimpleUploadedFile("m.csv", csv_bytes(rows))})
+    assert page.status_code == 200 and not RosterUpload.objects.exists()
+    assert rows[0][1] not in _logged()
+
+
+@pytest.mark.django_db
+def test_the_command_line_import_refuses_a_name_with_a_members_data(olivia, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    from roster.models import Roster
+    from roster.samples import csv_bytes
+
+    make_roster(olivia, rows=ROWS, header=HEADER)
+    path = tmp_path / "members.csv"
+    path.write_bytes(csv_bytes(sample_rows(3, start=100)))
+    with pytest.raises(CommandError, match="member number only"):
+        call_command("import_roster", str(path), name="清水千尋さんの名簿")
+    assert Roster.objects.count() == 1 and "清水" not in _logged()
+
+
+@pytest.mark.django_db
+def test_a_member_who_may_be_named_is_given_by_number_not_by_name(olivia, oscar):
+    make_roster(olivia, rows=ROWS, header=HEADER)
+    with pytest.raises(ValidationError):
+        add_named_member(actor=oscar, member_number="清水 千尋", reason="会長",
+                         last_day=timezone.localdate() + timedelta(days=30))
+    assert "清水" not in _logged()
+
+
+def test_a_domain_is_named_only_if_the_campaigns_text_links_to_it():
+    from campaigns.guard import shown_host
+
+    assert shown_host("ito.jp", "詳しくは https://kito.jp/ へ") == ""  # not a part of one
+    assert shown_host("kito.jp", "詳しくは https://kito.jp/ へ") == "kito.jp"
+    assert shown_host("xn--r8jz45g.jp", "https://例え.jp/{member_number}") == "xn--r8jz45g.jp"

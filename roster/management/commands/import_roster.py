@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from countersign import association_key
@@ -48,5 +49,7 @@ class Command(BaseCommand):
             roster = services.roster_import(parsed=parsed, name=name, system="cli")
         except association_key.KeyNotAsRegistered as refusal:
             raise CommandError(str(refusal)) from None
+        except ValidationError as refusal:  # the name carries a member's data
+            raise CommandError(" ".join(refusal.messages)) from None
         self.stdout.write(f"imported {roster.member_count} members into roster {roster.pk} "
                           f"({roster.name}), file SHA-256 {roster.file_sha256}")
