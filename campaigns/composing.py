@@ -4,7 +4,9 @@ A message's bytes are a pure function of what the claim already stores: the camp
 content (frozen while it sends), the member's values (through the door), the delivery's
 id and attempt, and the claim's time. Its Message-ID is an HMAC of (delivery, attempt, claim time)
 under SECRET_KEY (not guessable: bounces and provider events are matched by it), its Date
-the claim's time, its MIME boundary an HMAC of the Message-ID. So nothing needs to be
+the claim's time, its MIME boundary a hash of the Message-ID, and a nonce header an HMAC of
+it under SECRET_KEY (so that a copy of the database cannot test guesses of a member's
+values against the stored SHA-256: nonce_for). So nothing needs to be
 written before the hand-over (one commit per message, issue 25): a message left in doubt
 by a dead worker gets its Message-ID and SHA-256 recomputed when it is flagged, and the
 relay's log, a bounce or the incident report are matched against exactly what was sent.
@@ -37,6 +39,18 @@ def message_id_for(delivery_id: int, attempt: int, claimed_at: datetime, sender:
     return f"<{tag}@{domain}>"
 
 
+_NONCE_SALT = "countersign.message-nonce"
+
+
+def nonce_for(message_id: str, secret: str | None = None) -> str:
+    """A header value only SECRET_KEY makes: without it, every other byte of a message is
+    known to a copy of the database (the text, the Message-ID, the claim's time) but the
+    member's values, and the stored SHA-256 would confirm a guess of them offline (a
+    reviewer rebuilt a held roster's names and addresses from a dump and a list of
+    candidates). The SHA-256 of the bytes a member received still matches the ledger's."""
+    return salted_hmac(_NONCE_SALT, message_id, secret=secret).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class Composed:
     message: mail.NoAttachmentMessage
@@ -65,6 +79,7 @@ def compose(campaign, *, delivery_id: int, attempt: int, claimed_at: datetime,
         to=member.email, message_id=message_id, date=format_datetime(claimed_at),
         charset=campaign.charset,
         headers={"X-Countersign-Campaign": str(campaign.pk),
+                 "X-Countersign-Nonce": nonce_for(message_id),
                  **unsubscribe.headers_for(sender=campaign.sender, **newsletter)})
     return Composed(message, tuple(own_links.values()))
 

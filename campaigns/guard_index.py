@@ -118,6 +118,27 @@ def forget_windowed_values() -> None:
     _windowed_index.cache_clear()
 
 
+_later: dict[str, threading.Timer | None] = {"timer": None}
+
+
+def forget_windowed_values_after(seconds: float) -> None:
+    """A slice that handed its campaign on (the next slice may run in another process of
+    the cluster, or never, once it is stopped or its grant ends) keeps the index of what its
+    window opened for the next slice here, for `seconds` at most: then it goes, unless a
+    slice of this process began meanwhile (keep_windowed_values)."""
+    keep_windowed_values()
+    timer = threading.Timer(seconds, forget_windowed_values)
+    timer.daemon = True
+    timer.start()
+    _later["timer"] = timer
+
+
+def keep_windowed_values() -> None:
+    timer, _later["timer"] = _later["timer"], None
+    if timer is not None:
+        timer.cancel()
+
+
 def forget_held_rosters() -> None:
     """The next check reads the list of rosters held again (after an import or a purge)."""
     _held["at"] = -HELD_FOR_SECONDS

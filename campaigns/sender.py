@@ -192,6 +192,7 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
     worker = worker or worker_name()
     deadline = time.monotonic() + (budget if budget is not None else settings.SEND_SLICE_SECONDS)
     campaign = Campaign.objects.select_related("roster").get(pk=campaign_id)
+    guard_index.keep_windowed_values()  # a slice runs here: nothing is forgotten under it
     if not data_keys.with_association(campaign.roster):
         guard_index.forget_windowed_values()  # no campaign of this process needs it now
         return _slice(campaign, worker, deadline, sleep)
@@ -202,6 +203,13 @@ def run(campaign_id: int, *, worker: str | None = None, budget: float | None = N
     finally:  # the guard's index of what the key opened goes once the campaign is no
         if outcome is not Outcome.CONTINUE:  # longer sending in this process
             guard_index.forget_windowed_values()
+        else:  # the next slice may run elsewhere, or never (stopped, the grant ended)
+            guard_index.forget_windowed_values_after(WINDOWED_INDEX_KEPT_SECONDS)
+
+
+# How long a worker keeps the guard's index of a window after a slice that handed on: the
+# next slice of a chain starts at once, usually in the same process.
+WINDOWED_INDEX_KEPT_SECONDS = 60.0
 
 
 def _windowed_slice(campaign: Campaign, worker: str, deadline: float, sleep) -> Outcome:
