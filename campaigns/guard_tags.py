@@ -32,7 +32,7 @@ from campaigns.guard_hits import reach
 from campaigns.puzzles import ACROSTIC_MIN_NAME, Acrostic, side_by_side
 from campaigns.spellings import clean, compact, number_runs, views
 from roster import member_data
-from roster.models import GuardTag, NamedMember
+from roster.models import GuardTag, GuardTagLength, NamedMember
 
 _ADDRESS_LEFT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-")
 _WORD = re.compile(r"[a-z0-9](?:[a-z0-9]|[-_](?=[a-z0-9]))*")
@@ -65,6 +65,7 @@ def keep_tags_of(rosters) -> dict:
     count = 0
     for roster in rosters:
         dated = GuardTag.objects.filter(roster=roster).update(keep_until=keep_until)
+        GuardTagLength.objects.filter(roster=roster).update(keep_until=keep_until)
         count += dated or _tag(roster, keep_until)
     transaction.on_commit(forget_kept)
     return {"count": count, "keep_until": keep_until.isoformat(),
@@ -76,9 +77,14 @@ def _tag(roster, keep_until) -> int:
     found = member_keys.entries(member_data.index_rows(roster.pk), columns=columns,
                                 min_number_length=settings.GUARD_MIN_NUMBER_LENGTH)
     rows = [GuardTag(roster=roster, tag=tag(key), kind=kind, member_number=number,
-                     column=column, length=length, keep_until=keep_until)
-            for key, entries in found.items() for kind, number, length, column in entries]
+                     column=column, keep_until=keep_until)
+            for key, entries in found.items() for kind, number, _length, column in entries]
     GuardTag.objects.bulk_create(rows, batch_size=5000)
+    lengths = {(kind, length) for entries in found.values()
+               for kind, _number, length, _column in entries}
+    GuardTagLength.objects.bulk_create([
+        GuardTagLength(roster=roster, kind=kind, length=length, keep_until=keep_until)
+        for kind, length in sorted(lengths)])
     return len(rows)
 
 
@@ -92,6 +98,7 @@ def forget_members(rosters, member_numbers) -> int:
 
 def forget_expired() -> int:
     """Tags past their day are deleted (purge_rosters, daily)."""
+    GuardTagLength.objects.filter(keep_until__lt=timezone.localdate()).delete()
     return GuardTag.objects.filter(keep_until__lt=timezone.localdate()).delete()[0]
 
 
@@ -101,7 +108,7 @@ def _lengths(count: int, last: int, day) -> dict[str, frozenset[int]]:
     tags or a day passes. (A rolled-back purge gives its ids back on SQLite: tests clear
     this with forget_kept.) The tags themselves stay in the database, looked up by index."""
     lengths: dict[str, set] = {}
-    for kind, length in GuardTag.objects.filter(keep_until__gte=day).values_list(
+    for kind, length in GuardTagLength.objects.filter(keep_until__gte=day).values_list(
             "kind", "length").distinct():
         lengths.setdefault(kind, set()).add(length)
     return {kind: frozenset(found) for kind, found in lengths.items()}

@@ -230,5 +230,15 @@ class GuardTag(models.Model):
     kind = models.CharField(max_length=20)  # email, member_number, names, phone, ...
     member_number = models.CharField(max_length=64)
     column = models.CharField(max_length=200, blank=True)
-    length = models.PositiveSmallIntegerField()  # of the key: which windows to tag
+    keep_until = models.DateField(db_index=True)
+
+
+class GuardTagLength(models.Model):
+    """Which windows of a text to tag: the lengths of a roster's tagged values per kind,
+    with no member (kept on each tag, a member's exact name and address lengths stood in a
+    copy of the database)."""
+
+    roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20)
+    length = models.PositiveSmallIntegerField()
     keep_until = models.DateField(db_index=True)

@@ -104,3 +104,19 @@ def test_a_slice_that_begins_in_time_keeps_the_index():
     guard_index.forget_windowed_values_after(0.2)
     guard_index.keep_windowed_values()  # what run() does first
     assert guard_index._later["timer"] is None
+
+
+def test_a_copy_of_the_database_holds_no_members_value_lengths(oscar, association_private_key):
+    """The guard's tags of a held roster say which member a tag is of (to name them in a
+    refusal) but not how long their name or address is: the lengths (which windows of a
+    text to tag) are kept per roster and kind, with no member."""
+    from roster.models import GuardTag, GuardTagLength
+
+    roster = make_roster(oscar, rows=REAL)
+    assert roster.data_key is None
+    tag_fields = {field.name for field in GuardTag._meta.get_fields()}
+    assert "length" not in tag_fields
+    kept = set(GuardTagLength.objects.filter(roster=roster).values_list("kind", "length"))
+    assert {("email", len(email)) for _n, _name, email, _b in REAL} <= kept
+    assert [f.name for f in GuardTagLength._meta.get_fields()] == [
+        "id", "roster", "kind", "length", "keep_until"]  # no member number, no tag
