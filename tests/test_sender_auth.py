@@ -176,7 +176,7 @@ def test_a_reason_naming_a_member_is_refused_like_a_comment(checks_on, olivia, s
 
     campaign = approved_from(checks_on, olivia, sam, roster, "wrongkey.test")
     email = member_data.values(roster.members.first()).email
-    with pytest.raises(workflow.IncompleteSignOff, match="names a member"):
+    with pytest.raises(workflow.IncompleteSignOff, match="carries a member's data"):
         workflow.release(campaign=campaign, seen=Seen.current(campaign), user=oscar,
                          checklist=OBSERVER_TICKS, override=f"{email} の迷惑判定は承知",
                          overridden=dkim_probe.report_for(campaign).failure_keys)
