@@ -66,8 +66,8 @@ def require_importer(actor=None) -> None:
 
 def check_roster_file(data: bytes, filename: str) -> ParsedRoster:
     return parse_roster(
-        data, _file_name_kept(filename), max_bytes=settings.ROSTER_MAX_BYTES,
-        max_rows=settings.ROSTER_MAX_ROWS, max_columns=settings.ROSTER_MAX_COLUMNS,
+        data, filename, max_bytes=settings.ROSTER_MAX_BYTES, max_rows=settings.ROSTER_MAX_ROWS,
+        max_columns=settings.ROSTER_MAX_COLUMNS,
     )
 
 
@@ -104,7 +104,7 @@ def _import_payload(parsed: ParsedRoster, name: str, outcome: str) -> dict:
     # audit log (read by auditors) must not carry.
     return {
         "roster_name": name,
-        "file_name": parsed.filename,
+        "file_name": _file_name_kept(parsed.filename),
         "sha256": parsed.sha256,
         "size": parsed.size,
         "format": parsed.file_format,
@@ -133,7 +133,7 @@ def roster_import(*, parsed: ParsedRoster, name: str, actor=None, system: str = 
     roster = Roster.objects.create(
         name=name,
         imported_by=actor,
-        source_filename=parsed.filename,
+        source_filename=_file_name_kept(parsed.filename),
         file_sha256=parsed.sha256,
         file_format=parsed.file_format,
         member_count=len(parsed.members),
@@ -191,8 +191,8 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
     the upload's key is `upload.uploader_key`, for the uploader's browser only.
     """
     require_importer(actor)  # before the file is read: it is not theirs to hand in
+    filename = _file_name_kept(filename)
     parsed = check_roster_file(data, filename)
-    filename = parsed.filename
     if not parsed.ok:
         roster_import_refused(parsed=parsed, name=name, actor=actor)
         return None, parsed
