@@ -223,8 +223,16 @@ def shown_host(host: str, literal: str) -> str:
     the campaign's own text goes to, or one of the allowed domains as listed; else "" (a
     domain built from members' data, https://{name}.example/ or a column of home pages, is
     theirs)."""
-    written = {link.host for link in links.links_in(body_text=literal)} if literal else set()
-    return host if host and (host in written or host in links.allowed_domains()) else ""
+    return host if host and (host in _hosts_linked(literal) or host in links.allowed_domains()) \
+        else ""
+
+
+@lru_cache(maxsize=8)
+def _hosts_linked(literal: str) -> frozenset[str]:
+    """The domains the campaign's own text links to: read once per text, not once per link
+    a submit lists (up to MAX_LISTED_LINKS of them)."""
+    return frozenset(link.host for link in links.links_in(body_text=literal)) if literal \
+        else frozenset()
 
 
 def _link_finding(link: links.Link, where: str, *, recipient: str = "",
