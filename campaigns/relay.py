@@ -1,8 +1,9 @@
 """The SMTP conversation with the relay, and what its answers mean for one recipient.
 
-`Courier` holds one backend connection and hands one message over within its claim's
-lease (each SMTP command gets the time left, none starts after it ran out), telling a
-failure before the DATA command (certainly not taken) from one during it (in doubt).
+`Courier` holds one backend connection; its `HandOver` hands one message over within its
+claim's lease (each SMTP command gets the time left, none starts after it ran out), in
+steps the worker's own work runs between, telling a failure before the DATA command
+(certainly not taken) from one during it (in doubt).
 `classify` turns what went wrong into what the ledger records for that recipient.
 """
 
@@ -88,53 +89,19 @@ class Courier:
             self.connection.open()
             self.is_open = True
 
-    def send(self, message: mail.NoAttachmentMessage, wire: bytes, *, deadline: float,
-             envelope_sender: str = "") -> str:
-        """Hand the message over, all of it before `deadline` (time.monotonic()): a stop
-        waits for claims younger than EMAIL_TIMEOUT, so no hand-over may outlive that. Each
-        SMTP command gets the time that is left; none starts once it has run out.
+    def begin(self, message: mail.NoAttachmentMessage, *, deadline: float,
+              envelope_sender: str = "") -> HandOver:
+        """Start handing the message over, all of it before `deadline` (time.monotonic()):
+        a stop waits for claims younger than EMAIL_TIMEOUT, so no hand-over may outlive
+        that. The MAIL command goes out now; see HandOver for the rest.
         `envelope_sender`: the SMTP MAIL FROM (the delivery's VERP address); empty: the
         From address."""
-        if not isinstance(self.connection, SMTPBackend):
-            _time_left(deadline)
-            if envelope_sender:  # honoured by django-anymail's backends
-                message.envelope_sender = envelope_sender
-            self.connection.send_messages([message])
-            return "accepted"
-        smtp = self.connection.connection
-        encoding = message.encoding or settings.DEFAULT_CHARSET
-        if message.from_email not in self._envelope_senders:  # the same for every message
-            self._envelope_senders[message.from_email] = self._envelope(message.from_email,
-                                                                        encoding)
-        sender = envelope_sender or self._envelope_senders[message.from_email]
-        (recipient,) = [self._envelope(a, encoding) for a in message.recipients()]
-        try:
-            smtp.sock.settimeout(_time_left(deadline))
-            smtp.ehlo_or_helo_if_needed()
-            code, reply = smtp.mail(sender)
-            if code == 250:
-                smtp.sock.settimeout(_time_left(deadline))
-                rcpt_code, rcpt_reply = smtp.rcpt(recipient)
-        except smtplib.SMTPResponseException:
-            raise  # a definite answer from the server, classified by its code
-        except OSError as error:  # includes SMTPServerDisconnected: lost before the data
-            raise NotHandedOver(str(error)) from error
-        if code != 250:
-            smtp.rset()
-            raise smtplib.SMTPSenderRefused(code, reply, sender)
-        if rcpt_code not in (250, 251):
-            smtp.rset()
-            raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
-        try:
-            smtp.sock.settimeout(_time_left(deadline))
-        except NotHandedOver:
-            smtp.rset()
-            raise
-        code, reply = smtp.data(wire)  # from here on, a broken connection leaves it in doubt
-        if code != 250:
-            smtp.rset()
-            raise smtplib.SMTPDataError(code, reply)
-        return _reply(code, reply)
+        return HandOver(self, message, deadline, envelope_sender)
+
+    def envelope_sender(self, address: str, encoding: str) -> str:
+        if address not in self._envelope_senders:  # the same for every message
+            self._envelope_senders[address] = self._envelope(address, encoding)
+        return self._envelope_senders[address]
 
     def close(self) -> None:
         if self.is_open:
@@ -142,3 +109,123 @@ class Courier:
                 self.connection.close()
             finally:
                 self.is_open = False
+
+
+class HandOver:
+    """One message's SMTP transaction in steps, so that the worker's own work on the
+    message runs while the server answers: each command is sent, the worker works (the
+    guard's check while MAIL is answered, the message's bytes while RCPT is), then the
+    reply is read. Strictly lock-step, as plain SMTP asks: no command goes out before the
+    last one's reply is read (no PIPELINING needed), and nothing of the message goes out
+    before `data`, which the worker calls only once its check passed; `cancel` ends a
+    transaction whose message will not be sent (RSET: the server took only an envelope).
+
+    Each SMTP command gets the time left before the deadline; none starts once it has run
+    out. What goes wrong before the DATA command (the message certainly not taken) is
+    raised by `data`, told apart from what goes wrong during it (in doubt). Any backend but
+    Django's SMTP one (an e-mail provider through django-anymail, say) is used through
+    send_messages() in `data`."""
+
+    def __init__(self, courier: Courier, message: mail.NoAttachmentMessage, deadline: float,
+                 envelope_sender: str):
+        self.message, self.deadline, self.courier = message, deadline, courier
+        self.envelope_sender = envelope_sender
+        self.failed: Exception | None = None  # raised by `data`: nothing was handed over
+        self.smtp = courier.connection.connection if isinstance(
+            courier.connection, SMTPBackend) else None
+        if self.smtp is None:
+            return
+        encoding = message.encoding or settings.DEFAULT_CHARSET
+        self.sender = envelope_sender or courier.envelope_sender(message.from_email, encoding)
+        (self.recipient,) = [courier._envelope(a, encoding) for a in message.recipients()]
+        self._put("mail", f"FROM:{smtplib.quoteaddr(self.sender)}")
+        self._step = "mail"
+
+    def _put(self, verb: str, argument: str) -> None:
+        """Send one command; its reply is read by the next step. A failure is kept for
+        `data` to raise (nothing more is sent on this transaction)."""
+        try:
+            self.smtp.sock.settimeout(_time_left(self.deadline))
+            self.smtp.ehlo_or_helo_if_needed()
+            self.smtp.putcmd(verb, argument)
+        except (smtplib.SMTPResponseException, NotHandedOver) as error:
+            self.failed = error  # a definite answer from the server, classified by its code
+        except OSError as error:  # includes SMTPServerDisconnected: lost before the data
+            self.failed = _not_handed_over(error)
+        except Exception as error:  # noqa: BLE001 - raised as it is, by `data`
+            self.failed = error
+
+    def _answer(self) -> tuple[int, bytes]:
+        try:
+            self.smtp.sock.settimeout(_time_left(self.deadline))
+            return self.smtp.getreply()
+        except OSError as error:
+            raise _not_handed_over(error) from error
+
+    def recipient_next(self) -> None:
+        """Read the answer to MAIL and send RCPT (its answer is read by `data`)."""
+        if self.smtp is None or self.failed:
+            return
+        try:
+            code, reply = self._answer()
+        except (smtplib.SMTPResponseException, NotHandedOver) as error:
+            self.failed = error
+            return
+        if code != 250:
+            self.failed = smtplib.SMTPSenderRefused(code, reply, self.sender)
+            self._reset()
+            return
+        self._put("rcpt", f"TO:{smtplib.quoteaddr(self.recipient)}")
+        self._step = "rcpt"
+
+    def data(self, wire: bytes) -> str:
+        """Hand the message's bytes over; the server's reply. Raises what went wrong."""
+        if self.smtp is None:
+            _time_left(self.deadline)
+            if self.envelope_sender:  # honoured by django-anymail's backends
+                self.message.envelope_sender = self.envelope_sender
+            self.courier.connection.send_messages([self.message])
+            return "accepted"
+        if self._step == "mail":
+            self.recipient_next()
+        if self.failed:
+            raise self.failed
+        code, reply = self._answer()
+        if code not in (250, 251):
+            self._reset()
+            raise smtplib.SMTPRecipientsRefused({self.recipient: (code, reply)})
+        try:
+            self.smtp.sock.settimeout(_time_left(self.deadline))
+        except NotHandedOver:
+            self._reset()
+            raise
+        code, reply = self.smtp.data(wire)  # from here on, a broken connection: in doubt
+        if code != 250:
+            self.smtp.rset()
+            raise smtplib.SMTPDataError(code, reply)
+        return _reply(code, reply)
+
+    def cancel(self) -> None:
+        """The message will not be sent: its transaction is reset (the server took an
+        envelope, never a byte of the message). A connection in any doubt is closed."""
+        if self.smtp is None:
+            return
+        try:
+            if self.failed:
+                raise self.failed
+            self._answer()  # the last command's answer, whatever it is
+            self.smtp.rset()
+        except Exception:  # noqa: BLE001 - nothing was handed over; a new connection next
+            self.courier.close()
+
+    def _reset(self) -> None:
+        try:
+            self.smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            pass  # as before: the refusal is what counts; the next message reconnects
+
+
+def _not_handed_over(error: Exception) -> NotHandedOver:
+    lost = NotHandedOver(str(error))
+    lost.__cause__ = error
+    return lost

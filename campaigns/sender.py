@@ -89,21 +89,31 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
                                  attempt=claim.attempts, claimed_at=claim.claimed_at,
                                  member=claim.member)
     message = composed.message
+    # MAIL goes out now and the server answers it while the guard reads the message; RCPT
+    # while its bytes are built (relay.HandOver). Nothing of the message leaves before
+    # `data`, which runs only once the check has passed.
+    hand_over = courier.begin(message, deadline=claim.deadline,
+                              envelope_sender=dsn.verp_address(claim.delivery_id))
     texts = mail.texts_of(message)
-    findings = guard.check_message(roster=campaign.roster, recipient=claim.values,
-                                   unsanitised_html=message.unsanitised_html,
-                                   own_links=composed.own_links, template=campaign.texts(),
-                                   **texts) + charsets.findings(
-        texts, campaign.charset, recipient=claim.member.member_number)
+    try:
+        findings = guard.check_message(roster=campaign.roster, recipient=claim.values,
+                                       unsanitised_html=message.unsanitised_html,
+                                       own_links=composed.own_links,
+                                       template=campaign.texts(), **texts) + \
+            charsets.findings(texts, campaign.charset, recipient=claim.member.member_number)
+    except BaseException:
+        courier.close()  # a transaction half begun is not left on the connection
+        raise
     if findings:  # the guarantee: this exact text carries another member's data
+        hand_over.cancel()
         workflow.refuse_message(campaign_id=campaign.pk, delivery_id=claim.delivery_id,
                                 findings=findings)
         return None
+    hand_over.recipient_next()
     wire = message.wire_bytes()
     message_id, sha256 = composed.message_id, hashlib.sha256(wire).hexdigest()
     try:
-        reply = courier.send(message, wire, deadline=claim.deadline,
-                             envelope_sender=dsn.verp_address(claim.delivery_id))
+        reply = hand_over.data(wire)
     except Exception as error:  # noqa: BLE001 - classified below; the ledger must record it
         failure = relay.classify(error)
         # A reply may quote the recipient (their address, its local part, their name):
@@ -111,12 +121,14 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
         failure = relay.Failure(failure.kind,
                                 masking.mask(failure.reply, claim.member))
         courier.close()
-        in_a_row = deliveries.record_failure(claim, failure, message_id=message_id,
-                                               sha256=sha256)
-        if failure.kind == "pause":
+        if failure.kind == "pause":  # refused at MAIL: nothing was taken, the message waits
+            deliveries.give_back(claim)  # in the queue (it was left in doubt before)
             _pause(campaign.pk, _("The mail server refused the sender: %(reply)s")
                    % {"reply": failure.reply})
-        elif in_a_row >= settings.SEND_PAUSE_AFTER_FAILURES:
+            return None
+        in_a_row = deliveries.record_failure(claim, failure, message_id=message_id,
+                                               sha256=sha256)
+        if in_a_row >= settings.SEND_PAUSE_AFTER_FAILURES:
             _pause(campaign.pk, _("%(count)s failures in a row; the last: %(reply)s")
                    % {"count": in_a_row, "reply": failure.reply})
         return None
