@@ -175,11 +175,24 @@ def roster_subset(*, roster: Roster, member_ids, name: str, reason: str, actor) 
 
 
 @transaction.atomic
-def roster_import_refused(*, parsed: ParsedRoster, name: str, actor=None, system: str = "") -> None:
+def roster_import_refused(*, parsed: ParsedRoster, name: str, actor=None, system: str = "",
+                          outcome: str = "refused") -> None:
     if free_text.problem(name):  # recorded all the same, without the name
         name = "(withheld)"
-    audit.record(Action.IMPORT_REFUSED, payload=_import_payload(parsed, name, "refused"),
+    audit.record(Action.IMPORT_REFUSED, payload=_import_payload(parsed, name, outcome),
                  **_actor(actor, system))
+
+
+def check_roster_name_or_refuse(name: str, parsed: ParsedRoster, *, actor=None,
+                                system: str = "") -> None:
+    """check_roster_name before an import goes on; a name refused is an import refused,
+    recorded like a refused file (the name withheld: it is what carries the member data)."""
+    try:
+        check_roster_name(name, parsed)
+    except ValidationError:
+        roster_import_refused(parsed=parsed, name="(withheld)", actor=actor, system=system,
+                              outcome="refused: the name carries member data")
+        raise
 
 
 def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
@@ -196,7 +209,7 @@ def roster_upload_check(*, data: bytes, filename: str, name: str, actor):
     if not parsed.ok:
         roster_import_refused(parsed=parsed, name=name, actor=actor)
         return None, parsed
-    check_roster_name(name, parsed)
+    check_roster_name_or_refuse(name, parsed, actor=actor)
     with transaction.atomic():
         _purge_expired_uploads()
         upload = member_data.hold_upload(parsed=parsed, uploaded_by=actor, name=name,

@@ -218,7 +218,7 @@ def _last_upload():
 
 
 @pytest.mark.django_db
-def test_a_roster_named_after_a_member_of_its_own_file_is_refused_before_anything_is_logged(
+def test_a_roster_named_after_a_member_of_its_own_file_is_refused_and_logged_without_the_name(
         olivia):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -232,6 +232,10 @@ def test_a_roster_named_after_a_member_of_its_own_file_is_refused_before_anythin
                                             SimpleUploadedFile("m.csv", csv_bytes(rows))})
     assert page.status_code == 200 and not RosterUpload.objects.exists()
     assert rows[0][1] not in _logged()
+    # Refused like a broken file is: recorded, with who and which file, the name withheld.
+    (refused,) = AuditEntry.objects.filter(action="roster.import_refused")
+    assert refused.actor == olivia and refused.payload["roster_name"] == "(withheld)"
+    assert refused.payload["outcome"] == "refused: the name carries member data"
 
 
 @pytest.mark.django_db
@@ -247,6 +251,12 @@ def test_the_command_line_import_refuses_a_name_with_a_members_data(olivia, tmp_
     with pytest.raises(CommandError, match="member number only"):
         call_command("import_roster", str(path), name="清水千尋さんの名簿")
     assert Roster.objects.count() == 1 and "清水" not in _logged()
+    own = sample_rows(3, start=100)[0][1]  # a member of the file itself, also on a dry run
+    with pytest.raises(CommandError, match="name or address of a member of the file"):
+        call_command("import_roster", str(path), name=f"{own}さんの名簿", dry_run=True)
+    assert Roster.objects.count() == 1 and own not in _logged()
+    assert AuditEntry.objects.filter(action="roster.import_refused",
+                                     actor_name="system:cli").count() == 2
 
 
 @pytest.mark.django_db

@@ -41,6 +41,10 @@ class Command(BaseCommand):
             if more > 0:
                 self.stderr.write(f"... and {more} more")
             raise CommandError(f"{parsed.error_count} problem(s); nothing was stored")
+        try:
+            services.check_roster_name_or_refuse(name, parsed, system="cli")
+        except ValidationError as refusal:  # the name carries a member's data
+            raise CommandError(" ".join(refusal.messages)) from None
         if dry_run:
             self.stdout.write(f"checked {len(parsed.members)} members; nothing stored (dry run)")
             return
