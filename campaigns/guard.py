@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -297,16 +298,30 @@ def check_message(*, roster, subject: str, body_text: str, body_html: str,
     token is random letters that may spell a name); their text is not read as member data,
     their domain is still checked. `template`: the campaign's subject and bodies as written,
     looked up in the keyed tags of purged rosters (once per text: campaigns.guard_tags)."""
+    return [finding for part in check_message_in_parts(
+        roster=roster, subject=subject, body_text=body_text, body_html=body_html,
+        recipient=recipient, unsanitised_html=unsanitised_html, own_links=own_links,
+        template=template) for finding in part]
+
+
+def check_message_in_parts(*, roster, subject: str, body_text: str, body_html: str,
+                           recipient: dict, unsanitised_html: str = "",
+                           own_links: tuple[str, ...] = (),
+                           template: dict[str, str] | None = None) -> Iterator[list[Finding]]:
+    """check_message in two parts, for a caller with something to do between them (the
+    worker reads the relay's answer to one command and sends the next): other members'
+    data in the texts first, then the links and the runs that look encoded. The message
+    passes when both parts found nothing."""
     texts = {"subject": subject, "body_text": body_text, "body_html": body_html}
     who = Recipient.of(recipient)
     scanned = {place: _without(text, own_links) for place, text in texts.items()}
     index = roster_index(roster)
     found = scan_texts(scanned, index, recipient=who)
     purged = guard_tags.findings_in_template(_template_texts(template, "")) if template else []
-    return (found + purged + _seam_findings(scanned, index, found, recipient=who)
-            + scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who,
-                         literal="\n".join(template.values()) if template else "")
-            + scan_opaque(scanned, own=_own_values(recipient), recipient=who.member_number))
+    yield found + purged + _seam_findings(scanned, index, found, recipient=who)
+    yield (scan_links({**texts, "body_html": unsanitised_html or body_html}, recipient=who,
+                      literal="\n".join(template.values()) if template else "")
+           + scan_opaque(scanned, own=_own_values(recipient), recipient=who.member_number))
 
 
 def _without(text: str, links: tuple[str, ...]) -> str:

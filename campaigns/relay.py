@@ -9,8 +9,11 @@ steps the worker's own work runs between, telling a failure before the DATA comm
 
 from __future__ import annotations
 
+import hashlib
+import re
 import smtplib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parseaddr
 
@@ -131,6 +134,7 @@ class HandOver:
         self.message, self.deadline, self.courier = message, deadline, courier
         self.envelope_sender = envelope_sender
         self.failed: Exception | None = None  # raised by `data`: nothing was handed over
+        self.wire: bytes | None = None  # the message's bytes, once `data` built them
         self.smtp = courier.connection.connection if isinstance(
             courier.connection, SMTPBackend) else None
         if self.smtp is None:
@@ -178,9 +182,12 @@ class HandOver:
         self._put("rcpt", f"TO:{smtplib.quoteaddr(self.recipient)}")
         self._step = "rcpt"
 
-    def data(self, wire: bytes) -> str:
-        """Hand the message's bytes over; the server's reply. Raises what went wrong."""
+    def data(self, build: Callable[[], bytes]) -> str:
+        """Hand the message over: the DATA command goes out, `build()` makes the message's
+        bytes while the relay answers it, then the bytes go (kept in `wire`). The server's
+        reply; raises what went wrong."""
         if self.smtp is None:
+            self.wire = build()
             _time_left(self.deadline)
             if self.envelope_sender:  # honoured by django-anymail's backends
                 self.message.envelope_sender = self.envelope_sender
@@ -199,11 +206,29 @@ class HandOver:
         except NotHandedOver:
             self._reset()
             raise
-        code, reply = self.smtp.data(wire)  # from here on, a broken connection: in doubt
+        # From here on, a broken connection leaves the message in doubt.
+        self.smtp.putcmd("data")
+        try:
+            self.wire = build()
+        except Exception as error:  # no byte of it went out: the connection is dropped
+            self.courier.close()   # mid-DATA, so that the server keeps nothing
+            raise _not_handed_over(error) from error
+        code, reply = self.smtp.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        self.smtp.send(_dot_stuffed(self.wire))
+        code, reply = self.smtp.getreply()
         if code != 250:
             self.smtp.rset()
             raise smtplib.SMTPDataError(code, reply)
         return _reply(code, reply)
+
+    def sha256(self) -> str:
+        """The SHA-256 of the message's bytes (built here if `data` did not get to it: they
+        are the same bytes, derived from the claim)."""
+        if self.wire is None:
+            self.wire = self.message.wire_bytes()
+        return hashlib.sha256(self.wire).hexdigest()
 
     def cancel(self) -> None:
         """The message will not be sent: its transaction is reset (the server took an
@@ -223,6 +248,16 @@ class HandOver:
             self.smtp.rset()
         except (smtplib.SMTPException, OSError):
             pass  # as before: the refusal is what counts; the next message reconnects
+
+
+_LINE_STARTING_WITH_A_DOT = re.compile(rb"(?m)^\.")
+
+
+def _dot_stuffed(wire: bytes) -> bytes:
+    """The message's bytes as SMTP's DATA carries them (RFC 5321 4.5.2), as smtplib's
+    data() sends them: a line's leading dot doubled, the end marked by a lone dot."""
+    stuffed = _LINE_STARTING_WITH_A_DOT.sub(b"..", wire)
+    return stuffed + (b"" if stuffed.endswith(b"\r\n") else b"\r\n") + b".\r\n"
 
 
 def _not_handed_over(error: Exception) -> NotHandedOver:

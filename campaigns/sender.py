@@ -9,7 +9,6 @@ A slice runs for SEND_SLICE_SECONDS, then the task queues its own continuation.
 from __future__ import annotations
 
 import enum
-import hashlib
 import logging
 import os
 import socket
@@ -89,18 +88,23 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
                                  attempt=claim.attempts, claimed_at=claim.claimed_at,
                                  member=claim.member)
     message = composed.message
-    # MAIL goes out now and the server answers it while the guard reads the message; RCPT
-    # while its bytes are built (relay.HandOver). Nothing of the message leaves before
-    # `data`, which runs only once the check has passed.
+    # Each SMTP command goes out, the worker works while the relay answers, then reads the
+    # answer (relay.HandOver): the guard's first part while MAIL is answered, its second
+    # while RCPT is, the message's bytes while DATA is. No byte of the message leaves
+    # before both parts passed.
     hand_over = courier.begin(message, deadline=claim.deadline,
                               envelope_sender=dsn.verp_address(claim.delivery_id))
     texts = mail.texts_of(message)
     try:
-        findings = guard.check_message(roster=campaign.roster, recipient=claim.values,
-                                       unsanitised_html=message.unsanitised_html,
-                                       own_links=composed.own_links,
-                                       template=campaign.texts(), **texts) + \
-            charsets.findings(texts, campaign.charset, recipient=claim.member.member_number)
+        parts = guard.check_message_in_parts(
+            roster=campaign.roster, recipient=claim.values,
+            unsanitised_html=message.unsanitised_html, own_links=composed.own_links,
+            template=campaign.texts(), **texts)
+        findings = next(parts) + charsets.findings(texts, campaign.charset,
+                                                   recipient=claim.member.member_number)
+        if not findings:
+            hand_over.recipient_next()
+        findings += next(parts)
     except BaseException:
         courier.close()  # a transaction half begun is not left on the connection
         raise
@@ -109,11 +113,9 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
         workflow.refuse_message(campaign_id=campaign.pk, delivery_id=claim.delivery_id,
                                 findings=findings)
         return None
-    hand_over.recipient_next()
-    wire = message.wire_bytes()
-    message_id, sha256 = composed.message_id, hashlib.sha256(wire).hexdigest()
+    message_id = composed.message_id
     try:
-        reply = hand_over.data(wire)
+        reply = hand_over.data(message.wire_bytes)
     except Exception as error:  # noqa: BLE001 - classified below; the ledger must record it
         failure = relay.classify(error)
         # A reply may quote the recipient (their address, its local part, their name):
@@ -127,7 +129,7 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
                    % {"reply": failure.reply})
             return None
         in_a_row = deliveries.record_failure(claim, failure, message_id=message_id,
-                                               sha256=sha256)
+                                               sha256=hand_over.sha256())
         if in_a_row >= settings.SEND_PAUSE_AFTER_FAILURES:
             _pause(campaign.pk, _("%(count)s failures in a row; the last: %(reply)s")
                    % {"count": in_a_row, "reply": failure.reply})
@@ -135,7 +137,8 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
     esp_id = getattr(getattr(message, "anymail_status", None), "message_id", None)
     if esp_id:  # an e-mail provider's own id, which its bounce and complaint events carry
         Delivery.objects.filter(pk=claim.delivery_id).update(esp_message_id=str(esp_id)[:255])
-    return deliveries.Sent(claim, message_id, sha256, masking.mask(reply, claim.member))
+    return deliveries.Sent(claim, message_id, hand_over.sha256(),
+                           masking.mask(reply, claim.member))
 
 
 def _outside_hours(campaign_id: int, hours) -> deliveries.Wait | Outcome | None:

@@ -83,26 +83,48 @@ def test_a_message_the_check_refuses_reaches_the_relay_as_an_envelope_and_a_rese
 
 def test_no_message_data_reaches_the_relay_before_its_check_has_passed(
         live, roster, sink, relay_log, monkeypatch):
-    passed = {}  # recipient -> time_ns when its check returned nothing
-    real_check = guard.check_message
+    first_part, passed = {}, {}  # recipient -> time_ns when that part of its check was done
+    real_parts = guard.check_message_in_parts
 
-    def check(**kwargs):
-        found = real_check(**kwargs)
-        if not found:
-            passed[kwargs["recipient"]["email"]] = time.time_ns()
-        return found
+    def parts(**kwargs):
+        found, recipient = [], kwargs["recipient"]["email"]
+        for number, part in enumerate(real_parts(**kwargs)):
+            found += part
+            if not found:
+                (first_part if number == 0 else passed)[recipient] = time.time_ns()
+            yield part
 
-    monkeypatch.setattr(guard, "check_message", check)
+    monkeypatch.setattr(guard, "check_message_in_parts", parts)
     run_until_done(live)
     assert live.state == State.COMPLETED
     members = sorted(email_of(m) for m in roster.members.all())
     assert sorted(sink.handler.recipients()) == members
     data_at = {recipient: t for t, verb, recipient in relay_log.commands if verb == "DATA"}
     rcpt_at = {recipient: t for t, verb, recipient in relay_log.commands if verb == "RCPT"}
-    for recipient in members:
-        assert passed[recipient] < rcpt_at[recipient] < data_at[recipient]
     received_at = {recipient: t for t, recipient, _raw in sink.handler.received}
-    assert all(passed[r] < received_at[r] for r in members)
+    for recipient in members:
+        assert first_part[recipient] < rcpt_at[recipient]  # RCPT only once part one passed
+        assert passed[recipient] < data_at[recipient] <= received_at[recipient]
+
+
+def test_a_message_whose_links_are_refused_gets_a_reset_after_its_recipient(
+        olivia, sam, oscar, roster, sink, relay_log, monkeypatch, settings):
+    """The check's second part (links) refuses after RCPT went out: still no DATA."""
+    settings.CAMPAIGN_LINK_DOMAINS = ["association.example"]
+    campaign = released_campaign(olivia, sam, oscar, roster, canary_enabled=False)
+    workflow.start(campaign_id=campaign.pk)
+    first = roster.members.order_by("row_number").first()
+    # The first member's branch, as the door gives it, is a link to a domain not allowed.
+    extra = dict(member_data.values(first).extra, 支部="https://collect.evil.example/x")
+    with_a_member_value(monkeypatch, first, extra=extra)
+    sink.handler.received.clear()
+    relay_log.commands.clear()
+    run_until_done(campaign)
+    assert campaign.state == State.PAUSED
+    assert Delivery.objects.get(campaign=campaign, member=first).state == \
+        Delivery.State.REFUSED
+    assert relay_log.verbs() == ["MAIL", "RCPT", "RSET"]
+    assert sink.handler.received == []
 
 
 def test_a_connection_lost_while_the_check_runs_leaves_the_message_certainly_not_sent(
