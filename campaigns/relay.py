@@ -210,8 +210,12 @@ class HandOver:
         self.smtp.putcmd("data")
         try:
             self.wire = build()
-        except Exception as error:  # no byte of it went out: the connection is dropped
-            self.courier.close()   # mid-DATA, so that the server keeps nothing
+            self.smtp.sock.settimeout(_time_left(self.deadline))  # none left: nothing goes
+        except NotHandedOver:  # no byte of it went out: the connection is dropped
+            self.courier.close()  # mid-DATA, so that the server keeps nothing
+            raise
+        except Exception as error:  # the same: nothing went; the error says why
+            self.courier.close()
             raise _not_handed_over(error) from error
         code, reply = self.smtp.getreply()
         if code != 354:

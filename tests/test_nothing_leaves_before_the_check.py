@@ -161,3 +161,38 @@ def test_a_relay_that_refuses_the_sender_pauses_the_campaign_and_the_message_wai
     # (it was, before); released again, it is sent once.
     assert not live.deliveries.exclude(state=Delivery.State.PENDING).exists()
     assert set(live.deliveries.values_list("attempts", flat=True)) == {0}
+
+
+@pytest.mark.parametrize("what", ["the bytes cannot be built", "the lease ran out meanwhile"])
+def test_a_message_stopped_between_its_data_command_and_its_bytes_is_certainly_not_sent(
+        live, roster, sink, relay_log, monkeypatch, settings, what):
+    """The bytes are built while the relay answers DATA: if that fails, or the claim's time
+    ran out meanwhile, the connection is dropped before any byte of the message goes (the
+    relay keeps nothing of a DATA it did not see end), and the message is retried once."""
+    settings.SEND_RETRY_SECONDS = 0
+    first = roster.members.order_by("row_number").first()
+    target, spoiled = member_data.values(first).email, []
+    real_data = relay.HandOver.data
+
+    def data(hand_over, build):
+        if hand_over.recipient == target and not spoiled:
+            spoiled.append(True)
+            if what == "the bytes cannot be built":
+                def build():
+                    raise ValueError("no bytes")
+            else:
+                real_build = build
+
+                def build():
+                    hand_over.deadline = time.monotonic() - 1  # the lease ends under it
+                    return real_build()
+        return real_data(hand_over, build)
+
+    monkeypatch.setattr(relay.HandOver, "data", data)
+    run_until_done(live)
+    assert spoiled and live.state == State.COMPLETED
+    delivery = Delivery.objects.get(campaign=live, member=first)
+    assert delivery.state == Delivery.State.SENT and delivery.attempts == 2
+    assert sink.handler.recipients().count(target) == 1
+    assert [r for _t, verb, r in relay_log.commands if verb == "DATA"].count(target) == 1
+    assert not live.deliveries.filter(state=Delivery.State.IN_DOUBT).exists()
