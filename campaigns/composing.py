@@ -97,6 +97,9 @@ def evidence_of(delivery, campaign) -> tuple[str, str]:
         if delivery.member_id else None
     if member is None or member.sealed or member.unreadable:
         return message_id, ""
-    composed = compose(campaign, delivery_id=delivery.pk, attempt=delivery.attempts,
-                       claimed_at=delivery.claimed_at, member=member)
-    return message_id, composed.sha256()
+    try:
+        composed = compose(campaign, delivery_id=delivery.pk, attempt=delivery.attempts,
+                           claimed_at=delivery.claimed_at, member=member)
+        return message_id, composed.sha256()
+    except Exception:  # noqa: BLE001 - bytes that cannot be built were never handed over;
+        return message_id, ""  # the flagging of every other claim must go on

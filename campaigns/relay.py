@@ -35,6 +35,12 @@ class NotHandedOver(Exception):
     """The server was lost before the message data went out: certainly not delivered."""
 
 
+class Unanswered(Exception):
+    """The message's data went out and no plain answer came back (a reply that cannot be
+    read, too long, or a code that is neither taken, 2xx, nor refused, 4xx/5xx): the server
+    may have taken it. In doubt, for a person; never retried by itself."""
+
+
 def classify(error: Exception) -> Failure:
     """What an exception from the hand-over means for this one recipient."""
     if isinstance(error, NotHandedOver):
@@ -107,11 +113,23 @@ class Courier:
         return self._envelope_senders[address]
 
     def close(self) -> None:
+        """Close the connection (QUIT). Whatever goes wrong closing it is no news: the
+        message's outcome is already known, and an error here must not replace it."""
         if self.is_open:
             try:
                 self.connection.close()
+            except Exception:  # noqa: BLE001, S110 - see above
+                pass
             finally:
                 self.is_open = False
+
+    def drop(self) -> None:
+        """Close the connection without a word: in the middle of DATA a QUIT would be a line
+        of the message; without the final dot the server keeps nothing of it."""
+        smtp = getattr(self.connection, "connection", None)
+        if smtp is not None:
+            smtp.close()  # smtplib's close: the socket only
+        self.close()
 
 
 class HandOver:
@@ -152,6 +170,8 @@ class HandOver:
             self.smtp.sock.settimeout(_time_left(self.deadline))
             self.smtp.ehlo_or_helo_if_needed()
             self.smtp.putcmd(verb, argument)
+        except smtplib.SMTPHeloError as error:  # the greeting refused: nothing was asked for
+            self.failed = _not_handed_over(error)
         except (smtplib.SMTPResponseException, NotHandedOver) as error:
             self.failed = error  # a definite answer from the server, classified by its code
         except OSError as error:  # includes SMTPServerDisconnected: lost before the data
@@ -211,27 +231,42 @@ class HandOver:
         try:
             self.wire = build()
             self.smtp.sock.settimeout(_time_left(self.deadline))  # none left: nothing goes
+            code, reply = self.smtp.getreply()
+            if code == 354:
+                self.smtp.sock.settimeout(_time_left(self.deadline))  # a slow 354 ate it
         except NotHandedOver:  # no byte of it went out: the connection is dropped
-            self.courier.close()  # mid-DATA, so that the server keeps nothing
+            self.courier.drop()  # mid-DATA, so that the server keeps nothing
             raise
-        except Exception as error:  # the same: nothing went; the error says why
-            self.courier.close()
+        except smtplib.SMTPServerDisconnected:
+            raise  # lost after the DATA command: in doubt, as always
+        except Exception as error:  # the bytes could not be built, a reply not read:
+            self.courier.drop()  # nothing of the message went; the error says why
             raise _not_handed_over(error) from error
-        code, reply = self.smtp.getreply()
-        if code != 354:
-            raise smtplib.SMTPDataError(code, reply)
+        if code != 354:  # refused (4xx/5xx: classified by the code) or not understood
+            self.courier.drop()  # nothing of the message went
+            if 400 <= code < 600:
+                raise smtplib.SMTPDataError(code, reply)
+            raise _not_handed_over(smtplib.SMTPDataError(code, reply))
         self.smtp.send(_dot_stuffed(self.wire))
-        code, reply = self.smtp.getreply()
-        if code != 250:
+        try:
+            code, reply = self.smtp.getreply()
+        except smtplib.SMTPResponseException as error:  # a reply too long to read
+            raise Unanswered(f"{error.smtp_code} {error.smtp_error!r}") from error
+        if 200 <= code < 300:
+            return _reply(code, reply)
+        if 400 <= code < 600:  # a plain refusal of the data: not taken
             self.smtp.rset()
             raise smtplib.SMTPDataError(code, reply)
-        return _reply(code, reply)
+        raise Unanswered(_reply(code, reply))  # -1 (unreadable), 354 out of turn, ...
 
     def sha256(self) -> str:
         """The SHA-256 of the message's bytes (built here if `data` did not get to it: they
-        are the same bytes, derived from the claim)."""
+        are the same bytes, derived from the claim); "" if they cannot be built."""
         if self.wire is None:
-            self.wire = self.message.wire_bytes()
+            try:
+                self.wire = self.message.wire_bytes()
+            except Exception:  # noqa: BLE001 - then nothing of it can have gone
+                return ""
         return hashlib.sha256(self.wire).hexdigest()
 
     def cancel(self) -> None:

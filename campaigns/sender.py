@@ -94,8 +94,8 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
     # before both parts passed.
     hand_over = courier.begin(message, deadline=claim.deadline,
                               envelope_sender=dsn.verp_address(claim.delivery_id))
-    texts = mail.texts_of(message)
     try:
+        texts = mail.texts_of(message)
         parts = guard.check_message_in_parts(
             roster=campaign.roster, recipient=claim.values,
             unsanitised_html=message.unsanitised_html, own_links=composed.own_links,
@@ -105,8 +105,17 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
         if not findings:
             hand_over.recipient_next()
         findings += next(parts)
-    except BaseException:
+    except Exception as error:
         courier.close()  # a transaction half begun is not left on the connection
+        if isinstance(error, DatabaseError):
+            raise  # the slice goes on or pauses (_slice)
+        # The check itself failed: nothing was sent, and nothing is without its check.
+        deliveries.give_back(claim)
+        log.exception("campaign %s: the content check failed", campaign.pk)
+        _pause(campaign.pk, _(CHECK_FAILED) % {"error": type(error).__name__})
+        return None
+    except BaseException:
+        courier.close()
         raise
     if findings:  # the guarantee: this exact text carries another member's data
         hand_over.cancel()
@@ -128,8 +137,9 @@ def deliver(claim: deliveries.Claim, campaign: Campaign,
             _pause(campaign.pk, _("The mail server refused the sender: %(reply)s")
                    % {"reply": failure.reply})
             return None
-        in_a_row = deliveries.record_failure(claim, failure, message_id=message_id,
-                                               sha256=hand_over.sha256())
+        in_a_row = deliveries.record_failure(  # the SHA-256 is kept for a message in doubt
+            claim, failure, message_id=message_id,
+            sha256=hand_over.sha256() if failure.kind == "in_doubt" else "")
         if in_a_row >= settings.SEND_PAUSE_AFTER_FAILURES:
             _pause(campaign.pk, _("%(count)s failures in a row; the last: %(reply)s")
                    % {"count": in_a_row, "reply": failure.reply})
@@ -247,6 +257,11 @@ def _windowed_slice(campaign: Campaign, worker: str, deadline: float, sleep) -> 
         return _slice(campaign, worker, deadline, sleep)
     finally:
         data_keys.close_window(campaign.roster_id)
+
+
+CHECK_FAILED = gettext_noop(
+    "The content check failed on a message (%(error)s): it was not sent and waits in the "
+    "queue. Nothing more is sent until the campaign is released again.")
 
 
 KEY_NEEDED = gettext_noop(

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from campaigns import guard, relay, sender, workflow
+from campaigns import guard, mail, relay, sender, workflow
 from campaigns.models import Delivery, State
 from roster import member_data
 from tests.factories import email_of, released_campaign, run_until_done
@@ -196,3 +196,52 @@ def test_a_message_stopped_between_its_data_command_and_its_bytes_is_certainly_n
     assert sink.handler.recipients().count(target) == 1
     assert [r for _t, verb, r in relay_log.commands if verb == "DATA"].count(target) == 1
     assert not live.deliveries.filter(state=Delivery.State.IN_DOUBT).exists()
+
+
+def test_a_message_whose_bytes_never_build_is_retried_then_failed_never_in_doubt(
+        live, roster, sink, monkeypatch, settings):
+    """A reviewer's attack: the bytes fail every time. Each try is dropped before any byte
+    goes (not handed over); the worker does not crash on working out the failure's evidence
+    (it did: the SHA-256 was taken by building the bytes again), and the rest are sent."""
+    settings.SEND_RETRY_SECONDS = 0
+    first = roster.members.order_by("row_number").first()
+    target = member_data.values(first).email
+    real_wire = mail.NoAttachmentMessage.wire_bytes
+
+    def wire_bytes(message):
+        if message.to == [target]:
+            raise ValueError("cannot be built")
+        return real_wire(message)
+
+    monkeypatch.setattr(mail.NoAttachmentMessage, "wire_bytes", wire_bytes)
+    run_until_done(live, rounds=10)
+    delivery = Delivery.objects.get(campaign=live, member=first)
+    assert delivery.state == Delivery.State.FAILED
+    assert delivery.attempts == settings.SEND_MAX_ATTEMPTS and delivery.message_sha256 == ""
+    assert target not in sink.handler.recipients()
+    assert len(sink.handler.recipients()) == roster.members.count() - 1
+    assert not live.deliveries.filter(state=Delivery.State.IN_DOUBT).exists()
+
+
+def test_a_check_that_breaks_after_the_recipient_went_out_sends_nothing_and_pauses(
+        live, roster, sink, monkeypatch):
+    """A reviewer's attack: the guard's second part raises after RCPT went out. The message
+    goes back to the queue (it was left claimed, to be flagged in doubt), the campaign
+    pauses with the reason, and nothing of it reached the relay."""
+    first = roster.members.order_by("row_number").first()
+    target = member_data.values(first).email
+    real_parts = guard.check_message_in_parts
+
+    def parts(**kwargs):
+        found = real_parts(**kwargs)
+        yield next(found)
+        if kwargs["recipient"]["email"] == target:
+            raise RuntimeError("the guard broke")
+        yield next(found)
+
+    monkeypatch.setattr(guard, "check_message_in_parts", parts)
+    run_until_done(live)
+    assert live.state == State.PAUSED and "RuntimeError" in live.paused_reason
+    delivery = Delivery.objects.get(campaign=live, member=first)
+    assert delivery.state == Delivery.State.PENDING and delivery.attempts == 0
+    assert sink.handler.received == []
