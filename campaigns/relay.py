@@ -135,17 +135,18 @@ class Courier:
 class HandOver:
     """One message's SMTP transaction in steps, so that the worker's own work on the
     message runs while the server answers: each command is sent, the worker works (the
-    guard's check while MAIL is answered, the message's bytes while RCPT is), then the
-    reply is read. Strictly lock-step, as plain SMTP asks: no command goes out before the
+    guard's check while MAIL and RCPT are answered, the message's bytes while DATA is),
+    then the reply is read. Strictly lock-step, as plain SMTP asks: no command goes out before the
     last one's reply is read (no PIPELINING needed), and nothing of the message goes out
     before `data`, which the worker calls only once its check passed; `cancel` ends a
     transaction whose message will not be sent (RSET: the server took only an envelope).
 
     Each SMTP command gets the time left before the deadline; none starts once it has run
-    out. What goes wrong before the DATA command (the message certainly not taken) is
-    raised by `data`, told apart from what goes wrong during it (in doubt). Any backend but
-    Django's SMTP one (an e-mail provider through django-anymail, say) is used through
-    send_messages() in `data`."""
+    out, nor does the message's data. What goes wrong before the data (the message
+    certainly not taken) is raised by `data`, told apart from what goes wrong once it went
+    or while DATA was answered (in doubt, unless the answer was a plain 2xx, 4xx or 5xx).
+    Any backend but Django's SMTP one (an e-mail provider through django-anymail, say) is
+    used through send_messages() in `data`."""
 
     def __init__(self, courier: Courier, message: mail.NoAttachmentMessage, deadline: float,
                  envelope_sender: str):
