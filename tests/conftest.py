@@ -38,7 +38,7 @@ from tests.factories import (
     through_the_countersign,
     with_device,
 )
-from tests.sending_helpers import SinkServer
+from tests.sending_helpers import SinkServer, point_django_at
 
 
 @pytest.fixture
@@ -165,10 +165,7 @@ def sink(settings):
     """A real SMTP server on loopback, and Django's SMTP backend pointed at it."""
     server = SinkServer()
     server.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 5
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    point_django_at(settings, server.port)
     yield server
     server.stop()
 

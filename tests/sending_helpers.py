@@ -81,3 +81,11 @@ class SinkServer:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+
+
+def point_django_at(settings, port: int) -> None:
+    """Django's SMTP backend pointed at a relay on loopback `port`, plain, no login."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 5
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""

@@ -13,6 +13,7 @@ from django.core.mail import EmailMessage
 
 from campaigns import relay
 from tests.raw_relay import RawRelay
+from tests.sending_helpers import point_django_at
 
 WIRE = b"Subject: s\r\n\r\nbody\r\n"
 
@@ -20,10 +21,7 @@ WIRE = b"Subject: s\r\n\r\nbody\r\n"
 @pytest.fixture
 def raw(settings):
     server = RawRelay()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 5
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    point_django_at(settings, server.port)
     yield server
     server.close()
 
